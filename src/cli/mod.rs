@@ -1,0 +1,129 @@
+//! The headless commands. Each prints one JSON document on stdout with `--json`, human text
+//! otherwise; errors are one line on stderr and an exit status (SPEC §2).
+
+mod ous;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::directory::DirectoryError;
+use crate::home::Home;
+
+pub const EXIT_SUCCESS: u8 = 0;
+/// The run or the command failed (for example the server could not be reached).
+pub const EXIT_FAILED: u8 = 1;
+/// Bad usage or bad input: something the administrator typed or configured is wrong.
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dirsync",
+    version,
+    about = "Synchronizes on-premises Active Directory to Microsoft Entra ID",
+    long_about = "Synchronizes on-premises Active Directory to Microsoft Entra ID.\n\nWith no command, opens the window."
+)]
+pub struct Cli {
+    /// Directory holding config.toml and state.db (default: the platform's config and data directories)
+    #[arg(long, env = "DIRSYNC_HOME", global = true, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the OU tree of a directory (containers that can hold users and groups)
+    Ous(OusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OusArgs {
+    /// Domain controller URL: ldaps://HOST[:636], or ldap://HOST[:389] (upgraded with StartTLS)
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+
+    /// User to sign in as: UPN, DOMAIN\user or DN. The password comes from DIRSYNC_LDAP_PASSWORD
+    /// or a prompt on the terminal
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+
+    /// PEM file with the CA certificate(s) that issued the domain controller's certificate
+    #[arg(long, value_name = "PATH", conflicts_with = "insecure")]
+    pub ca_file: Option<PathBuf>,
+
+    /// Do not verify the domain controller's certificate (not for production)
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// DN to start from (default: the domain's naming context)
+    #[arg(long, value_name = "DN")]
+    pub base: Option<String>,
+
+    /// How many levels below the base to list (default: all)
+    #[arg(long, value_name = "N")]
+    pub depth: Option<u32>,
+
+    /// Print one JSON document on stdout
+    #[arg(long)]
+    pub json: bool,
+
+    /// Seconds to wait for the server before giving up
+    #[arg(long, value_name = "SECONDS", default_value_t = 15)]
+    pub timeout_secs: u64,
+}
+
+/// A command's failure, already worded for the administrator.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    BadInput(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl CliError {
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            CliError::BadInput(_) => EXIT_BAD_INPUT,
+            CliError::Failed(_) => EXIT_FAILED,
+        }
+    }
+}
+
+impl From<DirectoryError> for CliError {
+    fn from(error: DirectoryError) -> Self {
+        if error.is_bad_input() {
+            CliError::BadInput(error.to_string())
+        } else {
+            CliError::Failed(error.to_string())
+        }
+    }
+}
+
+/// Runs one command and returns the process exit status. Errors are reported here, once.
+pub async fn run(command: Command, home: &Home) -> u8 {
+    let (result, json) = match command {
+        Command::Ous(args) => {
+            let json = args.json;
+            (ous::run(args, home).await, json)
+        }
+    };
+    match result {
+        Ok(()) => EXIT_SUCCESS,
+        Err(error) => {
+            eprintln!("dirsync: error: {error}");
+            if json {
+                let kind = match error {
+                    CliError::BadInput(_) => "bad-input",
+                    CliError::Failed(_) => "failed",
+                };
+                let document =
+                    serde_json::json!({ "error": { "kind": kind, "message": error.to_string() } });
+                println!("{document}");
+            }
+            error.exit_status()
+        }
+    }
+}

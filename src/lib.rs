@@ -1,0 +1,15 @@
+//! dirsync: synchronizes an on-premises Active Directory to Microsoft Entra ID.
+//!
+//! Layout: `directory` (LDAP) and `cloud` (Graph) talk to the two sides; `engine` runs the cycle;
+//! `store` keeps state and run history; `ui` is the window and `cli` the headless commands. Only
+//! `ui` knows egui.
+
+pub mod cli;
+pub mod cloud;
+pub mod directory;
+pub mod engine;
+pub mod home;
+pub mod secret;
+pub mod store;
+pub mod tls;
+pub mod ui;

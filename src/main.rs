@@ -1,0 +1,45 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use dirsync::cli::{self, Cli};
+use dirsync::home::Home;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let home = Home::resolve(cli.home.as_deref());
+    // main owns the runtime; the CLI runs on it and the window will hand its handle to the engine.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("dirsync: error: cannot start the async runtime: {error}");
+            return ExitCode::from(cli::EXIT_FAILED);
+        }
+    };
+    match cli.command {
+        None => match dirsync::ui::run_window(home) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!(
+                    "dirsync: error: cannot open the window: {error}; on a server without a desktop use the CLI (dirsync --help)"
+                );
+                ExitCode::from(cli::EXIT_FAILED)
+            }
+        },
+        Some(command) => ExitCode::from(runtime.block_on(cli::run(command, &home))),
+    }
+}
+
+/// Logs go to stderr; `DIRSYNC_LOG` (tracing's filter syntax) sets the level, warnings by default.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DIRSYNC_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,0 +1,240 @@
+//! The state store: run history and sync positions in SQLite (`state.db` in the home directory).
+//! Knows nothing of the GUI. Schema changes are numbered migrations, each applied in its own
+//! transaction together with the `user_version` it brings the database to.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+/// The migrations, in order. Entry `i` brings the schema from version `i` to `i + 1`.
+/// Never edit a released migration; add a new one.
+const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_run_records.sql")];
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the state database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "the state database {path} has schema version {found}, newer than this dirsync knows ({known}); run a newer dirsync"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: u32,
+        known: u32,
+    },
+    #[error("migrating the state database {path} to version {version} failed: {source}")]
+    Migration {
+        path: PathBuf,
+        version: u32,
+        source: rusqlite::Error,
+    },
+    #[error("state database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// The SQLite store. One per process and home directory.
+#[derive(Debug)]
+pub struct SqliteStore {
+    connection: Connection,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(parent) = path.parent() {
+            // A missing home directory is created; a failure shows up as the open error below.
+            let _ = std::fs::create_dir_all(parent);
+        }
+        let connection = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::prepare(connection, path.to_owned())
+    }
+
+    /// A private in-memory store, for tests and previews.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        Self::prepare(Connection::open_in_memory()?, PathBuf::from(":memory:"))
+    }
+
+    fn prepare(mut connection: Connection, path: PathBuf) -> Result<Self, StoreError> {
+        // WAL lets the dashboard read while a run writes; the busy timeout covers the scheduler
+        // service and the window touching the file at the same moment.
+        connection.busy_timeout(Duration::from_secs(10))?;
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "foreign_keys", "ON")?;
+        migrate(&mut connection, &path, MIGRATIONS)?;
+        Ok(SqliteStore { connection, path })
+    }
+
+    pub fn schema_version(&self) -> Result<u32, StoreError> {
+        Ok(user_version(&self.connection)?)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The latest schema version this build knows.
+    pub fn latest_schema_version() -> u32 {
+        MIGRATIONS.len() as u32
+    }
+
+    /// Direct access for the parts of dirsync that read and write run records.
+    pub fn connection(&self) -> &Connection {
+        &self.connection
+    }
+}
+
+fn user_version(connection: &Connection) -> rusqlite::Result<u32> {
+    connection.pragma_query_value(None, "user_version", |row| row.get(0))
+}
+
+/// Applies the migrations the database has not seen, each in one transaction.
+fn migrate(
+    connection: &mut Connection,
+    path: &Path,
+    migrations: &[&str],
+) -> Result<u32, StoreError> {
+    let known = migrations.len() as u32;
+    let mut version = user_version(connection)?;
+    if version > known {
+        return Err(StoreError::TooNew {
+            path: path.to_owned(),
+            found: version,
+            known,
+        });
+    }
+    for (index, sql) in migrations.iter().enumerate().skip(version as usize) {
+        let target = index as u32 + 1;
+        let failed = |source| StoreError::Migration {
+            path: path.to_owned(),
+            version: target,
+            source,
+        };
+        let transaction = connection.transaction().map_err(failed)?;
+        transaction.execute_batch(sql).map_err(failed)?;
+        transaction
+            .pragma_update(None, "user_version", target)
+            .map_err(failed)?;
+        transaction.commit().map_err(failed)?;
+        tracing::info!(version = target, "state database migrated");
+        version = target;
+    }
+    Ok(version)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::run::{RunMode, RunStatus, RunTrigger, StepKind};
+
+    #[test]
+    fn an_empty_database_migrates_to_the_latest_version() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("home").join("state.db");
+        let store = SqliteStore::open(&path).expect("open");
+        assert_eq!(
+            store.schema_version().expect("version"),
+            SqliteStore::latest_schema_version()
+        );
+        let tables: Vec<String> = store
+            .connection()
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .expect("prepare")
+            .query_map([], |row| row.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        for table in [
+            "object_changes",
+            "run_errors",
+            "run_steps",
+            "runs",
+            "sync_cursors",
+        ] {
+            assert!(
+                tables.iter().any(|t| t == table),
+                "{table} missing: {tables:?}"
+            );
+        }
+        drop(store);
+        // Opening again applies nothing and keeps the version.
+        let again = SqliteStore::open(&path).expect("reopen");
+        assert_eq!(
+            again.schema_version().expect("version"),
+            SqliteStore::latest_schema_version()
+        );
+    }
+
+    #[test]
+    fn the_schema_accepts_every_run_word_and_refuses_others() {
+        let store = SqliteStore::open_in_memory().expect("open");
+        let db = store.connection();
+        for trigger in RunTrigger::ALL {
+            for mode in RunMode::ALL {
+                for status in RunStatus::ALL {
+                    db.execute(
+                        "INSERT INTO runs (trigger, mode, status, started_at) VALUES (?1, ?2, ?3, 0)",
+                        (trigger.as_str(), mode.as_str(), status.as_str()),
+                    )
+                    .expect("every known word is accepted");
+                }
+            }
+        }
+        for (position, step) in StepKind::ALL.iter().enumerate() {
+            db.execute(
+                "INSERT INTO run_steps (run_id, position, step, started_at) VALUES (1, ?1, ?2, 0)",
+                (position as i64, step.as_str()),
+            )
+            .expect("step accepted");
+        }
+        let refused = db.execute(
+            "INSERT INTO runs (trigger, mode, status, started_at) VALUES ('cli', 'delta', 'done', 0)",
+            [],
+        );
+        assert!(refused.is_err(), "an unknown status must be refused");
+    }
+
+    #[test]
+    fn a_failing_migration_rolls_back_and_names_its_version() {
+        let mut connection = Connection::open_in_memory().expect("open");
+        let path = Path::new("test.db");
+        let migrations = [
+            "CREATE TABLE a (x INTEGER);",
+            "CREATE TABLE b (x INTEGER); SELECT * FROM missing;",
+        ];
+        let error = migrate(&mut connection, path, &migrations).expect_err("second fails");
+        assert!(
+            matches!(error, StoreError::Migration { version: 2, .. }),
+            "{error}"
+        );
+        assert_eq!(user_version(&connection).expect("version"), 1);
+        let b_exists: i64 = connection
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'b'",
+                [],
+                |row| row.get(0),
+            )
+            .expect("query");
+        assert_eq!(
+            b_exists, 0,
+            "the failed migration's table must be rolled back"
+        );
+    }
+
+    #[test]
+    fn a_database_from_a_newer_dirsync_is_refused() {
+        let mut connection = Connection::open_in_memory().expect("open");
+        connection
+            .pragma_update(None, "user_version", 99)
+            .expect("set");
+        let error = migrate(&mut connection, Path::new("x.db"), MIGRATIONS).expect_err("too new");
+        assert!(error.to_string().contains("newer"), "{error}");
+    }
+}

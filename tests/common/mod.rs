@@ -1,0 +1,87 @@
+//! Shared by the integration tests: the lab (brought up by its own script) and running the binary.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// Connection facts printed by `tests/lab/lab up`.
+#[derive(Debug, serde::Deserialize)]
+pub struct Lab {
+    pub ldaps_url: String,
+    pub ldap_url: String,
+    pub base_dn: String,
+    pub admin_upn: String,
+    pub admin_dn: String,
+    pub admin_password: String,
+    pub plain_user_upn: String,
+    pub plain_user_password: String,
+    pub ca_file: PathBuf,
+    pub dns_host_name: String,
+}
+
+pub fn repository_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Brings the lab up once per test binary (idempotent and fast when it is already running).
+pub fn lab() -> &'static Lab {
+    static LAB: OnceLock<Lab> = OnceLock::new();
+    LAB.get_or_init(|| {
+        let script = repository_root().join("tests/lab/lab");
+        let output = Command::new(&script)
+            .arg("up")
+            .output()
+            .unwrap_or_else(|error| panic!("cannot run {}: {error}", script.display()));
+        assert!(
+            output.status.success(),
+            "`tests/lab/lab up` failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+            panic!(
+                "lab printed no valid JSON ({error}):\n{}",
+                String::from_utf8_lossy(&output.stdout)
+            )
+        })
+    })
+}
+
+/// The result of one run of the dirsync binary.
+#[derive(Debug)]
+pub struct Run {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Everything the process printed, for leak checks.
+    pub fn all_output(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+/// Runs `dirsync ARGS` with `DIRSYNC_LDAP_PASSWORD` set (or unset when `None`) and a private home.
+pub fn dirsync(args: &[&str], password: Option<&str>) -> Run {
+    let home = tempfile::tempdir().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dirsync"));
+    command
+        .args(args)
+        .env("DIRSYNC_HOME", home.path())
+        .env_remove("DIRSYNC_LDAP_PASSWORD")
+        .stdin(std::process::Stdio::null());
+    if let Some(password) = password {
+        command.env("DIRSYNC_LDAP_PASSWORD", password);
+    }
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = command.output().unwrap();
+    Run {
+        status: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
