@@ -35,9 +35,10 @@ fn main() -> ExitCode {
 }
 
 /// Logs go to stderr; `DIRSYNC_LOG` (tracing's filter syntax) sets the level, warnings by default.
+/// winit's X11 notices (display size, XSETTINGS) are not the administrator's concern.
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("DIRSYNC_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,winit=error"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

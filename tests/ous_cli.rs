@@ -39,8 +39,11 @@ fn assert_no_secret(run: &Run, lab: &Lab) {
     );
 }
 
-/// One LDIF entry: its DN and attributes (values decoded from base64 where LDIF encodes them).
-fn parse_ldif(text: &str) -> Vec<(String, HashMap<String, Vec<String>>)> {
+/// One LDIF entry: its DN and attributes (lowercased names; values decoded from base64).
+type LdifEntry = (String, HashMap<String, Vec<String>>);
+
+/// Parses `ldapsearch -LLL` output.
+fn parse_ldif(text: &str) -> Vec<LdifEntry> {
     use base64::Engine as _;
     let unfolded = text.replace("\n ", "");
     let mut entries = Vec::new();
@@ -74,12 +77,7 @@ fn parse_ldif(text: &str) -> Vec<(String, HashMap<String, Vec<String>>)> {
     entries
 }
 
-fn ldapsearch(
-    lab: &Lab,
-    base: &str,
-    scope: &str,
-    filter: &str,
-) -> Vec<(String, HashMap<String, Vec<String>>)> {
+fn ldapsearch(lab: &Lab, base: &str, scope: &str, filter: &str) -> Vec<LdifEntry> {
     let output = Command::new("ldapsearch")
         .env("LDAPTLS_CACERT", &lab.ca_file)
         .args([
@@ -144,8 +142,7 @@ fn expected_tree(lab: &Lab) -> Value {
             .normalized()
             .to_owned()
     };
-    let mut by_parent: HashMap<String, Vec<&(String, HashMap<String, Vec<String>>)>> =
-        HashMap::new();
+    let mut by_parent: HashMap<String, Vec<&LdifEntry>> = HashMap::new();
     for entry in all
         .iter()
         .filter(|(dn, _)| !dn.eq_ignore_ascii_case(&lab.base_dn))
@@ -155,10 +152,7 @@ fn expected_tree(lab: &Lab) -> Value {
             .or_default()
             .push(entry);
     }
-    fn build(
-        entry: &(String, HashMap<String, Vec<String>>),
-        by_parent: &HashMap<String, Vec<&(String, HashMap<String, Vec<String>>)>>,
-    ) -> Value {
+    fn build(entry: &LdifEntry, by_parent: &HashMap<String, Vec<&LdifEntry>>) -> Value {
         let (dn, attributes) = entry;
         let key = dirsync::directory::Dn::parse(dn)
             .unwrap()

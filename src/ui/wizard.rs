@@ -93,23 +93,28 @@ fn steps_ui(ui: &mut egui::Ui, state: &mut WizardState) {
 
 fn navigation_ui(ui: &mut egui::Ui, state: &mut WizardState) {
     ui.add_space(6.0);
-    ui.horizontal(|ui| {
-        let back = ui.add_enabled(state.step != WizardStep::Welcome, egui::Button::new("Back"));
-        if back.clicked() {
-            state.step = WizardStep::ALL[state.step.index().saturating_sub(1)];
-        }
-        let next = ui
-            .add_enabled(state.can_advance(), egui::Button::new("Next"))
-            .on_disabled_hover_text("The next step is not available in this build of dirsync.");
-        if next.clicked()
-            && let Some(step) = WizardStep::ALL.get(state.step.index() + 1)
-        {
-            state.step = *step;
-            if step.index() > state.furthest.index() {
-                state.furthest = *step;
+    // The right side lays out right to left, so Next is rightmost, where wizards put it.
+    egui::Sides::new().show(
+        ui,
+        |_left| {},
+        |ui| {
+            let next = ui
+                .add_enabled(state.can_advance(), egui::Button::new("Next"))
+                .on_disabled_hover_text("The next step is not available in this build of dirsync.");
+            if next.clicked()
+                && let Some(step) = WizardStep::ALL.get(state.step.index() + 1)
+            {
+                state.step = *step;
+                if step.index() > state.furthest.index() {
+                    state.furthest = *step;
+                }
             }
-        }
-    });
+            let back = ui.add_enabled(state.step != WizardStep::Welcome, egui::Button::new("Back"));
+            if back.clicked() {
+                state.step = WizardStep::ALL[state.step.index().saturating_sub(1)];
+            }
+        },
+    );
     ui.add_space(6.0);
 }
 
