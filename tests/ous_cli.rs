@@ -10,7 +10,7 @@ use common::{Lab, Run, dirsync, lab};
 use serde_json::{Value, json};
 
 /// The same filter dirsync uses, so that this test checks the walk, not the choice of classes.
-const CONTAINER_FILTER: &str = "(&(|(objectClass=organizationalUnit)(objectClass=container)(objectClass=builtinDomain))(!(showInAdvancedViewOnly=TRUE)))";
+const CONTAINER_FILTER: &str = "(&(|(objectClass=organizationalUnit)(objectClass=container)(objectClass=builtinDomain))(!(&(showInAdvancedViewOnly=TRUE)(isCriticalSystemObject=TRUE))))";
 
 fn ous(lab: &Lab, extra: &[&str]) -> Run {
     let ca_file = lab.ca_file.to_str().unwrap();
@@ -198,13 +198,19 @@ fn the_json_tree_equals_what_ldapsearch_sees() {
     );
     assert_eq!(find(&tree, &["Builtin"])["kind"], "builtinDomain");
     assert_eq!(find(&tree, &["Users"])["kind"], "container");
+    // A container an administrator made is hidden from the basic view by default; it must still
+    // be listed, since it can hold users. The system's own hidden containers are not.
+    assert_eq!(
+        find(&tree, &["Corp", "Service Objects"])["kind"],
+        "container"
+    );
     assert!(
         tree["children"]
             .as_array()
             .unwrap()
             .iter()
-            .all(|c| c["name"] != "System"),
-        "advanced-view containers such as CN=System are not listed"
+            .all(|c| c["name"] != "System" && c["name"] != "LostAndFound"),
+        "hidden system containers such as CN=System are not listed"
     );
 }
 

@@ -11,10 +11,12 @@ use super::connection::DirectoryConnection;
 use super::error::DirectoryError;
 use super::forest::{first_value, values};
 
-/// Object classes that can hold users and groups and so can be in the sync scope. Containers marked
-/// `showInAdvancedViewOnly` (System, Program Data, …) are left out, as Active Directory Users and
-/// Computers leaves them out.
-pub const CONTAINER_FILTER: &str = "(&(|(objectClass=organizationalUnit)(objectClass=container)(objectClass=builtinDomain))(!(showInAdvancedViewOnly=TRUE)))";
+/// Object classes that can hold users and groups and so can be in the sync scope. Left out are the
+/// system's own hidden containers (System, LostAndFound, …): those that are both "advanced view
+/// only" and critical system objects. Hidden alone is not enough, because every container an
+/// administrator creates is hidden by default (the container class's defaultHidingValue) and may
+/// well hold users.
+pub const CONTAINER_FILTER: &str = "(&(|(objectClass=organizationalUnit)(objectClass=container)(objectClass=builtinDomain))(!(&(showInAdvancedViewOnly=TRUE)(isCriticalSystemObject=TRUE))))";
 
 const ENTRY_ATTRIBUTES: [&str; 2] = ["name", "objectClass"];
 
