@@ -99,3 +99,85 @@ async fn one_level_is_one_sorted_request() {
         );
     }
 }
+
+/// `nTSecurityDescriptor` of `dn` as ldapsearch returns it, optionally with the SD flags control
+/// asking for the DACL only (BER SEQUENCE { INTEGER 4 }).
+fn descriptor_bytes(dn: &str, dacl_only: bool) -> Vec<u8> {
+    use base64::Engine as _;
+    let lab = lab();
+    let mut command = std::process::Command::new("ldapsearch");
+    command
+        .env("LDAPTLS_CACERT", &lab.ca_file)
+        .args([
+            "-LLL",
+            "-o",
+            "ldif-wrap=no",
+            "-x",
+            "-H",
+            &lab.ldaps_url,
+            "-D",
+            &lab.admin_upn,
+            "-w",
+        ])
+        .arg(&lab.admin_password)
+        .args(["-b", dn, "-s", "base"]);
+    if dacl_only {
+        command.args(["-E", "!1.2.840.113556.1.4.801=::MAMCAQQ="]);
+    }
+    let output = command
+        .args(["(objectClass=*)", "nTSecurityDescriptor"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    let encoded = text
+        .lines()
+        .find_map(|line| line.strip_prefix("nTSecurityDescriptor:: "))
+        .unwrap_or_else(|| panic!("no descriptor in: {text}"));
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .unwrap()
+}
+
+#[test]
+fn security_descriptors_from_samba_round_trip_byte_for_byte() {
+    use dirsync::directory::security_descriptor::{Ace, SecurityDescriptor};
+    let lab = lab();
+    let users = format!("CN=Users,{}", lab.base_dn);
+    for (dn, dacl_only) in [(&lab.base_dn, true), (&lab.base_dn, false), (&users, false)] {
+        let bytes = descriptor_bytes(dn, dacl_only);
+        let descriptor = SecurityDescriptor::from_bytes(&bytes).unwrap();
+        let dacl = descriptor.dacl.as_ref().expect("a DACL");
+        assert!(dacl.aces.len() > 5, "{dn}: only {} ACEs", dacl.aces.len());
+        if dacl_only {
+            assert_eq!(
+                descriptor.owner, None,
+                "the SD flags control asked for the DACL only"
+            );
+        } else {
+            assert!(
+                descriptor.owner.is_some(),
+                "{dn}: the full descriptor has an owner"
+            );
+        }
+        assert_eq!(
+            descriptor.to_bytes(),
+            bytes,
+            "{dn} (DACL only: {dacl_only})"
+        );
+    }
+    // The domain root grants the domain controllers replication rights with object ACEs.
+    let root = SecurityDescriptor::from_bytes(&descriptor_bytes(&lab.base_dn, true)).unwrap();
+    let replicating_changes = "1131f6aa-9c07-11d1-f79f-00c04fc2dcd2";
+    assert!(
+        root.dacl.unwrap().aces.iter().any(|ace| matches!(
+            ace,
+            Ace::Object { object_type: Some(guid), .. } if guid.to_string() == replicating_changes
+        )),
+        "no Replicating Directory Changes ACE on the domain root"
+    );
+}

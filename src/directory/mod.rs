@@ -6,6 +6,7 @@ pub mod dn;
 pub mod error;
 pub mod forest;
 pub mod ou_tree;
+pub mod security_descriptor;
 pub mod sid;
 
 pub use connection::{DirectoryConnection, DirectoryTarget};
