@@ -105,22 +105,8 @@ async fn one_level_is_one_sorted_request() {
 fn descriptor_bytes(dn: &str, dacl_only: bool) -> Vec<u8> {
     use base64::Engine as _;
     let lab = lab();
-    let mut command = std::process::Command::new("ldapsearch");
-    command
-        .env("LDAPTLS_CACERT", &lab.ca_file)
-        .args([
-            "-LLL",
-            "-o",
-            "ldif-wrap=no",
-            "-x",
-            "-H",
-            &lab.ldaps_url,
-            "-D",
-            &lab.admin_upn,
-            "-w",
-        ])
-        .arg(&lab.admin_password)
-        .args(["-b", dn, "-s", "base"]);
+    let mut command = common::ldapsearch(lab);
+    command.args(["-b", dn, "-s", "base"]);
     if dacl_only {
         command.args(["-E", "!1.2.840.113556.1.4.801=::MAMCAQQ="]);
     }

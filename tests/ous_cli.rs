@@ -4,7 +4,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::process::Command;
 
 use common::{Lab, Run, dirsync, lab};
 use serde_json::{Value, json};
@@ -78,20 +77,7 @@ fn parse_ldif(text: &str) -> Vec<LdifEntry> {
 }
 
 fn ldapsearch(lab: &Lab, base: &str, scope: &str, filter: &str) -> Vec<LdifEntry> {
-    let output = Command::new("ldapsearch")
-        .env("LDAPTLS_CACERT", &lab.ca_file)
-        .args([
-            "-LLL",
-            "-o",
-            "ldif-wrap=no",
-            "-x",
-            "-H",
-            &lab.ldaps_url,
-            "-D",
-            &lab.admin_upn,
-            "-w",
-        ])
-        .arg(&lab.admin_password)
+    let output = common::ldapsearch(lab)
         .args([
             "-b",
             base,

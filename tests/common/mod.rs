@@ -85,3 +85,14 @@ pub fn dirsync(args: &[&str], password: Option<&str>) -> Run {
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
     }
 }
+
+/// `ldapsearch -LLL` over LDAPS as the lab's administrator, trusting the lab's CA; add `-b`, `-s`,
+/// the filter and the attributes.
+pub fn ldapsearch(lab: &Lab) -> Command {
+    let mut command = Command::new("ldapsearch");
+    command
+        .env("LDAPTLS_CACERT", &lab.ca_file)
+        .args(["-LLL", "-o", "ldif-wrap=no", "-x", "-H", &lab.ldaps_url])
+        .args(["-D", &lab.admin_upn, "-w", &lab.admin_password]);
+    command
+}
