@@ -110,16 +110,8 @@ fn descriptor_bytes(dn: &str, dacl_only: bool) -> Vec<u8> {
     if dacl_only {
         command.args(["-E", "!1.2.840.113556.1.4.801=::MAMCAQQ="]);
     }
-    let output = command
-        .args(["(objectClass=*)", "nTSecurityDescriptor"])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let text = String::from_utf8(output.stdout).unwrap();
+    command.args(["(objectClass=*)", "nTSecurityDescriptor"]);
+    let text = common::stdout_of(command);
     let encoded = text
         .lines()
         .find_map(|line| line.strip_prefix("nTSecurityDescriptor:: "))

@@ -13,17 +13,18 @@ use super::sid::Sid;
 pub struct Guid(pub [u8; 16]);
 
 impl Guid {
-    /// Parses `1131f6aa-9c07-11d1-f79f-00c04fc2dcd2`.
+    /// Parses `1131f6aa-9c07-11d1-f79f-00c04fc2dcd2` (either case; dashes where they belong).
     pub fn parse(text: &str) -> Option<Guid> {
         let hex: String = text.chars().filter(|c| *c != '-').collect();
-        if hex.len() != 32 || text.len() != 36 {
+        if hex.len() != 32 {
             return None;
         }
         let mut bytes = [0u8; 16];
         for (index, byte) in bytes.iter_mut().enumerate() {
             *byte = u8::from_str_radix(hex.get(index * 2..index * 2 + 2)?, 16).ok()?;
         }
-        Some(Guid(bytes))
+        // Printing it back puts the dashes in their places; anything else was misplaced.
+        Some(Guid(bytes)).filter(|guid| guid.to_string().eq_ignore_ascii_case(text))
     }
 
     /// From the mixed-endian wire form.
@@ -43,27 +44,13 @@ impl Guid {
 
 impl std::fmt::Display for Guid {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let b = &self.0;
-        write!(
-            f,
-            "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
-            b[0],
-            b[1],
-            b[2],
-            b[3],
-            b[4],
-            b[5],
-            b[6],
-            b[7],
-            b[8],
-            b[9],
-            b[10],
-            b[11],
-            b[12],
-            b[13],
-            b[14],
-            b[15]
-        )
+        for (index, byte) in self.0.iter().enumerate() {
+            if matches!(index, 4 | 6 | 8 | 10) {
+                f.write_str("-")?;
+            }
+            write!(f, "{byte:02x}")?;
+        }
+        Ok(())
     }
 }
 
@@ -304,13 +291,11 @@ impl SecurityDescriptor {
         place(&mut out, 8, self.group.as_ref().map(Sid::to_bytes));
         place(&mut out, 12, self.sacl.as_ref().map(Acl::to_bytes));
         place(&mut out, 16, self.dacl.as_ref().map(Acl::to_bytes));
-        for (present, bit) in [
-            (self.sacl.is_some(), SE_SACL_PRESENT),
-            (self.dacl.is_some(), SE_DACL_PRESENT),
-        ] {
-            if present {
-                control |= bit;
-            }
+        if self.sacl.is_some() {
+            control |= SE_SACL_PRESENT;
+        }
+        if self.dacl.is_some() {
+            control |= SE_DACL_PRESENT;
         }
         out[2..4].copy_from_slice(&control.to_le_bytes());
         out
@@ -404,7 +389,12 @@ mod tests {
         );
         assert_eq!(Guid::from_wire(&guid.to_wire()), guid);
         assert_eq!(guid.to_string(), "1131f6aa-9c07-11d1-f79f-00c04fc2dcd2");
+        assert_eq!(
+            Guid::parse("1131F6AA-9C07-11D1-F79F-00C04FC2DCD2"),
+            Some(guid)
+        );
         assert_eq!(Guid::parse("1131f6aa9c0711d1f79f00c04fc2dcd2"), None);
+        assert_eq!(Guid::parse("1131f6a-a9c07-11d1-f79f-00c04fc2dcd2"), None);
     }
 
     #[test]

@@ -96,3 +96,14 @@ pub fn ldapsearch(lab: &Lab) -> Command {
         .args(["-D", &lab.admin_upn, "-w", &lab.admin_password]);
     command
 }
+
+/// Runs a command that must succeed and returns what it printed.
+pub fn stdout_of(mut command: Command) -> String {
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
