@@ -10,6 +10,7 @@ pub mod directory;
 pub mod engine;
 pub mod home;
 pub mod secret;
+pub mod secret_store;
 pub mod store;
 pub mod tls;
 pub mod ui;

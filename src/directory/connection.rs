@@ -4,7 +4,8 @@
 use std::io;
 use std::time::Duration;
 
-use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, Scope, SearchEntry};
+use ldap3::controls::RawControl;
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, Mod, Scope, SearchEntry};
 use url::Url;
 
 use super::error::{DirectoryError, result_code_name};
@@ -173,8 +174,25 @@ impl DirectoryConnection {
         filter: &str,
         attributes: &[&str],
     ) -> Result<Vec<SearchEntry>, DirectoryError> {
+        let (entries, _) = self
+            .search_with_controls(operation, base, scope, filter, attributes, Vec::new())
+            .await?;
+        Ok(entries)
+    }
+
+    /// A search with request controls; returns the entries and the response controls.
+    pub async fn search_with_controls(
+        &self,
+        operation: &str,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+        attributes: &[&str],
+        controls: Vec<RawControl>,
+    ) -> Result<(Vec<SearchEntry>, Vec<RawControl>), DirectoryError> {
         let mut ldap = self.ldap.clone();
         let result = ldap
+            .with_controls(controls)
             .with_timeout(self.timeout)
             .search(base, scope, filter, attributes.to_vec())
             .await
@@ -183,11 +201,14 @@ impl DirectoryConnection {
         match status.rc {
             // Referrals (Samba returns one to CN=Configuration on subtree searches) and
             // intermediate messages are not entries.
-            0 => Ok(entries
-                .into_iter()
-                .filter(|entry| !entry.is_ref() && !entry.is_intermediate())
-                .map(SearchEntry::construct)
-                .collect()),
+            0 => Ok((
+                entries
+                    .into_iter()
+                    .filter(|entry| !entry.is_ref() && !entry.is_intermediate())
+                    .map(SearchEntry::construct)
+                    .collect(),
+                status.ctrls.into_iter().map(|control| control.1).collect(),
+            )),
             32 => Err(DirectoryError::NoSuchObject {
                 server: self.server.clone(),
                 dn: base.to_owned(),
@@ -197,6 +218,66 @@ impl DirectoryConnection {
                 reason: status.text.trim().to_owned(),
             }),
             rc => Err(self.refused(operation, rc, &status.text)),
+        }
+    }
+
+    /// Adds an entry. Values are bytes so that binary attributes (`unicodePwd`) fit.
+    pub async fn add_entry(
+        &self,
+        operation: &str,
+        dn: &str,
+        attributes: Vec<(&str, Vec<Vec<u8>>)>,
+    ) -> Result<(), DirectoryError> {
+        let attributes = attributes
+            .into_iter()
+            .map(|(name, values)| (name.as_bytes().to_vec(), values.into_iter().collect()))
+            .collect();
+        let mut ldap = self.ldap.clone();
+        let result = ldap
+            .with_timeout(self.timeout)
+            .add(dn, attributes)
+            .await
+            .map_err(|error| self.operation_error(operation, error))?;
+        self.check_update(operation, dn, result.rc, &result.text)
+    }
+
+    /// Modifies an entry, with optional request controls (the SD flags control for
+    /// `nTSecurityDescriptor`).
+    pub async fn modify_entry(
+        &self,
+        operation: &str,
+        dn: &str,
+        modifications: Vec<Mod<Vec<u8>>>,
+        controls: Vec<RawControl>,
+    ) -> Result<(), DirectoryError> {
+        let mut ldap = self.ldap.clone();
+        let result = ldap
+            .with_controls(controls)
+            .with_timeout(self.timeout)
+            .modify(dn, modifications)
+            .await
+            .map_err(|error| self.operation_error(operation, error))?;
+        self.check_update(operation, dn, result.rc, &result.text)
+    }
+
+    fn check_update(
+        &self,
+        operation: &str,
+        dn: &str,
+        rc: u32,
+        text: &str,
+    ) -> Result<(), DirectoryError> {
+        match rc {
+            0 => Ok(()),
+            32 => Err(DirectoryError::NoSuchObject {
+                server: self.server.clone(),
+                dn: dn.to_owned(),
+            }),
+            34 => Err(DirectoryError::InvalidDn {
+                dn: dn.to_owned(),
+                reason: text.trim().to_owned(),
+            }),
+            rc => Err(self.refused(operation, rc, text)),
         }
     }
 

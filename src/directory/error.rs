@@ -74,6 +74,32 @@ pub enum DirectoryError {
         detail: String,
     },
 
+    #[error(
+        "dirsync needs Replicating Directory Changes on {domain}, and '{account}' does not have it; run setup again so that it grants the right to the service account (server said: {server_message})"
+    )]
+    MissingReplicationRight {
+        domain: String,
+        account: String,
+        server_message: String,
+    },
+
+    #[error(
+        "the service account may not write {attributes} on '{dn}'; write-back rights cover the write-back attributes of users in the synced OUs only: is the object in scope, and was setup run with hybrid write-back on? (server said: {server_message})"
+    )]
+    WriteDenied {
+        dn: String,
+        attributes: String,
+        server_message: String,
+    },
+
+    #[error(
+        "{server} no longer accepts the saved change-tracking cookie ({server_message}); a full import replaces it"
+    )]
+    CookieRejected {
+        server: String,
+        server_message: String,
+    },
+
     #[error("the connection to {server} failed during {operation}: {reason}")]
     ConnectionLost {
         server: String,
@@ -95,6 +121,20 @@ impl DirectoryError {
                 | DirectoryError::InvalidCredentials { .. }
                 | DirectoryError::NoSuchObject { .. }
                 | DirectoryError::InvalidDn { .. }
+        )
+    }
+}
+
+impl DirectoryError {
+    /// True when trying the same thing again on a new connection may work: the connection broke
+    /// or the server did not answer in time.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            DirectoryError::ConnectionLost { .. }
+                | DirectoryError::Timeout { .. }
+                | DirectoryError::Unreachable { .. }
+                | DirectoryError::Refused { rc: 51 | 52, .. }
         )
     }
 }

@@ -2,12 +2,19 @@
 //! Knows nothing of the GUI or the cloud.
 
 pub mod connection;
+pub mod controls;
 pub mod dn;
 pub mod error;
 pub mod forest;
+pub mod import;
+pub mod objects;
 pub mod ou_tree;
+pub mod permissions;
+pub mod scope;
 pub mod security_descriptor;
+pub mod service_account;
 pub mod sid;
+pub mod write_back;
 
 pub use connection::{DirectoryConnection, DirectoryTarget};
 pub use dn::Dn;
