@@ -260,6 +260,17 @@ impl DirectoryConnection {
         self.check_update(operation, dn, result.rc, &result.text)
     }
 
+    /// Deletes a leaf entry.
+    pub async fn delete_entry(&self, operation: &str, dn: &str) -> Result<(), DirectoryError> {
+        let mut ldap = self.ldap.clone();
+        let result = ldap
+            .with_timeout(self.timeout)
+            .delete(dn)
+            .await
+            .map_err(|error| self.operation_error(operation, error))?;
+        self.check_update(operation, dn, result.rc, &result.text)
+    }
+
     fn check_update(
         &self,
         operation: &str,

@@ -294,7 +294,7 @@ mod tests {
         assert_eq!(object.values("proxyaddresses").len(), 2);
         assert_eq!(object.account_enabled(), Some(false));
         assert_eq!(object.immutable_id(), "YU67rgouGkCrU9JyBa5lMA==");
-        assert!(object.attributes.get("unrequestedThing").is_none());
+        assert!(!object.attributes.contains_key("unrequestedThing"));
         assert!(object.problems.is_empty());
         assert!(!object.is_system_object());
     }
@@ -313,7 +313,7 @@ mod tests {
         let object = DirectoryObject::from_entry(&group).expect("a group");
         assert_eq!(object.kind, ObjectKind::Group);
         assert_eq!(object.anchor.to_wire(), ascii_guid);
-        assert!(object.attributes.get("objectGUID").is_none());
+        assert!(!object.attributes.contains_key("objectGUID"));
     }
 
     #[test]

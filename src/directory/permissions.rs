@@ -209,9 +209,31 @@ pub async fn apply_rights(
     admin: &DirectoryConnection,
     plan: &RightsPlan,
 ) -> Result<RightsReport, DirectoryError> {
-    let descriptors = read_dacls(admin, &plan.domain, &plan.account).await?;
+    reconcile_everywhere(admin, &plan.domain, &plan.account, plan.objects(), |dn| {
+        plan.aces_for(dn)
+    })
+    .await
+}
+
+/// Removes every explicit ACE naming `account` under `domain` (before deleting the account, so
+/// that no orphaned SID stays behind in the DACLs).
+pub async fn revoke_rights(
+    admin: &DirectoryConnection,
+    domain: &Dn,
+    account: &Sid,
+) -> Result<RightsReport, DirectoryError> {
+    reconcile_everywhere(admin, domain, account, Vec::new(), |_| Vec::new()).await
+}
+
+async fn reconcile_everywhere(
+    admin: &DirectoryConnection,
+    domain: &Dn,
+    account: &Sid,
+    mut to_visit: Vec<Dn>,
+    wanted: impl Fn(&Dn) -> Vec<Ace>,
+) -> Result<RightsReport, DirectoryError> {
+    let descriptors = read_dacls(admin, domain, account).await?;
     let mut report = RightsReport::default();
-    let mut to_visit = plan.objects();
     for (dn, _) in &descriptors {
         if !to_visit.contains(dn) {
             to_visit.push(dn.clone());
@@ -226,7 +248,7 @@ pub async fn apply_rights(
             revision: 4,
             aces: Vec::new(),
         });
-        match reconcile_dacl(&dacl, &plan.account, &plan.aces_for(&dn)) {
+        match reconcile_dacl(&dacl, account, &wanted(&dn)) {
             None => report.unchanged.push(dn),
             Some(new_dacl) => {
                 let updated = SecurityDescriptor {

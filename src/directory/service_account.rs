@@ -135,6 +135,18 @@ pub async fn find_service_account(
     Ok(matching.into_iter().next())
 }
 
+/// Removes the account and every right it was given (uninstall).
+pub async fn delete_service_account(
+    admin: &DirectoryConnection,
+    domain_dn: &Dn,
+    account: &ServiceAccount,
+) -> Result<(), DirectoryError> {
+    super::permissions::revoke_rights(admin, domain_dn, &account.sid).await?;
+    admin
+        .delete_entry("delete the service account", account.dn.as_str())
+        .await
+}
+
 async fn read_sid(admin: &DirectoryConnection, dn: &Dn) -> Result<Sid, DirectoryError> {
     let entry = admin
         .read_entry("read the service account", dn.as_str(), &["objectSid"])

@@ -18,6 +18,7 @@ pub struct Lab {
     pub plain_user_password: String,
     pub ca_file: PathBuf,
     pub dns_host_name: String,
+    pub lab_dir: PathBuf,
 }
 
 pub fn repository_root() -> &'static Path {
@@ -106,4 +107,22 @@ pub fn stdout_of(mut command: Command) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap()
+}
+
+/// `samba-tool ARGS` against the lab's database directly (as root on the DC host), as an
+/// administrator would make changes; returns what it printed.
+pub fn samba_tool(lab: &Lab, args: &[&str]) -> String {
+    let mut command = Command::new("samba-tool");
+    command.args(args).args(samba_db_args(lab));
+    stdout_of(command)
+}
+
+/// `-H <sam.ldb> -s <smb.conf>` for Samba's local tools.
+pub fn samba_db_args(lab: &Lab) -> [String; 4] {
+    [
+        "-H".to_owned(),
+        lab.lab_dir.join("private/sam.ldb").display().to_string(),
+        "-s".to_owned(),
+        lab.lab_dir.join("etc/smb.conf").display().to_string(),
+    ]
 }
