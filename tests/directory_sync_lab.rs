@@ -738,3 +738,47 @@ async fn the_full_import_reads_what_ldapsearch_reads() {
     assert!(objects.iter().all(|object| object.problems.is_empty()));
     tear_down(&account).await;
 }
+
+#[tokio::test]
+async fn a_connection_dropped_mid_read_is_read_again_from_the_same_cookie() {
+    use dirsync::directory::reader::{DirectoryReader, RetryPolicy};
+    let _turn = SERIAL.lock().await;
+    let lab = lab();
+    let (account, password) = set_up_account(&unique("host-g-"), false, None).await;
+    let scope = SyncScope::new(vec![dn("OU=Corp")], Vec::new());
+    // An empty cookie reads everything: an answer far larger than the proxy lets through.
+    let from_the_start = DirSyncCookie::from_bytes(Vec::new());
+    let service = connect(account.dn.as_str(), &password).await;
+    let direct = import::read_changes(&service, &domain(), &scope, &from_the_start)
+        .await
+        .unwrap();
+    assert!(direct.changes.len() > 20, "{}", direct.changes.len());
+
+    let upstream = lab
+        .ldaps_url
+        .trim_start_matches("ldaps://")
+        .parse()
+        .unwrap();
+    let proxy = common::DroppingProxy::start(upstream, 20_000);
+    let through_proxy = DirectoryTarget::new(
+        &format!("ldaps://127.0.0.1:{}", proxy.port),
+        TlsTrust::CaFile(lab.ca_file.clone()),
+        Duration::from_secs(15),
+    )
+    .unwrap();
+    let mut reader = DirectoryReader::new(
+        through_proxy,
+        account.dn.to_string(),
+        password.clone(),
+        domain(),
+        RetryPolicy {
+            attempts: 3,
+            first_delay: Duration::from_millis(100),
+        },
+    );
+    let retried = reader.read_changes(&scope, &from_the_start).await.unwrap();
+    assert_eq!(reader.reconnects(), 1, "the first connection was cut");
+    assert_eq!(summaries(&retried.changes), summaries(&direct.changes));
+    assert_eq!(retried.changes.len(), direct.changes.len());
+    tear_down(&account).await;
+}

@@ -10,6 +10,7 @@ pub mod import;
 pub mod objects;
 pub mod ou_tree;
 pub mod permissions;
+pub mod reader;
 pub mod scope;
 pub mod security_descriptor;
 pub mod service_account;

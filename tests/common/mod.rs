@@ -126,3 +126,56 @@ pub fn samba_db_args(lab: &Lab) -> [String; 4] {
         lab.lab_dir.join("etc/smb.conf").display().to_string(),
     ]
 }
+
+/// A TCP proxy on loopback in front of `upstream` that cuts the first connection once it has
+/// carried `budget` bytes from the server, and passes later connections through untouched: a
+/// connection dropped in the middle of an answer.
+pub struct DroppingProxy {
+    pub port: u16,
+}
+
+impl DroppingProxy {
+    pub fn start(upstream: std::net::SocketAddr, budget: usize) -> DroppingProxy {
+        use std::io::{Read as _, Write as _};
+        use std::net::{Shutdown, TcpListener, TcpStream};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for (index, client) in listener.incoming().enumerate() {
+                let Ok(client) = client else { return };
+                let server = TcpStream::connect(upstream).unwrap();
+                let limit = if index == 0 { budget } else { usize::MAX };
+                let (client_in, mut server_out) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let mut client_in = client_in;
+                    let mut buffer = [0u8; 4096];
+                    while let Ok(read) = client_in.read(&mut buffer) {
+                        if read == 0 || server_out.write_all(&buffer[..read]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = server_out.shutdown(Shutdown::Both);
+                });
+                std::thread::spawn(move || {
+                    let (mut server_in, mut client_out) = (server, client);
+                    let mut buffer = [0u8; 4096];
+                    let mut carried = 0usize;
+                    while let Ok(read) = server_in.read(&mut buffer) {
+                        let allowed = read.min(limit - carried);
+                        if read == 0 || client_out.write_all(&buffer[..allowed]).is_err() {
+                            break;
+                        }
+                        carried += allowed;
+                        if carried >= limit {
+                            break;
+                        }
+                    }
+                    let _ = client_out.shutdown(Shutdown::Both);
+                    let _ = server_in.shutdown(Shutdown::Both);
+                });
+            }
+        });
+        DroppingProxy { port }
+    }
+}
