@@ -23,6 +23,7 @@ use dirsync::directory::scope::SyncScope;
 use dirsync::directory::service_account::{
     self, AccountOutcome, SERVICE_ACCOUNT_UAC, ServiceAccount,
 };
+use dirsync::directory::setup::{DirectoryOptions, DirectorySetup, set_up_directory};
 use dirsync::directory::write_back::{AttributeEdit, modify_attributes};
 use dirsync::directory::{DirectoryConnection, DirectoryError, DirectoryTarget, Dn};
 use dirsync::secret::Secret;
@@ -99,35 +100,51 @@ async fn sweep_earlier_test_accounts() {
         .await;
 }
 
-/// Makes a service account for `computer` with the rights `options` need.
+/// Runs the directory half of setup for `computer`: the account, its password in the OS keyring,
+/// its rights. Returns the account and its password as read back from the keyring.
 async fn set_up_account(
     computer: &str,
-    replicate_secrets: bool,
+    password_hash_sync: bool,
     write_back: Option<WriteBackGrant>,
 ) -> (ServiceAccount, Secret) {
+    let setup = set_up(computer, password_hash_sync, write_back).await;
+    let password = OsKeyring.load(&setup.keyring_key).unwrap().unwrap();
+    (setup.account, password)
+}
+
+async fn set_up(
+    computer: &str,
+    password_hash_sync: bool,
+    write_back: Option<WriteBackGrant>,
+) -> DirectorySetup {
     sweep_earlier_test_accounts().await;
     let admin = admin().await;
-    let (account, password, _) =
-        service_account::ensure_service_account(&admin, &domain(), computer)
-            .await
-            .unwrap();
-    apply_rights(
+    let forest = dirsync::directory::forest::read_forest(&admin)
+        .await
+        .unwrap();
+    let options = DirectoryOptions {
+        password_hash_sync,
+        write_back_scope: write_back.map(|grant| (grant.included, grant.excluded)),
+    };
+    set_up_directory(
         &admin,
-        &RightsPlan {
-            domain: domain(),
-            account: account.sid.clone(),
-            replicate_secrets,
-            write_back,
-        },
+        &target(),
+        &domain(),
+        &forest.root_dse.schema_naming_context,
+        computer,
+        &options,
+        &OsKeyring,
     )
     .await
-    .unwrap();
-    (account, password)
+    .unwrap()
 }
 
 async fn tear_down(account: &ServiceAccount) {
     service_account::delete_service_account(&admin().await, &domain(), account)
         .await
+        .unwrap();
+    OsKeyring
+        .remove(&service_account_key(account.dn.as_str()))
         .unwrap();
 }
 
@@ -150,7 +167,15 @@ async fn a_service_account_dirsync_made_reads_changes_and_a_plain_user_cannot() 
     let _turn = SERIAL.lock().await;
     let lab = lab();
     let computer = unique("host-a-");
-    let (account, password) = set_up_account(&computer, false, None).await;
+    let setup = set_up(&computer, false, None).await;
+    assert_eq!(setup.outcome, AccountOutcome::Created);
+    assert!(setup.write_back_skipped.is_empty());
+    let advice = setup
+        .deleted_objects_advice
+        .as_deref()
+        .expect("a new account cannot see deletions yet");
+    assert!(advice.contains("CN=Deleted Objects"), "{advice}");
+    let account = setup.account.clone();
 
     // As DirSync made it: CN=MSOL_<12 hex>,CN=Users, password never expires, described.
     let name = account.sam_account_name.as_str();
@@ -164,10 +189,12 @@ async fn a_service_account_dirsync_made_reads_changes_and_a_plain_user_cannot() 
     assert!(shown.contains("Account created by dirsync"), "{shown}");
     assert!(shown.contains(&computer), "{shown}");
 
-    // The password goes to the OS keyring and is read back from there to sign in.
+    // The password is in the OS keyring, and only there.
     let key = service_account_key(account.dn.as_str());
-    OsKeyring.save(&key, &password).unwrap();
+    assert_eq!(setup.keyring_key, key);
     let stored = OsKeyring.load(&key).unwrap().expect("saved in the keyring");
+    assert_eq!(stored.expose().len(), 64);
+    assert!(!format!("{setup:?}").contains(stored.expose()));
     let service = connect(account.dn.as_str(), &stored).await;
     let cookie = import::current_cookie(&service, &domain()).await.unwrap();
     assert!(!cookie.as_bytes().is_empty());
@@ -175,8 +202,6 @@ async fn a_service_account_dirsync_made_reads_changes_and_a_plain_user_cannot() 
     import::read_changes(&service, &domain(), &scope, &cookie)
         .await
         .unwrap();
-    OsKeyring.remove(&key).unwrap();
-    assert!(OsKeyring.load(&key).unwrap().is_none());
 
     let plain = connect(
         &lab.plain_user_upn,
@@ -201,6 +226,7 @@ async fn a_service_account_dirsync_made_reads_changes_and_a_plain_user_cannot() 
     assert!(!message.contains(&lab.plain_user_password));
 
     tear_down(&account).await;
+    assert!(OsKeyring.load(&key).unwrap().is_none());
 }
 
 #[tokio::test]
@@ -224,12 +250,11 @@ async fn setup_again_resets_the_password_and_leaves_one_set_of_aces() {
     // for NTLM, still accepts the previous password for an hour, so the reset shows in pwdLastSet.)
     let password_set_before = pwd_last_set(lab, &account);
     let admin = admin().await;
-    let (again, second_password, outcome) =
-        service_account::ensure_service_account(&admin, &domain(), &computer)
-            .await
-            .unwrap();
-    assert_eq!(outcome, AccountOutcome::PasswordReset);
-    assert_eq!(again, account);
+    let again = set_up(&computer, true, None).await;
+    assert_eq!(again.outcome, AccountOutcome::PasswordReset);
+    assert_eq!(again.account, account);
+    assert!(again.rights.changed.is_empty(), "{:?}", again.rights);
+    let second_password = OsKeyring.load(&again.keyring_key).unwrap().unwrap();
     assert_ne!(first_password.expose(), second_password.expose());
     let plan = |replicate_secrets| RightsPlan {
         domain: domain(),
@@ -781,4 +806,30 @@ async fn a_connection_dropped_mid_read_is_read_again_from_the_same_cookie() {
     assert_eq!(summaries(&retried.changes), summaries(&direct.changes));
     assert_eq!(retried.changes.len(), direct.changes.len());
     tear_down(&account).await;
+}
+
+#[tokio::test]
+async fn a_ranged_member_attribute_is_read_completely() {
+    // Samba sends all values at once unless asked for a range, so ask for the first two, as
+    // Windows would send a large group's first 1,500, and let dirsync fetch the rest.
+    let admin = admin().await;
+    let group = dn("CN=IT Admins,OU=Groups,OU=Corp");
+    let mut entry = admin
+        .read_entry("read a range", group.as_str(), &["member;range=0-1"])
+        .await
+        .unwrap();
+    assert_eq!(entry.attrs["member;range=0-1"].len(), 2, "{entry:?}");
+    import::complete_ranged_values(&admin, &mut entry)
+        .await
+        .unwrap();
+    let all = admin
+        .read_entry("read all members", group.as_str(), &["member"])
+        .await
+        .unwrap();
+    let completed: BTreeSet<&String> = entry.attrs["member"].iter().collect();
+    let expected: BTreeSet<&String> = all.attrs["member"].iter().collect();
+    assert_eq!(entry.attrs["member"].len(), expected.len(), "no duplicates");
+    assert_eq!(completed, expected);
+    assert!(expected.len() >= 5);
+    assert!(!entry.attrs.keys().any(|name| name.contains(";range=")));
 }

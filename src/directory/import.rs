@@ -514,7 +514,7 @@ async fn reread(
 
 /// Windows returns large multi-valued attributes in ranges (`member;range=0-1499`); reads the
 /// remaining ranges and files every value under the plain attribute name.
-async fn complete_ranged_values(
+pub async fn complete_ranged_values(
     connection: &DirectoryConnection,
     entry: &mut SearchEntry,
 ) -> Result<(), DirectoryError> {

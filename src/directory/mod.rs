@@ -14,6 +14,7 @@ pub mod reader;
 pub mod scope;
 pub mod security_descriptor;
 pub mod service_account;
+pub mod setup;
 pub mod sid;
 pub mod write_back;
 
