@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{Lab, lab, samba_tool};
+use dirsync::directory::forest;
 use dirsync::directory::import::{
     self, ChangeBatch, DirSyncCookie, DirectoryChange, FullImport, MemberChanges,
 };
@@ -90,9 +91,11 @@ async fn sweep_earlier_test_accounts() {
             for entry in entries {
                 let account = ServiceAccount {
                     dn: Dn::parse(&entry.dn).unwrap(),
-                    sam_account_name: entry.attrs["sAMAccountName"][0].clone(),
-                    sid: dirsync::directory::sid::Sid::from_bytes(&entry.bin_attrs["objectSid"][0])
-                        .unwrap(),
+                    sam_account_name: forest::first_value(&entry, "sAMAccountName").unwrap(),
+                    sid: dirsync::directory::sid::Sid::from_bytes(
+                        &forest::binary_values(&entry, "objectSid")[0],
+                    )
+                    .unwrap(),
                 };
                 tear_down(&account).await;
             }
@@ -119,9 +122,7 @@ async fn set_up(
 ) -> DirectorySetup {
     sweep_earlier_test_accounts().await;
     let admin = admin().await;
-    let forest = dirsync::directory::forest::read_forest(&admin)
-        .await
-        .unwrap();
+    let forest = forest::read_forest(&admin).await.unwrap();
     let options = DirectoryOptions {
         password_hash_sync,
         write_back_scope: write_back.map(|grant| (grant.included, grant.excluded)),
@@ -284,9 +285,7 @@ async fn write_back_rights_cover_exactly_the_write_back_attributes_of_scoped_use
     let _turn = SERIAL.lock().await;
     let lab = lab();
     let admin = admin().await;
-    let forest = dirsync::directory::forest::read_forest(&admin)
-        .await
-        .unwrap();
+    let forest = forest::read_forest(&admin).await.unwrap();
     let (attributes, missing) =
         permissions::write_back_schema(&admin, &forest.root_dse.schema_naming_context)
             .await

@@ -75,12 +75,21 @@ pub fn first_value(entry: &SearchEntry, attribute: &str) -> Option<String> {
     values(entry, attribute).first().cloned()
 }
 
-pub fn binary_values<'a>(entry: &'a SearchEntry, attribute: &str) -> &'a [Vec<u8>] {
-    entry
+/// Every value of a binary attribute (SIDs, GUIDs, descriptors) as bytes. ldap3 files a value
+/// under `attrs` when it happens to be valid UTF-8 and under `bin_attrs` otherwise, so a binary
+/// value whose bytes are all ASCII (a SID or GUID can be) is in `attrs`: look in both.
+pub fn binary_values(entry: &SearchEntry, attribute: &str) -> Vec<Vec<u8>> {
+    let text = entry
+        .attrs
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case(attribute))
+        .flat_map(|(_, values)| values.iter().map(|value| value.as_bytes().to_vec()));
+    let binary = entry
         .bin_attrs
         .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case(attribute))
-        .map_or(&[], |(_, values)| values.as_slice())
+        .filter(|(name, _)| name.eq_ignore_ascii_case(attribute))
+        .flat_map(|(_, values)| values.iter().cloned());
+    text.chain(binary).collect()
 }
 
 fn required(
@@ -196,8 +205,8 @@ pub async fn check_enterprise_admin(
         .first()
         .map(|entry| binary_values(entry, "tokenGroups"))
         .unwrap_or_default()
-        .iter()
-        .filter_map(|bytes| Sid::from_bytes(bytes).ok())
+        .into_iter()
+        .filter_map(|bytes| Sid::from_bytes(&bytes).ok())
         .collect();
     let root_domain = connection
         .read_entry(

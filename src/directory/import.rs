@@ -14,6 +14,7 @@ use super::connection::DirectoryConnection;
 use super::controls::{self, DIRSYNC_INCREMENTAL_VALUES};
 use super::dn::Dn;
 use super::error::DirectoryError;
+use super::forest;
 use super::objects::{self, DirectoryObject, OBJECT_ATTRIBUTES};
 use super::scope::SyncScope;
 use super::security_descriptor::Guid;
@@ -144,8 +145,8 @@ pub async fn read_changes(
         }
         // Gone since DirSync answered: the next read reports the delete.
         let Some(current) = current? else { continue };
-        let classes = objects::text_values(&current, "objectClass");
-        if is_container(&classes) {
+        let classes = forest::values(&current, "objectClass");
+        if is_container(classes) {
             if change.changed_attributes.contains("name") {
                 // Renamed or moved: every user and group below has a new DN.
                 changes.extend(reimport_subtree(connection, &current.dn, scope).await?);
@@ -421,7 +422,7 @@ struct ReportedChange {
 impl ReportedChange {
     fn from(entry: &SearchEntry) -> Option<ReportedChange> {
         let anchor = objects::guid_value(entry, "objectGUID")?;
-        let deleted = objects::text_values(entry, "isDeleted")
+        let deleted = forest::values(entry, "isDeleted")
             .iter()
             .any(|value| value.eq_ignore_ascii_case("TRUE"));
         let mut changed_attributes = BTreeSet::new();
@@ -463,11 +464,9 @@ impl ReportedChange {
 }
 
 fn canonical(attribute: &str) -> String {
-    OBJECT_ATTRIBUTES
-        .iter()
-        .chain(["parentGUID", "isDeleted"].iter())
-        .find(|known| known.eq_ignore_ascii_case(attribute))
-        .map_or_else(|| attribute.to_owned(), |known| (*known).to_owned())
+    objects::canonical_name(attribute)
+        .unwrap_or(attribute)
+        .to_owned()
 }
 
 fn is_container(classes: &[String]) -> bool {

@@ -7,6 +7,7 @@ use base64::Engine as _;
 use ldap3::SearchEntry;
 
 use super::dn::Dn;
+use super::forest;
 use super::security_descriptor::Guid;
 use super::sid::Sid;
 
@@ -87,8 +88,7 @@ impl DirectoryObject {
     /// Builds a typed object from an entry. Returns `None` for entries that are neither a user nor
     /// a group (computers, OUs, contacts) or carry no readable objectGUID.
     pub fn from_entry(entry: &SearchEntry) -> Option<DirectoryObject> {
-        let classes = text_values(entry, "objectClass");
-        let kind = kind_of(&classes)?;
+        let kind = kind_of(forest::values(entry, "objectClass"))?;
         let anchor = guid_value(entry, "objectGUID")?;
         let dn = Dn::parse(&entry.dn).ok()?;
         let mut attributes = BTreeMap::new();
@@ -119,7 +119,7 @@ impl DirectoryObject {
                 });
             }
         }
-        let object_sid = raw_values(entry, "objectSid")
+        let object_sid = forest::binary_values(entry, "objectSid")
             .first()
             .and_then(|bytes| Sid::from_bytes(bytes).ok());
         Some(DirectoryObject {
@@ -195,43 +195,16 @@ pub fn kind_of(classes: &[String]) -> Option<ObjectKind> {
 }
 
 /// The spelling in [`OBJECT_ATTRIBUTES`] of an attribute name the server returned in any case.
-fn canonical_name(name: &str) -> Option<&'static str> {
+pub fn canonical_name(name: &str) -> Option<&'static str> {
     OBJECT_ATTRIBUTES
         .iter()
         .find(|known| known.eq_ignore_ascii_case(name))
         .copied()
 }
 
-/// Text values, case-insensitive name.
-pub fn text_values(entry: &SearchEntry, attribute: &str) -> Vec<String> {
-    entry
-        .attrs
-        .iter()
-        .filter(|(name, _)| name.eq_ignore_ascii_case(attribute))
-        .flat_map(|(_, values)| values.iter().cloned())
-        .collect()
-}
-
-/// Every value as bytes. ldap3 files a value under `attrs` when it happens to be valid UTF-8 and
-/// under `bin_attrs` otherwise, so a binary attribute (a GUID whose bytes are all ASCII) can be in
-/// either: look in both.
-pub fn raw_values(entry: &SearchEntry, attribute: &str) -> Vec<Vec<u8>> {
-    let text = entry
-        .attrs
-        .iter()
-        .filter(|(name, _)| name.eq_ignore_ascii_case(attribute))
-        .flat_map(|(_, values)| values.iter().map(|value| value.as_bytes().to_vec()));
-    let binary = entry
-        .bin_attrs
-        .iter()
-        .filter(|(name, _)| name.eq_ignore_ascii_case(attribute))
-        .flat_map(|(_, values)| values.iter().cloned());
-    text.chain(binary).collect()
-}
-
 /// A GUID-valued attribute (objectGUID, parentGUID) in its 16-byte wire form.
 pub fn guid_value(entry: &SearchEntry, attribute: &str) -> Option<Guid> {
-    raw_values(entry, attribute)
+    forest::binary_values(entry, attribute)
         .first()
         .and_then(|bytes| <[u8; 16]>::try_from(bytes.as_slice()).ok())
         .map(|wire| Guid::from_wire(&wire))

@@ -281,7 +281,7 @@ async fn read_dacls(
         .await?;
     let mut found = Vec::new();
     for entry in entries {
-        let Some(bytes) = objects::raw_values(&entry, "nTSecurityDescriptor")
+        let Some(bytes) = forest::binary_values(&entry, "nTSecurityDescriptor")
             .into_iter()
             .next()
         else {
@@ -318,7 +318,7 @@ pub async fn read_dacl(
     let bytes = entries
         .pop()
         .and_then(|entry| {
-            objects::raw_values(&entry, "nTSecurityDescriptor")
+            forest::binary_values(&entry, "nTSecurityDescriptor")
                 .into_iter()
                 .next()
         })
