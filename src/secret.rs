@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use serde::Deserialize;
+
 /// Holds a secret. `Debug` and `Display` print a placeholder so that a secret can't reach a log line
 /// or an error message by accident; `expose` is the one, greppable way to read it.
 #[derive(Clone, PartialEq, Eq)]
@@ -30,6 +32,13 @@ impl fmt::Debug for Secret {
 impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("***")
+    }
+}
+
+/// Secrets arrive in JSON answers (tokens, a new client secret); they are wrapped at once.
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Secret::new)
     }
 }
 

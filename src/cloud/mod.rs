@@ -1,8 +1,25 @@
 //! Microsoft Entra ID through Microsoft Graph v1.0 and the Microsoft identity platform.
 //! Knows nothing of the GUI or of LDAP.
 //!
-//! So far this holds where the cloud is: the sign-in authority and the Graph endpoint, which differ
+//! - `auth`: signing in (client credentials, device code, refresh, password check);
+//! - `graph`: the Graph client (objects, lookups, lists, delta, `$batch`);
+//! - `flow`: flow control (concurrency, write budget, `Retry-After`, backoff);
+//! - `setup`: registering dirsync's app in the tenant during setup;
+//! - `error`: what went wrong, in words an administrator can act on.
+//!
+//! This file says where the cloud is: the sign-in authority and the Graph endpoint, which differ
 //! between the global cloud, the national clouds and the lab's tenant emulator.
+
+pub mod auth;
+pub mod error;
+pub mod flow;
+pub mod graph;
+pub mod setup;
+
+pub use auth::{Authority, Credentials, DeviceCodeSignIn, TokenSource};
+pub use error::{ErrorKind, GraphError, SignInError};
+pub use flow::{FlowPolicy, FlowStats};
+pub use graph::{CloudKind, CloudObject, GraphClient, GraphRequest, Lookup, Method};
 
 use url::Url;
 

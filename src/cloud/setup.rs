@@ -1,0 +1,602 @@
+//! The cloud half of setup, done with an administrator's delegated sign-in: check the tenant,
+//! register dirsync's own app with only the permissions the sync needs, give it a secret (kept
+//! only in the OS keyring), prove the app can sign in, and turn on the tenant's directory
+//! synchronization.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use super::CloudEndpoints;
+use super::auth::Credentials;
+use super::error::{GraphError, SignInError};
+use super::flow::FlowPolicy;
+use super::graph::{GraphClient, GraphRequest, Method, odata_string};
+use crate::secret::Secret;
+use crate::secret_store::{SecretStore, SecretStoreError};
+use crate::tls::TlsTrust;
+
+/// Microsoft Graph's own application (resource) ID, the same in every tenant.
+pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
+
+/// The application permissions the sync needs, and no more: write users and groups (members
+/// included), read the verified domains to check UPN suffixes.
+pub const SYNC_APP_PERMISSIONS: &[&str] = &[
+    "User.ReadWrite.All",
+    "Group.ReadWrite.All",
+    "Domain.Read.All",
+];
+
+/// How long a new client secret lives. Entra caps app secrets at two years by default.
+pub const SECRET_LIFETIME_DAYS: u64 = 730;
+
+/// The keyring entry holding the sync app's client secret.
+pub fn client_secret_key(client_id: &str) -> String {
+    format!("cloud-app-secret:{}", client_id.to_ascii_lowercase())
+}
+
+/// A cloud domain name.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CloudDomain {
+    pub name: String,
+    pub is_initial: bool,
+    pub is_default: bool,
+}
+
+/// What the tenant is.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TenantInfo {
+    pub tenant_id: String,
+    pub display_name: String,
+    pub initial_domain: String,
+    pub verified_domains: Vec<CloudDomain>,
+    pub directory_sync_enabled: bool,
+}
+
+/// Reads the organization: proves the sign-in reached the right tenant.
+/// https://learn.microsoft.com/en-us/graph/api/organization-list?view=graph-rest-1.0
+pub async fn verify_tenant(admin: &GraphClient) -> Result<TenantInfo, GraphError> {
+    let answer = admin
+        .send(&GraphRequest::get(&["organization"]))
+        .await?
+        .unwrap_or(Value::Null);
+    let organization = answer
+        .get("value")
+        .and_then(Value::as_array)
+        .and_then(|values| values.first())
+        .ok_or_else(|| GraphError::NotGraph {
+            url: "organization".to_owned(),
+            what: "no organization in the answer".to_owned(),
+        })?;
+    let text = |name: &str| {
+        organization
+            .get(name)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let verified_domains: Vec<CloudDomain> = organization
+        .get("verifiedDomains")
+        .and_then(Value::as_array)
+        .map(|domains| domains.iter().filter_map(domain_from).collect())
+        .unwrap_or_default();
+    Ok(TenantInfo {
+        tenant_id: text("id"),
+        display_name: text("displayName"),
+        initial_domain: verified_domains
+            .iter()
+            .find(|domain| domain.is_initial)
+            .map(|domain| domain.name.clone())
+            .unwrap_or_default(),
+        verified_domains,
+        directory_sync_enabled: organization
+            .get("onPremisesSyncEnabled")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+    })
+}
+
+fn domain_from(value: &Value) -> Option<CloudDomain> {
+    let name = value
+        .get("name")
+        .or_else(|| value.get("id"))
+        .and_then(Value::as_str)?;
+    let flag = |name: &str| value.get(name).and_then(Value::as_bool).unwrap_or(false);
+    Some(CloudDomain {
+        name: name.to_owned(),
+        is_initial: flag("isInitial"),
+        is_default: flag("isDefault"),
+    })
+}
+
+/// The tenant's verified domains, as the sync app sees them (Domain.Read.All).
+/// https://learn.microsoft.com/en-us/graph/api/domain-list?view=graph-rest-1.0
+pub async fn verified_domains(client: &GraphClient) -> Result<Vec<CloudDomain>, GraphError> {
+    let answer = client
+        .send(&GraphRequest::get(&["domains"]))
+        .await?
+        .unwrap_or(Value::Null);
+    Ok(answer
+        .get("value")
+        .and_then(Value::as_array)
+        .map(|domains| {
+            domains
+                .iter()
+                .filter(|domain| domain.get("isVerified").and_then(Value::as_bool) == Some(true))
+                .filter_map(domain_from)
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// Whether the app registration was made now or found from an earlier setup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum AppOutcome {
+    Created,
+    Reused,
+}
+
+/// dirsync's app in the tenant.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SyncApp {
+    pub display_name: String,
+    /// The application object's id.
+    pub application_id: String,
+    /// The appId: what the sync signs in with.
+    pub client_id: String,
+    pub service_principal_id: String,
+    /// Where the client secret is kept in the OS keyring.
+    pub secret_key: String,
+    pub permissions: Vec<String>,
+    pub outcome: AppOutcome,
+    /// Older secrets of this app that were removed, so only the new one signs in.
+    pub removed_secrets: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CloudSetupError {
+    #[error("{step}: {source}")]
+    Graph {
+        step: &'static str,
+        #[source]
+        source: GraphError,
+    },
+    #[error(
+        "the Microsoft Graph service principal in this tenant offers no application permission '{0}'"
+    )]
+    MissingPermission(String),
+    #[error(transparent)]
+    Keyring(#[from] SecretStoreError),
+    #[error(
+        "the new app '{client_id}' could not sign in or read the domains within {waited_secs} s: {source}"
+    )]
+    NotProven {
+        client_id: String,
+        waited_secs: u64,
+        #[source]
+        source: GraphError,
+    },
+}
+
+fn step(step: &'static str) -> impl FnOnce(GraphError) -> CloudSetupError {
+    move |source| CloudSetupError::Graph { step, source }
+}
+
+/// Where the sync app is registered, and how it is proven.
+#[derive(Debug, Clone)]
+pub struct SyncAppTarget<'a> {
+    pub endpoints: &'a CloudEndpoints,
+    pub tenant_id: &'a str,
+    pub trust: &'a TlsTrust,
+    pub display_name: &'a str,
+    /// How long to keep trying the new app's first sign-in: Entra takes a while to replicate a
+    /// new app and its grants.
+    pub proof_timeout: Duration,
+}
+
+/// Registers (or finds) dirsync's app, grants it exactly `SYNC_APP_PERMISSIONS`, gives it a new
+/// secret, saves the secret in the keyring before anything else can fail, proves the app signs
+/// in and reads the domains, and then removes its older secrets.
+pub async fn register_sync_app(
+    admin: &GraphClient,
+    target: &SyncAppTarget<'_>,
+    secrets: &dyn SecretStore,
+) -> Result<SyncApp, CloudSetupError> {
+    let graph = find_one(admin, "servicePrincipals", "appId", GRAPH_APP_ID)
+        .await
+        .map_err(step("finding Microsoft Graph's service principal"))?
+        .ok_or_else(|| CloudSetupError::MissingPermission(SYNC_APP_PERMISSIONS.join(", ")))?;
+    let graph_sp_id = text(&graph, "id");
+    let mut role_ids = Vec::new();
+    for permission in SYNC_APP_PERMISSIONS {
+        role_ids.push(
+            app_role_id(&graph, permission)
+                .ok_or_else(|| CloudSetupError::MissingPermission((*permission).to_owned()))?,
+        );
+    }
+    let required_access = json!([{
+        "resourceAppId": GRAPH_APP_ID,
+        "resourceAccess": role_ids.iter().map(|id| json!({"id": id, "type": "Role"})).collect::<Vec<_>>(),
+    }]);
+
+    // The app registration.
+    let existing = find_one(admin, "applications", "displayName", target.display_name)
+        .await
+        .map_err(step("looking for an earlier dirsync app"))?;
+    let (application, outcome) = match existing {
+        Some(application) => {
+            // https://learn.microsoft.com/en-us/graph/api/application-update?view=graph-rest-1.0
+            let id = text(&application, "id");
+            admin
+                .send(
+                    &GraphRequest::new(Method::Patch, &["applications", &id])
+                        .with_body(json!({ "requiredResourceAccess": required_access })),
+                )
+                .await
+                .map_err(step("updating the app's permissions"))?;
+            (application, AppOutcome::Reused)
+        }
+        None => {
+            // https://learn.microsoft.com/en-us/graph/api/application-post-applications?view=graph-rest-1.0
+            let body = json!({
+                "displayName": target.display_name,
+                "signInAudience": "AzureADMyOrg",
+                "requiredResourceAccess": required_access,
+            });
+            let created = admin
+                .send(&GraphRequest::new(Method::Post, &["applications"]).with_body(body))
+                .await
+                .map_err(step("registering the dirsync app"))?
+                .unwrap_or(Value::Null);
+            (created, AppOutcome::Created)
+        }
+    };
+    let application_id = text(&application, "id");
+    let client_id = text(&application, "appId");
+    let old_secret_ids: Vec<String> = application
+        .get("passwordCredentials")
+        .and_then(Value::as_array)
+        .map(|credentials| credentials.iter().map(|c| text(c, "keyId")).collect())
+        .unwrap_or_default();
+
+    // A new secret, into the keyring at once: if anything later fails, it is not lost.
+    // https://learn.microsoft.com/en-us/graph/api/application-addpassword?view=graph-rest-1.0
+    let end = time_in_days(SECRET_LIFETIME_DAYS);
+    let body =
+        json!({ "passwordCredential": { "displayName": "dirsync sync", "endDateTime": end } });
+    let added = admin
+        .send(
+            &GraphRequest::new(
+                Method::Post,
+                &["applications", &application_id, "addPassword"],
+            )
+            .with_body(body),
+        )
+        .await
+        .map_err(step("creating the app's client secret"))?
+        .unwrap_or(Value::Null);
+    let secret = Secret::new(
+        added
+            .get("secretText")
+            .and_then(Value::as_str)
+            .unwrap_or_default(),
+    );
+    let new_secret_id = text(&added, "keyId");
+    let secret_key = client_secret_key(&client_id);
+    secrets.save(&secret_key, &secret)?;
+
+    // Its service principal.
+    // https://learn.microsoft.com/en-us/graph/api/serviceprincipal-post-serviceprincipals?view=graph-rest-1.0
+    let service_principal = match find_one(admin, "servicePrincipals", "appId", &client_id)
+        .await
+        .map_err(step("looking for the app's service principal"))?
+    {
+        Some(found) => found,
+        None => admin
+            .send(
+                &GraphRequest::new(Method::Post, &["servicePrincipals"])
+                    .with_body(json!({ "appId": client_id })),
+            )
+            .await
+            .map_err(step("creating the app's service principal"))?
+            .unwrap_or(Value::Null),
+    };
+    let service_principal_id = text(&service_principal, "id");
+
+    // Exactly the wanted application permissions: grant the missing, revoke the others.
+    // https://learn.microsoft.com/en-us/graph/api/serviceprincipal-post-approleassignedto?view=graph-rest-1.0
+    let assigned = admin
+        .send(
+            &GraphRequest::get(&["servicePrincipals", &graph_sp_id, "appRoleAssignedTo"])
+                .with_query("$top", "999"),
+        )
+        .await
+        .map_err(step("reading the app's permissions"))?
+        .unwrap_or(Value::Null);
+    let ours: Vec<(String, String)> = assigned
+        .get("value")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|assignment| text(assignment, "principalId") == service_principal_id)
+        .map(|assignment| (text(assignment, "id"), text(assignment, "appRoleId")))
+        .collect();
+    for role_id in &role_ids {
+        if ours.iter().any(|(_, assigned)| assigned == role_id) {
+            continue;
+        }
+        let body = json!({ "principalId": service_principal_id, "resourceId": graph_sp_id, "appRoleId": role_id });
+        admin
+            .send(
+                &GraphRequest::new(
+                    Method::Post,
+                    &["servicePrincipals", &graph_sp_id, "appRoleAssignedTo"],
+                )
+                .with_body(body),
+            )
+            .await
+            .map_err(step("granting the app its permissions"))?;
+    }
+    for (assignment_id, role_id) in &ours {
+        if !role_ids.contains(role_id) {
+            admin
+                .send(&GraphRequest::new(
+                    Method::Delete,
+                    &[
+                        "servicePrincipals",
+                        &graph_sp_id,
+                        "appRoleAssignedTo",
+                        assignment_id,
+                    ],
+                ))
+                .await
+                .map_err(step("revoking a permission the app no longer needs"))?;
+        }
+    }
+
+    prove_app(target, &client_id, &secret).await?;
+
+    // Only now that the new secret works: remove the older ones.
+    // https://learn.microsoft.com/en-us/graph/api/application-removepassword?view=graph-rest-1.0
+    let mut removed_secrets = 0;
+    for key_id in old_secret_ids
+        .iter()
+        .filter(|id| **id != new_secret_id && !id.is_empty())
+    {
+        admin
+            .send(
+                &GraphRequest::new(
+                    Method::Post,
+                    &["applications", &application_id, "removePassword"],
+                )
+                .with_body(json!({ "keyId": key_id })),
+            )
+            .await
+            .map_err(step("removing the app's older secret"))?;
+        removed_secrets += 1;
+    }
+
+    Ok(SyncApp {
+        display_name: target.display_name.to_owned(),
+        application_id,
+        client_id,
+        service_principal_id,
+        secret_key,
+        permissions: SYNC_APP_PERMISSIONS
+            .iter()
+            .map(|p| (*p).to_owned())
+            .collect(),
+        outcome,
+        removed_secrets,
+    })
+}
+
+/// Signs in as the new app and reads the domains, retrying while Entra replicates the new app.
+async fn prove_app(
+    target: &SyncAppTarget<'_>,
+    client_id: &str,
+    secret: &Secret,
+) -> Result<(), CloudSetupError> {
+    let started = Instant::now();
+    let not_proven = |source: GraphError| CloudSetupError::NotProven {
+        client_id: client_id.to_owned(),
+        waited_secs: started.elapsed().as_secs(),
+        source,
+    };
+    let credentials = Credentials::ClientSecret {
+        client_id: client_id.to_owned(),
+        secret: secret.clone(),
+    };
+    let policy = FlowPolicy {
+        give_up_after: Duration::from_secs(30),
+        ..FlowPolicy::default()
+    };
+    let app = GraphClient::new(
+        target.endpoints,
+        target.tenant_id,
+        credentials,
+        target.trust,
+        policy,
+    )
+    .map_err(|error| match error {
+        super::graph::GraphSetupError::SignIn(error) => not_proven(GraphError::SignIn(error)),
+        super::graph::GraphSetupError::Tls(error) => not_proven(GraphError::NotGraph {
+            url: target.endpoints.graph.to_string(),
+            what: error.to_string(),
+        }),
+    })?;
+    loop {
+        let Err(error) = verified_domains(&app).await else {
+            return Ok(());
+        };
+        let replicating = matches!(
+            error,
+            GraphError::SignIn(SignInError::UnknownApplication { .. })
+                | GraphError::SignIn(SignInError::WrongSecret { .. })
+                | GraphError::Forbidden { .. }
+                | GraphError::Unauthorized { .. }
+        );
+        if !replicating || started.elapsed() >= target.proof_timeout {
+            return Err(not_proven(error));
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// Turns on directory synchronization for the tenant (a no-op when it is on).
+/// https://learn.microsoft.com/en-us/graph/api/organization-update?view=graph-rest-1.0
+pub async fn enable_directory_sync(
+    admin: &GraphClient,
+    tenant: &TenantInfo,
+) -> Result<bool, CloudSetupError> {
+    if tenant.directory_sync_enabled {
+        return Ok(false);
+    }
+    admin
+        .send(
+            &GraphRequest::new(Method::Patch, &["organization", &tenant.tenant_id])
+                .with_body(json!({ "onPremisesSyncEnabled": true })),
+        )
+        .await
+        .map_err(step("turning on directory synchronization"))?;
+    Ok(true)
+}
+
+/// Sets the tenant's directory synchronization features (for example `passwordSyncEnabled`).
+/// Graph allows this only to a signed-in administrator.
+/// https://learn.microsoft.com/en-us/graph/api/onpremisesdirectorysynchronization-update?view=graph-rest-1.0
+pub async fn set_sync_features(
+    admin: &GraphClient,
+    features: &[(&str, bool)],
+) -> Result<(), CloudSetupError> {
+    let answer = admin
+        .send(&GraphRequest::get(&[
+            "directory",
+            "onPremisesSynchronization",
+        ]))
+        .await
+        .map_err(step("reading the directory synchronization settings"))?
+        .unwrap_or(Value::Null);
+    let id = answer
+        .get("value")
+        .and_then(Value::as_array)
+        .and_then(|values| values.first())
+        .map(|value| text(value, "id"))
+        .unwrap_or_default();
+    let features: serde_json::Map<String, Value> = features
+        .iter()
+        .map(|(name, on)| ((*name).to_owned(), Value::Bool(*on)))
+        .collect();
+    admin
+        .send(
+            &GraphRequest::new(
+                Method::Patch,
+                &["directory", "onPremisesSynchronization", &id],
+            )
+            .with_body(json!({ "features": features })),
+        )
+        .await
+        .map_err(step("changing the directory synchronization features"))?;
+    Ok(())
+}
+
+async fn find_one(
+    admin: &GraphClient,
+    collection: &str,
+    property: &str,
+    value: &str,
+) -> Result<Option<Value>, GraphError> {
+    let request = GraphRequest::get(&[collection])
+        .with_query("$filter", &format!("{property} eq {}", odata_string(value)));
+    let answer = admin.send(&request).await?.unwrap_or(Value::Null);
+    Ok(answer
+        .get("value")
+        .and_then(Value::as_array)
+        .and_then(|values| values.first())
+        .cloned())
+}
+
+fn app_role_id(service_principal: &Value, permission: &str) -> Option<String> {
+    service_principal
+        .get("appRoles")?
+        .as_array()?
+        .iter()
+        .find(|role| {
+            text(role, "value") == permission
+                && role
+                    .get("allowedMemberTypes")
+                    .and_then(Value::as_array)
+                    .is_some_and(|types| types.iter().any(|t| t == "Application"))
+        })
+        .map(|role| text(role, "id"))
+}
+
+fn text(value: &Value, name: &str) -> String {
+    value
+        .get(name)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// An ISO 8601 UTC timestamp `days` from now (Graph's DateTimeOffset form).
+fn time_in_days(days: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs())
+        .unwrap_or_default();
+    iso8601(now + days * 86_400)
+}
+
+/// Seconds since 1970 as `YYYY-MM-DDTHH:MM:SSZ` (civil-from-days, Howard Hinnant's algorithm).
+fn iso8601(unix_secs: u64) -> String {
+    let days = (unix_secs / 86_400) as i64;
+    let secs = unix_secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_iso8601() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso8601(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(iso8601(1_795_219_199), "2026-11-20T23:59:59Z");
+    }
+
+    #[test]
+    fn app_roles_are_found_by_permission_name() {
+        let graph = json!({"appRoles": [
+            {"id": "r1", "value": "User.ReadWrite.All", "allowedMemberTypes": ["Application"]},
+            {"id": "d1", "value": "Domain.Read.All", "allowedMemberTypes": ["User"]},
+        ]});
+        assert_eq!(
+            app_role_id(&graph, "User.ReadWrite.All").as_deref(),
+            Some("r1")
+        );
+        // A delegated-only role is not an application permission.
+        assert_eq!(app_role_id(&graph, "Domain.Read.All"), None);
+    }
+
+    #[test]
+    fn the_secret_key_names_the_app() {
+        assert_eq!(client_secret_key("ABC-1"), "cloud-app-secret:abc-1");
+    }
+}

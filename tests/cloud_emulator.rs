@@ -1,0 +1,1122 @@
+//! The Graph client against the tenant emulator over real HTTP: sign-in (client credentials,
+//! device code), users and groups, lookups, delta, `$batch`, typed errors, flow control under
+//! injected faults, setup's app registration, and that no secret reaches a message or a log.
+//!
+//! Each test starts its own emulator on a free loopback port.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dirsync::cloud::auth::{
+    Authority, Credentials, DeviceCodeSignIn, SETUP_CLIENT_ID, SETUP_SCOPES, TokenSource,
+};
+use dirsync::cloud::graph::{DeltaChange, http_client};
+use dirsync::cloud::setup::{
+    self, AppOutcome, SYNC_APP_PERMISSIONS, SyncAppTarget, client_secret_key, register_sync_app,
+};
+use dirsync::cloud::{
+    CloudEndpoints, CloudKind, ErrorKind, FlowPolicy, GraphClient, GraphError, GraphRequest,
+    Method, SignInError,
+};
+use dirsync::secret::Secret;
+use dirsync::secret_store::{OsKeyring, SecretStore};
+use dirsync::tls::TlsTrust;
+use serde_json::{Value, json};
+use tenant_emulator::{EmulatorConfig, ReadyInfo, RunningEmulator};
+
+fn start(config: EmulatorConfig) -> RunningEmulator {
+    RunningEmulator::start(EmulatorConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..config
+    })
+    .expect("the emulator starts")
+}
+
+fn emulator() -> RunningEmulator {
+    start(EmulatorConfig {
+        verified_domains: vec!["corp.dirsync.test".to_owned()],
+        ..EmulatorConfig::default()
+    })
+}
+
+fn endpoints(info: &ReadyInfo) -> CloudEndpoints {
+    CloudEndpoints::parse(&info.authority, &info.graph).unwrap()
+}
+
+fn quick_policy() -> FlowPolicy {
+    FlowPolicy {
+        first_backoff: Duration::from_millis(50),
+        max_backoff: Duration::from_millis(400),
+        give_up_after: Duration::from_secs(30),
+        ..FlowPolicy::default()
+    }
+}
+
+fn app_client(info: &ReadyInfo, policy: FlowPolicy) -> GraphClient {
+    let credentials = Credentials::ClientSecret {
+        client_id: info.client_id.clone(),
+        secret: Secret::new(info.client_secret.clone()),
+    };
+    GraphClient::new(
+        &endpoints(info),
+        &info.tenant_id,
+        credentials,
+        &TlsTrust::SystemRoots,
+        policy,
+    )
+    .unwrap()
+}
+
+/// A signed-in Global Administrator, through the device code flow approved by the test hook.
+async fn admin_client(emulator: &RunningEmulator) -> GraphClient {
+    let info = &emulator.info;
+    let http = http_client(&TlsTrust::SystemRoots, Duration::from_secs(30)).unwrap();
+    let authority = Authority::new(&endpoints(info), &info.tenant_id).unwrap();
+    let sign_in = DeviceCodeSignIn::start(
+        http.clone(),
+        authority.clone(),
+        SETUP_CLIENT_ID,
+        SETUP_SCOPES,
+    )
+    .await
+    .unwrap();
+    approve(emulator, &sign_in.prompt().user_code, "approve").await;
+    let session = sign_in.wait().await.unwrap();
+    let tokens = TokenSource::with_session(http.clone(), authority, session);
+    GraphClient::with_tokens(http, &endpoints(info), Arc::new(tokens), quick_policy())
+}
+
+async fn hook(
+    emulator: &RunningEmulator,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let url = format!("{}/_emulator/{path}", emulator.info.graph);
+    let http = http_client(&TlsTrust::SystemRoots, Duration::from_secs(30)).unwrap();
+    let mut request = http.request(method, url);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    assert!(
+        response.status().is_success(),
+        "hook {path}: {}",
+        response.status()
+    );
+    response
+}
+
+async fn approve(emulator: &RunningEmulator, user_code: &str, decision: &str) {
+    hook(
+        emulator,
+        reqwest::Method::POST,
+        "device-codes/approve",
+        Some(json!({"user_code": user_code, "decision": decision})),
+    )
+    .await;
+}
+
+async fn set_faults(emulator: &RunningEmulator, faults: Value) {
+    hook(emulator, reqwest::Method::PUT, "faults", Some(faults)).await;
+}
+
+fn new_user(name: &str, immutable_id: &str) -> Value {
+    json!({
+        "accountEnabled": true,
+        "displayName": format!("User {name}"),
+        "mailNickname": name,
+        "userPrincipalName": format!("{name}@corp.dirsync.test"),
+        "mail": format!("{name}@corp.dirsync.test"),
+        "onPremisesImmutableId": immutable_id,
+        "passwordProfile": {"password": "Initial-Passw0rd!", "forceChangePasswordNextSignIn": false},
+    })
+}
+
+#[tokio::test]
+async fn the_sync_app_signs_in_and_reads_the_verified_domains() {
+    let emulator = emulator();
+    let client = app_client(&emulator.info, quick_policy());
+    let domains = setup::verified_domains(&client).await.unwrap();
+    let names: Vec<&str> = domains.iter().map(|domain| domain.name.as_str()).collect();
+    assert!(names.contains(&"corp.dirsync.test"), "{names:?}");
+    let initial: Vec<&str> = domains
+        .iter()
+        .filter(|d| d.is_initial)
+        .map(|d| d.name.as_str())
+        .collect();
+    assert_eq!(initial.len(), 1, "{domains:?}");
+    assert!(initial[0].ends_with(".onmicrosoft.com"), "{initial:?}");
+}
+
+#[tokio::test]
+async fn users_are_created_found_changed_listed_and_deleted() {
+    let emulator = emulator();
+    let client = app_client(&emulator.info, quick_policy());
+    let ann = client
+        .create(
+            CloudKind::User,
+            &new_user("ann", "AAAAAAAAAAAAAAAAAAAAAA=="),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        ann.string("userPrincipalName"),
+        Some("ann@corp.dirsync.test")
+    );
+
+    let select = [
+        "id",
+        "userPrincipalName",
+        "onPremisesImmutableId",
+        "mail",
+        "proxyAddresses",
+        "jobTitle",
+    ];
+    let by_anchor = client
+        .user_by_immutable_id("AAAAAAAAAAAAAAAAAAAAAA==", &select)
+        .await
+        .unwrap();
+    assert_eq!(
+        by_anchor.as_ref().map(|user| user.id.as_str()),
+        Some(ann.id.as_str())
+    );
+    let by_upn = client
+        .user_by_upn("ANN@corp.dirsync.test", &select)
+        .await
+        .unwrap();
+    assert_eq!(by_upn.map(|user| user.id), Some(ann.id.clone()));
+    let by_smtp = client
+        .by_smtp_address(CloudKind::User, "ann@corp.dirsync.test", &select)
+        .await
+        .unwrap();
+    assert_eq!(by_smtp.map(|user| user.id), Some(ann.id.clone()));
+    assert_eq!(
+        client
+            .user_by_upn("nobody@corp.dirsync.test", &select)
+            .await
+            .unwrap(),
+        None
+    );
+
+    client
+        .update(CloudKind::User, &ann.id, &json!({"jobTitle": "Auditor"}))
+        .await
+        .unwrap();
+    let fetched = client.get(CloudKind::User, &ann.id, &select).await.unwrap();
+    assert_eq!(fetched.string("jobTitle"), Some("Auditor"));
+    // $select is honoured: what was not asked for is not there.
+    assert!(
+        fetched.properties.get("displayName").is_none(),
+        "{:?}",
+        fetched.properties
+    );
+
+    let listed = client
+        .list(CloudKind::User, &["id", "userPrincipalName"])
+        .await
+        .unwrap();
+    assert!(listed.iter().any(|user| user.id == ann.id));
+
+    client.delete(CloudKind::User, &ann.id).await.unwrap();
+    let gone = client
+        .get(CloudKind::User, &ann.id, &select)
+        .await
+        .expect_err("deleted");
+    assert_eq!(gone.kind(), ErrorKind::NotFound, "{gone}");
+}
+
+#[tokio::test]
+async fn lists_follow_next_links_past_one_page() {
+    let emulator = emulator();
+    let client = app_client(&emulator.info, quick_policy());
+    let requests: Vec<GraphRequest> = (0..1010)
+        .map(|n| {
+            GraphRequest::new(Method::Post, &["users"])
+                .with_body(new_user(&format!("page{n}"), &format!("page{n}")))
+        })
+        .collect();
+    for result in client.batch(&requests).await {
+        result.unwrap();
+    }
+    let listed = client.list(CloudKind::User, &["id"]).await.unwrap();
+    // 1,010 synced users plus the tenant's administrator: more than one page of 999.
+    assert!(listed.len() >= 1011, "{}", listed.len());
+}
+
+#[tokio::test]
+async fn conflicts_name_the_property_and_the_value() {
+    let emulator = emulator();
+    let client = app_client(&emulator.info, quick_policy());
+    client
+        .create(
+            CloudKind::User,
+            &new_user("bob", "Ym9iYm9iYm9iYm9iYm9iYg=="),
+        )
+        .await
+        .unwrap();
+
+    let mut same_upn = new_user("bob", "b3RoZXJvdGhlcm90aGVyIQ==");
+    same_upn["mail"] = json!("bob2@corp.dirsync.test");
+    let error = client
+        .create(CloudKind::User, &same_upn)
+        .await
+        .expect_err("same UPN");
+    assert_eq!(error.kind(), ErrorKind::Conflict);
+    let GraphError::Conflict {
+        property,
+        value,
+        message,
+    } = &error
+    else {
+        panic!("a conflict: {error:?}");
+    };
+    assert_eq!(property, "userPrincipalName");
+    assert_eq!(value.as_deref(), Some("bob@corp.dirsync.test"));
+    assert_eq!(
+        message,
+        "Another object with the same value for property userPrincipalName already exists."
+    );
+
+    let mut same_anchor = new_user("bobby", "Ym9iYm9iYm9iYm9iYm9iYg==");
+    same_anchor["mail"] = json!("bobby@corp.dirsync.test");
+    let error = client
+        .create(CloudKind::User, &same_anchor)
+        .await
+        .expect_err("same anchor");
+    assert!(
+        matches!(&error, GraphError::Conflict { property, .. } if property == "onPremisesImmutableId"),
+        "{error:?}"
+    );
+
+    // proxyAddresses is read-only for users in Graph: the emulator refuses it as Graph does.
+    let mut with_proxies = new_user("carl", "Y2FybGNhcmxjYXJsY2FybA==");
+    with_proxies["proxyAddresses"] = json!(["SMTP:carl@corp.dirsync.test"]);
+    let error = client
+        .create(CloudKind::User, &with_proxies)
+        .await
+        .expect_err("read-only");
+    assert_eq!(error.kind(), ErrorKind::Rejected, "{error:?}");
+}
+
+#[tokio::test]
+async fn groups_get_members_by_reference() {
+    let emulator = emulator();
+    let client = app_client(&emulator.info, quick_policy());
+    let dana = client
+        .create(
+            CloudKind::User,
+            &new_user("dana", "ZGFuYWRhbmFkYW5hZGFuYQ=="),
+        )
+        .await
+        .unwrap();
+    let group = client
+        .create(
+            CloudKind::Group,
+            &json!({"displayName": "Finance", "mailEnabled": false, "mailNickname": "finance", "securityEnabled": true}),
+        )
+        .await
+        .unwrap();
+    client.add_member(&group.id, &dana.id).await.unwrap();
+    assert_eq!(
+        client.members(&group.id).await.unwrap(),
+        vec![dana.id.clone()]
+    );
+    let again = client
+        .add_member(&group.id, &dana.id)
+        .await
+        .expect_err("already a member");
+    assert_eq!(again.kind(), ErrorKind::Rejected, "{again:?}");
+    client.remove_member(&group.id, &dana.id).await.unwrap();
+    assert!(client.members(&group.id).await.unwrap().is_empty());
+    client
+        .update(
+            CloudKind::Group,
+            &group.id,
+            &json!({"description": "Money"}),
+        )
+        .await
+        .unwrap();
+    client.delete(CloudKind::Group, &group.id).await.unwrap();
+}
+
+#[tokio::test]
+async fn delta_rounds_see_adds_changes_and_deletes() {
+    let emulator = emulator();
+    let client = app_client(&emulator.info, quick_policy());
+    let select = ["id", "displayName", "onPremisesImmutableId"];
+    let first = client.delta(CloudKind::User, &select, None).await.unwrap();
+    let eve = client
+        .create(
+            CloudKind::User,
+            &new_user("eve", "ZXZlZXZlZXZlZXZlZXZlZQ=="),
+        )
+        .await
+        .unwrap();
+    let frank = client
+        .create(
+            CloudKind::User,
+            &new_user("frank", "ZnJhbmtmcmFua2ZyYW5rZg=="),
+        )
+        .await
+        .unwrap();
+
+    let second = client
+        .delta(CloudKind::User, &select, Some(&first.next))
+        .await
+        .unwrap();
+    let added: Vec<&str> = second
+        .changes
+        .iter()
+        .filter_map(|change| match change {
+            DeltaChange::Changed(object) => Some(object.id.as_str()),
+            DeltaChange::Removed { .. } => None,
+        })
+        .collect();
+    assert!(
+        added.contains(&eve.id.as_str()) && added.contains(&frank.id.as_str()),
+        "{second:?}"
+    );
+
+    client
+        .update(
+            CloudKind::User,
+            &eve.id,
+            &json!({"displayName": "Eve Renamed"}),
+        )
+        .await
+        .unwrap();
+    client.delete(CloudKind::User, &frank.id).await.unwrap();
+    let third = client
+        .delta(CloudKind::User, &select, Some(&second.next))
+        .await
+        .unwrap();
+    assert!(
+        third.changes.iter().any(|change| matches!(change,
+            DeltaChange::Changed(object) if object.id == eve.id && object.string("displayName") == Some("Eve Renamed"))),
+        "{third:?}"
+    );
+    assert!(
+        third
+            .changes
+            .iter()
+            .any(|change| matches!(change, DeltaChange::Removed { id, .. } if *id == frank.id)),
+        "{third:?}"
+    );
+    // Nothing changed since: an empty round.
+    let fourth = client
+        .delta(CloudKind::User, &select, Some(&third.next))
+        .await
+        .unwrap();
+    assert!(fourth.changes.is_empty(), "{fourth:?}");
+}
+
+#[tokio::test]
+async fn batches_map_each_answer_back_to_its_request() {
+    let emulator = emulator();
+    let client = app_client(&emulator.info, quick_policy());
+    let mut requests: Vec<GraphRequest> = (0..45)
+        .map(|n| {
+            GraphRequest::new(Method::Post, &["users"])
+                .with_body(new_user(&format!("b{n}"), &format!("batch-anchor-{n}")))
+        })
+        .collect();
+    // Request 30 collides with request 3 (same UPN); request 44 reads a user that is not there.
+    let mut duplicate = new_user("b3", "batch-anchor-dup");
+    duplicate["mail"] = json!("dup@corp.dirsync.test");
+    requests[30] = GraphRequest::new(Method::Post, &["users"]).with_body(duplicate);
+    requests[44] = GraphRequest::get(&["users", "00000000-0000-0000-0000-000000000000"]);
+
+    let results = client.batch(&requests).await;
+    assert_eq!(results.len(), 45);
+    for (index, result) in results.iter().enumerate() {
+        match index {
+            30 => assert!(
+                matches!(result, Err(GraphError::Conflict { property, value, .. })
+                    if property == "userPrincipalName" && value.as_deref() == Some("b3@corp.dirsync.test")),
+                "{result:?}"
+            ),
+            44 => assert_eq!(
+                result.as_ref().expect_err("missing").kind(),
+                ErrorKind::NotFound
+            ),
+            _ => {
+                // A create answers with the user's default properties, as Graph does.
+                let created = result.as_ref().unwrap().as_ref().unwrap();
+                assert_eq!(
+                    created["userPrincipalName"],
+                    json!(format!("b{index}@corp.dirsync.test"))
+                );
+            }
+        }
+    }
+    // 45 requests went as 3 batches.
+    assert_eq!(client.stats().requests, 3, "{:?}", client.stats());
+}
+
+#[tokio::test]
+async fn retries_ride_out_server_errors_dropped_connections_and_throttling() {
+    let emulator = emulator();
+    let client = app_client(&emulator.info, quick_policy());
+    set_faults(&emulator, json!({"fail_every": 3, "drop_every": 5})).await;
+    for n in 0..20 {
+        client
+            .create(
+                CloudKind::User,
+                &new_user(&format!("f{n}"), &format!("fault-anchor-{n}")),
+            )
+            .await
+            .unwrap();
+    }
+    let stats = client.stats();
+    assert!(stats.server_errors >= 3, "{stats:?}");
+    assert!(stats.dropped >= 2, "{stats:?}");
+    assert!(
+        stats.retries >= stats.server_errors + stats.dropped,
+        "{stats:?}"
+    );
+
+    set_faults(&emulator, json!({"throttle_for_secs": 2})).await;
+    let started = std::time::Instant::now();
+    client
+        .create(CloudKind::User, &new_user("after-storm", "after-storm"))
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After was honoured"
+    );
+    assert!(client.stats().throttled >= 1, "{:?}", client.stats());
+
+    // Every created user is there exactly once: no duplicates from retries.
+    let listed = client
+        .list(CloudKind::User, &["id", "onPremisesImmutableId"])
+        .await
+        .unwrap();
+    for n in 0..20 {
+        let anchor = format!("fault-anchor-{n}");
+        let count = listed
+            .iter()
+            .filter(|user| user.immutable_id() == Some(anchor.as_str()))
+            .count();
+        assert_eq!(count, 1, "{anchor}");
+    }
+}
+
+#[tokio::test]
+async fn a_cloud_that_stays_down_is_given_up_with_a_clear_error() {
+    let emulator = emulator();
+    let client = app_client(
+        &emulator.info,
+        FlowPolicy {
+            give_up_after: Duration::from_secs(3),
+            ..quick_policy()
+        },
+    );
+    set_faults(&emulator, json!({"throttle_for_secs": 60})).await;
+    let started = std::time::Instant::now();
+    let error = client
+        .list(CloudKind::User, &["id"])
+        .await
+        .expect_err("throttled for a minute");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(error.kind(), ErrorKind::Transient);
+    assert!(
+        error.to_string().contains("kept throttling (429)"),
+        "{error}"
+    );
+
+    // Another run (its own client) while every request answers 503.
+    set_faults(&emulator, json!({"fail_every": 1})).await;
+    let client = app_client(
+        &emulator.info,
+        FlowPolicy {
+            give_up_after: Duration::from_secs(3),
+            ..quick_policy()
+        },
+    );
+    let error = client
+        .list(CloudKind::User, &["id"])
+        .await
+        .expect_err("503 every time");
+    assert!(
+        matches!(error, GraphError::Unavailable { attempts, .. } if attempts >= 2),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("HTTP 503"), "{error}");
+}
+
+#[tokio::test]
+async fn bad_sign_in_input_gets_errors_that_name_the_field() {
+    let emulator = emulator();
+    let info = &emulator.info;
+    let policy = quick_policy();
+
+    let wrong_tenant = GraphClient::new(
+        &endpoints(info),
+        "no-such-tenant.onmicrosoft.com",
+        Credentials::ClientSecret {
+            client_id: info.client_id.clone(),
+            secret: Secret::new(info.client_secret.clone()),
+        },
+        &TlsTrust::SystemRoots,
+        policy.clone(),
+    )
+    .unwrap();
+    let error = setup::verified_domains(&wrong_tenant)
+        .await
+        .expect_err("wrong tenant");
+    assert!(
+        matches!(
+            error,
+            GraphError::SignIn(SignInError::TenantNotFound { .. })
+        ),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("'Tenant' field"), "{error}");
+
+    let wrong_secret = GraphClient::new(
+        &endpoints(info),
+        &info.tenant_id,
+        Credentials::ClientSecret {
+            client_id: info.client_id.clone(),
+            secret: Secret::new("not-the-secret"),
+        },
+        &TlsTrust::SystemRoots,
+        policy.clone(),
+    )
+    .unwrap();
+    let error = setup::verified_domains(&wrong_secret)
+        .await
+        .expect_err("wrong secret");
+    assert!(
+        matches!(error, GraphError::SignIn(SignInError::WrongSecret { .. })),
+        "{error:?}"
+    );
+
+    let unknown_app = GraphClient::new(
+        &endpoints(info),
+        &info.tenant_id,
+        Credentials::ClientSecret {
+            client_id: "11111111-2222-3333-4444-555555555555".to_owned(),
+            secret: Secret::new("x"),
+        },
+        &TlsTrust::SystemRoots,
+        policy.clone(),
+    )
+    .unwrap();
+    let error = setup::verified_domains(&unknown_app)
+        .await
+        .expect_err("unknown app");
+    assert!(
+        matches!(
+            error,
+            GraphError::SignIn(SignInError::UnknownApplication { .. })
+        ),
+        "{error:?}"
+    );
+
+    hook(
+        &emulator,
+        reqwest::Method::POST,
+        &format!("applications/{}/expire-secrets", info.client_id),
+        None,
+    )
+    .await;
+    let expired = app_client(info, policy.clone());
+    let error = setup::verified_domains(&expired)
+        .await
+        .expect_err("expired secret");
+    assert!(
+        matches!(error, GraphError::SignIn(SignInError::ExpiredSecret { .. })),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("run setup again"), "{error}");
+}
+
+/// A local HTTP server that answers every request with `response` (for "not Graph" cases).
+fn canned_server(response: &'static str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buffer = [0u8; 8192];
+            let _ = stream.read(&mut buffer);
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    format!("http://{address}")
+}
+
+#[tokio::test]
+async fn urls_that_are_not_the_cloud_get_errors_that_name_the_field() {
+    let emulator = emulator();
+    let info = &emulator.info;
+    let html = canned_server(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 29\r\nConnection: close\r\n\r\n<html><h1>Welcome</h1></html>",
+    );
+    let credentials = Credentials::ClientSecret {
+        client_id: info.client_id.clone(),
+        secret: Secret::new(info.client_secret.clone()),
+    };
+
+    // An authority that answers a web page.
+    let not_authority = CloudEndpoints::parse(&html, &info.graph).unwrap();
+    let client = GraphClient::new(
+        &not_authority,
+        &info.tenant_id,
+        credentials.clone(),
+        &TlsTrust::SystemRoots,
+        quick_policy(),
+    )
+    .unwrap();
+    let error = setup::verified_domains(&client)
+        .await
+        .expect_err("html authority");
+    assert!(
+        matches!(
+            error,
+            GraphError::SignIn(SignInError::NotAnAuthority { .. })
+        ),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("'Authority URL' field"),
+        "{error}"
+    );
+    assert!(error.to_string().contains("<html><h1>Welcome"), "{error}");
+
+    // A Graph URL that answers a web page, or garbage that claims to be JSON.
+    let not_graph = CloudEndpoints::parse(&info.authority, &html).unwrap();
+    let client = GraphClient::new(
+        &not_graph,
+        &info.tenant_id,
+        credentials.clone(),
+        &TlsTrust::SystemRoots,
+        quick_policy(),
+    )
+    .unwrap();
+    let error = setup::verified_domains(&client)
+        .await
+        .expect_err("html graph");
+    assert!(error.to_string().contains("'Graph URL' field"), "{error}");
+    let garbage = canned_server(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 9\r\nConnection: close\r\n\r\n{\"value\":",
+    );
+    let client = GraphClient::new(
+        &CloudEndpoints::parse(&info.authority, &garbage).unwrap(),
+        &info.tenant_id,
+        credentials.clone(),
+        &TlsTrust::SystemRoots,
+        quick_policy(),
+    )
+    .unwrap();
+    let error = setup::verified_domains(&client).await.expect_err("garbage");
+    assert!(matches!(error, GraphError::NotGraph { .. }), "{error:?}");
+
+    // Nothing listening.
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let client = GraphClient::new(
+        &CloudEndpoints::parse(&format!("http://{closed}"), &info.graph).unwrap(),
+        &info.tenant_id,
+        credentials,
+        &TlsTrust::SystemRoots,
+        quick_policy(),
+    )
+    .unwrap();
+    let error = setup::verified_domains(&client)
+        .await
+        .expect_err("closed port");
+    assert!(
+        matches!(error, GraphError::SignIn(SignInError::Unreachable { .. })),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn device_code_sign_in_waits_for_approval_and_reports_a_decline() {
+    let emulator = emulator();
+    let info = &emulator.info;
+    let http = http_client(&TlsTrust::SystemRoots, Duration::from_secs(30)).unwrap();
+    let authority = Authority::new(&endpoints(info), &info.tenant_id).unwrap();
+
+    let declined = DeviceCodeSignIn::start(
+        http.clone(),
+        authority.clone(),
+        SETUP_CLIENT_ID,
+        SETUP_SCOPES,
+    )
+    .await
+    .unwrap();
+    let prompt = declined.prompt().clone();
+    assert!(
+        !prompt.user_code.is_empty() && prompt.verification_uri.starts_with("http"),
+        "{prompt:?}"
+    );
+    assert!(prompt.message.contains(&prompt.user_code), "{prompt:?}");
+    approve(&emulator, &prompt.user_code, "decline").await;
+    assert_eq!(
+        declined.wait().await.expect_err("declined"),
+        SignInError::Declined
+    );
+
+    // The approved sign-in reads the tenant and turns directory synchronization on.
+    let admin = admin_client(&emulator).await;
+    let tenant = setup::verify_tenant(&admin).await.unwrap();
+    assert_eq!(tenant.tenant_id, info.tenant_id);
+    assert!(!tenant.directory_sync_enabled);
+    assert!(setup::enable_directory_sync(&admin, &tenant).await.unwrap());
+    assert!(
+        setup::verify_tenant(&admin)
+            .await
+            .unwrap()
+            .directory_sync_enabled
+    );
+    setup::set_sync_features(&admin, &[("passwordSyncEnabled", true)])
+        .await
+        .unwrap();
+
+    // The sync app may not change those settings: Graph allows them only to a signed-in admin.
+    let app = app_client(info, quick_policy());
+    let error = setup::set_sync_features(&app, &[("passwordSyncEnabled", false)])
+        .await
+        .expect_err("app token");
+    assert!(error.to_string().contains("lacks a permission"), "{error}");
+}
+
+/// An in-memory view of which keys setup wrote, over the real keyring.
+#[derive(Debug, Default)]
+struct RecordingKeyring {
+    saved: Mutex<Vec<String>>,
+}
+
+impl SecretStore for RecordingKeyring {
+    fn save(
+        &self,
+        key: &str,
+        secret: &Secret,
+    ) -> Result<(), dirsync::secret_store::SecretStoreError> {
+        self.saved.lock().unwrap().push(key.to_owned());
+        OsKeyring.save(key, secret)
+    }
+    fn load(&self, key: &str) -> Result<Option<Secret>, dirsync::secret_store::SecretStoreError> {
+        OsKeyring.load(key)
+    }
+    fn remove(&self, key: &str) -> Result<(), dirsync::secret_store::SecretStoreError> {
+        OsKeyring.remove(key)
+    }
+}
+
+#[tokio::test]
+async fn setup_registers_a_least_privilege_app_whose_secret_lives_in_the_keyring() {
+    let emulator = emulator();
+    let info = &emulator.info;
+    let admin = admin_client(&emulator).await;
+    let endpoints = endpoints(info);
+    let target = SyncAppTarget {
+        endpoints: &endpoints,
+        tenant_id: &info.tenant_id,
+        trust: &TlsTrust::SystemRoots,
+        display_name: "dirsync (test-host-1)",
+        proof_timeout: Duration::from_secs(10),
+    };
+    let keyring = RecordingKeyring::default();
+    let app = register_sync_app(&admin, &target, &keyring).await.unwrap();
+    assert_eq!(app.outcome, AppOutcome::Created);
+    assert_eq!(
+        keyring.saved.lock().unwrap().clone(),
+        vec![client_secret_key(&app.client_id)]
+    );
+    let secret = OsKeyring
+        .load(&app.secret_key)
+        .unwrap()
+        .expect("the secret is in the keyring");
+
+    // The app can do what the sync needs and nothing more.
+    let credentials = Credentials::ClientSecret {
+        client_id: app.client_id.clone(),
+        secret: secret.clone(),
+    };
+    let sync = GraphClient::new(
+        &endpoints,
+        &info.tenant_id,
+        credentials,
+        &TlsTrust::SystemRoots,
+        quick_policy(),
+    )
+    .unwrap();
+    sync.create(
+        CloudKind::User,
+        &new_user("gina", "Z2luYWdpbmFnaW5hZ2luYQ=="),
+    )
+    .await
+    .unwrap();
+    sync.create(CloudKind::Group, &json!({"displayName": "G", "mailEnabled": false, "mailNickname": "g", "securityEnabled": true}))
+        .await
+        .unwrap();
+    let error = sync
+        .send(&GraphRequest::get(&["applications"]))
+        .await
+        .expect_err("no Application permission");
+    assert_eq!(error.kind(), ErrorKind::Forbidden, "{error:?}");
+    assert_eq!(app.permissions, SYNC_APP_PERMISSIONS);
+
+    // Setup again: the same app, a new secret, the old one revoked.
+    let again = register_sync_app(&admin, &target, &keyring).await.unwrap();
+    assert_eq!(again.outcome, AppOutcome::Reused);
+    assert_eq!(again.client_id, app.client_id);
+    assert_eq!(again.removed_secrets, 1);
+    let old = GraphClient::new(
+        &endpoints,
+        &info.tenant_id,
+        Credentials::ClientSecret {
+            client_id: app.client_id.clone(),
+            secret,
+        },
+        &TlsTrust::SystemRoots,
+        quick_policy(),
+    )
+    .unwrap();
+    let error = setup::verified_domains(&old)
+        .await
+        .expect_err("the old secret is revoked");
+    assert!(
+        matches!(error, GraphError::SignIn(SignInError::WrongSecret { .. })),
+        "{error:?}"
+    );
+
+    // Nothing setup reports carries the secret.
+    let new_secret = OsKeyring.load(&again.secret_key).unwrap().unwrap();
+    let shown = format!("{again:?} {}", serde_json::to_string(&again).unwrap());
+    assert!(!shown.contains(new_secret.expose()), "{shown}");
+    OsKeyring.remove(&again.secret_key).unwrap();
+}
+
+#[tokio::test]
+async fn an_app_without_group_permission_is_refused_with_a_clear_error() {
+    let emulator = emulator();
+    let info = &emulator.info;
+    let admin = admin_client(&emulator).await;
+    // Take Group.ReadWrite.All away from the pre-registered sync app, as an admin would by mistake.
+    let graph_sp = admin
+        .send(
+            &GraphRequest::get(&["servicePrincipals"])
+                .with_query("$filter", "appId eq '00000003-0000-0000-c000-000000000000'"),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let graph_sp_id = graph_sp["value"][0]["id"].as_str().unwrap().to_owned();
+    let app_sp = admin
+        .send(
+            &GraphRequest::get(&["servicePrincipals"])
+                .with_query("$filter", &format!("appId eq '{}'", info.client_id)),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let app_sp_id = app_sp["value"][0]["id"].as_str().unwrap().to_owned();
+    let group_role = graph_sp["value"][0]["appRoles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|role| role["value"] == "Group.ReadWrite.All")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let assignments = admin
+        .send(&GraphRequest::get(&[
+            "servicePrincipals",
+            &graph_sp_id,
+            "appRoleAssignedTo",
+        ]))
+        .await
+        .unwrap()
+        .unwrap();
+    let assignment = assignments["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["principalId"] == json!(app_sp_id) && a["appRoleId"] == json!(group_role))
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    admin
+        .send(&GraphRequest::new(
+            Method::Delete,
+            &[
+                "servicePrincipals",
+                &graph_sp_id,
+                "appRoleAssignedTo",
+                &assignment,
+            ],
+        ))
+        .await
+        .unwrap();
+
+    let sync = app_client(info, quick_policy());
+    sync.create(
+        CloudKind::User,
+        &new_user("hal", "aGFsaGFsaGFsaGFsaGFsaA=="),
+    )
+    .await
+    .unwrap();
+    let error = sync
+        .create(CloudKind::Group, &json!({"displayName": "H", "mailEnabled": false, "mailNickname": "h", "securityEnabled": true}))
+        .await
+        .expect_err("no Group.ReadWrite.All");
+    assert!(
+        matches!(&error, GraphError::Forbidden { code, .. } if code == "Authorization_RequestDenied"),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("run setup again"), "{error}");
+}
+
+#[tokio::test]
+async fn the_tenant_survives_a_restart_of_the_emulator() {
+    let state = tempfile::tempdir().unwrap();
+    let state_file = state.path().join("tenant.json");
+    let config = || EmulatorConfig {
+        state_file: Some(state_file.clone()),
+        verified_domains: vec!["corp.dirsync.test".to_owned()],
+        ..EmulatorConfig::default()
+    };
+    let first = start(config());
+    let info = first.info.clone();
+    let client = app_client(&info, quick_policy());
+    let ivy = client
+        .create(
+            CloudKind::User,
+            &new_user("ivy", "aXZ5aXZ5aXZ5aXZ5aXZ5aQ=="),
+        )
+        .await
+        .unwrap();
+    let round = client.delta(CloudKind::User, &["id"], None).await.unwrap();
+    first.stop();
+
+    // The same port: delta links name the host and port they came from.
+    let second = RunningEmulator::start(EmulatorConfig {
+        listen: info.graph.trim_start_matches("http://").parse().unwrap(),
+        ..config()
+    })
+    .unwrap();
+    assert_eq!(second.info.tenant_id, info.tenant_id);
+    assert_eq!(second.info.client_secret, info.client_secret);
+    let client = app_client(&second.info, quick_policy());
+    let found = client
+        .user_by_immutable_id("aXZ5aXZ5aXZ5aXZ5aXZ5aQ==", &["id"])
+        .await
+        .unwrap();
+    assert_eq!(found.map(|user| user.id), Some(ivy.id));
+    // A delta link from before the restart still works.
+    let after = client
+        .delta(CloudKind::User, &["id"], Some(&round.next))
+        .await
+        .unwrap();
+    assert!(after.changes.is_empty(), "{after:?}");
+}
+
+/// Collects every log line the client writes.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn no_secret_or_token_reaches_a_log_line_or_an_error() {
+    let logs = LogBuffer::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let emulator = emulator();
+    let info = &emulator.info;
+    let http = http_client(&TlsTrust::SystemRoots, Duration::from_secs(30)).unwrap();
+    let authority = Authority::new(&endpoints(info), &info.tenant_id).unwrap();
+    let tokens = Arc::new(TokenSource::new(
+        http.clone(),
+        authority,
+        Credentials::ClientSecret {
+            client_id: info.client_id.clone(),
+            secret: Secret::new(info.client_secret.clone()),
+        },
+    ));
+    let client = GraphClient::with_tokens(http, &endpoints(info), tokens.clone(), quick_policy());
+    set_faults(&emulator, json!({"fail_every": 2})).await;
+    let mut messages = Vec::new();
+    client
+        .create(CloudKind::User, &new_user("jo", "am9qb2pvam9qb2pvam9qbw=="))
+        .await
+        .unwrap();
+    messages.push(format!(
+        "{:?}",
+        client
+            .create(CloudKind::User, &new_user("jo", "other"))
+            .await
+    ));
+    messages.push(format!(
+        "{:?}",
+        client.get(CloudKind::User, "missing", &[]).await
+    ));
+    let access_token = tokens.token().await.unwrap();
+
+    let wrong = GraphClient::new(
+        &endpoints(info),
+        &info.tenant_id,
+        Credentials::ClientSecret {
+            client_id: info.client_id.clone(),
+            secret: Secret::new("Wr0ng-Secret-Value-123"),
+        },
+        &TlsTrust::SystemRoots,
+        quick_policy(),
+    )
+    .unwrap();
+    let error = setup::verified_domains(&wrong)
+        .await
+        .expect_err("wrong secret");
+    messages.push(format!("{error} {error:?}"));
+    messages.push(format!("{client:?} {tokens:?}"));
+
+    let logged = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    assert!(
+        logged.contains("graph request"),
+        "the client logs at debug level: {logged}"
+    );
+    let everything = format!("{logged}\n{}", messages.join("\n"));
+    for secret in [
+        info.client_secret.as_str(),
+        "Wr0ng-Secret-Value-123",
+        access_token.expose(),
+        "Initial-Passw0rd!",
+    ] {
+        assert!(
+            !everything.contains(secret),
+            "a secret leaked into:\n{everything}"
+        );
+    }
+}

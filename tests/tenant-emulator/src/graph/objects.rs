@@ -1,0 +1,1641 @@
+//! Users and groups: create, get, list, update, delete, manager, members.
+
+use serde_json::{Map, Value, json};
+
+use super::query::{self, Check, Position};
+use super::{Ctx, GraphError, GraphResponse, GraphResult, Perm, require_admin};
+use crate::model::{Access, DirObject, Kind, MemberEvent, State, type_matches};
+use crate::store::Inner;
+use crate::tenant;
+use crate::util::{percent_encode, rfc3339, unix_now};
+
+// Permission tables from each API's documentation page (least to most privileged).
+pub const USER_READ: Perm = Perm {
+    delegated: &[
+        "User.ReadBasic.All",
+        "User.Read.All",
+        "User.ReadWrite.All",
+        "Directory.Read.All",
+        "Directory.ReadWrite.All",
+        "Directory.AccessAsUser.All",
+    ],
+    application: &[
+        "User.Read.All",
+        "User.ReadWrite.All",
+        "Directory.Read.All",
+        "Directory.ReadWrite.All",
+    ],
+};
+pub const USER_WRITE: Perm = Perm {
+    delegated: &[
+        "User.ReadWrite.All",
+        "Directory.ReadWrite.All",
+        "Directory.AccessAsUser.All",
+    ],
+    application: &["User.ReadWrite.All", "Directory.ReadWrite.All"],
+};
+pub const GROUP_READ: Perm = Perm {
+    delegated: &[
+        "GroupMember.Read.All",
+        "Group.Read.All",
+        "Group.ReadWrite.All",
+        "Directory.Read.All",
+        "Directory.ReadWrite.All",
+        "Directory.AccessAsUser.All",
+    ],
+    application: &[
+        "GroupMember.Read.All",
+        "Group.Read.All",
+        "Group.ReadWrite.All",
+        "Directory.Read.All",
+        "Directory.ReadWrite.All",
+    ],
+};
+pub const GROUP_CREATE: Perm = Perm {
+    delegated: &[
+        "Group.Create",
+        "Group.ReadWrite.All",
+        "Directory.ReadWrite.All",
+        "Directory.AccessAsUser.All",
+    ],
+    application: &[
+        "Group.Create",
+        "Group.ReadWrite.All",
+        "Directory.ReadWrite.All",
+    ],
+};
+pub const GROUP_WRITE: Perm = Perm {
+    delegated: &[
+        "Group.ReadWrite.All",
+        "Directory.ReadWrite.All",
+        "Directory.AccessAsUser.All",
+    ],
+    application: &["Group.ReadWrite.All", "Directory.ReadWrite.All"],
+};
+pub const MEMBER_WRITE: Perm = Perm {
+    delegated: &[
+        "GroupMember.ReadWrite.All",
+        "Group.ReadWrite.All",
+        "Directory.ReadWrite.All",
+        "Directory.AccessAsUser.All",
+    ],
+    application: &[
+        "GroupMember.ReadWrite.All",
+        "Group.ReadWrite.All",
+        "Directory.ReadWrite.All",
+    ],
+};
+
+pub fn read_perm(kind: Kind) -> &'static Perm {
+    match kind {
+        Kind::User => &USER_READ,
+        _ => &GROUP_READ,
+    }
+}
+
+/// Finds a live object by ID (any case) or, for users, by userPrincipalName.
+pub fn find<'s>(state: &'s State, kind: Kind, key: &str) -> Option<&'s DirObject> {
+    if let Some(object) = state.live_of(kind, key) {
+        return Some(object);
+    }
+    let lower = key.to_ascii_lowercase();
+    if let Some(object) = state.live_of(kind, &lower) {
+        return Some(object);
+    }
+    if kind == Kind::User && key.contains('@') {
+        return state.user_by_upn(key);
+    }
+    None
+}
+
+pub fn io_error(error: &std::io::Error) -> GraphError {
+    GraphError::new(
+        500,
+        "generalException",
+        &format!("The state file could not be written: {error}"),
+    )
+}
+
+/// One page of a collection, with `@odata.nextLink` while more remain.
+pub struct PageSpec<'a> {
+    pub context: String,
+    pub select: Option<&'a [String]>,
+    pub order: Option<&'a str>,
+    pub top: usize,
+    pub after: Option<Position>,
+    /// `@odata.count` (advanced queries).
+    pub count: bool,
+    /// Collections of directoryObjects carry `@odata.type` on each item.
+    pub typed: bool,
+}
+
+pub fn page(ctx: &Ctx<'_>, mut items: Vec<&DirObject>, spec: &PageSpec<'_>) -> Value {
+    items.sort_by(|a, b| {
+        (query::sort_key(a, spec.order), a.id()).cmp(&(query::sort_key(b, spec.order), b.id()))
+    });
+    let total = items.len();
+    let start = match &spec.after {
+        Some(after) => items
+            .iter()
+            .position(|o| {
+                (query::sort_key(o, spec.order), o.id().to_owned())
+                    > (after.key.clone(), after.id.clone())
+            })
+            .unwrap_or(total),
+        None => 0,
+    };
+    let end = (start + spec.top).min(total);
+    let value: Vec<Value> = items[start..end]
+        .iter()
+        .map(|object| {
+            let mut map = Map::new();
+            if spec.typed {
+                map.insert("@odata.type".into(), json!(object.kind.odata_type()));
+            }
+            let select = spec.select.map(|names| {
+                names
+                    .iter()
+                    .filter(|n| object.kind.property(n).is_some())
+                    .cloned()
+                    .collect::<Vec<_>>()
+            });
+            map.extend(query::render(object, select.as_deref()));
+            Value::Object(map)
+        })
+        .collect();
+    let mut body = Map::new();
+    body.insert("@odata.context".into(), json!(spec.context));
+    if spec.count {
+        body.insert("@odata.count".into(), json!(total));
+    }
+    if end < total
+        && let Some(last) = items.get(end - 1)
+    {
+        let position = Position {
+            key: query::sort_key(last, spec.order),
+            id: last.id().to_owned(),
+        };
+        body.insert(
+            "@odata.nextLink".into(),
+            json!(next_link(ctx, &query::encode_position(&position))),
+        );
+    }
+    body.insert("value".into(), Value::Array(value));
+    Value::Object(body)
+}
+
+/// The request's own URL with a new `$skiptoken`.
+fn next_link(ctx: &Ctx<'_>, token: &str) -> String {
+    let mut params: Vec<String> = ctx
+        .req
+        .query
+        .iter()
+        .filter(|(key, _)| {
+            !key.trim_start_matches('$')
+                .eq_ignore_ascii_case("skiptoken")
+        })
+        .map(|(key, value)| format!("{}={}", percent_encode(key), percent_encode(value)))
+        .collect();
+    params.push(format!("$skiptoken={}", percent_encode(token)));
+    format!(
+        "{}/{}?{}",
+        ctx.root(),
+        ctx.req.path.trim_start_matches('/'),
+        params.join("&")
+    )
+}
+
+// https://learn.microsoft.com/en-us/graph/api/user-list?view=graph-rest-1.0
+// https://learn.microsoft.com/en-us/graph/api/group-list?view=graph-rest-1.0
+/// `GET /users`, `GET /groups`
+pub fn list(ctx: &Ctx<'_>, kind: Kind) -> GraphResult {
+    read_perm(kind).check(ctx.caller)?;
+    let select = query::select(kind, ctx.req, false)?;
+    let filter = query::filter(kind, ctx.req)?;
+    let order = query::order_by(kind, ctx.req)?;
+    let search = query::search(kind, ctx.req)?;
+    let top = query::top(ctx.req)?;
+    let after = ctx
+        .req
+        .param("$skiptoken")
+        .map(query::decode_position)
+        .transpose()?;
+    if ctx.req.param("$expand").is_some() {
+        return Err(GraphError::unsupported_query(
+            "$expand is not supported by the tenant emulator.",
+        ));
+    }
+    let body = ctx.app.store.read(|state| {
+        let items: Vec<&DirObject> = state
+            .objects
+            .values()
+            .filter(|o| o.is_live() && o.kind == kind)
+            .filter(|o| filter.as_ref().is_none_or(|f| query::matches(o, f)))
+            .filter(|o| search.as_ref().is_none_or(|s| query::search_matches(o, s)))
+            .collect();
+        page(
+            ctx,
+            items,
+            &PageSpec {
+                context: ctx.context(&query::context_fragment(
+                    kind.collection(),
+                    select.as_deref(),
+                )),
+                select: select.as_deref(),
+                order,
+                top,
+                after,
+                count: ctx.req.advanced(),
+                typed: false,
+            },
+        )
+    });
+    Ok(GraphResponse::ok(body))
+}
+
+/// An entity with its `@odata.context`.
+pub fn entity(ctx: &Ctx<'_>, object: &DirObject, select: Option<&[String]>) -> Value {
+    let mut map = Map::new();
+    map.insert(
+        "@odata.context".into(),
+        json!(ctx.context(&format!(
+            "{}/$entity",
+            query::context_fragment(object.kind.collection(), select)
+        ))),
+    );
+    map.extend(query::render(object, select));
+    Value::Object(map)
+}
+
+// https://learn.microsoft.com/en-us/graph/aad-advanced-queries (use of $count as a URL segment)
+/// `GET /users/$count`, `GET /groups/$count`: advanced queries only; the count as plain text.
+pub fn count(ctx: &Ctx<'_>, kind: Kind) -> GraphResult {
+    read_perm(kind).check(ctx.caller)?;
+    if !ctx.req.eventual {
+        return Err(GraphError::bad_request(
+            "Request_BadRequest",
+            "$count is not currently supported.",
+        ));
+    }
+    let filter = query::filter_with(kind, ctx.req, true)?;
+    let count = ctx.app.store.read(|state| {
+        state
+            .objects
+            .values()
+            .filter(|o| o.is_live() && o.kind == kind)
+            .filter(|o| filter.as_ref().is_none_or(|f| query::matches(o, f)))
+            .count()
+    });
+    let mut response = GraphResponse::ok(json!(count));
+    response
+        .headers
+        .push(("Content-Type".into(), "text/plain".into()));
+    Ok(response)
+}
+
+// https://learn.microsoft.com/en-us/graph/api/user-get?view=graph-rest-1.0
+// https://learn.microsoft.com/en-us/graph/api/group-get?view=graph-rest-1.0
+/// `GET /users/{id | userPrincipalName}`, `GET /groups/{id}`
+pub fn get(ctx: &Ctx<'_>, kind: Kind, key: &str) -> GraphResult {
+    read_perm(kind).check(ctx.caller)?;
+    let select = query::select(kind, ctx.req, false)?;
+    ctx.app.store.read(|state| {
+        let object = find(state, kind, key).ok_or_else(|| GraphError::not_found(key))?;
+        Ok(GraphResponse::ok(entity(ctx, object, select.as_deref())))
+    })
+}
+
+// https://learn.microsoft.com/en-us/graph/api/user-get?view=graph-rest-1.0 (GET /me)
+/// `GET /me`
+pub fn me(ctx: &Ctx<'_>) -> GraphResult {
+    if !ctx.caller.delegated {
+        return Err(GraphError::bad_request(
+            "BadRequest",
+            "/me request is only valid with delegated authentication flow.",
+        ));
+    }
+    let select = query::select(Kind::User, ctx.req, false)?;
+    ctx.app.store.read(|state| {
+        let user = state
+            .live_of(Kind::User, &ctx.caller.object_id)
+            .ok_or_else(|| GraphError::not_found(&ctx.caller.object_id))?;
+        Ok(GraphResponse::ok(entity(ctx, user, select.as_deref())))
+    })
+}
+
+/// Checks the properties of a create or update body: known, of the right type, writable.
+pub fn check_body(kind: Kind, body: &Map<String, Value>, creating: bool) -> Result<(), GraphError> {
+    for (name, value) in body {
+        if name.starts_with('@') || name.contains("@odata.") {
+            continue;
+        }
+        let Some(def) = kind.property(name) else {
+            return Err(GraphError::unknown_property(kind, name));
+        };
+        if !type_matches(def.ty, value) {
+            return Err(GraphError::bad_request(
+                "BadRequest",
+                &format!(
+                    "Cannot convert the literal '{}' to the expected type '{}'.",
+                    literal(value),
+                    def.ty.edm()
+                ),
+            ));
+        }
+        match def.access {
+            Access::ReadOnly => return Err(GraphError::read_only(def.name)),
+            Access::CreateOnly if !creating => return Err(GraphError::read_only(def.name)),
+            Access::Forbidden => {
+                let mut error = GraphError::forbidden();
+                if kind == Kind::Group {
+                    error.message = "The requesting application is not authorized to set group proxy addresses.".into();
+                }
+                return Err(error);
+            }
+            _ => {}
+        }
+        if def.max_len > 0
+            && value
+                .as_str()
+                .is_some_and(|text| text.chars().count() > def.max_len)
+        {
+            return Err(GraphError::invalid_value(kind, def.name));
+        }
+    }
+    Ok(())
+}
+
+fn literal(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Puts body properties under their canonical names.
+pub fn canonical(kind: Kind, body: &Map<String, Value>) -> Map<String, Value> {
+    body.iter()
+        .filter_map(|(name, value)| {
+            kind.property(name)
+                .map(|def| (def.name.to_owned(), value.clone()))
+        })
+        .collect()
+}
+
+const UPN_LOCAL_CHARS: &str = "'.-_!#^~";
+const NICKNAME_FORBIDDEN: &str = "@()\\[]\";:<>, ";
+
+fn valid_upn(upn: &str) -> bool {
+    let Some((local, domain)) = upn.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && local.len() <= 64
+        && upn.len() <= 113
+        && !domain.is_empty()
+        && !domain.contains('@')
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || UPN_LOCAL_CHARS.contains(c))
+        && domain
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+}
+
+fn valid_nickname(nickname: &str) -> bool {
+    !nickname.is_empty()
+        && nickname.chars().count() <= 64
+        && !nickname.starts_with('.')
+        && nickname
+            .chars()
+            .all(|c| c.is_ascii() && !c.is_ascii_control() && !NICKNAME_FORBIDDEN.contains(c))
+}
+
+fn valid_mail(mail: &str) -> bool {
+    let Some((local, domain)) = mail.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.contains('@')
+        && !mail.chars().any(char::is_whitespace)
+}
+
+/// Entra's password rules: 8 to 256 characters, three of four character classes.
+fn complex_enough(password: &str) -> bool {
+    let length = password.chars().count();
+    let classes = [
+        password.chars().any(|c| c.is_ascii_uppercase()),
+        password.chars().any(|c| c.is_ascii_lowercase()),
+        password.chars().any(|c| c.is_ascii_digit()),
+        password.chars().any(|c| !c.is_ascii_alphanumeric()),
+    ];
+    (8..=256).contains(&length) && classes.iter().filter(|c| **c).count() >= 3
+}
+
+fn unverified_domain() -> GraphError {
+    let mut error = GraphError::bad_request(
+        "Request_BadRequest",
+        "The domain portion of the userPrincipalName property is invalid. You must use one of the verified domain names in your organization.",
+    );
+    error.extra.details = vec![json!({"code": "InvalidValue", "target": "userPrincipalName"})];
+    error
+}
+
+/// Checks the values of user properties (after `check_body`).
+fn check_user_values(
+    state: &State,
+    props: &Map<String, Value>,
+    creating: bool,
+) -> Result<(), GraphError> {
+    let kind = Kind::User;
+    if creating {
+        for required in [
+            "accountEnabled",
+            "displayName",
+            "mailNickname",
+            "userPrincipalName",
+            "passwordProfile",
+        ] {
+            let present = match props.get(required) {
+                None | Some(Value::Null) => false,
+                Some(Value::String(text)) => !text.trim().is_empty(),
+                Some(_) => true,
+            };
+            if !present {
+                return Err(GraphError::required(required));
+            }
+        }
+    }
+    for (name, value) in props {
+        let text = value.as_str();
+        match name.as_str() {
+            "displayName" | "mailNickname" | "userPrincipalName" | "accountEnabled"
+                if value.is_null() =>
+            {
+                return Err(GraphError::invalid_value(kind, name));
+            }
+            "displayName" if text.is_some_and(|t| t.trim().is_empty()) => {
+                return Err(GraphError::invalid_value(kind, name));
+            }
+            "mailNickname" if text.is_some_and(|t| !valid_nickname(t)) => {
+                return Err(GraphError::invalid_value(kind, name));
+            }
+            "userPrincipalName" => {
+                let upn = text.unwrap_or_default();
+                if !valid_upn(upn) {
+                    return Err(GraphError::invalid_value(kind, name));
+                }
+                let domain = upn.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+                if !state.is_verified_domain(domain) {
+                    return Err(unverified_domain());
+                }
+            }
+            "mail" if text.is_some_and(|t| !valid_mail(t)) => {
+                return Err(GraphError::invalid_value(kind, name));
+            }
+            "usageLocation"
+                if text.is_some_and(|t| {
+                    t.len() != 2 || !t.chars().all(|c| c.is_ascii_alphabetic())
+                }) =>
+            {
+                return Err(GraphError::invalid_value(kind, name));
+            }
+            "businessPhones" if value.as_array().is_some_and(|phones| phones.len() > 1) => {
+                return Err(GraphError::invalid_value(kind, name));
+            }
+            "userType"
+                if text.is_some_and(|t| {
+                    !t.eq_ignore_ascii_case("Member") && !t.eq_ignore_ascii_case("Guest")
+                }) =>
+            {
+                return Err(GraphError::invalid_value(kind, name));
+            }
+            "employeeHireDate" if text.is_some_and(|t| crate::util::parse_rfc3339(t).is_none()) => {
+                return Err(GraphError::invalid_value(kind, name));
+            }
+            "onPremisesImmutableId"
+                if text.is_some_and(|t| {
+                    t.is_empty() || t.len() > 256 || t.chars().any(char::is_whitespace)
+                }) =>
+            {
+                return Err(GraphError::invalid_value(kind, name));
+            }
+            "passwordProfile" => {
+                let Some(profile) = value.as_object() else {
+                    return Err(GraphError::invalid_value(kind, name));
+                };
+                for (key, field) in profile {
+                    let known = [
+                        "password",
+                        "forceChangePasswordNextSignIn",
+                        "forceChangePasswordNextSignInWithMfa",
+                    ];
+                    if !known.contains(&key.as_str()) && !key.starts_with('@') {
+                        return Err(GraphError::bad_request(
+                            "BadRequest",
+                            &format!(
+                                "The property '{key}' does not exist on type 'microsoft.graph.passwordProfile'. Make sure to only use property names that are defined by the type or mark the type as open type."
+                            ),
+                        ));
+                    }
+                    if key != "password" && !(field.is_boolean() || field.is_null()) {
+                        return Err(GraphError::invalid_value(kind, name));
+                    }
+                }
+                match profile.get("password") {
+                    Some(Value::String(password)) if complex_enough(password) => {}
+                    Some(Value::String(_)) => {
+                        return Err(GraphError::bad_request(
+                            "Request_BadRequest",
+                            "The specified password does not comply with password complexity requirements. Please provide a different password.",
+                        ));
+                    }
+                    None | Some(Value::Null) if !creating => {}
+                    _ => return Err(GraphError::required("passwordProfile.password")),
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// proxyAddresses conflict across users and groups, compared case-insensitively.
+fn proxy_conflict(state: &State, own_id: Option<&str>, addresses: &[String]) -> bool {
+    if addresses.is_empty() {
+        return false;
+    }
+    let wanted: Vec<String> = addresses.iter().map(|a| a.to_lowercase()).collect();
+    state.objects.values().any(|other| {
+        other.is_live()
+            && Some(other.id()) != own_id
+            && matches!(other.kind, Kind::User | Kind::Group)
+            && other
+                .list_prop("proxyAddresses")
+                .iter()
+                .any(|a| wanted.contains(&a.to_lowercase()))
+    })
+}
+
+/// The uniqueness rules of users: userPrincipalName, onPremisesImmutableId, proxyAddresses.
+fn check_user_uniqueness(
+    state: &State,
+    own_id: Option<&str>,
+    user: &Map<String, Value>,
+) -> Result<(), GraphError> {
+    let others = || {
+        state
+            .objects
+            .values()
+            .filter(move |o| o.is_live() && o.kind == Kind::User && Some(o.id()) != own_id)
+    };
+    if let Some(upn) = user.get("userPrincipalName").and_then(Value::as_str)
+        && others().any(|o| {
+            o.str_prop("userPrincipalName")
+                .is_some_and(|u| u.eq_ignore_ascii_case(upn))
+        })
+    {
+        return Err(GraphError::conflict("userPrincipalName"));
+    }
+    if let Some(anchor) = user.get("onPremisesImmutableId").and_then(Value::as_str)
+        && others().any(|o| o.str_prop("onPremisesImmutableId") == Some(anchor))
+    {
+        return Err(GraphError::conflict("onPremisesImmutableId"));
+    }
+    let proxies: Vec<String> = user
+        .get("proxyAddresses")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    if proxy_conflict(state, own_id, &proxies) {
+        return Err(GraphError::conflict("proxyAddresses"));
+    }
+    Ok(())
+}
+
+/// The proxy addresses after `mail` becomes `mail` (Exchange's rule: the new address is the
+/// primary `SMTP:`, the old primary stays as an `smtp:` alias).
+fn proxies_for_mail(current: &[String], mail: Option<&str>) -> Vec<String> {
+    let mut out: Vec<String> = current
+        .iter()
+        .map(|address| match address.strip_prefix("SMTP:") {
+            Some(rest) => format!("smtp:{rest}"),
+            None => address.clone(),
+        })
+        .collect();
+    if let Some(mail) = mail {
+        out.retain(|address| !address.eq_ignore_ascii_case(&format!("smtp:{mail}")));
+        out.insert(0, format!("SMTP:{mail}"));
+    }
+    out
+}
+
+fn location(ctx: &Ctx<'_>, state: &State, object: &DirObject) -> (String, String) {
+    let class = match object.kind {
+        Kind::User => "User",
+        Kind::Group => "Group",
+        Kind::Application => "Application",
+        Kind::ServicePrincipal => "ServicePrincipal",
+    };
+    (
+        "Location".into(),
+        format!(
+            "{}/v2/{}/directoryObjects/{}/Microsoft.DirectoryServices.{class}",
+            ctx.app.base,
+            state.tenant_id,
+            object.id()
+        ),
+    )
+}
+
+// https://learn.microsoft.com/en-us/graph/api/user-post-users?view=graph-rest-1.0
+// https://learn.microsoft.com/en-us/graph/api/group-post-groups?view=graph-rest-1.0
+/// `POST /users`, `POST /groups`
+pub fn create(ctx: &Ctx<'_>, kind: Kind) -> GraphResult {
+    match kind {
+        Kind::User => USER_WRITE.check(ctx.caller)?,
+        _ => GROUP_CREATE.check(ctx.caller)?,
+    }
+    require_admin(ctx)?;
+    let body = ctx.req.json_body()?;
+    check_body(kind, &body, true)?;
+    let props = canonical(kind, &body);
+    let result = ctx.app.store.write(|inner| match kind {
+        Kind::User => create_user(ctx, inner, props),
+        _ => create_group(ctx, inner, &body, props),
+    });
+    result.map_err(|e| io_error(&e))?
+}
+
+fn create_user(ctx: &Ctx<'_>, inner: &mut Inner, mut props: Map<String, Value>) -> GraphResult {
+    check_user_values(&inner.state, &props, true)?;
+    if let Some(mail) = props.get("mail").and_then(Value::as_str) {
+        let proxies = proxies_for_mail(&[], Some(mail));
+        props.insert("proxyAddresses".into(), json!(proxies));
+    }
+    check_user_uniqueness(&inner.state, None, &props)?;
+    let profile = props.remove("passwordProfile").unwrap_or(Value::Null);
+    let id = crate::util::new_guid();
+    let seq = inner.next_seq();
+    let mut user = DirObject::new(Kind::User, &id, seq);
+    let now = rfc3339(unix_now());
+    for (key, value) in [
+        ("businessPhones", json!([])),
+        ("createdDateTime", json!(now)),
+        ("creationType", Value::Null),
+        ("userType", json!("Member")),
+        ("otherMails", json!([])),
+        ("imAddresses", json!([])),
+        ("assignedLicenses", json!([])),
+        ("proxyAddresses", json!([])),
+        ("onPremisesProvisioningErrors", json!([])),
+        ("lastPasswordChangeDateTime", json!(now)),
+        ("signInSessionsValidFromDateTime", json!(now)),
+        ("securityIdentifier", json!(security_identifier(&id))),
+    ] {
+        user.set(key, value, seq);
+    }
+    let upn = props
+        .get("userPrincipalName")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let issuer = inner.state.initial_domain.clone();
+    user.set(
+        "identities",
+        json!([{"signInType": "userPrincipalName", "issuer": issuer, "issuerAssignedId": upn}]),
+        seq,
+    );
+    for (key, value) in props {
+        user.set(&key, value, seq);
+    }
+    if let Some(password) = profile.get("password").and_then(Value::as_str) {
+        let (salt, hash) = tenant::seal(password);
+        user.internal.password_salt = Some(salt);
+        user.internal.password_hash = Some(hash);
+    }
+    user.internal.force_change_password = profile
+        .get("forceChangePasswordNextSignIn")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let header = location(ctx, &inner.state, &user);
+    let body = entity(ctx, &user, None);
+    inner.insert_object(user);
+    let mut response = GraphResponse::created(body);
+    response.headers.push(header);
+    Ok(response)
+}
+
+/// The `S-1-12-1-…` security identifier Entra derives from an object ID.
+fn security_identifier(id: &str) -> String {
+    let bytes = uuid::Uuid::parse_str(id)
+        .map(|u| u.to_bytes_le())
+        .unwrap_or_default();
+    let part = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+    format!("S-1-12-1-{}-{}-{}-{}", part(0), part(4), part(8), part(12))
+}
+
+/// Resolves `https://graph.microsoft.com/v1.0/directoryObjects/{id}` (or `users/`, `groups/`,
+/// `servicePrincipals/`) to a live object.
+pub fn resolve_reference<'s>(
+    state: &'s State,
+    reference: &str,
+) -> Result<&'s DirObject, GraphError> {
+    let invalid = || {
+        GraphError::bad_request(
+            "Request_BadRequest",
+            &format!("Invalid object identifier '{reference}'."),
+        )
+    };
+    let path = reference.split(['?', '#']).next().unwrap_or_default();
+    let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let [.., collection, id] = parts.as_slice() else {
+        return Err(invalid());
+    };
+    if uuid::Uuid::parse_str(id).is_err() {
+        return Err(invalid());
+    }
+    let wanted = match collection.to_ascii_lowercase().as_str() {
+        "directoryobjects" => None,
+        "users" => Some(Kind::User),
+        "groups" => Some(Kind::Group),
+        "serviceprincipals" => Some(Kind::ServicePrincipal),
+        "devices" | "contacts" | "orgcontacts" => return Err(GraphError::not_found(id)),
+        _ => return Err(invalid()),
+    };
+    state
+        .live(&id.to_ascii_lowercase())
+        .filter(|o| wanted.is_none_or(|k| o.kind == k))
+        .filter(|o| o.kind != Kind::Application)
+        .ok_or_else(|| GraphError::not_found(id))
+}
+
+fn bind_list(body: &Map<String, Value>, name: &str) -> Result<Vec<String>, GraphError> {
+    let Some((_, value)) = body
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case(&format!("{name}@odata.bind")))
+    else {
+        return Ok(Vec::new());
+    };
+    match value {
+        Value::Array(items) if items.iter().all(Value::is_string) => Ok(items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect()),
+        _ => Err(GraphError::bad_request(
+            "BadRequest",
+            &format!("The value of '{name}@odata.bind' must be an array of URLs."),
+        )),
+    }
+}
+
+fn check_group_values(
+    state: &State,
+    props: &Map<String, Value>,
+    existing: Option<&DirObject>,
+) -> Result<(), GraphError> {
+    let kind = Kind::Group;
+    if existing.is_none() {
+        for required in [
+            "displayName",
+            "mailEnabled",
+            "mailNickname",
+            "securityEnabled",
+        ] {
+            let present = match props.get(required) {
+                None | Some(Value::Null) => false,
+                Some(Value::String(text)) => !text.trim().is_empty(),
+                Some(_) => true,
+            };
+            if !present {
+                return Err(GraphError::required(required));
+            }
+        }
+    }
+    let get_bool = |name: &str| {
+        props
+            .get(name)
+            .and_then(Value::as_bool)
+            .or_else(|| existing.and_then(|g| g.bool_prop(name)))
+            .unwrap_or(false)
+    };
+    let group_types: Vec<String> = props
+        .get("groupTypes")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .or_else(|| existing.map(|g| g.list_prop("groupTypes")))
+        .unwrap_or_default();
+    for group_type in &group_types {
+        if !group_type.eq_ignore_ascii_case("Unified")
+            && !group_type.eq_ignore_ascii_case("DynamicMembership")
+        {
+            return Err(GraphError::invalid_value(kind, "groupTypes"));
+        }
+    }
+    let unified = group_types
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case("Unified"));
+    if let Some(existing) = existing
+        && props.contains_key("groupTypes")
+        && existing.is_unified_group() != unified
+    {
+        return Err(GraphError::invalid_value(kind, "groupTypes"));
+    }
+    let mail_enabled = get_bool("mailEnabled");
+    let security_enabled = get_bool("securityEnabled");
+    if mail_enabled && !unified {
+        return Err(GraphError::bad_request(
+            "Request_BadRequest",
+            "The service does not currently support writes of mail-enabled groups. Please ensure that the mail-enablement property is unset or is set to false.",
+        ));
+    }
+    if unified && !mail_enabled {
+        return Err(GraphError::invalid_value(kind, "mailEnabled"));
+    }
+    if !unified && !security_enabled {
+        return Err(GraphError::invalid_value(kind, "securityEnabled"));
+    }
+    for (name, value) in props {
+        match name.as_str() {
+            "displayName" | "mailNickname"
+                if value.as_str().is_none_or(|t| t.trim().is_empty()) =>
+            {
+                return Err(GraphError::invalid_value(kind, name));
+            }
+            "mailNickname" if value.as_str().is_some_and(|t| !valid_nickname(t)) => {
+                return Err(GraphError::invalid_value(kind, name));
+            }
+            "visibility"
+                if value.as_str().is_some_and(|v| {
+                    !["Public", "Private", "HiddenMembership"]
+                        .iter()
+                        .any(|x| x.eq_ignore_ascii_case(v))
+                }) =>
+            {
+                return Err(GraphError::invalid_value(kind, name));
+            }
+            _ => {}
+        }
+    }
+    let _ = state;
+    Ok(())
+}
+
+fn create_group(
+    ctx: &Ctx<'_>,
+    inner: &mut Inner,
+    body: &Map<String, Value>,
+    props: Map<String, Value>,
+) -> GraphResult {
+    check_group_values(&inner.state, &props, None)?;
+    let members = bind_list(body, "members")?;
+    let owners = bind_list(body, "owners")?;
+    if members.len() + owners.len() > 20 {
+        return Err(GraphError::bad_request(
+            "Request_BadRequest",
+            "The request contains more than 20 members@odata.bind and owners@odata.bind references.",
+        ));
+    }
+    if !members.is_empty() {
+        MEMBER_WRITE.check(ctx.caller)?;
+    }
+    let mut member_ids = Vec::new();
+    for reference in &members {
+        let object = resolve_reference(&inner.state, reference)?;
+        member_ids.push((object.id().to_owned(), object.kind));
+    }
+    let mut owner_ids = Vec::new();
+    for reference in &owners {
+        owner_ids.push(resolve_reference(&inner.state, reference)?.id().to_owned());
+    }
+    let unified = props
+        .get("groupTypes")
+        .and_then(Value::as_array)
+        .is_some_and(|t| {
+            t.iter().any(|v| {
+                v.as_str()
+                    .is_some_and(|s| s.eq_ignore_ascii_case("Unified"))
+            })
+        });
+    let mut proxies = Vec::new();
+    let mut mail = Value::Null;
+    if unified {
+        let nickname = props
+            .get("mailNickname")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let address = format!("{nickname}@{}", inner.state.initial_domain);
+        proxies.push(format!("SMTP:{address}"));
+        mail = json!(address);
+        if proxy_conflict(&inner.state, None, &proxies) {
+            return Err(GraphError::conflict("proxyAddresses"));
+        }
+    }
+    let id = crate::util::new_guid();
+    let seq = inner.next_seq();
+    let mut group = DirObject::new(Kind::Group, &id, seq);
+    let now = rfc3339(unix_now());
+    for (key, value) in [
+        ("createdDateTime", json!(now)),
+        ("renewedDateTime", json!(now)),
+        ("creationOptions", json!([])),
+        ("groupTypes", json!([])),
+        ("mail", mail),
+        ("proxyAddresses", json!(proxies)),
+        ("resourceBehaviorOptions", json!([])),
+        ("resourceProvisioningOptions", json!([])),
+        ("onPremisesProvisioningErrors", json!([])),
+        ("serviceProvisioningErrors", json!([])),
+        ("securityIdentifier", json!(security_identifier(&id))),
+        (
+            "visibility",
+            if unified {
+                json!("Public")
+            } else {
+                Value::Null
+            },
+        ),
+    ] {
+        group.set(key, value, seq);
+    }
+    for (key, value) in props {
+        group.set(&key, value, seq);
+    }
+    group.internal.owners.extend(owner_ids);
+    for (member, member_kind) in &member_ids {
+        group.internal.members.insert(member.clone());
+        inner.member_event(MemberEvent {
+            seq,
+            group: id.clone(),
+            member: member.clone(),
+            member_kind: *member_kind,
+            added: true,
+        });
+    }
+    let header = location(ctx, &inner.state, &group);
+    let body = entity(ctx, &group, None);
+    inner.insert_object(group);
+    let mut response = GraphResponse::created(body);
+    response.headers.push(header);
+    Ok(response)
+}
+
+// https://learn.microsoft.com/en-us/graph/api/user-update?view=graph-rest-1.0
+// https://learn.microsoft.com/en-us/graph/api/group-update?view=graph-rest-1.0
+/// `PATCH /users/{id}`, `PATCH /groups/{id}` (with `members@odata.bind`)
+pub fn update(ctx: &Ctx<'_>, kind: Kind, key: &str) -> GraphResult {
+    match kind {
+        Kind::User => USER_WRITE.check(ctx.caller)?,
+        _ => GROUP_WRITE.check(ctx.caller)?,
+    }
+    require_admin(ctx)?;
+    let body = ctx.req.json_body()?;
+    check_body(kind, &body, false)?;
+    let props = canonical(kind, &body);
+    let members = if kind == Kind::Group {
+        bind_list(&body, "members")?
+    } else {
+        Vec::new()
+    };
+    if !members.is_empty() {
+        MEMBER_WRITE.check(ctx.caller)?;
+    }
+    if members.len() > 20 {
+        return Err(GraphError::bad_request(
+            "Request_BadRequest",
+            "The request contains more than 20 members@odata.bind references.",
+        ));
+    }
+    let result = ctx.app.store.write(|inner| -> GraphResult {
+        let existing = find(&inner.state, kind, key)
+            .ok_or_else(|| GraphError::not_found(key))?
+            .clone();
+        let id = existing.id().to_owned();
+        let mut props = props;
+        if kind == Kind::User {
+            if existing.internal.global_admin && !ctx.caller.delegated {
+                return Err(GraphError::forbidden());
+            }
+            check_user_values(&inner.state, &props, false)?;
+            if props.contains_key("mail") {
+                let mail = props.get("mail").and_then(Value::as_str);
+                let proxies = proxies_for_mail(&existing.list_prop("proxyAddresses"), mail);
+                props.insert("proxyAddresses".into(), json!(proxies));
+            }
+            check_user_uniqueness(&inner.state, Some(&id), &props)?;
+        } else {
+            check_group_values(&inner.state, &props, Some(&existing))?;
+        }
+        let mut new_members = Vec::new();
+        for reference in &members {
+            let member = resolve_reference(&inner.state, reference)?;
+            if existing.internal.members.contains(member.id())
+                || new_members.iter().any(|(m, _)| m == member.id())
+            {
+                return Err(already_member());
+            }
+            new_members.push((member.id().to_owned(), member.kind));
+        }
+        let profile = props.remove("passwordProfile");
+        let seq = inner.next_seq();
+        let issuer = inner.state.initial_domain.clone();
+        let Some(object) = inner.state.objects.get_mut(&id) else {
+            return Err(GraphError::not_found(key));
+        };
+        if kind == Kind::User
+            && !props.contains_key("identities")
+            && let Some(upn) = props.get("userPrincipalName")
+        {
+            let mut identities = object.props.get("identities").and_then(Value::as_array).cloned().unwrap_or_default();
+            identities.retain(|i| i["signInType"] != json!("userPrincipalName"));
+            identities.insert(0, json!({"signInType": "userPrincipalName", "issuer": issuer, "issuerAssignedId": upn}));
+            object.set("identities", Value::Array(identities), seq);
+        }
+        for (name, value) in props {
+            object.set(&name, value, seq);
+        }
+        if let Some(profile) = profile {
+            if let Some(password) = profile.get("password").and_then(Value::as_str) {
+                let (salt, hash) = tenant::seal(password);
+                object.internal.password_salt = Some(salt);
+                object.internal.password_hash = Some(hash);
+                object.set(
+                    "lastPasswordChangeDateTime",
+                    json!(rfc3339(unix_now())),
+                    seq,
+                );
+            }
+            if let Some(force) = profile
+                .get("forceChangePasswordNextSignIn")
+                .and_then(Value::as_bool)
+            {
+                object.internal.force_change_password = force;
+            }
+        }
+        for (member, _) in &new_members {
+            object.internal.members.insert(member.clone());
+        }
+        inner.touch(&id);
+        for (member, member_kind) in new_members {
+            inner.member_event(MemberEvent {
+                seq,
+                group: id.clone(),
+                member,
+                member_kind,
+                added: true,
+            });
+        }
+        Ok(GraphResponse::no_content())
+    });
+    result.map_err(|e| io_error(&e))?
+}
+
+fn already_member() -> GraphError {
+    GraphError::bad_request(
+        "Request_BadRequest",
+        "One or more added object references already exist for the following modified properties: 'members'.",
+    )
+}
+
+/// Emits membership events for every group an object belongs to (on delete and restore).
+pub fn membership_events(inner: &mut Inner, id: &str, kind: Kind, added: bool, seq: u64) {
+    let groups: Vec<String> = inner
+        .state
+        .objects
+        .values()
+        .filter(|g| g.is_live() && g.kind == Kind::Group && g.internal.members.contains(id))
+        .map(|g| g.id().to_owned())
+        .collect();
+    for group in groups {
+        inner.member_event(MemberEvent {
+            seq,
+            group,
+            member: id.to_owned(),
+            member_kind: kind,
+            added,
+        });
+    }
+}
+
+/// Moves an object to deleted items.
+pub fn soft_delete(inner: &mut Inner, id: &str) {
+    let seq = inner.next_seq();
+    let Some(object) = inner.state.objects.get(id) else {
+        return;
+    };
+    let kind = object.kind;
+    membership_events(inner, id, kind, false, seq);
+    let Some(object) = inner.state.objects.get_mut(id) else {
+        return;
+    };
+    let now = unix_now();
+    object.deleted = Some(crate::model::SoftDeleted { at: now, seq });
+    object.set("deletedDateTime", json!(rfc3339(now)), seq);
+    if kind == Kind::User
+        && let Some(upn) = object.str_prop("userPrincipalName").map(str::to_owned)
+    {
+        // Deleted users keep their UPN behind their object ID (without dashes).
+        object.internal.original_upn = Some(upn.clone());
+        object.set(
+            "userPrincipalName",
+            json!(format!("{}{upn}", id.replace('-', ""))),
+            seq,
+        );
+    }
+    inner.touch(id);
+}
+
+/// Deletes an object for good, dropping it from every group.
+pub fn hard_delete(inner: &mut Inner, id: &str) {
+    let Some(object) = inner.state.objects.get(id) else {
+        return;
+    };
+    let kind = object.kind;
+    let seq = inner.next_seq();
+    membership_events(inner, id, kind, false, seq);
+    let groups: Vec<String> = inner
+        .state
+        .objects
+        .values()
+        .filter(|g| g.kind == Kind::Group && g.internal.members.contains(id))
+        .map(|g| g.id().to_owned())
+        .collect();
+    for group in groups {
+        if let Some(g) = inner.state.objects.get_mut(&group) {
+            g.internal.members.remove(id);
+        }
+        inner.touch(&group);
+    }
+    let assignments: Vec<String> = inner
+        .state
+        .assignments
+        .iter()
+        .filter(|(_, a)| {
+            a.get("principalId").and_then(Value::as_str) == Some(id)
+                || a.get("resourceId").and_then(Value::as_str) == Some(id)
+        })
+        .map(|(aid, _)| aid.clone())
+        .collect();
+    for assignment in assignments {
+        inner.remove_assignment(&assignment);
+    }
+    inner.remove_object(id);
+}
+
+// https://learn.microsoft.com/en-us/graph/api/user-delete?view=graph-rest-1.0
+// https://learn.microsoft.com/en-us/graph/api/group-delete?view=graph-rest-1.0
+/// `DELETE /users/{id}` (to deleted items), `DELETE /groups/{id}` (Microsoft 365 groups to
+/// deleted items; security groups for good)
+pub fn delete(ctx: &Ctx<'_>, kind: Kind, key: &str) -> GraphResult {
+    match kind {
+        Kind::User => USER_WRITE.check(ctx.caller)?,
+        _ => GROUP_WRITE.check(ctx.caller)?,
+    }
+    require_admin(ctx)?;
+    let result = ctx.app.store.write(|inner| -> GraphResult {
+        let object = find(&inner.state, kind, key).ok_or_else(|| GraphError::not_found(key))?;
+        let id = object.id().to_owned();
+        if object.internal.global_admin && !ctx.caller.delegated {
+            return Err(GraphError::forbidden());
+        }
+        if id == ctx.caller.object_id {
+            return Err(GraphError::bad_request(
+                "Request_BadRequest",
+                "The signed-in user cannot delete themselves.",
+            ));
+        }
+        if kind == Kind::Group && !object.is_unified_group() {
+            hard_delete(inner, &id);
+        } else {
+            soft_delete(inner, &id);
+        }
+        Ok(GraphResponse::no_content())
+    });
+    result.map_err(|e| io_error(&e))?
+}
+
+fn directory_object(ctx: &Ctx<'_>, object: &DirObject, select: Option<&[String]>) -> Value {
+    let mut map = Map::new();
+    map.insert(
+        "@odata.context".into(),
+        json!(ctx.context("directoryObjects/$entity")),
+    );
+    map.insert("@odata.type".into(), json!(object.kind.odata_type()));
+    map.extend(query::render(object, select));
+    Value::Object(map)
+}
+
+// https://learn.microsoft.com/en-us/graph/api/user-list-manager?view=graph-rest-1.0
+/// `GET /users/{id}/manager`
+pub fn manager_get(ctx: &Ctx<'_>, key: &str) -> GraphResult {
+    USER_READ.check(ctx.caller)?;
+    let select = query::select(Kind::User, ctx.req, false)?;
+    ctx.app.store.read(|state| {
+        let user = find(state, Kind::User, key).ok_or_else(|| GraphError::not_found(key))?;
+        let manager = user
+            .internal
+            .manager
+            .as_deref()
+            .and_then(|m| state.live(m))
+            .ok_or_else(|| GraphError::not_found("manager"))?;
+        Ok(GraphResponse::ok(directory_object(
+            ctx,
+            manager,
+            select.as_deref(),
+        )))
+    })
+}
+
+// https://learn.microsoft.com/en-us/graph/api/user-post-manager?view=graph-rest-1.0
+/// `PUT /users/{id}/manager/$ref`
+pub fn manager_set(ctx: &Ctx<'_>, key: &str) -> GraphResult {
+    USER_WRITE.check(ctx.caller)?;
+    require_admin(ctx)?;
+    let body = ctx.req.json_body()?;
+    let reference = body
+        .get("@odata.id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            GraphError::bad_request(
+                "Request_BadRequest",
+                "The request body must contain '@odata.id'.",
+            )
+        })?
+        .to_owned();
+    let result = ctx.app.store.write(|inner| -> GraphResult {
+        let user_id = find(&inner.state, Kind::User, key)
+            .ok_or_else(|| GraphError::not_found(key))?
+            .id()
+            .to_owned();
+        let manager = resolve_reference(&inner.state, &reference)?;
+        if manager.kind != Kind::User {
+            return Err(GraphError::bad_request(
+                "Request_BadRequest",
+                &format!("Invalid object identifier '{reference}'."),
+            ));
+        }
+        let manager_id = manager.id().to_owned();
+        if manager_id == user_id {
+            return Err(GraphError::bad_request(
+                "Request_BadRequest",
+                "A user cannot be their own manager.",
+            ));
+        }
+        let seq = inner.next_seq();
+        if let Some(user) = inner.state.objects.get_mut(&user_id)
+            && user.internal.manager.as_deref() != Some(manager_id.as_str())
+        {
+            user.internal.manager = Some(manager_id);
+            user.prop_seq.insert("manager".into(), seq);
+        }
+        inner.touch(&user_id);
+        Ok(GraphResponse::no_content())
+    });
+    result.map_err(|e| io_error(&e))?
+}
+
+// https://learn.microsoft.com/en-us/graph/api/user-delete-manager?view=graph-rest-1.0
+/// `DELETE /users/{id}/manager/$ref`
+pub fn manager_remove(ctx: &Ctx<'_>, key: &str) -> GraphResult {
+    USER_WRITE.check(ctx.caller)?;
+    require_admin(ctx)?;
+    let result = ctx.app.store.write(|inner| -> GraphResult {
+        let user = find(&inner.state, Kind::User, key).ok_or_else(|| GraphError::not_found(key))?;
+        let user_id = user.id().to_owned();
+        if user.internal.manager.is_none() {
+            return Err(GraphError::not_found("manager"));
+        }
+        let seq = inner.next_seq();
+        if let Some(user) = inner.state.objects.get_mut(&user_id) {
+            user.internal.manager = None;
+            user.prop_seq.insert("manager".into(), seq);
+        }
+        inner.touch(&user_id);
+        Ok(GraphResponse::no_content())
+    });
+    result.map_err(|e| io_error(&e))?
+}
+
+/// `$select` on a collection of directoryObjects: any property of users or groups.
+fn directory_select(ctx: &Ctx<'_>) -> Result<Option<Vec<String>>, GraphError> {
+    match query::select(Kind::User, ctx.req, false) {
+        Ok(select) => Ok(select),
+        Err(_) => match query::select(Kind::Group, ctx.req, false) {
+            Ok(select) => Ok(select),
+            Err(error) => Err(error),
+        },
+    }
+    .map(|select| {
+        select.map(|names| {
+            let mut all = names;
+            if let Some(raw) = ctx.req.param("$select") {
+                for name in raw.split(',').map(str::trim) {
+                    for kind in [Kind::User, Kind::Group, Kind::ServicePrincipal] {
+                        if let Some(def) = kind.property(name)
+                            && !all.iter().any(|n| n == def.name)
+                        {
+                            all.push(def.name.to_owned());
+                        }
+                    }
+                }
+            }
+            all
+        })
+    })
+}
+
+fn directory_page(
+    ctx: &Ctx<'_>,
+    items: Vec<&DirObject>,
+    select: Option<&[String]>,
+) -> Result<Value, GraphError> {
+    let top = query::top(ctx.req)?;
+    let after = ctx
+        .req
+        .param("$skiptoken")
+        .map(query::decode_position)
+        .transpose()?;
+    Ok(page(
+        ctx,
+        items,
+        &PageSpec {
+            context: ctx.context("directoryObjects"),
+            select,
+            order: None,
+            top,
+            after,
+            count: ctx.req.advanced(),
+            typed: true,
+        },
+    ))
+}
+
+// https://learn.microsoft.com/en-us/graph/api/group-list-members?view=graph-rest-1.0
+/// `GET /groups/{id}/members`
+pub fn members_list(ctx: &Ctx<'_>, key: &str) -> GraphResult {
+    GROUP_READ.check(ctx.caller)?;
+    let select = directory_select(ctx)?;
+    let filter: Option<Check> = None;
+    ctx.app.store.read(|state| {
+        let group = find(state, Kind::Group, key).ok_or_else(|| GraphError::not_found(key))?;
+        let items: Vec<&DirObject> = group
+            .internal
+            .members
+            .iter()
+            .filter_map(|m| state.live(m))
+            .filter(|o| filter.as_ref().is_none_or(|f| query::matches(o, f)))
+            .collect();
+        Ok(GraphResponse::ok(directory_page(
+            ctx,
+            items,
+            select.as_deref(),
+        )?))
+    })
+}
+
+// https://learn.microsoft.com/en-us/graph/api/user-list-memberof?view=graph-rest-1.0
+// https://learn.microsoft.com/en-us/graph/api/group-list-memberof?view=graph-rest-1.0
+/// `GET /users/{id}/memberOf`, `GET /groups/{id}/memberOf`
+pub fn member_of(ctx: &Ctx<'_>, kind: Kind, key: &str) -> GraphResult {
+    GROUP_READ.check(ctx.caller)?;
+    read_perm(kind).check(ctx.caller)?;
+    let select = directory_select(ctx)?;
+    ctx.app.store.read(|state| {
+        let object = find(state, kind, key).ok_or_else(|| GraphError::not_found(key))?;
+        let id = object.id();
+        let items: Vec<&DirObject> = state
+            .objects
+            .values()
+            .filter(|g| g.is_live() && g.kind == Kind::Group && g.internal.members.contains(id))
+            .collect();
+        Ok(GraphResponse::ok(directory_page(
+            ctx,
+            items,
+            select.as_deref(),
+        )?))
+    })
+}
+
+// https://learn.microsoft.com/en-us/graph/api/group-post-members?view=graph-rest-1.0
+/// `POST /groups/{id}/members/$ref`
+pub fn member_add(ctx: &Ctx<'_>, key: &str) -> GraphResult {
+    MEMBER_WRITE.check(ctx.caller)?;
+    require_admin(ctx)?;
+    let body = ctx.req.json_body()?;
+    let reference = body
+        .get("@odata.id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            GraphError::bad_request(
+                "Request_BadRequest",
+                "The request body must contain '@odata.id'.",
+            )
+        })?
+        .to_owned();
+    let result = ctx.app.store.write(|inner| -> GraphResult {
+        let group = find(&inner.state, Kind::Group, key).ok_or_else(|| GraphError::not_found(key))?;
+        let group_id = group.id().to_owned();
+        if group.list_prop("groupTypes").iter().any(|t| t.eq_ignore_ascii_case("DynamicMembership")) {
+            return Err(GraphError::bad_request(
+                "Request_BadRequest",
+                "Insufficient privileges to complete the operation. Members of a group with dynamic membership cannot be added or removed.",
+            ));
+        }
+        let member = resolve_reference(&inner.state, &reference)?;
+        let (member_id, member_kind) = (member.id().to_owned(), member.kind);
+        if member_id == group_id {
+            return Err(GraphError::bad_request("Request_BadRequest", "A group cannot be a member of itself."));
+        }
+        if group.internal.members.contains(&member_id) {
+            return Err(already_member());
+        }
+        let seq = inner.next_seq();
+        if let Some(group) = inner.state.objects.get_mut(&group_id) {
+            group.internal.members.insert(member_id.clone());
+        }
+        inner.touch(&group_id);
+        inner.member_event(MemberEvent {
+            seq,
+            group: group_id,
+            member: member_id,
+            member_kind,
+            added: true,
+        });
+        Ok(GraphResponse::no_content())
+    });
+    result.map_err(|e| io_error(&e))?
+}
+
+// https://learn.microsoft.com/en-us/graph/api/group-delete-members?view=graph-rest-1.0
+/// `DELETE /groups/{id}/members/{memberId}/$ref`
+pub fn member_remove(ctx: &Ctx<'_>, key: &str, member: &str) -> GraphResult {
+    MEMBER_WRITE.check(ctx.caller)?;
+    require_admin(ctx)?;
+    let member = member.to_ascii_lowercase();
+    let result = ctx.app.store.write(|inner| -> GraphResult {
+        let group =
+            find(&inner.state, Kind::Group, key).ok_or_else(|| GraphError::not_found(key))?;
+        let group_id = group.id().to_owned();
+        if !group.internal.members.contains(&member) || inner.state.live(&member).is_none() {
+            return Err(GraphError::not_found(&member));
+        }
+        let member_kind = inner.state.live(&member).map_or(Kind::User, |m| m.kind);
+        let seq = inner.next_seq();
+        if let Some(group) = inner.state.objects.get_mut(&group_id) {
+            group.internal.members.remove(&member);
+        }
+        inner.touch(&group_id);
+        inner.member_event(MemberEvent {
+            seq,
+            group: group_id,
+            member,
+            member_kind,
+            added: false,
+        });
+        Ok(GraphResponse::no_content())
+    });
+    result.map_err(|e| io_error(&e))?
+}
+
+// https://learn.microsoft.com/en-us/graph/api/group-list-owners?view=graph-rest-1.0
+/// `GET /groups/{id}/owners`
+pub fn owners_list(ctx: &Ctx<'_>, key: &str) -> GraphResult {
+    GROUP_READ.check(ctx.caller)?;
+    let select = directory_select(ctx)?;
+    ctx.app.store.read(|state| {
+        let group = find(state, Kind::Group, key).ok_or_else(|| GraphError::not_found(key))?;
+        let items: Vec<&DirObject> = group
+            .internal
+            .owners
+            .iter()
+            .filter_map(|o| state.live(o))
+            .collect();
+        Ok(GraphResponse::ok(directory_page(
+            ctx,
+            items,
+            select.as_deref(),
+        )?))
+    })
+}
+
+// https://learn.microsoft.com/en-us/graph/api/group-post-owners?view=graph-rest-1.0
+/// `POST /groups/{id}/owners/$ref`
+pub fn owner_add(ctx: &Ctx<'_>, key: &str) -> GraphResult {
+    GROUP_WRITE.check(ctx.caller)?;
+    require_admin(ctx)?;
+    let body = ctx.req.json_body()?;
+    let reference = body
+        .get("@odata.id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            GraphError::bad_request(
+                "Request_BadRequest",
+                "The request body must contain '@odata.id'.",
+            )
+        })?
+        .to_owned();
+    let result = ctx.app.store.write(|inner| -> GraphResult {
+        let group_id = find(&inner.state, Kind::Group, key).ok_or_else(|| GraphError::not_found(key))?.id().to_owned();
+        let owner = resolve_reference(&inner.state, &reference)?;
+        if owner.kind == Kind::Group {
+            return Err(GraphError::bad_request("Request_BadRequest", &format!("Invalid object identifier '{reference}'.")));
+        }
+        let owner_id = owner.id().to_owned();
+        let Some(group) = inner.state.objects.get_mut(&group_id) else {
+            return Err(GraphError::not_found(key));
+        };
+        if !group.internal.owners.insert(owner_id) {
+            return Err(GraphError::bad_request(
+                "Request_BadRequest",
+                "One or more added object references already exist for the following modified properties: 'owners'.",
+            ));
+        }
+        inner.next_seq();
+        inner.touch(&group_id);
+        Ok(GraphResponse::no_content())
+    });
+    result.map_err(|e| io_error(&e))?
+}
+
+// https://learn.microsoft.com/en-us/graph/api/group-delete-owners?view=graph-rest-1.0
+/// `DELETE /groups/{id}/owners/{ownerId}/$ref`
+pub fn owner_remove(ctx: &Ctx<'_>, key: &str, owner: &str) -> GraphResult {
+    GROUP_WRITE.check(ctx.caller)?;
+    require_admin(ctx)?;
+    let owner = owner.to_ascii_lowercase();
+    let result = ctx.app.store.write(|inner| -> GraphResult {
+        let group_id = find(&inner.state, Kind::Group, key)
+            .ok_or_else(|| GraphError::not_found(key))?
+            .id()
+            .to_owned();
+        let Some(group) = inner.state.objects.get_mut(&group_id) else {
+            return Err(GraphError::not_found(key));
+        };
+        if !group.internal.owners.remove(&owner) {
+            return Err(GraphError::not_found(&owner));
+        }
+        inner.next_seq();
+        inner.touch(&group_id);
+        Ok(GraphResponse::no_content())
+    });
+    result.map_err(|e| io_error(&e))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upns_follow_the_documented_character_rules() {
+        assert!(valid_upn("ann@corp.test"));
+        assert!(valid_upn("#hash.o'neil~x@corp.test"));
+        assert!(!valid_upn("ann smith@corp.test"));
+        assert!(!valid_upn("ann@@corp.test"));
+        assert!(!valid_upn(".ann@corp.test"));
+        assert!(!valid_upn("ann(x)@corp.test"));
+        assert!(!valid_upn(&format!("{}@corp.test", "a".repeat(65))));
+    }
+
+    #[test]
+    fn mail_changes_keep_the_old_primary_as_an_alias() {
+        let current = vec!["SMTP:old@x.test".to_owned(), "smtp:alias@x.test".to_owned()];
+        assert_eq!(
+            proxies_for_mail(&current, Some("new@x.test")),
+            vec!["SMTP:new@x.test", "smtp:old@x.test", "smtp:alias@x.test"]
+        );
+        assert_eq!(
+            proxies_for_mail(&current, Some("alias@x.test")),
+            vec!["SMTP:alias@x.test", "smtp:old@x.test"]
+        );
+    }
+
+    #[test]
+    fn passwords_need_three_character_classes() {
+        assert!(complex_enough("Passw0rd"));
+        assert!(complex_enough("pass-w0rd"));
+        assert!(!complex_enough("password1"));
+        assert!(!complex_enough("Pw0!"));
+    }
+
+    #[test]
+    fn security_identifiers_follow_the_object_id() {
+        assert_eq!(
+            security_identifier("00000001-0002-0003-0004-000000000005"),
+            "S-1-12-1-1-196610-1024-83886080"
+        );
+    }
+}

@@ -1,0 +1,303 @@
+//! A tenant emulator for dirsync's tests: the subset of Microsoft Graph v1.0 and of the
+//! Microsoft identity platform (OAuth 2.0 v2.0 endpoints) that dirsync uses, behaving as their
+//! documentation says, refusals and error bodies included.
+//!
+//! [`RunningEmulator::start`] serves on its own thread and tokio runtime; the
+//! `tenant-emulator` binary does the same from the command line. See the README for the
+//! endpoints, the test hooks under `/_emulator` and what is not emulated.
+
+mod app;
+mod graph;
+mod identity;
+mod model;
+mod server;
+mod store;
+mod tenant;
+mod util;
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+pub use crate::app::StatsSnapshot;
+use crate::app::{App, Faults, Limiter, Stats};
+use crate::store::Store;
+
+/// Graph's write limit: at most `writes` writes per sliding `window`, per application and tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteLimit {
+    pub writes: u32,
+    pub window: Duration,
+}
+
+impl Default for WriteLimit {
+    /// 3,000 writes per 2 minutes 30 seconds (Graph's identity and access service limits).
+    fn default() -> Self {
+        WriteLimit {
+            writes: 3000,
+            window: Duration::from_secs(150),
+        }
+    }
+}
+
+/// How to run an emulator.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// `127.0.0.1:0` picks a free port.
+    pub listen: SocketAddr,
+    /// Where the tenant is kept across restarts (none: in memory only).
+    pub state_file: Option<PathBuf>,
+    /// The tenant's `*.onmicrosoft.com` domain.
+    pub initial_domain: String,
+    /// More verified domains, e.g. `corp.dirsync.test`.
+    pub verified_domains: Vec<String>,
+    /// Device codes are approved as the Global Administrator at once.
+    pub auto_approve: bool,
+    pub write_limit: WriteLimit,
+    pub token_lifetime: Duration,
+    /// The `interval` the device code endpoint announces (and enforces with `slow_down`).
+    pub device_code_interval_secs: u64,
+    /// How long a device code stays valid (`expires_in`).
+    pub device_code_lifetime_secs: u64,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        EmulatorConfig {
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            state_file: None,
+            initial_domain: "contoso-lab.onmicrosoft.com".to_owned(),
+            verified_domains: Vec::new(),
+            auto_approve: false,
+            write_limit: WriteLimit::default(),
+            token_lifetime: Duration::from_secs(3599),
+            device_code_interval_secs: 5,
+            device_code_lifetime_secs: 900,
+        }
+    }
+}
+
+/// What a client needs to use the emulator; the binary prints it as one JSON line.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ReadyInfo {
+    /// `http://127.0.0.1:PORT`: clients call `{authority}/{tenant}/oauth2/v2.0/token`.
+    pub authority: String,
+    /// `http://127.0.0.1:PORT`: clients call `{graph}/v1.0/...`.
+    pub graph: String,
+    pub tenant_id: String,
+    /// The pre-registered sync app (client credentials).
+    pub client_id: String,
+    pub client_secret: String,
+    /// The Global Administrator (delegated sign-in).
+    pub admin_user: String,
+    pub admin_password: String,
+}
+
+/// An emulator serving on its own thread.
+#[derive(Debug)]
+pub struct RunningEmulator {
+    pub info: ReadyInfo,
+    address: SocketAddr,
+    app: Arc<App>,
+    shutdown: Option<watch::Sender<bool>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+fn invalid_input(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message)
+}
+
+/// The URL clients use: a wildcard listen address becomes loopback.
+fn base_url(address: SocketAddr) -> String {
+    let ip = match address.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        ip if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    match ip {
+        IpAddr::V4(v4) => format!("http://{v4}:{}", address.port()),
+        IpAddr::V6(v6) => format!("http://[{v6}]:{}", address.port()),
+    }
+}
+
+impl RunningEmulator {
+    /// Binds, starts serving on its own thread with its own tokio runtime (so it outlives any
+    /// test's runtime), returns once it accepts connections.
+    pub fn start(config: EmulatorConfig) -> io::Result<RunningEmulator> {
+        let EmulatorConfig {
+            listen,
+            state_file,
+            initial_domain,
+            verified_domains,
+            auto_approve,
+            write_limit,
+            token_lifetime,
+            device_code_interval_secs,
+            device_code_lifetime_secs,
+        } = config;
+        let initial = initial_domain.trim().to_ascii_lowercase();
+        let prefix = initial.strip_suffix(".onmicrosoft.com").unwrap_or_default();
+        if prefix.is_empty()
+            || !prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(invalid_input(format!(
+                "the initial domain '{initial_domain}' must be NAME.onmicrosoft.com (letters, digits and hyphens)"
+            )));
+        }
+        if write_limit.writes == 0 || write_limit.window.is_zero() {
+            return Err(invalid_input(
+                "the write limit needs at least one write per non-zero window".to_owned(),
+            ));
+        }
+        let listener = std::net::TcpListener::bind(listen)?;
+        listener.set_nonblocking(true)?;
+        let address = listener.local_addr()?;
+        let base = base_url(address);
+        let new_tenant = tenant::NewTenant {
+            initial_domain: initial,
+            verified_domains: verified_domains.clone(),
+        };
+        let store = Store::open(state_file.as_deref(), || tenant::create(&new_tenant))?;
+        store.write(|inner| tenant::add_domains(inner, &verified_domains))?;
+        let info = store.read(|state| ReadyInfo {
+            authority: base.clone(),
+            graph: base.clone(),
+            tenant_id: state.tenant_id.clone(),
+            client_id: state.sync_app_id.clone(),
+            client_secret: state.sync_app_secret.clone(),
+            admin_user: state
+                .objects
+                .get(&state.admin_user_id)
+                .and_then(|admin| admin.str_prop("userPrincipalName"))
+                .unwrap_or_default()
+                .to_owned(),
+            admin_password: state.admin_password.clone(),
+        });
+        let app = Arc::new(App {
+            store,
+            base,
+            token_lifetime,
+            device_code_interval_secs,
+            device_code_lifetime_secs,
+            auto_approve,
+            device_codes: Mutex::new(HashMap::new()),
+            limiter: Mutex::new(Limiter::new(write_limit.writes, write_limit.window)),
+            faults: Mutex::new(Faults::default()),
+            stats: Stats::default(),
+        });
+        let (shutdown, stop) = watch::channel(false);
+        let (ready, started) = std::sync::mpsc::channel::<io::Result<()>>();
+        let served = app.clone();
+        let thread = std::thread::Builder::new()
+            .name("tenant-emulator".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("tenant-emulator-worker")
+                    .enable_all()
+                    .build();
+                let runtime = match runtime {
+                    Ok(runtime) => runtime,
+                    Err(error) => {
+                        let _ = ready.send(Err(error));
+                        return;
+                    }
+                };
+                runtime.block_on(async {
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(listener) => listener,
+                        Err(error) => {
+                            let _ = ready.send(Err(error));
+                            return;
+                        }
+                    };
+                    let _ = ready.send(Ok(()));
+                    server::serve(listener, served.clone(), stop).await;
+                });
+                if let Err(error) = served.store.compact() {
+                    eprintln!("tenant-emulator: could not write the state file: {error}");
+                }
+            })?;
+        match started.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => return Err(error),
+            Err(_) => return Err(io::Error::other("the emulator thread ended before serving")),
+        }
+        Ok(RunningEmulator {
+            info,
+            address,
+            app,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Counters since start (or since the last `DELETE /_emulator/stats`).
+    pub fn stats(&self) -> StatsSnapshot {
+        self.app.stats.snapshot()
+    }
+
+    /// The tenant's objects of one type as Graph would list them with all properties
+    /// (`users`, `groups`, `applications`, `servicePrincipals`), live ones only. For tests that
+    /// check the tenant without going through Graph.
+    pub fn objects(&self, collection: &str) -> Vec<Value> {
+        self.app.store.read(|state| {
+            state
+                .objects
+                .values()
+                .filter(|o| o.is_live() && o.kind.collection().eq_ignore_ascii_case(collection))
+                .map(|o| {
+                    let mut map = o.props.clone();
+                    map.remove("passwordProfile");
+                    if o.kind == model::Kind::Group {
+                        map.insert(
+                            "members".into(),
+                            json!(
+                                o.internal
+                                    .members
+                                    .iter()
+                                    .filter(|m| state.live(m).is_some())
+                                    .collect::<Vec<_>>()
+                            ),
+                        );
+                    }
+                    Value::Object(map)
+                })
+                .collect()
+        })
+    }
+
+    /// Stops serving, writes state, joins the thread. Drop does the same.
+    pub fn stop(mut self) {
+        self.shutdown_now();
+    }
+
+    fn shutdown_now(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(true);
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for RunningEmulator {
+    fn drop(&mut self) {
+        self.shutdown_now();
+    }
+}

@@ -1,0 +1,312 @@
+//! Small helpers with no dependency on the rest of the emulator: time stamps, random
+//! identifiers, an (emulator-grade) keyed digest, base64url, percent-decoding.
+
+use std::hash::{DefaultHasher, Hasher};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
+        })
+}
+
+/// (year, month, day) of a count of days since 1970-01-01 (Howard Hinnant's civil_from_days).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (
+        year,
+        u32::try_from(month).unwrap_or(1),
+        u32::try_from(day).unwrap_or(1),
+    )
+}
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's days_from_civil).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year.rem_euclid(400);
+    let month = i64::from(month);
+    let mp = if month > 2 { month - 3 } else { month + 9 };
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn split(unix: i64) -> (i64, u32, u32, i64, i64, i64) {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    (year, month, day, secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
+/// `2024-05-01T12:34:56Z`: Graph's DateTimeOffset form.
+pub fn rfc3339(unix: i64) -> String {
+    let (y, mo, d, h, mi, s) = split(unix);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+}
+
+/// `2024-05-01T12:34:56`: the form of `innerError.date`.
+pub fn inner_error_date(unix: i64) -> String {
+    let (y, mo, d, h, mi, s) = split(unix);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}")
+}
+
+/// `2024-05-01 12:34:56Z`: the identity platform's `timestamp` form.
+pub fn sts_timestamp(unix: i64) -> String {
+    let (y, mo, d, h, mi, s) = split(unix);
+    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}Z")
+}
+
+/// Parses an ISO 8601 / RFC 3339 date-time (`Z` or `±hh:mm`, optional fraction), or a bare date.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let bytes = text.as_bytes();
+    let number = |from: usize, len: usize| -> Option<i64> {
+        let part = text.get(from..from + len)?;
+        if part.bytes().all(|b| b.is_ascii_digit()) {
+            part.parse().ok()
+        } else {
+            None
+        }
+    };
+    let year = number(0, 4)?;
+    if bytes.get(4) != Some(&b'-') || bytes.get(7) != Some(&b'-') {
+        return None;
+    }
+    let month = u32::try_from(number(5, 2)?).ok()?;
+    let day = u32::try_from(number(8, 2)?).ok()?;
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    if text.len() == 10 {
+        return Some(days * 86_400);
+    }
+    if !matches!(bytes.get(10), Some(b'T' | b't' | b' ')) {
+        return None;
+    }
+    let hour = number(11, 2)?;
+    let minute = number(14, 2)?;
+    let second = number(17, 2)?;
+    if bytes.get(13) != Some(&b':')
+        || bytes.get(16) != Some(&b':')
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let mut rest = &text[19..];
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        rest = &fraction[digits..];
+    }
+    let offset = match rest {
+        "Z" | "z" | "" => 0,
+        _ => {
+            let sign = match rest.as_bytes().first() {
+                Some(b'+') => 1,
+                Some(b'-') => -1,
+                _ => return None,
+            };
+            let (hours, minutes) = rest[1..].split_once(':')?;
+            sign * (hours.parse::<i64>().ok()? * 3600 + minutes.parse::<i64>().ok()? * 60)
+        }
+    };
+    Some(days * 86_400 + hour * 3600 + minute * 60 + second - offset)
+}
+
+/// 16 random bytes from the operating system (through uuid's v4 generator).
+pub fn random_bytes() -> [u8; 16] {
+    *uuid::Uuid::new_v4().as_bytes()
+}
+
+/// A new object identifier in the directory's form.
+pub fn new_guid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// A random string of `len` characters from `alphabet`.
+pub fn random_string(len: usize, alphabet: &[u8]) -> String {
+    let mut out = String::with_capacity(len);
+    let mut pool = Vec::new();
+    while out.len() < len {
+        if pool.is_empty() {
+            pool.extend_from_slice(&random_bytes());
+        }
+        let byte = pool.pop().unwrap_or_default();
+        // Rejection sampling keeps the distribution uniform.
+        let limit = 256 - 256 % alphabet.len();
+        if usize::from(byte) < limit {
+            out.push(char::from(alphabet[usize::from(byte) % alphabet.len()]));
+        }
+    }
+    out
+}
+
+pub const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+pub const UPPER_ALNUM: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+/// The characters Entra uses in generated client secrets.
+pub const SECRET_CHARS: &[u8] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789~._-";
+
+/// A keyed 128-bit digest, hex. Built from SipHash with the key mixed into the input: good
+/// enough to tell a token this emulator issued from a forged or mangled one on a loopback test
+/// server, and not meant to be more than that.
+pub fn digest(key: &str, parts: &[&str]) -> String {
+    let mut out = String::with_capacity(32);
+    for round in 0u8..2 {
+        let mut hasher = DefaultHasher::new();
+        hasher.write_u8(round);
+        hasher.write(key.as_bytes());
+        for part in parts {
+            hasher.write_usize(part.len());
+            hasher.write(part.as_bytes());
+        }
+        hasher.write(key.as_bytes());
+        out.push_str(&format!("{:016x}", hasher.finish()));
+    }
+    out
+}
+
+pub fn b64url(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+pub fn b64url_decode(text: &str) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).ok()
+}
+
+/// Decodes `%XX` escapes (and `+` as a space when `plus_is_space`); invalid escapes stay as they are.
+pub fn percent_decode(text: &str, plus_is_space: bool) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = |b: u8| char::from(b).to_digit(16);
+                match (
+                    bytes.get(i + 1).and_then(|b| hex(*b)),
+                    bytes.get(i + 2).and_then(|b| hex(*b)),
+                ) {
+                    (Some(high), Some(low)) => {
+                        out.push(u8::try_from(high * 16 + low).unwrap_or(b'?'));
+                        i += 3;
+                    }
+                    _ => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' if plus_is_space => {
+                out.push(b' ');
+                i += 1;
+            }
+            byte => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Encodes what must be escaped in a query value.
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric()
+            || matches!(
+                byte,
+                b'-' | b'.' | b'_' | b'~' | b'$' | b',' | b'(' | b')' | b':' | b'@' | b'/'
+            )
+        {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// Whole seconds, rounded up, at least 1: the form of a `Retry-After` header.
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    secs.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_and_parses_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(inner_error_date(1_700_000_000), "2023-11-14T22:13:20");
+        assert_eq!(sts_timestamp(1_700_000_000), "2023-11-14 22:13:20Z");
+        assert_eq!(parse_rfc3339("2023-11-14T22:13:20Z"), Some(1_700_000_000));
+        assert_eq!(
+            parse_rfc3339("2023-11-14T22:13:20.1234567Z"),
+            Some(1_700_000_000)
+        );
+        assert_eq!(
+            parse_rfc3339("2023-11-14T23:13:20+01:00"),
+            Some(1_700_000_000)
+        );
+        assert_eq!(parse_rfc3339("2000-02-29"), Some(951_782_400));
+        assert_eq!(parse_rfc3339("yesterday"), None);
+        assert_eq!(parse_rfc3339("2023-13-01T00:00:00Z"), None);
+    }
+
+    #[test]
+    fn decodes_percent_escapes() {
+        assert_eq!(percent_decode("a%20b+c", true), "a b c");
+        assert_eq!(percent_decode("a%20b+c", false), "a b+c");
+        assert_eq!(percent_decode("%23x%2", false), "#x%2");
+        assert_eq!(percent_decode("100%", false), "100%");
+    }
+
+    #[test]
+    fn digests_depend_on_key_and_input() {
+        let one = digest("k", &["a", "b"]);
+        assert_eq!(one.len(), 32);
+        assert_eq!(one, digest("k", &["a", "b"]));
+        assert_ne!(one, digest("k2", &["a", "b"]));
+        assert_ne!(one, digest("k", &["ab", ""]));
+    }
+
+    #[test]
+    fn random_strings_use_the_alphabet() {
+        let text = random_string(40, UPPER_ALNUM);
+        assert_eq!(text.len(), 40);
+        assert!(text.bytes().all(|b| UPPER_ALNUM.contains(&b)));
+        assert_ne!(text, random_string(40, UPPER_ALNUM));
+    }
+
+    #[test]
+    fn retry_after_rounds_up_to_at_least_one_second() {
+        assert_eq!(retry_after_secs(Duration::from_millis(0)), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(1500)), 2);
+        assert_eq!(retry_after_secs(Duration::from_secs(3)), 3);
+    }
+}

@@ -1,0 +1,196 @@
+//! Helpers shared by the emulator's HTTP tests: start an emulator on a free loopback port and
+//! talk to it with reqwest, as a client would.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tenant_emulator::{EmulatorConfig, ReadyInfo, RunningEmulator};
+
+pub const GRAPH_CLI: &str = "14d82eec-204b-4c2f-b7e8-296a70dab67e";
+pub const DOMAIN: &str = "corp.dirsync.test";
+
+pub fn config() -> EmulatorConfig {
+    EmulatorConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        verified_domains: vec![DOMAIN.to_owned()],
+        device_code_interval_secs: 1,
+        ..EmulatorConfig::default()
+    }
+}
+
+pub fn start() -> RunningEmulator {
+    RunningEmulator::start(config()).expect("the emulator starts")
+}
+
+pub fn client() -> reqwest::Client {
+    // reqwest (rustls-no-provider) wants a process-wide crypto provider even for plain HTTP.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// A response: status, headers, JSON body (Null when empty).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn error_code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or_default()
+    }
+
+    pub fn error_message(&self) -> &str {
+        self.body["error"]["message"].as_str().unwrap_or_default()
+    }
+}
+
+pub async fn answer(response: reqwest::Response) -> Answer {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.unwrap();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| json!(String::from_utf8_lossy(&bytes)))
+    };
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// `POST {authority}/{tenant}/oauth2/v2.0/token` with a form.
+pub async fn token_request(info: &ReadyInfo, tenant: &str, form: &[(&str, &str)]) -> Answer {
+    let response = client()
+        .post(format!("{}/{tenant}/oauth2/v2.0/token", info.authority))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    answer(response).await
+}
+
+/// A client-credentials token for an app.
+pub async fn app_token_for(info: &ReadyInfo, client_id: &str, secret: &str) -> String {
+    let answer = token_request(
+        info,
+        &info.tenant_id,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id),
+            ("client_secret", secret),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ],
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+    answer.body["access_token"].as_str().unwrap().to_owned()
+}
+
+/// The pre-registered sync app's token.
+pub async fn app_token(info: &ReadyInfo) -> String {
+    app_token_for(info, &info.client_id, &info.client_secret).await
+}
+
+/// The Global Administrator's delegated token (resource owner password, Graph CLI client).
+pub async fn admin_token(info: &ReadyInfo) -> String {
+    let answer = token_request(
+        info,
+        &info.tenant_id,
+        &[
+            ("grant_type", "password"),
+            ("client_id", GRAPH_CLI),
+            ("username", &info.admin_user),
+            ("password", &info.admin_password),
+            (
+                "scope",
+                "https://graph.microsoft.com/.default offline_access",
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+    answer.body["access_token"].as_str().unwrap().to_owned()
+}
+
+/// Calls Graph: `path` is after `/v1.0` (with its query string).
+pub async fn graph(
+    info: &ReadyInfo,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Answer {
+    graph_with(info, token, method, path, body, &[]).await
+}
+
+pub async fn graph_with(
+    info: &ReadyInfo,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    headers: &[(&str, &str)],
+) -> Answer {
+    let mut request = client()
+        .request(method, format!("{}/v1.0{path}", info.graph))
+        .bearer_auth(token);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    answer(request.send().await.unwrap()).await
+}
+
+/// A test hook under `/_emulator`.
+pub async fn hook(info: &ReadyInfo, method: Method, path: &str, body: Option<Value>) -> Answer {
+    let mut request = client().request(method, format!("{}/_emulator/{path}", info.graph));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    answer(request.send().await.unwrap()).await
+}
+
+/// A user body Graph accepts.
+pub fn new_user(name: &str, anchor: &str) -> Value {
+    json!({
+        "accountEnabled": true,
+        "displayName": format!("User {name}"),
+        "mailNickname": name,
+        "userPrincipalName": format!("{name}@{DOMAIN}"),
+        "mail": format!("{name}@{DOMAIN}"),
+        "onPremisesImmutableId": anchor,
+        "passwordProfile": {"password": "Initial-Passw0rd!", "forceChangePasswordNextSignIn": false},
+    })
+}
+
+pub async fn create_user(info: &ReadyInfo, token: &str, name: &str, anchor: &str) -> Value {
+    let created = graph(
+        info,
+        token,
+        Method::POST,
+        "/users",
+        Some(new_user(name, anchor)),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    created.body
+}
+
+pub fn security_group(name: &str) -> Value {
+    json!({"displayName": format!("Group {name}"), "mailEnabled": false, "mailNickname": name, "securityEnabled": true})
+}

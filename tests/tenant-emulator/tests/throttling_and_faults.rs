@@ -1,0 +1,233 @@
+//! The write limit (429 with Retry-After) and the injected faults: latency, 5xx, 429 storms,
+//! dropped connections, and the counters.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use tenant_emulator::{EmulatorConfig, RunningEmulator, WriteLimit};
+
+#[tokio::test]
+async fn writes_above_the_limit_get_429_with_retry_after_until_a_slot_frees() {
+    let emulator = RunningEmulator::start(EmulatorConfig {
+        write_limit: WriteLimit {
+            writes: 3,
+            window: Duration::from_secs(2),
+        },
+        ..config()
+    })
+    .unwrap();
+    let info = &emulator.info;
+    let token = app_token(info).await;
+    for n in 0..2 {
+        create_user(info, &token, &format!("w{n}"), &format!("write-anchor-{n}")).await;
+    }
+    // The last slot: Graph says how much of the limit is used once past 0.8.
+    let last = graph(
+        info,
+        &token,
+        Method::POST,
+        "/users",
+        Some(new_user("w2", "write-anchor-2")),
+    )
+    .await;
+    assert_eq!(last.status, StatusCode::CREATED);
+    assert_eq!(last.header("x-ms-throttle-limit-percentage"), Some("1.0"));
+    let throttled = graph(
+        info,
+        &token,
+        Method::POST,
+        "/users",
+        Some(new_user("w3", "write-anchor-3")),
+    )
+    .await;
+    assert_eq!(throttled.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(throttled.error_code(), "TooManyRequests");
+    assert!(throttled.body["error"]["innerError"]["request-id"].is_string());
+    let retry_after: u64 = throttled.header("Retry-After").unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    assert!(
+        throttled
+            .header("x-ms-throttle-scope")
+            .is_some_and(|s| s.contains(&info.client_id))
+    );
+    // The throttled write did not happen; reads still work.
+    let absent = graph(
+        info,
+        &token,
+        Method::GET,
+        &format!("/users/w3@{DOMAIN}"),
+        None,
+    )
+    .await;
+    assert_eq!(absent.status, StatusCode::NOT_FOUND);
+    // Another app has its own budget: the administrator's delegated client.
+    let admin = admin_token(info).await;
+    let other = graph(
+        info,
+        &admin,
+        Method::POST,
+        "/users",
+        Some(new_user("w4", "write-anchor-4")),
+    )
+    .await;
+    assert_eq!(other.status, StatusCode::CREATED);
+
+    tokio::time::sleep(Duration::from_secs(retry_after)).await;
+    let after = graph(
+        info,
+        &token,
+        Method::POST,
+        "/users",
+        Some(new_user("w3", "write-anchor-3")),
+    )
+    .await;
+    assert_eq!(after.status, StatusCode::CREATED, "{:?}", after.body);
+
+    let stats = hook(info, Method::GET, "stats", None).await;
+    assert_eq!(stats.body["throttled"], 1);
+    assert_eq!(stats.body["writes"], 5);
+    assert_eq!(emulator.stats().throttled, 1);
+    let reset = hook(info, Method::DELETE, "stats", None).await;
+    assert_eq!(reset.status, StatusCode::NO_CONTENT);
+    assert_eq!(emulator.stats().writes, 0);
+}
+
+#[tokio::test]
+async fn faults_add_latency_fail_throttle_and_drop() {
+    let emulator = start();
+    let info = &emulator.info;
+    let token = app_token(info).await;
+
+    let set = hook(
+        info,
+        Method::PUT,
+        "faults",
+        Some(json!({"latency_ms": 300})),
+    )
+    .await;
+    assert_eq!(set.status, StatusCode::NO_CONTENT);
+    let started = Instant::now();
+    assert_eq!(
+        graph(info, &token, Method::GET, "/domains", None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+
+    hook(info, Method::PUT, "faults", Some(json!({"fail_every": 3}))).await;
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let answer = graph(info, &token, Method::GET, "/domains", None).await;
+        if answer.status == StatusCode::SERVICE_UNAVAILABLE {
+            assert_eq!(answer.error_code(), "serviceNotAvailable");
+            assert_eq!(answer.header("Retry-After"), Some("1"));
+        }
+        statuses.push(answer.status.as_u16());
+    }
+    assert_eq!(statuses, vec![200, 200, 503, 200, 200, 503]);
+
+    hook(
+        info,
+        Method::PUT,
+        "faults",
+        Some(json!({"throttle_for_secs": 2})),
+    )
+    .await;
+    let storm = graph(info, &token, Method::GET, "/domains", None).await;
+    assert_eq!(storm.status, StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = storm.header("Retry-After").unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry_after));
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        graph(info, &token, Method::GET, "/domains", None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    hook(info, Method::PUT, "faults", Some(json!({"drop_every": 2}))).await;
+    let first = client()
+        .get(format!("{}/v1.0/domains", info.graph))
+        .bearer_auth(&token)
+        .send()
+        .await;
+    assert!(first.is_ok());
+    let second = client()
+        .get(format!("{}/v1.0/domains", info.graph))
+        .bearer_auth(&token)
+        .send()
+        .await;
+    let error = second.expect_err("the connection is closed without a response");
+    assert!(!error.is_status() && !error.is_timeout(), "{error:?}");
+    // Nothing was applied for a dropped write.
+    hook(info, Method::PUT, "faults", Some(json!({"drop_every": 1}))).await;
+    let dropped = client()
+        .post(format!("{}/v1.0/users", info.graph))
+        .bearer_auth(&token)
+        .json(&new_user("dropped", "ZHJvcHBlZGRyb3BwZWRkcm8="))
+        .send()
+        .await;
+    assert!(dropped.is_err());
+    hook(info, Method::DELETE, "faults", None).await;
+    let absent = graph(
+        info,
+        &token,
+        Method::GET,
+        &format!("/users/dropped@{DOMAIN}"),
+        None,
+    )
+    .await;
+    assert_eq!(absent.status, StatusCode::NOT_FOUND);
+
+    let stats = hook(info, Method::GET, "stats", None).await;
+    assert_eq!(stats.body["failed_5xx"], 2);
+    assert_eq!(stats.body["dropped"], 2);
+    assert!(stats.body["throttled"].as_u64().unwrap() >= 1);
+    assert!(stats.body["requests"].as_u64().unwrap() >= 10);
+}
+
+#[tokio::test]
+async fn the_hooks_check_their_input() {
+    let emulator = start();
+    let info = &emulator.info;
+    assert_eq!(
+        hook(
+            info,
+            Method::PUT,
+            "limits",
+            Some(json!({"writes": 0, "window_secs": 1}))
+        )
+        .await
+        .status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        hook(
+            info,
+            Method::PUT,
+            "faults",
+            Some(json!({"fail_every": "often"}))
+        )
+        .await
+        .status,
+        StatusCode::BAD_REQUEST
+    );
+    let unknown = hook(
+        info,
+        Method::POST,
+        "device-codes/approve",
+        Some(json!({"user_code": "X", "decision": "maybe"})),
+    )
+    .await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+}
