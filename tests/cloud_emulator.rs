@@ -38,6 +38,8 @@ fn start(config: EmulatorConfig) -> RunningEmulator {
 fn emulator() -> RunningEmulator {
     start(EmulatorConfig {
         verified_domains: vec!["corp.dirsync.test".to_owned()],
+        // The protocol's pace, shortened so that sign-in tests take seconds.
+        device_code_interval_secs: 1,
         ..EmulatorConfig::default()
     })
 }
@@ -55,19 +57,42 @@ fn quick_policy() -> FlowPolicy {
     }
 }
 
-fn app_client(info: &ReadyInfo, policy: FlowPolicy) -> GraphClient {
+/// A client signing in as `client_id` with `secret` (client credentials).
+fn client_as(
+    endpoints: &CloudEndpoints,
+    tenant: &str,
+    client_id: impl Into<String>,
+    secret: Secret,
+    policy: FlowPolicy,
+) -> GraphClient {
     let credentials = Credentials::ClientSecret {
-        client_id: info.client_id.clone(),
-        secret: Secret::new(info.client_secret.clone()),
+        client_id: client_id.into(),
+        secret,
     };
     GraphClient::new(
-        &endpoints(info),
-        &info.tenant_id,
+        endpoints,
+        tenant,
         credentials,
         &TlsTrust::SystemRoots,
         policy,
     )
     .unwrap()
+}
+
+/// The emulator's pre-registered sync app, at `endpoints`.
+fn app_client_at(endpoints: &CloudEndpoints, info: &ReadyInfo, policy: FlowPolicy) -> GraphClient {
+    let secret = Secret::new(info.client_secret.clone());
+    client_as(
+        endpoints,
+        &info.tenant_id,
+        info.client_id.clone(),
+        secret,
+        policy,
+    )
+}
+
+fn app_client(info: &ReadyInfo, policy: FlowPolicy) -> GraphClient {
+    app_client_at(&endpoints(info), info, policy)
 }
 
 /// A signed-in Global Administrator, through the device code flow approved by the test hook.
@@ -559,17 +584,13 @@ async fn bad_sign_in_input_gets_errors_that_name_the_field() {
     let info = &emulator.info;
     let policy = quick_policy();
 
-    let wrong_tenant = GraphClient::new(
+    let wrong_tenant = client_as(
         &endpoints(info),
         "no-such-tenant.onmicrosoft.com",
-        Credentials::ClientSecret {
-            client_id: info.client_id.clone(),
-            secret: Secret::new(info.client_secret.clone()),
-        },
-        &TlsTrust::SystemRoots,
+        info.client_id.clone(),
+        Secret::new(info.client_secret.clone()),
         policy.clone(),
-    )
-    .unwrap();
+    );
     let error = setup::verified_domains(&wrong_tenant)
         .await
         .expect_err("wrong tenant");
@@ -582,17 +603,13 @@ async fn bad_sign_in_input_gets_errors_that_name_the_field() {
     );
     assert!(error.to_string().contains("'Tenant' field"), "{error}");
 
-    let wrong_secret = GraphClient::new(
+    let wrong_secret = client_as(
         &endpoints(info),
         &info.tenant_id,
-        Credentials::ClientSecret {
-            client_id: info.client_id.clone(),
-            secret: Secret::new("not-the-secret"),
-        },
-        &TlsTrust::SystemRoots,
+        info.client_id.clone(),
+        Secret::new("not-the-secret"),
         policy.clone(),
-    )
-    .unwrap();
+    );
     let error = setup::verified_domains(&wrong_secret)
         .await
         .expect_err("wrong secret");
@@ -601,17 +618,13 @@ async fn bad_sign_in_input_gets_errors_that_name_the_field() {
         "{error:?}"
     );
 
-    let unknown_app = GraphClient::new(
+    let unknown_app = client_as(
         &endpoints(info),
         &info.tenant_id,
-        Credentials::ClientSecret {
-            client_id: "11111111-2222-3333-4444-555555555555".to_owned(),
-            secret: Secret::new("x"),
-        },
-        &TlsTrust::SystemRoots,
+        "11111111-2222-3333-4444-555555555555".to_owned(),
+        Secret::new("x"),
         policy.clone(),
-    )
-    .unwrap();
+    );
     let error = setup::verified_domains(&unknown_app)
         .await
         .expect_err("unknown app");
@@ -663,21 +676,10 @@ async fn urls_that_are_not_the_cloud_get_errors_that_name_the_field() {
     let html = canned_server(
         "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 29\r\nConnection: close\r\n\r\n<html><h1>Welcome</h1></html>",
     );
-    let credentials = Credentials::ClientSecret {
-        client_id: info.client_id.clone(),
-        secret: Secret::new(info.client_secret.clone()),
-    };
 
     // An authority that answers a web page.
     let not_authority = CloudEndpoints::parse(&html, &info.graph).unwrap();
-    let client = GraphClient::new(
-        &not_authority,
-        &info.tenant_id,
-        credentials.clone(),
-        &TlsTrust::SystemRoots,
-        quick_policy(),
-    )
-    .unwrap();
+    let client = app_client_at(&not_authority, info, quick_policy());
     let error = setup::verified_domains(&client)
         .await
         .expect_err("html authority");
@@ -696,14 +698,7 @@ async fn urls_that_are_not_the_cloud_get_errors_that_name_the_field() {
 
     // A Graph URL that answers a web page, or garbage that claims to be JSON.
     let not_graph = CloudEndpoints::parse(&info.authority, &html).unwrap();
-    let client = GraphClient::new(
-        &not_graph,
-        &info.tenant_id,
-        credentials.clone(),
-        &TlsTrust::SystemRoots,
-        quick_policy(),
-    )
-    .unwrap();
+    let client = app_client_at(&not_graph, info, quick_policy());
     let error = setup::verified_domains(&client)
         .await
         .expect_err("html graph");
@@ -711,14 +706,11 @@ async fn urls_that_are_not_the_cloud_get_errors_that_name_the_field() {
     let garbage = canned_server(
         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 9\r\nConnection: close\r\n\r\n{\"value\":",
     );
-    let client = GraphClient::new(
+    let client = app_client_at(
         &CloudEndpoints::parse(&info.authority, &garbage).unwrap(),
-        &info.tenant_id,
-        credentials.clone(),
-        &TlsTrust::SystemRoots,
+        info,
         quick_policy(),
-    )
-    .unwrap();
+    );
     let error = setup::verified_domains(&client).await.expect_err("garbage");
     assert!(matches!(error, GraphError::NotGraph { .. }), "{error:?}");
 
@@ -727,14 +719,11 @@ async fn urls_that_are_not_the_cloud_get_errors_that_name_the_field() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let client = GraphClient::new(
+    let client = app_client_at(
         &CloudEndpoints::parse(&format!("http://{closed}"), &info.graph).unwrap(),
-        &info.tenant_id,
-        credentials,
-        &TlsTrust::SystemRoots,
+        info,
         quick_policy(),
-    )
-    .unwrap();
+    );
     let error = setup::verified_domains(&client)
         .await
         .expect_err("closed port");
@@ -769,6 +758,23 @@ async fn device_code_sign_in_waits_for_approval_and_reports_a_decline() {
     assert_eq!(
         declined.wait().await.expect_err("declined"),
         SignInError::Declined
+    );
+
+    let expired = DeviceCodeSignIn::start(
+        http.clone(),
+        authority.clone(),
+        SETUP_CLIENT_ID,
+        SETUP_SCOPES,
+    )
+    .await
+    .unwrap();
+    let user_code = expired.prompt().user_code.clone();
+    approve(&emulator, &user_code, "expire").await;
+    let error = expired.wait().await.expect_err("expired");
+    assert_eq!(error, SignInError::DeviceCodeExpired);
+    assert!(
+        error.to_string().contains("start the sign-in again"),
+        "{error}"
     );
 
     // The approved sign-in reads the tenant and turns directory synchronization on.
@@ -844,18 +850,13 @@ async fn setup_registers_a_least_privilege_app_whose_secret_lives_in_the_keyring
         .expect("the secret is in the keyring");
 
     // The app can do what the sync needs and nothing more.
-    let credentials = Credentials::ClientSecret {
-        client_id: app.client_id.clone(),
-        secret: secret.clone(),
-    };
-    let sync = GraphClient::new(
+    let sync = client_as(
         &endpoints,
         &info.tenant_id,
-        credentials,
-        &TlsTrust::SystemRoots,
+        app.client_id.clone(),
+        secret.clone(),
         quick_policy(),
-    )
-    .unwrap();
+    );
     sync.create(
         CloudKind::User,
         &new_user("gina", "Z2luYWdpbmFnaW5hZ2luYQ=="),
@@ -877,17 +878,13 @@ async fn setup_registers_a_least_privilege_app_whose_secret_lives_in_the_keyring
     assert_eq!(again.outcome, AppOutcome::Reused);
     assert_eq!(again.client_id, app.client_id);
     assert_eq!(again.removed_secrets, 1);
-    let old = GraphClient::new(
+    let old = client_as(
         &endpoints,
         &info.tenant_id,
-        Credentials::ClientSecret {
-            client_id: app.client_id.clone(),
-            secret,
-        },
-        &TlsTrust::SystemRoots,
+        app.client_id.clone(),
+        secret,
         quick_policy(),
-    )
-    .unwrap();
+    );
     let error = setup::verified_domains(&old)
         .await
         .expect_err("the old secret is revoked");
@@ -1085,17 +1082,13 @@ async fn no_secret_or_token_reaches_a_log_line_or_an_error() {
     ));
     let access_token = tokens.token().await.unwrap();
 
-    let wrong = GraphClient::new(
+    let wrong = client_as(
         &endpoints(info),
         &info.tenant_id,
-        Credentials::ClientSecret {
-            client_id: info.client_id.clone(),
-            secret: Secret::new("Wr0ng-Secret-Value-123"),
-        },
-        &TlsTrust::SystemRoots,
+        info.client_id.clone(),
+        Secret::new("Wr0ng-Secret-Value-123"),
         quick_policy(),
-    )
-    .unwrap();
+    );
     let error = setup::verified_domains(&wrong)
         .await
         .expect_err("wrong secret");
