@@ -1113,3 +1113,28 @@ async fn no_secret_or_token_reaches_a_log_line_or_an_error() {
         );
     }
 }
+
+#[tokio::test]
+async fn tokens_are_renewed_before_they_expire() {
+    // Tokens that live 2 s: both the app (client credentials again) and the administrator
+    // (refresh token) keep working past several lifetimes.
+    let emulator = start(EmulatorConfig {
+        verified_domains: vec!["corp.dirsync.test".to_owned()],
+        device_code_interval_secs: 1,
+        token_lifetime: Duration::from_secs(2),
+        ..EmulatorConfig::default()
+    });
+    let app = app_client(&emulator.info, quick_policy());
+    let admin = admin_client(&emulator).await;
+    for round in 0..3 {
+        setup::verified_domains(&app).await.unwrap();
+        setup::verify_tenant(&admin).await.unwrap();
+        app.create(
+            CloudKind::User,
+            &new_user(&format!("renew{round}"), &format!("renew-anchor-{round}")),
+        )
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+    }
+}
