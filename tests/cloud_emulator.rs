@@ -1138,3 +1138,47 @@ async fn tokens_are_renewed_before_they_expire() {
         tokio::time::sleep(Duration::from_millis(2500)).await;
     }
 }
+
+#[tokio::test]
+async fn setup_waits_for_the_new_app_to_replicate_before_proving_it() {
+    let emulator = emulator();
+    let info = &emulator.info;
+    let admin = admin_client(&emulator).await;
+    // As in Entra ID, a new app, its secret and its grants take a while to reach sign-in.
+    set_faults(&emulator, json!({"replication_delay_secs": 3})).await;
+    let endpoints = endpoints(info);
+    let target = SyncAppTarget {
+        endpoints: &endpoints,
+        tenant_id: &info.tenant_id,
+        trust: &TlsTrust::SystemRoots,
+        display_name: "dirsync (test-host-2)",
+        proof_timeout: Duration::from_secs(20),
+    };
+    let started = std::time::Instant::now();
+    let app = register_sync_app(&admin, &target, &OsKeyring)
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "proven only after replication: {:?}",
+        started.elapsed()
+    );
+
+    // With less patience than the replication takes, setup says what failed and keeps the secret.
+    set_faults(&emulator, json!({"replication_delay_secs": 30})).await;
+    let impatient = SyncAppTarget {
+        display_name: "dirsync (test-host-3)",
+        proof_timeout: Duration::from_secs(3),
+        ..target
+    };
+    let error = register_sync_app(&admin, &impatient, &OsKeyring)
+        .await
+        .expect_err("not replicated in 3 s");
+    assert!(
+        error
+            .to_string()
+            .contains("could not sign in or read the domains"),
+        "{error}"
+    );
+    OsKeyring.remove(&app.secret_key).unwrap();
+}

@@ -169,7 +169,7 @@ pub enum CloudSetupError {
     #[error(transparent)]
     Keyring(#[from] SecretStoreError),
     #[error(
-        "the new app '{client_id}' could not sign in or read the domains within {waited_secs} s: {source}"
+        "the new app '{client_id}' could not sign in or read the domains within {waited_secs} s: {source}. Entra ID can take minutes to make a new app usable; run setup again to retry (it reuses the app)"
     )]
     NotProven {
         client_id: String,

@@ -23,6 +23,58 @@ pub struct App {
     pub limiter: Mutex<Limiter>,
     pub faults: Mutex<Faults>,
     pub stats: Stats,
+    /// When recent objects, secrets and app role assignments were made (for the lag faults).
+    pub recent: Mutex<Recent>,
+}
+
+impl App {
+    /// The replication delay in force (0 when off).
+    pub fn replication_delay(&self) -> Duration {
+        lock(&self.faults).replication_delay
+    }
+
+    /// The advanced-query index lag in force (0 when off).
+    pub fn index_lag(&self) -> Duration {
+        lock(&self.faults).index_lag
+    }
+
+    /// Remembers that something with this ID (an object, a secret's keyId, an assignment) was
+    /// just made.
+    pub fn note_created(&self, id: &str) {
+        lock(&self.recent).note(id, Instant::now());
+    }
+
+    /// Whether the thing with this ID was made less than `lag` ago (never, when `lag` is 0 or
+    /// it was made before this process started).
+    pub fn younger_than(&self, id: &str, lag: Duration) -> bool {
+        !lag.is_zero() && lock(&self.recent).younger_than(id, lag, Instant::now())
+    }
+}
+
+/// Creation times of recent things, kept in memory only: after a restart everything counts as
+/// replicated and indexed.
+#[derive(Debug, Default)]
+pub struct Recent {
+    made: HashMap<String, Instant>,
+}
+
+impl Recent {
+    /// Longer than any lag the hooks accept: older entries are forgotten.
+    const KEEP: Duration = Duration::from_secs(MAX_REPLICATION_DELAY_SECS + 60);
+
+    pub fn note(&mut self, id: &str, now: Instant) {
+        if self.made.len() >= 10_000 {
+            self.made
+                .retain(|_, made| now.saturating_duration_since(*made) < Self::KEEP);
+        }
+        self.made.insert(id.to_ascii_lowercase(), now);
+    }
+
+    pub fn younger_than(&self, id: &str, lag: Duration, now: Instant) -> bool {
+        self.made
+            .get(&id.to_ascii_lowercase())
+            .is_some_and(|made| now.saturating_duration_since(*made) < lag)
+    }
 }
 
 pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -90,8 +142,8 @@ impl Limiter {
         }
         if times.len() >= limit {
             let oldest = times.front().copied().unwrap_or(now);
-            let frees_at = oldest + window;
-            return Err(frees_at.saturating_duration_since(now));
+            let waited = now.saturating_duration_since(oldest);
+            return Err(window.saturating_sub(waited));
         }
         times.push_back(now);
         #[allow(clippy::cast_precision_loss)]
@@ -100,6 +152,14 @@ impl Limiter {
     }
 }
 
+/// The largest values the hooks (and the configuration) accept: beyond them a test is
+/// mistaken, and `Instant + Duration` could overflow.
+pub const MAX_LATENCY_MS: u64 = 600_000;
+pub const MAX_THROTTLE_SECS: u64 = 86_400;
+pub const MAX_WINDOW_SECS: u64 = 86_400;
+pub const MAX_REPLICATION_DELAY_SECS: u64 = 3_600;
+pub const MAX_INDEX_LAG_MS: u64 = 600_000;
+
 /// Faults switched on through `PUT /_emulator/faults`.
 #[derive(Debug, Default)]
 pub struct Faults {
@@ -107,14 +167,20 @@ pub struct Faults {
     pub fail_every: u64,
     pub throttle_until: Option<Instant>,
     pub drop_every: u64,
+    /// New applications, secrets and app role assignments take this long to reach the token
+    /// endpoint (Entra replicates them).
+    pub replication_delay: Duration,
+    /// Advanced queries see objects only this long after they were made (Graph's index lags).
+    pub index_lag: Duration,
     /// Graph operations seen since the faults were set (for `fail_every`).
     pub operations: u64,
     /// Graph HTTP requests seen since the faults were set (for `drop_every`).
     pub connections: u64,
 }
 
-/// The body of `PUT /_emulator/faults`.
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+/// The body of `PUT /_emulator/faults`, and the faults an emulator starts with.
+#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub struct FaultSettings {
     #[serde(default)]
     pub latency_ms: u64,
@@ -124,6 +190,55 @@ pub struct FaultSettings {
     pub throttle_for_secs: u64,
     #[serde(default)]
     pub drop_every: u64,
+    #[serde(default)]
+    pub replication_delay_secs: u64,
+    #[serde(default)]
+    pub index_lag_ms: u64,
+}
+
+impl FaultSettings {
+    /// The faults these settings switch on from `now`, or what is unreasonable about them.
+    pub fn faults(&self, now: Instant) -> Result<Faults, String> {
+        let over = |name: &str, value: u64, max: u64| {
+            (value > max).then(|| format!("{name} is {value}; at most {max} is accepted"))
+        };
+        if let Some(problem) = over("latency_ms", self.latency_ms, MAX_LATENCY_MS)
+            .or_else(|| {
+                over(
+                    "throttle_for_secs",
+                    self.throttle_for_secs,
+                    MAX_THROTTLE_SECS,
+                )
+            })
+            .or_else(|| {
+                over(
+                    "replication_delay_secs",
+                    self.replication_delay_secs,
+                    MAX_REPLICATION_DELAY_SECS,
+                )
+            })
+            .or_else(|| over("index_lag_ms", self.index_lag_ms, MAX_INDEX_LAG_MS))
+        {
+            return Err(problem);
+        }
+        let throttle_until = match self.throttle_for_secs {
+            0 => None,
+            secs => Some(
+                now.checked_add(Duration::from_secs(secs))
+                    .ok_or_else(|| format!("throttle_for_secs {secs} is too far ahead"))?,
+            ),
+        };
+        Ok(Faults {
+            latency_ms: self.latency_ms,
+            fail_every: self.fail_every,
+            throttle_until,
+            drop_every: self.drop_every,
+            replication_delay: Duration::from_secs(self.replication_delay_secs),
+            index_lag: Duration::from_millis(self.index_lag_ms),
+            operations: 0,
+            connections: 0,
+        })
+    }
 }
 
 /// Counters for `GET /_emulator/stats`.
@@ -176,6 +291,69 @@ impl Stats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unreasonable_fault_settings_are_refused() {
+        let now = Instant::now();
+        let huge = FaultSettings {
+            throttle_for_secs: u64::MAX,
+            ..FaultSettings::default()
+        };
+        let problem = huge.faults(now).expect_err("too long");
+        assert!(problem.contains("throttle_for_secs"), "{problem}");
+        for settings in [
+            FaultSettings {
+                latency_ms: MAX_LATENCY_MS + 1,
+                ..FaultSettings::default()
+            },
+            FaultSettings {
+                replication_delay_secs: u64::MAX,
+                ..FaultSettings::default()
+            },
+            FaultSettings {
+                index_lag_ms: u64::MAX,
+                ..FaultSettings::default()
+            },
+        ] {
+            assert!(settings.faults(now).is_err(), "{settings:?}");
+        }
+        let fine = FaultSettings {
+            throttle_for_secs: MAX_THROTTLE_SECS,
+            replication_delay_secs: 5,
+            index_lag_ms: 200,
+            ..FaultSettings::default()
+        };
+        let faults = fine.faults(now).expect("reasonable");
+        assert_eq!(faults.replication_delay, Duration::from_secs(5));
+        assert_eq!(faults.index_lag, Duration::from_millis(200));
+    }
+
+    #[test]
+    fn a_huge_window_does_not_overflow() {
+        let mut limiter = Limiter::new(1, Duration::MAX);
+        let now = Instant::now();
+        assert!(limiter.try_write("app", now).is_ok());
+        let wait = limiter.try_write("app", now).expect_err("full");
+        assert!(wait > Duration::from_secs(1_000_000));
+    }
+
+    #[test]
+    fn recent_things_are_young_for_the_lag_only() {
+        let mut recent = Recent::default();
+        let start = Instant::now();
+        recent.note("ABC", start);
+        assert!(recent.younger_than(
+            "abc",
+            Duration::from_secs(2),
+            start + Duration::from_secs(1)
+        ));
+        assert!(!recent.younger_than(
+            "abc",
+            Duration::from_secs(2),
+            start + Duration::from_secs(2)
+        ));
+        assert!(!recent.younger_than("other", Duration::from_secs(2), start));
+    }
 
     #[test]
     fn the_limiter_slides_and_says_when_a_slot_frees() {

@@ -217,14 +217,20 @@ enum Client {
     },
 }
 
-fn find_client(state: &State, client_id: &str) -> Result<Client, StsError> {
+/// The client a token request names. With the `replication_delay_secs` fault, an application
+/// made less than that ago is not known here yet (AADSTS700016, as while Entra replicates it).
+fn find_client(app: &App, state: &State, client_id: &str) -> Result<Client, StsError> {
     if FIRST_PARTY_PUBLIC_CLIENTS
         .iter()
         .any(|(id, _)| id.eq_ignore_ascii_case(client_id))
     {
         return Ok(Client::Public);
     }
-    match state.application_by_app_id(client_id) {
+    let delay = app.replication_delay();
+    match state
+        .application_by_app_id(client_id)
+        .filter(|registered| !app.younger_than(registered.id(), delay))
+    {
         Some(app) => Ok(Client::Confidential {
             app: Box::new(app.clone()),
             service_principal: state
@@ -250,7 +256,10 @@ fn find_client(state: &State, client_id: &str) -> Result<Client, StsError> {
 }
 
 /// Checks the client secret of a confidential client (or that a public client sends none).
+/// With the `replication_delay_secs` fault, a secret added less than that ago is not known
+/// yet (AADSTS7000215).
 fn authenticate_client(
+    app: &App,
     client: &Client,
     secret: Option<&str>,
     delegated_flow: bool,
@@ -267,11 +276,13 @@ fn authenticate_client(
             }
             Ok(())
         }
-        Client::Confidential { app, .. } => {
-            let app_id = app.str_prop("appId").unwrap_or_default();
+        Client::Confidential {
+            app: registered, ..
+        } => {
+            let app_id = registered.str_prop("appId").unwrap_or_default();
             let Some(secret) = secret else {
                 // A registered app may allow public client flows for delegated sign-in.
-                if delegated_flow && app.bool_prop("isFallbackPublicClient") == Some(true) {
+                if delegated_flow && registered.bool_prop("isFallbackPublicClient") == Some(true) {
                     return Ok(());
                 }
                 return Err(StsError::new(
@@ -282,10 +293,12 @@ fn authenticate_client(
                 ));
             };
             let now = unix_now();
-            let matching: Vec<_> = app
+            let delay = app.replication_delay();
+            let matching: Vec<_> = registered
                 .internal
                 .secrets
                 .iter()
+                .filter(|stored| !app.younger_than(&stored.key_id, delay))
                 .filter(|stored| tenant::unseal_matches(&stored.salt, &stored.hash, secret))
                 .collect();
             if matching.is_empty() {
@@ -324,17 +337,34 @@ fn tenant_not_found(tenant: &str) -> StsError {
     )
 }
 
-/// Checks the `{tenant}` path segment. `common` and `organizations` serve delegated flows.
-fn check_tenant(state: &State, tenant: &str, delegated_flow: bool) -> Result<(), StsError> {
+/// Which endpoints a grant may use instead of the tenant's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Aliases {
+    /// Client credentials: the tenant only.
+    None,
+    /// Resource owner password: also `organizations`; not `common` (the ROPC page: "use a
+    /// tenant-specific endpoint or the /organizations endpoint").
+    Organizations,
+    /// Device code, refresh token: also `common` and `organizations`.
+    CommonAndOrganizations,
+}
+
+/// Checks the `{tenant}` path segment.
+fn check_tenant(state: &State, tenant: &str, aliases: Aliases) -> Result<(), StsError> {
     if state.answers_to(tenant) {
         return Ok(());
     }
-    let alias =
-        tenant.eq_ignore_ascii_case("common") || tenant.eq_ignore_ascii_case("organizations");
-    if alias && delegated_flow {
+    let common = tenant.eq_ignore_ascii_case("common");
+    let organizations = tenant.eq_ignore_ascii_case("organizations");
+    let allowed = match aliases {
+        Aliases::None => false,
+        Aliases::Organizations => organizations,
+        Aliases::CommonAndOrganizations => common || organizations,
+    };
+    if allowed {
         return Ok(());
     }
-    if alias {
+    if common || organizations {
         return Err(StsError::new(
             400,
             "invalid_request",
@@ -345,13 +375,18 @@ fn check_tenant(state: &State, tenant: &str, delegated_flow: bool) -> Result<(),
     Err(tenant_not_found(tenant))
 }
 
-/// Splits a delegated `scope` parameter into Graph scopes (short names, canonical case) and
-/// OpenID Connect scopes.
-fn parse_delegated_scopes(
-    state: &State,
-    scope: &str,
-) -> Result<(Vec<String>, Vec<String>), StsError> {
+/// A delegated `scope` parameter: Graph scopes asked for by name (short names, canonical
+/// case), whether `.default` was asked for, and OpenID Connect scopes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Requested {
+    graph: Vec<String>,
+    default: bool,
+    oidc: Vec<String>,
+}
+
+fn parse_delegated_scopes(state: &State, scope: &str) -> Result<Requested, StsError> {
     let mut graph = Vec::new();
+    let mut default = false;
     let mut oidc = Vec::new();
     for item in scope.split_whitespace() {
         if let Some(oidc_scope) = OIDC_SCOPES.iter().find(|s| s.eq_ignore_ascii_case(item)) {
@@ -360,33 +395,83 @@ fn parse_delegated_scopes(
         }
         let short = strip_graph_prefix(item).ok_or_else(|| resource_not_found(state, item))?;
         if short.eq_ignore_ascii_case(".default") {
-            // Global Administrator consent covers every Graph permission.
-            graph.extend(GRAPH_SCOPES.iter().map(|s| (*s).to_owned()));
+            default = true;
             continue;
         }
         match GRAPH_SCOPES.iter().find(|s| s.eq_ignore_ascii_case(short)) {
             Some(known) => graph.push((*known).to_owned()),
             None => {
-                return Err(StsError::new(
-                    400,
-                    "invalid_scope",
-                    70_011,
-                    format!(
-                        "The provided value for the input parameter 'scope' is not valid. The scope {item} is not valid."
-                    ),
-                ));
+                return Err(invalid_scope(item));
             }
         }
-    }
-    if graph.is_empty() {
-        // Only OpenID Connect scopes: the access token is for Graph's User.Read.
-        graph.push("User.Read".to_owned());
     }
     graph.sort();
     graph.dedup();
     oidc.sort();
     oidc.dedup();
-    Ok((graph, oidc))
+    Ok(Requested {
+        graph,
+        default,
+        oidc,
+    })
+}
+
+/// Delegated scopes a user may consent to alone; every other Graph scope the emulator knows
+/// needs an administrator's consent (the permissions reference's "Admin consent required").
+const USER_CONSENTABLE: &[&str] = &["User.Read", "User.ReadWrite", "User.ReadBasic.All"];
+
+/// What a user who is not an administrator has consented to for a client: User.Read.
+const USER_CONSENTED: &[&str] = &["User.Read"];
+
+/// The scopes a sign-in gets: those asked for by name, if the user may consent to them, and
+/// for `.default` those consented to before. The Global Administrator counts as having
+/// consented to every Graph scope for every client; another user, to User.Read, and may
+/// consent to the scopes no administrator needs to (else AADSTS65001).
+fn grant(
+    state: &State,
+    client_id: &str,
+    user: &DirObject,
+    requested: &Requested,
+) -> Result<Vec<String>, StsError> {
+    let admin = user.internal.global_admin;
+    if !admin
+        && requested
+            .graph
+            .iter()
+            .any(|s| !USER_CONSENTABLE.contains(&s.as_str()))
+    {
+        let client_name = FIRST_PARTY_PUBLIC_CLIENTS
+            .iter()
+            .find(|(id, _)| id.eq_ignore_ascii_case(client_id))
+            .map(|(_, name)| (*name).to_owned())
+            .or_else(|| {
+                state
+                    .application_by_app_id(client_id)
+                    .and_then(|a| a.str_prop("displayName"))
+                    .map(str::to_owned)
+            })
+            .unwrap_or_default();
+        return Err(StsError::new(
+            400,
+            "invalid_grant",
+            65_001,
+            format!(
+                "The user or administrator has not consented to use the application with ID '{client_id}' named '{client_name}'. Send an interactive authorization request for this user and resource."
+            ),
+        ));
+    }
+    let mut scopes = requested.graph.clone();
+    if requested.default {
+        let consented = if admin { GRAPH_SCOPES } else { USER_CONSENTED };
+        scopes.extend(consented.iter().map(|s| (*s).to_owned()));
+    }
+    if scopes.is_empty() {
+        // Only OpenID Connect scopes: the access token is for Graph's User.Read.
+        scopes.push("User.Read".to_owned());
+    }
+    scopes.sort();
+    scopes.dedup();
+    Ok(scopes)
 }
 
 /// `https://graph.microsoft.com/User.Read`, `00000003-…/User.Read` or `User.Read` → `User.Read`.
@@ -396,14 +481,31 @@ fn strip_graph_prefix(item: &str) -> Option<&str> {
         "https://graph.microsoft.com//",
         "00000003-0000-0000-c000-000000000000/",
     ] {
-        if item.len() > prefix.len() && item[..prefix.len()].eq_ignore_ascii_case(prefix) {
-            return Some(&item[prefix.len()..]);
+        // `get` rather than indexing: the scope is request data and may hold any characters.
+        if item
+            .get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+            && let Some(rest) = item.get(prefix.len()..).filter(|rest| !rest.is_empty())
+        {
+            return Some(rest);
         }
     }
     if item.contains("://") || item.contains('/') {
         return None;
     }
     Some(item)
+}
+
+/// AADSTS70011 for a scope Graph does not have (the client credentials page's example).
+fn invalid_scope(item: &str) -> StsError {
+    StsError::new(
+        400,
+        "invalid_scope",
+        70_011,
+        format!(
+            "The provided value for the input parameter 'scope' is not valid. The scope {item} is not valid."
+        ),
+    )
 }
 
 fn resource_not_found(state: &State, item: &str) -> StsError {
@@ -451,6 +553,25 @@ fn access_token_claims(
         uti: random_string(22, util::ALNUM),
         ver: "1.0".to_owned(),
     }
+}
+
+/// The token response once a user has signed in: the scopes granted to `requested`.
+fn signed_in(
+    app: &App,
+    state: &State,
+    client_id: &str,
+    user: &DirObject,
+    requested: &Requested,
+) -> StsResult {
+    let scopes = grant(state, client_id, user, requested)?;
+    Ok(delegated_response(
+        app,
+        state,
+        client_id,
+        user,
+        &scopes,
+        &requested.oidc,
+    ))
 }
 
 /// A token response for a signed-in user.
@@ -581,34 +702,36 @@ pub fn token(app: &App, tenant: &str, form: &HashMap<String, String>) -> StsResu
 fn token_with(app: &App, state: &State, tenant: &str, form: &HashMap<String, String>) -> StsResult {
     let param = |name: &str| form.get(name).map(String::as_str).filter(|v| !v.is_empty());
     let grant_type = param("grant_type").ok_or_else(|| StsError::missing("grant_type"))?;
-    let delegated_flow = grant_type != "client_credentials";
-    check_tenant(state, tenant, delegated_flow)?;
+    let aliases = match grant_type {
+        "client_credentials" => Aliases::None,
+        "password" => Aliases::Organizations,
+        _ => Aliases::CommonAndOrganizations,
+    };
+    check_tenant(state, tenant, aliases)?;
     let client_id = param("client_id").ok_or_else(|| StsError::missing("client_id"))?;
-    let client = find_client(state, client_id)?;
+    let client = find_client(app, state, client_id)?;
     let secret = param("client_secret");
     match grant_type {
         "client_credentials" => {
             client_credentials(app, state, &client, client_id, secret, param("scope"))
         }
         "urn:ietf:params:oauth:grant-type:device_code" => {
-            authenticate_client(&client, secret, true)?;
+            authenticate_client(app, &client, secret, true)?;
             let device_code =
                 param("device_code").ok_or_else(|| StsError::missing("device_code"))?;
             redeem_device_code(app, state, client_id, device_code)
         }
         "password" => {
-            authenticate_client(&client, secret, true)?;
+            authenticate_client(app, &client, secret, true)?;
             let scope = param("scope").ok_or_else(|| StsError::missing("scope"))?;
             let username = param("username").ok_or_else(|| StsError::missing("username"))?;
             let password = param("password").ok_or_else(|| StsError::missing("password"))?;
-            let (scopes, oidc) = parse_delegated_scopes(state, scope)?;
+            let requested = parse_delegated_scopes(state, scope)?;
             let user = sign_in_user(state, username, password)?;
-            Ok(delegated_response(
-                app, state, client_id, user, &scopes, &oidc,
-            ))
+            signed_in(app, state, client_id, user, &requested)
         }
         "refresh_token" => {
-            authenticate_client(&client, secret, true)?;
+            authenticate_client(app, &client, secret, true)?;
             let refresh_token =
                 param("refresh_token").ok_or_else(|| StsError::missing("refresh_token"))?;
             let claims = read_refresh(state, refresh_token).ok_or_else(|| {
@@ -639,13 +762,11 @@ fn token_with(app: &App, state: &State, tenant: &str, form: &HashMap<String, Str
                 )
             })?;
             check_user_can_sign_in(user)?;
-            let (scopes, oidc) = match param("scope") {
+            let requested = match param("scope") {
                 Some(scope) => parse_delegated_scopes(state, &format!("{scope} offline_access"))?,
                 None => parse_delegated_scopes(state, &claims.scopes.join(" "))?,
             };
-            Ok(delegated_response(
-                app, state, client_id, user, &scopes, &oidc,
-            ))
+            signed_in(app, state, client_id, user, &requested)
         }
         other => Err(StsError::new(
             400,
@@ -664,7 +785,7 @@ fn client_credentials(
     secret: Option<&str>,
     scope: Option<&str>,
 ) -> StsResult {
-    authenticate_client(client, secret, false)?;
+    authenticate_client(app, client, secret, false)?;
     let scope = scope.ok_or_else(|| StsError::missing("scope"))?;
     let items: Vec<&str> = scope.split_whitespace().collect();
     let [item] = items.as_slice() else {
@@ -692,14 +813,7 @@ fn client_credentials(
         || resource.eq_ignore_ascii_case(GRAPH_APP_ID))
     {
         // The client credentials page's error example.
-        return Err(StsError::new(
-            400,
-            "invalid_scope",
-            70_011,
-            format!(
-                "The provided value for the input parameter 'scope' is not valid. The scope {item} is not valid."
-            ),
-        ));
+        return Err(invalid_scope(item));
     }
     let Client::Confidential {
         service_principal, ..
@@ -723,12 +837,19 @@ fn client_credentials(
             ),
         ));
     };
-    // The token carries the app roles assigned to the service principal now.
+    // The token carries the app roles assigned to the service principal now (with the
+    // `replication_delay_secs` fault, those assigned longer ago than that).
     let graph_sp = state.service_principal_by_app_id(GRAPH_APP_ID);
+    let delay = app.replication_delay();
     let mut roles: Vec<String> = state
         .assignments
         .values()
         .filter(|a| a.get("principalId").and_then(Value::as_str) == Some(sp.id()))
+        .filter(|a| {
+            !a.get("id")
+                .and_then(Value::as_str)
+                .is_some_and(|id| app.younger_than(id, delay))
+        })
         .filter(|a| {
             graph_sp.is_some_and(|g| a.get("resourceId").and_then(Value::as_str) == Some(g.id()))
         })
@@ -809,10 +930,8 @@ fn redeem_device_code(app: &App, state: &State, client_id: &str, device_code: &s
             drop(codes);
             let user = state.live_of(Kind::User, &user_id).ok_or_else(bad_code)?;
             check_user_can_sign_in(user)?;
-            let (graph, oidc) = parse_delegated_scopes(state, &scopes.join(" "))?;
-            Ok(delegated_response(
-                app, state, client_id, user, &graph, &oidc,
-            ))
+            let requested = parse_delegated_scopes(state, &scopes.join(" "))?;
+            signed_in(app, state, client_id, user, &requested)
         }
     }
 }
@@ -831,11 +950,12 @@ fn devicecode_with(
     form: &HashMap<String, String>,
 ) -> StsResult {
     let param = |name: &str| form.get(name).map(String::as_str).filter(|v| !v.is_empty());
-    check_tenant(state, tenant, true)?;
+    check_tenant(state, tenant, Aliases::CommonAndOrganizations)?;
     let client_id = param("client_id").ok_or_else(|| StsError::missing("client_id"))?;
-    find_client(state, client_id)?;
+    find_client(app, state, client_id)?;
     let scope = param("scope").ok_or_else(|| StsError::missing("scope"))?;
-    let (graph, oidc) = parse_delegated_scopes(state, scope)?;
+    // Checked now; granted once a user has signed in (consent depends on who).
+    parse_delegated_scopes(state, scope)?;
     let user_code = random_string(9, util::UPPER_ALNUM);
     let device_code = format!("DAQABIQEAAA{}", random_string(120, util::ALNUM));
     let verification_uri = format!("{}/devicelogin", app.base);
@@ -851,7 +971,7 @@ fn devicecode_with(
         DeviceCode {
             user_code: user_code.clone(),
             client_id: client_id.to_owned(),
-            scopes: graph.into_iter().chain(oidc).collect(),
+            scopes: scope.split_whitespace().map(str::to_owned).collect(),
             expires_at: Instant::now() + Duration::from_secs(app.device_code_lifetime_secs),
             last_poll: None,
             status,
@@ -969,13 +1089,14 @@ mod tests {
     #[test]
     fn delegated_scopes_accept_both_forms_and_refuse_unknown_ones() {
         let state = state();
-        let (graph, oidc) = parse_delegated_scopes(
+        let requested = parse_delegated_scopes(
             &state,
             "https://graph.microsoft.com/User.Read.All directory.read.all offline_access",
         )
         .expect("valid");
-        assert_eq!(graph, vec!["Directory.Read.All", "User.Read.All"]);
-        assert_eq!(oidc, vec!["offline_access"]);
+        assert_eq!(requested.graph, vec!["Directory.Read.All", "User.Read.All"]);
+        assert!(!requested.default);
+        assert_eq!(requested.oidc, vec!["offline_access"]);
         let error = parse_delegated_scopes(&state, "Files.Fly").expect_err("unknown");
         assert_eq!((error.error, error.code), ("invalid_scope", 70_011));
         let error =
@@ -984,23 +1105,93 @@ mod tests {
         assert_eq!(error.code, 500_011);
     }
 
+    fn a_user(state: &State, admin: bool) -> DirObject {
+        let mut user = state
+            .live(&state.admin_user_id)
+            .expect("the administrator")
+            .clone();
+        user.internal.global_admin = admin;
+        user
+    }
+
+    #[test]
+    fn default_gives_what_was_consented_and_users_cannot_consent_to_admin_scopes() {
+        let state = state();
+        let cli = tenant::GRAPH_CLI_APP_ID;
+        let default =
+            parse_delegated_scopes(&state, "https://graph.microsoft.com/.default").expect("valid");
+        let admin = grant(&state, cli, &a_user(&state, true), &default).expect("admin");
+        assert_eq!(admin.len(), GRAPH_SCOPES.len(), "{admin:?}");
+        let user = grant(&state, cli, &a_user(&state, false), &default).expect("user");
+        assert_eq!(user, vec!["User.Read"]);
+
+        let own = parse_delegated_scopes(&state, "User.ReadWrite openid").expect("valid");
+        assert_eq!(
+            grant(&state, cli, &a_user(&state, false), &own).expect("consentable"),
+            vec!["User.ReadWrite"]
+        );
+        let admin_only =
+            parse_delegated_scopes(&state, "User.Read Directory.Read.All").expect("valid");
+        let error = grant(&state, cli, &a_user(&state, false), &admin_only)
+            .expect_err("needs an administrator");
+        assert_eq!((error.error, error.code), ("invalid_grant", 65_001));
+        assert!(
+            error.description.contains(cli)
+                && error
+                    .description
+                    .contains("Microsoft Graph Command Line Tools"),
+            "{}",
+            error.description
+        );
+        assert!(grant(&state, cli, &a_user(&state, true), &admin_only).is_ok());
+        let oidc_only = parse_delegated_scopes(&state, "openid profile").expect("valid");
+        assert_eq!(
+            grant(&state, cli, &a_user(&state, false), &oidc_only).expect("sign-in only"),
+            vec!["User.Read"]
+        );
+    }
+
+    #[test]
+    fn scopes_with_non_ascii_characters_are_refused_not_a_panic() {
+        let state = state();
+        // 'é' straddles the end of "https://graph.microsoft.com/" (byte 28).
+        let error = parse_delegated_scopes(&state, "https://graph.microsoft.comé/User.Read")
+            .expect_err("not Graph");
+        assert_eq!(error.code, 500_011);
+        let error = parse_delegated_scopes(&state, "00000003-0000-0000-c000-00000000000é/x")
+            .expect_err("not Graph");
+        assert_eq!(error.code, 500_011);
+        let error = parse_delegated_scopes(&state, "Usér.Read").expect_err("unknown");
+        assert_eq!(error.code, 70_011);
+    }
+
     #[test]
     fn the_tenant_answers_to_its_id_and_verified_domains_only() {
         let state = state();
-        assert!(check_tenant(&state, &state.tenant_id.to_uppercase(), false).is_ok());
-        assert!(check_tenant(&state, "CORP.example", false).is_ok());
+        let tenant_id = state.tenant_id.to_uppercase();
+        assert!(check_tenant(&state, &tenant_id, Aliases::None).is_ok());
+        assert!(check_tenant(&state, "CORP.example", Aliases::None).is_ok());
         assert_eq!(
-            check_tenant(&state, "fabrikam.com", false)
+            check_tenant(&state, "fabrikam.com", Aliases::None)
                 .expect_err("unknown")
                 .code,
             90_002
         );
         assert_eq!(
-            check_tenant(&state, "common", false)
+            check_tenant(&state, "common", Aliases::None)
                 .expect_err("common")
                 .code,
             9_001_023
         );
-        assert!(check_tenant(&state, "organizations", true).is_ok());
+        assert!(check_tenant(&state, "organizations", Aliases::CommonAndOrganizations).is_ok());
+        assert!(check_tenant(&state, "common", Aliases::CommonAndOrganizations).is_ok());
+        // The resource owner password grant: organizations, not common.
+        assert!(check_tenant(&state, "organizations", Aliases::Organizations).is_ok());
+        assert_eq!(
+            check_tenant(&state, "common", Aliases::Organizations)
+                .expect_err("common")
+                .code,
+            9_001_023
+        );
     }
 }

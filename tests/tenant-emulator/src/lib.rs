@@ -27,8 +27,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-pub use crate::app::StatsSnapshot;
-use crate::app::{App, Faults, Limiter, Stats};
+use crate::app::{App, Limiter, Stats};
+pub use crate::app::{FaultSettings, StatsSnapshot};
 use crate::store::Store;
 
 /// Graph's write limit: at most `writes` writes per sliding `window`, per application and tenant.
@@ -67,6 +67,9 @@ pub struct EmulatorConfig {
     pub device_code_interval_secs: u64,
     /// How long a device code stays valid (`expires_in`).
     pub device_code_lifetime_secs: u64,
+    /// Faults on from the start, as `PUT /_emulator/faults` sets them (for example
+    /// `replication_delay_secs`); off by default.
+    pub faults: FaultSettings,
 }
 
 impl Default for EmulatorConfig {
@@ -81,12 +84,14 @@ impl Default for EmulatorConfig {
             token_lifetime: Duration::from_secs(3599),
             device_code_interval_secs: 5,
             device_code_lifetime_secs: 900,
+            faults: FaultSettings::default(),
         }
     }
 }
 
-/// What a client needs to use the emulator; the binary prints it as one JSON line.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+/// What a client needs to use the emulator; the binary prints it as one JSON line. Its
+/// `Debug` hides the client secret and the administrator's password.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
 pub struct ReadyInfo {
     /// `http://127.0.0.1:PORT`: clients call `{authority}/{tenant}/oauth2/v2.0/token`.
     pub authority: String,
@@ -101,8 +106,21 @@ pub struct ReadyInfo {
     pub admin_password: String,
 }
 
+impl std::fmt::Debug for ReadyInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadyInfo")
+            .field("authority", &self.authority)
+            .field("graph", &self.graph)
+            .field("tenant_id", &self.tenant_id)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("admin_user", &self.admin_user)
+            .field("admin_password", &"<redacted>")
+            .finish()
+    }
+}
+
 /// An emulator serving on its own thread.
-#[derive(Debug)]
 pub struct RunningEmulator {
     pub info: ReadyInfo,
     address: SocketAddr,
@@ -111,8 +129,45 @@ pub struct RunningEmulator {
     thread: Option<JoinHandle<()>>,
 }
 
+/// Written by hand: `info` holds secrets (redacted by its own `Debug`), and the tenant's state
+/// (passwords' digests, the signing key) is nobody's business in a log.
+impl std::fmt::Debug for RunningEmulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningEmulator")
+            .field("info", &self.info)
+            .field("address", &self.address)
+            .field("running", &self.thread.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 fn invalid_input(message: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, message)
+}
+
+/// Refuses durations so long that adding them to a clock would overflow (and that no test
+/// means): a day at most, an hour for the device code polling interval.
+fn check_config_limits(
+    window: Duration,
+    token_lifetime: Duration,
+    device_code_interval_secs: u64,
+    device_code_lifetime_secs: u64,
+) -> io::Result<()> {
+    const DAY: u64 = app::MAX_WINDOW_SECS;
+    let checks = [
+        ("the write limit's window", window.as_secs(), DAY),
+        ("the token lifetime", token_lifetime.as_secs(), DAY),
+        ("the device code interval", device_code_interval_secs, 3_600),
+        ("the device code lifetime", device_code_lifetime_secs, DAY),
+    ];
+    for (what, secs, max) in checks {
+        if secs > max {
+            return Err(invalid_input(format!(
+                "{what} is {secs} s; at most {max} s is accepted"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The URL clients use: a wildcard listen address becomes loopback.
@@ -142,6 +197,7 @@ impl RunningEmulator {
             token_lifetime,
             device_code_interval_secs,
             device_code_lifetime_secs,
+            faults,
         } = config;
         let initial = initial_domain.trim().to_ascii_lowercase();
         let prefix = initial.strip_suffix(".onmicrosoft.com").unwrap_or_default();
@@ -159,6 +215,15 @@ impl RunningEmulator {
                 "the write limit needs at least one write per non-zero window".to_owned(),
             ));
         }
+        check_config_limits(
+            write_limit.window,
+            token_lifetime,
+            device_code_interval_secs,
+            device_code_lifetime_secs,
+        )?;
+        let faults = faults
+            .faults(std::time::Instant::now())
+            .map_err(invalid_input)?;
         let listener = std::net::TcpListener::bind(listen)?;
         listener.set_nonblocking(true)?;
         let address = listener.local_addr()?;
@@ -192,8 +257,9 @@ impl RunningEmulator {
             auto_approve,
             device_codes: Mutex::new(HashMap::new()),
             limiter: Mutex::new(Limiter::new(write_limit.writes, write_limit.window)),
-            faults: Mutex::new(Faults::default()),
+            faults: Mutex::new(faults),
             stats: Stats::default(),
+            recent: Mutex::new(app::Recent::default()),
         });
         let (shutdown, stop) = watch::channel(false);
         let (ready, started) = std::sync::mpsc::channel::<io::Result<()>>();
@@ -299,5 +365,59 @@ impl RunningEmulator {
 impl Drop for RunningEmulator {
     fn drop(&mut self) {
         self.shutdown_now();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_the_secrets() {
+        let emulator = RunningEmulator::start(EmulatorConfig::default()).expect("starts");
+        let secret = emulator.info.client_secret.clone();
+        let password = emulator.info.admin_password.clone();
+        for text in [
+            format!("{emulator:?}"),
+            format!("{emulator:#?}"),
+            format!("{:?}", emulator.info),
+        ] {
+            assert!(!text.contains(&secret), "{text}");
+            assert!(!text.contains(&password), "{text}");
+            assert!(text.contains("<redacted>"), "{text}");
+            assert!(text.contains(&emulator.info.client_id), "{text}");
+        }
+    }
+
+    #[test]
+    fn durations_that_would_overflow_a_clock_are_refused() {
+        let huge = EmulatorConfig {
+            write_limit: WriteLimit {
+                writes: 1,
+                window: Duration::MAX,
+            },
+            ..EmulatorConfig::default()
+        };
+        let error = RunningEmulator::start(huge).expect_err("refused");
+        assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+        for config in [
+            EmulatorConfig {
+                token_lifetime: Duration::MAX,
+                ..EmulatorConfig::default()
+            },
+            EmulatorConfig {
+                device_code_lifetime_secs: u64::MAX,
+                ..EmulatorConfig::default()
+            },
+            EmulatorConfig {
+                faults: FaultSettings {
+                    throttle_for_secs: u64::MAX,
+                    ..FaultSettings::default()
+                },
+                ..EmulatorConfig::default()
+            },
+        ] {
+            assert!(RunningEmulator::start(config).is_err());
+        }
     }
 }

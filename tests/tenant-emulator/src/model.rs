@@ -212,9 +212,17 @@ pub struct MemberEvent {
     pub added: bool,
 }
 
+/// The state file's format. 2: digests are HMAC-SHA256 (1, the first, used the standard
+/// library's `DefaultHasher`, whose algorithm may change between Rust releases). Files of
+/// another format are refused with a message.
+pub const STATE_FORMAT: u32 = 2;
+
 /// The whole tenant.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct State {
+    /// [`STATE_FORMAT`] when written (absent, hence 0, in files of the first format).
+    #[serde(default)]
+    pub format: u32,
     pub tenant_id: String,
     pub initial_domain: String,
     pub signing_key: String,

@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tower_service::Service as _;
 
-use crate::app::{App, FaultSettings, Faults, Stats, lock};
+use crate::app::{App, FaultSettings, MAX_WINDOW_SECS, Stats, lock};
 use crate::graph::{self, GraphError, GraphRequest, GraphResponse};
 use crate::identity::{self, Decision, TokenProblem};
 
@@ -361,20 +361,17 @@ async fn hook_faults_set(State(app): State<Shared>, body: Bytes) -> Response {
             return hook_error(StatusCode::BAD_REQUEST, &format!("invalid body: {error}"));
         }
     };
-    *lock(&app.faults) = Faults {
-        latency_ms: settings.latency_ms,
-        fail_every: settings.fail_every,
-        throttle_until: (settings.throttle_for_secs > 0)
-            .then(|| Instant::now() + Duration::from_secs(settings.throttle_for_secs)),
-        drop_every: settings.drop_every,
-        operations: 0,
-        connections: 0,
-    };
-    StatusCode::NO_CONTENT.into_response()
+    match settings.faults(Instant::now()) {
+        Ok(faults) => {
+            *lock(&app.faults) = faults;
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(problem) => hook_error(StatusCode::BAD_REQUEST, &problem),
+    }
 }
 
 async fn hook_faults_clear(State(app): State<Shared>) -> Response {
-    *lock(&app.faults) = Faults::default();
+    *lock(&app.faults) = crate::app::Faults::default();
     StatusCode::NO_CONTENT.into_response()
 }
 
@@ -395,6 +392,15 @@ async fn hook_limits(State(app): State<Shared>, body: Bytes) -> Response {
         return hook_error(
             StatusCode::BAD_REQUEST,
             "writes and window_secs must be at least 1",
+        );
+    }
+    if limits.window_secs > MAX_WINDOW_SECS {
+        return hook_error(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "window_secs is {}; at most {MAX_WINDOW_SECS} is accepted",
+                limits.window_secs
+            ),
         );
     }
     lock(&app.limiter).set(limits.writes, Duration::from_secs(limits.window_secs));

@@ -699,6 +699,7 @@ pub fn create(params: &NewTenant) -> State {
     objects.insert(sync_sp_id, sync_sp);
 
     State {
+        format: crate::model::STATE_FORMAT,
         tenant_id,
         initial_domain: initial,
         signing_key: random_string(48, util::ALNUM),

@@ -1,7 +1,6 @@
 //! Small helpers with no dependency on the rest of the emulator: time stamps, random
-//! identifiers, an (emulator-grade) keyed digest, base64url, percent-decoding.
+//! identifiers, a keyed digest (HMAC-SHA256), base64url, percent-decoding.
 
-use std::hash::{DefaultHasher, Hasher};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -110,27 +109,39 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
     {
         return None;
     }
-    let mut rest = &text[19..];
+    let mut rest = text.get(19..)?;
     if let Some(fraction) = rest.strip_prefix('.') {
         let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
         if digits == 0 {
             return None;
         }
-        rest = &fraction[digits..];
+        rest = fraction.get(digits..)?;
     }
     let offset = match rest {
         "Z" | "z" | "" => 0,
         _ => {
+            // `±hh:mm`, as RFC 3339 has it: two digits each, hours below 24, minutes below 60.
             let sign = match rest.as_bytes().first() {
                 Some(b'+') => 1,
                 Some(b'-') => -1,
                 _ => return None,
             };
-            let (hours, minutes) = rest[1..].split_once(':')?;
-            sign * (hours.parse::<i64>().ok()? * 3600 + minutes.parse::<i64>().ok()? * 60)
+            let (hours, minutes) = rest.get(1..)?.split_once(':')?;
+            let two_digits = |part: &str| -> Option<i64> {
+                (part.len() == 2 && part.bytes().all(|b| b.is_ascii_digit()))
+                    .then(|| part.parse().ok())
+                    .flatten()
+            };
+            let (hours, minutes) = (two_digits(hours)?, two_digits(minutes)?);
+            if hours > 23 || minutes > 59 {
+                return None;
+            }
+            sign * (hours * 3600 + minutes * 60)
         }
     };
-    Some(days * 86_400 + hour * 3600 + minute * 60 + second - offset)
+    days.checked_mul(86_400)?
+        .checked_add(hour * 3600 + minute * 60 + second)?
+        .checked_sub(offset)
 }
 
 /// 16 random bytes from the operating system (through uuid's v4 generator).
@@ -167,21 +178,21 @@ pub const UPPER_ALNUM: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 pub const SECRET_CHARS: &[u8] =
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789~._-";
 
-/// A keyed 128-bit digest, hex. Built from SipHash with the key mixed into the input: good
-/// enough to tell a token this emulator issued from a forged or mangled one on a loopback test
-/// server, and not meant to be more than that.
+/// HMAC-SHA256 (RFC 2104, FIPS 180-4) of `parts` under `key`, as 64 lowercase hex digits. Each
+/// part goes in as its length (8 bytes, big-endian) and then its bytes, so that ("ab", "") and
+/// ("a", "b") differ. A fixed algorithm: state files keep digests made with it (salted secret
+/// and password digests), and tokens are signed with it.
 pub fn digest(key: &str, parts: &[&str]) -> String {
-    let mut out = String::with_capacity(32);
-    for round in 0u8..2 {
-        let mut hasher = DefaultHasher::new();
-        hasher.write_u8(round);
-        hasher.write(key.as_bytes());
-        for part in parts {
-            hasher.write_usize(part.len());
-            hasher.write(part.as_bytes());
-        }
-        hasher.write(key.as_bytes());
-        out.push_str(&format!("{:016x}", hasher.finish()));
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key.as_bytes());
+    let mut context = ring::hmac::Context::with_key(&key);
+    for part in parts {
+        context.update(&(part.len() as u64).to_be_bytes());
+        context.update(part.as_bytes());
+    }
+    let tag = context.sign();
+    let mut out = String::with_capacity(64);
+    for byte in tag.as_ref() {
+        out.push_str(&format!("{byte:02x}"));
     }
     out
 }
@@ -275,7 +286,36 @@ mod tests {
         );
         assert_eq!(parse_rfc3339("2000-02-29"), Some(951_782_400));
         assert_eq!(parse_rfc3339("yesterday"), None);
+        assert_eq!(
+            parse_rfc3339("2023-11-14T17:13:20-05:00"),
+            Some(1_700_000_000)
+        );
+        assert_eq!(
+            parse_rfc3339("2023-11-14T22:13:20.5+00:00"),
+            Some(1_700_000_000)
+        );
         assert_eq!(parse_rfc3339("2023-13-01T00:00:00Z"), None);
+    }
+
+    #[test]
+    fn offsets_out_of_range_are_refused_not_overflowed() {
+        for text in [
+            "2030-01-01T00:00:00+99999999999999999:00",
+            "2030-01-01T00:00:00-99999999999999999:00",
+            "2030-01-01T00:00:00+00:99999999999999999",
+            "2030-01-01T00:00:00+24:00",
+            "2030-01-01T00:00:00+01:60",
+            "2030-01-01T00:00:00+1:00",
+            "2030-01-01T00:00:00+01:0",
+            "2030-01-01T00:00:00+0a:00",
+            "2030-01-01T00:00:00++1:00",
+            "2030-01-01T00:00:00+01",
+            "2030-01-01T00:00:00.é",
+            "2030-01-01T00:00:00é",
+        ] {
+            assert_eq!(parse_rfc3339(text), None, "{text}");
+        }
+        assert!(parse_rfc3339("2030-01-01T00:00:00+23:59").is_some());
     }
 
     #[test]
@@ -289,10 +329,21 @@ mod tests {
     #[test]
     fn digests_depend_on_key_and_input() {
         let one = digest("k", &["a", "b"]);
-        assert_eq!(one.len(), 32);
+        assert_eq!(one.len(), 64);
         assert_eq!(one, digest("k", &["a", "b"]));
         assert_ne!(one, digest("k2", &["a", "b"]));
         assert_ne!(one, digest("k", &["ab", ""]));
+    }
+
+    #[test]
+    fn digests_are_a_fixed_algorithm() {
+        // HMAC-SHA256 under "salt" of 00 00 00 00 00 00 00 06 "secret", as Python's
+        // `hmac.new(b"salt", (6).to_bytes(8, "big") + b"secret", hashlib.sha256)` gives it.
+        // State files hold digests made this way: a change of algorithm must not go unnoticed.
+        assert_eq!(
+            digest("salt", &["secret"]),
+            "00b445ab720478efb46a63db9b8dbd735c34ef06f66a61e3c9f49e7dd7ce472c"
+        );
     }
 
     #[test]

@@ -482,3 +482,226 @@ async fn resource_owner_password_checks_users_passwords() {
     .await;
     assert_sts_error(&garbage, 400, "invalid_grant", 9002313);
 }
+
+#[tokio::test]
+async fn a_scope_with_non_ascii_characters_is_an_error_not_a_crash() {
+    let emulator = start();
+    let info = &emulator.info;
+    // 'é' straddles the end of "https://graph.microsoft.com/".
+    let started = device_code(info, "https://graph.microsoft.comé/User.Read").await;
+    assert_sts_error(&started, 400, "invalid_resource", 500011);
+    let ropc = user_token(
+        info,
+        &info.admin_user,
+        &info.admin_password,
+        "https://graph.microsoft.comé/User.Read",
+    )
+    .await;
+    assert_sts_error(&ropc, 400, "invalid_resource", 500011);
+    // Still serving.
+    assert_eq!(device_code(info, "User.Read").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn delegated_sign_ins_get_only_consented_scopes() {
+    let emulator = start();
+    let info = &emulator.info;
+    let admin = admin_token(info).await;
+    create_user(info, &admin, "consent", "Y29uc2VudGNvbnNlbnRjbw==").await;
+    let user = format!("consent@{DOMAIN}");
+
+    // .default: everything for the Global Administrator, User.Read for anyone else.
+    let everything = user_token(
+        info,
+        &info.admin_user,
+        &info.admin_password,
+        "https://graph.microsoft.com/.default",
+    )
+    .await;
+    let scopes = everything.body["scope"].as_str().unwrap();
+    assert!(
+        scopes.contains("Directory.ReadWrite.All") && scopes.contains("User.Read"),
+        "{scopes}"
+    );
+    let little = user_token(
+        info,
+        &user,
+        "Initial-Passw0rd!",
+        "https://graph.microsoft.com/.default",
+    )
+    .await;
+    assert_eq!(little.status, StatusCode::OK, "{:?}", little.body);
+    assert_eq!(little.body["scope"], "User.Read");
+    let token = little.body["access_token"].as_str().unwrap();
+    let users = graph(info, token, Method::GET, "/users", None).await;
+    assert_eq!(users.status, StatusCode::FORBIDDEN);
+    let me = graph(info, token, Method::GET, "/me", None).await;
+    assert_eq!(me.status, StatusCode::OK, "{:?}", me.body);
+    assert_eq!(me.body["userPrincipalName"], json!(user));
+
+    // Scopes that need an administrator's consent: AADSTS65001 for a user.
+    let refused = user_token(info, &user, "Initial-Passw0rd!", "User.Read.All").await;
+    assert_sts_error(&refused, 400, "invalid_grant", 65001);
+    // The same through the device code flow, once the user has signed in.
+    let started = device_code(info, "Directory.Read.All").await;
+    let approved = hook(
+        info,
+        Method::POST,
+        "device-codes/approve",
+        Some(json!({"user_code": started.body["user_code"], "user": user})),
+    )
+    .await;
+    assert_eq!(approved.status, StatusCode::NO_CONTENT);
+    let polled = poll(info, started.body["device_code"].as_str().unwrap()).await;
+    assert_sts_error(&polled, 400, "invalid_grant", 65001);
+
+    // GET /me needs User.Read or more.
+    let groups_only = user_token(
+        info,
+        &info.admin_user,
+        &info.admin_password,
+        "Group.Read.All",
+    )
+    .await;
+    assert_eq!(groups_only.body["scope"], "Group.Read.All");
+    let me = graph(
+        info,
+        groups_only.body["access_token"].as_str().unwrap(),
+        Method::GET,
+        "/me",
+        None,
+    )
+    .await;
+    assert_eq!(me.status, StatusCode::FORBIDDEN);
+    assert_eq!(me.error_code(), "Authorization_RequestDenied");
+}
+
+#[tokio::test]
+async fn the_password_grant_is_refused_on_common() {
+    let emulator = start();
+    let info = &emulator.info;
+    let form = [
+        ("grant_type", "password"),
+        ("client_id", GRAPH_CLI),
+        ("username", info.admin_user.as_str()),
+        ("password", info.admin_password.as_str()),
+        ("scope", "User.Read"),
+    ];
+    assert_sts_error(
+        &token_request(info, "common", &form).await,
+        400,
+        "invalid_request",
+        9001023,
+    );
+    let organizations = token_request(info, "organizations", &form).await;
+    assert_eq!(
+        organizations.status,
+        StatusCode::OK,
+        "{:?}",
+        organizations.body
+    );
+}
+
+#[tokio::test]
+async fn new_apps_secrets_and_grants_wait_for_replication() {
+    let emulator = RunningEmulator::start(EmulatorConfig {
+        faults: tenant_emulator::FaultSettings {
+            replication_delay_secs: 2,
+            ..Default::default()
+        },
+        ..config()
+    })
+    .unwrap();
+    let info = &emulator.info;
+    let admin = admin_token(info).await;
+    let (app_id, secret) = app_with_roles(info, &admin, "replicating", &["Domain.Read.All"]).await;
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", app_id.as_str()),
+        ("client_secret", secret.as_str()),
+        ("scope", "https://graph.microsoft.com/.default"),
+    ];
+    // The new application is not known yet.
+    let unknown = token_request(info, &info.tenant_id, &form).await;
+    assert_sts_error(&unknown, 400, "unauthorized_client", 700016);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let token = token_request(info, &info.tenant_id, &form).await;
+    assert_eq!(token.status, StatusCode::OK, "{:?}", token.body);
+    let domains = graph(
+        info,
+        token.body["access_token"].as_str().unwrap(),
+        Method::GET,
+        "/domains",
+        None,
+    )
+    .await;
+    assert_eq!(domains.status, StatusCode::OK);
+
+    // A new secret is not known yet; a new grant is not in the tokens issued meanwhile.
+    let object_id = graph(
+        info,
+        &admin,
+        Method::GET,
+        &format!("/applications(appId='{app_id}')"),
+        None,
+    )
+    .await
+    .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let added = graph(
+        info,
+        &admin,
+        Method::POST,
+        &format!("/applications/{object_id}/addPassword"),
+        Some(json!({"passwordCredential": {"displayName": "second"}})),
+    )
+    .await;
+    let second = added.body["secretText"].as_str().unwrap().to_owned();
+    let graph_sp = graph_service_principal(info, &admin).await;
+    let sp = graph(
+        info,
+        &admin,
+        Method::GET,
+        &format!("/servicePrincipals(appId='{app_id}')"),
+        None,
+    )
+    .await;
+    let granted = graph(
+        info,
+        &admin,
+        Method::POST,
+        &format!("/servicePrincipals/{}/appRoleAssignedTo", graph_sp["id"].as_str().unwrap()),
+        Some(json!({"principalId": sp.body["id"], "resourceId": graph_sp["id"], "appRoleId": "df021288-bdef-4463-88db-98f22de89214"})),
+    )
+    .await;
+    assert_eq!(granted.status, StatusCode::CREATED, "{:?}", granted.body);
+    let with_second = [
+        ("grant_type", "client_credentials"),
+        ("client_id", app_id.as_str()),
+        ("client_secret", second.as_str()),
+        ("scope", "https://graph.microsoft.com/.default"),
+    ];
+    let early = token_request(info, &info.tenant_id, &with_second).await;
+    assert_sts_error(&early, 401, "invalid_client", 7000215);
+    let meanwhile = app_token_for(info, &app_id, &secret).await;
+    let users = graph(info, &meanwhile, Method::GET, "/users", None).await;
+    assert_eq!(
+        users.status,
+        StatusCode::FORBIDDEN,
+        "User.Read.All is not in it yet"
+    );
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let later = token_request(info, &info.tenant_id, &with_second).await;
+    assert_eq!(later.status, StatusCode::OK, "{:?}", later.body);
+    let users = graph(
+        info,
+        later.body["access_token"].as_str().unwrap(),
+        Method::GET,
+        "/users",
+        None,
+    )
+    .await;
+    assert_eq!(users.status, StatusCode::OK, "{:?}", users.body);
+}

@@ -84,6 +84,26 @@ async fn setup_registers_an_app_whose_token_carries_the_assigned_roles() {
     .await;
     assert_eq!(password.status, StatusCode::OK, "{:?}", password.body);
     let secret = password.body["secretText"].as_str().unwrap().to_owned();
+    // A time-zone offset out of range is a bad value, not an overflow.
+    for end in [
+        "2030-01-01T00:00:00+99999999999999999:00",
+        "2030-01-01T00:00:00-24:00",
+    ] {
+        let refused = graph(
+            info,
+            &admin,
+            Method::POST,
+            &format!("/applications/{object_id}/addPassword"),
+            Some(json!({"passwordCredential": {"displayName": "bad", "endDateTime": end}})),
+        )
+        .await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{end}");
+        assert!(
+            refused.error_message().contains("Edm.DateTimeOffset"),
+            "{:?}",
+            refused.body
+        );
+    }
     assert_eq!(password.body["endDateTime"], end);
     assert_eq!(password.body["hint"], json!(&secret[..3]));
     // The secret is shown once: the application keeps only its metadata.
@@ -400,20 +420,33 @@ async fn directory_synchronization_is_turned_on_by_a_signed_in_administrator_onl
     .await;
     assert_eq!(wrong_id.status, StatusCode::NOT_FOUND);
 
-    // A user without an administrator role cannot change the tenant.
+    // A user without an administrator role cannot consent to the scope that changes the
+    // tenant (AADSTS65001), and with the scopes a user may consent to, changes nothing.
     create_user(info, &admin, "plain", "cGxhaW5wbGFpbnBsYWlucGw=").await;
-    let plain = token_request(
-        info,
-        &info.tenant_id,
-        &[
-            ("grant_type", "password"),
-            ("client_id", GRAPH_CLI),
-            ("username", &format!("plain@{DOMAIN}")),
-            ("password", "Initial-Passw0rd!"),
-            ("scope", "Organization.ReadWrite.All User.ReadWrite.All"),
-        ],
-    )
-    .await;
+    let username = format!("plain@{DOMAIN}");
+    let sign_in = |scope: &'static str| {
+        let username = username.clone();
+        async move {
+            token_request(
+                info,
+                &info.tenant_id,
+                &[
+                    ("grant_type", "password"),
+                    ("client_id", GRAPH_CLI),
+                    ("username", &username),
+                    ("password", "Initial-Passw0rd!"),
+                    ("scope", scope),
+                ],
+            )
+            .await
+        }
+    };
+    let refused = sign_in("Organization.ReadWrite.All User.ReadWrite.All").await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(refused.body["error"], "invalid_grant");
+    assert_eq!(refused.body["error_codes"], json!([65001]));
+    let plain = sign_in("User.ReadBasic.All").await;
+    assert_eq!(plain.status, StatusCode::OK, "{:?}", plain.body);
     let plain = plain.body["access_token"].as_str().unwrap();
     let refused = graph(
         info,

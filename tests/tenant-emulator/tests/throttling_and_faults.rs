@@ -231,3 +231,43 @@ async fn the_hooks_check_their_input() {
     .await;
     assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn the_hooks_refuse_durations_that_would_overflow_the_clock() {
+    let emulator = start();
+    let info = &emulator.info;
+    let token = app_token(info).await;
+    for (path, body) in [
+        ("faults", json!({"throttle_for_secs": u64::MAX})),
+        ("faults", json!({"throttle_for_secs": 86_401})),
+        ("faults", json!({"latency_ms": u64::MAX})),
+        ("faults", json!({"replication_delay_secs": u64::MAX})),
+        ("faults", json!({"index_lag_ms": u64::MAX})),
+        ("faults", json!({"throttle_secs": 5})),
+        ("limits", json!({"writes": 1, "window_secs": u64::MAX})),
+    ] {
+        let refused = hook(info, Method::PUT, path, Some(body.clone())).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{path} {body}");
+        assert!(refused.body["error"].is_string(), "{:?}", refused.body);
+    }
+    // Nothing was switched on, and the emulator still serves.
+    let created = graph(
+        info,
+        &token,
+        Method::POST,
+        "/users",
+        Some(new_user("clock", "Y2xvY2tjbG9ja2Nsb2NrY2w=")),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    let largest = hook(
+        info,
+        Method::PUT,
+        "faults",
+        Some(json!({"throttle_for_secs": 86_400})),
+    )
+    .await;
+    assert_eq!(largest.status, StatusCode::NO_CONTENT);
+    let throttled = graph(info, &token, Method::GET, "/domains", None).await;
+    assert_eq!(throttled.status, StatusCode::TOO_MANY_REQUESTS);
+}

@@ -8,6 +8,7 @@ mod common;
 use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use tenant_emulator::ReadyInfo;
 
 #[tokio::test]
 async fn users_are_created_read_listed_and_paged() {
@@ -239,12 +240,7 @@ async fn filters_need_the_advanced_query_parameters_where_graph_does() {
     assert_eq!(group_anchor.status, StatusCode::BAD_REQUEST);
 }
 
-async fn find_users(
-    info: &tenant_emulator::ReadyInfo,
-    token: &str,
-    filter: String,
-    advanced: bool,
-) -> Answer {
+async fn find_users(info: &ReadyInfo, token: &str, filter: String, advanced: bool) -> Answer {
     let path = format!(
         "/users?$filter={}{}",
         urlencode(&filter),
@@ -645,7 +641,7 @@ async fn groups_get_members_by_reference() {
     .await;
     assert_eq!(found.body["value"][0]["id"], json!(group_id));
 
-    // Security groups are deleted for good; Microsoft 365 groups go to deleted items.
+    // Security groups and Microsoft 365 groups both go to deleted items (group-delete).
     let deleted = graph(
         info,
         &token,
@@ -663,7 +659,8 @@ async fn groups_get_members_by_reference() {
         None,
     )
     .await;
-    assert_eq!(in_bin.status, StatusCode::NOT_FOUND);
+    assert_eq!(in_bin.status, StatusCode::OK, "{:?}", in_bin.body);
+    assert_eq!(in_bin.body["@odata.type"], "#microsoft.graph.group");
     let unified = graph(
         info,
         &token,
@@ -813,7 +810,8 @@ async fn deleted_users_wait_in_deleted_items_and_restore_unless_their_name_was_t
         StatusCode::OK
     );
 
-    // Purged for good.
+    // Purged for good: by a signed-in administrator only (directory-deleteditems-delete:
+    // users, "Application: Not supported.").
     graph(
         info,
         &token,
@@ -822,9 +820,19 @@ async fn deleted_users_wait_in_deleted_items_and_restore_unless_their_name_was_t
         None,
     )
     .await;
-    let purged = graph(
+    let app_purge = graph(
         info,
         &token,
+        Method::DELETE,
+        &format!("/directory/deletedItems/{fred_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(app_purge.status, StatusCode::FORBIDDEN);
+    let admin = admin_token(info).await;
+    let purged = graph(
+        info,
+        &admin,
         Method::DELETE,
         &format!("/directory/deletedItems/{fred_id}"),
         None,
@@ -860,4 +868,401 @@ async fn unknown_segments_and_methods_are_refused_as_graph_does() {
         me.error_message(),
         "/me request is only valid with delegated authentication flow."
     );
+}
+
+#[tokio::test]
+async fn a_deeply_nested_filter_is_refused_with_graphs_error_body() {
+    let emulator = start();
+    let info = &emulator.info;
+    let token = app_token(info).await;
+    let deep = format!(
+        "{}userPrincipalName eq 'a@corp.dirsync.test'{}",
+        "(".repeat(3000),
+        ")".repeat(3000)
+    );
+    let refused = graph(
+        info,
+        &token,
+        Method::GET,
+        &format!("/users?$filter={}", urlencode(&deep)),
+        None,
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(refused.error_code(), "BadRequest");
+    assert!(
+        refused.error_message().contains("Recursion depth"),
+        "{:?}",
+        refused.body
+    );
+    assert!(refused.body["error"]["innerError"]["request-id"].is_string());
+    // The emulator is still there.
+    let users = graph(info, &token, Method::GET, "/users?$top=1", None).await;
+    assert_eq!(users.status, StatusCode::OK);
+    // Sixteen `or` clauses across the filter are one too many.
+    let sixteen = (0..16)
+        .map(|n| format!("mail eq 'u{n}@corp.dirsync.test'"))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    let refused = graph(
+        info,
+        &token,
+        Method::GET,
+        &format!("/users?$filter={}", urlencode(&sixteen)),
+        None,
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(refused.error_code(), "Request_UnsupportedQuery");
+    assert_eq!(
+        refused.error_message(),
+        "Too many child clauses specified in search filter expression containing 'OR' operators: 16. Max allowed: 15."
+    );
+}
+
+#[tokio::test]
+async fn a_hire_date_with_an_impossible_offset_is_refused_not_a_crash() {
+    let emulator = start();
+    let info = &emulator.info;
+    let token = app_token(info).await;
+    let user = create_user(info, &token, "hire", "aGlyZWhpcmVoaXJlaGlyZQ==").await;
+    let id = user["id"].as_str().unwrap();
+    for date in [
+        "2030-01-01T00:00:00+99999999999999999:00",
+        "2030-01-01T00:00:00+24:00",
+    ] {
+        let refused = graph(
+            info,
+            &token,
+            Method::PATCH,
+            &format!("/users/{id}"),
+            Some(json!({"employeeHireDate": date})),
+        )
+        .await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{date}");
+    }
+    let fine = graph(
+        info,
+        &token,
+        Method::PATCH,
+        &format!("/users/{id}"),
+        Some(json!({"employeeHireDate": "2030-01-01T00:00:00+02:00"})),
+    )
+    .await;
+    assert_eq!(fine.status, StatusCode::NO_CONTENT, "{:?}", fine.body);
+}
+
+#[tokio::test]
+async fn deleting_users_and_groups_needs_their_own_permission_not_directory_read_write() {
+    let emulator = start();
+    let info = &emulator.info;
+    let admin = admin_token(info).await;
+    let (app_id, secret) = app_with_roles(
+        info,
+        &admin,
+        "directory writer",
+        &["Directory.ReadWrite.All"],
+    )
+    .await;
+    let directory = app_token_for(info, &app_id, &secret).await;
+    let user = create_user(info, &directory, "kept", "a2VwdGtlcHRrZXB0a2VwdA==").await;
+    let user_id = user["id"].as_str().unwrap();
+    let group = graph(
+        info,
+        &directory,
+        Method::POST,
+        "/groups",
+        Some(security_group("kept")),
+    )
+    .await;
+    assert_eq!(group.status, StatusCode::CREATED, "{:?}", group.body);
+    let group_id = group.body["id"].as_str().unwrap();
+    for path in [format!("/users/{user_id}"), format!("/groups/{group_id}")] {
+        let refused = graph(info, &directory, Method::DELETE, &path, None).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{path}");
+        assert_eq!(refused.error_code(), "Authorization_RequestDenied");
+    }
+    // The sync app (User.ReadWrite.All, Group.ReadWrite.All) may.
+    let sync = app_token(info).await;
+    for path in [format!("/users/{user_id}"), format!("/groups/{group_id}")] {
+        let deleted = graph(info, &sync, Method::DELETE, &path, None).await;
+        assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{path}");
+    }
+    // Restoring needs them too.
+    for id in [user_id, group_id] {
+        let refused = graph(
+            info,
+            &directory,
+            Method::POST,
+            &format!("/directory/deletedItems/{id}/restore"),
+            None,
+        )
+        .await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{id}");
+        let restored = graph(
+            info,
+            &sync,
+            Method::POST,
+            &format!("/directory/deletedItems/{id}/restore"),
+            None,
+        )
+        .await;
+        assert_eq!(restored.status, StatusCode::OK, "{:?}", restored.body);
+    }
+}
+
+/// The IDs of a page of directoryObjects.
+fn ids(answer: &Answer) -> Vec<String> {
+    let mut ids: Vec<String> = answer.body["value"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{:?}", answer.body))
+        .iter()
+        .map(|o| o["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn security_groups_go_to_deleted_items_and_come_back_with_their_memberships() {
+    let emulator = start();
+    let info = &emulator.info;
+    let token = app_token(info).await;
+    let mut members = Vec::new();
+    for name in ["sgone", "sgtwo"] {
+        let user = create_user(info, &token, name, &format!("{name}-anchor-security")).await;
+        members.push(user["id"].as_str().unwrap().to_owned());
+    }
+    members.sort();
+    let bind: Vec<String> = members
+        .iter()
+        .map(|id| format!("https://graph.microsoft.com/v1.0/users/{id}"))
+        .collect();
+    let mut body = security_group("staff");
+    body["members@odata.bind"] = json!(bind);
+    let group = graph(info, &token, Method::POST, "/groups", Some(body)).await;
+    assert_eq!(group.status, StatusCode::CREATED, "{:?}", group.body);
+    let group_id = group.body["id"].as_str().unwrap().to_owned();
+    let mut body = security_group("everyone");
+    body["members@odata.bind"] = json!([format!(
+        "https://graph.microsoft.com/v1.0/groups/{group_id}"
+    )]);
+    let parent = graph(info, &token, Method::POST, "/groups", Some(body)).await;
+    let parent_id = parent.body["id"].as_str().unwrap().to_owned();
+
+    // A delta round to start from.
+    let mut url = format!("{}/v1.0/groups/delta", info.graph);
+    let delta_link = loop {
+        let page = graph_url(info, &token, &url).await;
+        match page.body["@odata.nextLink"].as_str() {
+            Some(next) => url = next.to_owned(),
+            None => break page.body["@odata.deltaLink"].as_str().unwrap().to_owned(),
+        }
+    };
+
+    let deleted = graph(
+        info,
+        &token,
+        Method::DELETE,
+        &format!("/groups/{group_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    let gone = graph(
+        info,
+        &token,
+        Method::GET,
+        &format!("/groups/{group_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    let bin = graph(
+        info,
+        &token,
+        Method::GET,
+        "/directory/deletedItems/microsoft.graph.group",
+        None,
+    )
+    .await;
+    assert_eq!(bin.status, StatusCode::OK, "{:?}", bin.body);
+    assert_eq!(ids(&bin), vec![group_id.clone()]);
+    assert!(bin.body["value"][0]["deletedDateTime"].is_string());
+    // Delta: removed, and restorable ("changed", not "deleted").
+    let changes = graph_url(info, &token, &delta_link).await;
+    let entries = changes.body["value"].as_array().unwrap();
+    let removed = entries.iter().find(|e| e["id"] == json!(group_id)).unwrap();
+    assert_eq!(removed["@removed"]["reason"], "changed", "{removed}");
+    let delta_link = changes.body["@odata.deltaLink"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let restored = graph(
+        info,
+        &token,
+        Method::POST,
+        &format!("/directory/deletedItems/{group_id}/restore"),
+        None,
+    )
+    .await;
+    assert_eq!(restored.status, StatusCode::OK, "{:?}", restored.body);
+    assert_eq!(restored.body["@odata.type"], "#microsoft.graph.group");
+    let listed = graph(
+        info,
+        &token,
+        Method::GET,
+        &format!("/groups/{group_id}/members"),
+        None,
+    )
+    .await;
+    assert_eq!(ids(&listed), members, "its members are back");
+    let nested = graph(
+        info,
+        &token,
+        Method::GET,
+        &format!("/groups/{parent_id}/members"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        ids(&nested),
+        vec![group_id.clone()],
+        "and so is its own membership"
+    );
+    let changes = graph_url(info, &token, &delta_link).await;
+    let entries = changes.body["value"].as_array().unwrap();
+    let back = entries.iter().find(|e| e["id"] == json!(group_id)).unwrap();
+    let mut delta_members: Vec<String> = back["members@delta"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect();
+    delta_members.sort();
+    assert_eq!(delta_members, members, "{back}");
+}
+
+async fn graph_url(info: &ReadyInfo, token: &str, url: &str) -> Answer {
+    let path = url
+        .strip_prefix(&format!("{}/v1.0", info.graph))
+        .unwrap_or_else(|| panic!("{url}"));
+    let answer = graph(info, token, Method::GET, path, None).await;
+    assert_eq!(answer.status, StatusCode::OK, "{url}: {:?}", answer.body);
+    answer
+}
+
+#[tokio::test]
+async fn relationships_list_what_the_caller_cannot_read_with_type_and_id_only() {
+    let emulator = start();
+    let info = &emulator.info;
+    let admin = admin_token(info).await;
+    let sync = app_token(info).await;
+    let user = create_user(info, &sync, "limited", "bGltaXRlZGxpbWl0ZWRsaQ==").await;
+    let user_id = user["id"].as_str().unwrap();
+    let mut body = security_group("limited");
+    body["members@odata.bind"] =
+        json!([format!("https://graph.microsoft.com/v1.0/users/{user_id}")]);
+    let group = graph(info, &sync, Method::POST, "/groups", Some(body)).await;
+    let group_id = group.body["id"].as_str().unwrap();
+
+    // GroupMember.Read.All reads groups' members, not users: the user comes back limited.
+    let (app_id, secret) =
+        app_with_roles(info, &admin, "members only", &["GroupMember.Read.All"]).await;
+    let members_only = app_token_for(info, &app_id, &secret).await;
+    let listed = graph(
+        info,
+        &members_only,
+        Method::GET,
+        &format!("/groups/{group_id}/members"),
+        None,
+    )
+    .await;
+    assert_eq!(listed.status, StatusCode::OK, "{:?}", listed.body);
+    let member = &listed.body["value"][0];
+    assert_eq!(member["@odata.type"], "#microsoft.graph.user");
+    assert_eq!(member["id"], json!(user_id));
+    assert_eq!(member["displayName"], Value::Null, "{member}");
+    assert_eq!(member["userPrincipalName"], Value::Null, "{member}");
+    // With User.Read.All as well, the user in full.
+    let full = graph(
+        info,
+        &sync,
+        Method::GET,
+        &format!("/groups/{group_id}/members"),
+        None,
+    )
+    .await;
+    assert_eq!(full.body["value"][0]["displayName"], "User limited");
+
+    // memberOf follows its pages: a user's needs Directory.Read.All for an app (the sync app
+    // is refused); a group's takes GroupMember.Read.All.
+    let refused = graph(
+        info,
+        &sync,
+        Method::GET,
+        &format!("/users/{user_id}/memberOf"),
+        None,
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let (app_id, secret) =
+        app_with_roles(info, &admin, "directory reader", &["Directory.Read.All"]).await;
+    let reader = app_token_for(info, &app_id, &secret).await;
+    let member_of = graph(
+        info,
+        &reader,
+        Method::GET,
+        &format!("/users/{user_id}/memberOf"),
+        None,
+    )
+    .await;
+    assert_eq!(member_of.status, StatusCode::OK, "{:?}", member_of.body);
+    assert_eq!(member_of.body["value"][0]["id"], json!(group_id));
+    assert_eq!(member_of.body["value"][0]["displayName"], "Group limited");
+    let group_member_of = graph(
+        info,
+        &members_only,
+        Method::GET,
+        &format!("/groups/{group_id}/memberOf"),
+        None,
+    )
+    .await;
+    assert_eq!(group_member_of.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn advanced_queries_see_new_objects_only_after_the_index_lag() {
+    let emulator = start();
+    let info = &emulator.info;
+    let token = app_token(info).await;
+    let set = hook(
+        info,
+        Method::PUT,
+        "faults",
+        Some(json!({"index_lag_ms": 1500})),
+    )
+    .await;
+    assert_eq!(set.status, StatusCode::NO_CONTENT, "{:?}", set.body);
+    create_user(info, &token, "lagging", "bGFnZ2luZ2xhZ2dpbmdsYQ==").await;
+    let advanced =
+        "/users?$filter=onPremisesImmutableId%20eq%20'bGFnZ2luZ2xhZ2dpbmdsYQ=='&$count=true";
+    let eventual = [("ConsistencyLevel", "eventual")];
+    let early = graph_with(info, &token, Method::GET, advanced, None, &eventual).await;
+    assert_eq!(early.status, StatusCode::OK);
+    assert_eq!(early.body["@odata.count"], 0, "not indexed yet");
+    // A plain read sees it at once.
+    let plain = graph(
+        info,
+        &token,
+        Method::GET,
+        &format!("/users/lagging@{DOMAIN}"),
+        None,
+    )
+    .await;
+    assert_eq!(plain.status, StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+    let later = graph_with(info, &token, Method::GET, advanced, None, &eventual).await;
+    assert_eq!(later.body["@odata.count"], 1, "{:?}", later.body);
 }

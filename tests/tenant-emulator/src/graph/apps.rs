@@ -3,8 +3,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::objects::{self, PageSpec, check_body, entity, hard_delete, io_error, soft_delete};
-use super::query;
+use super::objects::{self, check_body, entity, hard_delete, soft_delete};
+use super::query::{self, ListQuery};
 use super::{Ctx, GraphError, GraphResponse, GraphResult, Perm, require_admin};
 use crate::identity::Caller;
 use crate::model::{DirObject, Kind, State};
@@ -90,39 +90,18 @@ fn find_visible<'s>(
 /// `GET /applications`, `GET /servicePrincipals` (`$filter=appId eq '…'`)
 pub fn list(ctx: &Ctx<'_>, kind: Kind) -> GraphResult {
     APP_READ.check(ctx.caller)?;
-    let select = query::select(kind, ctx.req, false)?;
-    let filter = query::filter(kind, ctx.req)?;
+    let query = ListQuery::parse(kind, ctx.req)?;
     let search = query::search(kind, ctx.req)?;
-    let top = query::top(ctx.req)?;
-    let after = ctx
-        .req
-        .param("$skiptoken")
-        .map(query::decode_position)
-        .transpose()?;
+    let indexed = ctx.indexed();
     let body = ctx.app.store.read(|state| {
         let items: Vec<&DirObject> = state
             .objects
             .values()
-            .filter(|o| o.is_live() && o.kind == kind && visible(ctx.caller, o))
-            .filter(|o| filter.as_ref().is_none_or(|f| query::matches(o, f)))
+            .filter(|o| o.is_live() && o.kind == kind && visible(ctx.caller, o) && indexed(o))
+            .filter(|o| query.matches(o))
             .filter(|o| search.as_ref().is_none_or(|s| query::search_matches(o, s)))
             .collect();
-        objects::page(
-            ctx,
-            items,
-            &PageSpec {
-                context: ctx.context(&query::context_fragment(
-                    kind.collection(),
-                    select.as_deref(),
-                )),
-                select: select.as_deref(),
-                order: None,
-                top,
-                after,
-                count: ctx.req.advanced(),
-                typed: false,
-            },
-        )
+        objects::collection_page(ctx, kind, items, &query, None)
     });
     Ok(GraphResponse::ok(body))
 }
@@ -194,17 +173,24 @@ fn check_app_values(
     Ok(())
 }
 
+/// The permission checks of an application or service principal write and its body's
+/// properties, checked, under their canonical names.
+fn write_body(ctx: &Ctx<'_>, kind: Kind, creating: bool) -> Result<Map<String, Value>, GraphError> {
+    APP_WRITE.check(ctx.caller)?;
+    require_admin(ctx)?;
+    let body = ctx.req.json_body()?;
+    check_body(kind, &body, creating)?;
+    let props = objects::canonical(kind, &body);
+    check_app_values(kind, &props, creating)?;
+    Ok(props)
+}
+
 // https://learn.microsoft.com/en-us/graph/api/application-post-applications?view=graph-rest-1.0
 // https://learn.microsoft.com/en-us/graph/api/serviceprincipal-post-serviceprincipals?view=graph-rest-1.0
 /// `POST /applications`, `POST /servicePrincipals` (`{"appId": …}`)
 pub fn create(ctx: &Ctx<'_>, kind: Kind) -> GraphResult {
-    APP_WRITE.check(ctx.caller)?;
-    require_admin(ctx)?;
-    let body = ctx.req.json_body()?;
-    check_body(kind, &body, true)?;
-    let props = objects::canonical(kind, &body);
-    check_app_values(kind, &props, true)?;
-    let result = ctx.app.store.write(|inner| -> GraphResult {
+    let props = write_body(ctx, kind, true)?;
+    ctx.write(|inner| {
         let seq = inner.next_seq();
         let id = new_guid();
         let initial = inner.state.initial_domain.clone();
@@ -254,23 +240,18 @@ pub fn create(ctx: &Ctx<'_>, kind: Kind) -> GraphResult {
         };
         object.internal.owners.insert(ctx.caller.object_id.clone());
         let body = entity(ctx, &object, None);
+        ctx.app.note_created(object.id());
         inner.insert_object(object);
         Ok(GraphResponse::created(body))
-    });
-    result.map_err(|e| io_error(&e))?
+    })
 }
 
 // https://learn.microsoft.com/en-us/graph/api/application-update?view=graph-rest-1.0
 // https://learn.microsoft.com/en-us/graph/api/serviceprincipal-update?view=graph-rest-1.0
 /// `PATCH /applications/{id}`, `PATCH /servicePrincipals/{id}`
 pub fn update(ctx: &Ctx<'_>, kind: Kind, key: &str) -> GraphResult {
-    APP_WRITE.check(ctx.caller)?;
-    require_admin(ctx)?;
-    let body = ctx.req.json_body()?;
-    check_body(kind, &body, false)?;
-    let props = objects::canonical(kind, &body);
-    check_app_values(kind, &props, false)?;
-    let result = ctx.app.store.write(|inner| -> GraphResult {
+    let props = write_body(ctx, kind, false)?;
+    ctx.write(|inner| {
         let id = find_visible(ctx, &inner.state, kind, key)?.id().to_owned();
         if props
             .get("displayName")
@@ -286,8 +267,7 @@ pub fn update(ctx: &Ctx<'_>, kind: Kind, key: &str) -> GraphResult {
         }
         inner.touch(&id);
         Ok(GraphResponse::no_content())
-    });
-    result.map_err(|e| io_error(&e))?
+    })
 }
 
 // https://learn.microsoft.com/en-us/graph/api/application-delete?view=graph-rest-1.0
@@ -297,7 +277,7 @@ pub fn update(ctx: &Ctx<'_>, kind: Kind, key: &str) -> GraphResult {
 pub fn delete(ctx: &Ctx<'_>, kind: Kind, key: &str) -> GraphResult {
     APP_WRITE.check(ctx.caller)?;
     require_admin(ctx)?;
-    let result = ctx.app.store.write(|inner| -> GraphResult {
+    ctx.write(|inner| {
         let object = find_visible(ctx, &inner.state, kind, key)?;
         let id = object.id().to_owned();
         let app_id = object.str_prop("appId").unwrap_or_default().to_owned();
@@ -321,8 +301,7 @@ pub fn delete(ctx: &Ctx<'_>, kind: Kind, key: &str) -> GraphResult {
             hard_delete(inner, &id);
         }
         Ok(GraphResponse::no_content())
-    });
-    result.map_err(|e| io_error(&e))?
+    })
 }
 
 // https://learn.microsoft.com/en-us/graph/api/application-addpassword?view=graph-rest-1.0
@@ -358,7 +337,7 @@ pub fn add_password(ctx: &Ctx<'_>, key: &str) -> GraphResult {
         .get("displayName")
         .and_then(Value::as_str)
         .map(str::to_owned);
-    let result = ctx.app.store.write(|inner| -> GraphResult {
+    ctx.write(|inner| {
         let id = find_visible(ctx, &inner.state, Kind::Application, key)?
             .id()
             .to_owned();
@@ -374,6 +353,7 @@ pub fn add_password(ctx: &Ctx<'_>, key: &str) -> GraphResult {
                 .unwrap_or_default();
             credentials.push(public.clone());
             app.set("passwordCredentials", Value::Array(credentials), seq);
+            ctx.app.note_created(&stored.key_id);
             app.internal.secrets.push(stored);
         }
         inner.touch(&id);
@@ -381,8 +361,7 @@ pub fn add_password(ctx: &Ctx<'_>, key: &str) -> GraphResult {
         response["secretText"] = json!(secret);
         response["@odata.context"] = json!(ctx.context("microsoft.graph.passwordCredential"));
         Ok(GraphResponse::ok(response))
-    });
-    result.map_err(|e| io_error(&e))?
+    })
 }
 
 // https://learn.microsoft.com/en-us/graph/api/application-removepassword?view=graph-rest-1.0
@@ -396,7 +375,7 @@ pub fn remove_password(ctx: &Ctx<'_>, key: &str) -> GraphResult {
         .and_then(Value::as_str)
         .ok_or_else(|| GraphError::required("keyId"))?
         .to_ascii_lowercase();
-    let result = ctx.app.store.write(|inner| -> GraphResult {
+    ctx.write(|inner| {
         let id = find_visible(ctx, &inner.state, Kind::Application, key)?
             .id()
             .to_owned();
@@ -434,8 +413,7 @@ pub fn remove_password(ctx: &Ctx<'_>, key: &str) -> GraphResult {
         app.set("passwordCredentials", Value::Array(credentials), seq);
         inner.touch(&id);
         Ok(GraphResponse::no_content())
-    });
-    result.map_err(|e| io_error(&e))?
+    })
 }
 
 /// `appRoleAssignedTo` lists what is assigned on a resource; `appRoleAssignments` what a
@@ -507,7 +485,7 @@ pub fn assignment_create(ctx: &Ctx<'_>, key: &str, relation: &str) -> GraphResul
     let principal_id = field("principalId").ok_or_else(|| GraphError::required("principalId"))?;
     let resource_id = field("resourceId").ok_or_else(|| GraphError::required("resourceId"))?;
     let app_role_id = field("appRoleId").ok_or_else(|| GraphError::required("appRoleId"))?;
-    let result = ctx.app.store.write(|inner| -> GraphResult {
+    ctx.write(|inner| {
         let sp = find(&inner.state, Kind::ServicePrincipal, key).ok_or_else(|| GraphError::not_found(key))?;
         let expected = if on_resource(relation) { &resource_id } else { &principal_id };
         if sp.id() != expected {
@@ -562,13 +540,15 @@ pub fn assignment_create(ctx: &Ctx<'_>, key: &str, relation: &str) -> GraphResul
             if on_resource(relation) { "appRoleAssignedTo" } else { "appRoleAssignments" }
         ));
         inner.next_seq();
+        if let Some(id) = assignment.get("id").and_then(Value::as_str) {
+            ctx.app.note_created(id);
+        }
         inner.put_assignment(assignment.clone());
         let mut body = Map::new();
         body.insert("@odata.context".into(), json!(context));
         body.extend(assignment);
         Ok(GraphResponse::created(Value::Object(body)))
-    });
-    result.map_err(|e| io_error(&e))?
+    })
 }
 
 // https://learn.microsoft.com/en-us/graph/api/serviceprincipal-delete-approleassignedto?view=graph-rest-1.0
@@ -587,7 +567,7 @@ pub fn assignment_delete(
     } else {
         "principalId"
     };
-    let result = ctx.app.store.write(|inner| -> GraphResult {
+    ctx.write(|inner| {
         let sp = find(&inner.state, Kind::ServicePrincipal, key)
             .ok_or_else(|| GraphError::not_found(key))?;
         let sp_id = sp.id().to_owned();
@@ -602,8 +582,7 @@ pub fn assignment_delete(
         inner.next_seq();
         inner.remove_assignment(assignment);
         Ok(GraphResponse::no_content())
-    });
-    result.map_err(|e| io_error(&e))?
+    })
 }
 
 /// Expires every client secret of an application now (test hook).

@@ -124,11 +124,41 @@ fn parse(outer: &GraphRequest) -> Result<Vec<Inner>, GraphError> {
     Ok(parsed)
 }
 
-/// Orders the requests so that each comes after what it depends on.
-fn order(requests: &[Inner]) -> Result<Vec<usize>, GraphError> {
+/// Graph runs a batch either fully parallel (no request has `dependsOn`) or fully sequential
+/// (every request but the first depends on another); a mix is refused with 400 "Batch should
+/// be either fully sequential or fully parallel." (reported against the json-batching page,
+/// https://github.com/microsoftgraph/microsoft-graph-docs/issues/16280, and fixed there).
+fn check_sequencing(requests: &[Inner]) -> Result<(), GraphError> {
+    let independent = requests.iter().filter(|r| r.depends_on.is_empty()).count();
+    if independent < requests.len() && independent > 1 {
+        return Err(invalid(
+            "Batch should be either fully sequential or fully parallel.",
+        ));
+    }
+    Ok(())
+}
+
+/// A permutation of `0..n` by `key`, never the identity when `n > 1`: clients must not rely on
+/// the order of the batch.
+fn shuffled(n: usize, key: impl Fn(usize) -> String) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_cached_key(|i| key(*i));
+    if n > 1 && order.iter().enumerate().all(|(at, i)| at == *i) {
+        order.rotate_left(1);
+    }
+    order
+}
+
+/// The order to run the requests in: each after what it depends on, the independent ones in
+/// a shuffled order (seeded by the batch's request id) rather than the order of the array,
+/// since Graph may run them in any order, or at once.
+fn order(requests: &[Inner], seed: &str) -> Result<Vec<usize>, GraphError> {
+    let preference = shuffled(requests.len(), |i| {
+        util::digest(seed, &["run", &requests[i].id])
+    });
     let mut done: Vec<usize> = Vec::new();
     while done.len() < requests.len() {
-        let ready = (0..requests.len()).find(|i| {
+        let ready = preference.iter().copied().find(|i| {
             !done.contains(i)
                 && requests[*i]
                     .depends_on
@@ -196,12 +226,15 @@ fn run_one(app: &App, caller: &Caller, outer: &GraphRequest, request: &Inner) ->
 /// `POST /$batch`
 pub fn batch(app: &App, caller: &Caller, outer: &GraphRequest) -> GraphResponse {
     Stats::bump(&app.stats.requests);
-    let requests = match parse(outer).and_then(|parsed| order(&parsed).map(|order| (parsed, order)))
-    {
-        Ok(parsed) => parsed,
+    let planned = parse(outer).and_then(|parsed| {
+        check_sequencing(&parsed)?;
+        let sequence = order(&parsed, &outer.request_id)?;
+        Ok((parsed, sequence))
+    });
+    let (requests, sequence) = match planned {
+        Ok(planned) => planned,
         Err(error) => return error.into_response(outer),
     };
-    let (requests, sequence) = requests;
     let mut results: Vec<Option<GraphResponse>> = vec![None; requests.len()];
     for index in sequence {
         let request = &requests[index];
@@ -225,7 +258,7 @@ pub fn batch(app: &App, caller: &Caller, outer: &GraphRequest) -> GraphResponse 
         };
         results[index] = Some(response);
     }
-    let mut responses: Vec<(String, Value)> = requests
+    let mut responses: Vec<Option<Value>> = requests
         .iter()
         .zip(results)
         .map(|(request, response)| {
@@ -241,15 +274,85 @@ pub fn batch(app: &App, caller: &Caller, outer: &GraphRequest) -> GraphResponse 
             if let Some(body) = response.body {
                 entry.insert("body".into(), body);
             }
-            // Graph answers in whatever order it finished: keep clients from relying on order.
-            (
-                util::digest(&outer.request_id, &[&request.id]),
-                Value::Object(entry),
-            )
+            Some(Value::Object(entry))
         })
         .collect();
-    responses.sort_by(|a, b| a.0.cmp(&b.0));
-    GraphResponse::ok(
-        json!({"responses": responses.into_iter().map(|(_, v)| v).collect::<Vec<_>>()}),
-    )
+    // Graph answers in whatever order it finished: keep clients from relying on order.
+    let answer_order = shuffled(requests.len(), |i| {
+        util::digest(&outer.request_id, &["answer", &requests[i].id])
+    });
+    let responses: Vec<Value> = answer_order
+        .into_iter()
+        .filter_map(|i| responses.get_mut(i).and_then(Option::take))
+        .collect();
+    GraphResponse::ok(json!({ "responses": responses }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(id: &str, depends_on: &[&str]) -> Inner {
+        Inner {
+            id: id.to_owned(),
+            method: "GET".into(),
+            url: "/domains".into(),
+            depends_on: depends_on.iter().map(|d| (*d).to_owned()).collect(),
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    #[test]
+    fn independent_requests_run_in_a_shuffled_order_dependent_ones_after_their_dependency() {
+        let parallel: Vec<Inner> = (0..5).map(|n| request(&n.to_string(), &[])).collect();
+        for seed in ["a", "b", "c", "d"] {
+            let sequence = order(&parallel, seed).expect("no cycle");
+            assert_ne!(sequence, vec![0, 1, 2, 3, 4], "seed {seed}");
+            let mut sorted = sequence.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, vec![0, 1, 2, 3, 4]);
+        }
+        // Two requests: never in array order either.
+        let two = [request("1", &[]), request("2", &[])];
+        for seed in ["a", "b", "c", "d", "e", "f"] {
+            assert_eq!(order(&two, seed).expect("ok"), vec![1, 0]);
+        }
+        let chain = [
+            request("1", &[]),
+            request("2", &["1"]),
+            request("4", &["2"]),
+            request("3", &["4"]),
+        ];
+        assert_eq!(order(&chain, "x").expect("ok"), vec![0, 1, 2, 3]);
+        let cycle = [request("1", &["2"]), request("2", &["1"])];
+        assert!(order(&cycle, "x").is_err());
+    }
+
+    #[test]
+    fn a_batch_is_fully_parallel_or_fully_sequential() {
+        let parallel = [request("1", &[]), request("2", &[]), request("3", &[])];
+        assert!(check_sequencing(&parallel).is_ok());
+        let sequential = [
+            request("1", &[]),
+            request("2", &["1"]),
+            request("3", &["2"]),
+        ];
+        assert!(check_sequencing(&sequential).is_ok());
+        let same = [
+            request("1", &[]),
+            request("2", &["1"]),
+            request("3", &["1"]),
+        ];
+        assert!(check_sequencing(&same).is_ok());
+        let mixed = [request("1", &[]), request("2", &["1"]), request("3", &[])];
+        let error = check_sequencing(&mixed).expect_err("mixed");
+        assert_eq!(
+            (error.status, error.message.as_str()),
+            (
+                400,
+                "Batch should be either fully sequential or fully parallel."
+            )
+        );
+    }
 }

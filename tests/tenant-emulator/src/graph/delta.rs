@@ -74,12 +74,7 @@ fn tracked(kind: Kind, select: Option<&[String]>) -> Vec<String> {
     match select {
         Some(names) => names.to_vec(),
         None => {
-            let mut names: Vec<String> = kind
-                .properties()
-                .iter()
-                .filter(|d| d.default)
-                .map(|d| d.name.to_owned())
-                .collect();
+            let mut names = query::default_names(kind);
             if kind == Kind::Group {
                 names.push("members".into());
             }
@@ -91,7 +86,7 @@ fn tracked(kind: Kind, select: Option<&[String]>) -> Vec<String> {
 /// `$filter=id eq '…' or id eq '…'`: the only filter delta supports.
 fn scoped_ids(expr: &Expr, out: &mut Vec<String>) -> bool {
     match expr {
-        Expr::Or(a, b) => scoped_ids(a, out) && scoped_ids(b, out),
+        Expr::Or(terms) => terms.iter().all(|term| scoped_ids(term, out)),
         Expr::Compare {
             path,
             op: Op::Eq,

@@ -5,10 +5,10 @@ use serde_json::{Map, Value, json};
 
 use super::apps::{APP_READ, APP_WRITE};
 use super::objects::{
-    self, GROUP_READ, GROUP_WRITE, PageSpec, USER_READ, USER_WRITE, hard_delete, io_error,
-    membership_events,
+    self, GROUP_DELETE, GROUP_READ, PageSpec, Typed, USER_DELETE, USER_READ, check_user_uniqueness,
+    hard_delete, member_events_of, membership_events, proxy_conflict,
 };
-use super::query;
+use super::query::{self, ListQuery};
 use super::{Ctx, GraphError, GraphResponse, GraphResult, Perm, require_admin};
 use crate::model::{DirObject, Kind, State};
 
@@ -91,7 +91,12 @@ pub fn organization_list(ctx: &Ctx<'_>) -> GraphResult {
 pub fn organization_get(ctx: &Ctx<'_>, id: &str) -> GraphResult {
     ORG_READ.check(ctx.caller)?;
     let org = ctx.app.store.read(|state| state.organization.clone());
-    if !org
+    singleton(ctx, &org, id, "organization/$entity")
+}
+
+/// The tenant's one organization (or synchronization settings) by its ID, with `$select`.
+fn singleton(ctx: &Ctx<'_>, object: &Map<String, Value>, id: &str, context: &str) -> GraphResult {
+    if !object
         .get("id")
         .and_then(Value::as_str)
         .is_some_and(|own| own.eq_ignore_ascii_case(id))
@@ -99,11 +104,8 @@ pub fn organization_get(ctx: &Ctx<'_>, id: &str) -> GraphResult {
         return Err(GraphError::not_found(id));
     }
     let mut body = Map::new();
-    body.insert(
-        "@odata.context".into(),
-        json!(ctx.context("organization/$entity")),
-    );
-    body.extend(select_map(&org, ctx.req.param("$select")));
+    body.insert("@odata.context".into(), json!(ctx.context(context)));
+    body.extend(select_map(object, ctx.req.param("$select")));
     Ok(GraphResponse::ok(Value::Object(body)))
 }
 
@@ -159,7 +161,7 @@ pub fn organization_update(ctx: &Ctx<'_>, id: &str) -> GraphResult {
         }
         changes.insert((*canonical).to_owned(), value.clone());
     }
-    let result = ctx.app.store.write(|inner| -> GraphResult {
+    ctx.write(|inner| {
         if !inner.state.tenant_id.eq_ignore_ascii_case(id) {
             return Err(GraphError::not_found(id));
         }
@@ -167,8 +169,7 @@ pub fn organization_update(ctx: &Ctx<'_>, id: &str) -> GraphResult {
         inner.state.organization.extend(changes);
         inner.touch_organization();
         Ok(GraphResponse::no_content())
-    });
-    result.map_err(|e| io_error(&e))?
+    })
 }
 
 // https://learn.microsoft.com/en-us/graph/api/domain-list?view=graph-rest-1.0
@@ -233,20 +234,12 @@ pub fn onprem_sync_get(ctx: &Ctx<'_>, id: &str) -> GraphResult {
     SYNC_READ.check(ctx.caller)?;
     require_admin(ctx)?;
     let sync = ctx.app.store.read(|state| state.onprem_sync.clone());
-    if !sync
-        .get("id")
-        .and_then(Value::as_str)
-        .is_some_and(|own| own.eq_ignore_ascii_case(id))
-    {
-        return Err(GraphError::not_found(id));
-    }
-    let mut body = Map::new();
-    body.insert(
-        "@odata.context".into(),
-        json!(ctx.context("directory/onPremisesSynchronization/$entity")),
-    );
-    body.extend(select_map(&sync, ctx.req.param("$select")));
-    Ok(GraphResponse::ok(Value::Object(body)))
+    singleton(
+        ctx,
+        &sync,
+        id,
+        "directory/onPremisesSynchronization/$entity",
+    )
 }
 
 // https://learn.microsoft.com/en-us/graph/api/onpremisesdirectorysynchronization-update?view=graph-rest-1.0
@@ -255,7 +248,7 @@ pub fn onprem_sync_update(ctx: &Ctx<'_>, id: &str) -> GraphResult {
     SYNC_WRITE.check(ctx.caller)?;
     require_admin(ctx)?;
     let body = ctx.req.json_body()?;
-    let result = ctx.app.store.write(|inner| -> GraphResult {
+    ctx.write(|inner| {
         if !inner.state.tenant_id.eq_ignore_ascii_case(id) {
             return Err(GraphError::not_found(id));
         }
@@ -314,8 +307,7 @@ pub fn onprem_sync_update(ctx: &Ctx<'_>, id: &str) -> GraphResult {
         inner.state.onprem_sync = sync;
         inner.touch_onprem_sync();
         Ok(GraphResponse::no_content())
-    });
-    result.map_err(|e| io_error(&e))?
+    })
 }
 
 fn kind_from_cast(cast: &str) -> Option<Kind> {
@@ -328,11 +320,42 @@ fn kind_from_cast(cast: &str) -> Option<Kind> {
     }
 }
 
-fn perms(kind: Kind) -> (&'static Perm, &'static Perm) {
+/// Reading a deleted item: its type's read permission (directory-deleteditems-get, -list).
+fn read_perm(kind: Kind) -> &'static Perm {
     match kind {
-        Kind::User => (&USER_READ, &USER_WRITE),
-        Kind::Group => (&GROUP_READ, &GROUP_WRITE),
-        _ => (&APP_READ, &APP_WRITE),
+        Kind::User => &USER_READ,
+        Kind::Group => &GROUP_READ,
+        _ => &APP_READ,
+    }
+}
+
+/// Restoring: the table of directory-deleteditems-restore (User.ReadWrite.All,
+/// Group.ReadWrite.All; applications as their writes).
+fn restore_perm(kind: Kind) -> &'static Perm {
+    match kind {
+        Kind::User => &USER_DELETE,
+        Kind::Group => &GROUP_DELETE,
+        _ => &APP_WRITE,
+    }
+}
+
+// Purging: the table of directory-deleteditems-delete. Users and groups: delegated only
+// ("Application: Not supported."; "User.ReadWrite.All doesn't support app only hard delete",
+// https://github.com/microsoftgraph/microsoft-graph-docs/pull/8489).
+const USER_PURGE: Perm = Perm {
+    delegated: &["User.ReadWrite.All"],
+    application: &[],
+};
+const GROUP_PURGE: Perm = Perm {
+    delegated: &["Group.ReadWrite.All"],
+    application: &[],
+};
+
+fn purge_perm(kind: Kind) -> &'static Perm {
+    match kind {
+        Kind::User => &USER_PURGE,
+        Kind::Group => &GROUP_PURGE,
+        _ => &APP_WRITE,
     }
 }
 
@@ -354,45 +377,33 @@ pub fn deleted_list(ctx: &Ctx<'_>, cast: &str) -> GraphResult {
             &format!("The type '{cast}' is not supported for deleted items. Use microsoft.graph.user, microsoft.graph.group, microsoft.graph.application or microsoft.graph.servicePrincipal."),
         )
     })?;
-    perms(kind).0.check(ctx.caller)?;
-    let mut select = query::select(kind, ctx.req, false)?;
-    if select.is_none() {
-        let mut names: Vec<String> = kind
-            .properties()
-            .iter()
-            .filter(|d| d.default)
-            .map(|d| d.name.to_owned())
-            .collect();
+    read_perm(kind).check(ctx.caller)?;
+    let mut query = ListQuery::parse(kind, ctx.req)?;
+    if query.select.is_none() {
+        let mut names = query::default_names(kind);
         if !names.iter().any(|n| n == "deletedDateTime") {
             names.push("deletedDateTime".into());
         }
-        select = Some(names);
+        query.select = Some(names);
     }
-    let filter = query::filter(kind, ctx.req)?;
-    let top = query::top(ctx.req)?;
-    let after = ctx
-        .req
-        .param("$skiptoken")
-        .map(query::decode_position)
-        .transpose()?;
     let body = ctx.app.store.read(|state| {
         let items: Vec<&DirObject> = state
             .objects
             .values()
             .filter(|o| o.kind == kind && deleted(state, o.id()).is_some())
-            .filter(|o| filter.as_ref().is_none_or(|f| query::matches(o, f)))
+            .filter(|o| query.matches(o))
             .collect();
         objects::page(
             ctx,
             items,
             &PageSpec {
                 context: ctx.context(kind.collection()),
-                select: select.as_deref(),
+                select: query.select.as_deref(),
                 order: None,
-                top,
-                after,
+                top: query.top,
+                after: query.after.clone(),
                 count: ctx.req.advanced(),
-                typed: true,
+                typed: Typed::Yes,
             },
         )
     });
@@ -423,7 +434,7 @@ fn typed_entity(ctx: &Ctx<'_>, object: &DirObject) -> Value {
 pub fn deleted_get(ctx: &Ctx<'_>, id: &str) -> GraphResult {
     ctx.app.store.read(|state| {
         let object = deleted(state, id).ok_or_else(|| GraphError::not_found(id))?;
-        perms(object.kind).0.check(ctx.caller)?;
+        read_perm(object.kind).check(ctx.caller)?;
         Ok(GraphResponse::ok(typed_entity(ctx, object)))
     })
 }
@@ -432,69 +443,47 @@ pub fn deleted_get(ctx: &Ctx<'_>, id: &str) -> GraphResult {
 /// `DELETE /directory/deletedItems/{id}`: deletes for good.
 pub fn deleted_purge(ctx: &Ctx<'_>, id: &str) -> GraphResult {
     require_admin(ctx)?;
-    let result = ctx.app.store.write(|inner| -> GraphResult {
+    ctx.write(|inner| {
         let object = deleted(&inner.state, id).ok_or_else(|| GraphError::not_found(id))?;
-        perms(object.kind).1.check(ctx.caller)?;
+        purge_perm(object.kind).check(ctx.caller)?;
         let id = object.id().to_owned();
         hard_delete(inner, &id);
         Ok(GraphResponse::no_content())
-    });
-    result.map_err(|e| io_error(&e))?
+    })
 }
 
 // https://learn.microsoft.com/en-us/graph/api/directory-deleteditems-restore?view=graph-rest-1.0
 /// `POST /directory/deletedItems/{id}/restore`
 pub fn deleted_restore(ctx: &Ctx<'_>, id: &str) -> GraphResult {
     require_admin(ctx)?;
-    let result = ctx.app.store.write(|inner| -> GraphResult {
+    ctx.write(|inner| {
         let object = deleted(&inner.state, id).ok_or_else(|| GraphError::not_found(id))?;
-        perms(object.kind).1.check(ctx.caller)?;
+        restore_perm(object.kind).check(ctx.caller)?;
         let id = object.id().to_owned();
         let kind = object.kind;
-        let original_upn = object.internal.original_upn.clone();
-        let anchor = object.str_prop("onPremisesImmutableId").map(str::to_owned);
-        let proxies: Vec<String> = object
-            .list_prop("proxyAddresses")
-            .iter()
-            .map(|p| p.to_lowercase())
-            .collect();
-        let live_others = || {
-            inner
-                .state
-                .objects
-                .values()
-                .filter(|o| o.is_live() && o.id() != id)
-        };
-        if let Some(upn) = &original_upn
-            && live_others().any(|o| {
-                o.kind == Kind::User
-                    && o.str_prop("userPrincipalName")
-                        .is_some_and(|u| u.eq_ignore_ascii_case(upn))
-            })
-        {
-            return Err(GraphError::conflict("userPrincipalName"));
-        }
-        if let Some(anchor) = &anchor
-            && live_others().any(|o| {
-                o.kind == Kind::User && o.str_prop("onPremisesImmutableId") == Some(anchor.as_str())
-            })
-        {
-            return Err(GraphError::conflict("onPremisesImmutableId"));
-        }
-        if !proxies.is_empty()
-            && live_others().any(|o| {
-                o.list_prop("proxyAddresses")
-                    .iter()
-                    .any(|p| proxies.contains(&p.to_lowercase()))
-            })
-        {
-            return Err(GraphError::conflict("proxyAddresses"));
-        }
-        if kind == Kind::Application
-            && let Some(app_id) = object.str_prop("appId")
-            && inner.state.application_by_app_id(app_id).is_some()
-        {
-            return Err(GraphError::conflict("appId"));
+        // The uniqueness rules of a create, against the live objects, with the user's name
+        // from before it was deleted.
+        match kind {
+            Kind::User => {
+                let mut props = object.props.clone();
+                if let Some(upn) = &object.internal.original_upn {
+                    props.insert("userPrincipalName".into(), json!(upn));
+                }
+                check_user_uniqueness(&inner.state, Some(&id), &props)?;
+            }
+            Kind::Group
+                if proxy_conflict(&inner.state, Some(&id), &object.list_prop("proxyAddresses")) =>
+            {
+                return Err(GraphError::conflict("proxyAddresses"));
+            }
+            Kind::Application
+                if object
+                    .str_prop("appId")
+                    .is_some_and(|app_id| inner.state.application_by_app_id(app_id).is_some()) =>
+            {
+                return Err(GraphError::conflict("appId"));
+            }
+            _ => {}
         }
         let seq = inner.next_seq();
         if let Some(object) = inner.state.objects.get_mut(&id) {
@@ -509,7 +498,11 @@ pub fn deleted_restore(ctx: &Ctx<'_>, id: &str) -> GraphResult {
                 object.prop_seq.insert(name, seq);
             }
         }
+        // Restored with its memberships: back in its groups, and (a group) with its members.
         membership_events(inner, &id, kind, true, seq);
+        if kind == Kind::Group {
+            member_events_of(inner, &id, seq);
+        }
         inner.touch(&id);
         let body = inner
             .state
@@ -518,6 +511,5 @@ pub fn deleted_restore(ctx: &Ctx<'_>, id: &str) -> GraphResult {
             .map(|o| typed_entity(ctx, o))
             .unwrap_or(Value::Null);
         Ok(GraphResponse::ok(body))
-    });
-    result.map_err(|e| io_error(&e))?
+    })
 }

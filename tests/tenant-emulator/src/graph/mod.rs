@@ -19,6 +19,7 @@ pub use self::error::GraphError;
 use crate::app::{App, Stats, lock};
 use crate::identity::Caller;
 use crate::model::Kind;
+use crate::store::{Inner, StoreError};
 use crate::util::{self, percent_decode};
 
 /// One Graph request (an HTTP request to `/v1.0/...` or one request of a batch).
@@ -178,6 +179,38 @@ impl Ctx<'_> {
     pub fn context(&self, fragment: &str) -> String {
         format!("{}/v1.0/$metadata#{fragment}", self.app.base)
     }
+
+    /// Whether an object is in the index advanced queries read (`ConsistencyLevel: eventual`,
+    /// `$count`, `$search`): with the `index_lag_ms` fault, only once it is that old.
+    pub fn indexed(&self) -> impl Fn(&crate::model::DirObject) -> bool + '_ {
+        let advanced = self.req.eventual
+            || self.req.param("$count").is_some()
+            || self.req.param("$search").is_some();
+        let lag = if advanced {
+            self.app.index_lag()
+        } else {
+            std::time::Duration::ZERO
+        };
+        move |object| !self.app.younger_than(object.id(), lag)
+    }
+
+    /// Runs a change on the tenant and answers what it returns, once the change is in the
+    /// state file. A file that cannot be written answers 500 for the change that failed (it is
+    /// not acknowledged), then 503 until the file can be rewritten whole.
+    pub fn write(&self, change: impl FnOnce(&mut Inner) -> GraphResult) -> GraphResult {
+        match self.app.store.write(change) {
+            Ok(result) => result,
+            Err(StoreError::Write(error)) => Err(GraphError::new(
+                500,
+                "generalException",
+                &format!("The state file could not be written: {error}"),
+            )),
+            Err(StoreError::Unavailable(why)) => {
+                eprintln!("tenant-emulator: refusing a write: {why}");
+                Err(GraphError::unavailable())
+            }
+        }
+    }
 }
 
 /// A permission requirement: any one of the delegated scopes (delegated tokens) or of the
@@ -224,14 +257,14 @@ fn split_path(path: &str) -> Vec<String> {
     for raw in path.split('/').filter(|s| !s.is_empty()) {
         let decoded = percent_decode(raw, false);
         // `users('alice@contoso.com')`, `applications(appId='…')`
-        if let Some(open) = decoded.find('(')
-            && decoded.ends_with(')')
-            && open > 0
-            && open + 2 < decoded.len()
+        if let Some((name, key)) = decoded
+            .strip_suffix(')')
+            .and_then(|inner| inner.split_once('('))
+            && !name.is_empty()
+            && !key.is_empty()
             && !decoded.starts_with("microsoft.graph.")
         {
-            segments.push(decoded[..open].to_owned());
-            let key = &decoded[open + 1..decoded.len() - 1];
+            segments.push(name.to_owned());
             segments.push(key.trim_matches('\'').to_owned());
             if let Some((name, value)) = key.split_once('=') {
                 segments.pop();

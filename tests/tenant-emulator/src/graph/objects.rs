@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::query::{self, Check, Position};
+use super::query::{self, ListQuery, Position};
 use super::{Ctx, GraphError, GraphResponse, GraphResult, Perm, require_admin};
 use crate::model::{Access, DirObject, Kind, MemberEvent, State, type_matches};
 use crate::store::Inner;
@@ -25,6 +25,21 @@ pub const USER_READ: Perm = Perm {
         "Directory.Read.All",
         "Directory.ReadWrite.All",
     ],
+};
+// https://learn.microsoft.com/en-us/graph/api/user-get?view=graph-rest-1.0 for `GET /me`:
+// User.Read, or a scope that reads more (the signed-in user among others).
+pub const ME_READ: Perm = Perm {
+    delegated: &[
+        "User.Read",
+        "User.ReadWrite",
+        "User.ReadBasic.All",
+        "User.Read.All",
+        "User.ReadWrite.All",
+        "Directory.Read.All",
+        "Directory.ReadWrite.All",
+        "Directory.AccessAsUser.All",
+    ],
+    application: &[],
 };
 pub const USER_WRITE: Perm = Perm {
     delegated: &[
@@ -72,6 +87,18 @@ pub const GROUP_WRITE: Perm = Perm {
     ],
     application: &["Group.ReadWrite.All", "Directory.ReadWrite.All"],
 };
+// https://learn.microsoft.com/en-us/graph/api/user-delete?view=graph-rest-1.0 and
+// https://learn.microsoft.com/en-us/graph/api/group-delete?view=graph-rest-1.0: one permission
+// each, "Higher privileged permissions: Not available." (Directory.ReadWrite.All "does not allow
+// user or group deletion"). The deletedItems restore page asks the same.
+pub const USER_DELETE: Perm = Perm {
+    delegated: &["User.ReadWrite.All"],
+    application: &["User.ReadWrite.All"],
+};
+pub const GROUP_DELETE: Perm = Perm {
+    delegated: &["Group.ReadWrite.All"],
+    application: &["Group.ReadWrite.All"],
+};
 pub const MEMBER_WRITE: Perm = Perm {
     delegated: &[
         "GroupMember.ReadWrite.All",
@@ -108,14 +135,6 @@ pub fn find<'s>(state: &'s State, kind: Kind, key: &str) -> Option<&'s DirObject
     None
 }
 
-pub fn io_error(error: &std::io::Error) -> GraphError {
-    GraphError::new(
-        500,
-        "generalException",
-        &format!("The state file could not be written: {error}"),
-    )
-}
-
 /// One page of a collection, with `@odata.nextLink` while more remain.
 pub struct PageSpec<'a> {
     pub context: String,
@@ -125,8 +144,31 @@ pub struct PageSpec<'a> {
     pub after: Option<Position>,
     /// `@odata.count` (advanced queries).
     pub count: bool,
-    /// Collections of directoryObjects carry `@odata.type` on each item.
-    pub typed: bool,
+    pub typed: Typed,
+}
+
+/// How a page's items are typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Typed {
+    /// A collection of one type (`/users`).
+    No,
+    /// A collection of directoryObjects: `@odata.type` on each item.
+    Yes,
+    /// A directoryObject relationship (members, memberOf, owners): also, objects of a type the
+    /// caller may not read come back with only `@odata.type` and `id`, every other property
+    /// null (group-list-members: "Limited information returned for inaccessible member
+    /// objects").
+    Limited,
+}
+
+/// Whether a caller may read objects of a type (to list them in full in a relationship).
+pub fn can_read(caller: &crate::identity::Caller, kind: Kind) -> bool {
+    let perm = match kind {
+        Kind::User => &USER_READ,
+        Kind::Group => &GROUP_READ,
+        Kind::Application | Kind::ServicePrincipal => &super::apps::APP_READ,
+    };
+    perm.check(caller).is_ok()
 }
 
 pub fn page(ctx: &Ctx<'_>, mut items: Vec<&DirObject>, spec: &PageSpec<'_>) -> Value {
@@ -149,7 +191,7 @@ pub fn page(ctx: &Ctx<'_>, mut items: Vec<&DirObject>, spec: &PageSpec<'_>) -> V
         .iter()
         .map(|object| {
             let mut map = Map::new();
-            if spec.typed {
+            if spec.typed != Typed::No {
                 map.insert("@odata.type".into(), json!(object.kind.odata_type()));
             }
             let select = spec.select.map(|names| {
@@ -159,7 +201,18 @@ pub fn page(ctx: &Ctx<'_>, mut items: Vec<&DirObject>, spec: &PageSpec<'_>) -> V
                     .cloned()
                     .collect::<Vec<_>>()
             });
-            map.extend(query::render(object, select.as_deref()));
+            let limited = spec.typed == Typed::Limited && !can_read(ctx.caller, object.kind);
+            for (name, value) in query::render(object, select.as_deref()) {
+                let value = if limited && name != "id" {
+                    Value::Null
+                } else {
+                    value
+                };
+                map.insert(name, value);
+            }
+            if limited {
+                map.insert("id".into(), json!(object.id()));
+            }
             Value::Object(map)
         })
         .collect();
@@ -210,47 +263,52 @@ fn next_link(ctx: &Ctx<'_>, token: &str) -> String {
 /// `GET /users`, `GET /groups`
 pub fn list(ctx: &Ctx<'_>, kind: Kind) -> GraphResult {
     read_perm(kind).check(ctx.caller)?;
-    let select = query::select(kind, ctx.req, false)?;
-    let filter = query::filter(kind, ctx.req)?;
+    let query = ListQuery::parse(kind, ctx.req)?;
     let order = query::order_by(kind, ctx.req)?;
     let search = query::search(kind, ctx.req)?;
-    let top = query::top(ctx.req)?;
-    let after = ctx
-        .req
-        .param("$skiptoken")
-        .map(query::decode_position)
-        .transpose()?;
     if ctx.req.param("$expand").is_some() {
         return Err(GraphError::unsupported_query(
             "$expand is not supported by the tenant emulator.",
         ));
     }
+    let indexed = ctx.indexed();
     let body = ctx.app.store.read(|state| {
         let items: Vec<&DirObject> = state
             .objects
             .values()
-            .filter(|o| o.is_live() && o.kind == kind)
-            .filter(|o| filter.as_ref().is_none_or(|f| query::matches(o, f)))
+            .filter(|o| o.is_live() && o.kind == kind && indexed(o))
+            .filter(|o| query.matches(o))
             .filter(|o| search.as_ref().is_none_or(|s| query::search_matches(o, s)))
             .collect();
-        page(
-            ctx,
-            items,
-            &PageSpec {
-                context: ctx.context(&query::context_fragment(
-                    kind.collection(),
-                    select.as_deref(),
-                )),
-                select: select.as_deref(),
-                order,
-                top,
-                after,
-                count: ctx.req.advanced(),
-                typed: false,
-            },
-        )
+        collection_page(ctx, kind, items, &query, order)
     });
     Ok(GraphResponse::ok(body))
+}
+
+/// A page of `/users`, `/applications`, … as `query` asks for it.
+pub fn collection_page(
+    ctx: &Ctx<'_>,
+    kind: Kind,
+    items: Vec<&DirObject>,
+    query: &ListQuery,
+    order: Option<&str>,
+) -> Value {
+    page(
+        ctx,
+        items,
+        &PageSpec {
+            context: ctx.context(&query::context_fragment(
+                kind.collection(),
+                query.select.as_deref(),
+            )),
+            select: query.select.as_deref(),
+            order,
+            top: query.top,
+            after: query.after.clone(),
+            count: ctx.req.advanced(),
+            typed: Typed::No,
+        },
+    )
 }
 
 /// An entity with its `@odata.context`.
@@ -278,11 +336,12 @@ pub fn count(ctx: &Ctx<'_>, kind: Kind) -> GraphResult {
         ));
     }
     let filter = query::filter_with(kind, ctx.req, true)?;
+    let indexed = ctx.indexed();
     let count = ctx.app.store.read(|state| {
         state
             .objects
             .values()
-            .filter(|o| o.is_live() && o.kind == kind)
+            .filter(|o| o.is_live() && o.kind == kind && indexed(o))
             .filter(|o| filter.as_ref().is_none_or(|f| query::matches(o, f)))
             .count()
     });
@@ -314,6 +373,7 @@ pub fn me(ctx: &Ctx<'_>) -> GraphResult {
             "/me request is only valid with delegated authentication flow.",
         ));
     }
+    ME_READ.check(ctx.caller)?;
     let select = query::select(Kind::User, ctx.req, false)?;
     ctx.app.store.read(|state| {
         let user = state
@@ -445,6 +505,21 @@ fn unverified_domain() -> GraphError {
     error
 }
 
+/// The properties a create must have (not null, not blank).
+fn check_required(props: &Map<String, Value>, required: &[&str]) -> Result<(), GraphError> {
+    for name in required {
+        let present = match props.get(*name) {
+            None | Some(Value::Null) => false,
+            Some(Value::String(text)) => !text.trim().is_empty(),
+            Some(_) => true,
+        };
+        if !present {
+            return Err(GraphError::required(name));
+        }
+    }
+    Ok(())
+}
+
 /// Checks the values of user properties (after `check_body`).
 fn check_user_values(
     state: &State,
@@ -453,22 +528,16 @@ fn check_user_values(
 ) -> Result<(), GraphError> {
     let kind = Kind::User;
     if creating {
-        for required in [
-            "accountEnabled",
-            "displayName",
-            "mailNickname",
-            "userPrincipalName",
-            "passwordProfile",
-        ] {
-            let present = match props.get(required) {
-                None | Some(Value::Null) => false,
-                Some(Value::String(text)) => !text.trim().is_empty(),
-                Some(_) => true,
-            };
-            if !present {
-                return Err(GraphError::required(required));
-            }
-        }
+        check_required(
+            props,
+            &[
+                "accountEnabled",
+                "displayName",
+                "mailNickname",
+                "userPrincipalName",
+                "passwordProfile",
+            ],
+        )?;
     }
     for (name, value) in props {
         let text = value.as_str();
@@ -565,7 +634,7 @@ fn check_user_values(
 }
 
 /// proxyAddresses conflict across users and groups, compared case-insensitively.
-fn proxy_conflict(state: &State, own_id: Option<&str>, addresses: &[String]) -> bool {
+pub fn proxy_conflict(state: &State, own_id: Option<&str>, addresses: &[String]) -> bool {
     if addresses.is_empty() {
         return false;
     }
@@ -582,7 +651,7 @@ fn proxy_conflict(state: &State, own_id: Option<&str>, addresses: &[String]) -> 
 }
 
 /// The uniqueness rules of users: userPrincipalName, onPremisesImmutableId, proxyAddresses.
-fn check_user_uniqueness(
+pub fn check_user_uniqueness(
     state: &State,
     own_id: Option<&str>,
     user: &Map<String, Value>,
@@ -669,11 +738,10 @@ pub fn create(ctx: &Ctx<'_>, kind: Kind) -> GraphResult {
     let body = ctx.req.json_body()?;
     check_body(kind, &body, true)?;
     let props = canonical(kind, &body);
-    let result = ctx.app.store.write(|inner| match kind {
+    ctx.write(|inner| match kind {
         Kind::User => create_user(ctx, inner, props),
         _ => create_group(ctx, inner, &body, props),
-    });
-    result.map_err(|e| io_error(&e))?
+    })
 }
 
 fn create_user(ctx: &Ctx<'_>, inner: &mut Inner, mut props: Map<String, Value>) -> GraphResult {
@@ -728,6 +796,7 @@ fn create_user(ctx: &Ctx<'_>, inner: &mut Inner, mut props: Map<String, Value>) 
         .unwrap_or(false);
     let header = location(ctx, &inner.state, &user);
     let body = entity(ctx, &user, None);
+    ctx.app.note_created(user.id());
     inner.insert_object(user);
     let mut response = GraphResponse::created(body);
     response.headers.push(header);
@@ -741,6 +810,21 @@ fn security_identifier(id: &str) -> String {
         .unwrap_or_default();
     let part = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
     format!("S-1-12-1-{}-{}-{}-{}", part(0), part(4), part(8), part(12))
+}
+
+/// The `@odata.id` of a `$ref` write's body (`{"@odata.id": "https://…/directoryObjects/{id}"}`).
+fn reference_body(ctx: &Ctx<'_>) -> Result<String, GraphError> {
+    ctx.req
+        .json_body()?
+        .get("@odata.id")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            GraphError::bad_request(
+                "Request_BadRequest",
+                "The request body must contain '@odata.id'.",
+            )
+        })
 }
 
 /// Resolves `https://graph.microsoft.com/v1.0/directoryObjects/{id}` (or `users/`, `groups/`,
@@ -805,21 +889,15 @@ fn check_group_values(
 ) -> Result<(), GraphError> {
     let kind = Kind::Group;
     if existing.is_none() {
-        for required in [
-            "displayName",
-            "mailEnabled",
-            "mailNickname",
-            "securityEnabled",
-        ] {
-            let present = match props.get(required) {
-                None | Some(Value::Null) => false,
-                Some(Value::String(text)) => !text.trim().is_empty(),
-                Some(_) => true,
-            };
-            if !present {
-                return Err(GraphError::required(required));
-            }
-        }
+        check_required(
+            props,
+            &[
+                "displayName",
+                "mailEnabled",
+                "mailNickname",
+                "securityEnabled",
+            ],
+        )?;
     }
     let get_bool = |name: &str| {
         props
@@ -988,6 +1066,7 @@ fn create_group(
     }
     let header = location(ctx, &inner.state, &group);
     let body = entity(ctx, &group, None);
+    ctx.app.note_created(group.id());
     inner.insert_object(group);
     let mut response = GraphResponse::created(body);
     response.headers.push(header);
@@ -1020,7 +1099,7 @@ pub fn update(ctx: &Ctx<'_>, kind: Kind, key: &str) -> GraphResult {
             "The request contains more than 20 members@odata.bind references.",
         ));
     }
-    let result = ctx.app.store.write(|inner| -> GraphResult {
+    ctx.write(|inner| {
         let existing = find(&inner.state, kind, key)
             .ok_or_else(|| GraphError::not_found(key))?
             .clone();
@@ -1100,8 +1179,7 @@ pub fn update(ctx: &Ctx<'_>, kind: Kind, key: &str) -> GraphResult {
             });
         }
         Ok(GraphResponse::no_content())
-    });
-    result.map_err(|e| io_error(&e))?
+    })
 }
 
 fn already_member() -> GraphError {
@@ -1127,6 +1205,31 @@ pub fn membership_events(inner: &mut Inner, id: &str, kind: Kind, added: bool, s
             member: id.to_owned(),
             member_kind: kind,
             added,
+        });
+    }
+}
+
+/// Emits an "added" event for every live member of a group (a restored group's members).
+pub fn member_events_of(inner: &mut Inner, group: &str, seq: u64) {
+    let members: Vec<(String, Kind)> = inner
+        .state
+        .objects
+        .get(group)
+        .map(|g| {
+            g.internal
+                .members
+                .iter()
+                .filter_map(|m| inner.state.live(m).map(|o| (m.clone(), o.kind)))
+                .collect()
+        })
+        .unwrap_or_default();
+    for (member, member_kind) in members {
+        inner.member_event(MemberEvent {
+            seq,
+            group: group.to_owned(),
+            member,
+            member_kind,
+            added: true,
         });
     }
 }
@@ -1198,18 +1301,22 @@ pub fn hard_delete(inner: &mut Inner, id: &str) {
 
 // https://learn.microsoft.com/en-us/graph/api/user-delete?view=graph-rest-1.0
 // https://learn.microsoft.com/en-us/graph/api/group-delete?view=graph-rest-1.0
-/// `DELETE /users/{id}` (to deleted items), `DELETE /groups/{id}` (Microsoft 365 groups to
-/// deleted items; security groups for good)
+/// `DELETE /users/{id}`, `DELETE /groups/{id}`: to deleted items, restorable for 30 days (the
+/// group page: "both Microsoft 365 and security groups").
 pub fn delete(ctx: &Ctx<'_>, kind: Kind, key: &str) -> GraphResult {
     match kind {
-        Kind::User => USER_WRITE.check(ctx.caller)?,
-        _ => GROUP_WRITE.check(ctx.caller)?,
+        Kind::User => USER_DELETE.check(ctx.caller)?,
+        _ => GROUP_DELETE.check(ctx.caller)?,
     }
     require_admin(ctx)?;
-    let result = ctx.app.store.write(|inner| -> GraphResult {
+    ctx.write(|inner| {
         let object = find(&inner.state, kind, key).ok_or_else(|| GraphError::not_found(key))?;
         let id = object.id().to_owned();
-        if object.internal.global_admin && !ctx.caller.delegated {
+        // Privileged administrators: only a signed-in administrator through an app that holds
+        // Directory.AccessAsUser.All (the user-delete page).
+        if object.internal.global_admin
+            && !(ctx.caller.delegated && ctx.caller.has("Directory.AccessAsUser.All"))
+        {
             return Err(GraphError::forbidden());
         }
         if id == ctx.caller.object_id {
@@ -1218,14 +1325,9 @@ pub fn delete(ctx: &Ctx<'_>, kind: Kind, key: &str) -> GraphResult {
                 "The signed-in user cannot delete themselves.",
             ));
         }
-        if kind == Kind::Group && !object.is_unified_group() {
-            hard_delete(inner, &id);
-        } else {
-            soft_delete(inner, &id);
-        }
+        soft_delete(inner, &id);
         Ok(GraphResponse::no_content())
-    });
-    result.map_err(|e| io_error(&e))?
+    })
 }
 
 fn directory_object(ctx: &Ctx<'_>, object: &DirObject, select: Option<&[String]>) -> Value {
@@ -1265,18 +1367,8 @@ pub fn manager_get(ctx: &Ctx<'_>, key: &str) -> GraphResult {
 pub fn manager_set(ctx: &Ctx<'_>, key: &str) -> GraphResult {
     USER_WRITE.check(ctx.caller)?;
     require_admin(ctx)?;
-    let body = ctx.req.json_body()?;
-    let reference = body
-        .get("@odata.id")
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            GraphError::bad_request(
-                "Request_BadRequest",
-                "The request body must contain '@odata.id'.",
-            )
-        })?
-        .to_owned();
-    let result = ctx.app.store.write(|inner| -> GraphResult {
+    let reference = reference_body(ctx)?;
+    ctx.write(|inner| {
         let user_id = find(&inner.state, Kind::User, key)
             .ok_or_else(|| GraphError::not_found(key))?
             .id()
@@ -1304,8 +1396,7 @@ pub fn manager_set(ctx: &Ctx<'_>, key: &str) -> GraphResult {
         }
         inner.touch(&user_id);
         Ok(GraphResponse::no_content())
-    });
-    result.map_err(|e| io_error(&e))?
+    })
 }
 
 // https://learn.microsoft.com/en-us/graph/api/user-delete-manager?view=graph-rest-1.0
@@ -1313,7 +1404,7 @@ pub fn manager_set(ctx: &Ctx<'_>, key: &str) -> GraphResult {
 pub fn manager_remove(ctx: &Ctx<'_>, key: &str) -> GraphResult {
     USER_WRITE.check(ctx.caller)?;
     require_admin(ctx)?;
-    let result = ctx.app.store.write(|inner| -> GraphResult {
+    ctx.write(|inner| {
         let user = find(&inner.state, Kind::User, key).ok_or_else(|| GraphError::not_found(key))?;
         let user_id = user.id().to_owned();
         if user.internal.manager.is_none() {
@@ -1326,8 +1417,7 @@ pub fn manager_remove(ctx: &Ctx<'_>, key: &str) -> GraphResult {
         }
         inner.touch(&user_id);
         Ok(GraphResponse::no_content())
-    });
-    result.map_err(|e| io_error(&e))?
+    })
 }
 
 /// `$select` on a collection of directoryObjects: any property of users or groups.
@@ -1363,12 +1453,6 @@ fn directory_page(
     items: Vec<&DirObject>,
     select: Option<&[String]>,
 ) -> Result<Value, GraphError> {
-    let top = query::top(ctx.req)?;
-    let after = ctx
-        .req
-        .param("$skiptoken")
-        .map(query::decode_position)
-        .transpose()?;
     Ok(page(
         ctx,
         items,
@@ -1376,28 +1460,77 @@ fn directory_page(
             context: ctx.context("directoryObjects"),
             select,
             order: None,
-            top,
-            after,
+            top: query::top(ctx.req)?,
+            after: query::after(ctx.req)?,
             count: ctx.req.advanced(),
-            typed: true,
+            typed: Typed::Limited,
         },
     ))
 }
 
 // https://learn.microsoft.com/en-us/graph/api/group-list-members?view=graph-rest-1.0
+const MEMBERS_READ: Perm = Perm {
+    delegated: &[
+        "GroupMember.Read.All",
+        "Directory.Read.All",
+        "Group.Read.All",
+        "Group.ReadWrite.All",
+        "GroupMember.ReadWrite.All",
+    ],
+    application: &[
+        "GroupMember.Read.All",
+        "Directory.Read.All",
+        "Group.Read.All",
+        "Group.ReadWrite.All",
+        "GroupMember.ReadWrite.All",
+    ],
+};
+// https://learn.microsoft.com/en-us/graph/api/group-list-memberof?view=graph-rest-1.0
+const GROUP_MEMBER_OF_READ: Perm = Perm {
+    delegated: &[
+        "GroupMember.Read.All",
+        "Directory.Read.All",
+        "Directory.ReadWrite.All",
+        "Group.Read.All",
+    ],
+    application: &[
+        "GroupMember.Read.All",
+        "Directory.Read.All",
+        "Directory.ReadWrite.All",
+        "Group.Read.All",
+    ],
+};
+// https://learn.microsoft.com/en-us/graph/api/user-list-memberof?view=graph-rest-1.0
+// ("Permissions for another user's direct memberships")
+const USER_MEMBER_OF_READ: Perm = Perm {
+    delegated: &[
+        "User.Read.All",
+        "Directory.Read.All",
+        "Directory.ReadWrite.All",
+        "GroupMember.Read.All",
+    ],
+    application: &["Directory.Read.All", "Directory.ReadWrite.All"],
+};
+
+// https://learn.microsoft.com/en-us/graph/api/group-list-members?view=graph-rest-1.0
 /// `GET /groups/{id}/members`
 pub fn members_list(ctx: &Ctx<'_>, key: &str) -> GraphResult {
-    GROUP_READ.check(ctx.caller)?;
+    MEMBERS_READ.check(ctx.caller)?;
+    group_relation(ctx, key, |group| &group.internal.members)
+}
+
+/// A page of a group's members or owners (live ones).
+fn group_relation(
+    ctx: &Ctx<'_>,
+    key: &str,
+    relation: impl Fn(&DirObject) -> &std::collections::BTreeSet<String>,
+) -> GraphResult {
     let select = directory_select(ctx)?;
-    let filter: Option<Check> = None;
     ctx.app.store.read(|state| {
         let group = find(state, Kind::Group, key).ok_or_else(|| GraphError::not_found(key))?;
-        let items: Vec<&DirObject> = group
-            .internal
-            .members
+        let items: Vec<&DirObject> = relation(group)
             .iter()
-            .filter_map(|m| state.live(m))
-            .filter(|o| filter.as_ref().is_none_or(|f| query::matches(o, f)))
+            .filter_map(|id| state.live(id))
             .collect();
         Ok(GraphResponse::ok(directory_page(
             ctx,
@@ -1411,8 +1544,10 @@ pub fn members_list(ctx: &Ctx<'_>, key: &str) -> GraphResult {
 // https://learn.microsoft.com/en-us/graph/api/group-list-memberof?view=graph-rest-1.0
 /// `GET /users/{id}/memberOf`, `GET /groups/{id}/memberOf`
 pub fn member_of(ctx: &Ctx<'_>, kind: Kind, key: &str) -> GraphResult {
-    GROUP_READ.check(ctx.caller)?;
-    read_perm(kind).check(ctx.caller)?;
+    match kind {
+        Kind::User => USER_MEMBER_OF_READ.check(ctx.caller)?,
+        _ => GROUP_MEMBER_OF_READ.check(ctx.caller)?,
+    }
     let select = directory_select(ctx)?;
     ctx.app.store.read(|state| {
         let object = find(state, kind, key).ok_or_else(|| GraphError::not_found(key))?;
@@ -1435,18 +1570,8 @@ pub fn member_of(ctx: &Ctx<'_>, kind: Kind, key: &str) -> GraphResult {
 pub fn member_add(ctx: &Ctx<'_>, key: &str) -> GraphResult {
     MEMBER_WRITE.check(ctx.caller)?;
     require_admin(ctx)?;
-    let body = ctx.req.json_body()?;
-    let reference = body
-        .get("@odata.id")
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            GraphError::bad_request(
-                "Request_BadRequest",
-                "The request body must contain '@odata.id'.",
-            )
-        })?
-        .to_owned();
-    let result = ctx.app.store.write(|inner| -> GraphResult {
+    let reference = reference_body(ctx)?;
+    ctx.write(|inner| {
         let group = find(&inner.state, Kind::Group, key).ok_or_else(|| GraphError::not_found(key))?;
         let group_id = group.id().to_owned();
         if group.list_prop("groupTypes").iter().any(|t| t.eq_ignore_ascii_case("DynamicMembership")) {
@@ -1476,8 +1601,7 @@ pub fn member_add(ctx: &Ctx<'_>, key: &str) -> GraphResult {
             added: true,
         });
         Ok(GraphResponse::no_content())
-    });
-    result.map_err(|e| io_error(&e))?
+    })
 }
 
 // https://learn.microsoft.com/en-us/graph/api/group-delete-members?view=graph-rest-1.0
@@ -1486,7 +1610,7 @@ pub fn member_remove(ctx: &Ctx<'_>, key: &str, member: &str) -> GraphResult {
     MEMBER_WRITE.check(ctx.caller)?;
     require_admin(ctx)?;
     let member = member.to_ascii_lowercase();
-    let result = ctx.app.store.write(|inner| -> GraphResult {
+    ctx.write(|inner| {
         let group =
             find(&inner.state, Kind::Group, key).ok_or_else(|| GraphError::not_found(key))?;
         let group_id = group.id().to_owned();
@@ -1507,29 +1631,14 @@ pub fn member_remove(ctx: &Ctx<'_>, key: &str, member: &str) -> GraphResult {
             added: false,
         });
         Ok(GraphResponse::no_content())
-    });
-    result.map_err(|e| io_error(&e))?
+    })
 }
 
 // https://learn.microsoft.com/en-us/graph/api/group-list-owners?view=graph-rest-1.0
 /// `GET /groups/{id}/owners`
 pub fn owners_list(ctx: &Ctx<'_>, key: &str) -> GraphResult {
     GROUP_READ.check(ctx.caller)?;
-    let select = directory_select(ctx)?;
-    ctx.app.store.read(|state| {
-        let group = find(state, Kind::Group, key).ok_or_else(|| GraphError::not_found(key))?;
-        let items: Vec<&DirObject> = group
-            .internal
-            .owners
-            .iter()
-            .filter_map(|o| state.live(o))
-            .collect();
-        Ok(GraphResponse::ok(directory_page(
-            ctx,
-            items,
-            select.as_deref(),
-        )?))
-    })
+    group_relation(ctx, key, |group| &group.internal.owners)
 }
 
 // https://learn.microsoft.com/en-us/graph/api/group-post-owners?view=graph-rest-1.0
@@ -1537,18 +1646,8 @@ pub fn owners_list(ctx: &Ctx<'_>, key: &str) -> GraphResult {
 pub fn owner_add(ctx: &Ctx<'_>, key: &str) -> GraphResult {
     GROUP_WRITE.check(ctx.caller)?;
     require_admin(ctx)?;
-    let body = ctx.req.json_body()?;
-    let reference = body
-        .get("@odata.id")
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            GraphError::bad_request(
-                "Request_BadRequest",
-                "The request body must contain '@odata.id'.",
-            )
-        })?
-        .to_owned();
-    let result = ctx.app.store.write(|inner| -> GraphResult {
+    let reference = reference_body(ctx)?;
+    ctx.write(|inner| {
         let group_id = find(&inner.state, Kind::Group, key).ok_or_else(|| GraphError::not_found(key))?.id().to_owned();
         let owner = resolve_reference(&inner.state, &reference)?;
         if owner.kind == Kind::Group {
@@ -1567,8 +1666,7 @@ pub fn owner_add(ctx: &Ctx<'_>, key: &str) -> GraphResult {
         inner.next_seq();
         inner.touch(&group_id);
         Ok(GraphResponse::no_content())
-    });
-    result.map_err(|e| io_error(&e))?
+    })
 }
 
 // https://learn.microsoft.com/en-us/graph/api/group-delete-owners?view=graph-rest-1.0
@@ -1577,7 +1675,7 @@ pub fn owner_remove(ctx: &Ctx<'_>, key: &str, owner: &str) -> GraphResult {
     GROUP_WRITE.check(ctx.caller)?;
     require_admin(ctx)?;
     let owner = owner.to_ascii_lowercase();
-    let result = ctx.app.store.write(|inner| -> GraphResult {
+    ctx.write(|inner| {
         let group_id = find(&inner.state, Kind::Group, key)
             .ok_or_else(|| GraphError::not_found(key))?
             .id()
@@ -1591,8 +1689,7 @@ pub fn owner_remove(ctx: &Ctx<'_>, key: &str, owner: &str) -> GraphResult {
         inner.next_seq();
         inner.touch(&group_id);
         Ok(GraphResponse::no_content())
-    });
-    result.map_err(|e| io_error(&e))?
+    })
 }
 
 #[cfg(test)]

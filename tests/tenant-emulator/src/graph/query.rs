@@ -46,6 +46,15 @@ pub fn select(
     Ok(Some(names))
 }
 
+/// The properties Graph returns without `$select`.
+pub fn default_names(kind: Kind) -> Vec<String> {
+    kind.properties()
+        .iter()
+        .filter(|d| d.default)
+        .map(|d| d.name.to_owned())
+        .collect()
+}
+
 /// The representation of an object: the default properties, or the selected ones.
 pub fn render(object: &DirObject, select: Option<&[String]>) -> Map<String, Value> {
     let mut out = Map::new();
@@ -103,6 +112,36 @@ pub fn top(req: &GraphRequest) -> Result<usize, GraphError> {
                 ),
             )),
         },
+    }
+}
+
+/// `$skiptoken`: where the page starts.
+pub fn after(req: &GraphRequest) -> Result<Option<Position>, GraphError> {
+    req.param("$skiptoken").map(decode_position).transpose()
+}
+
+/// The query options every collection read takes: `$select`, `$filter`, `$top`, `$skiptoken`.
+#[derive(Debug)]
+pub struct ListQuery {
+    pub select: Option<Vec<String>>,
+    pub filter: Option<Check>,
+    pub top: usize,
+    pub after: Option<Position>,
+}
+
+impl ListQuery {
+    pub fn parse(kind: Kind, req: &GraphRequest) -> Result<ListQuery, GraphError> {
+        Ok(ListQuery {
+            select: select(kind, req, false)?,
+            filter: filter(kind, req)?,
+            top: top(req)?,
+            after: after(req)?,
+        })
+    }
+
+    /// Whether an object passes `$filter`.
+    pub fn matches(&self, object: &DirObject) -> bool {
+        self.filter.as_ref().is_none_or(|f| matches(object, f))
     }
 }
 
@@ -184,8 +223,13 @@ pub fn sort_key(object: &DirObject, order: Option<&str>) -> String {
     }
 }
 
-/// `$search="displayName:foo"` (advanced queries only): tokens matched case-insensitively.
-pub fn search(kind: Kind, req: &GraphRequest) -> Result<Option<Vec<(String, String)>>, GraphError> {
+/// A parsed `$search`: clauses joined by `OR` of groups joined by `AND` (`AND` binds tighter),
+/// each clause a property and a token.
+pub type Search = Vec<Vec<(String, String)>>;
+
+/// `$search="displayName:foo" AND "mail:bar" OR "displayName:baz"` (advanced queries only):
+/// tokens matched case-insensitively.
+pub fn search(kind: Kind, req: &GraphRequest) -> Result<Option<Search>, GraphError> {
     let Some(raw) = req.param("$search") else {
         return Ok(None);
     };
@@ -194,33 +238,40 @@ pub fn search(kind: Kind, req: &GraphRequest) -> Result<Option<Vec<(String, Stri
             "Request with $search query parameter only works through MSGraph with a special request header: 'ConsistencyLevel: eventual'",
         ));
     }
-    let mut clauses = Vec::new();
-    for clause in raw.split(" OR ").flat_map(|c| c.split(" AND ")) {
-        let clause = clause.trim().trim_matches('"');
-        let Some((name, value)) = clause.split_once(':') else {
-            return Err(GraphError::bad_request(
-                "Request_BadRequest",
-                "Invalid search clause.",
-            ));
-        };
-        let Some(def) = kind.property(name.trim()) else {
-            return Err(GraphError::bad_request(
-                "Request_BadRequest",
-                &format!("Invalid search property '{}'.", name.trim()),
-            ));
-        };
-        clauses.push((def.name.to_owned(), value.trim().to_lowercase()));
+    let mut alternatives = Vec::new();
+    for alternative in raw.split(" OR ") {
+        let mut clauses = Vec::new();
+        for clause in alternative.split(" AND ") {
+            let clause = clause.trim().trim_matches('"');
+            let Some((name, value)) = clause.split_once(':') else {
+                return Err(GraphError::bad_request(
+                    "Request_BadRequest",
+                    "Invalid search clause.",
+                ));
+            };
+            let Some(def) = kind.property(name.trim()) else {
+                return Err(GraphError::bad_request(
+                    "Request_BadRequest",
+                    &format!("Invalid search property '{}'.", name.trim()),
+                ));
+            };
+            clauses.push((def.name.to_owned(), value.trim().to_lowercase()));
+        }
+        alternatives.push(clauses);
     }
-    Ok(Some(clauses))
+    Ok(Some(alternatives))
 }
 
-pub fn search_matches(object: &DirObject, clauses: &[(String, String)]) -> bool {
-    clauses.iter().any(|(name, value)| {
-        object.str_prop(name).is_some_and(|text| {
-            text.to_lowercase()
-                .split(|c: char| !c.is_alphanumeric())
-                .any(|word| word.starts_with(value.as_str()))
-                || text.to_lowercase().starts_with(value.as_str())
+/// Whether an object matches a `$search`: every clause of one of the `OR` groups.
+pub fn search_matches(object: &DirObject, search: &Search) -> bool {
+    search.iter().any(|clauses| {
+        clauses.iter().all(|(name, value)| {
+            object.str_prop(name).is_some_and(|text| {
+                let text = text.to_lowercase();
+                text.split(|c: char| !c.is_alphanumeric())
+                    .any(|word| word.starts_with(value.as_str()))
+                    || text.starts_with(value.as_str())
+            })
         })
     })
 }
@@ -245,10 +296,12 @@ pub enum Op {
     Lt,
 }
 
+/// A parsed `$filter`. `and` and `or` chains are flat lists, so that a long chain does not
+/// make a deep tree: the tree is only as deep as the nesting, which the parser limits.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
-    And(Box<Expr>, Box<Expr>),
-    Or(Box<Expr>, Box<Expr>),
+    And(Vec<Expr>),
+    Or(Vec<Expr>),
     Not(Box<Expr>),
     Compare {
         path: String,
@@ -370,10 +423,17 @@ fn tokenize(text: &str) -> Result<Vec<Token>, GraphError> {
     Ok(tokens)
 }
 
+/// How deep parentheses, `not` and `any()` may nest in a filter.
+pub const MAX_FILTER_DEPTH: usize = 32;
+
+/// How many child clauses `or` operators and `in` lists may have across a whole filter.
+pub const MAX_OR_CLAUSES: usize = 15;
+
 struct Parser<'a> {
     text: &'a str,
     tokens: Vec<Token>,
     at: usize,
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -403,30 +463,54 @@ impl Parser<'_> {
         }
     }
 
+    /// Runs `parse` one nesting level deeper, refusing filters nested deeper than
+    /// [`MAX_FILTER_DEPTH`] (the OData library's message).
+    fn nested<T>(
+        &mut self,
+        parse: impl FnOnce(&mut Self) -> Result<T, GraphError>,
+    ) -> Result<T, GraphError> {
+        if self.depth >= MAX_FILTER_DEPTH {
+            return Err(GraphError::bad_request(
+                "BadRequest",
+                "Invalid filter clause: Recursion depth exceeded allowed limit.",
+            ));
+        }
+        self.depth += 1;
+        let result = parse(self);
+        self.depth -= 1;
+        result
+    }
+
     fn or(&mut self) -> Result<Expr, GraphError> {
-        let mut left = self.and()?;
+        let mut terms = vec![self.and()?];
         while self.keyword("or") {
             self.at += 1;
-            let right = self.and()?;
-            left = Expr::Or(Box::new(left), Box::new(right));
+            terms.push(self.and()?);
         }
-        Ok(left)
+        Ok(if terms.len() == 1 {
+            terms.remove(0)
+        } else {
+            Expr::Or(terms)
+        })
     }
 
     fn and(&mut self) -> Result<Expr, GraphError> {
-        let mut left = self.unary()?;
+        let mut terms = vec![self.unary()?];
         while self.keyword("and") {
             self.at += 1;
-            let right = self.unary()?;
-            left = Expr::And(Box::new(left), Box::new(right));
+            terms.push(self.unary()?);
         }
-        Ok(left)
+        Ok(if terms.len() == 1 {
+            terms.remove(0)
+        } else {
+            Expr::And(terms)
+        })
     }
 
     fn unary(&mut self) -> Result<Expr, GraphError> {
         if self.keyword("not") {
             self.at += 1;
-            return Ok(Expr::Not(Box::new(self.unary()?)));
+            return self.nested(|parser| Ok(Expr::Not(Box::new(parser.unary()?))));
         }
         self.primary()
     }
@@ -448,11 +532,11 @@ impl Parser<'_> {
 
     fn primary(&mut self) -> Result<Expr, GraphError> {
         match self.next() {
-            Some(Token::Open) => {
-                let inner = self.or()?;
-                self.expect(&Token::Close)?;
+            Some(Token::Open) => self.nested(|parser| {
+                let inner = parser.or()?;
+                parser.expect(&Token::Close)?;
                 Ok(inner)
-            }
+            }),
             Some(Token::Ident(name)) => {
                 let lower = name.to_ascii_lowercase();
                 if (lower == "startswith" || lower == "endswith")
@@ -482,7 +566,7 @@ impl Parser<'_> {
                         return Err(self.error());
                     };
                     self.expect(&Token::Colon)?;
-                    let body = self.or()?;
+                    let body = self.nested(Self::or)?;
                     self.expect(&Token::Close)?;
                     return Ok(Expr::Any {
                         collection: collection.to_owned(),
@@ -529,6 +613,7 @@ pub fn parse_filter(text: &str) -> Result<Expr, GraphError> {
         text,
         tokens: tokenize(text)?,
         at: 0,
+        depth: 0,
     };
     let expr = parser.or()?;
     if parser.at != parser.tokens.len() {
@@ -571,8 +656,8 @@ fn filter_property(kind: Kind, path: &str, advanced: bool) -> Result<&'static Pr
 /// A checked filter: property names resolved to their definitions.
 #[derive(Debug, Clone)]
 pub enum Check {
-    And(Box<Check>, Box<Check>),
-    Or(Box<Check>, Box<Check>),
+    And(Vec<Check>),
+    Or(Vec<Check>),
     Not(Box<Check>),
     Compare {
         prop: &'static str,
@@ -600,28 +685,62 @@ pub enum Check {
 
 #[derive(Debug, Clone)]
 pub enum ItemCheck {
-    Or(Box<ItemCheck>, Box<ItemCheck>),
+    Or(Vec<ItemCheck>),
     Eq(String),
     StartsWith(String),
     EndsWith(String),
 }
 
-/// Checks a filter against Graph's rules for directory objects.
+/// How many child clauses the `or` operators and `in` lists of a filter have in all: an `or`
+/// of n terms has n (an `in` or `or` term counting its own), an `in` list one per value.
+pub fn or_clauses(expr: &Expr) -> usize {
+    match expr {
+        Expr::Or(terms) => terms
+            .iter()
+            .map(|term| match term {
+                Expr::Or(_) | Expr::In { .. } => or_clauses(term),
+                other => 1 + or_clauses(other),
+            })
+            .sum(),
+        Expr::In { values, .. } => values.len(),
+        Expr::And(terms) => terms.iter().map(or_clauses).sum(),
+        Expr::Not(inner) => or_clauses(inner),
+        Expr::Any { body, .. } => or_clauses(body),
+        Expr::Compare { .. } | Expr::StartsWith { .. } | Expr::EndsWith { .. } => 0,
+    }
+}
+
+/// Checks a filter against Graph's rules for directory objects, first the limit on `or`
+/// clauses across the whole filter.
 pub fn check(kind: Kind, expr: &Expr, advanced: bool) -> Result<Check, GraphError> {
+    let clauses = or_clauses(expr);
+    if clauses > MAX_OR_CLAUSES {
+        return Err(GraphError::bad_request(
+            "Request_UnsupportedQuery",
+            &format!(
+                "Too many child clauses specified in search filter expression containing 'OR' operators: {clauses}. Max allowed: {MAX_OR_CLAUSES}."
+            ),
+        ));
+    }
+    check_clause(kind, expr, advanced)
+}
+
+fn check_all(kind: Kind, terms: &[Expr], advanced: bool) -> Result<Vec<Check>, GraphError> {
+    terms
+        .iter()
+        .map(|term| check_clause(kind, term, advanced))
+        .collect()
+}
+
+fn check_clause(kind: Kind, expr: &Expr, advanced: bool) -> Result<Check, GraphError> {
     Ok(match expr {
-        Expr::And(a, b) => Check::And(
-            Box::new(check(kind, a, advanced)?),
-            Box::new(check(kind, b, advanced)?),
-        ),
-        Expr::Or(a, b) => Check::Or(
-            Box::new(check(kind, a, advanced)?),
-            Box::new(check(kind, b, advanced)?),
-        ),
+        Expr::And(terms) => Check::And(check_all(kind, terms, advanced)?),
+        Expr::Or(terms) => Check::Or(check_all(kind, terms, advanced)?),
         Expr::Not(inner) => {
             if !advanced {
                 return Err(needs_advanced("not"));
             }
-            Check::Not(Box::new(check(kind, inner, advanced)?))
+            Check::Not(Box::new(check_clause(kind, inner, advanced)?))
         }
         Expr::Compare { path, op, value } => {
             let def = filter_property(kind, path, advanced)?;
@@ -645,12 +764,6 @@ pub fn check(kind: Kind, expr: &Expr, advanced: bool) -> Result<Check, GraphErro
         }
         Expr::In { path, values } => {
             let def = filter_property(kind, path, advanced)?;
-            if values.len() > 15 {
-                return Err(GraphError::bad_request(
-                    "Request_UnsupportedQuery",
-                    "Too many child clauses specified in search filter expression containing 'OR' operators: 16. Max allowed: 15.",
-                ));
-            }
             Check::In {
                 prop: def.name,
                 values: values.clone(),
@@ -729,9 +842,11 @@ fn item_check(
     advanced: bool,
 ) -> Result<ItemCheck, GraphError> {
     match expr {
-        Expr::Or(a, b) => Ok(ItemCheck::Or(
-            Box::new(item_check(kind, prop, variable, a, advanced)?),
-            Box::new(item_check(kind, prop, variable, b, advanced)?),
+        Expr::Or(terms) => Ok(ItemCheck::Or(
+            terms
+                .iter()
+                .map(|term| item_check(kind, prop, variable, term, advanced))
+                .collect::<Result<_, _>>()?,
         )),
         Expr::Compare {
             path,
@@ -773,8 +888,8 @@ fn literal_text(literal: &Literal) -> Option<String> {
 /// Directory string comparisons are case-insensitive.
 pub fn matches(object: &DirObject, check: &Check) -> bool {
     match check {
-        Check::And(a, b) => matches(object, a) && matches(object, b),
-        Check::Or(a, b) => matches(object, a) || matches(object, b),
+        Check::And(terms) => terms.iter().all(|term| matches(object, term)),
+        Check::Or(terms) => terms.iter().any(|term| matches(object, term)),
         Check::Not(inner) => !matches(object, inner),
         Check::Compare { prop, op, value } => {
             let actual = string_value(object, prop).map(|s| s.to_lowercase());
@@ -825,7 +940,7 @@ pub fn matches(object: &DirObject, check: &Check) -> bool {
 fn item_matches(item: &str, check: &ItemCheck) -> bool {
     let item = item.to_lowercase();
     match check {
-        ItemCheck::Or(a, b) => item_matches(&item, a) || item_matches(&item, b),
+        ItemCheck::Or(terms) => terms.iter().any(|term| item_matches(&item, term)),
         ItemCheck::Eq(value) => item == value.to_lowercase(),
         ItemCheck::StartsWith(value) => item.starts_with(&value.to_lowercase()),
         ItemCheck::EndsWith(value) => item.ends_with(&value.to_lowercase()),
@@ -923,6 +1038,112 @@ mod tests {
             "{}",
             error.message
         );
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_instead_of_overflowing_the_stack() {
+        let deep = format!(
+            "{}userPrincipalName eq 'a'{}",
+            "(".repeat(3000),
+            ")".repeat(3000)
+        );
+        let error = run(&deep, false).expect_err("too deep");
+        assert_eq!(error.status, 400);
+        assert_eq!(
+            error.message,
+            "Invalid filter clause: Recursion depth exceeded allowed limit."
+        );
+        let nots = format!("{}accountEnabled eq true", "not ".repeat(3000));
+        assert!(run(&nots, true).is_err());
+        let any = format!(
+            "proxyAddresses/any(p:{}p eq 'x'{})",
+            "(".repeat(100),
+            ")".repeat(100)
+        );
+        assert!(run(&any, false).is_err());
+        // Up to the limit is fine.
+        let fine = format!(
+            "{}userPrincipalName eq 'ann@corp.test'{}",
+            "(".repeat(MAX_FILTER_DEPTH - 1),
+            ")".repeat(MAX_FILTER_DEPTH - 1)
+        );
+        assert!(run(&fine, false).expect("within the limit"));
+        // A long chain is flat, not deep: it parses, and matches without deep recursion.
+        let chain = vec!["accountEnabled eq true"; 3000].join(" and ");
+        assert!(run(&chain, false).expect("a flat chain"));
+    }
+
+    #[test]
+    fn or_clauses_are_limited_across_the_whole_filter() {
+        let ors = |n: usize| {
+            (0..n)
+                .map(|i| format!("userPrincipalName eq 'u{i}@corp.test'"))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        };
+        assert!(!run(&ors(15), false).expect("15 is allowed"));
+        let error = run(&ors(16), false).expect_err("16 is not");
+        assert_eq!(
+            (error.status, error.code.as_str(), error.message.as_str()),
+            (
+                400,
+                "Request_UnsupportedQuery",
+                "Too many child clauses specified in search filter expression containing 'OR' operators: 16. Max allowed: 15."
+            )
+        );
+        let values = |n: usize| {
+            (0..n)
+                .map(|i| format!("'u{i}@corp.test'"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        assert!(run(&format!("userPrincipalName in ({})", values(15)), false).is_ok());
+        assert!(run(&format!("userPrincipalName in ({})", values(16)), false).is_err());
+        // Counted across the filter: 10 values, then 6 more clauses elsewhere.
+        let spread = format!("userPrincipalName in ({}) and ({})", values(10), ors(6));
+        let error = run(&spread, false).expect_err("16 in all");
+        assert!(
+            error.message.contains("operators: 16."),
+            "{}",
+            error.message
+        );
+        let error =
+            run(&format!("({}) or accountEnabled eq true", ors(15)), false).expect_err("nested or");
+        assert!(
+            error.message.contains("operators: 16."),
+            "{}",
+            error.message
+        );
+    }
+
+    #[test]
+    fn search_and_binds_tighter_than_or() {
+        let mut user = user();
+        user.set("displayName", json!("Ann Smith"), 2);
+        user.set("mail", json!("ann@corp.test"), 2);
+        let run = |text: &str| {
+            let req = GraphRequest::new(
+                "GET",
+                "/users",
+                &format!("$search={}", crate::util::percent_encode(text)),
+                &[("ConsistencyLevel".to_owned(), "eventual".to_owned())],
+                None,
+            );
+            let parsed = search(Kind::User, &req).expect("valid").expect("present");
+            search_matches(&user, &parsed)
+        };
+        assert!(run("\"displayName:ann\" AND \"mail:ann\""));
+        assert!(
+            !run("\"displayName:ann\" AND \"mail:bob\""),
+            "AND needs both"
+        );
+        assert!(run("\"displayName:bob\" OR \"mail:ann\""));
+        assert!(run(
+            "\"displayName:bob\" AND \"mail:bob\" OR \"displayName:smi\""
+        ));
+        assert!(!run(
+            "\"displayName:bob\" OR \"mail:bob\" AND \"displayName:smi\""
+        ));
     }
 
     #[test]

@@ -194,3 +194,95 @@ pub async fn create_user(info: &ReadyInfo, token: &str, name: &str, anchor: &str
 pub fn security_group(name: &str) -> Value {
     json!({"displayName": format!("Group {name}"), "mailEnabled": false, "mailNickname": name, "securityEnabled": true})
 }
+
+/// Microsoft Graph's service principal (object ID) as the administrator sees it.
+pub async fn graph_service_principal(info: &ReadyInfo, admin: &str) -> Value {
+    let found = graph(
+        info,
+        admin,
+        Method::GET,
+        "/servicePrincipals?$filter=appId%20eq%20'00000003-0000-0000-c000-000000000000'",
+        None,
+    )
+    .await;
+    assert_eq!(found.status, StatusCode::OK, "{:?}", found.body);
+    found.body["value"][0].clone()
+}
+
+/// Registers an app (application, secret, service principal) and grants it these Microsoft
+/// Graph application permissions; returns (appId, secret).
+pub async fn app_with_roles(
+    info: &ReadyInfo,
+    admin: &str,
+    name: &str,
+    roles: &[&str],
+) -> (String, String) {
+    let app = graph(
+        info,
+        admin,
+        Method::POST,
+        "/applications",
+        Some(json!({"displayName": name})),
+    )
+    .await;
+    assert_eq!(app.status, StatusCode::CREATED, "{:?}", app.body);
+    let app_id = app.body["appId"].as_str().unwrap().to_owned();
+    let object_id = app.body["id"].as_str().unwrap();
+    let secret = graph(
+        info,
+        admin,
+        Method::POST,
+        &format!("/applications/{object_id}/addPassword"),
+        Some(json!({"passwordCredential": {"displayName": name}})),
+    )
+    .await;
+    assert_eq!(secret.status, StatusCode::OK, "{:?}", secret.body);
+    let secret = secret.body["secretText"].as_str().unwrap().to_owned();
+    let sp = graph(
+        info,
+        admin,
+        Method::POST,
+        "/servicePrincipals",
+        Some(json!({"appId": app_id})),
+    )
+    .await;
+    assert_eq!(sp.status, StatusCode::CREATED, "{:?}", sp.body);
+    let sp_id = sp.body["id"].as_str().unwrap();
+    let graph_sp = graph_service_principal(info, admin).await;
+    let graph_sp_id = graph_sp["id"].as_str().unwrap();
+    for role in roles {
+        let role_id = graph_sp["appRoles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["value"] == json!(role))
+            .unwrap_or_else(|| panic!("Graph has no app role {role}"))["id"]
+            .clone();
+        let assigned = graph(
+            info,
+            admin,
+            Method::POST,
+            &format!("/servicePrincipals/{graph_sp_id}/appRoleAssignedTo"),
+            Some(json!({"principalId": sp_id, "resourceId": graph_sp_id, "appRoleId": role_id})),
+        )
+        .await;
+        assert_eq!(assigned.status, StatusCode::CREATED, "{:?}", assigned.body);
+    }
+    (app_id, secret)
+}
+
+/// A delegated token by the resource owner password grant (Graph CLI client).
+pub async fn user_token(info: &ReadyInfo, username: &str, password: &str, scope: &str) -> Answer {
+    token_request(
+        info,
+        &info.tenant_id,
+        &[
+            ("grant_type", "password"),
+            ("client_id", GRAPH_CLI),
+            ("username", username),
+            ("password", password),
+            ("scope", scope),
+        ],
+    )
+    .await
+}
