@@ -95,9 +95,8 @@ fn app_client(info: &ReadyInfo, policy: FlowPolicy) -> GraphClient {
     app_client_at(&endpoints(info), info, policy)
 }
 
-/// A signed-in Global Administrator, through the device code flow approved by the test hook.
-async fn admin_client(emulator: &RunningEmulator) -> GraphClient {
-    let info = &emulator.info;
+/// Starts a device code sign-in for setup at the emulator.
+async fn start_sign_in(info: &ReadyInfo) -> (reqwest::Client, Authority, DeviceCodeSignIn) {
     let http = http_client(&TlsTrust::SystemRoots, Duration::from_secs(30)).unwrap();
     let authority = Authority::new(&endpoints(info), &info.tenant_id).unwrap();
     let sign_in = DeviceCodeSignIn::start(
@@ -108,6 +107,13 @@ async fn admin_client(emulator: &RunningEmulator) -> GraphClient {
     )
     .await
     .unwrap();
+    (http, authority, sign_in)
+}
+
+/// A signed-in Global Administrator, through the device code flow approved by the test hook.
+async fn admin_client(emulator: &RunningEmulator) -> GraphClient {
+    let info = &emulator.info;
+    let (http, authority, sign_in) = start_sign_in(info).await;
     approve(emulator, &sign_in.prompt().user_code, "approve").await;
     let session = sign_in.wait().await.unwrap();
     let tokens = TokenSource::with_session(http.clone(), authority, session);
@@ -737,17 +743,7 @@ async fn urls_that_are_not_the_cloud_get_errors_that_name_the_field() {
 async fn device_code_sign_in_waits_for_approval_and_reports_a_decline() {
     let emulator = emulator();
     let info = &emulator.info;
-    let http = http_client(&TlsTrust::SystemRoots, Duration::from_secs(30)).unwrap();
-    let authority = Authority::new(&endpoints(info), &info.tenant_id).unwrap();
-
-    let declined = DeviceCodeSignIn::start(
-        http.clone(),
-        authority.clone(),
-        SETUP_CLIENT_ID,
-        SETUP_SCOPES,
-    )
-    .await
-    .unwrap();
+    let (_, _, declined) = start_sign_in(info).await;
     let prompt = declined.prompt().clone();
     assert!(
         !prompt.user_code.is_empty() && prompt.verification_uri.starts_with("http"),
@@ -760,14 +756,7 @@ async fn device_code_sign_in_waits_for_approval_and_reports_a_decline() {
         SignInError::Declined
     );
 
-    let expired = DeviceCodeSignIn::start(
-        http.clone(),
-        authority.clone(),
-        SETUP_CLIENT_ID,
-        SETUP_SCOPES,
-    )
-    .await
-    .unwrap();
+    let (_, _, expired) = start_sign_in(info).await;
     let user_code = expired.prompt().user_code.clone();
     approve(&emulator, &user_code, "expire").await;
     let error = expired.wait().await.expect_err("expired");
