@@ -1,0 +1,383 @@
+//! Attribute flow: what a directory object looks like in the cloud (SPEC §5). Pure.
+//!
+//! Every flowed property is present in the shape, `null` (or `[]`) when AD has no value, so that
+//! a value cleared in AD is cleared in the cloud too. Only properties Graph lets an application
+//! write are produced: proxyAddresses (read-only for users in Graph) and a group's mail are not.
+
+use serde_json::{Map, Value, json};
+
+use super::validation::{ObjectIssue, Rule, Severity};
+use crate::directory::Dn;
+use crate::directory::objects::{DirectoryObject, ObjectKind};
+
+/// The tenant's domains, as the sync app reads them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantDomains {
+    /// Verified domain names, any case.
+    pub verified: Vec<String>,
+    /// `<tenant>.onmicrosoft.com`.
+    pub initial: String,
+}
+
+impl TenantDomains {
+    pub fn is_verified(&self, domain: &str) -> bool {
+        self.verified
+            .iter()
+            .any(|verified| verified.eq_ignore_ascii_case(domain))
+    }
+}
+
+/// How an object should look in the cloud.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CloudShape {
+    /// Graph properties, by Graph name.
+    pub properties: Map<String, Value>,
+    /// References, resolved to cloud ids once their targets exist.
+    pub manager: Option<Dn>,
+    pub members: Vec<Dn>,
+    /// Errors stop the object's export; warnings are reported with it.
+    pub issues: Vec<ObjectIssue>,
+}
+
+impl CloudShape {
+    pub fn has_errors(&self) -> bool {
+        self.issues
+            .iter()
+            .any(|issue| issue.severity == Severity::Error)
+    }
+}
+
+/// User attributes that flow one to one: (AD attribute, Graph property).
+const USER_TEXT_FLOWS: &[(&str, &str)] = &[
+    ("givenName", "givenName"),
+    ("sn", "surname"),
+    ("mail", "mail"),
+    ("title", "jobTitle"),
+    ("department", "department"),
+    ("company", "companyName"),
+    ("physicalDeliveryOfficeName", "officeLocation"),
+    ("mobile", "mobilePhone"),
+    ("streetAddress", "streetAddress"),
+    ("l", "city"),
+    ("st", "state"),
+    ("postalCode", "postalCode"),
+    ("employeeID", "employeeId"),
+];
+
+/// The cloud shape of a user or group.
+pub fn cloud_shape(object: &DirectoryObject, domains: &TenantDomains) -> CloudShape {
+    match object.kind {
+        ObjectKind::User => user_shape(object, domains),
+        ObjectKind::Group => group_shape(object),
+    }
+}
+
+fn text(object: &DirectoryObject, attribute: &str) -> Value {
+    object
+        .first(attribute)
+        .filter(|value| !value.trim().is_empty())
+        .map_or(Value::Null, |value| json!(value))
+}
+
+/// The alias Exchange and Graph call mailNickname: the AD value, else the part before '@' of the
+/// primary SMTP address, of mail, of the UPN (SPEC §5's order), else the sAMAccountName.
+pub fn mail_nickname(object: &DirectoryObject) -> Option<String> {
+    let local = |address: &str| {
+        address
+            .split_once('@')
+            .map(|(local, _)| local.to_owned())
+            .filter(|local| !local.is_empty())
+    };
+    object
+        .first("mailNickname")
+        .map(str::to_owned)
+        .or_else(|| primary_smtp(object).and_then(local))
+        .or_else(|| object.first("mail").and_then(local))
+        .or_else(|| object.first("userPrincipalName").and_then(local))
+        .or_else(|| object.first("sAMAccountName").map(str::to_owned))
+}
+
+/// The primary SMTP address (the `SMTP:` proxy address, upper case prefix).
+pub fn primary_smtp(object: &DirectoryObject) -> Option<&str> {
+    object
+        .values("proxyAddresses")
+        .iter()
+        .find_map(|address| address.strip_prefix("SMTP:"))
+}
+
+fn user_shape(object: &DirectoryObject, domains: &TenantDomains) -> CloudShape {
+    let mut properties = Map::new();
+    let mut issues = Vec::new();
+    let nickname = mail_nickname(object);
+
+    let upn = object.first("userPrincipalName").unwrap_or_default();
+    let suffix = upn.rsplit_once('@').map(|(_, domain)| domain);
+    let cloud_upn = match (suffix, &nickname) {
+        (Some(domain), _) if domains.is_verified(domain) => upn.to_owned(),
+        (_, Some(nickname)) => {
+            let replacement = format!("{nickname}@{}", domains.initial);
+            issues.push(ObjectIssue {
+                attribute: "userPrincipalName".to_owned(),
+                value: upn.to_owned(),
+                rule: Rule::UnverifiedSuffix {
+                    replacement: replacement.clone(),
+                },
+                severity: Severity::Warning,
+            });
+            replacement
+        }
+        (_, None) => upn.to_owned(),
+    };
+    properties.insert("userPrincipalName".to_owned(), json!(cloud_upn));
+    properties.insert(
+        "displayName".to_owned(),
+        match text(object, "displayName") {
+            Value::Null => text(object, "name"),
+            name => name,
+        },
+    );
+    properties.insert(
+        "mailNickname".to_owned(),
+        nickname.map_or(Value::Null, Value::String),
+    );
+    properties.insert(
+        "accountEnabled".to_owned(),
+        json!(object.account_enabled().unwrap_or(true)),
+    );
+    for (attribute, property) in USER_TEXT_FLOWS {
+        properties.insert((*property).to_owned(), text(object, attribute));
+    }
+    // Graph's country is free text: the country's name (co), else its ISO code (c).
+    properties.insert(
+        "country".to_owned(),
+        match text(object, "co") {
+            Value::Null => text(object, "c"),
+            name => name,
+        },
+    );
+    properties.insert(
+        "businessPhones".to_owned(),
+        match text(object, "telephoneNumber") {
+            Value::Null => json!([]),
+            phone => json!([phone]),
+        },
+    );
+    properties.insert(
+        "onPremisesImmutableId".to_owned(),
+        json!(object.immutable_id()),
+    );
+    CloudShape {
+        properties,
+        manager: object.first("manager").and_then(|dn| Dn::parse(dn).ok()),
+        members: Vec::new(),
+        issues,
+    }
+}
+
+/// groupType bit: a security group (else a distribution group).
+const GROUP_TYPE_SECURITY: i64 = 0x8000_0000;
+
+fn group_shape(object: &DirectoryObject) -> CloudShape {
+    let mut properties = Map::new();
+    let mut issues = Vec::new();
+    let group_type: i64 = object
+        .first("groupType")
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(GROUP_TYPE_SECURITY);
+    // AD stores groupType as a signed 32-bit number: the security bit makes it negative.
+    if group_type & GROUP_TYPE_SECURITY == 0 {
+        issues.push(ObjectIssue {
+            attribute: "groupType".to_owned(),
+            value: group_type.to_string(),
+            rule: Rule::DistributionGroup,
+            severity: Severity::Error,
+        });
+    }
+    properties.insert(
+        "displayName".to_owned(),
+        match text(object, "displayName") {
+            Value::Null => text(object, "name"),
+            name => name,
+        },
+    );
+    properties.insert("description".to_owned(), text(object, "description"));
+    properties.insert(
+        "mailNickname".to_owned(),
+        mail_nickname(object).map_or(Value::Null, Value::String),
+    );
+    // Graph creates security groups only; mail-enabled ones belong to Exchange.
+    properties.insert("securityEnabled".to_owned(), json!(true));
+    properties.insert("mailEnabled".to_owned(), json!(false));
+    CloudShape {
+        properties,
+        manager: None,
+        members: object
+            .values("member")
+            .iter()
+            .filter_map(|dn| Dn::parse(dn).ok())
+            .collect(),
+        issues,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::security_descriptor::Guid;
+
+    fn object(kind: ObjectKind, attributes: &[(&str, &[&str])]) -> DirectoryObject {
+        DirectoryObject {
+            anchor: Guid([7; 16]),
+            dn: Dn::parse("CN=Ann Lee,OU=Sales,DC=corp,DC=test").expect("valid"),
+            kind,
+            attributes: attributes
+                .iter()
+                .map(|(name, values)| {
+                    (
+                        (*name).to_owned(),
+                        values.iter().map(|v| (*v).to_owned()).collect(),
+                    )
+                })
+                .collect(),
+            object_sid: None,
+            problems: Vec::new(),
+        }
+    }
+
+    fn domains() -> TenantDomains {
+        TenantDomains {
+            verified: vec![
+                "Contoso.test".to_owned(),
+                "contoso.onmicrosoft.com".to_owned(),
+            ],
+            initial: "contoso.onmicrosoft.com".to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_user_flows_every_attribute_of_spec_5() {
+        let ann = object(
+            ObjectKind::User,
+            &[
+                ("userPrincipalName", &["ann.lee@contoso.test"]),
+                ("displayName", &["Ann Lee"]),
+                ("givenName", &["Ann"]),
+                ("sn", &["Lee"]),
+                ("mail", &["ann.lee@contoso.test"]),
+                (
+                    "proxyAddresses",
+                    &["smtp:al@contoso.test", "SMTP:ann.lee@contoso.test"],
+                ),
+                ("userAccountControl", &["514"]),
+                ("title", &["Buyer"]),
+                ("telephoneNumber", &["+33 1 23"]),
+                ("co", &["France"]),
+                ("c", &["FR"]),
+                ("manager", &["CN=Boss,OU=Sales,DC=corp,DC=test"]),
+            ],
+        );
+        let shape = cloud_shape(&ann, &domains());
+        let p = &shape.properties;
+        assert_eq!(p["userPrincipalName"], "ann.lee@contoso.test");
+        assert_eq!(p["mailNickname"], "ann.lee");
+        assert_eq!(p["accountEnabled"], false);
+        assert_eq!(p["jobTitle"], "Buyer");
+        assert_eq!(p["businessPhones"], json!(["+33 1 23"]));
+        assert_eq!(p["country"], "France");
+        // Cleared in AD means cleared in the cloud.
+        assert_eq!(p["department"], Value::Null);
+        assert_eq!(p["onPremisesImmutableId"], "BwcHBwcHBwcHBwcHBwcHBw==");
+        assert!(!p.contains_key("proxyAddresses"), "read-only in Graph");
+        assert_eq!(
+            shape.manager.map(|dn| dn.to_string()).as_deref(),
+            Some("CN=Boss,OU=Sales,DC=corp,DC=test")
+        );
+        assert!(shape.issues.is_empty());
+    }
+
+    #[test]
+    fn an_unverified_suffix_moves_the_user_to_the_initial_domain_with_a_warning() {
+        let liam = object(
+            ObjectKind::User,
+            &[
+                ("userPrincipalName", &["liam.wilson@fabrikam.invalid"]),
+                ("mail", &["liam.wilson@fabrikam.invalid"]),
+                ("proxyAddresses", &["SMTP:lw@fabrikam.invalid"]),
+            ],
+        );
+        let shape = cloud_shape(&liam, &domains());
+        assert_eq!(
+            shape.properties["userPrincipalName"],
+            "lw@contoso.onmicrosoft.com"
+        );
+        assert!(!shape.has_errors());
+        assert_eq!(shape.issues.len(), 1);
+        assert_eq!(shape.issues[0].severity, Severity::Warning);
+        assert!(
+            shape.issues[0]
+                .hint()
+                .contains("signs in as lw@contoso.onmicrosoft.com")
+        );
+    }
+
+    #[test]
+    fn the_nickname_comes_from_the_first_source_that_has_one() {
+        let only_sam = object(ObjectKind::User, &[("sAMAccountName", &["ann"])]);
+        assert_eq!(mail_nickname(&only_sam).as_deref(), Some("ann"));
+        let with_upn = object(
+            ObjectKind::User,
+            &[
+                ("sAMAccountName", &["ann"]),
+                ("userPrincipalName", &["a.lee@x.test"]),
+            ],
+        );
+        assert_eq!(mail_nickname(&with_upn).as_deref(), Some("a.lee"));
+        let with_mail = object(
+            ObjectKind::User,
+            &[
+                ("userPrincipalName", &["a.lee@x.test"]),
+                ("mail", &["ann@x.test"]),
+            ],
+        );
+        assert_eq!(mail_nickname(&with_mail).as_deref(), Some("ann"));
+        let with_own = object(
+            ObjectKind::User,
+            &[("mail", &["ann@x.test"]), ("mailNickname", &["annl"])],
+        );
+        assert_eq!(mail_nickname(&with_own).as_deref(), Some("annl"));
+    }
+
+    #[test]
+    fn groups_are_security_groups_with_their_members() {
+        let finance = object(
+            ObjectKind::Group,
+            &[
+                ("name", &["Finance"]),
+                ("groupType", &["-2147483646"]),
+                ("sAMAccountName", &["finance"]),
+                (
+                    "member",
+                    &[
+                        "CN=Ann Lee,OU=Sales,DC=corp,DC=test",
+                        "CN=Bob,OU=Sales,DC=corp,DC=test",
+                    ],
+                ),
+            ],
+        );
+        let shape = cloud_shape(&finance, &domains());
+        assert_eq!(shape.properties["displayName"], "Finance");
+        assert_eq!(shape.properties["mailNickname"], "finance");
+        assert_eq!(shape.properties["securityEnabled"], true);
+        assert_eq!(shape.properties["mailEnabled"], false);
+        assert_eq!(shape.members.len(), 2);
+        assert!(!shape.has_errors());
+
+        let distribution = object(
+            ObjectKind::Group,
+            &[("name", &["All"]), ("groupType", &["2"])],
+        );
+        let shape = cloud_shape(&distribution, &domains());
+        assert!(shape.has_errors());
+        assert_eq!(shape.issues[0].rule, Rule::DistributionGroup);
+    }
+}

@@ -1,0 +1,440 @@
+//! Checks an object's values before export, with IdFix's rules (Microsoft's directory
+//! remediation tool): a value the cloud would refuse becomes an object-level error that names the
+//! attribute, the value and the rule, and says what to fix in AD. It never stops a run.
+//!
+//! Pure: no I/O, so every rule is unit-tested here.
+
+use std::collections::BTreeMap;
+
+use crate::directory::objects::DirectoryObject;
+
+/// How much an issue matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The object is not exported.
+    Error,
+    /// The object is exported, with a change the admin should know about.
+    Warning,
+}
+
+/// The rule a value broke.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "rule", rename_all = "kebab-case")]
+pub enum Rule {
+    InvalidCharacter { character: char },
+    TooLong { max_chars: usize },
+    LocalPartTooLong { max_chars: usize },
+    NotAnAddress,
+    LeadingPeriod,
+    Duplicate { other_dn: String },
+    NotText,
+    UnverifiedSuffix { replacement: String },
+    DistributionGroup,
+}
+
+/// One problem with one value of one object.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ObjectIssue {
+    pub attribute: String,
+    pub value: String,
+    pub rule: Rule,
+    pub severity: Severity,
+}
+
+impl ObjectIssue {
+    fn error(attribute: &str, value: &str, rule: Rule) -> Self {
+        ObjectIssue {
+            attribute: attribute.to_owned(),
+            value: value.to_owned(),
+            rule,
+            severity: Severity::Error,
+        }
+    }
+
+    /// What the administrator should do, in plain words.
+    pub fn hint(&self) -> String {
+        let attribute = &self.attribute;
+        match &self.rule {
+            Rule::InvalidCharacter { character } => format!(
+                "{attribute} may not contain '{}'; change it in Active Directory",
+                character.escape_default()
+            ),
+            Rule::TooLong { max_chars } => format!(
+                "{attribute} is longer than {max_chars} characters; shorten it in Active Directory"
+            ),
+            Rule::LocalPartTooLong { max_chars } => format!(
+                "the part of {attribute} before '@' is longer than {max_chars} characters; shorten it in Active Directory"
+            ),
+            Rule::NotAnAddress => {
+                format!("{attribute} must have the form name@domain; correct it in Active Directory")
+            }
+            Rule::LeadingPeriod => {
+                format!("{attribute} may not start with '.'; change it in Active Directory")
+            }
+            Rule::Duplicate { other_dn } => format!(
+                "{attribute} '{}' is also used by {other_dn}; every object needs its own, so change one of them in Active Directory",
+                self.value
+            ),
+            Rule::NotText => format!(
+                "a value of {attribute} is not valid text (UTF-8); rewrite it in Active Directory"
+            ),
+            Rule::UnverifiedSuffix { replacement } => format!(
+                "the domain of {attribute} is not a verified domain of the tenant, so the user signs in as {replacement}; verify the domain in the tenant, or change the UPN suffix in Active Directory"
+            ),
+            Rule::DistributionGroup => "Microsoft Graph cannot create distribution groups; make it a security group in Active Directory, or leave it out of the scope".to_owned(),
+        }
+    }
+}
+
+/// Characters IdFix refuses in a userPrincipalName (besides whitespace).
+const UPN_INVALID: &[char] = &[
+    '\\', '%', '&', '*', '+', '/', '=', '?', '{', '}', '|', '<', '>', '(', ')', ';', ':', ',', '[',
+    ']', '"',
+];
+/// Characters IdFix refuses in a proxy address (besides whitespace).
+const PROXY_INVALID: &[char] = &['<', '>', '(', ')', ';', ',', '[', ']', '"'];
+
+/// Entra ID's limits: a UPN of 113 characters, at most 64 of them before the '@'
+/// (https://learn.microsoft.com/en-us/entra/identity/hybrid/connect/plan-connect-userprincipalname).
+pub const UPN_MAX_CHARS: usize = 113;
+pub const UPN_LOCAL_MAX_CHARS: usize = 64;
+pub const PROXY_ADDRESS_MAX_CHARS: usize = 256;
+pub const DISPLAY_NAME_MAX_CHARS: usize = 255;
+
+/// Checks a userPrincipalName.
+pub fn check_upn(upn: &str) -> Vec<ObjectIssue> {
+    let attribute = "userPrincipalName";
+    let mut issues = Vec::new();
+    if let Some(character) = upn
+        .chars()
+        .find(|c| c.is_whitespace() || UPN_INVALID.contains(c))
+    {
+        issues.push(ObjectIssue::error(
+            attribute,
+            upn,
+            Rule::InvalidCharacter { character },
+        ));
+    }
+    if upn.chars().count() > UPN_MAX_CHARS {
+        issues.push(ObjectIssue::error(
+            attribute,
+            upn,
+            Rule::TooLong {
+                max_chars: UPN_MAX_CHARS,
+            },
+        ));
+    }
+    match upn.split_once('@') {
+        Some((local, domain))
+            if !local.is_empty() && !domain.is_empty() && !domain.contains('@') =>
+        {
+            if local.chars().count() > UPN_LOCAL_MAX_CHARS {
+                issues.push(ObjectIssue::error(
+                    attribute,
+                    upn,
+                    Rule::LocalPartTooLong {
+                        max_chars: UPN_LOCAL_MAX_CHARS,
+                    },
+                ));
+            }
+        }
+        _ => issues.push(ObjectIssue::error(attribute, upn, Rule::NotAnAddress)),
+    }
+    issues
+}
+
+/// Checks one proxy address (`SMTP:…`, `smtp:…`, `X500:…`).
+pub fn check_proxy_address(address: &str) -> Vec<ObjectIssue> {
+    let attribute = "proxyAddresses";
+    let mut issues = Vec::new();
+    if let Some(character) = address
+        .chars()
+        .find(|c| c.is_whitespace() || PROXY_INVALID.contains(c))
+    {
+        issues.push(ObjectIssue::error(
+            attribute,
+            address,
+            Rule::InvalidCharacter { character },
+        ));
+    }
+    if address.chars().count() > PROXY_ADDRESS_MAX_CHARS {
+        issues.push(ObjectIssue::error(
+            attribute,
+            address,
+            Rule::TooLong {
+                max_chars: PROXY_ADDRESS_MAX_CHARS,
+            },
+        ));
+    }
+    issues
+}
+
+/// Every rule that looks at one object alone.
+pub fn check_object(object: &DirectoryObject) -> Vec<ObjectIssue> {
+    let mut issues: Vec<ObjectIssue> = object
+        .problems
+        .iter()
+        .map(|problem| ObjectIssue::error(&problem.attribute, &problem.problem, Rule::NotText))
+        .collect();
+    if let Some(upn) = object.first("userPrincipalName") {
+        issues.extend(check_upn(upn));
+    }
+    for address in object.values("proxyAddresses") {
+        issues.extend(check_proxy_address(address));
+    }
+    if let Some(nickname) = object.first("mailNickname")
+        && nickname.starts_with('.')
+    {
+        issues.push(ObjectIssue::error(
+            "mailNickname",
+            nickname,
+            Rule::LeadingPeriod,
+        ));
+    }
+    if let Some(name) = object.first("displayName")
+        && name.chars().count() > DISPLAY_NAME_MAX_CHARS
+    {
+        issues.push(ObjectIssue::error(
+            "displayName",
+            name,
+            Rule::TooLong {
+                max_chars: DISPLAY_NAME_MAX_CHARS,
+            },
+        ));
+    }
+    issues
+}
+
+/// Values that must be unique in the tenant and are used twice inside the scope: every object
+/// that uses one gets an error naming the other. userPrincipalName, mail and SMTP proxy
+/// addresses compare without case, as the cloud compares them.
+pub fn find_duplicates<'a>(
+    objects: impl IntoIterator<Item = &'a DirectoryObject>,
+) -> BTreeMap<usize, Vec<ObjectIssue>> {
+    /// One object's use of a value that must be unique.
+    struct Use {
+        object: usize,
+        value: String,
+        dn: String,
+    }
+    // (attribute, lowercase value) → every use.
+    let mut seen: BTreeMap<(&'static str, String), Vec<Use>> = BTreeMap::new();
+    for (index, object) in objects.into_iter().enumerate() {
+        let dn = object.dn.to_string();
+        let mut add = |attribute: &'static str, value: &str| {
+            seen.entry((attribute, value.to_lowercase()))
+                .or_default()
+                .push(Use {
+                    object: index,
+                    value: value.to_owned(),
+                    dn: dn.clone(),
+                });
+        };
+        if let Some(upn) = object.first("userPrincipalName") {
+            add("userPrincipalName", upn);
+        }
+        if let Some(mail) = object.first("mail") {
+            add("mail", mail);
+        }
+        for address in object.values("proxyAddresses") {
+            // Only SMTP addresses must be unique; the prefix's case only marks the primary.
+            if let Some(smtp) = address
+                .get(..5)
+                .filter(|prefix| prefix.eq_ignore_ascii_case("smtp:"))
+            {
+                add(
+                    "proxyAddresses",
+                    &format!("smtp:{}", &address[smtp.len()..]),
+                );
+            }
+        }
+    }
+    let mut issues: BTreeMap<usize, Vec<ObjectIssue>> = BTreeMap::new();
+    for ((attribute, _), uses) in seen {
+        let first = uses[0].object;
+        if uses.iter().all(|u| u.object == first) {
+            continue;
+        }
+        for this in &uses {
+            let other_dn = uses
+                .iter()
+                .find(|other| other.object != this.object)
+                .map(|other| other.dn.clone())
+                .unwrap_or_default();
+            let issue = ObjectIssue::error(attribute, &this.value, Rule::Duplicate { other_dn });
+            let list = issues.entry(this.object).or_default();
+            if !list.contains(&issue) {
+                list.push(issue);
+            }
+        }
+    }
+    issues
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::Dn;
+    use crate::directory::objects::ObjectKind;
+    use crate::directory::security_descriptor::Guid;
+
+    fn user(n: u8, attributes: &[(&str, &[&str])]) -> DirectoryObject {
+        DirectoryObject {
+            anchor: Guid([n; 16]),
+            dn: Dn::parse(&format!("CN=User {n},OU=Corp,DC=corp,DC=test")).expect("valid"),
+            kind: ObjectKind::User,
+            attributes: attributes
+                .iter()
+                .map(|(name, values)| {
+                    (
+                        (*name).to_owned(),
+                        values.iter().map(|v| (*v).to_owned()).collect(),
+                    )
+                })
+                .collect(),
+            object_sid: None,
+            problems: Vec::new(),
+        }
+    }
+
+    fn rules(issues: &[ObjectIssue]) -> Vec<&Rule> {
+        issues.iter().map(|issue| &issue.rule).collect()
+    }
+
+    #[test]
+    fn upns_follow_idfix() {
+        assert!(check_upn("ann.lee@contoso.test").is_empty());
+        assert_eq!(
+            rules(&check_upn("ann lee@contoso.test")),
+            [&Rule::InvalidCharacter { character: ' ' }]
+        );
+        assert_eq!(
+            rules(&check_upn("ann+1@contoso.test")),
+            [&Rule::InvalidCharacter { character: '+' }]
+        );
+        assert_eq!(rules(&check_upn("ann.contoso.test")), [&Rule::NotAnAddress]);
+        assert_eq!(rules(&check_upn("a@b@c")), [&Rule::NotAnAddress]);
+        let long_local = format!("{}@contoso.test", "a".repeat(65));
+        assert_eq!(
+            rules(&check_upn(&long_local)),
+            [&Rule::LocalPartTooLong { max_chars: 64 }]
+        );
+        assert!(check_upn(&format!("{}@contoso.test", "a".repeat(64))).is_empty());
+        let long = format!("{}@{}.test", "a".repeat(60), "b".repeat(60));
+        assert_eq!(
+            rules(&check_upn(&long)),
+            [&Rule::TooLong { max_chars: 113 }]
+        );
+    }
+
+    #[test]
+    fn proxy_addresses_follow_idfix() {
+        assert!(check_proxy_address("SMTP:ann@contoso.test").is_empty());
+        assert!(check_proxy_address("X500:/o=Contoso/ou=Exchange/cn=Recipients/cn=ann").is_empty());
+        assert_eq!(
+            rules(&check_proxy_address("smtp:ann (old)@contoso.test")),
+            [&Rule::InvalidCharacter { character: ' ' }]
+        );
+        assert_eq!(
+            rules(&check_proxy_address(&format!(
+                "smtp:{}@x.test",
+                "a".repeat(260)
+            ))),
+            [&Rule::TooLong { max_chars: 256 }]
+        );
+    }
+
+    #[test]
+    fn an_object_reports_every_broken_value_with_a_hint() {
+        let mut object = user(
+            1,
+            &[
+                ("userPrincipalName", &["bad,upn@contoso.test"]),
+                ("mailNickname", &[".ann"]),
+                (
+                    "proxyAddresses",
+                    &["SMTP:ann@contoso.test", "smtp:a[1]@contoso.test"],
+                ),
+            ],
+        );
+        object
+            .problems
+            .push(crate::directory::objects::ValueProblem {
+                attribute: "description".to_owned(),
+                problem: "a value of 3 bytes is not valid UTF-8 text and was left out".to_owned(),
+            });
+        let issues = check_object(&object);
+        let attributes: Vec<&str> = issues
+            .iter()
+            .map(|issue| issue.attribute.as_str())
+            .collect();
+        assert_eq!(
+            attributes,
+            [
+                "description",
+                "userPrincipalName",
+                "proxyAddresses",
+                "mailNickname"
+            ]
+        );
+        assert!(issues.iter().all(|issue| issue.severity == Severity::Error));
+        assert_eq!(
+            issues[1].hint(),
+            "userPrincipalName may not contain ','; change it in Active Directory"
+        );
+        assert!(issues[3].hint().contains("may not start with '.'"));
+    }
+
+    #[test]
+    fn duplicates_in_scope_are_errors_on_both_objects() {
+        let ann = user(
+            1,
+            &[
+                ("userPrincipalName", &["ann@contoso.test"]),
+                (
+                    "proxyAddresses",
+                    &["SMTP:ann@contoso.test", "smtp:shared@contoso.test"],
+                ),
+            ],
+        );
+        let bob = user(
+            2,
+            &[
+                ("userPrincipalName", &["bob@contoso.test"]),
+                (
+                    "proxyAddresses",
+                    &["SMTP:bob@contoso.test", "SMTP:Shared@contoso.test"],
+                ),
+            ],
+        );
+        let cy = user(3, &[("userPrincipalName", &["ANN@contoso.test"])]);
+        let found = find_duplicates([&ann, &bob, &cy]);
+        let on_ann: Vec<(&str, &str)> = found[&0]
+            .iter()
+            .map(|i| (i.attribute.as_str(), i.value.as_str()))
+            .collect();
+        assert_eq!(
+            on_ann,
+            [
+                ("proxyAddresses", "smtp:shared@contoso.test"),
+                ("userPrincipalName", "ann@contoso.test")
+            ]
+        );
+        assert_eq!(found[&1].len(), 1);
+        assert!(
+            matches!(&found[&1][0].rule, Rule::Duplicate { other_dn } if other_dn.starts_with("CN=User 1"))
+        );
+        assert!(found[&1][0].hint().contains("is also used by CN=User 1"));
+        assert_eq!(found[&2].len(), 1);
+        // The same address twice on one object is not a duplicate.
+        let same = user(
+            4,
+            &[(
+                "proxyAddresses",
+                &["SMTP:d@contoso.test", "smtp:d@contoso.test"],
+            )],
+        );
+        assert!(find_duplicates([&same]).is_empty());
+    }
+}
