@@ -9,7 +9,7 @@ use super::sid::Sid;
 
 /// A GUID in its text form's field order; on the wire the first three fields are little-endian
 /// and the last eight bytes are as written (MS-DTYP 2.3.4.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Guid(pub [u8; 16]);
 
 impl Guid {

@@ -31,6 +31,7 @@ pub enum Rule {
     NotText,
     UnverifiedSuffix { replacement: String },
     DistributionGroup,
+    InvalidSoftMatch { cloud_id: String, holder: String },
 }
 
 /// One problem with one value of one object.
@@ -83,6 +84,9 @@ impl ObjectIssue {
                 "the domain of {attribute} is not a verified domain of the tenant, so the user signs in as {replacement}; verify the domain in the tenant, or change the UPN suffix in Active Directory"
             ),
             Rule::DistributionGroup => "Microsoft Graph cannot create distribution groups; make it a security group in Active Directory, or leave it out of the scope".to_owned(),
+            Rule::InvalidSoftMatch { cloud_id, holder } => format!(
+                "the cloud object {cloud_id} has this object's address but belongs to {holder}; remove the address from one of them, or delete the cloud object if it is stale (InvalidSoftMatch)"
+            ),
         }
     }
 }

@@ -1,0 +1,791 @@
+//! The synchronization stage: join each directory object to its cloud object, flow its
+//! attributes, validate, and plan exactly which cloud writes a run makes (SPEC §5). Pure: no
+//! I/O, so a preview is this stage's answer, and every rule is unit-tested here.
+//!
+//! Joining, for an object the store has no link for yet:
+//! 1. hard match: a cloud user whose `onPremisesImmutableId` is the object's anchor;
+//! 2. soft match: a cloud object without an immutableId whose SMTP address (or UPN, when enabled)
+//!    is the object's primary SMTP address (or UPN); the join stamps the immutableId. A cloud
+//!    object that has another immutableId, or is already linked, is an `InvalidSoftMatch` error;
+//! 3. groups, which Graph gives no immutableId: a cloud security group without a link whose
+//!    mailNickname is the group's (so a group created by a run that crashed before saving its
+//!    link is found again, not created twice);
+//! 4. otherwise: create.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use serde_json::{Map, Value};
+
+use super::attribute_flow::{CloudShape, TenantDomains, cloud_shape, primary_smtp};
+use super::validation::{ObjectIssue, Rule, Severity, check_object, find_duplicates};
+use crate::cloud::CloudObject;
+use crate::directory::Dn;
+use crate::directory::objects::{DirectoryObject, ObjectKind};
+use crate::directory::security_descriptor::Guid;
+
+/// What the store remembers of an object dirsync manages in the cloud.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Link {
+    pub anchor: Guid,
+    pub kind: ObjectKind,
+    pub dn: Dn,
+    pub cloud_id: String,
+    /// The properties as last exported: what the cloud holds, as far as dirsync knows.
+    pub exported: Map<String, Value>,
+    /// Groups: the member anchors last exported. Users: empty.
+    pub members: BTreeSet<Guid>,
+    /// Users: the manager's anchor last exported.
+    pub manager: Option<Guid>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// More deletes than this in one run: none of them is made.
+    pub deletion_threshold: usize,
+    /// Soft match on userPrincipalName as well as on the primary SMTP address.
+    pub soft_match_upn: bool,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            deletion_threshold: 500,
+            soft_match_upn: false,
+        }
+    }
+}
+
+/// Everything the stage looks at.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanInput<'a> {
+    /// In-scope objects read this run: every one (full) or the changed ones (delta). System
+    /// objects are left out here whatever the caller passes.
+    pub objects: &'a [DirectoryObject],
+    /// Anchors deleted in AD or moved out of scope.
+    pub gone: &'a [Guid],
+    /// A full import: a linked object that was not read is gone too.
+    pub full: bool,
+    pub links: &'a HashMap<Guid, Link>,
+    /// What cloud import found (users and groups), for joining objects without a link.
+    pub cloud: &'a [CloudObject],
+    pub domains: &'a TenantDomains,
+    pub options: &'a PlanOptions,
+}
+
+/// How an object was joined to an existing cloud object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JoinKind {
+    HardMatch,
+    SoftMatchSmtp,
+    SoftMatchUpn,
+    GroupNickname,
+}
+
+/// One property's old and new value.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AttributeChange {
+    pub property: String,
+    pub old: Value,
+    pub new: Value,
+}
+
+/// One write the run makes, in the order the plan lists them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operation {
+    Create {
+        anchor: Guid,
+        kind: ObjectKind,
+        dn: Dn,
+        properties: Map<String, Value>,
+    },
+    /// Takes over an existing cloud object, then writes what differs (a soft match stamps the
+    /// immutableId this way).
+    Join {
+        anchor: Guid,
+        kind: ObjectKind,
+        dn: Dn,
+        cloud_id: String,
+        how: JoinKind,
+        changes: Vec<AttributeChange>,
+    },
+    Update {
+        anchor: Guid,
+        kind: ObjectKind,
+        dn: Dn,
+        cloud_id: String,
+        changes: Vec<AttributeChange>,
+    },
+    /// Group membership, by member anchors; resolved to cloud ids at export, after creates.
+    Members {
+        group: Guid,
+        add: Vec<Guid>,
+        remove: Vec<Guid>,
+    },
+    /// A user's manager (None: remove it).
+    Manager { user: Guid, manager: Option<Guid> },
+    Delete {
+        anchor: Guid,
+        kind: ObjectKind,
+        dn: Dn,
+        cloud_id: String,
+    },
+}
+
+/// An object that is not exported (errors) or is exported with a remark (warnings).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectReport {
+    pub anchor: Guid,
+    pub kind: ObjectKind,
+    pub dn: Dn,
+    pub issues: Vec<ObjectIssue>,
+}
+
+/// The stage's answer.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    pub operations: Vec<Operation>,
+    pub errors: Vec<ObjectReport>,
+    pub warnings: Vec<ObjectReport>,
+    /// Linked objects read this run that need no write.
+    pub unchanged: usize,
+    /// Deletes not planned because there were more than the threshold.
+    pub deletes_withheld: usize,
+}
+
+impl Plan {
+    pub fn count(&self, matches: impl Fn(&Operation) -> bool) -> usize {
+        self.operations
+            .iter()
+            .filter(|operation| matches(operation))
+            .count()
+    }
+}
+
+/// Plans a run.
+pub fn plan(input: &PlanInput<'_>) -> Plan {
+    let objects: Vec<&DirectoryObject> = input
+        .objects
+        .iter()
+        .filter(|object| !object.is_system_object())
+        .collect();
+    let mut plan = Plan::default();
+    let duplicates = find_duplicates(objects.iter().copied());
+    let matcher = Matcher::new(input);
+    // Member and manager DNs resolve to anchors through this run's objects and the links.
+    let mut anchor_by_dn: HashMap<String, Guid> = input
+        .links
+        .values()
+        .map(|link| (link.dn.normalized().to_owned(), link.anchor))
+        .collect();
+    for object in &objects {
+        anchor_by_dn.insert(object.dn.normalized().to_owned(), object.anchor);
+    }
+
+    let mut references = Vec::new();
+    let mut claimed: HashSet<String> = HashSet::new();
+    for (index, object) in objects.iter().enumerate() {
+        let shape = cloud_shape(object, input.domains);
+        let mut issues = check_object(object);
+        issues.extend(duplicates.get(&index).cloned().unwrap_or_default());
+        issues.extend(shape.issues.iter().cloned());
+        let report = |issues: Vec<ObjectIssue>| ObjectReport {
+            anchor: object.anchor,
+            kind: object.kind,
+            dn: object.dn.clone(),
+            issues,
+        };
+        let link = input.links.get(&object.anchor);
+        let operation = match link {
+            Some(link) => {
+                let changes = changes(&link.exported, &shape.properties);
+                if changes.is_empty() {
+                    None
+                } else {
+                    Some(Operation::Update {
+                        anchor: object.anchor,
+                        kind: object.kind,
+                        dn: object.dn.clone(),
+                        cloud_id: link.cloud_id.clone(),
+                        changes,
+                    })
+                }
+            }
+            None => match matcher.find(object, &shape) {
+                // Two objects of one run may find the same cloud object: the first one joins.
+                Ok(Some((cloud, how))) if claimed.insert(cloud.id.clone()) => {
+                    Some(Operation::Join {
+                        anchor: object.anchor,
+                        kind: object.kind,
+                        dn: object.dn.clone(),
+                        cloud_id: cloud.id.clone(),
+                        how,
+                        changes: changes(&cloud.properties, &shape.properties),
+                    })
+                }
+                Ok(Some((cloud, _))) => {
+                    issues.push(invalid_soft_match(cloud, "another object in this run"));
+                    None
+                }
+                Ok(None) => Some(Operation::Create {
+                    anchor: object.anchor,
+                    kind: object.kind,
+                    dn: object.dn.clone(),
+                    properties: without_nulls(&shape.properties),
+                }),
+                Err(issue) => {
+                    issues.push(issue);
+                    None
+                }
+            },
+        };
+        let (errors, warnings): (Vec<_>, Vec<_>) = issues
+            .into_iter()
+            .partition(|issue| issue.severity == Severity::Error);
+        if !warnings.is_empty() {
+            plan.warnings.push(report(warnings));
+        }
+        if !errors.is_empty() {
+            plan.errors.push(report(errors));
+            continue;
+        }
+        match operation {
+            Some(operation) => plan.operations.push(operation),
+            None => plan.unchanged += 1,
+        }
+        references.push((object, shape, link));
+    }
+
+    // References after the objects they point at, so that export can resolve new ids.
+    let failed: HashSet<Guid> = plan.errors.iter().map(|report| report.anchor).collect();
+    let resolve = |dn: &Dn| {
+        anchor_by_dn
+            .get(dn.normalized())
+            .copied()
+            .filter(|anchor| !failed.contains(anchor))
+    };
+    for (object, shape, link) in references {
+        match object.kind {
+            ObjectKind::Group => {
+                let wanted: BTreeSet<Guid> = shape.members.iter().filter_map(&resolve).collect();
+                let had = link.map(|link| link.members.clone()).unwrap_or_default();
+                let add: Vec<Guid> = wanted.difference(&had).copied().collect();
+                let remove: Vec<Guid> = had.difference(&wanted).copied().collect();
+                if !add.is_empty() || !remove.is_empty() {
+                    plan.operations.push(Operation::Members {
+                        group: object.anchor,
+                        add,
+                        remove,
+                    });
+                }
+            }
+            ObjectKind::User => {
+                let wanted = shape.manager.as_ref().and_then(&resolve);
+                let had = link.and_then(|link| link.manager);
+                if wanted != had {
+                    plan.operations.push(Operation::Manager {
+                        user: object.anchor,
+                        manager: wanted,
+                    });
+                }
+            }
+        }
+    }
+
+    // Deletes last: AD deletes and moves out of scope, and on a full import every linked object
+    // that was not read.
+    let read: HashSet<Guid> = objects.iter().map(|object| object.anchor).collect();
+    let mut gone: BTreeSet<Guid> = input.gone.iter().copied().collect();
+    if input.full {
+        gone.extend(input.links.keys().filter(|anchor| !read.contains(anchor)));
+    }
+    let deletes: Vec<Operation> = gone
+        .iter()
+        .filter_map(|anchor| input.links.get(anchor))
+        .map(|link| Operation::Delete {
+            anchor: link.anchor,
+            kind: link.kind,
+            dn: link.dn.clone(),
+            cloud_id: link.cloud_id.clone(),
+        })
+        .collect();
+    if deletes.len() > input.options.deletion_threshold {
+        plan.deletes_withheld = deletes.len();
+    } else {
+        plan.operations.extend(deletes);
+    }
+    plan
+}
+
+/// The properties whose wanted value differs from the known one.
+fn changes(known: &Map<String, Value>, wanted: &Map<String, Value>) -> Vec<AttributeChange> {
+    wanted
+        .iter()
+        .filter_map(|(property, new)| {
+            let old = known.get(property).cloned().unwrap_or(Value::Null);
+            let same = old == *new || (is_empty(&old) && is_empty(new));
+            (!same).then(|| AttributeChange {
+                property: property.clone(),
+                old,
+                new: new.clone(),
+            })
+        })
+        .collect()
+}
+
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Array(values) => values.is_empty(),
+        Value::String(text) => text.is_empty(),
+        _ => false,
+    }
+}
+
+/// A create sends only the values there are.
+fn without_nulls(properties: &Map<String, Value>) -> Map<String, Value> {
+    properties
+        .iter()
+        .filter(|(_, value)| !is_empty(value))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect()
+}
+
+fn invalid_soft_match(cloud: &CloudObject, holder: &str) -> ObjectIssue {
+    ObjectIssue {
+        attribute: "proxyAddresses".to_owned(),
+        value: cloud.id.clone(),
+        rule: Rule::InvalidSoftMatch {
+            cloud_id: cloud.id.clone(),
+            holder: holder.to_owned(),
+        },
+        severity: Severity::Error,
+    }
+}
+
+/// Indexes of the cloud objects for joining.
+struct Matcher<'a> {
+    by_immutable_id: HashMap<&'a str, &'a CloudObject>,
+    by_smtp: HashMap<String, &'a CloudObject>,
+    by_upn: HashMap<String, &'a CloudObject>,
+    groups_by_nickname: HashMap<String, &'a CloudObject>,
+    linked: HashSet<&'a str>,
+    soft_match_upn: bool,
+}
+
+impl<'a> Matcher<'a> {
+    fn new(input: &PlanInput<'a>) -> Self {
+        let mut matcher = Matcher {
+            by_immutable_id: HashMap::new(),
+            by_smtp: HashMap::new(),
+            by_upn: HashMap::new(),
+            groups_by_nickname: HashMap::new(),
+            linked: input
+                .links
+                .values()
+                .map(|link| link.cloud_id.as_str())
+                .collect(),
+            soft_match_upn: input.options.soft_match_upn,
+        };
+        for object in input.cloud {
+            if let Some(id) = object.immutable_id() {
+                matcher.by_immutable_id.insert(id, object);
+            }
+            for address in object.strings("proxyAddresses") {
+                if let Some(smtp) = address.get(..5).filter(|p| p.eq_ignore_ascii_case("smtp:")) {
+                    matcher
+                        .by_smtp
+                        .insert(address[smtp.len()..].to_lowercase(), object);
+                }
+            }
+            if let Some(mail) = object.string("mail") {
+                matcher.by_smtp.entry(mail.to_lowercase()).or_insert(object);
+            }
+            if let Some(upn) = object.string("userPrincipalName") {
+                matcher.by_upn.insert(upn.to_lowercase(), object);
+            }
+            if object.kind == crate::cloud::CloudKind::Group
+                && let Some(nickname) = object.string("mailNickname")
+            {
+                matcher
+                    .groups_by_nickname
+                    .insert(nickname.to_lowercase(), object);
+            }
+        }
+        matcher
+    }
+
+    /// The cloud object to join, `None` to create, or why neither is allowed.
+    fn find(
+        &self,
+        object: &DirectoryObject,
+        shape: &CloudShape,
+    ) -> Result<Option<(&'a CloudObject, JoinKind)>, ObjectIssue> {
+        let immutable_id = object.immutable_id();
+        if let Some(cloud) = self.by_immutable_id.get(immutable_id.as_str()) {
+            return Ok(Some((cloud, JoinKind::HardMatch)));
+        }
+        if object.kind == ObjectKind::Group {
+            let nickname = shape.properties.get("mailNickname").and_then(Value::as_str);
+            return Ok(nickname
+                .and_then(|nickname| self.groups_by_nickname.get(&nickname.to_lowercase()))
+                .filter(|cloud| !self.linked.contains(cloud.id.as_str()))
+                .map(|cloud| (*cloud, JoinKind::GroupNickname)));
+        }
+        let smtp = primary_smtp(object).or_else(|| object.first("mail"));
+        let candidates = [
+            (
+                smtp.and_then(|smtp| self.by_smtp.get(&smtp.to_lowercase())),
+                JoinKind::SoftMatchSmtp,
+            ),
+            (
+                object
+                    .first("userPrincipalName")
+                    .filter(|_| self.soft_match_upn)
+                    .and_then(|upn| self.by_upn.get(&upn.to_lowercase())),
+                JoinKind::SoftMatchUpn,
+            ),
+        ];
+        for (found, how) in candidates {
+            let Some(cloud) = found else { continue };
+            if let Some(other) = cloud.immutable_id() {
+                return Err(invalid_soft_match(
+                    cloud,
+                    &format!("the on-premises object with immutableId {other}"),
+                ));
+            }
+            if self.linked.contains(cloud.id.as_str()) {
+                return Err(invalid_soft_match(cloud, "another synchronized object"));
+            }
+            return Ok(Some((cloud, how)));
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::cloud::CloudKind;
+
+    fn guid(n: u8) -> Guid {
+        Guid([n; 16])
+    }
+
+    fn user(n: u8, name: &str) -> DirectoryObject {
+        let attributes: &[(&str, String)] = &[
+            ("userPrincipalName", format!("{name}@contoso.test")),
+            ("mail", format!("{name}@contoso.test")),
+            ("proxyAddresses", format!("SMTP:{name}@contoso.test")),
+            ("displayName", format!("User {name}")),
+            ("sAMAccountName", name.to_owned()),
+            ("userAccountControl", "512".to_owned()),
+        ];
+        DirectoryObject {
+            anchor: guid(n),
+            dn: Dn::parse(&format!("CN={name},OU=Corp,DC=corp,DC=test")).expect("valid"),
+            kind: ObjectKind::User,
+            attributes: attributes
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), vec![v.clone()]))
+                .collect(),
+            object_sid: None,
+            problems: Vec::new(),
+        }
+    }
+
+    fn group(n: u8, name: &str, members: &[&DirectoryObject]) -> DirectoryObject {
+        let mut attributes = std::collections::BTreeMap::new();
+        attributes.insert("name".to_owned(), vec![name.to_owned()]);
+        attributes.insert("sAMAccountName".to_owned(), vec![name.to_lowercase()]);
+        attributes.insert("groupType".to_owned(), vec!["-2147483646".to_owned()]);
+        attributes.insert(
+            "member".to_owned(),
+            members.iter().map(|m| m.dn.to_string()).collect(),
+        );
+        DirectoryObject {
+            anchor: guid(n),
+            dn: Dn::parse(&format!("CN={name},OU=Groups,DC=corp,DC=test")).expect("valid"),
+            kind: ObjectKind::Group,
+            attributes,
+            object_sid: None,
+            problems: Vec::new(),
+        }
+    }
+
+    fn domains() -> TenantDomains {
+        TenantDomains {
+            verified: vec!["contoso.test".to_owned()],
+            initial: "contoso.onmicrosoft.com".to_owned(),
+        }
+    }
+
+    fn link(object: &DirectoryObject, cloud_id: &str) -> Link {
+        Link {
+            anchor: object.anchor,
+            kind: object.kind,
+            dn: object.dn.clone(),
+            cloud_id: cloud_id.to_owned(),
+            exported: cloud_shape(object, &domains()).properties,
+            members: BTreeSet::new(),
+            manager: None,
+        }
+    }
+
+    fn cloud_user(id: &str, properties: Value) -> CloudObject {
+        CloudObject {
+            id: id.to_owned(),
+            kind: CloudKind::User,
+            properties: match properties {
+                Value::Object(properties) => properties,
+                other => panic!("an object, not {other}"),
+            },
+        }
+    }
+
+    fn run(
+        objects: &[DirectoryObject],
+        gone: &[Guid],
+        full: bool,
+        links: &[Link],
+        cloud: &[CloudObject],
+        options: &PlanOptions,
+    ) -> Plan {
+        let links: HashMap<Guid, Link> = links
+            .iter()
+            .map(|link| (link.anchor, link.clone()))
+            .collect();
+        plan(&PlanInput {
+            objects,
+            gone,
+            full,
+            links: &links,
+            cloud,
+            domains: &domains(),
+            options,
+        })
+    }
+
+    #[test]
+    fn new_objects_are_created_and_system_objects_never() {
+        let ann = user(1, "ann");
+        let mut msol = user(2, "MSOL_0123456789ab");
+        msol.attributes.insert(
+            "sAMAccountName".to_owned(),
+            vec!["MSOL_0123456789ab".to_owned()],
+        );
+        let plan = run(&[ann, msol], &[], true, &[], &[], &PlanOptions::default());
+        assert_eq!(plan.operations.len(), 1);
+        let Operation::Create {
+            anchor, properties, ..
+        } = &plan.operations[0]
+        else {
+            panic!("a create: {plan:?}");
+        };
+        assert_eq!(*anchor, guid(1));
+        assert_eq!(properties["userPrincipalName"], "ann@contoso.test");
+        assert!(!properties.contains_key("department"), "no nulls on create");
+    }
+
+    #[test]
+    fn a_linked_object_updates_only_what_changed() {
+        let ann = user(1, "ann");
+        let known = link(&ann, "cloud-ann");
+        let mut changed = ann.clone();
+        changed
+            .attributes
+            .insert("title".to_owned(), vec!["Buyer".to_owned()]);
+        let plan = run(
+            &[changed],
+            &[],
+            false,
+            std::slice::from_ref(&known),
+            &[],
+            &PlanOptions::default(),
+        );
+        assert_eq!(
+            plan.operations,
+            [Operation::Update {
+                anchor: guid(1),
+                kind: ObjectKind::User,
+                dn: ann.dn.clone(),
+                cloud_id: "cloud-ann".to_owned(),
+                changes: vec![AttributeChange {
+                    property: "jobTitle".to_owned(),
+                    old: Value::Null,
+                    new: json!("Buyer")
+                }],
+            }]
+        );
+        let plan = run(&[ann], &[], false, &[known], &[], &PlanOptions::default());
+        assert!(plan.operations.is_empty());
+        assert_eq!(plan.unchanged, 1);
+    }
+
+    #[test]
+    fn a_hard_match_joins_instead_of_creating() {
+        let ann = user(1, "ann");
+        let cloud = cloud_user(
+            "c1",
+            json!({"onPremisesImmutableId": ann.immutable_id(), "userPrincipalName": "ann@contoso.test", "displayName": "User ann"}),
+        );
+        let plan = run(&[ann], &[], true, &[], &[cloud], &PlanOptions::default());
+        let Operation::Join {
+            how,
+            cloud_id,
+            changes,
+            ..
+        } = &plan.operations[0]
+        else {
+            panic!("a join: {plan:?}");
+        };
+        assert_eq!((*how, cloud_id.as_str()), (JoinKind::HardMatch, "c1"));
+        assert!(
+            changes
+                .iter()
+                .all(|change| change.property != "displayName"),
+            "{changes:?}"
+        );
+        assert!(
+            changes.iter().any(|change| change.property == "mail"),
+            "{changes:?}"
+        );
+    }
+
+    #[test]
+    fn a_soft_match_stamps_the_immutable_id_and_a_claimed_target_is_an_error() {
+        let ann = user(1, "ann");
+        let bob = user(2, "bob");
+        let cloud = [
+            cloud_user(
+                "c-ann",
+                json!({"mail": "ann@contoso.test", "proxyAddresses": ["SMTP:ann@contoso.test"]}),
+            ),
+            cloud_user(
+                "c-bob",
+                json!({"proxyAddresses": ["smtp:BOB@contoso.test"], "onPremisesImmutableId": "somebody-else"}),
+            ),
+        ];
+        let plan = run(&[ann, bob], &[], true, &[], &cloud, &PlanOptions::default());
+        let Operation::Join { how, changes, .. } = &plan.operations[0] else {
+            panic!("a join: {plan:?}");
+        };
+        assert_eq!(*how, JoinKind::SoftMatchSmtp);
+        assert!(
+            changes
+                .iter()
+                .any(|c| c.property == "onPremisesImmutableId" && c.old.is_null())
+        );
+        assert_eq!(plan.errors.len(), 1);
+        assert_eq!(plan.errors[0].anchor, guid(2));
+        let issue = &plan.errors[0].issues[0];
+        assert!(
+            matches!(&issue.rule, Rule::InvalidSoftMatch { cloud_id, .. } if cloud_id == "c-bob")
+        );
+        assert!(
+            issue.hint().contains("immutableId somebody-else"),
+            "{}",
+            issue.hint()
+        );
+    }
+
+    #[test]
+    fn groups_get_members_after_their_targets_and_are_found_again_by_nickname() {
+        let ann = user(1, "ann");
+        let bob = user(2, "bob");
+        let finance = group(10, "Finance", &[&ann, &bob]);
+        let plan = run(
+            &[ann.clone(), bob.clone(), finance.clone()],
+            &[],
+            true,
+            &[],
+            &[],
+            &PlanOptions::default(),
+        );
+        let last = plan.operations.last().expect("operations");
+        assert_eq!(
+            last,
+            &Operation::Members {
+                group: guid(10),
+                add: vec![guid(1), guid(2)],
+                remove: vec![]
+            }
+        );
+
+        // A run that created the group but crashed before saving its link finds it again.
+        let orphan = CloudObject {
+            id: "g1".to_owned(),
+            kind: CloudKind::Group,
+            properties: json!({"mailNickname": "finance", "displayName": "Finance", "securityEnabled": true, "mailEnabled": false})
+                .as_object()
+                .expect("object")
+                .clone(),
+        };
+        let links = [link(&ann, "c1"), link(&bob, "c2")];
+        let plan = run(
+            &[finance],
+            &[],
+            false,
+            &links,
+            &[orphan],
+            &PlanOptions::default(),
+        );
+        assert!(
+            matches!(&plan.operations[0], Operation::Join { how: JoinKind::GroupNickname, cloud_id, .. } if cloud_id == "g1"),
+            "{plan:?}"
+        );
+    }
+
+    #[test]
+    fn deletes_come_last_and_stop_at_the_threshold() {
+        let objects: Vec<DirectoryObject> = (1..=5).map(|n| user(n, &format!("u{n}"))).collect();
+        let links: Vec<Link> = objects
+            .iter()
+            .map(|o| link(o, &format!("c{}", o.anchor.0[0])))
+            .collect();
+        // A full import that read only the first two: three deletes.
+        let options = PlanOptions {
+            deletion_threshold: 3,
+            ..PlanOptions::default()
+        };
+        let plan = run(&objects[..2], &[], true, &links, &[], &options);
+        assert_eq!(plan.count(|o| matches!(o, Operation::Delete { .. })), 3);
+        assert_eq!(plan.unchanged, 2);
+        // One more than the threshold: none.
+        let options = PlanOptions {
+            deletion_threshold: 2,
+            ..PlanOptions::default()
+        };
+        let plan = run(&objects[..2], &[], true, &links, &[], &options);
+        assert_eq!(plan.count(|o| matches!(o, Operation::Delete { .. })), 0);
+        assert_eq!(plan.deletes_withheld, 3);
+        // A delta run deletes only what it was told is gone.
+        let plan = run(&[], &[guid(4)], false, &links, &[], &PlanOptions::default());
+        assert_eq!(plan.operations.len(), 1);
+        assert!(
+            matches!(&plan.operations[0], Operation::Delete { cloud_id, .. } if cloud_id == "c4")
+        );
+    }
+
+    #[test]
+    fn an_object_with_errors_is_reported_and_not_exported() {
+        let mut bad = user(1, "ann");
+        bad.attributes.insert(
+            "userPrincipalName".to_owned(),
+            vec!["ann smith@contoso.test".to_owned()],
+        );
+        let plan = run(
+            &[bad, user(2, "bob")],
+            &[],
+            true,
+            &[],
+            &[],
+            &PlanOptions::default(),
+        );
+        assert_eq!(plan.errors.len(), 1);
+        assert_eq!(plan.errors[0].issues[0].attribute, "userPrincipalName");
+        assert_eq!(plan.operations.len(), 1, "the other object still goes");
+    }
+}
