@@ -166,7 +166,12 @@ impl FlowControl {
     /// A 429 came back: hold every request until `retry_after` has passed.
     pub fn throttled(&self, retry_after: Duration) {
         self.throttled.fetch_add(1, Ordering::Relaxed);
-        let until = Instant::now() + retry_after;
+        self.pause(retry_after);
+    }
+
+    /// Holds every request until `wait` has passed (a `Retry-After` on a 429 or a 503).
+    pub fn pause(&self, wait: Duration) {
+        let until = Instant::now() + wait;
         let mut paused = self.paused_until.lock().expect("lock");
         if paused.is_none_or(|current| current < until) {
             *paused = Some(until);

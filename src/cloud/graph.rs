@@ -680,7 +680,7 @@ impl GraphClient {
                         throttled_only = false;
                         last_failure = last;
                         if let Some(retry_after) = retry_after {
-                            self.flow.throttled(retry_after);
+                            self.flow.pause(retry_after);
                             longest_wait = longest_wait.max(retry_after);
                         }
                         again.push(index);
