@@ -63,13 +63,24 @@ pub struct FlowStats {
     pub retries: u64,
 }
 
+/// The write budget's sliding window. A write is stamped when its answer arrives, not when it
+/// is sent: the server counted it somewhere in between, so the server's window always reopens
+/// before ours and pacing never runs into a 429, however slow the network. Until the answer, the
+/// write holds its slot as in flight.
+#[derive(Debug, Default)]
+struct WriteWindow {
+    /// Answer times of the writes in the current window, oldest first.
+    answered: VecDeque<Instant>,
+    in_flight: usize,
+}
+
 /// Shared by every request of one Graph client.
 #[derive(Debug)]
 pub struct FlowControl {
     policy: FlowPolicy,
     in_flight: Semaphore,
-    /// Send times of the writes in the current window, oldest first.
-    recent_writes: Mutex<VecDeque<Instant>>,
+    /// The writes of the current window.
+    writes_window: Mutex<WriteWindow>,
     /// Nothing is sent before this instant (set by `Retry-After`).
     paused_until: Mutex<Option<Instant>>,
     requests: AtomicU64,
@@ -85,7 +96,7 @@ impl FlowControl {
         FlowControl {
             in_flight: Semaphore::new(policy.max_concurrent.max(1)),
             policy,
-            recent_writes: Mutex::new(VecDeque::new()),
+            writes_window: Mutex::new(WriteWindow::default()),
             paused_until: Mutex::new(None),
             requests: AtomicU64::new(0),
             writes: AtomicU64::new(0),
@@ -138,29 +149,43 @@ impl FlowControl {
         }
     }
 
-    /// Takes `writes` slots of the budget at `now`, or says when enough slots free up.
+    /// Takes `writes` slots of the budget at `now`, or says when to ask again.
     fn reserve_writes(&self, writes: u32, now: Instant) -> Option<Instant> {
         if writes == 0 {
             return None;
         }
-        // The server stamps a write when it arrives, a little after we stamp it here; a small
-        // margin keeps our window from reopening before the server's does.
-        let window = self.policy.write_window
-            + (self.policy.write_window / 50).max(Duration::from_millis(50));
+        let window_length = self.policy.write_window;
         let limit = self.policy.write_limit.max(writes) as usize;
-        let mut recent = self.recent_writes.lock().expect("lock");
-        while recent
+        let mut window = self.writes_window.lock().expect("lock");
+        while window
+            .answered
             .front()
-            .is_some_and(|sent| now.duration_since(*sent) >= window)
+            .is_some_and(|answered| now.duration_since(*answered) >= window_length)
         {
-            recent.pop_front();
+            window.answered.pop_front();
         }
-        if recent.len() + writes as usize <= limit {
-            recent.extend(std::iter::repeat_n(now, writes as usize));
+        let wanted = window.answered.len() + window.in_flight + writes as usize;
+        if wanted <= limit {
+            window.in_flight += writes as usize;
             return None;
         }
-        let must_expire = recent.len() + writes as usize - limit;
-        Some(recent[must_expire - 1] + window)
+        match window.answered.get(wanted - limit - 1) {
+            Some(answered) => Some(*answered + window_length),
+            // The budget is held by writes still in flight: ask again shortly.
+            None => Some(now + Duration::from_millis(20)),
+        }
+    }
+
+    /// The answer to a request carrying `writes` writes arrived (or the request failed) at `now`.
+    pub fn writes_answered(&self, writes: u32, now: Instant) {
+        if writes == 0 {
+            return;
+        }
+        let mut window = self.writes_window.lock().expect("lock");
+        window.in_flight = window.in_flight.saturating_sub(writes as usize);
+        window
+            .answered
+            .extend(std::iter::repeat_n(now, writes as usize));
     }
 
     /// A 429 came back: hold every request until `retry_after` has passed.
@@ -244,17 +269,35 @@ mod tests {
     }
 
     #[test]
-    fn writes_wait_for_the_oldest_to_leave_the_window() {
+    fn writes_wait_for_the_oldest_answer_to_leave_the_window() {
         let flow = FlowControl::new(policy(3, 10));
         let start = Instant::now();
         assert_eq!(flow.reserve_writes(2, start), None);
+        flow.writes_answered(2, start);
         assert_eq!(flow.reserve_writes(1, start + Duration::from_secs(1)), None);
+        flow.writes_answered(1, start + Duration::from_secs(1));
         let free_at = flow
             .reserve_writes(2, start + Duration::from_secs(2))
             .expect("the budget is spent");
-        // Two must expire: both stamped at `start`, plus the margin (10 s / 50 = 200 ms).
-        assert_eq!(free_at, start + Duration::from_millis(10_200));
+        // Two must leave the window: both answered at `start`.
+        assert_eq!(free_at, start + Duration::from_secs(10));
         assert_eq!(flow.reserve_writes(2, free_at), None);
+    }
+
+    #[test]
+    fn writes_in_flight_hold_their_slots_until_answered() {
+        let flow = FlowControl::new(policy(3, 10));
+        let start = Instant::now();
+        assert_eq!(flow.reserve_writes(3, start), None);
+        assert_eq!(
+            flow.reserve_writes(1, start),
+            Some(start + Duration::from_millis(20))
+        );
+        flow.writes_answered(3, start + Duration::from_secs(1));
+        assert_eq!(
+            flow.reserve_writes(1, start + Duration::from_secs(2)),
+            Some(start + Duration::from_secs(11))
+        );
     }
 
     #[test]

@@ -791,6 +791,8 @@ impl GraphClient {
                     }
                 }
                 Err(error) if error.is_builder() => {
+                    // Nothing was sent: give the slots back.
+                    self.flow.writes_answered(writes, Instant::now());
                     return Err(GraphError::NotGraph {
                         url: self.base.to_string(),
                         what: describe_transport_error(&error),
@@ -798,6 +800,7 @@ impl GraphClient {
                 }
                 Err(error) => self.dropped(&error),
             };
+            self.flow.writes_answered(writes, Instant::now());
             drop(permit);
             let (wait, last, throttled) = match verdict {
                 Verdict::Done(body) => return Ok(body),
