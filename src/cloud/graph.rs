@@ -693,18 +693,7 @@ impl GraphClient {
             }
             attempt += 1;
             if started.elapsed() + longest_wait >= self.flow.policy().give_up_after {
-                let error = if throttled_only {
-                    GraphError::Throttled {
-                        waited: started.elapsed(),
-                        last: last_failure,
-                    }
-                } else {
-                    GraphError::Unavailable {
-                        attempts: attempt,
-                        waited: started.elapsed(),
-                        last: last_failure,
-                    }
-                };
+                let error = given_up(throttled_only, attempt, started, last_failure);
                 done.extend(again.into_iter().map(|index| (index, Err(error.clone()))));
                 return done;
             }
@@ -830,18 +819,7 @@ impl GraphClient {
                 }
             };
             if started.elapsed() + wait >= self.flow.policy().give_up_after {
-                return Err(if throttled {
-                    GraphError::Throttled {
-                        waited: started.elapsed(),
-                        last,
-                    }
-                } else {
-                    GraphError::Unavailable {
-                        attempts: attempt,
-                        waited: started.elapsed(),
-                        last,
-                    }
-                });
+                return Err(given_up(throttled, attempt, started, last));
             }
             tracing::debug!(%last, wait_ms = wait.as_millis() as u64, "graph request will be retried");
             self.flow.retrying();
@@ -908,6 +886,20 @@ impl GraphClient {
         GraphError::NotGraph {
             url: self.base.to_string(),
             what,
+        }
+    }
+}
+
+/// The error for a request given up after retrying since `started`.
+fn given_up(throttled: bool, attempts: u32, started: Instant, last: String) -> GraphError {
+    let waited = started.elapsed();
+    if throttled {
+        GraphError::Throttled { waited, last }
+    } else {
+        GraphError::Unavailable {
+            attempts,
+            waited,
+            last,
         }
     }
 }

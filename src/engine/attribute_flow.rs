@@ -97,6 +97,14 @@ pub fn mail_nickname(object: &DirectoryObject) -> Option<String> {
         .or_else(|| object.first("sAMAccountName").map(str::to_owned))
 }
 
+/// The address of an SMTP proxy address (`SMTP:` primary or `smtp:` secondary), else `None`.
+pub fn smtp_address(proxy_address: &str) -> Option<&str> {
+    let prefix = proxy_address.get(..5)?;
+    prefix
+        .eq_ignore_ascii_case("smtp:")
+        .then(|| &proxy_address[5..])
+}
+
 /// The primary SMTP address (the `SMTP:` proxy address, upper case prefix).
 pub fn primary_smtp(object: &DirectoryObject) -> Option<&str> {
     object

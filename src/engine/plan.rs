@@ -16,7 +16,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
-use super::attribute_flow::{CloudShape, TenantDomains, cloud_shape, primary_smtp};
+use super::attribute_flow::{CloudShape, TenantDomains, cloud_shape, primary_smtp, smtp_address};
 use super::validation::{ObjectIssue, Rule, Severity, check_object, find_duplicates};
 use crate::cloud::CloudObject;
 use crate::directory::Dn;
@@ -392,10 +392,8 @@ impl<'a> Matcher<'a> {
                 matcher.by_immutable_id.insert(id, object);
             }
             for address in object.strings("proxyAddresses") {
-                if let Some(smtp) = address.get(..5).filter(|p| p.eq_ignore_ascii_case("smtp:")) {
-                    matcher
-                        .by_smtp
-                        .insert(address[smtp.len()..].to_lowercase(), object);
+                if let Some(smtp) = smtp_address(address) {
+                    matcher.by_smtp.insert(smtp.to_lowercase(), object);
                 }
             }
             if let Some(mail) = object.string("mail") {

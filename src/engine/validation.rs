@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use super::attribute_flow::smtp_address;
 use crate::directory::objects::DirectoryObject;
 
 /// How much an issue matters.
@@ -243,14 +244,8 @@ pub fn find_duplicates<'a>(
         }
         for address in object.values("proxyAddresses") {
             // Only SMTP addresses must be unique; the prefix's case only marks the primary.
-            if let Some(smtp) = address
-                .get(..5)
-                .filter(|prefix| prefix.eq_ignore_ascii_case("smtp:"))
-            {
-                add(
-                    "proxyAddresses",
-                    &format!("smtp:{}", &address[smtp.len()..]),
-                );
+            if let Some(smtp) = smtp_address(address) {
+                add("proxyAddresses", &format!("smtp:{smtp}"));
             }
         }
     }
