@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod cloud;
+pub mod config;
 pub mod directory;
 pub mod engine;
 pub mod home;

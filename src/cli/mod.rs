@@ -2,6 +2,10 @@
 //! otherwise; errors are one line on stderr and an exit status (SPEC §2).
 
 mod ous;
+mod runs;
+mod service;
+mod setup;
+mod sync;
 
 use std::path::PathBuf;
 
@@ -15,6 +19,10 @@ pub const EXIT_SUCCESS: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 /// Bad usage or bad input: something the administrator typed or configured is wrong.
 pub const EXIT_BAD_INPUT: u8 = 2;
+/// The run completed, but some objects failed (they are listed in the run's errors).
+pub const EXIT_OBJECT_ERRORS: u8 = 3;
+/// The run stopped short of its deletes: more than the deletion threshold.
+pub const EXIT_DELETION_THRESHOLD: u8 = 4;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -36,6 +44,78 @@ pub struct Cli {
 pub enum Command {
     /// Print the OU tree of a directory (containers that can hold users and groups)
     Ous(OusArgs),
+    /// Set dirsync up from an answers file: the wizard's steps, headless
+    Setup(SetupArgs),
+    /// Run one sync cycle now
+    Sync(SyncArgs),
+    /// Run the sync cycle on the configured interval until stopped (for systemd)
+    Service,
+    /// Show run history, or one run
+    Runs(RunsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// The answers file (TOML; see the README for every field)
+    #[arg(long, value_name = "FILE")]
+    pub answers: PathBuf,
+
+    /// Print one JSON document on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Run everything but the export, and report exactly what would change
+    #[arg(long)]
+    pub preview: bool,
+
+    /// Read every object in scope instead of only the changes since the last run
+    #[arg(long)]
+    pub full: bool,
+
+    /// Print one JSON document on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    #[command(subcommand)]
+    pub show: Option<RunsCommand>,
+
+    /// Print one JSON document on stdout
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// How many runs to list, newest first
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// One run: its counters and its object changes
+    Show(RunsShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunsShowArgs {
+    /// The run's id (from `dirsync runs`)
+    pub id: i64,
+
+    /// Only changes of this kind
+    #[arg(long, value_enum)]
+    pub kind: Option<ChangeFilter>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ChangeFilter {
+    Adds,
+    Updates,
+    Deletes,
+    Errors,
 }
 
 #[derive(Debug, Args)]
@@ -107,11 +187,24 @@ pub async fn run(command: Command, home: &Home) -> u8 {
     let (result, json) = match command {
         Command::Ous(args) => {
             let json = args.json;
-            (ous::run(args, home).await, json)
+            (ous::run(args, home).await.map(|()| EXIT_SUCCESS), json)
+        }
+        Command::Setup(args) => {
+            let json = args.json;
+            (setup::run(args, home).await, json)
+        }
+        Command::Sync(args) => {
+            let json = args.json;
+            (sync::run(args, home).await, json)
+        }
+        Command::Service => (service::run(home).await, false),
+        Command::Runs(args) => {
+            let json = args.json;
+            (runs::run(args, home), json)
         }
     };
     match result {
-        Ok(()) => EXIT_SUCCESS,
+        Ok(status) => status,
         Err(error) => {
             eprintln!("dirsync: error: {error}");
             if json {

@@ -2,6 +2,9 @@
 //! Knows nothing of the GUI. Schema changes are numbered migrations, each applied in its own
 //! transaction together with the `user_version` it brings the database to.
 
+pub mod runs;
+pub mod sync_state;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -9,7 +12,10 @@ use rusqlite::Connection;
 
 /// The migrations, in order. Entry `i` brings the schema from version `i` to `i + 1`.
 /// Never edit a released migration; add a new one.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_run_records.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_run_records.sql"),
+    include_str!("migrations/0002_sync_state.sql"),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

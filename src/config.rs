@@ -1,0 +1,352 @@
+//! `config.toml`: what setup decided and every run reads. It never holds a secret: the sync app's
+//! client secret and the service account's password live in the OS keyring under the keys
+//! [`Config::client_secret_key`] and [`Config::service_account_key`] name.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cloud::CloudEndpoints;
+use crate::directory::scope::SyncScope;
+use crate::directory::{DirectoryError, DirectoryTarget, Dn};
+use crate::tls::TlsTrust;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub cloud: CloudConfig,
+    pub directory: DirectoryConfig,
+    #[serde(default)]
+    pub options: SyncOptions,
+    pub scope: ScopeConfig,
+}
+
+/// The tenant and the sync app dirsync signs in as.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudConfig {
+    pub authority: String,
+    pub graph: String,
+    /// The tenant's id (a GUID).
+    pub tenant_id: String,
+    /// The sync app's application (client) id.
+    pub client_id: String,
+}
+
+/// The domain controller and the service account dirsync reads it as.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryConfig {
+    /// `ldaps://host[:636]` or `ldap://host[:389]` (StartTLS).
+    pub server: String,
+    /// PEM file of the CA that issued the domain controller's certificate (default: system roots).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// Skip certificate verification. Only ever set by an explicit choice; every run warns.
+    #[serde(default)]
+    pub insecure: bool,
+    /// The domain's naming context, where DirSync reads changes.
+    pub naming_context: String,
+    /// The `MSOL_…` account setup made.
+    pub service_account_dn: String,
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+}
+
+/// The choices that shape a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyncOptions {
+    pub hybrid_write_back: bool,
+    pub password_hash_sync: bool,
+    /// Import and synchronize, never export.
+    pub staging_mode: bool,
+    /// More deletes than this in one run: the run makes none of them.
+    pub deletion_threshold: usize,
+    /// `dirsync service` starts a cycle this often.
+    pub interval_minutes: u64,
+    /// Soft match on userPrincipalName as well as on the primary SMTP address.
+    pub soft_match_upn: bool,
+    /// Run history older than this is removed.
+    pub retention_days: u32,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            hybrid_write_back: false,
+            password_hash_sync: false,
+            staging_mode: false,
+            deletion_threshold: 500,
+            interval_minutes: 30,
+            soft_match_upn: false,
+            retention_days: 30,
+        }
+    }
+}
+
+/// Included OUs (each with its subtree) minus excluded OUs, as DNs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeConfig {
+    pub included: Vec<String>,
+    #[serde(default)]
+    pub excluded: Vec<String>,
+}
+
+fn default_timeout_secs() -> u64 {
+    15
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "dirsync is not set up yet: {path} does not exist; run `dirsync setup --answers FILE` or open the window"
+    )]
+    Missing { path: PathBuf },
+    #[error("cannot read {path}: {reason}")]
+    Unreadable { path: PathBuf, reason: String },
+    #[error("{path}, line {line}: {message}")]
+    Malformed {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("{path}: {field}: {message}")]
+    Invalid {
+        path: PathBuf,
+        field: String,
+        message: String,
+    },
+    #[error("cannot write {path}: {reason}")]
+    Unwritable { path: PathBuf, reason: String },
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ConfigError::Missing {
+                    path: path.to_owned(),
+                });
+            }
+            Err(error) => {
+                return Err(ConfigError::Unreadable {
+                    path: path.to_owned(),
+                    reason: error.to_string(),
+                });
+            }
+        };
+        let config: Config = parse_toml(path, &text)?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    /// Writes the file whole or not at all (a temporary file renamed over the old one).
+    pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
+        let unwritable = |error: &dyn std::fmt::Display| ConfigError::Unwritable {
+            path: path.to_owned(),
+            reason: error.to_string(),
+        };
+        let text = toml::to_string_pretty(self).map_err(|error| unwritable(&error))?;
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|error| unwritable(&error))?;
+        }
+        let temporary = path.with_extension("toml.new");
+        let header = "# dirsync configuration, written by setup. Secrets are in the OS keyring, never here.\n";
+        std::fs::write(&temporary, format!("{header}{text}"))
+            .map_err(|error| unwritable(&error))?;
+        std::fs::rename(&temporary, path).map_err(|error| unwritable(&error))
+    }
+
+    /// Checks what TOML's types cannot: URLs, DNs, numbers in range.
+    pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |field: &str, message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            field: field.to_owned(),
+            message,
+        };
+        self.endpoints()
+            .map_err(|error| invalid("cloud", error.to_string()))?;
+        self.directory_target()
+            .map_err(|error| invalid("directory.server", error.to_string()))?;
+        Dn::parse(&self.directory.naming_context)
+            .map_err(|error| invalid("directory.naming_context", error.to_string()))?;
+        Dn::parse(&self.directory.service_account_dn)
+            .map_err(|error| invalid("directory.service_account_dn", error.to_string()))?;
+        if self.scope.included.is_empty() {
+            return Err(invalid(
+                "scope.included",
+                "no OU is included, so nothing would sync; list at least one OU's DN".to_owned(),
+            ));
+        }
+        for (field, dns) in [
+            ("scope.included", &self.scope.included),
+            ("scope.excluded", &self.scope.excluded),
+        ] {
+            for dn in dns {
+                Dn::parse(dn).map_err(|error| invalid(field, error.to_string()))?;
+            }
+        }
+        if self.options.interval_minutes == 0 {
+            return Err(invalid(
+                "options.interval_minutes",
+                "must be at least 1".to_owned(),
+            ));
+        }
+        if self.options.retention_days == 0 {
+            return Err(invalid(
+                "options.retention_days",
+                "must be at least 1".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn endpoints(&self) -> Result<CloudEndpoints, crate::cloud::EndpointError> {
+        CloudEndpoints::parse(&self.cloud.authority, &self.cloud.graph)
+    }
+
+    pub fn directory_trust(&self) -> TlsTrust {
+        match (&self.directory.ca_file, self.directory.insecure) {
+            (_, true) => TlsTrust::Insecure,
+            (Some(path), false) => TlsTrust::CaFile(path.clone()),
+            (None, false) => TlsTrust::SystemRoots,
+        }
+    }
+
+    pub fn directory_target(&self) -> Result<DirectoryTarget, DirectoryError> {
+        DirectoryTarget::new(
+            &self.directory.server,
+            self.directory_trust(),
+            Duration::from_secs(self.directory.timeout_secs),
+        )
+    }
+
+    /// The scope as DNs (validated by [`Config::validate`]; invalid entries are skipped).
+    pub fn scope(&self) -> SyncScope {
+        let parse = |dns: &[String]| dns.iter().filter_map(|dn| Dn::parse(dn).ok()).collect();
+        SyncScope::new(parse(&self.scope.included), parse(&self.scope.excluded))
+    }
+
+    pub fn naming_context(&self) -> Dn {
+        Dn::parse(&self.directory.naming_context).expect("validated on load")
+    }
+
+    pub fn client_secret_key(&self) -> String {
+        crate::cloud::setup::client_secret_key(&self.cloud.client_id)
+    }
+
+    pub fn service_account_key(&self) -> String {
+        crate::secret_store::service_account_key(&self.directory.service_account_dn)
+    }
+}
+
+/// Parses TOML into `T`, naming the line and the field of the first problem.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    text: &str,
+) -> Result<T, ConfigError> {
+    toml::from_str(text).map_err(|error: toml::de::Error| {
+        let start = error.span().map_or(0, |span| span.start.min(text.len()));
+        let line = text[..start].matches('\n').count() + 1;
+        // toml's Display repeats the line with a caret drawing; its message and the field do.
+        let message = match field_at(text, line) {
+            Some(field) => format!("{field}: {}", error.message().trim()),
+            None => error.message().trim().to_owned(),
+        };
+        ConfigError::Malformed {
+            path: path.to_owned(),
+            line,
+            message,
+        }
+    })
+}
+
+/// The dotted name of the key on `line` (1-based): `options.deletion_threshold`.
+fn field_at(text: &str, line: usize) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let (key, _) = lines.get(line - 1)?.split_once('=')?;
+    let key = key.trim().trim_matches('"');
+    let table = lines[..line - 1].iter().rev().find_map(|earlier| {
+        let earlier = earlier.trim();
+        earlier
+            .strip_prefix('[')
+            .and_then(|rest| rest.trim_start_matches('[').split(']').next())
+            .map(str::trim)
+    });
+    Some(match table {
+        Some(table) => format!("{table}.{key}"),
+        None => key.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LAB: &str = r#"
+[cloud]
+authority = "http://127.0.0.1:5080"
+graph = "http://127.0.0.1:5080"
+tenant_id = "8d2c0c52-0d3c-4d43-9a43-000000000001"
+client_id = "00000000-0000-0000-0000-000000000002"
+
+[directory]
+server = "ldaps://localhost:636"
+ca_file = "/var/tmp/dirsync-lab/tls/ca.pem"
+naming_context = "DC=corp,DC=dirsync,DC=test"
+service_account_dn = "CN=MSOL_0123456789ab,CN=Users,DC=corp,DC=dirsync,DC=test"
+
+[options]
+deletion_threshold = 100
+
+[scope]
+included = ["OU=Corp,DC=corp,DC=dirsync,DC=test"]
+"#;
+
+    #[test]
+    fn a_saved_configuration_loads_back_the_same() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("config.toml");
+        let config: Config = parse_toml(&path, LAB).expect("parses");
+        assert_eq!(config.options.deletion_threshold, 100);
+        assert_eq!(
+            config.options.interval_minutes, 30,
+            "defaults fill the rest"
+        );
+        config.save(&path).expect("save");
+        assert_eq!(Config::load(&path).expect("load"), config);
+    }
+
+    #[test]
+    fn a_malformed_file_names_the_line_and_the_field() {
+        let path = Path::new("config.toml");
+        let broken = LAB.replace("deletion_threshold = 100", "deletion_threshold = \"many\"");
+        let error = parse_toml::<Config>(path, &broken).expect_err("wrong type");
+        let text = error.to_string();
+        assert!(text.contains("line 15"), "{text}");
+        assert!(text.contains("options.deletion_threshold"), "{text}");
+
+        let unknown = LAB.replace("deletion_threshold", "deletion_treshold");
+        let text = parse_toml::<Config>(path, &unknown)
+            .expect_err("unknown field")
+            .to_string();
+        assert!(text.contains("deletion_treshold"), "{text}");
+        assert!(text.contains("line 15"), "{text}");
+    }
+
+    #[test]
+    fn bad_values_name_their_field() {
+        let path = Path::new("config.toml");
+        let mut config: Config = parse_toml(path, LAB).expect("parses");
+        config.scope.included = vec!["not a dn".to_owned()];
+        let text = config.validate(path).expect_err("bad DN").to_string();
+        assert!(text.contains("scope.included"), "{text}");
+        config.scope.included.clear();
+        let text = config.validate(path).expect_err("empty").to_string();
+        assert!(text.contains("scope.included"), "{text}");
+    }
+}

@@ -1,0 +1,493 @@
+//! Run records (SPEC §6): runs, their steps with miisclient's counters, every object change with
+//! its old and new values, and every error with the server's words and a hint. Written by the
+//! engine as a run goes, read by `dirsync runs` and the dashboard.
+
+use rusqlite::{OptionalExtension as _, params};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{SqliteStore, StoreError};
+use crate::engine::run::{ChangeKind, ObjectType, RunMode, RunStatus, RunTrigger, StepKind};
+
+pub type RunId = i64;
+
+/// A step's counters, as miisclient shows them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StepCounters {
+    pub adds: u64,
+    pub updates: u64,
+    pub renames: u64,
+    pub deletes: u64,
+    pub no_change: u64,
+    pub errors: u64,
+}
+
+impl StepCounters {
+    pub fn count(&mut self, kind: ChangeKind) {
+        match kind {
+            ChangeKind::Add => self.adds += 1,
+            ChangeKind::Update => self.updates += 1,
+            ChangeKind::Rename => self.renames += 1,
+            ChangeKind::Delete => self.deletes += 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepRecord {
+    pub step: StepKind,
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+    #[serde(flatten)]
+    pub counters: StepCounters,
+}
+
+/// One run with its steps.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunRecord {
+    pub id: RunId,
+    pub trigger: RunTrigger,
+    pub mode: RunMode,
+    pub status: RunStatus,
+    /// Unix milliseconds, UTC.
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+    pub steps: Vec<StepRecord>,
+}
+
+/// One property's values before and after.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct AttributeValues {
+    pub name: String,
+    pub old: Value,
+    pub new: Value,
+}
+
+/// What happened to one object in one step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ObjectChangeRecord {
+    pub step: StepKind,
+    pub dn: String,
+    pub anchor: String,
+    pub object_type: ObjectType,
+    pub cloud_id: Option<String>,
+    pub change_kind: ChangeKind,
+    pub attributes: Vec<AttributeValues>,
+}
+
+/// One error of a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ErrorRecord {
+    pub step: StepKind,
+    pub dn: String,
+    pub anchor: Option<String>,
+    pub object_type: Option<ObjectType>,
+    /// A stable word: `invalid-character`, `conflict`, `forbidden`, …
+    pub error_type: String,
+    /// The rule or the server's code.
+    pub code: Option<String>,
+    /// The server's message as it was, or the rule's statement for validation errors.
+    pub server_message: String,
+    /// What the administrator should do.
+    pub hint: String,
+    pub first_occurred_at: i64,
+    pub retry_count: i64,
+}
+
+fn word<T>(parsed: Option<T>, text: &str) -> rusqlite::Result<T> {
+    parsed.ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("unknown word '{text}' in the state database").into(),
+        )
+    })
+}
+
+impl SqliteStore {
+    /// Starts a run. A run left `running` by a process that was killed is marked `cancelled`
+    /// first: only one run exists at a time (the caller holds the run lock).
+    pub fn start_run(
+        &self,
+        trigger: RunTrigger,
+        mode: RunMode,
+        now: i64,
+    ) -> Result<RunId, StoreError> {
+        let db = self.connection();
+        db.execute(
+            "UPDATE runs SET status = 'cancelled', ended_at = coalesce(
+                 (SELECT max(ended_at) FROM run_steps WHERE run_id = runs.id), started_at)
+             WHERE status = 'running'",
+            [],
+        )?;
+        db.execute(
+            "INSERT INTO runs (trigger, mode, status, started_at) VALUES (?1, ?2, 'running', ?3)",
+            params![trigger.as_str(), mode.as_str(), now],
+        )?;
+        Ok(db.last_insert_rowid())
+    }
+
+    pub fn start_step(&self, run: RunId, step: StepKind, now: i64) -> Result<(), StoreError> {
+        self.connection().execute(
+            "INSERT INTO run_steps (run_id, position, step, started_at)
+             VALUES (?1, (SELECT count(*) FROM run_steps WHERE run_id = ?1), ?2, ?3)",
+            params![run, step.as_str(), now],
+        )?;
+        Ok(())
+    }
+
+    pub fn finish_step(
+        &self,
+        run: RunId,
+        step: StepKind,
+        counters: &StepCounters,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.connection().execute(
+            "UPDATE run_steps SET ended_at = ?3, adds = ?4, updates = ?5, renames = ?6,
+                 deletes = ?7, no_change = ?8, errors = ?9
+             WHERE run_id = ?1 AND step = ?2",
+            params![
+                run,
+                step.as_str(),
+                now,
+                counters.adds as i64,
+                counters.updates as i64,
+                counters.renames as i64,
+                counters.deletes as i64,
+                counters.no_change as i64,
+                counters.errors as i64
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn finish_run(&self, run: RunId, status: RunStatus, now: i64) -> Result<(), StoreError> {
+        self.connection().execute(
+            "UPDATE runs SET status = ?2, ended_at = ?3 WHERE id = ?1",
+            params![run, status.as_str(), now],
+        )?;
+        Ok(())
+    }
+
+    /// Keeps object changes, in one transaction.
+    pub fn record_changes(
+        &self,
+        run: RunId,
+        changes: &[ObjectChangeRecord],
+    ) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let transaction = self.connection().unchecked_transaction()?;
+        {
+            let mut insert = transaction.prepare(
+                "INSERT INTO object_changes (run_id, step, dn, anchor, object_type, cloud_id,
+                     change_kind, attribute_changes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for change in changes {
+                let attributes = serde_json::to_string(&change.attributes)
+                    .expect("JSON values always serialize");
+                insert.execute(params![
+                    run,
+                    change.step.as_str(),
+                    change.dn,
+                    change.anchor,
+                    change.object_type.as_str(),
+                    change.cloud_id,
+                    change.change_kind.as_str(),
+                    attributes
+                ])?;
+            }
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
+    pub fn record_errors(&self, run: RunId, errors: &[ErrorRecord]) -> Result<(), StoreError> {
+        if errors.is_empty() {
+            return Ok(());
+        }
+        let transaction = self.connection().unchecked_transaction()?;
+        {
+            let mut insert = transaction.prepare(
+                "INSERT INTO run_errors (run_id, step, dn, anchor, object_type, error_type, code,
+                     server_message, hint, first_occurred_at, retry_count)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?;
+            for error in errors {
+                insert.execute(params![
+                    run,
+                    error.step.as_str(),
+                    error.dn,
+                    error.anchor,
+                    error.object_type.map(ObjectType::as_str),
+                    error.error_type,
+                    error.code,
+                    error.server_message,
+                    error.hint,
+                    error.first_occurred_at,
+                    error.retry_count
+                ])?;
+            }
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
+    /// Runs, newest first.
+    pub fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
+        let db = self.connection();
+        let mut select = db.prepare(
+            "SELECT id, trigger, mode, status, started_at, ended_at FROM runs
+             ORDER BY started_at DESC, id DESC LIMIT ?1",
+        )?;
+        let runs = select
+            .query_map([limit as i64], read_run)?
+            .collect::<Result<Vec<_>, _>>()?;
+        runs.into_iter()
+            .map(|mut run| {
+                run.steps = self.steps(run.id)?;
+                Ok(run)
+            })
+            .collect()
+    }
+
+    pub fn run(&self, id: RunId) -> Result<Option<RunRecord>, StoreError> {
+        let run = self
+            .connection()
+            .query_row(
+                "SELECT id, trigger, mode, status, started_at, ended_at FROM runs WHERE id = ?1",
+                [id],
+                read_run,
+            )
+            .optional()?;
+        match run {
+            Some(mut run) => {
+                run.steps = self.steps(id)?;
+                Ok(Some(run))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn steps(&self, run: RunId) -> Result<Vec<StepRecord>, StoreError> {
+        let mut select = self.connection().prepare(
+            "SELECT step, started_at, ended_at, adds, updates, renames, deletes, no_change, errors
+             FROM run_steps WHERE run_id = ?1 ORDER BY position",
+        )?;
+        let steps = select
+            .query_map([run], |row| {
+                let step: String = row.get(0)?;
+                let count = |index: usize| -> rusqlite::Result<u64> {
+                    Ok(row.get::<_, i64>(index)?.max(0) as u64)
+                };
+                Ok(StepRecord {
+                    step: word(StepKind::parse(&step), &step)?,
+                    started_at: row.get(1)?,
+                    ended_at: row.get(2)?,
+                    counters: StepCounters {
+                        adds: count(3)?,
+                        updates: count(4)?,
+                        renames: count(5)?,
+                        deletes: count(6)?,
+                        no_change: count(7)?,
+                        errors: count(8)?,
+                    },
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(steps)
+    }
+
+    /// A run's object changes in the order they were made, optionally of one kind.
+    pub fn run_changes(
+        &self,
+        run: RunId,
+        kind: Option<ChangeKind>,
+    ) -> Result<Vec<ObjectChangeRecord>, StoreError> {
+        let mut select = self.connection().prepare(
+            "SELECT step, dn, anchor, object_type, cloud_id, change_kind, attribute_changes
+             FROM object_changes WHERE run_id = ?1 AND (?2 IS NULL OR change_kind = ?2)
+             ORDER BY id",
+        )?;
+        let changes = select
+            .query_map(params![run, kind.map(ChangeKind::as_str)], |row| {
+                let step: String = row.get(0)?;
+                let object_type: String = row.get(3)?;
+                let change_kind: String = row.get(5)?;
+                let attributes: String = row.get(6)?;
+                Ok(ObjectChangeRecord {
+                    step: word(StepKind::parse(&step), &step)?,
+                    dn: row.get(1)?,
+                    anchor: row.get(2)?,
+                    object_type: word(ObjectType::parse(&object_type), &object_type)?,
+                    cloud_id: row.get(4)?,
+                    change_kind: word(ChangeKind::parse(&change_kind), &change_kind)?,
+                    attributes: serde_json::from_str(&attributes).unwrap_or_default(),
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(changes)
+    }
+
+    pub fn run_errors(&self, run: RunId) -> Result<Vec<ErrorRecord>, StoreError> {
+        let mut select = self.connection().prepare(
+            "SELECT step, dn, anchor, object_type, error_type, code, server_message, hint,
+                 first_occurred_at, retry_count
+             FROM run_errors WHERE run_id = ?1 ORDER BY id",
+        )?;
+        let errors = select
+            .query_map([run], |row| {
+                let step: String = row.get(0)?;
+                let object_type: Option<String> = row.get(3)?;
+                Ok(ErrorRecord {
+                    step: word(StepKind::parse(&step), &step)?,
+                    dn: row.get(1)?,
+                    anchor: row.get(2)?,
+                    object_type: object_type.as_deref().and_then(ObjectType::parse),
+                    error_type: row.get(4)?,
+                    code: row.get(5)?,
+                    server_message: row.get(6)?,
+                    hint: row.get(7)?,
+                    first_occurred_at: row.get(8)?,
+                    retry_count: row.get(9)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(errors)
+    }
+
+    /// Removes runs that started before `cutoff` (Unix ms), with their steps, changes and errors.
+    /// Returns how many runs went.
+    pub fn prune_runs(&self, cutoff: i64) -> Result<usize, StoreError> {
+        Ok(self.connection().execute(
+            "DELETE FROM runs WHERE started_at < ?1 AND status != 'running'",
+            [cutoff],
+        )?)
+    }
+}
+
+fn read_run(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
+    let trigger: String = row.get(1)?;
+    let mode: String = row.get(2)?;
+    let status: String = row.get(3)?;
+    Ok(RunRecord {
+        id: row.get(0)?,
+        trigger: word(RunTrigger::parse(&trigger), &trigger)?,
+        mode: word(RunMode::parse(&mode), &mode)?,
+        status: word(RunStatus::parse(&status), &status)?,
+        started_at: row.get(4)?,
+        ended_at: row.get(5)?,
+        steps: Vec::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_run_keeps_its_steps_changes_and_errors_and_retention_removes_old_runs() {
+        let store = SqliteStore::open_in_memory().expect("open");
+        let old = store
+            .start_run(RunTrigger::Schedule, RunMode::Delta, 1_000)
+            .expect("run");
+        store
+            .finish_run(old, RunStatus::Success, 2_000)
+            .expect("finish");
+        let run = store
+            .start_run(RunTrigger::Cli, RunMode::Full, 10_000)
+            .expect("run");
+        store
+            .start_step(run, StepKind::DirectoryImport, 10_001)
+            .expect("step");
+        store
+            .start_step(run, StepKind::CloudExport, 10_002)
+            .expect("step");
+        let counters = StepCounters {
+            adds: 1,
+            errors: 1,
+            ..StepCounters::default()
+        };
+        store
+            .finish_step(run, StepKind::CloudExport, &counters, 10_003)
+            .expect("finish step");
+        store
+            .record_changes(
+                run,
+                &[ObjectChangeRecord {
+                    step: StepKind::CloudExport,
+                    dn: "CN=a,DC=x".to_owned(),
+                    anchor: "guid".to_owned(),
+                    object_type: ObjectType::User,
+                    cloud_id: Some("id".to_owned()),
+                    change_kind: ChangeKind::Add,
+                    attributes: vec![AttributeValues {
+                        name: "displayName".to_owned(),
+                        old: Value::Null,
+                        new: json!("A"),
+                    }],
+                }],
+            )
+            .expect("changes");
+        store
+            .record_errors(
+                run,
+                &[ErrorRecord {
+                    step: StepKind::Synchronization,
+                    dn: "CN=b,DC=x".to_owned(),
+                    anchor: None,
+                    object_type: Some(ObjectType::User),
+                    error_type: "invalid-character".to_owned(),
+                    code: None,
+                    server_message: "bad".to_owned(),
+                    hint: "fix it".to_owned(),
+                    first_occurred_at: 10_000,
+                    retry_count: 2,
+                }],
+            )
+            .expect("errors");
+        store
+            .finish_run(run, RunStatus::CompletedWithErrors, 10_004)
+            .expect("finish");
+
+        let runs = store.runs(10).expect("runs");
+        assert_eq!(runs.iter().map(|r| r.id).collect::<Vec<_>>(), [run, old]);
+        assert_eq!(runs[0].steps.len(), 2);
+        assert_eq!(runs[0].steps[1].counters, counters);
+        let adds = store
+            .run_changes(run, Some(ChangeKind::Add))
+            .expect("changes");
+        assert_eq!(adds.len(), 1);
+        assert_eq!(adds[0].attributes[0].new, json!("A"));
+        assert!(
+            store
+                .run_changes(run, Some(ChangeKind::Delete))
+                .expect("changes")
+                .is_empty()
+        );
+        assert_eq!(store.run_errors(run).expect("errors")[0].retry_count, 2);
+
+        assert_eq!(store.prune_runs(5_000).expect("prune"), 1);
+        assert!(store.run(old).expect("read").is_none());
+        assert!(store.run(run).expect("read").is_some());
+    }
+
+    #[test]
+    fn a_run_left_running_by_a_killed_process_is_marked_cancelled() {
+        let store = SqliteStore::open_in_memory().expect("open");
+        let killed = store
+            .start_run(RunTrigger::Cli, RunMode::Delta, 1_000)
+            .expect("run");
+        store
+            .start_run(RunTrigger::Cli, RunMode::Delta, 2_000)
+            .expect("run");
+        let record = store.run(killed).expect("read").expect("exists");
+        assert_eq!(record.status, RunStatus::Cancelled);
+        assert_eq!(record.ended_at, Some(1_000));
+    }
+}

@@ -1,0 +1,573 @@
+//! The sync state between runs: the connector space (every in-scope AD object as last imported,
+//! and what is left to do for it), the links to the cloud objects dirsync manages, change-tracking
+//! cursors, and export errors that persist from run to run.
+//!
+//! The rule that makes a killed run safe: a DirSync cookie is saved in the same transaction as the
+//! changes it covers, and an object leaves `pending` (or `gone`) only in the transaction that
+//! records its successful export. Whatever a crash interrupts is still pending next run.
+
+use std::collections::{BTreeSet, HashMap};
+
+use base64::Engine as _;
+use rusqlite::{OptionalExtension as _, Transaction, params};
+use serde_json::{Map, Value};
+
+use super::{SqliteStore, StoreError};
+use crate::directory::Dn;
+use crate::directory::objects::{DirectoryObject, ObjectKind, ValueProblem};
+use crate::directory::security_descriptor::Guid;
+use crate::directory::sid::Sid;
+use crate::engine::plan::Link;
+
+/// The cursor name of the directory's DirSync cookie.
+pub const DIRSYNC_CURSOR: &str = "directory-dirsync-cookie";
+
+fn kind_word(kind: ObjectKind) -> &'static str {
+    match kind {
+        ObjectKind::User => "user",
+        ObjectKind::Group => "group",
+    }
+}
+
+fn parse_kind(text: &str) -> ObjectKind {
+    if text == "group" {
+        ObjectKind::Group
+    } else {
+        ObjectKind::User
+    }
+}
+
+fn corrupt(what: &str, text: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        format!("the state database holds an unreadable {what}: '{text}'").into(),
+    )
+}
+
+fn parse_guid(text: &str) -> rusqlite::Result<Guid> {
+    Guid::parse(text).ok_or_else(|| corrupt("anchor", text))
+}
+
+fn parse_dn(text: &str) -> rusqlite::Result<Dn> {
+    Dn::parse(text).map_err(|_| corrupt("DN", text))
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredObject {
+    attributes: std::collections::BTreeMap<String, Vec<String>>,
+    object_sid: Option<String>,
+    #[serde(default)]
+    problems: Vec<(String, String)>,
+}
+
+fn object_json(object: &DirectoryObject) -> String {
+    let stored = StoredObject {
+        attributes: object.attributes.clone(),
+        object_sid: object
+            .object_sid
+            .as_ref()
+            .map(|sid| base64::engine::general_purpose::STANDARD.encode(sid.to_bytes())),
+        problems: object
+            .problems
+            .iter()
+            .map(|problem| (problem.attribute.clone(), problem.problem.clone()))
+            .collect(),
+    };
+    serde_json::to_string(&stored).expect("strings always serialize")
+}
+
+fn read_object(
+    anchor: &str,
+    kind: &str,
+    dn: &str,
+    json: &str,
+) -> rusqlite::Result<DirectoryObject> {
+    let stored: StoredObject = serde_json::from_str(json).map_err(|_| corrupt("object", anchor))?;
+    Ok(DirectoryObject {
+        anchor: parse_guid(anchor)?,
+        dn: parse_dn(dn)?,
+        kind: parse_kind(kind),
+        attributes: stored.attributes,
+        object_sid: stored
+            .object_sid
+            .and_then(|text| base64::engine::general_purpose::STANDARD.decode(text).ok())
+            .and_then(|bytes| Sid::from_bytes(&bytes).ok()),
+        problems: stored
+            .problems
+            .into_iter()
+            .map(|(attribute, problem)| ValueProblem { attribute, problem })
+            .collect(),
+    })
+}
+
+/// The DNs an object points at.
+fn references(object: &DirectoryObject) -> BTreeSet<String> {
+    object
+        .values("member")
+        .iter()
+        .chain(object.values("manager"))
+        .filter_map(|dn| Dn::parse(dn).ok())
+        .map(|dn| dn.normalized().to_owned())
+        .collect()
+}
+
+/// One thing export learned, applied with others in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExportUpdate {
+    /// The link as it now is (created, joined or written to).
+    Link(Link),
+    /// Nothing is left to do for this object.
+    Synced(Guid),
+    /// The cloud object is deleted: forget the object and its link.
+    Removed(Guid),
+    /// An object newly exists in the cloud: whatever names its DN is evaluated again next run, so
+    /// a group whose member was created late gains it.
+    ReferrersPending(Dn),
+}
+
+/// An object's error history (miisclient's "first occurred" and "retry count").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorHistory {
+    pub first_occurred_at: i64,
+    pub retry_count: i64,
+}
+
+impl SqliteStore {
+    pub fn cursor(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .connection()
+            .query_row(
+                "SELECT value FROM sync_cursors WHERE name = ?1",
+                [name],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+
+    pub fn remove_cursor(&self, name: &str) -> Result<(), StoreError> {
+        self.connection()
+            .execute("DELETE FROM sync_cursors WHERE name = ?1", [name])?;
+        Ok(())
+    }
+
+    /// One stored object, as last imported.
+    pub fn directory_object(&self, anchor: Guid) -> Result<Option<DirectoryObject>, StoreError> {
+        Ok(self
+            .connection()
+            .query_row(
+                "SELECT anchor, kind, dn, object FROM directory_objects WHERE anchor = ?1",
+                [anchor.to_string()],
+                |row| {
+                    read_object(
+                        &row.get::<_, String>(0)?,
+                        &row.get::<_, String>(1)?,
+                        &row.get::<_, String>(2)?,
+                        &row.get::<_, String>(3)?,
+                    )
+                },
+            )
+            .optional()?)
+    }
+
+    /// Keeps what an import read, in one transaction: `objects` become pending, `gone` anchors
+    /// are marked for deletion in the cloud, and `cursor` (when given) moves on with them.
+    pub fn save_import(
+        &self,
+        objects: &[DirectoryObject],
+        gone: &[Guid],
+        cursor: Option<(&str, &[u8])>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let transaction = self.connection().unchecked_transaction()?;
+        upsert_objects(&transaction, objects)?;
+        mark_gone(&transaction, gone)?;
+        if let Some((name, value)) = cursor {
+            transaction.execute(
+                "INSERT INTO sync_cursors (name, value, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                params![name, value, now],
+            )?;
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
+    /// Every anchor the sync state knows (connector space or links), for a full import to find
+    /// what AD no longer has.
+    pub fn known_anchors(&self) -> Result<Vec<Guid>, StoreError> {
+        let mut select = self.connection().prepare(
+            "SELECT anchor FROM directory_objects WHERE state != 'gone'
+             UNION SELECT anchor FROM links",
+        )?;
+        let anchors = select
+            .query_map([], |row| parse_guid(&row.get::<_, String>(0)?))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(anchors)
+    }
+
+    /// Objects with something left to do.
+    pub fn pending_objects(&self) -> Result<Vec<DirectoryObject>, StoreError> {
+        let mut select = self.connection().prepare(
+            "SELECT anchor, kind, dn, object FROM directory_objects WHERE state = 'pending'",
+        )?;
+        let objects = select
+            .query_map([], |row| {
+                read_object(
+                    &row.get::<_, String>(0)?,
+                    &row.get::<_, String>(1)?,
+                    &row.get::<_, String>(2)?,
+                    &row.get::<_, String>(3)?,
+                )
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(objects)
+    }
+
+    /// Anchors deleted in AD or moved out of scope whose cloud objects are still to delete.
+    pub fn gone_anchors(&self) -> Result<Vec<Guid>, StoreError> {
+        let mut select = self
+            .connection()
+            .prepare("SELECT anchor FROM directory_objects WHERE state = 'gone'")?;
+        let anchors = select
+            .query_map([], |row| parse_guid(&row.get::<_, String>(0)?))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(anchors)
+    }
+
+    /// How many objects the connector space holds in each state.
+    pub fn object_counts(&self) -> Result<HashMap<String, u64>, StoreError> {
+        let mut select = self
+            .connection()
+            .prepare("SELECT state, count(*) FROM directory_objects GROUP BY state")?;
+        let counts = select
+            .query_map([], |row| Ok((row.get(0)?, row.get::<_, i64>(1)? as u64)))?
+            .collect::<Result<HashMap<_, _>, _>>()?;
+        Ok(counts)
+    }
+
+    pub fn links(&self) -> Result<HashMap<Guid, Link>, StoreError> {
+        let mut select = self
+            .connection()
+            .prepare("SELECT anchor, kind, dn, cloud_id, exported, members, manager FROM links")?;
+        let links = select
+            .query_map([], |row| {
+                let anchor = parse_guid(&row.get::<_, String>(0)?)?;
+                let exported: String = row.get(4)?;
+                let members: String = row.get(5)?;
+                let manager: Option<String> = row.get(6)?;
+                let members: Vec<String> =
+                    serde_json::from_str(&members).map_err(|_| corrupt("member list", &members))?;
+                Ok((
+                    anchor,
+                    Link {
+                        anchor,
+                        kind: parse_kind(&row.get::<_, String>(1)?),
+                        dn: parse_dn(&row.get::<_, String>(2)?)?,
+                        cloud_id: row.get(3)?,
+                        exported: serde_json::from_str::<Map<String, Value>>(&exported)
+                            .map_err(|_| corrupt("exported properties", &exported))?,
+                        members: members
+                            .iter()
+                            .map(|member| parse_guid(member))
+                            .collect::<Result<_, _>>()?,
+                        manager: manager.as_deref().map(parse_guid).transpose()?,
+                    },
+                ))
+            })?
+            .collect::<Result<HashMap<_, _>, _>>()?;
+        Ok(links)
+    }
+
+    /// Applies what an export batch learned, in one transaction.
+    pub fn apply_export(&self, updates: &[ExportUpdate]) -> Result<(), StoreError> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let transaction = self.connection().unchecked_transaction()?;
+        for update in updates {
+            match update {
+                ExportUpdate::Link(link) => {
+                    let members: Vec<String> =
+                        link.members.iter().map(ToString::to_string).collect();
+                    transaction.execute(
+                        "INSERT INTO links (anchor, kind, dn, cloud_id, exported, members, manager)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                         ON CONFLICT (anchor) DO UPDATE SET kind = excluded.kind, dn = excluded.dn,
+                             cloud_id = excluded.cloud_id, exported = excluded.exported,
+                             members = excluded.members, manager = excluded.manager",
+                        params![
+                            link.anchor.to_string(),
+                            kind_word(link.kind),
+                            link.dn.as_str(),
+                            link.cloud_id,
+                            Value::Object(link.exported.clone()).to_string(),
+                            serde_json::to_string(&members).expect("strings serialize"),
+                            link.manager.map(|manager| manager.to_string()),
+                        ],
+                    )?;
+                }
+                ExportUpdate::Synced(anchor) => {
+                    transaction.execute(
+                        "UPDATE directory_objects SET state = 'synced'
+                         WHERE anchor = ?1 AND state = 'pending'",
+                        [anchor.to_string()],
+                    )?;
+                    transaction.execute(
+                        "DELETE FROM object_errors WHERE anchor = ?1",
+                        [anchor.to_string()],
+                    )?;
+                }
+                ExportUpdate::Removed(anchor) => {
+                    for table in ["links", "directory_objects", "object_errors"] {
+                        transaction.execute(
+                            &format!("DELETE FROM {table} WHERE anchor = ?1"),
+                            [anchor.to_string()],
+                        )?;
+                    }
+                }
+                ExportUpdate::ReferrersPending(dn) => {
+                    transaction.execute(
+                        "UPDATE directory_objects SET state = 'pending'
+                         WHERE state = 'synced' AND anchor IN
+                             (SELECT source FROM directory_references WHERE target_dn = ?1)",
+                        [dn.normalized()],
+                    )?;
+                }
+            }
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
+    /// Records that `anchor` failed again and returns its history: the first time it failed
+    /// (in a row) and how many runs have retried it since.
+    pub fn object_error_seen(
+        &self,
+        anchor: Guid,
+        error_type: &str,
+        now: i64,
+    ) -> Result<ErrorHistory, StoreError> {
+        let db = self.connection();
+        db.execute(
+            "INSERT INTO object_errors (anchor, error_type, first_occurred_at, retry_count)
+             VALUES (?1, ?2, ?3, 0)
+             ON CONFLICT (anchor) DO UPDATE SET retry_count = retry_count + 1,
+                 error_type = excluded.error_type",
+            params![anchor.to_string(), error_type, now],
+        )?;
+        Ok(db.query_row(
+            "SELECT first_occurred_at, retry_count FROM object_errors WHERE anchor = ?1",
+            [anchor.to_string()],
+            |row| {
+                Ok(ErrorHistory {
+                    first_occurred_at: row.get(0)?,
+                    retry_count: row.get(1)?,
+                })
+            },
+        )?)
+    }
+}
+
+fn upsert_objects(
+    transaction: &Transaction<'_>,
+    objects: &[DirectoryObject],
+) -> rusqlite::Result<()> {
+    let mut upsert = transaction.prepare(
+        "INSERT INTO directory_objects (anchor, kind, dn, object, state)
+         VALUES (?1, ?2, ?3, ?4, 'pending')
+         ON CONFLICT (anchor) DO UPDATE SET kind = excluded.kind, dn = excluded.dn,
+             object = excluded.object, state = 'pending'",
+    )?;
+    let mut forget_references =
+        transaction.prepare("DELETE FROM directory_references WHERE source = ?1")?;
+    let mut add_reference = transaction.prepare(
+        "INSERT OR IGNORE INTO directory_references (source, target_dn) VALUES (?1, ?2)",
+    )?;
+    for object in objects {
+        let anchor = object.anchor.to_string();
+        upsert.execute(params![
+            anchor,
+            kind_word(object.kind),
+            object.dn.as_str(),
+            object_json(object)
+        ])?;
+        forget_references.execute([&anchor])?;
+        for target in references(object) {
+            add_reference.execute(params![anchor, target])?;
+        }
+    }
+    Ok(())
+}
+
+fn mark_gone(transaction: &Transaction<'_>, gone: &[Guid]) -> rusqlite::Result<()> {
+    let mut mark =
+        transaction.prepare("UPDATE directory_objects SET state = 'gone' WHERE anchor = ?1")?;
+    // A linked object the connector space lost track of is still deleted in the cloud.
+    let mut from_link = transaction.prepare(
+        "INSERT OR IGNORE INTO directory_objects (anchor, kind, dn, object, state)
+         SELECT anchor, kind, dn, '{\"attributes\":{}}', 'gone' FROM links WHERE anchor = ?1",
+    )?;
+    for anchor in gone {
+        let anchor = anchor.to_string();
+        if mark.execute([&anchor])? == 0 {
+            from_link.execute([&anchor])?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn user(n: u8, manager: Option<&str>) -> DirectoryObject {
+        let mut attributes = BTreeMap::new();
+        attributes.insert("sAMAccountName".to_owned(), vec![format!("u{n}")]);
+        if let Some(manager) = manager {
+            attributes.insert("manager".to_owned(), vec![manager.to_owned()]);
+        }
+        DirectoryObject {
+            anchor: Guid([n; 16]),
+            dn: Dn::parse(&format!("CN=u{n},OU=Corp,DC=x")).expect("dn"),
+            kind: ObjectKind::User,
+            attributes,
+            object_sid: None,
+            problems: vec![ValueProblem {
+                attribute: "title".to_owned(),
+                problem: "not UTF-8".to_owned(),
+            }],
+        }
+    }
+
+    fn link(n: u8) -> Link {
+        Link {
+            anchor: Guid([n; 16]),
+            kind: ObjectKind::User,
+            dn: Dn::parse(&format!("CN=u{n},OU=Corp,DC=x")).expect("dn"),
+            cloud_id: format!("cloud-{n}"),
+            exported: json!({"displayName": "U"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            members: BTreeSet::from([Guid([9; 16])]),
+            manager: None,
+        }
+    }
+
+    #[test]
+    fn an_import_and_its_cookie_are_kept_together_and_objects_round_trip() {
+        let store = SqliteStore::open_in_memory().expect("open");
+        let objects = [user(1, None), user(2, Some("CN=u1,OU=Corp,DC=x"))];
+        store
+            .save_import(&objects, &[], Some((DIRSYNC_CURSOR, b"cookie")), 1)
+            .expect("save");
+        assert_eq!(
+            store.cursor(DIRSYNC_CURSOR).expect("cursor").as_deref(),
+            Some(&b"cookie"[..])
+        );
+        let mut pending = store.pending_objects().expect("pending");
+        pending.sort_by_key(|object| object.anchor);
+        assert_eq!(pending, objects);
+        assert_eq!(
+            store.directory_object(Guid([2; 16])).expect("read"),
+            Some(objects[1].clone())
+        );
+    }
+
+    #[test]
+    fn export_moves_objects_out_of_pending_and_a_late_target_wakes_its_referrers() {
+        let store = SqliteStore::open_in_memory().expect("open");
+        let objects = [user(1, None), user(2, Some("CN=u1,OU=Corp,DC=x"))];
+        store.save_import(&objects, &[], None, 1).expect("save");
+        store
+            .apply_export(&[
+                ExportUpdate::Link(link(2)),
+                ExportUpdate::Synced(Guid([2; 16])),
+            ])
+            .expect("export");
+        assert_eq!(store.pending_objects().expect("pending").len(), 1);
+        assert_eq!(store.links().expect("links")[&Guid([2; 16])], link(2));
+
+        // u1 is created later: u2, which names it as manager, is evaluated again.
+        store
+            .apply_export(&[
+                ExportUpdate::Link(link(1)),
+                ExportUpdate::Synced(Guid([1; 16])),
+                ExportUpdate::ReferrersPending(objects[0].dn.clone()),
+            ])
+            .expect("export");
+        let pending = store.pending_objects().expect("pending");
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].anchor, Guid([2; 16]));
+    }
+
+    #[test]
+    fn a_gone_object_stays_gone_until_its_cloud_delete_is_recorded() {
+        let store = SqliteStore::open_in_memory().expect("open");
+        store
+            .save_import(&[user(1, None)], &[], None, 1)
+            .expect("save");
+        store
+            .apply_export(&[
+                ExportUpdate::Link(link(1)),
+                ExportUpdate::Synced(Guid([1; 16])),
+            ])
+            .expect("export");
+        // Linked but not in the connector space (a state from before it existed): still deleted.
+        store
+            .apply_export(&[ExportUpdate::Link(link(3))])
+            .expect("link");
+        store
+            .save_import(&[], &[Guid([1; 16]), Guid([3; 16]), Guid([7; 16])], None, 2)
+            .expect("gone");
+        let mut gone = store.gone_anchors().expect("gone");
+        gone.sort();
+        assert_eq!(gone, [Guid([1; 16]), Guid([3; 16])]);
+        store
+            .apply_export(&[ExportUpdate::Removed(Guid([1; 16]))])
+            .expect("removed");
+        assert_eq!(store.gone_anchors().expect("gone"), [Guid([3; 16])]);
+        assert!(!store.links().expect("links").contains_key(&Guid([1; 16])));
+    }
+
+    #[test]
+    fn an_error_that_repeats_keeps_its_first_occurrence_and_counts_retries() {
+        let store = SqliteStore::open_in_memory().expect("open");
+        let anchor = Guid([4; 16]);
+        let first = store
+            .object_error_seen(anchor, "conflict", 100)
+            .expect("seen");
+        assert_eq!(
+            first,
+            ErrorHistory {
+                first_occurred_at: 100,
+                retry_count: 0
+            }
+        );
+        let again = store
+            .object_error_seen(anchor, "conflict", 200)
+            .expect("seen");
+        assert_eq!(
+            again,
+            ErrorHistory {
+                first_occurred_at: 100,
+                retry_count: 1
+            }
+        );
+        store
+            .save_import(&[user(4, None)], &[], None, 1)
+            .expect("save");
+        store
+            .apply_export(&[ExportUpdate::Synced(anchor)])
+            .expect("ok");
+        let fresh = store
+            .object_error_seen(anchor, "conflict", 300)
+            .expect("seen");
+        assert_eq!(fresh.retry_count, 0, "a success clears the history");
+    }
+}
