@@ -1,8 +1,194 @@
-//! `dirsync setup`. (Being built in this branch.)
+//! `dirsync setup --answers FILE`: the wizard's steps, headless. Progress goes to stderr as each
+//! step starts; with `--json` one document on stdout says what was done.
 
-use super::{CliError, SetupArgs};
+use std::io::IsTerminal;
+
+use super::{CliError, EXIT_SUCCESS, SetupArgs};
+use crate::engine::cycle::{CycleRequest, StopSignal};
+use crate::engine::run::RunTrigger;
 use crate::home::Home;
+use crate::secret::Secret;
+use crate::secret_store::OsKeyring;
+use crate::setup::answers::{CheckedAnswers, SignIn, check_answers, parse_answers};
+use crate::setup::{Progress, STEPS, SetupFailure, SetupInputs, SetupReport, run_setup};
 
-pub async fn run(_args: SetupArgs, _home: &Home) -> Result<u8, CliError> {
-    Err(CliError::Failed("not built yet".to_owned()))
+/// The name setup gives this computer when the system has none.
+const FALLBACK_COMPUTER_NAME: &str = "dirsync";
+
+pub async fn run(args: SetupArgs, home: &Home) -> Result<u8, CliError> {
+    let path = &args.answers;
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        CliError::BadInput(format!(
+            "cannot read the answers file {}: {error}",
+            path.display()
+        ))
+    })?;
+    let answers =
+        parse_answers(path, &text).map_err(|error| CliError::BadInput(error.to_string()))?;
+    let checked =
+        check_answers(path, answers).map_err(|error| CliError::BadInput(error.to_string()))?;
+
+    // Every secret is read before the first network call, so a missing one costs nothing.
+    let directory = &checked.answers.directory;
+    let admin_password = read_secret(
+        &directory.admin_password_env,
+        "directory.admin_password_env",
+        &format!("Password for {}", directory.admin_user),
+    )?;
+    let client_secret = match checked.answers.cloud.sign_in {
+        SignIn::App => Some(read_secret(
+            checked.client_secret_env(),
+            "cloud.client_secret_env",
+            "Client secret of the app",
+        )?),
+        SignIn::DeviceCode => None,
+    };
+    let inputs = SetupInputs {
+        admin_password,
+        client_secret,
+        computer: computer_name(),
+    };
+
+    let report = run_setup(
+        &checked,
+        &inputs,
+        &home.config_file,
+        &OsKeyring,
+        &mut StderrProgress,
+    )
+    .await
+    .map_err(|failure| match failure {
+        SetupFailure::BadInput(message) => CliError::BadInput(message),
+        SetupFailure::Failed(message) => CliError::Failed(message),
+    })?;
+
+    if !report.sync_now {
+        if args.json {
+            let document = serde_json::to_string_pretty(&report)
+                .map_err(|error| CliError::Failed(format!("cannot write JSON: {error}")))?;
+            println!("{document}");
+        } else {
+            print!("{}", summary(&checked, &report));
+        }
+        return Ok(EXIT_SUCCESS);
+    }
+
+    // sync_now: the first cycle, as the wizard's last step; its status is setup's.
+    if !args.json {
+        print!("{}", summary(&checked, &report));
+    }
+    let request = CycleRequest {
+        trigger: RunTrigger::Wizard,
+        full: false,
+        preview: false,
+    };
+    let (store, cycle) = super::sync::run_locked(home, request, &StopSignal::default()).await?;
+    if args.json {
+        let mut document = serde_json::to_value(&report)
+            .map_err(|error| CliError::Failed(format!("cannot write JSON: {error}")))?;
+        document["first_run"] = super::sync::report_document(&store, &cycle)?;
+        let text = serde_json::to_string_pretty(&document)
+            .map_err(|error| CliError::Failed(format!("cannot write JSON: {error}")))?;
+        println!("{text}");
+    } else {
+        println!("\nFirst sync run:");
+        super::sync::print_report(&store, &cycle, false)?;
+    }
+    Ok(super::sync::exit_status(&cycle))
+}
+
+/// A secret from the environment variable `variable`, or asked for on the terminal without echo.
+fn read_secret(variable: &str, field: &str, prompt: &str) -> Result<Secret, CliError> {
+    match std::env::var(variable) {
+        Ok(value) if !value.is_empty() => return Ok(Secret::new(value)),
+        Ok(_) => {
+            return Err(CliError::BadInput(format!(
+                "{field}: the environment variable {variable} is empty; put the secret in it, or unset it to be asked on a terminal"
+            )));
+        }
+        Err(std::env::VarError::NotUnicode(_)) => {
+            return Err(CliError::BadInput(format!(
+                "{field}: the environment variable {variable} is not valid UTF-8"
+            )));
+        }
+        Err(std::env::VarError::NotPresent) => {}
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::BadInput(format!(
+            "{field}: the environment variable {variable} is not set and there is no terminal to ask on; set {variable}"
+        )));
+    }
+    let value = rpassword::prompt_password(format!("{prompt}: "))
+        .map_err(|error| CliError::BadInput(format!("cannot read the secret: {error}")))?;
+    if value.is_empty() {
+        return Err(CliError::BadInput(format!(
+            "{field}: nothing was entered; set {variable} or type the secret at the prompt"
+        )));
+    }
+    Ok(Secret::new(value))
+}
+
+/// This computer's name: `HOSTNAME`, else /etc/hostname, else a fixed name. It tells this
+/// installation's service account and app apart from another computer's.
+fn computer_name() -> String {
+    let from_env = std::env::var("HOSTNAME").ok();
+    let from_file = || std::fs::read_to_string("/etc/hostname").ok();
+    from_env
+        .into_iter()
+        .chain(from_file())
+        .map(|name| name.trim().to_owned())
+        .find(|name| !name.is_empty())
+        .unwrap_or_else(|| FALLBACK_COMPUTER_NAME.to_owned())
+}
+
+/// Progress lines on stderr: `1/6 Signing in to the cloud…`, details indented under them.
+#[derive(Debug)]
+struct StderrProgress;
+
+impl Progress for StderrProgress {
+    fn step(&mut self, number: usize, title: &str) {
+        eprintln!("{number}/{STEPS} {title}…");
+    }
+
+    fn note(&mut self, text: &str) {
+        eprintln!("    {text}");
+    }
+
+    fn warning(&mut self, text: &str) {
+        eprintln!("dirsync: warning: {text}");
+    }
+}
+
+/// The human summary on stdout.
+fn summary(checked: &CheckedAnswers, report: &SetupReport) -> String {
+    let mut out = String::from("dirsync is set up.\n");
+    out.push_str(&format!("  tenant:          {}\n", report.tenant_id));
+    out.push_str(&format!(
+        "  sync app:        {} ({})\n",
+        report.client_id, report.app.outcome
+    ));
+    out.push_str(&format!(
+        "  service account: {} ({})\n",
+        report.service_account.dn, report.service_account.outcome
+    ));
+    for right in &report.rights {
+        out.push_str(&format!("  right:           {right}\n"));
+    }
+    for dn in &checked.answers.scope.included {
+        out.push_str(&format!("  syncs:           {dn}\n"));
+    }
+    for dn in &checked.answers.scope.excluded {
+        out.push_str(&format!("  except:          {dn}\n"));
+    }
+    out.push_str(&format!(
+        "  configuration:   {}\n",
+        report.config_file.display()
+    ));
+    if !report.warnings.is_empty() {
+        out.push_str(&format!(
+            "  {} warning(s), shown above on stderr\n",
+            report.warnings.len()
+        ));
+    }
+    out
 }

@@ -1,8 +1,259 @@
-//! `dirsync sync`. (Being built in this branch.)
+//! `dirsync sync [--preview] [--full] [--json]`: one cycle now, reported as it went.
 
-use super::{CliError, SyncArgs};
+use std::io::IsTerminal as _;
+
+use serde_json::json;
+
+use super::{
+    CliError, EXIT_DELETION_THRESHOLD, EXIT_FAILED, EXIT_OBJECT_ERRORS, EXIT_SUCCESS, SyncArgs,
+};
+use crate::cloud::FlowPolicy;
+use crate::config::{Config, ConfigError};
+use crate::engine::cycle::{
+    Connections, CycleReport, CycleRequest, Progress, StopSignal, run_cycle,
+};
+use crate::engine::run::{RunMode, RunStatus, RunTrigger};
 use crate::home::Home;
+use crate::run_lock::RunLock;
+use crate::secret_store::OsKeyring;
+use crate::store::SqliteStore;
+use crate::store::runs::ObjectChangeRecord;
 
-pub async fn run(_args: SyncArgs, _home: &Home) -> Result<u8, CliError> {
-    Err(CliError::Failed("not built yet".to_owned()))
+pub async fn run(args: SyncArgs, home: &Home) -> Result<u8, CliError> {
+    let request = CycleRequest {
+        trigger: RunTrigger::Cli,
+        full: args.full,
+        preview: args.preview,
+    };
+    run_now(home, request, args.json, &StopSignal::default()).await
+}
+
+pub fn load_config(home: &Home) -> Result<Config, CliError> {
+    Config::load(&home.config_file).map_err(|error| match error {
+        ConfigError::Unreadable { .. } | ConfigError::Unwritable { .. } => {
+            CliError::Failed(error.to_string())
+        }
+        _ => CliError::BadInput(error.to_string()),
+    })
+}
+
+/// Runs one cycle with the lock held and prints its report. Returns the exit status (SPEC §2).
+pub async fn run_now(
+    home: &Home,
+    request: CycleRequest,
+    json: bool,
+    stop: &StopSignal,
+) -> Result<u8, CliError> {
+    let (store, report) = run_locked(home, request, stop).await?;
+    print_report(&store, &report, json)?;
+    Ok(exit_status(&report))
+}
+
+/// Runs one cycle with the run lock held; progress goes to stderr.
+pub async fn run_locked(
+    home: &Home,
+    request: CycleRequest,
+    stop: &StopSignal,
+) -> Result<(SqliteStore, CycleReport), CliError> {
+    let config = load_config(home)?;
+    let _lock =
+        RunLock::acquire(&home.state_db).map_err(|error| CliError::Failed(error.to_string()))?;
+    if config.directory.insecure {
+        eprintln!(
+            "dirsync: warning: the domain controller's certificate is not verified (directory.insecure = true)"
+        );
+    }
+    let store =
+        SqliteStore::open(&home.state_db).map_err(|error| CliError::Failed(error.to_string()))?;
+    let mut connections = Connections::open(&config, &OsKeyring, FlowPolicy::default())
+        .map_err(|error| CliError::Failed(error.to_string()))?;
+    let progress = progress_printer();
+    let report = run_cycle(&config, &mut connections, &store, request, &progress, stop)
+        .await
+        .map_err(|error| CliError::Failed(error.to_string()))?;
+    finish_progress_line();
+    Ok((store, report))
+}
+
+pub fn exit_status(report: &CycleReport) -> u8 {
+    match report.status {
+        RunStatus::Success => EXIT_SUCCESS,
+        RunStatus::CompletedWithErrors => EXIT_OBJECT_ERRORS,
+        RunStatus::StoppedDeletionThreshold => EXIT_DELETION_THRESHOLD,
+        RunStatus::Failed | RunStatus::Cancelled | RunStatus::Running => EXIT_FAILED,
+    }
+}
+
+/// Progress on stderr: one line per step, and on a terminal a running count.
+fn progress_printer() -> impl Fn(Progress) + Sync {
+    let terminal = std::io::stderr().is_terminal();
+    move |progress| match progress {
+        Progress::Step(step) => {
+            if terminal {
+                eprint!("\r\x1b[K");
+            }
+            eprintln!("dirsync: {step}…");
+        }
+        Progress::Objects { step, done, total } if terminal => {
+            let of = total
+                .map(|total| format!(" of {total}"))
+                .unwrap_or_default();
+            eprint!("\r\x1b[K  {step}: {done}{of}");
+        }
+        Progress::Objects { .. } => {}
+    }
+}
+
+fn finish_progress_line() {
+    if std::io::stderr().is_terminal() {
+        eprint!("\r\x1b[K");
+    }
+}
+
+fn failed(error: impl std::fmt::Display) -> CliError {
+    CliError::Failed(error.to_string())
+}
+
+/// The run as `--json` prints it (documented in the README).
+pub fn report_document(
+    store: &SqliteStore,
+    report: &CycleReport,
+) -> Result<serde_json::Value, CliError> {
+    let run = store
+        .run(report.run_id)
+        .map_err(failed)?
+        .ok_or_else(|| failed(format!("run {} is missing from the store", report.run_id)))?;
+    let preview = report.mode == RunMode::Preview;
+    Ok(json!({
+        "run": run,
+        "preview": preview,
+        "staging": report.staging,
+        "failure": report.failure,
+        "deletion_threshold": report.threshold,
+        "deletes_withheld": report.deletes_withheld,
+        "export": report.export,
+        // A preview's (or staging run's) changes are what would be exported; a real run's are
+        // what was exported.
+        "changes": store.run_changes(report.run_id, None).map_err(failed)?,
+        "errors": store.run_errors(report.run_id).map_err(failed)?,
+        "warnings": store.run_warnings(report.run_id).map_err(failed)?,
+    }))
+}
+
+pub fn print_report(store: &SqliteStore, report: &CycleReport, json: bool) -> Result<(), CliError> {
+    if json {
+        let document = report_document(store, report)?;
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&document).map_err(failed)?
+        );
+        return Ok(());
+    }
+    let run = store
+        .run(report.run_id)
+        .map_err(failed)?
+        .ok_or_else(|| failed(format!("run {} is missing from the store", report.run_id)))?;
+    let errors = store.run_errors(report.run_id).map_err(failed)?;
+    let warnings = store.run_warnings(report.run_id).map_err(failed)?;
+    let changes = store.run_changes(report.run_id, None).map_err(failed)?;
+    let preview = report.mode == RunMode::Preview;
+    println!(
+        "Run {} ({}, {}): {}",
+        run.id, run.mode, run.trigger, run.status
+    );
+    println!(
+        "  {:<20} {:>6} {:>8} {:>8} {:>8} {:>10} {:>7}",
+        "step", "adds", "updates", "renames", "deletes", "no-change", "errors"
+    );
+    for step in &run.steps {
+        let c = &step.counters;
+        println!(
+            "  {:<20} {:>6} {:>8} {:>8} {:>8} {:>10} {:>7}",
+            step.step.as_str(),
+            c.adds,
+            c.updates,
+            c.renames,
+            c.deletes,
+            c.no_change,
+            c.errors
+        );
+    }
+    if preview || report.staging {
+        let why = if preview {
+            "Preview: nothing was written to the cloud"
+        } else {
+            "Staging mode: nothing was written to the cloud"
+        };
+        println!("\n{why}. A run would make these changes:");
+        print_changes(&changes);
+    } else if !changes.is_empty() {
+        println!(
+            "\n{} change(s) written to the cloud; `dirsync runs show {}` lists every one.",
+            changes.len(),
+            run.id
+        );
+    }
+    if report.deletes_withheld > 0 {
+        println!(
+            "\nStopped by the deletion threshold: this run would delete {} objects, more than the threshold of {}, so it deleted none.\n  Check what would go with `dirsync sync --preview`. If the deletes are intended, raise options.deletion_threshold in config.toml (or run setup again) and run again.",
+            report.deletes_withheld, report.threshold
+        );
+    }
+    if !warnings.is_empty() {
+        println!("\nWarnings ({}):", warnings.len());
+        for warning in &warnings {
+            println!("  {}\n    {}", warning.dn, warning.message);
+        }
+    }
+    if !errors.is_empty() {
+        println!("\nErrors ({}):", errors.len());
+        for error in &errors {
+            let dn = if error.dn.is_empty() {
+                "(the run)"
+            } else {
+                &error.dn
+            };
+            println!(
+                "  {dn}\n    {} [{}]: {}\n    what to do: {}",
+                error.error_type,
+                error.code.as_deref().unwrap_or("-"),
+                error.server_message,
+                error.hint
+            );
+        }
+    }
+    if let Some(failure) = &report.failure {
+        println!("\nThe run failed: {failure}");
+    }
+    Ok(())
+}
+
+fn print_changes(changes: &[ObjectChangeRecord]) {
+    if changes.is_empty() {
+        println!("  (none)");
+    }
+    for change in changes {
+        println!(
+            "  {:<6} {:<5} {}",
+            change.change_kind.as_str(),
+            change.object_type.as_str(),
+            change.dn
+        );
+        for attribute in &change.attributes {
+            println!(
+                "           {}: {} → {}",
+                attribute.name,
+                compact(&attribute.old),
+                compact(&attribute.new)
+            );
+        }
+    }
+}
+
+fn compact(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Null => "(none)".to_owned(),
+        serde_json::Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
 }

@@ -183,7 +183,7 @@ const SYMBOLS: &[u8] = b"!#$%()*+,-./:;=?@[]^_{}~";
 
 /// A random password of [`PASSWORD_LENGTH`] characters with every character class, so that any
 /// domain complexity policy accepts it.
-fn random_password() -> Result<Secret, DirectoryError> {
+pub(crate) fn random_password() -> Result<Secret, DirectoryError> {
     let alphabet: Vec<u8> = [LOWER, UPPER, DIGITS, SYMBOLS].concat();
     // Rejection sampling keeps every character equally likely.
     let limit = 256 - 256 % alphabet.len();

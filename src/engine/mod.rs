@@ -7,6 +7,8 @@
 //! (`plan`). The cycle around them (imports, export, run records, the CLI) is issue #5.
 
 pub mod attribute_flow;
+pub mod cycle;
+pub mod export;
 pub mod plan;
 pub mod run;
 pub mod validation;

@@ -44,7 +44,58 @@ pub struct ObjectIssue {
     pub severity: Severity,
 }
 
+impl Rule {
+    /// The rule's stable name, as run records store it.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Rule::InvalidCharacter { .. } => "invalid-character",
+            Rule::TooLong { .. } => "too-long",
+            Rule::LocalPartTooLong { .. } => "local-part-too-long",
+            Rule::NotAnAddress => "not-an-address",
+            Rule::LeadingPeriod => "leading-period",
+            Rule::Duplicate { .. } => "duplicate",
+            Rule::NotText => "not-text",
+            Rule::UnverifiedSuffix { .. } => "unverified-suffix",
+            Rule::DistributionGroup => "distribution-group",
+            Rule::InvalidSoftMatch { .. } => "invalid-soft-match",
+        }
+    }
+}
+
 impl ObjectIssue {
+    /// What is wrong, stated plainly with the attribute and its value (the run record's message
+    /// for an error dirsync found itself rather than one a server answered).
+    pub fn statement(&self) -> String {
+        let (attribute, value) = (&self.attribute, &self.value);
+        match &self.rule {
+            Rule::InvalidCharacter { character } => format!(
+                "{attribute} '{value}' contains the character '{}', which the cloud does not accept",
+                character.escape_default()
+            ),
+            Rule::TooLong { max_chars } => {
+                format!("{attribute} '{value}' is longer than {max_chars} characters")
+            }
+            Rule::LocalPartTooLong { max_chars } => {
+                format!("{attribute} '{value}' has more than {max_chars} characters before the '@'")
+            }
+            Rule::NotAnAddress => format!("{attribute} '{value}' is not an address"),
+            Rule::LeadingPeriod => format!("{attribute} '{value}' starts with a period"),
+            Rule::Duplicate { other_dn } => {
+                format!("{attribute} '{value}' is also used by {other_dn}")
+            }
+            Rule::NotText => format!("{attribute}: {value}"),
+            Rule::UnverifiedSuffix { replacement } => format!(
+                "{attribute} '{value}' has a domain the tenant has not verified; exported as {replacement}"
+            ),
+            Rule::DistributionGroup => {
+                format!("the group is a distribution group (groupType {value})")
+            }
+            Rule::InvalidSoftMatch { cloud_id, holder } => format!(
+                "InvalidSoftMatch: the cloud object {cloud_id} matches on {attribute} but belongs to {holder}"
+            ),
+        }
+    }
+
     fn error(attribute: &str, value: &str, rule: Rule) -> Self {
         ObjectIssue {
             attribute: attribute.to_owned(),
@@ -96,6 +147,12 @@ impl ObjectIssue {
 const UPN_INVALID: &[char] = &[
     '\\', '%', '&', '*', '+', '/', '=', '?', '{', '}', '|', '<', '>', '(', ')', ';', ':', ',', '[',
     ']', '"',
+];
+/// Characters IdFix refuses in an alias (mailNickname, and the sAMAccountName it falls back to),
+/// besides whitespace.
+const ALIAS_INVALID: &[char] = &[
+    '\\', '!', '#', '$', '%', '&', '*', '+', '/', '=', '?', '^', '`', '{', '}', '|', '~', '<', '>',
+    '(', ')', '\'', ';', ':', ',', '[', ']', '"', '@',
 ];
 /// Characters IdFix refuses in a proxy address (besides whitespace).
 const PROXY_INVALID: &[char] = &['<', '>', '(', ')', ';', ',', '[', ']', '"'];
@@ -187,6 +244,21 @@ pub fn check_object(object: &DirectoryObject) -> Vec<ObjectIssue> {
     }
     for address in object.values("proxyAddresses") {
         issues.extend(check_proxy_address(address));
+    }
+    // IdFix's alias rule, on both sources of an on-premises alias: mailNickname and the
+    // sAMAccountName (Exchange and Entra Connect fall back to it).
+    for attribute in ["mailNickname", "sAMAccountName"] {
+        if let Some(alias) = object.first(attribute)
+            && let Some(character) = alias
+                .chars()
+                .find(|c| c.is_whitespace() || ALIAS_INVALID.contains(c))
+        {
+            issues.push(ObjectIssue::error(
+                attribute,
+                alias,
+                Rule::InvalidCharacter { character },
+            ));
+        }
     }
     if let Some(nickname) = object.first("mailNickname")
         && nickname.starts_with('.')

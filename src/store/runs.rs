@@ -94,6 +94,16 @@ pub struct ErrorRecord {
     pub retry_count: i64,
 }
 
+/// A remark on an object that was exported anyway.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WarningRecord {
+    pub dn: String,
+    pub anchor: String,
+    pub attribute: String,
+    pub value: String,
+    pub message: String,
+}
+
 fn word<T>(parsed: Option<T>, text: &str) -> rusqlite::Result<T> {
     parsed.ok_or_else(|| {
         rusqlite::Error::FromSqlConversionFailure(
@@ -234,6 +244,54 @@ impl SqliteStore {
         }
         transaction.commit()?;
         Ok(())
+    }
+
+    pub fn record_warnings(
+        &self,
+        run: RunId,
+        warnings: &[WarningRecord],
+    ) -> Result<(), StoreError> {
+        if warnings.is_empty() {
+            return Ok(());
+        }
+        let transaction = self.connection().unchecked_transaction()?;
+        {
+            let mut insert = transaction.prepare(
+                "INSERT INTO run_warnings (run_id, dn, anchor, attribute, value, message)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for warning in warnings {
+                insert.execute(params![
+                    run,
+                    warning.dn,
+                    warning.anchor,
+                    warning.attribute,
+                    warning.value,
+                    warning.message
+                ])?;
+            }
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
+    pub fn run_warnings(&self, run: RunId) -> Result<Vec<WarningRecord>, StoreError> {
+        let mut select = self.connection().prepare(
+            "SELECT dn, anchor, attribute, value, message FROM run_warnings
+             WHERE run_id = ?1 ORDER BY id",
+        )?;
+        let warnings = select
+            .query_map([run], |row| {
+                Ok(WarningRecord {
+                    dn: row.get(0)?,
+                    anchor: row.get(1)?,
+                    attribute: row.get(2)?,
+                    value: row.get(3)?,
+                    message: row.get(4)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(warnings)
     }
 
     /// Runs, newest first.

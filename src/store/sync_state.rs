@@ -21,6 +21,8 @@ use crate::engine::plan::Link;
 
 /// The cursor name of the directory's DirSync cookie.
 pub const DIRSYNC_CURSOR: &str = "directory-dirsync-cookie";
+/// The scope the last full import read: a different scope needs a full import.
+pub const SCOPE_CURSOR: &str = "directory-scope";
 
 fn kind_word(kind: ObjectKind) -> &'static str {
     match kind {
@@ -121,6 +123,9 @@ pub enum ExportUpdate {
     Synced(Guid),
     /// The cloud object is deleted: forget the object and its link.
     Removed(Guid),
+    /// The cloud object is gone (deleted outside dirsync): forget the link and keep the object
+    /// pending, so the next run joins or creates it again.
+    Unlinked(Guid),
     /// An object newly exists in the cloud: whatever names its DN is evaluated again next run, so
     /// a group whose member was created late gains it.
     ReferrersPending(Dn),
@@ -143,6 +148,15 @@ impl SqliteStore {
                 |row| row.get(0),
             )
             .optional()?)
+    }
+
+    pub fn set_cursor(&self, name: &str, value: &[u8], now: i64) -> Result<(), StoreError> {
+        self.connection().execute(
+            "INSERT INTO sync_cursors (name, value, updated_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            params![name, value, now],
+        )?;
+        Ok(())
     }
 
     pub fn remove_cursor(&self, name: &str) -> Result<(), StoreError> {
@@ -325,6 +339,10 @@ impl SqliteStore {
                             [anchor.to_string()],
                         )?;
                     }
+                }
+                ExportUpdate::Unlinked(anchor) => {
+                    transaction
+                        .execute("DELETE FROM links WHERE anchor = ?1", [anchor.to_string()])?;
                 }
                 ExportUpdate::ReferrersPending(dn) => {
                     transaction.execute(

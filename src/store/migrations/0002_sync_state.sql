@@ -44,3 +44,15 @@ CREATE TABLE object_errors (
     first_occurred_at  INTEGER NOT NULL,
     retry_count        INTEGER NOT NULL DEFAULT 0
 );
+
+-- Remarks on objects that were exported anyway (an unverified UPN suffix replaced, say).
+CREATE TABLE run_warnings (
+    id          INTEGER PRIMARY KEY,
+    run_id      INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    dn          TEXT    NOT NULL,
+    anchor      TEXT    NOT NULL,
+    attribute   TEXT    NOT NULL,
+    value       TEXT    NOT NULL,
+    message     TEXT    NOT NULL
+);
+CREATE INDEX run_warnings_by_run ON run_warnings (run_id);

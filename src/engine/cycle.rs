@@ -1,0 +1,787 @@
+//! One sync cycle (SPEC §5): directory import → cloud import → synchronization → cloud export,
+//! recorded step by step in the store (SPEC §6). The CLI, the scheduler service and the window
+//! all run it through [`run_cycle`].
+//!
+//! Safety comes from the store's sync state, not from finishing: the directory's changes and
+//! their DirSync cookie are saved together, and an object stays pending until the transaction
+//! that records its export. A cycle killed at any point leaves work that the next one redoes,
+//! and the plan's look-before-create (hard match on the immutableId, groups by mailNickname)
+//! makes the redo create nothing twice.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::attribute_flow::TenantDomains;
+use super::export::{self, ExportContext, ExportReport, GROUP_SELECT, USER_SELECT};
+use super::plan::{Operation, Plan, PlanInput, PlanOptions, plan};
+use super::run::{ObjectType, RunMode, RunStatus, RunTrigger, StepKind};
+use super::validation::Severity;
+use crate::cloud::{CloudKind, CloudObject, Credentials, FlowPolicy, GraphClient, GraphError};
+use crate::config::Config;
+use crate::directory::import::{DirSyncCookie, DirectoryChange, FullImport, MemberChanges};
+use crate::directory::objects::{DirectoryObject, ObjectKind};
+use crate::directory::reader::{DirectoryReader, RetryPolicy};
+use crate::directory::security_descriptor::Guid;
+use crate::directory::{DirectoryError, Dn};
+use crate::secret_store::SecretStore;
+use crate::store::runs::{ErrorRecord, RunId, StepCounters};
+use crate::store::sync_state::{DIRSYNC_CURSOR, ExportUpdate, SCOPE_CURSOR};
+use crate::store::{SqliteStore, StoreError};
+use crate::tls::TlsTrust;
+
+/// What the caller asks of a cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CycleRequest {
+    pub trigger: RunTrigger,
+    /// Read every object in scope, not only the changes.
+    pub full: bool,
+    /// Everything but the export; the report says what would change.
+    pub preview: bool,
+}
+
+/// What a running cycle reports as it goes, for a progress line or bar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    Step(StepKind),
+    /// Objects handled so far in the step (of `total`, when known).
+    Objects {
+        step: StepKind,
+        done: u64,
+        total: Option<u64>,
+    },
+}
+
+/// Asks a running cycle to stop at its next safe point (between pages or export chunks).
+#[derive(Debug, Clone, Default)]
+pub struct StopSignal(Arc<AtomicBool>);
+
+impl StopSignal {
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// How a cycle ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CycleReport {
+    pub run_id: RunId,
+    pub mode: RunMode,
+    pub status: RunStatus,
+    /// Why the run failed, when it did.
+    pub failure: Option<String>,
+    pub steps: Vec<(StepKind, StepCounters)>,
+    /// What the synchronization stage decided (in a preview, exactly what would be written).
+    pub plan: Plan,
+    /// What export did (empty in a preview or in staging mode).
+    pub export: ExportReport,
+    /// Deletes not made: more than the deletion threshold.
+    pub deletes_withheld: usize,
+    pub threshold: usize,
+    pub staging: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CycleError {
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Setup(String),
+    #[error("stopped on request")]
+    Stopped,
+}
+
+/// The two sides a cycle talks to, signed in as setup configured them.
+#[derive(Debug)]
+pub struct Connections {
+    pub directory: DirectoryReader,
+    pub graph: GraphClient,
+}
+
+impl Connections {
+    /// Signs in as the service account and the sync app, with their secrets from the keyring.
+    pub fn open(
+        config: &Config,
+        secrets: &dyn SecretStore,
+        policy: FlowPolicy,
+    ) -> Result<Connections, CycleError> {
+        let missing = |what: &str, key: &str| {
+            CycleError::Setup(format!(
+                "{what} is not in the OS keyring (entry '{key}'); run setup again (the wizard or `dirsync setup`) on this computer as this user"
+            ))
+        };
+        let keyring =
+            |error: crate::secret_store::SecretStoreError| CycleError::Setup(error.to_string());
+        let account_key = config.service_account_key();
+        let password = secrets
+            .load(&account_key)
+            .map_err(keyring)?
+            .ok_or_else(|| missing("the service account's password", &account_key))?;
+        let secret_key = config.client_secret_key();
+        let secret = secrets
+            .load(&secret_key)
+            .map_err(keyring)?
+            .ok_or_else(|| missing("the sync app's client secret", &secret_key))?;
+        let endpoints = config
+            .endpoints()
+            .map_err(|error| CycleError::Setup(error.to_string()))?;
+        let graph = GraphClient::new(
+            &endpoints,
+            &config.cloud.tenant_id,
+            Credentials::ClientSecret {
+                client_id: config.cloud.client_id.clone(),
+                secret,
+            },
+            &TlsTrust::SystemRoots,
+            policy,
+        )
+        .map_err(|error| CycleError::Setup(error.to_string()))?;
+        let directory = DirectoryReader::new(
+            config.directory_target()?,
+            config.directory.service_account_dn.clone(),
+            password,
+            config.naming_context(),
+            RetryPolicy::default(),
+        );
+        Ok(Connections { directory, graph })
+    }
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as i64)
+}
+
+/// Runs one cycle and records it. The caller holds the run lock. A failure is recorded on the
+/// run (status `failed`) and returned in the report, not as an `Err`; `Err` means the store itself
+/// could not record the run.
+pub async fn run_cycle(
+    config: &Config,
+    connections: &mut Connections,
+    store: &SqliteStore,
+    request: CycleRequest,
+    progress: &(dyn Fn(Progress) + Sync),
+    stop: &StopSignal,
+) -> Result<CycleReport, StoreError> {
+    let mode = if request.preview {
+        RunMode::Preview
+    } else if needs_full_import(config, store, request)? {
+        RunMode::Full
+    } else {
+        RunMode::Delta
+    };
+    let run_id = store.start_run(request.trigger, mode, now_ms())?;
+    let retention = Duration::from_secs(u64::from(config.options.retention_days) * 86_400);
+    let pruned = store.prune_runs(now_ms() - retention.as_millis() as i64)?;
+    if pruned > 0 {
+        tracing::info!(
+            pruned,
+            "run history older than the retention period removed"
+        );
+    }
+    let mut cycle = Cycle {
+        config,
+        connections,
+        store,
+        run_id,
+        request,
+        progress,
+        stop,
+        report: CycleReport {
+            run_id,
+            mode,
+            status: RunStatus::Running,
+            failure: None,
+            steps: Vec::new(),
+            plan: Plan::default(),
+            export: ExportReport::default(),
+            deletes_withheld: 0,
+            threshold: config.options.deletion_threshold,
+            staging: config.options.staging_mode,
+        },
+    };
+    let outcome = cycle.run().await;
+    let mut report = cycle.report;
+    report.status = match outcome {
+        Ok(()) => {
+            let errors = report.plan.errors.len() + report.export.errors;
+            if report.deletes_withheld > 0 {
+                RunStatus::StoppedDeletionThreshold
+            } else if errors > 0 {
+                RunStatus::CompletedWithErrors
+            } else {
+                RunStatus::Success
+            }
+        }
+        Err(CycleError::Stopped) => RunStatus::Cancelled,
+        Err(CycleError::Store(error)) => {
+            // The store failed: try to mark the run, then report the store's error.
+            let _ = store.finish_run(run_id, RunStatus::Failed, now_ms());
+            return Err(error);
+        }
+        Err(error) => {
+            report.failure = Some(error.to_string());
+            let failed_step = report
+                .steps
+                .last()
+                .map_or(StepKind::DirectoryImport, |(step, _)| *step);
+            store.record_errors(
+                run_id,
+                &[ErrorRecord {
+                    step: failed_step,
+                    dn: String::new(),
+                    anchor: None,
+                    object_type: None,
+                    error_type: "run-failed".to_owned(),
+                    code: None,
+                    server_message: error.to_string(),
+                    hint: run_failure_hint(&error),
+                    first_occurred_at: now_ms(),
+                    retry_count: 0,
+                }],
+            )?;
+            RunStatus::Failed
+        }
+    };
+    store.finish_run(run_id, report.status, now_ms())?;
+    Ok(report)
+}
+
+/// A full import on request, on the first run, and when the scope changed since the last one
+/// (a delta read would miss objects that entered or left the scope without changing).
+fn needs_full_import(
+    config: &Config,
+    store: &SqliteStore,
+    request: CycleRequest,
+) -> Result<bool, StoreError> {
+    Ok(request.full
+        || store.cursor(DIRSYNC_CURSOR)?.is_none()
+        || store.cursor(SCOPE_CURSOR)?.as_deref() != Some(scope_fingerprint(config).as_bytes()))
+}
+
+/// The scope as the store remembers it: included and excluded DNs, normalized and sorted.
+fn scope_fingerprint(config: &Config) -> String {
+    let scope = config.scope();
+    let normalized = |dns: &[Dn]| {
+        let mut dns: Vec<&str> = dns.iter().map(Dn::normalized).collect();
+        dns.sort_unstable();
+        dns.join(";")
+    };
+    format!(
+        "included={}|excluded={}",
+        normalized(scope.included()),
+        normalized(scope.excluded())
+    )
+}
+
+fn run_failure_hint(error: &CycleError) -> String {
+    match error {
+        CycleError::Directory(error) if error.is_transient() => {
+            "the domain controller could not be reached; check that it is up and reachable, then run again (nothing was lost: the next run continues where this one stopped)".to_owned()
+        }
+        CycleError::Directory(_) => {
+            "fix what the message names in the directory settings (run setup again to change them), then run again".to_owned()
+        }
+        CycleError::Graph(_) => {
+            "nothing was lost: objects not exported stay pending and the next run exports them; if the message names a permission or sign-in, run setup again".to_owned()
+        }
+        CycleError::Setup(_) => "run setup again (the wizard or `dirsync setup`)".to_owned(),
+        CycleError::Store(_) | CycleError::Stopped => String::new(),
+    }
+}
+
+struct Cycle<'a> {
+    config: &'a Config,
+    connections: &'a mut Connections,
+    store: &'a SqliteStore,
+    run_id: RunId,
+    request: CycleRequest,
+    progress: &'a (dyn Fn(Progress) + Sync),
+    stop: &'a StopSignal,
+    report: CycleReport,
+}
+
+impl Cycle<'_> {
+    async fn run(&mut self) -> Result<(), CycleError> {
+        let full = self.report.mode == RunMode::Full
+            || (self.request.preview && needs_full_import(self.config, self.store, self.request)?);
+        self.step(StepKind::DirectoryImport)?;
+        let counters = if full {
+            self.full_import().await?
+        } else {
+            match self.delta_import().await {
+                Err(CycleError::Directory(DirectoryError::CookieRejected { .. })) => {
+                    tracing::warn!(
+                        "the domain controller no longer accepts the saved DirSync cookie; reading every object instead"
+                    );
+                    self.full_import().await?
+                }
+                other => other?,
+            }
+        };
+        self.end_step(StepKind::DirectoryImport, counters)?;
+        self.check_stop()?;
+
+        let links = self.store.links()?;
+        let objects = self.store.pending_objects()?;
+        let gone = self.store.gone_anchors()?;
+
+        self.step(StepKind::CloudImport)?;
+        let needs_cloud = objects
+            .iter()
+            .any(|object| !links.contains_key(&object.anchor));
+        let (cloud, counters) = if needs_cloud {
+            self.cloud_import(&links).await?
+        } else {
+            (Vec::new(), StepCounters::default())
+        };
+        let domains = self.tenant_domains().await?;
+        self.end_step(StepKind::CloudImport, counters)?;
+        self.check_stop()?;
+
+        self.step(StepKind::Synchronization)?;
+        let options = PlanOptions {
+            deletion_threshold: self.config.options.deletion_threshold,
+            soft_match_upn: self.config.options.soft_match_upn,
+        };
+        let planned = plan(&PlanInput {
+            objects: &objects,
+            gone: &gone,
+            full: false,
+            links: &links,
+            cloud: &cloud,
+            domains: &domains,
+            options: &options,
+        });
+        self.report.deletes_withheld = planned.deletes_withheld;
+        let counters = self.record_plan(&planned, &objects, &links)?;
+        self.end_step(StepKind::Synchronization, counters)?;
+        let exporting = !self.request.preview && !self.config.options.staging_mode;
+        if exporting {
+            self.forget_unlinked_gone(&gone, &links)?;
+        }
+        self.report.plan = planned;
+        if !exporting {
+            return Ok(());
+        }
+        self.check_stop()?;
+
+        self.step(StepKind::CloudExport)?;
+        let mut counters = StepCounters::default();
+        let context = ExportContext {
+            graph: &self.connections.graph,
+            store: self.store,
+            run_id: self.run_id,
+            objects: &objects,
+            links,
+            domains: &domains,
+        };
+        let result = export::export(
+            context,
+            &self.report.plan,
+            &mut counters,
+            self.progress,
+            self.stop,
+        )
+        .await;
+        self.end_step(StepKind::CloudExport, counters)?;
+        match result {
+            Ok(report) => {
+                self.report.export = report;
+                Ok(())
+            }
+            Err(export::ExportError::Stopped(report)) => {
+                self.report.export = report;
+                Err(CycleError::Stopped)
+            }
+            Err(export::ExportError::Graph(error, report)) => {
+                self.report.export = report;
+                Err(CycleError::Graph(error))
+            }
+            Err(export::ExportError::Store(error)) => Err(CycleError::Store(error)),
+        }
+    }
+
+    fn check_stop(&self) -> Result<(), CycleError> {
+        if self.stop.is_stopped() {
+            Err(CycleError::Stopped)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn step(&mut self, step: StepKind) -> Result<(), CycleError> {
+        (self.progress)(Progress::Step(step));
+        self.store.start_step(self.run_id, step, now_ms())?;
+        self.report.steps.push((step, StepCounters::default()));
+        Ok(())
+    }
+
+    fn end_step(&mut self, step: StepKind, counters: StepCounters) -> Result<(), CycleError> {
+        self.store
+            .finish_step(self.run_id, step, &counters, now_ms())?;
+        if let Some(last) = self.report.steps.last_mut() {
+            last.1 = counters;
+        }
+        Ok(())
+    }
+
+    /// Reads every object in scope. The cookie for "now" is taken first, so that changes made
+    /// during the import are read again by the next delta run rather than missed. Objects the
+    /// store knows and AD no longer has are gone (deleted while nobody watched).
+    async fn full_import(&mut self) -> Result<StepCounters, CycleError> {
+        let scope = self.config.scope();
+        let cookie = self.connections.directory.current_cookie().await?;
+        let known: HashSet<Guid> = self.store.known_anchors()?.into_iter().collect();
+        let mut counters = StepCounters::default();
+        let mut seen: HashSet<Guid> = HashSet::new();
+        let connection = self.connections.directory.connection().await?;
+        let mut import = FullImport::new(connection, &scope);
+        while let Some(page) = import.next_page().await? {
+            for object in &page {
+                match self.store.directory_object(object.anchor)? {
+                    None => counters.adds += 1,
+                    Some(stored) if stored == *object => counters.no_change += 1,
+                    Some(stored) if stored.dn != object.dn => counters.renames += 1,
+                    Some(_) => counters.updates += 1,
+                }
+                seen.insert(object.anchor);
+            }
+            // A full run evaluates every object again (a changed tenant domain, say, changes
+            // what an unchanged object should look like in the cloud).
+            self.store.save_import(&page, &[], None, now_ms())?;
+            (self.progress)(Progress::Objects {
+                step: StepKind::DirectoryImport,
+                done: seen.len() as u64,
+                total: None,
+            });
+            if self.stop.is_stopped() {
+                return Err(CycleError::Stopped);
+            }
+        }
+        let gone: Vec<Guid> = known.difference(&seen).copied().collect();
+        counters.deletes = gone.len() as u64;
+        self.store.save_import(
+            &[],
+            &gone,
+            Some((DIRSYNC_CURSOR, cookie.as_bytes())),
+            now_ms(),
+        )?;
+        self.store.set_cursor(
+            SCOPE_CURSOR,
+            scope_fingerprint(self.config).as_bytes(),
+            now_ms(),
+        )?;
+        Ok(counters)
+    }
+
+    /// Reads the changes since the saved cookie, keeping each answer with its cookie.
+    async fn delta_import(&mut self) -> Result<StepCounters, CycleError> {
+        let scope = self.config.scope();
+        let mut cookie =
+            DirSyncCookie::from_bytes(self.store.cursor(DIRSYNC_CURSOR)?.unwrap_or_default());
+        let mut counters = StepCounters::default();
+        let mut done = 0u64;
+        loop {
+            let batch = self
+                .connections
+                .directory
+                .read_changes(&scope, &cookie)
+                .await?;
+            let mut objects = Vec::new();
+            let mut gone = Vec::new();
+            for change in batch.changes {
+                match change {
+                    DirectoryChange::InScope {
+                        object, members, ..
+                    } => {
+                        let stored = self.store.directory_object(object.anchor)?;
+                        match &stored {
+                            None => counters.adds += 1,
+                            Some(stored) if stored.dn != object.dn => counters.renames += 1,
+                            Some(_) => counters.updates += 1,
+                        }
+                        objects.push(with_members(object, members, stored.as_ref()));
+                    }
+                    DirectoryChange::OutOfScope { anchor, .. }
+                    | DirectoryChange::Deleted { anchor } => {
+                        if self.store.directory_object(anchor)?.is_some() {
+                            counters.deletes += 1;
+                        }
+                        gone.push(anchor);
+                    }
+                }
+            }
+            done += (objects.len() + gone.len()) as u64;
+            self.store.save_import(
+                &objects,
+                &gone,
+                Some((DIRSYNC_CURSOR, batch.cookie.as_bytes())),
+                now_ms(),
+            )?;
+            (self.progress)(Progress::Objects {
+                step: StepKind::DirectoryImport,
+                done,
+                total: None,
+            });
+            cookie = batch.cookie;
+            if !batch.more_results {
+                return Ok(counters);
+            }
+        }
+    }
+
+    /// What the tenant holds, for joining objects that have no link yet.
+    async fn cloud_import(
+        &mut self,
+        links: &HashMap<Guid, super::plan::Link>,
+    ) -> Result<(Vec<CloudObject>, StepCounters), CycleError> {
+        let graph = &self.connections.graph;
+        let mut cloud = graph.list(CloudKind::User, USER_SELECT).await?;
+        cloud.extend(graph.list(CloudKind::Group, GROUP_SELECT).await?);
+        let linked: HashSet<&str> = links.values().map(|link| link.cloud_id.as_str()).collect();
+        let mut counters = StepCounters::default();
+        for object in &cloud {
+            if linked.contains(object.id.as_str()) {
+                counters.no_change += 1;
+            } else {
+                counters.adds += 1;
+            }
+        }
+        (self.progress)(Progress::Objects {
+            step: StepKind::CloudImport,
+            done: cloud.len() as u64,
+            total: Some(cloud.len() as u64),
+        });
+        Ok((cloud, counters))
+    }
+
+    async fn tenant_domains(&self) -> Result<TenantDomains, CycleError> {
+        let domains = crate::cloud::setup::verified_domains(&self.connections.graph).await?;
+        Ok(TenantDomains {
+            initial: domains
+                .iter()
+                .find(|domain| domain.is_initial)
+                .map(|domain| domain.name.clone())
+                .unwrap_or_default(),
+            verified: domains.into_iter().map(|domain| domain.name).collect(),
+        })
+    }
+
+    /// Records the plan's errors and warnings; counts what the stage decided.
+    fn record_plan(
+        &mut self,
+        planned: &Plan,
+        objects: &[DirectoryObject],
+        links: &HashMap<Guid, super::plan::Link>,
+    ) -> Result<StepCounters, CycleError> {
+        let now = now_ms();
+        let mut errors = Vec::new();
+        for report in &planned.errors {
+            let history =
+                self.store
+                    .object_error_seen(report.anchor, report.issues[0].rule.word(), now)?;
+            for issue in &report.issues {
+                errors.push(ErrorRecord {
+                    step: StepKind::Synchronization,
+                    dn: report.dn.to_string(),
+                    anchor: Some(report.anchor.to_string()),
+                    object_type: Some(object_type(report.kind)),
+                    error_type: issue.rule.word().to_owned(),
+                    code: Some(issue.attribute.clone()),
+                    server_message: issue.statement(),
+                    hint: issue.hint(),
+                    first_occurred_at: history.first_occurred_at,
+                    retry_count: history.retry_count,
+                });
+            }
+        }
+        self.store.record_errors(self.run_id, &errors)?;
+        let warnings: Vec<_> = planned
+            .warnings
+            .iter()
+            .flat_map(|report| {
+                report
+                    .issues
+                    .iter()
+                    .filter(|issue| issue.severity == Severity::Warning)
+                    .map(|issue| crate::store::runs::WarningRecord {
+                        dn: report.dn.to_string(),
+                        anchor: report.anchor.to_string(),
+                        attribute: issue.attribute.clone(),
+                        value: issue.value.clone(),
+                        message: issue.hint(),
+                    })
+            })
+            .collect();
+        self.store.record_warnings(self.run_id, &warnings)?;
+        if self.request.preview || self.config.options.staging_mode {
+            // Nothing is exported: the planned changes are the run's record.
+            let changes = export::planned_changes(&planned.operations, objects, links);
+            self.store.record_changes(self.run_id, &changes)?;
+        }
+        let mut counters = StepCounters {
+            no_change: planned.unchanged as u64,
+            errors: planned.errors.len() as u64,
+            ..StepCounters::default()
+        };
+        let mut updated: HashSet<Guid> = HashSet::new();
+        for operation in &planned.operations {
+            match operation {
+                Operation::Create { .. } => counters.adds += 1,
+                Operation::Delete { .. } => counters.deletes += 1,
+                Operation::Join { anchor, .. } | Operation::Update { anchor, .. } => {
+                    if updated.insert(*anchor) {
+                        counters.updates += 1;
+                    }
+                }
+                Operation::Members { group: anchor, .. }
+                | Operation::Manager { user: anchor, .. } => {
+                    let created = planned.operations.iter().any(
+                        |other| matches!(other, Operation::Create { anchor: a, .. } if a == anchor),
+                    );
+                    if !created && updated.insert(*anchor) {
+                        counters.updates += 1;
+                    }
+                }
+            }
+        }
+        Ok(counters)
+    }
+
+    /// Gone objects that were never exported have nothing to delete in the cloud: forget them.
+    fn forget_unlinked_gone(
+        &self,
+        gone: &[Guid],
+        links: &HashMap<Guid, super::plan::Link>,
+    ) -> Result<(), CycleError> {
+        let forget: Vec<ExportUpdate> = gone
+            .iter()
+            .filter(|anchor| !links.contains_key(anchor))
+            .map(|anchor| ExportUpdate::Removed(*anchor))
+            .collect();
+        self.store.apply_export(&forget)?;
+        Ok(())
+    }
+}
+
+/// A group's members as they are now: DirSync's re-read leaves `member` out unless the group is
+/// new or moved, so unchanged members come from the stored object and incremental changes are
+/// applied to them.
+fn with_members(
+    mut object: DirectoryObject,
+    members: MemberChanges,
+    stored: Option<&DirectoryObject>,
+) -> DirectoryObject {
+    if object.kind != ObjectKind::Group {
+        return object;
+    }
+    let stored_members = || {
+        stored
+            .map(|stored| stored.values("member").to_vec())
+            .unwrap_or_default()
+    };
+    let members = match members {
+        MemberChanges::Complete => return object,
+        MemberChanges::Unchanged => stored_members(),
+        MemberChanges::Delta { added, removed } => {
+            let removed: HashSet<String> = removed
+                .iter()
+                .map(|dn| dn.normalized().to_owned())
+                .collect();
+            let mut members: Vec<String> = stored_members()
+                .into_iter()
+                .filter(|dn| Dn::parse(dn).map_or(true, |dn| !removed.contains(dn.normalized())))
+                .collect();
+            let present: HashSet<String> = members
+                .iter()
+                .filter_map(|dn| Dn::parse(dn).ok())
+                .map(|dn| dn.normalized().to_owned())
+                .collect();
+            members.extend(
+                added
+                    .into_iter()
+                    .filter(|dn| !present.contains(dn.normalized()))
+                    .map(|dn| dn.to_string()),
+            );
+            members
+        }
+    };
+    if members.is_empty() {
+        object.attributes.remove("member");
+    } else {
+        object.attributes.insert("member".to_owned(), members);
+    }
+    object
+}
+
+pub fn object_type(kind: ObjectKind) -> ObjectType {
+    match kind {
+        ObjectKind::User => ObjectType::User,
+        ObjectKind::Group => ObjectType::Group,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn group(members: &[&str]) -> DirectoryObject {
+        let mut attributes = BTreeMap::new();
+        if !members.is_empty() {
+            attributes.insert(
+                "member".to_owned(),
+                members.iter().map(|m| (*m).to_owned()).collect(),
+            );
+        }
+        DirectoryObject {
+            anchor: Guid([1; 16]),
+            dn: Dn::parse("CN=g,DC=x").expect("dn"),
+            kind: ObjectKind::Group,
+            attributes,
+            object_sid: None,
+            problems: Vec::new(),
+        }
+    }
+
+    fn dn(text: &str) -> Dn {
+        Dn::parse(text).expect("dn")
+    }
+
+    #[test]
+    fn a_group_keeps_its_stored_members_and_applies_incremental_changes() {
+        let stored = group(&["CN=a,DC=x", "CN=b,DC=x"]);
+        let reread = group(&[]);
+        let unchanged = with_members(reread.clone(), MemberChanges::Unchanged, Some(&stored));
+        assert_eq!(unchanged.values("member"), ["CN=a,DC=x", "CN=b,DC=x"]);
+
+        let delta = with_members(
+            reread,
+            MemberChanges::Delta {
+                added: vec![dn("CN=c,DC=x"), dn("cn=A,dc=x")],
+                removed: vec![dn("cn=B,DC=X")],
+            },
+            Some(&stored),
+        );
+        assert_eq!(delta.values("member"), ["CN=a,DC=x", "CN=c,DC=x"]);
+
+        let complete = with_members(
+            group(&["CN=z,DC=x"]),
+            MemberChanges::Complete,
+            Some(&stored),
+        );
+        assert_eq!(complete.values("member"), ["CN=z,DC=x"]);
+    }
+}

@@ -1,0 +1,489 @@
+//! The answers file of `dirsync setup --answers FILE`: the wizard's answers as TOML. It names where
+//! the passwords are (environment variables) but never holds one.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::cloud::auth::Authority;
+use crate::cloud::{CloudEndpoints, GLOBAL_AUTHORITY, GLOBAL_GRAPH};
+use crate::config::{ConfigError, ScopeConfig, SyncOptions, parse_toml};
+use crate::directory::{DirectoryTarget, Dn};
+use crate::tls::{TlsTrust, roots_from_file};
+
+/// Where the enterprise admin's password is read from unless the file names another variable.
+pub const DEFAULT_ADMIN_PASSWORD_ENV: &str = "DIRSYNC_ADMIN_PASSWORD";
+/// Where an existing app's client secret is read from unless the file names another variable.
+pub const DEFAULT_CLIENT_SECRET_ENV: &str = "DIRSYNC_CLIENT_SECRET";
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Answers {
+    /// Run the first sync cycle once setup is done.
+    #[serde(default)]
+    pub sync_now: bool,
+    pub cloud: CloudAnswers,
+    pub directory: DirectoryAnswers,
+    #[serde(default)]
+    pub options: SyncOptions,
+    pub scope: ScopeConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudAnswers {
+    #[serde(default = "default_authority")]
+    pub authority: String,
+    #[serde(default = "default_graph")]
+    pub graph: String,
+    /// The tenant's id (a GUID) or one of its domain names.
+    pub tenant: String,
+    pub sign_in: SignIn,
+    /// The existing app's application (client) id; only with `sign_in = "app"`.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// The environment variable holding the existing app's client secret; only with
+    /// `sign_in = "app"`.
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
+}
+
+/// How setup signs in to the cloud.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignIn {
+    /// A Global Administrator signs in with a code on another device; setup registers (or reuses)
+    /// dirsync's own app.
+    DeviceCode,
+    /// Use an app that already exists, by its client id and secret.
+    App,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryAnswers {
+    /// `ldaps://host[:636]` or `ldap://host[:389]` (StartTLS).
+    pub server: String,
+    /// PEM file of the CA that issued the domain controller's certificate. A relative path is
+    /// relative to the answers file.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Skip certificate verification (not for production).
+    #[serde(default)]
+    pub insecure: bool,
+    /// The enterprise administrator setup signs in as (never stored).
+    pub admin_user: String,
+    #[serde(default = "default_admin_password_env")]
+    pub admin_password_env: String,
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+}
+
+fn default_authority() -> String {
+    GLOBAL_AUTHORITY.to_owned()
+}
+
+fn default_graph() -> String {
+    GLOBAL_GRAPH.to_owned()
+}
+
+fn default_admin_password_env() -> String {
+    DEFAULT_ADMIN_PASSWORD_ENV.to_owned()
+}
+
+fn default_timeout_secs() -> u64 {
+    15
+}
+
+/// A value in the answers file that TOML's types could not catch.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {field}: {message}")]
+pub struct InvalidAnswer {
+    pub path: PathBuf,
+    pub field: String,
+    pub message: String,
+}
+
+/// The answers file after its values were checked: URLs, DNs and the CA file are usable.
+#[derive(Debug, Clone)]
+pub struct CheckedAnswers {
+    pub answers: Answers,
+    pub endpoints: CloudEndpoints,
+    pub directory_target: DirectoryTarget,
+    pub included: Vec<Dn>,
+    pub excluded: Vec<Dn>,
+}
+
+impl CheckedAnswers {
+    /// The environment variable holding the existing app's client secret.
+    pub fn client_secret_env(&self) -> &str {
+        self.answers
+            .cloud
+            .client_secret_env
+            .as_deref()
+            .unwrap_or(DEFAULT_CLIENT_SECRET_ENV)
+    }
+}
+
+/// Parses the file's text: a malformed file names the line and the field.
+pub fn parse_answers(path: &Path, text: &str) -> Result<Answers, ConfigError> {
+    parse_toml(path, text)
+}
+
+/// Checks every value and names the field of the first one that is wrong.
+pub fn check_answers(path: &Path, mut answers: Answers) -> Result<CheckedAnswers, InvalidAnswer> {
+    let invalid = |field: &str, message: String| InvalidAnswer {
+        path: path.to_owned(),
+        field: field.to_owned(),
+        message,
+    };
+
+    // The cloud.
+    let cloud = &answers.cloud;
+    let endpoints = CloudEndpoints::parse(&cloud.authority, &cloud.graph).map_err(|error| {
+        let field = if error.field == "Graph URL" {
+            "cloud.graph"
+        } else {
+            "cloud.authority"
+        };
+        invalid(field, error.to_string())
+    })?;
+    Authority::new(&endpoints, &cloud.tenant).map_err(|_| {
+        invalid(
+            "cloud.tenant",
+            format!(
+                "'{}' is not a tenant id or domain name; give the tenant's id (a GUID) or a domain such as contoso.onmicrosoft.com",
+                cloud.tenant
+            ),
+        )
+    })?;
+    match cloud.sign_in {
+        SignIn::DeviceCode => {
+            for (field, value) in [
+                ("cloud.client_id", &cloud.client_id),
+                ("cloud.client_secret_env", &cloud.client_secret_env),
+            ] {
+                if value.is_some() {
+                    return Err(invalid(
+                        field,
+                        "is only used with sign_in = \"app\"; remove it, or set sign_in = \"app\" to use an existing app".to_owned(),
+                    ));
+                }
+            }
+        }
+        SignIn::App => {
+            let client_id = cloud.client_id.as_deref().unwrap_or_default().trim();
+            if client_id.is_empty() {
+                return Err(invalid(
+                    "cloud.client_id",
+                    "sign_in = \"app\" needs the app's application (client) id".to_owned(),
+                ));
+            }
+            if !client_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+            {
+                return Err(invalid(
+                    "cloud.client_id",
+                    format!("'{client_id}' is not an application (client) id (a GUID)"),
+                ));
+            }
+            if let Some(variable) = &cloud.client_secret_env {
+                check_variable_name(variable)
+                    .map_err(|message| invalid("cloud.client_secret_env", message))?;
+            }
+        }
+    }
+
+    // The directory.
+    let directory = &mut answers.directory;
+    check_variable_name(&directory.admin_password_env)
+        .map_err(|message| invalid("directory.admin_password_env", message))?;
+    if directory.admin_user.trim().is_empty() {
+        return Err(invalid(
+            "directory.admin_user",
+            "is empty; give an enterprise administrator as a UPN (admin@corp.example.com), DOMAIN\\user or a DN".to_owned(),
+        ));
+    }
+    if directory.timeout_secs == 0 {
+        return Err(invalid(
+            "directory.timeout_secs",
+            "must be at least 1".to_owned(),
+        ));
+    }
+    let trust = match (&directory.ca_file, directory.insecure) {
+        (Some(_), true) => {
+            return Err(invalid(
+                "directory.insecure",
+                "ca_file and insecure = true exclude each other; keep ca_file to verify the domain controller's certificate".to_owned(),
+            ));
+        }
+        (Some(ca_file), false) => {
+            let ca_file = match path.parent() {
+                Some(dir) if ca_file.is_relative() => dir.join(ca_file),
+                _ => ca_file.clone(),
+            };
+            // config.toml is read from wherever the service runs: keep the path absolute.
+            let ca_file = std::path::absolute(&ca_file).unwrap_or(ca_file);
+            roots_from_file(&ca_file)
+                .map_err(|error| invalid("directory.ca_file", error.to_string()))?;
+            directory.ca_file = Some(ca_file.clone());
+            TlsTrust::CaFile(ca_file)
+        }
+        (None, true) => TlsTrust::Insecure,
+        (None, false) => TlsTrust::SystemRoots,
+    };
+    let directory_target = DirectoryTarget::new(
+        &directory.server,
+        trust,
+        Duration::from_secs(directory.timeout_secs),
+    )
+    .map_err(|error| invalid("directory.server", error.to_string()))?;
+
+    // The options.
+    if answers.options.interval_minutes == 0 {
+        return Err(invalid(
+            "options.interval_minutes",
+            "must be at least 1".to_owned(),
+        ));
+    }
+    if answers.options.retention_days == 0 {
+        return Err(invalid(
+            "options.retention_days",
+            "must be at least 1".to_owned(),
+        ));
+    }
+
+    // The scope.
+    let parse_all = |field: &str, dns: &[String]| -> Result<Vec<Dn>, InvalidAnswer> {
+        dns.iter()
+            .map(|dn| Dn::parse(dn).map_err(|error| invalid(field, error.to_string())))
+            .collect()
+    };
+    let included = parse_all("scope.included", &answers.scope.included)?;
+    let excluded = parse_all("scope.excluded", &answers.scope.excluded)?;
+    if included.is_empty() {
+        return Err(invalid(
+            "scope.included",
+            "no OU is included, so nothing would sync; list at least one OU's DN".to_owned(),
+        ));
+    }
+    // An exclusion outside every included OU would silently do nothing: the admin meant something.
+    for dn in &excluded {
+        let inside = included
+            .iter()
+            .any(|parent| dn.is_within(parent) && dn.normalized() != parent.normalized());
+        if !inside {
+            return Err(invalid(
+                "scope.excluded",
+                format!(
+                    "'{dn}' is not below any included OU; an excluded OU must lie inside one listed in scope.included"
+                ),
+            ));
+        }
+    }
+
+    Ok(CheckedAnswers {
+        answers,
+        endpoints,
+        directory_target,
+        included,
+        excluded,
+    })
+}
+
+/// The name of an environment variable: letters, digits and underscores, not starting with a digit.
+fn check_variable_name(name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        // The value is not repeated: someone may have put the secret itself here.
+        Err("is not an environment variable name (letters, digits and _, not starting with a digit); name the variable that holds the secret, never the secret itself".to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LAB: &str = r#"
+sync_now = false
+
+[cloud]
+authority = "http://127.0.0.1:5080"
+graph = "http://127.0.0.1:5080"
+tenant = "contoso-lab.onmicrosoft.com"
+sign_in = "app"
+client_id = "00000000-0000-0000-0000-000000000002"
+
+[directory]
+server = "ldaps://localhost:636"
+insecure = true
+admin_user = "Administrator@corp.dirsync.test"
+
+[options]
+deletion_threshold = 100
+
+[scope]
+included = ["OU=Corp,DC=corp,DC=dirsync,DC=test"]
+excluded = ["OU=IT,OU=Corp,DC=corp,DC=dirsync,DC=test"]
+"#;
+
+    fn path() -> &'static Path {
+        Path::new("answers.toml")
+    }
+
+    fn check(text: &str) -> Result<CheckedAnswers, String> {
+        let answers = parse_answers(path(), text).map_err(|error| error.to_string())?;
+        check_answers(path(), answers).map_err(|error| error.to_string())
+    }
+
+    #[test]
+    fn the_lab_answers_are_accepted_with_defaults_filled_in() {
+        let checked = check(LAB).expect("valid");
+        assert_eq!(checked.answers.cloud.sign_in, SignIn::App);
+        assert_eq!(checked.client_secret_env(), DEFAULT_CLIENT_SECRET_ENV);
+        assert_eq!(
+            checked.answers.directory.admin_password_env,
+            DEFAULT_ADMIN_PASSWORD_ENV
+        );
+        assert_eq!(checked.answers.options.deletion_threshold, 100);
+        assert_eq!(checked.answers.options.interval_minutes, 30);
+        assert_eq!(checked.included.len(), 1);
+        assert_eq!(checked.excluded.len(), 1);
+    }
+
+    #[test]
+    fn the_global_cloud_is_the_default() {
+        let text = LAB
+            .replace("authority = \"http://127.0.0.1:5080\"\n", "")
+            .replace("graph = \"http://127.0.0.1:5080\"\n", "");
+        let checked = check(&text).expect("valid");
+        assert_eq!(checked.answers.cloud.authority, GLOBAL_AUTHORITY);
+        assert_eq!(checked.answers.cloud.graph, GLOBAL_GRAPH);
+    }
+
+    #[test]
+    fn a_malformed_file_names_the_line_and_the_field() {
+        let wrong_type = LAB.replace("deletion_threshold = 100", "deletion_threshold = \"many\"");
+        let text = check(&wrong_type).expect_err("wrong type");
+        assert!(text.contains("line 17"), "{text}");
+        assert!(text.contains("options.deletion_threshold"), "{text}");
+
+        let unknown = LAB.replace("admin_user", "admin_usr");
+        let text = check(&unknown).expect_err("unknown field");
+        assert!(text.contains("line 14"), "{text}");
+        assert!(text.contains("admin_usr"), "{text}");
+
+        let bad_choice = LAB.replace("sign_in = \"app\"", "sign_in = \"password\"");
+        let text = check(&bad_choice).expect_err("unknown sign-in");
+        assert!(text.contains("cloud.sign_in"), "{text}");
+        assert!(text.contains("device-code"), "{text}");
+    }
+
+    #[test]
+    fn bad_values_name_their_field() {
+        let cases = [
+            (
+                "ldaps://localhost:636",
+                "https://localhost",
+                "directory.server",
+            ),
+            (
+                "http://127.0.0.1:5080\"\ngraph",
+                "http://example.com\"\ngraph",
+                "cloud.authority",
+            ),
+            ("contoso-lab.onmicrosoft.com", "contoso lab", "cloud.tenant"),
+            ("OU=Corp,DC=corp", "not a dn,DC=corp", "scope.included"),
+            (
+                "OU=IT,OU=Corp,DC=corp",
+                "OU=IT,OU=Elsewhere,DC=corp",
+                "scope.excluded",
+            ),
+            (
+                "insecure = true",
+                "insecure = true\nca_file = \"ca.pem\"",
+                "directory.insecure",
+            ),
+            (
+                "insecure = true",
+                "ca_file = \"/nonexistent/ca.pem\"",
+                "directory.ca_file",
+            ),
+            (
+                "client_id = \"00000000-0000-0000-0000-000000000002\"",
+                "",
+                "cloud.client_id",
+            ),
+            (
+                "[options]",
+                "[options]\ninterval_minutes = 0",
+                "options.interval_minutes",
+            ),
+            (
+                "admin_user = \"Administrator@corp.dirsync.test\"",
+                "admin_user = \"\"",
+                "directory.admin_user",
+            ),
+        ];
+        for (from, to, field) in cases {
+            let text = check(&LAB.replace(from, to)).expect_err(field);
+            assert!(text.contains(field), "{field}: {text}");
+        }
+        let no_scope = LAB
+            .replace(
+                "included = [\"OU=Corp,DC=corp,DC=dirsync,DC=test\"]",
+                "included = []",
+            )
+            .replace(
+                "excluded = [\"OU=IT,OU=Corp,DC=corp,DC=dirsync,DC=test\"]",
+                "",
+            );
+        let text = check(&no_scope).expect_err("empty scope");
+        assert!(text.contains("scope.included"), "{text}");
+    }
+
+    #[test]
+    fn an_app_id_is_refused_with_a_device_code_sign_in() {
+        let text = LAB.replace("sign_in = \"app\"", "sign_in = \"device-code\"");
+        let error = check(&text).expect_err("client_id with device code");
+        assert!(error.contains("cloud.client_id"), "{error}");
+        let text = text.replace("client_id = \"00000000-0000-0000-0000-000000000002\"", "");
+        assert!(check(&text).is_ok());
+    }
+
+    #[test]
+    fn a_relative_ca_file_is_found_beside_the_answers_file() {
+        let dir = tempfile::tempdir().expect("dir");
+        let answers_file = dir.path().join("answers.toml");
+        let text = LAB.replace("insecure = true", "ca_file = \"ca.pem\"");
+        let answers = parse_answers(&answers_file, &text).expect("parses");
+        let error = check_answers(&answers_file, answers)
+            .expect_err("no ca.pem there yet")
+            .to_string();
+        assert!(error.contains("directory.ca_file"), "{error}");
+        assert!(
+            error.contains(&dir.path().join("ca.pem").display().to_string()),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn secrets_are_named_by_variable_never_given() {
+        let text = LAB.replace(
+            "admin_user = ",
+            "admin_password_env = \"LabAdmin-2026!\"\nadmin_user = ",
+        );
+        let error = check(&text).expect_err("a password, not a variable name");
+        assert!(error.contains("directory.admin_password_env"), "{error}");
+        assert!(
+            !error.contains("LabAdmin-2026!"),
+            "the message repeats it: {error}"
+        );
+    }
+}

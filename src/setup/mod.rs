@@ -1,0 +1,708 @@
+//! Headless setup (`dirsync setup --answers FILE`): the wizard's steps, each proven by a real call.
+//!
+//! Everything that only reads comes first (cloud sign-in, the enterprise admin, the scope DNs), so
+//! that a wrong answer is refused before anything changes in either directory; then the service
+//! account, the sync app and `config.toml` are written, each step safe to run again.
+
+pub mod answers;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::cloud::auth::{
+    Authority, Credentials, DeviceCodeSignIn, SETUP_CLIENT_ID, SETUP_SCOPES, TokenSource,
+};
+use crate::cloud::graph::{GraphSetupError, http_client};
+use crate::cloud::setup::{
+    AppOutcome, CloudSetupError, SyncAppTarget, TenantInfo, client_secret_key,
+    enable_directory_sync, register_sync_app, set_sync_features, verified_domains, verify_tenant,
+};
+use crate::cloud::{CloudEndpoints, FlowPolicy, GraphClient, GraphError, SignInError};
+use crate::config::{CloudConfig, Config, DirectoryConfig};
+use crate::directory::forest::{AdminLevel, ForestInfo, check_enterprise_admin, read_forest};
+use crate::directory::service_account::AccountOutcome;
+use crate::directory::setup::{DirectoryOptions, SetupError, set_up_directory};
+use crate::directory::{DirectoryConnection, DirectoryError, Dn};
+use crate::secret::Secret;
+use crate::secret_store::SecretStore;
+use crate::tls::TlsTrust;
+
+pub use answers::{Answers, CheckedAnswers, SignIn, check_answers, parse_answers};
+
+/// How many numbered steps setup reports.
+pub const STEPS: usize = 6;
+
+/// How long the new sync app may take to sign in for the first time: Entra ID replicates a new
+/// app and its grants for a while.
+const APP_PROOF_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// What setup needs besides the answers file.
+#[derive(Debug)]
+pub struct SetupInputs {
+    /// The enterprise admin's password (used now, never stored).
+    pub admin_password: Secret,
+    /// The existing app's client secret, with `sign_in = "app"`.
+    pub client_secret: Option<Secret>,
+    /// This computer's name: it marks the service account and the sync app as this installation's.
+    pub computer: String,
+}
+
+/// Told what setup is doing while it works.
+pub trait Progress {
+    /// Step `number` of [`STEPS`] begins.
+    fn step(&mut self, number: usize, title: &str);
+    /// Something was done or found, or the administrator must act (the sign-in code).
+    fn note(&mut self, text: &str);
+    /// Something the administrator should know; also listed in the report.
+    fn warning(&mut self, text: &str);
+}
+
+/// Why setup stopped, worded for the administrator: the field to fix where there is one.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupFailure {
+    /// The answers (or a secret) are wrong.
+    #[error("{0}")]
+    BadInput(String),
+    /// A server failed or refused.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// What setup did. Holds no secret: secrets are only named by their keyring entries.
+#[derive(Debug, Clone, Serialize)]
+pub struct SetupReport {
+    pub tenant_id: String,
+    pub client_id: String,
+    pub app: AppReport,
+    pub enterprise_admin: AdminReport,
+    pub service_account: AccountReport,
+    /// The rights the service account holds, in words.
+    pub rights: Vec<String>,
+    /// Objects whose permissions setup changed (the rest already were right).
+    pub rights_changed_on: Vec<String>,
+    /// Write-back attributes the forest's schema lacks (write-back skips them).
+    pub write_back_skipped: Vec<String>,
+    /// What to run on a domain controller so that the account sees deletions, when it cannot.
+    pub deleted_objects_advice: Option<String>,
+    pub config_file: PathBuf,
+    /// The OS keyring entries (service `dirsync`) setup filled.
+    pub keyring_entries: Vec<String>,
+    /// The answers asked for a first sync cycle right after setup.
+    pub sync_now: bool,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AppReport {
+    /// `created` or `reused` (dirsync's own app, device code sign-in), or `existing` (an app the
+    /// answers named).
+    pub outcome: &'static str,
+    pub display_name: Option<String>,
+    pub permissions: Vec<String>,
+    /// Older secrets of dirsync's app that were removed.
+    pub removed_secrets: usize,
+    /// Setup turned on directory synchronization for the tenant (it was off).
+    pub directory_sync_turned_on: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AdminReport {
+    pub account_dn: String,
+    pub level: AdminLevel,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountReport {
+    pub dn: String,
+    pub sam_account_name: String,
+    /// `created`, or `password-reset` when this computer's account existed.
+    pub outcome: &'static str,
+}
+
+/// Runs every step and saves `config_file`. Secrets go to `secrets` (the OS keyring).
+pub async fn run_setup(
+    checked: &CheckedAnswers,
+    inputs: &SetupInputs,
+    config_file: &Path,
+    secrets: &dyn SecretStore,
+    progress: &mut dyn Progress,
+) -> Result<SetupReport, SetupFailure> {
+    let answers = &checked.answers;
+    let mut warnings = Vec::new();
+    let mut warn = |progress: &mut dyn Progress, text: String| {
+        progress.warning(&text);
+        warnings.push(text);
+    };
+    if answers.directory.insecure {
+        warn(
+            progress,
+            "directory.insecure = true: the domain controller's certificate is not verified (not for production)".to_owned(),
+        );
+    }
+
+    progress.step(1, "Signing in to the cloud");
+    let cloud = sign_in(checked, inputs, progress).await?;
+
+    progress.step(2, "Checking the enterprise admin");
+    let admin = DirectoryConnection::connect_and_bind(
+        &checked.directory_target,
+        &answers.directory.admin_user,
+        &inputs.admin_password,
+    )
+    .await
+    .map_err(|error| directory_failure(&error))?;
+    let forest = read_forest(&admin)
+        .await
+        .map_err(|error| directory_failure(&error))?;
+    if !forest.root_dse.supports_dirsync() {
+        return Err(SetupFailure::Failed(format!(
+            "directory.server: {} does not offer the DirSync control (1.2.840.113556.1.4.841) that dirsync reads changes with; point it at an Active Directory domain controller",
+            checked.directory_target.server()
+        )));
+    }
+    let admin_check = check_enterprise_admin(&admin, &forest)
+        .await
+        .map_err(|error| directory_failure(&error))?;
+    let explanation = admin_check.explanation.clone().unwrap_or_default();
+    match admin_check.level {
+        AdminLevel::NotAdmin => {
+            return Err(SetupFailure::BadInput(format!(
+                "directory.admin_user: {}: {explanation}",
+                answers.directory.admin_user
+            )));
+        }
+        AdminLevel::DomainAdminSingleDomain => warn(progress, explanation),
+        AdminLevel::EnterpriseAdmin => progress.note(&format!(
+            "{} is an enterprise admin",
+            admin_check.account_dn
+        )),
+    }
+
+    progress.step(3, "Checking the scope");
+    let domain = domain_of(&forest)?;
+    check_scope(&admin, &domain, checked).await?;
+    progress.note(&format!(
+        "{} included and {} excluded OU(s) found in {domain}",
+        checked.included.len(),
+        checked.excluded.len()
+    ));
+
+    progress.step(4, "Setting up the service account");
+    let options = DirectoryOptions {
+        password_hash_sync: answers.options.password_hash_sync,
+        write_back_scope: answers
+            .options
+            .hybrid_write_back
+            .then(|| (checked.included.clone(), checked.excluded.clone())),
+    };
+    let directory = set_up_directory(
+        &admin,
+        &checked.directory_target,
+        &domain,
+        &forest.root_dse.schema_naming_context,
+        &inputs.computer,
+        &options,
+        secrets,
+    )
+    .await;
+    admin.close().await;
+    let directory = directory.map_err(|error| match error {
+        SetupError::Directory(error) => directory_failure(&error),
+        SetupError::Keyring(error) => SetupFailure::Failed(error.to_string()),
+    })?;
+    let account_outcome = match directory.outcome {
+        AccountOutcome::Created => "created",
+        AccountOutcome::PasswordReset => "password-reset",
+    };
+    progress.note(&format!(
+        "{} {}; its password is in the OS keyring; it signed in and read the change cookie",
+        directory.account.dn,
+        match directory.outcome {
+            AccountOutcome::Created => "created",
+            AccountOutcome::PasswordReset => "existed: its password was reset",
+        }
+    ));
+    let rights = rights_in_words(&domain, checked, &options, &directory.write_back_skipped);
+    for right in &rights {
+        progress.note(&format!("right: {right}"));
+    }
+    if !directory.write_back_skipped.is_empty() {
+        warn(
+            progress,
+            format!(
+                "hybrid write-back: the forest's schema has no {}; write-back skips them",
+                directory.write_back_skipped.join(", ")
+            ),
+        );
+    }
+    if let Some(advice) = &directory.deleted_objects_advice {
+        warn(progress, format!("deletions: {advice}"));
+    }
+
+    progress.step(5, "Setting up the sync app");
+    let mut keyring_entries = Vec::new();
+    let (tenant_id, client_id, app) = match cloud {
+        CloudSession::Admin { client, tenant } => {
+            let display_name = format!("dirsync ({})", inputs.computer);
+            let target = SyncAppTarget {
+                endpoints: &checked.endpoints,
+                tenant_id: &tenant.tenant_id,
+                trust: &TlsTrust::SystemRoots,
+                display_name: &display_name,
+                proof_timeout: APP_PROOF_TIMEOUT,
+            };
+            let app = register_sync_app(&client, &target, secrets)
+                .await
+                .map_err(|error| cloud_setup_failure(&error))?;
+            progress.note(&format!(
+                "app '{}' {} (client id {}) with {}; its secret is in the OS keyring",
+                app.display_name,
+                match app.outcome {
+                    AppOutcome::Created => "registered",
+                    AppOutcome::Reused => "found from an earlier setup and given a new secret",
+                },
+                app.client_id,
+                app.permissions.join(", ")
+            ));
+            let turned_on = enable_directory_sync(&client, &tenant)
+                .await
+                .map_err(|error| cloud_setup_failure(&error))?;
+            if turned_on {
+                progress.note("directory synchronization turned on for the tenant");
+            }
+            if answers.options.password_hash_sync {
+                set_sync_features(&client, &[("passwordSyncEnabled", true)])
+                    .await
+                    .map_err(|error| cloud_setup_failure(&error))?;
+                progress.note("password hash sync turned on for the tenant");
+            }
+            keyring_entries.push(app.secret_key.clone());
+            let report = AppReport {
+                outcome: match app.outcome {
+                    AppOutcome::Created => "created",
+                    AppOutcome::Reused => "reused",
+                },
+                display_name: Some(app.display_name),
+                permissions: app.permissions,
+                removed_secrets: app.removed_secrets,
+                directory_sync_turned_on: turned_on,
+            };
+            (tenant.tenant_id, app.client_id, report)
+        }
+        CloudSession::App {
+            tenant_id,
+            client_id,
+            secret,
+        } => {
+            let key = client_secret_key(&client_id);
+            secrets
+                .save(&key, &secret)
+                .map_err(|error| SetupFailure::Failed(error.to_string()))?;
+            progress.note(&format!(
+                "app {client_id} will sign in with the given secret, now in the OS keyring"
+            ));
+            if answers.options.password_hash_sync {
+                warn(
+                    progress,
+                    "options.password_hash_sync: with sign_in = \"app\" setup cannot turn on the tenant's password sync (Graph allows that only to a signed-in administrator); run setup once with sign_in = \"device-code\", or turn it on in the Entra admin center".to_owned(),
+                );
+            }
+            keyring_entries.push(key);
+            let report = AppReport {
+                outcome: "existing",
+                display_name: None,
+                permissions: Vec::new(),
+                removed_secrets: 0,
+                directory_sync_turned_on: false,
+            };
+            (tenant_id, client_id, report)
+        }
+    };
+    keyring_entries.push(directory.keyring_key.clone());
+
+    progress.step(6, "Saving the configuration");
+    let config = Config {
+        cloud: CloudConfig {
+            authority: answers.cloud.authority.trim().to_owned(),
+            graph: answers.cloud.graph.trim().to_owned(),
+            tenant_id: tenant_id.clone(),
+            client_id: client_id.clone(),
+        },
+        directory: DirectoryConfig {
+            server: answers.directory.server.trim().to_owned(),
+            ca_file: answers.directory.ca_file.clone(),
+            insecure: answers.directory.insecure,
+            naming_context: domain.to_string(),
+            service_account_dn: directory.account.dn.to_string(),
+            timeout_secs: answers.directory.timeout_secs,
+        },
+        options: answers.options.clone(),
+        scope: answers.scope.clone(),
+    };
+    // The same checks every run makes on load: a configuration setup saves always loads.
+    config
+        .validate(config_file)
+        .and_then(|()| config.save(config_file))
+        .map_err(|error| SetupFailure::Failed(error.to_string()))?;
+    progress.note(&format!("saved {}", config_file.display()));
+
+    Ok(SetupReport {
+        tenant_id,
+        client_id,
+        app,
+        enterprise_admin: AdminReport {
+            account_dn: admin_check.account_dn,
+            level: admin_check.level,
+        },
+        service_account: AccountReport {
+            dn: directory.account.dn.to_string(),
+            sam_account_name: directory.account.sam_account_name.clone(),
+            outcome: account_outcome,
+        },
+        rights,
+        rights_changed_on: directory
+            .rights
+            .changed
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        write_back_skipped: directory.write_back_skipped,
+        deleted_objects_advice: directory.deleted_objects_advice,
+        config_file: config_file.to_owned(),
+        keyring_entries,
+        sync_now: answers.sync_now,
+        warnings,
+    })
+}
+
+/// The proven cloud sign-in: an administrator's session, or an existing app's credentials.
+enum CloudSession {
+    Admin {
+        client: GraphClient,
+        tenant: TenantInfo,
+    },
+    App {
+        tenant_id: String,
+        client_id: String,
+        secret: Secret,
+    },
+}
+
+/// Setup's requests give up sooner than a sync run's: an administrator is waiting.
+fn setup_policy() -> FlowPolicy {
+    FlowPolicy {
+        give_up_after: Duration::from_secs(60),
+        ..FlowPolicy::default()
+    }
+}
+
+async fn sign_in(
+    checked: &CheckedAnswers,
+    inputs: &SetupInputs,
+    progress: &mut dyn Progress,
+) -> Result<CloudSession, SetupFailure> {
+    let cloud = &checked.answers.cloud;
+    let policy = setup_policy();
+    let http = http_client(&TlsTrust::SystemRoots, policy.request_timeout)
+        .map_err(|error| SetupFailure::Failed(error.to_string()))?;
+    let authority = Authority::new(&checked.endpoints, &cloud.tenant)
+        .map_err(|error| sign_in_failure(&error, checked))?;
+    match cloud.sign_in {
+        SignIn::DeviceCode => {
+            let started = DeviceCodeSignIn::start(
+                http.clone(),
+                authority.clone(),
+                SETUP_CLIENT_ID,
+                SETUP_SCOPES,
+            )
+            .await
+            .map_err(|error| sign_in_failure(&error, checked))?;
+            progress.note(&format!(
+                "sign in as a Global Administrator: {}",
+                started.prompt().message
+            ));
+            let session = started
+                .wait()
+                .await
+                .map_err(|error| sign_in_failure(&error, checked))?;
+            let tokens = TokenSource::with_session(http.clone(), authority, session);
+            let client =
+                GraphClient::with_tokens(http, &checked.endpoints, Arc::new(tokens), policy);
+            let tenant = verify_tenant(&client)
+                .await
+                .map_err(|error| graph_failure(error, checked))?;
+            progress.note(&format!(
+                "signed in to tenant '{}' ({}), initial domain {}",
+                tenant.display_name, tenant.tenant_id, tenant.initial_domain
+            ));
+            Ok(CloudSession::Admin { client, tenant })
+        }
+        SignIn::App => {
+            let client_id = cloud
+                .client_id
+                .clone()
+                .unwrap_or_default()
+                .trim()
+                .to_owned();
+            let secret = inputs.client_secret.clone().ok_or_else(|| {
+                SetupFailure::BadInput(format!(
+                    "cloud.client_secret_env: no client secret for app {client_id}; set {}",
+                    checked.client_secret_env()
+                ))
+            })?;
+            let tenant_id = tenant_id_of(&http, &checked.endpoints, &cloud.tenant).await?;
+            let credentials = Credentials::ClientSecret {
+                client_id: client_id.clone(),
+                secret: secret.clone(),
+            };
+            let client = GraphClient::new(
+                &checked.endpoints,
+                &tenant_id,
+                credentials,
+                &TlsTrust::SystemRoots,
+                policy,
+            )
+            .map_err(|error| match error {
+                GraphSetupError::SignIn(error) => sign_in_failure(&error, checked),
+                GraphSetupError::Tls(error) => SetupFailure::Failed(error.to_string()),
+            })?;
+            // Signing in and reading the domains proves the id, the secret and the app's rights.
+            let domains = verified_domains(&client)
+                .await
+                .map_err(|error| graph_failure(error, checked))?;
+            progress.note(&format!(
+                "app {client_id} signed in to tenant {tenant_id} and read its verified domains ({})",
+                domains
+                    .iter()
+                    .map(|domain| domain.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            Ok(CloudSession::App {
+                tenant_id,
+                client_id,
+                secret,
+            })
+        }
+    }
+}
+
+/// The tenant's id (a GUID) for a tenant given by id or domain name, from the identity
+/// platform's OpenID configuration, whose issuer names it.
+/// https://learn.microsoft.com/en-us/entra/identity-platform/v2-protocols-oidc#find-your-apps-openid-configuration-document-uri
+async fn tenant_id_of(
+    http: &reqwest::Client,
+    endpoints: &CloudEndpoints,
+    tenant: &str,
+) -> Result<String, SetupFailure> {
+    let tenant = tenant.trim();
+    if is_guid(tenant) {
+        return Ok(tenant.to_ascii_lowercase());
+    }
+    let mut url = endpoints.authority.clone();
+    url.path_segments_mut()
+        .map_err(|()| {
+            SetupFailure::BadInput(format!(
+                "cloud.authority: {} cannot take a path",
+                endpoints.authority
+            ))
+        })?
+        .pop_if_empty()
+        .extend([tenant, "v2.0", ".well-known", "openid-configuration"]);
+    let response = http.get(url.clone()).send().await.map_err(|error| {
+        SetupFailure::Failed(format!(
+            "cloud.authority: cannot reach the sign-in server {url}: {error}; check the URL and the network"
+        ))
+    })?;
+    let status = response.status();
+    if status.is_client_error() {
+        return Err(SetupFailure::BadInput(format!(
+            "cloud.tenant: the tenant '{tenant}' was not found at {} (HTTP {status}); give the tenant's id (a GUID) or one of its domain names",
+            endpoints.authority
+        )));
+    }
+    let not_authority = |what: &str| {
+        SetupFailure::Failed(format!(
+            "cloud.authority: {url} did not answer as a Microsoft identity platform ({what}); the global cloud's authority is https://login.microsoftonline.com"
+        ))
+    };
+    if !status.is_success() {
+        return Err(not_authority(&format!("HTTP {status}")));
+    }
+    let document: Value = response
+        .json()
+        .await
+        .map_err(|error| not_authority(&error.to_string()))?;
+    let issuer = document
+        .get("issuer")
+        .and_then(Value::as_str)
+        .and_then(|issuer| url::Url::parse(issuer).ok())
+        .ok_or_else(|| not_authority("no issuer in its OpenID configuration"))?;
+    issuer
+        .path_segments()
+        .and_then(|mut segments| segments.find(|segment| is_guid(segment)))
+        .map(str::to_ascii_lowercase)
+        .ok_or_else(|| not_authority("its issuer names no tenant id"))
+}
+
+/// `8d2c0c52-0d3c-4d43-9a43-000000000001`.
+fn is_guid(text: &str) -> bool {
+    text.len() == 36
+        && text.char_indices().all(|(index, c)| match index {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// The domain whose naming context the domain controller serves by default: dirsync syncs it.
+fn domain_of(forest: &ForestInfo) -> Result<Dn, SetupFailure> {
+    Dn::parse(&forest.root_dse.default_naming_context).map_err(|error| {
+        SetupFailure::Failed(format!(
+            "directory.server: the domain controller's defaultNamingContext is not a DN: {error}"
+        ))
+    })
+}
+
+/// Every scope DN must lie in the domain and exist there (a base read as the admin).
+async fn check_scope(
+    admin: &DirectoryConnection,
+    domain: &Dn,
+    checked: &CheckedAnswers,
+) -> Result<(), SetupFailure> {
+    let all = checked
+        .included
+        .iter()
+        .map(|dn| ("scope.included", dn))
+        .chain(checked.excluded.iter().map(|dn| ("scope.excluded", dn)));
+    for (field, dn) in all {
+        if !dn.is_within(domain) {
+            return Err(SetupFailure::BadInput(format!(
+                "{field}: '{dn}' is not in the domain {domain} that the domain controller serves; dirsync syncs one domain: list OUs under {domain}"
+            )));
+        }
+        match admin
+            .read_entry("check the scope", dn.as_str(), &["objectClass"])
+            .await
+        {
+            Ok(_) => {}
+            Err(DirectoryError::NoSuchObject { server, .. }) => {
+                return Err(SetupFailure::BadInput(format!(
+                    "{field}: '{dn}' does not exist on {server}; check the DN (`dirsync ous` lists the OUs)"
+                )));
+            }
+            Err(error) => return Err(directory_failure(&error)),
+        }
+    }
+    Ok(())
+}
+
+/// The rights setup granted, as an administrator would say them.
+fn rights_in_words(
+    domain: &Dn,
+    checked: &CheckedAnswers,
+    options: &DirectoryOptions,
+    skipped: &[String],
+) -> Vec<String> {
+    let mut rights = vec![format!("Replicating Directory Changes on {domain}")];
+    if options.password_hash_sync {
+        rights.push(format!(
+            "Replicating Directory Changes All on {domain} (password hash sync)"
+        ));
+    }
+    if options.write_back_scope.is_some() {
+        let attributes: Vec<&str> = crate::directory::permissions::WRITE_BACK_ATTRIBUTES
+            .iter()
+            .copied()
+            .filter(|name| !skipped.iter().any(|s| s.eq_ignore_ascii_case(name)))
+            .collect();
+        for ou in &checked.included {
+            rights.push(format!(
+                "write {} on users under {ou} (hybrid write-back)",
+                attributes.join(", ")
+            ));
+        }
+        for ou in &checked.excluded {
+            rights.push(format!("no write-back under {ou} (excluded)"));
+        }
+    }
+    rights
+}
+
+fn directory_failure(error: &DirectoryError) -> SetupFailure {
+    let field = match error {
+        DirectoryError::InvalidCredentials { .. } | DirectoryError::EmptyPassword => {
+            "directory.admin_user"
+        }
+        DirectoryError::UntrustedCertificate { .. } | DirectoryError::TlsSetup(_) => {
+            "directory.ca_file"
+        }
+        DirectoryError::Unreachable { .. }
+        | DirectoryError::TlsHandshake { .. }
+        | DirectoryError::InvalidUrl { .. } => "directory.server",
+        _ => "",
+    };
+    let message = if field.is_empty() {
+        error.to_string()
+    } else {
+        format!("{field}: {error}")
+    };
+    if error.is_bad_input() {
+        SetupFailure::BadInput(message)
+    } else {
+        SetupFailure::Failed(message)
+    }
+}
+
+fn sign_in_failure(error: &SignInError, checked: &CheckedAnswers) -> SetupFailure {
+    let bad_input = |field: &str| SetupFailure::BadInput(format!("{field}: {error}"));
+    match error {
+        SignInError::TenantNotFound { .. } => bad_input("cloud.tenant"),
+        SignInError::UnknownApplication { .. } => bad_input("cloud.client_id"),
+        SignInError::WrongSecret { .. } | SignInError::ExpiredSecret { .. } => {
+            SetupFailure::BadInput(format!(
+                "the client secret in {}: {error}",
+                checked.client_secret_env()
+            ))
+        }
+        SignInError::NotAnAuthority { .. } => bad_input("cloud.authority"),
+        SignInError::Unreachable { .. } => {
+            SetupFailure::Failed(format!("cloud.authority: {error}"))
+        }
+        _ => SetupFailure::Failed(error.to_string()),
+    }
+}
+
+fn graph_failure(error: GraphError, checked: &CheckedAnswers) -> SetupFailure {
+    match error {
+        GraphError::SignIn(error) => sign_in_failure(&error, checked),
+        GraphError::NotGraph { .. } => SetupFailure::BadInput(format!("cloud.graph: {error}")),
+        GraphError::Forbidden { .. } if checked.answers.cloud.sign_in == SignIn::App => {
+            SetupFailure::BadInput(format!(
+                "cloud.client_id: the app may not read the tenant's domains (it needs the application permission Domain.Read.All, with User.ReadWrite.All and Group.ReadWrite.All for the sync): {error}"
+            ))
+        }
+        error => SetupFailure::Failed(error.to_string()),
+    }
+}
+
+fn cloud_setup_failure(error: &CloudSetupError) -> SetupFailure {
+    SetupFailure::Failed(error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guids_are_recognized() {
+        assert!(is_guid("8d2c0c52-0d3c-4d43-9a43-000000000001"));
+        assert!(is_guid("8D2C0C52-0D3C-4D43-9A43-00000000000A"));
+        assert!(!is_guid("contoso.onmicrosoft.com"));
+        assert!(!is_guid("8d2c0c52-0d3c-4d43-9a43-00000000000"));
+        assert!(!is_guid("8d2c0c52x0d3c-4d43-9a43-000000000001"));
+    }
+}

@@ -1,0 +1,602 @@
+//! `dirsync setup --answers FILE` end to end: the real binary against the Samba lab and the tenant
+//! emulator. Each test names its computer (`HOSTNAME`) uniquely, so its service account and app
+//! are its own; the accounts are removed afterwards.
+//!
+//! Run alone with `keyctl session - cargo test --test setup_cli` (the keyring is the kernel's).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::{Lab, Run, lab, ldapsearch, stdout_of};
+use dirsync::cloud::setup::client_secret_key;
+use dirsync::config::Config;
+use dirsync::directory::service_account::{self, ServiceAccount};
+use dirsync::directory::{DirectoryConnection, DirectoryTarget, Dn, forest};
+use dirsync::secret::Secret;
+use dirsync::secret_store::{OsKeyring, SecretStore, service_account_key};
+use dirsync::tls::TlsTrust;
+use serde_json::Value;
+use tenant_emulator::{EmulatorConfig, RunningEmulator};
+
+/// Setup rewrites the domain root's DACL; two at once could lose each other's ACEs.
+static LAB_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Every computer name these tests use starts so (and the sweep finds leftovers by it).
+const COMPUTER_PREFIX: &str = "setup-cli-";
+
+fn emulator(auto_approve: bool) -> RunningEmulator {
+    RunningEmulator::start(EmulatorConfig {
+        verified_domains: vec!["corp.dirsync.test".to_owned()],
+        auto_approve,
+        device_code_interval_secs: 1,
+        ..EmulatorConfig::default()
+    })
+    .expect("the emulator starts")
+}
+
+/// A computer name no earlier run used (the lab keeps its directory between runs).
+fn unique_computer(test: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{COMPUTER_PREFIX}{test}-{}", nanos % 1_000_000_000)
+}
+
+fn ou(lab: &Lab, path: &str) -> String {
+    format!("{path},{}", lab.base_dn)
+}
+
+/// The `[cloud]` table for signing in with the emulator's own sync app.
+fn app_sign_in(emulator: &RunningEmulator) -> String {
+    let info = &emulator.info;
+    format!(
+        r#"[cloud]
+authority = "{}"
+graph = "{}"
+tenant = "contoso-lab.onmicrosoft.com"
+sign_in = "app"
+client_id = "{}"
+client_secret_env = "SETUP_TEST_CLIENT_SECRET"
+"#,
+        info.authority, info.graph, info.client_id
+    )
+}
+
+fn device_code_sign_in(emulator: &RunningEmulator) -> String {
+    let info = &emulator.info;
+    format!(
+        r#"[cloud]
+authority = "{}"
+graph = "{}"
+tenant = "{}"
+sign_in = "device-code"
+"#,
+        info.authority, info.graph, info.tenant_id
+    )
+}
+
+/// A whole answers file for the lab: `cloud` is a `[cloud]` table, `options` the `[options]`
+/// table's lines, then the scope's OU DNs.
+fn answers(
+    lab: &Lab,
+    cloud: &str,
+    options: &str,
+    included: &[String],
+    excluded: &[String],
+) -> String {
+    let quoted = |dns: &[String]| {
+        dns.iter()
+            .map(|dn| format!("\"{dn}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        r#"sync_now = false
+
+{cloud}
+[directory]
+server = "{}"
+ca_file = "{}"
+admin_user = "{}"
+
+[options]
+{options}
+
+[scope]
+included = [{}]
+excluded = [{}]
+"#,
+        lab.ldaps_url,
+        lab.ca_file.display(),
+        lab.admin_upn,
+        quoted(included),
+        quoted(excluded),
+    )
+}
+
+/// Runs `dirsync setup --answers FILE` with `home` as DIRSYNC_HOME, this computer name, stdin not a
+/// terminal, and only the secrets `env` gives.
+fn setup(home: &Path, answers: &str, computer: &str, env: &[(&str, &str)], json: bool) -> Run {
+    let file = home.join("answers.toml");
+    std::fs::write(&file, answers).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dirsync"));
+    command
+        .args(["setup", "--answers"])
+        .arg(&file)
+        .env("DIRSYNC_HOME", home)
+        .env("HOSTNAME", computer)
+        .env_remove("DIRSYNC_ADMIN_PASSWORD")
+        .env_remove("DIRSYNC_CLIENT_SECRET")
+        .env_remove("SETUP_TEST_CLIENT_SECRET")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null());
+    if json {
+        command.arg("--json");
+    }
+    let output = command.output().unwrap();
+    Run {
+        status: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn assert_no_secret(what: &str, text: &str, secrets: &[&str]) {
+    for secret in secrets {
+        assert!(!secret.is_empty());
+        assert!(!text.contains(secret), "{what} holds a secret:\n{text}");
+    }
+}
+
+fn document(run: &Run) -> Value {
+    serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|error| panic!("stdout is not one JSON document ({error}):\n{run:?}"))
+}
+
+async fn admin(lab: &Lab) -> DirectoryConnection {
+    let target = DirectoryTarget::new(
+        &lab.ldaps_url,
+        TlsTrust::CaFile(lab.ca_file.clone()),
+        Duration::from_secs(15),
+    )
+    .unwrap();
+    DirectoryConnection::connect_and_bind(
+        &target,
+        &lab.admin_upn,
+        &Secret::new(lab.admin_password.clone()),
+    )
+    .await
+    .unwrap()
+}
+
+/// The MSOL_ accounts whose description names `computer` (by ldapsearch, as an admin would look).
+fn accounts_for(lab: &Lab, computer: &str) -> Vec<String> {
+    let mut search = ldapsearch(lab);
+    search.args([
+        "-b",
+        &ou(lab, "CN=Users"),
+        "-s",
+        "one",
+        &format!("(&(sAMAccountName=MSOL_*)(description=*computer {computer}.*))"),
+        "dn",
+    ]);
+    stdout_of(search)
+        .lines()
+        .filter_map(|line| line.strip_prefix("dn: "))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Removes the service accounts (and their rights) of every computer these tests named, this run's
+/// and any an earlier, failed run left behind.
+async fn remove_test_accounts(lab: &Lab) {
+    let admin = admin(lab).await;
+    let domain = Dn::parse(&lab.base_dn).unwrap();
+    let entries = admin
+        .search(
+            "find the setup tests' accounts",
+            &ou(lab, "CN=Users"),
+            ldap3::Scope::OneLevel,
+            &format!("(&(sAMAccountName=MSOL_*)(description=*computer {COMPUTER_PREFIX}*))"),
+            &["sAMAccountName", "objectSid"],
+        )
+        .await
+        .unwrap();
+    for entry in entries {
+        let account = ServiceAccount {
+            dn: Dn::parse(&entry.dn).unwrap(),
+            sam_account_name: forest::first_value(&entry, "sAMAccountName").unwrap(),
+            sid: dirsync::directory::sid::Sid::from_bytes(
+                &forest::binary_values(&entry, "objectSid")[0],
+            )
+            .unwrap(),
+        };
+        service_account::delete_service_account(&admin, &domain, &account)
+            .await
+            .unwrap();
+        OsKeyring
+            .remove(&service_account_key(account.dn.as_str()))
+            .unwrap();
+    }
+    admin.close().await;
+}
+
+#[tokio::test]
+async fn setup_with_an_existing_app_saves_a_config_without_secrets_and_reruns_without_duplicates() {
+    let _turn = LAB_TURN.lock().await;
+    let lab = lab();
+    remove_test_accounts(lab).await;
+    let emulator = emulator(false);
+    let info = &emulator.info;
+    let home = tempfile::tempdir().unwrap();
+    let computer = unique_computer("app");
+    let text = answers(
+        lab,
+        &app_sign_in(&emulator),
+        "deletion_threshold = 100",
+        &[ou(lab, "OU=Corp")],
+        &[ou(lab, "OU=IT,OU=Corp")],
+    );
+    let env = [
+        ("DIRSYNC_ADMIN_PASSWORD", lab.admin_password.as_str()),
+        ("SETUP_TEST_CLIENT_SECRET", info.client_secret.as_str()),
+    ];
+
+    let first = setup(home.path(), &text, &computer, &env, true);
+    assert_eq!(first.status, 0, "{first:?}");
+    let report = document(&first);
+    assert_eq!(report["tenant_id"], info.tenant_id.as_str(), "{report}");
+    assert_eq!(report["client_id"], info.client_id.as_str());
+    assert_eq!(report["app"]["outcome"], "existing");
+    assert_eq!(report["service_account"]["outcome"], "created");
+    assert_eq!(report["enterprise_admin"]["level"], "enterprise-admin");
+    assert_eq!(report["sync_now"], false);
+    let account_dn = report["service_account"]["dn"].as_str().unwrap().to_owned();
+    assert!(account_dn.starts_with("CN=MSOL_"), "{account_dn}");
+    assert!(
+        report["rights"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("Replicating Directory Changes on"),
+        "{report}"
+    );
+    for step in [
+        "1/6 Signing in to the cloud",
+        "2/6 Checking the enterprise admin",
+        "6/6 Saving the configuration",
+    ] {
+        assert!(first.stderr.contains(step), "{}", first.stderr);
+    }
+
+    // The configuration loads, says what setup decided, and holds no secret.
+    let config_file = home.path().join("config.toml");
+    let config = Config::load(&config_file).unwrap();
+    assert_eq!(config.cloud.tenant_id, info.tenant_id);
+    assert_eq!(config.cloud.client_id, info.client_id);
+    assert_eq!(config.directory.service_account_dn, account_dn);
+    assert_eq!(config.directory.naming_context, lab.base_dn);
+    assert_eq!(config.options.deletion_threshold, 100);
+    assert_eq!(config.scope.included, vec![ou(lab, "OU=Corp")]);
+    let account_password = OsKeyring
+        .load(&service_account_key(&account_dn))
+        .unwrap()
+        .expect("the service account's password is in the keyring");
+    let saved_secret = OsKeyring
+        .load(&client_secret_key(&info.client_id))
+        .unwrap()
+        .expect("the app's secret is in the keyring");
+    assert_eq!(saved_secret.expose(), info.client_secret);
+    let secrets = [
+        info.client_secret.as_str(),
+        lab.admin_password.as_str(),
+        account_password.expose(),
+    ];
+    let config_text = std::fs::read_to_string(&config_file).unwrap();
+    assert_no_secret("config.toml", &config_text, &secrets);
+    assert_no_secret("the output", &first.all_output(), &secrets);
+
+    // The account exists in AD, once.
+    assert_eq!(accounts_for(lab, &computer), vec![account_dn.clone()]);
+
+    // Again: the same account, its password reset, still one of it; human output this time.
+    let second = setup(home.path(), &text, &computer, &env, false);
+    assert_eq!(second.status, 0, "{second:?}");
+    assert!(
+        second.stdout.contains("password-reset"),
+        "{}",
+        second.stdout
+    );
+    assert!(second.stdout.contains(&account_dn), "{}", second.stdout);
+    assert_eq!(accounts_for(lab, &computer), vec![account_dn.clone()]);
+    let new_password = OsKeyring
+        .load(&service_account_key(&account_dn))
+        .unwrap()
+        .unwrap();
+    assert_ne!(new_password, account_password, "the password was reset");
+    assert_no_secret(
+        "the second output",
+        &second.all_output(),
+        &[
+            info.client_secret.as_str(),
+            lab.admin_password.as_str(),
+            new_password.expose(),
+        ],
+    );
+    assert_eq!(Config::load(&config_file).unwrap(), config);
+
+    remove_test_accounts(lab).await;
+}
+
+#[tokio::test]
+async fn device_code_sign_in_registers_dirsync_s_own_app() {
+    let _turn = LAB_TURN.lock().await;
+    let lab = lab();
+    remove_test_accounts(lab).await;
+    let emulator = emulator(true);
+    let info = &emulator.info;
+    let home = tempfile::tempdir().unwrap();
+    let computer = unique_computer("device");
+    let text = answers(
+        lab,
+        &device_code_sign_in(&emulator),
+        "password_hash_sync = true\nhybrid_write_back = true",
+        &[
+            ou(lab, "OU=Sales,OU=Corp"),
+            ou(lab, "OU=Engineering,OU=Corp"),
+        ],
+        &[ou(lab, "OU=Apps,OU=Engineering,OU=Corp")],
+    );
+    let env = [("DIRSYNC_ADMIN_PASSWORD", lab.admin_password.as_str())];
+
+    let run = setup(home.path(), &text, &computer, &env, true);
+    assert_eq!(run.status, 0, "{run:?}");
+    // The administrator was shown where to sign in.
+    assert!(run.stderr.contains("devicelogin"), "{}", run.stderr);
+    let report = document(&run);
+    assert_eq!(report["tenant_id"], info.tenant_id.as_str());
+    assert_eq!(report["app"]["outcome"], "created", "{report}");
+    assert_eq!(
+        report["app"]["display_name"],
+        format!("dirsync ({computer})").as_str()
+    );
+    assert_eq!(report["app"]["directory_sync_turned_on"], true);
+    let client_id = report["client_id"].as_str().unwrap().to_owned();
+    assert_ne!(client_id, info.client_id, "a new app, not the emulator's");
+    let permissions = report["app"]["permissions"].to_string();
+    assert!(permissions.contains("User.ReadWrite.All"), "{permissions}");
+    let rights = report["rights"].to_string();
+    assert!(
+        rights.contains("Replicating Directory Changes All"),
+        "{rights}"
+    );
+    assert!(rights.contains("hybrid write-back"), "{rights}");
+
+    let secret = OsKeyring
+        .load(&client_secret_key(&client_id))
+        .unwrap()
+        .expect("the new app's secret is in the keyring");
+    let config_file = home.path().join("config.toml");
+    let config = Config::load(&config_file).unwrap();
+    assert_eq!(config.cloud.client_id, client_id);
+    assert!(config.options.password_hash_sync && config.options.hybrid_write_back);
+    let account_dn = report["service_account"]["dn"].as_str().unwrap();
+    let account_password = OsKeyring
+        .load(&service_account_key(account_dn))
+        .unwrap()
+        .unwrap();
+    let secrets = [
+        secret.expose(),
+        lab.admin_password.as_str(),
+        account_password.expose(),
+    ];
+    assert_no_secret(
+        "config.toml",
+        &std::fs::read_to_string(&config_file).unwrap(),
+        &secrets,
+    );
+    assert_no_secret("the output", &run.all_output(), &secrets);
+
+    // Again: the app is found and given a new secret; the old one is removed.
+    let again = setup(home.path(), &text, &computer, &env, true);
+    assert_eq!(again.status, 0, "{again:?}");
+    let report = document(&again);
+    assert_eq!(report["app"]["outcome"], "reused");
+    assert_eq!(report["client_id"], client_id.as_str());
+    assert_eq!(report["app"]["removed_secrets"], 1);
+    assert_eq!(report["service_account"]["outcome"], "password-reset");
+
+    remove_test_accounts(lab).await;
+}
+
+#[tokio::test]
+async fn a_scope_dn_that_does_not_exist_is_refused_before_anything_changes() {
+    let _turn = LAB_TURN.lock().await;
+    let lab = lab();
+    let emulator = emulator(false);
+    let home = tempfile::tempdir().unwrap();
+    let computer = unique_computer("scope");
+    let missing = ou(lab, "OU=Nowhere,OU=Corp");
+    let text = answers(
+        lab,
+        &app_sign_in(&emulator),
+        "",
+        &[ou(lab, "OU=Corp"), missing.clone()],
+        &[],
+    );
+    let env = [
+        ("DIRSYNC_ADMIN_PASSWORD", lab.admin_password.as_str()),
+        (
+            "SETUP_TEST_CLIENT_SECRET",
+            emulator.info.client_secret.as_str(),
+        ),
+    ];
+
+    let run = setup(home.path(), &text, &computer, &env, false);
+    assert_eq!(run.status, 2, "{run:?}");
+    assert!(run.stderr.contains("scope.included"), "{}", run.stderr);
+    assert!(run.stderr.contains(&missing), "{}", run.stderr);
+    assert!(run.stderr.contains("does not exist"), "{}", run.stderr);
+    // Refused before any change: no account, no configuration.
+    assert!(accounts_for(lab, &computer).is_empty());
+    assert!(!home.path().join("config.toml").exists());
+}
+
+#[test]
+fn a_malformed_answers_file_names_the_line_and_the_field() {
+    let home = tempfile::tempdir().unwrap();
+    let valid = r#"[cloud]
+tenant = "contoso.onmicrosoft.com"
+sign_in = "device-code"
+
+[directory]
+server = "ldaps://127.0.0.1:636"
+insecure = true
+admin_user = "Administrator@corp.dirsync.test"
+
+[options]
+deletion_threshold = 100
+
+[scope]
+included = ["OU=Corp,DC=corp,DC=dirsync,DC=test"]
+"#;
+    let cases = [
+        (
+            valid.replace("deletion_threshold = 100", "deletion_threshold = \"many\""),
+            "line 11",
+            "options.deletion_threshold",
+        ),
+        (
+            valid.replace(
+                "insecure = true",
+                "insecure = true\nadmin_pasword_env = \"X\"",
+            ),
+            "line 8",
+            "admin_pasword_env",
+        ),
+        (
+            valid.replace("included = [", "included = \"OU=Corp\"\nexcluded = ["),
+            "line 14",
+            "scope.included",
+        ),
+    ];
+    for (text, line, field) in cases {
+        let run = setup(home.path(), &text, "setup-cli-malformed", &[], false);
+        assert_eq!(run.status, 2, "{run:?}");
+        assert!(run.stderr.contains(line), "{line}: {}", run.stderr);
+        assert!(run.stderr.contains(field), "{field}: {}", run.stderr);
+        assert!(run.stderr.contains("answers.toml"), "{}", run.stderr);
+    }
+    // A value of the right type that is still wrong names its field too.
+    let run = setup(
+        home.path(),
+        &valid.replace("ldaps://127.0.0.1:636", "https://127.0.0.1"),
+        "setup-cli-malformed",
+        &[],
+        true,
+    );
+    assert_eq!(run.status, 2, "{run:?}");
+    assert!(run.stderr.contains("directory.server"), "{}", run.stderr);
+    assert_eq!(document(&run)["error"]["kind"], "bad-input");
+    assert!(!home.path().join("config.toml").exists());
+}
+
+#[test]
+fn a_missing_secret_without_a_terminal_names_its_variable() {
+    let home = tempfile::tempdir().unwrap();
+    let text = r#"[cloud]
+authority = "http://127.0.0.1:9"
+graph = "http://127.0.0.1:9"
+tenant = "contoso.onmicrosoft.com"
+sign_in = "app"
+client_id = "00000000-0000-0000-0000-000000000002"
+
+[directory]
+server = "ldaps://127.0.0.1:636"
+insecure = true
+admin_user = "Administrator@corp.dirsync.test"
+admin_password_env = "SETUP_TEST_ADMIN_PASSWORD"
+
+[scope]
+included = ["OU=Corp,DC=corp,DC=dirsync,DC=test"]
+"#;
+    let run = setup(home.path(), text, "setup-cli-secret", &[], false);
+    assert_eq!(run.status, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("SETUP_TEST_ADMIN_PASSWORD"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("directory.admin_password_env"),
+        "{}",
+        run.stderr
+    );
+
+    // With the password given, the app's secret is the one missing (nothing was contacted).
+    let run = setup(
+        home.path(),
+        text,
+        "setup-cli-secret",
+        &[("SETUP_TEST_ADMIN_PASSWORD", "not-used")],
+        false,
+    );
+    assert_eq!(run.status, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("DIRSYNC_CLIENT_SECRET"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("not-used"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn sync_now_runs_the_first_cycle_as_the_wizard_s_last_step() {
+    let _turn = LAB_TURN.lock().await;
+    let lab = lab();
+    remove_test_accounts(lab).await;
+    let emulator = RunningEmulator::start(EmulatorConfig {
+        verified_domains: vec!["contoso.test".to_owned()],
+        ..EmulatorConfig::default()
+    })
+    .expect("the emulator starts");
+    let info = &emulator.info;
+    let home = tempfile::tempdir().unwrap();
+    let computer = unique_computer("now");
+    let text = answers(
+        lab,
+        &app_sign_in(&emulator),
+        "",
+        &[ou(lab, "OU=Engineering,OU=Corp")],
+        &[],
+    )
+    .replace("sync_now = false", "sync_now = true");
+    let env = [
+        ("DIRSYNC_ADMIN_PASSWORD", lab.admin_password.as_str()),
+        ("SETUP_TEST_CLIENT_SECRET", info.client_secret.as_str()),
+    ];
+    let run = setup(home.path(), &text, &computer, &env, true);
+    let report = document(&run);
+    assert_eq!(run.status, 0, "{report:#}\n{}", run.stderr);
+    let first_run = &report["first_run"];
+    assert_eq!(first_run["run"]["trigger"], "wizard", "{report:#}");
+    assert_eq!(first_run["run"]["status"], "success");
+    let synced: Vec<Value> = emulator
+        .objects("users")
+        .into_iter()
+        .filter(|user| user["onPremisesImmutableId"].is_string())
+        .collect();
+    assert!(!synced.is_empty(), "the first cycle exported no user");
+    let adds = first_run["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|change| change["change_kind"] == "add" && change["object_type"] == "user")
+        .count();
+    assert_eq!(adds, synced.len());
+    remove_test_accounts(lab).await;
+}

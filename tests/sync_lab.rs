@@ -1,0 +1,884 @@
+//! The sync cycle end to end: the real `dirsync` binary against the Samba AD lab and the tenant
+//! emulator over real sockets. Each test gets its own home, its own tenant (an emulator on a free
+//! port) and, when it changes the directory, its own OU under OU=Staging; the service account is
+//! set up once per test binary, the way setup makes it.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::{Lab, Run, lab, samba_tool};
+use dirsync::cloud::setup::client_secret_key;
+use dirsync::config::{CloudConfig, Config, DirectoryConfig, ScopeConfig, SyncOptions};
+use dirsync::directory::setup::{DirectoryOptions, set_up_directory};
+use dirsync::directory::{DirectoryConnection, DirectoryTarget, Dn, forest, permissions};
+use dirsync::run_lock::RunLock;
+use dirsync::secret::Secret;
+use dirsync::secret_store::{OsKeyring, SecretStore};
+use dirsync::tls::TlsTrust;
+use serde_json::{Value, json};
+use tenant_emulator::{EmulatorConfig, RunningEmulator};
+
+const INITIAL_DOMAIN: &str = "contoso-lab.onmicrosoft.com";
+
+/// The service account all tests of this binary sync as: its DN and its password.
+struct ServiceAccount {
+    dn: String,
+    password: Secret,
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn target(lab: &Lab) -> DirectoryTarget {
+    DirectoryTarget::new(
+        &lab.ldaps_url,
+        TlsTrust::CaFile(lab.ca_file.clone()),
+        Duration::from_secs(15),
+    )
+    .unwrap()
+}
+
+/// Sets up the service account once (as setup does), and lets it see deletions the way the
+/// advice setup prints tells an administrator to.
+fn service_account() -> &'static ServiceAccount {
+    static ACCOUNT: OnceLock<ServiceAccount> = OnceLock::new();
+    ACCOUNT.get_or_init(|| {
+        let lab = lab();
+        runtime().block_on(async {
+            let admin = DirectoryConnection::connect_and_bind(
+                &target(lab),
+                &lab.admin_upn,
+                &Secret::new(lab.admin_password.clone()),
+            )
+            .await
+            .unwrap();
+            let forest = forest::read_forest(&admin).await.unwrap();
+            let domain = Dn::parse(&lab.base_dn).unwrap();
+            let setup = set_up_directory(
+                &admin,
+                &target(lab),
+                &domain,
+                &forest.root_dse.schema_naming_context,
+                "sync-lab-tests",
+                &DirectoryOptions::default(),
+                &OsKeyring,
+            )
+            .await
+            .unwrap();
+            let advice = permissions::deleted_objects_advice(
+                &domain,
+                &setup.account.sid,
+                &setup.account.sam_account_name,
+            );
+            let ldif: String = advice
+                .lines()
+                .skip_while(|line| !line.starts_with("dn: "))
+                .take_while(|line| *line != "EOF")
+                .map(|line| format!("{line}\n"))
+                .collect();
+            run_with_input(
+                Command::new("ldbmodify")
+                    .arg("-H")
+                    .arg(lab.lab_dir.join("private/sam.ldb"))
+                    .args(["--controls=show_deleted:1", "--controls=sd_flags:1:4"]),
+                &ldif,
+            );
+            let password = OsKeyring.load(&setup.keyring_key).unwrap().unwrap();
+            ServiceAccount {
+                dn: setup.account.dn.to_string(),
+                password,
+            }
+        })
+    })
+}
+
+fn run_with_input(command: &mut Command, input: &str) -> String {
+    use std::io::Write as _;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// `ldapmodify` as the lab's administrator (adds, modifies, deletes and moves from LDIF).
+fn ldapmodify(lab: &Lab, ldif: &str) {
+    run_with_input(
+        Command::new("ldapmodify")
+            .env("LDAPTLS_CACERT", &lab.ca_file)
+            .args(["-x", "-H", &lab.ldaps_url])
+            .args(["-D", &lab.admin_upn, "-w", &lab.admin_password]),
+        ldif,
+    );
+}
+
+fn unique(prefix: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}{}", nanos % 1_000_000_000)
+}
+
+/// One installation of dirsync: a home with config.toml, a tenant, and the client secret in the
+/// keyring.
+struct Installation {
+    home: tempfile::TempDir,
+    tenant: RunningEmulator,
+    client_secret: String,
+}
+
+impl Installation {
+    fn new(included: &[String], excluded: &[String], options: SyncOptions) -> Installation {
+        Installation::with_tenant(included, excluded, options, EmulatorConfig::default())
+    }
+
+    fn with_tenant(
+        included: &[String],
+        excluded: &[String],
+        options: SyncOptions,
+        tenant: EmulatorConfig,
+    ) -> Installation {
+        let lab = lab();
+        let account = service_account();
+        let tenant = RunningEmulator::start(EmulatorConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            initial_domain: INITIAL_DOMAIN.to_owned(),
+            verified_domains: vec!["contoso.test".to_owned(), "corp.dirsync.test".to_owned()],
+            ..tenant
+        })
+        .unwrap();
+        let info = tenant.info.clone();
+        OsKeyring
+            .save(
+                &client_secret_key(&info.client_id),
+                &Secret::new(info.client_secret.clone()),
+            )
+            .unwrap();
+        let config = Config {
+            cloud: CloudConfig {
+                authority: info.authority.clone(),
+                graph: info.graph.clone(),
+                tenant_id: info.tenant_id.clone(),
+                client_id: info.client_id.clone(),
+            },
+            directory: DirectoryConfig {
+                server: lab.ldaps_url.clone(),
+                ca_file: Some(lab.ca_file.clone()),
+                insecure: false,
+                naming_context: lab.base_dn.clone(),
+                service_account_dn: account.dn.clone(),
+                timeout_secs: 15,
+            },
+            options,
+            scope: ScopeConfig {
+                included: included.to_vec(),
+                excluded: excluded.to_vec(),
+            },
+        };
+        let home = tempfile::tempdir().unwrap();
+        config.save(&home.path().join("config.toml")).unwrap();
+        Installation {
+            home,
+            tenant,
+            client_secret: info.client_secret,
+        }
+    }
+
+    fn config_path(&self) -> std::path::PathBuf {
+        self.home.path().join("config.toml")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dirsync"));
+        command
+            .args(args)
+            .env("DIRSYNC_HOME", self.home.path())
+            .stdin(Stdio::null());
+        command
+    }
+
+    fn dirsync(&self, args: &[&str]) -> Run {
+        let output = self.command(args).output().unwrap();
+        let run = Run {
+            status: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        };
+        self.assert_no_secret(&run.all_output());
+        run
+    }
+
+    /// `dirsync sync --json ARGS`: the exit status and the report.
+    fn sync(&self, args: &[&str]) -> (i32, Value) {
+        let mut all = vec!["sync", "--json"];
+        all.extend_from_slice(args);
+        let run = self.dirsync(&all);
+        let report: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|error| {
+            panic!(
+                "sync printed no JSON ({error}); status {}\nstdout: {}\nstderr: {}",
+                run.status, run.stdout, run.stderr
+            )
+        });
+        (run.status, report)
+    }
+
+    fn assert_no_secret(&self, text: &str) {
+        let account = service_account();
+        assert!(
+            !text.contains(&self.client_secret),
+            "the client secret leaked"
+        );
+        assert!(
+            !text.contains(account.password.expose()),
+            "the service account's password leaked"
+        );
+        assert!(
+            !text.contains(&lab().admin_password),
+            "the admin password leaked"
+        );
+    }
+
+    /// Users in the tenant, by onPremisesImmutableId (those without one under their id).
+    fn cloud_users(&self) -> Vec<Value> {
+        self.tenant.objects("users")
+    }
+
+    fn cloud_groups(&self) -> Vec<Value> {
+        self.tenant.objects("groups")
+    }
+
+    /// The members' UPNs or group names of a cloud group.
+    fn member_names(&self, group_id: &str) -> BTreeSet<String> {
+        let groups = self.cloud_groups();
+        let group = groups.iter().find(|group| group["id"] == group_id).unwrap();
+        let _ = group;
+        let info = &self.tenant.info;
+        let client = dirsync::cloud::GraphClient::new(
+            &dirsync::cloud::CloudEndpoints::parse(&info.authority, &info.graph).unwrap(),
+            &info.tenant_id,
+            dirsync::cloud::auth::Credentials::ClientSecret {
+                client_id: info.client_id.clone(),
+                secret: Secret::new(info.client_secret.clone()),
+            },
+            &TlsTrust::SystemRoots,
+            dirsync::cloud::FlowPolicy::default(),
+        )
+        .unwrap();
+        let ids = runtime().block_on(client.members(group_id)).unwrap();
+        let users = self.cloud_users();
+        ids.iter()
+            .filter_map(|id| {
+                users
+                    .iter()
+                    .find(|user| user["id"] == *id)
+                    .and_then(|user| user["userPrincipalName"].as_str())
+                    .map(str::to_owned)
+            })
+            .collect()
+    }
+
+    fn runs_show(&self, run: i64, kind: Option<&str>) -> Value {
+        let id = run.to_string();
+        let mut args = vec!["runs", "show", &id, "--json"];
+        if let Some(kind) = kind {
+            args.extend(["--kind", kind]);
+        }
+        let run = self.dirsync(&args);
+        assert_eq!(run.status, 0, "{}", run.stderr);
+        serde_json::from_str(&run.stdout).unwrap()
+    }
+}
+
+fn user_with_upn<'a>(users: &'a [Value], upn: &str) -> Option<&'a Value> {
+    users
+        .iter()
+        .find(|user| user["userPrincipalName"].as_str() == Some(upn))
+}
+
+fn run_id(report: &Value) -> i64 {
+    report["run"]["id"].as_i64().unwrap()
+}
+
+fn step<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["run"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|step| step["step"] == name)
+        .unwrap_or_else(|| panic!("no step {name} in {report}"))
+}
+
+fn errors_of<'a>(report: &'a Value, dn_part: &str) -> Vec<&'a Value> {
+    report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|error| error["dn"].as_str().unwrap_or_default().contains(dn_part))
+        .collect()
+}
+
+/// A fresh OU under OU=Staging with users (`uid`s) and a group holding the first two.
+struct TestOu {
+    dn: String,
+    tag: String,
+}
+
+impl TestOu {
+    fn create(prefix: &str, users: &[&str]) -> TestOu {
+        let lab = lab();
+        let tag = unique(prefix);
+        let dn = format!("OU={tag},OU=Staging,{}", lab.base_dn);
+        let mut ldif = format!("dn: {dn}\nchangetype: add\nobjectClass: organizationalUnit\n\n");
+        for user in users {
+            ldif.push_str(&user_ldif(&dn, &tag, user));
+        }
+        if users.len() >= 2 {
+            ldif.push_str(&format!(
+                "dn: CN=grp-{tag},{dn}\nchangetype: add\nobjectClass: group\nsAMAccountName: grp-{tag}\ngroupType: -2147483646\nmember: CN={},{dn}\nmember: CN={},{dn}\n\n",
+                users[0], users[1]
+            ));
+        }
+        ldapmodify(lab, &ldif);
+        TestOu { dn, tag }
+    }
+
+    fn upn(&self, user: &str) -> String {
+        format!("{user}.{}@contoso.test", self.tag)
+    }
+
+    fn user_dn(&self, user: &str) -> String {
+        format!("CN={user},{}", self.dn)
+    }
+}
+
+fn user_ldif(ou: &str, tag: &str, user: &str) -> String {
+    format!(
+        "dn: CN={user},{ou}\nchangetype: add\nobjectClass: user\nsAMAccountName: {sam}\nuserPrincipalName: {user}.{tag}@contoso.test\ndisplayName: {user} {tag}\nmail: {user}.{tag}@contoso.test\nproxyAddresses: SMTP:{user}.{tag}@contoso.test\ntitle: Engineer\nuserAccountControl: 512\n\n",
+        sam = format!("{user}{tag}").chars().take(20).collect::<String>(),
+    )
+}
+
+fn corp() -> String {
+    format!("OU=Corp,{}", lab().base_dn)
+}
+
+/// The users in OU=Corp's subtree, by UPN (what a first sync of that scope reads).
+fn corp_user_upns(lab: &Lab) -> BTreeSet<String> {
+    let mut command = common::ldapsearch(lab);
+    command.args([
+        "-b",
+        &corp(),
+        "(&(objectClass=user)(!(objectClass=computer)))",
+        "userPrincipalName",
+    ]);
+    common::stdout_of(command)
+        .lines()
+        .filter_map(|line| line.strip_prefix("userPrincipalName: "))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn a_first_sync_creates_the_scope_and_reports_what_it_cannot() {
+    let lab = lab();
+    let installation = Installation::new(&[corp()], &[], SyncOptions::default());
+    let tenant = &installation.tenant;
+    // Already in the cloud before dirsync: Claire (same primary SMTP, no immutableId: a soft
+    // match) and Damien's address on a user another directory synced (InvalidSoftMatch).
+    let info = tenant.info.clone();
+    let client = dirsync::cloud::GraphClient::new(
+        &dirsync::cloud::CloudEndpoints::parse(&info.authority, &info.graph).unwrap(),
+        &info.tenant_id,
+        dirsync::cloud::auth::Credentials::ClientSecret {
+            client_id: info.client_id.clone(),
+            secret: Secret::new(info.client_secret.clone()),
+        },
+        &TlsTrust::SystemRoots,
+        dirsync::cloud::FlowPolicy::default(),
+    )
+    .unwrap();
+    let (claire_id, _) = runtime().block_on(async {
+        let claire = client
+            .create(
+                dirsync::cloud::CloudKind::User,
+                &json!({
+                    "accountEnabled": true, "displayName": "Claire (cloud)",
+                    "mailNickname": "claire.cloud", "userPrincipalName": "claire.cloud@contoso.test",
+                    "passwordProfile": {"password": "Cloud-Only-Pa55!"},
+                    "mail": "claire.dubois@contoso.test",
+                }),
+            )
+            .await
+            .unwrap();
+        let other = client
+            .create(
+                dirsync::cloud::CloudKind::User,
+                &json!({
+                    "accountEnabled": true, "displayName": "Damien elsewhere",
+                    "mailNickname": "damien.other", "userPrincipalName": "damien.other@contoso.test",
+                    "passwordProfile": {"password": "Cloud-Only-Pa55!"},
+                    "mail": "damien.moreau@contoso.test",
+                    "onPremisesImmutableId": "b3RoZXItZm9yZXN0LWd1aWQ=",
+                }),
+            )
+            .await
+            .unwrap();
+        (claire.id, other.id)
+    });
+
+    let (status, report) = installation.sync(&[]);
+    assert_eq!(status, 3, "object errors exit 3: {report:#}");
+    assert_eq!(report["run"]["status"], "completed-with-errors");
+    assert_eq!(report["run"]["mode"], "full");
+
+    let users = installation.cloud_users();
+    // Claire was joined, not duplicated, and now carries her anchor.
+    let claires: Vec<&Value> = users
+        .iter()
+        .filter(|user| {
+            user["id"] == claire_id.as_str() || user["mail"] == "claire.dubois@contoso.test"
+        })
+        .collect();
+    assert_eq!(claires.len(), 1, "{claires:#?}");
+    assert!(claires[0]["onPremisesImmutableId"].as_str().is_some());
+    assert_eq!(
+        claires[0]["userPrincipalName"],
+        "claire.dubois@contoso.test"
+    );
+    // Damien is an InvalidSoftMatch.
+    let damien = errors_of(&report, "CN=Damien Moreau");
+    assert_eq!(damien.len(), 1, "{report:#}");
+    assert_eq!(damien[0]["error_type"], "invalid-soft-match");
+    assert!(
+        damien[0]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("InvalidSoftMatch")
+    );
+    // The '#' user and the two users sharing an address are errors with hints.
+    let hash = errors_of(&report, "hash.user");
+    assert!(!hash.is_empty(), "{report:#}");
+    assert!(
+        hash.iter()
+            .any(|error| error["hint"].as_str().unwrap().contains("'#'"))
+    );
+    for shared in ["CN=Emma Laurent", "CN=Henry Walker"] {
+        let errors = errors_of(&report, shared);
+        assert!(
+            errors.iter().any(|error| error["error_type"] == "duplicate"
+                && error["server_message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("shared@contoso.test")),
+            "{shared}: {errors:#?}"
+        );
+    }
+    // The unverified-suffix user lands on the initial domain, with a warning.
+    let fabrikam = report["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|warning| {
+            warning["value"]
+                .as_str()
+                .unwrap_or_default()
+                .ends_with("@fabrikam.invalid")
+        })
+        .unwrap_or_else(|| panic!("no unverified-suffix warning: {report:#}"));
+    let nickname = fabrikam["value"]
+        .as_str()
+        .unwrap()
+        .split('@')
+        .next()
+        .unwrap();
+    assert!(
+        user_with_upn(&users, &format!("{nickname}@{INITIAL_DOMAIN}")).is_some(),
+        "{nickname} is not on the initial domain"
+    );
+
+    // Every in-scope user arrived but the ones in error; nothing outside the scope, no system
+    // account.
+    let failed: BTreeSet<String> = ["hash.user", "damien.moreau", "emma.laurent", "henry.walker"]
+        .iter()
+        .map(|name| (*name).to_owned())
+        .collect();
+    let synced: BTreeSet<String> = users
+        .iter()
+        .filter(|user| user["onPremisesImmutableId"].is_string())
+        .filter(|user| user["id"] != "b3RoZXItZm9yZXN0LWd1aWQ=")
+        .filter_map(|user| user["userPrincipalName"].as_str())
+        .map(|upn| upn.split('@').next().unwrap().to_owned())
+        .filter(|name| name != "damien.other")
+        .collect();
+    let expected: BTreeSet<String> = corp_user_upns(lab)
+        .iter()
+        .map(|upn| upn.split('@').next().unwrap().to_owned())
+        .filter(|name| !failed.contains(name))
+        .collect();
+    assert_eq!(synced, expected);
+    assert!(
+        users.iter().all(|user| {
+            let upn = user["userPrincipalName"]
+                .as_str()
+                .unwrap_or_default()
+                .to_lowercase();
+            !upn.starts_with("msol_")
+                && !upn.starts_with("krbtgt")
+                && !upn.starts_with("administrator")
+        }),
+        "a system account was synced"
+    );
+    // Groups of OU=Groups arrived with their members.
+    assert!(!installation.cloud_groups().is_empty());
+
+    // `runs show` lists every change the run made.
+    let shown = installation.runs_show(run_id(&report), None);
+    let adds = shown["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|change| change["change_kind"] == "add")
+        .count();
+    assert_eq!(
+        adds as u64,
+        step(&report, "cloud-export")["adds"].as_u64().unwrap()
+    );
+    assert!(adds > 0);
+    let shown_errors = installation.runs_show(run_id(&report), Some("errors"));
+    assert_eq!(
+        shown_errors["errors"].as_array().unwrap().len(),
+        report["errors"].as_array().unwrap().len()
+    );
+
+    // Nothing changed: the next run writes nothing and reports the same errors, retried.
+    let (status, again) = installation.sync(&[]);
+    assert_eq!(status, 3, "{again:#}");
+    assert_eq!(again["run"]["mode"], "delta");
+    let export = step(&again, "cloud-export");
+    assert_eq!(export["adds"], 0, "{again:#}");
+    assert_eq!(export["updates"], 0, "{again:#}");
+    let hash_again = errors_of(&again, "hash.user");
+    assert!(
+        hash_again.iter().all(|error| error["retry_count"] == 1),
+        "{hash_again:#?}"
+    );
+    assert_eq!(
+        installation.cloud_users().len(),
+        users.len(),
+        "no duplicates"
+    );
+
+    // No secret in what dirsync keeps on disk.
+    for file in ["config.toml", "state.db"] {
+        let bytes = std::fs::read(installation.home.path().join(file)).unwrap();
+        installation.assert_no_secret(&String::from_utf8_lossy(&bytes));
+    }
+}
+
+#[test]
+fn modifies_moves_out_of_scope_and_deletes_reach_the_cloud() {
+    let lab = lab();
+    let ou = TestOu::create("mod", &["ann", "bob", "cid", "dan"]);
+    let installation = Installation::new(&[ou.dn.clone()], &[], SyncOptions::default());
+    let (status, first) = installation.sync(&[]);
+    assert_eq!(status, 0, "{first:#}");
+    assert_eq!(step(&first, "cloud-export")["adds"], 5, "{first:#}");
+    let group = installation
+        .cloud_groups()
+        .into_iter()
+        .find(|group| group["displayName"] == format!("grp-{}", ou.tag))
+        .unwrap();
+    let group_id = group["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        installation.member_names(&group_id),
+        BTreeSet::from([ou.upn("ann"), ou.upn("bob")])
+    );
+
+    // A modify is an update of just that attribute.
+    ldapmodify(
+        lab,
+        &format!(
+            "dn: {}\nchangetype: modify\nreplace: title\ntitle: Architect\n-\n",
+            ou.user_dn("ann")
+        ),
+    );
+    let (status, modified) = installation.sync(&[]);
+    assert_eq!(status, 0, "{modified:#}");
+    let changes = modified["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{modified:#}");
+    assert_eq!(changes[0]["change_kind"], "update");
+    assert_eq!(
+        changes[0]["attributes"],
+        json!([{"name": "jobTitle", "old": "Engineer", "new": "Architect"}])
+    );
+    let users = installation.cloud_users();
+    assert_eq!(
+        user_with_upn(&users, &ou.upn("ann")).unwrap()["jobTitle"],
+        "Architect"
+    );
+
+    // A move out of scope and a delete are cloud deletes; membership follows.
+    samba_tool(
+        lab,
+        &[
+            "user",
+            "move",
+            &format!("bob{}", ou.tag)
+                .chars()
+                .take(20)
+                .collect::<String>(),
+            "OU=Disabled Accounts",
+        ],
+    );
+    ldapmodify(
+        lab,
+        &format!("dn: {}\nchangetype: delete\n\n", ou.user_dn("cid")),
+    );
+    ldapmodify(
+        lab,
+        &format!(
+            "dn: CN=grp-{},{}\nchangetype: modify\nadd: member\nmember: {}\n-\n",
+            ou.tag,
+            ou.dn,
+            ou.user_dn("dan")
+        ),
+    );
+    let (status, deleted) = installation.sync(&[]);
+    assert_eq!(status, 0, "{deleted:#}");
+    assert_eq!(step(&deleted, "cloud-export")["deletes"], 2, "{deleted:#}");
+    let users = installation.cloud_users();
+    assert!(user_with_upn(&users, &ou.upn("bob")).is_none());
+    assert!(user_with_upn(&users, &ou.upn("cid")).is_none());
+    assert!(user_with_upn(&users, &ou.upn("ann")).is_some());
+    assert_eq!(
+        installation.member_names(&group_id),
+        BTreeSet::from([ou.upn("ann"), ou.upn("dan")])
+    );
+}
+
+#[test]
+fn a_preview_changes_nothing_in_the_cloud_and_says_what_would() {
+    let ou = TestOu::create("pre", &["eve", "fay"]);
+    let installation = Installation::new(&[ou.dn.clone()], &[], SyncOptions::default());
+    let before = installation.cloud_users().len();
+    let (status, preview) = installation.sync(&["--preview"]);
+    assert_eq!(status, 0, "{preview:#}");
+    assert_eq!(preview["preview"], true);
+    assert_eq!(preview["run"]["mode"], "preview");
+    let adds: Vec<&str> = preview["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|change| change["change_kind"] == "add")
+        .map(|change| change["dn"].as_str().unwrap())
+        .collect();
+    assert_eq!(adds.len(), 3, "{preview:#}");
+    assert_eq!(
+        installation.cloud_users().len(),
+        before,
+        "a preview wrote to the cloud"
+    );
+    assert!(installation.cloud_groups().is_empty());
+    // The real run then makes exactly those changes.
+    let (status, real) = installation.sync(&[]);
+    assert_eq!(status, 0, "{real:#}");
+    assert_eq!(step(&real, "cloud-export")["adds"], 3, "{real:#}");
+}
+
+#[test]
+fn more_deletes_than_the_threshold_stop_the_run_deletes() {
+    let users: Vec<String> = (0..600).map(|n| format!("u{n:03}")).collect();
+    let names: Vec<&str> = users.iter().map(String::as_str).collect();
+    let ou = TestOu::create("thr", &names);
+    let installation = Installation::new(&[ou.dn.clone()], &[], SyncOptions::default());
+    let (status, first) = installation.sync(&[]);
+    assert_eq!(status, 0, "{}", first["errors"]);
+    assert_eq!(step(&first, "cloud-export")["adds"], 601);
+
+    // The scope moves to another (empty) OU: 601 deletes, more than the default threshold of
+    // 500. A changed scope makes the next run a full import, which finds them gone.
+    let elsewhere = TestOu::create("thr-elsewhere", &[]);
+    let before = installation.cloud_users().len();
+    let mut config = Config::load(&installation.config_path()).unwrap();
+    config.scope.included = vec![elsewhere.dn.clone()];
+    config.save(&installation.config_path()).unwrap();
+    let run = installation.dirsync(&["sync"]);
+    assert_eq!(run.status, 4, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("deletion threshold"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("deletion_threshold"),
+        "says how to proceed: {}",
+        run.stdout
+    );
+    assert_eq!(
+        installation.cloud_users().len(),
+        before,
+        "no delete was made"
+    );
+    let runs = installation.dirsync(&["runs", "--json"]);
+    let runs: Value = serde_json::from_str(&runs.stdout).unwrap();
+    assert_eq!(runs["runs"][0]["status"], "stopped-deletion-threshold");
+}
+
+#[test]
+fn a_sync_killed_during_export_converges_without_duplicates() {
+    let users: Vec<String> = (0..150).map(|n| format!("k{n:03}")).collect();
+    let names: Vec<&str> = users.iter().map(String::as_str).collect();
+    let ou = TestOu::create("kill", &names);
+    let installation = Installation::with_tenant(
+        &[ou.dn.clone()],
+        &[],
+        SyncOptions::default(),
+        EmulatorConfig {
+            // Slow enough that the kill lands in the middle of the export.
+            faults: serde_json::from_value(json!({"latency_ms": 40})).unwrap(),
+            ..EmulatorConfig::default()
+        },
+    );
+    let mut child = installation
+        .command(&["sync"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while installation.cloud_users().len() < 20 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "export never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let partial = installation.cloud_users().len();
+    assert!(
+        partial < 150,
+        "the kill came too late to test anything ({partial} users)"
+    );
+
+    let (status, rerun) = installation.sync(&[]);
+    assert_eq!(status, 0, "{rerun:#}");
+    let users = installation.cloud_users();
+    let anchors: Vec<&str> = users
+        .iter()
+        .filter_map(|user| user["onPremisesImmutableId"].as_str())
+        .collect();
+    let unique_anchors: BTreeSet<&str> = anchors.iter().copied().collect();
+    assert_eq!(anchors.len(), 150, "{partial} before the kill");
+    assert_eq!(unique_anchors.len(), 150);
+    assert_eq!(installation.cloud_groups().len(), 1);
+    // And the run killed mid-way is recorded as cancelled, not left running.
+    let runs = installation.dirsync(&["runs", "--json"]);
+    let runs: Value = serde_json::from_str(&runs.stdout).unwrap();
+    assert_eq!(runs["runs"][1]["status"], "cancelled", "{runs:#}");
+}
+
+#[test]
+fn a_second_sync_while_one_runs_says_a_run_is_in_progress() {
+    let ou = TestOu::create("lock", &["gil"]);
+    let installation = Installation::new(&[ou.dn.clone()], &[], SyncOptions::default());
+    let lock = RunLock::acquire(&installation.home.path().join("state.db")).unwrap();
+    let run = installation.dirsync(&["sync"]);
+    assert_eq!(run.status, 1);
+    assert!(run.stderr.contains("in progress"), "{}", run.stderr);
+    drop(lock);
+    assert_eq!(installation.dirsync(&["sync"]).status, 0);
+}
+
+#[test]
+fn a_cloud_that_throttles_and_fails_for_a_while_slows_the_run_but_does_not_fail_it() {
+    let ou = TestOu::create("slow", &["hal", "ida", "jon"]);
+    let installation = Installation::with_tenant(
+        &[ou.dn.clone()],
+        &[],
+        SyncOptions::default(),
+        EmulatorConfig {
+            faults: serde_json::from_value(json!({"throttle_for_secs": 3, "fail_every": 3}))
+                .unwrap(),
+            ..EmulatorConfig::default()
+        },
+    );
+    let started = Instant::now();
+    let (status, report) = installation.sync(&[]);
+    assert_eq!(status, 0, "{report:#}");
+    assert_eq!(step(&report, "cloud-export")["adds"], 4);
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "the faults were not in effect"
+    );
+}
+
+#[test]
+fn the_service_runs_cycles_and_stops_cleanly_on_sigterm() {
+    let ou = TestOu::create("svc", &["kim"]);
+    let installation = Installation::new(&[ou.dn.clone()], &[], SyncOptions::default());
+    let mut child = installation
+        .command(&["service"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        let runs = installation.dirsync(&["runs", "--json"]);
+        let runs: Value = serde_json::from_str(&runs.stdout).unwrap_or(Value::Null);
+        if runs["runs"][0]["status"] == "success" {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the service ran no cycle: {runs}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(user_with_upn(&installation.cloud_users(), &ou.upn("kim")).is_some());
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let stopped = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(10),
+            "the service did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("stopped"), "{stderr}");
+    installation.assert_no_secret(&stderr);
+}
