@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{Lab, Run, lab, samba_tool};
+use common::{Lab, Run, lab};
 use dirsync::cloud::setup::client_secret_key;
 use dirsync::config::{CloudConfig, Config, DirectoryConfig, ScopeConfig, SyncOptions};
 use dirsync::directory::setup::{DirectoryOptions, set_up_directory};
@@ -642,17 +642,14 @@ fn modifies_moves_out_of_scope_and_deletes_reach_the_cloud() {
     );
 
     // A move out of scope and a delete are cloud deletes; membership follows.
-    samba_tool(
+    let outside = TestOu::create("out", &[]);
+    ldapmodify(
         lab,
-        &[
-            "user",
-            "move",
-            &format!("bob{}", ou.tag)
-                .chars()
-                .take(20)
-                .collect::<String>(),
-            "OU=Disabled Accounts",
-        ],
+        &format!(
+            "dn: {}\nchangetype: modrdn\nnewrdn: CN=bob\ndeleteoldrdn: 1\nnewsuperior: {}\n\n",
+            ou.user_dn("bob"),
+            outside.dn
+        ),
     );
     ldapmodify(
         lab,
@@ -881,4 +878,71 @@ fn the_service_runs_cycles_and_stops_cleanly_on_sigterm() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("stopped"), "{stderr}");
     installation.assert_no_secret(&stderr);
+}
+
+#[test]
+fn staging_mode_imports_and_plans_but_never_exports() {
+    let ou = TestOu::create("stg", &["lea", "max"]);
+    let installation = Installation::new(
+        &[ou.dn.clone()],
+        &[],
+        SyncOptions {
+            staging_mode: true,
+            ..SyncOptions::default()
+        },
+    );
+    let before = installation.cloud_users().len();
+    let (status, report) = installation.sync(&[]);
+    assert_eq!(status, 0, "{report:#}");
+    assert_eq!(report["staging"], true);
+    assert_eq!(installation.cloud_users().len(), before);
+    assert!(installation.cloud_groups().is_empty());
+    assert!(
+        report["run"]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|step| step["step"] != "cloud-export"),
+        "{report:#}"
+    );
+    assert_eq!(step(&report, "synchronization")["adds"], 3);
+    // Leaving staging mode exports what staging planned.
+    let mut config = Config::load(&installation.config_path()).unwrap();
+    config.options.staging_mode = false;
+    config.save(&installation.config_path()).unwrap();
+    let (status, report) = installation.sync(&[]);
+    assert_eq!(status, 0, "{report:#}");
+    assert_eq!(step(&report, "cloud-export")["adds"], 3);
+}
+
+#[test]
+fn a_full_import_deletes_what_ad_no_longer_has() {
+    let lab = lab();
+    let ou = TestOu::create("rec", &["ned", "oz"]);
+    let installation = Installation::new(&[ou.dn.clone()], &[], SyncOptions::default());
+    let (status, _) = installation.sync(&[]);
+    assert_eq!(status, 0);
+    // Forget the change-tracking position, as a reinstalled DirSync would have, so the delete
+    // below is never read as a change: only reconciliation can find it.
+    let store =
+        dirsync::store::SqliteStore::open(&installation.home.path().join("state.db")).unwrap();
+    store
+        .remove_cursor(dirsync::store::sync_state::DIRSYNC_CURSOR)
+        .unwrap();
+    drop(store);
+    ldapmodify(
+        lab,
+        &format!("dn: {}\nchangetype: delete\n\n", ou.user_dn("oz")),
+    );
+    let (status, report) = installation.sync(&["--full"]);
+    assert_eq!(status, 0, "{report:#}");
+    assert_eq!(report["run"]["mode"], "full");
+    assert_eq!(
+        step(&report, "directory-import")["deletes"],
+        1,
+        "{report:#}"
+    );
+    assert_eq!(step(&report, "cloud-export")["deletes"], 1, "{report:#}");
+    assert!(user_with_upn(&installation.cloud_users(), &ou.upn("oz")).is_none());
+    assert!(user_with_upn(&installation.cloud_users(), &ou.upn("ned")).is_some());
 }

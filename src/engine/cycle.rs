@@ -14,11 +14,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::attribute_flow::TenantDomains;
+use super::attribute_flow::{mail_nickname, primary_smtp};
 use super::export::{self, ExportContext, ExportReport, GROUP_SELECT, USER_SELECT};
 use super::plan::{Operation, Plan, PlanInput, PlanOptions, plan};
 use super::run::{ObjectType, RunMode, RunStatus, RunTrigger, StepKind};
 use super::validation::Severity;
-use crate::cloud::{CloudKind, CloudObject, Credentials, FlowPolicy, GraphClient, GraphError};
+use crate::cloud::{
+    CloudKind, CloudObject, Credentials, FlowPolicy, GraphClient, GraphError, Lookup,
+};
 use crate::config::Config;
 use crate::directory::import::{DirSyncCookie, DirectoryChange, FullImport, MemberChanges};
 use crate::directory::objects::{DirectoryObject, ObjectKind};
@@ -30,6 +33,7 @@ use crate::store::runs::{ErrorRecord, RunId, StepCounters};
 use crate::store::sync_state::{DIRSYNC_CURSOR, ExportUpdate, SCOPE_CURSOR};
 use crate::store::{SqliteStore, StoreError};
 use crate::tls::TlsTrust;
+use futures::StreamExt as _;
 
 /// What the caller asks of a cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -341,7 +345,7 @@ impl Cycle<'_> {
             .iter()
             .any(|object| !links.contains_key(&object.anchor));
         let (cloud, counters) = if needs_cloud {
-            self.cloud_import(&links).await?
+            self.cloud_import(&objects, &links).await?
         } else {
             (Vec::new(), StepCounters::default())
         };
@@ -541,14 +545,48 @@ impl Cycle<'_> {
         }
     }
 
-    /// What the tenant holds, for joining objects that have no link yet.
+    /// What the tenant holds, for joining objects that have no link yet. A few such objects are
+    /// looked up one by one (by immutableId, SMTP address, UPN or group nickname), so a run with
+    /// a handful of new objects never lists a large tenant; many are read with one listing.
     async fn cloud_import(
         &mut self,
+        objects: &[DirectoryObject],
         links: &HashMap<Guid, super::plan::Link>,
     ) -> Result<(Vec<CloudObject>, StepCounters), CycleError> {
+        let unlinked: Vec<&DirectoryObject> = objects
+            .iter()
+            .filter(|object| !links.contains_key(&object.anchor) && !object.is_system_object())
+            .collect();
         let graph = &self.connections.graph;
-        let mut cloud = graph.list(CloudKind::User, USER_SELECT).await?;
-        cloud.extend(graph.list(CloudKind::Group, GROUP_SELECT).await?);
+        let cloud = if unlinked.len() > LOOKUP_LIMIT {
+            let mut cloud = graph.list(CloudKind::User, USER_SELECT).await?;
+            cloud.extend(graph.list(CloudKind::Group, GROUP_SELECT).await?);
+            cloud
+        } else {
+            let soft_match_upn = self.config.options.soft_match_upn;
+            let lookups: Vec<(CloudKind, Lookup)> = unlinked
+                .iter()
+                .flat_map(|object| lookups_for(object, soft_match_upn))
+                .collect();
+            let found: Vec<Result<Vec<CloudObject>, GraphError>> =
+                futures::stream::iter(lookups.iter().map(|(kind, lookup)| {
+                    let select = match kind {
+                        CloudKind::User => USER_SELECT,
+                        CloudKind::Group => GROUP_SELECT,
+                    };
+                    graph.find(*kind, lookup, select)
+                }))
+                .buffer_unordered(LOOKUPS_IN_FLIGHT)
+                .collect()
+                .await;
+            let mut by_id: HashMap<String, CloudObject> = HashMap::new();
+            for result in found {
+                for object in result? {
+                    by_id.insert(object.id.clone(), object);
+                }
+            }
+            by_id.into_values().collect()
+        };
         let linked: HashSet<&str> = links.values().map(|link| link.cloud_id.as_str()).collect();
         let mut counters = StepCounters::default();
         for object in &cloud {
@@ -672,6 +710,38 @@ impl Cycle<'_> {
             .collect();
         self.store.apply_export(&forget)?;
         Ok(())
+    }
+}
+
+/// Above this many objects without a link, cloud import lists the tenant instead of looking
+/// each one up.
+const LOOKUP_LIMIT: usize = 100;
+const LOOKUPS_IN_FLIGHT: usize = 8;
+
+/// The lookups that find any cloud object the plan could join `object` to.
+fn lookups_for(object: &DirectoryObject, soft_match_upn: bool) -> Vec<(CloudKind, Lookup)> {
+    let equals = |property: &'static str, value: &str| Lookup::Equals {
+        property,
+        value: value.to_owned(),
+    };
+    match object.kind {
+        ObjectKind::Group => mail_nickname(object)
+            .map(|nickname| vec![(CloudKind::Group, equals("mailNickname", &nickname))])
+            .unwrap_or_default(),
+        ObjectKind::User => {
+            let mut lookups = vec![(
+                CloudKind::User,
+                equals("onPremisesImmutableId", &object.immutable_id()),
+            )];
+            if let Some(smtp) = primary_smtp(object).or_else(|| object.first("mail")) {
+                lookups.push((CloudKind::User, Lookup::SmtpAddress(smtp.to_owned())));
+                lookups.push((CloudKind::User, equals("mail", smtp)));
+            }
+            if soft_match_upn && let Some(upn) = object.first("userPrincipalName") {
+                lookups.push((CloudKind::User, equals("userPrincipalName", upn)));
+            }
+            lookups
+        }
     }
 }
 
