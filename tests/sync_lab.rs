@@ -152,13 +152,13 @@ struct Installation {
 }
 
 impl Installation {
-    fn new(included: &[String], excluded: &[String], options: SyncOptions) -> Installation {
+    fn new(included: &[&str], excluded: &[&str], options: SyncOptions) -> Installation {
         Installation::with_tenant(included, excluded, options, EmulatorConfig::default())
     }
 
     fn with_tenant(
-        included: &[String],
-        excluded: &[String],
+        included: &[&str],
+        excluded: &[&str],
         options: SyncOptions,
         tenant: EmulatorConfig,
     ) -> Installation {
@@ -195,8 +195,8 @@ impl Installation {
             },
             options,
             scope: ScopeConfig {
-                included: included.to_vec(),
-                excluded: excluded.to_vec(),
+                included: included.iter().map(|dn| (*dn).to_owned()).collect(),
+                excluded: excluded.iter().map(|dn| (*dn).to_owned()).collect(),
             },
         };
         let home = tempfile::tempdir().unwrap();
@@ -405,7 +405,8 @@ fn corp_user_upns(lab: &Lab) -> BTreeSet<String> {
 #[test]
 fn a_first_sync_creates_the_scope_and_reports_what_it_cannot() {
     let lab = lab();
-    let installation = Installation::new(&[corp()], &[], SyncOptions::default());
+    let corp = corp();
+    let installation = Installation::new(&[corp.as_str()], &[], SyncOptions::default());
     let tenant = &installation.tenant;
     // Already in the cloud before dirsync: Claire (same primary SMTP, no immutableId: a soft
     // match) and Damien's address on a user another directory synced (InvalidSoftMatch).
@@ -603,7 +604,7 @@ fn a_first_sync_creates_the_scope_and_reports_what_it_cannot() {
 fn modifies_moves_out_of_scope_and_deletes_reach_the_cloud() {
     let lab = lab();
     let ou = TestOu::create("mod", &["ann", "bob", "cid", "dan"]);
-    let installation = Installation::new(&[ou.dn.clone()], &[], SyncOptions::default());
+    let installation = Installation::new(&[ou.dn.as_str()], &[], SyncOptions::default());
     let (status, first) = installation.sync(&[]);
     assert_eq!(status, 0, "{first:#}");
     assert_eq!(step(&first, "cloud-export")["adds"], 5, "{first:#}");
@@ -680,7 +681,7 @@ fn modifies_moves_out_of_scope_and_deletes_reach_the_cloud() {
 #[test]
 fn a_preview_changes_nothing_in_the_cloud_and_says_what_would() {
     let ou = TestOu::create("pre", &["eve", "fay"]);
-    let installation = Installation::new(&[ou.dn.clone()], &[], SyncOptions::default());
+    let installation = Installation::new(&[ou.dn.as_str()], &[], SyncOptions::default());
     let before = installation.cloud_users().len();
     let (status, preview) = installation.sync(&["--preview"]);
     assert_eq!(status, 0, "{preview:#}");
@@ -711,7 +712,7 @@ fn more_deletes_than_the_threshold_stop_the_run_deletes() {
     let users: Vec<String> = (0..600).map(|n| format!("u{n:03}")).collect();
     let names: Vec<&str> = users.iter().map(String::as_str).collect();
     let ou = TestOu::create("thr", &names);
-    let installation = Installation::new(&[ou.dn.clone()], &[], SyncOptions::default());
+    let installation = Installation::new(&[ou.dn.as_str()], &[], SyncOptions::default());
     let (status, first) = installation.sync(&[]);
     assert_eq!(status, 0, "{}", first["errors"]);
     assert_eq!(step(&first, "cloud-export")["adds"], 601);
@@ -747,7 +748,7 @@ fn a_sync_killed_during_export_converges_without_duplicates() {
     let names: Vec<&str> = users.iter().map(String::as_str).collect();
     let ou = TestOu::create("kill", &names);
     let installation = Installation::with_tenant(
-        &[ou.dn.clone()],
+        &[ou.dn.as_str()],
         &[],
         SyncOptions::default(),
         EmulatorConfig {
@@ -798,7 +799,7 @@ fn a_sync_killed_during_export_converges_without_duplicates() {
 #[test]
 fn a_second_sync_while_one_runs_says_a_run_is_in_progress() {
     let ou = TestOu::create("lock", &["gil"]);
-    let installation = Installation::new(&[ou.dn.clone()], &[], SyncOptions::default());
+    let installation = Installation::new(&[ou.dn.as_str()], &[], SyncOptions::default());
     let lock = RunLock::acquire(&installation.home.path().join("state.db")).unwrap();
     let run = installation.dirsync(&["sync"]);
     assert_eq!(run.status, 1);
@@ -811,7 +812,7 @@ fn a_second_sync_while_one_runs_says_a_run_is_in_progress() {
 fn a_cloud_that_throttles_and_fails_for_a_while_slows_the_run_but_does_not_fail_it() {
     let ou = TestOu::create("slow", &["hal", "ida", "jon"]);
     let installation = Installation::with_tenant(
-        &[ou.dn.clone()],
+        &[ou.dn.as_str()],
         &[],
         SyncOptions::default(),
         EmulatorConfig {
@@ -833,7 +834,7 @@ fn a_cloud_that_throttles_and_fails_for_a_while_slows_the_run_but_does_not_fail_
 #[test]
 fn the_service_runs_cycles_and_stops_cleanly_on_sigterm() {
     let ou = TestOu::create("svc", &["kim"]);
-    let installation = Installation::new(&[ou.dn.clone()], &[], SyncOptions::default());
+    let installation = Installation::new(&[ou.dn.as_str()], &[], SyncOptions::default());
     let mut child = installation
         .command(&["service"])
         .stdout(Stdio::piped())
@@ -884,7 +885,7 @@ fn the_service_runs_cycles_and_stops_cleanly_on_sigterm() {
 fn staging_mode_imports_and_plans_but_never_exports() {
     let ou = TestOu::create("stg", &["lea", "max"]);
     let installation = Installation::new(
-        &[ou.dn.clone()],
+        &[ou.dn.as_str()],
         &[],
         SyncOptions {
             staging_mode: true,
@@ -919,7 +920,7 @@ fn staging_mode_imports_and_plans_but_never_exports() {
 fn a_full_import_deletes_what_ad_no_longer_has() {
     let lab = lab();
     let ou = TestOu::create("rec", &["ned", "oz"]);
-    let installation = Installation::new(&[ou.dn.clone()], &[], SyncOptions::default());
+    let installation = Installation::new(&[ou.dn.as_str()], &[], SyncOptions::default());
     let (status, _) = installation.sync(&[]);
     assert_eq!(status, 0);
     // Forget the change-tracking position, as a reinstalled DirSync would have, so the delete
@@ -945,4 +946,37 @@ fn a_full_import_deletes_what_ad_no_longer_has() {
     assert_eq!(step(&report, "cloud-export")["deletes"], 1, "{report:#}");
     assert!(user_with_upn(&installation.cloud_users(), &ou.upn("oz")).is_none());
     assert!(user_with_upn(&installation.cloud_users(), &ou.upn("ned")).is_some());
+}
+
+#[test]
+fn a_domain_controller_that_is_down_fails_the_run_with_a_record_and_loses_nothing() {
+    let ou = TestOu::create("down", &["pia"]);
+    let installation = Installation::new(&[ou.dn.as_str()], &[], SyncOptions::default());
+    let mut config = Config::load(&installation.config_path()).unwrap();
+    let working = config.directory.server.clone();
+    // A port nothing listens on.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    config.directory.server = format!("ldaps://127.0.0.1:{port}");
+    config.save(&installation.config_path()).unwrap();
+    let (status, report) = installation.sync(&[]);
+    assert_eq!(status, 1, "{report:#}");
+    assert_eq!(report["run"]["status"], "failed");
+    let failure = report["failure"].as_str().unwrap();
+    assert!(failure.contains(&port.to_string()), "{failure}");
+    assert!(
+        report["errors"][0]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("next run"),
+        "{report:#}"
+    );
+
+    // Back up: the next run does the whole first sync.
+    config.directory.server = working;
+    config.save(&installation.config_path()).unwrap();
+    let (status, report) = installation.sync(&[]);
+    assert_eq!(status, 0, "{report:#}");
+    assert!(user_with_upn(&installation.cloud_users(), &ou.upn("pia")).is_some());
 }
