@@ -406,7 +406,15 @@ impl Exporter<'_, '_> {
             .iter()
             .filter_map(|write| write.request.clone())
             .collect();
-        let mut results = self.graph.batch(&requests).await.into_iter();
+        let results = self.graph.batch(&requests).await;
+        // A permission refused on every write of a chunk is the app's permission; refused on some
+        // writes only, it is about those objects (Graph refuses, for example, to change an
+        // administrator's account with User.ReadWrite.All): object errors.
+        let all_forbidden = !results.is_empty()
+            && results
+                .iter()
+                .all(|result| matches!(result, Err(error) if error.kind() == ErrorKind::Forbidden));
+        let mut results = results.into_iter();
         let mut outcome = ChunkOutcome::default();
         let mut halt = None;
         // Reference writes of one owner are summed into one change record.
@@ -417,10 +425,7 @@ impl Exporter<'_, '_> {
                 None => Ok(None),
             };
             if let Err(error) = &result
-                && matches!(
-                    error.kind(),
-                    ErrorKind::Forbidden | ErrorKind::Transient | ErrorKind::Fatal
-                )
+                && stops_the_export(error, all_forbidden)
             {
                 halt.get_or_insert_with(|| error.clone());
                 continue;
@@ -778,7 +783,11 @@ impl Exporter<'_, '_> {
         Ok(())
     }
 
-    fn reference_record(&self, owner: Guid, change: &ReferenceChange) -> Option<ObjectChangeRecord> {
+    fn reference_record(
+        &self,
+        owner: Guid,
+        change: &ReferenceChange,
+    ) -> Option<ObjectChangeRecord> {
         let link = self.links.get(&owner)?;
         let dn_of = |anchor: &Guid| -> Value {
             self.links
@@ -850,6 +859,20 @@ impl Exporter<'_, '_> {
     }
 }
 
+/// Errors every later request would share: stop the export (what is done is kept) and fail
+/// the run, rather than fail every object the same way.
+fn stops_the_export(error: &GraphError, all_forbidden: bool) -> bool {
+    match error {
+        GraphError::Unauthorized { .. }
+        | GraphError::SignIn(_)
+        | GraphError::NotGraph { .. }
+        | GraphError::Throttled { .. }
+        | GraphError::Unavailable { .. } => true,
+        GraphError::Forbidden { .. } => all_forbidden,
+        _ => false,
+    }
+}
+
 #[derive(Debug, Default)]
 struct ReferenceChange {
     added: Vec<Guid>,
@@ -874,6 +897,11 @@ fn describe(error: &GraphError) -> (&'static str, Option<String>, String) {
             "not-found",
             None,
             "the cloud object was deleted outside dirsync; the next run creates it again (restore it from Deleted users within 30 days to keep its licenses and mailbox)".to_owned(),
+        ),
+        GraphError::Forbidden { code, .. } => (
+            "forbidden",
+            Some(code.clone()),
+            "the sync app may not change this cloud object (Graph refuses, for example, to change an administrator's account with User.ReadWrite.All): leave the object out of the scope, or remove its administrator role in the cloud; the next run tries again".to_owned(),
         ),
         GraphError::BadRequest { code, .. } => (
             "rejected",
