@@ -162,6 +162,21 @@ impl Plan {
     }
 }
 
+/// What the reference pass needs of one exported object, kept in place of its whole cloud shape
+/// until every object has been planned.
+struct References<'a> {
+    anchor: Guid,
+    wanted: WantedReferences,
+    link: Option<&'a Link>,
+}
+
+/// The references an object wants, resolved to anchors (those that do not resolve are left out).
+/// Failed objects are not filtered out yet: an object later in the run may still fail.
+enum WantedReferences {
+    Members(Vec<Guid>),
+    Manager(Option<Guid>),
+}
+
 /// Plans a run.
 pub fn plan(input: &PlanInput<'_>) -> Plan {
     let objects: Vec<&DirectoryObject> = input
@@ -170,25 +185,31 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         .filter(|object| !object.is_system_object())
         .collect();
     let mut plan = Plan::default();
-    let duplicates = find_duplicates(objects.iter().copied());
+    let mut duplicates = find_duplicates(objects.iter().copied());
     let matcher = Matcher::new(input);
     // Member and manager DNs resolve to anchors through this run's objects and the links.
-    let mut anchor_by_dn: HashMap<String, Guid> = input
+    let mut anchor_by_dn: HashMap<&str, Guid> = input
         .links
         .values()
-        .map(|link| (link.dn.normalized().to_owned(), link.anchor))
+        .map(|link| (link.dn.normalized(), link.anchor))
         .collect();
     for object in &objects {
-        anchor_by_dn.insert(object.dn.normalized().to_owned(), object.anchor);
+        anchor_by_dn.insert(object.dn.normalized(), object.anchor);
     }
+    let resolve = |dn: &Dn| anchor_by_dn.get(dn.normalized()).copied();
 
     let mut references = Vec::new();
-    let mut claimed: HashSet<String> = HashSet::new();
+    let mut claimed: HashSet<&str> = HashSet::new();
     for (index, object) in objects.iter().enumerate() {
-        let shape = cloud_shape(object, input.domains);
+        let CloudShape {
+            properties,
+            manager,
+            members,
+            issues: shape_issues,
+        } = cloud_shape(object, input.domains);
         let mut issues = check_object(object);
-        issues.extend(duplicates.get(&index).cloned().unwrap_or_default());
-        issues.extend(shape.issues.iter().cloned());
+        issues.extend(duplicates.remove(&index).unwrap_or_default());
+        issues.extend(shape_issues);
         let report = |issues: Vec<ObjectIssue>| ObjectReport {
             anchor: object.anchor,
             kind: object.kind,
@@ -198,7 +219,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         let link = input.links.get(&object.anchor);
         let operation = match link {
             Some(link) => {
-                let changes = changes(&link.exported, &shape.properties);
+                let changes = changes(&link.exported, properties);
                 if changes.is_empty() {
                     None
                 } else {
@@ -211,16 +232,16 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
                     })
                 }
             }
-            None => match matcher.find(object, &shape) {
+            None => match matcher.find(object, &properties) {
                 // Two objects of one run may find the same cloud object: the first one joins.
-                Ok(Some((cloud, how))) if claimed.insert(cloud.id.clone()) => {
+                Ok(Some((cloud, how))) if claimed.insert(cloud.id.as_str()) => {
                     Some(Operation::Join {
                         anchor: object.anchor,
                         kind: object.kind,
                         dn: object.dn.clone(),
                         cloud_id: cloud.id.clone(),
                         how,
-                        changes: changes(&cloud.properties, &shape.properties),
+                        changes: changes(&cloud.properties, properties),
                     })
                 }
                 Ok(Some((cloud, _))) => {
@@ -231,7 +252,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
                     anchor: object.anchor,
                     kind: object.kind,
                     dn: object.dn.clone(),
-                    properties: without_nulls(&shape.properties),
+                    properties: without_nulls(properties),
                 }),
                 Err(issue) => {
                     issues.push(issue);
@@ -253,38 +274,50 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             Some(operation) => plan.operations.push(operation),
             None => plan.unchanged += 1,
         }
-        references.push((object, shape, link));
+        let wanted = match object.kind {
+            ObjectKind::Group => {
+                WantedReferences::Members(members.iter().filter_map(resolve).collect())
+            }
+            ObjectKind::User => WantedReferences::Manager(manager.as_ref().and_then(resolve)),
+        };
+        references.push(References {
+            anchor: object.anchor,
+            wanted,
+            link,
+        });
     }
 
-    // References after the objects they point at, so that export can resolve new ids.
+    // References after the objects they point at, so that export can resolve new ids. Only now
+    // are all the failed objects known, and nothing may point at one of them.
     let failed: HashSet<Guid> = plan.errors.iter().map(|report| report.anchor).collect();
-    let resolve = |dn: &Dn| {
-        anchor_by_dn
-            .get(dn.normalized())
-            .copied()
-            .filter(|anchor| !failed.contains(anchor))
-    };
-    for (object, shape, link) in references {
-        match object.kind {
-            ObjectKind::Group => {
-                let wanted: BTreeSet<Guid> = shape.members.iter().filter_map(&resolve).collect();
-                let had = link.map(|link| link.members.clone()).unwrap_or_default();
-                let add: Vec<Guid> = wanted.difference(&had).copied().collect();
+    let exported = |anchor: &Guid| !failed.contains(anchor);
+    for References {
+        anchor,
+        wanted,
+        link,
+    } in references
+    {
+        match wanted {
+            WantedReferences::Members(members) => {
+                let wanted: BTreeSet<Guid> = members.into_iter().filter(exported).collect();
+                let empty = BTreeSet::new();
+                let had = link.map_or(&empty, |link| &link.members);
+                let add: Vec<Guid> = wanted.difference(had).copied().collect();
                 let remove: Vec<Guid> = had.difference(&wanted).copied().collect();
                 if !add.is_empty() || !remove.is_empty() {
                     plan.operations.push(Operation::Members {
-                        group: object.anchor,
+                        group: anchor,
                         add,
                         remove,
                     });
                 }
             }
-            ObjectKind::User => {
-                let wanted = shape.manager.as_ref().and_then(&resolve);
+            WantedReferences::Manager(manager) => {
+                let wanted = manager.filter(exported);
                 let had = link.and_then(|link| link.manager);
                 if wanted != had {
                     plan.operations.push(Operation::Manager {
-                        user: object.anchor,
+                        user: anchor,
                         manager: wanted,
                     });
                 }
@@ -294,9 +327,9 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
 
     // Deletes last: AD deletes and moves out of scope, and on a full import every linked object
     // that was not read.
-    let read: HashSet<Guid> = objects.iter().map(|object| object.anchor).collect();
     let mut gone: BTreeSet<Guid> = input.gone.iter().copied().collect();
     if input.full {
+        let read: HashSet<Guid> = objects.iter().map(|object| object.anchor).collect();
         gone.extend(input.links.keys().filter(|anchor| !read.contains(anchor)));
     }
     let deletes: Vec<Operation> = gone
@@ -317,18 +350,15 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     plan
 }
 
-/// The properties whose wanted value differs from the known one.
-fn changes(known: &Map<String, Value>, wanted: &Map<String, Value>) -> Vec<AttributeChange> {
+/// The properties whose wanted value differs from the known one. Takes the wanted properties, so
+/// that a change moves its name and new value instead of copying them.
+fn changes(known: &Map<String, Value>, wanted: Map<String, Value>) -> Vec<AttributeChange> {
     wanted
-        .iter()
+        .into_iter()
         .filter_map(|(property, new)| {
-            let old = known.get(property).cloned().unwrap_or(Value::Null);
-            let same = old == *new || (is_empty(&old) && is_empty(new));
-            (!same).then(|| AttributeChange {
-                property: property.clone(),
-                old,
-                new: new.clone(),
-            })
+            let old = known.get(&property).cloned().unwrap_or(Value::Null);
+            let same = old == new || (is_empty(&old) && is_empty(&new));
+            (!same).then_some(AttributeChange { property, old, new })
         })
         .collect()
 }
@@ -343,12 +373,9 @@ fn is_empty(value: &Value) -> bool {
 }
 
 /// A create sends only the values there are.
-fn without_nulls(properties: &Map<String, Value>) -> Map<String, Value> {
+fn without_nulls(mut properties: Map<String, Value>) -> Map<String, Value> {
+    properties.retain(|_, value| !is_empty(value));
     properties
-        .iter()
-        .filter(|(_, value)| !is_empty(value))
-        .map(|(name, value)| (name.clone(), value.clone()))
-        .collect()
 }
 
 fn invalid_soft_match(cloud: &CloudObject, holder: &str) -> ObjectIssue {
@@ -417,14 +444,14 @@ impl<'a> Matcher<'a> {
     fn find(
         &self,
         object: &DirectoryObject,
-        shape: &CloudShape,
+        properties: &Map<String, Value>,
     ) -> Result<Option<(&'a CloudObject, JoinKind)>, ObjectIssue> {
         let immutable_id = object.immutable_id();
         if let Some(cloud) = self.by_immutable_id.get(immutable_id.as_str()) {
             return Ok(Some((cloud, JoinKind::HardMatch)));
         }
         if object.kind == ObjectKind::Group {
-            let nickname = shape.properties.get("mailNickname").and_then(Value::as_str);
+            let nickname = properties.get("mailNickname").and_then(Value::as_str);
             return Ok(nickname
                 .and_then(|nickname| self.groups_by_nickname.get(&nickname.to_lowercase()))
                 .filter(|cloud| !self.linked.contains(cloud.id.as_str()))

@@ -5,6 +5,7 @@
 //! Pure: no I/O, so every rule is unit-tested here.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 use super::attribute_flow::smtp_address;
 use crate::directory::objects::DirectoryObject;
@@ -126,8 +127,7 @@ impl ObjectIssue {
                 format!("{attribute} may not start with '.'; change it in Active Directory")
             }
             Rule::Duplicate { other_dn } => format!(
-                "{attribute} '{}' is also used by {other_dn}; every object needs its own, so change one of them in Active Directory",
-                self.value
+                "every object needs its own {attribute}: change it on this object or on {other_dn} in Active Directory"
             ),
             Rule::NotText => format!(
                 "a value of {attribute} is not valid text (UTF-8); rewrite it in Active Directory"
@@ -289,58 +289,75 @@ pub fn check_object(object: &DirectoryObject) -> Vec<ObjectIssue> {
 pub fn find_duplicates<'a>(
     objects: impl IntoIterator<Item = &'a DirectoryObject>,
 ) -> BTreeMap<usize, Vec<ObjectIssue>> {
-    /// One object's use of a value that must be unique.
-    struct Use {
-        object: usize,
-        value: String,
-        dn: String,
-    }
-    // (attribute, lowercase value) → every use.
-    let mut seen: BTreeMap<(&'static str, String), Vec<Use>> = BTreeMap::new();
-    for (index, object) in objects.into_iter().enumerate() {
-        let dn = object.dn.to_string();
-        let mut add = |attribute: &'static str, value: &str| {
-            seen.entry((attribute, value.to_lowercase()))
-                .or_default()
-                .push(Use {
-                    object: index,
-                    value: value.to_owned(),
-                    dn: dn.clone(),
-                });
-        };
-        if let Some(upn) = object.first("userPrincipalName") {
-            add("userPrincipalName", upn);
-        }
-        if let Some(mail) = object.first("mail") {
-            add("mail", mail);
-        }
-        for address in object.values("proxyAddresses") {
-            // Only SMTP addresses must be unique; the prefix's case only marks the primary.
-            if let Some(smtp) = smtp_address(address) {
-                add("proxyAddresses", &format!("smtp:{smtp}"));
+    let objects: Vec<&DirectoryObject> = objects.into_iter().collect();
+    // (attribute, lowercase value) → the first object that uses it, by index. Only the key is
+    // kept: the values as written and the DNs are looked up again for the few that collide.
+    let mut first_user: BTreeMap<(&'static str, String), usize> = BTreeMap::new();
+    // The same key → every object that uses it, only for the values that a second object uses.
+    let mut collisions: BTreeMap<(&'static str, String), Vec<usize>> = BTreeMap::new();
+    for (index, object) in objects.iter().enumerate() {
+        unique_values(object, |attribute, value| {
+            match first_user.entry((attribute, value.to_lowercase())) {
+                Entry::Vacant(entry) => {
+                    entry.insert(index);
+                }
+                // The same object using a value twice is no duplicate.
+                Entry::Occupied(entry) if *entry.get() == index => {}
+                Entry::Occupied(entry) => {
+                    let users = collisions
+                        .entry(entry.key().clone())
+                        .or_insert_with(|| vec![*entry.get()]);
+                    // Objects come in order, so a repeat by the same object is the last one.
+                    if users.last() != Some(&index) {
+                        users.push(index);
+                    }
+                }
             }
-        }
+        });
     }
     let mut issues: BTreeMap<usize, Vec<ObjectIssue>> = BTreeMap::new();
-    for ((attribute, _), uses) in seen {
-        let first = uses[0].object;
-        if uses.iter().all(|u| u.object == first) {
-            continue;
-        }
-        for this in &uses {
-            let other_dn = uses
-                .iter()
-                .find(|other| other.object != this.object)
-                .map(|other| other.dn.clone())
-                .unwrap_or_default();
-            let issue = ObjectIssue::error(attribute, &this.value, Rule::Duplicate { other_dn });
-            let list = issues.entry(this.object).or_default();
-            if !list.contains(&issue) {
-                list.push(issue);
-            }
+    for ((attribute, key), users) in collisions {
+        for &this in &users {
+            // The other object named is the first one, or for the first one the second.
+            let other = if this == users[0] { users[1] } else { users[0] };
+            let other_dn = objects[other].dn.to_string();
+            let list = issues.entry(this).or_default();
+            // Every use of the value by this object, as written (an object may use it twice).
+            unique_values(objects[this], |used_attribute, value| {
+                if used_attribute != attribute || value.to_lowercase() != key {
+                    return;
+                }
+                let issue = ObjectIssue::error(
+                    attribute,
+                    value,
+                    Rule::Duplicate {
+                        other_dn: other_dn.clone(),
+                    },
+                );
+                if !list.contains(&issue) {
+                    list.push(issue);
+                }
+            });
         }
     }
     issues
+}
+
+/// Calls `found` with each value of the object that must be unique in the tenant: its
+/// userPrincipalName, its mail and its SMTP proxy addresses (as `smtp:…`).
+fn unique_values(object: &DirectoryObject, mut found: impl FnMut(&'static str, &str)) {
+    if let Some(upn) = object.first("userPrincipalName") {
+        found("userPrincipalName", upn);
+    }
+    if let Some(mail) = object.first("mail") {
+        found("mail", mail);
+    }
+    for address in object.values("proxyAddresses") {
+        // Only SMTP addresses must be unique; the prefix's case only marks the primary.
+        if let Some(smtp) = smtp_address(address) {
+            found("proxyAddresses", &format!("smtp:{smtp}"));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -496,7 +513,7 @@ mod tests {
         assert!(
             matches!(&found[&1][0].rule, Rule::Duplicate { other_dn } if other_dn.starts_with("CN=User 1"))
         );
-        assert!(found[&1][0].hint().contains("is also used by CN=User 1"));
+        assert!(found[&1][0].hint().contains("or on CN=User 1"));
         assert_eq!(found[&2].len(), 1);
         // The same address twice on one object is not a duplicate.
         let same = user(
