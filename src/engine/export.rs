@@ -339,15 +339,11 @@ impl Exporter<'_, '_> {
                     // create marks this group pending again).
                     if let Some(member_id) = cloud_id(member) {
                         writes.push(write(
-                            Some(
-                                GraphRequest::new(
-                                    Method::Post,
-                                    &["groups", &group_id, "members", "$ref"],
-                                )
-                                .with_body(json!({
-                                    "@odata.id": self.graph.directory_object_url(&member_id)
-                                })),
-                            ),
+                            Some(self.reference_to(
+                                Method::Post,
+                                &["groups", &group_id, "members", "$ref"],
+                                &member_id,
+                            )),
                             Reference::AddMember(*member),
                         ));
                     }
@@ -371,15 +367,11 @@ impl Exporter<'_, '_> {
                 match manager {
                     Some(manager) => match cloud_id(manager) {
                         Some(manager_id) => vec![write(
-                            Some(
-                                GraphRequest::new(
-                                    Method::Put,
-                                    &["users", &user_id, "manager", "$ref"],
-                                )
-                                .with_body(json!({
-                                    "@odata.id": self.graph.directory_object_url(&manager_id)
-                                })),
-                            ),
+                            Some(self.reference_to(
+                                Method::Put,
+                                &["users", &user_id, "manager", "$ref"],
+                                &manager_id,
+                            )),
                             Reference::SetManager(*manager),
                         )],
                         None => Vec::new(),
@@ -395,6 +387,12 @@ impl Exporter<'_, '_> {
             }
             _ => Vec::new(),
         }
+    }
+
+    /// A `$ref` write pointing at the directory object `target_id`.
+    fn reference_to(&self, method: Method, segments: &[&str], target_id: &str) -> GraphRequest {
+        GraphRequest::new(method, segments)
+            .with_body(json!({ "@odata.id": self.graph.directory_object_url(target_id) }))
     }
 
     /// Sends one chunk, applies its results, and keeps them before returning.
