@@ -673,22 +673,21 @@ impl Cycle<'_> {
             errors: planned.errors.len() as u64,
             ..StepCounters::default()
         };
-        let mut updated: HashSet<Guid> = HashSet::new();
+        // Objects already counted: a create's or an update's members and manager are part of
+        // that add or update (the plan lists them after every object write).
+        let mut counted: HashSet<Guid> = HashSet::new();
         for operation in &planned.operations {
             match operation {
-                Operation::Create { .. } => counters.adds += 1,
-                Operation::Delete { .. } => counters.deletes += 1,
-                Operation::Join { anchor, .. } | Operation::Update { anchor, .. } => {
-                    if updated.insert(*anchor) {
-                        counters.updates += 1;
-                    }
+                Operation::Create { anchor, .. } => {
+                    counted.insert(*anchor);
+                    counters.adds += 1;
                 }
-                Operation::Members { group: anchor, .. }
+                Operation::Delete { .. } => counters.deletes += 1,
+                Operation::Join { anchor, .. }
+                | Operation::Update { anchor, .. }
+                | Operation::Members { group: anchor, .. }
                 | Operation::Manager { user: anchor, .. } => {
-                    let created = planned.operations.iter().any(
-                        |other| matches!(other, Operation::Create { anchor: a, .. } if a == anchor),
-                    );
-                    if !created && updated.insert(*anchor) {
+                    if counted.insert(*anchor) {
                         counters.updates += 1;
                     }
                 }

@@ -973,22 +973,17 @@ pub fn planned_changes(
     objects: &[DirectoryObject],
     links: &HashMap<Guid, Link>,
 ) -> Vec<ObjectChangeRecord> {
-    let dn_of = |anchor: &Guid| -> Value {
-        links
-            .get(anchor)
-            .map(|link| link.dn.to_string())
-            .or_else(|| {
-                objects
-                    .iter()
-                    .find(|object| object.anchor == *anchor)
-                    .map(|object| object.dn.to_string())
-            })
-            .map_or(Value::Null, Value::String)
-    };
     let by_anchor: HashMap<Guid, &DirectoryObject> = objects
         .iter()
         .map(|object| (object.anchor, object))
         .collect();
+    let dn_of = |anchor: &Guid| -> Value {
+        links
+            .get(anchor)
+            .map(|link| link.dn.to_string())
+            .or_else(|| by_anchor.get(anchor).map(|object| object.dn.to_string()))
+            .map_or(Value::Null, Value::String)
+    };
     let record = |anchor: &Guid,
                   kind: ObjectKind,
                   dn: String,
