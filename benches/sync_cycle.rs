@@ -323,6 +323,7 @@ impl Installation {
                 naming_context: lab.base_dn.clone(),
                 service_account_dn: account_dn.to_owned(),
                 timeout_secs: 15,
+                password_hash_socket: None,
             },
             options: SyncOptions::default(),
             scope: ScopeConfig {

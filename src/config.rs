@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::cloud::CloudEndpoints;
+use crate::directory::password_hashes::SAMBA_PRIVILEGED_SOCKET;
 use crate::directory::scope::SyncScope;
 use crate::directory::{DirectoryError, DirectoryTarget, Dn};
 use crate::tls::TlsTrust;
@@ -52,6 +53,10 @@ pub struct DirectoryConfig {
     pub service_account_dn: String,
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: u64,
+    /// Password hash sync reads NT hashes through this Samba DC's privileged LDAP socket
+    /// (default: Samba's own, [`SAMBA_PRIVILEGED_SOCKET`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_hash_socket: Option<PathBuf>,
 }
 
 /// The choices that shape a run.
@@ -70,6 +75,8 @@ pub struct SyncOptions {
     pub soft_match_upn: bool,
     /// Run history older than this is removed.
     pub retention_days: u32,
+    /// With password hash sync on, `dirsync service` starts a password cycle this often.
+    pub password_interval_secs: u64,
 }
 
 impl Default for SyncOptions {
@@ -82,6 +89,7 @@ impl Default for SyncOptions {
             interval_minutes: 30,
             soft_match_upn: false,
             retention_days: 30,
+            password_interval_secs: 120,
         }
     }
 }
@@ -196,6 +204,12 @@ impl Config {
                 "must be at least 1".to_owned(),
             ));
         }
+        if self.options.password_interval_secs == 0 {
+            return Err(invalid(
+                "options.password_interval_secs",
+                "must be at least 1".to_owned(),
+            ));
+        }
         if self.options.retention_days == 0 {
             return Err(invalid(
                 "options.retention_days",
@@ -215,6 +229,14 @@ impl Config {
             (Some(path), false) => TlsTrust::CaFile(path.clone()),
             (None, false) => TlsTrust::SystemRoots,
         }
+    }
+
+    /// Where password hashes are read.
+    pub fn password_hash_socket(&self) -> &Path {
+        self.directory
+            .password_hash_socket
+            .as_deref()
+            .unwrap_or(Path::new(SAMBA_PRIVILEGED_SOCKET))
     }
 
     pub fn directory_target(&self) -> Result<DirectoryTarget, DirectoryError> {

@@ -71,9 +71,14 @@ pub struct SyncArgs {
     #[arg(long)]
     pub preview: bool,
 
-    /// Read every object in scope instead of only the changes since the last run
+    /// Read every object in scope instead of only the changes since the last run (with
+    /// --passwords: send every synced user's password again)
     #[arg(long)]
     pub full: bool,
+
+    /// Run one password hash sync cycle instead of the sync cycle
+    #[arg(long, conflicts_with = "preview")]
+    pub passwords: bool,
 
     /// Print one JSON document on stdout
     #[arg(long)]

@@ -1,15 +1,18 @@
-//! `dirsync service`: the scheduler loop for systemd. Runs the cycle on the configured interval,
-//! one at a time; SIGTERM (or Ctrl-C) stops a running cycle at its next safe point and ends the
-//! loop. A run already in progress elsewhere (a manual `dirsync sync`) makes this tick skip.
+//! `dirsync service`: the scheduler loop for systemd. Runs the sync cycle on the configured
+//! interval and, with password hash sync on, the password cycle on its own shorter one, one run
+//! at a time; SIGTERM (or Ctrl-C) stops a running cycle at its next safe point and ends the loop.
+//! A run already in progress elsewhere (a manual `dirsync sync`) makes this tick skip.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use super::CliError;
-use super::sync::{exit_status, load_config, run_locked};
-use crate::engine::cycle::{CycleRequest, StopSignal};
+use super::sync::{exit_status, load_config, run_locked, run_passwords_locked};
+use crate::engine::cycle::{CycleReport, CycleRequest, StopSignal};
+use crate::engine::password_cycle::PasswordCycleRequest;
 use crate::engine::run::RunTrigger;
 use crate::home::Home;
 
@@ -20,40 +23,85 @@ pub async fn run(home: &Home) -> Result<u8, CliError> {
     let woken = Arc::new(Notify::new());
     listen_for_signals(stop.clone(), Arc::clone(&woken))?;
     eprintln!(
-        "dirsync service: running a sync cycle every {} minutes; stop with SIGTERM",
-        config.options.interval_minutes
-    );
-    while !stop.is_stopped() {
-        let request = CycleRequest {
-            trigger: RunTrigger::Schedule,
-            full: false,
-            preview: false,
-        };
-        match run_locked(home, request, &stop).await {
-            Ok((_, report)) => eprintln!(
-                "dirsync service: run {} ended {} (exit status {}){}",
-                report.run_id,
-                report.status,
-                exit_status(&report),
-                report
-                    .failure
-                    .as_deref()
-                    .map(|failure| format!(": {failure}"))
-                    .unwrap_or_default()
-            ),
-            Err(error) => eprintln!("dirsync service: this cycle did not run: {error}"),
+        "dirsync service: running a sync cycle every {} minutes{}; stop with SIGTERM",
+        config.options.interval_minutes,
+        if config.options.password_hash_sync {
+            format!(
+                " and a password cycle every {} seconds",
+                config.options.password_interval_secs
+            )
+        } else {
+            String::new()
         }
-        // The interval is read again each time, so an edited config.toml takes effect.
-        let minutes = load_config(home)
-            .map(|config| config.options.interval_minutes)
-            .unwrap_or(config.options.interval_minutes);
+    );
+    let mut next_sync = Instant::now();
+    let mut next_passwords = Instant::now();
+    let mut options = config.options;
+    while !stop.is_stopped() {
+        // Options are read again each time, so an edited config.toml takes effect.
+        if let Ok(config) = load_config(home) {
+            options = config.options;
+        }
+        if Instant::now() >= next_sync {
+            sync_cycle(home, &stop).await;
+            next_sync = Instant::now() + Duration::from_secs(options.interval_minutes * 60);
+        }
+        // After the sync cycle, so that users it just created get their passwords at once.
+        if options.password_hash_sync && !stop.is_stopped() && Instant::now() >= next_passwords {
+            password_cycle(home, &stop).await;
+            next_passwords = Instant::now() + Duration::from_secs(options.password_interval_secs);
+        }
+        let wake_at = if options.password_hash_sync {
+            next_sync.min(next_passwords)
+        } else {
+            next_sync
+        };
         tokio::select! {
-            () = tokio::time::sleep(Duration::from_secs(minutes * 60)) => {}
+            () = tokio::time::sleep_until(wake_at) => {}
             () = woken.notified() => {}
         }
     }
     eprintln!("dirsync service: stopped");
     Ok(super::EXIT_SUCCESS)
+}
+
+async fn sync_cycle(home: &Home, stop: &StopSignal) {
+    let request = CycleRequest {
+        trigger: RunTrigger::Schedule,
+        full: false,
+        preview: false,
+    };
+    match run_locked(home, request, stop).await {
+        Ok((_, report)) => eprintln!("dirsync service: {}", ended(&report)),
+        Err(error) => eprintln!("dirsync service: this cycle did not run: {error}"),
+    }
+}
+
+async fn password_cycle(home: &Home, stop: &StopSignal) {
+    let request = PasswordCycleRequest {
+        trigger: RunTrigger::Schedule,
+        full: false,
+    };
+    match run_passwords_locked(home, request, stop).await {
+        // A quiet password cycle is not worth a line every two minutes.
+        Ok((_, report)) if !report.recorded => {}
+        Ok((_, report)) => eprintln!("dirsync service: password {}", ended(&report)),
+        Err(error) => eprintln!("dirsync service: this password cycle did not run: {error}"),
+    }
+}
+
+fn ended(report: &CycleReport) -> String {
+    format!(
+        "run {} ended {} (exit status {}){}",
+        report.run_id,
+        report.status,
+        exit_status(report),
+        report
+            .failure
+            .as_deref()
+            .map(|failure| format!(": {failure}"))
+            .unwrap_or_default()
+    )
 }
 
 fn listen_for_signals(stop: StopSignal, woken: Arc<Notify>) -> Result<(), CliError> {

@@ -11,6 +11,7 @@ use crate::secret::Secret;
 use crate::secret_store::OsKeyring;
 use crate::setup::answers::{CheckedAnswers, SignIn, check_answers, parse_answers};
 use crate::setup::{Progress, STEPS, SetupFailure, SetupInputs, SetupReport, run_setup};
+use crate::store::SqliteStore;
 
 /// The name setup gives this computer when the system has none.
 const FALLBACK_COMPUTER_NAME: &str = "dirsync";
@@ -61,6 +62,14 @@ pub async fn run(args: SetupArgs, home: &Home) -> Result<u8, CliError> {
         SetupFailure::BadInput(message) => CliError::BadInput(message),
         SetupFailure::Failed(message) => CliError::Failed(message),
     })?;
+
+    if checked.answers.options.password_hash_sync {
+        // Setup (re)configured password hash sync: the next password cycle sends every synced
+        // user's password, as after Entra Connect's wizard.
+        SqliteStore::open(&home.state_db)
+            .and_then(|store| store.reset_password_sync())
+            .map_err(|error| CliError::Failed(error.to_string()))?;
+    }
 
     if !report.sync_now {
         if args.json {

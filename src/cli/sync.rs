@@ -1,6 +1,7 @@
 //! `dirsync sync [--preview] [--full] [--json]`: one cycle now, reported as it went.
 
 use std::io::IsTerminal as _;
+use std::time::Duration;
 
 use serde_json::json;
 
@@ -9,9 +10,12 @@ use super::{
 };
 use crate::cloud::FlowPolicy;
 use crate::config::{Config, ConfigError};
+use crate::directory::password_hashes::SambaPrivilegedSocket;
+use crate::engine::cycle::sync_app_client;
 use crate::engine::cycle::{
     Connections, CycleReport, CycleRequest, Progress, StopSignal, run_cycle,
 };
+use crate::engine::password_cycle::{PasswordCycleRequest, run_password_cycle};
 use crate::engine::run::{RunMode, RunStatus, RunTrigger};
 use crate::home::Home;
 use crate::run_lock::RunLock;
@@ -20,6 +24,15 @@ use crate::store::SqliteStore;
 use crate::store::runs::ObjectChangeRecord;
 
 pub async fn run(args: SyncArgs, home: &Home) -> Result<u8, CliError> {
+    if args.passwords {
+        let request = PasswordCycleRequest {
+            trigger: RunTrigger::Cli,
+            full: args.full,
+        };
+        let (store, report) = run_passwords_locked(home, request, &StopSignal::default()).await?;
+        print_report(&store, &report, args.json)?;
+        return Ok(exit_status(&report));
+    }
     let request = CycleRequest {
         trigger: RunTrigger::Cli,
         full: args.full,
@@ -71,6 +84,47 @@ pub async fn run_locked(
     let report = run_cycle(&config, &mut connections, &store, request, &progress, stop)
         .await
         .map_err(|error| CliError::Failed(error.to_string()))?;
+    finish_progress_line();
+    Ok((store, report))
+}
+
+/// Runs one password hash sync cycle with the run lock held; progress goes to stderr.
+pub async fn run_passwords_locked(
+    home: &Home,
+    request: PasswordCycleRequest,
+    stop: &StopSignal,
+) -> Result<(SqliteStore, CycleReport), CliError> {
+    let config = load_config(home)?;
+    if !config.options.password_hash_sync {
+        return Err(CliError::BadInput(format!(
+            "password hash sync is off (options.password_hash_sync = false in {}); turn it on by running setup again with options.password_hash_sync = true",
+            home.config_file.display()
+        )));
+    }
+    let _lock =
+        RunLock::acquire(&home.state_db).map_err(|error| CliError::Failed(error.to_string()))?;
+    let store =
+        SqliteStore::open(&home.state_db).map_err(|error| CliError::Failed(error.to_string()))?;
+    let graph = sync_app_client(&config, &OsKeyring, FlowPolicy::default())
+        .map_err(|error| CliError::Failed(error.to_string()))?;
+    let mut source = SambaPrivilegedSocket::open(
+        config.password_hash_socket(),
+        &config.naming_context(),
+        Duration::from_secs(config.directory.timeout_secs),
+    )
+    .await;
+    let progress = progress_printer();
+    let report = run_password_cycle(
+        &config,
+        source.as_mut().map_err(|unavailable| unavailable.clone()),
+        &graph,
+        &store,
+        request,
+        &progress,
+        stop,
+    )
+    .await
+    .map_err(|error| CliError::Failed(error.to_string()))?;
     finish_progress_line();
     Ok((store, report))
 }

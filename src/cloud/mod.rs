@@ -19,7 +19,10 @@ pub mod setup;
 pub use auth::{Authority, Credentials, DeviceCodeSignIn, TokenSource};
 pub use error::{ErrorKind, GraphError, SignInError};
 pub use flow::{FlowPolicy, FlowStats};
-pub use graph::{CloudKind, CloudObject, GraphClient, GraphRequest, Lookup, Method};
+pub use graph::{
+    CloudKind, CloudObject, GraphClient, GraphRequest, Lookup, Method, PasswordHashEndpoint,
+    PasswordHashItem,
+};
 
 use url::Url;
 

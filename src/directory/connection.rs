@@ -133,6 +133,54 @@ impl DirectoryConnection {
         })
     }
 
+    /// Opens a local LDAP socket (`ldapi`), unbound. No TLS: the socket never leaves this host,
+    /// and what the connection may read is decided by who can open the socket file.
+    pub async fn connect_local_socket(
+        socket: &std::path::Path,
+        timeout: Duration,
+    ) -> Result<Self, DirectoryError> {
+        let server = socket.display().to_string();
+        // ldap3 takes the socket path percent-encoded as the URL's host.
+        let encoded: String =
+            url::form_urlencoded::byte_serialize(socket.as_os_str().as_encoded_bytes()).collect();
+        let url = Url::parse(&format!("ldapi://{encoded}")).map_err(|error| {
+            DirectoryError::InvalidUrl {
+                url: server.clone(),
+                reason: error.to_string(),
+            }
+        })?;
+        let settings = LdapConnSettings::new().set_conn_timeout(timeout);
+        let connecting = LdapConnAsync::from_url_with_settings(settings, &url);
+        let (driver, ldap) = match tokio::time::timeout(timeout, connecting).await {
+            Err(_elapsed) => {
+                return Err(DirectoryError::Timeout {
+                    server,
+                    during: "connecting",
+                    timeout_secs: timeout.as_secs(),
+                });
+            }
+            Ok(Ok(connected)) => connected,
+            Ok(Err(other)) => {
+                return Err(DirectoryError::Unreachable {
+                    server,
+                    reason: other.to_string(),
+                });
+            }
+        };
+        let driver_server = server.clone();
+        tokio::spawn(async move {
+            if let Err(error) = driver.drive().await {
+                tracing::debug!(server = %driver_server, %error, "LDAP connection closed");
+            }
+        });
+        Ok(DirectoryConnection {
+            ldap,
+            server,
+            timeout,
+            bound_as: None,
+        })
+    }
+
     async fn simple_bind(&mut self, user: &str, password: &Secret) -> Result<(), DirectoryError> {
         let result = self
             .ldap

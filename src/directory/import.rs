@@ -28,7 +28,7 @@ pub const USERS_AND_GROUPS_FILTER: &str =
 const DIRSYNC_FILTER: &str = "(|(objectClass=user)(objectClass=group)(objectClass=organizationalUnit)(objectClass=container))";
 
 /// A filter that matches nothing: a DirSync search with it returns only a cookie for "now".
-const MATCHES_NOTHING_FILTER: &str = "(&(objectGUID=*)(!(objectGUID=*)))";
+pub(crate) const MATCHES_NOTHING_FILTER: &str = "(&(objectGUID=*)(!(objectGUID=*)))";
 
 /// Samba's and Windows' default MaxPageSize.
 const PAGE_SIZE: i64 = 1000;
@@ -350,6 +350,26 @@ async fn dirsync_search(
     attributes: &[&str],
     cookie: &[u8],
 ) -> Result<(Vec<SearchEntry>, DirSyncCookie, bool), DirectoryError> {
+    dirsync_search_with_flags(
+        connection,
+        naming_context,
+        filter,
+        attributes,
+        cookie,
+        DIRSYNC_INCREMENTAL_VALUES,
+    )
+    .await
+}
+
+/// One DirSync search: the entries, the cookie that follows them, and whether more remain.
+pub(crate) async fn dirsync_search_with_flags(
+    connection: &DirectoryConnection,
+    naming_context: &Dn,
+    filter: &str,
+    attributes: &[&str],
+    cookie: &[u8],
+    flags: i64,
+) -> Result<(Vec<SearchEntry>, DirSyncCookie, bool), DirectoryError> {
     let result = connection
         .search_with_controls(
             "read changes (DirSync)",
@@ -357,10 +377,7 @@ async fn dirsync_search(
             Scope::Subtree,
             filter,
             attributes,
-            vec![controls::dirsync_request(
-                DIRSYNC_INCREMENTAL_VALUES,
-                cookie,
-            )],
+            vec![controls::dirsync_request(flags, cookie)],
         )
         .await;
     let (entries, response_controls) = match result {

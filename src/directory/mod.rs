@@ -9,6 +9,7 @@ pub mod forest;
 pub mod import;
 pub mod objects;
 pub mod ou_tree;
+pub mod password_hashes;
 pub mod permissions;
 pub mod reader;
 pub mod scope;

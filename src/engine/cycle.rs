@@ -88,6 +88,9 @@ pub struct CycleReport {
     pub deletes_withheld: usize,
     pub threshold: usize,
     pub staging: bool,
+    /// The run is in the history. A scheduled password cycle that found nothing to send is
+    /// not kept.
+    pub recorded: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -130,25 +133,7 @@ impl Connections {
             .load(&account_key)
             .map_err(keyring)?
             .ok_or_else(|| missing("the service account's password", &account_key))?;
-        let secret_key = config.client_secret_key();
-        let secret = secrets
-            .load(&secret_key)
-            .map_err(keyring)?
-            .ok_or_else(|| missing("the sync app's client secret", &secret_key))?;
-        let endpoints = config
-            .endpoints()
-            .map_err(|error| CycleError::Setup(error.to_string()))?;
-        let graph = GraphClient::new(
-            &endpoints,
-            &config.cloud.tenant_id,
-            Credentials::ClientSecret {
-                client_id: config.cloud.client_id.clone(),
-                secret,
-            },
-            &TlsTrust::SystemRoots,
-            policy,
-        )
-        .map_err(|error| CycleError::Setup(error.to_string()))?;
+        let graph = sync_app_client(config, secrets, policy)?;
         let directory = DirectoryReader::new(
             config.directory_target()?,
             config.directory.service_account_dn.clone(),
@@ -158,6 +143,37 @@ impl Connections {
         );
         Ok(Connections { directory, graph })
     }
+}
+
+/// The sync app's Graph client, signed in with its secret from the keyring.
+pub fn sync_app_client(
+    config: &Config,
+    secrets: &dyn SecretStore,
+    policy: FlowPolicy,
+) -> Result<GraphClient, CycleError> {
+    let secret_key = config.client_secret_key();
+    let secret = secrets
+        .load(&secret_key)
+        .map_err(|error| CycleError::Setup(error.to_string()))?
+        .ok_or_else(|| {
+            CycleError::Setup(format!(
+                "the sync app's client secret is not in the OS keyring (entry '{secret_key}'); run setup again (the wizard or `dirsync setup`) on this computer as this user"
+            ))
+        })?;
+    let endpoints = config
+        .endpoints()
+        .map_err(|error| CycleError::Setup(error.to_string()))?;
+    GraphClient::new(
+        &endpoints,
+        &config.cloud.tenant_id,
+        Credentials::ClientSecret {
+            client_id: config.cloud.client_id.clone(),
+            secret,
+        },
+        &TlsTrust::SystemRoots,
+        policy,
+    )
+    .map_err(|error| CycleError::Setup(error.to_string()))
 }
 
 pub fn now_ms() -> i64 {
@@ -212,6 +228,7 @@ pub async fn run_cycle(
             deletes_withheld: 0,
             threshold: config.options.deletion_threshold,
             staging: config.options.staging_mode,
+            recorded: true,
         },
     };
     let outcome = cycle.run().await;

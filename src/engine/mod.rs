@@ -5,11 +5,15 @@
 //! - `attribute_flow`, `validation`, `plan`: the pure synchronization stage: what an AD object
 //!   looks like in the cloud, IdFix's checks, joining and planning.
 //! - `export`: the plan's writes to Graph, in three phases, kept chunk by chunk.
+//! - `password_cycle`, `password_hash`: password hash sync's own cycle and Microsoft's transform
+//!   of an NT hash into the credential the cloud receives.
 //! - `run`: the words of run records (SPEC §6) that the store persists and the dashboard shows.
 
 pub mod attribute_flow;
 pub mod cycle;
 pub mod export;
+pub mod password_cycle;
+pub mod password_hash;
 pub mod plan;
 pub mod run;
 pub mod validation;

@@ -78,6 +78,10 @@ pub struct DirectoryAnswers {
     pub admin_password_env: String,
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: u64,
+    /// With password hash sync: the Samba DC's privileged LDAP socket on this host (default
+    /// Samba's own). A relative path is relative to the answers file.
+    #[serde(default)]
+    pub password_hash_socket: Option<PathBuf>,
 }
 
 fn default_authority() -> String {
@@ -234,6 +238,13 @@ pub fn check_answers(path: &Path, mut answers: Answers) -> Result<CheckedAnswers
         (None, true) => TlsTrust::Insecure,
         (None, false) => TlsTrust::SystemRoots,
     };
+    if let Some(socket) = &directory.password_hash_socket {
+        let socket = match path.parent() {
+            Some(dir) if socket.is_relative() => dir.join(socket),
+            _ => socket.clone(),
+        };
+        directory.password_hash_socket = Some(std::path::absolute(&socket).unwrap_or(socket));
+    }
     let directory_target = DirectoryTarget::new(
         &directory.server,
         trust,
@@ -251,6 +262,12 @@ pub fn check_answers(path: &Path, mut answers: Answers) -> Result<CheckedAnswers
     if answers.options.retention_days == 0 {
         return Err(invalid(
             "options.retention_days",
+            "must be at least 1".to_owned(),
+        ));
+    }
+    if answers.options.password_interval_secs == 0 {
+        return Err(invalid(
+            "options.password_interval_secs",
             "must be at least 1".to_owned(),
         ));
     }

@@ -21,9 +21,14 @@ use crate::cloud::setup::{
     AppOutcome, CloudSetupError, SyncAppTarget, TenantInfo, client_secret_key,
     enable_directory_sync, register_sync_app, set_sync_features, verified_domains, verify_tenant,
 };
-use crate::cloud::{CloudEndpoints, FlowPolicy, GraphClient, GraphError, SignInError};
+use crate::cloud::{
+    CloudEndpoints, FlowPolicy, GraphClient, GraphError, PasswordHashEndpoint, SignInError,
+};
 use crate::config::{CloudConfig, Config, DirectoryConfig};
 use crate::directory::forest::{AdminLevel, ForestInfo, check_enterprise_admin, read_forest};
+use crate::directory::password_hashes::{
+    PasswordHashSource as _, SAMBA_PRIVILEGED_SOCKET, SambaPrivilegedSocket,
+};
 use crate::directory::service_account::AccountOutcome;
 use crate::directory::setup::{DirectoryOptions, SetupError, set_up_directory};
 use crate::directory::{DirectoryConnection, DirectoryError, Dn};
@@ -191,6 +196,27 @@ pub async fn run_setup(
         checked.excluded.len()
     ));
 
+    if answers.options.password_hash_sync {
+        let socket = answers
+            .directory
+            .password_hash_socket
+            .as_deref()
+            .unwrap_or(Path::new(SAMBA_PRIVILEGED_SOCKET));
+        let source = SambaPrivilegedSocket::open(
+            socket,
+            &domain,
+            Duration::from_secs(answers.directory.timeout_secs),
+        )
+        .await
+        .map_err(|unavailable| {
+            SetupFailure::BadInput(format!("options.password_hash_sync: {unavailable}"))
+        })?;
+        progress.note(&format!(
+            "password hashes can be read through {}",
+            source.describe()
+        ));
+    }
+
     progress.step(4, "Setting up the service account");
     let options = DirectoryOptions {
         password_hash_sync: answers.options.password_hash_sync,
@@ -339,6 +365,7 @@ pub async fn run_setup(
             naming_context: domain.to_string(),
             service_account_dn: directory.account.dn.to_string(),
             timeout_secs: answers.directory.timeout_secs,
+            password_hash_socket: answers.directory.password_hash_socket.clone(),
         },
         options: answers.options.clone(),
         scope: answers.scope.clone(),
@@ -377,6 +404,27 @@ pub async fn run_setup(
         sync_now: answers.sync_now,
         warnings,
     })
+}
+
+/// Password hash sync needs the tenant to accept hashes: public Microsoft Graph has no endpoint
+/// for them (SPEC §7), so setup says so before anything is created.
+async fn check_password_hash_endpoint(
+    client: &GraphClient,
+    checked: &CheckedAnswers,
+    progress: &mut dyn Progress,
+) -> Result<(), SetupFailure> {
+    match client.password_hash_endpoint().await {
+        Ok(PasswordHashEndpoint::Available { max_batch }) => {
+            progress.note(&format!(
+                "the tenant accepts password hashes ({max_batch} users per request)"
+            ));
+            Ok(())
+        }
+        Ok(PasswordHashEndpoint::Missing { url, answer }) => Err(SetupFailure::BadInput(format!(
+            "options.password_hash_sync: this tenant has no password hash endpoint ({url} answered: {answer}); public Microsoft Graph offers none, so passwords cannot be synchronized to it; set password_hash_sync = false"
+        ))),
+        Err(error) => Err(graph_failure(error, checked)),
+    }
 }
 
 /// The proven cloud sign-in: an administrator's session, or an existing app's credentials.
@@ -439,6 +487,9 @@ async fn sign_in(
                 "signed in to tenant '{}' ({}), initial domain {}",
                 tenant.display_name, tenant.tenant_id, tenant.initial_domain
             ));
+            if checked.answers.options.password_hash_sync {
+                check_password_hash_endpoint(&client, checked, progress).await?;
+            }
             Ok(CloudSession::Admin { client, tenant })
         }
         SignIn::App => {
@@ -482,6 +533,9 @@ async fn sign_in(
                     .collect::<Vec<_>>()
                     .join(", ")
             ));
+            if checked.answers.options.password_hash_sync {
+                check_password_hash_endpoint(&client, checked, progress).await?;
+            }
             Ok(CloudSession::App {
                 tenant_id,
                 client_id,

@@ -2,6 +2,7 @@
 //! Knows nothing of the GUI. Schema changes are numbered migrations, each applied in its own
 //! transaction together with the `user_version` it brings the database to.
 
+pub mod password_sync;
 pub mod runs;
 pub mod sync_state;
 
@@ -15,6 +16,7 @@ use rusqlite::Connection;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_run_records.sql"),
     include_str!("migrations/0002_sync_state.sql"),
+    include_str!("migrations/0003_password_sync.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -417,6 +417,15 @@ impl SqliteStore {
         Ok(errors)
     }
 
+    /// Removes one finished run with its steps, changes and errors.
+    pub fn delete_run(&self, run: RunId) -> Result<(), StoreError> {
+        self.connection().execute(
+            "DELETE FROM runs WHERE id = ?1 AND status != 'running'",
+            [run],
+        )?;
+        Ok(())
+    }
+
     /// Removes runs that started before `cutoff` (Unix ms), with their steps, changes and errors.
     /// Returns how many runs went.
     pub fn prune_runs(&self, cutoff: i64) -> Result<usize, StoreError> {

@@ -47,11 +47,11 @@ fn corrupt(what: &str, text: &str) -> rusqlite::Error {
     )
 }
 
-fn parse_guid(text: &str) -> rusqlite::Result<Guid> {
+pub(super) fn parse_guid(text: &str) -> rusqlite::Result<Guid> {
     Guid::parse(text).ok_or_else(|| corrupt("anchor", text))
 }
 
-fn parse_dn(text: &str) -> rusqlite::Result<Dn> {
+pub(super) fn parse_dn(text: &str) -> rusqlite::Result<Dn> {
     Dn::parse(text).map_err(|_| corrupt("DN", text))
 }
 

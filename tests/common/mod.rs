@@ -1,6 +1,8 @@
 //! Shared by the integration tests: the lab (brought up by its own script) and running the binary.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod installation;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;

@@ -19,6 +19,8 @@ pub struct App {
     pub device_code_interval_secs: u64,
     pub device_code_lifetime_secs: u64,
     pub auto_approve: bool,
+    /// Whether `/dirsync/v1/passwordHashes` is served (else it is an unknown path).
+    pub password_hash_endpoint: bool,
     pub device_codes: Mutex<HashMap<String, DeviceCode>>,
     pub limiter: Mutex<Limiter>,
     pub faults: Mutex<Faults>,

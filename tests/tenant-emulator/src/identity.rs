@@ -653,8 +653,14 @@ fn sign_in_user<'a>(
             ),
         ));
     };
-    let matches = match (&user.internal.password_salt, &user.internal.password_hash) {
-        (Some(salt), Some(hash)) => tenant::unseal_matches(salt, hash, password),
+    let matches = match (
+        &user.internal.synced_password_credential,
+        &user.internal.password_salt,
+        &user.internal.password_hash,
+    ) {
+        // Password hash sync: the on-premises password, and only it, signs in.
+        (Some(credential), _, _) => crate::password_sync::verify(credential, password),
+        (None, Some(salt), Some(hash)) => tenant::unseal_matches(salt, hash, password),
         _ => false,
     };
     if !matches {
@@ -1112,6 +1118,47 @@ mod tests {
             .clone();
         user.internal.global_admin = admin;
         user
+    }
+
+    #[test]
+    fn a_synced_password_replaces_the_cloud_password_and_a_disabled_user_is_refused_after_it() {
+        let mut state = state();
+        let mut user = a_user(&state, false);
+        let id = "6d1c4b3a-0000-4000-8000-000000000001";
+        user.props.insert("id".into(), json!(id));
+        user.props
+            .insert("userPrincipalName".into(), json!("synced@corp.example"));
+        // The known answer for "password" (see `password_sync`'s tests); the cloud password
+        // ("Cloud-Passw0rd!") stays set to show that it no longer counts.
+        let (salt, hash) = tenant::seal("Cloud-Passw0rd!");
+        user.internal.password_salt = Some(salt);
+        user.internal.password_hash = Some(hash);
+        user.internal.synced_password_credential = Some(
+            "v1;PPH1_MD4,00112233445566778899,1000,9ffb6cdb25b9bf88f869082fcb5bc58a7ec0c5d317b126a8ab4ec316c053cd11;"
+                .into(),
+        );
+        state.objects.insert(id.into(), user);
+        let upn = "synced@corp.example";
+        assert_eq!(
+            sign_in_user(&state, upn, "password")
+                .expect("signs in")
+                .id(),
+            id
+        );
+        for wrong in ["Password", "Cloud-Passw0rd!"] {
+            let error = sign_in_user(&state, upn, wrong).expect_err("wrong password");
+            assert_eq!((error.error, error.code), ("invalid_grant", 50_126));
+        }
+        let user = state.objects.get_mut(id).expect("the user");
+        user.props.insert("accountEnabled".into(), json!(false));
+        let error = sign_in_user(&state, upn, "password").expect_err("disabled");
+        assert_eq!(
+            (error.code, error.description.as_str()),
+            (50_057, "The user account is disabled.")
+        );
+        // The password is checked first: a wrong one is still 50126.
+        let error = sign_in_user(&state, upn, "Password").expect_err("wrong password");
+        assert_eq!(error.code, 50_126);
     }
 
     #[test]

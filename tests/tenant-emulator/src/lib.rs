@@ -10,6 +10,7 @@ mod app;
 mod graph;
 mod identity;
 mod model;
+mod password_sync;
 mod server;
 mod store;
 mod tenant;
@@ -70,6 +71,10 @@ pub struct EmulatorConfig {
     /// Faults on from the start, as `PUT /_emulator/faults` sets them (for example
     /// `replication_delay_secs`); off by default.
     pub faults: FaultSettings,
+    /// Serve the password hash sync endpoint (`{base}/dirsync/v1/passwordHashes`), an emulator
+    /// extension standing in for Entra Connect's private service. Off: both of its routes
+    /// answer 404 like any unknown path, as public Graph has no such endpoint.
+    pub password_hash_endpoint: bool,
 }
 
 impl Default for EmulatorConfig {
@@ -85,6 +90,7 @@ impl Default for EmulatorConfig {
             device_code_interval_secs: 5,
             device_code_lifetime_secs: 900,
             faults: FaultSettings::default(),
+            password_hash_endpoint: true,
         }
     }
 }
@@ -198,6 +204,7 @@ impl RunningEmulator {
             device_code_interval_secs,
             device_code_lifetime_secs,
             faults,
+            password_hash_endpoint,
         } = config;
         let initial = initial_domain.trim().to_ascii_lowercase();
         let prefix = initial.strip_suffix(".onmicrosoft.com").unwrap_or_default();
@@ -255,6 +262,7 @@ impl RunningEmulator {
             device_code_interval_secs,
             device_code_lifetime_secs,
             auto_approve,
+            password_hash_endpoint,
             device_codes: Mutex::new(HashMap::new()),
             limiter: Mutex::new(Limiter::new(write_limit.writes, write_limit.window)),
             faults: Mutex::new(faults),
@@ -343,6 +351,23 @@ impl RunningEmulator {
                     }
                     Value::Object(map)
                 })
+                .collect()
+        })
+    }
+
+    /// The IDs of the live users holding a password hash sync credential (sent through
+    /// `POST /dirsync/v1/passwordHashes`). For tests that check what reached the tenant.
+    pub fn users_with_synced_password(&self) -> Vec<String> {
+        self.app.store.read(|state| {
+            state
+                .objects
+                .values()
+                .filter(|o| {
+                    o.is_live()
+                        && o.kind == model::Kind::User
+                        && o.internal.synced_password_credential.is_some()
+                })
+                .map(|o| o.id().to_owned())
                 .collect()
         })
     }

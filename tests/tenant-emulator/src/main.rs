@@ -42,6 +42,10 @@ struct Args {
     /// The device code polling interval announced to clients, in seconds.
     #[arg(long, default_value_t = 5)]
     device_code_interval_secs: u64,
+    /// Do not serve the password hash sync endpoint (/dirsync/v1/passwordHashes, an emulator
+    /// extension): answer it 404 like any unknown path, as public Graph does.
+    #[arg(long)]
+    no_password_hash_endpoint: bool,
 }
 
 fn main() -> ExitCode {
@@ -58,6 +62,7 @@ fn main() -> ExitCode {
         },
         token_lifetime: Duration::from_secs(args.token_lifetime_secs),
         device_code_interval_secs: args.device_code_interval_secs,
+        password_hash_endpoint: !args.no_password_hash_endpoint,
         ..EmulatorConfig::default()
     };
     let emulator = match RunningEmulator::start(config) {

@@ -102,6 +102,11 @@ pub struct Internal {
     pub password_hash: Option<String>,
     #[serde(default)]
     pub force_change_password: bool,
+    /// The password hash sync credential (`v1;PPH1_MD4,…;`) sent through the emulator's
+    /// password hash endpoint: while set, sign-in checks the on-premises password against it
+    /// instead of the cloud password.
+    #[serde(default)]
+    pub synced_password_credential: Option<String>,
     #[serde(default)]
     pub global_admin: bool,
     #[serde(default)]

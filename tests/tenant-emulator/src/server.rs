@@ -24,11 +24,18 @@ use tower_service::Service as _;
 use crate::app::{App, FaultSettings, MAX_WINDOW_SECS, Stats, lock};
 use crate::graph::{self, GraphError, GraphRequest, GraphResponse};
 use crate::identity::{self, Decision, TokenProblem};
+use crate::password_sync;
 
 type Shared = Arc<App>;
 
 pub fn router(app: Shared) -> Router {
-    Router::new()
+    let mut router = Router::new();
+    // Not Graph: an emulator extension (see `password_sync`). When it is off the path is
+    // unknown, and the fallback answers it like any other.
+    if app.password_hash_endpoint {
+        router = router.route("/dirsync/v1/passwordHashes", any(password_hashes));
+    }
+    router
         .route("/{tenant}/oauth2/v2.0/token", any(token))
         .route("/{tenant}/oauth2/v2.0/devicecode", any(devicecode))
         .route(
@@ -256,15 +263,16 @@ fn graph_http(req: &GraphRequest, response: GraphResponse) -> Response {
     json_response(response.status, &headers, response.body.as_ref())
 }
 
-/// Every request under `/v1.0`.
-async fn graph_entry(
-    State(app): State<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let path = uri.path().strip_prefix("/v1.0").unwrap_or_default();
+/// A request to `/v1.0` (`path` after it) or to the password hash endpoint, as Graph's
+/// handlers take it, and the caller its bearer token names (else Graph's 401).
+fn authenticated(
+    app: &App,
+    method: &Method,
+    path: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(GraphRequest, identity::Caller), Box<Response>> {
     let pairs: Vec<(String, String)> = headers
         .iter()
         .filter_map(|(name, value)| {
@@ -281,15 +289,29 @@ async fn graph_entry(
         &pairs,
         Some(body.to_vec()),
     );
-    let token = bearer(&headers);
+    let token = bearer(headers);
     let claims = app
         .store
         .read(|state| identity::validate(state, token.as_deref()));
-    let claims = match claims {
-        Ok(claims) => claims,
-        Err(problem) => return unauthorized(&app, &req, problem),
+    match claims {
+        Ok(claims) => Ok((req, identity::caller(&claims))),
+        Err(problem) => Err(Box::new(unauthorized(app, &req, problem))),
+    }
+}
+
+/// Every request under `/v1.0`.
+async fn graph_entry(
+    State(app): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().strip_prefix("/v1.0").unwrap_or_default();
+    let (req, caller) = match authenticated(&app, &method, path, &uri, &headers, &body) {
+        Ok(authenticated) => authenticated,
+        Err(refused) => return *refused,
     };
-    let caller = identity::caller(&claims);
     let is_batch = req.segments.len() == 1 && req.segments[0].eq_ignore_ascii_case("$batch");
     let response = if is_batch {
         if req.method == "POST" {
@@ -305,6 +327,23 @@ async fn graph_entry(
     } else {
         graph::execute(&app, &caller, &req)
     };
+    graph_http(&req, response)
+}
+
+/// `GET` and `POST /dirsync/v1/passwordHashes`: the password hash sync extension, with Graph's
+/// token check, headers and error shapes.
+async fn password_hashes(
+    State(app): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (req, caller) = match authenticated(&app, &method, uri.path(), &uri, &headers, &body) {
+        Ok(authenticated) => authenticated,
+        Err(refused) => return *refused,
+    };
+    let response = password_sync::handle(&app, &caller, &req);
     graph_http(&req, response)
 }
 

@@ -1152,6 +1152,8 @@ pub fn update(ctx: &Ctx<'_>, kind: Kind, key: &str) -> GraphResult {
                 let (salt, hash) = tenant::seal(password);
                 object.internal.password_salt = Some(salt);
                 object.internal.password_hash = Some(hash);
+                // The password set last is the one that signs in.
+                object.internal.synced_password_credential = None;
                 object.set(
                     "lastPasswordChangeDateTime",
                     json!(rfc3339(unix_now())),

@@ -1,0 +1,436 @@
+//! The password hash sync cycle (SPEC §7), a run of its own (mode `password`): read the NT
+//! hashes of users whose password changed, turn each into the cloud credential
+//! ([`password_hash`](super::password_hash)), and send them to the tenant in requests of at most
+//! 50 users.
+//!
+//! Only users dirsync synchronizes get a password: linked to a cloud user and still in scope.
+//! A user who becomes one later (created, moved into scope, re-created in the cloud) or whose
+//! last send failed has no `password_sync` row for its current cloud object, and gets a full read
+//! of the hash; so does every user on the first run and after a reset (`--full`). The DirSync
+//! cookie is kept only after the cycle sent what it read, so a cycle killed half-way reads the
+//! same changes again.
+//!
+//! No NT hash or credential is ever stored, logged or recorded: run records say only that a
+//! password was sent.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::Value;
+
+use super::cycle::{CycleError, CycleReport, Progress, StopSignal, now_ms};
+use super::export::ExportReport;
+use super::password_hash::cloud_credential;
+use super::plan::Plan;
+use super::run::{ChangeKind, ObjectType, RunMode, RunStatus, RunTrigger, StepKind};
+use crate::cloud::{GraphClient, GraphError, PasswordHashEndpoint, PasswordHashItem};
+use crate::config::Config;
+use crate::directory::DirectoryError;
+use crate::directory::password_hashes::{HashSourceUnavailable, NtHash, PasswordHashSource};
+use crate::directory::security_descriptor::Guid;
+use crate::store::password_sync::{PASSWORD_CURSOR, PasswordTarget};
+use crate::store::runs::{AttributeValues, ErrorRecord, ObjectChangeRecord, StepCounters};
+use crate::store::{SqliteStore, StoreError};
+
+/// Entra Connect's batch size for password hashes.
+const MAX_USERS_PER_REQUEST: usize = 50;
+
+/// What the caller asks of a password cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordCycleRequest {
+    pub trigger: RunTrigger,
+    /// Forget what was sent and send every synced user's password again.
+    pub full: bool,
+}
+
+/// Runs one password cycle and records it. `source` is the opened hash source, or why none is
+/// available (then the run is recorded as failed with that reason). The caller holds the run
+/// lock. As with [`run_cycle`](super::cycle::run_cycle), `Err` means only that the store failed.
+pub async fn run_password_cycle<S: PasswordHashSource + Send>(
+    config: &Config,
+    source: Result<&mut S, HashSourceUnavailable>,
+    graph: &GraphClient,
+    store: &SqliteStore,
+    request: PasswordCycleRequest,
+    progress: &(dyn Fn(Progress) + Sync),
+    stop: &StopSignal,
+) -> Result<CycleReport, StoreError> {
+    let run_id = store.start_run(request.trigger, RunMode::Password, now_ms())?;
+    let mut cycle = PasswordCycle {
+        config,
+        graph,
+        store,
+        run_id,
+        progress,
+        stop,
+        report: CycleReport {
+            run_id,
+            mode: RunMode::Password,
+            status: RunStatus::Running,
+            failure: None,
+            steps: Vec::new(),
+            plan: Plan::default(),
+            export: ExportReport::default(),
+            deletes_withheld: 0,
+            threshold: config.options.deletion_threshold,
+            staging: config.options.staging_mode,
+            recorded: true,
+        },
+        errors: 0,
+    };
+    let outcome = match source {
+        Ok(source) => cycle.run(source, request).await,
+        Err(unavailable) => Err(PasswordFailure::NoSource(unavailable)),
+    };
+    let mut report = cycle.report;
+    report.status = match outcome {
+        Ok(()) if cycle.errors > 0 => RunStatus::CompletedWithErrors,
+        Ok(()) => RunStatus::Success,
+        Err(PasswordFailure::Cycle(CycleError::Stopped)) => RunStatus::Cancelled,
+        Err(PasswordFailure::Cycle(CycleError::Store(error))) => {
+            let _ = store.finish_run(run_id, RunStatus::Failed, now_ms());
+            return Err(error);
+        }
+        Err(failure) => {
+            let message = failure.to_string();
+            let step = report
+                .steps
+                .last()
+                .map_or(StepKind::DirectoryImport, |(step, _)| *step);
+            store.record_errors(
+                run_id,
+                &[ErrorRecord {
+                    step,
+                    dn: String::new(),
+                    anchor: None,
+                    object_type: None,
+                    error_type: "run-failed".to_owned(),
+                    code: None,
+                    server_message: message.clone(),
+                    hint: failure.hint(),
+                    first_occurred_at: now_ms(),
+                    retry_count: 0,
+                }],
+            )?;
+            report.failure = Some(message);
+            RunStatus::Failed
+        }
+    };
+    store.finish_run(run_id, report.status, now_ms())?;
+    // A scheduled cycle runs every two minutes and usually finds nothing: keeping those runs
+    // would bury the history. One that sent a password, failed, or was asked for is kept.
+    let sent = report
+        .steps
+        .iter()
+        .any(|(step, counters)| *step == StepKind::CloudExport && counters.updates > 0);
+    if request.trigger == RunTrigger::Schedule && report.status == RunStatus::Success && !sent {
+        store.delete_run(run_id)?;
+        report.recorded = false;
+    }
+    Ok(report)
+}
+
+/// Why a password cycle failed as a whole.
+#[derive(Debug, thiserror::Error)]
+enum PasswordFailure {
+    #[error(transparent)]
+    NoSource(HashSourceUnavailable),
+    #[error(
+        "this tenant has no password hash endpoint ({url} answered: {answer}); public Microsoft Graph offers none, so password hash sync cannot deliver passwords to this tenant"
+    )]
+    NoCloudEndpoint { url: String, answer: String },
+    #[error(transparent)]
+    Cycle(#[from] CycleError),
+}
+
+impl From<StoreError> for PasswordFailure {
+    fn from(error: StoreError) -> Self {
+        PasswordFailure::Cycle(CycleError::Store(error))
+    }
+}
+
+impl From<DirectoryError> for PasswordFailure {
+    fn from(error: DirectoryError) -> Self {
+        PasswordFailure::Cycle(CycleError::Directory(error))
+    }
+}
+
+impl From<GraphError> for PasswordFailure {
+    fn from(error: GraphError) -> Self {
+        PasswordFailure::Cycle(CycleError::Graph(error))
+    }
+}
+
+impl PasswordFailure {
+    fn hint(&self) -> String {
+        match self {
+            PasswordFailure::NoSource(_) => {
+                "password hashes can be read only on a Samba domain controller of this domain, as root; run dirsync there, or turn options.password_hash_sync off".to_owned()
+            }
+            PasswordFailure::NoCloudEndpoint { .. } => {
+                "turn options.password_hash_sync off (run setup again), or sync to a tenant that offers the endpoint; no password was sent".to_owned()
+            }
+            PasswordFailure::Cycle(CycleError::Directory(error)) if error.is_transient() => {
+                "the domain controller could not be reached; the next password cycle reads the same changes again".to_owned()
+            }
+            PasswordFailure::Cycle(CycleError::Graph(_)) => {
+                "nothing was lost: the next password cycle sends what this one could not; if the message names a permission or sign-in, run setup again".to_owned()
+            }
+            PasswordFailure::Cycle(_) => "see the message, then run again".to_owned(),
+        }
+    }
+}
+
+struct PasswordCycle<'a> {
+    config: &'a Config,
+    graph: &'a GraphClient,
+    store: &'a SqliteStore,
+    run_id: i64,
+    progress: &'a (dyn Fn(Progress) + Sync),
+    stop: &'a StopSignal,
+    report: CycleReport,
+    errors: u64,
+}
+
+/// A password read for a target, waiting to be sent.
+struct ToSend<'t> {
+    target: &'t PasswordTarget,
+    nt_hash: NtHash,
+}
+
+impl PasswordCycle<'_> {
+    async fn run<S: PasswordHashSource + Send>(
+        &mut self,
+        source: &mut S,
+        request: PasswordCycleRequest,
+    ) -> Result<(), PasswordFailure> {
+        if request.full {
+            self.store.reset_password_sync()?;
+        }
+        self.step(StepKind::DirectoryImport)?;
+        let targets = self.store.password_targets()?;
+        let by_anchor: HashMap<Guid, &PasswordTarget> = targets
+            .iter()
+            .map(|target| (target.anchor, target))
+            .collect();
+        let (cookie, changed, everyone) = self.read_changes(source).await?;
+        let mut to_send: Vec<ToSend<'_>> = Vec::new();
+        let mut read: HashSet<Guid> = HashSet::new();
+        // The last change of a user wins: DirSync may report a user once per answer.
+        for change in changed.into_iter().rev() {
+            if let (Some(target), Some(nt_hash)) = (by_anchor.get(&change.anchor), change.nt_hash)
+                && read.insert(change.anchor)
+            {
+                to_send.push(ToSend { target, nt_hash });
+            }
+        }
+        let full_reads: Vec<Guid> = targets
+            .iter()
+            .filter(|target| (everyone || target.needs_full_read) && !read.contains(&target.anchor))
+            .map(|target| target.anchor)
+            .collect();
+        let mut without_password: Vec<(Guid, &str)> = Vec::new();
+        for found in source.hashes_of(&full_reads).await? {
+            let Some(target) = by_anchor.get(&found.anchor) else {
+                continue;
+            };
+            match found.nt_hash {
+                Some(nt_hash) if read.insert(found.anchor) => {
+                    to_send.push(ToSend { target, nt_hash });
+                }
+                Some(_) => {}
+                // Nothing to send; a password set later arrives as a change.
+                None => without_password.push((target.anchor, target.cloud_id.as_str())),
+            }
+        }
+        let import = StepCounters {
+            updates: to_send.len() as u64,
+            no_change: (targets.len() - to_send.len()) as u64,
+            ..StepCounters::default()
+        };
+        self.end_step(StepKind::DirectoryImport, import)?;
+
+        if self.config.options.staging_mode {
+            // Staging mode exports nothing, passwords included; nothing is marked sent.
+            return Ok(());
+        }
+        self.step(StepKind::CloudExport)?;
+        let batch_size = match self.graph.password_hash_endpoint().await? {
+            PasswordHashEndpoint::Available { max_batch } => max_batch.min(MAX_USERS_PER_REQUEST),
+            PasswordHashEndpoint::Missing { url, answer } => {
+                return Err(PasswordFailure::NoCloudEndpoint { url, answer });
+            }
+        };
+        let mut export = StepCounters::default();
+        let total = to_send.len() as u64;
+        for chunk in to_send.chunks(batch_size.max(1)) {
+            if self.stop.is_stopped() {
+                return Err(CycleError::Stopped.into());
+            }
+            self.send_chunk(chunk, &mut export).await?;
+            (self.progress)(Progress::Objects {
+                step: StepKind::CloudExport,
+                done: export.updates + export.errors,
+                total: Some(total),
+            });
+        }
+        self.store
+            .record_passwords_synced(&without_password, now_ms())?;
+        self.store
+            .set_cursor(PASSWORD_CURSOR, cookie.as_bytes(), now_ms())?;
+        self.end_step(StepKind::CloudExport, export)?;
+        Ok(())
+    }
+
+    /// The changes since the stored cookie, the cookie to keep after sending them, and whether
+    /// every target needs a full read (no cookie yet, or the DC refused the old one).
+    async fn read_changes<S: PasswordHashSource + Send>(
+        &mut self,
+        source: &mut S,
+    ) -> Result<
+        (
+            crate::directory::import::DirSyncCookie,
+            Vec<crate::directory::password_hashes::PasswordHashRead>,
+            bool,
+        ),
+        PasswordFailure,
+    > {
+        let Some(stored) = self.store.cursor(PASSWORD_CURSOR)? else {
+            return Ok((source.current_cookie().await?, Vec::new(), true));
+        };
+        let mut cookie = crate::directory::import::DirSyncCookie::from_bytes(stored);
+        let mut changed = Vec::new();
+        loop {
+            match source.changes_since(&cookie).await {
+                Ok(batch) => {
+                    changed.extend(batch.changed);
+                    cookie = batch.cookie;
+                    if !batch.more_results {
+                        return Ok((cookie, changed, false));
+                    }
+                }
+                Err(DirectoryError::CookieRejected { .. }) => {
+                    tracing::warn!(
+                        "the domain controller no longer accepts the password cycle's DirSync cookie; reading every synced user's password instead"
+                    );
+                    return Ok((source.current_cookie().await?, Vec::new(), true));
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+
+    /// Sends one request's worth of passwords and records each user's outcome durably.
+    async fn send_chunk(
+        &mut self,
+        chunk: &[ToSend<'_>],
+        export: &mut StepCounters,
+    ) -> Result<(), PasswordFailure> {
+        let mut credentials = Vec::with_capacity(chunk.len());
+        for item in chunk {
+            let credential = cloud_credential(&item.nt_hash)
+                .map_err(|error| CycleError::Setup(error.to_string()))?;
+            credentials.push(credential);
+        }
+        let items: Vec<PasswordHashItem<'_>> = chunk
+            .iter()
+            .zip(&credentials)
+            .map(|(item, credential)| PasswordHashItem {
+                user_id: &item.target.cloud_id,
+                credential: credential.expose(),
+            })
+            .collect();
+        let results = self.graph.set_password_hashes(&items).await?;
+        let now = now_ms();
+        let mut synced = Vec::new();
+        let mut failed = Vec::new();
+        let mut changes = Vec::new();
+        let mut errors = Vec::new();
+        for (item, result) in chunk.iter().zip(results) {
+            let target = item.target;
+            match result {
+                Ok(()) => {
+                    export.updates += 1;
+                    synced.push((target.anchor, target.cloud_id.as_str()));
+                    changes.push(ObjectChangeRecord {
+                        step: StepKind::CloudExport,
+                        dn: target.dn.to_string(),
+                        anchor: target.anchor.to_string(),
+                        object_type: ObjectType::User,
+                        cloud_id: Some(target.cloud_id.clone()),
+                        change_kind: ChangeKind::Update,
+                        attributes: vec![AttributeValues {
+                            name: "password hash".to_owned(),
+                            old: Value::Null,
+                            new: Value::String("synchronized from AD".to_owned()),
+                        }],
+                    });
+                }
+                Err(error) => {
+                    export.errors += 1;
+                    self.errors += 1;
+                    failed.push(target.anchor);
+                    errors.push(password_error(target, &error, now));
+                }
+            }
+        }
+        self.store.record_passwords_synced(&synced, now)?;
+        self.store.forget_passwords_synced(&failed)?;
+        self.store.record_changes(self.run_id, &changes)?;
+        self.store.record_errors(self.run_id, &errors)?;
+        Ok(())
+    }
+
+    fn step(&mut self, step: StepKind) -> Result<(), StoreError> {
+        (self.progress)(Progress::Step(step));
+        self.store.start_step(self.run_id, step, now_ms())?;
+        self.report.steps.push((step, StepCounters::default()));
+        Ok(())
+    }
+
+    fn end_step(&mut self, step: StepKind, counters: StepCounters) -> Result<(), StoreError> {
+        self.store
+            .finish_step(self.run_id, step, &counters, now_ms())?;
+        if let Some(last) = self.report.steps.last_mut() {
+            last.1 = counters;
+        }
+        Ok(())
+    }
+}
+
+/// One user's refused password, with what to do about it.
+fn password_error(target: &PasswordTarget, error: &GraphError, now: i64) -> ErrorRecord {
+    let (error_type, code, hint) = match error {
+        GraphError::NotFound { .. } => (
+            "not-found",
+            None,
+            "the cloud user was deleted outside dirsync; the next sync cycle creates it again and its password follows",
+        ),
+        GraphError::BadRequest { code, .. } => (
+            "rejected",
+            Some(code.clone()),
+            "the tenant refused this user's password hash (the message says why); the next password cycle tries again",
+        ),
+        GraphError::Forbidden { code, .. } => (
+            "forbidden",
+            Some(code.clone()),
+            "the sync app may not set this user's password (an administrator's account, say); leave the user out of the scope or remove its administrator role",
+        ),
+        _ => (
+            "failed",
+            None,
+            "see the message; the next password cycle tries again",
+        ),
+    };
+    ErrorRecord {
+        step: StepKind::CloudExport,
+        dn: target.dn.to_string(),
+        anchor: Some(target.anchor.to_string()),
+        object_type: Some(ObjectType::User),
+        error_type: error_type.to_owned(),
+        code,
+        server_message: error.to_string(),
+        hint: hint.to_owned(),
+        first_occurred_at: now,
+        retry_count: 0,
+    }
+}
