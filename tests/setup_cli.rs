@@ -600,3 +600,114 @@ async fn sync_now_runs_the_first_cycle_as_the_wizard_s_last_step() {
     assert_eq!(adds, synced.len());
     remove_test_accounts(lab).await;
 }
+
+/// Password hash sync needs a hash source on this host and a tenant that accepts hashes: setup
+/// checks both before it changes anything, and names the field.
+#[tokio::test]
+async fn password_hash_sync_is_checked_before_anything_changes() {
+    let _turn = LAB_TURN.lock().await;
+    let lab = lab();
+    let with_socket = |text: String, socket: &Path| {
+        let admin_line = format!("admin_user = \"{}\"\n", lab.admin_upn);
+        text.replace(
+            &admin_line,
+            &format!(
+                "{admin_line}password_hash_socket = \"{}\"\n",
+                socket.display()
+            ),
+        )
+    };
+    let lab_socket = lab.lab_dir.join("private/ldap_priv/ldapi");
+
+    // A tenant like public Graph, without the password hash endpoint.
+    let public_graph = RunningEmulator::start(EmulatorConfig {
+        verified_domains: vec!["corp.dirsync.test".to_owned()],
+        password_hash_endpoint: false,
+        ..EmulatorConfig::default()
+    })
+    .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let computer = unique_computer("phs-cloud");
+    let text = with_socket(
+        answers(
+            lab,
+            &app_sign_in(&public_graph),
+            "password_hash_sync = true",
+            &[ou(lab, "OU=Corp")],
+            &[],
+        ),
+        &lab_socket,
+    );
+    let env = [
+        ("DIRSYNC_ADMIN_PASSWORD", lab.admin_password.as_str()),
+        (
+            "SETUP_TEST_CLIENT_SECRET",
+            public_graph.info.client_secret.as_str(),
+        ),
+    ];
+    let run = setup(home.path(), &text, &computer, &env, false);
+    assert_eq!(run.status, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("options.password_hash_sync")
+            && run.stderr.contains("no password hash endpoint"),
+        "{}",
+        run.stderr
+    );
+    assert!(accounts_for(lab, &computer).is_empty());
+    assert!(!home.path().join("config.toml").exists());
+
+    // A tenant that accepts hashes, but no hash source where the answers point.
+    let emulator = emulator(false);
+    let computer = unique_computer("phs-source");
+    let text = with_socket(
+        answers(
+            lab,
+            &app_sign_in(&emulator),
+            "password_hash_sync = true",
+            &[ou(lab, "OU=Corp")],
+            &[],
+        ),
+        Path::new("/nonexistent/ldap_priv/ldapi"),
+    );
+    let env = [
+        ("DIRSYNC_ADMIN_PASSWORD", lab.admin_password.as_str()),
+        (
+            "SETUP_TEST_CLIENT_SECRET",
+            emulator.info.client_secret.as_str(),
+        ),
+    ];
+    let run = setup(home.path(), &text, &computer, &env, false);
+    assert_eq!(run.status, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("options.password_hash_sync")
+            && run.stderr.contains("/nonexistent/ldap_priv/ldapi"),
+        "{}",
+        run.stderr
+    );
+    assert!(accounts_for(lab, &computer).is_empty());
+
+    // Both present: setup proves the source and keeps the socket in config.toml.
+    let computer = unique_computer("phs");
+    let text = with_socket(
+        answers(
+            lab,
+            &app_sign_in(&emulator),
+            "password_hash_sync = true",
+            &[ou(lab, "OU=Corp")],
+            &[],
+        ),
+        &lab_socket,
+    );
+    let run = setup(home.path(), &text, &computer, &env, false);
+    assert_eq!(run.status, 0, "{run:?}");
+    assert!(
+        run.stderr.contains("password hashes can be read through")
+            && run.stderr.contains("the tenant accepts password hashes"),
+        "{}",
+        run.stderr
+    );
+    let config = Config::load(&home.path().join("config.toml")).unwrap();
+    assert!(config.options.password_hash_sync);
+    assert_eq!(config.directory.password_hash_socket, Some(lab_socket));
+    remove_test_accounts(lab).await;
+}
