@@ -216,13 +216,21 @@ impl PasswordCycle<'_> {
         let mut to_send: Vec<ToSend<'_>> = Vec::new();
         let mut read: HashSet<Guid> = HashSet::new();
         // The last change of a user wins: DirSync may report a user once per answer.
+        let mut not_targets = Vec::new();
         for change in changed.into_iter().rev() {
-            if let (Some(target), Some(nt_hash)) = (by_anchor.get(&change.anchor), change.nt_hash)
+            let Some(target) = by_anchor.get(&change.anchor) else {
+                not_targets.push(change.anchor);
+                continue;
+            };
+            if let Some(nt_hash) = change.nt_hash
                 && read.insert(change.anchor)
             {
                 to_send.push(ToSend { target, nt_hash });
             }
         }
+        // A user out of scope whose cloud user still exists (its delete withheld, say) changed
+        // password: if it comes back, its password must be read in full, not taken as sent.
+        self.store.forget_passwords_synced(&not_targets)?;
         let full_reads: Vec<Guid> = targets
             .iter()
             .filter(|target| (everyone || target.needs_full_read) && !read.contains(&target.anchor))
