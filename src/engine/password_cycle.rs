@@ -25,7 +25,10 @@ use super::run::{ChangeKind, ObjectType, RunMode, RunStatus, RunTrigger, StepKin
 use crate::cloud::{GraphClient, GraphError, PasswordHashEndpoint, PasswordHashItem};
 use crate::config::Config;
 use crate::directory::DirectoryError;
-use crate::directory::password_hashes::{HashSourceUnavailable, NtHash, PasswordHashSource};
+use crate::directory::import::DirSyncCookie;
+use crate::directory::password_hashes::{
+    HashSourceUnavailable, NtHash, PasswordHashRead, PasswordHashSource,
+};
 use crate::directory::security_descriptor::Guid;
 use crate::store::password_sync::{PASSWORD_CURSOR, PasswordTarget};
 use crate::store::runs::{AttributeValues, ErrorRecord, ObjectChangeRecord, StepCounters};
@@ -294,18 +297,11 @@ impl PasswordCycle<'_> {
     async fn read_changes<S: PasswordHashSource + Send>(
         &mut self,
         source: &mut S,
-    ) -> Result<
-        (
-            crate::directory::import::DirSyncCookie,
-            Vec<crate::directory::password_hashes::PasswordHashRead>,
-            bool,
-        ),
-        PasswordFailure,
-    > {
+    ) -> Result<(DirSyncCookie, Vec<PasswordHashRead>, bool), PasswordFailure> {
         let Some(stored) = self.store.cursor(PASSWORD_CURSOR)? else {
             return Ok((source.current_cookie().await?, Vec::new(), true));
         };
-        let mut cookie = crate::directory::import::DirSyncCookie::from_bytes(stored);
+        let mut cookie = DirSyncCookie::from_bytes(stored);
         let mut changed = Vec::new();
         loop {
             match source.changes_since(&cookie).await {
