@@ -119,6 +119,19 @@ excluded = [{}]
     )
 }
 
+/// `answers` with `[directory] password_hash_socket` set (password hash sync reads the hashes
+/// there; the lab DC's is `private/ldap_priv/ldapi` in its directory).
+fn with_hash_socket(lab: &Lab, answers: &str, socket: &Path) -> String {
+    let admin_line = format!("admin_user = \"{}\"\n", lab.admin_upn);
+    answers.replace(
+        &admin_line,
+        &format!(
+            "{admin_line}password_hash_socket = \"{}\"\n",
+            socket.display()
+        ),
+    )
+}
+
 /// Runs `dirsync setup --answers FILE` with `home` as DIRSYNC_HOME, this computer name, stdin not a
 /// terminal, and only the secrets `env` gives.
 fn setup(home: &Path, answers: &str, computer: &str, env: &[(&str, &str)], json: bool) -> Run {
@@ -341,15 +354,19 @@ async fn device_code_sign_in_registers_dirsync_s_own_app() {
     let info = &emulator.info;
     let home = tempfile::tempdir().unwrap();
     let computer = unique_computer("device");
-    let text = answers(
+    let text = with_hash_socket(
         lab,
-        &device_code_sign_in(&emulator),
-        "password_hash_sync = true\nhybrid_write_back = true",
-        &[
-            ou(lab, "OU=Sales,OU=Corp"),
-            ou(lab, "OU=Engineering,OU=Corp"),
-        ],
-        &[ou(lab, "OU=Apps,OU=Engineering,OU=Corp")],
+        &answers(
+            lab,
+            &device_code_sign_in(&emulator),
+            "password_hash_sync = true\nhybrid_write_back = true",
+            &[
+                ou(lab, "OU=Sales,OU=Corp"),
+                ou(lab, "OU=Engineering,OU=Corp"),
+            ],
+            &[ou(lab, "OU=Apps,OU=Engineering,OU=Corp")],
+        ),
+        &lab.lab_dir.join("private/ldap_priv/ldapi"),
     );
     let env = [("DIRSYNC_ADMIN_PASSWORD", lab.admin_password.as_str())];
 
@@ -607,16 +624,7 @@ async fn sync_now_runs_the_first_cycle_as_the_wizard_s_last_step() {
 async fn password_hash_sync_is_checked_before_anything_changes() {
     let _turn = LAB_TURN.lock().await;
     let lab = lab();
-    let with_socket = |text: String, socket: &Path| {
-        let admin_line = format!("admin_user = \"{}\"\n", lab.admin_upn);
-        text.replace(
-            &admin_line,
-            &format!(
-                "{admin_line}password_hash_socket = \"{}\"\n",
-                socket.display()
-            ),
-        )
-    };
+    let with_socket = |text: String, socket: &Path| with_hash_socket(lab, &text, socket);
     let lab_socket = lab.lab_dir.join("private/ldap_priv/ldapi");
 
     // A tenant like public Graph, without the password hash endpoint.
