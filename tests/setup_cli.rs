@@ -624,8 +624,30 @@ async fn sync_now_runs_the_first_cycle_as_the_wizard_s_last_step() {
 async fn password_hash_sync_is_checked_before_anything_changes() {
     let _turn = LAB_TURN.lock().await;
     let lab = lab();
-    let with_socket = |text: String, socket: &Path| with_hash_socket(lab, &text, socket);
     let lab_socket = lab.lab_dir.join("private/ldap_priv/ldapi");
+    let home = tempfile::tempdir().unwrap();
+    // Setup with password hash sync on, signing in as `tenant`'s app, hashes read at `socket`.
+    let setup_with = |tenant: &RunningEmulator, socket: &Path, computer: &str| {
+        let text = with_hash_socket(
+            lab,
+            &answers(
+                lab,
+                &app_sign_in(tenant),
+                "password_hash_sync = true",
+                &[ou(lab, "OU=Corp")],
+                &[],
+            ),
+            socket,
+        );
+        let env = [
+            ("DIRSYNC_ADMIN_PASSWORD", lab.admin_password.as_str()),
+            (
+                "SETUP_TEST_CLIENT_SECRET",
+                tenant.info.client_secret.as_str(),
+            ),
+        ];
+        setup(home.path(), &text, computer, &env, false)
+    };
 
     // A tenant like public Graph, without the password hash endpoint.
     let public_graph = RunningEmulator::start(EmulatorConfig {
@@ -634,26 +656,8 @@ async fn password_hash_sync_is_checked_before_anything_changes() {
         ..EmulatorConfig::default()
     })
     .unwrap();
-    let home = tempfile::tempdir().unwrap();
     let computer = unique_computer("phs-cloud");
-    let text = with_socket(
-        answers(
-            lab,
-            &app_sign_in(&public_graph),
-            "password_hash_sync = true",
-            &[ou(lab, "OU=Corp")],
-            &[],
-        ),
-        &lab_socket,
-    );
-    let env = [
-        ("DIRSYNC_ADMIN_PASSWORD", lab.admin_password.as_str()),
-        (
-            "SETUP_TEST_CLIENT_SECRET",
-            public_graph.info.client_secret.as_str(),
-        ),
-    ];
-    let run = setup(home.path(), &text, &computer, &env, false);
+    let run = setup_with(&public_graph, &lab_socket, &computer);
     assert_eq!(run.status, 2, "{run:?}");
     assert!(
         run.stderr.contains("options.password_hash_sync")
@@ -667,24 +671,11 @@ async fn password_hash_sync_is_checked_before_anything_changes() {
     // A tenant that accepts hashes, but no hash source where the answers point.
     let emulator = emulator(false);
     let computer = unique_computer("phs-source");
-    let text = with_socket(
-        answers(
-            lab,
-            &app_sign_in(&emulator),
-            "password_hash_sync = true",
-            &[ou(lab, "OU=Corp")],
-            &[],
-        ),
+    let run = setup_with(
+        &emulator,
         Path::new("/nonexistent/ldap_priv/ldapi"),
+        &computer,
     );
-    let env = [
-        ("DIRSYNC_ADMIN_PASSWORD", lab.admin_password.as_str()),
-        (
-            "SETUP_TEST_CLIENT_SECRET",
-            emulator.info.client_secret.as_str(),
-        ),
-    ];
-    let run = setup(home.path(), &text, &computer, &env, false);
     assert_eq!(run.status, 2, "{run:?}");
     assert!(
         run.stderr.contains("options.password_hash_sync")
@@ -695,18 +686,7 @@ async fn password_hash_sync_is_checked_before_anything_changes() {
     assert!(accounts_for(lab, &computer).is_empty());
 
     // Both present: setup proves the source and keeps the socket in config.toml.
-    let computer = unique_computer("phs");
-    let text = with_socket(
-        answers(
-            lab,
-            &app_sign_in(&emulator),
-            "password_hash_sync = true",
-            &[ou(lab, "OU=Corp")],
-            &[],
-        ),
-        &lab_socket,
-    );
-    let run = setup(home.path(), &text, &computer, &env, false);
+    let run = setup_with(&emulator, &lab_socket, &unique_computer("phs"));
     assert_eq!(run.status, 0, "{run:?}");
     assert!(
         run.stderr.contains("password hashes can be read through")

@@ -251,31 +251,48 @@ pub async fn run_cycle(
             return Err(error);
         }
         Err(error) => {
-            report.failure = Some(error.to_string());
-            let failed_step = report
-                .steps
-                .last()
-                .map_or(StepKind::DirectoryImport, |(step, _)| *step);
-            store.record_errors(
-                run_id,
-                &[ErrorRecord {
-                    step: failed_step,
-                    dn: String::new(),
-                    anchor: None,
-                    object_type: None,
-                    error_type: "run-failed".to_owned(),
-                    code: None,
-                    server_message: error.to_string(),
-                    hint: run_failure_hint(&error),
-                    first_occurred_at: now_ms(),
-                    retry_count: 0,
-                }],
+            record_run_failure(
+                store,
+                &mut report,
+                error.to_string(),
+                run_failure_hint(&error),
             )?;
             RunStatus::Failed
         }
     };
     store.finish_run(run_id, report.status, now_ms())?;
     Ok(report)
+}
+
+/// Records why a run failed: on the report, and as the run's `run-failed` error on the step it
+/// stopped in.
+pub(super) fn record_run_failure(
+    store: &SqliteStore,
+    report: &mut CycleReport,
+    message: String,
+    hint: String,
+) -> Result<(), StoreError> {
+    let failed_step = report
+        .steps
+        .last()
+        .map_or(StepKind::DirectoryImport, |(step, _)| *step);
+    store.record_errors(
+        report.run_id,
+        &[ErrorRecord {
+            step: failed_step,
+            dn: String::new(),
+            anchor: None,
+            object_type: None,
+            error_type: "run-failed".to_owned(),
+            code: None,
+            server_message: message.clone(),
+            hint,
+            first_occurred_at: now_ms(),
+            retry_count: 0,
+        }],
+    )?;
+    report.failure = Some(message);
+    Ok(())
 }
 
 /// A full import on request, on the first run, and when the scope changed since the last one

@@ -17,7 +17,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
-use super::cycle::{CycleError, CycleReport, Progress, StopSignal, now_ms};
+use super::cycle::{CycleError, CycleReport, Progress, StopSignal, now_ms, record_run_failure};
 use super::export::ExportReport;
 use super::password_hash::cloud_credential;
 use super::plan::Plan;
@@ -94,27 +94,7 @@ pub async fn run_password_cycle<S: PasswordHashSource + Send>(
             return Err(error);
         }
         Err(failure) => {
-            let message = failure.to_string();
-            let step = report
-                .steps
-                .last()
-                .map_or(StepKind::DirectoryImport, |(step, _)| *step);
-            store.record_errors(
-                run_id,
-                &[ErrorRecord {
-                    step,
-                    dn: String::new(),
-                    anchor: None,
-                    object_type: None,
-                    error_type: "run-failed".to_owned(),
-                    code: None,
-                    server_message: message.clone(),
-                    hint: failure.hint(),
-                    first_occurred_at: now_ms(),
-                    retry_count: 0,
-                }],
-            )?;
-            report.failure = Some(message);
+            record_run_failure(store, &mut report, failure.to_string(), failure.hint())?;
             RunStatus::Failed
         }
     };
