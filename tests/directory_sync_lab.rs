@@ -328,11 +328,11 @@ async fn write_back_rights_cover_exactly_the_write_back_attributes_of_scoped_use
     let x500 = format!("X500:/o=ExchangeLabs/ou=Test/cn={}", unique("wb"));
     let add = [AttributeEdit::AddValues {
         attribute: "proxyAddresses".to_owned(),
-        values: vec![x500.clone()],
+        values: vec![x500.clone().into_bytes()],
     }];
     let remove = [AttributeEdit::RemoveValues {
         attribute: "proxyAddresses".to_owned(),
-        values: vec![x500.clone()],
+        values: vec![x500.clone().into_bytes()],
     }];
     let in_scope = dn("CN=Plain User,OU=IT,OU=Corp");
     modify_attributes(&service, &in_scope, &add).await.unwrap();
@@ -349,7 +349,7 @@ async fn write_back_rights_cover_exactly_the_write_back_attributes_of_scoped_use
     // Another attribute of the same user, a user in an excluded OU, a user out of scope.
     let title = [AttributeEdit::Replace {
         attribute: "title".to_owned(),
-        values: vec!["Boss".to_owned()],
+        values: vec![b"Boss".to_vec()],
     }];
     let excluded_user = Dn::parse(&first_user_dn(lab, "OU=Sales,OU=Corp")).unwrap();
     let outside_user = Dn::parse(&first_user_dn(lab, "OU=Staging")).unwrap();

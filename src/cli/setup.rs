@@ -63,13 +63,9 @@ pub async fn run(args: SetupArgs, home: &Home) -> Result<u8, CliError> {
         SetupFailure::Failed(message) => CliError::Failed(message),
     })?;
 
-    if checked.answers.options.password_hash_sync {
-        // Setup (re)configured password hash sync: the next password cycle sends every synced
-        // user's password, as after Entra Connect's wizard.
-        SqliteStore::open(&home.state_db)
-            .and_then(|store| store.reset_password_sync())
-            .map_err(|error| CliError::Failed(error.to_string()))?;
-    }
+    SqliteStore::open(&home.state_db)
+        .and_then(|store| crate::setup::start_options_over(&checked.answers.options, &store))
+        .map_err(|error| CliError::Failed(error.to_string()))?;
 
     if !report.sync_now {
         if args.json {

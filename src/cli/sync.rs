@@ -16,7 +16,7 @@ use crate::engine::cycle::{
     Connections, CycleReport, CycleRequest, Progress, StopSignal, run_cycle,
 };
 use crate::engine::password_cycle::{PasswordCycleRequest, run_password_cycle};
-use crate::engine::run::{RunMode, RunStatus, RunTrigger};
+use crate::engine::run::{RunMode, RunStatus, RunTrigger, StepKind};
 use crate::home::Home;
 use crate::run_lock::RunLock;
 use crate::secret_store::OsKeyring;
@@ -186,6 +186,7 @@ pub fn report_document(
         "deletion_threshold": report.threshold,
         "deletes_withheld": report.deletes_withheld,
         "export": report.export,
+        "write_back": report.write_back,
         // A preview's (or staging run's) changes are what would be exported; a real run's are
         // what was exported.
         "changes": store.run_changes(report.run_id, None).map_err(failed)?,
@@ -241,11 +242,18 @@ pub fn print_report(store: &SqliteStore, report: &CycleReport, json: bool) -> Re
         println!("\n{why}. A run would make these changes:");
         print_changes(&changes);
     } else if !changes.is_empty() {
-        println!(
-            "\n{} change(s) written to the cloud; `dirsync runs show {}` lists every one.",
-            changes.len(),
-            run.id
-        );
+        let written_back = changes
+            .iter()
+            .filter(|change| change.step == StepKind::WriteBackExport)
+            .count();
+        let to_cloud = changes.len() - written_back;
+        if to_cloud > 0 {
+            println!("\n{to_cloud} change(s) written to the cloud.");
+        }
+        if written_back > 0 {
+            println!("\n{written_back} user(s) updated in AD by hybrid write-back.");
+        }
+        println!("`dirsync runs show {}` lists every change.", run.id);
     }
     if report.deletes_withheld > 0 {
         println!(

@@ -751,7 +751,7 @@ impl GraphClient {
 
     /// One HTTP exchange with retries: admits it through the flow control, signs it, and sends
     /// it again after 429, 5xx, a dropped connection, or an expired token.
-    async fn execute(
+    pub(super) async fn execute(
         &self,
         method: Method,
         url: Url,
@@ -862,11 +862,17 @@ impl GraphClient {
     /// of Microsoft Graph (public Graph has no such endpoint; the tenant emulator provides it,
     /// standing in for Entra Connect's private password-sync service).
     fn password_hash_url(&self) -> Url {
+        self.extension_url(&["passwordHashes"])
+    }
+
+    /// `{graph}/dirsync/v1/{segments}`: the services dirsync needs that Graph does not offer.
+    pub(super) fn extension_url(&self, segments: &[&str]) -> Url {
         let mut url = self.base.clone();
         url.path_segments_mut()
             .expect("validated as http(s)")
             .pop()
-            .extend(["dirsync", "v1", "passwordHashes"]);
+            .extend(["dirsync", "v1"])
+            .extend(segments);
         url
     }
 
@@ -997,7 +1003,7 @@ impl GraphClient {
     }
 
     /// Only links on the configured Graph host are followed: a token is never sent elsewhere.
-    fn follow(&self, link: &str) -> Result<Url, GraphError> {
+    pub(super) fn follow(&self, link: &str) -> Result<Url, GraphError> {
         let url = Url::parse(link)
             .map_err(|error| self.not_graph(format!("a link that is no URL ({error})")))?;
         if url.origin() != self.base.origin() {
@@ -1009,7 +1015,7 @@ impl GraphClient {
         Ok(url)
     }
 
-    fn not_graph(&self, what: String) -> GraphError {
+    pub(super) fn not_graph(&self, what: String) -> GraphError {
         GraphError::NotGraph {
             url: self.base.to_string(),
             what,

@@ -5,6 +5,7 @@
 //! - `graph`: the Graph client (objects, lookups, lists, delta, `$batch`);
 //! - `flow`: flow control (concurrency, write budget, `Retry-After`, backoff);
 //! - `setup`: registering dirsync's app in the tenant during setup;
+//! - `mailboxes`: the mailbox attributes hybrid write-back brings back to AD;
 //! - `error`: what went wrong, in words an administrator can act on.
 //!
 //! This file says where the cloud is: the sign-in authority and the Graph endpoint, which differ
@@ -14,6 +15,7 @@ pub mod auth;
 pub mod error;
 pub mod flow;
 pub mod graph;
+pub mod mailboxes;
 pub mod setup;
 
 pub use auth::{Authority, Credentials, DeviceCodeSignIn, TokenSource};

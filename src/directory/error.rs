@@ -84,7 +84,7 @@ pub enum DirectoryError {
     },
 
     #[error(
-        "the service account may not write {attributes} on '{dn}'; write-back rights cover the write-back attributes of users in the synced OUs only: is the object in scope, and was setup run with hybrid write-back on? (server said: {server_message})"
+        "the service account lacks the Write Property right on {attributes} of '{dn}'; setup grants that right for hybrid write-back, on the write-back attributes of users in the synced OUs only: is the object in scope, and was setup last run with hybrid write-back on? (server said: {server_message})"
     )]
     WriteDenied {
         dn: String,

@@ -1,35 +1,36 @@
-//! The write-back primitive: change attributes of one object as the service account. Hybrid
-//! write-back (cloud-mastered Exchange attributes) is built on it.
+//! The write-back primitives: read and change attributes of one object as the service account.
+//! Hybrid write-back (cloud-mastered Exchange attributes, `engine::write_back`) is built on them.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use ldap3::Mod;
+use ldap3::{Mod, Scope};
 
 use super::connection::DirectoryConnection;
 use super::dn::Dn;
 use super::error::DirectoryError;
+use super::forest;
 
-/// One change to one attribute.
+/// One change to one attribute. Values are bytes: some write-back attributes are binary.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttributeEdit {
     /// Adds values, keeping the ones there (an `X500:` proxy address is added, never replacing).
     AddValues {
         attribute: String,
-        values: Vec<String>,
+        values: Vec<Vec<u8>>,
     },
     RemoveValues {
         attribute: String,
-        values: Vec<String>,
+        values: Vec<Vec<u8>>,
     },
     /// Sets the attribute to exactly these values; no values clears it.
     Replace {
         attribute: String,
-        values: Vec<String>,
+        values: Vec<Vec<u8>>,
     },
 }
 
 impl AttributeEdit {
-    fn attribute(&self) -> &str {
+    pub fn attribute(&self) -> &str {
         match self {
             AttributeEdit::AddValues { attribute, .. }
             | AttributeEdit::RemoveValues { attribute, .. }
@@ -38,12 +39,7 @@ impl AttributeEdit {
     }
 
     fn to_mod(&self) -> Mod<Vec<u8>> {
-        let set = |values: &[String]| -> HashSet<Vec<u8>> {
-            values
-                .iter()
-                .map(|value| value.as_bytes().to_vec())
-                .collect()
-        };
+        let set = |values: &[Vec<u8>]| -> HashSet<Vec<u8>> { values.iter().cloned().collect() };
         match self {
             AttributeEdit::AddValues { attribute, values } => {
                 Mod::Add(attribute.as_bytes().to_vec(), set(values))
@@ -92,4 +88,46 @@ pub async fn modify_attributes(
         }),
         other => other,
     }
+}
+
+/// Whether `error` is the directory refusing a value (its size, syntax, or a value already
+/// there), as opposed to refusing the writer or failing to answer.
+pub fn is_value_refused(error: &DirectoryError) -> bool {
+    // constraintViolation, invalidAttributeSyntax, attributeOrValueExists, noSuchAttribute,
+    // undefinedAttributeType, objectClassViolation.
+    matches!(
+        error,
+        DirectoryError::Refused {
+            rc: 16 | 17 | 19 | 20 | 21 | 65,
+            ..
+        }
+    )
+}
+
+/// The current values of `attributes` on `dn`, keyed by the lowercase attribute name (absent
+/// when the object has none). Binary values come back as they are.
+pub async fn read_attributes(
+    connection: &DirectoryConnection,
+    dn: &Dn,
+    attributes: &[&str],
+) -> Result<HashMap<String, Vec<Vec<u8>>>, DirectoryError> {
+    let entries = connection
+        .search(
+            "read the attributes write-back changes",
+            dn.as_str(),
+            Scope::Base,
+            "(objectClass=*)",
+            attributes,
+        )
+        .await?;
+    let mut values = HashMap::new();
+    if let Some(entry) = entries.first() {
+        for attribute in attributes {
+            let found = forest::binary_values(entry, attribute);
+            if !found.is_empty() {
+                values.insert(attribute.to_ascii_lowercase(), found);
+            }
+        }
+    }
+    Ok(values)
 }

@@ -1,5 +1,6 @@
-//! One sync cycle (SPEC §5): directory import → cloud import → synchronization → cloud export,
-//! recorded step by step in the store (SPEC §6). The CLI, the scheduler service and the window
+//! One sync cycle (SPEC §5): directory import → cloud import → synchronization → cloud export
+//! (→ write-back export with hybrid write-back on, SPEC §8), recorded step by step in the store
+//! (SPEC §6). The CLI, the scheduler service and the window
 //! all run it through [`run_cycle`].
 //!
 //! Safety comes from the store's sync state, not from finishing: the directory's changes and
@@ -19,6 +20,9 @@ use super::export::{self, ExportContext, ExportReport, GROUP_SELECT, USER_SELECT
 use super::plan::{Operation, Plan, PlanInput, PlanOptions, plan};
 use super::run::{ObjectType, RunMode, RunStatus, RunTrigger, StepKind};
 use super::validation::Severity;
+use super::write_back::{self, WriteBackContext, WriteBackReport, WriteBackSchema};
+use crate::cloud::graph::DeltaLink;
+use crate::cloud::mailboxes::{MailboxChange, MailboxRead};
 use crate::cloud::{
     CloudKind, CloudObject, Credentials, FlowPolicy, GraphClient, GraphError, Lookup,
 };
@@ -31,6 +35,7 @@ use crate::directory::{DirectoryError, Dn};
 use crate::secret_store::SecretStore;
 use crate::store::runs::{ErrorRecord, RunId, StepCounters};
 use crate::store::sync_state::{DIRSYNC_CURSOR, ExportUpdate, SCOPE_CURSOR};
+use crate::store::write_back::{WRITE_BACK_CURSOR, WRITE_BACK_SCHEMA_CURSOR};
 use crate::store::{SqliteStore, StoreError};
 use crate::tls::TlsTrust;
 use futures::StreamExt as _;
@@ -84,6 +89,8 @@ pub struct CycleReport {
     pub plan: Plan,
     /// What export did (empty in a preview or in staging mode).
     pub export: ExportReport,
+    /// What hybrid write-back did (empty when it is off, in a preview or in staging mode).
+    pub write_back: WriteBackReport,
     /// Deletes not made: more than the deletion threshold.
     pub deletes_withheld: usize,
     pub threshold: usize,
@@ -225,6 +232,7 @@ pub async fn run_cycle(
             steps: Vec::new(),
             plan: Plan::default(),
             export: ExportReport::default(),
+            write_back: WriteBackReport::default(),
             deletes_withheld: 0,
             threshold: config.options.deletion_threshold,
             staging: config.options.staging_mode,
@@ -235,7 +243,8 @@ pub async fn run_cycle(
     let mut report = cycle.report;
     report.status = match outcome {
         Ok(()) => {
-            let errors = report.plan.errors.len() + report.export.errors;
+            let errors =
+                report.plan.errors.len() + report.export.errors + report.write_back.errors;
             if report.deletes_withheld > 0 {
                 RunStatus::StoppedDeletionThreshold
             } else if errors > 0 {
@@ -378,12 +387,17 @@ impl Cycle<'_> {
         let needs_cloud = objects
             .iter()
             .any(|object| !links.contains_key(&object.anchor));
-        let (cloud, counters) = if needs_cloud {
+        let (cloud, mut counters) = if needs_cloud {
             self.cloud_import(&objects, &links).await?
         } else {
             (Vec::new(), StepCounters::default())
         };
         let domains = self.tenant_domains().await?;
+        let mailboxes_read = if self.config.options.hybrid_write_back {
+            self.import_mailboxes(&mut counters).await?
+        } else {
+            false
+        };
         self.end_step(StepKind::CloudImport, counters)?;
         self.check_stop()?;
 
@@ -436,6 +450,10 @@ impl Cycle<'_> {
         match result {
             Ok(report) => {
                 self.report.export = report;
+                if mailboxes_read {
+                    self.check_stop()?;
+                    self.write_back_export().await?;
+                }
                 Ok(())
             }
             Err(export::ExportError::Stopped(report)) => {
@@ -448,6 +466,124 @@ impl Cycle<'_> {
             }
             Err(export::ExportError::Store(error)) => Err(CycleError::Store(error)),
         }
+    }
+
+    /// Reads the tenant's mailbox changes into the store (hybrid write-back), counted as
+    /// updates. A tenant without the mailbox endpoint is the run's error, not its failure: the
+    /// rest of the cycle goes on, and write-back waits. Returns whether the read succeeded.
+    async fn import_mailboxes(&mut self, counters: &mut StepCounters) -> Result<bool, CycleError> {
+        let saved = self
+            .store
+            .cursor(WRITE_BACK_CURSOR)?
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .map(DeltaLink);
+        let graph = &self.connections.graph;
+        let mut read = graph.mailbox_changes(saved.as_ref()).await?;
+        if read == MailboxRead::ResyncRequired && saved.is_some() {
+            tracing::warn!(
+                "the tenant no longer knows the saved mailbox delta link; reading every mailbox instead"
+            );
+            read = graph.mailbox_changes(None).await?;
+        }
+        match read {
+            MailboxRead::Changes { changes, next } => {
+                let mut changed = Vec::new();
+                let mut removed = Vec::new();
+                for change in &changes {
+                    match change {
+                        MailboxChange::Changed { item, mailbox } => {
+                            changed.push((mailbox.user_id.as_str(), item));
+                        }
+                        MailboxChange::Removed { user_id } => removed.push(user_id.as_str()),
+                    }
+                }
+                counters.updates += changed.len() as u64;
+                self.store
+                    .save_mailbox_changes(&changed, &removed, &next.0, now_ms())?;
+                Ok(true)
+            }
+            MailboxRead::ResyncRequired => Err(CycleError::Graph(GraphError::NotGraph {
+                url: self.config.cloud.graph.to_string(),
+                what: "a mailbox delta that asks to start over when started over".to_owned(),
+            })),
+            MailboxRead::Missing { url, answer } => {
+                let message = format!(
+                    "hybrid write-back is on, but the tenant has no mailbox endpoint ({url} answered: {answer}); public Microsoft Graph offers none, so no mailbox attribute is written back"
+                );
+                counters.errors += 1;
+                self.report.write_back.errors += 1;
+                self.store.record_errors(
+                    self.run_id,
+                    &[ErrorRecord {
+                        step: StepKind::CloudImport,
+                        dn: String::new(),
+                        anchor: None,
+                        object_type: None,
+                        error_type: "write-back-unavailable".to_owned(),
+                        code: None,
+                        server_message: message,
+                        hint: "turn hybrid write-back off (run setup again with options.hybrid_write_back = false), or point dirsync at a tenant service that offers the mailbox attributes".to_owned(),
+                        first_occurred_at: now_ms(),
+                        retry_count: 0,
+                    }],
+                )?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// The write-back export step: reads which write-back attributes the forest's schema has
+    /// (saying which it skips), then writes the pending mailboxes as the service account.
+    async fn write_back_export(&mut self) -> Result<(), CycleError> {
+        self.step(StepKind::WriteBackExport)?;
+        let connection = self.connections.directory.connection().await?;
+        let root = crate::directory::forest::read_root_dse(connection).await?;
+        let (present, _) = crate::directory::permissions::write_back_schema(
+            connection,
+            &root.schema_naming_context,
+        )
+        .await?;
+        let present: Vec<String> = present.into_iter().map(|attribute| attribute.name).collect();
+        let schema: WriteBackSchema = write_back::schema_from(&present);
+        if self.store.cursor(WRITE_BACK_SCHEMA_CURSOR)?.as_deref()
+            != Some(schema.fingerprint().as_bytes())
+        {
+            // An attribute appeared (or went): every mailbox is checked against AD again.
+            self.store.mark_all_mailboxes_pending()?;
+            self.store.set_cursor(
+                WRITE_BACK_SCHEMA_CURSOR,
+                schema.fingerprint().as_bytes(),
+                now_ms(),
+            )?;
+        }
+        let warnings: Vec<crate::store::runs::WarningRecord> = schema
+            .skipped
+            .iter()
+            .map(|attribute| crate::store::runs::WarningRecord {
+                dn: root.schema_naming_context.clone(),
+                anchor: String::new(),
+                attribute: attribute.clone(),
+                value: String::new(),
+                message: format!(
+                    "the forest's schema has no {attribute}; hybrid write-back skips it (extend the schema with Exchange's to have it written)"
+                ),
+            })
+            .collect();
+        self.store.record_warnings(self.run_id, &warnings)?;
+        self.report.write_back.skipped = schema.skipped.clone();
+
+        let mut counters = StepCounters::default();
+        let context = WriteBackContext {
+            connection,
+            store: self.store,
+            run_id: self.run_id,
+            schema: &schema,
+            progress: self.progress,
+            stop: self.stop,
+        };
+        let result = write_back::export(&context, &mut counters, &mut self.report.write_back).await;
+        self.end_step(StepKind::WriteBackExport, counters)?;
+        result
     }
 
     fn check_stop(&self) -> Result<(), CycleError> {

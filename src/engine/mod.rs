@@ -17,3 +17,4 @@ pub mod password_hash;
 pub mod plan;
 pub mod run;
 pub mod validation;
+pub mod write_back;

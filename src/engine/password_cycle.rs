@@ -73,6 +73,7 @@ pub async fn run_password_cycle<S: PasswordHashSource + Send>(
             steps: Vec::new(),
             plan: Plan::default(),
             export: ExportReport::default(),
+            write_back: super::write_back::WriteBackReport::default(),
             deletes_withheld: 0,
             threshold: config.options.deletion_threshold,
             staging: config.options.staging_mode,

@@ -24,6 +24,7 @@ use crate::cloud::setup::{
 use crate::cloud::{
     CloudEndpoints, FlowPolicy, GraphClient, GraphError, PasswordHashEndpoint, SignInError,
 };
+use crate::cloud::mailboxes::MailboxEndpoint;
 use crate::config::{CloudConfig, Config, DirectoryConfig};
 use crate::directory::forest::{AdminLevel, ForestInfo, check_enterprise_admin, read_forest};
 use crate::directory::password_hashes::{
@@ -427,6 +428,56 @@ async fn check_password_hash_endpoint(
     }
 }
 
+/// After a setup, the options it turned on start over as after Entra Connect's wizard: the
+/// next password cycle sends every synced user's password, and the next sync cycle reads every
+/// mailbox and checks it against AD. Shared by the CLI and the wizard.
+pub fn start_options_over(
+    options: &crate::config::SyncOptions,
+    store: &crate::store::SqliteStore,
+) -> Result<(), crate::store::StoreError> {
+    if options.password_hash_sync {
+        store.reset_password_sync()?;
+    }
+    if options.hybrid_write_back {
+        store.reset_write_back()?;
+    }
+    Ok(())
+}
+
+/// Hybrid write-back needs the tenant's mailbox attributes: public Microsoft Graph has none
+/// (SPEC §8), so setup says so before anything is created.
+async fn check_mailbox_endpoint(
+    client: &GraphClient,
+    checked: &CheckedAnswers,
+    progress: &mut dyn Progress,
+) -> Result<(), SetupFailure> {
+    match client.mailbox_endpoint().await {
+        Ok(MailboxEndpoint::Available) => {
+            progress.note("the tenant offers its mailboxes' attributes for hybrid write-back");
+            Ok(())
+        }
+        Ok(MailboxEndpoint::Missing { url, answer }) => Err(SetupFailure::BadInput(format!(
+            "options.hybrid_write_back: this tenant offers no mailbox attributes ({url} answered: {answer}); public Microsoft Graph has none, so nothing could be written back; set hybrid_write_back = false"
+        ))),
+        Err(error) => Err(graph_failure(error, checked)),
+    }
+}
+
+/// Checks what the chosen options need of the tenant.
+async fn check_cloud_options(
+    client: &GraphClient,
+    checked: &CheckedAnswers,
+    progress: &mut dyn Progress,
+) -> Result<(), SetupFailure> {
+    if checked.answers.options.password_hash_sync {
+        check_password_hash_endpoint(client, checked, progress).await?;
+    }
+    if checked.answers.options.hybrid_write_back {
+        check_mailbox_endpoint(client, checked, progress).await?;
+    }
+    Ok(())
+}
+
 /// The proven cloud sign-in: an administrator's session, or an existing app's credentials.
 enum CloudSession {
     Admin {
@@ -487,9 +538,7 @@ async fn sign_in(
                 "signed in to tenant '{}' ({}), initial domain {}",
                 tenant.display_name, tenant.tenant_id, tenant.initial_domain
             ));
-            if checked.answers.options.password_hash_sync {
-                check_password_hash_endpoint(&client, checked, progress).await?;
-            }
+            check_cloud_options(&client, checked, progress).await?;
             Ok(CloudSession::Admin { client, tenant })
         }
         SignIn::App => {
@@ -533,9 +582,7 @@ async fn sign_in(
                     .collect::<Vec<_>>()
                     .join(", ")
             ));
-            if checked.answers.options.password_hash_sync {
-                check_password_hash_endpoint(&client, checked, progress).await?;
-            }
+            check_cloud_options(&client, checked, progress).await?;
             Ok(CloudSession::App {
                 tenant_id,
                 client_id,

@@ -5,6 +5,7 @@
 pub mod password_sync;
 pub mod runs;
 pub mod sync_state;
+pub mod write_back;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_run_records.sql"),
     include_str!("migrations/0002_sync_state.sql"),
     include_str!("migrations/0003_password_sync.sql"),
+    include_str!("migrations/0004_write_back.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -23,6 +23,7 @@ pub const INITIAL_DOMAIN: &str = "contoso-lab.onmicrosoft.com";
 /// The service account all tests of this binary sync as: its DN and its password.
 pub struct ServiceAccount {
     pub dn: String,
+    pub sid: dirsync::directory::sid::Sid,
     pub password: Secret,
 }
 
@@ -90,6 +91,7 @@ pub fn service_account() -> &'static ServiceAccount {
             let password = OsKeyring.load(&setup.keyring_key).unwrap().unwrap();
             ServiceAccount {
                 dn: setup.account.dn.to_string(),
+                sid: setup.account.sid.clone(),
                 password,
             }
         })

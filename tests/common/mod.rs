@@ -27,13 +27,22 @@ pub fn repository_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+static LAB: OnceLock<Lab> = OnceLock::new();
+
 /// Brings the lab up once per test binary (idempotent and fast when it is already running).
 pub fn lab() -> &'static Lab {
-    static LAB: OnceLock<Lab> = OnceLock::new();
+    lab_with(&[])
+}
+
+/// The lab brought up with `tests/lab/lab up ARGS` (say `--exchange-schema`). The first call of
+/// a test binary decides: later calls, and [`lab`], return that same lab. (A different image
+/// restores another directory, so one binary never mixes two.)
+pub fn lab_with(args: &[&str]) -> &'static Lab {
     LAB.get_or_init(|| {
         let script = repository_root().join("tests/lab/lab");
         let output = Command::new(&script)
             .arg("up")
+            .args(args)
             .output()
             .unwrap_or_else(|error| panic!("cannot run {}: {error}", script.display()));
         assert!(

@@ -329,11 +329,31 @@ def seed_bench(seeder, n, m):
         log("bench: %d users in %d OUs in %.1fs" % (n, m, time.time() - t0))
 
 
+def extend_schema(samdb, ldif_path):
+    """Adds the attributes of `ldif_path` to the schema, then reloads it (schemaUpdateNow).
+    The caller opened samdb with "dsdb:schema update allowed" set."""
+    schema_dn = str(samdb.get_schema_basedn())
+    with open(ldif_path) as f:
+        text = f.read().replace("${SCHEMA_DN}", schema_dn)
+    reload = "dn:\nchangetype: modify\nadd: schemaUpdateNow\nschemaUpdateNow: 1\n"
+    for changetype, msg in samdb.parse_ldif(text):
+        if changetype == ldb.CHANGETYPE_MODIFY:
+            # A class may only name attributes the loaded schema already has.
+            samdb.modify_ldif(reload)
+            samdb.modify(msg)
+        else:
+            samdb.add(msg)
+    samdb.modify_ldif(reload)
+    log("schema extended from %s" % ldif_path)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--lab-dir", required=True)
     ap.add_argument("--extra-users", type=int, default=0)
     ap.add_argument("--extra-ous", type=int, default=0)
+    ap.add_argument("--exchange-schema", metavar="LDIF",
+                    help="extend the schema with this LDIF first")
     args = ap.parse_args()
 
     t0 = time.time()
@@ -343,6 +363,15 @@ def main():
     cache_size = 20011 if args.extra_users < 50000 else 200003
     lp = LoadParm()
     lp.load("%s/etc/smb.conf" % args.lab_dir)
+    if args.exchange_schema:
+        # Only for this offline session: the running DC keeps its schema fixed, as a forest
+        # whose schema admins have gone home.
+        lp.set("dsdb:schema update allowed", "true")
+    if args.exchange_schema:
+        # Outside batch mode: schemaUpdateNow needs transactions of its own.
+        extend_schema(SamDB(url="%s/private/sam.ldb" % args.lab_dir,
+                            session_info=system_session(), lp=lp),
+                      args.exchange_schema)
     samdb = SamDB(url="%s/private/sam.ldb" % args.lab_dir,
                   session_info=system_session(), lp=lp,
                   flags=ldb.FLG_NOSYNC,

@@ -21,6 +21,8 @@ pub struct App {
     pub auto_approve: bool,
     /// Whether `/dirsync/v1/passwordHashes` is served (else it is an unknown path).
     pub password_hash_endpoint: bool,
+    /// Whether `/dirsync/v1/mailboxes/delta` is served (else it is an unknown path).
+    pub mailbox_endpoint: bool,
     pub device_codes: Mutex<HashMap<String, DeviceCode>>,
     pub limiter: Mutex<Limiter>,
     pub faults: Mutex<Faults>,

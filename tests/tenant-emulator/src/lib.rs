@@ -9,6 +9,7 @@
 mod app;
 mod graph;
 mod identity;
+mod mailbox;
 mod model;
 mod password_sync;
 mod server;
@@ -75,6 +76,11 @@ pub struct EmulatorConfig {
     /// extension standing in for Entra Connect's private service. Off: both of its routes
     /// answer 404 like any unknown path, as public Graph has no such endpoint.
     pub password_hash_endpoint: bool,
+    /// Serve the mailbox delta (`{base}/dirsync/v1/mailboxes/delta`), an emulator extension
+    /// standing in for the private sync API Entra Connect's Exchange hybrid write-back reads.
+    /// Off: it answers 404 like any unknown path, as public Graph has no such endpoint (the
+    /// `/_emulator/mailboxes` hooks stay).
+    pub mailbox_endpoint: bool,
 }
 
 impl Default for EmulatorConfig {
@@ -91,6 +97,7 @@ impl Default for EmulatorConfig {
             device_code_lifetime_secs: 900,
             faults: FaultSettings::default(),
             password_hash_endpoint: true,
+            mailbox_endpoint: true,
         }
     }
 }
@@ -205,6 +212,7 @@ impl RunningEmulator {
             device_code_lifetime_secs,
             faults,
             password_hash_endpoint,
+            mailbox_endpoint,
         } = config;
         let initial = initial_domain.trim().to_ascii_lowercase();
         let prefix = initial.strip_suffix(".onmicrosoft.com").unwrap_or_default();
@@ -263,6 +271,7 @@ impl RunningEmulator {
             device_code_lifetime_secs,
             auto_approve,
             password_hash_endpoint,
+            mailbox_endpoint,
             device_codes: Mutex::new(HashMap::new()),
             limiter: Mutex::new(Limiter::new(write_limit.writes, write_limit.window)),
             faults: Mutex::new(faults),
@@ -370,6 +379,19 @@ impl RunningEmulator {
                 .map(|o| o.id().to_owned())
                 .collect()
         })
+    }
+
+    /// Sets a user's mailbox attributes as `PATCH /_emulator/mailboxes/{id}` does: `patch` is a
+    /// JSON object with any of the `cloud…` properties (null clears one). The error says what
+    /// is wrong (no such live user, an unknown property, a wrong type, the state file).
+    pub fn set_mailbox(&self, user_id: &str, patch: Value) -> Result<(), String> {
+        mailbox::set(&self.app, user_id, patch).map_err(|error| error.to_string())
+    }
+
+    /// A live user's mailbox as the mailbox delta lists it (`id` and the six `cloud…`
+    /// properties, unset ones null or empty), or None for no such live user.
+    pub fn mailbox(&self, user_id: &str) -> Option<Value> {
+        mailbox::get(&self.app, user_id)
     }
 
     /// Stops serving, writes state, joins the thread. Drop does the same.

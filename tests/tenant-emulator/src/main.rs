@@ -46,6 +46,10 @@ struct Args {
     /// extension): answer it 404 like any unknown path, as public Graph does.
     #[arg(long)]
     no_password_hash_endpoint: bool,
+    /// Do not serve the mailbox delta (/dirsync/v1/mailboxes/delta, an emulator extension):
+    /// answer it 404 like any unknown path, as public Graph does.
+    #[arg(long)]
+    no_mailbox_endpoint: bool,
 }
 
 fn main() -> ExitCode {
@@ -63,6 +67,7 @@ fn main() -> ExitCode {
         token_lifetime: Duration::from_secs(args.token_lifetime_secs),
         device_code_interval_secs: args.device_code_interval_secs,
         password_hash_endpoint: !args.no_password_hash_endpoint,
+        mailbox_endpoint: !args.no_mailbox_endpoint,
         ..EmulatorConfig::default()
     };
     let emulator = match RunningEmulator::start(config) {

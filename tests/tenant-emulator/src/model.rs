@@ -120,6 +120,33 @@ pub struct Internal {
     /// A user's userPrincipalName before it went to deleted items.
     #[serde(default)]
     pub original_upn: Option<String>,
+    /// A user's mailbox as Exchange Online syncs it into Entra ID, for the emulator's mailbox
+    /// delta (see `mailbox`); set through test hooks only. None until first set.
+    #[serde(default)]
+    pub mailbox: Option<Mailbox>,
+}
+
+/// The `cloud…` mailbox attributes of a user (Entra Connect's names for them).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Mailbox {
+    /// The values set, under their `cloud…` names. An absent name is null (for the voice mail
+    /// settings: empty); nulls and empty lists are never kept.
+    #[serde(default)]
+    pub values: Map<String, Value>,
+    /// The change sequence at which a value last changed (for the mailbox delta).
+    pub seq: u64,
+}
+
+/// What the mailbox delta must still know of a purged user's mailbox: whether a client that
+/// read the mailbox delta before the user left may hold values for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GoneMailbox {
+    /// When the user left the directory (went to deleted items, or was purged at once).
+    pub left_seq: u64,
+    /// When its mailbox last changed.
+    pub changed_seq: u64,
+    /// Whether it had values when it left.
+    pub had_values: bool,
 }
 
 /// A client secret: only a salted digest of its text is kept.
@@ -205,6 +232,9 @@ pub struct Tombstone {
     pub id: String,
     pub kind: Kind,
     pub seq: u64,
+    /// A user that had a mailbox record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mailbox: Option<GoneMailbox>,
 }
 
 /// A membership change, for `members@delta`.

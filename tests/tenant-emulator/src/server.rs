@@ -24,6 +24,7 @@ use tower_service::Service as _;
 use crate::app::{App, FaultSettings, MAX_WINDOW_SECS, Stats, lock};
 use crate::graph::{self, GraphError, GraphRequest, GraphResponse};
 use crate::identity::{self, Decision, TokenProblem};
+use crate::mailbox;
 use crate::password_sync;
 
 type Shared = Arc<App>;
@@ -34,6 +35,10 @@ pub fn router(app: Shared) -> Router {
     // unknown, and the fallback answers it like any other.
     if app.password_hash_endpoint {
         router = router.route("/dirsync/v1/passwordHashes", any(password_hashes));
+    }
+    // Not Graph either (see `mailbox`); its test hooks below stay when it is off.
+    if app.mailbox_endpoint {
+        router = router.route("/dirsync/v1/mailboxes/delta", any(mailbox_delta));
     }
     router
         .route("/{tenant}/oauth2/v2.0/token", any(token))
@@ -53,6 +58,10 @@ pub fn router(app: Shared) -> Router {
         )
         .route("/_emulator/limits", put(hook_limits))
         .route("/_emulator/stats", get(hook_stats).delete(hook_stats_reset))
+        .route(
+            "/_emulator/mailboxes/{user_id}",
+            get(hook_mailbox_get).patch(hook_mailbox_set),
+        )
         .route(
             "/_emulator/applications/{app_id}/expire-secrets",
             post(hook_expire_secrets),
@@ -263,7 +272,7 @@ fn graph_http(req: &GraphRequest, response: GraphResponse) -> Response {
     json_response(response.status, &headers, response.body.as_ref())
 }
 
-/// A request to `/v1.0` (`path` after it) or to the password hash endpoint, as Graph's
+/// A request to `/v1.0` (`path` after it) or to an extension under `/dirsync`, as Graph's
 /// handlers take it, and the caller its bearer token names (else Graph's 401).
 fn authenticated(
     app: &App,
@@ -344,6 +353,23 @@ async fn password_hashes(
         Err(refused) => return *refused,
     };
     let response = password_sync::handle(&app, &caller, &req);
+    graph_http(&req, response)
+}
+
+/// `GET /dirsync/v1/mailboxes/delta`: the mailbox extension, with Graph's token check, headers
+/// and error shapes.
+async fn mailbox_delta(
+    State(app): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (req, caller) = match authenticated(&app, &method, uri.path(), &uri, &headers, &body) {
+        Ok(authenticated) => authenticated,
+        Err(refused) => return *refused,
+    };
+    let response = mailbox::handle(&app, &caller, &req);
     graph_http(&req, response)
 }
 
@@ -453,6 +479,41 @@ async fn hook_stats(State(app): State<Shared>) -> Response {
 async fn hook_stats_reset(State(app): State<Shared>) -> Response {
     app.stats.reset();
     StatusCode::NO_CONTENT.into_response()
+}
+
+async fn hook_mailbox_get(State(app): State<Shared>, Path(user_id): Path<String>) -> Response {
+    match mailbox::get(&app, &user_id) {
+        Some(item) => axum::Json(item).into_response(),
+        None => hook_error(
+            StatusCode::NOT_FOUND,
+            &format!("no user has the ID '{user_id}'"),
+        ),
+    }
+}
+
+async fn hook_mailbox_set(
+    State(app): State<Shared>,
+    Path(user_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let patch: Value = match serde_json::from_slice(&body) {
+        Ok(patch) => patch,
+        Err(error) => {
+            return hook_error(StatusCode::BAD_REQUEST, &format!("invalid body: {error}"));
+        }
+    };
+    match mailbox::set(&app, &user_id, patch) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(error @ mailbox::SetError::NotFound(_)) => {
+            hook_error(StatusCode::NOT_FOUND, &error.to_string())
+        }
+        Err(error @ mailbox::SetError::Invalid(_)) => {
+            hook_error(StatusCode::BAD_REQUEST, &error.to_string())
+        }
+        Err(error @ mailbox::SetError::Store(_)) => {
+            hook_error(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string())
+        }
+    }
 }
 
 async fn hook_expire_secrets(State(app): State<Shared>, Path(app_id): Path<String>) -> Response {

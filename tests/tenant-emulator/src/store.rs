@@ -233,6 +233,7 @@ impl Inner {
             id: id.to_owned(),
             kind: object.kind,
             seq,
+            mailbox: crate::mailbox::gone(&object, seq),
         };
         self.state
             .tombstones
