@@ -112,7 +112,10 @@ pub enum MailboxRead {
 pub enum MailboxEndpoint {
     Available,
     /// What `url` answered instead.
-    Missing { url: String, answer: String },
+    Missing {
+        url: String,
+        answer: String,
+    },
 }
 
 impl GraphClient {
@@ -144,7 +147,10 @@ impl GraphClient {
     }
 
     /// The mailbox changes since `from`, or every mailbox when `from` is `None`.
-    pub async fn mailbox_changes(&self, from: Option<&DeltaLink>) -> Result<MailboxRead, GraphError> {
+    pub async fn mailbox_changes(
+        &self,
+        from: Option<&DeltaLink>,
+    ) -> Result<MailboxRead, GraphError> {
         let first = self.extension_url(&["mailboxes", "delta"]);
         let mut url = match from {
             Some(link) => self.follow(&link.0)?,
@@ -154,7 +160,9 @@ impl GraphClient {
         loop {
             let page = match self.execute(Method::Get, url, None, false, 0).await {
                 Ok(page) => page,
-                Err(GraphError::Failed { status: 410, .. }) => return Ok(MailboxRead::ResyncRequired),
+                Err(GraphError::Failed { status: 410, .. }) => {
+                    return Ok(MailboxRead::ResyncRequired);
+                }
                 // Public Graph answers an unknown path with 400 ("Invalid version") or 404.
                 Err(
                     error @ (GraphError::NotFound { .. }
@@ -180,7 +188,8 @@ impl GraphClient {
                         user_id: user_id.to_owned(),
                     });
                 } else {
-                    let mailbox = CloudMailbox::from_value(item).map_err(|what| self.not_graph(what))?;
+                    let mailbox =
+                        CloudMailbox::from_value(item).map_err(|what| self.not_graph(what))?;
                     changes.push(MailboxChange::Changed {
                         item: item.clone(),
                         mailbox,
@@ -197,9 +206,9 @@ impl GraphClient {
                     next: DeltaLink(link.to_owned()),
                 });
             } else {
-                return Err(self.not_graph(
-                    "a mailbox page with neither nextLink nor deltaLink".to_owned(),
-                ));
+                return Err(
+                    self.not_graph("a mailbox page with neither nextLink nor deltaLink".to_owned())
+                );
             }
         }
     }
@@ -230,8 +239,9 @@ mod tests {
 
     #[test]
     fn a_malformed_item_names_the_property() {
-        let error = CloudMailbox::from_value(&json!({"id": "u1", "cloudMSExchSafeSendersHash": "%%"}))
-            .expect_err("not base64");
+        let error =
+            CloudMailbox::from_value(&json!({"id": "u1", "cloudMSExchSafeSendersHash": "%%"}))
+                .expect_err("not base64");
         assert!(error.contains("cloudMSExchSafeSendersHash"), "{error}");
         let error = CloudMailbox::from_value(&json!({"id": "u1", "cloudMSExchArchiveStatus": "1"}))
             .expect_err("not an integer");

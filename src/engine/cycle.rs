@@ -243,8 +243,7 @@ pub async fn run_cycle(
     let mut report = cycle.report;
     report.status = match outcome {
         Ok(()) => {
-            let errors =
-                report.plan.errors.len() + report.export.errors + report.write_back.errors;
+            let errors = report.plan.errors.len() + report.export.errors + report.write_back.errors;
             if report.deletes_withheld > 0 {
                 RunStatus::StoppedDeletionThreshold
             } else if errors > 0 {
@@ -543,7 +542,10 @@ impl Cycle<'_> {
             &root.schema_naming_context,
         )
         .await?;
-        let present: Vec<String> = present.into_iter().map(|attribute| attribute.name).collect();
+        let present: Vec<String> = present
+            .into_iter()
+            .map(|attribute| attribute.name)
+            .collect();
         let schema: WriteBackSchema = write_back::schema_from(&present);
         if self.store.cursor(WRITE_BACK_SCHEMA_CURSOR)?.as_deref()
             != Some(schema.fingerprint().as_bytes())

@@ -154,7 +154,7 @@ const ALIAS_INVALID: &[char] = &[
     '\\', '!', '#', '$', '%', '&', '*', '+', '/', '=', '?', '^', '`', '{', '}', '|', '~', '<', '>',
     '(', ')', '\'', ';', ':', ',', '[', ']', '"', '@',
 ];
-/// Characters IdFix refuses in a proxy address (besides whitespace).
+/// Characters IdFix refuses in an SMTP proxy address (besides whitespace).
 const PROXY_INVALID: &[char] = &['<', '>', '(', ')', ';', ',', '[', ']', '"'];
 
 /// Entra ID's limits: a UPN of 113 characters, at most 64 of them before the '@'
@@ -206,14 +206,18 @@ pub fn check_upn(upn: &str) -> Vec<ObjectIssue> {
     issues
 }
 
-/// Checks one proxy address (`SMTP:…`, `smtp:…`, `X500:…`).
+/// Checks one proxy address (`SMTP:…`, `smtp:…`, `X500:…`). The character rule is for SMTP
+/// addresses only: an X500 address is an Exchange DN, whose spaces and parentheses
+/// ("Exchange Administrative Group (FYDIBOHF23SPDLT)") are normal, and hybrid write-back adds
+/// such addresses itself.
 pub fn check_proxy_address(address: &str) -> Vec<ObjectIssue> {
     let attribute = "proxyAddresses";
     let mut issues = Vec::new();
-    if let Some(character) = address
-        .chars()
-        .find(|c| c.is_whitespace() || PROXY_INVALID.contains(c))
-    {
+    let is_smtp = address
+        .get(..5)
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case("smtp:"));
+    let invalid = |c: &char| c.is_whitespace() || PROXY_INVALID.contains(c);
+    if let Some(character) = address.chars().find(invalid).filter(|_| is_smtp) {
         issues.push(ObjectIssue::error(
             attribute,
             address,
@@ -420,6 +424,12 @@ mod tests {
     fn proxy_addresses_follow_idfix() {
         assert!(check_proxy_address("SMTP:ann@contoso.test").is_empty());
         assert!(check_proxy_address("X500:/o=Contoso/ou=Exchange/cn=Recipients/cn=ann").is_empty());
+        assert!(
+            check_proxy_address(
+                "X500:/o=ExchangeLabs/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=ann"
+            )
+            .is_empty()
+        );
         assert_eq!(
             rules(&check_proxy_address("smtp:ann (old)@contoso.test")),
             [&Rule::InvalidCharacter { character: ' ' }]

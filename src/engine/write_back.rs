@@ -336,7 +336,9 @@ async fn write_user(
     }
     counters.errors += 1;
     report.errors += 1;
-    let history = context.store.write_back_failed(&target.cloud_id, now_ms())?;
+    let history = context
+        .store
+        .write_back_failed(&target.cloud_id, now_ms())?;
     let errors: Vec<ErrorRecord> = failures
         .into_iter()
         .map(|(attribute, error)| {
@@ -445,7 +447,13 @@ mod tests {
 
         // Already there (in another case): nothing to add.
         let held = current(&[
-            ("proxyAddresses", &[b"SMTP:ann@contoso.test", b"x500:/O=EXCHANGELABS/cn=Recipients/cn=u1"]),
+            (
+                "proxyAddresses",
+                &[
+                    b"SMTP:ann@contoso.test",
+                    b"x500:/O=EXCHANGELABS/cn=Recipients/cn=u1",
+                ],
+            ),
             ("msExchArchiveStatus", &[b"1"]),
             ("msExchSafeSendersHash", &[&[1, 2, 3]]),
             ("msExchUCVoiceMailSettings", &[b"CsvEnabled=true"]),
@@ -458,7 +466,10 @@ mod tests {
         let mut cleared = mailbox();
         cleared.archive_status = None;
         let held = current(&[
-            ("proxyAddresses", &[b"X500:/o=ExchangeLabs/cn=Recipients/cn=u1"]),
+            (
+                "proxyAddresses",
+                &[b"X500:/o=ExchangeLabs/cn=Recipients/cn=u1"],
+            ),
             ("msExchArchiveStatus", &[b"1"]),
             ("msExchSafeSendersHash", &[&[1, 2, 3]]),
             ("msExchUCVoiceMailSettings", &[b"CsvEnabled=true"]),
@@ -481,7 +492,10 @@ mod tests {
         let edits = edits_for(
             &wanted_values(&mailbox()),
             &HashMap::new(),
-            &["proxyAddresses".to_owned(), "msExchSafeSendersHash".to_owned()],
+            &[
+                "proxyAddresses".to_owned(),
+                "msExchSafeSendersHash".to_owned(),
+            ],
         );
         let names: Vec<&str> = edits.iter().map(|edit| edit.edit.attribute()).collect();
         assert_eq!(names, ["proxyAddresses", "msExchSafeSendersHash"]);

@@ -17,6 +17,7 @@ use crate::cloud::auth::{
     Authority, Credentials, DeviceCodeSignIn, SETUP_CLIENT_ID, SETUP_SCOPES, TokenSource,
 };
 use crate::cloud::graph::{GraphSetupError, http_client};
+use crate::cloud::mailboxes::MailboxEndpoint;
 use crate::cloud::setup::{
     AppOutcome, CloudSetupError, SyncAppTarget, TenantInfo, client_secret_key,
     enable_directory_sync, register_sync_app, set_sync_features, verified_domains, verify_tenant,
@@ -24,7 +25,6 @@ use crate::cloud::setup::{
 use crate::cloud::{
     CloudEndpoints, FlowPolicy, GraphClient, GraphError, PasswordHashEndpoint, SignInError,
 };
-use crate::cloud::mailboxes::MailboxEndpoint;
 use crate::config::{CloudConfig, Config, DirectoryConfig};
 use crate::directory::forest::{AdminLevel, ForestInfo, check_enterprise_admin, read_forest};
 use crate::directory::password_hashes::{

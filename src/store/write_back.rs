@@ -43,7 +43,8 @@ impl SqliteStore {
             for (cloud_id, mailbox) in changed {
                 upsert.execute(params![cloud_id, mailbox.to_string()])?;
             }
-            let mut delete = transaction.prepare("DELETE FROM cloud_mailboxes WHERE cloud_id = ?1")?;
+            let mut delete =
+                transaction.prepare("DELETE FROM cloud_mailboxes WHERE cloud_id = ?1")?;
             for cloud_id in removed {
                 delete.execute([cloud_id])?;
             }
@@ -161,7 +162,9 @@ mod tests {
         assert!(store.write_back_targets().expect("targets").is_empty());
 
         let first = store.write_back_failed("cloud-1", 100).expect("failed");
-        let again = store.write_back_failed("cloud-1", 200).expect("failed again");
+        let again = store
+            .write_back_failed("cloud-1", 200)
+            .expect("failed again");
         assert_eq!((first.first_occurred_at, first.retry_count), (100, 0));
         assert_eq!((again.first_occurred_at, again.retry_count), (100, 1));
 

@@ -2,6 +2,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod installation;
+pub mod write_back;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
