@@ -699,3 +699,43 @@ async fn password_hash_sync_is_checked_before_anything_changes() {
     assert_eq!(config.directory.password_hash_socket, Some(lab_socket));
     remove_test_accounts(lab).await;
 }
+
+/// Hybrid write-back needs a tenant that offers its mailboxes' attributes: setup checks before it
+/// changes anything and names the field.
+#[tokio::test]
+async fn hybrid_write_back_is_checked_before_anything_changes() {
+    let _turn = LAB_TURN.lock().await;
+    let lab = lab();
+    let home = tempfile::tempdir().unwrap();
+    let public_graph = RunningEmulator::start(EmulatorConfig {
+        verified_domains: vec!["corp.dirsync.test".to_owned()],
+        mailbox_endpoint: false,
+        ..EmulatorConfig::default()
+    })
+    .unwrap();
+    let text = answers(
+        lab,
+        &app_sign_in(&public_graph),
+        "hybrid_write_back = true",
+        &[ou(lab, "OU=Corp")],
+        &[],
+    );
+    let env = [
+        ("DIRSYNC_ADMIN_PASSWORD", lab.admin_password.as_str()),
+        (
+            "SETUP_TEST_CLIENT_SECRET",
+            public_graph.info.client_secret.as_str(),
+        ),
+    ];
+    let computer = unique_computer("wb-cloud");
+    let run = setup(home.path(), &text, &computer, &env, false);
+    assert_eq!(run.status, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("options.hybrid_write_back")
+            && run.stderr.contains("offers no mailbox attributes"),
+        "{}",
+        run.stderr
+    );
+    assert!(accounts_for(lab, &computer).is_empty());
+    assert!(!home.path().join("config.toml").exists());
+}

@@ -11,6 +11,8 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use super::error::GraphError;
+use url::Url;
+
 use super::graph::{DeltaLink, GraphClient, Method};
 
 /// One cloud user's mailbox attributes, as the tenant holds them. Each is `None` (or empty)
@@ -94,17 +96,96 @@ pub enum MailboxChange {
     Removed { user_id: String },
 }
 
-/// What a read of the mailbox delta found.
+/// One page of the mailbox delta.
 #[derive(Debug, Clone, PartialEq)]
-pub enum MailboxRead {
+pub enum MailboxPage {
+    /// Changes; the last page also carries the link the next read starts from.
     Changes {
         changes: Vec<MailboxChange>,
-        next: DeltaLink,
+        delta_link: Option<DeltaLink>,
     },
     /// The tenant no longer knows the link it gave: read everything again, without it.
     ResyncRequired,
     /// The tenant has no mailbox endpoint (public Graph): what `url` answered instead.
     Missing { url: String, answer: String },
+}
+
+/// Reads the mailbox delta one page at a time, so that a large tenant's first read never sits
+/// in memory whole (a safe senders hash alone may be 32,000 bytes).
+#[derive(Debug)]
+pub struct MailboxDelta<'a> {
+    client: &'a GraphClient,
+    first: Url,
+    next: Option<Url>,
+    from_link: bool,
+    pages: usize,
+}
+
+impl MailboxDelta<'_> {
+    /// The next page, or `None` after the last one.
+    pub async fn next_page(&mut self) -> Result<Option<MailboxPage>, GraphError> {
+        let Some(url) = self.next.take() else {
+            return Ok(None);
+        };
+        let first_page = self.pages == 0;
+        self.pages += 1;
+        let page = match self.client.execute(Method::Get, url, None, false, 0).await {
+            Ok(page) => page,
+            Err(GraphError::Failed { status: 410, .. }) => {
+                return Ok(Some(MailboxPage::ResyncRequired));
+            }
+            // Public Graph answers an unknown path with 400 ("Invalid version") or 404.
+            Err(
+                error @ (GraphError::NotFound { .. }
+                | GraphError::BadRequest { .. }
+                | GraphError::NotGraph { .. }),
+            ) if first_page && !self.from_link => {
+                return Ok(Some(MailboxPage::Missing {
+                    url: self.first.to_string(),
+                    answer: error.to_string(),
+                }));
+            }
+            Err(other) => return Err(other),
+        };
+        let client = self.client;
+        let page = page.ok_or_else(|| client.not_graph("an empty mailbox page".to_owned()))?;
+        let items = page
+            .get("value")
+            .and_then(Value::as_array)
+            .ok_or_else(|| client.not_graph("a mailbox page without a value array".to_owned()))?;
+        let mut changes = Vec::with_capacity(items.len());
+        for item in items {
+            if item.get("@removed").is_some() {
+                let user_id = item.get("id").and_then(Value::as_str).unwrap_or_default();
+                changes.push(MailboxChange::Removed {
+                    user_id: user_id.to_owned(),
+                });
+            } else {
+                let mailbox =
+                    CloudMailbox::from_value(item).map_err(|what| client.not_graph(what))?;
+                changes.push(MailboxChange::Changed {
+                    item: item.clone(),
+                    mailbox,
+                });
+            }
+        }
+        let mut delta_link = None;
+        if let Some(next) = page.get("@odata.nextLink").and_then(Value::as_str) {
+            self.next = Some(client.follow(next)?);
+        } else if let Some(link) = page.get("@odata.deltaLink").and_then(Value::as_str) {
+            // Checked now, so a stored link is known to be ours.
+            client.follow(link)?;
+            delta_link = Some(DeltaLink(link.to_owned()));
+        } else {
+            return Err(
+                client.not_graph("a mailbox page with neither nextLink nor deltaLink".to_owned())
+            );
+        }
+        Ok(Some(MailboxPage::Changes {
+            changes,
+            delta_link,
+        }))
+    }
 }
 
 /// Whether the tenant offers the mailbox attributes at all.
@@ -146,71 +227,20 @@ impl GraphClient {
         }
     }
 
-    /// The mailbox changes since `from`, or every mailbox when `from` is `None`.
-    pub async fn mailbox_changes(
-        &self,
-        from: Option<&DeltaLink>,
-    ) -> Result<MailboxRead, GraphError> {
+    /// The mailbox changes since `from`, or every mailbox when `from` is `None`, page by page.
+    pub fn mailbox_delta(&self, from: Option<&DeltaLink>) -> Result<MailboxDelta<'_>, GraphError> {
         let first = self.extension_url(&["mailboxes", "delta"]);
-        let mut url = match from {
+        let next = match from {
             Some(link) => self.follow(&link.0)?,
             None => first.clone(),
         };
-        let mut changes = Vec::new();
-        loop {
-            let page = match self.execute(Method::Get, url, None, false, 0).await {
-                Ok(page) => page,
-                Err(GraphError::Failed { status: 410, .. }) => {
-                    return Ok(MailboxRead::ResyncRequired);
-                }
-                // Public Graph answers an unknown path with 400 ("Invalid version") or 404.
-                Err(
-                    error @ (GraphError::NotFound { .. }
-                    | GraphError::BadRequest { .. }
-                    | GraphError::NotGraph { .. }),
-                ) if from.is_none() && changes.is_empty() => {
-                    return Ok(MailboxRead::Missing {
-                        url: first.to_string(),
-                        answer: error.to_string(),
-                    });
-                }
-                Err(other) => return Err(other),
-            };
-            let page = page.ok_or_else(|| self.not_graph("an empty mailbox page".to_owned()))?;
-            let items = page
-                .get("value")
-                .and_then(Value::as_array)
-                .ok_or_else(|| self.not_graph("a mailbox page without a value array".to_owned()))?;
-            for item in items {
-                if item.get("@removed").is_some() {
-                    let user_id = item.get("id").and_then(Value::as_str).unwrap_or_default();
-                    changes.push(MailboxChange::Removed {
-                        user_id: user_id.to_owned(),
-                    });
-                } else {
-                    let mailbox =
-                        CloudMailbox::from_value(item).map_err(|what| self.not_graph(what))?;
-                    changes.push(MailboxChange::Changed {
-                        item: item.clone(),
-                        mailbox,
-                    });
-                }
-            }
-            if let Some(next) = page.get("@odata.nextLink").and_then(Value::as_str) {
-                url = self.follow(next)?;
-            } else if let Some(link) = page.get("@odata.deltaLink").and_then(Value::as_str) {
-                // Checked now, so a stored link is known to be ours.
-                self.follow(link)?;
-                return Ok(MailboxRead::Changes {
-                    changes,
-                    next: DeltaLink(link.to_owned()),
-                });
-            } else {
-                return Err(
-                    self.not_graph("a mailbox page with neither nextLink nor deltaLink".to_owned())
-                );
-            }
-        }
+        Ok(MailboxDelta {
+            client: self,
+            first,
+            next: Some(next),
+            from_link: from.is_some(),
+            pages: 0,
+        })
     }
 }
 

@@ -22,7 +22,7 @@ use super::run::{ObjectType, RunMode, RunStatus, RunTrigger, StepKind};
 use super::validation::Severity;
 use super::write_back::{self, WriteBackContext, WriteBackReport, WriteBackSchema};
 use crate::cloud::graph::DeltaLink;
-use crate::cloud::mailboxes::{MailboxChange, MailboxRead};
+use crate::cloud::mailboxes::{MailboxChange, MailboxPage};
 use crate::cloud::{
     CloudKind, CloudObject, Credentials, FlowPolicy, GraphClient, GraphError, Lookup,
 };
@@ -477,41 +477,56 @@ impl Cycle<'_> {
             .and_then(|bytes| String::from_utf8(bytes).ok())
             .map(DeltaLink);
         let graph = &self.connections.graph;
-        let mut read = graph.mailbox_changes(saved.as_ref()).await?;
-        if read == MailboxRead::ResyncRequired && saved.is_some() {
-            tracing::warn!(
-                "the tenant no longer knows the saved mailbox delta link; reading every mailbox instead"
-            );
-            read = graph.mailbox_changes(None).await?;
-        }
-        match read {
-            MailboxRead::Changes { changes, next } => {
-                let mut changed = Vec::new();
-                let mut removed = Vec::new();
-                for change in &changes {
-                    match change {
-                        MailboxChange::Changed { item, mailbox } => {
-                            changed.push((mailbox.user_id.as_str(), item));
+        let mut delta = graph.mailbox_delta(saved.as_ref())?;
+        let mut started_over = false;
+        loop {
+            let page = delta.next_page().await?;
+            let Some(page) = page else {
+                return Ok(true);
+            };
+            match page {
+                MailboxPage::Changes {
+                    changes,
+                    delta_link,
+                } => {
+                    let mut changed = Vec::new();
+                    let mut removed = Vec::new();
+                    for change in &changes {
+                        match change {
+                            MailboxChange::Changed { item, mailbox } => {
+                                changed.push((mailbox.user_id.as_str(), item));
+                            }
+                            MailboxChange::Removed { user_id } => removed.push(user_id.as_str()),
                         }
-                        MailboxChange::Removed { user_id } => removed.push(user_id.as_str()),
                     }
+                    counters.updates += changed.len() as u64;
+                    // The link is kept only with the last page: a read that stops halfway
+                    // starts again from the old link, and saving a mailbox twice is harmless.
+                    let link = delta_link.as_ref().map(|link| link.0.as_str());
+                    self.store
+                        .save_mailbox_changes(&changed, &removed, link, now_ms())?;
                 }
-                counters.updates += changed.len() as u64;
-                self.store
-                    .save_mailbox_changes(&changed, &removed, &next.0, now_ms())?;
-                Ok(true)
-            }
-            MailboxRead::ResyncRequired => Err(CycleError::Graph(GraphError::NotGraph {
-                url: self.config.cloud.graph.to_string(),
-                what: "a mailbox delta that asks to start over when started over".to_owned(),
-            })),
-            MailboxRead::Missing { url, answer } => {
-                let message = format!(
-                    "hybrid write-back is on, but the tenant has no mailbox endpoint ({url} answered: {answer}); public Microsoft Graph offers none, so no mailbox attribute is written back"
-                );
-                counters.errors += 1;
-                self.report.write_back.errors += 1;
-                self.store.record_errors(
+                MailboxPage::ResyncRequired if saved.is_some() && !started_over => {
+                    tracing::warn!(
+                        "the tenant no longer knows the saved mailbox delta link; reading every mailbox instead"
+                    );
+                    started_over = true;
+                    delta = graph.mailbox_delta(None)?;
+                }
+                MailboxPage::ResyncRequired => {
+                    return Err(CycleError::Graph(GraphError::NotGraph {
+                        url: self.config.cloud.graph.clone(),
+                        what: "a mailbox delta that asks to start over when started over"
+                            .to_owned(),
+                    }));
+                }
+                MailboxPage::Missing { url, answer } => {
+                    let message = format!(
+                        "hybrid write-back is on, but the tenant has no mailbox endpoint ({url} answered: {answer}); public Microsoft Graph offers none, so no mailbox attribute is written back"
+                    );
+                    counters.errors += 1;
+                    self.report.write_back.errors += 1;
+                    self.store.record_errors(
                     self.run_id,
                     &[ErrorRecord {
                         step: StepKind::CloudImport,
@@ -526,7 +541,8 @@ impl Cycle<'_> {
                         retry_count: 0,
                     }],
                 )?;
-                Ok(false)
+                    return Ok(false);
+                }
             }
         }
     }

@@ -25,13 +25,13 @@ pub struct WriteBackTarget {
 }
 
 impl SqliteStore {
-    /// Keeps what one read of the mailbox delta returned, with the link for the next read, in one
-    /// transaction: a changed mailbox becomes pending, a removed user's is forgotten.
+    /// Keeps one page of the mailbox delta, with the link for the next read when it is the last
+    /// page, in one transaction: a changed mailbox becomes pending, a removed user's is forgotten.
     pub fn save_mailbox_changes(
         &self,
         changed: &[(&str, &Value)],
         removed: &[&str],
-        next_link: &str,
+        next_link: Option<&str>,
         now: i64,
     ) -> Result<(), StoreError> {
         let transaction = self.connection().unchecked_transaction()?;
@@ -48,11 +48,13 @@ impl SqliteStore {
             for cloud_id in removed {
                 delete.execute([cloud_id])?;
             }
-            transaction.execute(
-                "INSERT INTO sync_cursors (name, value, updated_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                params![WRITE_BACK_CURSOR, next_link.as_bytes(), now],
-            )?;
+            if let Some(link) = next_link {
+                transaction.execute(
+                    "INSERT INTO sync_cursors (name, value, updated_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                    params![WRITE_BACK_CURSOR, link.as_bytes(), now],
+                )?;
+            }
         }
         transaction.commit()?;
         Ok(())
@@ -152,7 +154,7 @@ mod tests {
         let store = SqliteStore::open_in_memory().expect("store");
         let item = json!({"id": "cloud-1", "cloudMSExchArchiveStatus": 1});
         store
-            .save_mailbox_changes(&[("cloud-1", &item)], &[], "link-1", 10)
+            .save_mailbox_changes(&[("cloud-1", &item)], &[], Some("link-1"), 10)
             .expect("save");
         assert_eq!(
             store.cursor(WRITE_BACK_CURSOR).expect("cursor"),
@@ -169,8 +171,13 @@ mod tests {
         assert_eq!((again.first_occurred_at, again.retry_count), (100, 1));
 
         store
-            .save_mailbox_changes(&[], &["cloud-1"], "link-2", 20)
+            .save_mailbox_changes(&[], &["cloud-1"], None, 20)
             .expect("removed");
+        assert_eq!(
+            store.cursor(WRITE_BACK_CURSOR).expect("cursor"),
+            Some(b"link-1".to_vec()),
+            "a page that is not the last keeps the link where it was"
+        );
         store.reset_write_back().expect("reset");
         assert_eq!(store.cursor(WRITE_BACK_CURSOR).expect("cursor"), None);
     }
