@@ -13,7 +13,8 @@ use std::time::Duration;
 use dirsync::cloud::auth::{
     Authority, Credentials, DeviceCodeSignIn, SETUP_CLIENT_ID, SETUP_SCOPES, TokenSource,
 };
-use dirsync::cloud::graph::{DeltaChange, http_client};
+use dirsync::cloud::graph::{DeltaChange, DeltaLink, http_client};
+use dirsync::cloud::mailboxes::{MailboxChange, MailboxEndpoint, MailboxPage};
 use dirsync::cloud::setup::{
     self, AppOutcome, SYNC_APP_PERMISSIONS, SyncAppTarget, client_secret_key, register_sync_app,
 };
@@ -1178,4 +1179,96 @@ async fn setup_waits_for_the_new_app_to_replicate_before_proving_it() {
         "{error}"
     );
     OsKeyring.remove(&app.secret_key).unwrap();
+}
+
+/// Reads a whole mailbox delta round: every changed mailbox id, every removed id, and the link.
+async fn mailbox_round(
+    client: &GraphClient,
+    from: Option<&DeltaLink>,
+) -> (Vec<String>, Vec<String>, Option<DeltaLink>, usize) {
+    let mut delta = client.mailbox_delta(from).unwrap();
+    let (mut changed, mut removed, mut link, mut pages) = (Vec::new(), Vec::new(), None, 0);
+    while let Some(page) = delta.next_page().await.unwrap() {
+        pages += 1;
+        let MailboxPage::Changes {
+            changes,
+            delta_link,
+        } = page
+        else {
+            panic!("not a page of changes: {page:?}");
+        };
+        assert!(link.is_none(), "only the last page carries the link");
+        link = delta_link;
+        for change in changes {
+            match change {
+                MailboxChange::Changed { mailbox, .. } => changed.push(mailbox.user_id),
+                MailboxChange::Removed { user_id } => removed.push(user_id),
+            }
+        }
+    }
+    (changed, removed, link, pages)
+}
+
+#[tokio::test]
+async fn the_mailbox_delta_pages_through_every_mailbox_then_only_the_changes() {
+    let emulator = emulator();
+    let client = app_client(&emulator.info, quick_policy());
+    let requests: Vec<GraphRequest> = (0..230)
+        .map(|n| {
+            GraphRequest::new(Method::Post, &["users"])
+                .with_body(new_user(&format!("mbx{n}"), &format!("mbx{n}")))
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for result in client.batch(&requests).await {
+        ids.push(result.unwrap().unwrap()["id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        emulator
+            .set_mailbox(id, json!({"cloudMSExchArchiveStatus": 1}))
+            .unwrap();
+    }
+
+    let (changed, removed, link, pages) = mailbox_round(&client, None).await;
+    assert!(pages >= 3, "230 mailboxes come in pages: {pages}");
+    let mut sorted = changed.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 230, "each mailbox once");
+    assert!(removed.is_empty());
+    let link = link.expect("the last page carries the delta link");
+
+    emulator
+        .set_mailbox(&ids[7], json!({"cloudMSExchArchiveStatus": null}))
+        .unwrap();
+    let (changed, _, next, _) = mailbox_round(&client, Some(&link)).await;
+    assert_eq!(changed, [ids[7].clone()]);
+    assert!(next.is_some());
+
+    // A link the tenant does not know: start over.
+    let unknown = DeltaLink(format!(
+        "{}/dirsync/v1/mailboxes/delta?$deltatoken=bogus",
+        emulator.info.graph
+    ));
+    let mut delta = client.mailbox_delta(Some(&unknown)).unwrap();
+    assert_eq!(
+        delta.next_page().await.unwrap(),
+        Some(MailboxPage::ResyncRequired)
+    );
+
+    // Public Graph has no mailbox endpoint, and says so on the first page.
+    let public = start(EmulatorConfig {
+        mailbox_endpoint: false,
+        ..EmulatorConfig::default()
+    });
+    let client = app_client(&public.info, quick_policy());
+    let mut delta = client.mailbox_delta(None).unwrap();
+    assert!(matches!(
+        delta.next_page().await.unwrap(),
+        Some(MailboxPage::Missing { .. })
+    ));
+    assert!(matches!(
+        client.mailbox_endpoint().await.unwrap(),
+        MailboxEndpoint::Missing { .. }
+    ));
 }
