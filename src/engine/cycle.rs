@@ -553,16 +553,18 @@ impl Cycle<'_> {
         self.step(StepKind::WriteBackExport)?;
         let connection = self.connections.directory.connection().await?;
         let root = crate::directory::forest::read_root_dse(connection).await?;
-        let (present, _) = crate::directory::permissions::write_back_schema(
+        let (present, missing) = crate::directory::permissions::write_back_schema(
             connection,
             &root.schema_naming_context,
         )
         .await?;
-        let present: Vec<String> = present
-            .into_iter()
-            .map(|attribute| attribute.name)
-            .collect();
-        let schema: WriteBackSchema = write_back::schema_from(&present);
+        let schema = WriteBackSchema {
+            writable: present
+                .into_iter()
+                .map(|attribute| attribute.name)
+                .collect(),
+            skipped: missing,
+        };
         if self.store.cursor(WRITE_BACK_SCHEMA_CURSOR)?.as_deref()
             != Some(schema.fingerprint().as_bytes())
         {

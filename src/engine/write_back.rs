@@ -20,7 +20,6 @@ use serde_json::Value;
 use super::cycle::{CycleError, Progress, StopSignal, now_ms};
 use super::run::{ChangeKind, ObjectType, StepKind};
 use crate::cloud::mailboxes::CloudMailbox;
-use crate::directory::permissions::WRITE_BACK_ATTRIBUTES;
 use crate::directory::write_back::{
     AttributeEdit, is_value_refused, modify_attributes, read_attributes,
 };
@@ -52,7 +51,8 @@ pub enum Wanted {
     Exactly(Vec<Vec<u8>>),
 }
 
-/// The AD attributes a cloud mailbox asks for, in [`WRITE_BACK_ATTRIBUTES`] order.
+/// The AD attributes a cloud mailbox asks for, in
+/// [`crate::directory::permissions::WRITE_BACK_ATTRIBUTES`] order.
 pub fn wanted_values(mailbox: &CloudMailbox) -> Vec<(&'static str, Wanted)> {
     let single = |value: Option<Vec<u8>>| Wanted::Exactly(value.into_iter().collect());
     let mut wanted = Vec::new();
@@ -374,25 +374,10 @@ async fn write_user(
     Ok(())
 }
 
-/// The names of [`WRITE_BACK_ATTRIBUTES`] split by whether the schema has them.
-pub fn schema_from(present: &[String]) -> WriteBackSchema {
-    let mut schema = WriteBackSchema::default();
-    for attribute in WRITE_BACK_ATTRIBUTES {
-        if present
-            .iter()
-            .any(|name| name.eq_ignore_ascii_case(attribute))
-        {
-            schema.writable.push((*attribute).to_owned());
-        } else {
-            schema.skipped.push((*attribute).to_owned());
-        }
-    }
-    schema
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::directory::permissions::WRITE_BACK_ATTRIBUTES;
     use serde_json::json;
 
     fn mailbox() -> CloudMailbox {
@@ -501,10 +486,6 @@ mod tests {
         assert_eq!(names, ["proxyAddresses", "msExchSafeSendersHash"]);
         assert_eq!(edits[1].record.new, json!("AQID"));
         assert_eq!(edits[1].record.old, Value::Null);
-
-        let schema = schema_from(&["proxyaddresses".to_owned()]);
-        assert_eq!(schema.writable, ["proxyAddresses"]);
-        assert_eq!(schema.skipped.len(), WRITE_BACK_ATTRIBUTES.len() - 1);
     }
 
     #[test]

@@ -6,9 +6,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-
 use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -714,31 +711,9 @@ async fn the_in_process_api_follows_the_hooks_rules_and_graph_never_shows_mailbo
     }
 }
 
-/// Stops the child process however the test ends.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn the_binary_flag_switches_the_endpoint_off() {
-    let mut child = Child(
-        Command::new(env!("CARGO_BIN_EXE_tenant-emulator"))
-            .args(["--listen", "127.0.0.1:0", "--no-mailbox-endpoint"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut line = String::new();
-    BufReader::new(child.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let info: ReadyInfo = serde_json::from_str(line.trim()).unwrap();
+    let (_child, info) = spawn_binary(&["--no-mailbox-endpoint"]);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -286,3 +286,34 @@ pub async fn user_token(info: &ReadyInfo, username: &str, password: &str, scope:
     )
     .await
 }
+
+/// The `tenant-emulator` binary, stopped however the test ends.
+pub struct Child(pub std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs the binary on a free port with `flags`; returns it and the JSON line it prints when ready.
+pub fn spawn_binary(flags: &[&str]) -> (Child, ReadyInfo) {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Child(
+        Command::new(env!("CARGO_BIN_EXE_tenant-emulator"))
+            .args(["--listen", "127.0.0.1:0"])
+            .args(flags)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let info: ReadyInfo = serde_json::from_str(line.trim()).unwrap();
+    (child, info)
+}
