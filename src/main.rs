@@ -21,17 +21,33 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        None => match dirsync::ui::run_window(home) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
-                eprintln!(
-                    "dirsync: error: cannot open the window: {error}; on a server without a desktop use the CLI (dirsync --help)"
-                );
-                ExitCode::from(cli::EXIT_FAILED)
+        None => {
+            let prefill = match cli.prefill.as_deref().map(read_prefill).transpose() {
+                Ok(prefill) => prefill,
+                Err(message) => {
+                    eprintln!("dirsync: error: --prefill: {message}");
+                    return ExitCode::from(cli::EXIT_BAD_INPUT);
+                }
+            };
+            match dirsync::ui::run_window(home, runtime.handle().clone(), prefill) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!(
+                        "dirsync: error: cannot open the window: {error}; on a server without a desktop use the CLI (dirsync --help)"
+                    );
+                    ExitCode::from(cli::EXIT_FAILED)
+                }
             }
-        },
+        }
         Some(command) => ExitCode::from(runtime.block_on(cli::run(command, &home))),
     }
+}
+
+/// The answers file the wizard starts from.
+fn read_prefill(path: &std::path::Path) -> Result<dirsync::setup::Answers, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+    dirsync::setup::parse_answers(path, &text).map_err(|error| error.to_string())
 }
 
 /// Logs go to stderr; `DIRSYNC_LOG` (tracing's filter syntax) sets the level, warnings by default.

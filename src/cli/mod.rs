@@ -5,7 +5,7 @@ mod ous;
 mod runs;
 mod service;
 mod setup;
-mod sync;
+pub mod sync;
 
 use std::path::PathBuf;
 
@@ -35,6 +35,11 @@ pub struct Cli {
     /// Directory holding config.toml and state.db (default: the platform's config and data directories)
     #[arg(long, env = "DIRSYNC_HOME", global = true, value_name = "DIR")]
     pub home: Option<PathBuf>,
+
+    /// Open the wizard pre-filled from an answers file (the format of `dirsync setup --answers`;
+    /// secrets are typed in the window)
+    #[arg(long = "prefill", value_name = "FILE")]
+    pub prefill: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Option<Command>,

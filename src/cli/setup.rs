@@ -13,9 +13,6 @@ use crate::setup::answers::{CheckedAnswers, SignIn, check_answers, parse_answers
 use crate::setup::{Progress, STEPS, SetupFailure, SetupInputs, SetupReport, run_setup};
 use crate::store::SqliteStore;
 
-/// The name setup gives this computer when the system has none.
-const FALLBACK_COMPUTER_NAME: &str = "dirsync";
-
 pub async fn run(args: SetupArgs, home: &Home) -> Result<u8, CliError> {
     let path = &args.answers;
     let text = std::fs::read_to_string(path).map_err(|error| {
@@ -47,7 +44,7 @@ pub async fn run(args: SetupArgs, home: &Home) -> Result<u8, CliError> {
     let inputs = SetupInputs {
         admin_password,
         client_secret,
-        computer: computer_name(),
+        computer: crate::setup::computer_name(),
     };
 
     let report = run_setup(
@@ -131,19 +128,6 @@ fn read_secret(variable: &str, field: &str, prompt: &str) -> Result<Secret, CliE
         )));
     }
     Ok(Secret::new(value))
-}
-
-/// This computer's name: `HOSTNAME`, else /etc/hostname, else a fixed name. It tells this
-/// installation's service account and app apart from another computer's.
-fn computer_name() -> String {
-    let from_env = std::env::var("HOSTNAME").ok();
-    let from_file = || std::fs::read_to_string("/etc/hostname").ok();
-    from_env
-        .into_iter()
-        .chain(from_file())
-        .map(|name| name.trim().to_owned())
-        .find(|name| !name.is_empty())
-        .unwrap_or_else(|| FALLBACK_COMPUTER_NAME.to_owned())
 }
 
 /// Progress lines on stderr: `1/6 Signing in to the cloud…`, details indented under them.

@@ -68,6 +68,19 @@ pub async fn run_locked(
     request: CycleRequest,
     stop: &StopSignal,
 ) -> Result<(SqliteStore, CycleReport), CliError> {
+    let progress = progress_printer();
+    let result = run_locked_with(home, request, stop, &progress).await;
+    finish_progress_line();
+    result
+}
+
+/// Runs one cycle with the run lock held, telling `progress` how it goes (the window's way).
+pub async fn run_locked_with(
+    home: &Home,
+    request: CycleRequest,
+    stop: &StopSignal,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<(SqliteStore, CycleReport), CliError> {
     let config = load_config(home)?;
     let _lock =
         RunLock::acquire(&home.state_db).map_err(|error| CliError::Failed(error.to_string()))?;
@@ -80,11 +93,16 @@ pub async fn run_locked(
         SqliteStore::open(&home.state_db).map_err(|error| CliError::Failed(error.to_string()))?;
     let mut connections = Connections::open(&config, &OsKeyring, FlowPolicy::default())
         .map_err(|error| CliError::Failed(error.to_string()))?;
-    let progress = progress_printer();
-    let report = run_cycle(&config, &mut connections, &store, request, &progress, stop)
-        .await
-        .map_err(|error| CliError::Failed(error.to_string()))?;
-    finish_progress_line();
+    let report = Box::pin(run_cycle(
+        &config,
+        &mut connections,
+        &store,
+        request,
+        progress,
+        stop,
+    ))
+    .await
+    .map_err(|error| CliError::Failed(error.to_string()))?;
     Ok((store, report))
 }
 

@@ -34,6 +34,8 @@ pub const SETUP_SCOPES: &[&str] = &[
     "AppRoleAssignment.ReadWrite.All",
     "Organization.ReadWrite.All",
     "Domain.Read.All",
+    // The wizard's preview of the first sync reads the tenant's users and groups as the admin.
+    "Directory.Read.All",
     "OnPremDirectorySynchronization.ReadWrite.All",
 ];
 

@@ -15,8 +15,8 @@ pub struct Rdn {
 }
 
 /// A parsed distinguished name. Keeps the text it was parsed from for display; compares by the
-/// normalized form.
-#[derive(Debug, Clone)]
+/// normalized form. The default is the empty DN (the root DSE).
+#[derive(Debug, Clone, Default)]
 pub struct Dn {
     text: String,
     rdns: Vec<Rdn>,

@@ -133,6 +133,34 @@ pub async fn read_children(
     Ok(children)
 }
 
+/// Finds the containers under `base_dn` whose name contains `text` (case-insensitively, as
+/// LDAP compares names), sorted by name, at most `limit` of them. One subtree request: the wizard's
+/// filter box finds an OU without expanding the tree down to it.
+pub async fn find_containers(
+    connection: &DirectoryConnection,
+    base_dn: &str,
+    text: &str,
+    limit: usize,
+) -> Result<Vec<OuEntry>, DirectoryError> {
+    let filter = format!(
+        "(&{CONTAINER_FILTER}(name=*{}*))",
+        super::dn::escape_filter_value(text)
+    );
+    let entries = connection
+        .search(
+            "find containers by name",
+            base_dn,
+            Scope::Subtree,
+            &filter,
+            &ENTRY_ATTRIBUTES,
+        )
+        .await?;
+    let mut found: Vec<OuEntry> = entries.iter().map(OuEntry::from_search_entry).collect();
+    found.sort_by(|a, b| compare_names(&a.name, &b.name).then_with(|| a.dn.cmp(&b.dn)));
+    found.truncate(limit);
+    Ok(found)
+}
+
 /// Reads the tree under `base_dn`. `max_depth` counts levels below the base: `Some(0)` is the base
 /// alone, `Some(1)` the base and its children, `None` everything.
 pub async fn read_tree(

@@ -5,6 +5,8 @@
 //! account, the sync app and `config.toml` are written, each step safe to run again.
 
 pub mod answers;
+pub mod prerequisites;
+pub mod preview;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,30 +16,33 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::cloud::auth::{
-    Authority, Credentials, DeviceCodeSignIn, SETUP_CLIENT_ID, SETUP_SCOPES, TokenSource,
+    Authority, Credentials, DeviceCodePrompt, DeviceCodeSignIn, SETUP_CLIENT_ID, SETUP_SCOPES,
+    TokenSource,
 };
 use crate::cloud::graph::{GraphSetupError, http_client};
 use crate::cloud::mailboxes::MailboxEndpoint;
 use crate::cloud::setup::{
-    AppOutcome, CloudSetupError, SyncAppTarget, TenantInfo, client_secret_key,
+    AppOutcome, CloudDomain, CloudSetupError, SyncAppTarget, TenantInfo, client_secret_key,
     enable_directory_sync, register_sync_app, set_sync_features, verified_domains, verify_tenant,
 };
 use crate::cloud::{
     CloudEndpoints, FlowPolicy, GraphClient, GraphError, PasswordHashEndpoint, SignInError,
 };
 use crate::config::{CloudConfig, Config, DirectoryConfig};
-use crate::directory::forest::{AdminLevel, ForestInfo, check_enterprise_admin, read_forest};
+use crate::directory::forest::{
+    AdminCheck, AdminLevel, ForestInfo, check_enterprise_admin, read_forest,
+};
 use crate::directory::password_hashes::{
     PasswordHashSource as _, SAMBA_PRIVILEGED_SOCKET, SambaPrivilegedSocket,
 };
 use crate::directory::service_account::AccountOutcome;
 use crate::directory::setup::{DirectoryOptions, SetupError, set_up_directory};
-use crate::directory::{DirectoryConnection, DirectoryError, Dn};
+use crate::directory::{DirectoryConnection, DirectoryError, DirectoryTarget, Dn};
 use crate::secret::Secret;
 use crate::secret_store::SecretStore;
 use crate::tls::TlsTrust;
 
-pub use answers::{Answers, CheckedAnswers, SignIn, check_answers, parse_answers};
+pub use answers::{Answers, CheckedAnswers, CloudAnswers, SignIn, check_answers, parse_answers};
 
 /// How many numbered steps setup reports.
 pub const STEPS: usize = 6;
@@ -65,6 +70,31 @@ pub trait Progress {
     fn note(&mut self, text: &str);
     /// Something the administrator should know; also listed in the report.
     fn warning(&mut self, text: &str);
+    /// The administrator must sign in with this code; the wizard shows it with copy buttons.
+    fn device_code(&mut self, prompt: &DeviceCodePrompt) {
+        self.note(&format!(
+            "sign in as a Global Administrator: {}",
+            prompt.message
+        ));
+    }
+    /// Something that changed AD, the cloud or this computer is done (the wizard's checklist).
+    fn done(&mut self, _milestone: &Milestone) {}
+}
+
+/// What setup has changed so far, in the order it happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Milestone {
+    /// The `MSOL_` account exists with a fresh password.
+    ServiceAccount {
+        dn: String,
+        sam_account_name: String,
+    },
+    /// The account's rights are granted (and the ones its options no longer need removed).
+    RightsGranted,
+    /// The sync app exists and its secret, with the account's password, is in the OS keyring.
+    SecretsStored,
+    /// `config.toml` is written.
+    ConfigurationSaved,
 }
 
 /// Why setup stopped, worded for the administrator: the field to fix where there is one.
@@ -138,6 +168,87 @@ pub async fn run_setup(
     progress: &mut dyn Progress,
 ) -> Result<SetupReport, SetupFailure> {
     let answers = &checked.answers;
+    let fields = CloudFields::of(checked);
+    progress.step(1, "Signing in to the cloud");
+    let cloud = Box::pin(sign_in(
+        &answers.cloud,
+        &checked.endpoints,
+        inputs.client_secret.clone(),
+        &fields,
+        progress,
+    ))
+    .await?;
+    check_cloud_options(cloud.client(), &answers.options, &fields, progress).await?;
+    Box::pin(apply_setup(
+        checked,
+        inputs,
+        cloud,
+        config_file,
+        secrets,
+        progress,
+    ))
+    .await
+}
+
+/// A checked enterprise admin: the bound connection and what it read of the forest.
+#[derive(Debug)]
+pub struct AdminSession {
+    pub connection: DirectoryConnection,
+    pub forest: ForestInfo,
+    pub check: AdminCheck,
+    /// The domain the domain controller serves by default: dirsync syncs it.
+    pub domain: Dn,
+}
+
+/// Signs in as the enterprise admin and checks that the server is a domain controller offering
+/// DirSync and that the account is an enterprise admin (or a domain admin of a one-domain forest).
+pub async fn check_admin(
+    target: &DirectoryTarget,
+    admin_user: &str,
+    admin_password: &Secret,
+) -> Result<AdminSession, SetupFailure> {
+    let connection = DirectoryConnection::connect_and_bind(target, admin_user, admin_password)
+        .await
+        .map_err(|error| directory_failure(&error))?;
+    let forest = read_forest(&connection)
+        .await
+        .map_err(|error| directory_failure(&error))?;
+    if !forest.root_dse.supports_dirsync() {
+        return Err(SetupFailure::Failed(format!(
+            "directory.server: {} does not offer the DirSync control (1.2.840.113556.1.4.841) that dirsync reads changes with; point it at an Active Directory domain controller",
+            target.server()
+        )));
+    }
+    let check = check_enterprise_admin(&connection, &forest)
+        .await
+        .map_err(|error| directory_failure(&error))?;
+    if check.level == AdminLevel::NotAdmin {
+        return Err(SetupFailure::BadInput(format!(
+            "directory.admin_user: {admin_user}: {}",
+            check.explanation.clone().unwrap_or_default()
+        )));
+    }
+    let domain = domain_of(&forest)?;
+    Ok(AdminSession {
+        connection,
+        forest,
+        check,
+        domain,
+    })
+}
+
+/// The steps after the cloud sign-in: the enterprise admin, the scope, the service account and
+/// its rights, the sync app, `config.toml`. The wizard calls this with the session its cloud
+/// step proved (and whose options its later steps checked); `run_setup` with its own.
+pub async fn apply_setup(
+    checked: &CheckedAnswers,
+    inputs: &SetupInputs,
+    cloud: CloudSession,
+    config_file: &Path,
+    secrets: &dyn SecretStore,
+    progress: &mut dyn Progress,
+) -> Result<SetupReport, SetupFailure> {
+    let answers = &checked.answers;
     let mut warnings = Vec::new();
     let mut warn = |progress: &mut dyn Progress, text: String| {
         progress.warning(&text);
@@ -150,46 +261,32 @@ pub async fn run_setup(
         );
     }
 
-    progress.step(1, "Signing in to the cloud");
-    let cloud = sign_in(checked, inputs, progress).await?;
-
     progress.step(2, "Checking the enterprise admin");
-    let admin = DirectoryConnection::connect_and_bind(
+    let AdminSession {
+        connection: admin,
+        forest,
+        check: admin_check,
+        domain,
+    } = check_admin(
         &checked.directory_target,
         &answers.directory.admin_user,
         &inputs.admin_password,
     )
-    .await
-    .map_err(|error| directory_failure(&error))?;
-    let forest = read_forest(&admin)
-        .await
-        .map_err(|error| directory_failure(&error))?;
-    if !forest.root_dse.supports_dirsync() {
-        return Err(SetupFailure::Failed(format!(
-            "directory.server: {} does not offer the DirSync control (1.2.840.113556.1.4.841) that dirsync reads changes with; point it at an Active Directory domain controller",
-            checked.directory_target.server()
-        )));
-    }
-    let admin_check = check_enterprise_admin(&admin, &forest)
-        .await
-        .map_err(|error| directory_failure(&error))?;
-    let explanation = admin_check.explanation.clone().unwrap_or_default();
+    .await?;
     match admin_check.level {
-        AdminLevel::NotAdmin => {
-            return Err(SetupFailure::BadInput(format!(
-                "directory.admin_user: {}: {explanation}",
-                answers.directory.admin_user
-            )));
+        AdminLevel::DomainAdminSingleDomain => {
+            warn(
+                progress,
+                admin_check.explanation.clone().unwrap_or_default(),
+            );
         }
-        AdminLevel::DomainAdminSingleDomain => warn(progress, explanation),
-        AdminLevel::EnterpriseAdmin => progress.note(&format!(
+        _ => progress.note(&format!(
             "{} is an enterprise admin",
             admin_check.account_dn
         )),
     }
 
     progress.step(3, "Checking the scope");
-    let domain = domain_of(&forest)?;
     check_scope(&admin, &domain, checked).await?;
     progress.note(&format!(
         "{} included and {} excluded OU(s) found in {domain}",
@@ -198,20 +295,7 @@ pub async fn run_setup(
     ));
 
     if answers.options.password_hash_sync {
-        let socket = answers
-            .directory
-            .password_hash_socket
-            .as_deref()
-            .unwrap_or(Path::new(SAMBA_PRIVILEGED_SOCKET));
-        let source = SambaPrivilegedSocket::open(
-            socket,
-            &domain,
-            Duration::from_secs(answers.directory.timeout_secs),
-        )
-        .await
-        .map_err(|unavailable| {
-            SetupFailure::BadInput(format!("options.password_hash_sync: {unavailable}"))
-        })?;
+        let source = open_hash_source(checked, &domain).await?;
         progress.note(&format!(
             "password hashes can be read through {}",
             source.describe()
@@ -253,10 +337,15 @@ pub async fn run_setup(
             AccountOutcome::PasswordReset => "existed: its password was reset",
         }
     ));
+    progress.done(&Milestone::ServiceAccount {
+        dn: directory.account.dn.to_string(),
+        sam_account_name: directory.account.sam_account_name.clone(),
+    });
     let rights = rights_in_words(&domain, checked, &options, &directory.write_back_skipped);
     for right in &rights {
         progress.note(&format!("right: {right}"));
     }
+    progress.done(&Milestone::RightsGranted);
     if !directory.write_back_skipped.is_empty() {
         warn(
             progress,
@@ -324,6 +413,7 @@ pub async fn run_setup(
             tenant_id,
             client_id,
             secret,
+            ..
         } => {
             let key = client_secret_key(&client_id);
             secrets
@@ -350,33 +440,23 @@ pub async fn run_setup(
         }
     };
     keyring_entries.push(directory.keyring_key.clone());
+    progress.done(&Milestone::SecretsStored);
 
     progress.step(6, "Saving the configuration");
-    let config = Config {
-        cloud: CloudConfig {
-            authority: answers.cloud.authority.trim().to_owned(),
-            graph: answers.cloud.graph.trim().to_owned(),
-            tenant_id: tenant_id.clone(),
-            client_id: client_id.clone(),
-        },
-        directory: DirectoryConfig {
-            server: answers.directory.server.trim().to_owned(),
-            ca_file: answers.directory.ca_file.clone(),
-            insecure: answers.directory.insecure,
-            naming_context: domain.to_string(),
-            service_account_dn: directory.account.dn.to_string(),
-            timeout_secs: answers.directory.timeout_secs,
-            password_hash_socket: answers.directory.password_hash_socket.clone(),
-        },
-        options: answers.options.clone(),
-        scope: answers.scope.clone(),
-    };
+    let config = config_for(
+        checked,
+        &tenant_id,
+        &client_id,
+        &domain,
+        directory.account.dn.as_str(),
+    );
     // The same checks every run makes on load: a configuration setup saves always loads.
     config
         .validate(config_file)
         .and_then(|()| config.save(config_file))
         .map_err(|error| SetupFailure::Failed(error.to_string()))?;
     progress.note(&format!("saved {}", config_file.display()));
+    progress.done(&Milestone::ConfigurationSaved);
 
     Ok(SetupReport {
         tenant_id,
@@ -407,11 +487,70 @@ pub async fn run_setup(
     })
 }
 
+/// The configuration the answers lead to, once the tenant, the app and the account are known.
+pub fn config_for(
+    checked: &CheckedAnswers,
+    tenant_id: &str,
+    client_id: &str,
+    domain: &Dn,
+    service_account_dn: &str,
+) -> Config {
+    let answers = &checked.answers;
+    Config {
+        cloud: CloudConfig {
+            authority: answers.cloud.authority.trim().to_owned(),
+            graph: answers.cloud.graph.trim().to_owned(),
+            tenant_id: tenant_id.to_owned(),
+            client_id: client_id.to_owned(),
+        },
+        directory: DirectoryConfig {
+            server: answers.directory.server.trim().to_owned(),
+            ca_file: answers.directory.ca_file.clone(),
+            insecure: answers.directory.insecure,
+            naming_context: domain.to_string(),
+            service_account_dn: service_account_dn.to_owned(),
+            timeout_secs: answers.directory.timeout_secs,
+            password_hash_socket: answers.directory.password_hash_socket.clone(),
+        },
+        options: answers.options.clone(),
+        scope: answers.scope.clone(),
+    }
+}
+
+/// Opens the password hash source the answers name (Samba's privileged socket by default).
+async fn open_hash_source(
+    checked: &CheckedAnswers,
+    domain: &Dn,
+) -> Result<SambaPrivilegedSocket, SetupFailure> {
+    let directory = &checked.answers.directory;
+    open_password_hash_source(
+        directory.password_hash_socket.as_deref(),
+        domain,
+        directory.timeout_secs,
+    )
+    .await
+}
+
+/// Opens Samba's privileged socket (`socket`, or Samba's default path) for `domain`: proves that
+/// password hashes can be read on this host. The wizard's password step calls this too.
+pub async fn open_password_hash_source(
+    socket: Option<&Path>,
+    domain: &Dn,
+    timeout_secs: u64,
+) -> Result<SambaPrivilegedSocket, SetupFailure> {
+    let socket = socket.unwrap_or(Path::new(SAMBA_PRIVILEGED_SOCKET));
+    SambaPrivilegedSocket::open(socket, domain, Duration::from_secs(timeout_secs))
+        .await
+        .map_err(|unavailable| {
+            SetupFailure::BadInput(format!("options.password_hash_sync: {unavailable}"))
+        })
+}
+
 /// Password hash sync needs the tenant to accept hashes: public Microsoft Graph has no endpoint
 /// for them (SPEC §7), so setup says so before anything is created.
-async fn check_password_hash_endpoint(
+pub async fn check_password_hash_endpoint(
     client: &GraphClient,
-    checked: &CheckedAnswers,
+    fields: &CloudFields,
     progress: &mut dyn Progress,
 ) -> Result<(), SetupFailure> {
     match client.password_hash_endpoint().await {
@@ -424,7 +563,7 @@ async fn check_password_hash_endpoint(
         Ok(PasswordHashEndpoint::Missing { url, answer }) => Err(SetupFailure::BadInput(format!(
             "options.password_hash_sync: this tenant has no password hash endpoint ({url} answered: {answer}); public Microsoft Graph offers none, so passwords cannot be synchronized to it; set password_hash_sync = false"
         ))),
-        Err(error) => Err(graph_failure(error, checked)),
+        Err(error) => Err(graph_failure(error, fields)),
     }
 }
 
@@ -446,9 +585,9 @@ pub fn start_options_over(
 
 /// Hybrid write-back needs the tenant's mailbox attributes: public Microsoft Graph has none
 /// (SPEC §8), so setup says so before anything is created.
-async fn check_mailbox_endpoint(
+pub async fn check_mailbox_endpoint(
     client: &GraphClient,
-    checked: &CheckedAnswers,
+    fields: &CloudFields,
     progress: &mut dyn Progress,
 ) -> Result<(), SetupFailure> {
     match client.mailbox_endpoint().await {
@@ -459,27 +598,29 @@ async fn check_mailbox_endpoint(
         Ok(MailboxEndpoint::Missing { url, answer }) => Err(SetupFailure::BadInput(format!(
             "options.hybrid_write_back: this tenant offers no mailbox attributes ({url} answered: {answer}); public Microsoft Graph has none, so nothing could be written back; set hybrid_write_back = false"
         ))),
-        Err(error) => Err(graph_failure(error, checked)),
+        Err(error) => Err(graph_failure(error, fields)),
     }
 }
 
 /// Checks what the chosen options need of the tenant.
 async fn check_cloud_options(
     client: &GraphClient,
-    checked: &CheckedAnswers,
+    options: &crate::config::SyncOptions,
+    fields: &CloudFields,
     progress: &mut dyn Progress,
 ) -> Result<(), SetupFailure> {
-    if checked.answers.options.password_hash_sync {
-        check_password_hash_endpoint(client, checked, progress).await?;
+    if options.password_hash_sync {
+        check_password_hash_endpoint(client, fields, progress).await?;
     }
-    if checked.answers.options.hybrid_write_back {
-        check_mailbox_endpoint(client, checked, progress).await?;
+    if options.hybrid_write_back {
+        check_mailbox_endpoint(client, fields, progress).await?;
     }
     Ok(())
 }
 
 /// The proven cloud sign-in: an administrator's session, or an existing app's credentials.
-enum CloudSession {
+#[derive(Debug, Clone)]
+pub enum CloudSession {
     Admin {
         client: GraphClient,
         tenant: TenantInfo,
@@ -488,7 +629,60 @@ enum CloudSession {
         tenant_id: String,
         client_id: String,
         secret: Secret,
+        client: GraphClient,
+        /// The tenant's verified domains, read with the app's credentials.
+        domains: Vec<CloudDomain>,
     },
+}
+
+impl CloudSession {
+    /// Graph, signed in as the administrator or the app.
+    pub fn client(&self) -> &GraphClient {
+        match self {
+            CloudSession::Admin { client, .. } | CloudSession::App { client, .. } => client,
+        }
+    }
+
+    pub fn tenant_id(&self) -> &str {
+        match self {
+            CloudSession::Admin { tenant, .. } => &tenant.tenant_id,
+            CloudSession::App { tenant_id, .. } => tenant_id,
+        }
+    }
+
+    /// The tenant's name, when an administrator signed in (an app may not read it).
+    pub fn tenant_name(&self) -> Option<&str> {
+        match self {
+            CloudSession::Admin { tenant, .. } => Some(&tenant.display_name),
+            CloudSession::App { .. } => None,
+        }
+    }
+
+    pub fn verified_domains(&self) -> &[CloudDomain] {
+        match self {
+            CloudSession::Admin { tenant, .. } => &tenant.verified_domains,
+            CloudSession::App { domains, .. } => domains,
+        }
+    }
+}
+
+/// How the cloud answers name their fields in errors: the answers file names the environment
+/// variable a client secret came from, the wizard its field.
+#[derive(Debug, Clone)]
+pub struct CloudFields {
+    pub sign_in: SignIn,
+    /// "the client secret in DIRSYNC_CLIENT_SECRET", or the wizard's field name.
+    pub client_secret: String,
+}
+
+impl CloudFields {
+    /// The answers file's wording: secrets come from environment variables.
+    fn of(checked: &CheckedAnswers) -> CloudFields {
+        CloudFields {
+            sign_in: checked.answers.cloud.sign_in,
+            client_secret: format!("the client secret in {}", checked.client_secret_env()),
+        }
+    }
 }
 
 /// Setup's requests give up sooner than a sync run's: an administrator is waiting.
@@ -499,17 +693,20 @@ fn setup_policy() -> FlowPolicy {
     }
 }
 
-async fn sign_in(
-    checked: &CheckedAnswers,
-    inputs: &SetupInputs,
+/// Signs in to the cloud as the answers say and proves it by reading the tenant (an
+/// administrator) or its verified domains (an app).
+pub async fn sign_in(
+    cloud: &CloudAnswers,
+    endpoints: &CloudEndpoints,
+    client_secret: Option<Secret>,
+    fields: &CloudFields,
     progress: &mut dyn Progress,
 ) -> Result<CloudSession, SetupFailure> {
-    let cloud = &checked.answers.cloud;
     let policy = setup_policy();
     let http = http_client(&TlsTrust::SystemRoots, policy.request_timeout)
         .map_err(|error| SetupFailure::Failed(error.to_string()))?;
-    let authority = Authority::new(&checked.endpoints, &cloud.tenant)
-        .map_err(|error| sign_in_failure(&error, checked))?;
+    let authority = Authority::new(endpoints, &cloud.tenant)
+        .map_err(|error| sign_in_failure(&error, fields))?;
     match cloud.sign_in {
         SignIn::DeviceCode => {
             let started = DeviceCodeSignIn::start(
@@ -519,26 +716,21 @@ async fn sign_in(
                 SETUP_SCOPES,
             )
             .await
-            .map_err(|error| sign_in_failure(&error, checked))?;
-            progress.note(&format!(
-                "sign in as a Global Administrator: {}",
-                started.prompt().message
-            ));
+            .map_err(|error| sign_in_failure(&error, fields))?;
+            progress.device_code(started.prompt());
             let session = started
                 .wait()
                 .await
-                .map_err(|error| sign_in_failure(&error, checked))?;
+                .map_err(|error| sign_in_failure(&error, fields))?;
             let tokens = TokenSource::with_session(http.clone(), authority, session);
-            let client =
-                GraphClient::with_tokens(http, &checked.endpoints, Arc::new(tokens), policy);
+            let client = GraphClient::with_tokens(http, endpoints, Arc::new(tokens), policy);
             let tenant = verify_tenant(&client)
                 .await
-                .map_err(|error| graph_failure(error, checked))?;
+                .map_err(|error| graph_failure(error, fields))?;
             progress.note(&format!(
                 "signed in to tenant '{}' ({}), initial domain {}",
                 tenant.display_name, tenant.tenant_id, tenant.initial_domain
             ));
-            check_cloud_options(&client, checked, progress).await?;
             Ok(CloudSession::Admin { client, tenant })
         }
         SignIn::App => {
@@ -548,32 +740,32 @@ async fn sign_in(
                 .unwrap_or_default()
                 .trim()
                 .to_owned();
-            let secret = inputs.client_secret.clone().ok_or_else(|| {
+            let secret = client_secret.ok_or_else(|| {
                 SetupFailure::BadInput(format!(
-                    "cloud.client_secret_env: no client secret for app {client_id}; set {}",
-                    checked.client_secret_env()
+                    "{}: no client secret was given for app {client_id}",
+                    fields.client_secret
                 ))
             })?;
-            let tenant_id = tenant_id_of(&http, &checked.endpoints, &cloud.tenant).await?;
+            let tenant_id = tenant_id_of(&http, endpoints, &cloud.tenant).await?;
             let credentials = Credentials::ClientSecret {
                 client_id: client_id.clone(),
                 secret: secret.clone(),
             };
             let client = GraphClient::new(
-                &checked.endpoints,
+                endpoints,
                 &tenant_id,
                 credentials,
                 &TlsTrust::SystemRoots,
                 policy,
             )
             .map_err(|error| match error {
-                GraphSetupError::SignIn(error) => sign_in_failure(&error, checked),
+                GraphSetupError::SignIn(error) => sign_in_failure(&error, fields),
                 GraphSetupError::Tls(error) => SetupFailure::Failed(error.to_string()),
             })?;
             // Signing in and reading the domains proves the id, the secret and the app's rights.
             let domains = verified_domains(&client)
                 .await
-                .map_err(|error| graph_failure(error, checked))?;
+                .map_err(|error| graph_failure(error, fields))?;
             progress.note(&format!(
                 "app {client_id} signed in to tenant {tenant_id} and read its verified domains ({})",
                 domains
@@ -582,14 +774,31 @@ async fn sign_in(
                     .collect::<Vec<_>>()
                     .join(", ")
             ));
-            check_cloud_options(&client, checked, progress).await?;
             Ok(CloudSession::App {
                 tenant_id,
                 client_id,
                 secret,
+                client,
+                domains,
             })
         }
     }
+}
+
+/// The name setup gives this computer when the system has none.
+const FALLBACK_COMPUTER_NAME: &str = "dirsync";
+
+/// This computer's name: `HOSTNAME`, else /etc/hostname, else a fixed name. It tells this
+/// installation's service account and app apart from another computer's.
+pub fn computer_name() -> String {
+    let from_env = std::env::var("HOSTNAME").ok();
+    let from_file = || std::fs::read_to_string("/etc/hostname").ok();
+    from_env
+        .into_iter()
+        .chain(from_file())
+        .map(|name| name.trim().to_owned())
+        .find(|name| !name.is_empty())
+        .unwrap_or_else(|| FALLBACK_COMPUTER_NAME.to_owned())
 }
 
 /// The tenant's id (a GUID) for a tenant given by id or domain name, from the identity
@@ -758,16 +967,13 @@ fn directory_failure(error: &DirectoryError) -> SetupFailure {
     }
 }
 
-fn sign_in_failure(error: &SignInError, checked: &CheckedAnswers) -> SetupFailure {
+fn sign_in_failure(error: &SignInError, fields: &CloudFields) -> SetupFailure {
     let bad_input = |field: &str| SetupFailure::BadInput(format!("{field}: {error}"));
     match error {
         SignInError::TenantNotFound { .. } => bad_input("cloud.tenant"),
         SignInError::UnknownApplication { .. } => bad_input("cloud.client_id"),
         SignInError::WrongSecret { .. } | SignInError::ExpiredSecret { .. } => {
-            SetupFailure::BadInput(format!(
-                "the client secret in {}: {error}",
-                checked.client_secret_env()
-            ))
+            SetupFailure::BadInput(format!("{}: {error}", fields.client_secret))
         }
         SignInError::NotAnAuthority { .. } => bad_input("cloud.authority"),
         SignInError::Unreachable { .. } => {
@@ -777,11 +983,11 @@ fn sign_in_failure(error: &SignInError, checked: &CheckedAnswers) -> SetupFailur
     }
 }
 
-fn graph_failure(error: GraphError, checked: &CheckedAnswers) -> SetupFailure {
+fn graph_failure(error: GraphError, fields: &CloudFields) -> SetupFailure {
     match error {
-        GraphError::SignIn(error) => sign_in_failure(&error, checked),
+        GraphError::SignIn(error) => sign_in_failure(&error, fields),
         GraphError::NotGraph { .. } => SetupFailure::BadInput(format!("cloud.graph: {error}")),
-        GraphError::Forbidden { .. } if checked.answers.cloud.sign_in == SignIn::App => {
+        GraphError::Forbidden { .. } if fields.sign_in == SignIn::App => {
             SetupFailure::BadInput(format!(
                 "cloud.client_id: the app may not read the tenant's domains (it needs the application permission Domain.Read.All, with User.ReadWrite.All and Group.ReadWrite.All for the sync): {error}"
             ))

@@ -1,55 +1,205 @@
 //! The window (eframe/egui). The UI sends commands and polls results; it never blocks on the network
 //! and holds no sync logic of its own.
 
+pub mod task;
+pub mod theme;
 pub mod wizard;
 
+use tokio::runtime::Handle;
+
+use crate::config::Config;
 use crate::home::Home;
+use crate::setup::answers::Answers;
 
 /// What the window shows.
 #[derive(Debug)]
+pub enum Route {
+    Wizard(Box<wizard::WizardState>),
+    /// Setup is done. The dashboard (issue 7) grows here; for now the configuration and the
+    /// run history in brief, and "Configure…".
+    Dashboard,
+}
+
+#[derive(Debug)]
 pub struct DirsyncApp {
     home: Home,
-    wizard: wizard::WizardState,
+    runtime: Handle,
+    route: Route,
+    /// Why the saved configuration could not be read, when it could not.
+    config_problem: Option<String>,
+    /// Close the window (Cancel before any configuration exists).
+    pub close_requested: bool,
 }
 
 impl DirsyncApp {
-    pub fn new(home: Home) -> Self {
+    /// The wizard when nothing is configured (pre-filled from `prefill`), the dashboard
+    /// otherwise.
+    pub fn new(home: Home, runtime: Handle, prefill: Option<&Answers>) -> Self {
+        let route = if home.is_configured() && prefill.is_none() {
+            Route::Dashboard
+        } else {
+            let wizard = match prefill {
+                Some(answers) => {
+                    wizard::WizardState::from_answers(runtime.clone(), home.clone(), answers)
+                }
+                None => wizard::WizardState::new(runtime.clone(), home.clone()),
+            };
+            Route::Wizard(Box::new(wizard))
+        };
         DirsyncApp {
             home,
-            wizard: wizard::WizardState::default(),
+            runtime,
+            route,
+            config_problem: None,
+            close_requested: false,
         }
     }
 
     /// Everything inside the window; separate from [`eframe::App::ui`] so tests can drive it
     /// without a native window.
     pub fn contents_ui(&mut self, ui: &mut egui::Ui) {
-        wizard::wizard_ui(ui, &mut self.wizard, &self.home);
+        let mut next = None;
+        match &mut self.route {
+            Route::Wizard(wizard) => {
+                wizard::wizard_ui(ui, wizard);
+                match wizard.outcome {
+                    Some(wizard::WizardOutcome::Applied) => next = Some(Route::Dashboard),
+                    Some(wizard::WizardOutcome::Cancelled) if self.home.is_configured() => {
+                        next = Some(Route::Dashboard);
+                    }
+                    Some(wizard::WizardOutcome::Cancelled) => self.close_requested = true,
+                    None => {}
+                }
+            }
+            Route::Dashboard => {
+                if self.dashboard_ui(ui) {
+                    next = Some(self.configure());
+                }
+            }
+        }
+        if let Some(route) = next {
+            self.route = route;
+        }
     }
 
-    pub fn wizard(&self) -> &wizard::WizardState {
-        &self.wizard
+    /// "Configure…": the wizard on the saved configuration.
+    fn configure(&mut self) -> Route {
+        let wizard = match Config::load(&self.home.config_file) {
+            Ok(config) => {
+                wizard::WizardState::from_config(self.runtime.clone(), self.home.clone(), &config)
+            }
+            Err(error) => {
+                self.config_problem = Some(error.to_string());
+                wizard::WizardState::new(self.runtime.clone(), self.home.clone())
+            }
+        };
+        Route::Wizard(Box::new(wizard))
+    }
+
+    /// The hand-off page. Returns true when "Configure…" was pressed.
+    fn dashboard_ui(&mut self, ui: &mut egui::Ui) -> bool {
+        let mut configure = false;
+        egui::CentralPanel::default().show(ui, |ui| {
+            ui.heading("dirsync");
+            match Config::load(&self.home.config_file) {
+                Ok(config) => {
+                    ui.label(format!(
+                        "Synchronizing {} to tenant {} ({} included OU(s)).",
+                        config.directory.naming_context,
+                        config.cloud.tenant_id,
+                        config.scope.included.len()
+                    ));
+                    ui.label(format!(
+                        "Service account {}; every {} minutes with `dirsync service`.",
+                        config.directory.service_account_dn, config.options.interval_minutes
+                    ));
+                }
+                Err(error) => {
+                    ui.colored_label(theme::error(ui), error.to_string());
+                }
+            }
+            ui.add_space(8.0);
+            ui.strong("Recent runs");
+            match crate::store::SqliteStore::open(&self.home.state_db)
+                .and_then(|store| store.runs(10))
+            {
+                Ok(runs) if runs.is_empty() => {
+                    ui.label("No run yet.");
+                }
+                Ok(runs) => {
+                    egui::Grid::new("recent_runs").striped(true).show(ui, |ui| {
+                        for run in runs {
+                            ui.label(format!("run {}", run.id));
+                            ui.label(run.trigger.as_str());
+                            ui.label(run.mode.as_str());
+                            ui.label(run.status.as_str());
+                            ui.end_row();
+                        }
+                    });
+                }
+                Err(error) => {
+                    ui.colored_label(theme::error(ui), error.to_string());
+                }
+            }
+            if let Some(problem) = &self.config_problem {
+                ui.colored_label(theme::error(ui), problem);
+            }
+            ui.add_space(8.0);
+            if ui.button("Configure…").clicked() {
+                configure = true;
+            }
+        });
+        configure
+    }
+
+    pub fn route(&self) -> &Route {
+        &self.route
+    }
+
+    /// The wizard, when it is showing.
+    pub fn wizard(&self) -> Option<&wizard::WizardState> {
+        match &self.route {
+            Route::Wizard(wizard) => Some(wizard),
+            Route::Dashboard => None,
+        }
+    }
+
+    pub fn wizard_mut(&mut self) -> Option<&mut wizard::WizardState> {
+        match &mut self.route {
+            Route::Wizard(wizard) => Some(wizard),
+            Route::Dashboard => None,
+        }
     }
 }
 
 impl eframe::App for DirsyncApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         self.contents_ui(ui);
+        if self.close_requested {
+            ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+        }
     }
 }
 
 /// Opens the window and returns when it is closed.
-pub fn run_window(home: Home) -> Result<(), eframe::Error> {
+pub fn run_window(
+    home: Home,
+    runtime: Handle,
+    prefill: Option<Answers>,
+) -> Result<(), eframe::Error> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("dirsync")
             .with_app_id("dirsync")
-            .with_inner_size([980.0, 660.0])
-            .with_min_inner_size([720.0, 480.0]),
+            .with_inner_size([1040.0, 720.0])
+            .with_min_inner_size([760.0, 520.0]),
         ..Default::default()
     };
     eframe::run_native(
         "dirsync",
         options,
-        Box::new(|_creation_context| Ok(Box::new(DirsyncApp::new(home)))),
+        Box::new(move |_creation_context| {
+            Ok(Box::new(DirsyncApp::new(home, runtime, prefill.as_ref())))
+        }),
     )
 }

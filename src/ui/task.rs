@@ -1,0 +1,224 @@
+//! Work the window hands to the async runtime: each task runs on its own thread, driving its
+//! future on main's runtime, and the window polls for the result once per frame. The window
+//! never waits: a frame only looks at what has arrived.
+
+use std::future::Future;
+use std::sync::mpsc;
+
+use tokio::runtime::Handle;
+
+use crate::cloud::auth::DeviceCodePrompt;
+use crate::setup::{Milestone, Progress, SetupFailure};
+
+/// What setup tells the window while a task runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetupEvent {
+    Step(usize, String),
+    Note(String),
+    Warning(String),
+    DeviceCode(DeviceCodePrompt),
+    Done(Milestone),
+}
+
+/// Setup's [`Progress`], sent to the window (and waking it up).
+#[derive(Debug)]
+pub struct Reporter {
+    events: mpsc::Sender<SetupEvent>,
+    repaint: egui::Context,
+    last_note: Option<String>,
+}
+
+impl Reporter {
+    /// A sync cycle's progress, as lines in the window's log.
+    pub fn cycle_progress(&self) -> impl Fn(crate::engine::cycle::Progress) + Sync + use<> {
+        let events = self.events.clone();
+        let repaint = self.repaint.clone();
+        move |progress| {
+            let line = match progress {
+                crate::engine::cycle::Progress::Step(step) => format!("sync: {}", step.as_str()),
+                crate::engine::cycle::Progress::Objects { step, done, total } => match total {
+                    Some(total) => format!("sync: {}: {done} of {total}", step.as_str()),
+                    None => format!("sync: {}: {done}", step.as_str()),
+                },
+            };
+            let _ = events.send(SetupEvent::Note(line));
+            repaint.request_repaint();
+        }
+    }
+
+    /// The latest note setup made, for a check whose answer is that note.
+    pub fn last_note(&mut self) -> Option<String> {
+        self.last_note.take()
+    }
+
+    fn send(&self, event: SetupEvent) {
+        // The window may have dropped the task (Back, Cancel): nobody is listening then.
+        let _ = self.events.send(event);
+        self.repaint.request_repaint();
+    }
+}
+
+impl Progress for Reporter {
+    fn step(&mut self, number: usize, title: &str) {
+        self.send(SetupEvent::Step(number, title.to_owned()));
+    }
+    fn note(&mut self, text: &str) {
+        self.last_note = Some(text.to_owned());
+        self.send(SetupEvent::Note(text.to_owned()));
+    }
+    fn warning(&mut self, text: &str) {
+        self.send(SetupEvent::Warning(text.to_owned()));
+    }
+    fn device_code(&mut self, prompt: &DeviceCodePrompt) {
+        self.send(SetupEvent::DeviceCode(prompt.clone()));
+    }
+    fn done(&mut self, milestone: &Milestone) {
+        self.send(SetupEvent::Done(milestone.clone()));
+    }
+}
+
+/// A piece of work under way.
+#[derive(Debug)]
+pub struct Task<T> {
+    result: mpsc::Receiver<T>,
+    events: mpsc::Receiver<SetupEvent>,
+}
+
+impl<T: Send + 'static> Task<T> {
+    /// Starts `work` on its own thread, on `runtime`. The future need not be `Send`: it stays on
+    /// that thread.
+    pub fn spawn<Work, Fut>(runtime: &Handle, repaint: &egui::Context, work: Work) -> Task<T>
+    where
+        Work: FnOnce(Reporter) -> Fut + Send + 'static,
+        Fut: Future<Output = T>,
+    {
+        let (result_sender, result) = mpsc::channel();
+        let (event_sender, events) = mpsc::channel();
+        let reporter = Reporter {
+            events: event_sender,
+            repaint: repaint.clone(),
+            last_note: None,
+        };
+        let runtime = runtime.clone();
+        let repaint = repaint.clone();
+        std::thread::spawn(move || {
+            let output = runtime.block_on(work(reporter));
+            let _ = result_sender.send(output);
+            repaint.request_repaint();
+        });
+        Task { result, events }
+    }
+}
+
+impl<T> Task<T> {
+    /// The events that arrived since the last call.
+    pub fn events(&self) -> Vec<SetupEvent> {
+        self.events.try_iter().collect()
+    }
+
+    /// The result, once it has arrived. A task whose thread panicked reports nothing: the
+    /// caller shows it as failed.
+    fn try_result(&self) -> Option<Result<T, String>> {
+        match self.result.try_recv() {
+            Ok(output) => Some(Ok(output)),
+            Err(mpsc::TryRecvError::Empty) => None,
+            Err(mpsc::TryRecvError::Disconnected) => Some(Err(
+                "the background work stopped unexpectedly; see the log (DIRSYNC_LOG=debug)"
+                    .to_owned(),
+            )),
+        }
+    }
+}
+
+/// A check or lookup the window started, in one of its states.
+#[derive(Debug, Default)]
+pub enum Lookup<T> {
+    #[default]
+    NotStarted,
+    Running(Task<Result<T, SetupFailure>>),
+    Done(T),
+    /// What went wrong, in the server's words with what to do; setup's messages start with the
+    /// field they are about (`directory.admin_user: …`).
+    Failed(String),
+}
+
+impl<T: Send + 'static> Lookup<T> {
+    pub fn start<Work, Fut>(runtime: &Handle, repaint: &egui::Context, work: Work) -> Lookup<T>
+    where
+        Work: FnOnce(Reporter) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, SetupFailure>>,
+    {
+        Lookup::Running(Task::spawn(runtime, repaint, work))
+    }
+}
+
+impl<T> Lookup<T> {
+    /// Takes the result if it has arrived; returns the events that came with it. Call once per
+    /// frame.
+    pub fn poll(&mut self) -> Vec<SetupEvent> {
+        let Lookup::Running(task) = self else {
+            return Vec::new();
+        };
+        let events = task.events();
+        match task.try_result() {
+            None => {}
+            Some(Ok(Ok(value))) => *self = Lookup::Done(value),
+            Some(Ok(Err(failure))) => *self = Lookup::Failed(failure.to_string()),
+            Some(Err(stopped)) => *self = Lookup::Failed(stopped),
+        }
+        events
+    }
+
+    pub fn is_running(&self) -> bool {
+        matches!(self, Lookup::Running(_))
+    }
+
+    pub fn done(&self) -> Option<&T> {
+        match self {
+            Lookup::Done(value) => Some(value),
+            _ => None,
+        }
+    }
+
+    pub fn failure(&self) -> Option<&str> {
+        match self {
+            Lookup::Failed(message) => Some(message),
+            _ => None,
+        }
+    }
+}
+
+/// Splits setup's `field: message` into the field (`directory.admin_user`) and the rest, so the
+/// window can show the message next to that field.
+pub fn field_of(message: &str) -> (Option<&str>, &str) {
+    match message.split_once(": ") {
+        Some((field, rest))
+            if !field.is_empty()
+                && field.contains('.')
+                && field
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '.' || c == '_') =>
+        {
+            (Some(field), rest)
+        }
+        _ => (None, message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_field_prefix_is_split_off() {
+        assert_eq!(
+            field_of("directory.admin_user: the password is wrong"),
+            (Some("directory.admin_user"), "the password is wrong")
+        );
+        assert_eq!(
+            field_of("cannot reach ldaps://dc: refused"),
+            (None, "cannot reach ldaps://dc: refused")
+        );
+        assert_eq!(field_of("no colon"), (None, "no colon"));
+    }
+}

@@ -1,0 +1,286 @@
+//! Step 7: every choice on one page, what is not ready (with the objects named), and a preview of
+//! what the first sync would do, from the engine's own preview cycle.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::runtime::Handle;
+
+use super::WizardState;
+use crate::secret::Secret;
+use crate::setup::preview::{
+    FirstSyncPreview, PreviewObject, ReadinessFinding, preview_first_sync,
+};
+use crate::setup::{AdminSession, CloudSession, SetupFailure};
+use crate::ui::task::Lookup;
+use crate::ui::theme;
+
+/// Tells each preview's scratch directory apart within this process.
+static PREVIEWS: AtomicU64 = AtomicU64::new(0);
+
+#[derive(Debug, Default)]
+pub struct ReviewStep {
+    /// Run the first sync as soon as setup is applied. Off unless asked for.
+    pub start_sync: bool,
+    preview: Lookup<FirstSyncPreview>,
+    /// The answers the preview was made for: a change on an earlier page makes a new one.
+    previewed: String,
+}
+
+impl ReviewStep {
+    pub fn passed(&self) -> bool {
+        self.preview.done().is_some()
+    }
+
+    pub fn busy(&self) -> bool {
+        self.preview.is_running()
+    }
+
+    pub fn preview(&self) -> Option<&FirstSyncPreview> {
+        self.preview.done()
+    }
+}
+
+pub fn review_ui(ui: &mut egui::Ui, state: &mut WizardState, runtime: &Handle) {
+    state.review.preview.poll();
+    ui.heading("Review");
+    let checked = state.checked_answers();
+    let cloud = state.cloud_session().cloned();
+    let admin = state.admin_session().cloned();
+    let answers = state.answers();
+
+    choices_ui(ui, state);
+    ui.add_space(8.0);
+
+    let checked = match (checked, cloud, admin) {
+        (Err(problem), _, _) => {
+            ui.colored_label(theme::error(ui), format!("✖ {problem}"));
+            return;
+        }
+        (_, None, _) => {
+            ui.colored_label(theme::error(ui), "Sign in to the cloud again (step 2).");
+            return;
+        }
+        (_, _, None) => {
+            ui.colored_label(
+                theme::error(ui),
+                "Check the enterprise admin again (step 3).",
+            );
+            return;
+        }
+        (Ok(checked), Some(cloud), Some(admin)) => (checked, cloud, admin),
+    };
+    let fingerprint = format!(
+        "{answers:?}{}{}",
+        state.cloud.generation, state.admin.generation
+    );
+    if state.review.previewed != fingerprint && !state.review.preview.is_running() {
+        state.review.previewed = fingerprint;
+        let password = Secret::new(state.admin.password.clone());
+        state.review.preview = start_preview(runtime, ui.ctx(), checked, password);
+    }
+
+    ui.strong("The first sync");
+    match &state.review.preview {
+        Lookup::Running(_) => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("Previewing the first sync: reading the OUs in scope and the tenant…");
+            });
+        }
+        Lookup::Failed(message) => {
+            ui.colored_label(theme::error(ui), format!("✖ {message}"));
+            if ui.button("Preview again").clicked() {
+                state.review.previewed.clear();
+            }
+        }
+        Lookup::Done(preview) => preview_ui(ui, preview),
+        Lookup::NotStarted => {}
+    }
+    ui.add_space(8.0);
+    ui.checkbox(
+        &mut state.review.start_sync,
+        "Start synchronization when the wizard closes",
+    );
+    ui.weak("Apply creates the service account and the sync app and saves the configuration; nothing is exported until a sync runs.");
+}
+
+fn start_preview(
+    runtime: &Handle,
+    repaint: &egui::Context,
+    (checked, cloud, admin): (
+        crate::setup::CheckedAnswers,
+        CloudSession,
+        Arc<AdminSession>,
+    ),
+    password: Secret,
+) -> Lookup<FirstSyncPreview> {
+    Lookup::start(runtime, repaint, move |_| async move {
+        let scratch = std::env::temp_dir().join(format!(
+            "dirsync-preview-{}-{}",
+            std::process::id(),
+            PREVIEWS.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&scratch).map_err(|error| {
+            SetupFailure::Failed(format!(
+                "cannot make a scratch directory {} for the preview: {error}",
+                scratch.display()
+            ))
+        })?;
+        let preview = Box::pin(preview_first_sync(
+            &checked,
+            &password,
+            &admin.check.account_dn,
+            &admin.domain,
+            &cloud,
+            &scratch,
+        ))
+        .await;
+        let _ = std::fs::remove_dir_all(&scratch);
+        preview
+    })
+}
+
+fn choices_ui(ui: &mut egui::Ui, state: &WizardState) {
+    let answers = state.answers();
+    let on_off = |on: bool| if on { "on" } else { "off" };
+    egui::Grid::new("review_choices")
+        .num_columns(2)
+        .spacing([16.0, 4.0])
+        .show(ui, |ui| {
+            ui.label("Tenant");
+            ui.label(match state.cloud_session() {
+                Some(session) => format!(
+                    "{} ({})",
+                    session.tenant_name().unwrap_or("an app's tenant"),
+                    session.tenant_id()
+                ),
+                None => answers.cloud.tenant.clone(),
+            });
+            ui.end_row();
+            ui.label("Sign-in server");
+            ui.label(&answers.cloud.authority);
+            ui.end_row();
+            ui.label("Sync app");
+            ui.label(match &answers.cloud.client_id {
+                Some(id) => format!("the existing app {id}"),
+                None => format!("dirsync ({}), created or reused", state.computer),
+            });
+            ui.end_row();
+            ui.label("Domain controller");
+            ui.label(&answers.directory.server);
+            ui.end_row();
+            ui.label("Certificate");
+            if answers.directory.insecure {
+                ui.colored_label(theme::insecure(ui), "not verified (insecure)");
+            } else {
+                ui.label(
+                    answers
+                        .directory
+                        .ca_file
+                        .as_ref()
+                        .map_or("the system's trusted roots".to_owned(), |path| {
+                            format!("issued by the CA in {}", path.display())
+                        }),
+                );
+            }
+            ui.end_row();
+            ui.label("Enterprise admin");
+            ui.label(format!("{} (not stored)", answers.directory.admin_user));
+            ui.end_row();
+            ui.label("Hybrid write-back");
+            ui.label(on_off(answers.options.hybrid_write_back));
+            ui.end_row();
+            ui.label("Password hash sync");
+            ui.label(on_off(answers.options.password_hash_sync));
+            ui.end_row();
+            ui.label("Included OUs");
+            ui.label(answers.scope.included.join("\n"));
+            ui.end_row();
+            ui.label("Excluded OUs");
+            ui.label(if answers.scope.excluded.is_empty() {
+                "none".to_owned()
+            } else {
+                answers.scope.excluded.join("\n")
+            });
+            ui.end_row();
+            ui.label("Configuration file");
+            ui.label(state.home().config_file.display().to_string());
+            ui.end_row();
+        });
+}
+
+fn preview_ui(ui: &mut egui::Ui, preview: &FirstSyncPreview) {
+    let errors: Vec<&ReadinessFinding> = preview.errors().collect();
+    let warnings: Vec<&ReadinessFinding> = preview
+        .findings
+        .iter()
+        .filter(|finding| !finding.blocks_export)
+        .collect();
+    ui.label(format!(
+        "{} to add, {} already in the cloud to match, {} with errors (not exported), {} with warnings.",
+        preview.adds.len(),
+        preview.matches.len(),
+        errors.len(),
+        warnings.len()
+    ));
+    objects_ui(ui, &format!("Adds ({})", preview.adds.len()), &preview.adds);
+    objects_ui(
+        ui,
+        &format!("Matches ({})", preview.matches.len()),
+        &preview.matches,
+    );
+    findings_ui(ui, &format!("Errors ({})", errors.len()), &errors, true);
+    findings_ui(
+        ui,
+        &format!("Warnings ({})", warnings.len()),
+        &warnings,
+        false,
+    );
+}
+
+fn objects_ui(ui: &mut egui::Ui, title: &str, objects: &[PreviewObject]) {
+    egui::CollapsingHeader::new(title)
+        .id_salt(title.split(' ').next().unwrap_or(title))
+        .show(ui, |ui| {
+            let row_height = ui.text_style_height(&egui::TextStyle::Body) + 4.0;
+            egui::ScrollArea::vertical()
+                .id_salt(title.split(' ').next().unwrap_or(title))
+                .max_height(180.0)
+                .show_rows(ui, row_height, objects.len(), |ui, range| {
+                    for object in &objects[range] {
+                        let kind = match object.kind {
+                            crate::directory::objects::ObjectKind::User => "user",
+                            crate::directory::objects::ObjectKind::Group => "group",
+                        };
+                        match object.how {
+                            Some(how) => ui.label(format!("{kind}  {}  ({how})", object.dn)),
+                            None => ui.label(format!("{kind}  {}", object.dn)),
+                        };
+                    }
+                });
+        });
+}
+
+fn findings_ui(ui: &mut egui::Ui, title: &str, findings: &[&ReadinessFinding], errors: bool) {
+    egui::CollapsingHeader::new(title)
+        .id_salt(title.split(' ').next().unwrap_or(title))
+        .default_open(errors && !findings.is_empty())
+        .show(ui, |ui| {
+            egui::ScrollArea::vertical()
+                .id_salt(title.split(' ').next().unwrap_or(title))
+                .max_height(220.0)
+                .show(ui, |ui| {
+                    for finding in findings {
+                        let colour = if errors {
+                            theme::error(ui)
+                        } else {
+                            theme::warning(ui)
+                        };
+                        ui.colored_label(colour, format!("{}  [{}]", finding.dn, finding.rule));
+                        ui.label(format!("    {}", finding.statement));
+                        ui.weak(format!("    What to do: {}", finding.hint));
+                    }
+                });
+        });
+}

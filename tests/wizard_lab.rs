@@ -1,0 +1,512 @@
+//! The wizard driven by role and label (egui_kittest) against the real lab: the Samba AD DC and
+//! the tenant emulator, over real sockets. The happy path ends with the configuration
+//! `dirsync setup --answers` makes from the same answers; a wrong password, an untrusted
+//! certificate and a declined sign-in are shown next to their fields and keep Next closed.
+//!
+//! Run alone with `keyctl session - cargo test --test wizard_lab` (the keyring is the kernel's).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::{Lab, lab};
+use dirsync::cloud::graph::http_client;
+use dirsync::config::Config;
+use dirsync::directory::forest;
+use dirsync::directory::service_account::{self, ServiceAccount};
+use dirsync::directory::{DirectoryConnection, DirectoryTarget, Dn};
+use dirsync::home::Home;
+use dirsync::secret::Secret;
+use dirsync::secret_store::{OsKeyring, SecretStore, service_account_key};
+use dirsync::setup::parse_answers;
+use dirsync::tls::TlsTrust;
+use dirsync::ui::DirsyncApp;
+use dirsync::ui::wizard::{WizardState, WizardStep};
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT as _, Queryable};
+use tenant_emulator::{EmulatorConfig, RunningEmulator};
+
+/// Setup rewrites the domain root's DACL; two at once could lose each other's ACEs.
+static LAB_TURN: Mutex<()> = Mutex::new(());
+
+/// Every computer name these tests use starts so (the sweep finds leftovers by it).
+const COMPUTER_PREFIX: &str = "wizard-lab-";
+
+const WAIT: Duration = Duration::from_secs(90);
+
+struct Wizard {
+    harness: Harness<'static, DirsyncApp>,
+    emulator: RunningEmulator,
+    home: tempfile::TempDir,
+    runtime: tokio::runtime::Runtime,
+}
+
+fn emulator() -> RunningEmulator {
+    RunningEmulator::start(EmulatorConfig {
+        verified_domains: vec!["corp.dirsync.test".to_owned()],
+        device_code_interval_secs: 1,
+        ..EmulatorConfig::default()
+    })
+    .expect("the emulator starts")
+}
+
+/// The answers file the wizard starts from (and the headless setup compares with).
+fn answers_text(lab: &Lab, emulator: &RunningEmulator, scope: &str) -> String {
+    let info = &emulator.info;
+    format!(
+        r#"[cloud]
+authority = "{}"
+graph = "{}"
+tenant = "{}"
+sign_in = "device-code"
+
+[directory]
+server = "{}"
+ca_file = "{}"
+admin_user = "{}"
+
+{scope}
+"#,
+        info.authority,
+        info.graph,
+        info.tenant_id,
+        lab.ldaps_url,
+        lab.ca_file.display(),
+        lab.admin_upn,
+    )
+}
+
+fn unique_computer(test: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{COMPUTER_PREFIX}{test}-{}", nanos % 1_000_000_000)
+}
+
+impl Wizard {
+    fn open(lab: &Lab, computer: &str) -> Wizard {
+        let emulator = emulator();
+        let home = tempfile::tempdir().unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let answers = parse_answers(
+            Path::new("prefill.toml"),
+            &answers_text(lab, &emulator, "[scope]\nincluded = []"),
+        )
+        .unwrap();
+        let mut app = DirsyncApp::new(
+            Home::in_dir(home.path()),
+            runtime.handle().clone(),
+            Some(&answers),
+        );
+        app.wizard_mut().unwrap().computer = computer.to_owned();
+        let harness = Harness::builder()
+            .with_size(egui::vec2(1040.0, 720.0))
+            .build_ui_state(|ui, app: &mut DirsyncApp| app.contents_ui(ui), app);
+        Wizard {
+            harness,
+            emulator,
+            home,
+            runtime,
+        }
+    }
+
+    fn wizard(&self) -> &WizardState {
+        self.harness
+            .state()
+            .wizard()
+            .expect("the wizard is showing")
+    }
+
+    /// Runs frames until `done` holds; the window is never blocked meanwhile.
+    fn wait_for(&mut self, what: &str, done: impl Fn(&Wizard) -> bool) {
+        let start = Instant::now();
+        loop {
+            self.harness.step();
+            if done(self) {
+                // One more frame, so what arrived is drawn.
+                self.harness.step();
+                return;
+            }
+            assert!(
+                start.elapsed() < WAIT,
+                "timed out waiting for {what}; the window shows:\n{:#?}",
+                self.harness.root()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn click(&mut self, label: &str) {
+        self.harness.get_by_label(label).click();
+        self.harness.step();
+        self.harness.step();
+    }
+
+    fn next(&mut self) {
+        let before = self.wizard().step;
+        self.wait_for("Next to open", |wizard| wizard.wizard().can_advance());
+        self.click("Next");
+        assert_ne!(self.wizard().step, before, "Next moved on");
+    }
+
+    fn type_into(&mut self, label: &str, text: &str) {
+        let field = self.harness.get_by_label(label);
+        field.focus();
+        self.harness.step();
+        self.harness.get_by_label(label).type_text(text);
+        self.harness.step();
+    }
+
+    fn shows(&self, text: &str) -> bool {
+        self.harness
+            .query_all_by_label_contains(text)
+            .next()
+            .is_some()
+    }
+
+    /// The first text on screen containing `text`.
+    fn text_with(&self, text: &str) -> String {
+        self.harness
+            .query_all_by_label_contains(text)
+            .next()
+            .and_then(|node| {
+                let node = node.accesskit_node();
+                node.label().or_else(|| node.value())
+            })
+            .unwrap_or_default()
+    }
+
+    /// Tells the emulator the administrator answered the device code prompt.
+    fn answer_device_code(&self, user_code: &str, decision: &str) {
+        let url = format!(
+            "{}/_emulator/device-codes/approve",
+            self.emulator.info.authority
+        );
+        let http = http_client(&TlsTrust::SystemRoots, Duration::from_secs(10)).unwrap();
+        let status = self.runtime.block_on(async {
+            http.post(url)
+                .json(&serde_json::json!({"user_code": user_code, "decision": decision}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        });
+        assert!(
+            status.is_success(),
+            "the emulator took the answer: {status}"
+        );
+    }
+
+    fn sign_in(&mut self, decision: &str) {
+        self.click("Sign in");
+        self.wait_for("the device code", |wizard| {
+            wizard.wizard().cloud.prompt().is_some()
+        });
+        let code = self.wizard().cloud.prompt().unwrap().user_code.clone();
+        assert!(self.shows(&code), "the code is on screen");
+        self.harness.get_by_label("Copy code");
+        self.harness.get_by_label("Copy link");
+        assert!(self.shows("Waiting for sign-in"));
+        self.answer_device_code(&code, decision);
+    }
+
+    fn check_admin(&mut self, password: &str) {
+        self.type_into("Password", password);
+        self.click("Check");
+    }
+}
+
+async fn admin(lab: &Lab) -> DirectoryConnection {
+    let target = DirectoryTarget::new(
+        &lab.ldaps_url,
+        TlsTrust::CaFile(lab.ca_file.clone()),
+        Duration::from_secs(15),
+    )
+    .unwrap();
+    DirectoryConnection::connect_and_bind(
+        &target,
+        &lab.admin_upn,
+        &Secret::new(lab.admin_password.clone()),
+    )
+    .await
+    .unwrap()
+}
+
+/// Removes the service accounts (and their rights) these tests made, this run's and leftovers.
+async fn remove_test_accounts(lab: &Lab) {
+    let admin = admin(lab).await;
+    let domain = Dn::parse(&lab.base_dn).unwrap();
+    let entries = admin
+        .search(
+            "find the wizard tests' accounts",
+            &format!("CN=Users,{}", lab.base_dn),
+            ldap3::Scope::OneLevel,
+            &format!("(&(sAMAccountName=MSOL_*)(description=*computer {COMPUTER_PREFIX}*))"),
+            &["sAMAccountName", "objectSid"],
+        )
+        .await
+        .unwrap();
+    for entry in entries {
+        let account = ServiceAccount {
+            dn: Dn::parse(&entry.dn).unwrap(),
+            sam_account_name: forest::first_value(&entry, "sAMAccountName").unwrap(),
+            sid: dirsync::directory::sid::Sid::from_bytes(
+                &forest::binary_values(&entry, "objectSid")[0],
+            )
+            .unwrap(),
+        };
+        service_account::delete_service_account(&admin, &domain, &account)
+            .await
+            .unwrap();
+        OsKeyring
+            .remove(&service_account_key(account.dn.as_str()))
+            .unwrap();
+    }
+    admin.close().await;
+}
+
+/// `dirsync setup --answers` with the same answers, signing in with the device code it prints.
+fn headless_setup(wizard: &Wizard, answers: &str, computer: &str, home: &Path) {
+    let file = home.join("answers.toml");
+    std::fs::write(&file, answers).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dirsync"))
+        .args(["setup", "--answers"])
+        .arg(&file)
+        .env("DIRSYNC_HOME", home)
+        .env("HOSTNAME", computer)
+        .env("DIRSYNC_ADMIN_PASSWORD", &lab().admin_password)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = Vec::new();
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        if let Some((_, rest)) = line.split_once("enter the code ") {
+            let code = rest.split_whitespace().next().unwrap();
+            wizard.answer_device_code(code, "approve");
+        }
+        seen.push(line);
+    }
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "headless setup succeeded:\n{}",
+        seen.join("\n")
+    );
+}
+
+#[test]
+fn the_wizard_ends_where_headless_setup_ends() {
+    let _turn = LAB_TURN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let lab = lab();
+    let computer = unique_computer("happy");
+    let mut wizard = Wizard::open(lab, &computer);
+
+    // 1. Welcome: the keyring, the clock and the network are checked.
+    assert!(wizard.shows("Welcome to dirsync"));
+    wizard.wait_for("the keyring check", |wizard| {
+        wizard.shows("OS keyring: secrets can be stored")
+    });
+    wizard.next();
+
+    // 2. Cloud: device code, approved by the administrator.
+    assert_eq!(wizard.wizard().step, WizardStep::Cloud);
+    wizard.sign_in("approve");
+    wizard.wait_for("the sign-in", |wizard| wizard.shows("Signed in to '"));
+    assert!(wizard.shows("corp.dirsync.test"), "verified domains listed");
+    wizard.next();
+
+    // 3. Enterprise admin: checked; the UPN suffixes are compared with the verified domains.
+    wizard.check_admin(&lab.admin_password);
+    wizard.wait_for("the admin check", |wizard| {
+        wizard.shows("can set up dirsync")
+    });
+    assert!(wizard.shows("corp.dirsync.test: a verified cloud domain"));
+    assert!(
+        wizard.shows("fabrikam.invalid: not a verified cloud domain"),
+        "an unverified suffix is flagged"
+    );
+    wizard.next();
+
+    // 4. Hybrid write-back: off; the table says which attributes this schema has.
+    wizard.wait_for("the schema check", |wizard| wizard.shows("present"));
+    assert!(wizard.shows("msExchArchiveStatus"));
+    wizard.next();
+
+    // 5. Password hash sync: off.
+    assert!(wizard.shows("Synchronize password hashes"));
+    wizard.next();
+
+    // 6. Scope: Sales picked, EMEA under it excluded, from the lazily read tree.
+    wizard.wait_for("the first level", |wizard| wizard.shows("Expand Corp"));
+    wizard.click("Expand Corp");
+    wizard.wait_for("Corp's children", |wizard| wizard.shows("Expand Sales"));
+    wizard.click("Sales");
+    wizard.click("Expand Sales");
+    wizard.wait_for("Sales' children", |wizard| wizard.shows("Expand EMEA"));
+    wizard.click("EMEA");
+    let sales = format!("OU=Sales,OU=Corp,{}", lab.base_dn);
+    let emea = format!("OU=EMEA,OU=Sales,OU=Corp,{}", lab.base_dn);
+    let answers = wizard.wizard().answers();
+    assert_eq!(answers.scope.included, vec![sales.clone()]);
+    assert_eq!(answers.scope.excluded, vec![emea.clone()]);
+    assert!(wizard.shows("1 OU subtree(s) included, 1 excluded"));
+    wizard.next();
+
+    // 7. Review: the preview of the first sync, from the engine's preview cycle.
+    wizard.wait_for("the preview", |wizard| {
+        wizard.wizard().review.preview().is_some()
+    });
+    let preview = wizard.wizard().review.preview().unwrap().clone();
+    assert!(!preview.adds.is_empty(), "Sales' users would be added");
+    assert!(
+        preview
+            .adds
+            .iter()
+            .all(|add| add.dn.ends_with(&sales) && !add.dn.ends_with(&emea)),
+        "only objects in scope: {:?}",
+        preview.adds
+    );
+    assert!(wizard.shows(&format!("Adds ({})", preview.adds.len())));
+    assert!(
+        !wizard.wizard().review.start_sync,
+        "starting a sync is off by default"
+    );
+    wizard.click("Apply now");
+
+    // 8. Apply: the checklist ticks; the configuration is saved.
+    assert_eq!(wizard.wizard().step, WizardStep::Apply);
+    wizard.wait_for("setup to finish", |wizard| {
+        wizard.wizard().apply.succeeded()
+    });
+    assert!(wizard.shows("Service account created: MSOL_"));
+    assert!(wizard.shows("Configuration saved"));
+    let wizard_config_file = wizard.home.path().join("config.toml");
+    let wizard_text = std::fs::read_to_string(&wizard_config_file).unwrap();
+    assert!(
+        !wizard_text.contains(&lab.admin_password),
+        "no password in the file"
+    );
+    let wizard_config = Config::load(&wizard_config_file).unwrap();
+    wizard.click("Open the dashboard");
+    assert!(
+        wizard.harness.state().wizard().is_none(),
+        "the dashboard took over"
+    );
+    assert!(wizard.shows("Configure…"));
+
+    // The same answers, headless, on the same computer: the same configuration.
+    let headless_home = tempfile::tempdir().unwrap();
+    let scope = format!("[scope]\nincluded = [\"{sales}\"]\nexcluded = [\"{emea}\"]");
+    headless_setup(
+        &wizard,
+        &answers_text(lab, &wizard.emulator, &scope),
+        &computer,
+        headless_home.path(),
+    );
+    let headless_config = Config::load(&headless_home.path().join("config.toml")).unwrap();
+    assert_eq!(wizard_config, headless_config);
+
+    wizard.runtime.block_on(remove_test_accounts(lab));
+}
+
+#[test]
+fn a_wrong_admin_password_is_shown_next_to_the_field() {
+    let _turn = LAB_TURN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let lab = lab();
+    let mut wizard = Wizard::open(lab, &unique_computer("password"));
+    wizard.harness.state_mut().wizard_mut().unwrap().step = WizardStep::EnterpriseAdmin;
+    wizard.harness.step();
+    wizard.check_admin("not-the-password");
+    wizard.wait_for("the refusal", |wizard| {
+        wizard.shows("✖") && !wizard.wizard().admin.busy()
+    });
+    let refusal = wizard.text_with("✖");
+    assert!(
+        refusal.contains("Administrator@corp.dirsync.test") || refusal.contains("password"),
+        "the refusal names the account or the password: {refusal}"
+    );
+    assert!(
+        !refusal.contains("not-the-password"),
+        "the password is not shown"
+    );
+    assert!(!wizard.wizard().can_advance(), "Next stays closed");
+}
+
+#[test]
+fn an_untrusted_certificate_is_shown_next_to_the_ca_field() {
+    let _turn = LAB_TURN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let lab = lab();
+    let mut wizard = Wizard::open(lab, &unique_computer("certificate"));
+    {
+        let state = wizard.harness.state_mut().wizard_mut().unwrap();
+        state.step = WizardStep::EnterpriseAdmin;
+        // No CA file: the system's roots, which never issued the lab's certificate.
+        state.admin.ca_file.clear();
+    }
+    wizard.harness.step();
+    wizard.check_admin(&lab.admin_password);
+    wizard.wait_for("the refusal", |wizard| {
+        wizard.shows("✖") && !wizard.wizard().admin.busy()
+    });
+    let refusal = wizard.text_with("✖");
+    assert!(
+        refusal.to_lowercase().contains("certificate"),
+        "the refusal is about the certificate: {refusal}"
+    );
+    assert!(!wizard.wizard().can_advance(), "Next stays closed");
+    // The explicit insecure choice is there, in red, and works.
+    wizard.click("Do not verify the certificate (insecure)");
+    assert!(wizard.shows("Only for a lab"));
+    wizard.click("Check");
+    wizard.wait_for("the check", |wizard| wizard.shows("can set up dirsync"));
+    assert!(wizard.wizard().can_advance());
+}
+
+#[test]
+fn a_declined_sign_in_is_said_plainly() {
+    let _turn = LAB_TURN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let lab = lab();
+    let mut wizard = Wizard::open(lab, &unique_computer("declined"));
+    wizard.harness.state_mut().wizard_mut().unwrap().step = WizardStep::Cloud;
+    wizard.harness.step();
+    wizard.sign_in("decline");
+    wizard.wait_for("the refusal", |wizard| {
+        wizard.shows("✖") && !wizard.wizard().cloud.busy()
+    });
+    let refusal = wizard.text_with("✖");
+    assert!(
+        refusal.to_lowercase().contains("declined"),
+        "the refusal says the sign-in was declined: {refusal}"
+    );
+    assert!(!wizard.wizard().can_advance(), "Next stays closed");
+    // Signing in again is possible straight away.
+    assert!(
+        !wizard
+            .harness
+            .get_by_label("Sign in")
+            .accesskit_node()
+            .is_disabled()
+    );
+}
