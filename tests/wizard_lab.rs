@@ -343,14 +343,38 @@ fn the_wizard_ends_where_headless_setup_ends() {
     );
     wizard.next();
 
-    // 4. Hybrid write-back: off; the table says which attributes this schema has.
+    // 4. Hybrid write-back, turned on: the table says which attributes this schema has, and
+    // the tenant's mailboxes are checked.
     wizard.wait_for("the schema check", |wizard| wizard.shows("present"));
     assert!(wizard.shows("msExchArchiveStatus"));
+    wizard.click("Write Exchange attributes back to AD");
+    wizard.wait_for("the mailbox check", |wizard| {
+        wizard.shows("The tenant offers its mailboxes' attributes")
+    });
     wizard.next();
 
-    // 5. Password hash sync: off.
-    assert!(wizard.shows("Synchronize password hashes"));
+    // 5. Password hash sync, turned on: the lab DC's socket and the tenant are checked.
+    wizard.click("Synchronize password hashes");
+    let socket = lab.lab_dir.join("private/ldap_priv/ldapi");
+    {
+        let state = wizard.harness.state_mut().wizard_mut().unwrap();
+        state.passwords.socket = socket.display().to_string();
+    }
+    wizard.wait_for("the hash checks", |wizard| {
+        wizard.shows("Hashes can be read through") && wizard.shows("accepts password hashes")
+    });
     wizard.next();
+
+    // Back to the cloud step and forward again: what was entered and proven stays.
+    for _ in 0..4 {
+        wizard.click("Back");
+    }
+    assert_eq!(wizard.wizard().step, WizardStep::Cloud);
+    assert!(wizard.shows("Signed in to '"), "the sign-in is kept");
+    for _ in 0..4 {
+        wizard.next();
+    }
+    assert_eq!(wizard.wizard().step, WizardStep::Scope);
 
     // 6. Scope: Sales picked, EMEA under it excluded, from the lazily read tree.
     wizard.wait_for("the first level", |wizard| wizard.shows("Expand Corp"));
@@ -412,7 +436,10 @@ fn the_wizard_ends_where_headless_setup_ends() {
 
     // The same answers, headless, on the same computer: the same configuration.
     let headless_home = tempfile::tempdir().unwrap();
-    let scope = format!("[scope]\nincluded = [\"{sales}\"]\nexcluded = [\"{emea}\"]");
+    let scope = format!(
+        "password_hash_socket = \"{}\"\n\n[options]\nhybrid_write_back = true\npassword_hash_sync = true\n\n[scope]\nincluded = [\"{sales}\"]\nexcluded = [\"{emea}\"]",
+        socket.display()
+    );
     headless_setup(
         &wizard,
         &answers_text(lab, &wizard.emulator, &scope),

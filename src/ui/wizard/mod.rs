@@ -391,7 +391,7 @@ fn steps_ui(ui: &mut egui::Ui, state: &mut WizardState) {
 fn navigation_ui(ui: &mut egui::Ui, state: &mut WizardState) {
     ui.add_space(6.0);
     // The right side lays out right to left, so Next is rightmost, where wizards put it.
-    let cancel_enabled = !state.apply.busy() && state.outcome.is_none();
+    let cancel_enabled = !state.apply.busy() && !state.apply.succeeded() && state.outcome.is_none();
     let mut cancel_clicked = false;
     egui::Sides::new().show(
         ui,
