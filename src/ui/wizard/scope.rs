@@ -345,15 +345,16 @@ pub fn scope_ui(
     );
     ui.add_space(6.0);
 
-    let Some(admin) = admin else {
-        ui.colored_label(
-            theme::error(ui),
-            "Check the enterprise admin first (step 3): the tree is read with that account.",
-        );
-        return;
-    };
-    if !picker.is_open() {
-        picker.open(runtime, ui.ctx(), admin);
+    match admin {
+        Some(admin) if !picker.is_open() => picker.open(runtime, ui.ctx(), admin),
+        None if !picker.is_open() => {
+            ui.colored_label(
+                theme::error(ui),
+                "Check the enterprise admin first (step 3): the tree is read with that account.",
+            );
+            return;
+        }
+        _ => {}
     }
 
     ui.horizontal(|ui| {
@@ -364,7 +365,10 @@ pub fn scope_ui(
                 .desired_width(260.0),
         )
         .labelled_by(label.id);
-        if !picker.filter.trim().is_empty() && picker.filter.trim() != picker.searched {
+        if let Some(admin) = admin
+            && !picker.filter.trim().is_empty()
+            && picker.filter.trim() != picker.searched
+        {
             picker.searched = picker.filter.trim().to_owned();
             let text = picker.searched.clone();
             let admin = Arc::clone(admin);
@@ -414,7 +418,7 @@ fn node_row_ui(
     picker: &mut OuPicker,
     index: usize,
     runtime: &Handle,
-    admin: &Arc<AdminSession>,
+    admin: Option<&Arc<AdminSession>>,
 ) {
     let depth = picker.nodes[index].depth;
     ui.horizontal(|ui| {
@@ -436,7 +440,9 @@ fn node_row_ui(
             if button.clicked() {
                 let node = &mut picker.nodes[index];
                 node.expanded = !node.expanded;
-                if node.expanded && matches!(node.children, Children::NotRead | Children::Failed(_))
+                if node.expanded
+                    && matches!(node.children, Children::NotRead | Children::Failed(_))
+                    && let Some(admin) = admin
                 {
                     picker.read_children_of(index, runtime, ui.ctx(), admin);
                 }
