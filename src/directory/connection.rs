@@ -228,6 +228,54 @@ impl DirectoryConnection {
         Ok(entries)
     }
 
+    /// A search read in pages of `page_size` (the paged results control): Active Directory
+    /// answers an unpaged search with at most MaxPageSize (1,000) entries and an error.
+    pub async fn search_paged(
+        &self,
+        operation: &str,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+        attributes: &[&str],
+        page_size: i64,
+    ) -> Result<Vec<SearchEntry>, DirectoryError> {
+        let mut all = Vec::new();
+        let mut cookie = Vec::new();
+        loop {
+            let (entries, response_controls) = self
+                .search_with_controls(
+                    operation,
+                    base,
+                    scope,
+                    filter,
+                    attributes,
+                    vec![super::controls::paged_results(page_size, &cookie)],
+                )
+                .await?;
+            all.extend(entries);
+            let response = response_controls
+                .iter()
+                .find(|control| control.ctype == super::controls::PAGED_RESULTS_OID)
+                .and_then(|control| control.val.as_deref());
+            cookie = match response {
+                Some(value) => {
+                    super::controls::parse_paged_results_cookie(value).map_err(|error| {
+                        DirectoryError::UnexpectedReply {
+                            server: self.server.clone(),
+                            operation: operation.to_owned(),
+                            detail: error.to_string(),
+                        }
+                    })?
+                }
+                // A server that does not page returned everything at once.
+                None => Vec::new(),
+            };
+            if cookie.is_empty() {
+                return Ok(all);
+            }
+        }
+    }
+
     /// A search with request controls; returns the entries and the response controls.
     pub async fn search_with_controls(
         &self,

@@ -13,7 +13,6 @@ use crate::setup::{CloudFields, CloudSession, sign_in};
 use crate::ui::task::{Lookup, SetupEvent};
 use crate::ui::theme;
 
-#[derive(Debug)]
 pub struct CloudStep {
     pub authority: String,
     pub graph: String,
@@ -28,6 +27,21 @@ pub struct CloudStep {
     signed_in_with: String,
     /// Counts sign-ins, so checks made with an older session are redone.
     pub generation: u64,
+}
+
+/// Never prints the client secret.
+impl std::fmt::Debug for CloudStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CloudStep")
+            .field("authority", &self.authority)
+            .field("graph", &self.graph)
+            .field("tenant", &self.tenant)
+            .field("sign_in", &self.sign_in)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<hidden>")
+            .field("signing_in", &self.signing_in)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for CloudStep {

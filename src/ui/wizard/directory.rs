@@ -18,7 +18,7 @@ use crate::tls::{TlsTrust, roots_from_file};
 use crate::ui::task::Lookup;
 use crate::ui::theme;
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct AdminStep {
     pub server: String,
     pub ca_file: String,
@@ -30,6 +30,20 @@ pub struct AdminStep {
     checked_with: String,
     /// Counts checks, so what was read with an older session is read again.
     pub generation: u64,
+}
+
+/// Never prints the password.
+impl std::fmt::Debug for AdminStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminStep")
+            .field("server", &self.server)
+            .field("ca_file", &self.ca_file)
+            .field("insecure", &self.insecure)
+            .field("user", &self.user)
+            .field("password", &"<hidden>")
+            .field("checking", &self.checking)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AdminStep {

@@ -47,7 +47,11 @@ pub fn review_ui(ui: &mut egui::Ui, state: &mut WizardState, runtime: &Handle) {
     let checked = state.checked_answers();
     let cloud = state.cloud_session().cloned();
     let admin = state.admin_session().cloned();
-    let answers = state.answers();
+    // What the preview depends on: not the "start synchronization" box below it.
+    let answers = crate::setup::Answers {
+        sync_now: false,
+        ..state.answers()
+    };
 
     choices_ui(ui, state);
     ui.add_space(8.0);

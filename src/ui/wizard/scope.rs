@@ -138,7 +138,9 @@ struct TreeNode {
 #[derive(Debug)]
 enum Children {
     NotRead,
-    Reading(Lookup<Vec<OuEntry>>),
+    /// The entries come with their parsed DNs: parsing 10,000 DNs is work for the reading
+    /// thread, not for a frame.
+    Reading(Lookup<Vec<(OuEntry, Dn)>>),
     Read(Vec<usize>),
     Failed(String),
 }
@@ -166,20 +168,9 @@ enum Row {
 impl OuPicker {
     /// Starts the tree at the domain, with its first level being read.
     pub fn open(&mut self, runtime: &Handle, repaint: &egui::Context, admin: &Arc<AdminSession>) {
-        let domain = admin.domain.clone();
-        self.nodes.clear();
-        self.by_dn.clear();
+        self.open_offline(&admin.domain);
         self.found = Lookup::NotStarted;
         self.searched.clear();
-        self.insert(
-            OuEntry {
-                dn: domain.to_string(),
-                name: domain_name(&domain),
-                kind: ContainerKind::Domain,
-            },
-            0,
-        );
-        self.nodes[0].expanded = true;
         self.read_children_of(0, runtime, repaint, admin);
     }
 
@@ -193,7 +184,7 @@ impl OuPicker {
         let Some(&parent) = self.by_dn.get(&normalized(parent_dn)) else {
             return;
         };
-        self.attach(parent, entries);
+        self.attach(parent, with_dns(entries));
     }
 
     /// Starts the tree at `domain` without a directory (tests and benchmarks).
@@ -206,15 +197,15 @@ impl OuPicker {
                 name: domain_name(domain),
                 kind: ContainerKind::Domain,
             },
+            domain.clone(),
             0,
         );
         self.nodes[0].expanded = true;
     }
 
-    fn insert(&mut self, entry: OuEntry, depth: usize) -> usize {
-        let dn = Dn::parse(&entry.dn).unwrap_or_default();
+    fn insert(&mut self, entry: OuEntry, dn: Dn, depth: usize) -> usize {
         let index = self.nodes.len();
-        self.by_dn.insert(normalized(&entry.dn), index);
+        self.by_dn.insert(dn.normalized().to_owned(), index);
         self.nodes.push(TreeNode {
             entry,
             dn,
@@ -225,13 +216,13 @@ impl OuPicker {
         index
     }
 
-    fn attach(&mut self, parent: usize, entries: Vec<OuEntry>) {
+    fn attach(&mut self, parent: usize, entries: Vec<(OuEntry, Dn)>) {
         let depth = self.nodes[parent].depth + 1;
         let mut children = Vec::with_capacity(entries.len());
-        for entry in entries {
-            let index = match self.by_dn.get(&normalized(&entry.dn)) {
+        for (entry, dn) in entries {
+            let index = match self.by_dn.get(dn.normalized()) {
                 Some(&index) => index,
-                None => self.insert(entry, depth),
+                None => self.insert(entry, dn, depth),
             };
             children.push(index);
         }
@@ -251,6 +242,7 @@ impl OuPicker {
             Children::Reading(Lookup::start(runtime, repaint, move |_| async move {
                 read_children(&admin.connection, &dn)
                     .await
+                    .map(with_dns)
                     .map_err(|error| crate::setup::SetupFailure::Failed(error.to_string()))
             }));
     }
@@ -309,6 +301,18 @@ impl OuPicker {
             self.nodes[index].expanded = true;
         }
     }
+}
+
+/// Each entry with its DN parsed once (an unparsable DN, which no server sends, becomes the
+/// empty DN and is simply never checked).
+fn with_dns(entries: Vec<OuEntry>) -> Vec<(OuEntry, Dn)> {
+    entries
+        .into_iter()
+        .map(|entry| {
+            let dn = Dn::parse(&entry.dn).unwrap_or_default();
+            (entry, dn)
+        })
+        .collect()
 }
 
 fn normalized(dn: &str) -> String {
