@@ -9,16 +9,12 @@ mod common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::{Lab, Run, lab, ldapsearch, stdout_of};
 use dirsync::cloud::setup::client_secret_key;
 use dirsync::config::Config;
-use dirsync::directory::service_account::{self, ServiceAccount};
-use dirsync::directory::{DirectoryConnection, DirectoryTarget, Dn, forest};
-use dirsync::secret::Secret;
 use dirsync::secret_store::{OsKeyring, SecretStore, service_account_key};
-use dirsync::tls::TlsTrust;
 use serde_json::Value;
 use tenant_emulator::{EmulatorConfig, RunningEmulator};
 
@@ -171,22 +167,6 @@ fn document(run: &Run) -> Value {
         .unwrap_or_else(|error| panic!("stdout is not one JSON document ({error}):\n{run:?}"))
 }
 
-async fn admin(lab: &Lab) -> DirectoryConnection {
-    let target = DirectoryTarget::new(
-        &lab.ldaps_url,
-        TlsTrust::CaFile(lab.ca_file.clone()),
-        Duration::from_secs(15),
-    )
-    .unwrap();
-    DirectoryConnection::connect_and_bind(
-        &target,
-        &lab.admin_upn,
-        &Secret::new(lab.admin_password.clone()),
-    )
-    .await
-    .unwrap()
-}
-
 /// The MSOL_ accounts whose description names `computer` (by ldapsearch, as an admin would look).
 fn accounts_for(lab: &Lab, computer: &str) -> Vec<String> {
     let mut search = ldapsearch(lab);
@@ -205,38 +185,8 @@ fn accounts_for(lab: &Lab, computer: &str) -> Vec<String> {
         .collect()
 }
 
-/// Removes the service accounts (and their rights) of every computer these tests named, this run's
-/// and any an earlier, failed run left behind.
 async fn remove_test_accounts(lab: &Lab) {
-    let admin = admin(lab).await;
-    let domain = Dn::parse(&lab.base_dn).unwrap();
-    let entries = admin
-        .search(
-            "find the setup tests' accounts",
-            &ou(lab, "CN=Users"),
-            ldap3::Scope::OneLevel,
-            &format!("(&(sAMAccountName=MSOL_*)(description=*computer {COMPUTER_PREFIX}*))"),
-            &["sAMAccountName", "objectSid"],
-        )
-        .await
-        .unwrap();
-    for entry in entries {
-        let account = ServiceAccount {
-            dn: Dn::parse(&entry.dn).unwrap(),
-            sam_account_name: forest::first_value(&entry, "sAMAccountName").unwrap(),
-            sid: dirsync::directory::sid::Sid::from_bytes(
-                &forest::binary_values(&entry, "objectSid")[0],
-            )
-            .unwrap(),
-        };
-        service_account::delete_service_account(&admin, &domain, &account)
-            .await
-            .unwrap();
-        OsKeyring
-            .remove(&service_account_key(account.dn.as_str()))
-            .unwrap();
-    }
-    admin.close().await;
+    common::accounts::remove_service_accounts(lab, COMPUTER_PREFIX).await;
 }
 
 #[tokio::test]

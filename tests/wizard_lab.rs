@@ -17,12 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use common::{Lab, lab};
 use dirsync::cloud::graph::http_client;
 use dirsync::config::Config;
-use dirsync::directory::forest;
-use dirsync::directory::service_account::{self, ServiceAccount};
-use dirsync::directory::{DirectoryConnection, DirectoryTarget, Dn};
 use dirsync::home::Home;
-use dirsync::secret::Secret;
-use dirsync::secret_store::{OsKeyring, SecretStore, service_account_key};
 use dirsync::setup::parse_answers;
 use dirsync::tls::TlsTrust;
 use dirsync::ui::DirsyncApp;
@@ -226,55 +221,6 @@ impl Wizard {
     }
 }
 
-async fn admin(lab: &Lab) -> DirectoryConnection {
-    let target = DirectoryTarget::new(
-        &lab.ldaps_url,
-        TlsTrust::CaFile(lab.ca_file.clone()),
-        Duration::from_secs(15),
-    )
-    .unwrap();
-    DirectoryConnection::connect_and_bind(
-        &target,
-        &lab.admin_upn,
-        &Secret::new(lab.admin_password.clone()),
-    )
-    .await
-    .unwrap()
-}
-
-/// Removes the service accounts (and their rights) these tests made, this run's and leftovers.
-async fn remove_test_accounts(lab: &Lab) {
-    let admin = admin(lab).await;
-    let domain = Dn::parse(&lab.base_dn).unwrap();
-    let entries = admin
-        .search(
-            "find the wizard tests' accounts",
-            &format!("CN=Users,{}", lab.base_dn),
-            ldap3::Scope::OneLevel,
-            &format!("(&(sAMAccountName=MSOL_*)(description=*computer {COMPUTER_PREFIX}*))"),
-            &["sAMAccountName", "objectSid"],
-        )
-        .await
-        .unwrap();
-    for entry in entries {
-        let account = ServiceAccount {
-            dn: Dn::parse(&entry.dn).unwrap(),
-            sam_account_name: forest::first_value(&entry, "sAMAccountName").unwrap(),
-            sid: dirsync::directory::sid::Sid::from_bytes(
-                &forest::binary_values(&entry, "objectSid")[0],
-            )
-            .unwrap(),
-        };
-        service_account::delete_service_account(&admin, &domain, &account)
-            .await
-            .unwrap();
-        OsKeyring
-            .remove(&service_account_key(account.dn.as_str()))
-            .unwrap();
-    }
-    admin.close().await;
-}
-
 /// `dirsync setup --answers` with the same answers, signing in with the device code it prints.
 fn headless_setup(wizard: &Wizard, answers: &str, computer: &str, home: &Path) {
     let file = home.join("answers.toml");
@@ -449,7 +395,12 @@ fn the_wizard_ends_where_headless_setup_ends() {
     let headless_config = Config::load(&headless_home.path().join("config.toml")).unwrap();
     assert_eq!(wizard_config, headless_config);
 
-    wizard.runtime.block_on(remove_test_accounts(lab));
+    wizard
+        .runtime
+        .block_on(common::accounts::remove_service_accounts(
+            lab,
+            COMPUTER_PREFIX,
+        ));
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Shared by the integration tests: the lab (brought up by its own script) and running the binary.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod accounts;
 pub mod installation;
 pub mod write_back;
 

@@ -528,14 +528,18 @@ fn check_line_ui<T>(
 
 /// A labelled one-line text field; the label is its accessible name.
 fn text_field_ui(ui: &mut egui::Ui, label: &str, value: &mut String, hint: &str) -> egui::Response {
+    labelled_field_ui(ui, label, egui::TextEdit::singleline(value).hint_text(hint))
+}
+
+/// A labelled password field: never shown, never saved.
+fn password_field_ui(ui: &mut egui::Ui, label: &str, value: &mut String) -> egui::Response {
+    labelled_field_ui(ui, label, egui::TextEdit::singleline(value).password(true))
+}
+
+fn labelled_field_ui(ui: &mut egui::Ui, label: &str, field: egui::TextEdit<'_>) -> egui::Response {
     ui.horizontal(|ui| {
         let label = field_label_ui(ui, label);
-        ui.add(
-            egui::TextEdit::singleline(value)
-                .hint_text(hint)
-                .desired_width(420.0),
-        )
-        .labelled_by(label.id)
+        ui.add(field.desired_width(420.0)).labelled_by(label.id)
     })
     .inner
 }
@@ -550,20 +554,6 @@ fn field_label_ui(ui: &mut egui::Ui, text: &str) -> egui::Response {
             ui.label(text)
         },
     )
-    .inner
-}
-
-/// A labelled password field: never shown, never saved.
-fn password_field_ui(ui: &mut egui::Ui, label: &str, value: &mut String) -> egui::Response {
-    ui.horizontal(|ui| {
-        let label = field_label_ui(ui, label);
-        ui.add(
-            egui::TextEdit::singleline(value)
-                .password(true)
-                .desired_width(420.0),
-        )
-        .labelled_by(label.id)
-    })
     .inner
 }
 
