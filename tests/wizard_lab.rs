@@ -275,6 +275,10 @@ fn the_wizard_ends_where_headless_setup_ends() {
     wizard.sign_in("approve");
     wizard.wait_for("the sign-in", |wizard| wizard.shows("Signed in to '"));
     assert!(wizard.shows("corp.dirsync.test"), "verified domains listed");
+    assert!(
+        wizard.shows(&format!("Created the sync app 'dirsync ({computer})'")),
+        "the sync app is created at sign-in, and the page says so"
+    );
     wizard.next();
 
     // 3. Enterprise admin: checked; the UPN suffixes are compared with the verified domains.

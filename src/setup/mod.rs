@@ -22,8 +22,9 @@ use crate::cloud::auth::{
 use crate::cloud::graph::{GraphSetupError, http_client};
 use crate::cloud::mailboxes::MailboxEndpoint;
 use crate::cloud::setup::{
-    AppOutcome, CloudDomain, CloudSetupError, SyncAppTarget, TenantInfo, client_secret_key,
-    enable_directory_sync, register_sync_app, set_sync_features, verified_domains, verify_tenant,
+    AppOutcome, CloudDomain, CloudSetupError, SyncApp, SyncAppTarget, TenantInfo,
+    client_secret_key, enable_directory_sync, register_sync_app, set_sync_features,
+    verified_domains, verify_tenant,
 };
 use crate::cloud::{
     CloudEndpoints, FlowPolicy, GraphClient, GraphError, PasswordHashEndpoint, SignInError,
@@ -362,28 +363,26 @@ pub async fn apply_setup(
     progress.step(5, "Setting up the sync app");
     let mut keyring_entries = Vec::new();
     let (tenant_id, client_id, app) = match cloud {
-        CloudSession::Admin { client, tenant } => {
-            let display_name = format!("dirsync ({})", inputs.computer);
-            let target = SyncAppTarget {
-                endpoints: &checked.endpoints,
-                tenant_id: &tenant.tenant_id,
-                trust: &TlsTrust::SystemRoots,
-                display_name: &display_name,
-                proof_timeout: APP_PROOF_TIMEOUT,
+        CloudSession::Admin {
+            client,
+            tenant,
+            app,
+        } => {
+            // The wizard registers the app as soon as the administrator signs in.
+            let app = match app {
+                Some(app) => app,
+                None => {
+                    create_sync_app(
+                        &client,
+                        &tenant,
+                        &checked.endpoints,
+                        &inputs.computer,
+                        secrets,
+                        progress,
+                    )
+                    .await?
+                }
             };
-            let app = register_sync_app(&client, &target, secrets)
-                .await
-                .map_err(|error| cloud_setup_failure(&error))?;
-            progress.note(&format!(
-                "app '{}' {} (client id {}) with {}; its secret is in the OS keyring",
-                app.display_name,
-                match app.outcome {
-                    AppOutcome::Created => "registered",
-                    AppOutcome::Reused => "found from an earlier setup and given a new secret",
-                },
-                app.client_id,
-                app.permissions.join(", ")
-            ));
             let turned_on = enable_directory_sync(&client, &tenant)
                 .await
                 .map_err(|error| cloud_setup_failure(&error))?;
@@ -485,6 +484,40 @@ pub async fn apply_setup(
         sync_now: answers.sync_now,
         warnings,
     })
+}
+
+/// Registers dirsync's app for this computer (or finds it from an earlier setup and gives it a
+/// new secret), with its secret in the keyring, and proves it signs in.
+pub async fn create_sync_app(
+    admin: &GraphClient,
+    tenant: &TenantInfo,
+    endpoints: &CloudEndpoints,
+    computer: &str,
+    secrets: &dyn SecretStore,
+    progress: &mut dyn Progress,
+) -> Result<SyncApp, SetupFailure> {
+    let display_name = format!("dirsync ({computer})");
+    let target = SyncAppTarget {
+        endpoints,
+        tenant_id: &tenant.tenant_id,
+        trust: &TlsTrust::SystemRoots,
+        display_name: &display_name,
+        proof_timeout: APP_PROOF_TIMEOUT,
+    };
+    let app = register_sync_app(admin, &target, secrets)
+        .await
+        .map_err(|error| cloud_setup_failure(&error))?;
+    progress.note(&format!(
+        "app '{}' {} (client id {}) with {}; its secret is in the OS keyring",
+        app.display_name,
+        match app.outcome {
+            AppOutcome::Created => "registered",
+            AppOutcome::Reused => "found from an earlier setup and given a new secret",
+        },
+        app.client_id,
+        app.permissions.join(", ")
+    ));
+    Ok(app)
 }
 
 /// The configuration the answers lead to, once the tenant, the app and the account are known.
@@ -624,6 +657,8 @@ pub enum CloudSession {
     Admin {
         client: GraphClient,
         tenant: TenantInfo,
+        /// dirsync's app, when it is already registered (the wizard does so at sign-in).
+        app: Option<SyncApp>,
     },
     App {
         tenant_id: String,
@@ -654,6 +689,14 @@ impl CloudSession {
     pub fn tenant_name(&self) -> Option<&str> {
         match self {
             CloudSession::Admin { tenant, .. } => Some(&tenant.display_name),
+            CloudSession::App { .. } => None,
+        }
+    }
+
+    /// dirsync's app, once registered (an existing app's session has none).
+    pub fn sync_app(&self) -> Option<&SyncApp> {
+        match self {
+            CloudSession::Admin { app, .. } => app.as_ref(),
             CloudSession::App { .. } => None,
         }
     }
@@ -731,7 +774,11 @@ pub async fn sign_in(
                 "signed in to tenant '{}' ({}), initial domain {}",
                 tenant.display_name, tenant.tenant_id, tenant.initial_domain
             ));
-            Ok(CloudSession::Admin { client, tenant })
+            Ok(CloudSession::Admin {
+                client,
+                tenant,
+                app: None,
+            })
         }
         SignIn::App => {
             let client_id = cloud

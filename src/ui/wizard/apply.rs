@@ -63,7 +63,7 @@ impl ApplyStep {
             made.push("its rights in AD".to_owned());
         }
         if self.secrets {
-            made.push("the sync app in the cloud and the secrets in the OS keyring".to_owned());
+            made.push("the secrets in the OS keyring".to_owned());
         }
         if self.configuration {
             made.push("the configuration file".to_owned());

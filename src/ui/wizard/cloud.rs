@@ -5,11 +5,13 @@ use tokio::runtime::Handle;
 
 use super::{check_line_ui, field_error_ui, inline_problem_ui, password_field_ui, text_field_ui};
 use crate::cloud::auth::{Authority, DeviceCodePrompt};
+use crate::cloud::setup::AppOutcome;
 use crate::cloud::{CloudEndpoints, GLOBAL_AUTHORITY, GLOBAL_GRAPH};
 use crate::config::Config;
 use crate::secret::Secret;
+use crate::secret_store::OsKeyring;
 use crate::setup::answers::{CloudAnswers, SignIn};
-use crate::setup::{CloudFields, CloudSession, sign_in};
+use crate::setup::{CloudFields, CloudSession, create_sync_app, sign_in};
 use crate::ui::task::{Lookup, SetupEvent};
 use crate::ui::theme;
 
@@ -23,6 +25,8 @@ pub struct CloudStep {
     pub client_secret: String,
     signing_in: Lookup<CloudSession>,
     prompt: Option<DeviceCodePrompt>,
+    /// What the sign-in said last ("signed in to tenant…"), while it goes on.
+    progress: Option<String>,
     /// What was entered when the sign-in started: editing a field asks for a new sign-in.
     signed_in_with: String,
     /// Counts sign-ins, so checks made with an older session are redone.
@@ -55,6 +59,7 @@ impl Default for CloudStep {
             client_secret: String::new(),
             signing_in: Lookup::NotStarted,
             prompt: None,
+            progress: None,
             signed_in_with: String::new(),
             generation: 0,
         }
@@ -158,7 +163,7 @@ impl CloudStep {
         (authority, graph, tenant)
     }
 
-    fn start(&mut self, runtime: &Handle, repaint: &egui::Context) {
+    fn start(&mut self, runtime: &Handle, repaint: &egui::Context, computer: &str) {
         let answers = self.answers();
         let endpoints = match CloudEndpoints::parse(&answers.authority, &answers.graph) {
             Ok(endpoints) => endpoints,
@@ -173,25 +178,52 @@ impl CloudStep {
             client_secret: "cloud.client_secret".to_owned(),
         };
         self.prompt = None;
+        self.progress = None;
         self.signed_in_with = self.inputs();
         self.generation += 1;
+        let computer = computer.to_owned();
         self.signing_in = Lookup::start(runtime, repaint, move |mut reporter| async move {
-            Box::pin(sign_in(
+            let mut session = Box::pin(sign_in(
                 &answers,
                 &endpoints,
                 secret,
                 &fields,
                 &mut reporter,
             ))
-            .await
+            .await?;
+            // An administrator's sign-in creates dirsync's app at once, as the page says.
+            if let CloudSession::Admin {
+                client,
+                tenant,
+                app,
+            } = &mut session
+            {
+                *app = Some(
+                    Box::pin(create_sync_app(
+                        client,
+                        tenant,
+                        &endpoints,
+                        &computer,
+                        &OsKeyring,
+                        &mut reporter,
+                    ))
+                    .await?,
+                );
+            }
+            Ok(session)
         });
     }
 }
 
 pub fn cloud_ui(ui: &mut egui::Ui, step: &mut CloudStep, runtime: &Handle, computer: &str) {
     for event in step.signing_in.poll() {
-        if let SetupEvent::DeviceCode(prompt) = event {
-            step.prompt = Some(prompt);
+        match event {
+            SetupEvent::DeviceCode(prompt) => step.prompt = Some(prompt),
+            SetupEvent::Note(note) => {
+                step.prompt = None;
+                step.progress = Some(note);
+            }
+            _ => {}
         }
     }
     ui.heading("Cloud: your Microsoft Entra tenant");
@@ -232,7 +264,7 @@ pub fn cloud_ui(ui: &mut egui::Ui, step: &mut CloudStep, runtime: &Handle, compu
         field_error_ui(ui, failure.as_deref(), &["cloud.client_secret"]);
         ui.weak("The app needs the application permissions User.ReadWrite.All, Group.ReadWrite.All and Domain.Read.All. Its secret goes to the OS keyring.");
     } else {
-        ui.weak("dirsync registers its own app in the tenant when you apply, with only the permissions the sync needs, and keeps its secret in the OS keyring.");
+        ui.weak(format!("Once you sign in, dirsync registers its own app 'dirsync ({computer})' in the tenant, with only the permissions the sync needs, and keeps its secret in the OS keyring."));
     }
     ui.add_space(8.0);
 
@@ -249,7 +281,7 @@ pub fn cloud_ui(ui: &mut egui::Ui, step: &mut CloudStep, runtime: &Handle, compu
             .add_enabled(ready && !step.busy(), egui::Button::new(label))
             .clicked()
         {
-            step.start(runtime, ui.ctx());
+            step.start(runtime, ui.ctx(), computer);
         }
         if step.busy() && ui.button("Stop waiting").clicked() {
             // The sign-in's thread ends by itself when the code expires; nothing was created.
@@ -263,16 +295,17 @@ pub fn cloud_ui(ui: &mut egui::Ui, step: &mut CloudStep, runtime: &Handle, compu
     {
         device_code_ui(ui, &prompt);
     }
+    let running = match &step.progress {
+        Some(note) => format!("{note}; creating the sync app (Entra ID can take a minute)…"),
+        None => "Signing in…".to_owned(),
+    };
     if step.prompt.is_none() || !step.busy() {
-        check_line_ui(
-            ui,
-            &step.signing_in,
-            "Signing in…",
-            |session| match session.tenant_name() {
+        check_line_ui(ui, &step.signing_in, &running, |session| {
+            match session.tenant_name() {
                 Some(name) => format!("Signed in to '{name}' ({})", session.tenant_id()),
                 None => format!("The app signed in to tenant {}", session.tenant_id()),
-            },
-        );
+            }
+        });
     }
     if step.signing_in.done().is_some() && step.session().is_none() {
         ui.colored_label(
@@ -293,11 +326,24 @@ pub fn cloud_ui(ui: &mut egui::Ui, step: &mut CloudStep, runtime: &Handle, compu
             }
             ui.label(format!("  •  {line}"));
         }
-        if step.sign_in == SignIn::DeviceCode {
+        if let Some(app) = session.sync_app() {
             ui.add_space(6.0);
-            ui.label(format!(
-                "When you apply, dirsync creates (or reuses) the sync app 'dirsync ({computer})' in this tenant and turns on directory synchronization."
-            ));
+            let what = match app.outcome {
+                AppOutcome::Created => "Created the sync app",
+                AppOutcome::Reused => {
+                    "Found the sync app from an earlier setup and gave it a new secret:"
+                }
+            };
+            ui.colored_label(
+                theme::ok(ui),
+                format!(
+                    "✔ {what} '{}' (client id {}), allowed {}; its secret is in the OS keyring.",
+                    app.display_name,
+                    app.client_id,
+                    app.permissions.join(", ")
+                ),
+            );
+            ui.label("Apply turns on directory synchronization for the tenant.");
         }
     }
     // A failure with no field of its own shows here.

@@ -447,7 +447,14 @@ fn navigation_ui(ui: &mut egui::Ui, state: &mut WizardState) {
 fn cancel_ui(ui: &mut egui::Ui, state: &mut WizardState) {
     ui.heading("Cancel setup?");
     ui.add_space(8.0);
-    let created = state.apply.created_so_far();
+    let mut created = Vec::new();
+    if let Some(app) = state.cloud_session().and_then(CloudSession::sync_app) {
+        created.push(format!(
+            "the sync app '{}' in the cloud, with its secret in the OS keyring",
+            app.display_name
+        ));
+    }
+    created.extend(state.apply.created_so_far());
     if created.is_empty() {
         ui.label(
             "Nothing has been created or changed in Active Directory or in the cloud yet: the \
@@ -459,8 +466,8 @@ fn cancel_ui(ui: &mut egui::Ui, state: &mut WizardState) {
             ui.label(format!("  •  {item}"));
         }
         ui.label(
-            "Running the wizard again finds and reuses them (the service account's password is \
-             reset), so nothing is duplicated.",
+            "Running the wizard again finds and reuses them (the service account's password and \
+             the app's secret are renewed), so nothing is duplicated.",
         );
     }
     if state.home.is_configured() {
