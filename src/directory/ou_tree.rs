@@ -137,6 +137,43 @@ pub async fn read_children(
     Ok(children)
 }
 
+/// How many users and groups sit directly in one container.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DirectCounts {
+    pub users: usize,
+    pub groups: usize,
+}
+
+/// Counts the users and groups directly in `dn` (one level: cheap, where a subtree count of a
+/// large OU is not). The wizard shows it beside an expanded OU.
+pub async fn count_users_and_groups(
+    connection: &DirectoryConnection,
+    dn: &str,
+) -> Result<DirectCounts, DirectoryError> {
+    let entries = connection
+        .search_paged(
+            "count users and groups",
+            dn,
+            Scope::OneLevel,
+            super::import::USERS_AND_GROUPS_FILTER,
+            &["objectClass"],
+            PAGE_SIZE,
+        )
+        .await?;
+    let mut counts = DirectCounts::default();
+    for entry in &entries {
+        if values(entry, "objectClass")
+            .iter()
+            .any(|class| class.eq_ignore_ascii_case("group"))
+        {
+            counts.groups += 1;
+        } else {
+            counts.users += 1;
+        }
+    }
+    Ok(counts)
+}
+
 /// Finds the containers under `base_dn` whose name contains `text` (case-insensitively, as
 /// LDAP compares names), sorted by name, at most `limit` of them. One subtree request: the wizard's
 /// filter box finds an OU without expanding the tree down to it.

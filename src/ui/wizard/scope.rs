@@ -9,7 +9,9 @@ use std::sync::Arc;
 use tokio::runtime::Handle;
 
 use crate::directory::Dn;
-use crate::directory::ou_tree::{ContainerKind, OuEntry, find_containers, read_children};
+use crate::directory::ou_tree::{
+    ContainerKind, DirectCounts, OuEntry, count_users_and_groups, find_containers, read_children,
+};
 use crate::setup::AdminSession;
 use crate::ui::task::Lookup;
 use crate::ui::theme;
@@ -140,8 +142,9 @@ enum Children {
     NotRead,
     /// The entries come with their parsed DNs: parsing 10,000 DNs is work for the reading
     /// thread, not for a frame.
-    Reading(Lookup<Vec<(OuEntry, Dn)>>),
-    Read(Vec<usize>),
+    Reading(Lookup<(Vec<(OuEntry, Dn)>, DirectCounts)>),
+    /// The children, and how many users and groups sit directly in the node.
+    Read(Vec<usize>, Option<DirectCounts>),
     Failed(String),
 }
 
@@ -184,7 +187,7 @@ impl OuPicker {
         let Some(&parent) = self.by_dn.get(&normalized(parent_dn)) else {
             return;
         };
-        self.attach(parent, with_dns(entries));
+        self.attach(parent, with_dns(entries), None);
     }
 
     /// Starts the tree at `domain` without a directory (tests and benchmarks).
@@ -216,7 +219,7 @@ impl OuPicker {
         index
     }
 
-    fn attach(&mut self, parent: usize, entries: Vec<(OuEntry, Dn)>) {
+    fn attach(&mut self, parent: usize, entries: Vec<(OuEntry, Dn)>, counts: Option<DirectCounts>) {
         let depth = self.nodes[parent].depth + 1;
         let mut children = Vec::with_capacity(entries.len());
         for (entry, dn) in entries {
@@ -226,7 +229,7 @@ impl OuPicker {
             };
             children.push(index);
         }
-        self.nodes[parent].children = Children::Read(children);
+        self.nodes[parent].children = Children::Read(children, counts);
     }
 
     fn read_children_of(
@@ -240,10 +243,14 @@ impl OuPicker {
         let dn = self.nodes[index].entry.dn.clone();
         self.nodes[index].children =
             Children::Reading(Lookup::start(runtime, repaint, move |_| async move {
-                read_children(&admin.connection, &dn)
-                    .await
-                    .map(with_dns)
-                    .map_err(|error| crate::setup::SetupFailure::Failed(error.to_string()))
+                let (children, counts) = futures::join!(
+                    read_children(&admin.connection, &dn),
+                    count_users_and_groups(&admin.connection, &dn)
+                );
+                let failed = |error: crate::directory::DirectoryError| {
+                    crate::setup::SetupFailure::Failed(error.to_string())
+                };
+                Ok((with_dns(children.map_err(failed)?), counts.map_err(failed)?))
             }));
     }
 
@@ -254,14 +261,14 @@ impl OuPicker {
             if let Children::Reading(lookup) = &mut node.children {
                 lookup.poll();
                 match std::mem::take(lookup) {
-                    Lookup::Done(entries) => arrived.push((index, entries)),
+                    Lookup::Done((entries, counts)) => arrived.push((index, entries, counts)),
                     Lookup::Failed(message) => node.children = Children::Failed(message),
                     other => *lookup = other,
                 }
             }
         }
-        for (index, entries) in arrived {
-            self.attach(index, entries);
+        for (index, entries, counts) in arrived {
+            self.attach(index, entries, Some(counts));
         }
         self.found.poll();
     }
@@ -282,7 +289,7 @@ impl OuPicker {
             };
             rows.push(Row::Node(index));
             if node.expanded
-                && let Children::Read(children) = &node.children
+                && let Children::Read(children, _) = &node.children
             {
                 stack.extend(children.iter().rev());
             }
@@ -428,7 +435,8 @@ fn node_row_ui(
     ui.horizontal(|ui| {
         ui.add_space(depth as f32 * 18.0);
         let node = &picker.nodes[index];
-        let expandable = !matches!(&node.children, Children::Read(children) if children.is_empty());
+        let expandable =
+            !matches!(&node.children, Children::Read(children, _) if children.is_empty());
         if matches!(node.children, Children::Reading(_)) {
             ui.spinner();
         } else if expandable {
@@ -462,6 +470,14 @@ fn node_row_ui(
         );
         let node = &picker.nodes[index];
         ui.weak(kind_word(&node.entry.kind));
+        if let Children::Read(_, Some(counts)) = &node.children
+            && (counts.users > 0 || counts.groups > 0)
+        {
+            ui.weak(format!(
+                "· {} user(s), {} group(s) directly here",
+                counts.users, counts.groups
+            ));
+        }
         if let Children::Failed(message) = &node.children {
             ui.colored_label(theme::error(ui), message);
         }
