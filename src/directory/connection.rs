@@ -13,6 +13,9 @@ use crate::secret::Secret;
 use crate::tls::{self, TlsTrust};
 
 /// Where and how to reach a domain controller. Built only from a validated URL.
+/// LDAP's sizeLimitExceeded (RFC 4511 §4.1.9).
+const SIZE_LIMIT_EXCEEDED: u32 = 4;
+
 #[derive(Debug, Clone)]
 pub struct DirectoryTarget {
     url: Url,
@@ -228,8 +231,34 @@ impl DirectoryConnection {
         Ok(entries)
     }
 
-    /// A search read in pages of `page_size` (the paged results control): Active Directory
-    /// answers an unpaged search with at most MaxPageSize (1,000) entries and an error.
+    /// Every entry a search finds, however many. Asks once without paging, which is fastest
+    /// (Samba's paged results take about seven times as long for 10,000 entries); when the
+    /// server stops at its limit (Active Directory's MaxPageSize, 1,000: sizeLimitExceeded), asks
+    /// again in pages.
+    pub async fn search_all(
+        &self,
+        operation: &str,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+        attributes: &[&str],
+    ) -> Result<Vec<SearchEntry>, DirectoryError> {
+        match self
+            .search(operation, base, scope, filter, attributes)
+            .await
+        {
+            Err(DirectoryError::Refused {
+                rc: SIZE_LIMIT_EXCEEDED,
+                ..
+            }) => {
+                self.search_paged(operation, base, scope, filter, attributes, 1000)
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    /// A search read in pages of `page_size` (the paged results control).
     pub async fn search_paged(
         &self,
         operation: &str,

@@ -20,9 +20,6 @@ pub const CONTAINER_FILTER: &str = "(&(|(objectClass=organizationalUnit)(objectC
 
 const ENTRY_ATTRIBUTES: [&str; 2] = ["name", "objectClass"];
 
-/// Entries per page: Active Directory's MaxPageSize.
-const PAGE_SIZE: i64 = 1000;
-
 /// How many one-level requests the full walk keeps in flight on the connection.
 const CONCURRENT_LEVEL_REQUESTS: usize = 16;
 
@@ -123,13 +120,12 @@ pub async fn read_children(
     parent_dn: &str,
 ) -> Result<Vec<OuEntry>, DirectoryError> {
     let entries = connection
-        .search_paged(
+        .search_all(
             "list child containers",
             parent_dn,
             Scope::OneLevel,
             CONTAINER_FILTER,
             &ENTRY_ATTRIBUTES,
-            PAGE_SIZE,
         )
         .await?;
     let mut children: Vec<OuEntry> = entries.iter().map(OuEntry::from_search_entry).collect();
@@ -151,13 +147,12 @@ pub async fn count_users_and_groups(
     dn: &str,
 ) -> Result<DirectCounts, DirectoryError> {
     let entries = connection
-        .search_paged(
+        .search_all(
             "count users and groups",
             dn,
             Scope::OneLevel,
             super::import::USERS_AND_GROUPS_FILTER,
             &["objectClass"],
-            PAGE_SIZE,
         )
         .await?;
     let mut counts = DirectCounts::default();
@@ -188,13 +183,12 @@ pub async fn find_containers(
         super::dn::escape_filter_value(text)
     );
     let entries = connection
-        .search_paged(
+        .search_all(
             "find containers by name",
             base_dn,
             Scope::Subtree,
             &filter,
             &ENTRY_ATTRIBUTES,
-            PAGE_SIZE,
         )
         .await?;
     let mut found: Vec<OuEntry> = entries.iter().map(OuEntry::from_search_entry).collect();

@@ -347,8 +347,8 @@ fn page_ui(ui: &mut egui::Ui, state: &mut WizardState) {
         }
         WizardStep::HybridWriteBack => {
             let cloud = state.cloud.session_with_generation();
-            let admin = state.admin.session().cloned();
-            options::write_back_ui(ui, &mut state.write_back, &runtime, cloud, admin.as_ref());
+            let admin = state.admin.session_with_generation();
+            options::write_back_ui(ui, &mut state.write_back, &runtime, cloud, admin);
         }
         WizardStep::PasswordSync => {
             let cloud = state.cloud.session_with_generation();

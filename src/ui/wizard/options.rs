@@ -83,7 +83,7 @@ pub fn write_back_ui(
     step: &mut WriteBackStep,
     runtime: &Handle,
     cloud: Option<(CloudSession, u64)>,
-    admin: Option<&Arc<AdminSession>>,
+    admin: Option<(Arc<AdminSession>, u64)>,
 ) {
     step.schema.poll();
     step.cloud.poll();
@@ -98,11 +98,10 @@ pub fn write_back_ui(
     ui.checkbox(&mut step.enabled, "Write Exchange attributes back to AD");
     ui.add_space(8.0);
 
-    if let Some(admin) = admin
-        && (matches!(step.schema, Lookup::NotStarted) || step.schema_for != admin_key(admin))
+    if let Some((admin, generation)) = admin
+        && (matches!(step.schema, Lookup::NotStarted) || step.schema_for != generation)
     {
-        step.schema_for = admin_key(admin);
-        let admin = Arc::clone(admin);
+        step.schema_for = generation;
         step.schema = Lookup::start(runtime, ui.ctx(), move |_| async move {
             let (_, missing) = write_back_schema(
                 &admin.connection,
@@ -322,10 +321,6 @@ pub fn passwords_ui(
         step.source = Lookup::NotStarted;
         step.cloud = Lookup::NotStarted;
     }
-}
-
-fn admin_key(admin: &Arc<AdminSession>) -> u64 {
-    Arc::as_ptr(admin) as usize as u64
 }
 
 fn fields_of(session: &CloudSession) -> CloudFields {

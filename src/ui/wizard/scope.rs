@@ -140,9 +140,7 @@ struct TreeNode {
 #[derive(Debug)]
 enum Children {
     NotRead,
-    /// The entries come with their parsed DNs: parsing 10,000 DNs is work for the reading
-    /// thread, not for a frame.
-    Reading(Lookup<(Vec<(OuEntry, Dn)>, DirectCounts)>),
+    Reading(Lookup<(ReadChildren, DirectCounts)>),
     /// The children, and how many users and groups sit directly in the node.
     Read(Vec<usize>, Option<DirectCounts>),
     Failed(String),
@@ -183,11 +181,11 @@ impl OuPicker {
     }
 
     /// Fills a node's children directly: for tests and benchmarks without a directory.
-    pub fn insert_children(&mut self, parent_dn: &str, entries: Vec<OuEntry>) {
+    pub fn insert_children(&mut self, parent_dn: &str, children: ReadChildren) {
         let Some(&parent) = self.by_dn.get(&normalized(parent_dn)) else {
             return;
         };
-        self.attach(parent, with_dns(entries), None);
+        self.attach(parent, children.0, None);
     }
 
     /// Starts the tree at `domain` without a directory (tests and benchmarks).
@@ -250,7 +248,10 @@ impl OuPicker {
                 let failed = |error: crate::directory::DirectoryError| {
                     crate::setup::SetupFailure::Failed(error.to_string())
                 };
-                Ok((with_dns(children.map_err(failed)?), counts.map_err(failed)?))
+                Ok((
+                    ReadChildren::from_entries(children.map_err(failed)?),
+                    counts.map_err(failed)?,
+                ))
             }));
     }
 
@@ -267,8 +268,8 @@ impl OuPicker {
                 }
             }
         }
-        for (index, entries, counts) in arrived {
-            self.attach(index, entries, Some(counts));
+        for (index, children, counts) in arrived {
+            self.attach(index, children.0, Some(counts));
         }
         self.found.poll();
     }
@@ -310,16 +311,24 @@ impl OuPicker {
     }
 }
 
-/// Each entry with its DN parsed once (an unparsable DN, which no server sends, becomes the
-/// empty DN and is simply never checked).
-fn with_dns(entries: Vec<OuEntry>) -> Vec<(OuEntry, Dn)> {
-    entries
-        .into_iter()
-        .map(|entry| {
-            let dn = Dn::parse(&entry.dn).unwrap_or_default();
-            (entry, dn)
-        })
-        .collect()
+/// Children as read, each with its DN parsed once: parsing 10,000 DNs is work for the reading
+/// thread, not for a frame.
+#[derive(Debug, Clone)]
+pub struct ReadChildren(Vec<(OuEntry, Dn)>);
+
+impl ReadChildren {
+    /// An unparsable DN, which no server sends, becomes the empty DN and is never checked.
+    pub fn from_entries(entries: Vec<OuEntry>) -> ReadChildren {
+        ReadChildren(
+            entries
+                .into_iter()
+                .map(|entry| {
+                    let dn = Dn::parse(&entry.dn).unwrap_or_default();
+                    (entry, dn)
+                })
+                .collect(),
+        )
+    }
 }
 
 fn normalized(dn: &str) -> String {
