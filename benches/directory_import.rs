@@ -8,10 +8,13 @@
 //! `cargo test --all-targets` builds this and runs it without `--bench`; it then does nothing.
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
+mod common;
+
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{Lab, lab_up};
 use dirsync::directory::import::{self, FullImport, USERS_AND_GROUPS_FILTER};
 use dirsync::directory::objects::OBJECT_ATTRIBUTES;
 use dirsync::directory::scope::SyncScope;
@@ -20,15 +23,6 @@ use dirsync::secret::Secret;
 use dirsync::tls::TlsTrust;
 
 const ROUNDS: usize = 3;
-
-#[derive(serde::Deserialize)]
-struct Lab {
-    ldaps_url: String,
-    base_dn: String,
-    admin_upn: String,
-    admin_password: String,
-    ca_file: std::path::PathBuf,
-}
 
 fn main() {
     if !std::env::args().any(|arg| arg == "--bench") {
@@ -40,14 +34,12 @@ fn main() {
         .unwrap_or(20_000);
     let ous = (users / 200).max(1);
     eprintln!("bench: bringing the lab up with {users} users in {ous} OUs");
-    let output = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/lab/lab"))
-        .args(["up", "--extra-users", &users.to_string()])
-        .args(["--extra-ous", &ous.to_string()])
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "lab up failed");
-    let lab: Lab = serde_json::from_slice(&output.stdout).unwrap();
+    let lab = lab_up(&[
+        "--extra-users",
+        &users.to_string(),
+        "--extra-ous",
+        &ous.to_string(),
+    ]);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -11,10 +11,13 @@
 //! `cargo test --all-targets` builds this and runs it without `--bench`; it then does nothing.
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
+mod common;
+
 use std::panic::{self, AssertUnwindSafe};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::{Lab, lab_up};
 use dirsync::directory::ou_tree::{self, CONTAINER_FILTER, OuEntry};
 use dirsync::directory::{DirectoryConnection, DirectoryTarget, Dn};
 use dirsync::secret::Secret;
@@ -26,15 +29,6 @@ use egui_kittest::kittest::{NodeT as _, Queryable as _};
 const ROUNDS: usize = 5;
 const FRAMES: usize = 300;
 const SMALL_TREE: usize = 10;
-
-#[derive(serde::Deserialize)]
-struct Lab {
-    ldaps_url: String,
-    base_dn: String,
-    admin_upn: String,
-    admin_password: String,
-    ca_file: std::path::PathBuf,
-}
 
 /// What the directory gave: the domain's first level and the bench OU's 10,000 children.
 struct Levels {
@@ -69,17 +63,6 @@ fn main() {
     if let Err(panic) = outcome {
         panic::resume_unwind(panic);
     }
-}
-
-fn lab_up(args: &[&str]) -> Lab {
-    let output = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/lab/lab"))
-        .arg("up")
-        .args(args)
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "lab up {args:?} failed");
-    serde_json::from_slice(&output.stdout).unwrap()
 }
 
 async fn read_levels(lab: &Lab, ous: usize) -> Levels {

@@ -18,12 +18,15 @@
 //! does nothing.
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
+mod common;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use common::{Lab, running_lab};
 use dirsync::cloud::FlowPolicy;
 use dirsync::cloud::setup::client_secret_key;
 use dirsync::config::{CloudConfig, Config, DirectoryConfig, ScopeConfig, SyncOptions};
@@ -60,23 +63,11 @@ const VERIFIED_DOMAIN: &str = "contoso.test";
 /// resetting its password disturbs no test.
 const COMPUTER: &str = "sync-bench";
 
-/// Connection facts printed by `tests/lab/lab`.
-#[derive(Debug, serde::Deserialize)]
-struct Lab {
-    ldaps_url: String,
-    base_dn: String,
-    admin_upn: String,
-    admin_password: String,
-    ca_file: PathBuf,
-    lab_dir: PathBuf,
-    extra_users: usize,
-}
-
 fn main() {
     if !std::env::args().any(|arg| arg == "--bench") {
         return;
     }
-    let lab = lab();
+    let lab = running_lab();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -99,26 +90,6 @@ fn main() {
         "peak memory of the bench process (VmHWM, emulator included): {:.0} MB",
         peak_rss_mb()
     );
-}
-
-/// The lab as it runs now; `lab up` only when it is not running, because `up` with another size
-/// than the running lab's would restart it under everyone else's tests.
-fn lab() -> Lab {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/lab/lab");
-    let status = Command::new(script).arg("status").output().unwrap();
-    let output = if status.status.success() {
-        status
-    } else {
-        eprintln!("bench: the lab is not running; bringing it up");
-        let output = Command::new(script)
-            .arg("up")
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "`tests/lab/lab up` failed");
-        output
-    };
-    serde_json::from_slice(&output.stdout).unwrap()
 }
 
 /// `dirsync` built by the same `cargo bench` (the release profile).

@@ -78,25 +78,7 @@ async fn sweep_earlier_test_accounts() {
     SWEPT
         .get_or_init(|| async {
             let admin = admin().await;
-            let entries = admin
-                .search(
-                    "find test accounts",
-                    dn("CN=Users").as_str(),
-                    ldap3::Scope::OneLevel,
-                    "(&(sAMAccountName=MSOL_*)(description=*computer host-*))",
-                    &["sAMAccountName", "objectSid"],
-                )
-                .await
-                .unwrap();
-            for entry in entries {
-                let account = ServiceAccount {
-                    dn: Dn::parse(&entry.dn).unwrap(),
-                    sam_account_name: forest::first_value(&entry, "sAMAccountName").unwrap(),
-                    sid: dirsync::directory::sid::Sid::from_bytes(
-                        &forest::binary_values(&entry, "objectSid")[0],
-                    )
-                    .unwrap(),
-                };
+            for account in common::accounts::service_accounts(&admin, lab(), "host-").await {
                 tear_down(&account).await;
             }
         })

@@ -121,19 +121,28 @@ impl DirectoryConnection {
             }
             Ok(result) => result.map_err(|error| connect_error(&target.server, target, error))?,
         };
-        let server = target.server.clone();
+        Ok(Self::driven(
+            driver,
+            ldap,
+            target.server.clone(),
+            target.timeout,
+        ))
+    }
+
+    /// An unbound connection whose driver runs on the runtime until the connection closes.
+    fn driven(driver: LdapConnAsync, ldap: Ldap, server: String, timeout: Duration) -> Self {
         let driver_server = server.clone();
         tokio::spawn(async move {
             if let Err(error) = driver.drive().await {
                 tracing::debug!(server = %driver_server, %error, "LDAP connection closed");
             }
         });
-        Ok(DirectoryConnection {
+        DirectoryConnection {
             ldap,
             server,
-            timeout: target.timeout,
+            timeout,
             bound_as: None,
-        })
+        }
     }
 
     /// Opens a local LDAP socket (`ldapi`), unbound. No TLS: the socket never leaves this host,
@@ -170,18 +179,7 @@ impl DirectoryConnection {
                 });
             }
         };
-        let driver_server = server.clone();
-        tokio::spawn(async move {
-            if let Err(error) = driver.drive().await {
-                tracing::debug!(server = %driver_server, %error, "LDAP connection closed");
-            }
-        });
-        Ok(DirectoryConnection {
-            ldap,
-            server,
-            timeout,
-            bound_as: None,
-        })
+        Ok(Self::driven(driver, ldap, server, timeout))
     }
 
     async fn simple_bind(&mut self, user: &str, password: &Secret) -> Result<(), DirectoryError> {
@@ -271,38 +269,58 @@ impl DirectoryConnection {
         let mut all = Vec::new();
         let mut cookie = Vec::new();
         loop {
-            let (entries, response_controls) = self
-                .search_with_controls(
-                    operation,
-                    base,
-                    scope,
-                    filter,
-                    attributes,
-                    vec![super::controls::paged_results(page_size, &cookie)],
+            let (entries, next) = self
+                .search_page(
+                    operation, base, scope, filter, attributes, page_size, &cookie,
                 )
                 .await?;
             all.extend(entries);
-            let response = response_controls
-                .iter()
-                .find(|control| control.ctype == super::controls::PAGED_RESULTS_OID)
-                .and_then(|control| control.val.as_deref());
-            cookie = match response {
-                Some(value) => {
-                    super::controls::parse_paged_results_cookie(value).map_err(|error| {
-                        DirectoryError::UnexpectedReply {
-                            server: self.server.clone(),
-                            operation: operation.to_owned(),
-                            detail: error.to_string(),
-                        }
-                    })?
-                }
-                // A server that does not page returned everything at once.
-                None => Vec::new(),
-            };
-            if cookie.is_empty() {
+            if next.is_empty() {
                 return Ok(all);
             }
+            cookie = next;
         }
+    }
+
+    /// One page of a paged search (`cookie` empty for the first); returns the entries and the
+    /// cookie of the next page, empty after the last.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn search_page(
+        &self,
+        operation: &str,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+        attributes: &[&str],
+        page_size: i64,
+        cookie: &[u8],
+    ) -> Result<(Vec<SearchEntry>, Vec<u8>), DirectoryError> {
+        let (entries, response_controls) = self
+            .search_with_controls(
+                operation,
+                base,
+                scope,
+                filter,
+                attributes,
+                vec![super::controls::paged_results(page_size, cookie)],
+            )
+            .await?;
+        let response = response_controls
+            .iter()
+            .find(|control| control.ctype == super::controls::PAGED_RESULTS_OID)
+            .and_then(|control| control.val.as_deref());
+        let next = match response {
+            Some(value) => super::controls::parse_paged_results_cookie(value).map_err(|error| {
+                DirectoryError::UnexpectedReply {
+                    server: self.server.clone(),
+                    operation: operation.to_owned(),
+                    detail: error.to_string(),
+                }
+            })?,
+            // A server that does not page returned everything at once.
+            None => Vec::new(),
+        };
+        Ok((entries, next))
     }
 
     /// A search with request controls; returns the entries and the response controls.

@@ -253,31 +253,18 @@ impl PagedSearch {
         if self.done {
             return Ok(None);
         }
-        let (entries, response_controls) = connection
-            .search_with_controls(
+        let (entries, next) = connection
+            .search_page(
                 "read users and groups",
                 self.base.as_str(),
                 Scope::Subtree,
                 USERS_AND_GROUPS_FILTER,
                 OBJECT_ATTRIBUTES,
-                vec![controls::paged_results(PAGE_SIZE, &self.cookie)],
+                PAGE_SIZE,
+                &self.cookie,
             )
             .await?;
-        let response = response_controls
-            .iter()
-            .find(|control| control.ctype == controls::PAGED_RESULTS_OID)
-            .and_then(|control| control.val.as_deref());
-        self.cookie = match response {
-            Some(value) => controls::parse_paged_results_cookie(value).map_err(|error| {
-                DirectoryError::UnexpectedReply {
-                    server: connection.server().to_owned(),
-                    operation: "a paged search".to_owned(),
-                    detail: error.to_string(),
-                }
-            })?,
-            // A server that does not page returned everything at once.
-            None => Vec::new(),
-        };
+        self.cookie = next;
         self.done = self.cookie.is_empty();
         Ok(Some(entries))
     }

@@ -17,7 +17,25 @@ pub enum Route {
     Wizard(Box<wizard::WizardState>),
     /// Setup is done. The dashboard (issue 7) grows here; for now the configuration and the
     /// run history in brief, and "Configure…".
-    Dashboard,
+    Dashboard(Box<HandOff>),
+}
+
+/// What the hand-off page shows, read from disk when it opens (and on Refresh), not per frame.
+#[derive(Debug)]
+pub struct HandOff {
+    config: Result<Config, String>,
+    runs: Result<Vec<crate::store::runs::RunRecord>, String>,
+}
+
+impl HandOff {
+    fn read(home: &Home) -> Box<HandOff> {
+        Box::new(HandOff {
+            config: Config::load(&home.config_file).map_err(|error| error.to_string()),
+            runs: crate::store::SqliteStore::open(&home.state_db)
+                .and_then(|store| store.runs(10))
+                .map_err(|error| error.to_string()),
+        })
+    }
 }
 
 #[derive(Debug)]
@@ -36,7 +54,7 @@ impl DirsyncApp {
     /// otherwise.
     pub fn new(home: Home, runtime: Handle, prefill: Option<&Answers>) -> Self {
         let route = if home.is_configured() && prefill.is_none() {
-            Route::Dashboard
+            Route::Dashboard(HandOff::read(&home))
         } else {
             let wizard = match prefill {
                 Some(answers) => {
@@ -63,19 +81,21 @@ impl DirsyncApp {
             Route::Wizard(wizard) => {
                 wizard::wizard_ui(ui, wizard);
                 match wizard.outcome {
-                    Some(wizard::WizardOutcome::Applied) => next = Some(Route::Dashboard),
+                    Some(wizard::WizardOutcome::Applied) => {
+                        next = Some(Route::Dashboard(HandOff::read(&self.home)));
+                    }
                     Some(wizard::WizardOutcome::Cancelled) if self.home.is_configured() => {
-                        next = Some(Route::Dashboard);
+                        next = Some(Route::Dashboard(HandOff::read(&self.home)));
                     }
                     Some(wizard::WizardOutcome::Cancelled) => self.close_requested = true,
                     None => {}
                 }
             }
-            Route::Dashboard => {
-                if self.dashboard_ui(ui) {
-                    next = Some(self.configure());
-                }
-            }
+            Route::Dashboard(hand_off) => match hand_off_ui(ui, hand_off, &self.config_problem) {
+                HandOffAction::None => {}
+                HandOffAction::Refresh => *hand_off = HandOff::read(&self.home),
+                HandOffAction::Configure => next = Some(self.configure()),
+            },
         }
         if let Some(route) = next {
             self.route = route;
@@ -96,62 +116,6 @@ impl DirsyncApp {
         Route::Wizard(Box::new(wizard))
     }
 
-    /// The hand-off page. Returns true when "Configure…" was pressed.
-    fn dashboard_ui(&mut self, ui: &mut egui::Ui) -> bool {
-        let mut configure = false;
-        egui::CentralPanel::default().show(ui, |ui| {
-            ui.heading("dirsync");
-            match Config::load(&self.home.config_file) {
-                Ok(config) => {
-                    ui.label(format!(
-                        "Synchronizing {} to tenant {} ({} included OU(s)).",
-                        config.directory.naming_context,
-                        config.cloud.tenant_id,
-                        config.scope.included.len()
-                    ));
-                    ui.label(format!(
-                        "Service account {}; every {} minutes with `dirsync service`.",
-                        config.directory.service_account_dn, config.options.interval_minutes
-                    ));
-                }
-                Err(error) => {
-                    ui.colored_label(theme::error(ui), error.to_string());
-                }
-            }
-            ui.add_space(8.0);
-            ui.strong("Recent runs");
-            match crate::store::SqliteStore::open(&self.home.state_db)
-                .and_then(|store| store.runs(10))
-            {
-                Ok(runs) if runs.is_empty() => {
-                    ui.label("No run yet.");
-                }
-                Ok(runs) => {
-                    egui::Grid::new("recent_runs").striped(true).show(ui, |ui| {
-                        for run in runs {
-                            ui.label(format!("run {}", run.id));
-                            ui.label(run.trigger.as_str());
-                            ui.label(run.mode.as_str());
-                            ui.label(run.status.as_str());
-                            ui.end_row();
-                        }
-                    });
-                }
-                Err(error) => {
-                    ui.colored_label(theme::error(ui), error.to_string());
-                }
-            }
-            if let Some(problem) = &self.config_problem {
-                ui.colored_label(theme::error(ui), problem);
-            }
-            ui.add_space(8.0);
-            if ui.button("Configure…").clicked() {
-                configure = true;
-            }
-        });
-        configure
-    }
-
     pub fn route(&self) -> &Route {
         &self.route
     }
@@ -160,16 +124,85 @@ impl DirsyncApp {
     pub fn wizard(&self) -> Option<&wizard::WizardState> {
         match &self.route {
             Route::Wizard(wizard) => Some(wizard),
-            Route::Dashboard => None,
+            Route::Dashboard(_) => None,
         }
     }
 
     pub fn wizard_mut(&mut self) -> Option<&mut wizard::WizardState> {
         match &mut self.route {
             Route::Wizard(wizard) => Some(wizard),
-            Route::Dashboard => None,
+            Route::Dashboard(_) => None,
         }
     }
+}
+
+enum HandOffAction {
+    None,
+    Refresh,
+    Configure,
+}
+
+/// The hand-off page.
+fn hand_off_ui(
+    ui: &mut egui::Ui,
+    hand_off: &HandOff,
+    config_problem: &Option<String>,
+) -> HandOffAction {
+    let mut action = HandOffAction::None;
+    egui::CentralPanel::default().show(ui, |ui| {
+        ui.heading("dirsync");
+        match &hand_off.config {
+            Ok(config) => {
+                ui.label(format!(
+                    "Synchronizing {} to tenant {} ({} included OU(s)).",
+                    config.directory.naming_context,
+                    config.cloud.tenant_id,
+                    config.scope.included.len()
+                ));
+                ui.label(format!(
+                    "Service account {}; every {} minutes with `dirsync service`.",
+                    config.directory.service_account_dn, config.options.interval_minutes
+                ));
+            }
+            Err(problem) => {
+                ui.colored_label(theme::error(ui), problem);
+            }
+        }
+        ui.add_space(8.0);
+        ui.strong("Recent runs");
+        match &hand_off.runs {
+            Ok(runs) if runs.is_empty() => {
+                ui.label("No run yet.");
+            }
+            Ok(runs) => {
+                egui::Grid::new("recent_runs").striped(true).show(ui, |ui| {
+                    for run in runs {
+                        ui.label(format!("run {}", run.id));
+                        ui.label(run.trigger.as_str());
+                        ui.label(run.mode.as_str());
+                        ui.label(run.status.as_str());
+                        ui.end_row();
+                    }
+                });
+            }
+            Err(problem) => {
+                ui.colored_label(theme::error(ui), problem);
+            }
+        }
+        if let Some(problem) = config_problem {
+            ui.colored_label(theme::error(ui), problem);
+        }
+        ui.add_space(8.0);
+        ui.horizontal(|ui| {
+            if ui.button("Configure…").clicked() {
+                action = HandOffAction::Configure;
+            }
+            if ui.button("Refresh").clicked() {
+                action = HandOffAction::Refresh;
+            }
+        });
+    });
+    action
 }
 
 impl eframe::App for DirsyncApp {

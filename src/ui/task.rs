@@ -18,6 +18,8 @@ pub enum SetupEvent {
     Warning(String),
     DeviceCode(DeviceCodePrompt),
     Done(Milestone),
+    /// The wizard's first sync cycle began (after setup, so not one of setup's milestones).
+    FirstSyncStarted,
 }
 
 /// Setup's [`Progress`], sent to the window (and waking it up).
@@ -29,6 +31,10 @@ pub struct Reporter {
 }
 
 impl Reporter {
+    pub fn first_sync_started(&self) {
+        self.send(SetupEvent::FirstSyncStarted);
+    }
+
     /// A sync cycle's progress, as lines in the window's log.
     pub fn cycle_progress(&self) -> impl Fn(crate::engine::cycle::Progress) + Sync + use<> {
         let events = self.events.clone();

@@ -28,11 +28,12 @@ pub async fn admin_connection(lab: &Lab) -> DirectoryConnection {
     .unwrap()
 }
 
-/// Removes every service account whose description names a computer starting with
-/// `computer_prefix`: this run's and any an earlier, failed run left behind.
-pub async fn remove_service_accounts(lab: &Lab, computer_prefix: &str) {
-    let admin = admin_connection(lab).await;
-    let domain = Dn::parse(&lab.base_dn).unwrap();
+/// The service accounts whose description names a computer starting with `computer_prefix`.
+pub async fn service_accounts(
+    admin: &DirectoryConnection,
+    lab: &Lab,
+    computer_prefix: &str,
+) -> Vec<ServiceAccount> {
     let entries = admin
         .search(
             "find the tests' service accounts",
@@ -43,15 +44,25 @@ pub async fn remove_service_accounts(lab: &Lab, computer_prefix: &str) {
         )
         .await
         .unwrap();
-    for entry in entries {
-        let account = ServiceAccount {
+    entries
+        .iter()
+        .map(|entry| ServiceAccount {
             dn: Dn::parse(&entry.dn).unwrap(),
-            sam_account_name: forest::first_value(&entry, "sAMAccountName").unwrap(),
+            sam_account_name: forest::first_value(entry, "sAMAccountName").unwrap(),
             sid: dirsync::directory::sid::Sid::from_bytes(
-                &forest::binary_values(&entry, "objectSid")[0],
+                &forest::binary_values(entry, "objectSid")[0],
             )
             .unwrap(),
-        };
+        })
+        .collect()
+}
+
+/// Removes every service account whose description names a computer starting with
+/// `computer_prefix`: this run's and any an earlier, failed run left behind.
+pub async fn remove_service_accounts(lab: &Lab, computer_prefix: &str) {
+    let admin = admin_connection(lab).await;
+    let domain = Dn::parse(&lab.base_dn).unwrap();
+    for account in service_accounts(&admin, lab, computer_prefix).await {
         service_account::delete_service_account(&admin, &domain, &account)
             .await
             .unwrap();

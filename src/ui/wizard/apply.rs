@@ -80,9 +80,7 @@ impl ApplyStep {
                 SetupEvent::Done(Milestone::RightsGranted) => self.rights = true,
                 SetupEvent::Done(Milestone::SecretsStored) => self.secrets = true,
                 SetupEvent::Done(Milestone::ConfigurationSaved) => self.configuration = true,
-                SetupEvent::Note(text) if text == FIRST_SYNC_STARTED => {
-                    self.first_sync_started = true;
-                }
+                SetupEvent::FirstSyncStarted => self.first_sync_started = true,
                 SetupEvent::Note(text) | SetupEvent::Step(_, text) => self.log.push((false, text)),
                 SetupEvent::Warning(text) => self.log.push((true, text)),
                 SetupEvent::DeviceCode(_) => {}
@@ -91,10 +89,8 @@ impl ApplyStep {
     }
 }
 
-const FIRST_SYNC_STARTED: &str = "the first sync started";
-
 fn start(state: &mut WizardState, runtime: &Handle, repaint: &egui::Context) {
-    let checked = match state.checked_answers() {
+    let checked = match super::check_wizard_answers(state.answers()) {
         Ok(checked) => checked,
         Err(problem) => {
             state.apply.work = Lookup::Failed(problem);
@@ -133,8 +129,7 @@ fn start(state: &mut WizardState, runtime: &Handle, repaint: &egui::Context) {
                 first_sync: None,
             });
         }
-        use crate::setup::Progress as _;
-        reporter.note(FIRST_SYNC_STARTED);
+        reporter.first_sync_started();
         let request = CycleRequest {
             trigger: RunTrigger::Wizard,
             full: false,

@@ -15,6 +15,15 @@ use crate::setup::{CloudFields, CloudSession, create_sync_app, sign_in};
 use crate::ui::task::{Lookup, SetupEvent};
 use crate::ui::theme;
 
+/// The setup fields this page has, where their failures are shown.
+const CLOUD_FIELDS: &[&str] = &[
+    "cloud.authority",
+    "cloud.graph",
+    "cloud.tenant",
+    "cloud.client_id",
+    "cloud.client_secret",
+];
+
 pub struct CloudStep {
     pub authority: String,
     pub graph: String,
@@ -300,12 +309,16 @@ pub fn cloud_ui(ui: &mut egui::Ui, step: &mut CloudStep, runtime: &Handle, compu
         None => "Signing in…".to_owned(),
     };
     if step.prompt.is_none() || !step.busy() {
-        check_line_ui(ui, &step.signing_in, &running, |session| {
-            match session.tenant_name() {
+        check_line_ui(
+            ui,
+            &step.signing_in,
+            &running,
+            CLOUD_FIELDS,
+            |session| match session.tenant_name() {
                 Some(name) => format!("Signed in to '{name}' ({})", session.tenant_id()),
                 None => format!("The app signed in to tenant {}", session.tenant_id()),
-            }
-        });
+            },
+        );
     }
     if step.signing_in.done().is_some() && step.session().is_none() {
         ui.colored_label(
@@ -344,14 +357,6 @@ pub fn cloud_ui(ui: &mut egui::Ui, step: &mut CloudStep, runtime: &Handle, compu
                 ),
             );
             ui.label("Apply turns on directory synchronization for the tenant.");
-        }
-    }
-    // A failure with no field of its own shows here.
-    let failure = step.signing_in.failure().map(str::to_owned);
-    if let Some(message) = failure.as_deref() {
-        let (field, _) = crate::ui::task::field_of(message);
-        if field.is_none() || field.is_some_and(|f| !f.starts_with("cloud.")) {
-            field_error_ui(ui, Some(message), &[]);
         }
     }
 }

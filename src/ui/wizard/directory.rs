@@ -30,6 +30,9 @@ pub struct AdminStep {
     checked_with: String,
     /// Counts checks, so what was read with an older session is read again.
     pub generation: u64,
+    /// The CA file field as last checked, and what was wrong with it: the file is read when
+    /// the field changes, not every frame.
+    ca_checked: (String, Option<String>),
 }
 
 /// Never prints the password.
@@ -135,11 +138,14 @@ impl AdminStep {
         .map(|error| error.to_string())
     }
 
-    fn ca_problem(&self) -> Option<String> {
+    fn ca_problem(&mut self) -> Option<String> {
         if self.ca_file.trim().is_empty() || self.insecure {
             return None;
         }
-        self.trust().err()
+        if self.ca_checked.0 != self.ca_file {
+            self.ca_checked = (self.ca_file.clone(), self.trust().err());
+        }
+        self.ca_checked.1.clone()
     }
 
     fn start(&mut self, runtime: &Handle, repaint: &egui::Context) {
@@ -242,14 +248,13 @@ pub fn admin_ui(ui: &mut egui::Ui, step: &mut AdminStep, runtime: &Handle, verif
         ui,
         &step.checking,
         "Signing in to the domain controller…",
+        &[
+            "directory.server",
+            "directory.ca_file",
+            "directory.admin_user",
+        ],
         |session| format!("{} can set up dirsync", session.check.account_dn),
     );
-    if let Some(message) = failure.as_deref() {
-        let (field, _) = crate::ui::task::field_of(message);
-        if field.is_none() {
-            field_error_ui(ui, Some(message), &[]);
-        }
-    }
     if step.checking.done().is_some() && step.session().is_none() {
         ui.colored_label(
             theme::warning(ui),

@@ -245,12 +245,6 @@ impl WizardState {
         }
     }
 
-    /// The answers, checked as setup checks an answers file.
-    pub fn checked_answers(&self) -> Result<CheckedAnswers, String> {
-        check_answers(Path::new("the wizard"), self.answers())
-            .map_err(|invalid| format!("{}: {}", invalid.field, invalid.message))
-    }
-
     /// Whether the current step is proven and Next may open the next one.
     pub fn can_advance(&self) -> bool {
         match self.step {
@@ -289,6 +283,12 @@ impl WizardState {
             self.furthest = step;
         }
     }
+}
+
+/// The wizard's answers, checked as setup checks an answers file (this reads the CA file).
+fn check_wizard_answers(answers: Answers) -> Result<CheckedAnswers, String> {
+    check_answers(Path::new("the wizard"), answers)
+        .map_err(|invalid| format!("{}: {}", invalid.field, invalid.message))
 }
 
 pub fn wizard_ui(ui: &mut egui::Ui, state: &mut WizardState) {
@@ -491,27 +491,24 @@ fn cancel_ui(ui: &mut egui::Ui, state: &mut WizardState) {
 }
 
 /// A failed check's message under the field it is about; `fields` are the setup field names
-/// (`directory.admin_user`) this place shows. Returns whether it showed one.
-fn field_error_ui(ui: &mut egui::Ui, message: Option<&str>, fields: &[&str]) -> bool {
+/// (`directory.admin_user`) this place shows.
+fn field_error_ui(ui: &mut egui::Ui, message: Option<&str>, fields: &[&str]) {
     let Some(message) = message else {
-        return false;
+        return;
     };
     let (field, text) = crate::ui::task::field_of(message);
-    let here = match field {
-        Some(field) => fields.contains(&field),
-        None => fields.is_empty(),
-    };
-    if here {
+    if field.is_some_and(|field| fields.contains(&field)) {
         ui.colored_label(theme::error(ui), format!("✖ {text}"));
     }
-    here
 }
 
-/// A check's state in one line: a spinner while it runs, a tick or a cross after.
+/// A check's state in one line: a spinner while it runs, a tick or a cross after. A failure
+/// about one of `page_fields` is shown under that field instead (`field_error_ui`).
 fn check_line_ui<T>(
     ui: &mut egui::Ui,
     lookup: &crate::ui::task::Lookup<T>,
     running: &str,
+    page_fields: &[&str],
     done: impl FnOnce(&T) -> String,
 ) {
     use crate::ui::task::Lookup;
@@ -527,8 +524,10 @@ fn check_line_ui<T>(
             ui.colored_label(theme::ok(ui), format!("✔ {}", done(value)));
         }
         Lookup::Failed(message) => {
-            let (_, text) = crate::ui::task::field_of(message);
-            ui.colored_label(theme::error(ui), format!("✖ {text}"));
+            let (field, text) = crate::ui::task::field_of(message);
+            if !field.is_some_and(|field| page_fields.contains(&field)) {
+                ui.colored_label(theme::error(ui), format!("✖ {text}"));
+            }
         }
     }
 }

@@ -180,6 +180,7 @@ pub fn write_back_ui(
         ui,
         &step.cloud,
         "Checking that the tenant offers its mailboxes' attributes…",
+        &[],
         |_| "The tenant offers its mailboxes' attributes for write-back".to_owned(),
     );
     if step.cloud.failure().is_some() && ui.button("Check again").clicked() {
@@ -280,6 +281,7 @@ pub fn passwords_ui(
                 ui,
                 &step.source,
                 "Checking the password hash source…",
+                &[],
                 |found| format!("Hashes can be read through {found}"),
             );
         }
@@ -308,6 +310,7 @@ pub fn passwords_ui(
                 ui,
                 &step.cloud,
                 "Checking that the tenant accepts password hashes…",
+                &[],
                 |note| note.clone(),
             );
         }

@@ -44,35 +44,25 @@ impl ReviewStep {
 pub fn review_ui(ui: &mut egui::Ui, state: &mut WizardState, runtime: &Handle) {
     state.review.preview.poll();
     ui.heading("Review");
-    let checked = state.checked_answers();
-    let cloud = state.cloud_session().cloned();
-    let admin = state.admin_session().cloned();
+    choices_ui(ui, state);
+    ui.add_space(8.0);
+
+    let (Some(cloud), Some(admin)) = (
+        state.cloud_session().cloned(),
+        state.admin_session().cloned(),
+    ) else {
+        let missing = if state.cloud_session().is_none() {
+            "Sign in to the cloud again (step 2)."
+        } else {
+            "Check the enterprise admin again (step 3)."
+        };
+        ui.colored_label(theme::error(ui), missing);
+        return;
+    };
     // What the preview depends on: not the "start synchronization" box below it.
     let answers = crate::setup::Answers {
         sync_now: false,
         ..state.answers()
-    };
-
-    choices_ui(ui, state);
-    ui.add_space(8.0);
-
-    let checked = match (checked, cloud, admin) {
-        (Err(problem), _, _) => {
-            ui.colored_label(theme::error(ui), format!("✖ {problem}"));
-            return;
-        }
-        (_, None, _) => {
-            ui.colored_label(theme::error(ui), "Sign in to the cloud again (step 2).");
-            return;
-        }
-        (_, _, None) => {
-            ui.colored_label(
-                theme::error(ui),
-                "Check the enterprise admin again (step 3).",
-            );
-            return;
-        }
-        (Ok(checked), Some(cloud), Some(admin)) => (checked, cloud, admin),
     };
     let fingerprint = format!(
         "{answers:?}{}{}",
@@ -81,7 +71,7 @@ pub fn review_ui(ui: &mut egui::Ui, state: &mut WizardState, runtime: &Handle) {
     if state.review.previewed != fingerprint && !state.review.preview.is_running() {
         state.review.previewed = fingerprint;
         let password = Secret::new(state.admin.password.clone());
-        state.review.preview = start_preview(runtime, ui.ctx(), checked, password);
+        state.review.preview = start_preview(runtime, ui.ctx(), answers, cloud, admin, password);
     }
 
     ui.strong("The first sync");
@@ -109,17 +99,17 @@ pub fn review_ui(ui: &mut egui::Ui, state: &mut WizardState, runtime: &Handle) {
     ui.weak("Apply creates the service account and the sync app and saves the configuration; nothing is exported until a sync runs.");
 }
 
+/// Checks the answers (which reads the CA file: not a frame's work) and previews the first sync.
 fn start_preview(
     runtime: &Handle,
     repaint: &egui::Context,
-    (checked, cloud, admin): (
-        crate::setup::CheckedAnswers,
-        CloudSession,
-        Arc<AdminSession>,
-    ),
+    answers: crate::setup::Answers,
+    cloud: CloudSession,
+    admin: Arc<AdminSession>,
     password: Secret,
 ) -> Lookup<FirstSyncPreview> {
     Lookup::start(runtime, repaint, move |_| async move {
+        let checked = super::check_wizard_answers(answers).map_err(SetupFailure::BadInput)?;
         let scratch = std::env::temp_dir().join(format!(
             "dirsync-preview-{}-{}",
             std::process::id(),
