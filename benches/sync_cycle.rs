@@ -346,6 +346,7 @@ fn cycle_in_process(
             trigger: RunTrigger::Cli,
             full: false,
             preview: false,
+            confirmed_deletes: None,
         };
         let progress = |progress| {
             if let Progress::Step(step) = progress {

@@ -11,6 +11,7 @@ pub mod directory;
 pub mod engine;
 pub mod home;
 pub mod run_lock;
+pub mod run_report;
 pub mod secret;
 pub mod secret_store;
 pub mod setup;

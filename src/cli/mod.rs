@@ -85,6 +85,11 @@ pub struct SyncArgs {
     #[arg(long, conflicts_with = "preview")]
     pub passwords: bool,
 
+    /// After the deletion threshold stopped a run: make up to N deletes in this run (the number
+    /// the stopped run reported). A run that would delete more still stops.
+    #[arg(long, value_name = "N", conflicts_with_all = ["preview", "passwords"])]
+    pub confirm_deletes: Option<usize>,
+
     /// Print one JSON document on stdout
     #[arg(long)]
     pub json: bool,

@@ -66,11 +66,7 @@ pub async fn run(home: &Home) -> Result<u8, CliError> {
 }
 
 async fn sync_cycle(home: &Home, stop: &StopSignal) {
-    let request = CycleRequest {
-        trigger: RunTrigger::Schedule,
-        full: false,
-        preview: false,
-    };
+    let request = CycleRequest::new(RunTrigger::Schedule);
     match run_locked(home, request, stop).await {
         Ok((_, report)) => eprintln!("dirsync service: {}", ended(&report)),
         Err(error) => eprintln!("dirsync service: this cycle did not run: {error}"),

@@ -79,11 +79,7 @@ pub async fn run(args: SetupArgs, home: &Home) -> Result<u8, CliError> {
     if !args.json {
         print!("{}", summary(&checked, &report));
     }
-    let request = CycleRequest {
-        trigger: RunTrigger::Wizard,
-        full: false,
-        preview: false,
-    };
+    let request = CycleRequest::new(RunTrigger::Wizard);
     let (store, cycle) = super::sync::run_locked(home, request, &StopSignal::default()).await?;
     if args.json {
         let mut document = serde_json::to_value(&report)

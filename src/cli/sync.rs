@@ -37,6 +37,7 @@ pub async fn run(args: SyncArgs, home: &Home) -> Result<u8, CliError> {
         trigger: RunTrigger::Cli,
         full: args.full,
         preview: args.preview,
+        confirmed_deletes: args.confirm_deletes,
     };
     run_now(home, request, args.json, &StopSignal::default()).await
 }
@@ -275,8 +276,10 @@ pub fn print_report(store: &SqliteStore, report: &CycleReport, json: bool) -> Re
     }
     if report.deletes_withheld > 0 {
         println!(
-            "\nStopped by the deletion threshold: this run would delete {} objects, more than the threshold of {}, so it deleted none.\n  Check what would go with `dirsync sync --preview`. If the deletes are intended, raise options.deletion_threshold in config.toml (or run setup again) and run again.",
-            report.deletes_withheld, report.threshold
+            "\nStopped by the deletion threshold: this run would delete {withheld} objects, more than the threshold of {}, so it deleted none.\n  `dirsync runs show {} --kind deletes` lists them. If they are intended, run `dirsync sync --confirm-deletes {withheld}` (once), or raise options.deletion_threshold in config.toml.",
+            report.threshold,
+            report.run_id,
+            withheld = report.deletes_withheld,
         );
     }
     if !warnings.is_empty() {

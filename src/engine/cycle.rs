@@ -48,6 +48,21 @@ pub struct CycleRequest {
     pub full: bool,
     /// Everything but the export; the report says what would change.
     pub preview: bool,
+    /// The administrator confirmed this many deletes after the threshold stopped a run: a run
+    /// with at most this many makes them. `None`: the threshold holds.
+    pub confirmed_deletes: Option<usize>,
+}
+
+impl CycleRequest {
+    /// A cycle for `trigger`: delta (full when needed), exporting, the threshold holding.
+    pub fn new(trigger: RunTrigger) -> CycleRequest {
+        CycleRequest {
+            trigger,
+            full: false,
+            preview: false,
+            confirmed_deletes: None,
+        }
+    }
 }
 
 /// What a running cycle reports as it goes, for a progress line or bar.
@@ -268,6 +283,9 @@ pub async fn run_cycle(
             RunStatus::Failed
         }
     };
+    if report.export.throttled > 0 {
+        store.record_throttled(run_id, report.export.throttled)?;
+    }
     store.finish_run(run_id, report.status, now_ms())?;
     Ok(report)
 }
@@ -403,6 +421,7 @@ impl Cycle<'_> {
         self.step(StepKind::Synchronization)?;
         let options = PlanOptions {
             deletion_threshold: self.config.options.deletion_threshold,
+            confirmed_deletes: self.request.confirmed_deletes,
             soft_match_upn: self.config.options.soft_match_upn,
         };
         let planned = plan(&PlanInput {
@@ -414,7 +433,7 @@ impl Cycle<'_> {
             domains: &domains,
             options: &options,
         });
-        self.report.deletes_withheld = planned.deletes_withheld;
+        self.report.deletes_withheld = planned.withheld_deletes.len();
         let counters = self.record_plan(&planned, &objects, &links)?;
         self.end_step(StepKind::Synchronization, counters)?;
         let exporting = !self.request.preview && !self.config.options.staging_mode;
@@ -858,9 +877,14 @@ impl Cycle<'_> {
             let changes = export::planned_changes(&planned.operations, objects, links);
             self.store.record_changes(self.run_id, &changes)?;
         }
+        // Deletes the threshold held back are kept with the step that decided them, so the
+        // administrator can see exactly what would go before letting it proceed.
+        let withheld = export::planned_changes(&planned.withheld_deletes, objects, links);
+        self.store.record_changes(self.run_id, &withheld)?;
         let mut counters = StepCounters {
             no_change: planned.unchanged as u64,
             errors: planned.errors.len() as u64,
+            deletes: planned.withheld_deletes.len() as u64,
             ..StepCounters::default()
         };
         // Objects already counted: a create's or an update's members and manager are part of

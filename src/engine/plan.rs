@@ -42,6 +42,9 @@ pub struct Link {
 pub struct PlanOptions {
     /// More deletes than this in one run: none of them is made.
     pub deletion_threshold: usize,
+    /// The administrator looked at a stopped run's deletes and confirmed this many: a run with
+    /// at most this many deletes makes them, whatever the threshold. More still stop.
+    pub confirmed_deletes: Option<usize>,
     /// Soft match on userPrincipalName as well as on the primary SMTP address.
     pub soft_match_upn: bool,
 }
@@ -50,6 +53,7 @@ impl Default for PlanOptions {
     fn default() -> Self {
         PlanOptions {
             deletion_threshold: 500,
+            confirmed_deletes: None,
             soft_match_upn: false,
         }
     }
@@ -149,8 +153,9 @@ pub struct Plan {
     pub warnings: Vec<ObjectReport>,
     /// Linked objects read this run that need no write.
     pub unchanged: usize,
-    /// Deletes not planned because there were more than the threshold.
-    pub deletes_withheld: usize,
+    /// Deletes not planned because there were more than the threshold, for the administrator
+    /// to look at.
+    pub withheld_deletes: Vec<Operation>,
 }
 
 impl Plan {
@@ -342,8 +347,12 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             cloud_id: link.cloud_id.clone(),
         })
         .collect();
-    if deletes.len() > input.options.deletion_threshold {
-        plan.deletes_withheld = deletes.len();
+    let confirmed = input
+        .options
+        .confirmed_deletes
+        .is_some_and(|confirmed| deletes.len() <= confirmed);
+    if deletes.len() > input.options.deletion_threshold && !confirmed {
+        plan.withheld_deletes = deletes;
     } else {
         plan.operations.extend(deletes);
     }
@@ -785,7 +794,20 @@ mod tests {
         };
         let plan = run(&objects[..2], &[], true, &links, &[], &options);
         assert_eq!(plan.count(|o| matches!(o, Operation::Delete { .. })), 0);
-        assert_eq!(plan.deletes_withheld, 3);
+        assert_eq!(plan.withheld_deletes.len(), 3);
+        // The administrator confirmed three deletes: they are made. Confirming fewer than the
+        // run would make stops it again.
+        let confirmed = |count| PlanOptions {
+            deletion_threshold: 2,
+            confirmed_deletes: Some(count),
+            ..PlanOptions::default()
+        };
+        let plan = run(&objects[..2], &[], true, &links, &[], &confirmed(3));
+        assert_eq!(plan.count(|o| matches!(o, Operation::Delete { .. })), 3);
+        assert!(plan.withheld_deletes.is_empty());
+        let plan = run(&objects[..2], &[], true, &links, &[], &confirmed(2));
+        assert_eq!(plan.count(|o| matches!(o, Operation::Delete { .. })), 0);
+        assert_eq!(plan.withheld_deletes.len(), 3);
         // A delta run deletes only what it was told is gone.
         let plan = run(&[], &[guid(4)], false, &links, &[], &PlanOptions::default());
         assert_eq!(plan.operations.len(), 1);

@@ -81,6 +81,7 @@ pub async fn preview_first_sync(
         trigger: RunTrigger::Wizard,
         full: true,
         preview: true,
+        confirmed_deletes: None,
     };
     let report = Box::pin(run_cycle(
         &config,

@@ -2,8 +2,10 @@
 //! Knows nothing of the GUI. Schema changes are numbered migrations, each applied in its own
 //! transaction together with the `user_version` it brings the database to.
 
+pub mod browse;
 pub mod password_sync;
 pub mod runs;
+pub mod scheduler_lease;
 pub mod sync_state;
 pub mod write_back;
 
@@ -19,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_sync_state.sql"),
     include_str!("migrations/0003_password_sync.sql"),
     include_str!("migrations/0004_write_back.sql"),
+    include_str!("migrations/0005_dashboard.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

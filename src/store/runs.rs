@@ -2,6 +2,8 @@
 //! its old and new values, and every error with the server's words and a hint. Written by the
 //! engine as a run goes, read by `dirsync runs` and the dashboard.
 
+use std::collections::HashMap;
+
 use rusqlite::{OptionalExtension as _, params};
 use serde::Serialize;
 use serde_json::Value;
@@ -53,6 +55,28 @@ pub struct RunRecord {
     pub started_at: i64,
     pub ended_at: Option<i64>,
     pub steps: Vec<StepRecord>,
+    /// Requests Graph answered 429 (throttled) during the run's export.
+    pub throttled: u64,
+}
+
+impl RunRecord {
+    /// What the run wrote to the cloud: its export step's counters. A run without an export
+    /// step (a preview, staging mode, or one that stopped before export) shows what its
+    /// synchronization step planned; a run that got no further than import has none.
+    pub fn result_counters(&self) -> Option<StepCounters> {
+        self.step(StepKind::CloudExport)
+            .or_else(|| self.step(StepKind::Synchronization))
+            .map(|step| step.counters)
+    }
+
+    /// Errors of every step.
+    pub fn error_count(&self) -> u64 {
+        self.steps.iter().map(|step| step.counters.errors).sum()
+    }
+
+    pub fn step(&self, kind: StepKind) -> Option<&StepRecord> {
+        self.steps.iter().find(|step| step.step == kind)
+    }
 }
 
 /// One property's values before and after.
@@ -104,7 +128,7 @@ pub struct WarningRecord {
     pub message: String,
 }
 
-fn word<T>(parsed: Option<T>, text: &str) -> rusqlite::Result<T> {
+pub(super) fn word<T>(parsed: Option<T>, text: &str) -> rusqlite::Result<T> {
     parsed.ok_or_else(|| {
         rusqlite::Error::FromSqlConversionFailure(
             0,
@@ -168,6 +192,15 @@ impl SqliteStore {
                 counters.no_change as i64,
                 counters.errors as i64
             ],
+        )?;
+        Ok(())
+    }
+
+    /// Keeps how many requests Graph throttled during the run.
+    pub fn record_throttled(&self, run: RunId, throttled: u64) -> Result<(), StoreError> {
+        self.connection().execute(
+            "UPDATE runs SET throttled = ?2 WHERE id = ?1",
+            params![run, throttled as i64],
         )?;
         Ok(())
     }
@@ -294,68 +327,82 @@ impl SqliteStore {
         Ok(warnings)
     }
 
-    /// Runs, newest first.
+    /// Runs, newest first, with their steps (two queries however many runs: the dashboard
+    /// reads a thousand of them).
     pub fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
         let db = self.connection();
         let mut select = db.prepare(
-            "SELECT id, trigger, mode, status, started_at, ended_at FROM runs
+            "SELECT id, trigger, mode, status, started_at, ended_at, throttled FROM runs
              ORDER BY started_at DESC, id DESC LIMIT ?1",
         )?;
-        let runs = select
+        let mut runs = select
             .query_map([limit as i64], read_run)?
             .collect::<Result<Vec<_>, _>>()?;
-        runs.into_iter()
-            .map(|mut run| {
-                run.steps = self.steps(run.id)?;
-                Ok(run)
-            })
-            .collect()
+        let Some(oldest) = runs.iter().map(|run| run.id).min() else {
+            return Ok(runs);
+        };
+        let mut steps = self.steps_where("run_id >= ?1", oldest)?;
+        for run in &mut runs {
+            run.steps = steps.remove(&run.id).unwrap_or_default();
+        }
+        Ok(runs)
     }
 
     pub fn run(&self, id: RunId) -> Result<Option<RunRecord>, StoreError> {
         let run = self
             .connection()
             .query_row(
-                "SELECT id, trigger, mode, status, started_at, ended_at FROM runs WHERE id = ?1",
+                "SELECT id, trigger, mode, status, started_at, ended_at, throttled FROM runs
+                 WHERE id = ?1",
                 [id],
                 read_run,
             )
             .optional()?;
         match run {
             Some(mut run) => {
-                run.steps = self.steps(id)?;
+                run.steps = self
+                    .steps_where("run_id = ?1", id)?
+                    .remove(&id)
+                    .unwrap_or_default();
                 Ok(Some(run))
             }
             None => Ok(None),
         }
     }
 
-    fn steps(&self, run: RunId) -> Result<Vec<StepRecord>, StoreError> {
-        let mut select = self.connection().prepare(
-            "SELECT step, started_at, ended_at, adds, updates, renames, deletes, no_change, errors
-             FROM run_steps WHERE run_id = ?1 ORDER BY position",
-        )?;
-        let steps = select
-            .query_map([run], |row| {
-                let step: String = row.get(0)?;
-                let count = |index: usize| -> rusqlite::Result<u64> {
-                    Ok(row.get::<_, i64>(index)?.max(0) as u64)
-                };
-                Ok(StepRecord {
-                    step: word(StepKind::parse(&step), &step)?,
-                    started_at: row.get(1)?,
-                    ended_at: row.get(2)?,
-                    counters: StepCounters {
-                        adds: count(3)?,
-                        updates: count(4)?,
-                        renames: count(5)?,
-                        deletes: count(6)?,
-                        no_change: count(7)?,
-                        errors: count(8)?,
-                    },
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
+    /// The steps of the runs `condition` (on `run_id`, with `?1` bound to `value`) picks, in
+    /// order, by run.
+    fn steps_where(
+        &self,
+        condition: &str,
+        value: i64,
+    ) -> Result<HashMap<RunId, Vec<StepRecord>>, StoreError> {
+        let mut select = self.connection().prepare(&format!(
+            "SELECT run_id, step, started_at, ended_at, adds, updates, renames, deletes,
+                 no_change, errors
+             FROM run_steps WHERE {condition} ORDER BY run_id, position"
+        ))?;
+        let mut steps: HashMap<RunId, Vec<StepRecord>> = HashMap::new();
+        let mut rows = select.query([value])?;
+        while let Some(row) = rows.next()? {
+            let step: String = row.get(1)?;
+            let count = |index: usize| -> rusqlite::Result<u64> {
+                Ok(row.get::<_, i64>(index)?.max(0) as u64)
+            };
+            steps.entry(row.get(0)?).or_default().push(StepRecord {
+                step: word(StepKind::parse(&step), &step)?,
+                started_at: row.get(2)?,
+                ended_at: row.get(3)?,
+                counters: StepCounters {
+                    adds: count(4)?,
+                    updates: count(5)?,
+                    renames: count(6)?,
+                    deletes: count(7)?,
+                    no_change: count(8)?,
+                    errors: count(9)?,
+                },
+            });
+        }
         Ok(steps)
     }
 
@@ -448,6 +495,7 @@ fn read_run(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         started_at: row.get(4)?,
         ended_at: row.get(5)?,
         steps: Vec::new(),
+        throttled: row.get::<_, i64>(6)?.max(0) as u64,
     })
 }
 

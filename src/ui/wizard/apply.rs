@@ -130,11 +130,7 @@ fn start(state: &mut WizardState, runtime: &Handle, repaint: &egui::Context) {
             });
         }
         reporter.first_sync_started();
-        let request = CycleRequest {
-            trigger: RunTrigger::Wizard,
-            full: false,
-            preview: false,
-        };
+        let request = CycleRequest::new(RunTrigger::Wizard);
         let progress = reporter.cycle_progress();
         let outcome = Box::pin(run_locked_with(
             &home,

@@ -1,0 +1,375 @@
+//! A run's report as text, JSON and CSV: shared by `dirsync runs` and the dashboard's export
+//! and views, so both say the same thing in the same words. Times are UTC.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::store::runs::{ErrorRecord, ObjectChangeRecord, RunRecord};
+
+/// Values longer than this are cut in human text (JSON keeps them whole).
+pub const VALUE_MAX_CHARS: usize = 80;
+/// A multi-valued attribute shows this many values in human text, then how many more there are.
+const VALUES_SHOWN: usize = 4;
+
+#[derive(Debug, Serialize)]
+pub struct RunsDocument<'a> {
+    pub runs: Vec<RunView<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RunDocument<'a> {
+    pub run: RunView<'a>,
+    pub changes: &'a [ObjectChangeRecord],
+    pub errors: &'a [ErrorRecord],
+}
+
+/// A run record as printed: the stored fields, plus readable times and the duration so that a
+/// script need not compute them.
+#[derive(Debug, Serialize)]
+pub struct RunView<'a> {
+    #[serde(flatten)]
+    record: &'a RunRecord,
+    started_at_iso: String,
+    ended_at_iso: Option<String>,
+    duration_ms: Option<i64>,
+}
+
+impl<'a> RunView<'a> {
+    pub fn new(record: &'a RunRecord) -> Self {
+        RunView {
+            record,
+            started_at_iso: iso_time(record.started_at),
+            ended_at_iso: record.ended_at.map(iso_time),
+            duration_ms: record.ended_at.map(|ended| ended - record.started_at),
+        }
+    }
+}
+
+/// Writes the run as `dirsync runs show ID --json` prints it.
+pub fn write_json(
+    out: &mut dyn Write,
+    record: &RunRecord,
+    changes: &[ObjectChangeRecord],
+    errors: &[ErrorRecord],
+) -> io::Result<()> {
+    let document = RunDocument {
+        run: RunView::new(record),
+        changes,
+        errors,
+    };
+    serde_json::to_writer_pretty(&mut *out, &document).map_err(io::Error::from)?;
+    writeln!(out)
+}
+
+/// The CSV columns, one row per object change and per error.
+pub const CSV_HEADER: [&str; 14] = [
+    "run",
+    "row",
+    "step",
+    "change",
+    "object_type",
+    "dn",
+    "anchor",
+    "cloud_id",
+    "attributes",
+    "error_type",
+    "code",
+    "message",
+    "hint",
+    "retry_count",
+];
+
+/// Writes the run as CSV (RFC 4180): a row per object change (`row` = `change`, its attributes
+/// as `name: old -> new` lines in one cell, values whole), then a row per error (`row` =
+/// `error`). A spreadsheet opens it as it is.
+pub fn write_csv(
+    out: &mut dyn Write,
+    record: &RunRecord,
+    changes: &[ObjectChangeRecord],
+    errors: &[ErrorRecord],
+) -> io::Result<()> {
+    write_csv_row(out, &CSV_HEADER.map(str::to_owned))?;
+    let run = record.id.to_string();
+    for change in changes {
+        let attributes: Vec<String> = change
+            .attributes
+            .iter()
+            .map(|attribute| {
+                format!(
+                    "{}: {} -> {}",
+                    attribute.name,
+                    whole_value(&attribute.old),
+                    whole_value(&attribute.new)
+                )
+            })
+            .collect();
+        write_csv_row(
+            out,
+            &[
+                run.clone(),
+                "change".to_owned(),
+                change.step.as_str().to_owned(),
+                change.change_kind.as_str().to_owned(),
+                change.object_type.as_str().to_owned(),
+                change.dn.clone(),
+                change.anchor.clone(),
+                change.cloud_id.clone().unwrap_or_default(),
+                attributes.join("\n"),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ],
+        )?;
+    }
+    for error in errors {
+        write_csv_row(
+            out,
+            &[
+                run.clone(),
+                "error".to_owned(),
+                error.step.as_str().to_owned(),
+                String::new(),
+                error
+                    .object_type
+                    .map(|kind| kind.as_str().to_owned())
+                    .unwrap_or_default(),
+                error.dn.clone(),
+                error.anchor.clone().unwrap_or_default(),
+                String::new(),
+                String::new(),
+                error.error_type.clone(),
+                error.code.clone().unwrap_or_default(),
+                error.server_message.clone(),
+                error.hint.clone(),
+                error.retry_count.to_string(),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// A value in full for CSV: `(none)`, a string as it is, a list as `[a; b]`.
+fn whole_value(value: &Value) -> String {
+    match value {
+        Value::Null => "(none)".to_owned(),
+        Value::Array(values) if values.is_empty() => "(none)".to_owned(),
+        Value::Array(values) => format!(
+            "[{}]",
+            values
+                .iter()
+                .map(scalar_text)
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        other => scalar_text(other),
+    }
+}
+
+fn write_csv_row(out: &mut dyn Write, cells: &[String]) -> io::Result<()> {
+    let quoted: Vec<String> = cells.iter().map(|cell| csv_cell(cell)).collect();
+    write!(out, "{}\r\n", quoted.join(","))
+}
+
+/// A cell quoted when it must be. A cell a spreadsheet would run as a formula (`=`, `+`, `-`,
+/// `@` first) gets a leading `'`: AD values are anybody's text.
+fn csv_cell(cell: &str) -> String {
+    let cell = if cell.starts_with(['=', '+', '-', '@']) {
+        format!("'{cell}")
+    } else {
+        cell.to_owned()
+    };
+    if cell.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", cell.replace('"', "\"\""))
+    } else {
+        cell
+    }
+}
+
+/// A stored attribute value in a line of text: `(none)` for no value, lists compactly.
+pub fn human_value(value: &Value) -> String {
+    match value {
+        Value::Null => "(none)".to_owned(),
+        Value::Array(values) if values.is_empty() => "(none)".to_owned(),
+        Value::Array(values) => {
+            let mut shown: Vec<String> = values
+                .iter()
+                .take(VALUES_SHOWN)
+                .map(|value| truncated(&scalar_text(value)))
+                .collect();
+            if values.len() > VALUES_SHOWN {
+                shown.push(format!("… {} more", values.len() - VALUES_SHOWN));
+            }
+            format!("[{}]", shown.join(", "))
+        }
+        other => truncated(&scalar_text(other)),
+    }
+}
+
+pub fn scalar_text(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+pub fn truncated(text: &str) -> String {
+    let text = printable(text);
+    if text.chars().count() <= VALUE_MAX_CHARS {
+        return text;
+    }
+    let kept: String = text.chars().take(VALUE_MAX_CHARS - 1).collect();
+    format!("{kept}…")
+}
+
+/// Text from AD or a server on one line: control characters (a streetAddress's line breaks, a
+/// stray terminal escape) are shown escaped instead of breaking the layout or the terminal.
+pub fn printable(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_owned();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// `1m 04s`-style durations from milliseconds.
+pub fn human_duration(ms: i64) -> String {
+    let ms = ms.max(0);
+    if ms < 60_000 {
+        return format!("{:.1} s", ms as f64 / 1000.0);
+    }
+    let seconds = ms / 1000;
+    if seconds < 3600 {
+        format!("{}m {:02}s", seconds / 60, seconds % 60)
+    } else {
+        format!("{}h {:02}m", seconds / 3600, (seconds % 3600) / 60)
+    }
+}
+
+// ---- Times ----------------------------------------------------------------------------------
+
+/// The store's Unix milliseconds as `2026-11-21 14:03:07Z`.
+pub fn human_time(unix_ms: i64) -> String {
+    let time = UtcTime::from_unix_ms(unix_ms);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}Z",
+        time.year, time.month, time.day, time.hour, time.minute, time.second
+    )
+}
+
+/// The store's Unix milliseconds as RFC 3339, `2026-11-21T14:03:07.123Z`, for JSON.
+pub fn iso_time(unix_ms: i64) -> String {
+    let time = UtcTime::from_unix_ms(unix_ms);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        time.year, time.month, time.day, time.hour, time.minute, time.second, time.millisecond
+    )
+}
+
+struct UtcTime {
+    year: i64,
+    month: i64,
+    day: i64,
+    hour: i64,
+    minute: i64,
+    second: i64,
+    millisecond: i64,
+}
+
+impl UtcTime {
+    /// Civil date from days since 1970-01-01 by Howard Hinnant's `civil_from_days`
+    /// (proleptic Gregorian; no time-zone crate needed for UTC).
+    fn from_unix_ms(unix_ms: i64) -> UtcTime {
+        let days = unix_ms.div_euclid(86_400_000);
+        let ms_of_day = unix_ms.rem_euclid(86_400_000);
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let day_of_era = z.rem_euclid(146_097);
+        let year_of_era =
+            (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+        let shifted_month = (5 * day_of_year + 2) / 153;
+        let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+        let month = if shifted_month < 10 {
+            shifted_month + 3
+        } else {
+            shifted_month - 9
+        };
+        let year = year_of_era + era * 400 + i64::from(month <= 2);
+        UtcTime {
+            year,
+            month,
+            day,
+            hour: ms_of_day / 3_600_000,
+            minute: ms_of_day / 60_000 % 60,
+            second: ms_of_day / 1000 % 60,
+            millisecond: ms_of_day % 1000,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn csv_quotes_what_it_must_and_defuses_formulas() {
+        assert_eq!(csv_cell("plain"), "plain");
+        assert_eq!(csv_cell("CN=a,OU=b"), "\"CN=a,OU=b\"");
+        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_cell("=cmd|' /C calc'!A0"), "'=cmd|' /C calc'!A0");
+        assert_eq!(csv_cell("line\nbreak"), "\"line\nbreak\"");
+    }
+
+    #[test]
+    fn times_print_in_utc() {
+        assert_eq!(human_time(0), "1970-01-01 00:00:00Z");
+        assert_eq!(iso_time(0), "1970-01-01T00:00:00.000Z");
+        // 2024-02-29 23:59:59.999 UTC: a leap day, the last millisecond.
+        assert_eq!(iso_time(1_709_251_199_999), "2024-02-29T23:59:59.999Z");
+        assert_eq!(human_time(1_709_251_200_000), "2024-03-01 00:00:00Z");
+        // 2026-11-21 14:03:07 UTC.
+        assert_eq!(human_time(1_795_269_787_000), "2026-11-21 14:03:07Z");
+        // Before 1970 still counts the right way.
+        assert_eq!(human_time(-1000), "1969-12-31 23:59:59Z");
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(human_duration(420), "0.4 s");
+        assert_eq!(human_duration(64_000), "1m 04s");
+        assert_eq!(human_duration(2 * 3_600_000 + 3 * 60_000), "2h 03m");
+    }
+
+    #[test]
+    fn values_are_compact_and_long_ones_cut() {
+        assert_eq!(human_value(&Value::Null), "(none)");
+        assert_eq!(human_value(&json!([])), "(none)");
+        assert_eq!(human_value(&json!(true)), "true");
+        assert_eq!(human_value(&json!("Buyer")), "Buyer");
+        assert_eq!(
+            human_value(&json!(["a", "b", "c", "d", "e", "f"])),
+            "[a, b, c, d, … 2 more]"
+        );
+        let long = "x".repeat(200);
+        let shown = human_value(&json!(long));
+        assert_eq!(shown.chars().count(), VALUE_MAX_CHARS);
+        assert!(shown.ends_with('…'));
+        assert_eq!(
+            human_value(&json!("1 Main St\r\nSuite 2\u{1b}[31m")),
+            "1 Main St\\r\\nSuite 2\\u{1b}[31m"
+        );
+    }
+}

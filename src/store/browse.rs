@@ -1,0 +1,376 @@
+//! What the dashboard reads (issue 7): a run's object list without its attribute values (one
+//! run can hold 100,000 changes; values are read when an object is opened), one object's change,
+//! an object's history across runs, a search by name, DN, UPN, mail or anchor, and the
+//! connectors' figures.
+
+use rusqlite::{OptionalExtension as _, params};
+
+use super::runs::{ErrorRecord, ObjectChangeRecord, RunId, word};
+use super::sync_state::DIRSYNC_CURSOR;
+use super::{SqliteStore, StoreError};
+use crate::engine::run::{ChangeKind, ObjectType, StepKind};
+
+/// One line of a run's object list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeRow {
+    /// For [`SqliteStore::object_change`].
+    pub id: i64,
+    pub step: StepKind,
+    pub change_kind: ChangeKind,
+    pub object_type: ObjectType,
+    pub dn: String,
+    pub anchor: String,
+    pub cloud_id: Option<String>,
+}
+
+/// An object a search found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundObject {
+    pub anchor: String,
+    /// Its DN as last seen.
+    pub dn: String,
+    pub object_type: Option<ObjectType>,
+}
+
+/// One thing that happened to an object in one run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryEntry {
+    pub run_id: RunId,
+    /// The run's start, Unix milliseconds.
+    pub run_started_at: i64,
+    pub event: HistoryEvent,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum HistoryEvent {
+    Change(ChangeRow),
+    Error(ErrorRecord),
+}
+
+/// The figures the Connectors view shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnectorFigures {
+    /// In-scope users and groups the store holds from AD (not counting those gone).
+    pub directory_objects: u64,
+    /// Cloud objects dirsync manages (linked).
+    pub cloud_objects: u64,
+    /// The end of the last directory import, Unix milliseconds.
+    pub last_directory_import: Option<i64>,
+    /// When the DirSync cookie was last saved.
+    pub cookie_saved_at: Option<i64>,
+    /// Requests Graph throttled in the kept run history, and the last run it happened in.
+    pub throttled_requests: u64,
+    pub last_throttled_run: Option<RunId>,
+}
+
+impl SqliteStore {
+    /// Every change of a run, in the order they were made, without attribute values.
+    pub fn change_rows(&self, run: RunId) -> Result<Vec<ChangeRow>, StoreError> {
+        let mut select = self.connection().prepare(
+            "SELECT id, step, change_kind, object_type, dn, anchor, cloud_id
+             FROM object_changes WHERE run_id = ?1 ORDER BY id",
+        )?;
+        let rows = select
+            .query_map([run], read_change_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// One change with its attribute values.
+    pub fn object_change(&self, id: i64) -> Result<Option<ObjectChangeRecord>, StoreError> {
+        let change = self
+            .connection()
+            .query_row(
+                "SELECT step, dn, anchor, object_type, cloud_id, change_kind, attribute_changes
+                 FROM object_changes WHERE id = ?1",
+                [id],
+                |row| {
+                    let step: String = row.get(0)?;
+                    let object_type: String = row.get(3)?;
+                    let change_kind: String = row.get(5)?;
+                    let attributes: String = row.get(6)?;
+                    Ok(ObjectChangeRecord {
+                        step: word(StepKind::parse(&step), &step)?,
+                        dn: row.get(1)?,
+                        anchor: row.get(2)?,
+                        object_type: word(ObjectType::parse(&object_type), &object_type)?,
+                        cloud_id: row.get(4)?,
+                        change_kind: word(ChangeKind::parse(&change_kind), &change_kind)?,
+                        attributes: serde_json::from_str(&attributes).unwrap_or_default(),
+                    })
+                },
+            )
+            .optional()?;
+        Ok(change)
+    }
+
+    /// Objects whose anchor is `text`, or whose DN or any recorded value (name, UPN, mail…)
+    /// contains it, case-insensitively; the most recently changed first.
+    pub fn find_objects(&self, text: &str, limit: usize) -> Result<Vec<FoundObject>, StoreError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pattern = format!("%{}%", escape_like(text));
+        // The sync state holds every object in scope now (its JSON has the UPN and mail); the
+        // run history also has objects since deleted, and errors.
+        let mut select = self.connection().prepare(
+            "SELECT anchor, dn, object_type FROM (
+                 SELECT anchor, dn, kind AS object_type, 1 AS source, 0 AS recent
+                 FROM directory_objects
+                 WHERE anchor = ?1 OR dn LIKE ?2 ESCAPE '\\' OR object LIKE ?2 ESCAPE '\\'
+                 UNION ALL
+                 SELECT anchor, dn, object_type, 2, max(id) FROM object_changes
+                 WHERE anchor = ?1 OR dn LIKE ?2 ESCAPE '\\'
+                     OR attribute_changes LIKE ?2 ESCAPE '\\'
+                 GROUP BY anchor
+                 UNION ALL
+                 SELECT anchor, dn, object_type, 3, max(id) FROM run_errors
+                 WHERE anchor IS NOT NULL AND (anchor = ?1 OR dn LIKE ?2 ESCAPE '\\')
+                 GROUP BY anchor
+             ) ORDER BY source, recent DESC",
+        )?;
+        let mut found: Vec<FoundObject> = Vec::new();
+        let mut rows = select.query(params![text, pattern])?;
+        while let Some(row) = rows.next()? {
+            let anchor: String = row.get(0)?;
+            if found.iter().any(|object| object.anchor == anchor) {
+                continue;
+            }
+            let object_type: Option<String> = row.get(2)?;
+            found.push(FoundObject {
+                anchor,
+                dn: row.get(1)?,
+                object_type: object_type.as_deref().and_then(ObjectType::parse),
+            });
+            if found.len() == limit {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
+    /// What happened to the object with `anchor` in every kept run, newest run first.
+    pub fn object_history(&self, anchor: &str) -> Result<Vec<HistoryEntry>, StoreError> {
+        let db = self.connection();
+        let mut entries = Vec::new();
+        let mut changes = db.prepare(
+            "SELECT c.id, c.step, c.change_kind, c.object_type, c.dn, c.anchor, c.cloud_id,
+                 r.id, r.started_at
+             FROM object_changes c JOIN runs r ON r.id = c.run_id
+             WHERE c.anchor = ?1",
+        )?;
+        let mut rows = changes.query([anchor])?;
+        while let Some(row) = rows.next()? {
+            entries.push(HistoryEntry {
+                run_id: row.get(7)?,
+                run_started_at: row.get(8)?,
+                event: HistoryEvent::Change(read_change_row(row)?),
+            });
+        }
+        let mut errors = db.prepare(
+            "SELECT run_id, started_at FROM run_errors e JOIN runs r ON r.id = e.run_id
+             WHERE e.anchor = ?1 GROUP BY run_id",
+        )?;
+        let runs_with_errors = errors
+            .query_map([anchor], |row| Ok((row.get::<_, RunId>(0)?, row.get(1)?)))?
+            .collect::<Result<Vec<(RunId, i64)>, _>>()?;
+        for (run_id, run_started_at) in runs_with_errors {
+            for error in self.run_errors(run_id)? {
+                if error.anchor.as_deref() == Some(anchor) {
+                    entries.push(HistoryEntry {
+                        run_id,
+                        run_started_at,
+                        event: HistoryEvent::Error(error),
+                    });
+                }
+            }
+        }
+        entries.sort_by_key(|entry| std::cmp::Reverse(entry.run_id));
+        Ok(entries)
+    }
+
+    pub fn connector_figures(&self) -> Result<ConnectorFigures, StoreError> {
+        let db = self.connection();
+        let count = |sql: &str| -> Result<u64, StoreError> {
+            Ok(db.query_row(sql, [], |row| row.get::<_, i64>(0))?.max(0) as u64)
+        };
+        let (throttled_requests, last_throttled_run) = db.query_row(
+            "SELECT coalesce(sum(throttled), 0), max(CASE WHEN throttled > 0 THEN id END)
+             FROM runs",
+            [],
+            |row| Ok((row.get::<_, i64>(0)?.max(0) as u64, row.get(1)?)),
+        )?;
+        Ok(ConnectorFigures {
+            directory_objects: count(
+                "SELECT count(*) FROM directory_objects WHERE state != 'gone'",
+            )?,
+            cloud_objects: count("SELECT count(*) FROM links")?,
+            last_directory_import: db.query_row(
+                "SELECT max(ended_at) FROM run_steps WHERE step = 'directory-import'",
+                [],
+                |row| row.get(0),
+            )?,
+            cookie_saved_at: db
+                .query_row(
+                    "SELECT updated_at FROM sync_cursors WHERE name = ?1",
+                    [DIRSYNC_CURSOR],
+                    |row| row.get(0),
+                )
+                .optional()?,
+            throttled_requests,
+            last_throttled_run,
+        })
+    }
+}
+
+fn read_change_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChangeRow> {
+    let step: String = row.get(1)?;
+    let change_kind: String = row.get(2)?;
+    let object_type: String = row.get(3)?;
+    Ok(ChangeRow {
+        id: row.get(0)?,
+        step: word(StepKind::parse(&step), &step)?,
+        change_kind: word(ChangeKind::parse(&change_kind), &change_kind)?,
+        object_type: word(ObjectType::parse(&object_type), &object_type)?,
+        dn: row.get(4)?,
+        anchor: row.get(5)?,
+        cloud_id: row.get(6)?,
+    })
+}
+
+/// `text` for a LIKE pattern with `\` as the escape: its `%` and `_` match only themselves.
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::engine::run::{RunMode, RunStatus, RunTrigger};
+    use crate::store::runs::AttributeValues;
+
+    fn change(dn: &str, anchor: &str, kind: ChangeKind, upn: &str) -> ObjectChangeRecord {
+        ObjectChangeRecord {
+            step: StepKind::CloudExport,
+            dn: dn.to_owned(),
+            anchor: anchor.to_owned(),
+            object_type: ObjectType::User,
+            cloud_id: Some(format!("cloud-{anchor}")),
+            change_kind: kind,
+            attributes: vec![AttributeValues {
+                name: "userPrincipalName".to_owned(),
+                old: serde_json::Value::Null,
+                new: json!(upn),
+            }],
+        }
+    }
+
+    #[test]
+    fn an_object_is_found_by_dn_upn_or_anchor_and_its_history_spans_runs() {
+        let store = SqliteStore::open_in_memory().expect("open");
+        let first = store
+            .start_run(RunTrigger::Cli, RunMode::Full, 1_000)
+            .expect("run");
+        store
+            .record_changes(
+                first,
+                &[
+                    change(
+                        "CN=Ada Lovelace,OU=Sales",
+                        "AAA=",
+                        ChangeKind::Add,
+                        "ada@corp.test",
+                    ),
+                    change(
+                        "CN=Bob 100%,OU=Sales",
+                        "BBB=",
+                        ChangeKind::Add,
+                        "bob@corp.test",
+                    ),
+                ],
+            )
+            .expect("changes");
+        store
+            .finish_run(first, RunStatus::Success, 2_000)
+            .expect("finish");
+        let second = store
+            .start_run(RunTrigger::Schedule, RunMode::Delta, 3_000)
+            .expect("run");
+        store
+            .record_changes(
+                second,
+                &[change(
+                    "CN=Ada Lovelace,OU=Sales",
+                    "AAA=",
+                    ChangeKind::Update,
+                    "ada@corp.test",
+                )],
+            )
+            .expect("changes");
+        store
+            .record_errors(
+                second,
+                &[ErrorRecord {
+                    step: StepKind::CloudExport,
+                    dn: "CN=Ada Lovelace,OU=Sales".to_owned(),
+                    anchor: Some("AAA=".to_owned()),
+                    object_type: Some(ObjectType::User),
+                    error_type: "conflict".to_owned(),
+                    code: Some("Request_BadRequest".to_owned()),
+                    server_message: "Another object with the same value".to_owned(),
+                    hint: "make the value unique".to_owned(),
+                    first_occurred_at: 3_000,
+                    retry_count: 0,
+                }],
+            )
+            .expect("errors");
+
+        let anchors = |text: &str| -> Vec<String> {
+            store
+                .find_objects(text, 10)
+                .expect("find")
+                .into_iter()
+                .map(|found| found.anchor)
+                .collect()
+        };
+        assert_eq!(anchors("lovelace"), ["AAA="]);
+        assert_eq!(anchors("BOB@corp"), ["BBB="]);
+        assert_eq!(anchors("AAA="), ["AAA="]);
+        // `%` is a character to find, not a wildcard.
+        assert_eq!(anchors("100%"), ["BBB="]);
+        assert_eq!(anchors("1%0"), Vec::<String>::new());
+        assert!(anchors("   ").is_empty());
+
+        let history = store.object_history("AAA=").expect("history");
+        let runs: Vec<RunId> = history.iter().map(|entry| entry.run_id).collect();
+        assert_eq!(runs, [second, second, first]);
+        assert!(history.iter().any(|entry| matches!(
+            &entry.event,
+            HistoryEvent::Error(error) if error.hint == "make the value unique"
+        )));
+
+        let rows = store.change_rows(first).expect("rows");
+        assert_eq!(rows.len(), 2);
+        let opened = store
+            .object_change(rows[1].id)
+            .expect("read")
+            .expect("exists");
+        assert_eq!(opened.dn, "CN=Bob 100%,OU=Sales");
+        assert_eq!(opened.attributes[0].new, json!("bob@corp.test"));
+
+        store.record_throttled(second, 7).expect("throttled");
+        let figures = store.connector_figures().expect("figures");
+        assert_eq!(figures.throttled_requests, 7);
+        assert_eq!(figures.last_throttled_run, Some(second));
+    }
+}
