@@ -1,7 +1,8 @@
 //! `dirsync service`: the scheduler loop for systemd. Runs the sync cycle on the configured
 //! interval and, with password hash sync on, the password cycle on its own shorter one, one run
 //! at a time; SIGTERM (or Ctrl-C) stops a running cycle at its next safe point and ends the loop.
-//! A run already in progress elsewhere (a manual `dirsync sync`) makes this tick skip.
+//! A run already in progress elsewhere (a manual `dirsync sync`) makes this tick skip. The service
+//! holds the store's scheduler lease while it runs, so an open dashboard leaves the schedule to it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,10 +12,12 @@ use tokio::time::Instant;
 
 use super::CliError;
 use super::sync::{exit_status, load_config, run_locked, run_passwords_locked};
-use crate::engine::cycle::{CycleReport, CycleRequest, StopSignal};
+use crate::engine::cycle::{CycleReport, CycleRequest, StopSignal, now_ms};
 use crate::engine::password_cycle::PasswordCycleRequest;
 use crate::engine::run::RunTrigger;
 use crate::home::Home;
+use crate::store::SqliteStore;
+use crate::store::scheduler_lease::{RENEW_EVERY_MS, SchedulerHolder};
 
 pub async fn run(home: &Home) -> Result<u8, CliError> {
     // Refuse a missing or broken configuration at once rather than on every tick.
@@ -37,7 +40,9 @@ pub async fn run(home: &Home) -> Result<u8, CliError> {
     let mut next_sync = Instant::now();
     let mut next_passwords = Instant::now();
     let mut options = config.options;
+    let lease = SchedulerLeaseKeeper::open(home)?;
     while !stop.is_stopped() {
+        lease.renew();
         // Options are read again each time, so an edited config.toml takes effect.
         if let Ok(config) = load_config(home) {
             options = config.options;
@@ -56,11 +61,13 @@ pub async fn run(home: &Home) -> Result<u8, CliError> {
         } else {
             next_sync
         };
+        let renew_at = Instant::now() + Duration::from_millis(RENEW_EVERY_MS as u64);
         tokio::select! {
-            () = tokio::time::sleep_until(wake_at) => {}
+            () = tokio::time::sleep_until(wake_at.min(renew_at)) => {}
             () = woken.notified() => {}
         }
     }
+    lease.release();
     eprintln!("dirsync service: stopped");
     Ok(super::EXIT_SUCCESS)
 }
@@ -83,6 +90,35 @@ async fn password_cycle(home: &Home, stop: &StopSignal) {
         Ok((_, report)) if !report.recorded => {}
         Ok((_, report)) => eprintln!("dirsync service: password {}", ended(&report)),
         Err(error) => eprintln!("dirsync service: this password cycle did not run: {error}"),
+    }
+}
+
+/// The service's hold on the scheduler lease. The store being briefly unavailable is not worth
+/// stopping the schedule for: the run lock still keeps runs apart, so a failed renewal is logged.
+struct SchedulerLeaseKeeper {
+    store: SqliteStore,
+}
+
+impl SchedulerLeaseKeeper {
+    fn open(home: &Home) -> Result<SchedulerLeaseKeeper, CliError> {
+        let store = SqliteStore::open(&home.state_db)
+            .map_err(|error| CliError::Failed(error.to_string()))?;
+        Ok(SchedulerLeaseKeeper { store })
+    }
+
+    fn renew(&self) {
+        if let Err(error) =
+            self.store
+                .claim_scheduler(SchedulerHolder::Service, std::process::id(), now_ms())
+        {
+            tracing::warn!(%error, "cannot renew the scheduler lease");
+        }
+    }
+
+    fn release(&self) {
+        if let Err(error) = self.store.release_scheduler(std::process::id()) {
+            tracing::warn!(%error, "cannot release the scheduler lease");
+        }
     }
 }
 

@@ -113,6 +113,19 @@ pub async fn run_passwords_locked(
     request: PasswordCycleRequest,
     stop: &StopSignal,
 ) -> Result<(SqliteStore, CycleReport), CliError> {
+    let progress = progress_printer();
+    let result = run_passwords_locked_with(home, request, stop, &progress).await;
+    finish_progress_line();
+    result
+}
+
+/// Runs one password hash sync cycle with the run lock held, telling `progress` how it goes.
+pub async fn run_passwords_locked_with(
+    home: &Home,
+    request: PasswordCycleRequest,
+    stop: &StopSignal,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<(SqliteStore, CycleReport), CliError> {
     let config = load_config(home)?;
     if !config.options.password_hash_sync {
         return Err(CliError::BadInput(format!(
@@ -132,19 +145,17 @@ pub async fn run_passwords_locked(
         Duration::from_secs(config.directory.timeout_secs),
     )
     .await;
-    let progress = progress_printer();
     let report = run_password_cycle(
         &config,
         source.as_mut().map_err(|unavailable| unavailable.clone()),
         &graph,
         &store,
         request,
-        &progress,
+        progress,
         stop,
     )
     .await
     .map_err(|error| CliError::Failed(error.to_string()))?;
-    finish_progress_line();
     Ok((store, report))
 }
 

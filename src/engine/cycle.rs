@@ -66,7 +66,7 @@ impl CycleRequest {
 }
 
 /// What a running cycle reports as it goes, for a progress line or bar.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Progress {
     Step(StepKind),
     /// Objects handled so far in the step (of `total`, when known).

@@ -1,6 +1,7 @@
 //! The window (eframe/egui). The UI sends commands and polls results; it never blocks on the network
 //! and holds no sync logic of its own.
 
+pub mod dashboard;
 pub mod task;
 pub mod theme;
 pub mod wizard;
@@ -15,27 +16,7 @@ use crate::setup::answers::Answers;
 #[derive(Debug)]
 pub enum Route {
     Wizard(Box<wizard::WizardState>),
-    /// Setup is done. The dashboard (issue 7) grows here; for now the configuration and the
-    /// run history in brief, and "Configure…".
-    Dashboard(Box<HandOff>),
-}
-
-/// What the hand-off page shows, read from disk when it opens (and on Refresh), not per frame.
-#[derive(Debug)]
-pub struct HandOff {
-    config: Result<Config, String>,
-    runs: Result<Vec<crate::store::runs::RunRecord>, String>,
-}
-
-impl HandOff {
-    fn read(home: &Home) -> Box<HandOff> {
-        Box::new(HandOff {
-            config: Config::load(&home.config_file).map_err(|error| error.to_string()),
-            runs: crate::store::SqliteStore::open(&home.state_db)
-                .and_then(|store| store.runs(10))
-                .map_err(|error| error.to_string()),
-        })
-    }
+    Dashboard(Box<dashboard::Dashboard>),
 }
 
 #[derive(Debug)]
@@ -47,14 +28,35 @@ pub struct DirsyncApp {
     config_problem: Option<String>,
     /// Close the window (Cancel before any configuration exists).
     pub close_requested: bool,
+    dashboard_options: dashboard::DashboardOptions,
 }
 
 impl DirsyncApp {
     /// The wizard when nothing is configured (pre-filled from `prefill`), the dashboard
     /// otherwise.
     pub fn new(home: Home, runtime: Handle, prefill: Option<&Answers>) -> Self {
+        Self::with_dashboard_options(
+            home,
+            runtime,
+            prefill,
+            dashboard::DashboardOptions::default(),
+        )
+    }
+
+    /// As [`DirsyncApp::new`], the dashboard behaving as `dashboard_options` say (tests turn
+    /// the schedule and cloud reads off).
+    pub fn with_dashboard_options(
+        home: Home,
+        runtime: Handle,
+        prefill: Option<&Answers>,
+        dashboard_options: dashboard::DashboardOptions,
+    ) -> Self {
         let route = if home.is_configured() && prefill.is_none() {
-            Route::Dashboard(HandOff::read(&home))
+            Route::Dashboard(Box::new(dashboard::Dashboard::new(
+                home.clone(),
+                runtime.clone(),
+                dashboard_options,
+            )))
         } else {
             let wizard = match prefill {
                 Some(answers) => {
@@ -70,7 +72,16 @@ impl DirsyncApp {
             route,
             config_problem: None,
             close_requested: false,
+            dashboard_options,
         }
+    }
+
+    fn open_dashboard(&self) -> Route {
+        Route::Dashboard(Box::new(dashboard::Dashboard::new(
+            self.home.clone(),
+            self.runtime.clone(),
+            self.dashboard_options,
+        )))
     }
 
     /// Everything inside the window; separate from [`eframe::App::ui`] so tests can drive it
@@ -81,21 +92,27 @@ impl DirsyncApp {
             Route::Wizard(wizard) => {
                 wizard::wizard_ui(ui, wizard);
                 match wizard.outcome {
-                    Some(wizard::WizardOutcome::Applied) => {
-                        next = Some(Route::Dashboard(HandOff::read(&self.home)));
-                    }
+                    Some(wizard::WizardOutcome::Applied) => next = Some(self.open_dashboard()),
                     Some(wizard::WizardOutcome::Cancelled) if self.home.is_configured() => {
-                        next = Some(Route::Dashboard(HandOff::read(&self.home)));
+                        next = Some(self.open_dashboard());
                     }
                     Some(wizard::WizardOutcome::Cancelled) => self.close_requested = true,
                     None => {}
                 }
             }
-            Route::Dashboard(hand_off) => match hand_off_ui(ui, hand_off, &self.config_problem) {
-                HandOffAction::None => {}
-                HandOffAction::Refresh => *hand_off = HandOff::read(&self.home),
-                HandOffAction::Configure => next = Some(self.configure()),
-            },
+            Route::Dashboard(board) => {
+                if let Some(problem) = &self.config_problem {
+                    ui.colored_label(theme::error(ui), problem);
+                }
+                match dashboard::dashboard_ui(ui, board) {
+                    dashboard::DashboardAction::None => {}
+                    dashboard::DashboardAction::Configure => {
+                        // A run of the window's goes on to its end in the background; the
+                        // dashboard that returns reads the history again.
+                        next = Some(self.configure());
+                    }
+                }
+            }
         }
         if let Some(route) = next {
             self.route = route;
@@ -134,75 +151,21 @@ impl DirsyncApp {
             Route::Dashboard(_) => None,
         }
     }
-}
 
-enum HandOffAction {
-    None,
-    Refresh,
-    Configure,
-}
+    /// The dashboard, when it is showing.
+    pub fn dashboard(&self) -> Option<&dashboard::Dashboard> {
+        match &self.route {
+            Route::Dashboard(board) => Some(board),
+            Route::Wizard(_) => None,
+        }
+    }
 
-/// The hand-off page.
-fn hand_off_ui(
-    ui: &mut egui::Ui,
-    hand_off: &HandOff,
-    config_problem: &Option<String>,
-) -> HandOffAction {
-    let mut action = HandOffAction::None;
-    egui::CentralPanel::default().show(ui, |ui| {
-        ui.heading("dirsync");
-        match &hand_off.config {
-            Ok(config) => {
-                ui.label(format!(
-                    "Synchronizing {} to tenant {} ({} included OU(s)).",
-                    config.directory.naming_context,
-                    config.cloud.tenant_id,
-                    config.scope.included.len()
-                ));
-                ui.label(format!(
-                    "Service account {}; every {} minutes with `dirsync service`.",
-                    config.directory.service_account_dn, config.options.interval_minutes
-                ));
-            }
-            Err(problem) => {
-                ui.colored_label(theme::error(ui), problem);
-            }
+    pub fn dashboard_mut(&mut self) -> Option<&mut dashboard::Dashboard> {
+        match &mut self.route {
+            Route::Dashboard(board) => Some(board),
+            Route::Wizard(_) => None,
         }
-        ui.add_space(8.0);
-        ui.strong("Recent runs");
-        match &hand_off.runs {
-            Ok(runs) if runs.is_empty() => {
-                ui.label("No run yet.");
-            }
-            Ok(runs) => {
-                egui::Grid::new("recent_runs").striped(true).show(ui, |ui| {
-                    for run in runs {
-                        ui.label(format!("run {}", run.id));
-                        ui.label(run.trigger.as_str());
-                        ui.label(run.mode.as_str());
-                        ui.label(run.status.as_str());
-                        ui.end_row();
-                    }
-                });
-            }
-            Err(problem) => {
-                ui.colored_label(theme::error(ui), problem);
-            }
-        }
-        if let Some(problem) = config_problem {
-            ui.colored_label(theme::error(ui), problem);
-        }
-        ui.add_space(8.0);
-        ui.horizontal(|ui| {
-            if ui.button("Configure…").clicked() {
-                action = HandOffAction::Configure;
-            }
-            if ui.button("Refresh").clicked() {
-                action = HandOffAction::Refresh;
-            }
-        });
-    });
-    action
+    }
 }
 
 impl eframe::App for DirsyncApp {
@@ -210,6 +173,12 @@ impl eframe::App for DirsyncApp {
         self.contents_ui(ui);
         if self.close_requested {
             ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+        }
+    }
+
+    fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
+        if let Some(board) = self.dashboard() {
+            board.on_close();
         }
     }
 }

@@ -20,6 +20,8 @@ pub enum SetupEvent {
     Done(Milestone),
     /// The wizard's first sync cycle began (after setup, so not one of setup's milestones).
     FirstSyncStarted,
+    /// How a sync cycle the dashboard started goes.
+    Sync(crate::engine::cycle::Progress),
 }
 
 /// Setup's [`Progress`], sent to the window (and waking it up).
@@ -48,6 +50,16 @@ impl Reporter {
                 },
             };
             let _ = events.send(SetupEvent::Note(line));
+            repaint.request_repaint();
+        }
+    }
+
+    /// A sync cycle's progress, as events for the dashboard's live view.
+    pub fn sync_progress(&self) -> impl Fn(crate::engine::cycle::Progress) + Sync + use<> {
+        let events = self.events.clone();
+        let repaint = self.repaint.clone();
+        move |progress| {
+            let _ = events.send(SetupEvent::Sync(progress));
             repaint.request_repaint();
         }
     }
@@ -124,7 +136,7 @@ impl<T> Task<T> {
 
     /// The result, once it has arrived. A task whose thread panicked reports nothing: the
     /// caller shows it as failed.
-    fn try_result(&self) -> Option<Result<T, String>> {
+    pub fn try_result(&self) -> Option<Result<T, String>> {
         match self.result.try_recv() {
             Ok(output) => Some(Ok(output)),
             Err(mpsc::TryRecvError::Empty) => None,
@@ -149,6 +161,17 @@ pub enum Lookup<T> {
 }
 
 impl<T: Send + 'static> Lookup<T> {
+    /// Reads something off the UI thread (the state database, a file): `read` runs on its own
+    /// thread and the window polls for what it returns.
+    pub fn read<Read>(runtime: &Handle, repaint: &egui::Context, read: Read) -> Lookup<T>
+    where
+        Read: FnOnce() -> Result<T, String> + Send + 'static,
+    {
+        Lookup::start(runtime, repaint, move |_| async move {
+            read().map_err(SetupFailure::Failed)
+        })
+    }
+
     pub fn start<Work, Fut>(runtime: &Handle, repaint: &egui::Context, work: Work) -> Lookup<T>
     where
         Work: FnOnce(Reporter) -> Fut + Send + 'static,

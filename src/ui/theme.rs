@@ -37,3 +37,31 @@ pub fn ok(ui: &egui::Ui) -> Color32 {
 pub fn insecure(ui: &egui::Ui) -> Color32 {
     error(ui)
 }
+
+/// A run in progress.
+pub fn running(ui: &egui::Ui) -> Color32 {
+    if dark(ui) {
+        Color32::from_rgb(110, 170, 255)
+    } else {
+        Color32::from_rgb(20, 90, 200)
+    }
+}
+
+/// Text on a coloured status badge.
+pub fn on_badge(ui: &egui::Ui) -> Color32 {
+    if dark(ui) {
+        Color32::from_rgb(20, 20, 20)
+    } else {
+        Color32::WHITE
+    }
+}
+
+/// A value that was added (the new side of a diff).
+pub fn added(ui: &egui::Ui) -> Color32 {
+    ok(ui)
+}
+
+/// A value that was removed (the old side of a diff).
+pub fn removed(ui: &egui::Ui) -> Color32 {
+    error(ui)
+}

@@ -83,7 +83,7 @@ impl ApplyStep {
                 SetupEvent::FirstSyncStarted => self.first_sync_started = true,
                 SetupEvent::Note(text) | SetupEvent::Step(_, text) => self.log.push((false, text)),
                 SetupEvent::Warning(text) => self.log.push((true, text)),
-                SetupEvent::DeviceCode(_) => {}
+                SetupEvent::DeviceCode(_) | SetupEvent::Sync(_) => {}
             }
         }
     }

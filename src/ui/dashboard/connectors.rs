@@ -1,0 +1,285 @@
+//! Connectors: the directory (server, service account, scope, last import, cookie age, object
+//! count) and the cloud (tenant, app, verified domains, object count, throttling seen), with
+//! password hash sync's state and its last failure.
+
+use tokio::runtime::Handle;
+
+use super::read_store;
+use crate::cloud::FlowPolicy;
+use crate::cloud::setup::TenantInfo;
+use crate::config::Config;
+use crate::engine::cycle::sync_app_client;
+use crate::engine::run::{RunMode, RunStatus};
+use crate::home::Home;
+use crate::run_report::{human_duration, human_time};
+use crate::secret_store::OsKeyring;
+use crate::store::browse::ConnectorFigures;
+use crate::store::runs::{RunId, RunRecord};
+use crate::ui::task::Lookup;
+use crate::ui::theme;
+
+/// The last password run that failed, with why.
+#[derive(Debug, Clone)]
+pub struct PasswordFailure {
+    run_id: RunId,
+    message: String,
+}
+
+#[derive(Debug)]
+pub struct StoreFacts {
+    figures: ConnectorFigures,
+    password_failure: Option<PasswordFailure>,
+}
+
+#[derive(Debug, Default)]
+pub struct Connectors {
+    /// Ask the tenant with the sync app's secret (off in tests that must not).
+    pub read_cloud: bool,
+    facts: Lookup<StoreFacts>,
+    /// The tenant as the sync app sees it now (a Graph call, made when asked).
+    tenant: Lookup<TenantInfo>,
+}
+
+impl Connectors {
+    pub fn new(read_cloud: bool) -> Connectors {
+        Connectors {
+            read_cloud,
+            ..Connectors::default()
+        }
+    }
+
+    /// Reads the figures again next time the page shows (a run ended).
+    pub fn forget(&mut self) {
+        self.facts = Lookup::NotStarted;
+    }
+}
+
+pub fn connectors_ui(
+    ui: &mut egui::Ui,
+    connectors: &mut Connectors,
+    config: &Result<Config, String>,
+    runs: &[RunRecord],
+    home: &Home,
+    runtime: &Handle,
+    now: i64,
+) {
+    let repaint = &ui.ctx().clone();
+    let read_cloud = connectors.read_cloud;
+    let ago = |unix_ms: i64| {
+        format!(
+            "{} ({} ago)",
+            human_time(unix_ms),
+            human_duration(now - unix_ms)
+        )
+    };
+    connectors.facts.poll();
+    connectors.tenant.poll();
+    let config = match config {
+        Ok(config) => config,
+        Err(problem) => {
+            ui.colored_label(theme::error(ui), problem);
+            return;
+        }
+    };
+    if matches!(connectors.facts, Lookup::NotStarted) {
+        let last_password_run = runs
+            .iter()
+            .find(|run| run.mode == RunMode::Password)
+            .filter(|run| run.status == RunStatus::Failed)
+            .map(|run| run.id);
+        connectors.facts = read_store(home, runtime, repaint, move |store| {
+            let password_failure = match last_password_run {
+                Some(run_id) => store
+                    .run_errors(run_id)?
+                    .into_iter()
+                    .find(|error| error.dn.is_empty())
+                    .map(|error| PasswordFailure {
+                        run_id,
+                        message: format!("{} — {}", error.server_message, error.hint),
+                    }),
+                None => None,
+            };
+            Ok(StoreFacts {
+                figures: store.connector_figures()?,
+                password_failure,
+            })
+        });
+    }
+    if read_cloud && matches!(connectors.tenant, Lookup::NotStarted) {
+        let config = config.clone();
+        connectors.tenant = Lookup::start(runtime, repaint, move |_| async move {
+            let failed = |error: String| crate::setup::SetupFailure::Failed(error);
+            let graph = sync_app_client(&config, &OsKeyring, FlowPolicy::default())
+                .map_err(|error| failed(error.to_string()))?;
+            crate::cloud::setup::verify_tenant(&graph)
+                .await
+                .map_err(|error| failed(error.to_string()))
+        });
+    }
+    let mut read_again = false;
+    let facts = connectors.facts.done();
+    let tenant = &connectors.tenant;
+    egui::ScrollArea::vertical()
+        .id_salt("connectors_scroll")
+        .show(ui, |ui| {
+            ui.heading("Active Directory");
+            egui::Grid::new("directory_connector")
+                .num_columns(2)
+                .spacing([16.0, 4.0])
+                .show(ui, |ui| {
+                    let row = |ui: &mut egui::Ui, name: &str, value: String| {
+                        ui.strong(name);
+                        ui.label(value);
+                        ui.end_row();
+                    };
+                    row(ui, "Server", config.directory.server.clone());
+                    if config.directory.insecure {
+                        ui.strong("Certificate");
+                        ui.colored_label(
+                            theme::insecure(ui),
+                            "NOT VERIFIED (directory.insecure = true)",
+                        );
+                        ui.end_row();
+                    }
+                    row(ui, "Domain", config.directory.naming_context.clone());
+                    row(
+                        ui,
+                        "Service account",
+                        config.directory.service_account_dn.clone(),
+                    );
+                    row(ui, "Scope: included", list_or_none(&config.scope.included));
+                    row(ui, "Scope: excluded", list_or_none(&config.scope.excluded));
+                    match facts {
+                        Some(facts) => {
+                            let figures = &facts.figures;
+                            row(
+                                ui,
+                                "Objects in scope",
+                                figures.directory_objects.to_string(),
+                            );
+                            row(
+                                ui,
+                                "Last import",
+                                figures
+                                    .last_directory_import
+                                    .map_or("never".to_owned(), &ago),
+                            );
+                            row(
+                                ui,
+                                "DirSync cookie saved",
+                                figures.cookie_saved_at.map_or(
+                                    "never (the next run reads everything)".to_owned(),
+                                    &ago,
+                                ),
+                            );
+                        }
+                        None => {
+                            ui.strong("Objects in scope");
+                            ui.spinner();
+                            ui.end_row();
+                        }
+                    }
+                });
+            ui.add_space(12.0);
+            ui.heading("Microsoft Entra ID");
+            egui::Grid::new("cloud_connector")
+                .num_columns(2)
+                .spacing([16.0, 4.0])
+                .show(ui, |ui| {
+                    let row = |ui: &mut egui::Ui, name: &str, value: String| {
+                        ui.strong(name);
+                        ui.label(value);
+                        ui.end_row();
+                    };
+                    match tenant {
+                        Lookup::Done(tenant) => {
+                            row(
+                                ui,
+                                "Tenant",
+                                format!("{} ({})", tenant.display_name, tenant.tenant_id),
+                            );
+                            let domains: Vec<String> = tenant
+                                .verified_domains
+                                .iter()
+                                .map(|domain| domain.name.clone())
+                                .collect();
+                            row(ui, "Verified domains", list_or_none(&domains));
+                        }
+                        Lookup::Failed(problem) => {
+                            row(ui, "Tenant", config.cloud.tenant_id.clone());
+                            ui.strong("Verified domains");
+                            ui.colored_label(
+                                theme::error(ui),
+                                format!("cannot read them: {problem}"),
+                            );
+                            ui.end_row();
+                        }
+                        Lookup::NotStarted if !read_cloud => {
+                            row(ui, "Tenant", config.cloud.tenant_id.clone());
+                            row(ui, "Verified domains", "not read in this window".to_owned());
+                        }
+                        Lookup::NotStarted | Lookup::Running(_) => {
+                            row(ui, "Tenant", config.cloud.tenant_id.clone());
+                            ui.strong("Verified domains");
+                            ui.spinner();
+                            ui.end_row();
+                        }
+                    }
+                    row(ui, "Graph", config.cloud.graph.clone());
+                    row(ui, "Sync app (client id)", config.cloud.client_id.clone());
+                    if let Some(facts) = facts {
+                        let figures = &facts.figures;
+                        row(
+                            ui,
+                            "Objects dirsync manages",
+                            figures.cloud_objects.to_string(),
+                        );
+                        let throttling = match figures.last_throttled_run {
+                            Some(run) => format!(
+                                "{} requests answered 429 in the kept history (last in run {run})",
+                                figures.throttled_requests
+                            ),
+                            None => "none in the kept history".to_owned(),
+                        };
+                        row(ui, "Throttling seen", throttling);
+                    }
+                    let options = &config.options;
+                    row(ui, "Hybrid write-back", on_off(options.hybrid_write_back));
+                    row(
+                        ui,
+                        "Password hash sync",
+                        if options.password_hash_sync {
+                            format!("on, every {} seconds", options.password_interval_secs)
+                        } else {
+                            "off".to_owned()
+                        },
+                    );
+                    if let Some(failure) = facts.and_then(|facts| facts.password_failure.as_ref()) {
+                        ui.strong("Last password run");
+                        ui.colored_label(
+                            theme::error(ui),
+                            format!("run {} failed: {}", failure.run_id, failure.message),
+                        );
+                        ui.end_row();
+                    }
+                });
+            ui.add_space(8.0);
+            read_again = ui.button("Read again").clicked();
+        });
+    if read_again {
+        connectors.facts = Lookup::NotStarted;
+        connectors.tenant = Lookup::NotStarted;
+    }
+}
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_owned()
+    } else {
+        items.join("; ")
+    }
+}
+
+fn on_off(on: bool) -> String {
+    if on { "on" } else { "off" }.to_owned()
+}

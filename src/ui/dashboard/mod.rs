@@ -1,0 +1,503 @@
+//! The dashboard (issue 7): the modern Synchronization Service Manager. Operations (the run
+//! history, live progress of a run, and a run's details down to each object), Connectors, Search
+//! and Settings; Sync now, Full sync, Preview and Stop. Everything it shows is read from the store
+//! off the UI thread; the window polls and never waits.
+
+mod connectors;
+mod history;
+mod object;
+mod run_details;
+mod search;
+mod settings;
+pub mod sync_runner;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::runtime::Handle;
+
+use crate::config::Config;
+use crate::engine::cycle::now_ms;
+use crate::engine::run::{RunStatus, RunTrigger};
+use crate::home::Home;
+use crate::store::SqliteStore;
+use crate::store::runs::{RunId, RunRecord};
+use crate::ui::task::Lookup;
+use crate::ui::theme;
+
+pub use object::ObjectSource;
+use sync_runner::{LeaseState, RunKind, SyncRunner};
+
+/// The history keeps at most this many runs on screen (30 days of a 30-minute schedule is
+/// 1,440).
+const HISTORY_LIMIT: usize = 10_000;
+
+/// The dashboard's pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Operations,
+    Connectors,
+    Search,
+    Settings,
+}
+
+impl Tab {
+    const ALL: [Tab; 4] = [Tab::Operations, Tab::Connectors, Tab::Search, Tab::Settings];
+
+    fn title(self) -> &'static str {
+        match self {
+            Tab::Operations => "Operations",
+            Tab::Connectors => "Connectors",
+            Tab::Search => "Search",
+            Tab::Settings => "Settings",
+        }
+    }
+}
+
+/// How the dashboard behaves; tests turn off what would make their pictures change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DashboardOptions {
+    /// Run the schedule while no `dirsync service` does.
+    pub scheduling: bool,
+    /// Ask the tenant (Connectors) with the sync app's secret.
+    pub read_cloud: bool,
+    /// "Now" for ages and the next scheduled run (Unix ms); the clock when `None`.
+    pub fixed_now: Option<i64>,
+}
+
+impl Default for DashboardOptions {
+    fn default() -> Self {
+        DashboardOptions {
+            scheduling: true,
+            read_cloud: true,
+            fixed_now: None,
+        }
+    }
+}
+
+/// What the dashboard asks of the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DashboardAction {
+    None,
+    /// "Configure…": reopen the wizard on the saved configuration.
+    Configure,
+}
+
+#[derive(Debug)]
+pub struct Dashboard {
+    home: Home,
+    runtime: Handle,
+    options: DashboardOptions,
+    pub tab: Tab,
+    config: Result<Config, String>,
+    history: history::History,
+    /// The run open in Operations (its details), if any.
+    run: Option<run_details::OpenRun>,
+    /// The object open beside Operations or Search.
+    object: Option<object::OpenObject>,
+    sync: SyncRunner,
+    connectors: connectors::Connectors,
+    search: search::Search,
+    settings: settings::SettingsForm,
+    /// The folder an export goes to instead of asking with the save dialog (tests, scripts).
+    pub export_folder_override: Option<PathBuf>,
+}
+
+impl Dashboard {
+    pub fn new(home: Home, runtime: Handle, options: DashboardOptions) -> Dashboard {
+        let config = Config::load(&home.config_file).map_err(|error| error.to_string());
+        let settings = settings::SettingsForm::new(config.as_ref().ok());
+        Dashboard {
+            home,
+            runtime,
+            options,
+            tab: Tab::Operations,
+            config,
+            history: history::History::default(),
+            run: None,
+            object: None,
+            sync: SyncRunner::new(options.scheduling),
+            connectors: connectors::Connectors::new(options.read_cloud),
+            search: search::Search::default(),
+            settings,
+            export_folder_override: None,
+        }
+    }
+
+    /// The runs on screen, newest first.
+    pub fn runs(&self) -> &[RunRecord] {
+        &self.history.runs
+    }
+
+    /// The open run's id.
+    pub fn open_run_id(&self) -> Option<RunId> {
+        self.run.as_ref().map(|run| run.id)
+    }
+
+    /// How long the open run took to read, once it has.
+    pub fn open_run_read_in(&self) -> Option<Duration> {
+        self.run.as_ref().and_then(|run| run.read_in)
+    }
+
+    /// Opens a run's details, as clicking it in the history does.
+    pub fn open_run(&mut self, id: RunId, repaint: &egui::Context) {
+        self.tab = Tab::Operations;
+        self.object = None;
+        self.run = Some(run_details::OpenRun::open(
+            id,
+            &self.home,
+            &self.runtime,
+            repaint,
+        ));
+    }
+
+    /// Whether a run of the window's is under way.
+    pub fn is_syncing(&self) -> bool {
+        self.sync.is_running()
+    }
+
+    /// Gives up the scheduler lease: the window is closing.
+    pub fn on_close(&self) {
+        self.sync.release_lease(&self.home);
+    }
+
+    fn now(&self) -> i64 {
+        self.options.fixed_now.unwrap_or_else(now_ms)
+    }
+
+    fn options(&self) -> crate::config::SyncOptions {
+        self.config
+            .as_ref()
+            .map(|config| config.options.clone())
+            .unwrap_or_default()
+    }
+
+    fn start_run(&mut self, kind: RunKind, repaint: &egui::Context) {
+        let options = self.options();
+        self.sync.start(
+            kind,
+            RunTrigger::Manual,
+            &self.home,
+            &self.runtime,
+            repaint,
+            &options,
+        );
+    }
+
+    /// Polls the background work; starts a scheduled run when one is due.
+    fn poll(&mut self, repaint: &egui::Context) {
+        if self.sync.poll() {
+            // A run ended: read the history now, and the open run if it was that one.
+            self.history.refresh(&self.home, &self.runtime, repaint);
+            if let Some(run) = &mut self.run
+                && (run
+                    .record()
+                    .is_none_or(|record| record.status == RunStatus::Running)
+                    || self
+                        .sync
+                        .last_outcome
+                        .as_ref()
+                        .and_then(|outcome| outcome.run_id)
+                        == Some(run.id))
+            {
+                *run = run_details::OpenRun::open(run.id, &self.home, &self.runtime, repaint);
+            }
+            self.connectors.forget();
+        }
+        self.history
+            .poll(&self.home, &self.runtime, repaint, self.sync.is_running());
+        if let Some(run) = &mut self.run {
+            run.poll(&self.home, &self.runtime, repaint);
+        }
+        if let Some(object) = &mut self.object {
+            object.poll();
+        }
+        self.sync.keep_lease(&self.home, &self.runtime, repaint);
+        let options = self.options();
+        if self.history.loaded()
+            && self.config.is_ok()
+            && let Some(kind) = self.sync.due(&self.history.runs, &options, self.now())
+        {
+            self.sync
+                .start_scheduled(kind, &self.home, &self.runtime, repaint, &options);
+        }
+    }
+}
+
+/// The dashboard, whole.
+pub fn dashboard_ui(ui: &mut egui::Ui, dashboard: &mut Dashboard) -> DashboardAction {
+    let repaint = ui.ctx().clone();
+    dashboard.poll(&repaint);
+    let mut action = DashboardAction::None;
+
+    egui::Panel::top("dashboard_top").show(ui, |ui| {
+        top_bar_ui(ui, dashboard);
+    });
+    egui::Panel::bottom("dashboard_status").show(ui, |ui| {
+        status_bar_ui(ui, dashboard);
+    });
+    if let Some(job) = &dashboard.sync.job {
+        let stopping = dashboard.sync.stopping();
+        egui::Panel::top("dashboard_live").show(ui, |ui| {
+            history::live_progress_ui(ui, job, stopping);
+        });
+    }
+    let object_open =
+        dashboard.object.is_some() && matches!(dashboard.tab, Tab::Operations | Tab::Search);
+    if object_open {
+        let mut close = false;
+        egui::Panel::right("object_details")
+            .resizable(true)
+            .default_size(420.0)
+            .show(ui, |ui| {
+                if let Some(object) = &dashboard.object {
+                    close = object::object_ui(ui, object);
+                }
+            });
+        if close {
+            dashboard.object = None;
+        }
+    }
+    let now = dashboard.now();
+    egui::CentralPanel::default().show(ui, |ui| match dashboard.tab {
+        Tab::Operations => operations_ui(ui, dashboard, &repaint),
+        Tab::Connectors => connectors::connectors_ui(
+            ui,
+            &mut dashboard.connectors,
+            &dashboard.config,
+            &dashboard.history.runs,
+            &dashboard.home,
+            &dashboard.runtime,
+            now,
+        ),
+        Tab::Search => {
+            if let Some(open) = search::search_ui(
+                ui,
+                &mut dashboard.search,
+                &dashboard.home,
+                &dashboard.runtime,
+                &repaint,
+            ) {
+                dashboard.object = Some(object::OpenObject::open(
+                    open,
+                    &dashboard.home,
+                    &dashboard.runtime,
+                    &repaint,
+                ));
+            }
+        }
+        Tab::Settings => {
+            if settings::settings_ui(ui, &mut dashboard.settings, &dashboard.home) {
+                action = DashboardAction::Configure;
+            }
+            if dashboard.settings.saved_now() {
+                dashboard.config =
+                    Config::load(&dashboard.home.config_file).map_err(|error| error.to_string());
+            }
+        }
+    });
+
+    // Timers: the schedule, the lease, a run in another process.
+    repaint.request_repaint_after(Duration::from_secs(1));
+    action
+}
+
+fn top_bar_ui(ui: &mut egui::Ui, dashboard: &mut Dashboard) {
+    ui.add_space(4.0);
+    ui.horizontal(|ui| {
+        ui.heading("dirsync");
+        ui.add_space(12.0);
+        for tab in Tab::ALL {
+            if ui
+                .selectable_label(dashboard.tab == tab, tab.title())
+                .clicked()
+            {
+                dashboard.tab = tab;
+            }
+        }
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            let dark = ui.visuals().dark_mode;
+            let theme_label = if dark { "Light theme" } else { "Dark theme" };
+            if ui.button(theme_label).clicked() {
+                ui.ctx().set_theme(if dark {
+                    egui::Theme::Light
+                } else {
+                    egui::Theme::Dark
+                });
+            }
+            ui.separator();
+            let running = dashboard.sync.is_running();
+            let configured = dashboard.config.is_ok();
+            if ui
+                .add_enabled(
+                    running && !dashboard.sync.stopping(),
+                    egui::Button::new("Stop"),
+                )
+                .on_hover_text("Stop the run at its next safe point; nothing is lost")
+                .clicked()
+            {
+                dashboard.sync.stop();
+            }
+            let repaint = ui.ctx().clone();
+            let can_start = !running && configured;
+            if ui
+                .add_enabled(can_start, egui::Button::new("Preview"))
+                .on_hover_text("Everything up to export: what would be added, updated and deleted")
+                .clicked()
+            {
+                dashboard.start_run(RunKind::Preview, &repaint);
+            }
+            if ui
+                .add_enabled(can_start, egui::Button::new("Full sync"))
+                .on_hover_text("Read every object in scope, not only the changes")
+                .clicked()
+            {
+                dashboard.start_run(RunKind::Full, &repaint);
+            }
+            if ui
+                .add_enabled(can_start, egui::Button::new("Sync now"))
+                .on_hover_text("A delta sync: the changes since the last run")
+                .clicked()
+            {
+                dashboard.start_run(RunKind::Delta, &repaint);
+            }
+        });
+    });
+    ui.add_space(2.0);
+}
+
+fn status_bar_ui(ui: &mut egui::Ui, dashboard: &Dashboard) {
+    ui.horizontal_wrapped(|ui| {
+        if let Err(problem) = &dashboard.config {
+            ui.colored_label(theme::error(ui), problem);
+            return;
+        }
+        let options = dashboard.options();
+        match &dashboard.sync.lease {
+            _ if !dashboard.sync.scheduling => {
+                ui.label("Schedule: off in this window");
+            }
+            LeaseState::Unknown => {
+                ui.label("Schedule: checking whether dirsync service runs it…");
+            }
+            LeaseState::Ours => {
+                let (sync_due, _) = dashboard
+                    .sync
+                    .next_due_ms(&dashboard.history.runs, &options);
+                ui.label(format!(
+                    "Schedule: this window syncs every {} minutes; next at {}",
+                    options.interval_minutes,
+                    crate::run_report::human_time(sync_due.max(dashboard.now()))
+                ));
+            }
+            LeaseState::Theirs(lease) => {
+                let who = match lease.holder {
+                    crate::store::scheduler_lease::SchedulerHolder::Service => "dirsync service",
+                    crate::store::scheduler_lease::SchedulerHolder::Window => {
+                        "another dirsync window"
+                    }
+                };
+                ui.label(format!(
+                    "Schedule: run by {who} (process {}); this window only shows it",
+                    lease.pid
+                ));
+            }
+            LeaseState::Problem(problem) => {
+                ui.colored_label(
+                    theme::warning(ui),
+                    format!("Schedule: cannot tell who runs it: {problem}"),
+                );
+            }
+        }
+        if let Some(outcome) = &dashboard.sync.last_outcome {
+            ui.separator();
+            let colour = if outcome.failed {
+                theme::error(ui)
+            } else {
+                ui.visuals().text_color()
+            };
+            ui.colored_label(colour, &outcome.message);
+        }
+        if let Some(problem) = &dashboard.history.problem {
+            ui.separator();
+            ui.colored_label(theme::error(ui), problem);
+        }
+    });
+}
+
+fn operations_ui(ui: &mut egui::Ui, dashboard: &mut Dashboard, repaint: &egui::Context) {
+    if let Some(run) = &mut dashboard.run {
+        let outcome = run_details::run_details_ui(
+            ui,
+            run,
+            &dashboard.history.runs,
+            dashboard.sync.is_running(),
+            dashboard.export_folder_override.as_deref(),
+            &dashboard.home.state_db,
+            &dashboard.runtime,
+        );
+        match outcome {
+            run_details::RunAction::None => {}
+            run_details::RunAction::Back => {
+                dashboard.run = None;
+                dashboard.object = None;
+            }
+            run_details::RunAction::Open(source) => {
+                dashboard.object = Some(object::OpenObject::open(
+                    source,
+                    &dashboard.home,
+                    &dashboard.runtime,
+                    repaint,
+                ));
+            }
+            run_details::RunAction::ConfirmDeletes(count) => {
+                dashboard.start_run(RunKind::ConfirmedDeletes(count), repaint);
+            }
+        }
+        return;
+    }
+    if let Some(id) = history::history_ui(ui, &mut dashboard.history, dashboard.sync.job.as_ref()) {
+        dashboard.open_run(id, repaint);
+    }
+}
+
+/// The status as a coloured badge.
+pub fn status_badge_ui(ui: &mut egui::Ui, status: RunStatus) -> egui::Response {
+    let colour = match status {
+        RunStatus::Success => theme::ok(ui),
+        RunStatus::CompletedWithErrors | RunStatus::StoppedDeletionThreshold => theme::warning(ui),
+        RunStatus::Failed => theme::error(ui),
+        RunStatus::Running => theme::running(ui),
+        RunStatus::Cancelled => ui.visuals().weak_text_color(),
+    };
+    let text = egui::RichText::new(status.as_str())
+        .color(theme::on_badge(ui))
+        .background_color(colour)
+        .monospace();
+    ui.label(text)
+}
+
+/// Opens the store for a read off the UI thread.
+fn open_store(home: &Home) -> Result<SqliteStore, String> {
+    if !home.state_db.exists() {
+        return Err(format!(
+            "no run yet: {} does not exist",
+            home.state_db.display()
+        ));
+    }
+    SqliteStore::open(&home.state_db).map_err(|error| error.to_string())
+}
+
+/// `Lookup::read` with the store opened.
+fn read_store<T: Send + 'static>(
+    home: &Home,
+    runtime: &Handle,
+    repaint: &egui::Context,
+    read: impl FnOnce(&SqliteStore) -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Lookup<T> {
+    let home = home.clone();
+    Lookup::read(runtime, repaint, move || {
+        let store = open_store(&home)?;
+        read(&store).map_err(|error| error.to_string())
+    })
+}

@@ -1,0 +1,229 @@
+//! Object details: DN, anchor, cloud object id, type, and the change as a side-by-side diff of
+//! old and new values; for an error, its type, code, the server's literal message, when it first
+//! occurred, how often it was retried, and the hint that says what to fix.
+
+use serde_json::Value;
+use tokio::runtime::Handle;
+
+use super::read_store;
+use crate::home::Home;
+use crate::run_report::{human_time, printable, scalar_text};
+use crate::store::runs::{ErrorRecord, ObjectChangeRecord};
+use crate::ui::task::Lookup;
+use crate::ui::theme;
+
+/// What to open.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ObjectSource {
+    /// A recorded change, by its id in the store.
+    Change {
+        id: i64,
+    },
+    Error(Box<ErrorRecord>),
+}
+
+#[derive(Debug)]
+pub struct OpenObject {
+    source: ObjectSource,
+    change: Lookup<Option<ObjectChangeRecord>>,
+}
+
+impl OpenObject {
+    pub fn open(
+        source: ObjectSource,
+        home: &Home,
+        runtime: &Handle,
+        repaint: &egui::Context,
+    ) -> OpenObject {
+        let change = match &source {
+            ObjectSource::Change { id } => {
+                let id = *id;
+                read_store(home, runtime, repaint, move |store| store.object_change(id))
+            }
+            ObjectSource::Error(_) => Lookup::NotStarted,
+        };
+        OpenObject { source, change }
+    }
+
+    pub fn poll(&mut self) {
+        self.change.poll();
+    }
+}
+
+/// The details panel. Returns true when closed.
+pub fn object_ui(ui: &mut egui::Ui, object: &OpenObject) -> bool {
+    let mut close = false;
+    ui.horizontal(|ui| {
+        ui.heading("Object details");
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            if ui.button("Close").clicked() {
+                close = true;
+            }
+        });
+    });
+    ui.separator();
+    egui::ScrollArea::vertical()
+        .id_salt("object_details_scroll")
+        .auto_shrink([false, false])
+        .show(ui, |ui| match &object.source {
+            ObjectSource::Error(error) => error_ui(ui, error),
+            ObjectSource::Change { .. } => match &object.change {
+                Lookup::Done(Some(change)) => change_ui(ui, change),
+                Lookup::Done(None) => {
+                    ui.label("This change is no longer in the history (retention removed it).");
+                }
+                Lookup::Failed(problem) => {
+                    ui.colored_label(theme::error(ui), problem);
+                }
+                Lookup::NotStarted | Lookup::Running(_) => {
+                    ui.spinner();
+                }
+            },
+        });
+    close
+}
+
+fn identity_ui(
+    ui: &mut egui::Ui,
+    dn: &str,
+    anchor: Option<&str>,
+    cloud_id: Option<&str>,
+    kind: &str,
+) {
+    egui::Grid::new("object_identity")
+        .num_columns(2)
+        .spacing([12.0, 4.0])
+        .show(ui, |ui| {
+            let row = |ui: &mut egui::Ui, name: &str, value: &str| {
+                ui.strong(name);
+                ui.add(egui::Label::new(printable(value)).wrap());
+                ui.end_row();
+            };
+            row(
+                ui,
+                "DN",
+                if dn.is_empty() {
+                    "(the run itself)"
+                } else {
+                    dn
+                },
+            );
+            row(ui, "Anchor", anchor.unwrap_or("–"));
+            row(
+                ui,
+                "Cloud object id",
+                cloud_id.unwrap_or("– (not in the cloud yet)"),
+            );
+            row(ui, "Type", kind);
+        });
+}
+
+fn change_ui(ui: &mut egui::Ui, change: &ObjectChangeRecord) {
+    identity_ui(
+        ui,
+        &change.dn,
+        Some(&change.anchor),
+        change.cloud_id.as_deref(),
+        change.object_type.as_str(),
+    );
+    ui.add_space(6.0);
+    ui.label(format!("{} in step {}", change.change_kind, change.step));
+    ui.add_space(6.0);
+    if change.attributes.is_empty() {
+        ui.weak("No attribute values recorded for this change.");
+        return;
+    }
+    egui::Grid::new("object_diff")
+        .striped(true)
+        .num_columns(3)
+        .spacing([12.0, 4.0])
+        .show(ui, |ui| {
+            ui.strong("Attribute");
+            ui.strong("Old");
+            ui.strong("New");
+            ui.end_row();
+            for attribute in &change.attributes {
+                ui.label(printable(&attribute.name));
+                let old = values(&attribute.old);
+                let new = values(&attribute.new);
+                ui.vertical(|ui| {
+                    values_ui(ui, &old, &new, theme::removed(ui));
+                });
+                ui.vertical(|ui| {
+                    values_ui(ui, &new, &old, theme::added(ui));
+                });
+                ui.end_row();
+            }
+        });
+}
+
+/// A value as a list of texts: one per value of a multi-valued attribute.
+fn values(value: &Value) -> Vec<String> {
+    match value {
+        Value::Null => Vec::new(),
+        Value::Array(values) => values.iter().map(scalar_text).collect(),
+        other => vec![scalar_text(other)],
+    }
+}
+
+/// One side of the diff: values not on the other side are coloured (and marked, for those who
+/// do not see the colour).
+fn values_ui(ui: &mut egui::Ui, side: &[String], other: &[String], changed: egui::Color32) {
+    if side.is_empty() {
+        ui.weak("(none)");
+        return;
+    }
+    for value in side {
+        let text = printable(value);
+        if other.contains(value) {
+            ui.add(egui::Label::new(text).wrap());
+        } else {
+            ui.add(
+                egui::Label::new(egui::RichText::new(format!("● {text}")).color(changed)).wrap(),
+            );
+        }
+    }
+}
+
+fn error_ui(ui: &mut egui::Ui, error: &ErrorRecord) {
+    identity_ui(
+        ui,
+        &error.dn,
+        error.anchor.as_deref(),
+        None,
+        error.object_type.map_or("–", |kind| kind.as_str()),
+    );
+    ui.add_space(8.0);
+    egui::Grid::new("object_error")
+        .num_columns(2)
+        .spacing([12.0, 4.0])
+        .show(ui, |ui| {
+            ui.strong("Error");
+            ui.colored_label(theme::error(ui), &error.error_type);
+            ui.end_row();
+            ui.strong("Code");
+            ui.label(error.code.as_deref().unwrap_or("–"));
+            ui.end_row();
+            ui.strong("Step");
+            ui.label(error.step.as_str());
+            ui.end_row();
+            ui.strong("First occurred");
+            ui.label(human_time(error.first_occurred_at));
+            ui.end_row();
+            ui.strong("Retries");
+            ui.label(error.retry_count.to_string());
+            ui.end_row();
+        });
+    ui.add_space(8.0);
+    ui.strong("Server's message");
+    // The server's words as they came: what a support case quotes.
+    egui::Frame::group(ui.style()).show(ui, |ui| {
+        ui.add(
+            egui::Label::new(egui::RichText::new(printable(&error.server_message)).monospace())
+                .wrap(),
+        );
+    });
+    ui.add_space(8.0);
+    ui.strong("What to fix");
+    ui.add(egui::Label::new(format!("Hint: {}", error.hint)).wrap());
+}

@@ -1,0 +1,160 @@
+//! Settings: the options without a wizard page (interval, deletion threshold, staging mode,
+//! retention, the password cycle's interval), saved to `config.toml`; "Configure…" reopens the
+//! wizard for the rest.
+
+use crate::config::{Config, SyncOptions};
+use crate::home::Home;
+use crate::ui::theme;
+
+#[derive(Debug)]
+pub struct SettingsForm {
+    interval_minutes: String,
+    deletion_threshold: String,
+    staging_mode: bool,
+    retention_days: String,
+    password_interval_secs: String,
+    /// The last save's result: what was saved, or which field is wrong.
+    outcome: Option<Result<String, String>>,
+    saved_now: bool,
+}
+
+impl SettingsForm {
+    pub fn new(config: Option<&Config>) -> SettingsForm {
+        let options = config
+            .map(|config| config.options.clone())
+            .unwrap_or_default();
+        SettingsForm {
+            interval_minutes: options.interval_minutes.to_string(),
+            deletion_threshold: options.deletion_threshold.to_string(),
+            staging_mode: options.staging_mode,
+            retention_days: options.retention_days.to_string(),
+            password_interval_secs: options.password_interval_secs.to_string(),
+            outcome: None,
+            saved_now: false,
+        }
+    }
+
+    /// True once after a save: the dashboard reads the configuration again.
+    pub fn saved_now(&mut self) -> bool {
+        std::mem::take(&mut self.saved_now)
+    }
+
+    /// The form's values on top of `options`, or the first wrong field.
+    fn apply_to(&self, options: &mut SyncOptions) -> Result<(), String> {
+        fn number<T: std::str::FromStr>(text: &str, field: &str, what: &str) -> Result<T, String> {
+            text.trim().parse().map_err(|_| {
+                format!(
+                    "{field}: '{}' is not a whole number; enter {what}",
+                    text.trim()
+                )
+            })
+        }
+        options.interval_minutes = number(
+            &self.interval_minutes,
+            "Sync interval",
+            "minutes between scheduled syncs, 1 or more",
+        )?;
+        options.deletion_threshold = number(
+            &self.deletion_threshold,
+            "Deletion threshold",
+            "the most deletes one run may make (0 stops every delete)",
+        )?;
+        options.retention_days =
+            number(&self.retention_days, "Keep run history", "days, 1 or more")?;
+        options.password_interval_secs = number(
+            &self.password_interval_secs,
+            "Password sync interval",
+            "seconds between password cycles, 1 or more",
+        )?;
+        options.staging_mode = self.staging_mode;
+        Ok(())
+    }
+
+    fn save(&mut self, home: &Home) {
+        let result = Config::load(&home.config_file)
+            .map_err(|error| error.to_string())
+            .and_then(|mut config| {
+                self.apply_to(&mut config.options)?;
+                config
+                    .validate(&home.config_file)
+                    .map_err(|error| error.to_string())?;
+                config
+                    .save(&home.config_file)
+                    .map_err(|error| error.to_string())
+            });
+        self.saved_now = result.is_ok();
+        self.outcome = Some(result.map(|()| {
+            format!(
+                "Saved to {}; the next run uses these settings",
+                home.config_file.display()
+            )
+        }));
+    }
+}
+
+/// The settings page. Returns true for "Configure…".
+pub fn settings_ui(ui: &mut egui::Ui, form: &mut SettingsForm, home: &Home) -> bool {
+    let mut configure = false;
+    ui.heading("Settings");
+    ui.add_space(6.0);
+    egui::Grid::new("settings")
+        .num_columns(3)
+        .spacing([12.0, 8.0])
+        .show(ui, |ui| {
+            number_row_ui(ui, "Sync interval (minutes)", &mut form.interval_minutes, "How often the schedule runs a delta sync");
+            number_row_ui(
+                ui,
+                "Deletion threshold",
+                &mut form.deletion_threshold,
+                "A run that would delete more objects than this deletes none and stops, for you to look at",
+            );
+            number_row_ui(ui, "Keep run history (days)", &mut form.retention_days, "Older runs are removed at the start of each run");
+            number_row_ui(
+                ui,
+                "Password sync interval (seconds)",
+                &mut form.password_interval_secs,
+                "How often password hash sync looks for changed passwords (when it is on)",
+            );
+            ui.label("Staging mode");
+            ui.checkbox(&mut form.staging_mode, "Import and synchronize, never export");
+            ui.weak("A standby server: runs show what they would change and change nothing");
+            ui.end_row();
+        });
+    if form.staging_mode {
+        ui.colored_label(
+            theme::warning(ui),
+            "In staging mode nothing reaches the cloud: new users are not created, changes and deletes wait.",
+        );
+    }
+    ui.add_space(8.0);
+    ui.horizontal(|ui| {
+        if ui.button("Save settings").clicked() {
+            form.save(home);
+        }
+        if ui
+            .button("Configure…")
+            .on_hover_text("Reopen the wizard: cloud, directory, write-back, passwords, scope")
+            .clicked()
+        {
+            configure = true;
+        }
+    });
+    match &form.outcome {
+        Some(Ok(message)) => {
+            ui.colored_label(theme::ok(ui), message);
+        }
+        Some(Err(problem)) => {
+            ui.colored_label(theme::error(ui), problem);
+        }
+        None => {}
+    }
+    configure
+}
+
+fn number_row_ui(ui: &mut egui::Ui, label: &str, value: &mut String, help: &str) {
+    let label_response = ui.label(label);
+    ui.add(egui::TextEdit::singleline(value).desired_width(90.0))
+        .labelled_by(label_response.id);
+    ui.weak(help);
+    ui.end_row();
+}

@@ -1,0 +1,389 @@
+//! Runs the window starts: Sync now, Full sync, Preview, a confirmed-deletes run, and the schedule
+//! while the window holds the store's scheduler lease (`dirsync service` takes it first). A run
+//! is the CLI's own cycle (`run_locked_with`), holding the run lock, so it never overlaps another
+//! run from any process.
+
+use std::time::{Duration, Instant};
+
+use tokio::runtime::Handle;
+
+use crate::cli::sync::{run_locked_with, run_passwords_locked_with};
+use crate::config::SyncOptions;
+use crate::engine::cycle::{CycleReport, CycleRequest, Progress, StopSignal, now_ms};
+use crate::engine::password_cycle::PasswordCycleRequest;
+use crate::engine::run::{RunMode, RunTrigger, StepKind};
+use crate::home::Home;
+use crate::store::SqliteStore;
+use crate::store::runs::RunRecord;
+use crate::store::scheduler_lease::{RENEW_EVERY_MS, SchedulerHolder, SchedulerLease};
+use crate::ui::task::{Lookup, SetupEvent, Task};
+
+/// What the administrator (or the schedule) asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunKind {
+    Delta,
+    Full,
+    Preview,
+    Passwords,
+    /// After the threshold stopped a run: up to this many deletes, once.
+    ConfirmedDeletes(usize),
+}
+
+impl RunKind {
+    pub fn describe(self) -> String {
+        match self {
+            RunKind::Delta => "sync".to_owned(),
+            RunKind::Full => "full sync".to_owned(),
+            RunKind::Preview => "preview".to_owned(),
+            RunKind::Passwords => "password sync".to_owned(),
+            RunKind::ConfirmedDeletes(count) => format!("sync with {count} confirmed deletes"),
+        }
+    }
+}
+
+/// A run of the window's, under way.
+#[derive(Debug)]
+pub struct SyncJob {
+    pub kind: RunKind,
+    pub trigger: RunTrigger,
+    task: Task<Result<CycleReport, String>>,
+    stop: StopSignal,
+    pub live: LiveProgress,
+}
+
+/// How a run is going, from the cycle's progress events.
+#[derive(Debug, Clone)]
+pub struct LiveProgress {
+    pub started: Instant,
+    pub step: Option<StepKind>,
+    pub step_started: Instant,
+    pub done: u64,
+    pub total: Option<u64>,
+    /// Steps this run will go through (write-back adds one).
+    pub steps_expected: usize,
+}
+
+impl LiveProgress {
+    pub fn new(steps_expected: usize) -> LiveProgress {
+        let now = Instant::now();
+        LiveProgress {
+            started: now,
+            step: None,
+            step_started: now,
+            done: 0,
+            total: None,
+            steps_expected,
+        }
+    }
+
+    pub fn apply(&mut self, progress: Progress) {
+        match progress {
+            Progress::Step(step) => {
+                self.step = Some(step);
+                self.step_started = Instant::now();
+                self.done = 0;
+                self.total = None;
+            }
+            Progress::Objects { step, done, total } => {
+                if self.step != Some(step) {
+                    self.step = Some(step);
+                    self.step_started = Instant::now();
+                }
+                self.done = done;
+                self.total = total;
+            }
+        }
+    }
+
+    /// Objects per second in the current step.
+    pub fn rate_per_sec(&self) -> Option<f64> {
+        let elapsed = self.step_started.elapsed().as_secs_f64();
+        (self.done > 0 && elapsed > 0.2).then(|| self.done as f64 / elapsed)
+    }
+
+    /// Time left in the current step, when its total is known.
+    pub fn time_left(&self) -> Option<Duration> {
+        let total = self.total?;
+        let rate = self.rate_per_sec()?;
+        Some(Duration::from_secs_f64(
+            total.saturating_sub(self.done) as f64 / rate,
+        ))
+    }
+
+    /// How far the whole run is, 0 to 1: finished steps, plus the current one's share.
+    pub fn fraction(&self) -> f32 {
+        let Some(step) = self.step else {
+            return 0.0;
+        };
+        let index = step_index(step).min(self.steps_expected.saturating_sub(1));
+        let within = match self.total {
+            Some(total) if total > 0 => self.done as f32 / total as f32,
+            _ => 0.5,
+        };
+        ((index as f32 + within.clamp(0.0, 1.0)) / self.steps_expected.max(1) as f32)
+            .clamp(0.0, 1.0)
+    }
+}
+
+fn step_index(step: StepKind) -> usize {
+    StepKind::ALL
+        .iter()
+        .position(|known| *known == step)
+        .unwrap_or(0)
+}
+
+/// The scheduler's view of the lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseState {
+    /// Not asked yet.
+    Unknown,
+    /// This window runs the schedule.
+    Ours,
+    /// Another process does (the service, or another window).
+    Theirs(SchedulerLease),
+    Problem(String),
+}
+
+/// Starts and follows the window's runs.
+#[derive(Debug)]
+pub struct SyncRunner {
+    pub job: Option<SyncJob>,
+    /// How the last run of the window's ended, or why it could not start.
+    pub last_outcome: Option<Outcome>,
+    pub lease: LeaseState,
+    lease_check: Lookup<Option<SchedulerLease>>,
+    lease_checked_at: Option<Instant>,
+    /// Off in tests that must not start runs of their own.
+    pub scheduling: bool,
+    /// When the schedule last started each kind of cycle (Unix ms): a password cycle that found
+    /// nothing is not recorded, and a cycle that could not start leaves no run either.
+    scheduled_sync_at: i64,
+    scheduled_passwords_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub kind: RunKind,
+    /// The run's id, when one was recorded.
+    pub run_id: Option<i64>,
+    pub message: String,
+    pub failed: bool,
+}
+
+impl SyncRunner {
+    pub fn new(scheduling: bool) -> SyncRunner {
+        SyncRunner {
+            job: None,
+            last_outcome: None,
+            lease: LeaseState::Unknown,
+            lease_check: Lookup::NotStarted,
+            lease_checked_at: None,
+            scheduling,
+            scheduled_sync_at: 0,
+            scheduled_passwords_at: 0,
+        }
+    }
+
+    /// The scheduled cycle to start now, if one is due and this window runs the schedule.
+    pub fn due(&self, runs: &[RunRecord], options: &SyncOptions, now: i64) -> Option<RunKind> {
+        if !self.scheduling || self.lease != LeaseState::Ours || self.job.is_some() {
+            return None;
+        }
+        let (sync, passwords) = self.next_due_ms(runs, options);
+        if now >= sync {
+            Some(RunKind::Delta)
+        } else if passwords.is_some_and(|due| now >= due) {
+            Some(RunKind::Passwords)
+        } else {
+            None
+        }
+    }
+
+    /// When the next scheduled sync and password cycles are due (Unix ms): an interval after
+    /// the last one started.
+    pub fn next_due_ms(&self, runs: &[RunRecord], options: &SyncOptions) -> (i64, Option<i64>) {
+        let last_start = |passwords: bool| {
+            runs.iter()
+                .filter(|run| (run.mode == RunMode::Password) == passwords)
+                .filter(|run| run.mode != RunMode::Preview)
+                .map(|run| run.started_at)
+                .max()
+                .unwrap_or(0)
+        };
+        let interval_ms = options.interval_minutes as i64 * 60_000;
+        let sync = last_start(false).max(self.scheduled_sync_at) + interval_ms;
+        let passwords = options.password_hash_sync.then(|| {
+            last_start(true).max(self.scheduled_passwords_at)
+                + options.password_interval_secs as i64 * 1000
+        });
+        (sync, passwords)
+    }
+
+    /// Starts a scheduled cycle, remembering when.
+    pub fn start_scheduled(
+        &mut self,
+        kind: RunKind,
+        home: &Home,
+        runtime: &Handle,
+        repaint: &egui::Context,
+        options: &SyncOptions,
+    ) {
+        if kind == RunKind::Passwords {
+            self.scheduled_passwords_at = now_ms();
+        } else {
+            self.scheduled_sync_at = now_ms();
+        }
+        self.start(kind, RunTrigger::Schedule, home, runtime, repaint, options);
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.job.is_some()
+    }
+
+    /// Starts a run unless one of the window's is under way.
+    pub fn start(
+        &mut self,
+        kind: RunKind,
+        trigger: RunTrigger,
+        home: &Home,
+        runtime: &Handle,
+        repaint: &egui::Context,
+        options: &SyncOptions,
+    ) {
+        if self.job.is_some() {
+            return;
+        }
+        let stop = StopSignal::default();
+        let home = home.clone();
+        let run_stop = stop.clone();
+        let task = Task::spawn(runtime, repaint, move |reporter| async move {
+            let progress = reporter.sync_progress();
+            let result = if kind == RunKind::Passwords {
+                let request = PasswordCycleRequest {
+                    trigger,
+                    full: false,
+                };
+                run_passwords_locked_with(&home, request, &run_stop, &progress).await
+            } else {
+                let request = CycleRequest {
+                    trigger,
+                    full: kind == RunKind::Full,
+                    preview: kind == RunKind::Preview,
+                    confirmed_deletes: match kind {
+                        RunKind::ConfirmedDeletes(count) => Some(count),
+                        _ => None,
+                    },
+                };
+                Box::pin(run_locked_with(&home, request, &run_stop, &progress)).await
+            };
+            result
+                .map(|(_, report)| report)
+                .map_err(|error| error.to_string())
+        });
+        let steps_expected = if kind == RunKind::Passwords {
+            2
+        } else if options.hybrid_write_back {
+            5
+        } else {
+            4
+        };
+        self.job = Some(SyncJob {
+            kind,
+            trigger,
+            task,
+            stop,
+            live: LiveProgress::new(steps_expected),
+        });
+    }
+
+    /// Asks the window's run to stop at its next safe point.
+    pub fn stop(&self) {
+        if let Some(job) = &self.job {
+            job.stop.stop();
+        }
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.job.as_ref().is_some_and(|job| job.stop.is_stopped())
+    }
+
+    /// Takes progress and the result. Returns true when a run just ended.
+    pub fn poll(&mut self) -> bool {
+        let Some(job) = &mut self.job else {
+            return false;
+        };
+        for event in job.task.events() {
+            if let SetupEvent::Sync(progress) = event {
+                job.live.apply(progress);
+            }
+        }
+        let Some(result) = job.task.try_result() else {
+            return false;
+        };
+        let kind = job.kind;
+        self.job = None;
+        self.last_outcome = Some(match result {
+            Ok(Ok(report)) => Outcome {
+                kind,
+                run_id: Some(report.run_id),
+                failed: report.failure.is_some(),
+                message: match &report.failure {
+                    Some(failure) => format!(
+                        "Run {} ({}) failed: {failure}",
+                        report.run_id,
+                        kind.describe()
+                    ),
+                    None => format!(
+                        "Run {} ({}) ended: {}",
+                        report.run_id,
+                        kind.describe(),
+                        report.status
+                    ),
+                },
+            },
+            Ok(Err(problem)) | Err(problem) => Outcome {
+                kind,
+                run_id: None,
+                failed: true,
+                message: format!("The {} did not run: {problem}", kind.describe()),
+            },
+        });
+        true
+    }
+
+    /// Renews or asks for the scheduler lease every so often, off the UI thread.
+    pub fn keep_lease(&mut self, home: &Home, runtime: &Handle, repaint: &egui::Context) {
+        if !self.scheduling {
+            return;
+        }
+        self.lease_check.poll();
+        match &self.lease_check {
+            Lookup::Done(None) => self.lease = LeaseState::Ours,
+            Lookup::Done(Some(lease)) => self.lease = LeaseState::Theirs(*lease),
+            Lookup::Failed(problem) => self.lease = LeaseState::Problem(problem.clone()),
+            Lookup::NotStarted | Lookup::Running(_) => {}
+        }
+        let due = self.lease_checked_at.is_none_or(|checked| {
+            checked.elapsed() >= Duration::from_millis(RENEW_EVERY_MS as u64)
+        });
+        if due && !self.lease_check.is_running() {
+            self.lease_checked_at = Some(Instant::now());
+            let state_db = home.state_db.clone();
+            self.lease_check = Lookup::read(runtime, repaint, move || {
+                let store = SqliteStore::open(&state_db).map_err(|error| error.to_string())?;
+                store
+                    .claim_scheduler(SchedulerHolder::Window, std::process::id(), now_ms())
+                    .map_err(|error| error.to_string())
+            });
+        }
+    }
+
+    /// Gives the lease back (the window closes).
+    pub fn release_lease(&self, home: &Home) {
+        if self.lease == LeaseState::Ours
+            && let Ok(store) = SqliteStore::open(&home.state_db)
+        {
+            let _ = store.release_scheduler(std::process::id());
+        }
+    }
+}
