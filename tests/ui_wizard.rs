@@ -117,12 +117,23 @@ excluded = ["OU=Paris,OU=Sales,DC=corp,DC=example,DC=com"]
         .with_size(egui::vec2(1040.0, 720.0))
         .build_ui_state(
             |ui, app: &mut DirsyncApp| app.contents_ui(ui),
-            DirsyncApp::new(home, runtime.handle().clone(), None),
+            DirsyncApp::with_dashboard_options(
+                home,
+                runtime.handle().clone(),
+                None,
+                dirsync::ui::dashboard::DashboardOptions {
+                    scheduling: false,
+                    read_cloud: false,
+                    fixed_now: None,
+                },
+            ),
         );
     assert!(
         harness.state().wizard().is_none(),
         "configured: the dashboard opens"
     );
+    harness.get_by_label("Settings").click();
+    harness.run_steps(2);
     harness.get_by_label("Configure…").click();
     harness.run_steps(2);
     let wizard = harness.state().wizard().expect("the wizard reopened");

@@ -382,7 +382,7 @@ fn the_wizard_ends_where_headless_setup_ends() {
         wizard.harness.state().wizard().is_none(),
         "the dashboard took over"
     );
-    assert!(wizard.shows("Configure…"));
+    assert!(wizard.shows("Sync now"));
 
     // The same answers, headless, on the same computer: the same configuration.
     let headless_home = tempfile::tempdir().unwrap();

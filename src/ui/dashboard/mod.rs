@@ -380,6 +380,9 @@ fn status_bar_ui(ui: &mut egui::Ui, dashboard: &Dashboard) {
             LeaseState::Unknown => {
                 ui.label("Schedule: checking whether dirsync service runs it…");
             }
+            LeaseState::Ours if !sync_runner::has_synced(&dashboard.history.runs) => {
+                ui.label("Schedule: starts after the first sync; Sync now starts it");
+            }
             LeaseState::Ours => {
                 let (sync_due, _) = dashboard
                     .sync

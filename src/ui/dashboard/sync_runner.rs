@@ -189,6 +189,11 @@ impl SyncRunner {
         if !self.scheduling || self.lease != LeaseState::Ours || self.job.is_some() {
             return None;
         }
+        // Before the first sync the schedule waits: the wizard's "start synchronization" was
+        // left off, and the first sync is the administrator's to start (Sync now).
+        if !has_synced(runs) {
+            return None;
+        }
         let (sync, passwords) = self.next_due_ms(runs, options);
         if now >= sync {
             Some(RunKind::Delta)
@@ -386,4 +391,10 @@ impl SyncRunner {
             let _ = store.release_scheduler(std::process::id());
         }
     }
+}
+
+/// Whether any sync (not a preview, not a password cycle) has run.
+pub fn has_synced(runs: &[RunRecord]) -> bool {
+    runs.iter()
+        .any(|run| !matches!(run.mode, RunMode::Preview | RunMode::Password))
 }
