@@ -86,6 +86,26 @@ pub fn history_ui(
             ui.spinner();
         }
     });
+    if job.is_none()
+        && let Some(run) = history.runs.first()
+        && run.status == RunStatus::Running
+    {
+        // A run of another process (the service, a `dirsync sync`): what the store says of it.
+        let step = run
+            .steps
+            .last()
+            .map_or("starting".to_owned(), |step| step.step.as_str().to_owned());
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label(format!(
+                "Run {} ({}, {}) is running in another process: {step}, started {}",
+                run.id,
+                run.trigger,
+                run.mode,
+                human_time(run.started_at)
+            ));
+        });
+    }
     if history.runs.is_empty() {
         ui.label(if job.is_some() {
             "The first run is under way."

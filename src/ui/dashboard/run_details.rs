@@ -259,19 +259,12 @@ pub fn run_details_ui(
         });
     }
     if record.status == RunStatus::StoppedDeletionThreshold
-        && let Some(count) = threshold_panel_ui(
-            ui,
-            run_confirm(&mut run.confirm_text),
-            contents,
-            runs,
-            syncing,
-        )
+        && let Some(count) = threshold_panel_ui(ui, &mut run.confirm_text, contents, runs, syncing)
     {
         action = RunAction::ConfirmDeletes(count);
         run.confirm_text.clear();
     }
 
-    let contents = run.shown.as_ref().expect("shown above");
     if let Some(chosen) = steps_ui(ui, contents, run.list.as_ref()) {
         run.list = Some(ObjectList {
             step: chosen.0,
@@ -313,11 +306,6 @@ pub fn run_details_ui(
         ui.weak("Click a counter to list its objects.");
     }
     action
-}
-
-/// The confirmation text field's state, borrowed apart from the contents.
-fn run_confirm(text: &mut String) -> &mut String {
-    text
 }
 
 /// When the threshold stopped the run: what would be deleted, and a deliberate way to go on.
