@@ -207,7 +207,8 @@ impl SqliteStore {
             )?,
             cloud_objects: count("SELECT count(*) FROM links")?,
             last_directory_import: db.query_row(
-                "SELECT max(ended_at) FROM run_steps WHERE step = 'directory-import'",
+                "SELECT max(s.ended_at) FROM run_steps s JOIN runs r ON r.id = s.run_id
+                 WHERE s.step = 'directory-import' AND r.mode != 'password'",
                 [],
                 |row| row.get(0),
             )?,

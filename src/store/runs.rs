@@ -64,9 +64,15 @@ impl RunRecord {
     /// step (a preview, staging mode, or one that stopped before export) shows what its
     /// synchronization step planned; a run that got no further than import has none.
     pub fn result_counters(&self) -> Option<StepCounters> {
-        self.step(StepKind::CloudExport)
-            .or_else(|| self.step(StepKind::Synchronization))
-            .map(|step| step.counters)
+        if let Some(export) = self.step(StepKind::CloudExport) {
+            return Some(export.counters);
+        }
+        let mut planned = self.step(StepKind::Synchronization)?.counters;
+        if self.status == RunStatus::StoppedDeletionThreshold {
+            // The synchronization step counts the deletes it held back; none was made.
+            planned.deletes = 0;
+        }
+        Some(planned)
     }
 
     /// Errors of every step.

@@ -177,7 +177,7 @@ impl eframe::App for DirsyncApp {
     }
 
     fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
-        if let Some(board) = self.dashboard() {
+        if let Some(board) = self.dashboard_mut() {
             board.on_close();
         }
     }

@@ -125,6 +125,7 @@ pub fn connectors_ui(
             ui.heading("Active Directory");
             egui::Grid::new("directory_connector")
                 .num_columns(2)
+                .min_col_width(170.0)
                 .spacing([16.0, 4.0])
                 .show(ui, |ui| {
                     let row = |ui: &mut egui::Ui, name: &str, value: String| {
@@ -184,6 +185,7 @@ pub fn connectors_ui(
             ui.heading("Microsoft Entra ID");
             egui::Grid::new("cloud_connector")
                 .num_columns(2)
+                .min_col_width(170.0)
                 .spacing([16.0, 4.0])
                 .show(ui, |ui| {
                     let row = |ui: &mut egui::Ui, name: &str, value: String| {

@@ -144,14 +144,14 @@ pub fn history_ui(
         .striped(true)
         .sense(egui::Sense::click())
         .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
-        .column(Column::exact(70.0))
-        .column(Column::exact(70.0))
-        .column(Column::exact(70.0))
-        .column(Column::exact(190.0))
-        .column(Column::exact(150.0))
-        .column(Column::exact(70.0))
-        .columns(Column::exact(58.0), 4)
-        .column(Column::remainder())
+        .column(Column::exact(62.0))
+        .column(Column::exact(64.0))
+        .column(Column::exact(64.0))
+        .column(Column::exact(200.0))
+        .column(Column::exact(138.0))
+        .column(Column::exact(62.0))
+        .columns(Column::exact(52.0), 4)
+        .column(Column::remainder().at_least(60.0).clip(true))
         .header(row_height, |mut header| {
             for title in [
                 "Run",
@@ -219,9 +219,10 @@ pub fn history_ui(
                     }
                 });
                 row.col(|ui| {
-                    ui.label(run.ended_at.map_or("–".to_owned(), |ended| {
-                        human_time(ended).trim_end_matches('Z').to_owned()
-                    }));
+                    ui.label(
+                        run.ended_at
+                            .map_or("–".to_owned(), |ended| end_time(run.started_at, ended)),
+                    );
                 });
                 let response = row.response();
                 if response.clicked() {
@@ -285,6 +286,17 @@ pub fn live_progress_ui(ui: &mut egui::Ui, job: &SyncJob, stopping: bool) {
     )
     .on_hover_text("How far the run is through its steps");
     ui.add_space(4.0);
+}
+
+/// The end as a time of day when the run ended the day it started (the usual case), else whole.
+fn end_time(started_at: i64, ended_at: i64) -> String {
+    let started = human_time(started_at);
+    let ended = human_time(ended_at);
+    let ended = ended.trim_end_matches('Z');
+    match (started.split_once(' '), ended.split_once(' ')) {
+        (Some((start_day, _)), Some((end_day, time))) if start_day == end_day => time.to_owned(),
+        _ => ended.to_owned(),
+    }
 }
 
 fn capitalized(text: &str) -> String {

@@ -156,8 +156,10 @@ impl Dashboard {
         self.sync.is_running()
     }
 
-    /// Gives up the scheduler lease: the window is closing.
-    pub fn on_close(&self) {
+    /// The window is closing: a run of the window's stops at its next safe point (recorded
+    /// `cancelled`; the next run finishes its work), and the scheduler lease is given up.
+    pub fn on_close(&mut self) {
+        self.sync.stop_and_wait(Duration::from_secs(30));
         self.sync.release_lease(&self.home);
     }
 
@@ -270,22 +272,24 @@ pub fn dashboard_ui(ui: &mut egui::Ui, dashboard: &mut Dashboard) -> DashboardAc
             &dashboard.runtime,
             now,
         ),
-        Tab::Search => {
-            if let Some(open) = search::search_ui(
-                ui,
-                &mut dashboard.search,
-                &dashboard.home,
-                &dashboard.runtime,
-                &repaint,
-            ) {
+        Tab::Search => match search::search_ui(
+            ui,
+            &mut dashboard.search,
+            &dashboard.home,
+            &dashboard.runtime,
+            &repaint,
+        ) {
+            search::SearchAction::None => {}
+            search::SearchAction::OpenObject(source) => {
                 dashboard.object = Some(object::OpenObject::open(
-                    open,
+                    source,
                     &dashboard.home,
                     &dashboard.runtime,
                     &repaint,
                 ));
             }
-        }
+            search::SearchAction::OpenRun(id) => dashboard.open_run(id, &repaint),
+        },
         Tab::Settings => {
             if settings::settings_ui(ui, &mut dashboard.settings, &dashboard.home) {
                 action = DashboardAction::Configure;
@@ -476,7 +480,7 @@ pub fn status_badge_ui(ui: &mut egui::Ui, status: RunStatus) -> egui::Response {
     let text = egui::RichText::new(status.as_str())
         .color(theme::on_badge(ui))
         .background_color(colour)
-        .monospace();
+        .strong();
     ui.label(text)
 }
 

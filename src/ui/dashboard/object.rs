@@ -133,24 +133,33 @@ fn change_ui(ui: &mut egui::Ui, change: &ObjectChangeRecord) {
         ui.weak("No attribute values recorded for this change.");
         return;
     }
+    // The two value columns share the width; the attribute name takes what it needs.
+    let spacing = 12.0;
+    let name_width = 130.0;
+    let value_width = ((ui.available_width() - name_width - 2.0 * spacing) / 2.0).max(80.0);
     egui::Grid::new("object_diff")
         .striped(true)
         .num_columns(3)
-        .spacing([12.0, 4.0])
+        .spacing([spacing, 4.0])
         .show(ui, |ui| {
             ui.strong("Attribute");
             ui.strong("Old");
             ui.strong("New");
             ui.end_row();
             for attribute in &change.attributes {
-                ui.label(printable(&attribute.name));
+                ui.scope(|ui| {
+                    ui.set_width(name_width);
+                    ui.add(egui::Label::new(printable(&attribute.name)).wrap());
+                });
                 let old = values(&attribute.old);
                 let new = values(&attribute.new);
                 ui.vertical(|ui| {
-                    values_ui(ui, &old, &new, theme::removed(ui));
+                    ui.set_width(value_width);
+                    values_ui(ui, &old, &new, "- ", theme::removed(ui));
                 });
                 ui.vertical(|ui| {
-                    values_ui(ui, &new, &old, theme::added(ui));
+                    ui.set_width(value_width);
+                    values_ui(ui, &new, &old, "+ ", theme::added(ui));
                 });
                 ui.end_row();
             }
@@ -166,9 +175,15 @@ fn values(value: &Value) -> Vec<String> {
     }
 }
 
-/// One side of the diff: values not on the other side are coloured (and marked, for those who
-/// do not see the colour).
-fn values_ui(ui: &mut egui::Ui, side: &[String], other: &[String], changed: egui::Color32) {
+/// One side of the diff: values not on the other side are coloured and marked (`- ` removed,
+/// `+ ` added, for those who do not see the colour).
+fn values_ui(
+    ui: &mut egui::Ui,
+    side: &[String],
+    other: &[String],
+    marker: &str,
+    changed: egui::Color32,
+) {
     if side.is_empty() {
         ui.weak("(none)");
         return;
@@ -179,7 +194,8 @@ fn values_ui(ui: &mut egui::Ui, side: &[String], other: &[String], changed: egui
             ui.add(egui::Label::new(text).wrap());
         } else {
             ui.add(
-                egui::Label::new(egui::RichText::new(format!("● {text}")).color(changed)).wrap(),
+                egui::Label::new(egui::RichText::new(format!("{marker}{text}")).color(changed))
+                    .wrap(),
             );
         }
     }

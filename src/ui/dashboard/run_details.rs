@@ -353,9 +353,7 @@ fn threshold_panel_ui(
             ui.horizontal(|ui| {
                 let label = ui.label("Number of deletes to confirm:");
                 ui.add(
-                    egui::TextEdit::singleline(confirm_text)
-                        .desired_width(80.0)
-                        .hint_text(withheld.to_string()),
+                    egui::TextEdit::singleline(confirm_text).desired_width(80.0),
                 )
                 .labelled_by(label.id);
                 let matches = confirm_text.trim() == withheld.to_string();
@@ -493,7 +491,7 @@ fn object_list_ui(
     contents: &RunContents,
 ) -> Option<ObjectSource> {
     let mut open = None;
-    ui.horizontal(|ui| {
+    ui.horizontal_wrapped(|ui| {
         ui.strong(format!(
             "{} {} ({} shown)",
             list.step,
@@ -730,9 +728,18 @@ fn write_export(
     drop(out);
     std::fs::rename(&temporary, path).map_err(cannot_write)?;
     Ok(format!(
-        "Saved {} changes and {} errors to {}",
-        changes.len(),
-        errors.len(),
+        "Saved {} and {} to {}",
+        counted(changes.len(), "change"),
+        counted(errors.len(), "error"),
         path.display()
     ))
+}
+
+/// `1 change`, `3 changes`.
+fn counted(count: usize, what: &str) -> String {
+    if count == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{count} {what}s")
+    }
 }

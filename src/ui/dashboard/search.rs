@@ -8,6 +8,7 @@ use super::read_store;
 use crate::home::Home;
 use crate::run_report::human_time;
 use crate::store::browse::{FoundObject, HistoryEntry, HistoryEvent};
+use crate::store::runs::RunId;
 use crate::ui::task::Lookup;
 use crate::ui::theme;
 
@@ -22,19 +23,27 @@ pub struct Search {
     picked: Option<(FoundObject, Lookup<Vec<HistoryEntry>>)>,
 }
 
-/// The search page. Returns an entry of the history to open.
+/// What the search page asks for.
+pub enum SearchAction {
+    None,
+    /// An entry of an object's history.
+    OpenObject(ObjectSource),
+    OpenRun(RunId),
+}
+
+/// The search page.
 pub fn search_ui(
     ui: &mut egui::Ui,
     search: &mut Search,
     home: &Home,
     runtime: &Handle,
     repaint: &egui::Context,
-) -> Option<ObjectSource> {
+) -> SearchAction {
     search.found.poll();
     if let Some((_, history)) = &mut search.picked {
         history.poll();
     }
-    let mut open = None;
+    let mut open = SearchAction::None;
     ui.horizontal(|ui| {
         let label = ui.label("Find an object:");
         let field = ui
@@ -113,11 +122,7 @@ pub fn search_ui(
             Lookup::Done(entries) if entries.is_empty() => {
                 ui.label("No run in the kept history changed this object.");
             }
-            Lookup::Done(entries) => {
-                if let Some(source) = history_table_ui(ui, entries) {
-                    open = Some(source);
-                }
-            }
+            Lookup::Done(entries) => open = history_table_ui(ui, entries),
             Lookup::Failed(problem) => {
                 ui.colored_label(theme::error(ui), problem);
             }
@@ -129,8 +134,8 @@ pub fn search_ui(
     open
 }
 
-fn history_table_ui(ui: &mut egui::Ui, entries: &[HistoryEntry]) -> Option<ObjectSource> {
-    let mut open = None;
+fn history_table_ui(ui: &mut egui::Ui, entries: &[HistoryEntry]) -> SearchAction {
+    let mut open = SearchAction::None;
     let row_height = ui.text_style_height(&egui::TextStyle::Body) + 6.0;
     TableBuilder::new(ui)
         .id_salt("object_history")
@@ -166,7 +171,9 @@ fn history_table_ui(ui: &mut egui::Ui, entries: &[HistoryEntry]) -> Option<Objec
                     ),
                 };
                 row.col(|ui| {
-                    ui.label(format!("Run {}", entry.run_id));
+                    if ui.link(format!("Run {}", entry.run_id)).clicked() {
+                        open = SearchAction::OpenRun(entry.run_id);
+                    }
                 });
                 row.col(|ui| {
                     ui.label(human_time(entry.run_started_at).trim_end_matches('Z'));
@@ -181,8 +188,8 @@ fn history_table_ui(ui: &mut egui::Ui, entries: &[HistoryEntry]) -> Option<Objec
                 row.col(|ui| {
                     ui.add(egui::Label::new(&dn).truncate());
                 });
-                if clicked || row.response().clicked() {
-                    open = Some(source);
+                if clicked {
+                    open = SearchAction::OpenObject(source);
                 }
             });
         });

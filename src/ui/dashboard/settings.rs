@@ -41,30 +41,44 @@ impl SettingsForm {
 
     /// The form's values on top of `options`, or the first wrong field.
     fn apply_to(&self, options: &mut SyncOptions) -> Result<(), String> {
-        fn number<T: std::str::FromStr>(text: &str, field: &str, what: &str) -> Result<T, String> {
-            text.trim().parse().map_err(|_| {
-                format!(
-                    "{field}: '{}' is not a whole number; enter {what}",
+        /// A whole number, `at_least` or more, or what is wrong with the field.
+        fn number<T: std::str::FromStr + PartialOrd + From<u8> + std::fmt::Display>(
+            text: &str,
+            field: &str,
+            at_least: u8,
+            what: &str,
+        ) -> Result<T, String> {
+            match text.trim().parse::<T>() {
+                Ok(value) if value >= T::from(at_least) => Ok(value),
+                _ => Err(format!(
+                    "{field}: '{}' is not a whole number of {at_least} or more; enter {what}",
                     text.trim()
-                )
-            })
+                )),
+            }
         }
         options.interval_minutes = number(
             &self.interval_minutes,
             "Sync interval",
-            "minutes between scheduled syncs, 1 or more",
+            1,
+            "the minutes between scheduled syncs",
         )?;
         options.deletion_threshold = number(
             &self.deletion_threshold,
             "Deletion threshold",
+            0,
             "the most deletes one run may make (0 stops every delete)",
         )?;
-        options.retention_days =
-            number(&self.retention_days, "Keep run history", "days, 1 or more")?;
+        options.retention_days = number(
+            &self.retention_days,
+            "Keep run history",
+            1,
+            "the days to keep runs",
+        )?;
         options.password_interval_secs = number(
             &self.password_interval_secs,
             "Password sync interval",
-            "seconds between password cycles, 1 or more",
+            1,
+            "the seconds between password cycles",
         )?;
         options.staging_mode = self.staging_mode;
         Ok(())
@@ -115,9 +129,9 @@ pub fn settings_ui(ui: &mut egui::Ui, form: &mut SettingsForm, home: &Home) -> b
                 &mut form.password_interval_secs,
                 "How often password hash sync looks for changed passwords (when it is on)",
             );
-            ui.label("Staging mode");
-            ui.checkbox(&mut form.staging_mode, "Import and synchronize, never export");
-            ui.weak("A standby server: runs show what they would change and change nothing");
+            let label = ui.label("Staging mode");
+            ui.checkbox(&mut form.staging_mode, "On").labelled_by(label.id);
+            ui.weak("Import and synchronize, never export: a standby server whose runs show what they would change");
             ui.end_row();
         });
     if form.staging_mode {

@@ -308,6 +308,17 @@ impl SyncRunner {
         }
     }
 
+    /// Stops the window's run and waits, up to `limit`, for it to record how it ended.
+    pub fn stop_and_wait(&mut self, limit: Duration) {
+        self.stop();
+        let started = Instant::now();
+        while self.job.is_some() && started.elapsed() < limit {
+            if !self.poll() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
     pub fn stopping(&self) -> bool {
         self.job.as_ref().is_some_and(|job| job.stop.is_stopped())
     }

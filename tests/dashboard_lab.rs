@@ -1,0 +1,876 @@
+//! The dashboard driven by role and label (egui_kittest) against a store that real runs filled:
+//! `dirsync sync` against the Samba AD lab and the tenant emulator, then the window reads what
+//! they recorded. The history lists the runs the CLI reported, a counter lists exactly the objects
+//! `dirsync runs show` lists, an error shows its hint, Sync now runs a real delta with live
+//! progress, and an export writes the run as `runs show` has it. Each test has its own home,
+//! tenant and OU under OU=Staging.
+//!
+//! Run alone with `keyctl session - cargo test --test dashboard_lab` (the keyring is the kernel's).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::installation::*;
+use common::lab;
+use dirsync::config::SyncOptions;
+use dirsync::engine::run::{RunMode, RunStatus, RunTrigger};
+use dirsync::home::Home;
+use dirsync::ui::DirsyncApp;
+use dirsync::ui::dashboard::{Dashboard, DashboardOptions};
+use egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT as _, Queryable};
+use serde_json::Value;
+
+/// How long the window may take to show what the store holds (reads are off the UI thread).
+const READ: Duration = Duration::from_secs(20);
+/// How long a run the window starts may take.
+const RUN: Duration = Duration::from_secs(120);
+
+type Window = Harness<'static, DirsyncApp>;
+
+/// The dashboard on an installation's home, as `dirsync ui` opens it, with the schedule off.
+/// The runtime must outlive the harness: keep both.
+fn open_window(installation: &Installation) -> (tokio::runtime::Runtime, Window) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let app = DirsyncApp::with_dashboard_options(
+        Home::in_dir(installation.home.path()),
+        runtime.handle().clone(),
+        None,
+        DashboardOptions {
+            scheduling: false,
+            read_cloud: true,
+            fixed_now: None,
+        },
+    );
+    let harness = Harness::builder()
+        .with_size(egui::vec2(1040.0, 720.0))
+        .build_ui_state(|ui, app: &mut DirsyncApp| app.contents_ui(ui), app);
+    (runtime, harness)
+}
+
+fn dashboard(window: &Window) -> &Dashboard {
+    window
+        .state()
+        .dashboard()
+        .expect("the dashboard is showing")
+}
+
+/// The accesskit tree, for failure messages and leak checks.
+fn tree(window: &Window) -> String {
+    format!("{:#?}", window.root())
+}
+
+/// A node's text as kittest's label queries read it: a label's is its value.
+fn text_of(node: &egui_kittest::Node<'_>) -> Option<String> {
+    let node = node.accesskit_node();
+    if node.role() == Role::Label {
+        node.value()
+    } else {
+        node.label()
+    }
+}
+
+/// Every text in the window, in tree order (a label's text runs are not counted again).
+fn texts(window: &Window) -> Vec<String> {
+    window
+        .query_all_by(|node| node.role() != Role::TextRun)
+        .filter_map(|node| text_of(&node))
+        .collect()
+}
+
+fn shows(window: &Window, text: &str) -> bool {
+    window.query_all_by_label_contains(text).next().is_some()
+}
+
+/// Runs frames until `done` holds, never blocking the window; panics with what the window shows.
+fn wait_until(
+    window: &mut Window,
+    timeout: Duration,
+    what: &str,
+    done: impl Fn(&Window) -> bool,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        window.step();
+        if done(window) {
+            // One more frame, so what arrived is drawn.
+            window.step();
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}; the window shows:\n{}",
+            tree(window)
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Clicks the one node labelled `label` and lets the click's frames run.
+fn click(window: &mut Window, label: &str) {
+    window.get_by_label(label).click();
+    window.run_steps(3);
+}
+
+/// A user the IdFix rules refuse: a space in its userPrincipalName.
+fn bad_user_ldif(ou: &TestOu) -> String {
+    format!(
+        "dn: {}\nchangetype: add\nobjectClass: user\nsAMAccountName: badupn{}\nuserPrincipalName: bad upn.{}@contoso.test\ndisplayName: bad upn {}\nmail: badupn.{}@contoso.test\nuserAccountControl: 512\n\n",
+        bad_user_dn(ou),
+        ou.tag,
+        ou.tag,
+        ou.tag,
+        ou.tag
+    )
+}
+
+fn bad_user_dn(ou: &TestOu) -> String {
+    ou.user_dn("badupn")
+}
+
+/// An installation whose first (full) run added an OU's users and group and refused one user
+/// with an IdFix error. Returns its report.
+fn synced_with_an_error(prefix: &str) -> (TestOu, Installation, Value) {
+    let lab = lab();
+    let ou = TestOu::create(prefix, &["ann", "bob", "cid"]);
+    ldapmodify(lab, &bad_user_ldif(&ou));
+    let installation = Installation::new(&[ou.dn.as_str()], &[], SyncOptions::default());
+    let started = Instant::now();
+    let (status, report) = installation.sync(&[]);
+    eprintln!("[{prefix}] first sync: {:?}", started.elapsed());
+    assert_eq!(status, 3, "an object error exits 3: {report:#}");
+    assert_eq!(report["run"]["mode"], "full");
+    assert_eq!(step(&report, "cloud-export")["adds"], 4, "{report:#}");
+    let errors = errors_of(&report, "CN=badupn");
+    assert_eq!(errors.len(), 1, "{report:#}");
+    assert_eq!(errors[0]["error_type"], "invalid-character", "{report:#}");
+    (ou, installation, report)
+}
+
+/// Opens a run by clicking its link in the history, and waits for its steps.
+fn open_run_by_link(window: &mut Window, id: i64) {
+    let link = format!("Run {id}");
+    wait_until(window, READ, &format!("the link {link}"), |window| {
+        window.query_by_role_and_label(Role::Link, &link).is_some()
+    });
+    window.get_by_role_and_label(Role::Link, &link).click();
+    let read_in = wait_until(window, READ, &format!("run {id}'s details"), |window| {
+        dashboard(window).open_run_id() == Some(id)
+            && shows(window, "⬅ Back to the history")
+            && dashboard(window).open_run_read_in().is_some()
+    });
+    eprintln!("run {id} opened and read in {read_in:?}");
+    window.run_steps(2);
+}
+
+/// The DNs of an OU listed on screen (the object list under a counter), in order.
+fn listed_dns(window: &Window, ou: &TestOu) -> Vec<String> {
+    let suffix = format!(",{}", ou.dn).to_lowercase();
+    window
+        .query_all_by_role(Role::Label)
+        .filter_map(|node| text_of(&node))
+        .filter(|label| label.to_lowercase().ends_with(&suffix))
+        .collect()
+}
+
+/// The counter buttons of the open run: (step, kind, value), as their labels name them.
+fn counters(window: &Window) -> Vec<(String, String, u64)> {
+    window
+        .query_all_by_role(Role::Button)
+        .filter_map(|node| text_of(&node))
+        .filter_map(|label| {
+            let (name, value) = label.rsplit_once(": ")?;
+            let (step, kind) = name.rsplit_once(' ')?;
+            let kind = ["adds", "updates", "renames", "deletes", "errors"]
+                .into_iter()
+                .find(|known| *known == kind)?;
+            Some((step.to_owned(), kind.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+fn change_kind_of(counter: &str) -> &'static str {
+    match counter {
+        "adds" => "add",
+        "updates" => "update",
+        "renames" => "rename",
+        "deletes" => "delete",
+        other => panic!("no change kind for {other}"),
+    }
+}
+
+#[test]
+fn the_history_lists_the_runs_the_cli_made_newest_first() {
+    let lab = lab();
+    let ou = TestOu::create("dhist", &["ann", "bob", "cid"]);
+    let installation = Installation::new(&[ou.dn.as_str()], &[], SyncOptions::default());
+    let started = Instant::now();
+    // A first (full) run that adds, a delta that meets an IdFix error, a delta that fixes it.
+    let (status, first) = installation.sync(&[]);
+    assert_eq!(status, 0, "{first:#}");
+    assert_eq!(first["run"]["mode"], "full");
+    assert_eq!(step(&first, "cloud-export")["adds"], 4, "{first:#}");
+    ldapmodify(lab, &bad_user_ldif(&ou));
+    let (status, refused) = installation.sync(&[]);
+    assert_eq!(status, 3, "{refused:#}");
+    assert_eq!(refused["run"]["mode"], "delta");
+    assert_eq!(errors_of(&refused, "CN=badupn").len(), 1, "{refused:#}");
+    ldapmodify(
+        lab,
+        &format!(
+            "dn: {}\nchangetype: modify\nreplace: userPrincipalName\nuserPrincipalName: badupn.{}@contoso.test\n-\n",
+            bad_user_dn(&ou),
+            ou.tag
+        ),
+    );
+    let (status, fixed) = installation.sync(&[]);
+    assert_eq!(status, 0, "{fixed:#}");
+    assert_eq!(fixed["run"]["mode"], "delta");
+    assert_eq!(step(&fixed, "cloud-export")["adds"], 1, "{fixed:#}");
+    eprintln!("three CLI syncs: {:?}", started.elapsed());
+
+    // Newest first, as `dirsync runs` lists them.
+    let expected: Vec<(i64, &str, &str)> = [&fixed, &refused, &first]
+        .iter()
+        .map(|report| {
+            (
+                run_id(report),
+                report["run"]["status"].as_str().unwrap(),
+                report["run"]["mode"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        expected.iter().map(|run| run.1).collect::<Vec<_>>(),
+        ["success", "completed-with-errors", "success"]
+    );
+    let listed = installation.dirsync(&["runs", "--json"]);
+    let listed: Value = serde_json::from_str(&listed.stdout).unwrap();
+    let cli_ids: Vec<i64> = listed["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|run| run["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        cli_ids,
+        expected.iter().map(|run| run.0).collect::<Vec<_>>()
+    );
+
+    let (_runtime, mut window) = open_window(&installation);
+    let opened = Instant::now();
+    let links: Vec<String> = expected
+        .iter()
+        .map(|run| format!("Run {}", run.0))
+        .collect();
+    let read_in = wait_until(&mut window, READ, "a link for every run", |window| {
+        links
+            .iter()
+            .all(|link| window.query_by_role_and_label(Role::Link, link).is_some())
+    });
+    eprintln!("history shown in {read_in:?}");
+
+    // The records the dashboard holds.
+    let runs = dashboard(&window).runs();
+    assert_eq!(
+        runs.iter().map(|run| run.id).collect::<Vec<_>>(),
+        expected.iter().map(|run| run.0).collect::<Vec<_>>()
+    );
+    for (run, (id, status, mode)) in runs.iter().zip(&expected) {
+        assert_eq!(run.status.as_str(), *status, "run {id}");
+        assert_eq!(run.mode.as_str(), *mode, "run {id}");
+        assert_eq!(run.trigger, RunTrigger::Cli, "run {id}");
+        assert!(run.ended_at.is_some(), "run {id}");
+    }
+    // What the window shows: the links newest first, each row's status and mode.
+    let shown_links: Vec<String> = window
+        .query_all_by_role(Role::Link)
+        .filter_map(|node| text_of(&node))
+        .filter(|label| label.starts_with("Run "))
+        .collect();
+    assert_eq!(shown_links, links, "the history's links, in order");
+    let words = |known: &[&str]| -> Vec<String> {
+        // A badge pads its word with spaces.
+        texts(&window)
+            .into_iter()
+            .map(|text| text.trim().to_owned())
+            .filter(|text| known.contains(&text.as_str()))
+            .collect()
+    };
+    let statuses: Vec<&str> = RunStatus::ALL
+        .iter()
+        .map(|status| status.as_str())
+        .collect();
+    assert_eq!(
+        words(&statuses),
+        expected
+            .iter()
+            .map(|run| run.1.to_owned())
+            .collect::<Vec<_>>(),
+        "the status badges, row by row"
+    );
+    let modes: Vec<&str> = RunMode::ALL.iter().map(|mode| mode.as_str()).collect();
+    assert_eq!(
+        words(&modes),
+        expected
+            .iter()
+            .map(|run| run.2.to_owned())
+            .collect::<Vec<_>>(),
+        "the modes, row by row"
+    );
+    assert_eq!(words(&["cli"]), ["cli"; 3], "the triggers, row by row");
+    // Each row's counters are the export's, and its errors every step's, as the CLI has them.
+    let shown = texts(&window);
+    for (report, link) in [&fixed, &refused, &first].iter().zip(&links) {
+        let at = shown.iter().position(|text| text == link).unwrap();
+        let row = &shown[at + 1..at + 11];
+        let export = step(report, "cloud-export");
+        let errors: u64 = report["run"]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|step| step["errors"].as_u64().unwrap())
+            .sum();
+        let expected = [
+            export["adds"].to_string(),
+            export["updates"].to_string(),
+            export["deletes"].to_string(),
+            errors.to_string(),
+        ];
+        assert_eq!(row[5..9], expected, "{link}'s counters: {row:?}");
+        assert!(row[4].ends_with(" s"), "{link}'s duration: {row:?}");
+    }
+    assert!(shows(&window, "Run history (3 runs)"), "{}", tree(&window));
+    installation.assert_no_secret(&tree(&window));
+    eprintln!("history checked in {:?}", opened.elapsed());
+}
+
+#[test]
+fn a_counter_lists_exactly_the_objects_runs_show_lists() {
+    let (ou, installation, report) = synced_with_an_error("dcnt");
+    let id = run_id(&report);
+    let shown = installation.runs_show(id, None);
+    let adds = installation.runs_show(id, Some("adds"));
+    let (_runtime, mut window) = open_window(&installation);
+    open_run_by_link(&mut window, id);
+
+    let export_adds = step(&report, "cloud-export")["adds"].as_u64().unwrap();
+    let label = format!("cloud-export adds: {export_adds}");
+    wait_until(&mut window, READ, &label, |window| {
+        window
+            .query_by_role_and_label(Role::Button, &label)
+            .is_some()
+    });
+    click(&mut window, &label);
+    // Only the export records changes in a run that exports: every add `runs show` lists is
+    // one of this counter's.
+    assert!(
+        adds["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|change| change["step"] == "cloud-export" && change["change_kind"] == "add"),
+        "{adds:#}"
+    );
+    let expected: Vec<String> = adds["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|change| change["dn"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(expected.len() as u64, export_adds, "{adds:#}");
+    wait_until(&mut window, READ, "the adds' DNs", |window| {
+        !listed_dns(window, &ou).is_empty()
+    });
+    assert_eq!(
+        listed_dns(&window, &ou),
+        expected,
+        "the list under {label} (in the order made)"
+    );
+    assert!(
+        shows(
+            &window,
+            &format!("cloud-export adds ({} shown)", expected.len())
+        ),
+        "{}",
+        tree(&window)
+    );
+
+    // Every other counter that lists objects lists exactly that step's changes of that kind.
+    let all = counters(&window);
+    eprintln!("counters on screen: {all:?}");
+    let recorded = shown["changes"].as_array().unwrap();
+    let mut checked = 0;
+    for (step_name, kind, value) in all {
+        if kind == "errors" {
+            continue;
+        }
+        let label = format!("{step_name} {kind}: {value}");
+        click(&mut window, &label);
+        let expected: Vec<String> = recorded
+            .iter()
+            .filter(|change| {
+                change["step"] == step_name.as_str()
+                    && change["change_kind"] == change_kind_of(&kind)
+            })
+            .map(|change| change["dn"].as_str().unwrap().to_owned())
+            .collect();
+        let heading = format!("{step_name} {kind} ({} shown)", expected.len());
+        wait_until(&mut window, READ, &heading, |window| {
+            shows(window, &heading)
+        });
+        assert_eq!(listed_dns(&window, &ou), expected, "the list under {label}");
+        checked += 1;
+    }
+    assert!(checked >= 1);
+    installation.assert_no_secret(&tree(&window));
+}
+
+#[test]
+fn an_error_shows_the_hint_runs_show_has() {
+    let (ou, installation, report) = synced_with_an_error("derr");
+    let id = run_id(&report);
+    let shown = installation.runs_show(id, Some("errors"));
+    let errors = shown["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{shown:#}");
+    let error = &errors[0];
+    let error_step = error["step"].as_str().unwrap();
+    let hint = error["hint"].as_str().unwrap();
+    assert!(!hint.is_empty(), "{shown:#}");
+    let count = step(&report, error_step)["errors"].as_u64().unwrap();
+    assert_eq!(count, 1, "{report:#}");
+
+    let (_runtime, mut window) = open_window(&installation);
+    open_run_by_link(&mut window, id);
+    let label = format!("{error_step} errors: {count}");
+    wait_until(&mut window, READ, &label, |window| {
+        window
+            .query_by_role_and_label(Role::Button, &label)
+            .is_some()
+    });
+    click(&mut window, &label);
+    let dn = bad_user_dn(&ou);
+    wait_until(&mut window, READ, "the error's DN in the list", |window| {
+        listed_dns(window, &ou) == [dn.clone()]
+    });
+    assert!(shows(&window, "invalid-character"), "{}", tree(&window));
+    window.get_by_role_and_label(Role::Label, &dn).click();
+    wait_until(&mut window, READ, "the object's details", |window| {
+        shows(window, "Object details") && shows(window, "Hint: ")
+    });
+    let shown_hint: Vec<String> = window
+        .query_all_by_label_contains("Hint: ")
+        .filter_map(|node| text_of(&node))
+        .collect();
+    assert_eq!(shown_hint, [format!("Hint: {hint}")]);
+    // The server's message (here the rule's statement) is shown as it was recorded.
+    let message = error["server_message"].as_str().unwrap();
+    assert!(
+        window.query_by_label(message).is_some(),
+        "the message {message:?} is not shown:\n{}",
+        tree(&window)
+    );
+    installation.assert_no_secret(&tree(&window));
+}
+
+#[test]
+fn sync_now_runs_a_delta_and_shows_its_progress() {
+    let lab = lab();
+    let ou = TestOu::create("dnow", &["ann", "bob"]);
+    let installation = Installation::new(&[ou.dn.as_str()], &[], SyncOptions::default());
+    let (status, first) = installation.sync(&[]);
+    assert_eq!(status, 0, "{first:#}");
+    let first_id = run_id(&first);
+    let (_runtime, mut window) = open_window(&installation);
+    wait_until(
+        &mut window,
+        READ,
+        "the first run in the history",
+        |window| dashboard(window).runs().len() == 1,
+    );
+    ldapmodify(lab, &user_ldif(&ou.dn, &ou.tag, "dee"));
+
+    // The click's frames are the loop's first: the live line is watched from the start.
+    window.get_by_label("Sync now").click();
+    let started = Instant::now();
+    let mut seen_syncing = false;
+    let mut lines: Vec<String> = Vec::new();
+    let mut stages: Vec<String> = Vec::new();
+    let mut fractions: Vec<f64> = Vec::new();
+    let mut frames = 0u32;
+    let mut syncing = false;
+    loop {
+        // Whether the run was under way when this frame was drawn.
+        let syncing_before = syncing;
+        window.step();
+        frames += 1;
+        syncing = dashboard(&window).is_syncing();
+        seen_syncing |= syncing;
+        let shown = texts(&window);
+        installation.assert_no_secret(&shown.join("\n"));
+        for line in shown.into_iter().filter(|text| text.contains(" running: ")) {
+            let stage = line
+                .split_once(" running: ")
+                .unwrap()
+                .1
+                .split([',', ';'])
+                .next()
+                .unwrap()
+                .to_owned();
+            if !stages.contains(&stage) {
+                stages.push(stage);
+            }
+            if !lines.contains(&line) {
+                lines.push(line);
+            }
+        }
+        // The progress bar is the indicator with a value (spinners have none).
+        if let Some(value) = window
+            .query_all_by_role(Role::ProgressIndicator)
+            .find_map(|node| node.accesskit_node().numeric_value())
+            && fractions.last() != Some(&value)
+        {
+            fractions.push(value);
+        }
+        if syncing_before && syncing {
+            // While it runs, no second run can be started; it can be stopped.
+            for (button, disabled) in [
+                ("Sync now", true),
+                ("Full sync", true),
+                ("Preview", true),
+                ("Stop", false),
+            ] {
+                assert_eq!(
+                    window.get_by_label(button).accesskit_node().is_disabled(),
+                    disabled,
+                    "{button} while a run is under way"
+                );
+            }
+        }
+        assert!(
+            seen_syncing || frames < 20,
+            "Sync now started no run; the window shows:\n{}",
+            tree(&window)
+        );
+        if seen_syncing && !syncing {
+            break;
+        }
+        assert!(
+            started.elapsed() < RUN,
+            "the run did not end in {RUN:?}; the window shows:\n{}",
+            tree(&window)
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let took = started.elapsed();
+    eprintln!(
+        "Sync now ran in {took:?} ({frames} frames); stages {stages:?}; progress {fractions:?}; {} distinct lines, first {:?}, last {:?}",
+        lines.len(),
+        lines.first(),
+        lines.last()
+    );
+    assert!(seen_syncing, "is_syncing() never became true");
+    assert!(
+        lines
+            .first()
+            .is_some_and(|line| line.starts_with("Sync (manual) running: ")),
+        "{lines:#?}"
+    );
+    assert!(lines.len() >= 2, "the live line never changed: {lines:#?}");
+    assert!(
+        stages.len() >= 2,
+        "the live line showed one stage only: {stages:?}"
+    );
+    assert!(!fractions.is_empty(), "no progress bar was seen");
+    assert!(
+        fractions.windows(2).all(|pair| pair[0] <= pair[1]),
+        "the progress bar went back: {fractions:?}"
+    );
+
+    // The history gains the run, manual and successful.
+    wait_until(&mut window, READ, "the new run in the history", |window| {
+        dashboard(window).runs().len() == 2
+    });
+    let newest = dashboard(&window).runs()[0].clone();
+    assert_ne!(newest.id, first_id);
+    assert_eq!(newest.trigger, RunTrigger::Manual, "{newest:?}");
+    assert_eq!(newest.status, RunStatus::Success, "{newest:?}");
+    assert_eq!(newest.mode, RunMode::Delta, "{newest:?}");
+    let link = format!("Run {}", newest.id);
+    wait_until(&mut window, READ, &link, |window| {
+        window.query_by_role_and_label(Role::Link, &link).is_some()
+    });
+    assert!(
+        shows(&window, &format!("Run {} (sync) ended: success", newest.id)),
+        "{}",
+        tree(&window)
+    );
+    let links: Vec<String> = window
+        .query_all_by_role(Role::Link)
+        .filter_map(|node| text_of(&node))
+        .collect();
+    assert_eq!(links, [link.clone(), format!("Run {first_id}")]);
+    assert!(
+        !window
+            .get_by_label("Sync now")
+            .accesskit_node()
+            .is_disabled()
+    );
+    assert!(user_with_upn(&installation.cloud_users(), &ou.upn("dee")).is_some());
+    // And the CLI sees the same run.
+    let cli = installation.runs_show(newest.id, None);
+    assert_eq!(cli["run"]["trigger"], "manual");
+    assert_eq!(cli["run"]["status"], "success");
+    assert!(
+        cli["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|change| change["step"] == "cloud-export"
+                && change["change_kind"] == "add"
+                && change["dn"] == ou.user_dn("dee").as_str()),
+        "{cli:#}"
+    );
+    installation.assert_no_secret(&tree(&window));
+}
+
+/// An RFC 4180 document: rows of cells; rows end in CRLF, a quoted cell may hold anything.
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    assert!(text.ends_with("\r\n"), "the last row ends in CRLF");
+    let mut rows = Vec::new();
+    let mut row = Vec::new();
+    let mut cell = String::new();
+    let mut chars = text.chars().peekable();
+    let mut quoted = false;
+    let mut at_cell_start = true;
+    while let Some(c) = chars.next() {
+        if quoted {
+            if c == '"' {
+                if chars.peek() == Some(&'"') {
+                    chars.next();
+                    cell.push('"');
+                } else {
+                    quoted = false;
+                }
+            } else {
+                cell.push(c);
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                assert!(at_cell_start, "a quote inside an unquoted cell: {cell:?}");
+                quoted = true;
+                at_cell_start = false;
+            }
+            ',' => {
+                row.push(std::mem::take(&mut cell));
+                at_cell_start = true;
+            }
+            '\r' => {
+                assert_eq!(chars.next(), Some('\n'), "a CR without LF outside quotes");
+                row.push(std::mem::take(&mut cell));
+                rows.push(std::mem::take(&mut row));
+                at_cell_start = true;
+            }
+            '\n' => panic!("a bare LF outside quotes after {cell:?}"),
+            other => {
+                cell.push(other);
+                at_cell_start = false;
+            }
+        }
+    }
+    assert!(!quoted, "an unterminated quoted cell");
+    rows
+}
+
+/// A cell as the CSV writes it: a leading `'` before what a spreadsheet would run as a formula.
+fn csv_text(value: &Value) -> String {
+    let text = match value {
+        Value::Null => String::new(),
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    if text.starts_with(['=', '+', '-', '@']) {
+        format!("'{text}")
+    } else {
+        text
+    }
+}
+
+/// What an export says when it is done: `Saved 5 changes and 1 error to PATH`.
+fn saved_message(changes: usize, errors: usize, path: &Path) -> String {
+    let counted = |count: usize, what: &str| {
+        if count == 1 {
+            format!("1 {what}")
+        } else {
+            format!("{count} {what}s")
+        }
+    };
+    format!(
+        "Saved {} and {} to {}",
+        counted(changes, "change"),
+        counted(errors, "error"),
+        path.display()
+    )
+}
+
+fn export(window: &mut Window, button: &str, path: &Path) -> String {
+    click(window, button);
+    let shown = path.display().to_string();
+    let took = wait_until(window, READ, &format!("the export to {shown}"), |window| {
+        window
+            .query_all_by_label_contains("Saved ")
+            .filter_map(|node| text_of(&node))
+            .any(|label| label.ends_with(&shown))
+    });
+    eprintln!("{button} written in {took:?}");
+    window
+        .query_all_by_label_contains("Saved ")
+        .filter_map(|node| text_of(&node))
+        .find(|label| label.ends_with(&shown))
+        .unwrap()
+}
+
+#[test]
+fn an_export_writes_the_run_as_runs_show_has_it() {
+    let (_ou, installation, report) = synced_with_an_error("dexp");
+    let id = run_id(&report);
+    let shown = installation.runs_show(id, None);
+    let changes = shown["changes"].as_array().unwrap();
+    let errors = shown["errors"].as_array().unwrap();
+    assert!(!changes.is_empty() && !errors.is_empty(), "{shown:#}");
+    let folder = tempfile::tempdir().unwrap();
+    let (_runtime, mut window) = open_window(&installation);
+    window
+        .state_mut()
+        .dashboard_mut()
+        .unwrap()
+        .export_folder_override = Some(folder.path().to_owned());
+    open_run_by_link(&mut window, id);
+
+    let csv_path = folder.path().join(format!("dirsync-run-{id}.csv"));
+    let message = export(&mut window, "Export CSV…", &csv_path);
+    assert_eq!(
+        message,
+        saved_message(changes.len(), errors.len(), &csv_path),
+        "what the export says it wrote"
+    );
+    let text = std::fs::read_to_string(&csv_path).unwrap();
+    installation.assert_no_secret(&text);
+    let rows = parse_csv(&text);
+    assert_eq!(
+        rows[0],
+        [
+            "run",
+            "row",
+            "step",
+            "change",
+            "object_type",
+            "dn",
+            "anchor",
+            "cloud_id",
+            "attributes",
+            "error_type",
+            "code",
+            "message",
+            "hint",
+            "retry_count"
+        ]
+    );
+    assert!(rows.iter().all(|row| row.len() == 14), "{rows:#?}");
+    let change_rows: Vec<&Vec<String>> =
+        rows[1..].iter().filter(|row| row[1] == "change").collect();
+    let error_rows: Vec<&Vec<String>> = rows[1..].iter().filter(|row| row[1] == "error").collect();
+    assert_eq!(
+        change_rows.len() + error_rows.len(),
+        rows.len() - 1,
+        "every row is a change or an error"
+    );
+    assert_eq!(change_rows.len(), changes.len());
+    assert_eq!(error_rows.len(), errors.len());
+    for (row, change) in change_rows.iter().zip(changes) {
+        assert_eq!(row[0], id.to_string());
+        let expected = [
+            csv_text(&change["step"]),
+            csv_text(&change["change_kind"]),
+            csv_text(&change["object_type"]),
+            csv_text(&change["dn"]),
+            csv_text(&change["anchor"]),
+            csv_text(&change["cloud_id"]),
+        ];
+        assert_eq!(row[2..8], expected, "{change:#}");
+        // One `name: old -> new` line per attribute, in order.
+        let lines: Vec<&str> = if row[8].is_empty() {
+            Vec::new()
+        } else {
+            row[8].split('\n').collect()
+        };
+        let names: Vec<&str> = change["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|attribute| attribute["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(lines.len(), names.len(), "{:?} against {change:#}", row[8]);
+        for (line, name) in lines.iter().zip(&names) {
+            assert!(line.starts_with(&format!("{name}: ")), "{line:?}");
+            assert!(line.contains(" -> "), "{line:?}");
+        }
+        assert!(row[9..].iter().all(String::is_empty), "{row:?}");
+    }
+    for (row, error) in error_rows.iter().zip(errors) {
+        assert_eq!(row[0], id.to_string());
+        let expected = [
+            csv_text(&error["step"]),
+            String::new(),
+            csv_text(&error["object_type"]),
+            csv_text(&error["dn"]),
+            csv_text(&error["anchor"]),
+            String::new(),
+            String::new(),
+            csv_text(&error["error_type"]),
+            csv_text(&error["code"]),
+            csv_text(&error["server_message"]),
+            csv_text(&error["hint"]),
+            csv_text(&error["retry_count"]),
+        ];
+        assert_eq!(row[2..], expected, "{error:#}");
+    }
+    let dns: BTreeSet<&str> = change_rows.iter().map(|row| row[5].as_str()).collect();
+    assert!(dns.len() >= 4, "{dns:?}");
+
+    let json_path = folder.path().join(format!("dirsync-run-{id}.json"));
+    let message = export(&mut window, "Export JSON…", &json_path);
+    assert_eq!(
+        message,
+        saved_message(changes.len(), errors.len(), &json_path),
+        "what the export says it wrote"
+    );
+    let text = std::fs::read_to_string(&json_path).unwrap();
+    installation.assert_no_secret(&text);
+    let document: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(document, shown, "the JSON export is `runs show --json`");
+    let left: Vec<String> = std::fs::read_dir(folder.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        left.iter().collect::<BTreeSet<_>>(),
+        BTreeSet::from([
+            &format!("dirsync-run-{id}.csv"),
+            &format!("dirsync-run-{id}.json")
+        ]),
+        "no partial file is left"
+    );
+    installation.assert_no_secret(&tree(&window));
+}
