@@ -357,6 +357,38 @@ fn more_deletes_than_the_threshold_stop_the_run_deletes() {
     let runs = installation.dirsync(&["runs", "--json"]);
     let runs: Value = serde_json::from_str(&runs.stdout).unwrap();
     assert_eq!(runs["runs"][0]["status"], "stopped-deletion-threshold");
+    assert!(
+        run.stdout.contains("--confirm-deletes 601"),
+        "names the way on: {}",
+        run.stdout
+    );
+
+    // The run kept exactly what it held back, with the step that decided it.
+    let stopped = runs["runs"][0]["id"].as_i64().unwrap();
+    let withheld = installation.runs_show(stopped, Some("deletes"));
+    let withheld = withheld["changes"].as_array().unwrap();
+    assert_eq!(withheld.len(), 601);
+    assert!(
+        withheld
+            .iter()
+            .all(|change| change["step"] == "synchronization"
+                && change["dn"].as_str().unwrap().ends_with(&ou.dn)),
+        "{withheld:?}"
+    );
+
+    // Confirming fewer deletes than the run would make stops it again; the right count lets
+    // exactly those go, once.
+    let short = installation.dirsync(&["sync", "--confirm-deletes", "600"]);
+    assert_eq!(short.status, 4, "{}\n{}", short.stdout, short.stderr);
+    assert_eq!(installation.cloud_users().len(), before);
+    let (status, confirmed) = installation.sync(&["--confirm-deletes", "601"]);
+    assert_eq!(status, 0, "{confirmed:#}");
+    assert_eq!(step(&confirmed, "cloud-export")["deletes"], 601);
+    let withheld_users = withheld
+        .iter()
+        .filter(|change| change["object_type"] == "user")
+        .count();
+    assert_eq!(installation.cloud_users().len(), before - withheld_users);
 }
 
 #[test]
