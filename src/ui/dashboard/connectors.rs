@@ -6,7 +6,7 @@ use tokio::runtime::Handle;
 
 use super::read_store;
 use crate::cloud::FlowPolicy;
-use crate::cloud::setup::TenantInfo;
+use crate::cloud::setup::CloudDomain;
 use crate::config::Config;
 use crate::engine::cycle::sync_app_client;
 use crate::engine::run::{RunMode, RunStatus};
@@ -36,8 +36,8 @@ pub struct Connectors {
     /// Ask the tenant with the sync app's secret (off in tests that must not).
     pub read_cloud: bool,
     facts: Lookup<StoreFacts>,
-    /// The tenant as the sync app sees it now (a Graph call, made when asked).
-    tenant: Lookup<TenantInfo>,
+    /// The tenant's verified domains as the sync app sees them now (a Graph call).
+    tenant: Lookup<Vec<CloudDomain>>,
 }
 
 impl Connectors {
@@ -111,7 +111,8 @@ pub fn connectors_ui(
             let failed = |error: String| crate::setup::SetupFailure::Failed(error);
             let graph = sync_app_client(&config, &OsKeyring, FlowPolicy::default())
                 .map_err(|error| failed(error.to_string()))?;
-            crate::cloud::setup::verify_tenant(&graph)
+            // The domains, as every run reads them (the sync app may not read the organization).
+            crate::cloud::setup::verified_domains(&graph)
                 .await
                 .map_err(|error| failed(error.to_string()))
         });
@@ -194,25 +195,25 @@ pub fn connectors_ui(
                         ui.end_row();
                     };
                     match tenant {
-                        Lookup::Done(tenant) => {
-                            row(
-                                ui,
-                                "Tenant",
-                                format!("{} ({})", tenant.display_name, tenant.tenant_id),
-                            );
-                            let domains: Vec<String> = tenant
-                                .verified_domains
+                        Lookup::Done(domains) => {
+                            let initial = domains
                                 .iter()
-                                .map(|domain| domain.name.clone())
-                                .collect();
-                            row(ui, "Verified domains", list_or_none(&domains));
+                                .find(|domain| domain.is_initial)
+                                .map_or(String::new(), |domain| format!(" ({})", domain.name));
+                            row(ui, "Tenant", format!("{}{initial}", config.cloud.tenant_id));
+                            let names: Vec<String> =
+                                domains.iter().map(|domain| domain.name.clone()).collect();
+                            row(ui, "Verified domains", list_or_none(&names));
                         }
                         Lookup::Failed(problem) => {
                             row(ui, "Tenant", config.cloud.tenant_id.clone());
                             ui.strong("Verified domains");
-                            ui.colored_label(
-                                theme::error(ui),
-                                format!("cannot read them: {problem}"),
+                            ui.add(
+                                egui::Label::new(
+                                    egui::RichText::new(format!("cannot read them: {problem}"))
+                                        .color(theme::error(ui)),
+                                )
+                                .wrap(),
                             );
                             ui.end_row();
                         }
