@@ -874,3 +874,40 @@ fn an_export_writes_the_run_as_runs_show_has_it() {
     );
     installation.assert_no_secret(&tree(&window));
 }
+
+#[test]
+fn connectors_show_the_directory_and_what_the_tenant_says() {
+    let ou = TestOu::create("dcon", &["ann", "bob"]);
+    let installation = Installation::new(&[ou.dn.as_str()], &[], SyncOptions::default());
+    let (status, first) = installation.sync(&[]);
+    assert_eq!(status, 0, "{first:#}");
+    let (_runtime, mut window) = open_window(&installation);
+    click(&mut window, "Connectors");
+    // The verified domains come from the tenant itself, asked with the sync app's secret.
+    wait_until(
+        &mut window,
+        READ,
+        "the tenant's verified domains",
+        |window| shows(window, "contoso.test; corp.dirsync.test"),
+    );
+    assert!(shows(&window, &ou.dn), "the scope");
+    assert!(shows(&window, "MSOL_"), "the service account");
+    // Two users and the OU's group are in scope and managed in the cloud.
+    let objects = step(&first, "cloud-export")["adds"].as_u64().unwrap();
+    let figures: Vec<String> = texts(&window);
+    assert_eq!(
+        figures
+            .iter()
+            .filter(|text| **text == objects.to_string())
+            .count(),
+        2,
+        "objects in scope and objects dirsync manages: {figures:?}"
+    );
+    assert!(shows(&window, "none in the kept history"), "no throttling");
+    assert!(
+        !texts(&window)
+            .iter()
+            .any(|text| text.contains(&installation.client_secret)),
+        "no secret on screen"
+    );
+}
