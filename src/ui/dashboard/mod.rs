@@ -143,6 +143,8 @@ impl Dashboard {
     pub fn open_run(&mut self, id: RunId, repaint: &egui::Context) {
         self.tab = Tab::Operations;
         self.object = None;
+        let closed = self.run.take();
+        std::thread::spawn(move || drop(closed));
         self.run = Some(run_details::OpenRun::open(
             id,
             &self.home,
@@ -446,7 +448,9 @@ fn operations_ui(ui: &mut egui::Ui, dashboard: &mut Dashboard, repaint: &egui::C
         match outcome {
             run_details::RunAction::None => {}
             run_details::RunAction::Back => {
-                dashboard.run = None;
+                // A run's 100,000 rows take milliseconds to free: not on the UI thread.
+                let closed = dashboard.run.take();
+                std::thread::spawn(move || drop(closed));
                 dashboard.object = None;
             }
             run_details::RunAction::Open(source) => {
