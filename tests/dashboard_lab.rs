@@ -911,3 +911,78 @@ fn connectors_show_the_directory_and_what_the_tenant_says() {
         "no secret on screen"
     );
 }
+
+#[test]
+fn the_window_leaves_the_schedule_to_a_running_service_and_takes_it_back() {
+    let ou = TestOu::create("dsvc", &["ann"]);
+    let installation = Installation::new(&[ou.dn.as_str()], &[], SyncOptions::default());
+    let mut service = installation
+        .command(&["service"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The service syncs at once; its run shows in the history.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let app = DirsyncApp::with_dashboard_options(
+        Home::in_dir(installation.home.path()),
+        runtime.handle().clone(),
+        None,
+        DashboardOptions::default(),
+    );
+    let mut window = Harness::builder()
+        .with_size(egui::vec2(1040.0, 720.0))
+        .build_ui_state(|ui, app: &mut DirsyncApp| app.contents_ui(ui), app);
+    let pid = service.id();
+    // Opened at the same moment, the two processes migrate the new state database once.
+    std::thread::sleep(Duration::from_secs(1));
+    if let Some(status) = service.try_wait().unwrap() {
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(service.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        panic!("the service ended at once ({status}): {stderr}");
+    }
+    wait_until(
+        &mut window,
+        RUN,
+        "the service's run and its hold on the schedule",
+        |window| {
+            dashboard(window)
+                .runs()
+                .first()
+                .is_some_and(|run| run.trigger == RunTrigger::Schedule)
+                && shows(
+                    window,
+                    &format!("Schedule: run by dirsync service (process {pid})"),
+                )
+        },
+    );
+    assert!(
+        !dashboard(&window).is_syncing(),
+        "the window started no run"
+    );
+
+    // The service stops (SIGTERM): the window takes the schedule.
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(
+        service.wait().unwrap().success(),
+        "the service ends cleanly"
+    );
+    wait_until(
+        &mut window,
+        READ,
+        "the window running the schedule",
+        |window| shows(window, "Schedule: this window syncs every 30 minutes"),
+    );
+    // The service synced a moment ago: nothing is due yet, so the window starts no run.
+    window.run_steps(5);
+    assert!(!dashboard(&window).is_syncing());
+    assert_eq!(dashboard(&window).runs().len(), 1);
+}

@@ -12,7 +12,7 @@ pub mod write_back;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
 
 /// The migrations, in order. Entry `i` brings the schema from version `i` to `i + 1`.
 /// Never edit a released migration; add a new one.
@@ -108,38 +108,44 @@ fn user_version(connection: &Connection) -> rusqlite::Result<u32> {
     connection.pragma_query_value(None, "user_version", |row| row.get(0))
 }
 
-/// Applies the migrations the database has not seen, each in one transaction.
+/// Applies the migrations the database has not seen, each in one transaction. Each takes the
+/// write lock before it reads the version, so two processes opening a new database at once (the
+/// service and the window, say) apply each migration once: the second finds it done.
 fn migrate(
     connection: &mut Connection,
     path: &Path,
     migrations: &[&str],
 ) -> Result<u32, StoreError> {
     let known = migrations.len() as u32;
-    let mut version = user_version(connection)?;
-    if version > known {
-        return Err(StoreError::TooNew {
-            path: path.to_owned(),
-            found: version,
-            known,
-        });
-    }
-    for (index, sql) in migrations.iter().enumerate().skip(version as usize) {
-        let target = index as u32 + 1;
+    loop {
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version = user_version(&transaction)?;
+        if version > known {
+            return Err(StoreError::TooNew {
+                path: path.to_owned(),
+                found: version,
+                known,
+            });
+        }
+        if version == known {
+            transaction.commit()?;
+            return Ok(version);
+        }
+        let target = version + 1;
         let failed = |source| StoreError::Migration {
             path: path.to_owned(),
             version: target,
             source,
         };
-        let transaction = connection.transaction().map_err(failed)?;
-        transaction.execute_batch(sql).map_err(failed)?;
+        transaction
+            .execute_batch(migrations[version as usize])
+            .map_err(failed)?;
         transaction
             .pragma_update(None, "user_version", target)
             .map_err(failed)?;
         transaction.commit().map_err(failed)?;
         tracing::info!(version = target, "state database migrated");
-        version = target;
     }
-    Ok(version)
 }
 
 #[cfg(test)]
@@ -212,6 +218,29 @@ mod tests {
             [],
         );
         assert!(refused.is_err(), "an unknown status must be refused");
+    }
+
+    #[test]
+    fn two_processes_opening_a_new_database_at_once_both_get_it_migrated() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("state.db");
+        let openers: Vec<_> = (0..4)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || SqliteStore::open(&path).map(|_| ()))
+            })
+            .collect();
+        for opener in openers {
+            opener
+                .join()
+                .expect("no panic")
+                .expect("every opener gets a migrated database");
+        }
+        let store = SqliteStore::open(&path).expect("open");
+        assert_eq!(
+            store.schema_version().expect("version"),
+            SqliteStore::latest_schema_version()
+        );
     }
 
     #[test]

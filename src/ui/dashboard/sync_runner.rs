@@ -15,8 +15,11 @@ use crate::engine::run::{RunMode, RunTrigger, StepKind};
 use crate::home::Home;
 use crate::store::SqliteStore;
 use crate::store::runs::RunRecord;
-use crate::store::scheduler_lease::{RENEW_EVERY_MS, SchedulerHolder, SchedulerLease};
+use crate::store::scheduler_lease::{SchedulerHolder, SchedulerLease};
 use crate::ui::task::{Lookup, SetupEvent, Task};
+
+/// How often the window renews or asks for the scheduler lease (well within its expiry).
+const LOOK_AGAIN: Duration = Duration::from_secs(5);
 
 /// What the administrator (or the schedule) asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -379,9 +382,11 @@ impl SyncRunner {
             Lookup::Failed(problem) => self.lease = LeaseState::Problem(problem.clone()),
             Lookup::NotStarted | Lookup::Running(_) => {}
         }
-        let due = self.lease_checked_at.is_none_or(|checked| {
-            checked.elapsed() >= Duration::from_millis(RENEW_EVERY_MS as u64)
-        });
+        // Often: the window hands the schedule over soon after the service starts, and takes
+        // it back soon after the service stops.
+        let due = self
+            .lease_checked_at
+            .is_none_or(|checked| checked.elapsed() >= LOOK_AGAIN);
         if due && !self.lease_check.is_running() {
             self.lease_checked_at = Some(Instant::now());
             let state_db = home.state_db.clone();
