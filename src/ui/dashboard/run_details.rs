@@ -726,7 +726,11 @@ fn start_export(
                     .await;
                 match chosen {
                     Some(handle) => handle.path().to_owned(),
-                    None => return Err(failed("Export cancelled: no file chosen".to_owned())),
+                    None => {
+                        return Err(failed(
+                            "Not exported: no file was chosen. If no dialog appeared, this desktop has no file dialog (install xdg-desktop-portal or zenity)".to_owned(),
+                        ));
+                    }
                 }
             }
         };
