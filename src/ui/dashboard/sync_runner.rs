@@ -414,3 +414,112 @@ pub fn has_synced(runs: &[RunRecord]) -> bool {
     runs.iter()
         .any(|run| !matches!(run.mode, RunMode::Preview | RunMode::Password))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::run::RunStatus;
+
+    fn run(id: i64, mode: RunMode, started_at: i64) -> RunRecord {
+        RunRecord {
+            id,
+            trigger: RunTrigger::Schedule,
+            mode,
+            status: RunStatus::Success,
+            started_at,
+            ended_at: Some(started_at + 1_000),
+            steps: Vec::new(),
+            throttled: 0,
+        }
+    }
+
+    fn holding_the_lease() -> SyncRunner {
+        let mut runner = SyncRunner::new(true);
+        runner.lease = LeaseState::Ours;
+        runner
+    }
+
+    #[test]
+    fn the_schedule_waits_for_the_first_sync_then_runs_an_interval_after_the_last() {
+        let options = SyncOptions {
+            interval_minutes: 30,
+            password_hash_sync: true,
+            password_interval_secs: 120,
+            ..SyncOptions::default()
+        };
+        let runner = holding_the_lease();
+        // Nothing synced yet: the first sync is the administrator's.
+        assert_eq!(runner.due(&[], &options, 10_000_000), None);
+        let previewed = [run(1, RunMode::Preview, 0)];
+        assert_eq!(runner.due(&previewed, &options, 10_000_000), None);
+
+        let start = 1_000_000;
+        let runs = [
+            run(3, RunMode::Password, start + 60_000),
+            run(2, RunMode::Delta, start),
+        ];
+        assert_eq!(runner.due(&runs, &options, start + 61_000), None);
+        // The password cycle's two minutes pass first.
+        assert_eq!(
+            runner.due(&runs, &options, start + 60_000 + 120_000),
+            Some(RunKind::Passwords)
+        );
+        // Thirty minutes after the last sync started, a sync is due (before the passwords).
+        assert_eq!(
+            runner.due(&runs, &options, start + 30 * 60_000),
+            Some(RunKind::Delta)
+        );
+        // Not when the service holds the schedule, nor while a run is under way.
+        let mut theirs = holding_the_lease();
+        theirs.lease = LeaseState::Unknown;
+        assert_eq!(theirs.due(&runs, &options, start + 30 * 60_000), None);
+        let mut off = holding_the_lease();
+        off.scheduling = false;
+        assert_eq!(off.due(&runs, &options, start + 30 * 60_000), None);
+    }
+
+    #[test]
+    fn a_cycle_the_schedule_started_counts_even_when_it_left_no_run() {
+        let options = SyncOptions {
+            interval_minutes: 30,
+            ..SyncOptions::default()
+        };
+        let mut runner = holding_the_lease();
+        let runs = [run(1, RunMode::Delta, 0)];
+        // A scheduled cycle that could not start (say the keyring was locked) is not retried
+        // every frame: the next try waits an interval.
+        let attempted = now_ms();
+        runner.scheduled_sync_at = attempted;
+        assert_eq!(
+            runner.next_due_ms(&runs, &options).0,
+            attempted + 30 * 60_000
+        );
+    }
+
+    #[test]
+    fn progress_goes_through_the_steps_and_never_past_the_end() {
+        let mut live = LiveProgress::new(4);
+        assert_eq!(live.fraction(), 0.0);
+        live.apply(Progress::Step(StepKind::DirectoryImport));
+        assert!(
+            (live.fraction() - 0.125).abs() < 1e-6,
+            "half of the first step"
+        );
+        live.apply(Progress::Objects {
+            step: StepKind::CloudExport,
+            done: 50,
+            total: Some(100),
+        });
+        assert!((live.fraction() - 0.875).abs() < 1e-6);
+        assert_eq!(live.done, 50);
+        live.apply(Progress::Objects {
+            step: StepKind::CloudExport,
+            done: 100,
+            total: Some(100),
+        });
+        assert_eq!(live.fraction(), 1.0);
+        // A step beyond those expected (write-back when not counted) stays at the end.
+        live.apply(Progress::Step(StepKind::WriteBackExport));
+        assert!(live.fraction() <= 1.0);
+    }
+}
