@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::attribute_flow::TenantDomains;
 use super::attribute_flow::{mail_nickname, primary_smtp};
 use super::export::{self, ExportContext, ExportReport, GROUP_SELECT, USER_SELECT};
+use super::import_changes::{import_change, import_delete};
 use super::plan::{Operation, Plan, PlanInput, PlanOptions, plan};
 use super::run::{ObjectType, RunMode, RunStatus, RunTrigger, StepKind};
 use super::validation::Severity;
@@ -661,15 +662,19 @@ impl Cycle<'_> {
         let connection = self.connections.directory.connection().await?;
         let mut import = FullImport::new(connection, &scope);
         while let Some(page) = import.next_page().await? {
+            let mut changes = Vec::new();
             for object in &page {
-                match self.store.directory_object(object.anchor)? {
-                    None => counters.adds += 1,
-                    Some(stored) if stored == *object => counters.no_change += 1,
-                    Some(stored) if stored.dn != object.dn => counters.renames += 1,
-                    Some(_) => counters.updates += 1,
+                let stored = self.store.directory_object(object.anchor)?;
+                match import_change(stored.as_ref(), object) {
+                    Some(change) => {
+                        counters.count(change.change_kind);
+                        changes.push(change);
+                    }
+                    None => counters.no_change += 1,
                 }
                 seen.insert(object.anchor);
             }
+            self.store.record_import_changes(self.run_id, &changes)?;
             // A full run evaluates every object again (a changed tenant domain, say, changes
             // what an unchanged object should look like in the cloud).
             self.store.save_import(&page, &[], None, now_ms())?;
@@ -684,6 +689,13 @@ impl Cycle<'_> {
         }
         let gone: Vec<Guid> = known.difference(&seen).copied().collect();
         counters.deletes = gone.len() as u64;
+        let mut deleted = Vec::new();
+        for anchor in &gone {
+            if let Some(stored) = self.store.directory_object(*anchor)? {
+                deleted.push(import_delete(&stored));
+            }
+        }
+        self.store.record_import_changes(self.run_id, &deleted)?;
         self.store.save_import(
             &[],
             &gone,
@@ -713,28 +725,36 @@ impl Cycle<'_> {
                 .await?;
             let mut objects = Vec::new();
             let mut gone = Vec::new();
+            let mut changes = Vec::new();
             for change in batch.changes {
                 match change {
                     DirectoryChange::InScope {
                         object, members, ..
                     } => {
                         let stored = self.store.directory_object(object.anchor)?;
-                        match &stored {
-                            None => counters.adds += 1,
-                            Some(stored) if stored.dn != object.dn => counters.renames += 1,
-                            Some(_) => counters.updates += 1,
+                        let object = with_members(object, members, stored.as_ref());
+                        // DirSync also reports changes to attributes dirsync does not read:
+                        // those objects are unchanged here.
+                        match import_change(stored.as_ref(), &object) {
+                            Some(change) => {
+                                counters.count(change.change_kind);
+                                changes.push(change);
+                            }
+                            None => counters.no_change += 1,
                         }
-                        objects.push(with_members(object, members, stored.as_ref()));
+                        objects.push(object);
                     }
                     DirectoryChange::OutOfScope { anchor, .. }
                     | DirectoryChange::Deleted { anchor } => {
-                        if self.store.directory_object(anchor)?.is_some() {
+                        if let Some(stored) = self.store.directory_object(anchor)? {
                             counters.deletes += 1;
+                            changes.push(import_delete(&stored));
                         }
                         gone.push(anchor);
                     }
                 }
             }
+            self.store.record_import_changes(self.run_id, &changes)?;
             done += (objects.len() + gone.len()) as u64;
             self.store.save_import(
                 &objects,

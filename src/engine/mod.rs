@@ -4,6 +4,7 @@
 //! - `cycle`: one run, step by step, recorded in the store; the only entry point (`run_cycle`).
 //! - `attribute_flow`, `validation`, `plan`: the pure synchronization stage: what an AD object
 //!   looks like in the cloud, IdFix's checks, joining and planning.
+//! - `import_changes`: what the directory import records about each object it read.
 //! - `export`: the plan's writes to Graph, in three phases, kept chunk by chunk.
 //! - `password_cycle`, `password_hash`: password hash sync's own cycle and Microsoft's transform
 //!   of an NT hash into the credential the cloud receives.
@@ -12,6 +13,7 @@
 pub mod attribute_flow;
 pub mod cycle;
 pub mod export;
+pub mod import_changes;
 pub mod password_cycle;
 pub mod password_hash;
 pub mod plan;

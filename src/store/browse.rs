@@ -3,6 +3,8 @@
 //! an object's history across runs, a search by name, DN, UPN, mail or anchor, and the
 //! connectors' figures.
 
+use std::collections::HashMap;
+
 use rusqlite::{OptionalExtension as _, params};
 
 use super::runs::{ErrorRecord, ObjectChangeRecord, RunId, word};
@@ -13,8 +15,10 @@ use crate::engine::run::{ChangeKind, ObjectType, StepKind};
 /// One line of a run's object list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChangeRow {
-    /// For [`SqliteStore::object_change`].
+    /// For [`SqliteStore::object_change`], with `imported`.
     pub id: i64,
+    /// What a directory import read (`import_changes`), not what dirsync changed.
+    pub imported: bool,
     pub step: StepKind,
     pub change_kind: ChangeKind,
     pub object_type: ObjectType,
@@ -64,12 +68,15 @@ pub struct ConnectorFigures {
 }
 
 impl SqliteStore {
-    /// Every change of a run, in the order they were made, without attribute values.
+    /// Every change of a run without attribute values: what its directory import read, then
+    /// what it changed, each in the order recorded.
     pub fn change_rows(&self, run: RunId) -> Result<Vec<ChangeRow>, StoreError> {
-        let mut select = self.connection().prepare(
-            "SELECT id, step, change_kind, object_type, dn, anchor, cloud_id
-             FROM object_changes WHERE run_id = ?1 ORDER BY id",
-        )?;
+        let mut select = self.connection().prepare(&format!(
+            "SELECT {IMPORT_ROW} FROM import_changes WHERE run_id = ?1
+             UNION ALL
+             SELECT {CHANGE_ROW} FROM object_changes WHERE run_id = ?1
+             ORDER BY 2 DESC, 1"
+        ))?;
         let rows = select
             .query_map([run], read_change_row)?
             .collect::<Result<Vec<_>, _>>()?;
@@ -77,29 +84,36 @@ impl SqliteStore {
     }
 
     /// One change with its attribute values.
-    pub fn object_change(&self, id: i64) -> Result<Option<ObjectChangeRecord>, StoreError> {
+    pub fn object_change(
+        &self,
+        id: i64,
+        imported: bool,
+    ) -> Result<Option<ObjectChangeRecord>, StoreError> {
+        let sql = if imported {
+            "SELECT 'directory-import', dn, anchor, object_type, NULL, change_kind,
+                 attribute_changes
+             FROM import_changes WHERE id = ?1"
+        } else {
+            "SELECT step, dn, anchor, object_type, cloud_id, change_kind, attribute_changes
+             FROM object_changes WHERE id = ?1"
+        };
         let change = self
             .connection()
-            .query_row(
-                "SELECT step, dn, anchor, object_type, cloud_id, change_kind, attribute_changes
-                 FROM object_changes WHERE id = ?1",
-                [id],
-                |row| {
-                    let step: String = row.get(0)?;
-                    let object_type: String = row.get(3)?;
-                    let change_kind: String = row.get(5)?;
-                    let attributes: String = row.get(6)?;
-                    Ok(ObjectChangeRecord {
-                        step: word(StepKind::parse(&step), &step)?,
-                        dn: row.get(1)?,
-                        anchor: row.get(2)?,
-                        object_type: word(ObjectType::parse(&object_type), &object_type)?,
-                        cloud_id: row.get(4)?,
-                        change_kind: word(ChangeKind::parse(&change_kind), &change_kind)?,
-                        attributes: serde_json::from_str(&attributes).unwrap_or_default(),
-                    })
-                },
-            )
+            .query_row(sql, [id], |row| {
+                let step: String = row.get(0)?;
+                let object_type: String = row.get(3)?;
+                let change_kind: String = row.get(5)?;
+                let attributes: String = row.get(6)?;
+                Ok(ObjectChangeRecord {
+                    step: word(StepKind::parse(&step), &step)?,
+                    dn: row.get(1)?,
+                    anchor: row.get(2)?,
+                    object_type: word(ObjectType::parse(&object_type), &object_type)?,
+                    cloud_id: row.get(4)?,
+                    change_kind: word(ChangeKind::parse(&change_kind), &change_kind)?,
+                    attributes: serde_json::from_str(&attributes).unwrap_or_default(),
+                })
+            })
             .optional()?;
         Ok(change)
     }
@@ -154,17 +168,31 @@ impl SqliteStore {
     pub fn object_history(&self, anchor: &str) -> Result<Vec<HistoryEntry>, StoreError> {
         let db = self.connection();
         let mut entries = Vec::new();
-        let mut changes = db.prepare(
-            "SELECT c.id, c.step, c.change_kind, c.object_type, c.dn, c.anchor, c.cloud_id,
-                 r.id, r.started_at
-             FROM object_changes c JOIN runs r ON r.id = c.run_id
-             WHERE c.anchor = ?1",
-        )?;
+        let mut changes = db.prepare(&format!(
+            "SELECT {IMPORT_ROW}, run_id FROM import_changes WHERE anchor = ?1
+             UNION ALL
+             SELECT {CHANGE_ROW}, run_id FROM object_changes WHERE anchor = ?1
+             ORDER BY 2 DESC, 1"
+        ))?;
         let mut rows = changes.query([anchor])?;
+        let mut started: HashMap<RunId, i64> = HashMap::new();
         while let Some(row) = rows.next()? {
+            let run_id: RunId = row.get(8)?;
+            let run_started_at = match started.get(&run_id) {
+                Some(at) => *at,
+                None => {
+                    let at: i64 = db.query_row(
+                        "SELECT started_at FROM runs WHERE id = ?1",
+                        [run_id],
+                        |row| row.get(0),
+                    )?;
+                    started.insert(run_id, at);
+                    at
+                }
+            };
             entries.push(HistoryEntry {
-                run_id: row.get(7)?,
-                run_started_at: row.get(8)?,
+                run_id,
+                run_started_at,
                 event: HistoryEvent::Change(read_change_row(row)?),
             });
         }
@@ -225,18 +253,23 @@ impl SqliteStore {
     }
 }
 
+/// The columns [`read_change_row`] reads, from `import_changes` and from `object_changes`.
+const IMPORT_ROW: &str = "id, 1, 'directory-import', change_kind, object_type, dn, anchor, NULL";
+const CHANGE_ROW: &str = "id, 0, step, change_kind, object_type, dn, anchor, cloud_id";
+
 fn read_change_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChangeRow> {
-    let step: String = row.get(1)?;
-    let change_kind: String = row.get(2)?;
-    let object_type: String = row.get(3)?;
+    let step: String = row.get(2)?;
+    let change_kind: String = row.get(3)?;
+    let object_type: String = row.get(4)?;
     Ok(ChangeRow {
         id: row.get(0)?,
+        imported: row.get::<_, i64>(1)? == 1,
         step: word(StepKind::parse(&step), &step)?,
         change_kind: word(ChangeKind::parse(&change_kind), &change_kind)?,
         object_type: word(ObjectType::parse(&object_type), &object_type)?,
-        dn: row.get(4)?,
-        anchor: row.get(5)?,
-        cloud_id: row.get(6)?,
+        dn: row.get(5)?,
+        anchor: row.get(6)?,
+        cloud_id: row.get(7)?,
     })
 }
 
@@ -363,11 +396,41 @@ mod tests {
         let rows = store.change_rows(first).expect("rows");
         assert_eq!(rows.len(), 2);
         let opened = store
-            .object_change(rows[1].id)
+            .object_change(rows[1].id, rows[1].imported)
             .expect("read")
             .expect("exists");
         assert_eq!(opened.dn, "CN=Bob 100%,OU=Sales");
         assert_eq!(opened.attributes[0].new, json!("bob@corp.test"));
+
+        // What the second run's import read comes first in its list, and in Ada's history.
+        let mut read = change(
+            "CN=Ada Lovelace,OU=Sales",
+            "AAA=",
+            ChangeKind::Update,
+            "ada@corp.test",
+        );
+        read.step = StepKind::DirectoryImport;
+        read.cloud_id = None;
+        store
+            .record_import_changes(second, &[read])
+            .expect("import changes");
+        let rows = store.change_rows(second).expect("rows");
+        assert_eq!(
+            rows.iter()
+                .map(|row| (row.step, row.imported))
+                .collect::<Vec<_>>(),
+            [
+                (StepKind::DirectoryImport, true),
+                (StepKind::CloudExport, false)
+            ]
+        );
+        let imported = store
+            .object_change(rows[0].id, true)
+            .expect("read")
+            .expect("exists");
+        assert_eq!(imported.step, StepKind::DirectoryImport);
+        assert_eq!(imported.attributes[0].name, "userPrincipalName");
+        assert_eq!(store.object_history("AAA=").expect("history").len(), 4);
 
         store.record_throttled(second, 7).expect("throttled");
         let figures = store.connector_figures().expect("figures");

@@ -254,6 +254,39 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Keeps what a directory import read of each object (`import_changes`), in one transaction.
+    pub fn record_import_changes(
+        &self,
+        run: RunId,
+        changes: &[ObjectChangeRecord],
+    ) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let transaction = self.connection().unchecked_transaction()?;
+        {
+            let mut insert = transaction.prepare(
+                "INSERT INTO import_changes (run_id, dn, anchor, object_type, change_kind,
+                     attribute_changes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for change in changes {
+                let attributes = serde_json::to_string(&change.attributes)
+                    .expect("JSON values always serialize");
+                insert.execute(params![
+                    run,
+                    change.dn,
+                    change.anchor,
+                    change.object_type.as_str(),
+                    change.change_kind.as_str(),
+                    attributes
+                ])?;
+            }
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
     pub fn record_errors(&self, run: RunId, errors: &[ErrorRecord]) -> Result<(), StoreError> {
         if errors.is_empty() {
             return Ok(());

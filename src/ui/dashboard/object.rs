@@ -15,9 +15,10 @@ use crate::ui::theme;
 /// What to open.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ObjectSource {
-    /// A recorded change, by its id in the store.
+    /// A recorded change, by its id in the store (`imported`: what a directory import read).
     Change {
         id: i64,
+        imported: bool,
     },
     Error(Box<ErrorRecord>),
 }
@@ -36,9 +37,11 @@ impl OpenObject {
         repaint: &egui::Context,
     ) -> OpenObject {
         let change = match &source {
-            ObjectSource::Change { id } => {
-                let id = *id;
-                read_store(home, runtime, repaint, move |store| store.object_change(id))
+            ObjectSource::Change { id, imported } => {
+                let (id, imported) = (*id, *imported);
+                read_store(home, runtime, repaint, move |store| {
+                    store.object_change(id, imported)
+                })
             }
             ObjectSource::Error(_) => Lookup::NotStarted,
         };
@@ -109,11 +112,7 @@ fn identity_ui(
                 },
             );
             row(ui, "Anchor", anchor.unwrap_or("–"));
-            row(
-                ui,
-                "Cloud object id",
-                cloud_id.unwrap_or("– (not in the cloud yet)"),
-            );
+            row(ui, "Cloud object id", cloud_id.unwrap_or("–"));
             row(ui, "Type", kind);
         });
 }

@@ -599,7 +599,10 @@ fn object_list_ui(
                         change.change_kind.as_str(),
                         change.object_type.as_str(),
                         change.dn.as_str(),
-                        ObjectSource::Change { id: change.id },
+                        ObjectSource::Change {
+                            id: change.id,
+                            imported: change.imported,
+                        },
                     )
                 };
                 row.col(|ui| {

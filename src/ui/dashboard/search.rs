@@ -161,7 +161,10 @@ fn history_table_ui(ui: &mut egui::Ui, entries: &[HistoryEntry]) -> SearchAction
                         change.step,
                         change.change_kind.as_str().to_owned(),
                         change.dn.clone(),
-                        ObjectSource::Change { id: change.id },
+                        ObjectSource::Change {
+                            id: change.id,
+                            imported: change.imported,
+                        },
                     ),
                     HistoryEvent::Error(error) => (
                         error.step,
