@@ -989,6 +989,18 @@ fn the_window_leaves_the_schedule_to_a_running_service_and_takes_it_back() {
         !dashboard(&window).is_syncing(),
         "the window started no run"
     );
+    // The service kept its run's progress in the store as it went (what a window shows live).
+    let store =
+        dirsync::store::SqliteStore::open(&installation.home.path().join("state.db")).unwrap();
+    let kept: i64 = store
+        .connection()
+        .query_row(
+            "SELECT count(*) FROM runs WHERE progress_at IS NOT NULL",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(kept, 1, "the service's run kept its progress");
 
     // The service stops (SIGTERM): the window takes the schedule.
     let status = std::process::Command::new("kill")

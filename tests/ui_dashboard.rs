@@ -1310,3 +1310,50 @@ fn every_view_looks_as_it_did(theme: egui::Theme, name: &str) {
     open_tab(&mut harness, "Settings");
     snapshot(&mut harness, "settings");
 }
+
+#[test]
+fn a_run_of_another_process_shows_live_from_the_store() {
+    let runtime = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = dashboard(&runtime, dir.path(), false);
+    // `dirsync service` (another process) is in the middle of an export, and says how far.
+    let store = SqliteStore::open(&dir.path().join("state.db")).unwrap();
+    let started = FIXED_NOW_MS + MINUTE_MS;
+    let run = store
+        .start_run(RunTrigger::Schedule, RunMode::Delta, started)
+        .unwrap();
+    for (offset, step) in [
+        StepKind::DirectoryImport,
+        StepKind::CloudImport,
+        StepKind::Synchronization,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let at = started + offset as i64 * 1_000;
+        store.start_step(run, step, at).unwrap();
+        store
+            .finish_step(run, step, &StepCounters::default(), at + 1_000)
+            .unwrap();
+    }
+    store
+        .start_step(run, StepKind::CloudExport, started + 3_000)
+        .unwrap();
+    store
+        .record_running_progress(400, Some(1_000), started + 5_000)
+        .unwrap();
+    let line = format!(
+        "Run {run} (schedule, delta) in another process running: cloud-export, 400 of 1000 objects, 200/s, about 3.0 s left"
+    );
+    wait_until(&mut harness, "the other process's run, live", |harness| {
+        shows_containing(harness, &line)
+    });
+    assert!(
+        !harness.state().dashboard().unwrap().is_syncing(),
+        "the window runs nothing itself"
+    );
+    assert!(
+        !is_enabled(&harness, "Stop"),
+        "the window cannot stop another process's run"
+    );
+}

@@ -1,7 +1,8 @@
 //! `dirsync sync [--preview] [--full] [--json]`: one cycle now, reported as it went.
 
 use std::io::IsTerminal as _;
-use std::time::Duration;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
@@ -11,10 +12,10 @@ use super::{
 use crate::cloud::FlowPolicy;
 use crate::config::{Config, ConfigError};
 use crate::directory::password_hashes::SambaPrivilegedSocket;
-use crate::engine::cycle::sync_app_client;
 use crate::engine::cycle::{
     Connections, CycleReport, CycleRequest, Progress, StopSignal, run_cycle,
 };
+use crate::engine::cycle::{now_ms, sync_app_client};
 use crate::engine::password_cycle::{PasswordCycleRequest, run_password_cycle};
 use crate::engine::run::{RunMode, RunStatus, RunTrigger, StepKind};
 use crate::home::Home;
@@ -94,12 +95,13 @@ pub async fn run_locked_with(
         SqliteStore::open(&home.state_db).map_err(|error| CliError::Failed(error.to_string()))?;
     let mut connections = Connections::open(&config, &OsKeyring, FlowPolicy::default())
         .map_err(|error| CliError::Failed(error.to_string()))?;
+    let progress = kept_progress(home, progress);
     let report = Box::pin(run_cycle(
         &config,
         &mut connections,
         &store,
         request,
-        progress,
+        &progress,
         stop,
     ))
     .await
@@ -145,13 +147,14 @@ pub async fn run_passwords_locked_with(
         Duration::from_secs(config.directory.timeout_secs),
     )
     .await;
+    let progress = kept_progress(home, progress);
     let report = run_password_cycle(
         &config,
         source.as_mut().map_err(|unavailable| unavailable.clone()),
         &graph,
         &store,
         request,
-        progress,
+        &progress,
         stop,
     )
     .await
@@ -165,6 +168,38 @@ pub fn exit_status(report: &CycleReport) -> u8 {
         RunStatus::CompletedWithErrors => EXIT_OBJECT_ERRORS,
         RunStatus::StoppedDeletionThreshold => EXIT_DELETION_THRESHOLD,
         RunStatus::Failed | RunStatus::Cancelled | RunStatus::Running => EXIT_FAILED,
+    }
+}
+
+/// `progress`, and the same kept on the running run in the store (each step, and counts at most
+/// once a second), so that a window in another process shows the run live. A store that cannot
+/// be written only loses the live view: the run goes on.
+fn kept_progress<'a>(
+    home: &Home,
+    progress: &'a (dyn Fn(Progress) + Sync),
+) -> impl Fn(Progress) + Sync + 'a {
+    let store = SqliteStore::open(&home.state_db).ok().map(Mutex::new);
+    let kept_at: Mutex<Option<Instant>> = Mutex::new(None);
+    move |event| {
+        progress(event);
+        let Some(store) = &store else {
+            return;
+        };
+        let (done, total) = match event {
+            Progress::Step(_) => (0, None),
+            Progress::Objects { done, total, .. } => (done, total),
+        };
+        let mut kept_at = kept_at.lock().unwrap_or_else(PoisonError::into_inner);
+        let due = matches!(event, Progress::Step(_))
+            || kept_at.is_none_or(|at| at.elapsed() >= Duration::from_secs(1));
+        if !due {
+            return;
+        }
+        *kept_at = Some(Instant::now());
+        let store = store.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Err(error) = store.record_running_progress(done, total, now_ms()) {
+            tracing::debug!(%error, "cannot keep the run's progress in the store");
+        }
     }
 }
 

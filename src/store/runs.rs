@@ -57,6 +57,18 @@ pub struct RunRecord {
     pub steps: Vec<StepRecord>,
     /// Requests Graph answered 429 (throttled) during the run's export.
     pub throttled: u64,
+    /// How far the current step of a running run is, as the running process last said.
+    #[serde(skip)]
+    pub progress: Option<RunProgress>,
+}
+
+/// Objects done in a running run's current step, of how many when known, said at `at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunProgress {
+    pub done: u64,
+    pub total: Option<u64>,
+    /// Unix milliseconds.
+    pub at: i64,
 }
 
 impl RunRecord {
@@ -198,6 +210,22 @@ impl SqliteStore {
                 counters.no_change as i64,
                 counters.errors as i64
             ],
+        )?;
+        Ok(())
+    }
+
+    /// Keeps how far the running run's current step is (there is one running run at most: the
+    /// caller holds the run lock).
+    pub fn record_running_progress(
+        &self,
+        done: u64,
+        total: Option<u64>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.connection().execute(
+            "UPDATE runs SET progress_done = ?1, progress_total = ?2, progress_at = ?3
+             WHERE status = 'running'",
+            params![done as i64, total.map(|total| total as i64), now],
         )?;
         Ok(())
     }
@@ -371,8 +399,9 @@ impl SqliteStore {
     pub fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
         let db = self.connection();
         let mut select = db.prepare(
-            "SELECT id, trigger, mode, status, started_at, ended_at, throttled FROM runs
-             ORDER BY started_at DESC, id DESC LIMIT ?1",
+            "SELECT id, trigger, mode, status, started_at, ended_at, throttled, progress_done,
+                 progress_total, progress_at
+             FROM runs ORDER BY started_at DESC, id DESC LIMIT ?1",
         )?;
         let mut runs = select
             .query_map([limit as i64], read_run)?
@@ -391,8 +420,9 @@ impl SqliteStore {
         let run = self
             .connection()
             .query_row(
-                "SELECT id, trigger, mode, status, started_at, ended_at, throttled FROM runs
-                 WHERE id = ?1",
+                "SELECT id, trigger, mode, status, started_at, ended_at, throttled, progress_done,
+                     progress_total, progress_at
+                 FROM runs WHERE id = ?1",
                 [id],
                 read_run,
             )
@@ -535,6 +565,16 @@ fn read_run(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         ended_at: row.get(5)?,
         steps: Vec::new(),
         throttled: row.get::<_, i64>(6)?.max(0) as u64,
+        progress: match (row.get::<_, Option<i64>>(7)?, row.get::<_, Option<i64>>(9)?) {
+            (Some(done), Some(at)) if status == "running" => Some(RunProgress {
+                done: done.max(0) as u64,
+                total: row
+                    .get::<_, Option<i64>>(8)?
+                    .map(|total| total.max(0) as u64),
+                at,
+            }),
+            _ => None,
+        },
     })
 }
 
@@ -629,6 +669,35 @@ mod tests {
         assert_eq!(store.prune_runs(5_000).expect("prune"), 1);
         assert!(store.run(old).expect("read").is_none());
         assert!(store.run(run).expect("read").is_some());
+    }
+
+    #[test]
+    fn a_running_run_keeps_its_progress_and_a_finished_one_shows_none() {
+        let store = SqliteStore::open_in_memory().expect("open");
+        let run = store
+            .start_run(RunTrigger::Schedule, RunMode::Delta, 1_000)
+            .expect("run");
+        assert_eq!(store.run(run).expect("read").expect("run").progress, None);
+        store
+            .record_running_progress(400, Some(1_000), 2_000)
+            .expect("progress");
+        assert_eq!(
+            store.runs(1).expect("runs")[0].progress,
+            Some(RunProgress {
+                done: 400,
+                total: Some(1_000),
+                at: 2_000
+            })
+        );
+        store
+            .finish_run(run, RunStatus::Success, 3_000)
+            .expect("finish");
+        assert_eq!(store.run(run).expect("read").expect("run").progress, None);
+        // Nothing runs: nothing to keep progress on.
+        store
+            .record_running_progress(1, None, 4_000)
+            .expect("progress");
+        assert_eq!(store.run(run).expect("read").expect("run").progress, None);
     }
 
     #[test]

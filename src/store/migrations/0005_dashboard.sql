@@ -1,7 +1,13 @@
--- The dashboard (issue 7): how often Graph throttled a run, which process runs the schedule, and
--- what each directory import read.
+-- The dashboard (issue 7): how often Graph throttled a run, how far a running run is, which
+-- process runs the schedule, and what each directory import read.
 
 ALTER TABLE runs ADD COLUMN throttled INTEGER NOT NULL DEFAULT 0;
+
+-- How far a running run's current step is (objects done, of how many, when it was said), so a
+-- window in another process can show it live.
+ALTER TABLE runs ADD COLUMN progress_done INTEGER;
+ALTER TABLE runs ADD COLUMN progress_total INTEGER;
+ALTER TABLE runs ADD COLUMN progress_at INTEGER;
 
 -- One row at most: the process that runs the scheduled cycles, 'service' (`dirsync service`) or
 -- 'window' (the open dashboard), renewed while it lives. A lease not renewed in time has expired:

@@ -6,18 +6,18 @@ use std::time::{Duration, Instant};
 use egui_extras::{Column, TableBuilder};
 use tokio::runtime::Handle;
 
-use super::sync_runner::SyncJob;
+use super::sync_runner::{LiveProgress, SyncJob};
 use super::{HISTORY_LIMIT, read_store, status_badge_ui};
+use crate::engine::cycle::now_ms;
 use crate::engine::run::RunStatus;
 use crate::home::Home;
 use crate::run_report::{human_duration, human_time};
 use crate::store::runs::{RunId, RunRecord};
 use crate::ui::task::Lookup;
 
-/// How often the history is read again while a run is under way (in this window or another
-/// process), and otherwise.
-const REFRESH_RUNNING: Duration = Duration::from_secs(2);
-const REFRESH_IDLE: Duration = Duration::from_secs(15);
+/// How often the history is read again (off the UI thread; a thousand runs read in a few
+/// milliseconds): often enough that a run of another process shows live.
+const REFRESH_EVERY: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Default)]
 pub struct History {
@@ -39,7 +39,7 @@ impl History {
         self.reading = read_store(home, runtime, repaint, |store| store.runs(HISTORY_LIMIT));
     }
 
-    pub fn poll(&mut self, home: &Home, runtime: &Handle, repaint: &egui::Context, syncing: bool) {
+    pub fn poll(&mut self, home: &Home, runtime: &Handle, repaint: &egui::Context) {
         self.reading.poll();
         match std::mem::take(&mut self.reading) {
             Lookup::Done(runs) => {
@@ -54,19 +54,9 @@ impl History {
             }
             other => self.reading = other,
         }
-        let running = syncing
-            || self
-                .runs
-                .first()
-                .is_some_and(|run| run.status == RunStatus::Running);
-        let every = if running {
-            REFRESH_RUNNING
-        } else {
-            REFRESH_IDLE
-        };
         let due = self
             .read_at
-            .is_none_or(|read_at| read_at.elapsed() >= every);
+            .is_none_or(|read_at| read_at.elapsed() >= REFRESH_EVERY);
         if due && !self.reading.is_running() {
             self.refresh(home, runtime, repaint);
         }
@@ -90,21 +80,18 @@ pub fn history_ui(
         && let Some(run) = history.runs.first()
         && run.status == RunStatus::Running
     {
-        // A run of another process (the service, a `dirsync sync`): what the store says of it.
-        let step = run
-            .steps
-            .last()
-            .map_or("starting".to_owned(), |step| step.step.as_str().to_owned());
-        ui.horizontal(|ui| {
-            ui.spinner();
-            ui.label(format!(
-                "Run {} ({}, {}) is running in another process: {step}, started {}",
-                run.id,
-                run.trigger,
-                run.mode,
-                human_time(run.started_at)
-            ));
-        });
+        // A run of another process (the service, a `dirsync sync`): as the store has it.
+        let steps_expected = if run.mode == crate::engine::run::RunMode::Password {
+            2
+        } else {
+            4
+        };
+        let live = LiveProgress::of_record(run, steps_expected);
+        let title = format!(
+            "Run {} ({}, {}) in another process",
+            run.id, run.trigger, run.mode
+        );
+        progress_ui(ui, &title, &live, false);
     }
     if history.runs.is_empty() {
         ui.label(if job.is_some() {
@@ -241,7 +228,12 @@ pub fn history_ui(
 
 /// A run of the window's, live: stage, objects processed, rate, time left and a progress bar.
 pub fn live_progress_ui(ui: &mut egui::Ui, job: &SyncJob, stopping: bool) {
-    let live = &job.live;
+    let title = format!("{} ({})", capitalized(&job.kind.describe()), job.trigger);
+    progress_ui(ui, &title, &job.live, stopping);
+}
+
+/// A run's live line and progress bar.
+fn progress_ui(ui: &mut egui::Ui, title: &str, live: &LiveProgress, stopping: bool) {
     ui.add_space(4.0);
     ui.horizontal(|ui| {
         ui.spinner();
@@ -250,11 +242,7 @@ pub fn live_progress_ui(ui: &mut egui::Ui, job: &SyncJob, stopping: bool) {
             .map_or("starting (signing in)".to_owned(), |step| {
                 step.as_str().to_owned()
             });
-        let mut line = format!(
-            "{} ({}) running: {stage}",
-            capitalized(&job.kind.describe()),
-            job.trigger
-        );
+        let mut line = format!("{title} running: {stage}");
         if live.done > 0 || live.total.is_some() {
             line.push_str(&match live.total {
                 Some(total) => format!(", {} of {total} objects", live.done),
@@ -272,7 +260,7 @@ pub fn live_progress_ui(ui: &mut egui::Ui, job: &SyncJob, stopping: bool) {
         }
         line.push_str(&format!(
             "; {} so far",
-            human_duration(live.started.elapsed().as_millis() as i64)
+            human_duration(now_ms() - live.started_at)
         ));
         if stopping {
             line.push_str(" — stopping at the next safe point…");

@@ -208,8 +208,7 @@ impl Dashboard {
             }
             self.connectors.forget();
         }
-        self.history
-            .poll(&self.home, &self.runtime, repaint, self.sync.is_running());
+        self.history.poll(&self.home, &self.runtime, repaint);
         if let Some(run) = &mut self.run {
             run.poll(&self.home, &self.runtime, repaint);
         }

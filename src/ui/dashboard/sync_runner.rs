@@ -54,54 +54,75 @@ pub struct SyncJob {
     pub live: LiveProgress,
 }
 
-/// How a run is going, from the cycle's progress events.
+/// How a run is going: from the cycle's progress events for a run of the window's, from the
+/// store for a run of another process. Times are Unix milliseconds.
 #[derive(Debug, Clone)]
 pub struct LiveProgress {
-    pub started: Instant,
+    pub started_at: i64,
     pub step: Option<StepKind>,
-    pub step_started: Instant,
+    pub step_started_at: i64,
     pub done: u64,
     pub total: Option<u64>,
+    /// When `done` was counted.
+    pub counted_at: i64,
     /// Steps this run will go through (write-back adds one).
     pub steps_expected: usize,
 }
 
 impl LiveProgress {
     pub fn new(steps_expected: usize) -> LiveProgress {
-        let now = Instant::now();
+        let now = now_ms();
         LiveProgress {
-            started: now,
+            started_at: now,
             step: None,
-            step_started: now,
+            step_started_at: now,
             done: 0,
             total: None,
+            counted_at: now,
+            steps_expected,
+        }
+    }
+
+    /// A running run as the store has it (its process keeps its progress there).
+    pub fn of_record(run: &RunRecord, steps_expected: usize) -> LiveProgress {
+        let current = run.steps.last();
+        let progress = run.progress;
+        LiveProgress {
+            started_at: run.started_at,
+            step: current.map(|step| step.step),
+            step_started_at: current.map_or(run.started_at, |step| step.started_at),
+            done: progress.map_or(0, |progress| progress.done),
+            total: progress.and_then(|progress| progress.total),
+            counted_at: progress.map_or(run.started_at, |progress| progress.at),
             steps_expected,
         }
     }
 
     pub fn apply(&mut self, progress: Progress) {
+        let now = now_ms();
         match progress {
             Progress::Step(step) => {
                 self.step = Some(step);
-                self.step_started = Instant::now();
+                self.step_started_at = now;
                 self.done = 0;
                 self.total = None;
             }
             Progress::Objects { step, done, total } => {
                 if self.step != Some(step) {
                     self.step = Some(step);
-                    self.step_started = Instant::now();
+                    self.step_started_at = now;
                 }
                 self.done = done;
                 self.total = total;
             }
         }
+        self.counted_at = now;
     }
 
     /// Objects per second in the current step.
     pub fn rate_per_sec(&self) -> Option<f64> {
-        let elapsed = self.step_started.elapsed().as_secs_f64();
-        (self.done > 0 && elapsed > 0.2).then(|| self.done as f64 / elapsed)
+        let elapsed_secs = (self.counted_at - self.step_started_at) as f64 / 1000.0;
+        (self.done > 0 && elapsed_secs > 0.2).then(|| self.done as f64 / elapsed_secs)
     }
 
     /// Time left in the current step, when its total is known.
@@ -430,6 +451,7 @@ mod tests {
             ended_at: Some(started_at + 1_000),
             steps: Vec::new(),
             throttled: 0,
+            progress: None,
         }
     }
 
