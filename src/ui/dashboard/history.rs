@@ -9,7 +9,6 @@ use tokio::runtime::Handle;
 use super::sync_runner::{LiveProgress, SyncJob};
 use super::{HISTORY_LIMIT, read_store, status_badge_ui};
 use crate::engine::cycle::now_ms;
-use crate::engine::run::RunStatus;
 use crate::home::Home;
 use crate::run_report::{human_duration, human_time};
 use crate::store::runs::{RunId, RunRecord};
@@ -76,23 +75,6 @@ pub fn history_ui(
             ui.spinner();
         }
     });
-    if job.is_none()
-        && let Some(run) = history.runs.first()
-        && run.status == RunStatus::Running
-    {
-        // A run of another process (the service, a `dirsync sync`): as the store has it.
-        let steps_expected = if run.mode == crate::engine::run::RunMode::Password {
-            2
-        } else {
-            4
-        };
-        let live = LiveProgress::of_record(run, steps_expected);
-        let title = format!(
-            "Run {} ({}, {}) in another process",
-            run.id, run.trigger, run.mode
-        );
-        progress_ui(ui, &title, &live, false);
-    }
     if history.runs.is_empty() {
         ui.label(if job.is_some() {
             "The first run is under way."
@@ -224,6 +206,21 @@ pub fn history_ui(
         history.selected = Some(index);
     }
     open
+}
+
+/// A run of another process (the service, a `dirsync sync`), live as the store has it.
+pub fn other_process_progress_ui(ui: &mut egui::Ui, run: &RunRecord) {
+    let steps_expected = if run.mode == crate::engine::run::RunMode::Password {
+        2
+    } else {
+        4
+    };
+    let live = LiveProgress::of_record(run, steps_expected);
+    let title = format!(
+        "Run {} ({}, {}) in another process",
+        run.id, run.trigger, run.mode
+    );
+    progress_ui(ui, &title, &live, false);
 }
 
 /// A run of the window's, live: stage, objects processed, rate, time left and a progress bar.

@@ -25,7 +25,6 @@ use crate::store::runs::{RunId, RunRecord};
 use crate::ui::task::Lookup;
 use crate::ui::theme;
 
-pub use object::ObjectSource;
 use sync_runner::{LeaseState, RunKind, SyncRunner};
 
 /// The history keeps at most this many runs on screen (30 days of a 30-minute schedule is
@@ -243,6 +242,24 @@ pub fn dashboard_ui(ui: &mut egui::Ui, dashboard: &mut Dashboard) -> DashboardAc
         let stopping = dashboard.sync.stopping();
         egui::Panel::top("dashboard_live").show(ui, |ui| {
             history::live_progress_ui(ui, job, stopping);
+        });
+    } else if let Some(run) = dashboard
+        .history
+        .runs
+        .first()
+        .filter(|run| run.status == RunStatus::Running)
+        // The window's own run, just ended, until the history is read again.
+        .filter(|run| {
+            dashboard
+                .sync
+                .last_outcome
+                .as_ref()
+                .and_then(|outcome| outcome.run_id)
+                != Some(run.id)
+        })
+    {
+        egui::Panel::top("dashboard_live").show(ui, |ui| {
+            history::other_process_progress_ui(ui, run);
         });
     }
     let object_open =
