@@ -33,9 +33,23 @@ const RUN: Duration = Duration::from_secs(120);
 
 type Window = Harness<'static, DirsyncApp>;
 
-/// The dashboard on an installation's home, as `dirsync ui` opens it, with the schedule off.
+/// The dashboard on an installation's home, as `dirsync` opens it, with the schedule off.
 /// The runtime must outlive the harness: keep both.
 fn open_window(installation: &Installation) -> (tokio::runtime::Runtime, Window) {
+    open_window_with(
+        installation,
+        DashboardOptions {
+            scheduling: false,
+            read_cloud: true,
+            fixed_now: None,
+        },
+    )
+}
+
+fn open_window_with(
+    installation: &Installation,
+    options: DashboardOptions,
+) -> (tokio::runtime::Runtime, Window) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -45,11 +59,7 @@ fn open_window(installation: &Installation) -> (tokio::runtime::Runtime, Window)
         Home::in_dir(installation.home.path()),
         runtime.handle().clone(),
         None,
-        DashboardOptions {
-            scheduling: false,
-            read_cloud: true,
-            fixed_now: None,
-        },
+        options,
     );
     let harness = Harness::builder()
         .with_size(egui::vec2(1040.0, 720.0))
@@ -947,21 +957,9 @@ fn the_window_leaves_the_schedule_to_a_running_service_and_takes_it_back() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // The service syncs at once; its run shows in the history.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let app = DirsyncApp::with_dashboard_options(
-        Home::in_dir(installation.home.path()),
-        runtime.handle().clone(),
-        None,
-        DashboardOptions::default(),
-    );
-    let mut window = Harness::builder()
-        .with_size(egui::vec2(1040.0, 720.0))
-        .build_ui_state(|ui, app: &mut DirsyncApp| app.contents_ui(ui), app);
+    // The service syncs at once; its run shows in the history. The window schedules, as it
+    // does when an administrator opens it.
+    let (_runtime, mut window) = open_window_with(&installation, DashboardOptions::default());
     let pid = service.id();
     // Opened at the same moment, the two processes migrate the new state database once.
     std::thread::sleep(Duration::from_secs(1));
