@@ -108,99 +108,106 @@ pub fn history_ui(
     let row_height = ui.text_style_height(&egui::TextStyle::Body) + 6.0;
     let selected = history.selected;
     let mut clicked_row = None;
-    TableBuilder::new(ui)
-        .id_salt("run_history")
-        .striped(true)
-        .sense(egui::Sense::click())
-        .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
-        .column(Column::exact(62.0))
-        .column(Column::exact(64.0))
-        .column(Column::exact(64.0))
-        .column(Column::exact(200.0))
-        .column(Column::exact(138.0))
-        .column(Column::exact(62.0))
-        .columns(Column::exact(52.0), 4)
-        .column(Column::remainder().at_least(60.0).clip(true))
-        .header(row_height, |mut header| {
-            for title in [
-                "Run",
-                "Trigger",
-                "Mode",
-                "Status",
-                "Start (UTC)",
-                "Duration",
-                "Adds",
-                "Updates",
-                "Deletes",
-                "Errors",
-                "End (UTC)",
-            ] {
-                header.col(|ui| {
-                    ui.strong(title);
-                });
-            }
-        })
-        .body(|body| {
-            body.rows(row_height, row_count, |mut row| {
-                let index = row.index();
-                let run = &history.runs[index];
-                row.set_selected(selected == Some(index));
-                let counters = run.result_counters();
-                let count =
-                    |value: Option<u64>| value.map_or("–".to_owned(), |value| value.to_string());
-                row.col(|ui| {
-                    if ui.link(format!("Run {}", run.id)).clicked() {
-                        open = Some(run.id);
+    // Every column stays reachable in a narrow window: the table scrolls sideways.
+    egui::ScrollArea::horizontal()
+        .id_salt("run_history_sideways")
+        .show(ui, |ui| {
+            TableBuilder::new(ui)
+                .id_salt("run_history")
+                .striped(true)
+                .sense(egui::Sense::click())
+                .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
+                .column(Column::exact(62.0))
+                .column(Column::exact(64.0))
+                .column(Column::exact(64.0))
+                .column(Column::exact(200.0))
+                .column(Column::exact(138.0))
+                .column(Column::exact(62.0))
+                .columns(Column::exact(52.0), 4)
+                .column(Column::remainder().at_least(60.0).clip(true))
+                .header(row_height, |mut header| {
+                    for title in [
+                        "Run",
+                        "Trigger",
+                        "Mode",
+                        "Status",
+                        "Start (UTC)",
+                        "Duration",
+                        "Adds",
+                        "Updates",
+                        "Deletes",
+                        "Errors",
+                        "End (UTC)",
+                    ] {
+                        header.col(|ui| {
+                            ui.strong(title);
+                        });
                     }
+                })
+                .body(|body| {
+                    body.rows(row_height, row_count, |mut row| {
+                        let index = row.index();
+                        let run = &history.runs[index];
+                        row.set_selected(selected == Some(index));
+                        let counters = run.result_counters();
+                        let count = |value: Option<u64>| {
+                            value.map_or("–".to_owned(), |value| value.to_string())
+                        };
+                        row.col(|ui| {
+                            if ui.link(format!("Run {}", run.id)).clicked() {
+                                open = Some(run.id);
+                            }
+                        });
+                        row.col(|ui| {
+                            ui.label(run.trigger.as_str());
+                        });
+                        row.col(|ui| {
+                            ui.label(run.mode.as_str());
+                        });
+                        row.col(|ui| {
+                            status_badge_ui(ui, run.status);
+                        });
+                        row.col(|ui| {
+                            ui.label(human_time(run.started_at).trim_end_matches('Z'));
+                        });
+                        row.col(|ui| {
+                            ui.label(run.ended_at.map_or("–".to_owned(), |ended| {
+                                human_duration(ended - run.started_at)
+                            }));
+                        });
+                        row.col(|ui| {
+                            ui.label(count(counters.map(|c| c.adds)));
+                        });
+                        row.col(|ui| {
+                            ui.label(count(counters.map(|c| c.updates)));
+                        });
+                        row.col(|ui| {
+                            ui.label(count(counters.map(|c| c.deletes)));
+                        });
+                        row.col(|ui| {
+                            let errors = run.error_count();
+                            if errors > 0 {
+                                ui.colored_label(crate::ui::theme::error(ui), errors.to_string());
+                            } else {
+                                ui.label("0");
+                            }
+                        });
+                        row.col(|ui| {
+                            ui.label(
+                                run.ended_at.map_or("–".to_owned(), |ended| {
+                                    end_time(run.started_at, ended)
+                                }),
+                            );
+                        });
+                        let response = row.response();
+                        if response.clicked() {
+                            clicked_row = Some(index);
+                        }
+                        if response.double_clicked() {
+                            open = Some(run.id);
+                        }
+                    });
                 });
-                row.col(|ui| {
-                    ui.label(run.trigger.as_str());
-                });
-                row.col(|ui| {
-                    ui.label(run.mode.as_str());
-                });
-                row.col(|ui| {
-                    status_badge_ui(ui, run.status);
-                });
-                row.col(|ui| {
-                    ui.label(human_time(run.started_at).trim_end_matches('Z'));
-                });
-                row.col(|ui| {
-                    ui.label(run.ended_at.map_or("–".to_owned(), |ended| {
-                        human_duration(ended - run.started_at)
-                    }));
-                });
-                row.col(|ui| {
-                    ui.label(count(counters.map(|c| c.adds)));
-                });
-                row.col(|ui| {
-                    ui.label(count(counters.map(|c| c.updates)));
-                });
-                row.col(|ui| {
-                    ui.label(count(counters.map(|c| c.deletes)));
-                });
-                row.col(|ui| {
-                    let errors = run.error_count();
-                    if errors > 0 {
-                        ui.colored_label(crate::ui::theme::error(ui), errors.to_string());
-                    } else {
-                        ui.label("0");
-                    }
-                });
-                row.col(|ui| {
-                    ui.label(
-                        run.ended_at
-                            .map_or("–".to_owned(), |ended| end_time(run.started_at, ended)),
-                    );
-                });
-                let response = row.response();
-                if response.clicked() {
-                    clicked_row = Some(index);
-                }
-                if response.double_clicked() {
-                    open = Some(run.id);
-                }
-            });
         });
     if let Some(index) = clicked_row {
         history.selected = Some(index);

@@ -266,9 +266,10 @@ pub fn dashboard_ui(ui: &mut egui::Ui, dashboard: &mut Dashboard) -> DashboardAc
         dashboard.object.is_some() && matches!(dashboard.tab, Tab::Operations | Tab::Search);
     if object_open {
         let mut close = false;
+        let width = (ui.available_width() * 0.45).min(420.0);
         egui::Panel::right("object_details")
             .resizable(true)
-            .default_size(420.0)
+            .default_size(width)
             .show(ui, |ui| {
                 if let Some(object) = &dashboard.object {
                     close = object::object_ui(ui, object);
@@ -326,6 +327,8 @@ pub fn dashboard_ui(ui: &mut egui::Ui, dashboard: &mut Dashboard) -> DashboardAc
 
 fn top_bar_ui(ui: &mut egui::Ui, dashboard: &mut Dashboard) {
     ui.add_space(4.0);
+    // The actions go right of the tabs, or under them in a narrow window.
+    let wide = ui.available_width() >= 900.0;
     ui.horizontal(|ui| {
         ui.heading("dirsync");
         ui.add_space(12.0);
@@ -337,55 +340,118 @@ fn top_bar_ui(ui: &mut egui::Ui, dashboard: &mut Dashboard) {
                 dashboard.tab = tab;
             }
         }
-        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-            let dark = ui.visuals().dark_mode;
-            let theme_label = if dark { "Light theme" } else { "Dark theme" };
-            if ui.button(theme_label).clicked() {
-                ui.ctx().set_theme(if dark {
-                    egui::Theme::Light
-                } else {
-                    egui::Theme::Dark
-                });
-            }
-            ui.separator();
-            let running = dashboard.sync.is_running();
-            let configured = dashboard.config.is_ok();
-            if ui
-                .add_enabled(
-                    running && !dashboard.sync.stopping(),
-                    egui::Button::new("Stop"),
-                )
-                .on_hover_text("Stop the run at its next safe point; nothing is lost")
-                .clicked()
-            {
-                dashboard.sync.stop();
-            }
-            let repaint = ui.ctx().clone();
-            let can_start = !running && configured;
-            if ui
-                .add_enabled(can_start, egui::Button::new("Preview"))
-                .on_hover_text("Everything up to export: what would be added, updated and deleted")
-                .clicked()
-            {
-                dashboard.start_run(RunKind::Preview, &repaint);
-            }
-            if ui
-                .add_enabled(can_start, egui::Button::new("Full sync"))
-                .on_hover_text("Read every object in scope, not only the changes")
-                .clicked()
-            {
-                dashboard.start_run(RunKind::Full, &repaint);
-            }
-            if ui
-                .add_enabled(can_start, egui::Button::new("Sync now"))
-                .on_hover_text("A delta sync: the changes since the last run")
-                .clicked()
-            {
-                dashboard.start_run(RunKind::Delta, &repaint);
-            }
-        });
+        if wide {
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                actions_ui(ui, dashboard);
+            });
+        }
     });
+    if !wide {
+        ui.horizontal(|ui| actions_ui(ui, dashboard));
+    }
     ui.add_space(2.0);
+}
+
+/// The top bar's controls, in reading order.
+#[derive(Clone, Copy)]
+enum Control {
+    SyncNow,
+    FullSync,
+    Preview,
+    Stop,
+    Separator,
+    Theme,
+}
+
+const CONTROLS: [Control; 6] = [
+    Control::SyncNow,
+    Control::FullSync,
+    Control::Preview,
+    Control::Stop,
+    Control::Separator,
+    Control::Theme,
+];
+
+/// Sync now, Full sync, Preview, Stop, and the theme; added last first in a right-to-left
+/// layout, so they read the same either way.
+fn actions_ui(ui: &mut egui::Ui, dashboard: &mut Dashboard) {
+    let running = dashboard.sync.is_running();
+    let can_start = !running && dashboard.config.is_ok();
+    let can_stop = running && !dashboard.sync.stopping();
+    let button = |ui: &mut egui::Ui, enabled: bool, label: &str, help: &str| {
+        ui.add_enabled(enabled, egui::Button::new(label))
+            .on_hover_text(help)
+            .clicked()
+    };
+    let mut requested = None;
+    let mut stop = false;
+    let controls: Vec<Control> = if ui.layout().prefer_right_to_left() {
+        CONTROLS.iter().rev().copied().collect()
+    } else {
+        CONTROLS.to_vec()
+    };
+    for control in controls {
+        match control {
+            Control::SyncNow => {
+                if button(
+                    ui,
+                    can_start,
+                    "Sync now",
+                    "A delta sync: the changes since the last run",
+                ) {
+                    requested = Some(RunKind::Delta);
+                }
+            }
+            Control::FullSync => {
+                if button(
+                    ui,
+                    can_start,
+                    "Full sync",
+                    "Read every object in scope, not only the changes",
+                ) {
+                    requested = Some(RunKind::Full);
+                }
+            }
+            Control::Preview => {
+                if button(
+                    ui,
+                    can_start,
+                    "Preview",
+                    "Everything up to export: what would be added, updated and deleted",
+                ) {
+                    requested = Some(RunKind::Preview);
+                }
+            }
+            Control::Stop => {
+                stop = button(
+                    ui,
+                    can_stop,
+                    "Stop",
+                    "Stop the run at its next safe point; nothing is lost",
+                );
+            }
+            Control::Separator => {
+                ui.separator();
+            }
+            Control::Theme => {
+                let dark = ui.visuals().dark_mode;
+                let theme_label = if dark { "Light theme" } else { "Dark theme" };
+                if ui.button(theme_label).clicked() {
+                    ui.ctx().set_theme(if dark {
+                        egui::Theme::Light
+                    } else {
+                        egui::Theme::Dark
+                    });
+                }
+            }
+        }
+    }
+    if let Some(kind) = requested {
+        dashboard.start_run(kind, ui.ctx());
+    }
+    if stop {
+        dashboard.sync.stop();
+    }
 }
 
 fn status_bar_ui(ui: &mut egui::Ui, dashboard: &Dashboard) {

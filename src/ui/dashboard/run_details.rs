@@ -403,52 +403,56 @@ fn steps_ui(
         ui.label("No step recorded.");
         return None;
     }
-    egui::Grid::new("run_steps")
-        .striped(true)
-        .min_col_width(64.0)
+    egui::ScrollArea::horizontal()
+        .id_salt("run_steps_sideways")
         .show(ui, |ui| {
-            for title in [
-                "Step",
-                "Adds",
-                "Updates",
-                "Renames",
-                "Deletes",
-                "No change",
-                "Errors",
-                "Duration",
-            ] {
-                ui.strong(title);
-            }
-            ui.end_row();
-            for step in &record.steps {
-                ui.label(step.step.as_str());
-                let counters = &step.counters;
-                for (counter, value) in [
-                    (Counter::Change(ChangeKind::Add), counters.adds),
-                    (Counter::Change(ChangeKind::Update), counters.updates),
-                    (Counter::Change(ChangeKind::Rename), counters.renames),
-                    (Counter::Change(ChangeKind::Delete), counters.deletes),
-                ] {
-                    if counter_ui(ui, contents, step.step, counter, value, list) {
-                        chosen = Some((step.step, counter));
+            egui::Grid::new("run_steps")
+                .striped(true)
+                .min_col_width(64.0)
+                .show(ui, |ui| {
+                    for title in [
+                        "Step",
+                        "Adds",
+                        "Updates",
+                        "Renames",
+                        "Deletes",
+                        "No change",
+                        "Errors",
+                        "Duration",
+                    ] {
+                        ui.strong(title);
                     }
-                }
-                ui.label(counters.no_change.to_string());
-                if counter_ui(
-                    ui,
-                    contents,
-                    step.step,
-                    Counter::Errors,
-                    counters.errors,
-                    list,
-                ) {
-                    chosen = Some((step.step, Counter::Errors));
-                }
-                ui.label(step.ended_at.map_or("running".to_owned(), |ended| {
-                    human_duration(ended - step.started_at)
-                }));
-                ui.end_row();
-            }
+                    ui.end_row();
+                    for step in &record.steps {
+                        ui.label(step.step.as_str());
+                        let counters = &step.counters;
+                        for (counter, value) in [
+                            (Counter::Change(ChangeKind::Add), counters.adds),
+                            (Counter::Change(ChangeKind::Update), counters.updates),
+                            (Counter::Change(ChangeKind::Rename), counters.renames),
+                            (Counter::Change(ChangeKind::Delete), counters.deletes),
+                        ] {
+                            if counter_ui(ui, contents, step.step, counter, value, list) {
+                                chosen = Some((step.step, counter));
+                            }
+                        }
+                        ui.label(counters.no_change.to_string());
+                        if counter_ui(
+                            ui,
+                            contents,
+                            step.step,
+                            Counter::Errors,
+                            counters.errors,
+                            list,
+                        ) {
+                            chosen = Some((step.step, Counter::Errors));
+                        }
+                        ui.label(step.ended_at.map_or("running".to_owned(), |ended| {
+                            human_duration(ended - step.started_at)
+                        }));
+                        ui.end_row();
+                    }
+                });
         });
     chosen
 }
