@@ -3,11 +3,9 @@
 //! an object's history across runs, a search by name, DN, UPN, mail or anchor, and the
 //! connectors' figures.
 
-use std::collections::HashMap;
-
 use rusqlite::{OptionalExtension as _, params};
 
-use super::runs::{ErrorRecord, ObjectChangeRecord, RunId, word};
+use super::runs::{ERROR_COLUMNS, ErrorRecord, ObjectChangeRecord, RunId, read_error, word};
 use super::sync_state::DIRSYNC_CURSOR;
 use super::{SqliteStore, StoreError};
 use crate::engine::run::{ChangeKind, ObjectType, StepKind};
@@ -169,51 +167,35 @@ impl SqliteStore {
         let db = self.connection();
         let mut entries = Vec::new();
         let mut changes = db.prepare(&format!(
-            "SELECT {IMPORT_ROW}, run_id FROM import_changes WHERE anchor = ?1
-             UNION ALL
-             SELECT {CHANGE_ROW}, run_id FROM object_changes WHERE anchor = ?1
-             ORDER BY 2 DESC, 1"
+            "SELECT c.*, r.started_at FROM (
+                 SELECT {IMPORT_ROW}, run_id FROM import_changes WHERE anchor = ?1
+                 UNION ALL
+                 SELECT {CHANGE_ROW}, run_id FROM object_changes WHERE anchor = ?1
+             ) c JOIN runs r ON r.id = c.run_id
+             ORDER BY c.run_id DESC, 2 DESC, 1"
         ))?;
         let mut rows = changes.query([anchor])?;
-        let mut started: HashMap<RunId, i64> = HashMap::new();
         while let Some(row) = rows.next()? {
-            let run_id: RunId = row.get(8)?;
-            let run_started_at = match started.get(&run_id) {
-                Some(at) => *at,
-                None => {
-                    let at: i64 = db.query_row(
-                        "SELECT started_at FROM runs WHERE id = ?1",
-                        [run_id],
-                        |row| row.get(0),
-                    )?;
-                    started.insert(run_id, at);
-                    at
-                }
-            };
             entries.push(HistoryEntry {
-                run_id,
-                run_started_at,
+                run_id: row.get(8)?,
+                run_started_at: row.get(9)?,
                 event: HistoryEvent::Change(read_change_row(row)?),
             });
         }
-        let mut errors = db.prepare(
-            "SELECT run_id, started_at FROM run_errors e JOIN runs r ON r.id = e.run_id
-             WHERE e.anchor = ?1 GROUP BY run_id",
-        )?;
-        let runs_with_errors = errors
-            .query_map([anchor], |row| Ok((row.get::<_, RunId>(0)?, row.get(1)?)))?
-            .collect::<Result<Vec<(RunId, i64)>, _>>()?;
-        for (run_id, run_started_at) in runs_with_errors {
-            for error in self.run_errors(run_id)? {
-                if error.anchor.as_deref() == Some(anchor) {
-                    entries.push(HistoryEntry {
-                        run_id,
-                        run_started_at,
-                        event: HistoryEvent::Error(error),
-                    });
-                }
-            }
+        let mut errors = db.prepare(&format!(
+            "SELECT {ERROR_COLUMNS}, run_id, started_at
+             FROM run_errors e JOIN runs r ON r.id = e.run_id
+             WHERE e.anchor = ?1 ORDER BY e.id"
+        ))?;
+        let mut rows = errors.query([anchor])?;
+        while let Some(row) = rows.next()? {
+            entries.push(HistoryEntry {
+                run_id: row.get(10)?,
+                run_started_at: row.get(11)?,
+                event: HistoryEvent::Error(read_error(row)?),
+            });
         }
+        // Newest run first; in a run, what was read, then what changed, then the errors.
         entries.sort_by_key(|entry| std::cmp::Reverse(entry.run_id));
         Ok(entries)
     }

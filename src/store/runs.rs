@@ -146,6 +146,32 @@ pub struct WarningRecord {
     pub message: String,
 }
 
+/// The columns of `run_errors` that [`read_error`] reads, first in a row.
+pub(super) const ERROR_COLUMNS: &str = "step, dn, anchor, object_type, error_type, code, \
+     server_message, hint, first_occurred_at, retry_count";
+
+pub(super) fn read_error(row: &rusqlite::Row<'_>) -> rusqlite::Result<ErrorRecord> {
+    let step: String = row.get(0)?;
+    let object_type: Option<String> = row.get(3)?;
+    Ok(ErrorRecord {
+        step: word(StepKind::parse(&step), &step)?,
+        dn: row.get(1)?,
+        anchor: row.get(2)?,
+        object_type: object_type.as_deref().and_then(ObjectType::parse),
+        error_type: row.get(4)?,
+        code: row.get(5)?,
+        server_message: row.get(6)?,
+        hint: row.get(7)?,
+        first_occurred_at: row.get(8)?,
+        retry_count: row.get(9)?,
+    })
+}
+
+/// A change's attribute values as the JSON the change tables keep.
+fn attributes_json(change: &ObjectChangeRecord) -> String {
+    serde_json::to_string(&change.attributes).expect("JSON values always serialize")
+}
+
 pub(super) fn word<T>(parsed: Option<T>, text: &str) -> rusqlite::Result<T> {
     parsed.ok_or_else(|| {
         rusqlite::Error::FromSqlConversionFailure(
@@ -253,19 +279,12 @@ impl SqliteStore {
         run: RunId,
         changes: &[ObjectChangeRecord],
     ) -> Result<(), StoreError> {
-        if changes.is_empty() {
-            return Ok(());
-        }
-        let transaction = self.connection().unchecked_transaction()?;
-        {
-            let mut insert = transaction.prepare(
-                "INSERT INTO object_changes (run_id, step, dn, anchor, object_type, cloud_id,
-                     change_kind, attribute_changes)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?;
-            for change in changes {
-                let attributes = serde_json::to_string(&change.attributes)
-                    .expect("JSON values always serialize");
+        self.insert_each(
+            "INSERT INTO object_changes (run_id, step, dn, anchor, object_type, cloud_id,
+                 change_kind, attribute_changes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            changes,
+            |insert, change| {
                 insert.execute(params![
                     run,
                     change.step.as_str(),
@@ -274,12 +293,10 @@ impl SqliteStore {
                     change.object_type.as_str(),
                     change.cloud_id,
                     change.change_kind.as_str(),
-                    attributes
-                ])?;
-            }
-        }
-        transaction.commit()?;
-        Ok(())
+                    attributes_json(change)
+                ])
+            },
+        )
     }
 
     /// Keeps what a directory import read of each object (`import_changes`), in one transaction.
@@ -288,45 +305,31 @@ impl SqliteStore {
         run: RunId,
         changes: &[ObjectChangeRecord],
     ) -> Result<(), StoreError> {
-        if changes.is_empty() {
-            return Ok(());
-        }
-        let transaction = self.connection().unchecked_transaction()?;
-        {
-            let mut insert = transaction.prepare(
-                "INSERT INTO import_changes (run_id, dn, anchor, object_type, change_kind,
-                     attribute_changes)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            for change in changes {
-                let attributes = serde_json::to_string(&change.attributes)
-                    .expect("JSON values always serialize");
+        self.insert_each(
+            "INSERT INTO import_changes (run_id, dn, anchor, object_type, change_kind,
+                 attribute_changes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            changes,
+            |insert, change| {
                 insert.execute(params![
                     run,
                     change.dn,
                     change.anchor,
                     change.object_type.as_str(),
                     change.change_kind.as_str(),
-                    attributes
-                ])?;
-            }
-        }
-        transaction.commit()?;
-        Ok(())
+                    attributes_json(change)
+                ])
+            },
+        )
     }
 
     pub fn record_errors(&self, run: RunId, errors: &[ErrorRecord]) -> Result<(), StoreError> {
-        if errors.is_empty() {
-            return Ok(());
-        }
-        let transaction = self.connection().unchecked_transaction()?;
-        {
-            let mut insert = transaction.prepare(
-                "INSERT INTO run_errors (run_id, step, dn, anchor, object_type, error_type, code,
-                     server_message, hint, first_occurred_at, retry_count)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )?;
-            for error in errors {
+        self.insert_each(
+            "INSERT INTO run_errors (run_id, step, dn, anchor, object_type, error_type, code,
+                 server_message, hint, first_occurred_at, retry_count)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            errors,
+            |insert, error| {
                 insert.execute(params![
                     run,
                     error.step.as_str(),
@@ -339,11 +342,9 @@ impl SqliteStore {
                     error.hint,
                     error.first_occurred_at,
                     error.retry_count
-                ])?;
-            }
-        }
-        transaction.commit()?;
-        Ok(())
+                ])
+            },
+        )
     }
 
     pub fn record_warnings(
@@ -351,16 +352,11 @@ impl SqliteStore {
         run: RunId,
         warnings: &[WarningRecord],
     ) -> Result<(), StoreError> {
-        if warnings.is_empty() {
-            return Ok(());
-        }
-        let transaction = self.connection().unchecked_transaction()?;
-        {
-            let mut insert = transaction.prepare(
-                "INSERT INTO run_warnings (run_id, dn, anchor, attribute, value, message)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            for warning in warnings {
+        self.insert_each(
+            "INSERT INTO run_warnings (run_id, dn, anchor, attribute, value, message)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            warnings,
+            |insert, warning| {
                 insert.execute(params![
                     run,
                     warning.dn,
@@ -368,7 +364,26 @@ impl SqliteStore {
                     warning.attribute,
                     warning.value,
                     warning.message
-                ])?;
+                ])
+            },
+        )
+    }
+
+    /// Runs `sql` once per item, all in one transaction (nothing for no items).
+    fn insert_each<T>(
+        &self,
+        sql: &str,
+        items: &[T],
+        insert_one: impl Fn(&mut rusqlite::Statement<'_>, &T) -> rusqlite::Result<usize>,
+    ) -> Result<(), StoreError> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let transaction = self.connection().unchecked_transaction()?;
+        {
+            let mut insert = transaction.prepare(sql)?;
+            for item in items {
+                insert_one(&mut insert, item)?;
             }
         }
         transaction.commit()?;
@@ -507,28 +522,11 @@ impl SqliteStore {
     }
 
     pub fn run_errors(&self, run: RunId) -> Result<Vec<ErrorRecord>, StoreError> {
-        let mut select = self.connection().prepare(
-            "SELECT step, dn, anchor, object_type, error_type, code, server_message, hint,
-                 first_occurred_at, retry_count
-             FROM run_errors WHERE run_id = ?1 ORDER BY id",
-        )?;
+        let mut select = self.connection().prepare(&format!(
+            "SELECT {ERROR_COLUMNS} FROM run_errors WHERE run_id = ?1 ORDER BY id"
+        ))?;
         let errors = select
-            .query_map([run], |row| {
-                let step: String = row.get(0)?;
-                let object_type: Option<String> = row.get(3)?;
-                Ok(ErrorRecord {
-                    step: word(StepKind::parse(&step), &step)?,
-                    dn: row.get(1)?,
-                    anchor: row.get(2)?,
-                    object_type: object_type.as_deref().and_then(ObjectType::parse),
-                    error_type: row.get(4)?,
-                    code: row.get(5)?,
-                    server_message: row.get(6)?,
-                    hint: row.get(7)?,
-                    first_occurred_at: row.get(8)?,
-                    retry_count: row.get(9)?,
-                })
-            })?
+            .query_map([run], read_error)?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(errors)
     }

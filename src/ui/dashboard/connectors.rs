@@ -124,148 +124,129 @@ pub fn connectors_ui(
         .id_salt("connectors_scroll")
         .show(ui, |ui| {
             ui.heading("Active Directory");
-            egui::Grid::new("directory_connector")
-                .num_columns(2)
-                .min_col_width(170.0)
-                .spacing([16.0, 4.0])
-                .show(ui, |ui| {
-                    let row = |ui: &mut egui::Ui, name: &str, value: String| {
-                        ui.strong(name);
-                        ui.label(value);
-                        ui.end_row();
-                    };
-                    row(ui, "Server", config.directory.server.clone());
-                    if config.directory.insecure {
-                        ui.strong("Certificate");
-                        ui.colored_label(
-                            theme::insecure(ui),
-                            "NOT VERIFIED (directory.insecure = true)",
-                        );
-                        ui.end_row();
-                    }
-                    row(ui, "Domain", config.directory.naming_context.clone());
-                    row(
-                        ui,
-                        "Service account",
-                        config.directory.service_account_dn.clone(),
+            facts_grid_ui(ui, "directory_connector", |ui| {
+                fact_ui(ui, "Server", config.directory.server.clone());
+                if config.directory.insecure {
+                    ui.strong("Certificate");
+                    ui.colored_label(
+                        theme::insecure(ui),
+                        "NOT VERIFIED (directory.insecure = true)",
                     );
-                    row(ui, "Scope: included", list_or_none(&config.scope.included));
-                    row(ui, "Scope: excluded", list_or_none(&config.scope.excluded));
-                    match facts {
-                        Some(facts) => {
-                            let figures = &facts.figures;
-                            row(
-                                ui,
-                                "Objects in scope",
-                                figures.directory_objects.to_string(),
-                            );
-                            row(
-                                ui,
-                                "Last import",
-                                figures
-                                    .last_directory_import
-                                    .map_or("never".to_owned(), &ago),
-                            );
-                            row(
-                                ui,
-                                "DirSync cookie saved",
-                                figures.cookie_saved_at.map_or(
-                                    "never (the next run reads everything)".to_owned(),
-                                    &ago,
-                                ),
-                            );
-                        }
-                        None => {
-                            ui.strong("Objects in scope");
-                            ui.spinner();
-                            ui.end_row();
-                        }
+                    ui.end_row();
+                }
+                fact_ui(ui, "Domain", config.directory.naming_context.clone());
+                fact_ui(
+                    ui,
+                    "Service account",
+                    config.directory.service_account_dn.clone(),
+                );
+                fact_ui(ui, "Scope: included", list_or_none(&config.scope.included));
+                fact_ui(ui, "Scope: excluded", list_or_none(&config.scope.excluded));
+                match facts {
+                    Some(facts) => {
+                        let figures = &facts.figures;
+                        fact_ui(
+                            ui,
+                            "Objects in scope",
+                            figures.directory_objects.to_string(),
+                        );
+                        fact_ui(
+                            ui,
+                            "Last import",
+                            figures
+                                .last_directory_import
+                                .map_or("never".to_owned(), &ago),
+                        );
+                        fact_ui(
+                            ui,
+                            "DirSync cookie saved",
+                            figures
+                                .cookie_saved_at
+                                .map_or("never (the next run reads everything)".to_owned(), &ago),
+                        );
                     }
-                });
+                    None => {
+                        ui.strong("Objects in scope");
+                        ui.spinner();
+                        ui.end_row();
+                    }
+                }
+            });
             ui.add_space(12.0);
             ui.heading("Microsoft Entra ID");
-            egui::Grid::new("cloud_connector")
-                .num_columns(2)
-                .min_col_width(170.0)
-                .spacing([16.0, 4.0])
-                .show(ui, |ui| {
-                    let row = |ui: &mut egui::Ui, name: &str, value: String| {
-                        ui.strong(name);
-                        ui.label(value);
-                        ui.end_row();
-                    };
-                    match tenant {
-                        Lookup::Done(domains) => {
-                            let initial = domains
-                                .iter()
-                                .find(|domain| domain.is_initial)
-                                .map_or(String::new(), |domain| format!(" ({})", domain.name));
-                            row(ui, "Tenant", format!("{}{initial}", config.cloud.tenant_id));
-                            let names: Vec<String> =
-                                domains.iter().map(|domain| domain.name.clone()).collect();
-                            row(ui, "Verified domains", list_or_none(&names));
-                        }
-                        Lookup::Failed(problem) => {
-                            row(ui, "Tenant", config.cloud.tenant_id.clone());
-                            ui.strong("Verified domains");
-                            ui.add(
-                                egui::Label::new(
-                                    egui::RichText::new(format!("cannot read them: {problem}"))
-                                        .color(theme::error(ui)),
-                                )
-                                .wrap(),
-                            );
-                            ui.end_row();
-                        }
-                        Lookup::NotStarted if !read_cloud => {
-                            row(ui, "Tenant", config.cloud.tenant_id.clone());
-                            row(ui, "Verified domains", "not read in this window".to_owned());
-                        }
-                        Lookup::NotStarted | Lookup::Running(_) => {
-                            row(ui, "Tenant", config.cloud.tenant_id.clone());
-                            ui.strong("Verified domains");
-                            ui.spinner();
-                            ui.end_row();
-                        }
+            facts_grid_ui(ui, "cloud_connector", |ui| {
+                match tenant {
+                    Lookup::Done(domains) => {
+                        let initial = domains
+                            .iter()
+                            .find(|domain| domain.is_initial)
+                            .map_or(String::new(), |domain| format!(" ({})", domain.name));
+                        fact_ui(ui, "Tenant", format!("{}{initial}", config.cloud.tenant_id));
+                        let names: Vec<String> =
+                            domains.iter().map(|domain| domain.name.clone()).collect();
+                        fact_ui(ui, "Verified domains", list_or_none(&names));
                     }
-                    row(ui, "Graph", config.cloud.graph.clone());
-                    row(ui, "Sync app (client id)", config.cloud.client_id.clone());
-                    if let Some(facts) = facts {
-                        let figures = &facts.figures;
-                        row(
-                            ui,
-                            "Objects dirsync manages",
-                            figures.cloud_objects.to_string(),
+                    Lookup::Failed(problem) => {
+                        fact_ui(ui, "Tenant", config.cloud.tenant_id.clone());
+                        ui.strong("Verified domains");
+                        ui.add(
+                            egui::Label::new(
+                                egui::RichText::new(format!("cannot read them: {problem}"))
+                                    .color(theme::error(ui)),
+                            )
+                            .wrap(),
                         );
-                        let throttling = match figures.last_throttled_run {
-                            Some(run) => format!(
-                                "{} requests answered 429 in the kept history (last in run {run})",
-                                figures.throttled_requests
-                            ),
-                            None => "none in the kept history".to_owned(),
-                        };
-                        row(ui, "Throttling seen", throttling);
+                        ui.end_row();
                     }
-                    let options = &config.options;
-                    row(ui, "Hybrid write-back", on_off(options.hybrid_write_back));
-                    row(
+                    Lookup::NotStarted if !read_cloud => {
+                        fact_ui(ui, "Tenant", config.cloud.tenant_id.clone());
+                        fact_ui(ui, "Verified domains", "not read in this window".to_owned());
+                    }
+                    Lookup::NotStarted | Lookup::Running(_) => {
+                        fact_ui(ui, "Tenant", config.cloud.tenant_id.clone());
+                        ui.strong("Verified domains");
+                        ui.spinner();
+                        ui.end_row();
+                    }
+                }
+                fact_ui(ui, "Graph", config.cloud.graph.clone());
+                fact_ui(ui, "Sync app (client id)", config.cloud.client_id.clone());
+                if let Some(facts) = facts {
+                    let figures = &facts.figures;
+                    fact_ui(
                         ui,
-                        "Password hash sync",
-                        if options.password_hash_sync {
-                            format!("on, every {} seconds", options.password_interval_secs)
-                        } else {
-                            "off".to_owned()
-                        },
+                        "Objects dirsync manages",
+                        figures.cloud_objects.to_string(),
                     );
-                    if let Some(failure) = facts.and_then(|facts| facts.password_failure.as_ref()) {
-                        ui.strong("Last password run");
-                        ui.colored_label(
-                            theme::error(ui),
-                            format!("run {} failed: {}", failure.run_id, failure.message),
-                        );
-                        ui.end_row();
-                    }
-                });
+                    let throttling = match figures.last_throttled_run {
+                        Some(run) => format!(
+                            "{} requests answered 429 in the kept history (last in run {run})",
+                            figures.throttled_requests
+                        ),
+                        None => "none in the kept history".to_owned(),
+                    };
+                    fact_ui(ui, "Throttling seen", throttling);
+                }
+                let options = &config.options;
+                fact_ui(ui, "Hybrid write-back", on_off(options.hybrid_write_back));
+                fact_ui(
+                    ui,
+                    "Password hash sync",
+                    if options.password_hash_sync {
+                        format!("on, every {} seconds", options.password_interval_secs)
+                    } else {
+                        "off".to_owned()
+                    },
+                );
+                if let Some(failure) = facts.and_then(|facts| facts.password_failure.as_ref()) {
+                    ui.strong("Last password run");
+                    ui.colored_label(
+                        theme::error(ui),
+                        format!("run {} failed: {}", failure.run_id, failure.message),
+                    );
+                    ui.end_row();
+                }
+            });
             ui.add_space(8.0);
             read_again = ui.button("Read again").clicked();
         });
@@ -273,6 +254,21 @@ pub fn connectors_ui(
         connectors.facts = Lookup::NotStarted;
         connectors.tenant = Lookup::NotStarted;
     }
+}
+
+/// Two columns of facts: the name in bold, the value beside it.
+fn facts_grid_ui(ui: &mut egui::Ui, id: &str, add_rows: impl FnOnce(&mut egui::Ui)) {
+    egui::Grid::new(id)
+        .num_columns(2)
+        .min_col_width(170.0)
+        .spacing([16.0, 4.0])
+        .show(ui, add_rows);
+}
+
+fn fact_ui(ui: &mut egui::Ui, name: &str, value: String) {
+    ui.strong(name);
+    ui.label(value);
+    ui.end_row();
 }
 
 fn list_or_none(items: &[String]) -> String {

@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 use egui_extras::{Column, TableBuilder};
 use tokio::runtime::Handle;
 
-use super::sync_runner::{LiveProgress, SyncJob};
+use super::sync_runner::{LiveProgress, SyncJob, steps_expected};
 use super::{HISTORY_LIMIT, read_store, status_badge_ui};
+use crate::config::SyncOptions;
 use crate::engine::cycle::now_ms;
 use crate::home::Home;
 use crate::run_report::{human_duration, human_time};
@@ -216,13 +217,9 @@ pub fn history_ui(
 }
 
 /// A run of another process (the service, a `dirsync sync`), live as the store has it.
-pub fn other_process_progress_ui(ui: &mut egui::Ui, run: &RunRecord) {
-    let steps_expected = if run.mode == crate::engine::run::RunMode::Password {
-        2
-    } else {
-        4
-    };
-    let live = LiveProgress::of_record(run, steps_expected);
+pub fn other_process_progress_ui(ui: &mut egui::Ui, run: &RunRecord, options: &SyncOptions) {
+    let steps = steps_expected(run.mode == crate::engine::run::RunMode::Password, options);
+    let live = LiveProgress::of_record(run, steps);
     let title = format!(
         "Run {} ({}, {}) in another process",
         run.id, run.trigger, run.mode

@@ -141,15 +141,21 @@ impl Dashboard {
     /// Opens a run's details, as clicking it in the history does.
     pub fn open_run(&mut self, id: RunId, repaint: &egui::Context) {
         self.tab = Tab::Operations;
-        self.object = None;
-        let closed = self.run.take();
-        std::thread::spawn(move || drop(closed));
+        self.close_run();
         self.run = Some(run_details::OpenRun::open(
             id,
             &self.home,
             &self.runtime,
             repaint,
         ));
+    }
+
+    /// Closes the open run and its object. A run's 100,000 rows take milliseconds to free: not
+    /// on the UI thread.
+    fn close_run(&mut self) {
+        let closed = self.run.take();
+        std::thread::spawn(move || drop(closed));
+        self.object = None;
     }
 
     /// Whether a run of the window's is under way.
@@ -258,8 +264,9 @@ pub fn dashboard_ui(ui: &mut egui::Ui, dashboard: &mut Dashboard) -> DashboardAc
                 != Some(run.id)
         })
     {
+        let options = dashboard.options();
         egui::Panel::top("dashboard_live").show(ui, |ui| {
-            history::other_process_progress_ui(ui, run);
+            history::other_process_progress_ui(ui, run, &options);
         });
     }
     let object_open =
@@ -529,12 +536,7 @@ fn operations_ui(ui: &mut egui::Ui, dashboard: &mut Dashboard, repaint: &egui::C
         );
         match outcome {
             run_details::RunAction::None => {}
-            run_details::RunAction::Back => {
-                // A run's 100,000 rows take milliseconds to free: not on the UI thread.
-                let closed = dashboard.run.take();
-                std::thread::spawn(move || drop(closed));
-                dashboard.object = None;
-            }
+            run_details::RunAction::Back => dashboard.close_run(),
             run_details::RunAction::Open(source) => {
                 dashboard.object = Some(object::OpenObject::open(
                     source,

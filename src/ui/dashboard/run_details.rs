@@ -31,9 +31,8 @@ pub struct RunContents {
     /// How many changes each step recorded of each kind: which counters list objects.
     listed: HashMap<(StepKind, ChangeKind), usize>,
     /// For the object list, worked out with the run off the UI thread: each change's DN
-    /// lowercased, and the changes' indexes as made, by DN and by type (then DN).
+    /// lowercased, and the changes' indexes by DN and by type (then DN).
     dns_lowercase: Vec<String>,
-    changes_in_order: Vec<usize>,
     changes_by_dn: Vec<usize>,
     changes_by_type: Vec<usize>,
     pub threshold: Option<usize>,
@@ -150,15 +149,13 @@ fn read_contents(
             .iter()
             .map(|change| change.dn.to_lowercase())
             .collect();
-        let changes_in_order: Vec<usize> = (0..changes.len()).collect();
-        let mut changes_by_dn = changes_in_order.clone();
+        let mut changes_by_dn: Vec<usize> = (0..changes.len()).collect();
         changes_by_dn.sort_by(|&a, &b| dns_lowercase[a].cmp(&dns_lowercase[b]));
         let mut changes_by_type = changes_by_dn.clone();
         // Stable: by type, then by DN.
         changes_by_type.sort_by_key(|&index| changes[index].object_type.as_str());
         Ok(RunContents {
             dns_lowercase,
-            changes_in_order,
             changes_by_dn,
             changes_by_type,
             record,
@@ -637,14 +634,16 @@ fn list_indexes(list: &ObjectList, contents: &RunContents) -> Vec<usize> {
             // Changes come in the order asked for from the orders read with the run (sorting
             // 100,000 DNs on the UI thread took two thirds of a frame); the filter compares
             // the DNs lowercased then.
-            let order: &[usize] = match list.sort {
-                SortBy::Order => &contents.changes_in_order,
-                SortBy::Dn => &contents.changes_by_dn,
-                SortBy::Type => &contents.changes_by_type,
+            let sorted = match list.sort {
+                SortBy::Order => None,
+                SortBy::Dn => Some(&contents.changes_by_dn),
+                SortBy::Type => Some(&contents.changes_by_type),
+            };
+            let order: Box<dyn Iterator<Item = usize>> = match sorted {
+                Some(sorted) => Box::new(sorted.iter().copied()),
+                None => Box::new(0..contents.changes.len()),
             };
             order
-                .iter()
-                .copied()
                 .filter(|&index| {
                     let change = &contents.changes[index];
                     change.step == list.step

@@ -309,13 +309,7 @@ impl SyncRunner {
                 .map(|(_, report)| report)
                 .map_err(|error| error.to_string())
         });
-        let steps_expected = if kind == RunKind::Passwords {
-            2
-        } else if options.hybrid_write_back {
-            5
-        } else {
-            4
-        };
+        let steps_expected = steps_expected(kind == RunKind::Passwords, options);
         self.job = Some(SyncJob {
             kind,
             trigger,
@@ -427,6 +421,18 @@ impl SyncRunner {
         {
             let _ = store.release_scheduler(std::process::id());
         }
+    }
+}
+
+/// How many steps a run goes through: a password cycle two, a sync four, five with hybrid
+/// write-back.
+pub fn steps_expected(passwords: bool, options: &SyncOptions) -> usize {
+    if passwords {
+        2
+    } else if options.hybrid_write_back {
+        5
+    } else {
+        4
     }
 }
 
