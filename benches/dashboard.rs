@@ -120,6 +120,8 @@ fn write_config(dir: &Path) {
             graph: "https://graph.microsoft.com".to_owned(),
             tenant_id: "8d2c0c52-0d3c-4d43-9a43-000000000001".to_owned(),
             client_id: "00000000-0000-0000-0000-000000000002".to_owned(),
+            service_principal_id: None,
+            credential_expires_at: None,
         },
         directory: DirectoryConfig {
             server: "ldaps://dc.corp.example:636".to_owned(),
@@ -127,6 +129,7 @@ fn write_config(dir: &Path) {
             insecure: false,
             naming_context: BASE_DN.to_owned(),
             service_account_dn: format!("CN=MSOL_0123456789ab,CN=Users,{BASE_DN}"),
+            service_account_guid: None,
             timeout_secs: 15,
             password_hash_socket: None,
         },

@@ -31,7 +31,8 @@ use dirsync::cloud::FlowPolicy;
 use dirsync::cloud::setup::client_secret_key;
 use dirsync::config::{CloudConfig, Config, DirectoryConfig, ScopeConfig, SyncOptions};
 use dirsync::directory::import::DirSyncCookie;
-use dirsync::directory::setup::{DirectoryOptions, set_up_directory};
+use dirsync::directory::service_account::KnownAccount;
+use dirsync::directory::setup::{DirectoryOptions, DirectorySite, set_up_directory};
 use dirsync::directory::{DirectoryConnection, DirectoryTarget, Dn, forest};
 use dirsync::engine::cycle::{
     Connections, CycleReport, CycleRequest, Progress, StopSignal, run_cycle,
@@ -121,9 +122,13 @@ async fn service_account(lab: &Lab) -> String {
     let setup = set_up_directory(
         &admin,
         &directory_target(lab),
-        &Dn::parse(&lab.base_dn).unwrap(),
-        &forest.root_dse.schema_naming_context,
-        COMPUTER,
+        &DirectorySite {
+            domain: &Dn::parse(&lab.base_dn).unwrap(),
+            root_domain_naming_context: &forest.root_dse.root_domain_naming_context,
+            schema_naming_context: &forest.root_dse.schema_naming_context,
+            computer: COMPUTER,
+            known_account: KnownAccount::default(),
+        },
         &DirectoryOptions::default(),
         &OsKeyring,
     )
@@ -286,6 +291,8 @@ impl Installation {
                 graph: info.graph.clone(),
                 tenant_id: info.tenant_id.clone(),
                 client_id: info.client_id.clone(),
+                service_principal_id: None,
+                credential_expires_at: None,
             },
             directory: DirectoryConfig {
                 server: lab.ldaps_url.clone(),
@@ -293,6 +300,7 @@ impl Installation {
                 insecure: false,
                 naming_context: lab.base_dn.clone(),
                 service_account_dn: account_dn.to_owned(),
+                service_account_guid: None,
                 timeout_secs: 15,
                 password_hash_socket: None,
             },

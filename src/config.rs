@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use crate::cloud::CloudEndpoints;
 use crate::directory::password_hashes::SAMBA_PRIVILEGED_SOCKET;
 use crate::directory::scope::SyncScope;
+use crate::directory::security_descriptor::Guid;
+use crate::directory::service_account::KnownAccount;
 use crate::directory::{DirectoryError, DirectoryTarget, Dn};
 use crate::tls::TlsTrust;
 
@@ -33,6 +35,14 @@ pub struct CloudConfig {
     pub tenant_id: String,
     /// The sync app's application (client) id.
     pub client_id: String,
+    /// The sync app's service principal in the tenant (dirsync's own app, registered by setup):
+    /// setup reuses only this app, never one that merely has the same name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_principal_id: Option<String>,
+    /// When the sync app's credential expires (RFC 3339), as setup made it; unknown for an
+    /// existing app the answers named. Runs warn from 30 days before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_expires_at: Option<String>,
 }
 
 /// The domain controller and the service account dirsync reads it as.
@@ -51,6 +61,9 @@ pub struct DirectoryConfig {
     pub naming_context: String,
     /// The `MSOL_…` account setup made.
     pub service_account_dn: String,
+    /// Its objectGUID: setup reuses only this account (it survives renames and moves).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_guid: Option<String>,
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: u64,
     /// Password hash sync reads NT hashes through this Samba DC's privileged LDAP socket
@@ -164,7 +177,7 @@ impl Config {
         }
         let temporary = path.with_extension("toml.new");
         let header = "# dirsync configuration, written by setup. Secrets are in the OS keyring, never here.\n";
-        std::fs::write(&temporary, format!("{header}{text}"))
+        write_owner_only(&temporary, format!("{header}{text}").as_bytes())
             .map_err(|error| unwritable(&error))?;
         std::fs::rename(&temporary, path).map_err(|error| unwritable(&error))
     }
@@ -184,6 +197,22 @@ impl Config {
             .map_err(|error| invalid("directory.naming_context", error.to_string()))?;
         Dn::parse(&self.directory.service_account_dn)
             .map_err(|error| invalid("directory.service_account_dn", error.to_string()))?;
+        if let Some(expires) = &self.cloud.credential_expires_at
+            && crate::credential_expiry::parse_rfc3339(expires).is_none()
+        {
+            return Err(invalid(
+                "cloud.credential_expires_at",
+                format!("'{expires}' is not an RFC 3339 time (2028-12-02T15:31:00Z)"),
+            ));
+        }
+        if let Some(guid) = &self.directory.service_account_guid
+            && Guid::parse(guid).is_none()
+        {
+            return Err(invalid(
+                "directory.service_account_guid",
+                format!("'{guid}' is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"),
+            ));
+        }
         if self.scope.included.is_empty() {
             return Err(invalid(
                 "scope.included",
@@ -261,9 +290,43 @@ impl Config {
         crate::cloud::setup::client_secret_key(&self.cloud.client_id)
     }
 
+    /// The warning about the sync app's credential at `now_secs` (Unix), if it expires within
+    /// 30 days or has expired.
+    pub fn credential_warning(&self, now_secs: i64) -> Option<String> {
+        let expires_at =
+            crate::credential_expiry::parse_rfc3339(self.cloud.credential_expires_at.as_deref()?)?;
+        crate::credential_expiry::expiry_warning(expires_at, now_secs)
+    }
+
+    /// The service account this configuration names, for setup to find it again.
+    pub fn known_service_account(&self) -> KnownAccount {
+        KnownAccount {
+            dn: Dn::parse(&self.directory.service_account_dn).ok(),
+            guid: self
+                .directory
+                .service_account_guid
+                .as_deref()
+                .and_then(Guid::parse),
+        }
+    }
+
     pub fn service_account_key(&self) -> String {
         crate::secret_store::service_account_key(&self.directory.service_account_dn)
     }
+}
+
+/// Writes a new file readable by its owner only (mode 0600 from its creation, not after).
+fn write_owner_only(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let _ = std::fs::remove_file(path);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
 /// Parses TOML into `T`, naming the line and the field of the first problem.

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 pub struct Home {
     pub config_file: PathBuf,
     pub state_db: PathBuf,
+    /// The service's secrets, encrypted with systemd-creds (see `secret_store`).
+    pub credentials_dir: PathBuf,
 }
 
 impl Home {
@@ -20,6 +22,7 @@ impl Home {
             Some(dirs) => Home {
                 config_file: dirs.config_dir().join("config.toml"),
                 state_db: dirs.data_dir().join("state.db"),
+                credentials_dir: dirs.data_dir().join("credentials"),
             },
             // No home directory at all (a bare service account): fall back to the working directory.
             None => Home::in_dir(Path::new(".")),
@@ -30,7 +33,13 @@ impl Home {
         Home {
             config_file: dir.join("config.toml"),
             state_db: dir.join("state.db"),
+            credentials_dir: dir.join("credentials"),
         }
+    }
+
+    /// The secrets of this installation: the OS keyring and its systemd credentials.
+    pub fn secrets(&self) -> crate::secret_store::SystemSecrets {
+        crate::secret_store::SystemSecrets::for_home(&self.credentials_dir)
     }
 
     /// True once setup has saved a configuration.

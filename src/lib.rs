@@ -7,8 +7,10 @@
 pub mod cli;
 pub mod cloud;
 pub mod config;
+pub mod credential_expiry;
 pub mod directory;
 pub mod engine;
+pub mod hardening;
 pub mod home;
 pub mod run_lock;
 pub mod run_report;

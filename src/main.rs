@@ -7,6 +7,8 @@ use dirsync::home::Home;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
+    // Before any secret is read: no core dumps, not dumpable, files for the owner only.
+    dirsync::hardening::harden_process();
     let home = Home::resolve(cli.home.as_deref());
     // main owns the runtime; the CLI runs on it and the window will hand its handle to the engine.
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -16,6 +16,9 @@ const VALUES_SHOWN: usize = 4;
 #[derive(Debug, Serialize)]
 pub struct RunsDocument<'a> {
     pub runs: Vec<RunView<'a>>,
+    /// Things the administrator must act on before runs fail (the sync app's credential
+    /// expiring within 30 days); empty when there are none.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]

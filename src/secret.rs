@@ -3,15 +3,17 @@
 use std::fmt;
 
 use serde::Deserialize;
+use zeroize::Zeroizing;
 
 /// Holds a secret. `Debug` and `Display` print a placeholder so that a secret can't reach a log line
-/// or an error message by accident; `expose` is the one, greppable way to read it.
+/// or an error message by accident; `expose` is the one, greppable way to read it. Its memory is
+/// overwritten when it is dropped.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub struct Secret(Zeroizing<String>);
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
+        Secret(Zeroizing::new(value.into()))
     }
 
     pub fn expose(&self) -> &str {

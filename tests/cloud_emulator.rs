@@ -834,6 +834,7 @@ async fn setup_registers_a_least_privilege_app_whose_secret_lives_in_the_keyring
         trust: &TlsTrust::SystemRoots,
         display_name: "dirsync (test-host-1)",
         proof_timeout: Duration::from_secs(10),
+        known: None,
     };
     let keyring = RecordingKeyring::default();
     let app = register_sync_app(&admin, &target, &keyring).await.unwrap();
@@ -1151,6 +1152,7 @@ async fn setup_waits_for_the_new_app_to_replicate_before_proving_it() {
         trust: &TlsTrust::SystemRoots,
         display_name: "dirsync (test-host-2)",
         proof_timeout: Duration::from_secs(20),
+        known: None,
     };
     let started = std::time::Instant::now();
     let app = register_sync_app(&admin, &target, &OsKeyring)

@@ -143,7 +143,7 @@ fn security_descriptors_from_samba_round_trip_byte_for_byte() {
             );
         }
         assert_eq!(
-            descriptor.to_bytes(),
+            descriptor.to_bytes().unwrap(),
             bytes,
             "{dn} (DACL only: {dacl_only})"
         );

@@ -21,10 +21,14 @@ use dirsync::directory::permissions::{
     self, RightsPlan, WriteBackGrant, apply_rights, can_see_deleted_objects,
 };
 use dirsync::directory::scope::SyncScope;
+use dirsync::directory::security_descriptor::Guid;
+use dirsync::directory::service_account::KnownAccount;
 use dirsync::directory::service_account::{
     self, AccountOutcome, SERVICE_ACCOUNT_UAC, ServiceAccount,
 };
-use dirsync::directory::setup::{DirectoryOptions, DirectorySetup, set_up_directory};
+use dirsync::directory::setup::{
+    DirectoryOptions, DirectorySetup, DirectorySite, set_up_directory,
+};
 use dirsync::directory::write_back::{AttributeEdit, modify_attributes};
 use dirsync::directory::{DirectoryConnection, DirectoryError, DirectoryTarget, Dn};
 use dirsync::secret::Secret;
@@ -56,6 +60,14 @@ async fn admin() -> DirectoryConnection {
 
 fn domain() -> Dn {
     Dn::parse(&lab().base_dn).unwrap()
+}
+
+async fn object_guid(admin: &DirectoryConnection, dn: &Dn) -> Guid {
+    let entry = admin
+        .read_entry("read the object's GUID", dn.as_str(), &["objectGUID"])
+        .await
+        .unwrap();
+    dirsync::directory::objects::guid_value(&entry, "objectGUID").unwrap()
 }
 
 fn dn(text: &str) -> Dn {
@@ -106,15 +118,19 @@ async fn set_up(
     let admin = admin().await;
     let forest = forest::read_forest(&admin).await.unwrap();
     let options = DirectoryOptions {
-        password_hash_sync,
+        replicate_secrets: password_hash_sync,
         write_back_scope: write_back.map(|grant| (grant.included, grant.excluded)),
     };
     set_up_directory(
         &admin,
         &target(),
-        &domain(),
-        &forest.root_dse.schema_naming_context,
-        computer,
+        &DirectorySite {
+            domain: &domain(),
+            root_domain_naming_context: &forest.root_dse.root_domain_naming_context,
+            schema_naming_context: &forest.root_dse.schema_naming_context,
+            computer,
+            known_account: KnownAccount::default(),
+        },
         &options,
         &OsKeyring,
     )
@@ -317,14 +333,17 @@ async fn write_back_rights_cover_exactly_the_write_back_attributes_of_scoped_use
         values: vec![x500.clone().into_bytes()],
     }];
     let in_scope = dn("CN=Plain User,OU=IT,OU=Corp");
-    modify_attributes(&service, &in_scope, &add).await.unwrap();
+    let in_scope_guid = object_guid(&admin, &in_scope).await;
+    modify_attributes(&service, in_scope_guid, &in_scope, &add)
+        .await
+        .unwrap();
     let shown = samba_tool(lab, &["user", "show", "plain.user"]);
     assert!(shown.contains(&x500), "{shown}");
     assert!(
         shown.contains("proxyAddresses: SMTP:"),
         "added, not replaced: {shown}"
     );
-    modify_attributes(&service, &in_scope, &remove)
+    modify_attributes(&service, in_scope_guid, &in_scope, &remove)
         .await
         .unwrap();
 
@@ -340,7 +359,7 @@ async fn write_back_rights_cover_exactly_the_write_back_attributes_of_scoped_use
         (&excluded_user, &add[..]),
         (&outside_user, &add[..]),
     ] {
-        let error = modify_attributes(&service, object, edits)
+        let error = modify_attributes(&service, object_guid(&admin, object).await, object, edits)
             .await
             .expect_err("no right to write this");
         assert!(
@@ -363,7 +382,11 @@ async fn write_back_rights_cover_exactly_the_write_back_attributes_of_scoped_use
     .await
     .unwrap();
     assert!(aces_naming(&dsacl(lab, &corp), &account).is_empty());
-    assert!(modify_attributes(&service, &in_scope, &add).await.is_err());
+    assert!(
+        modify_attributes(&service, in_scope_guid, &in_scope, &add)
+            .await
+            .is_err()
+    );
 
     tear_down(&account).await;
 }

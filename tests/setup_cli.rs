@@ -337,8 +337,14 @@ async fn device_code_sign_in_registers_dirsync_s_own_app() {
     let permissions = report["app"]["permissions"].to_string();
     assert!(permissions.contains("User.ReadWrite.All"), "{permissions}");
     let rights = report["rights"].to_string();
+    // Hashes come from the DC's privileged socket, which reads with the DC's own rights: the
+    // account gets nothing it does not use.
     assert!(
-        rights.contains("Replicating Directory Changes All"),
+        rights.contains("Replicating Directory Changes on"),
+        "{rights}"
+    );
+    assert!(
+        !rights.contains("Replicating Directory Changes All"),
         "{rights}"
     );
     assert!(rights.contains("hybrid write-back"), "{rights}");
@@ -688,4 +694,151 @@ async fn hybrid_write_back_is_checked_before_anything_changes() {
     );
     assert!(accounts_for(lab, &computer).is_empty());
     assert!(!home.path().join("config.toml").exists());
+}
+
+/// An ordinary user of the tenant, signed in with Azure CLI (which Microsoft pre-authorizes for
+/// every user), registers an app under dirsync's name first: the name in the MSOL account's
+/// description tells them which. Setup refuses that app, names its owner, and changes nothing:
+/// no secret, no permission, no service account, no configuration.
+#[tokio::test]
+async fn an_app_registered_first_under_dirsync_s_name_by_someone_else_is_refused() {
+    let _turn = LAB_TURN.lock().await;
+    let lab = lab();
+    let emulator = emulator(true);
+    let info = &emulator.info;
+    let computer = unique_computer("borrowed");
+    let http = dirsync::cloud::http::http_client(
+        &dirsync::tls::TlsTrust::SystemRoots,
+        std::time::Duration::from_secs(30),
+    )
+    .unwrap();
+
+    // The emulator's own sync app makes an ordinary user (User.ReadWrite.All).
+    let token = |form: Vec<(&'static str, String)>| {
+        let http = http.clone();
+        let url = format!("{}/{}/oauth2/v2.0/token", info.authority, info.tenant_id);
+        async move {
+            let answer: Value = http
+                .post(url)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            answer["access_token"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no token: {answer}"))
+                .to_owned()
+        }
+    };
+    let app_token = token(vec![
+        ("grant_type", "client_credentials".to_owned()),
+        ("client_id", info.client_id.clone()),
+        ("client_secret", info.client_secret.clone()),
+        ("scope", "https://graph.microsoft.com/.default".to_owned()),
+    ])
+    .await;
+    let upn = format!("mallory@{}", common::installation::INITIAL_DOMAIN);
+    let password = "Mallory-Lab-2026!";
+    let created = http
+        .post(format!("{}/v1.0/users", info.graph))
+        .bearer_auth(&app_token)
+        .json(&serde_json::json!({
+            "accountEnabled": true,
+            "displayName": "Mallory",
+            "mailNickname": "mallory",
+            "userPrincipalName": upn,
+            "passwordProfile": {"password": password, "forceChangePasswordNextSignIn": false},
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201, "{:?}", created.text().await);
+    let user_token = token(vec![
+        ("grant_type", "password".to_owned()),
+        (
+            "client_id",
+            "04b07795-8ddb-461a-bbee-02f9e1bf7b46".to_owned(),
+        ),
+        ("username", upn.clone()),
+        ("password", password.to_owned()),
+        ("scope", "https://graph.microsoft.com/.default".to_owned()),
+    ])
+    .await;
+    let registered = http
+        .post(format!("{}/v1.0/applications", info.graph))
+        .bearer_auth(&user_token)
+        .json(&serde_json::json!({"displayName": format!("dirsync ({computer})")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201, "any user may register an app");
+    let borrowed: Value = registered.json().await.unwrap();
+
+    let home = tempfile::tempdir().unwrap();
+    let text = answers(
+        lab,
+        &device_code_sign_in(&emulator),
+        "",
+        &[ou(lab, "OU=Sales,OU=Corp")],
+        &[],
+    );
+    let env = [("DIRSYNC_ADMIN_PASSWORD", lab.admin_password.as_str())];
+    let run = setup(home.path(), &text, &computer, &env, false);
+    assert_eq!(run.status, 1, "{run:?}");
+    assert!(
+        run.stderr.contains("not dirsync's") && run.stderr.contains(&upn),
+        "names the owner: {}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("Nothing was changed"), "{}", run.stderr);
+
+    // Nothing changed: the app has no secret and no service principal, so no permission; no
+    // other app, no account, no configuration.
+    let applications = emulator.objects("applications");
+    let named: Vec<&Value> = applications
+        .iter()
+        .filter(|app| app["displayName"] == format!("dirsync ({computer})").as_str())
+        .collect();
+    assert_eq!(named.len(), 1, "{named:?}");
+    assert_eq!(named[0]["id"], borrowed["id"]);
+    assert_eq!(named[0]["passwordCredentials"], serde_json::json!([]));
+    assert!(
+        emulator
+            .objects("servicePrincipals")
+            .iter()
+            .all(|sp| sp["appId"] != borrowed["appId"]),
+        "no service principal, so no app role assignment"
+    );
+    assert!(accounts_for(lab, &computer).is_empty());
+    assert!(!home.path().join("config.toml").exists());
+
+    // Once that app is gone, setup registers dirsync's own, and a second run reuses it by the
+    // id config.toml keeps.
+    let deleted = http
+        .delete(format!(
+            "{}/v1.0/applications/{}",
+            info.graph,
+            borrowed["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&user_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204, "its owner may delete it");
+    let run = setup(home.path(), &text, &computer, &env, true);
+    assert_eq!(run.status, 0, "{run:?}");
+    let first = document(&run);
+    assert_eq!(first["app"]["outcome"], "created");
+    let config = Config::load(&home.path().join("config.toml")).unwrap();
+    assert!(config.cloud.service_principal_id.is_some());
+    assert!(config.directory.service_account_guid.is_some());
+    let run = setup(home.path(), &text, &computer, &env, true);
+    assert_eq!(run.status, 0, "{run:?}");
+    let second = document(&run);
+    assert_eq!(second["app"]["outcome"], "reused");
+    assert_eq!(second["client_id"], first["client_id"]);
+    remove_test_accounts(lab).await;
 }

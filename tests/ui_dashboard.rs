@@ -290,6 +290,8 @@ fn write_home(dir: &Path) {
             graph: "https://graph.microsoft.com".to_owned(),
             tenant_id: "8d2c0c52-0d3c-4d43-9a43-000000000001".to_owned(),
             client_id: "00000000-0000-0000-0000-000000000002".to_owned(),
+            service_principal_id: None,
+            credential_expires_at: None,
         },
         directory: DirectoryConfig {
             server: "ldaps://dc1.corp.dirsync.test".to_owned(),
@@ -298,6 +300,7 @@ fn write_home(dir: &Path) {
             naming_context: NAMING_CONTEXT.to_owned(),
             service_account_dn: "CN=MSOL_0123456789ab,CN=Users,DC=corp,DC=dirsync,DC=test"
                 .to_owned(),
+            service_account_guid: None,
             timeout_secs: 15,
             password_hash_socket: None,
         },

@@ -47,16 +47,31 @@ fn list(home: &Home, limit: usize, json: bool) -> Result<u8, CliError> {
         Some(store) => store.runs(limit).map_err(|error| store_failed(&error))?,
         None => Vec::new(),
     };
+    let warnings = home_warnings(home);
+    for warning in &warnings {
+        eprintln!("dirsync: warning: {warning}");
+    }
     write_stdout(|out| {
         if json {
             let document = RunsDocument {
                 runs: runs.iter().map(RunView::new).collect(),
+                warnings: warnings.clone(),
             };
             write_json(out, &document)
         } else {
             write_run_table(out, &runs, limit)
         }
     })
+}
+
+/// What the history's reader should know beyond the runs: the sync app's credential expiring.
+/// A home without a readable configuration has nothing to say here.
+fn home_warnings(home: &Home) -> Vec<String> {
+    crate::config::Config::load(&home.config_file)
+        .ok()
+        .and_then(|config| config.credential_warning(crate::engine::cycle::now_ms() / 1000))
+        .into_iter()
+        .collect()
 }
 
 fn show(home: &Home, args: &RunsShowArgs, json: bool) -> Result<u8, CliError> {

@@ -41,10 +41,19 @@ pub async fn run(home: &Home) -> Result<u8, CliError> {
     let mut next_passwords = Instant::now();
     let mut options = config.options;
     let lease = SchedulerLeaseKeeper::open(home)?;
+    let mut warned_on_day = None;
     while !stop.is_stopped() {
         lease.renew();
         // Options are read again each time, so an edited config.toml takes effect.
         if let Ok(config) = load_config(home) {
+            // Once a day, from 30 days before the credential expires.
+            let now_secs = now_ms() / 1000;
+            if let Some(warning) = config.credential_warning(now_secs)
+                && warned_on_day != Some(now_secs / 86_400)
+            {
+                eprintln!("dirsync service: warning: {warning}");
+                warned_on_day = Some(now_secs / 86_400);
+            }
             options = config.options;
         }
         if Instant::now() >= next_sync {

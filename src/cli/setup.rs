@@ -8,7 +8,6 @@ use crate::engine::cycle::{CycleRequest, StopSignal};
 use crate::engine::run::RunTrigger;
 use crate::home::Home;
 use crate::secret::Secret;
-use crate::secret_store::OsKeyring;
 use crate::setup::answers::{CheckedAnswers, SignIn, check_answers, parse_answers};
 use crate::setup::{Progress, STEPS, SetupFailure, SetupInputs, SetupReport, run_setup};
 use crate::store::SqliteStore;
@@ -51,7 +50,7 @@ pub async fn run(args: SetupArgs, home: &Home) -> Result<u8, CliError> {
         &checked,
         &inputs,
         &home.config_file,
-        &OsKeyring,
+        &home.secrets(),
         &mut StderrProgress,
     )
     .await

@@ -20,7 +20,7 @@ use crate::engine::password_cycle::{PasswordCycleRequest, run_password_cycle};
 use crate::engine::run::{RunMode, RunStatus, RunTrigger, StepKind};
 use crate::home::Home;
 use crate::run_lock::RunLock;
-use crate::secret_store::OsKeyring;
+use crate::run_report::printable;
 use crate::store::SqliteStore;
 use crate::store::runs::ObjectChangeRecord;
 
@@ -93,7 +93,7 @@ pub async fn run_locked_with(
     }
     let store =
         SqliteStore::open(&home.state_db).map_err(|error| CliError::Failed(error.to_string()))?;
-    let mut connections = Connections::open(&config, &OsKeyring, FlowPolicy::default())
+    let mut connections = Connections::open(&config, &home.secrets(), FlowPolicy::default())
         .map_err(|error| CliError::Failed(error.to_string()))?;
     let progress = kept_progress(home, progress);
     let report = Box::pin(run_cycle(
@@ -139,7 +139,7 @@ pub async fn run_passwords_locked_with(
         RunLock::acquire(&home.state_db).map_err(|error| CliError::Failed(error.to_string()))?;
     let store =
         SqliteStore::open(&home.state_db).map_err(|error| CliError::Failed(error.to_string()))?;
-    let graph = sync_app_client(&config, &OsKeyring, FlowPolicy::default())
+    let graph = sync_app_client(&config, &home.secrets(), FlowPolicy::default())
         .map_err(|error| CliError::Failed(error.to_string()))?;
     let mut source = SambaPrivilegedSocket::open(
         config.password_hash_socket(),
@@ -331,28 +331,32 @@ pub fn print_report(store: &SqliteStore, report: &CycleReport, json: bool) -> Re
     if !warnings.is_empty() {
         println!("\nWarnings ({}):", warnings.len());
         for warning in &warnings {
-            println!("  {}\n    {}", warning.dn, warning.message);
+            println!(
+                "  {}\n    {}",
+                printable(&warning.dn),
+                printable(&warning.message)
+            );
         }
     }
     if !errors.is_empty() {
         println!("\nErrors ({}):", errors.len());
         for error in &errors {
             let dn = if error.dn.is_empty() {
-                "(the run)"
+                "(the run)".to_owned()
             } else {
-                &error.dn
+                printable(&error.dn)
             };
             println!(
                 "  {dn}\n    {} [{}]: {}\n    what to do: {}",
                 error.error_type,
-                error.code.as_deref().unwrap_or("-"),
-                error.server_message,
-                error.hint
+                printable(error.code.as_deref().unwrap_or("-")),
+                printable(&error.server_message),
+                printable(&error.hint)
             );
         }
     }
     if let Some(failure) = &report.failure {
-        println!("\nThe run failed: {failure}");
+        println!("\nThe run failed: {}", printable(failure));
     }
     Ok(())
 }
@@ -366,12 +370,12 @@ fn print_changes(changes: &[ObjectChangeRecord]) {
             "  {:<6} {:<5} {}",
             change.change_kind.as_str(),
             change.object_type.as_str(),
-            change.dn
+            printable(&change.dn)
         );
         for attribute in &change.attributes {
             println!(
                 "           {}: {} → {}",
-                attribute.name,
+                printable(&attribute.name),
                 compact(&attribute.old),
                 compact(&attribute.new)
             );
@@ -379,10 +383,12 @@ fn print_changes(changes: &[ObjectChangeRecord]) {
     }
 }
 
+/// A value on one line, its control characters escaped (AD values may hold line breaks and
+/// terminal escapes; JSON's own escaping does the same for arrays).
 fn compact(value: &serde_json::Value) -> String {
     match value {
         serde_json::Value::Null => "(none)".to_owned(),
-        serde_json::Value::String(text) => text.clone(),
+        serde_json::Value::String(text) => printable(text),
         other => other.to_string(),
     }
 }

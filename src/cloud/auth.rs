@@ -203,7 +203,7 @@ struct TokenAnswer {
 
 impl TokenAnswer {
     fn cached(&self) -> CachedToken {
-        let lifetime = Duration::from_secs(self.expires_in);
+        let lifetime = super::http::token_lifetime(self.expires_in);
         let margin = (lifetime / 2).min(Duration::from_secs(300));
         CachedToken {
             token: self.access_token.clone(),
@@ -320,12 +320,11 @@ async fn post_form<T: serde::de::DeserializeOwned>(
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.contains("json"));
-    let bytes = response
-        .bytes()
+    let bytes = super::http::read_capped(response, super::http::MAX_TOKEN_BODY_BYTES)
         .await
         .map_err(|error| SignInError::Unreachable {
             url: shown_url.clone(),
-            reason: super::graph::describe_transport_error(&error),
+            reason: error.describe(),
         })?;
     let not_an_authority = |what: String| SignInError::NotAnAuthority {
         url: shown_url.clone(),
@@ -440,8 +439,9 @@ impl DeviceCodeSignIn {
     /// Polls until the administrator signs in, declines, or the code expires. Polls no faster
     /// than the server's `interval`, and slower after `slow_down`, as RFC 8628 §3.5 requires.
     pub async fn wait(self) -> Result<DelegatedSession, SignInError> {
-        let mut interval = Duration::from_secs(self.prompt.interval.max(1));
-        let deadline = Instant::now() + Duration::from_secs(self.prompt.expires_in);
+        // Both come from the server: clamped so that a wild value neither spins nor overflows.
+        let mut interval = Duration::from_secs(self.prompt.interval.clamp(1, 60));
+        let deadline = Instant::now() + super::http::token_lifetime(self.prompt.expires_in);
         loop {
             tokio::time::sleep(interval).await;
             if Instant::now() > deadline {

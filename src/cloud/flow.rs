@@ -251,11 +251,6 @@ fn random_fraction() -> f64 {
     (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// Reads `Retry-After`: delay-seconds or an HTTP date (RFC 9110 §10.2.3). Graph sends seconds.
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,12 +313,6 @@ mod tests {
         let fifth = flow.backoff(5);
         assert!(fifth >= Duration::from_secs(4) && fifth <= Duration::from_secs(8));
         assert!(flow.backoff(40) <= Duration::from_secs(8));
-    }
-
-    #[test]
-    fn retry_after_is_read_as_seconds() {
-        assert_eq!(parse_retry_after(" 7 "), Some(Duration::from_secs(7)));
-        assert_eq!(parse_retry_after("soon"), None);
     }
 
     #[tokio::test(start_paused = true)]

@@ -21,7 +21,8 @@ use url::Url;
 use super::CloudEndpoints;
 use super::auth::{Authority, Credentials, TokenSource};
 use super::error::{GraphError, SignInError};
-use super::flow::{FlowControl, FlowPolicy, FlowStats, parse_retry_after};
+use super::flow::{FlowControl, FlowPolicy, FlowStats};
+use super::http::{BodyError, MAX_GRAPH_BODY_BYTES, parse_retry_after, read_capped};
 use crate::tls::{TlsSetupError, TlsTrust};
 
 /// The outcome of one request: its JSON body, if it had one.
@@ -30,18 +31,7 @@ pub type GraphResult = Result<Option<Value>, GraphError>;
 /// Graph's limit on requests in one `$batch`.
 pub const BATCH_LIMIT: usize = 20;
 
-/// Builds the HTTPS client every cloud call goes through: the program's one rustls setup.
-pub fn http_client(trust: &TlsTrust, timeout: Duration) -> Result<reqwest::Client, TlsSetupError> {
-    let mut tls = (*crate::tls::client_config(trust)?).clone();
-    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .timeout(timeout)
-        .connect_timeout(Duration::from_secs(15))
-        .user_agent(concat!("dirsync/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .expect("a client with a preconfigured rustls backend always builds"))
-}
+pub use super::http::http_client;
 
 /// Users or groups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -803,9 +793,15 @@ impl GraphClient {
                         .get(reqwest::header::CONTENT_TYPE)
                         .and_then(|value| value.to_str().ok())
                         .is_some_and(|value| value.contains("json"));
-                    match response.bytes().await {
+                    match read_capped(response, MAX_GRAPH_BODY_BYTES).await {
                         Ok(bytes) => self.judge_http(status, retry_after, is_json, &bytes),
-                        Err(error) => self.dropped(&error),
+                        Err(BodyError::Transport(error)) => self.dropped(&error),
+                        Err(too_large @ BodyError::TooLarge { .. }) => {
+                            Verdict::Failed(GraphError::NotGraph {
+                                url: self.base.to_string(),
+                                what: too_large.describe(),
+                            })
+                        }
                     }
                 }
                 Err(error) if error.is_builder() => {

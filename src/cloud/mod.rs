@@ -3,6 +3,7 @@
 //!
 //! - `auth`: signing in (client credentials, device code, refresh, password check);
 //! - `graph`: the Graph client (objects, lookups, lists, delta, `$batch`);
+//! - `http`: the HTTP client they share (no redirects, capped bodies, clamped durations);
 //! - `flow`: flow control (concurrency, write budget, `Retry-After`, backoff);
 //! - `setup`: registering dirsync's app in the tenant during setup;
 //! - `mailboxes`: the mailbox attributes hybrid write-back brings back to AD;
@@ -15,6 +16,7 @@ pub mod auth;
 pub mod error;
 pub mod flow;
 pub mod graph;
+pub mod http;
 pub mod mailboxes;
 pub mod setup;
 

@@ -152,10 +152,27 @@ pub struct SyncApp {
     pub outcome: AppOutcome,
     /// Older secrets of this app that were removed, so only the new one signs in.
     pub removed_secrets: usize,
+    /// When the new secret expires (RFC 3339), as Graph answered.
+    pub credential_expires_at: Option<String>,
+}
+
+/// The app an earlier setup of this installation registered, as `config.toml` names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownApp {
+    pub client_id: String,
+    pub service_principal_id: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum CloudSetupError {
+    #[error(
+        "an app named '{display_name}' (client id {client_id}) already exists, but it is not dirsync's: it is owned by {owners}. Anyone who owns an app can add credentials to it, so setup will not give it a secret or the sync's tenant-wide permissions. Nothing was changed. Delete that app (or rename it) in the Entra admin center if it is not yours, then run setup again"
+    )]
+    AppOwnedByOthers {
+        display_name: String,
+        client_id: String,
+        owners: String,
+    },
     #[error("{step}: {source}")]
     Graph {
         step: &'static str,
@@ -193,6 +210,8 @@ pub struct SyncAppTarget<'a> {
     /// How long to keep trying the new app's first sign-in: Entra takes a while to replicate a
     /// new app and its grants.
     pub proof_timeout: Duration,
+    /// The app this installation registered before (from `config.toml`), reused if it exists.
+    pub known: Option<KnownApp>,
 }
 
 /// Registers (or finds) dirsync's app, grants it exactly `SYNC_APP_PERMISSIONS`, gives it a new
@@ -220,10 +239,8 @@ pub async fn register_sync_app(
         "resourceAccess": role_ids.iter().map(|id| json!({"id": id, "type": "Role"})).collect::<Vec<_>>(),
     }]);
 
-    // The app registration.
-    let existing = find_one(admin, "applications", "displayName", target.display_name)
-        .await
-        .map_err(step("looking for an earlier dirsync app"))?;
+    // The app registration: this installation's own, or a new one.
+    let existing = find_own_app(admin, target).await?;
     let (application, outcome) = match existing {
         Some(application) => {
             // https://learn.microsoft.com/en-us/graph/api/application-update?view=graph-rest-1.0
@@ -283,6 +300,8 @@ pub async fn register_sync_app(
             .unwrap_or_default(),
     );
     let new_secret_id = text(&added, "keyId");
+    let credential_expires_at = Some(text(&added, "endDateTime"))
+        .filter(|end| crate::credential_expiry::parse_rfc3339(end).is_some());
     let secret_key = client_secret_key(&client_id);
     secrets.save(&secret_key, &secret)?;
 
@@ -389,7 +408,74 @@ pub async fn register_sync_app(
             .collect(),
         outcome,
         removed_secrets,
+        credential_expires_at,
     })
+}
+
+/// The app setup may reuse: the one `config.toml` names (by its client id), else one with
+/// dirsync's display name that nobody but the signed-in administrator owns. Any user of a tenant
+/// may register an app of any name, and its owners keep the power to add credentials to it, so
+/// an app owned by someone else is refused ([`CloudSetupError::AppOwnedByOthers`]) before
+/// anything is changed. `None`: register a new one.
+pub async fn find_own_app(
+    admin: &GraphClient,
+    target: &SyncAppTarget<'_>,
+) -> Result<Option<Value>, CloudSetupError> {
+    if let Some(known) = &target.known
+        && let Some(application) = find_one(admin, "applications", "appId", &known.client_id)
+            .await
+            .map_err(step("looking for this installation's dirsync app"))?
+    {
+        return Ok(Some(application));
+    }
+    let Some(application) = find_one(admin, "applications", "displayName", target.display_name)
+        .await
+        .map_err(step("looking for an earlier dirsync app"))?
+    else {
+        return Ok(None);
+    };
+    // https://learn.microsoft.com/en-us/graph/api/user-get?view=graph-rest-1.0 (GET /me)
+    let me = admin
+        .send(&GraphRequest::get(&["me"]).with_query("$select", "id,userPrincipalName"))
+        .await
+        .map_err(step("reading the signed-in administrator"))?
+        .unwrap_or(Value::Null);
+    let my_id = text(&me, "id");
+    // https://learn.microsoft.com/en-us/graph/api/application-list-owners?view=graph-rest-1.0
+    // (owners are users or service principals: each comes with its type's default properties)
+    let owners = admin
+        .send(&GraphRequest::get(&[
+            "applications",
+            &text(&application, "id"),
+            "owners",
+        ]))
+        .await
+        .map_err(step("reading the owners of the app found by name"))?
+        .unwrap_or(Value::Null);
+    let others: Vec<String> = owners
+        .get("value")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|owner| text(owner, "id") != my_id)
+        .map(|owner| {
+            let name = ["userPrincipalName", "displayName", "appId"]
+                .iter()
+                .map(|field| text(owner, field))
+                .find(|name| !name.is_empty())
+                .unwrap_or_else(|| "an object setup may not read".to_owned());
+            format!("{name} ({})", text(owner, "id"))
+        })
+        .collect();
+    if others.is_empty() {
+        Ok(Some(application))
+    } else {
+        Err(CloudSetupError::AppOwnedByOthers {
+            display_name: target.display_name.to_owned(),
+            client_id: text(&application, "appId"),
+            owners: others.join(", "),
+        })
+    }
 }
 
 /// Signs in as the new app and reads the domains, retrying while Entra replicates the new app.
@@ -540,46 +626,18 @@ fn text(value: &Value, name: &str) -> String {
         .to_owned()
 }
 
-/// An ISO 8601 UTC timestamp `days` from now (Graph's DateTimeOffset form).
+/// An RFC 3339 UTC timestamp `days` from now (Graph's DateTimeOffset form).
 fn time_in_days(days: u64) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|elapsed| elapsed.as_secs())
         .unwrap_or_default();
-    iso8601(now + days * 86_400)
-}
-
-/// Seconds since 1970 as `YYYY-MM-DDTHH:MM:SSZ` (civil-from-days, Howard Hinnant's algorithm).
-fn iso8601(unix_secs: u64) -> String {
-    let days = (unix_secs / 86_400) as i64;
-    let secs = unix_secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    crate::credential_expiry::rfc3339((now + days * 86_400) as i64)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn timestamps_are_iso8601() {
-        assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
-        assert_eq!(iso8601(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(iso8601(1_795_219_199), "2026-11-20T23:59:59Z");
-    }
 
     #[test]
     fn app_roles_are_found_by_permission_name() {

@@ -18,6 +18,8 @@ pub const DIRSYNC_INCREMENTAL_VALUES: i64 = 0x8000_0000;
 /// SD flags: only the DACL. Reading and writing just the DACL needs no SACL privilege and
 /// leaves owner, group and SACL as they are.
 pub const SD_FLAGS_DACL: i64 = 0x4;
+/// SD flags: owner, group and DACL (not the SACL, which needs the security privilege).
+pub const SD_FLAGS_OWNER_GROUP_DACL: i64 = 0x1 | 0x2 | 0x4;
 
 const TAG_BOOLEAN: u8 = 0x01;
 const TAG_INTEGER: u8 = 0x02;

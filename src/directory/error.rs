@@ -100,6 +100,14 @@ pub enum DirectoryError {
         server_message: String,
     },
 
+    #[error("cannot write the permissions of {dn}: {detail}")]
+    DescriptorTooLarge { dn: String, detail: String },
+
+    #[error(
+        "{dn} is named and described like this computer's dirsync service account, but it is not protected as dirsync protects its account, so someone else could control it: {differences}. dirsync uses only an account it can show is its own: if this is the account an earlier dirsync made on this computer, delete it in Active Directory and run setup again (it makes a new, protected one); otherwise find out who made it"
+    )]
+    LookAlikeServiceAccount { dn: String, differences: String },
+
     #[error("the connection to {server} failed during {operation}: {reason}")]
     ConnectionLost {
         server: String,

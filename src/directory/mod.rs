@@ -1,6 +1,7 @@
 //! Active Directory over LDAP (ldap3): the connection, the forest's facts, the OU tree.
 //! Knows nothing of the GUI or the cloud.
 
+pub mod account_protection;
 pub mod connection;
 pub mod controls;
 pub mod dn;

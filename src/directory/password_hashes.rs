@@ -84,6 +84,10 @@ pub trait PasswordHashSource {
     /// For messages: "Samba's privileged LDAP socket /var/lib/…".
     fn describe(&self) -> String;
 
+    /// Whether the service account needs Replicating Directory Changes All for this source. Setup
+    /// grants nothing that is not used.
+    fn needs_replicating_directory_changes_all(&self) -> bool;
+
     /// A cookie for "now", taken before a full pass so that changes during it are read again.
     fn current_cookie(
         &mut self,
@@ -223,6 +227,11 @@ impl SambaPrivilegedSocket {
 impl PasswordHashSource for SambaPrivilegedSocket {
     fn describe(&self) -> String {
         format!("Samba's privileged LDAP socket {}", self.socket.display())
+    }
+
+    /// The socket reads with the DC's own system rights, not as the service account.
+    fn needs_replicating_directory_changes_all(&self) -> bool {
+        false
     }
 
     async fn current_cookie(&mut self) -> Result<DirSyncCookie, DirectoryError> {

@@ -305,6 +305,15 @@ pub async fn read_dacl(
     admin: &DirectoryConnection,
     dn: &Dn,
 ) -> Result<SecurityDescriptor, DirectoryError> {
+    read_descriptor(admin, dn, controls::SD_FLAGS_DACL).await
+}
+
+/// The parts of one object's descriptor that `sd_flags` names.
+pub async fn read_descriptor(
+    admin: &DirectoryConnection,
+    dn: &Dn,
+    sd_flags: i64,
+) -> Result<SecurityDescriptor, DirectoryError> {
     let (mut entries, _) = admin
         .search_with_controls(
             "read permissions",
@@ -312,7 +321,7 @@ pub async fn read_dacl(
             Scope::Base,
             "(objectClass=*)",
             &["nTSecurityDescriptor"],
-            vec![controls::sd_flags(controls::SD_FLAGS_DACL)],
+            vec![controls::sd_flags(sd_flags)],
         )
         .await?;
     let bytes = entries
@@ -351,15 +360,31 @@ async fn write_dacl(
     dn: &Dn,
     descriptor: &SecurityDescriptor,
 ) -> Result<(), DirectoryError> {
+    write_descriptor(admin, dn, descriptor, controls::SD_FLAGS_DACL).await
+}
+
+/// Writes the parts of `descriptor` that `sd_flags` names (owner, group, DACL), leaving the rest.
+pub async fn write_descriptor(
+    admin: &DirectoryConnection,
+    dn: &Dn,
+    descriptor: &SecurityDescriptor,
+    sd_flags: i64,
+) -> Result<(), DirectoryError> {
+    let bytes = descriptor
+        .to_bytes()
+        .map_err(|error| DirectoryError::DescriptorTooLarge {
+            dn: dn.to_string(),
+            detail: error.to_string(),
+        })?;
     admin
         .modify_entry(
             &format!("change the permissions of {dn}"),
             dn.as_str(),
             vec![Mod::Replace(
                 b"nTSecurityDescriptor".to_vec(),
-                std::iter::once(descriptor.to_bytes()).collect(),
+                std::iter::once(bytes).collect(),
             )],
-            vec![controls::sd_flags(controls::SD_FLAGS_DACL)],
+            vec![controls::sd_flags(sd_flags)],
         )
         .await
 }

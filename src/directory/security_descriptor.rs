@@ -275,22 +275,33 @@ impl SecurityDescriptor {
     }
 
     /// Writes the self-relative form in NDR's layout (as Samba does): header, owner, group, SACL,
-    /// DACL. Windows puts the ACLs first; readers follow the offsets, so either is valid.
-    pub fn to_bytes(&self) -> Vec<u8> {
+    /// DACL. Windows puts the ACLs first; readers follow the offsets, so either is valid. A part
+    /// whose size does not fit its field (an ACL over 64 KiB) is an error, never truncated.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, DescriptorError> {
         let mut out = vec![0u8; 20];
         out[0] = 1;
         let mut control = self.control | SE_SELF_RELATIVE;
         let place = |out: &mut Vec<u8>, field: usize, data: Option<Vec<u8>>| {
             if let Some(data) = data {
-                let at = out.len() as u32;
+                let at = u32::try_from(out.len())
+                    .map_err(|_| DescriptorError("the descriptor is over 4 GiB".to_owned()))?;
                 out[field..field + 4].copy_from_slice(&at.to_le_bytes());
                 out.extend_from_slice(&data);
             }
+            Ok::<(), DescriptorError>(())
         };
-        place(&mut out, 4, self.owner.as_ref().map(Sid::to_bytes));
-        place(&mut out, 8, self.group.as_ref().map(Sid::to_bytes));
-        place(&mut out, 12, self.sacl.as_ref().map(Acl::to_bytes));
-        place(&mut out, 16, self.dacl.as_ref().map(Acl::to_bytes));
+        place(&mut out, 4, self.owner.as_ref().map(Sid::to_bytes))?;
+        place(&mut out, 8, self.group.as_ref().map(Sid::to_bytes))?;
+        place(
+            &mut out,
+            12,
+            self.sacl.as_ref().map(Acl::to_bytes).transpose()?,
+        )?;
+        place(
+            &mut out,
+            16,
+            self.dacl.as_ref().map(Acl::to_bytes).transpose()?,
+        )?;
         if self.sacl.is_some() {
             control |= SE_SACL_PRESENT;
         }
@@ -298,25 +309,33 @@ impl SecurityDescriptor {
             control |= SE_DACL_PRESENT;
         }
         out[2..4].copy_from_slice(&control.to_le_bytes());
-        out
+        Ok(out)
     }
 }
 
 impl Acl {
-    pub fn to_bytes(&self) -> Vec<u8> {
+    pub fn to_bytes(&self) -> Result<Vec<u8>, DescriptorError> {
         let mut out = vec![self.revision, 0, 0, 0, 0, 0, 0, 0];
         for ace in &self.aces {
-            out.extend_from_slice(&ace.to_bytes());
+            out.extend_from_slice(&ace.to_bytes()?);
         }
-        let size = out.len() as u16;
+        let too_large = |what: &str| {
+            DescriptorError(format!(
+                "the ACL's {what} does not fit the 16 bits MS-DTYP gives it ({} ACEs, {} bytes); remove entries",
+                self.aces.len(),
+                out.len()
+            ))
+        };
+        let size = u16::try_from(out.len()).map_err(|_| too_large("size"))?;
+        let count = u16::try_from(self.aces.len()).map_err(|_| too_large("ACE count"))?;
         out[2..4].copy_from_slice(&size.to_le_bytes());
-        out[4..6].copy_from_slice(&(self.aces.len() as u16).to_le_bytes());
-        out
+        out[4..6].copy_from_slice(&count.to_le_bytes());
+        Ok(out)
     }
 }
 
 impl Ace {
-    pub fn to_bytes(&self) -> Vec<u8> {
+    pub fn to_bytes(&self) -> Result<Vec<u8>, DescriptorError> {
         let (ace_type, flags, body) = match self {
             Ace::Basic {
                 ace_type,
@@ -357,11 +376,16 @@ impl Ace {
                 body,
             } => (*ace_type, *flags, body.clone()),
         };
-        let size = (4 + body.len()) as u16;
+        let size = u16::try_from(4 + body.len()).map_err(|_| {
+            DescriptorError(format!(
+                "an ACE of {} bytes does not fit the 16 bits MS-DTYP gives its size",
+                4 + body.len()
+            ))
+        })?;
         let mut out = vec![ace_type, flags];
         out.extend_from_slice(&size.to_le_bytes());
         out.extend_from_slice(&body);
-        out
+        Ok(out)
     }
 }
 
@@ -430,10 +454,10 @@ mod tests {
                 ],
             }),
         };
-        let bytes = descriptor.to_bytes();
+        let bytes = descriptor.to_bytes().expect("encodes");
         let parsed = SecurityDescriptor::from_bytes(&bytes).expect("parses");
         assert_eq!(parsed, descriptor);
-        assert_eq!(parsed.to_bytes(), bytes);
+        assert_eq!(parsed.to_bytes().expect("encodes"), bytes);
     }
 
     #[test]
@@ -453,7 +477,7 @@ mod tests {
                 }],
             }),
         };
-        let bytes = descriptor.to_bytes();
+        let bytes = descriptor.to_bytes().expect("encodes");
         for length in 0..bytes.len() {
             assert!(
                 SecurityDescriptor::from_bytes(&bytes[..length]).is_err(),
@@ -569,11 +593,11 @@ mod tests {
         let mut cases = Cases(0x9e37_79b9_7f4a_7c15);
         for case in 0..2_000 {
             let descriptor = cases.descriptor();
-            let bytes = descriptor.to_bytes();
+            let bytes = descriptor.to_bytes().expect("encodes");
             let parsed = SecurityDescriptor::from_bytes(&bytes)
                 .unwrap_or_else(|error| panic!("case {case}: {error}: {descriptor:?}"));
             assert_eq!(parsed, descriptor, "case {case}");
-            assert_eq!(parsed.to_bytes(), bytes, "case {case}");
+            assert_eq!(parsed.to_bytes().expect("encodes"), bytes, "case {case}");
         }
     }
 
@@ -581,7 +605,7 @@ mod tests {
     fn property_damaged_bytes_give_an_error_or_a_descriptor_never_a_panic() {
         let mut cases = Cases(0xd1b5_4a32_d192_ed03);
         for _ in 0..3_000 {
-            let mut bytes = cases.descriptor().to_bytes();
+            let mut bytes = cases.descriptor().to_bytes().expect("encodes");
             match cases.below(3) {
                 0 => {
                     let keep = cases.below(bytes.len() as u64) as usize;

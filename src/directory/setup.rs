@@ -2,18 +2,23 @@
 //! account with a new password, put the password in the OS keyring, grant exactly the rights the
 //! options need, then sign in as the account to prove it can read changes.
 
+use super::account_protection::Trustees;
 use super::connection::{DirectoryConnection, DirectoryTarget};
 use super::dn::Dn;
 use super::error::DirectoryError;
+use super::forest;
 use super::import;
 use super::permissions::{self, RightsPlan, RightsReport, WriteBackGrant};
-use super::service_account::{self, AccountOutcome, ServiceAccount};
+use super::service_account::{self, AccountOutcome, KnownAccount, ServiceAccount};
+use super::sid::Sid;
 use crate::secret_store::{SecretStore, SecretStoreError, service_account_key};
 
 /// The options that decide the service account's rights.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DirectoryOptions {
-    pub password_hash_sync: bool,
+    /// Replicating Directory Changes All: only when the password hash source reads as the
+    /// service account (Samba's privileged socket does not).
+    pub replicate_secrets: bool,
     /// Hybrid write-back on: the included and excluded OUs of the sync scope.
     pub write_back_scope: Option<(Vec<Dn>, Vec<Dn>)>,
 }
@@ -23,6 +28,8 @@ pub struct DirectoryOptions {
 pub struct DirectorySetup {
     pub account: ServiceAccount,
     pub outcome: AccountOutcome,
+    /// The existing account had other permissions than the protected ones; setup replaced them.
+    pub protection_restored: bool,
     /// The keyring entry holding the account's password.
     pub keyring_key: String,
     pub rights: RightsReport,
@@ -40,19 +47,43 @@ pub enum SetupError {
     Keyring(#[from] SecretStoreError),
 }
 
-/// Sets up the service account on `domain` for this `computer`. `admin` is the enterprise
+/// Where setup works: the domain, its forest, and this installation.
+#[derive(Debug, Clone)]
+pub struct DirectorySite<'a> {
+    pub domain: &'a Dn,
+    pub root_domain_naming_context: &'a str,
+    pub schema_naming_context: &'a str,
+    pub computer: &'a str,
+    /// The account an earlier setup of this installation made (from `config.toml`).
+    pub known_account: KnownAccount,
+}
+
+/// Sets up the service account on `site.domain` for this computer. `admin` is the enterprise
 /// admin's connection; `target` is how the account will reach the directory.
 pub async fn set_up_directory(
     admin: &DirectoryConnection,
     target: &DirectoryTarget,
-    domain: &Dn,
-    schema_naming_context: &str,
-    computer: &str,
+    site: &DirectorySite<'_>,
     options: &DirectoryOptions,
     secrets: &dyn SecretStore,
 ) -> Result<DirectorySetup, SetupError> {
-    let (account, password, outcome) =
-        service_account::ensure_service_account(admin, domain, computer).await?;
+    let domain = site.domain;
+    let schema_naming_context = site.schema_naming_context;
+    let trustees = read_trustees(admin, domain, site.root_domain_naming_context).await?;
+    let ensured = service_account::ensure_service_account(
+        admin,
+        domain,
+        &trustees,
+        site.computer,
+        &site.known_account,
+    )
+    .await?;
+    let service_account::EnsuredAccount {
+        account,
+        password,
+        outcome,
+        protection_restored,
+    } = ensured;
     // The password was just set in AD: keep it before anything else can fail.
     let keyring_key = service_account_key(account.dn.as_str());
     secrets.save(&keyring_key, &password)?;
@@ -74,7 +105,7 @@ pub async fn set_up_directory(
     let plan = RightsPlan {
         domain: domain.clone(),
         account: account.sid.clone(),
-        replicate_secrets: options.password_hash_sync,
+        replicate_secrets: options.replicate_secrets,
         write_back,
     };
     let rights = permissions::apply_rights(admin, &plan).await?;
@@ -104,9 +135,36 @@ pub async fn set_up_directory(
     Ok(DirectorySetup {
         account,
         outcome,
+        protection_restored,
         keyring_key,
         rights,
         write_back_skipped,
         deleted_objects_advice,
     })
+}
+
+/// The domain's and the forest root's SIDs, which the account's protected descriptor names.
+pub async fn read_trustees(
+    admin: &DirectoryConnection,
+    domain: &Dn,
+    root_domain_naming_context: &str,
+) -> Result<Trustees, DirectoryError> {
+    Ok(Trustees {
+        domain: read_object_sid(admin, domain.as_str()).await?,
+        forest_root: read_object_sid(admin, root_domain_naming_context).await?,
+    })
+}
+
+async fn read_object_sid(admin: &DirectoryConnection, dn: &str) -> Result<Sid, DirectoryError> {
+    let entry = admin
+        .read_entry("read the domain's SID", dn, &["objectSid"])
+        .await?;
+    forest::binary_values(&entry, "objectSid")
+        .first()
+        .and_then(|bytes| Sid::from_bytes(bytes).ok())
+        .ok_or_else(|| DirectoryError::UnexpectedReply {
+            server: admin.server().to_owned(),
+            operation: "read the domain's SID".to_owned(),
+            detail: format!("{dn} has no objectSid"),
+        })
 }

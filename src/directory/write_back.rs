@@ -9,6 +9,7 @@ use super::connection::DirectoryConnection;
 use super::dn::Dn;
 use super::error::DirectoryError;
 use super::forest;
+use super::security_descriptor::Guid;
 
 /// One change to one attribute. Values are bytes: some write-back attributes are binary.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,9 +55,17 @@ impl AttributeEdit {
     }
 }
 
-/// Applies `edits` to `dn` in one modify operation: all of them or none.
+/// The object with this objectGUID, as an extended DN (MS-ADTS 3.1.1.3.1.2.4): a write aimed at
+/// it reaches that object wherever it is now, never whatever holds a stored DN since a rename.
+pub fn guid_dn(anchor: Guid) -> String {
+    format!("<GUID={anchor}>")
+}
+
+/// Applies `edits` to the object `anchor` in one modify operation: all of them or none. `dn`
+/// names it in messages.
 pub async fn modify_attributes(
     connection: &DirectoryConnection,
+    anchor: Guid,
     dn: &Dn,
     edits: &[AttributeEdit],
 ) -> Result<(), DirectoryError> {
@@ -67,7 +76,7 @@ pub async fn modify_attributes(
     match connection
         .modify_entry(
             "write back attributes",
-            dn.as_str(),
+            &guid_dn(anchor),
             modifications,
             Vec::new(),
         )
@@ -104,17 +113,17 @@ pub fn is_value_refused(error: &DirectoryError) -> bool {
     )
 }
 
-/// The current values of `attributes` on `dn`, keyed by the lowercase attribute name (absent
-/// when the object has none). Binary values come back as they are.
+/// The current values of `attributes` on the object `anchor`, keyed by the lowercase attribute
+/// name (absent when the object has none). Binary values come back as they are.
 pub async fn read_attributes(
     connection: &DirectoryConnection,
-    dn: &Dn,
+    anchor: Guid,
     attributes: &[&str],
 ) -> Result<HashMap<String, Vec<Vec<u8>>>, DirectoryError> {
     let entries = connection
         .search(
             "read the attributes write-back changes",
-            dn.as_str(),
+            &guid_dn(anchor),
             Scope::Base,
             "(objectClass=*)",
             attributes,

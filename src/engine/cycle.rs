@@ -144,11 +144,7 @@ impl Connections {
         secrets: &dyn SecretStore,
         policy: FlowPolicy,
     ) -> Result<Connections, CycleError> {
-        let missing = |what: &str, key: &str| {
-            CycleError::Setup(format!(
-                "{what} is not in the OS keyring (entry '{key}'); run setup again (the wizard or `dirsync setup`) on this computer as this user"
-            ))
-        };
+        let missing = |what: &str, key: &str| CycleError::Setup(secrets.missing(what, key));
         let keyring =
             |error: crate::secret_store::SecretStoreError| CycleError::Setup(error.to_string());
         let account_key = config.service_account_key();
@@ -179,9 +175,7 @@ pub fn sync_app_client(
         .load(&secret_key)
         .map_err(|error| CycleError::Setup(error.to_string()))?
         .ok_or_else(|| {
-            CycleError::Setup(format!(
-                "the sync app's client secret is not in the OS keyring (entry '{secret_key}'); run setup again (the wizard or `dirsync setup`) on this computer as this user"
-            ))
+            CycleError::Setup(secrets.missing("the sync app's client secret", &secret_key))
         })?;
     let endpoints = config
         .endpoints()

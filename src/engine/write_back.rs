@@ -241,7 +241,7 @@ pub(super) async fn export(
                 continue;
             }
         };
-        let current = match read_attributes(context.connection, &target.dn, &attributes).await {
+        let current = match read_attributes(context.connection, target.anchor, &attributes).await {
             Ok(current) => current,
             // Moved or deleted since the import: the next cycle knows where it is.
             Err(DirectoryError::NoSuchObject { .. }) => continue,
@@ -275,12 +275,13 @@ async fn write_user(
     let all: Vec<AttributeEdit> = edits.iter().map(|planned| planned.edit.clone()).collect();
     let mut written: Vec<&PlannedEdit> = Vec::new();
     let mut failures: Vec<(String, DirectoryError)> = Vec::new();
-    match modify_attributes(context.connection, &target.dn, &all).await {
+    match modify_attributes(context.connection, target.anchor, &target.dn, &all).await {
         Ok(()) => written.extend(edits),
         Err(error) if is_value_refused(&error) && edits.len() > 1 => {
             for planned in edits {
                 match modify_attributes(
                     context.connection,
+                    target.anchor,
                     &target.dn,
                     std::slice::from_ref(&planned.edit),
                 )

@@ -22,7 +22,7 @@ use crate::cloud::auth::{
 use crate::cloud::graph::{GraphSetupError, http_client};
 use crate::cloud::mailboxes::MailboxEndpoint;
 use crate::cloud::setup::{
-    AppOutcome, CloudDomain, CloudSetupError, SyncApp, SyncAppTarget, TenantInfo,
+    AppOutcome, CloudDomain, CloudSetupError, KnownApp, SyncApp, SyncAppTarget, TenantInfo,
     client_secret_key, enable_directory_sync, register_sync_app, set_sync_features,
     verified_domains, verify_tenant,
 };
@@ -37,7 +37,7 @@ use crate::directory::password_hashes::{
     PasswordHashSource as _, SAMBA_PRIVILEGED_SOCKET, SambaPrivilegedSocket,
 };
 use crate::directory::service_account::AccountOutcome;
-use crate::directory::setup::{DirectoryOptions, SetupError, set_up_directory};
+use crate::directory::setup::{DirectoryOptions, DirectorySite, SetupError, set_up_directory};
 use crate::directory::{DirectoryConnection, DirectoryError, DirectoryTarget, Dn};
 use crate::secret::Secret;
 use crate::secret_store::SecretStore;
@@ -128,6 +128,9 @@ pub struct SetupReport {
     pub config_file: PathBuf,
     /// The OS keyring entries (service `dirsync`) setup filled.
     pub keyring_entries: Vec<String>,
+    /// Every place setup kept a secret, in words: the keyring entries, and the encrypted
+    /// systemd credentials `dirsync service` reads after a reboot.
+    pub secrets_kept_in: Vec<String>,
     /// The answers asked for a first sync cycle right after setup.
     pub sync_now: bool,
     pub warnings: Vec<String>,
@@ -158,6 +161,9 @@ pub struct AccountReport {
     pub sam_account_name: String,
     /// `created`, or `password-reset` when this computer's account existed.
     pub outcome: &'static str,
+    /// The existing account had other permissions than the protected ones (owner Domain Admins,
+    /// no inheritance); setup replaced them.
+    pub protection_restored: bool,
 }
 
 /// Runs every step and saves `config_file`. Secrets go to `secrets` (the OS keyring).
@@ -250,6 +256,9 @@ pub async fn apply_setup(
     progress: &mut dyn Progress,
 ) -> Result<SetupReport, SetupFailure> {
     let answers = &checked.answers;
+    // This installation's earlier configuration names the account and the app it made: setup
+    // reuses only those (an account or app found by its name alone must prove itself).
+    let previous = Config::load(config_file).ok();
     let mut warnings = Vec::new();
     let mut warn = |progress: &mut dyn Progress, text: String| {
         progress.warning(&text);
@@ -295,32 +304,53 @@ pub async fn apply_setup(
         checked.excluded.len()
     ));
 
+    // dirsync's app must be this installation's or nobody's before anything changes in AD.
+    if let CloudSession::Admin {
+        client, app: None, ..
+    } = &cloud
+    {
+        let display_name = sync_app_name(&inputs.computer);
+        let target = sync_app_target(
+            &checked.endpoints,
+            cloud.tenant_id(),
+            &display_name,
+            previous.as_ref().and_then(known_app),
+        );
+        crate::cloud::setup::find_own_app(client, &target)
+            .await
+            .map_err(|error| cloud_setup_failure(&error))?;
+    }
+
+    let mut replicate_secrets = false;
     if answers.options.password_hash_sync {
         let source = open_hash_source(checked, &domain).await?;
         progress.note(&format!(
             "password hashes can be read through {}",
             source.describe()
         ));
+        replicate_secrets = source.needs_replicating_directory_changes_all();
     }
 
     progress.step(4, "Setting up the service account");
     let options = DirectoryOptions {
-        password_hash_sync: answers.options.password_hash_sync,
+        replicate_secrets,
         write_back_scope: answers
             .options
             .hybrid_write_back
             .then(|| (checked.included.clone(), checked.excluded.clone())),
     };
-    let directory = set_up_directory(
-        &admin,
-        &checked.directory_target,
-        &domain,
-        &forest.root_dse.schema_naming_context,
-        &inputs.computer,
-        &options,
-        secrets,
-    )
-    .await;
+    let site = DirectorySite {
+        domain: &domain,
+        root_domain_naming_context: &forest.root_dse.root_domain_naming_context,
+        schema_naming_context: &forest.root_dse.schema_naming_context,
+        computer: &inputs.computer,
+        known_account: previous
+            .as_ref()
+            .map(Config::known_service_account)
+            .unwrap_or_default(),
+    };
+    let directory =
+        set_up_directory(&admin, &checked.directory_target, &site, &options, secrets).await;
     admin.close().await;
     let directory = directory.map_err(|error| match error {
         SetupError::Directory(error) => directory_failure(&error),
@@ -334,10 +364,19 @@ pub async fn apply_setup(
         "{} {}; its password is in the OS keyring; it signed in and read the change cookie",
         directory.account.dn,
         match directory.outcome {
-            AccountOutcome::Created => "created",
+            AccountOutcome::Created => "created, owned by Domain Admins, inheriting no permissions",
             AccountOutcome::PasswordReset => "existed: its password was reset",
         }
     ));
+    if directory.protection_restored {
+        warn(
+            progress,
+            format!(
+                "{} had other permissions than dirsync's protected ones (owner Domain Admins, no inherited rights); setup replaced them",
+                directory.account.dn
+            ),
+        );
+    }
     progress.done(&Milestone::ServiceAccount {
         dn: directory.account.dn.to_string(),
         sam_account_name: directory.account.sam_account_name.clone(),
@@ -362,7 +401,7 @@ pub async fn apply_setup(
 
     progress.step(5, "Setting up the sync app");
     let mut keyring_entries = Vec::new();
-    let (tenant_id, client_id, app) = match cloud {
+    let (tenant_id, client_id, service_principal_id, credential_expires_at, app) = match cloud {
         CloudSession::Admin {
             client,
             tenant,
@@ -377,6 +416,7 @@ pub async fn apply_setup(
                         &tenant,
                         &checked.endpoints,
                         &inputs.computer,
+                        previous.as_ref().and_then(known_app),
                         secrets,
                         progress,
                     )
@@ -406,7 +446,13 @@ pub async fn apply_setup(
                 removed_secrets: app.removed_secrets,
                 directory_sync_turned_on: turned_on,
             };
-            (tenant.tenant_id, app.client_id, report)
+            (
+                tenant.tenant_id,
+                app.client_id,
+                Some(app.service_principal_id),
+                app.credential_expires_at,
+                report,
+            )
         }
         CloudSession::App {
             tenant_id,
@@ -435,20 +481,33 @@ pub async fn apply_setup(
                 removed_secrets: 0,
                 directory_sync_turned_on: false,
             };
-            (tenant_id, client_id, report)
+            (tenant_id, client_id, None, None, report)
         }
     };
     keyring_entries.push(directory.keyring_key.clone());
+    let secrets_kept_in: Vec<String> = keyring_entries
+        .iter()
+        .flat_map(|key| secrets.places(key))
+        .collect();
+    for place in &secrets_kept_in {
+        progress.note(&format!("a secret is kept in {place}"));
+    }
+    if let Some(warning) = secrets.reboot_warning() {
+        warn(progress, format!("service credentials: {warning}"));
+    }
     progress.done(&Milestone::SecretsStored);
 
     progress.step(6, "Saving the configuration");
-    let config = config_for(
+    let mut config = config_for(
         checked,
         &tenant_id,
         &client_id,
+        service_principal_id,
         &domain,
         directory.account.dn.as_str(),
+        Some(directory.account.guid.to_string()),
     );
+    config.cloud.credential_expires_at = credential_expires_at;
     // The same checks every run makes on load: a configuration setup saves always loads.
     config
         .validate(config_file)
@@ -469,6 +528,7 @@ pub async fn apply_setup(
             dn: directory.account.dn.to_string(),
             sam_account_name: directory.account.sam_account_name.clone(),
             outcome: account_outcome,
+            protection_restored: directory.protection_restored,
         },
         rights,
         rights_changed_on: directory
@@ -481,29 +541,38 @@ pub async fn apply_setup(
         deleted_objects_advice: directory.deleted_objects_advice,
         config_file: config_file.to_owned(),
         keyring_entries,
+        secrets_kept_in,
         sync_now: answers.sync_now,
         warnings,
     })
 }
 
-/// Registers dirsync's app for this computer (or finds it from an earlier setup and gives it a
-/// new secret), with its secret in the keyring, and proves it signs in.
+/// The sync app a saved configuration names, when setup registered it (not an existing app the
+/// answers named: that one is the administrator's, and setup never registers over it).
+pub fn known_app(config: &Config) -> Option<KnownApp> {
+    config
+        .cloud
+        .service_principal_id
+        .as_ref()
+        .map(|service_principal_id| KnownApp {
+            client_id: config.cloud.client_id.clone(),
+            service_principal_id: Some(service_principal_id.clone()),
+        })
+}
+
+/// Registers dirsync's app for this computer (or finds this installation's from an earlier
+/// setup and gives it a new secret), with its secret in the keyring, and proves it signs in.
 pub async fn create_sync_app(
     admin: &GraphClient,
     tenant: &TenantInfo,
     endpoints: &CloudEndpoints,
     computer: &str,
+    known: Option<KnownApp>,
     secrets: &dyn SecretStore,
     progress: &mut dyn Progress,
 ) -> Result<SyncApp, SetupFailure> {
-    let display_name = format!("dirsync ({computer})");
-    let target = SyncAppTarget {
-        endpoints,
-        tenant_id: &tenant.tenant_id,
-        trust: &TlsTrust::SystemRoots,
-        display_name: &display_name,
-        proof_timeout: APP_PROOF_TIMEOUT,
-    };
+    let display_name = sync_app_name(computer);
+    let target = sync_app_target(endpoints, &tenant.tenant_id, &display_name, known);
     let app = register_sync_app(admin, &target, secrets)
         .await
         .map_err(|error| cloud_setup_failure(&error))?;
@@ -520,13 +589,111 @@ pub async fn create_sync_app(
     Ok(app)
 }
 
+/// What renewing the sync app's credential did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenewedCredential {
+    /// When the new credential expires (RFC 3339).
+    pub expires_at: Option<String>,
+    /// Older credentials removed once the new one signed in.
+    pub removed: usize,
+}
+
+/// Renews the credential of the sync app `config` names, with a Global Administrator's device
+/// code sign-in: a new secret (kept where the old one was: the OS keyring and, as root, the
+/// service's systemd credential), proven, then the older ones removed and `config_file` updated
+/// with the new expiry. Only this installation's own app is renewed; an existing app the answers
+/// named is the administrator's to renew in the Entra admin center.
+pub async fn renew_app_credential(
+    config_file: &Path,
+    computer: &str,
+    secrets: &dyn SecretStore,
+    progress: &mut dyn Progress,
+) -> Result<RenewedCredential, SetupFailure> {
+    let mut config =
+        Config::load(config_file).map_err(|error| SetupFailure::BadInput(error.to_string()))?;
+    let known = known_app(&config).ok_or_else(|| {
+        SetupFailure::BadInput(format!(
+            "the sync app {} was not registered by dirsync's setup, so dirsync cannot renew its secret: add a new client secret to it in the Entra admin center and run setup with sign_in = \"app\"",
+            config.cloud.client_id
+        ))
+    })?;
+    let endpoints = config
+        .endpoints()
+        .map_err(|error| SetupFailure::BadInput(format!("cloud: {error}")))?;
+    let answers = CloudAnswers {
+        authority: config.cloud.authority.clone(),
+        graph: config.cloud.graph.clone(),
+        tenant: config.cloud.tenant_id.clone(),
+        sign_in: SignIn::DeviceCode,
+        client_id: None,
+        client_secret_env: None,
+    };
+    let fields = CloudFields {
+        sign_in: SignIn::DeviceCode,
+        client_secret: "the client secret".to_owned(),
+    };
+    let session = Box::pin(sign_in(&answers, &endpoints, None, &fields, progress)).await?;
+    let CloudSession::Admin { client, tenant, .. } = session else {
+        return Err(SetupFailure::Failed(
+            "the sign-in was not an administrator's".to_owned(),
+        ));
+    };
+    let app = create_sync_app(
+        &client,
+        &tenant,
+        &endpoints,
+        computer,
+        Some(known),
+        secrets,
+        progress,
+    )
+    .await?;
+    if app.client_id != config.cloud.client_id {
+        return Err(SetupFailure::Failed(format!(
+            "the renewal reached app {} instead of {}; run setup again",
+            app.client_id, config.cloud.client_id
+        )));
+    }
+    config.cloud.credential_expires_at = app.credential_expires_at.clone();
+    config
+        .save(config_file)
+        .map_err(|error| SetupFailure::Failed(error.to_string()))?;
+    Ok(RenewedCredential {
+        expires_at: app.credential_expires_at,
+        removed: app.removed_secrets,
+    })
+}
+
+/// The display name of this computer's sync app.
+pub fn sync_app_name(computer: &str) -> String {
+    format!("dirsync ({computer})")
+}
+
+fn sync_app_target<'a>(
+    endpoints: &'a CloudEndpoints,
+    tenant_id: &'a str,
+    display_name: &'a str,
+    known: Option<KnownApp>,
+) -> SyncAppTarget<'a> {
+    SyncAppTarget {
+        endpoints,
+        tenant_id,
+        trust: &TlsTrust::SystemRoots,
+        display_name,
+        proof_timeout: APP_PROOF_TIMEOUT,
+        known,
+    }
+}
+
 /// The configuration the answers lead to, once the tenant, the app and the account are known.
 pub fn config_for(
     checked: &CheckedAnswers,
     tenant_id: &str,
     client_id: &str,
+    service_principal_id: Option<String>,
     domain: &Dn,
     service_account_dn: &str,
+    service_account_guid: Option<String>,
 ) -> Config {
     let answers = &checked.answers;
     Config {
@@ -535,6 +702,8 @@ pub fn config_for(
             graph: answers.cloud.graph.trim().to_owned(),
             tenant_id: tenant_id.to_owned(),
             client_id: client_id.to_owned(),
+            service_principal_id,
+            credential_expires_at: None,
         },
         directory: DirectoryConfig {
             server: answers.directory.server.trim().to_owned(),
@@ -542,6 +711,7 @@ pub fn config_for(
             insecure: answers.directory.insecure,
             naming_context: domain.to_string(),
             service_account_dn: service_account_dn.to_owned(),
+            service_account_guid,
             timeout_secs: answers.directory.timeout_secs,
             password_hash_socket: answers.directory.password_hash_socket.clone(),
         },
@@ -890,10 +1060,11 @@ async fn tenant_id_of(
     if !status.is_success() {
         return Err(not_authority(&format!("HTTP {status}")));
     }
-    let document: Value = response
-        .json()
+    let body = crate::cloud::http::read_capped(response, crate::cloud::http::MAX_TOKEN_BODY_BYTES)
         .await
-        .map_err(|error| not_authority(&error.to_string()))?;
+        .map_err(|error| not_authority(&error.describe()))?;
+    let document: Value =
+        serde_json::from_slice(&body).map_err(|error| not_authority(&error.to_string()))?;
     let issuer = document
         .get("issuer")
         .and_then(Value::as_str)
@@ -965,7 +1136,7 @@ fn rights_in_words(
     skipped: &[String],
 ) -> Vec<String> {
     let mut rights = vec![format!("Replicating Directory Changes on {domain}")];
-    if options.password_hash_sync {
+    if options.replicate_secrets {
         rights.push(format!(
             "Replicating Directory Changes All on {domain} (password hash sync)"
         ));

@@ -64,7 +64,15 @@ pub async fn preview_first_sync(
     cloud: &CloudSession,
     scratch: &Path,
 ) -> Result<FirstSyncPreview, SetupFailure> {
-    let config = config_for(checked, cloud.tenant_id(), "preview", domain, admin_dn);
+    let config = config_for(
+        checked,
+        cloud.tenant_id(),
+        "preview",
+        None,
+        domain,
+        admin_dn,
+        None,
+    );
     let store = SqliteStore::open(&scratch.join("preview.db"))
         .map_err(|error| SetupFailure::Failed(error.to_string()))?;
     let mut connections = Connections {

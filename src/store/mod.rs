@@ -67,7 +67,19 @@ impl SqliteStore {
             path: path.to_owned(),
             source,
         })?;
-        Self::prepare(connection, path.to_owned())
+        let store = Self::prepare(connection, path.to_owned())?;
+        // The run history names every object and value: the owner's only. The WAL files
+        // exist once the database is in WAL mode.
+        for file in [
+            path.to_owned(),
+            path.with_extension("db-wal"),
+            path.with_extension("db-shm"),
+        ] {
+            if let Err(error) = crate::hardening::restrict_to_owner(&file) {
+                tracing::warn!(file = %file.display(), %error, "cannot make the file private");
+            }
+        }
+        Ok(store)
     }
 
     /// A private in-memory store, for tests and previews.

@@ -40,7 +40,7 @@ pub async fn service_accounts(
             &format!("CN=Users,{}", lab.base_dn),
             ldap3::Scope::OneLevel,
             &format!("(&(sAMAccountName=MSOL_*)(description=*computer {computer_prefix}*))"),
-            &["sAMAccountName", "objectSid"],
+            &["sAMAccountName", "objectSid", "objectGUID"],
         )
         .await
         .unwrap();
@@ -53,6 +53,7 @@ pub async fn service_accounts(
                 &forest::binary_values(entry, "objectSid")[0],
             )
             .unwrap(),
+            guid: dirsync::directory::objects::guid_value(entry, "objectGUID").unwrap(),
         })
         .collect()
 }

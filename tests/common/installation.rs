@@ -10,7 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::{Lab, Run, lab};
 use dirsync::cloud::setup::client_secret_key;
 use dirsync::config::{CloudConfig, Config, DirectoryConfig, ScopeConfig, SyncOptions};
-use dirsync::directory::setup::{DirectoryOptions, set_up_directory};
+use dirsync::directory::service_account::KnownAccount;
+use dirsync::directory::setup::{DirectoryOptions, DirectorySite, set_up_directory};
 use dirsync::directory::{DirectoryConnection, DirectoryTarget, Dn, forest, permissions};
 use dirsync::secret::Secret;
 use dirsync::secret_store::{OsKeyring, SecretStore};
@@ -62,9 +63,13 @@ pub fn service_account() -> &'static ServiceAccount {
             let setup = set_up_directory(
                 &admin,
                 &target(lab),
-                &domain,
-                &forest.root_dse.schema_naming_context,
-                "sync-lab-tests",
+                &DirectorySite {
+                    domain: &domain,
+                    root_domain_naming_context: &forest.root_dse.root_domain_naming_context,
+                    schema_naming_context: &forest.root_dse.schema_naming_context,
+                    computer: "sync-lab-tests",
+                    known_account: KnownAccount::default(),
+                },
                 &DirectoryOptions::default(),
                 &OsKeyring,
             )
@@ -181,6 +186,8 @@ impl Installation {
                 graph: info.graph.clone(),
                 tenant_id: info.tenant_id.clone(),
                 client_id: info.client_id.clone(),
+                service_principal_id: None,
+                credential_expires_at: None,
             },
             directory: DirectoryConfig {
                 server: lab.ldaps_url.clone(),
@@ -188,6 +195,7 @@ impl Installation {
                 insecure: false,
                 naming_context: lab.base_dn.clone(),
                 service_account_dn: account.dn.clone(),
+                service_account_guid: None,
                 timeout_secs: 15,
                 password_hash_socket: None,
             },

@@ -6,16 +6,17 @@ use tokio::runtime::Handle;
 
 use super::read_store;
 use crate::cloud::FlowPolicy;
+use crate::cloud::auth::DeviceCodePrompt;
 use crate::cloud::setup::CloudDomain;
 use crate::config::Config;
 use crate::engine::cycle::sync_app_client;
 use crate::engine::run::{RunMode, RunStatus};
 use crate::home::Home;
 use crate::run_report::{human_duration, human_time};
-use crate::secret_store::OsKeyring;
+use crate::setup::{RenewedCredential, renew_app_credential};
 use crate::store::browse::ConnectorFigures;
 use crate::store::runs::{RunId, RunRecord};
-use crate::ui::task::Lookup;
+use crate::ui::task::{Lookup, SetupEvent};
 use crate::ui::theme;
 
 /// The last password run that failed, with why.
@@ -38,6 +39,17 @@ pub struct Connectors {
     facts: Lookup<StoreFacts>,
     /// The tenant's verified domains as the sync app sees them now (a Graph call).
     tenant: Lookup<Vec<CloudDomain>>,
+    renewal: Renewal,
+}
+
+/// Renewing the sync app's credential with an administrator's sign-in.
+#[derive(Debug, Default)]
+struct Renewal {
+    task: Lookup<RenewedCredential>,
+    /// The sign-in code the renewal waits on.
+    prompt: Option<DeviceCodePrompt>,
+    /// The success was already handed to the dashboard (which reads config.toml again).
+    reported: bool,
 }
 
 impl Connectors {
@@ -51,6 +63,15 @@ impl Connectors {
     /// Reads the figures again next time the page shows (a run ended).
     pub fn forget(&mut self) {
         self.facts = Lookup::NotStarted;
+    }
+
+    /// True once after a renewal succeeded: config.toml has the new expiry.
+    pub fn take_renewed(&mut self) -> bool {
+        let renewed = matches!(self.renewal.task, Lookup::Done(_)) && !self.renewal.reported;
+        if renewed {
+            self.renewal.reported = true;
+        }
+        renewed
     }
 }
 
@@ -74,6 +95,14 @@ pub fn connectors_ui(
     };
     connectors.facts.poll();
     connectors.tenant.poll();
+    for event in connectors.renewal.task.poll() {
+        if let SetupEvent::DeviceCode(prompt) = event {
+            connectors.renewal.prompt = Some(prompt);
+        }
+    }
+    if !connectors.renewal.task.is_running() {
+        connectors.renewal.prompt = None;
+    }
     let config = match config {
         Ok(config) => config,
         Err(problem) => {
@@ -107,9 +136,10 @@ pub fn connectors_ui(
     }
     if read_cloud && matches!(connectors.tenant, Lookup::NotStarted) {
         let config = config.clone();
+        let secrets = home.secrets();
         connectors.tenant = Lookup::start(runtime, repaint, move |_| async move {
             let failed = |error: String| crate::setup::SetupFailure::Failed(error);
-            let graph = sync_app_client(&config, &OsKeyring, FlowPolicy::default())
+            let graph = sync_app_client(&config, &secrets, FlowPolicy::default())
                 .map_err(|error| failed(error.to_string()))?;
             // The domains, as every run reads them (the sync app may not read the organization).
             crate::cloud::setup::verified_domains(&graph)
@@ -211,6 +241,7 @@ pub fn connectors_ui(
                 }
                 fact_ui(ui, "Graph", config.cloud.graph.clone());
                 fact_ui(ui, "Sync app (client id)", config.cloud.client_id.clone());
+                credential_row_ui(ui, config, now);
                 if let Some(facts) = facts {
                     let figures = &facts.figures;
                     fact_ui(
@@ -248,11 +279,98 @@ pub fn connectors_ui(
                 }
             });
             ui.add_space(8.0);
+            renewal_ui(ui, &mut connectors.renewal, home, runtime);
+            ui.add_space(8.0);
             read_again = ui.button("Read again").clicked();
         });
     if read_again {
         connectors.facts = Lookup::NotStarted;
         connectors.tenant = Lookup::NotStarted;
+    }
+}
+
+/// When the sync app's credential expires, in warning colours from 30 days before.
+fn credential_row_ui(ui: &mut egui::Ui, config: &Config, now_ms: i64) {
+    ui.strong("App credential");
+    match (
+        config.credential_warning(now_ms / 1000),
+        config.cloud.credential_expires_at.as_deref(),
+    ) {
+        (Some(warning), _) => {
+            ui.add(egui::Label::new(egui::RichText::new(warning).color(theme::warning(ui))).wrap());
+        }
+        (None, Some(expires)) => {
+            ui.label(format!(
+                "client secret, expires {}",
+                expires.split('T').next().unwrap_or(expires)
+            ));
+        }
+        (None, None) => {
+            ui.label("an existing app's secret (its expiry is in the Entra admin center)");
+        }
+    }
+    ui.end_row();
+}
+
+/// "Renew credential…": a Global Administrator signs in with a code, dirsync gives its app a new
+/// secret, proves it, removes the old one and keeps the new expiry in config.toml.
+fn renewal_ui(ui: &mut egui::Ui, renewal: &mut Renewal, home: &Home, runtime: &Handle) {
+    match &renewal.task {
+        Lookup::Running(_) => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label(
+                    "Renewing the sync app's credential: waiting for the administrator's sign-in…",
+                );
+            });
+            if let Some(prompt) = &renewal.prompt {
+                crate::ui::wizard::device_code_ui(ui, prompt);
+            }
+        }
+        Lookup::Done(renewed) => {
+            ui.colored_label(
+                theme::ok(ui),
+                format!(
+                    "✔ The sync app has a new credential{}; {} older one(s) removed.",
+                    renewed
+                        .expires_at
+                        .as_deref()
+                        .map(|at| format!(", valid until {}", at.split('T').next().unwrap_or(at)))
+                        .unwrap_or_default(),
+                    renewed.removed
+                ),
+            );
+        }
+        Lookup::Failed(problem) => {
+            ui.add(
+                egui::Label::new(
+                    egui::RichText::new(format!("The renewal failed: {problem}"))
+                        .color(theme::error(ui)),
+                )
+                .wrap(),
+            );
+        }
+        Lookup::NotStarted => {}
+    }
+    if !renewal.task.is_running()
+        && ui
+            .button("Renew credential…")
+            .on_hover_text("A Global Administrator signs in with a code; dirsync gives its app a new secret and removes the old one")
+            .clicked()
+    {
+        let config_file = home.config_file.clone();
+        let secrets = home.secrets();
+        let computer = crate::setup::computer_name();
+        renewal.reported = false;
+        renewal.task = Lookup::start(runtime, ui.ctx(), move |mut reporter| async move {
+            Box::pin(renew_app_credential(
+                &config_file,
+                &computer,
+                &secrets,
+                &mut reporter,
+            ))
+            .await
+        });
     }
 }
 

@@ -287,6 +287,25 @@ pub fn dashboard_ui(ui: &mut egui::Ui, dashboard: &mut Dashboard) -> DashboardAc
         }
     }
     let now = dashboard.now();
+    if dashboard.connectors.take_renewed() {
+        dashboard.config =
+            Config::load(&dashboard.home.config_file).map_err(|error| error.to_string());
+    }
+    if let Some(warning) = dashboard
+        .config
+        .as_ref()
+        .ok()
+        .and_then(|config| config.credential_warning(now / 1000))
+    {
+        egui::Panel::top("credential_warning").show(ui, |ui| {
+            ui.horizontal_wrapped(|ui| {
+                ui.colored_label(theme::warning(ui), format!("⚠ {warning}"));
+                if ui.link("Renew on the Connectors page").clicked() {
+                    dashboard.tab = Tab::Connectors;
+                }
+            });
+        });
+    }
     egui::CentralPanel::default().show(ui, |ui| match dashboard.tab {
         Tab::Operations => operations_ui(ui, dashboard, &repaint),
         Tab::Connectors => connectors::connectors_ui(

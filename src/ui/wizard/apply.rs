@@ -8,7 +8,6 @@ use crate::cli::sync::run_locked_with;
 use crate::engine::cycle::{CycleRequest, StopSignal};
 use crate::engine::run::{RunTrigger, StepKind};
 use crate::secret::Secret;
-use crate::secret_store::OsKeyring;
 use crate::setup::{
     Milestone, SetupFailure, SetupInputs, SetupReport, apply_setup, start_options_over,
 };
@@ -116,7 +115,7 @@ fn start(state: &mut WizardState, runtime: &Handle, repaint: &egui::Context) {
             &inputs,
             cloud,
             &home.config_file,
-            &OsKeyring,
+            &home.secrets(),
             &mut reporter,
         ))
         .await?;

@@ -5,11 +5,12 @@ use tokio::runtime::Handle;
 
 use super::{check_line_ui, field_error_ui, inline_problem_ui, password_field_ui, text_field_ui};
 use crate::cloud::auth::{Authority, DeviceCodePrompt};
-use crate::cloud::setup::AppOutcome;
+use crate::cloud::setup::{AppOutcome, KnownApp};
 use crate::cloud::{CloudEndpoints, GLOBAL_AUTHORITY, GLOBAL_GRAPH};
 use crate::config::Config;
+use crate::home::Home;
 use crate::secret::Secret;
-use crate::secret_store::OsKeyring;
+use crate::secret_store::SystemSecrets;
 use crate::setup::answers::{CloudAnswers, SignIn};
 use crate::setup::{CloudFields, CloudSession, create_sync_app, sign_in};
 use crate::ui::task::{Lookup, SetupEvent};
@@ -40,6 +41,8 @@ pub struct CloudStep {
     signed_in_with: String,
     /// Counts sign-ins, so checks made with an older session are redone.
     pub generation: u64,
+    /// The app this home's configuration names (setup reuses only it, or an unowned one).
+    pub known_app: Option<KnownApp>,
 }
 
 /// Never prints the client secret.
@@ -71,11 +74,17 @@ impl Default for CloudStep {
             progress: None,
             signed_in_with: String::new(),
             generation: 0,
+            known_app: None,
         }
     }
 }
 
 impl CloudStep {
+    /// The step, knowing the app this home's configuration names.
+    pub fn with_known_app(self, known_app: Option<KnownApp>) -> CloudStep {
+        CloudStep { known_app, ..self }
+    }
+
     pub fn from_answers(answers: &CloudAnswers) -> CloudStep {
         CloudStep {
             authority: answers.authority.clone(),
@@ -172,7 +181,13 @@ impl CloudStep {
         (authority, graph, tenant)
     }
 
-    fn start(&mut self, runtime: &Handle, repaint: &egui::Context, computer: &str) {
+    fn start(
+        &mut self,
+        runtime: &Handle,
+        repaint: &egui::Context,
+        computer: &str,
+        secrets: SystemSecrets,
+    ) {
         let answers = self.answers();
         let endpoints = match CloudEndpoints::parse(&answers.authority, &answers.graph) {
             Ok(endpoints) => endpoints,
@@ -191,6 +206,7 @@ impl CloudStep {
         self.signed_in_with = self.inputs();
         self.generation += 1;
         let computer = computer.to_owned();
+        let known = self.known_app.clone();
         self.signing_in = Lookup::start(runtime, repaint, move |mut reporter| async move {
             let mut session = Box::pin(sign_in(
                 &answers,
@@ -213,7 +229,8 @@ impl CloudStep {
                         tenant,
                         &endpoints,
                         &computer,
-                        &OsKeyring,
+                        known,
+                        &secrets,
                         &mut reporter,
                     ))
                     .await?,
@@ -224,7 +241,13 @@ impl CloudStep {
     }
 }
 
-pub fn cloud_ui(ui: &mut egui::Ui, step: &mut CloudStep, runtime: &Handle, computer: &str) {
+pub fn cloud_ui(
+    ui: &mut egui::Ui,
+    step: &mut CloudStep,
+    runtime: &Handle,
+    computer: &str,
+    home: &Home,
+) {
     for event in step.signing_in.poll() {
         match event {
             SetupEvent::DeviceCode(prompt) => step.prompt = Some(prompt),
@@ -290,7 +313,7 @@ pub fn cloud_ui(ui: &mut egui::Ui, step: &mut CloudStep, runtime: &Handle, compu
             .add_enabled(ready && !step.busy(), egui::Button::new(label))
             .clicked()
         {
-            step.start(runtime, ui.ctx(), computer);
+            step.start(runtime, ui.ctx(), computer, home.secrets());
         }
         if step.busy() && ui.button("Stop waiting").clicked() {
             // The sign-in's thread ends by itself when the code expires; nothing was created.
@@ -361,7 +384,8 @@ pub fn cloud_ui(ui: &mut egui::Ui, step: &mut CloudStep, runtime: &Handle, compu
     }
 }
 
-fn device_code_ui(ui: &mut egui::Ui, prompt: &DeviceCodePrompt) {
+/// The device code sign-in: the page and the code, each with a copy button.
+pub fn device_code_ui(ui: &mut egui::Ui, prompt: &DeviceCodePrompt) {
     ui.add_space(6.0);
     egui::Frame::group(ui.style()).show(ui, |ui| {
         ui.label("On any device, open this page and sign in as a Global Administrator:");

@@ -27,7 +27,7 @@ use crate::setup::{AdminSession, CheckedAnswers, CloudSession, check_answers};
 use crate::ui::theme;
 
 pub use apply::ApplyStep;
-pub use cloud::CloudStep;
+pub use cloud::{CloudStep, device_code_ui};
 pub use directory::AdminStep;
 pub use options::{PasswordStep, WriteBackStep};
 pub use review::ReviewStep;
@@ -129,11 +129,16 @@ pub struct WizardState {
 impl WizardState {
     /// A wizard with the defaults (the global cloud, nothing else filled in).
     pub fn new(runtime: Handle, home: Home) -> WizardState {
+        // A saved configuration names the app this installation registered: setup reuses it.
+        let known_app = Config::load(&home.config_file)
+            .ok()
+            .as_ref()
+            .and_then(crate::setup::known_app);
         WizardState {
             step: WizardStep::Welcome,
             furthest: WizardStep::Welcome,
             welcome: WelcomeStep::default(),
-            cloud: CloudStep::default(),
+            cloud: CloudStep::default().with_known_app(known_app),
             admin: AdminStep::default(),
             write_back: WriteBackStep::default(),
             passwords: PasswordStep::default(),
@@ -153,7 +158,8 @@ impl WizardState {
     /// Pre-filled from an answers file (the demo's, or an administrator's).
     pub fn from_answers(runtime: Handle, home: Home, answers: &Answers) -> WizardState {
         let mut wizard = WizardState::new(runtime, home);
-        wizard.cloud = CloudStep::from_answers(&answers.cloud);
+        wizard.cloud =
+            CloudStep::from_answers(&answers.cloud).with_known_app(wizard.cloud.known_app.take());
         wizard.admin = AdminStep::from_answers(&answers.directory);
         wizard.fill_options(
             &answers.options,
@@ -170,7 +176,7 @@ impl WizardState {
     /// administrator signs in again.
     pub fn from_config(runtime: Handle, home: Home, config: &Config) -> WizardState {
         let mut wizard = WizardState::new(runtime, home);
-        wizard.cloud = CloudStep::from_config(config);
+        wizard.cloud = CloudStep::from_config(config).with_known_app(wizard.cloud.known_app.take());
         wizard.admin = AdminStep::from_config(config);
         wizard.fill_options(
             &config.options,
@@ -340,7 +346,9 @@ fn page_ui(ui: &mut egui::Ui, state: &mut WizardState) {
                 &server,
             );
         }
-        WizardStep::Cloud => cloud::cloud_ui(ui, &mut state.cloud, &runtime, &state.computer),
+        WizardStep::Cloud => {
+            cloud::cloud_ui(ui, &mut state.cloud, &runtime, &state.computer, &state.home);
+        }
         WizardStep::EnterpriseAdmin => {
             let domains = state.cloud.verified_domain_names();
             directory::admin_ui(ui, &mut state.admin, &runtime, &domains);

@@ -14,7 +14,10 @@ use serde_json::{Value, json};
 
 use crate::app::{App, DeviceCode, DeviceStatus, lock};
 use crate::model::{DirObject, Kind, State};
-use crate::tenant::{self, FIRST_PARTY_PUBLIC_CLIENTS, GRAPH_APP_ID, GRAPH_SCOPES, OIDC_SCOPES};
+use crate::tenant::{
+    self, AZURE_CLI_APP_ID, AZURE_CLI_PREAUTHORIZED, FIRST_PARTY_PUBLIC_CLIENTS, GRAPH_APP_ID,
+    GRAPH_SCOPES, OIDC_SCOPES,
+};
 use crate::util::{self, b64url, b64url_decode, new_guid, random_string, sts_timestamp, unix_now};
 
 const GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
@@ -426,7 +429,8 @@ const USER_CONSENTED: &[&str] = &["User.Read"];
 /// The scopes a sign-in gets: those asked for by name, if the user may consent to them, and
 /// for `.default` those consented to before. The Global Administrator counts as having
 /// consented to every Graph scope for every client; another user, to User.Read, and may
-/// consent to the scopes no administrator needs to (else AADSTS65001).
+/// consent to the scopes no administrator needs to (else AADSTS65001). Azure CLI is
+/// pre-authorized by Microsoft for its scopes for every user ([`AZURE_CLI_PREAUTHORIZED`]).
 fn grant(
     state: &State,
     client_id: &str,
@@ -434,11 +438,15 @@ fn grant(
     requested: &Requested,
 ) -> Result<Vec<String>, StsError> {
     let admin = user.internal.global_admin;
+    let preauthorized: &[&str] = if client_id.eq_ignore_ascii_case(AZURE_CLI_APP_ID) {
+        AZURE_CLI_PREAUTHORIZED
+    } else {
+        &[]
+    };
     if !admin
-        && requested
-            .graph
-            .iter()
-            .any(|s| !USER_CONSENTABLE.contains(&s.as_str()))
+        && requested.graph.iter().any(|s| {
+            !USER_CONSENTABLE.contains(&s.as_str()) && !preauthorized.contains(&s.as_str())
+        })
     {
         let client_name = FIRST_PARTY_PUBLIC_CLIENTS
             .iter()
@@ -464,6 +472,9 @@ fn grant(
     if requested.default {
         let consented = if admin { GRAPH_SCOPES } else { USER_CONSENTED };
         scopes.extend(consented.iter().map(|s| (*s).to_owned()));
+        if !admin {
+            scopes.extend(preauthorized.iter().map(|s| (*s).to_owned()));
+        }
     }
     if scopes.is_empty() {
         // Only OpenID Connect scopes: the access token is for Graph's User.Read.

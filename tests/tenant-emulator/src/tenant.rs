@@ -14,12 +14,23 @@ pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
 pub const GRAPH_CLI_APP_ID: &str = "14d82eec-204b-4c2f-b7e8-296a70dab67e";
 
 /// First-party public clients the emulator knows (no secret, delegated flows only).
+/// Microsoft Azure CLI's application ID.
+pub const AZURE_CLI_APP_ID: &str = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
+
+/// The Graph scopes Microsoft pre-authorizes Azure CLI for, for every user of every tenant (what
+/// `az account get-access-token --resource-type ms-graph` carries in `scp`); what a user can then
+/// do is still bounded by their directory role.
+pub const AZURE_CLI_PREAUTHORIZED: &[&str] = &[
+    "Application.ReadWrite.All",
+    "AppRoleAssignment.ReadWrite.All",
+    "Directory.AccessAsUser.All",
+    "Group.ReadWrite.All",
+    "User.ReadWrite.All",
+];
+
 pub const FIRST_PARTY_PUBLIC_CLIENTS: &[(&str, &str)] = &[
     (GRAPH_CLI_APP_ID, "Microsoft Graph Command Line Tools"),
-    (
-        "04b07795-8ddb-461a-bbee-02f9e1bf7b46",
-        "Microsoft Azure CLI",
-    ),
+    (AZURE_CLI_APP_ID, "Microsoft Azure CLI"),
     (
         "1950a258-227b-4e31-a9cf-717495945fc2",
         "Microsoft Azure PowerShell",

@@ -460,3 +460,113 @@ async fn directory_synchronization_is_turned_on_by_a_signed_in_administrator_onl
     let read = graph(info, plain, Method::GET, "/users?$select=id", None).await;
     assert_eq!(read.status, StatusCode::OK, "reading needs the scope only");
 }
+
+/// Entra's default "Users can register applications": any user, signed in with Azure CLI (pre-
+/// authorized for every user), registers an app and becomes its owner; they manage their own
+/// app (a secret, deleting it) but no one else's, and create no service principal and grant no
+/// permission. `GET /applications/{id}/owners` lists the owners.
+#[tokio::test]
+async fn any_user_may_register_an_app_and_owns_it() {
+    let emulator = start();
+    let info = &emulator.info;
+    let admin = admin_token(info).await;
+    let user = create_user(info, &app_token(info).await, "ordinary", "b3JkaW5hcnk=").await;
+    let user_id = user["id"].as_str().unwrap().to_owned();
+    let signed_in = token_request(
+        info,
+        &info.tenant_id,
+        &[
+            ("grant_type", "password"),
+            ("client_id", "04b07795-8ddb-461a-bbee-02f9e1bf7b46"),
+            ("username", &format!("ordinary@{DOMAIN}")),
+            ("password", "Initial-Passw0rd!"),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ],
+    )
+    .await;
+    assert_eq!(signed_in.status, StatusCode::OK, "{:?}", signed_in.body);
+    let scope = signed_in.body["scope"].as_str().unwrap_or_default();
+    assert!(scope.contains("Application.ReadWrite.All"), "{scope}");
+    let token = signed_in.body["access_token"].as_str().unwrap().to_owned();
+
+    let app = graph(
+        info,
+        &token,
+        Method::POST,
+        "/applications",
+        Some(json!({"displayName": "dirsync (victim)"})),
+    )
+    .await;
+    assert_eq!(app.status, StatusCode::CREATED, "{:?}", app.body);
+    let id = app.body["id"].as_str().unwrap().to_owned();
+    let owners = graph(
+        info,
+        &admin,
+        Method::GET,
+        &format!("/applications/{id}/owners"),
+        None,
+    )
+    .await;
+    assert_eq!(owners.status, StatusCode::OK, "{:?}", owners.body);
+    let owner_ids: Vec<&str> = owners.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|owner| owner["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(owner_ids, [user_id.as_str()]);
+    assert_eq!(
+        owners.body["value"][0]["@odata.type"],
+        "#microsoft.graph.user"
+    );
+
+    // Their own app: a secret. Another's (the pre-registered sync app): refused.
+    let secret = graph(
+        info,
+        &token,
+        Method::POST,
+        &format!("/applications/{id}/addPassword"),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(secret.status, StatusCode::OK, "{:?}", secret.body);
+    let sync_app = graph(
+        info,
+        &admin,
+        Method::GET,
+        &format!("/applications(appId='{}')", info.client_id),
+        None,
+    )
+    .await;
+    let other = graph(
+        info,
+        &token,
+        Method::POST,
+        &format!(
+            "/applications/{}/addPassword",
+            sync_app.body["id"].as_str().unwrap()
+        ),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(other.status, StatusCode::FORBIDDEN);
+    // No service principal, no permission grant.
+    let sp = graph(
+        info,
+        &token,
+        Method::POST,
+        "/servicePrincipals",
+        Some(json!({"appId": app.body["appId"]})),
+    )
+    .await;
+    assert_eq!(sp.status, StatusCode::FORBIDDEN);
+    let deleted = graph(
+        info,
+        &token,
+        Method::DELETE,
+        &format!("/applications/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+}

@@ -173,11 +173,44 @@ fn check_app_values(
     Ok(())
 }
 
+/// Who may write applications besides administrators. Entra's default "Users can register
+/// applications" lets any user register an app, which makes them its owner, and an owner may
+/// manage the app (its properties and credentials); a service principal and permission grants
+/// stay an administrator's.
+/// https://learn.microsoft.com/en-us/entra/identity/role-based-access-control/delegate-app-roles
+/// https://learn.microsoft.com/en-us/entra/identity/enterprise-apps/overview-assign-app-owners
+fn require_app_writer(ctx: &Ctx<'_>, kind: Kind, key: Option<&str>) -> Result<(), GraphError> {
+    if require_admin(ctx).is_ok() {
+        return Ok(());
+    }
+    if kind != Kind::Application {
+        return Err(GraphError::forbidden());
+    }
+    let Some(key) = key else {
+        return Ok(());
+    };
+    let owns = ctx.app.store.read(|state| {
+        find(state, kind, key)
+            .is_some_and(|app| app.internal.owners.contains(&ctx.caller.object_id))
+    });
+    if owns {
+        Ok(())
+    } else {
+        Err(GraphError::forbidden())
+    }
+}
+
 /// The permission checks of an application or service principal write and its body's
-/// properties, checked, under their canonical names.
-fn write_body(ctx: &Ctx<'_>, kind: Kind, creating: bool) -> Result<Map<String, Value>, GraphError> {
+/// properties, checked, under their canonical names. `key` is the object written, `None` for a
+/// create.
+fn write_body(
+    ctx: &Ctx<'_>,
+    kind: Kind,
+    key: Option<&str>,
+) -> Result<Map<String, Value>, GraphError> {
+    let creating = key.is_none();
     APP_WRITE.check(ctx.caller)?;
-    require_admin(ctx)?;
+    require_app_writer(ctx, kind, key)?;
     let body = ctx.req.json_body()?;
     check_body(kind, &body, creating)?;
     let props = objects::canonical(kind, &body);
@@ -189,7 +222,7 @@ fn write_body(ctx: &Ctx<'_>, kind: Kind, creating: bool) -> Result<Map<String, V
 // https://learn.microsoft.com/en-us/graph/api/serviceprincipal-post-serviceprincipals?view=graph-rest-1.0
 /// `POST /applications`, `POST /servicePrincipals` (`{"appId": …}`)
 pub fn create(ctx: &Ctx<'_>, kind: Kind) -> GraphResult {
-    let props = write_body(ctx, kind, true)?;
+    let props = write_body(ctx, kind, None)?;
     ctx.write(|inner| {
         let seq = inner.next_seq();
         let id = new_guid();
@@ -250,7 +283,7 @@ pub fn create(ctx: &Ctx<'_>, kind: Kind) -> GraphResult {
 // https://learn.microsoft.com/en-us/graph/api/serviceprincipal-update?view=graph-rest-1.0
 /// `PATCH /applications/{id}`, `PATCH /servicePrincipals/{id}`
 pub fn update(ctx: &Ctx<'_>, kind: Kind, key: &str) -> GraphResult {
-    let props = write_body(ctx, kind, false)?;
+    let props = write_body(ctx, kind, Some(key))?;
     ctx.write(|inner| {
         let id = find_visible(ctx, &inner.state, kind, key)?.id().to_owned();
         if props
@@ -276,7 +309,7 @@ pub fn update(ctx: &Ctx<'_>, kind: Kind, key: &str) -> GraphResult {
 /// `DELETE /servicePrincipals/{id}`
 pub fn delete(ctx: &Ctx<'_>, kind: Kind, key: &str) -> GraphResult {
     APP_WRITE.check(ctx.caller)?;
-    require_admin(ctx)?;
+    require_app_writer(ctx, kind, Some(key))?;
     ctx.write(|inner| {
         let object = find_visible(ctx, &inner.state, kind, key)?;
         let id = object.id().to_owned();
@@ -304,11 +337,32 @@ pub fn delete(ctx: &Ctx<'_>, kind: Kind, key: &str) -> GraphResult {
     })
 }
 
+// https://learn.microsoft.com/en-us/graph/api/application-list-owners?view=graph-rest-1.0
+/// `GET /applications/{id}/owners` (users and service principals)
+pub fn owners_list(ctx: &Ctx<'_>, key: &str) -> GraphResult {
+    APP_READ.check(ctx.caller)?;
+    let select = objects::directory_select(ctx)?;
+    ctx.app.store.read(|state| {
+        let app = find_visible(ctx, state, Kind::Application, key)?;
+        let items: Vec<&DirObject> = app
+            .internal
+            .owners
+            .iter()
+            .filter_map(|id| state.live(id))
+            .collect();
+        Ok(GraphResponse::ok(objects::directory_page(
+            ctx,
+            items,
+            select.as_deref(),
+        )?))
+    })
+}
+
 // https://learn.microsoft.com/en-us/graph/api/application-addpassword?view=graph-rest-1.0
 /// `POST /applications/{id}/addPassword`
 pub fn add_password(ctx: &Ctx<'_>, key: &str) -> GraphResult {
     APP_WRITE.check(ctx.caller)?;
-    require_admin(ctx)?;
+    require_app_writer(ctx, Kind::Application, Some(key))?;
     let body = if ctx.req.body.is_some() {
         ctx.req.json_body()?
     } else {
@@ -368,7 +422,7 @@ pub fn add_password(ctx: &Ctx<'_>, key: &str) -> GraphResult {
 /// `POST /applications/{id}/removePassword`
 pub fn remove_password(ctx: &Ctx<'_>, key: &str) -> GraphResult {
     APP_WRITE.check(ctx.caller)?;
-    require_admin(ctx)?;
+    require_app_writer(ctx, Kind::Application, Some(key))?;
     let body = ctx.req.json_body()?;
     let key_id = body
         .get("keyId")

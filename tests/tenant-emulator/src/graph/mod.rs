@@ -496,6 +496,10 @@ fn route(ctx: &Ctx<'_>) -> GraphResult {
                 _ => not_allowed(),
             }
         }
+        ["applications", id, "owners"] => match method {
+            "GET" => apps::owners_list(ctx, id),
+            _ => not_allowed(),
+        },
         ["applications", id, action]
             if action.eq_ignore_ascii_case("addPassword")
                 || action.eq_ignore_ascii_case("microsoft.graph.addPassword") =>

@@ -1423,7 +1423,7 @@ pub fn manager_remove(ctx: &Ctx<'_>, key: &str) -> GraphResult {
 }
 
 /// `$select` on a collection of directoryObjects: any property of users or groups.
-fn directory_select(ctx: &Ctx<'_>) -> Result<Option<Vec<String>>, GraphError> {
+pub fn directory_select(ctx: &Ctx<'_>) -> Result<Option<Vec<String>>, GraphError> {
     match query::select(Kind::User, ctx.req, false) {
         Ok(select) => Ok(select),
         Err(_) => match query::select(Kind::Group, ctx.req, false) {
@@ -1450,7 +1450,7 @@ fn directory_select(ctx: &Ctx<'_>) -> Result<Option<Vec<String>>, GraphError> {
     })
 }
 
-fn directory_page(
+pub fn directory_page(
     ctx: &Ctx<'_>,
     items: Vec<&DirObject>,
     select: Option<&[String]>,

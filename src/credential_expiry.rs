@@ -1,0 +1,80 @@
+//! When the sync app's credential expires, and the warning an administrator gets from 30 days
+//! before: in the dashboard, in `dirsync runs`, and in the service's log. An expired credential
+//! stops every run, so the warning comes early enough to renew it calmly (the dashboard's
+//! Connectors page renews it with a Global Administrator's sign-in; so does setup).
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Warn from this many days before the credential expires.
+pub const WARN_DAYS_BEFORE: i64 = 30;
+
+/// `2028-12-02T15:31:00Z` for a Unix time in seconds.
+pub fn rfc3339(unix_secs: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix_secs)
+        .ok()
+        .and_then(|time| time.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// The Unix time in seconds of an RFC 3339 timestamp (Graph's DateTimeOffset), if it is one.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    OffsetDateTime::parse(text.trim(), &Rfc3339)
+        .ok()
+        .map(OffsetDateTime::unix_timestamp)
+}
+
+/// The warning for a credential that expires at `expires_at` (Unix seconds), seen at `now`:
+/// `None` while more than [`WARN_DAYS_BEFORE`] days are left.
+pub fn expiry_warning(expires_at: i64, now: i64) -> Option<String> {
+    let left = expires_at - now;
+    let day = 86_400;
+    let date = rfc3339(expires_at);
+    let date = date.split('T').next().unwrap_or_default();
+    let renew =
+        "renew it in the dashboard (Connectors, \"Renew credential…\") or by running setup again";
+    if left <= 0 {
+        Some(format!(
+            "the sync app's credential expired on {date}: every run fails to sign in to the cloud until you {renew}"
+        ))
+    } else if left <= WARN_DAYS_BEFORE * day {
+        let days = (left + day - 1) / day;
+        Some(format!(
+            "the sync app's credential expires on {date}, in {days} day{}: {renew}",
+            if days == 1 { "" } else { "s" }
+        ))
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 86_400;
+
+    #[test]
+    fn warns_from_thirty_days_before_and_after_expiry() {
+        let expires = 1_900_000_000;
+        assert_eq!(expiry_warning(expires, expires - 31 * DAY), None);
+        let warning = expiry_warning(expires, expires - 30 * DAY).expect("warns");
+        assert!(warning.contains("in 30 days"), "{warning}");
+        assert!(warning.contains("2030-03-17"), "{warning}");
+        let warning = expiry_warning(expires, expires - 3600).expect("warns");
+        assert!(warning.contains("in 1 day:"), "{warning}");
+        let warning = expiry_warning(expires, expires + 1).expect("warns");
+        assert!(warning.contains("expired on"), "{warning}");
+    }
+
+    #[test]
+    fn timestamps_round_trip() {
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(parse_rfc3339("2000-02-29T00:00:00Z"), Some(951_782_400));
+        assert_eq!(
+            parse_rfc3339("2000-02-29T01:00:00+01:00"),
+            Some(951_782_400)
+        );
+        assert_eq!(parse_rfc3339("yesterday"), None);
+    }
+}
