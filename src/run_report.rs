@@ -17,7 +17,8 @@ const VALUES_SHOWN: usize = 4;
 pub struct RunsDocument<'a> {
     pub runs: Vec<RunView<'a>>,
     /// Things the administrator must act on before runs fail (the sync app's credential
-    /// expiring within 30 days); empty when there are none.
+    /// expiring within 30 days); left out when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
 

@@ -392,3 +392,23 @@ fn compact(value: &serde_json::Value) -> String {
         other => other.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_from_ad_print_on_one_line_with_their_control_characters_escaped() {
+        let value = serde_json::json!("12 Main St\nFloor 2\u{1b}[31mred");
+        let shown = compact(&value);
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert!(
+            shown.contains("\\n") && shown.contains("\\u{1b}"),
+            "{shown}"
+        );
+        assert_eq!(compact(&serde_json::Value::Null), "(none)");
+        // Arrays come as JSON, whose strings escape control characters already.
+        let list = compact(&serde_json::json!(["a\u{7}b"]));
+        assert!(!list.chars().any(char::is_control), "{list:?}");
+    }
+}

@@ -593,4 +593,36 @@ mod tests {
             "https://graph.microsoft.com/Domain.Read.All offline_access"
         );
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            /// A sign-in server's error body, whatever it holds: an error an administrator can
+            /// read, never a panic.
+            #[test]
+            fn any_token_refusal_becomes_an_error(
+                error in any::<String>(),
+                description in any::<String>(),
+                codes in proptest::collection::vec(any::<u64>(), 0..4),
+            ) {
+                let refusal = TokenRefusal {
+                    error,
+                    error_description: description,
+                    error_codes: codes,
+                };
+                let endpoints = CloudEndpoints::parse("https://login.microsoftonline.com", "https://graph.microsoft.com").expect("endpoints");
+                let authority = Authority::new(&endpoints, "contoso.onmicrosoft.com").expect("authority");
+                let _ = refusal.into_error(&authority, "client", Some("user")).to_string();
+            }
+
+            #[test]
+            fn any_token_answer_bytes_parse_or_fail(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+                let _ = serde_json::from_slice::<TokenRefusal>(&bytes);
+                let _ = serde_json::from_slice::<TokenAnswer>(&bytes).map(|answer| answer.cached());
+            }
+        }
+    }
 }

@@ -1325,4 +1325,66 @@ mod tests {
         assert_eq!(snippet(html), "'<html> <body>Sign in</body></html>'");
         assert!(snippet(&[b'x'; 500]).ends_with("…'"));
     }
+
+    mod properties {
+        use proptest::prelude::*;
+        use serde_json::Value;
+
+        use super::super::*;
+
+        /// Any JSON value, nested a few levels: what a server may send as an error body.
+        fn any_json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(Value::from),
+                any::<f64>().prop_map(Value::from),
+                any::<String>().prop_map(Value::String),
+                Just(Value::String("ObjectConflict".to_owned())),
+                Just(Value::String("Request_BadRequest".to_owned())),
+            ];
+            leaf.prop_recursive(4, 64, 8, |inner| {
+                let key = prop_oneof![
+                    Just("error".to_owned()),
+                    Just("code".to_owned()),
+                    Just("message".to_owned()),
+                    Just("details".to_owned()),
+                    Just("target".to_owned()),
+                    Just("innerError".to_owned()),
+                    any::<String>(),
+                ];
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                    proptest::collection::btree_map(key, inner, 0..6)
+                        .prop_map(|map| Value::Object(map.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            /// Graph's error bodies, whatever their shape: a verdict, never a panic.
+            #[test]
+            fn any_error_body_gets_a_verdict(
+                status in 100u16..600,
+                retry_after_secs in proptest::option::of(any::<u64>()),
+                body in proptest::option::of(any_json()),
+            ) {
+                let base = Url::parse("https://graph.microsoft.com/v1.0/").expect("URL");
+                let retry_after = retry_after_secs.map(Duration::from_secs);
+                let verdict = judge(status, retry_after, body, &base);
+                let _ = format!("{verdict:?}");
+            }
+
+            /// The same as bytes on the wire: JSON or not, the client decides without panicking.
+            #[test]
+            fn any_error_bytes_get_a_verdict(
+                status in 100u16..600,
+                bytes in proptest::collection::vec(any::<u8>(), 0..200),
+            ) {
+                let body = serde_json::from_slice::<Value>(&bytes).ok();
+                let base = Url::parse("https://graph.microsoft.com/v1.0/").expect("URL");
+                let _ = judge(status, None, body, &base);
+            }
+        }
+    }
 }

@@ -126,4 +126,76 @@ mod tests {
         assert_eq!(token_lifetime(3599), Duration::from_secs(3599));
         assert_eq!(token_lifetime(u64::MAX), MAX_TOKEN_LIFETIME);
     }
+
+    /// A server on loopback that answers every connection with `answer` and counts them.
+    async fn server(answer: Vec<u8>) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = format!("http://{}", listener.local_addr().expect("address"));
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = std::sync::Arc::clone(&connections);
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let answer = answer.clone();
+                tokio::spawn(async move {
+                    let mut request = [0u8; 4096];
+                    let _ = stream.read(&mut request).await;
+                    let _ = stream.write_all(&answer).await;
+                    let _ = stream.shutdown().await;
+                });
+            }
+        });
+        (address, connections)
+    }
+
+    #[tokio::test]
+    async fn redirects_are_not_followed() {
+        let (elsewhere, visits) =
+            server(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}".to_vec()).await;
+        let redirect = format!(
+            "HTTP/1.1 307 Temporary Redirect\r\nLocation: {elsewhere}/collect\r\nContent-Length: 0\r\n\r\n"
+        );
+        let (graph, _) = server(redirect.into_bytes()).await;
+        let client = http_client(&TlsTrust::SystemRoots, Duration::from_secs(5)).expect("client");
+        let response = client
+            .get(format!("{graph}/v1.0/users"))
+            .bearer_auth("a-token")
+            .send()
+            .await
+            .expect("an answer");
+        assert_eq!(response.status(), 307);
+        assert_eq!(
+            visits.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "the token never went to the other server"
+        );
+    }
+
+    #[tokio::test]
+    async fn bodies_past_the_cap_are_refused() {
+        let client = http_client(&TlsTrust::SystemRoots, Duration::from_secs(5)).expect("client");
+        // Declared too large: refused before reading.
+        let (declared, _) =
+            server(b"HTTP/1.1 200 OK\r\nContent-Length: 999999999\r\n\r\n{".to_vec()).await;
+        let response = client.get(&declared).send().await.expect("an answer");
+        assert!(matches!(
+            read_capped(response, 1024).await,
+            Err(BodyError::TooLarge { limit: 1024 })
+        ));
+        // Not declared (until the connection closes): refused once past the cap.
+        let mut streamed = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".to_vec();
+        streamed.extend(std::iter::repeat_n(b'x', 5000));
+        let (undeclared, _) = server(streamed).await;
+        let response = client.get(&undeclared).send().await.expect("an answer");
+        assert!(matches!(
+            read_capped(response, 1024).await,
+            Err(BodyError::TooLarge { limit: 1024 })
+        ));
+        let (small, _) = server(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}".to_vec()).await;
+        let response = client.get(&small).send().await.expect("an answer");
+        assert_eq!(read_capped(response, 1024).await.expect("read"), b"{}");
+    }
 }

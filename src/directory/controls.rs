@@ -243,4 +243,52 @@ mod tests {
         let paged = sequence(&[integer(0), octet_string(b"next")]);
         assert_eq!(parse_paged_results_cookie(&paged).expect("parses"), b"next");
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            #[test]
+            fn any_bytes_are_an_answer_or_an_error(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+                let _ = parse_dirsync_response(&bytes);
+                let _ = parse_paged_results_cookie(&bytes);
+            }
+
+            #[test]
+            fn a_dirsync_response_round_trips(
+                more in any::<bool>(),
+                unused in any::<i64>(),
+                cookie in proptest::collection::vec(any::<u8>(), 0..70_000),
+            ) {
+                let value = sequence(&[integer(i64::from(more)), integer(unused), octet_string(&cookie)]);
+                let parsed = parse_dirsync_response(&value).expect("parses");
+                prop_assert_eq!(parsed.more_results, more);
+                prop_assert_eq!(parsed.cookie, cookie);
+            }
+
+            #[test]
+            fn a_paged_results_cookie_round_trips(
+                size in any::<i64>(),
+                cookie in proptest::collection::vec(any::<u8>(), 0..1000),
+            ) {
+                let value = sequence(&[integer(size), octet_string(&cookie)]);
+                prop_assert_eq!(parse_paged_results_cookie(&value).expect("parses"), cookie);
+            }
+
+            #[test]
+            fn integers_read_back(value in any::<i64>()) {
+                let encoded = integer(value);
+                let (tag, body, rest) = read_tlv(&encoded).expect("a TLV");
+                prop_assert_eq!(tag, TAG_INTEGER);
+                prop_assert!(rest.is_empty());
+                let mut decoded: i64 = if body[0] & 0x80 != 0 { -1 } else { 0 };
+                for byte in body {
+                    decoded = (decoded << 8) | i64::from(*byte);
+                }
+                prop_assert_eq!(decoded, value);
+            }
+        }
+    }
 }

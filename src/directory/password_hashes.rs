@@ -39,9 +39,16 @@ const GUIDS_PER_FILTER: usize = 100;
 /// Beyond this many chosen users, one read of every user is cheaper than GUID filters.
 const READ_ALL_ABOVE: usize = 2000;
 
-/// AD's NT hash of a password: MD4 of its UTF-16LE form, 16 bytes. Never shown.
+/// AD's NT hash of a password: MD4 of its UTF-16LE form, 16 bytes. Never shown; overwritten in
+/// memory when dropped.
 #[derive(Clone, PartialEq, Eq)]
 pub struct NtHash([u8; 16]);
+
+impl Drop for NtHash {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
 
 impl NtHash {
     /// `None` unless exactly 16 bytes (what `unicodePwd` holds on a DC).

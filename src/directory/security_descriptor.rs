@@ -494,133 +494,183 @@ mod tests {
         }
     }
 
-    /// A small deterministic generator (xorshift64*): property tests without a dependency, and
-    /// any failure reproduces from its case number.
-    struct Cases(u64);
-
-    impl Cases {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-
-        fn below(&mut self, bound: u64) -> u64 {
-            self.next() % bound
-        }
-
-        fn byte(&mut self) -> u8 {
-            self.next() as u8
-        }
-
-        fn sid(&mut self) -> Sid {
-            Sid {
-                revision: 1,
-                authority: self.below(1 << 48),
-                sub_authorities: (0..self.below(16)).map(|_| self.next() as u32).collect(),
-            }
-        }
-
-        fn guid(&mut self) -> Option<Guid> {
-            (self.below(2) == 1).then(|| Guid(std::array::from_fn(|_| self.byte())))
-        }
-
-        fn ace(&mut self) -> Ace {
-            let flags = self.byte();
-            match self.below(3) {
-                0 => Ace::Basic {
-                    ace_type: [
-                        ACE_TYPE_ACCESS_ALLOWED,
-                        ACE_TYPE_ACCESS_DENIED,
-                        ACE_TYPE_SYSTEM_AUDIT,
-                    ][self.below(3) as usize],
-                    flags,
-                    mask: self.next() as u32,
-                    sid: self.sid(),
-                },
-                1 => Ace::Object {
-                    ace_type: [
-                        ACE_TYPE_ACCESS_ALLOWED_OBJECT,
-                        ACE_TYPE_ACCESS_DENIED_OBJECT,
-                        ACE_TYPE_SYSTEM_AUDIT_OBJECT,
-                    ][self.below(3) as usize],
-                    flags,
-                    mask: self.next() as u32,
-                    object_type: self.guid(),
-                    inherited_object_type: self.guid(),
-                    sid: self.sid(),
-                },
-                _ => Ace::Other {
-                    // Types dirsync does not parse (callback, mandatory label, …).
-                    ace_type: 9 + self.below(10) as u8,
-                    flags,
-                    body: (0..self.below(8) * 4).map(|_| self.byte()).collect(),
-                },
-            }
-        }
-
-        fn acl(&mut self) -> Option<Acl> {
-            (self.below(4) != 0).then(|| Acl {
-                revision: [2, 4][self.below(2) as usize],
-                aces: (0..self.below(12)).map(|_| self.ace()).collect(),
-            })
-        }
-
-        fn descriptor(&mut self) -> SecurityDescriptor {
-            let mut control = (self.next() as u16) & !(SE_DACL_PRESENT | SE_SACL_PRESENT);
-            control |= SE_SELF_RELATIVE;
-            let sacl = self.acl();
-            let dacl = self.acl();
-            if sacl.is_some() {
-                control |= SE_SACL_PRESENT;
-            }
-            if dacl.is_some() {
-                control |= SE_DACL_PRESENT;
-            }
-            SecurityDescriptor {
-                control,
-                owner: (self.below(3) != 0).then(|| self.sid()),
-                group: (self.below(3) != 0).then(|| self.sid()),
-                sacl,
-                dacl,
-            }
-        }
+    #[test]
+    fn a_descriptor_too_large_to_encode_is_an_error() {
+        let ace = Ace::Basic {
+            ace_type: ACE_TYPE_ACCESS_ALLOWED,
+            flags: 0,
+            mask: 1,
+            sid: sid(&[21, 1, 2, 3, 1105]),
+        };
+        let descriptor = SecurityDescriptor {
+            control: 0,
+            owner: None,
+            group: None,
+            sacl: None,
+            // 36 bytes each: past the 65,535 bytes an ACL's size field holds.
+            dacl: Some(Acl {
+                revision: 2,
+                aces: vec![ace; 2_000],
+            }),
+        };
+        let error = descriptor.to_bytes().expect_err("too large");
+        assert!(error.to_string().contains("16 bits"), "{error}");
+        let huge_body = Ace::Other {
+            ace_type: 0x11,
+            flags: 0,
+            body: vec![0; 70_000],
+        };
+        assert!(huge_body.to_bytes().is_err());
     }
 
-    #[test]
-    fn property_every_descriptor_round_trips() {
-        let mut cases = Cases(0x9e37_79b9_7f4a_7c15);
-        for case in 0..2_000 {
-            let descriptor = cases.descriptor();
-            let bytes = descriptor.to_bytes().expect("encodes");
-            let parsed = SecurityDescriptor::from_bytes(&bytes)
-                .unwrap_or_else(|error| panic!("case {case}: {error}: {descriptor:?}"));
-            assert_eq!(parsed, descriptor, "case {case}");
-            assert_eq!(parsed.to_bytes().expect("encodes"), bytes, "case {case}");
-        }
-    }
+    mod properties {
+        use proptest::prelude::*;
 
-    #[test]
-    fn property_damaged_bytes_give_an_error_or_a_descriptor_never_a_panic() {
-        let mut cases = Cases(0xd1b5_4a32_d192_ed03);
-        for _ in 0..3_000 {
-            let mut bytes = cases.descriptor().to_bytes().expect("encodes");
-            match cases.below(3) {
-                0 => {
-                    let keep = cases.below(bytes.len() as u64) as usize;
-                    bytes.truncate(keep);
-                }
-                1 => {
-                    for _ in 0..1 + cases.below(4) {
-                        let at = cases.below(bytes.len() as u64) as usize;
-                        bytes[at] = cases.byte();
+        use super::super::*;
+
+        fn any_sid() -> impl Strategy<Value = Sid> {
+            (
+                0u64..(1 << 48),
+                proptest::collection::vec(any::<u32>(), 0..16),
+            )
+                .prop_map(|(authority, sub_authorities)| Sid {
+                    revision: 1,
+                    authority,
+                    sub_authorities,
+                })
+        }
+
+        fn any_guid() -> impl Strategy<Value = Option<Guid>> {
+            proptest::option::of(any::<[u8; 16]>().prop_map(Guid))
+        }
+
+        fn any_ace() -> impl Strategy<Value = Ace> {
+            prop_oneof![
+                (
+                    prop_oneof![
+                        Just(ACE_TYPE_ACCESS_ALLOWED),
+                        Just(ACE_TYPE_ACCESS_DENIED),
+                        Just(ACE_TYPE_SYSTEM_AUDIT)
+                    ],
+                    any::<u8>(),
+                    any::<u32>(),
+                    any_sid(),
+                )
+                    .prop_map(|(ace_type, flags, mask, sid)| Ace::Basic {
+                        ace_type,
+                        flags,
+                        mask,
+                        sid
+                    }),
+                (
+                    prop_oneof![
+                        Just(ACE_TYPE_ACCESS_ALLOWED_OBJECT),
+                        Just(ACE_TYPE_ACCESS_DENIED_OBJECT),
+                        Just(ACE_TYPE_SYSTEM_AUDIT_OBJECT)
+                    ],
+                    any::<u8>(),
+                    any::<u32>(),
+                    any_guid(),
+                    any_guid(),
+                    any_sid(),
+                )
+                    .prop_map(
+                        |(ace_type, flags, mask, object_type, inherited_object_type, sid)| {
+                            Ace::Object {
+                                ace_type,
+                                flags,
+                                mask,
+                                object_type,
+                                inherited_object_type,
+                                sid,
+                            }
+                        }
+                    ),
+                // Types dirsync does not parse (callback, mandatory label, …), kept as bytes.
+                (
+                    9u8..19,
+                    any::<u8>(),
+                    proptest::collection::vec(any::<[u8; 4]>(), 0..8)
+                )
+                    .prop_map(|(ace_type, flags, words)| Ace::Other {
+                        ace_type,
+                        flags,
+                        body: words.concat(),
+                    }),
+            ]
+        }
+
+        fn any_acl() -> impl Strategy<Value = Option<Acl>> {
+            proptest::option::of(
+                (
+                    prop_oneof![Just(2u8), Just(4u8)],
+                    proptest::collection::vec(any_ace(), 0..12),
+                )
+                    .prop_map(|(revision, aces)| Acl { revision, aces }),
+            )
+        }
+
+        fn any_descriptor() -> impl Strategy<Value = SecurityDescriptor> {
+            (
+                any::<u16>(),
+                proptest::option::of(any_sid()),
+                proptest::option::of(any_sid()),
+                any_acl(),
+                any_acl(),
+            )
+                .prop_map(|(control, owner, group, sacl, dacl)| {
+                    let mut control =
+                        (control & !(SE_DACL_PRESENT | SE_SACL_PRESENT)) | SE_SELF_RELATIVE;
+                    if sacl.is_some() {
+                        control |= SE_SACL_PRESENT;
                     }
-                }
-                _ => bytes = (0..cases.below(64)).map(|_| cases.byte()).collect(),
+                    if dacl.is_some() {
+                        control |= SE_DACL_PRESENT;
+                    }
+                    SecurityDescriptor {
+                        control,
+                        owner,
+                        group,
+                        sacl,
+                        dacl,
+                    }
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1_000))]
+
+            #[test]
+            fn every_descriptor_round_trips(descriptor in any_descriptor()) {
+                let bytes = descriptor.to_bytes().expect("encodes");
+                let parsed = SecurityDescriptor::from_bytes(&bytes).expect("parses");
+                prop_assert_eq!(&parsed, &descriptor);
+                prop_assert_eq!(parsed.to_bytes().expect("encodes"), bytes);
             }
-            // Either answer is fine; what matters is that it returns.
-            let _ = SecurityDescriptor::from_bytes(&bytes);
+
+            #[test]
+            fn damaged_bytes_give_an_error_or_a_descriptor_never_a_panic(
+                descriptor in any_descriptor(),
+                damage in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..5),
+                keep in any::<prop::sample::Index>(),
+            ) {
+                let mut bytes = descriptor.to_bytes().expect("encodes");
+                for (at, value) in damage {
+                    let at = at.index(bytes.len());
+                    bytes[at] = value;
+                }
+                let _ = SecurityDescriptor::from_bytes(&bytes);
+                let kept = keep.index(bytes.len() + 1);
+                let _ = SecurityDescriptor::from_bytes(&bytes[..kept]);
+            }
+
+            #[test]
+            fn any_bytes_give_an_error_or_a_descriptor(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+                if let Ok(parsed) = SecurityDescriptor::from_bytes(&bytes) {
+                    // What parses also writes back.
+                    let _ = parsed.to_bytes();
+                }
+            }
         }
     }
 }

@@ -10,6 +10,7 @@ use std::fmt;
 use std::num::NonZeroU32;
 
 use ring::rand::SecureRandom as _;
+use zeroize::{Zeroize as _, Zeroizing};
 
 use crate::directory::password_hashes::NtHash;
 
@@ -19,9 +20,9 @@ pub const SALT_LEN: usize = 10;
 const DERIVED_LEN: usize = 32;
 
 /// What the cloud receives for one user. Still a secret (it verifies the AD password), so it is
-/// only ever sent, never shown or kept.
+/// only ever sent, never shown or kept, and overwritten in memory when dropped.
 #[derive(Clone, PartialEq, Eq)]
-pub struct CloudCredential(String);
+pub struct CloudCredential(Zeroizing<String>);
 
 impl CloudCredential {
     pub fn expose(&self) -> &str {
@@ -50,25 +51,23 @@ pub fn cloud_credential(nt_hash: &NtHash) -> Result<CloudCredential, RandomUnava
 
 /// The transform itself, with a given salt (pure; the test vectors check it).
 pub fn cloud_credential_with_salt(nt_hash: &NtHash, salt: &[u8; SALT_LEN]) -> CloudCredential {
-    let password: Vec<u8> = hex(nt_hash.expose())
-        .to_ascii_uppercase()
-        .encode_utf16()
-        .flat_map(u16::to_le_bytes)
-        .collect();
-    let mut derived = [0u8; DERIVED_LEN];
+    // Every intermediate form of the hash is overwritten once used.
+    let hex_hash = Zeroizing::new(hex(nt_hash.expose()).to_ascii_uppercase());
+    let password: Zeroizing<Vec<u8>> =
+        Zeroizing::new(hex_hash.encode_utf16().flat_map(u16::to_le_bytes).collect());
+    let mut derived = Zeroizing::new([0u8; DERIVED_LEN]);
     let iterations = NonZeroU32::new(ITERATIONS).unwrap_or(NonZeroU32::MIN);
     ring::pbkdf2::derive(
         ring::pbkdf2::PBKDF2_HMAC_SHA256,
         iterations,
         salt,
         &password,
-        &mut derived,
+        derived.as_mut(),
     );
-    CloudCredential(format!(
-        "v1;PPH1_MD4,{},{ITERATIONS},{};",
-        hex(salt),
-        hex(&derived)
-    ))
+    let mut derived_hex = hex(derived.as_ref());
+    let credential = format!("v1;PPH1_MD4,{},{ITERATIONS},{derived_hex};", hex(salt));
+    derived_hex.zeroize();
+    CloudCredential(Zeroizing::new(credential))
 }
 
 fn hex(bytes: &[u8]) -> String {

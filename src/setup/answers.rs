@@ -503,4 +503,38 @@ excluded = ["OU=IT,OU=Corp,DC=corp,DC=dirsync,DC=test"]
             "the message repeats it: {error}"
         );
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            /// Any text: a parsed file or an error naming a line, never a panic.
+            #[test]
+            fn any_text_is_answers_or_an_error(text in any::<String>()) {
+                match parse_answers(path(), &text) {
+                    Ok(answers) => { let _ = check_answers(path(), answers); }
+                    Err(error) => { let _ = error.to_string(); }
+                }
+            }
+
+            /// The lab's file with bytes cut out and others put in: the same.
+            #[test]
+            fn a_damaged_file_is_answers_or_an_error(
+                cut_at in 0..LAB.len(),
+                cut_length in 0usize..40,
+                inserted in any::<String>(),
+            ) {
+                let mut text: Vec<char> = LAB.chars().collect();
+                let at = cut_at.min(text.len());
+                let end = (at + cut_length).min(text.len());
+                text.splice(at..end, inserted.chars());
+                let text: String = text.into_iter().collect();
+                if let Ok(answers) = parse_answers(path(), &text) {
+                    let _ = check_answers(path(), answers);
+                }
+            }
+        }
+    }
 }
