@@ -842,3 +842,124 @@ async fn an_app_registered_first_under_dirsync_s_name_by_someone_else_is_refused
     assert_eq!(second["client_id"], first["client_id"]);
     remove_test_accounts(lab).await;
 }
+
+/// Setup's progress, not shown: the in-process renewal below needs one.
+struct Quiet;
+
+impl dirsync::setup::Progress for Quiet {
+    fn step(&mut self, _: usize, _: &str) {}
+    fn note(&mut self, _: &str) {}
+    fn warning(&mut self, _: &str) {}
+}
+
+/// The sync app's credential expires: `dirsync runs` warns from 30 days before, and renewing it
+/// (the dashboard's "Renew credential…", a Global Administrator's device code sign-in) gives the
+/// app a new secret, kept where the old one was, removes the old one, and keeps the new expiry.
+#[tokio::test]
+async fn the_app_s_credential_is_warned_of_and_renewed_with_an_administrator_s_sign_in() {
+    let _turn = LAB_TURN.lock().await;
+    let lab = lab();
+    let emulator = emulator(true);
+    let info = &emulator.info;
+    let home = tempfile::tempdir().unwrap();
+    let computer = unique_computer("renew");
+    let text = answers(
+        lab,
+        &device_code_sign_in(&emulator),
+        "",
+        &[ou(lab, "OU=Sales,OU=Corp")],
+        &[],
+    );
+    let env = [("DIRSYNC_ADMIN_PASSWORD", lab.admin_password.as_str())];
+    let run = setup(home.path(), &text, &computer, &env, true);
+    assert_eq!(run.status, 0, "{run:?}");
+    let config_file = home.path().join("config.toml");
+    let mut config = Config::load(&config_file).unwrap();
+    let first_expiry = config.cloud.credential_expires_at.clone().expect("kept");
+    let days_left = (dirsync::credential_expiry::parse_rfc3339(&first_expiry).unwrap()
+        - SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64)
+        / 86_400;
+    assert!(
+        (728..=730).contains(&days_left),
+        "two years: {first_expiry}"
+    );
+
+    // Twelve days before it expires, `dirsync runs` says so.
+    let soon = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        + 12 * 86_400
+        - 60;
+    config.cloud.credential_expires_at = Some(dirsync::credential_expiry::rfc3339(soon));
+    config.save(&config_file).unwrap();
+    let runs = Command::new(env!("CARGO_BIN_EXE_dirsync"))
+        .args(["runs", "--json"])
+        .env("DIRSYNC_HOME", home.path())
+        .output()
+        .unwrap();
+    let document: Value = serde_json::from_slice(&runs.stdout).unwrap();
+    let warning = document["warnings"][0].as_str().unwrap_or_default();
+    assert!(warning.contains("in 12 days"), "{document}");
+    assert!(String::from_utf8_lossy(&runs.stderr).contains("in 12 days"));
+
+    // The renewal.
+    let key = client_secret_key(&config.cloud.client_id);
+    let old_secret = OsKeyring.load(&key).unwrap().unwrap();
+    let secrets = dirsync::home::Home::in_dir(home.path()).secrets();
+    let renewed =
+        dirsync::setup::renew_app_credential(&config_file, &computer, &secrets, &mut Quiet)
+            .await
+            .unwrap();
+    assert_eq!(renewed.removed, 1, "the old secret is removed");
+    let config = Config::load(&config_file).unwrap();
+    assert_eq!(config.cloud.credential_expires_at, renewed.expires_at);
+    assert!(
+        config.credential_warning(soon - 12 * 86_400).is_none(),
+        "two years again"
+    );
+    let new_secret = OsKeyring.load(&key).unwrap().unwrap();
+    assert_ne!(new_secret.expose(), old_secret.expose());
+    let token = |secret: String| {
+        let url = format!("{}/{}/oauth2/v2.0/token", info.authority, info.tenant_id);
+        let client_id = config.cloud.client_id.clone();
+        async move {
+            let http = dirsync::cloud::http::http_client(
+                &dirsync::tls::TlsTrust::SystemRoots,
+                std::time::Duration::from_secs(30),
+            )
+            .unwrap();
+            http.post(url)
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", client_id.as_str()),
+                    ("client_secret", secret.as_str()),
+                    ("scope", "https://graph.microsoft.com/.default"),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(
+        token(old_secret.expose().to_owned()).await,
+        401,
+        "the old one is revoked"
+    );
+    assert_eq!(token(new_secret.expose().to_owned()).await, 200);
+    // As root, the service's encrypted credential holds the new one too.
+    let credential = home.path().join("credentials/dirsync-cloud-app-secret");
+    let decrypted = Command::new("systemd-creds")
+        .args(["decrypt", "--name=dirsync-cloud-app-secret"])
+        .arg(&credential)
+        .arg("-")
+        .output()
+        .unwrap();
+    assert!(decrypted.status.success());
+    assert!(String::from_utf8_lossy(&decrypted.stdout).contains(new_secret.expose()));
+    remove_test_accounts(lab).await;
+}

@@ -605,6 +605,15 @@ fn runtime() -> tokio::runtime::Runtime {
 /// The dashboard on a fresh synthetic home, its history read.
 fn dashboard(runtime: &tokio::runtime::Runtime, dir: &Path, snapshots: bool) -> DashboardHarness {
     write_home(dir);
+    dashboard_on(runtime, dir, snapshots)
+}
+
+/// The dashboard on the home already in `dir`, its history read.
+fn dashboard_on(
+    runtime: &tokio::runtime::Runtime,
+    dir: &Path,
+    snapshots: bool,
+) -> DashboardHarness {
     let app = DirsyncApp::with_dashboard_options(
         Home::in_dir(dir),
         runtime.handle().clone(),
@@ -1358,5 +1367,39 @@ fn a_run_of_another_process_shows_live_from_the_store() {
     assert!(
         !is_enabled(&harness, "Stop"),
         "the window cannot stop another process's run"
+    );
+}
+
+/// From 30 days before the sync app's credential expires, every page says so and leads to the
+/// Connectors page, where "Renew credential…" renews it.
+#[test]
+fn an_expiring_credential_is_shown_above_every_page_with_the_way_to_renew_it() {
+    let runtime = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    write_home(dir.path());
+    let config_file = dir.path().join("config.toml");
+    let mut config = Config::load(&config_file).unwrap();
+    let in_twelve_days = FIXED_NOW_MS / 1000 + 12 * 86_400 - 60;
+    config.cloud.credential_expires_at = Some(dirsync::credential_expiry::rfc3339(in_twelve_days));
+    // dirsync's own app (setup registered it): it can renew the credential.
+    config.cloud.service_principal_id = Some("5e1f0c2e-1d7a-4f43-9a59-0c6f3e2b8d11".to_owned());
+    config.save(&config_file).unwrap();
+    let mut harness = dashboard_on(&runtime, dir.path(), true);
+    harness.run_steps(4);
+    harness.snapshot("dashboard_credential_warning");
+    assert!(
+        shows_containing(&harness, "expires on") && shows_containing(&harness, "in 12 days"),
+        "{:#?}",
+        harness.root()
+    );
+    click_button(&mut harness, "Renew on the Connectors page", true);
+    assert!(shows(&harness, "App credential"), "{:#?}", harness.root());
+    assert!(
+        harness
+            .query_all_by_role_and_label(Role::Button, "Renew credential…")
+            .next()
+            .is_some(),
+        "{:#?}",
+        harness.root()
     );
 }

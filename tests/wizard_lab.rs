@@ -396,7 +396,18 @@ fn the_wizard_ends_where_headless_setup_ends() {
         &computer,
         headless_home.path(),
     );
-    let headless_config = Config::load(&headless_home.path().join("config.toml")).unwrap();
+    let mut headless_config = Config::load(&headless_home.path().join("config.toml")).unwrap();
+    // Each run gave the app a new secret, so the expiry is the time of each.
+    let mut wizard_config = wizard_config;
+    let expiry = |config: &mut Config| {
+        dirsync::credential_expiry::parse_rfc3339(
+            &config.cloud.credential_expires_at.take().expect("kept"),
+        )
+        .expect("RFC 3339")
+    };
+    let (wizard_expiry, headless_expiry) =
+        (expiry(&mut wizard_config), expiry(&mut headless_config));
+    assert!((headless_expiry - wizard_expiry).abs() < 600);
     assert_eq!(wizard_config, headless_config);
 
     wizard

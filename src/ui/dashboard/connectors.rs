@@ -279,7 +279,10 @@ pub fn connectors_ui(
                 }
             });
             ui.add_space(8.0);
-            renewal_ui(ui, &mut connectors.renewal, home, runtime);
+            // Only dirsync's own app: an existing app the answers named is renewed in Entra.
+            if crate::setup::known_app(config).is_some() {
+                renewal_ui(ui, &mut connectors.renewal, home, runtime);
+            }
             ui.add_space(8.0);
             read_again = ui.button("Read again").clicked();
         });

@@ -298,12 +298,19 @@ pub fn dashboard_ui(ui: &mut egui::Ui, dashboard: &mut Dashboard) -> DashboardAc
         .and_then(|config| config.credential_warning(now / 1000))
     {
         egui::Panel::top("credential_warning").show(ui, |ui| {
-            ui.horizontal_wrapped(|ui| {
-                ui.colored_label(theme::warning(ui), format!("⚠ {warning}"));
-                if ui.link("Renew on the Connectors page").clicked() {
-                    dashboard.tab = Tab::Connectors;
-                }
-            });
+            ui.add_space(2.0);
+            ui.add(
+                egui::Label::new(
+                    egui::RichText::new(format!("⚠ {warning}")).color(theme::warning(ui)),
+                )
+                .wrap(),
+            );
+            if dashboard.tab != Tab::Connectors
+                && ui.button("Renew on the Connectors page").clicked()
+            {
+                dashboard.tab = Tab::Connectors;
+            }
+            ui.add_space(2.0);
         });
     }
     egui::CentralPanel::default().show(ui, |ui| match dashboard.tab {
