@@ -122,6 +122,7 @@ fn write_config(dir: &Path) {
             client_id: "00000000-0000-0000-0000-000000000002".to_owned(),
             service_principal_id: None,
             credential_expires_at: None,
+            certificate_thumbprint: None,
         },
         directory: DirectoryConfig {
             server: "ldaps://dc.corp.example:636".to_owned(),

@@ -1,6 +1,6 @@
 //! `config.toml`: what setup decided and every run reads. It never holds a secret: the sync app's
 //! client secret and the service account's password live in the OS keyring under the keys
-//! [`Config::client_secret_key`] and [`Config::service_account_key`] name.
+//! [`Config::app_credential_key`] and [`Config::service_account_key`] name.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -43,6 +43,11 @@ pub struct CloudConfig {
     /// existing app the answers named. Runs warn from 30 days before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential_expires_at: Option<String>,
+    /// dirsync's own app signs in with a certificate (`x5t#S256`, the base64url SHA-256 of the
+    /// certificate registered on the app); its private key is kept where secrets are kept.
+    /// Without it (an existing app the answers named), with a client secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_thumbprint: Option<String>,
 }
 
 /// The domain controller and the service account dirsync reads it as.
@@ -286,8 +291,13 @@ impl Config {
         Dn::parse(&self.directory.naming_context).expect("validated on load")
     }
 
-    pub fn client_secret_key(&self) -> String {
-        crate::cloud::setup::client_secret_key(&self.cloud.client_id)
+    /// The secret store's key of the sync app's credential: its certificate's private key, or
+    /// an existing app's client secret.
+    pub fn app_credential_key(&self) -> String {
+        match self.cloud.certificate_thumbprint {
+            Some(_) => crate::cloud::setup::client_certificate_key(&self.cloud.client_id),
+            None => crate::cloud::setup::client_secret_key(&self.cloud.client_id),
+        }
     }
 
     /// The warning about the sync app's credential at `now_secs` (Unix), if it expires within

@@ -16,7 +16,7 @@ use dirsync::cloud::auth::{
 use dirsync::cloud::graph::{DeltaChange, DeltaLink, http_client};
 use dirsync::cloud::mailboxes::{MailboxChange, MailboxEndpoint, MailboxPage};
 use dirsync::cloud::setup::{
-    self, AppOutcome, SYNC_APP_PERMISSIONS, SyncAppTarget, client_secret_key, register_sync_app,
+    self, AppOutcome, SYNC_APP_PERMISSIONS, SyncAppTarget, register_sync_app,
 };
 use dirsync::cloud::{
     CloudEndpoints, CloudKind, ErrorKind, FlowPolicy, GraphClient, GraphError, GraphRequest,
@@ -822,8 +822,29 @@ impl SecretStore for RecordingKeyring {
     }
 }
 
+/// The sync app signing in with its certificate, as the running sync does.
+fn certificate_client(
+    endpoints: &CloudEndpoints,
+    tenant: &str,
+    app: &setup::SyncApp,
+    private_key: Secret,
+) -> GraphClient {
+    GraphClient::new(
+        endpoints,
+        tenant,
+        Credentials::Certificate {
+            client_id: app.client_id.clone(),
+            private_key,
+            thumbprint: app.certificate_thumbprint.clone(),
+        },
+        &TlsTrust::SystemRoots,
+        quick_policy(),
+    )
+    .unwrap()
+}
+
 #[tokio::test]
-async fn setup_registers_a_least_privilege_app_whose_secret_lives_in_the_keyring() {
+async fn setup_registers_a_least_privilege_app_that_signs_in_with_a_certificate_made_here() {
     let emulator = emulator();
     let info = &emulator.info;
     let admin = admin_client(&emulator).await;
@@ -841,21 +862,35 @@ async fn setup_registers_a_least_privilege_app_whose_secret_lives_in_the_keyring
     assert_eq!(app.outcome, AppOutcome::Created);
     assert_eq!(
         keyring.saved.lock().unwrap().clone(),
-        vec![client_secret_key(&app.client_id)]
+        vec![setup::client_certificate_key(&app.client_id)]
     );
-    let secret = OsKeyring
-        .load(&app.secret_key)
+    let private_key = OsKeyring
+        .load(&app.credential_key)
         .unwrap()
-        .expect("the secret is in the keyring");
+        .expect("the private key is in the keyring");
+    assert!(private_key.expose().contains("BEGIN PRIVATE KEY"));
+
+    // Graph holds the certificate (never its key) and no secret.
+    let registered = emulator
+        .objects("applications")
+        .into_iter()
+        .find(|application| application["appId"] == app.client_id.as_str())
+        .unwrap();
+    let credentials = registered["keyCredentials"].as_array().unwrap();
+    assert_eq!(credentials.len(), 1, "{registered}");
+    assert_eq!(credentials[0]["type"], "AsymmetricX509Cert");
+    assert_eq!(credentials[0]["key"], Value::Null);
+    assert_eq!(registered["passwordCredentials"], json!([]));
+    let expires =
+        dirsync::credential_expiry::parse_rfc3339(app.credential_expires_at.as_deref().unwrap())
+            .unwrap();
+    assert_eq!(
+        Some(expires),
+        dirsync::credential_expiry::parse_rfc3339(credentials[0]["endDateTime"].as_str().unwrap())
+    );
 
     // The app can do what the sync needs and nothing more.
-    let sync = client_as(
-        &endpoints,
-        &info.tenant_id,
-        app.client_id.clone(),
-        secret.clone(),
-        quick_policy(),
-    );
+    let sync = certificate_client(&endpoints, &info.tenant_id, &app, private_key.clone());
     sync.create(
         CloudKind::User,
         &new_user("gina", "Z2luYWdpbmFnaW5hZ2luYQ=="),
@@ -872,270 +907,45 @@ async fn setup_registers_a_least_privilege_app_whose_secret_lives_in_the_keyring
     assert_eq!(error.kind(), ErrorKind::Forbidden, "{error:?}");
     assert_eq!(app.permissions, SYNC_APP_PERMISSIONS);
 
-    // Setup again: the same app, a new secret, the old one revoked.
+    // Setup again: the same app, a new certificate, the old one no longer accepted.
     let again = register_sync_app(&admin, &target, &keyring).await.unwrap();
     assert_eq!(again.outcome, AppOutcome::Reused);
     assert_eq!(again.client_id, app.client_id);
-    assert_eq!(again.removed_secrets, 1);
-    let old = client_as(
-        &endpoints,
-        &info.tenant_id,
-        app.client_id.clone(),
-        secret,
-        quick_policy(),
-    );
+    assert_eq!(again.removed_secrets, 1, "the old certificate");
+    assert_ne!(again.certificate_thumbprint, app.certificate_thumbprint);
+    let old = certificate_client(&endpoints, &info.tenant_id, &app, private_key);
     let error = setup::verified_domains(&old)
         .await
-        .expect_err("the old secret is revoked");
+        .expect_err("the old certificate is gone");
     assert!(
-        matches!(error, GraphError::SignIn(SignInError::WrongSecret { .. })),
+        matches!(
+            error,
+            GraphError::SignIn(SignInError::CertificateRefused { .. })
+        ),
         "{error:?}"
     );
-
-    // Nothing setup reports carries the secret.
-    let new_secret = OsKeyring.load(&again.secret_key).unwrap().unwrap();
-    let shown = format!("{again:?} {}", serde_json::to_string(&again).unwrap());
-    assert!(!shown.contains(new_secret.expose()), "{shown}");
-    OsKeyring.remove(&again.secret_key).unwrap();
-}
-
-#[tokio::test]
-async fn an_app_without_group_permission_is_refused_with_a_clear_error() {
-    let emulator = emulator();
-    let info = &emulator.info;
-    let admin = admin_client(&emulator).await;
-    // Take Group.ReadWrite.All away from the pre-registered sync app, as an admin would by mistake.
-    let graph_sp = admin
-        .send(
-            &GraphRequest::get(&["servicePrincipals"])
-                .with_query("$filter", "appId eq '00000003-0000-0000-c000-000000000000'"),
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    let graph_sp_id = graph_sp["value"][0]["id"].as_str().unwrap().to_owned();
-    let app_sp = admin
-        .send(
-            &GraphRequest::get(&["servicePrincipals"])
-                .with_query("$filter", &format!("appId eq '{}'", info.client_id)),
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    let app_sp_id = app_sp["value"][0]["id"].as_str().unwrap().to_owned();
-    let group_role = graph_sp["value"][0]["appRoles"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|role| role["value"] == "Group.ReadWrite.All")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let assignments = admin
-        .send(&GraphRequest::get(&[
-            "servicePrincipals",
-            &graph_sp_id,
-            "appRoleAssignedTo",
-        ]))
-        .await
-        .unwrap()
-        .unwrap();
-    let assignment = assignments["value"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["principalId"] == json!(app_sp_id) && a["appRoleId"] == json!(group_role))
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    admin
-        .send(&GraphRequest::new(
-            Method::Delete,
-            &[
-                "servicePrincipals",
-                &graph_sp_id,
-                "appRoleAssignedTo",
-                &assignment,
-            ],
-        ))
-        .await
-        .unwrap();
-
-    let sync = app_client(info, quick_policy());
-    sync.create(
-        CloudKind::User,
-        &new_user("hal", "aGFsaGFsaGFsaGFsaGFsaA=="),
-    )
-    .await
-    .unwrap();
-    let error = sync
-        .create(CloudKind::Group, &json!({"displayName": "H", "mailEnabled": false, "mailNickname": "h", "securityEnabled": true}))
-        .await
-        .expect_err("no Group.ReadWrite.All");
-    assert!(
-        matches!(&error, GraphError::Forbidden { code, .. } if code == "Authorization_RequestDenied"),
-        "{error:?}"
-    );
-    assert!(error.to_string().contains("run setup again"), "{error}");
-}
-
-#[tokio::test]
-async fn the_tenant_survives_a_restart_of_the_emulator() {
-    let state = tempfile::tempdir().unwrap();
-    let state_file = state.path().join("tenant.json");
-    let config = || EmulatorConfig {
-        state_file: Some(state_file.clone()),
-        verified_domains: vec!["corp.dirsync.test".to_owned()],
-        ..EmulatorConfig::default()
-    };
-    let first = start(config());
-    let info = first.info.clone();
-    let client = app_client(&info, quick_policy());
-    let ivy = client
-        .create(
-            CloudKind::User,
-            &new_user("ivy", "aXZ5aXZ5aXZ5aXZ5aXZ5aQ=="),
-        )
-        .await
-        .unwrap();
-    let round = client.delta(CloudKind::User, &["id"], None).await.unwrap();
-    first.stop();
-
-    // The same port: delta links name the host and port they came from.
-    let second = RunningEmulator::start(EmulatorConfig {
-        listen: info.graph.trim_start_matches("http://").parse().unwrap(),
-        ..config()
-    })
-    .unwrap();
-    assert_eq!(second.info.tenant_id, info.tenant_id);
-    assert_eq!(second.info.client_secret, info.client_secret);
-    let client = app_client(&second.info, quick_policy());
-    let found = client
-        .user_by_immutable_id("aXZ5aXZ5aXZ5aXZ5aXZ5aQ==", &["id"])
-        .await
-        .unwrap();
-    assert_eq!(found.map(|user| user.id), Some(ivy.id));
-    // A delta link from before the restart still works.
-    let after = client
-        .delta(CloudKind::User, &["id"], Some(&round.next))
-        .await
-        .unwrap();
-    assert!(after.changes.is_empty(), "{after:?}");
-}
-
-/// Collects every log line the client writes.
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for LogBuffer {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-#[tokio::test]
-async fn no_secret_or_token_reaches_a_log_line_or_an_error() {
-    let logs = LogBuffer::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
-    let emulator = emulator();
-    let info = &emulator.info;
-    let http = http_client(&TlsTrust::SystemRoots, Duration::from_secs(30)).unwrap();
-    let authority = Authority::new(&endpoints(info), &info.tenant_id).unwrap();
-    let tokens = Arc::new(TokenSource::new(
-        http.clone(),
-        authority,
-        Credentials::ClientSecret {
-            client_id: info.client_id.clone(),
-            secret: Secret::new(info.client_secret.clone()),
-        },
-    ));
-    let client = GraphClient::with_tokens(http, &endpoints(info), tokens.clone(), quick_policy());
-    set_faults(&emulator, json!({"fail_every": 2})).await;
-    let mut messages = Vec::new();
-    client
-        .create(CloudKind::User, &new_user("jo", "am9qb2pvam9qb2pvam9qbw=="))
-        .await
-        .unwrap();
-    messages.push(format!(
-        "{:?}",
-        client
-            .create(CloudKind::User, &new_user("jo", "other"))
-            .await
-    ));
-    messages.push(format!(
-        "{:?}",
-        client.get(CloudKind::User, "missing", &[]).await
-    ));
-    let access_token = tokens.token().await.unwrap();
-
-    let wrong = client_as(
-        &endpoints(info),
+    let new_key = OsKeyring.load(&again.credential_key).unwrap().unwrap();
+    setup::verified_domains(&certificate_client(
+        &endpoints,
         &info.tenant_id,
-        info.client_id.clone(),
-        Secret::new("Wr0ng-Secret-Value-123"),
-        quick_policy(),
-    );
-    let error = setup::verified_domains(&wrong)
-        .await
-        .expect_err("wrong secret");
-    messages.push(format!("{error} {error:?}"));
-    messages.push(format!("{client:?} {tokens:?}"));
+        &again,
+        new_key.clone(),
+    ))
+    .await
+    .expect("the new one signs in");
 
-    let logged = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
-    assert!(
-        logged.contains("graph request"),
-        "the client logs at debug level: {logged}"
-    );
-    let everything = format!("{logged}\n{}", messages.join("\n"));
-    for secret in [
-        info.client_secret.as_str(),
-        "Wr0ng-Secret-Value-123",
-        access_token.expose(),
-        "Initial-Passw0rd!",
-    ] {
-        assert!(
-            !everything.contains(secret),
-            "a secret leaked into:\n{everything}"
-        );
-    }
-}
-
-#[tokio::test]
-async fn tokens_are_renewed_before_they_expire() {
-    // Tokens that live 2 s: both the app (client credentials again) and the administrator
-    // (refresh token) keep working past several lifetimes.
-    let emulator = start(EmulatorConfig {
-        verified_domains: vec!["corp.dirsync.test".to_owned()],
-        device_code_interval_secs: 1,
-        token_lifetime: Duration::from_secs(2),
-        ..EmulatorConfig::default()
-    });
-    let app = app_client(&emulator.info, quick_policy());
-    let admin = admin_client(&emulator).await;
-    for round in 0..3 {
-        setup::verified_domains(&app).await.unwrap();
-        setup::verify_tenant(&admin).await.unwrap();
-        app.create(
-            CloudKind::User,
-            &new_user(&format!("renew{round}"), &format!("renew-anchor-{round}")),
-        )
+    // A key that is not the certificate's: refused.
+    let stranger = dirsync::cloud::certificate::make_certificate("stranger").unwrap();
+    let forged = certificate_client(&endpoints, &info.tenant_id, &again, stranger.private_key);
+    let error = setup::verified_domains(&forged)
         .await
-        .unwrap();
-        tokio::time::sleep(Duration::from_millis(2500)).await;
-    }
+        .expect_err("a signature the certificate does not verify");
+    assert!(error.to_string().contains("AADSTS700027"), "{error}");
+
+    // Nothing setup reports carries the key.
+    let shown = format!("{again:?} {}", serde_json::to_string(&again).unwrap());
+    assert!(!shown.contains(new_key.expose()), "{shown}");
+    OsKeyring.remove(&again.credential_key).unwrap();
 }
 
 #[tokio::test]
@@ -1164,7 +974,7 @@ async fn setup_waits_for_the_new_app_to_replicate_before_proving_it() {
         started.elapsed()
     );
 
-    // With less patience than the replication takes, setup says what failed and keeps the secret.
+    // With less patience than the replication takes, setup says what failed and keeps the key.
     set_faults(&emulator, json!({"replication_delay_secs": 30})).await;
     let impatient = SyncAppTarget {
         display_name: "dirsync (test-host-3)",
@@ -1180,7 +990,7 @@ async fn setup_waits_for_the_new_app_to_replicate_before_proving_it() {
             .contains("could not sign in or read the domains"),
         "{error}"
     );
-    OsKeyring.remove(&app.secret_key).unwrap();
+    OsKeyring.remove(&app.credential_key).unwrap();
 }
 
 /// Reads a whole mailbox delta round: every changed mailbox id, every removed id, and the link.

@@ -17,7 +17,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{Lab, Run, lab};
-use dirsync::cloud::setup::client_secret_key;
 use dirsync::config::Config;
 use dirsync::secret_store::{OsKeyring, SecretStore, service_account_key};
 use serde_json::Value;
@@ -204,7 +203,7 @@ async fn after_a_reboot_the_service_still_signs_in_from_its_systemd_credentials(
     let report: Value = serde_json::from_str(&run.stdout).unwrap();
     let config = Config::load(&home.path().join("config.toml")).unwrap();
     let credentials = home.path().join("credentials");
-    let app_credential = credentials.join("dirsync-cloud-app-secret");
+    let app_credential = credentials.join("dirsync-cloud-app");
     let account_credential = credentials.join("dirsync-ad-service-account");
     let places = report["secrets_kept_in"].to_string();
     for file in [&app_credential, &account_credential] {
@@ -217,21 +216,28 @@ async fn after_a_reboot_the_service_still_signs_in_from_its_systemd_credentials(
     }
     assert_eq!(mode(&credentials), 0o700);
     assert_eq!(mode(&home.path().join("config.toml")), 0o600);
-    let client_secret = OsKeyring
-        .load(&client_secret_key(&config.cloud.client_id))
+    let app_key = OsKeyring
+        .load(&config.app_credential_key())
         .unwrap()
         .unwrap();
     let password = OsKeyring
         .load(&service_account_key(&config.directory.service_account_dn))
         .unwrap()
         .unwrap();
-    assert_nowhere_in_plain_text(home.path(), &[client_secret.expose(), password.expose()]);
+    // The private key's base64 body (one line of it is enough to recognize it), and the password.
+    let key_line = app_key
+        .expose()
+        .lines()
+        .find(|line| !line.starts_with("-----"))
+        .unwrap()
+        .to_owned();
+    assert_nowhere_in_plain_text(home.path(), &[&key_line, password.expose()]);
 
     // The reboot.
     empty_every_keyring();
     assert!(
         OsKeyring
-            .load(&client_secret_key(&config.cloud.client_id))
+            .load(&config.app_credential_key())
             .unwrap()
             .is_none()
     );
@@ -311,7 +317,7 @@ fn the_packaged_unit_verifies() {
             .unwrap();
     let binary = env!("CARGO_BIN_EXE_dirsync");
     assert!(unit.contains("ExecStart=/usr/bin/dirsync "), "{unit}");
-    assert!(unit.contains("LoadCredentialEncrypted=dirsync-cloud-app-secret:"));
+    assert!(unit.contains("LoadCredentialEncrypted=dirsync-cloud-app:"));
     assert!(unit.contains("LoadCredentialEncrypted=dirsync-ad-service-account:"));
     let dir = tempfile::tempdir().unwrap();
     let local = unit.replace("/usr/bin/dirsync", binary);

@@ -349,12 +349,16 @@ async fn device_code_sign_in_registers_dirsync_s_own_app() {
     );
     assert!(rights.contains("hybrid write-back"), "{rights}");
 
-    let secret = OsKeyring
-        .load(&client_secret_key(&client_id))
-        .unwrap()
-        .expect("the new app's secret is in the keyring");
     let config_file = home.path().join("config.toml");
     let config = Config::load(&config_file).unwrap();
+    assert!(
+        config.cloud.certificate_thumbprint.is_some(),
+        "a certificate"
+    );
+    let secret = OsKeyring
+        .load(&config.app_credential_key())
+        .unwrap()
+        .expect("the new app's certificate key is in the keyring");
     assert_eq!(config.cloud.client_id, client_id);
     assert!(config.options.password_hash_sync && config.options.hybrid_write_back);
     let account_dn = report["service_account"]["dn"].as_str().unwrap();
@@ -907,59 +911,60 @@ async fn the_app_s_credential_is_warned_of_and_renewed_with_an_administrator_s_s
     assert!(String::from_utf8_lossy(&runs.stderr).contains("in 12 days"));
 
     // The renewal.
-    let key = client_secret_key(&config.cloud.client_id);
-    let old_secret = OsKeyring.load(&key).unwrap().unwrap();
+    let key = config.app_credential_key();
+    let old_key = OsKeyring.load(&key).unwrap().unwrap();
+    let old_thumbprint = config.cloud.certificate_thumbprint.clone().unwrap();
     let secrets = dirsync::home::Home::in_dir(home.path()).secrets();
     let renewed =
         dirsync::setup::renew_app_credential(&config_file, &computer, &secrets, &mut Quiet)
             .await
             .unwrap();
-    assert_eq!(renewed.removed, 1, "the old secret is removed");
+    assert_eq!(renewed.removed, 1, "the old certificate is removed");
     let config = Config::load(&config_file).unwrap();
     assert_eq!(config.cloud.credential_expires_at, renewed.expires_at);
     assert!(
         config.credential_warning(soon - 12 * 86_400).is_none(),
         "two years again"
     );
-    let new_secret = OsKeyring.load(&key).unwrap().unwrap();
-    assert_ne!(new_secret.expose(), old_secret.expose());
-    let token = |secret: String| {
-        let url = format!("{}/{}/oauth2/v2.0/token", info.authority, info.tenant_id);
-        let client_id = config.cloud.client_id.clone();
-        async move {
-            let http = dirsync::cloud::http::http_client(
-                &dirsync::tls::TlsTrust::SystemRoots,
-                std::time::Duration::from_secs(30),
-            )
-            .unwrap();
-            http.post(url)
-                .form(&[
-                    ("grant_type", "client_credentials"),
-                    ("client_id", client_id.as_str()),
-                    ("client_secret", secret.as_str()),
-                    ("scope", "https://graph.microsoft.com/.default"),
-                ])
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
+    let new_key = OsKeyring.load(&key).unwrap().unwrap();
+    assert_ne!(new_key.expose(), old_key.expose());
+    let new_thumbprint = config.cloud.certificate_thumbprint.clone().unwrap();
+    assert_ne!(new_thumbprint, old_thumbprint);
+    let signs_in = |private_key: dirsync::secret::Secret, thumbprint: String| {
+        let endpoints =
+            dirsync::cloud::CloudEndpoints::parse(&info.authority, &info.graph).unwrap();
+        let client = dirsync::cloud::GraphClient::new(
+            &endpoints,
+            &info.tenant_id,
+            dirsync::cloud::Credentials::Certificate {
+                client_id: config.cloud.client_id.clone(),
+                private_key,
+                thumbprint,
+            },
+            &dirsync::tls::TlsTrust::SystemRoots,
+            dirsync::cloud::FlowPolicy::default(),
+        )
+        .unwrap();
+        async move { dirsync::cloud::setup::verified_domains(&client).await }
     };
-    assert_eq!(
-        token(old_secret.expose().to_owned()).await,
-        401,
-        "the old one is revoked"
-    );
-    assert_eq!(token(new_secret.expose().to_owned()).await, 200);
-    // As root, the service's encrypted credential holds the new one too.
-    let credential = home.path().join("credentials/dirsync-cloud-app-secret");
+    let refused = signs_in(old_key, old_thumbprint)
+        .await
+        .expect_err("the old certificate is gone");
+    assert!(refused.to_string().contains("AADSTS700027"), "{refused}");
+    signs_in(new_key.clone(), new_thumbprint)
+        .await
+        .expect("the new one signs in");
+    // As root, the service's encrypted credential holds the new key too.
+    let credential = home.path().join("credentials/dirsync-cloud-app");
     let decrypted = Command::new("systemd-creds")
-        .args(["decrypt", "--name=dirsync-cloud-app-secret"])
+        .args(["decrypt", "--name=dirsync-cloud-app"])
         .arg(&credential)
         .arg("-")
         .output()
         .unwrap();
     assert!(decrypted.status.success());
-    assert!(String::from_utf8_lossy(&decrypted.stdout).contains(new_secret.expose()));
+    let held: Value = serde_json::from_slice(&decrypted.stdout).unwrap();
+    assert_eq!(held["key"], key.as_str());
+    assert_eq!(held["secret"], new_key.expose());
     remove_test_accounts(lab).await;
 }

@@ -83,8 +83,16 @@ impl Authority {
 /// How the sync signs in.
 #[derive(Debug, Clone)]
 pub enum Credentials {
-    /// An app with a client secret (the running sync).
+    /// An app with a client secret (an existing app the answers named).
     ClientSecret { client_id: String, secret: Secret },
+    /// An app with a certificate (dirsync's own app): every token request carries a client
+    /// assertion signed with the private key (PKCS #8 PEM), which never leaves this host.
+    Certificate {
+        client_id: String,
+        private_key: Secret,
+        /// `x5t#S256` of the registered certificate.
+        thumbprint: String,
+    },
     /// A signed-in administrator (setup): refreshed with its refresh token.
     Delegated {
         client_id: String,
@@ -97,6 +105,7 @@ impl Credentials {
     pub fn client_id(&self) -> &str {
         match self {
             Credentials::ClientSecret { client_id, .. }
+            | Credentials::Certificate { client_id, .. }
             | Credentials::Delegated { client_id, .. } => client_id,
         }
     }
@@ -158,6 +167,34 @@ impl TokenSource {
                     ("grant_type", "client_credentials"),
                     ("client_id", client_id.as_str()),
                     ("client_secret", secret.expose()),
+                    ("scope", &format!("{GRAPH_RESOURCE}/.default")),
+                ];
+                request_token(&self.http, &self.authority, &form, client_id).await?
+            }
+            Credentials::Certificate {
+                client_id,
+                private_key,
+                thumbprint,
+            } => {
+                let token_url = self.authority.endpoint("token");
+                let assertion = super::certificate::client_assertion(
+                    client_id,
+                    token_url.as_str(),
+                    private_key,
+                    thumbprint,
+                )
+                .map_err(|error| SignInError::BadCertificate {
+                    client_id: client_id.clone(),
+                    reason: error.to_string(),
+                })?;
+                let form = [
+                    ("grant_type", "client_credentials"),
+                    ("client_id", client_id.as_str()),
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
+                    ("client_assertion", assertion.expose()),
                     ("scope", &format!("{GRAPH_RESOURCE}/.default")),
                 ];
                 request_token(&self.http, &self.authority, &form, client_id).await?
@@ -265,6 +302,15 @@ impl TokenRefusal {
         if self.has_code(7000215) {
             return SignInError::WrongSecret {
                 client_id: client_id.to_owned(),
+                code,
+            };
+        }
+        // The certificate is unknown (replaced, removed, not yet replicated), its signature
+        // wrong, or it expired.
+        if self.has_code(700027) || self.has_code(700024) {
+            return SignInError::CertificateRefused {
+                client_id: client_id.to_owned(),
+                description: self.description(),
                 code,
             };
         }

@@ -33,6 +33,18 @@ pub enum SignInError {
         "the client secret of application '{client_id}' has expired ({code}); run setup again (the wizard or `dirsync setup`) to give the app a new secret"
     )]
     ExpiredSecret { client_id: String, code: String },
+    #[error(
+        "application '{client_id}' does not accept this host's certificate ({code}): {description}. The certificate was replaced or removed, or it expired; renew the credential (the dashboard's Connectors page, or setup again)"
+    )]
+    CertificateRefused {
+        client_id: String,
+        code: String,
+        description: String,
+    },
+    #[error(
+        "the sync app's certificate key cannot sign in for application '{client_id}': {reason}"
+    )]
+    BadCertificate { client_id: String, reason: String },
     #[error("wrong user name or password for '{user}' ({code})")]
     WrongPassword { user: String, code: String },
     #[error("the sign-in was declined at the device login page; start the sign-in again")]

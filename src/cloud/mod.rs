@@ -2,6 +2,7 @@
 //! Knows nothing of the GUI or of LDAP.
 //!
 //! - `auth`: signing in (client credentials, device code, refresh, password check);
+//! - `certificate`: the sync app's certificate credential and its client assertions;
 //! - `graph`: the Graph client (objects, lookups, lists, delta, `$batch`);
 //! - `http`: the HTTP client they share (no redirects, capped bodies, clamped durations);
 //! - `flow`: flow control (concurrency, write budget, `Retry-After`, backoff);
@@ -13,6 +14,7 @@
 //! between the global cloud, the national clouds and the lab's tenant emulator.
 
 pub mod auth;
+pub mod certificate;
 pub mod error;
 pub mod flow;
 pub mod graph;

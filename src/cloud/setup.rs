@@ -10,10 +10,10 @@ use tokio::time::Instant;
 
 use super::CloudEndpoints;
 use super::auth::Credentials;
+use super::certificate::{CertificateError, make_certificate};
 use super::error::{GraphError, SignInError};
 use super::flow::FlowPolicy;
 use super::graph::{GraphClient, GraphRequest, Method, odata_string};
-use crate::secret::Secret;
 use crate::secret_store::{SecretStore, SecretStoreError};
 use crate::tls::TlsTrust;
 
@@ -28,12 +28,14 @@ pub const SYNC_APP_PERMISSIONS: &[&str] = &[
     "Domain.Read.All",
 ];
 
-/// How long a new client secret lives. Entra caps app secrets at two years by default.
-pub const SECRET_LIFETIME_DAYS: u64 = 730;
-
-/// The keyring entry holding the sync app's client secret.
+/// The secret store's entry holding an existing app's client secret.
 pub fn client_secret_key(client_id: &str) -> String {
     format!("cloud-app-secret:{}", client_id.to_ascii_lowercase())
+}
+
+/// The secret store's entry holding the private key of dirsync's app's certificate.
+pub fn client_certificate_key(client_id: &str) -> String {
+    format!("cloud-app-certificate:{}", client_id.to_ascii_lowercase())
 }
 
 /// A cloud domain name.
@@ -146,13 +148,16 @@ pub struct SyncApp {
     /// The appId: what the sync signs in with.
     pub client_id: String,
     pub service_principal_id: String,
-    /// Where the client secret is kept in the OS keyring.
-    pub secret_key: String,
+    /// The secret store's key of the certificate's private key.
+    pub credential_key: String,
+    /// `x5t#S256` of the app's certificate.
+    pub certificate_thumbprint: String,
     pub permissions: Vec<String>,
     pub outcome: AppOutcome,
-    /// Older secrets of this app that were removed, so only the new one signs in.
+    /// The app's older credentials (certificates and client secrets) that were removed, so
+    /// only the new certificate signs in.
     pub removed_secrets: usize,
-    /// When the new secret expires (RFC 3339), as Graph answered.
+    /// When the new certificate expires (RFC 3339).
     pub credential_expires_at: Option<String>,
 }
 
@@ -185,6 +190,8 @@ pub enum CloudSetupError {
     MissingPermission(String),
     #[error(transparent)]
     Keyring(#[from] SecretStoreError),
+    #[error(transparent)]
+    Certificate(CertificateError),
     #[error(
         "the new app '{client_id}' could not sign in or read the domains within {waited_secs} s: {source}. Entra ID can take minutes to make a new app usable; run setup again to retry (it reuses the app)"
     )]
@@ -215,8 +222,9 @@ pub struct SyncAppTarget<'a> {
 }
 
 /// Registers (or finds) dirsync's app, grants it exactly `SYNC_APP_PERMISSIONS`, gives it a new
-/// secret, saves the secret in the keyring before anything else can fail, proves the app signs
-/// in and reads the domains, and then removes its older secrets.
+/// certificate whose private key is kept (keyring, service credential) before Graph hears of
+/// it, proves the app signs in with it and reads the domains, and then removes the app's client
+/// secrets.
 pub async fn register_sync_app(
     admin: &GraphClient,
     target: &SyncAppTarget<'_>,
@@ -271,39 +279,36 @@ pub async fn register_sync_app(
     };
     let application_id = text(&application, "id");
     let client_id = text(&application, "appId");
+    let old_certificates = application
+        .get("keyCredentials")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
     let old_secret_ids: Vec<String> = application
         .get("passwordCredentials")
         .and_then(Value::as_array)
         .map(|credentials| credentials.iter().map(|c| text(c, "keyId")).collect())
         .unwrap_or_default();
 
-    // A new secret, into the keyring at once: if anything later fails, it is not lost.
-    // https://learn.microsoft.com/en-us/graph/api/application-addpassword?view=graph-rest-1.0
-    let end = time_in_days(SECRET_LIFETIME_DAYS);
-    let body =
-        json!({ "passwordCredential": { "displayName": "dirsync sync", "endDateTime": end } });
-    let added = admin
+    // A new certificate, made here; its private key goes where secrets are kept at once, before
+    // Graph knows the certificate, so that it is never registered without its key being kept.
+    let display_name = target.display_name.to_owned();
+    let certificate = tokio::task::spawn_blocking(move || make_certificate(&display_name))
+        .await
+        .map_err(|error| CloudSetupError::Certificate(CertificateError::Make(error.to_string())))?
+        .map_err(CloudSetupError::Certificate)?;
+    let credential_key = client_certificate_key(&client_id);
+    secrets.save(&credential_key, &certificate.private_key)?;
+    // Registered in place of the older certificates (a PATCH replaces the collection).
+    // https://learn.microsoft.com/en-us/graph/api/application-update?view=graph-rest-1.0
+    admin
         .send(
-            &GraphRequest::new(
-                Method::Post,
-                &["applications", &application_id, "addPassword"],
-            )
-            .with_body(body),
+            &GraphRequest::new(Method::Patch, &["applications", &application_id]).with_body(
+                json!({ "keyCredentials": [certificate.key_credential("dirsync sync")] }),
+            ),
         )
         .await
-        .map_err(step("creating the app's client secret"))?
-        .unwrap_or(Value::Null);
-    let secret = Secret::new(
-        added
-            .get("secretText")
-            .and_then(Value::as_str)
-            .unwrap_or_default(),
-    );
-    let new_secret_id = text(&added, "keyId");
-    let credential_expires_at = Some(text(&added, "endDateTime"))
-        .filter(|end| crate::credential_expiry::parse_rfc3339(end).is_some());
-    let secret_key = client_secret_key(&client_id);
-    secrets.save(&secret_key, &secret)?;
+        .map_err(step("registering the app's certificate"))?;
+    let credential_expires_at = Some(crate::credential_expiry::rfc3339(certificate.not_after));
 
     // Its service principal.
     // https://learn.microsoft.com/en-us/graph/api/serviceprincipal-post-serviceprincipals?view=graph-rest-1.0
@@ -374,15 +379,18 @@ pub async fn register_sync_app(
         }
     }
 
-    prove_app(target, &client_id, &secret).await?;
+    let credentials = Credentials::Certificate {
+        client_id: client_id.clone(),
+        private_key: certificate.private_key.clone(),
+        thumbprint: certificate.thumbprint.clone(),
+    };
+    prove_app(target, &client_id, credentials).await?;
 
-    // Only now that the new secret works: remove the older ones.
+    // Only now that the certificate works: remove the app's client secrets (an earlier version
+    // of dirsync, or someone else, made them; the certificate is the app's only credential).
     // https://learn.microsoft.com/en-us/graph/api/application-removepassword?view=graph-rest-1.0
-    let mut removed_secrets = 0;
-    for key_id in old_secret_ids
-        .iter()
-        .filter(|id| **id != new_secret_id && !id.is_empty())
-    {
+    let mut removed_secrets = old_certificates;
+    for key_id in old_secret_ids.iter().filter(|id| !id.is_empty()) {
         admin
             .send(
                 &GraphRequest::new(
@@ -395,13 +403,16 @@ pub async fn register_sync_app(
             .map_err(step("removing the app's older secret"))?;
         removed_secrets += 1;
     }
+    // A secret an earlier version kept for this app is no use any more.
+    secrets.remove(&client_secret_key(&client_id))?;
 
     Ok(SyncApp {
         display_name: target.display_name.to_owned(),
         application_id,
         client_id,
         service_principal_id,
-        secret_key,
+        credential_key,
+        certificate_thumbprint: certificate.thumbprint,
         permissions: SYNC_APP_PERMISSIONS
             .iter()
             .map(|p| (*p).to_owned())
@@ -482,17 +493,13 @@ pub async fn find_own_app(
 async fn prove_app(
     target: &SyncAppTarget<'_>,
     client_id: &str,
-    secret: &Secret,
+    credentials: Credentials,
 ) -> Result<(), CloudSetupError> {
     let started = Instant::now();
     let not_proven = |source: GraphError| CloudSetupError::NotProven {
         client_id: client_id.to_owned(),
         waited_secs: started.elapsed().as_secs(),
         source,
-    };
-    let credentials = Credentials::ClientSecret {
-        client_id: client_id.to_owned(),
-        secret: secret.clone(),
     };
     let policy = FlowPolicy {
         give_up_after: Duration::from_secs(30),
@@ -520,6 +527,7 @@ async fn prove_app(
             error,
             GraphError::SignIn(SignInError::UnknownApplication { .. })
                 | GraphError::SignIn(SignInError::WrongSecret { .. })
+                | GraphError::SignIn(SignInError::CertificateRefused { .. })
                 | GraphError::Forbidden { .. }
                 | GraphError::Unauthorized { .. }
         );
@@ -624,15 +632,6 @@ fn text(value: &Value, name: &str) -> String {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned()
-}
-
-/// An RFC 3339 UTC timestamp `days` from now (Graph's DateTimeOffset form).
-fn time_in_days(days: u64) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_secs())
-        .unwrap_or_default();
-    crate::credential_expiry::rfc3339((now + days * 86_400) as i64)
 }
 
 #[cfg(test)]

@@ -164,29 +164,41 @@ impl Connections {
     }
 }
 
-/// The sync app's Graph client, signed in with its secret from the keyring.
+/// The sync app's Graph client, signed in with its certificate or secret from the secret store.
 pub fn sync_app_client(
     config: &Config,
     secrets: &dyn SecretStore,
     policy: FlowPolicy,
 ) -> Result<GraphClient, CycleError> {
-    let secret_key = config.client_secret_key();
-    let secret = secrets
-        .load(&secret_key)
+    let key = config.app_credential_key();
+    let what = if config.cloud.certificate_thumbprint.is_some() {
+        "the sync app's certificate key"
+    } else {
+        "the sync app's client secret"
+    };
+    let credential = secrets
+        .load(&key)
         .map_err(|error| CycleError::Setup(error.to_string()))?
-        .ok_or_else(|| {
-            CycleError::Setup(secrets.missing("the sync app's client secret", &secret_key))
-        })?;
+        .ok_or_else(|| CycleError::Setup(secrets.missing(what, &key)))?;
     let endpoints = config
         .endpoints()
         .map_err(|error| CycleError::Setup(error.to_string()))?;
+    let client_id = config.cloud.client_id.clone();
+    let credentials = match &config.cloud.certificate_thumbprint {
+        Some(thumbprint) => Credentials::Certificate {
+            client_id,
+            private_key: credential,
+            thumbprint: thumbprint.clone(),
+        },
+        None => Credentials::ClientSecret {
+            client_id,
+            secret: credential,
+        },
+    };
     GraphClient::new(
         &endpoints,
         &config.cloud.tenant_id,
-        Credentials::ClientSecret {
-            client_id: config.cloud.client_id.clone(),
-            secret,
-        },
+        credentials,
         &TlsTrust::SystemRoots,
         policy,
     )

@@ -27,9 +27,9 @@ pub const CREDENTIALS_DIRECTORY_ENV: &str = "CREDENTIALS_DIRECTORY";
 /// The systemd tool that encrypts and decrypts credentials.
 const SYSTEMD_CREDS: &str = "systemd-creds";
 
-/// A credential's name, as the unit's `LoadCredentialEncrypted=` names it: `dirsync-` and the
-/// kind of secret its keyring key starts with (`dirsync-cloud-app-secret`,
-/// `dirsync-ad-service-account`).
+/// A credential's name, as the unit's `LoadCredentialEncrypted=` names it: one per secret the
+/// service needs, whatever its form: `dirsync-cloud-app` (the app's certificate key, or an
+/// existing app's client secret) and `dirsync-ad-service-account`.
 pub fn credential_name(key: &str) -> String {
     let kind: String = key
         .split(':')
@@ -38,13 +38,25 @@ pub fn credential_name(key: &str) -> String {
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
-    format!("dirsync-{kind}")
+    if kind.starts_with("cloud-app") {
+        "dirsync-cloud-app".to_owned()
+    } else {
+        format!("dirsync-{kind}")
+    }
 }
 
-#[derive(Serialize, Deserialize)]
+/// What a credential holds, as written.
+#[derive(Serialize)]
 struct Content<'a> {
     key: &'a str,
     secret: &'a str,
+}
+
+/// What a credential holds, as read (owned: a PEM key's line breaks arrive escaped).
+#[derive(Deserialize)]
+struct ReadContent {
+    key: String,
+    secret: String,
 }
 
 /// An installation's systemd credentials.
@@ -236,7 +248,7 @@ impl ServiceCredentials {
     }
 
     fn parse(&self, key: &str, bytes: &[u8]) -> Result<Option<Secret>, SecretStoreError> {
-        let content: Content<'_> = serde_json::from_slice(bytes).map_err(|_| {
+        let content: ReadContent = serde_json::from_slice(bytes).map_err(|_| {
             // serde's message could quote the content: say only what is wrong.
             self.error(
                 key,
@@ -244,7 +256,8 @@ impl ServiceCredentials {
                 "it is not a credential dirsync wrote (not its JSON document)".to_owned(),
             )
         })?;
-        Ok((content.key == key).then(|| Secret::new(content.secret)))
+        let secret = Secret::new(content.secret);
+        Ok((content.key == key).then_some(secret))
     }
 }
 
@@ -280,7 +293,11 @@ mod tests {
     fn credential_names_follow_the_key_kind() {
         assert_eq!(
             credential_name("cloud-app-secret:1234"),
-            "dirsync-cloud-app-secret"
+            "dirsync-cloud-app"
+        );
+        assert_eq!(
+            credential_name("cloud-app-certificate:1234"),
+            "dirsync-cloud-app"
         );
         assert_eq!(
             credential_name("ad-service-account:cn=msol_1,cn=users,dc=x"),
@@ -294,8 +311,8 @@ mod tests {
         let handed = dir.path().join("handed");
         std::fs::create_dir(&handed).expect("dir");
         std::fs::write(
-            handed.join("dirsync-cloud-app-secret"),
-            r#"{"key":"cloud-app-secret:old","secret":"s3cret"}"#,
+            handed.join("dirsync-cloud-app"),
+            r#"{"key":"cloud-app-secret:old","secret":"s3cret\nline two"}"#,
         )
         .expect("write");
         let credentials = ServiceCredentials {
@@ -309,7 +326,7 @@ mod tests {
                 .load_handed("cloud-app-secret:old")
                 .expect("reads")
                 .map(|secret| secret.expose().to_owned()),
-            Some("s3cret".to_owned())
+            Some("s3cret\nline two".to_owned())
         );
         assert!(
             credentials

@@ -401,6 +401,7 @@ pub async fn apply_setup(
 
     progress.step(5, "Setting up the sync app");
     let mut keyring_entries = Vec::new();
+    let mut certificate_thumbprint = None;
     let (tenant_id, client_id, service_principal_id, credential_expires_at, app) = match cloud {
         CloudSession::Admin {
             client,
@@ -409,7 +410,7 @@ pub async fn apply_setup(
         } => {
             // The wizard registers the app as soon as the administrator signs in.
             let app = match app {
-                Some(app) => app,
+                Some(app) => *app,
                 None => {
                     create_sync_app(
                         &client,
@@ -435,7 +436,7 @@ pub async fn apply_setup(
                     .map_err(|error| cloud_setup_failure(&error))?;
                 progress.note("password hash sync turned on for the tenant");
             }
-            keyring_entries.push(app.secret_key.clone());
+            keyring_entries.push(app.credential_key.clone());
             let report = AppReport {
                 outcome: match app.outcome {
                     AppOutcome::Created => "created",
@@ -446,6 +447,7 @@ pub async fn apply_setup(
                 removed_secrets: app.removed_secrets,
                 directory_sync_turned_on: turned_on,
             };
+            certificate_thumbprint = Some(app.certificate_thumbprint);
             (
                 tenant.tenant_id,
                 app.client_id,
@@ -508,6 +510,7 @@ pub async fn apply_setup(
         Some(directory.account.guid.to_string()),
     );
     config.cloud.credential_expires_at = credential_expires_at;
+    config.cloud.certificate_thumbprint = certificate_thumbprint;
     // The same checks every run makes on load: a configuration setup saves always loads.
     config
         .validate(config_file)
@@ -577,11 +580,11 @@ pub async fn create_sync_app(
         .await
         .map_err(|error| cloud_setup_failure(&error))?;
     progress.note(&format!(
-        "app '{}' {} (client id {}) with {}; its secret is in the OS keyring",
+        "app '{}' {} (client id {}) with {}; it signs in with a certificate whose private key was made here and is kept only on this computer",
         app.display_name,
         match app.outcome {
             AppOutcome::Created => "registered",
-            AppOutcome::Reused => "found from an earlier setup and given a new secret",
+            AppOutcome::Reused => "found from an earlier setup and given a new certificate",
         },
         app.client_id,
         app.permissions.join(", ")
@@ -613,7 +616,7 @@ pub async fn renew_app_credential(
         Config::load(config_file).map_err(|error| SetupFailure::BadInput(error.to_string()))?;
     let known = known_app(&config).ok_or_else(|| {
         SetupFailure::BadInput(format!(
-            "the sync app {} was not registered by dirsync's setup, so dirsync cannot renew its secret: add a new client secret to it in the Entra admin center and run setup with sign_in = \"app\"",
+            "the sync app {} was not registered by dirsync's setup, so dirsync cannot renew its credential: add a new client secret to it in the Entra admin center and run setup with sign_in = \"app\"",
             config.cloud.client_id
         ))
     })?;
@@ -655,6 +658,7 @@ pub async fn renew_app_credential(
         )));
     }
     config.cloud.credential_expires_at = app.credential_expires_at.clone();
+    config.cloud.certificate_thumbprint = Some(app.certificate_thumbprint.clone());
     config
         .save(config_file)
         .map_err(|error| SetupFailure::Failed(error.to_string()))?;
@@ -704,6 +708,7 @@ pub fn config_for(
             client_id: client_id.to_owned(),
             service_principal_id,
             credential_expires_at: None,
+            certificate_thumbprint: None,
         },
         directory: DirectoryConfig {
             server: answers.directory.server.trim().to_owned(),
@@ -828,7 +833,7 @@ pub enum CloudSession {
         client: GraphClient,
         tenant: TenantInfo,
         /// dirsync's app, when it is already registered (the wizard does so at sign-in).
-        app: Option<SyncApp>,
+        app: Option<Box<SyncApp>>,
     },
     App {
         tenant_id: String,
@@ -866,7 +871,7 @@ impl CloudSession {
     /// dirsync's app, once registered (an existing app's session has none).
     pub fn sync_app(&self) -> Option<&SyncApp> {
         match self {
-            CloudSession::Admin { app, .. } => app.as_ref(),
+            CloudSession::Admin { app, .. } => app.as_deref(),
             CloudSession::App { .. } => None,
         }
     }

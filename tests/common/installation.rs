@@ -188,6 +188,7 @@ impl Installation {
                 client_id: info.client_id.clone(),
                 service_principal_id: None,
                 credential_expires_at: None,
+                certificate_thumbprint: None,
             },
             directory: DirectoryConfig {
                 server: lab.ldaps_url.clone(),

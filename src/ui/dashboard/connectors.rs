@@ -34,7 +34,7 @@ pub struct StoreFacts {
 
 #[derive(Debug, Default)]
 pub struct Connectors {
-    /// Ask the tenant with the sync app's secret (off in tests that must not).
+    /// Ask the tenant with the sync app's credential (off in tests that must not).
     pub read_cloud: bool,
     facts: Lookup<StoreFacts>,
     /// The tenant's verified domains as the sync app sees them now (a Graph call).
@@ -304,7 +304,7 @@ fn credential_row_ui(ui: &mut egui::Ui, config: &Config, now_ms: i64) {
         }
         (None, Some(expires)) => {
             ui.label(format!(
-                "client secret, expires {}",
+                "certificate, expires {}",
                 expires.split('T').next().unwrap_or(expires)
             ));
         }
@@ -316,7 +316,7 @@ fn credential_row_ui(ui: &mut egui::Ui, config: &Config, now_ms: i64) {
 }
 
 /// "Renew credential…": a Global Administrator signs in with a code, dirsync gives its app a new
-/// secret, proves it, removes the old one and keeps the new expiry in config.toml.
+/// certificate, proves it, removes the old one and keeps the new expiry in config.toml.
 fn renewal_ui(ui: &mut egui::Ui, renewal: &mut Renewal, home: &Home, runtime: &Handle) {
     match &renewal.task {
         Lookup::Running(_) => {
@@ -358,7 +358,7 @@ fn renewal_ui(ui: &mut egui::Ui, renewal: &mut Renewal, home: &Home, runtime: &H
     if !renewal.task.is_running()
         && ui
             .button("Renew credential…")
-            .on_hover_text("A Global Administrator signs in with a code; dirsync gives its app a new secret and removes the old one")
+            .on_hover_text("A Global Administrator signs in with a code; dirsync gives its app a new certificate and removes the old one")
             .clicked()
     {
         let config_file = home.config_file.clone();

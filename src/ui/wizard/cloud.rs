@@ -223,7 +223,7 @@ impl CloudStep {
                 app,
             } = &mut session
             {
-                *app = Some(
+                *app = Some(Box::new(
                     Box::pin(create_sync_app(
                         client,
                         tenant,
@@ -234,7 +234,7 @@ impl CloudStep {
                         &mut reporter,
                     ))
                     .await?,
-                );
+                ));
             }
             Ok(session)
         });
@@ -294,9 +294,9 @@ pub fn cloud_ui(
         field_error_ui(ui, failure.as_deref(), &["cloud.client_id"]);
         password_field_ui(ui, "Client secret", &mut step.client_secret);
         field_error_ui(ui, failure.as_deref(), &["cloud.client_secret"]);
-        ui.weak("The app needs the application permissions User.ReadWrite.All, Group.ReadWrite.All and Domain.Read.All. Its secret goes to the OS keyring.");
+        ui.weak("The app needs the application permissions User.ReadWrite.All, Group.ReadWrite.All and Domain.Read.All. Its secret is kept where dirsync keeps secrets (the OS keyring, and as root the service's encrypted credentials).");
     } else {
-        ui.weak(format!("Once you sign in, dirsync registers its own app 'dirsync ({computer})' in the tenant, with only the permissions the sync needs, and keeps its secret in the OS keyring."));
+        ui.weak(format!("Once you sign in, dirsync registers its own app 'dirsync ({computer})' in the tenant, with only the permissions the sync needs; it signs in with a certificate whose private key is made here and never leaves this computer."));
     }
     ui.add_space(8.0);
 
@@ -367,13 +367,13 @@ pub fn cloud_ui(
             let what = match app.outcome {
                 AppOutcome::Created => "Created the sync app",
                 AppOutcome::Reused => {
-                    "Found the sync app from an earlier setup and gave it a new secret:"
+                    "Found the sync app from an earlier setup and gave it a new certificate:"
                 }
             };
             ui.colored_label(
                 theme::ok(ui),
                 format!(
-                    "✔ {what} '{}' (client id {}), allowed {}; its secret is in the OS keyring.",
+                    "✔ {what} '{}' (client id {}), allowed {}; its certificate's private key stays on this computer.",
                     app.display_name,
                     app.client_id,
                     app.permissions.join(", ")

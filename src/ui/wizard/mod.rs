@@ -458,7 +458,7 @@ fn cancel_ui(ui: &mut egui::Ui, state: &mut WizardState) {
     let mut created = Vec::new();
     if let Some(app) = state.cloud_session().and_then(CloudSession::sync_app) {
         created.push(format!(
-            "the sync app '{}' in the cloud, with its secret in the OS keyring",
+            "the sync app '{}' in the cloud, with its certificate's private key on this computer",
             app.display_name
         ));
     }
@@ -475,7 +475,7 @@ fn cancel_ui(ui: &mut egui::Ui, state: &mut WizardState) {
         }
         ui.label(
             "Running the wizard again finds and reuses them (the service account's password and \
-             the app's secret are renewed), so nothing is duplicated.",
+             the app's certificate are renewed), so nothing is duplicated.",
         );
     }
     if state.home.is_configured() {

@@ -82,7 +82,12 @@ pub struct StsError {
 }
 
 impl StsError {
-    fn new(status: u16, error: &'static str, code: u32, description: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        status: u16,
+        error: &'static str,
+        code: u32,
+        description: impl Into<String>,
+    ) -> Self {
         StsError {
             status,
             error,
@@ -258,18 +263,37 @@ fn find_client(app: &App, state: &State, client_id: &str) -> Result<Client, StsE
     }
 }
 
-/// Checks the client secret of a confidential client (or that a public client sends none).
-/// With the `replication_delay_secs` fault, a secret added less than that ago is not known
-/// yet (AADSTS7000215).
+/// How a client proves itself: a secret, or a certificate's signed assertion.
+#[derive(Debug, Clone, Copy)]
+enum ClientProof<'a> {
+    None,
+    Secret(&'a str),
+    Assertion {
+        assertion: &'a str,
+        /// The token endpoint the request came to, for the assertion's audience.
+        audiences: [&'a str; 2],
+    },
+}
+
+/// The JWT bearer assertion type of the certificate credentials page.
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// Checks the client secret or certificate assertion of a confidential client (or that a
+/// public client sends none). With the `replication_delay_secs` fault, a secret or certificate
+/// added less than that ago is not known yet (AADSTS7000215, AADSTS700027).
 fn authenticate_client(
     app: &App,
     client: &Client,
-    secret: Option<&str>,
+    proof: ClientProof<'_>,
     delegated_flow: bool,
 ) -> Result<(), StsError> {
+    let secret = match proof {
+        ClientProof::Secret(secret) => Some(secret),
+        _ => None,
+    };
     match client {
         Client::Public => {
-            if secret.is_some() {
+            if !matches!(proof, ClientProof::None) {
                 return Err(StsError::new(
                     401,
                     "invalid_client",
@@ -283,6 +307,13 @@ fn authenticate_client(
             app: registered, ..
         } => {
             let app_id = registered.str_prop("appId").unwrap_or_default();
+            if let ClientProof::Assertion {
+                assertion,
+                audiences,
+            } = proof
+            {
+                return crate::client_assertion::verify(app, registered, assertion, &audiences);
+            }
             let Some(secret) = secret else {
                 // A registered app may allow public client flows for delegated sign-in.
                 if delegated_flow && registered.bool_prop("isFallbackPublicClient") == Some(true) {
@@ -727,7 +758,36 @@ fn token_with(app: &App, state: &State, tenant: &str, form: &HashMap<String, Str
     check_tenant(state, tenant, aliases)?;
     let client_id = param("client_id").ok_or_else(|| StsError::missing("client_id"))?;
     let client = find_client(app, state, client_id)?;
-    let secret = param("client_secret");
+    let by_id = format!("{}/{}/oauth2/v2.0/token", app.base, state.tenant_id);
+    let as_asked = format!("{}/{tenant}/oauth2/v2.0/token", app.base);
+    let secret = match (param("client_secret"), param("client_assertion")) {
+        (Some(_), Some(_)) => {
+            return Err(StsError::new(
+                400,
+                "invalid_request",
+                90_014,
+                "Both 'client_assertion' and 'client_secret' were presented; send one.",
+            ));
+        }
+        (Some(secret), None) => ClientProof::Secret(secret),
+        (None, Some(assertion)) => {
+            if param("client_assertion_type") != Some(JWT_BEARER) {
+                return Err(StsError::new(
+                    400,
+                    "invalid_request",
+                    90_014,
+                    format!(
+                        "The request body must contain the following parameter: 'client_assertion_type' ({JWT_BEARER})."
+                    ),
+                ));
+            }
+            ClientProof::Assertion {
+                assertion,
+                audiences: [by_id.as_str(), as_asked.as_str()],
+            }
+        }
+        (None, None) => ClientProof::None,
+    };
     match grant_type {
         "client_credentials" => {
             client_credentials(app, state, &client, client_id, secret, param("scope"))
@@ -799,7 +859,7 @@ fn client_credentials(
     state: &State,
     client: &Client,
     client_id: &str,
-    secret: Option<&str>,
+    secret: ClientProof<'_>,
     scope: Option<&str>,
 ) -> StsResult {
     authenticate_client(app, client, secret, false)?;

@@ -7,6 +7,7 @@
 //! endpoints, the test hooks under `/_emulator` and what is not emulated.
 
 mod app;
+mod client_assertion;
 mod graph;
 mod identity;
 mod mailbox;
@@ -16,6 +17,7 @@ mod server;
 mod store;
 mod tenant;
 mod util;
+mod x509;
 
 use std::collections::HashMap;
 use std::io;

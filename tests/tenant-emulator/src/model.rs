@@ -117,6 +117,9 @@ pub struct Internal {
     pub manager: Option<String>,
     #[serde(default)]
     pub secrets: Vec<StoredSecret>,
+    /// An application's certificate credentials (`keyCredentials` shows them without the key).
+    #[serde(default)]
+    pub keys: Vec<StoredKey>,
     /// A user's userPrincipalName before it went to deleted items.
     #[serde(default)]
     pub original_upn: Option<String>,
@@ -147,6 +150,16 @@ pub struct GoneMailbox {
     pub changed_seq: u64,
     /// Whether it had values when it left.
     pub had_values: bool,
+}
+
+/// A certificate credential: the certificate (public) and the dates it is valid.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredKey {
+    pub key_id: String,
+    /// The certificate, DER in standard base64, as `keyCredentials[].key` gave it.
+    pub certificate: String,
+    pub start: i64,
+    pub end: i64,
 }
 
 /// A client secret: only a salted digest of its text is kept.

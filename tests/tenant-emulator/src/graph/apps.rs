@@ -7,12 +7,15 @@ use super::objects::{self, check_body, entity, hard_delete, soft_delete};
 use super::query::{self, ListQuery};
 use super::{Ctx, GraphError, GraphResponse, GraphResult, Perm, require_admin};
 use crate::identity::Caller;
-use crate::model::{DirObject, Kind, State};
+use base64::Engine as _;
+
+use crate::model::{DirObject, Kind, State, StoredKey};
 use crate::tenant::{
     self, GRAPH_APP_ID, app_role_assignment, new_application, new_service_principal,
     password_credential,
 };
 use crate::util::{new_guid, parse_rfc3339, rfc3339, unix_now};
+use crate::x509;
 
 pub const APP_READ: Perm = Perm {
     delegated: &[
@@ -173,6 +176,76 @@ fn check_app_values(
     Ok(())
 }
 
+/// An application's `keyCredentials` as a write gives them: each a certificate (`key`, DER in
+/// base64) of type `AsymmetricX509Cert` and usage `Verify`, the kind a client assertion is
+/// signed for. Returns what reads show (the key left out, as Graph leaves it out of reads) and
+/// what is kept. The dates default to the certificate's validity and may only narrow it.
+/// https://learn.microsoft.com/en-us/graph/api/resources/keycredential?view=graph-rest-1.0
+fn key_credentials(kind: Kind, value: &Value) -> Result<(Value, Vec<StoredKey>), GraphError> {
+    let invalid = || GraphError::invalid_value(kind, "keyCredentials");
+    let items = value.as_array().ok_or_else(invalid)?;
+    let mut public = Vec::new();
+    let mut kept = Vec::new();
+    for item in items {
+        let text = |name: &str| item.get(name).and_then(Value::as_str);
+        if text("type") != Some("AsymmetricX509Cert") || text("usage") != Some("Verify") {
+            return Err(invalid());
+        }
+        let der = text("key")
+            .and_then(|key| base64::engine::general_purpose::STANDARD.decode(key).ok())
+            .ok_or_else(invalid)?;
+        let certificate = x509::parse(&der).ok_or_else(invalid)?;
+        let date = |name: &str| match item.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(text)) => parse_rfc3339(text).map(Some).ok_or_else(invalid),
+            Some(_) => Err(invalid()),
+        };
+        let start = date("startDateTime")?.unwrap_or(certificate.not_before);
+        let end = date("endDateTime")?.unwrap_or(certificate.not_after);
+        if start < certificate.not_before || end > certificate.not_after || end <= start {
+            return Err(GraphError::bad_request(
+                "Request_BadRequest",
+                "Key credential end date is invalid.",
+            ));
+        }
+        let key_id = text("keyId")
+            .filter(|id| uuid::Uuid::parse_str(id).is_ok())
+            .map_or_else(new_guid, str::to_ascii_lowercase);
+        public.push(json!({
+            "customKeyIdentifier": base64::engine::general_purpose::STANDARD.encode(&certificate.sha1),
+            "displayName": item.get("displayName").cloned().unwrap_or(Value::Null),
+            "endDateTime": rfc3339(end),
+            "key": null,
+            "keyId": key_id,
+            "startDateTime": rfc3339(start),
+            "type": "AsymmetricX509Cert",
+            "usage": "Verify",
+        }));
+        kept.push(StoredKey {
+            key_id,
+            certificate: base64::engine::general_purpose::STANDARD.encode(&der),
+            start,
+            end,
+        });
+    }
+    Ok((Value::Array(public), kept))
+}
+
+/// Takes `keyCredentials` out of an application write's properties, checked (see
+/// [`key_credentials`]); a service principal's are kept as given.
+fn take_key_credentials(
+    kind: Kind,
+    props: &mut Map<String, Value>,
+) -> Result<Option<(Value, Vec<StoredKey>)>, GraphError> {
+    if kind != Kind::Application {
+        return Ok(None);
+    }
+    props
+        .remove("keyCredentials")
+        .map(|value| key_credentials(kind, &value))
+        .transpose()
+}
+
 /// Who may write applications besides administrators. Entra's default "Users can register
 /// applications" lets any user register an app, which makes them its owner, and an owner may
 /// manage the app (its properties and credentials); a service principal and permission grants
@@ -222,7 +295,8 @@ fn write_body(
 // https://learn.microsoft.com/en-us/graph/api/serviceprincipal-post-serviceprincipals?view=graph-rest-1.0
 /// `POST /applications`, `POST /servicePrincipals` (`{"appId": …}`)
 pub fn create(ctx: &Ctx<'_>, kind: Kind) -> GraphResult {
-    let props = write_body(ctx, kind, None)?;
+    let mut props = write_body(ctx, kind, None)?;
+    let keys = take_key_credentials(kind, &mut props)?;
     ctx.write(|inner| {
         let seq = inner.next_seq();
         let id = new_guid();
@@ -272,6 +346,13 @@ pub fn create(ctx: &Ctx<'_>, kind: Kind) -> GraphResult {
             }
         };
         object.internal.owners.insert(ctx.caller.object_id.clone());
+        if let Some((public, kept)) = keys {
+            for key in &kept {
+                ctx.app.note_created(&key.key_id);
+            }
+            object.set("keyCredentials", public, seq);
+            object.internal.keys = kept;
+        }
         let body = entity(ctx, &object, None);
         ctx.app.note_created(object.id());
         inner.insert_object(object);
@@ -283,7 +364,8 @@ pub fn create(ctx: &Ctx<'_>, kind: Kind) -> GraphResult {
 // https://learn.microsoft.com/en-us/graph/api/serviceprincipal-update?view=graph-rest-1.0
 /// `PATCH /applications/{id}`, `PATCH /servicePrincipals/{id}`
 pub fn update(ctx: &Ctx<'_>, kind: Kind, key: &str) -> GraphResult {
-    let props = write_body(ctx, kind, Some(key))?;
+    let mut props = write_body(ctx, kind, Some(key))?;
+    let keys = take_key_credentials(kind, &mut props)?;
     ctx.write(|inner| {
         let id = find_visible(ctx, &inner.state, kind, key)?.id().to_owned();
         if props
@@ -296,6 +378,21 @@ pub fn update(ctx: &Ctx<'_>, kind: Kind, key: &str) -> GraphResult {
         if let Some(object) = inner.state.objects.get_mut(&id) {
             for (name, value) in props {
                 object.set(&name, value, seq);
+            }
+            // keyCredentials replace the whole collection, as a PATCH of a collection does.
+            if let Some((public, kept)) = keys {
+                for key in &kept {
+                    if !object
+                        .internal
+                        .keys
+                        .iter()
+                        .any(|old| old.key_id == key.key_id)
+                    {
+                        ctx.app.note_created(&key.key_id);
+                    }
+                }
+                object.set("keyCredentials", public, seq);
+                object.internal.keys = kept;
             }
         }
         inner.touch(&id);
