@@ -169,6 +169,12 @@ async fn a_helpdesk_delegate_cannot_take_over_the_service_account_and_look_alike
         .await
         .unwrap();
     let account = setup.account.clone();
+    // Set up again: the same account, found protected, nothing to restore.
+    let again = set_up(lab, &admin, &computer, KnownAccount::default())
+        .await
+        .unwrap();
+    assert_eq!(again.account, account);
+    assert!(!again.protection_restored);
     let descriptor = sddl(lab, account.dn.as_str());
     assert!(descriptor.contains("O:DAG:DAD:P"), "{descriptor}");
     assert!(

@@ -104,12 +104,12 @@ pub async fn ensure_service_account(
         // Protection first, so that nobody else holds a right on the account once it has its
         // new password.
         let actual = read_descriptor(admin, &account.dn, SD_FLAGS_OWNER_GROUP_DACL).await?;
+        // Restored: someone else could control it. Any other difference (an entry the server
+        // added or reordered) is put right quietly.
         let protection_restored = !trustees
             .differences(&actual, &|sid| sid.to_string())
-            .is_empty()
-            || actual.dacl != protected.dacl
-            || actual.owner != protected.owner;
-        if protection_restored {
+            .is_empty();
+        if protection_restored || actual.dacl != protected.dacl || actual.owner != protected.owner {
             write_descriptor(admin, &account.dn, &protected, SD_FLAGS_OWNER_GROUP_DACL).await?;
         }
         admin
