@@ -408,6 +408,11 @@ fn the_wizard_ends_where_headless_setup_ends() {
     let (wizard_expiry, headless_expiry) =
         (expiry(&mut wizard_config), expiry(&mut headless_config));
     assert!((headless_expiry - wizard_expiry).abs() < 600);
+    // And a new certificate.
+    let wizard_certificate = wizard_config.cloud.certificate_thumbprint.take();
+    let headless_certificate = headless_config.cloud.certificate_thumbprint.take();
+    assert!(wizard_certificate.is_some() && headless_certificate.is_some());
+    assert_ne!(wizard_certificate, headless_certificate);
     assert_eq!(wizard_config, headless_config);
 
     wizard
