@@ -22,9 +22,9 @@ use std::time::{Duration, Instant};
 use dirsync::cloud::{CloudKind, CloudObject};
 use dirsync::directory::Dn;
 use dirsync::directory::objects::{DirectoryObject, ObjectKind};
-use dirsync::directory::security_descriptor::Guid;
 use dirsync::engine::attribute_flow::{TenantDomains, cloud_shape};
 use dirsync::engine::plan::{JoinKind, Link, Operation, Plan, PlanInput, PlanOptions, plan};
+use dirsync::guid::Guid;
 use serde_json::{Value, json};
 
 const TARGET_SECS: f64 = 10.0;

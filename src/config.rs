@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 use crate::cloud::CloudEndpoints;
 use crate::directory::password_hashes::SAMBA_PRIVILEGED_SOCKET;
 use crate::directory::scope::SyncScope;
-use crate::directory::security_descriptor::Guid;
 use crate::directory::service_account::KnownAccount;
 use crate::directory::{DirectoryError, DirectoryTarget, Dn};
+use crate::guid::Guid;
 use crate::tls::TlsTrust;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

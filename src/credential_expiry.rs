@@ -3,26 +3,10 @@
 //! stops every run, so the warning comes early enough to renew it calmly (the dashboard's
 //! Connectors page renews it with a Global Administrator's sign-in; so does setup).
 
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+pub use crate::clock::{parse_rfc3339, rfc3339};
 
 /// Warn from this many days before the credential expires.
 pub const WARN_DAYS_BEFORE: i64 = 30;
-
-/// `2028-12-02T15:31:00Z` for a Unix time in seconds.
-pub fn rfc3339(unix_secs: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(unix_secs)
-        .ok()
-        .and_then(|time| time.format(&Rfc3339).ok())
-        .unwrap_or_default()
-}
-
-/// The Unix time in seconds of an RFC 3339 timestamp (Graph's DateTimeOffset), if it is one.
-pub fn parse_rfc3339(text: &str) -> Option<i64> {
-    OffsetDateTime::parse(text.trim(), &Rfc3339)
-        .ok()
-        .map(OffsetDateTime::unix_timestamp)
-}
 
 /// The warning for a credential that expires at `expires_at` (Unix seconds), seen at `now`:
 /// `None` while more than [`WARN_DAYS_BEFORE`] days are left.
@@ -65,16 +49,5 @@ mod tests {
         assert!(warning.contains("in 1 day:"), "{warning}");
         let warning = expiry_warning(expires, expires + 1).expect("warns");
         assert!(warning.contains("expired on"), "{warning}");
-    }
-
-    #[test]
-    fn timestamps_round_trip() {
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(parse_rfc3339("2000-02-29T00:00:00Z"), Some(951_782_400));
-        assert_eq!(
-            parse_rfc3339("2000-02-29T01:00:00+01:00"),
-            Some(951_782_400)
-        );
-        assert_eq!(parse_rfc3339("yesterday"), None);
     }
 }

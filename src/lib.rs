@@ -5,11 +5,13 @@
 //! `ui` knows egui.
 
 pub mod cli;
+pub mod clock;
 pub mod cloud;
 pub mod config;
 pub mod credential_expiry;
 pub mod directory;
 pub mod engine;
+pub mod guid;
 pub mod hardening;
 pub mod home;
 pub mod run_lock;

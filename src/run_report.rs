@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::clock::iso_time;
 use crate::store::runs::{ErrorRecord, ObjectChangeRecord, RunRecord};
 
 /// Values longer than this are cut in human text (JSON keeps them whole).
@@ -260,68 +261,6 @@ pub fn human_duration(ms: i64) -> String {
     }
 }
 
-// ---- Times ----------------------------------------------------------------------------------
-
-/// The store's Unix milliseconds as `2026-11-21 14:03:07Z`.
-pub fn human_time(unix_ms: i64) -> String {
-    let time = UtcTime::from_unix_ms(unix_ms);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}Z",
-        time.year, time.month, time.day, time.hour, time.minute, time.second
-    )
-}
-
-/// The store's Unix milliseconds as RFC 3339, `2026-11-21T14:03:07.123Z`, for JSON.
-pub fn iso_time(unix_ms: i64) -> String {
-    let time = UtcTime::from_unix_ms(unix_ms);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        time.year, time.month, time.day, time.hour, time.minute, time.second, time.millisecond
-    )
-}
-
-struct UtcTime {
-    year: i64,
-    month: i64,
-    day: i64,
-    hour: i64,
-    minute: i64,
-    second: i64,
-    millisecond: i64,
-}
-
-impl UtcTime {
-    /// Civil date from days since 1970-01-01 by Howard Hinnant's `civil_from_days`
-    /// (proleptic Gregorian; no time-zone crate needed for UTC).
-    fn from_unix_ms(unix_ms: i64) -> UtcTime {
-        let days = unix_ms.div_euclid(86_400_000);
-        let ms_of_day = unix_ms.rem_euclid(86_400_000);
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let day_of_era = z.rem_euclid(146_097);
-        let year_of_era =
-            (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-        let shifted_month = (5 * day_of_year + 2) / 153;
-        let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-        let month = if shifted_month < 10 {
-            shifted_month + 3
-        } else {
-            shifted_month - 9
-        };
-        let year = year_of_era + era * 400 + i64::from(month <= 2);
-        UtcTime {
-            year,
-            month,
-            day,
-            hour: ms_of_day / 3_600_000,
-            minute: ms_of_day / 60_000 % 60,
-            second: ms_of_day / 1000 % 60,
-            millisecond: ms_of_day % 1000,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -335,19 +274,6 @@ mod tests {
         assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_cell("=cmd|' /C calc'!A0"), "'=cmd|' /C calc'!A0");
         assert_eq!(csv_cell("line\nbreak"), "\"line\nbreak\"");
-    }
-
-    #[test]
-    fn times_print_in_utc() {
-        assert_eq!(human_time(0), "1970-01-01 00:00:00Z");
-        assert_eq!(iso_time(0), "1970-01-01T00:00:00.000Z");
-        // 2024-02-29 23:59:59.999 UTC: a leap day, the last millisecond.
-        assert_eq!(iso_time(1_709_251_199_999), "2024-02-29T23:59:59.999Z");
-        assert_eq!(human_time(1_709_251_200_000), "2024-03-01 00:00:00Z");
-        // 2026-11-21 14:03:07 UTC.
-        assert_eq!(human_time(1_795_269_787_000), "2026-11-21 14:03:07Z");
-        // Before 1970 still counts the right way.
-        assert_eq!(human_time(-1000), "1969-12-31 23:59:59Z");
     }
 
     #[test]

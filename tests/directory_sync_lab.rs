@@ -21,7 +21,6 @@ use dirsync::directory::permissions::{
     self, RightsPlan, WriteBackGrant, apply_rights, can_see_deleted_objects,
 };
 use dirsync::directory::scope::SyncScope;
-use dirsync::directory::security_descriptor::Guid;
 use dirsync::directory::service_account::KnownAccount;
 use dirsync::directory::service_account::{
     self, AccountOutcome, SERVICE_ACCOUNT_UAC, ServiceAccount,
@@ -31,6 +30,7 @@ use dirsync::directory::setup::{
 };
 use dirsync::directory::write_back::{AttributeEdit, modify_attributes};
 use dirsync::directory::{DirectoryConnection, DirectoryError, DirectoryTarget, Dn};
+use dirsync::guid::Guid;
 use dirsync::secret::Secret;
 use dirsync::secret_store::{OsKeyring, SecretStore, service_account_key};
 use dirsync::tls::TlsTrust;

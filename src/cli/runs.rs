@@ -9,10 +9,11 @@ use std::io::{self, BufWriter, Write};
 use serde::Serialize;
 
 use super::{ChangeFilter, CliError, EXIT_SUCCESS, RunsArgs, RunsCommand, RunsShowArgs};
+use crate::clock::human_time;
 use crate::engine::run::ChangeKind;
 use crate::home::Home;
 use crate::run_report::{
-    RunDocument, RunView, RunsDocument, human_duration, human_time, human_value, printable,
+    RunDocument, RunView, RunsDocument, human_duration, human_value, printable,
 };
 use crate::store::runs::{ErrorRecord, ObjectChangeRecord, RunId, RunRecord};
 use crate::store::{SqliteStore, StoreError};

@@ -220,7 +220,7 @@ fn rights_in_words(mask: u32, object_type: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::directory::security_descriptor::Guid;
+    use crate::guid::Guid;
 
     fn trustees() -> Trustees {
         Trustees {

@@ -17,7 +17,7 @@ use super::error::DirectoryError;
 use super::forest;
 use super::objects::{self, DirectoryObject, OBJECT_ATTRIBUTES};
 use super::scope::SyncScope;
-use super::security_descriptor::Guid;
+use crate::guid::Guid;
 
 /// Users and groups, not computers (which are users in AD's schema).
 pub const USERS_AND_GROUPS_FILTER: &str =

@@ -8,8 +8,8 @@ use ldap3::SearchEntry;
 
 use super::dn::Dn;
 use super::forest;
-use super::security_descriptor::Guid;
 use super::sid::Sid;
+use crate::guid::Guid;
 
 /// Binary attributes: kept as bytes, never decoded as text.
 pub const BINARY_ATTRIBUTES: &[&str] = &["objectGUID", "objectSid"];

@@ -22,7 +22,7 @@ use super::error::DirectoryError;
 use super::forest;
 use super::import::{DirSyncCookie, MATCHES_NOTHING_FILTER, dirsync_search_with_flags};
 use super::objects::guid_value;
-use super::security_descriptor::Guid;
+use crate::guid::Guid;
 
 /// Where Samba on Debian keeps its privileged LDAP socket.
 pub const SAMBA_PRIVILEGED_SOCKET: &str = "/var/lib/samba/private/ldap_priv/ldapi";

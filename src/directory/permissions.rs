@@ -20,9 +20,10 @@ use super::objects;
 use super::security_descriptor::{
     ACE_FLAG_CONTAINER_INHERIT, ACE_FLAG_INHERIT_ONLY, ACE_FLAG_INHERITED,
     ACE_TYPE_ACCESS_ALLOWED_OBJECT, ACE_TYPE_ACCESS_DENIED, ACE_TYPE_ACCESS_DENIED_OBJECT,
-    ADS_RIGHT_DS_CONTROL_ACCESS, ADS_RIGHT_DS_WRITE_PROP, Ace, Acl, Guid, SecurityDescriptor,
+    ADS_RIGHT_DS_CONTROL_ACCESS, ADS_RIGHT_DS_WRITE_PROP, Ace, Acl, SecurityDescriptor,
 };
 use super::sid::Sid;
+use crate::guid::Guid;
 
 /// DS-Replication-Get-Changes (MS-ADTS 5.1.3.2.1).
 pub const REPLICATING_DIRECTORY_CHANGES: Guid = Guid([

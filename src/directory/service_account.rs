@@ -14,8 +14,8 @@ use super::error::DirectoryError;
 use super::forest;
 use super::objects::guid_value;
 use super::permissions::{read_descriptor, write_descriptor};
-use super::security_descriptor::Guid;
 use super::sid::Sid;
+use crate::guid::Guid;
 use crate::secret::Secret;
 
 /// userAccountControl: NORMAL_ACCOUNT (0x200) | DONT_EXPIRE_PASSWORD (0x10000).

@@ -9,7 +9,7 @@ use super::connection::DirectoryConnection;
 use super::dn::Dn;
 use super::error::DirectoryError;
 use super::forest;
-use super::security_descriptor::Guid;
+use crate::guid::Guid;
 
 /// One change to one attribute. Values are bytes: some write-back attributes are binary.
 #[derive(Debug, Clone, PartialEq, Eq)]

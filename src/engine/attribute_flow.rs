@@ -231,7 +231,7 @@ fn group_shape(object: &DirectoryObject) -> CloudShape {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::directory::security_descriptor::Guid;
+    use crate::guid::Guid;
 
     fn object(kind: ObjectKind, attributes: &[(&str, &[&str])]) -> DirectoryObject {
         DirectoryObject {

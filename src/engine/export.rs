@@ -18,7 +18,7 @@ use super::run::{ChangeKind, StepKind};
 use crate::cloud::{CloudKind, ErrorKind, GraphClient, GraphError, GraphRequest, Method};
 use crate::directory::Dn;
 use crate::directory::objects::{DirectoryObject, ObjectKind};
-use crate::directory::security_descriptor::Guid;
+use crate::guid::Guid;
 use crate::store::runs::{AttributeValues, ErrorRecord, ObjectChangeRecord, RunId, StepCounters};
 use crate::store::sync_state::ExportUpdate;
 use crate::store::{SqliteStore, StoreError};

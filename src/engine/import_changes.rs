@@ -124,7 +124,7 @@ mod tests {
     use super::*;
     use crate::directory::Dn;
     use crate::directory::objects::ObjectKind;
-    use crate::directory::security_descriptor::Guid;
+    use crate::guid::Guid;
 
     fn user(dn: &str, title: &str) -> DirectoryObject {
         DirectoryObject {

@@ -29,7 +29,7 @@ use crate::directory::import::DirSyncCookie;
 use crate::directory::password_hashes::{
     HashSourceUnavailable, NtHash, PasswordHashRead, PasswordHashSource,
 };
-use crate::directory::security_descriptor::Guid;
+use crate::guid::Guid;
 use crate::store::password_sync::{PASSWORD_CURSOR, PasswordTarget};
 use crate::store::runs::{AttributeValues, ErrorRecord, ObjectChangeRecord, StepCounters};
 use crate::store::{SqliteStore, StoreError};

@@ -21,7 +21,7 @@ use super::validation::{ObjectIssue, Rule, Severity, check_object, find_duplicat
 use crate::cloud::CloudObject;
 use crate::directory::Dn;
 use crate::directory::objects::{DirectoryObject, ObjectKind};
-use crate::directory::security_descriptor::Guid;
+use crate::guid::Guid;
 
 /// What the store remembers of an object dirsync manages in the cloud.
 #[derive(Debug, Clone, PartialEq)]

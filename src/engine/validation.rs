@@ -369,7 +369,7 @@ mod tests {
     use super::*;
     use crate::directory::Dn;
     use crate::directory::objects::ObjectKind;
-    use crate::directory::security_descriptor::Guid;
+    use crate::guid::Guid;
 
     fn user(n: u8, attributes: &[(&str, &[&str])]) -> DirectoryObject {
         DirectoryObject {

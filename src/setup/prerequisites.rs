@@ -81,7 +81,7 @@ async fn check_authority(authority: &str) -> Result<String, String> {
         .headers()
         .get(reqwest::header::DATE)
         .and_then(|value| value.to_str().ok())
-        .and_then(parse_http_date)
+        .and_then(crate::clock::parse_http_date)
     else {
         return Ok(format!(
             "{authority} answered (it sent no date to compare the clock with)"
@@ -127,60 +127,5 @@ async fn check_server(server: &str) -> Result<String, String> {
             "{host}:{port} did not answer within {} s; check the network or a firewall",
             TIMEOUT.as_secs()
         )),
-    }
-}
-
-/// `Sun, 06 Nov 1994 08:49:37 GMT` (RFC 9110's preferred form).
-fn parse_http_date(text: &str) -> Option<SystemTime> {
-    let parts: Vec<&str> = text.split_whitespace().collect();
-    let [_, day, month, year, time, "GMT"] = parts.as_slice() else {
-        return None;
-    };
-    let day: u64 = day.parse().ok()?;
-    let month = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ]
-    .iter()
-    .position(|name| name == month)? as u64
-        + 1;
-    let year: u64 = year.parse().ok()?;
-    let mut clock = time.split(':').map(|part| part.parse::<u64>().ok());
-    let (hours, minutes, seconds) = (clock.next()??, clock.next()??, clock.next()??);
-    // Days since 1970-01-01 by the civil-from-days algorithm's inverse (Howard Hinnant's).
-    let (y, m) = if month <= 2 {
-        (year - 1, month + 9)
-    } else {
-        (year, month - 3)
-    };
-    let era = y / 400;
-    let year_of_era = y - era * 400;
-    let day_of_year = (153 * m + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    let days = (era * 146_097 + day_of_era).checked_sub(719_468)?;
-    let secs = days * 86_400 + hours * 3600 + minutes * 60 + seconds;
-    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn http_dates_are_read() {
-        let date = parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").expect("a date");
-        assert_eq!(
-            date.duration_since(SystemTime::UNIX_EPOCH)
-                .expect("after 1970")
-                .as_secs(),
-            784_111_777
-        );
-        let leap = parse_http_date("Thu, 29 Feb 2024 00:00:00 GMT").expect("a date");
-        assert_eq!(
-            leap.duration_since(SystemTime::UNIX_EPOCH)
-                .expect("after 1970")
-                .as_secs(),
-            1_709_164_800
-        );
-        assert_eq!(parse_http_date("yesterday"), None);
     }
 }

@@ -6,7 +6,7 @@ use rusqlite::params;
 use super::sync_state::{parse_dn, parse_guid};
 use super::{SqliteStore, StoreError};
 use crate::directory::Dn;
-use crate::directory::security_descriptor::Guid;
+use crate::guid::Guid;
 
 /// The cursor name of the password hash source's DirSync cookie.
 pub const PASSWORD_CURSOR: &str = "password-dirsync-cookie";

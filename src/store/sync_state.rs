@@ -15,9 +15,9 @@ use serde_json::{Map, Value};
 use super::{SqliteStore, StoreError};
 use crate::directory::Dn;
 use crate::directory::objects::{DirectoryObject, ObjectKind, ValueProblem};
-use crate::directory::security_descriptor::Guid;
 use crate::directory::sid::Sid;
 use crate::engine::plan::Link;
+use crate::guid::Guid;
 
 /// The cursor name of the directory's DirSync cookie.
 pub const DIRSYNC_CURSOR: &str = "directory-dirsync-cookie";

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::sync_state::{ErrorHistory, parse_dn, parse_guid};
 use super::{SqliteStore, StoreError};
 use crate::directory::Dn;
-use crate::directory::security_descriptor::Guid;
+use crate::guid::Guid;
 
 /// The cursor name of the mailbox delta link.
 pub const WRITE_BACK_CURSOR: &str = "write-back-delta-link";

@@ -5,6 +5,7 @@
 use tokio::runtime::Handle;
 
 use super::read_store;
+use crate::clock::human_time;
 use crate::cloud::FlowPolicy;
 use crate::cloud::auth::DeviceCodePrompt;
 use crate::cloud::setup::CloudDomain;
@@ -12,7 +13,7 @@ use crate::config::Config;
 use crate::engine::cycle::sync_app_client;
 use crate::engine::run::{RunMode, RunStatus};
 use crate::home::Home;
-use crate::run_report::{human_duration, human_time};
+use crate::run_report::human_duration;
 use crate::setup::{RenewedCredential, renew_app_credential};
 use crate::store::browse::ConnectorFigures;
 use crate::store::runs::{RunId, RunRecord};

@@ -8,10 +8,11 @@ use tokio::runtime::Handle;
 
 use super::sync_runner::{LiveProgress, SyncJob, steps_expected};
 use super::{HISTORY_LIMIT, read_store, status_badge_ui};
+use crate::clock::human_time;
 use crate::config::SyncOptions;
 use crate::engine::cycle::now_ms;
 use crate::home::Home;
-use crate::run_report::{human_duration, human_time};
+use crate::run_report::human_duration;
 use crate::store::runs::{RunId, RunRecord};
 use crate::ui::task::Lookup;
 

@@ -511,7 +511,7 @@ fn status_bar_ui(ui: &mut egui::Ui, dashboard: &Dashboard) {
                 ui.label(format!(
                     "Schedule: this window syncs every {} minutes; next at {}",
                     options.interval_minutes,
-                    crate::run_report::human_time(sync_due.max(dashboard.now()))
+                    crate::clock::human_time(sync_due.max(dashboard.now()))
                 ));
             }
             LeaseState::Theirs(lease) => {

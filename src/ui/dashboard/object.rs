@@ -6,8 +6,9 @@ use serde_json::Value;
 use tokio::runtime::Handle;
 
 use super::read_store;
+use crate::clock::human_time;
 use crate::home::Home;
-use crate::run_report::{human_time, printable, scalar_text};
+use crate::run_report::{printable, scalar_text};
 use crate::store::runs::{ErrorRecord, ObjectChangeRecord};
 use crate::ui::task::Lookup;
 use crate::ui::theme;

@@ -5,8 +5,8 @@ use tokio::runtime::Handle;
 
 use super::object::ObjectSource;
 use super::read_store;
+use crate::clock::human_time;
 use crate::home::Home;
-use crate::run_report::human_time;
 use crate::store::browse::{FoundObject, HistoryEntry, HistoryEvent};
 use crate::store::runs::RunId;
 use crate::ui::task::Lookup;
