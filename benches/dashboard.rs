@@ -25,10 +25,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use dirsync::config::{CloudConfig, Config, DirectoryConfig, ScopeConfig, SyncOptions};
-use dirsync::engine::run::{ChangeKind, ObjectType, RunMode, RunStatus, RunTrigger, StepKind};
 use dirsync::home::Home;
 use dirsync::store::SqliteStore;
 use dirsync::store::runs::{AttributeValues, ErrorRecord, ObjectChangeRecord, RunId, StepCounters};
+use dirsync::store::vocabulary::{
+    ChangeKind, ObjectType, RunMode, RunStatus, RunTrigger, StepKind,
+};
 use dirsync::ui::DirsyncApp;
 use dirsync::ui::dashboard::DashboardOptions;
 use egui_kittest::Harness;
@@ -160,7 +162,7 @@ fn build_store(dir: &Path, runs: usize, changes: usize) -> RunId {
         .connection()
         .pragma_update(None, "synchronous", "NORMAL")
         .unwrap();
-    let now = dirsync::engine::cycle::now_ms();
+    let now = dirsync::clock::now_ms();
     let first = now - 30 * DAY_MS;
     let spacing = 30 * DAY_MS / (runs as i64 + 1);
     for index in 0..runs {

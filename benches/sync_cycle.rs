@@ -37,12 +37,12 @@ use dirsync::directory::{DirectoryConnection, DirectoryTarget, Dn, forest};
 use dirsync::engine::cycle::{
     Connections, CycleReport, CycleRequest, Progress, StopSignal, run_cycle,
 };
-use dirsync::engine::run::{RunMode, RunStatus, RunTrigger, StepKind};
 use dirsync::run_lock::RunLock;
 use dirsync::secret::Secret;
 use dirsync::secret_store::{OsKeyring, SecretStore};
 use dirsync::store::SqliteStore;
 use dirsync::store::sync_state::DIRSYNC_CURSOR;
+use dirsync::store::vocabulary::{RunMode, RunStatus, RunTrigger, StepKind};
 use dirsync::tls::TlsTrust;
 use tenant_emulator::{EmulatorConfig, RunningEmulator, WriteLimit};
 

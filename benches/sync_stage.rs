@@ -23,8 +23,9 @@ use dirsync::cloud::{CloudKind, CloudObject};
 use dirsync::directory::Dn;
 use dirsync::directory::objects::{DirectoryObject, ObjectKind};
 use dirsync::engine::attribute_flow::{TenantDomains, cloud_shape};
-use dirsync::engine::plan::{JoinKind, Link, Operation, Plan, PlanInput, PlanOptions, plan};
+use dirsync::engine::plan::{JoinKind, Operation, Plan, PlanInput, PlanOptions, plan};
 use dirsync::guid::Guid;
+use dirsync::store::sync_state::Link;
 use serde_json::{Value, json};
 
 const TARGET_SECS: f64 = 10.0;

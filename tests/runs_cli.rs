@@ -5,9 +5,11 @@
 use std::path::Path;
 use std::process::Command;
 
-use dirsync::engine::run::{ChangeKind, ObjectType, RunMode, RunStatus, RunTrigger, StepKind};
 use dirsync::store::SqliteStore;
 use dirsync::store::runs::{AttributeValues, ErrorRecord, ObjectChangeRecord, StepCounters};
+use dirsync::store::vocabulary::{
+    ChangeKind, ObjectType, RunMode, RunStatus, RunTrigger, StepKind,
+};
 use serde_json::{Value, json};
 
 struct Output {

@@ -9,11 +9,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use dirsync::config::{CloudConfig, Config, DirectoryConfig, ScopeConfig, SyncOptions};
-use dirsync::engine::run::{ChangeKind, ObjectType, RunMode, RunStatus, RunTrigger, StepKind};
 use dirsync::home::Home;
 use dirsync::store::SqliteStore;
 use dirsync::store::runs::{
     AttributeValues, ErrorRecord, ObjectChangeRecord, RunId, StepCounters, WarningRecord,
+};
+use dirsync::store::vocabulary::{
+    ChangeKind, ObjectType, RunMode, RunStatus, RunTrigger, StepKind,
 };
 use dirsync::ui::DirsyncApp;
 use dirsync::ui::dashboard::{DashboardOptions, Tab};

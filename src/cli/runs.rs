@@ -10,12 +10,12 @@ use serde::Serialize;
 
 use super::{ChangeFilter, CliError, EXIT_SUCCESS, RunsArgs, RunsCommand, RunsShowArgs};
 use crate::clock::human_time;
-use crate::engine::run::ChangeKind;
 use crate::home::Home;
 use crate::run_report::{
     RunDocument, RunView, RunsDocument, human_duration, human_value, printable,
 };
 use crate::store::runs::{ErrorRecord, ObjectChangeRecord, RunId, RunRecord};
+use crate::store::vocabulary::ChangeKind;
 use crate::store::{SqliteStore, StoreError};
 
 pub fn run(args: RunsArgs, home: &Home) -> Result<u8, CliError> {
@@ -70,7 +70,7 @@ fn list(home: &Home, limit: usize, json: bool) -> Result<u8, CliError> {
 fn home_warnings(home: &Home) -> Vec<String> {
     crate::config::Config::load(&home.config_file)
         .ok()
-        .and_then(|config| config.credential_warning(crate::engine::cycle::now_ms() / 1000))
+        .and_then(|config| config.credential_warning(crate::clock::now_ms() / 1000))
         .into_iter()
         .collect()
 }

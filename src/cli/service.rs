@@ -12,12 +12,13 @@ use tokio::time::Instant;
 
 use super::CliError;
 use super::sync::{exit_status, load_config, run_locked, run_passwords_locked};
-use crate::engine::cycle::{CycleReport, CycleRequest, StopSignal, now_ms};
+use crate::clock::now_ms;
+use crate::engine::cycle::{CycleReport, CycleRequest, StopSignal};
 use crate::engine::password_cycle::PasswordCycleRequest;
-use crate::engine::run::RunTrigger;
 use crate::home::Home;
 use crate::store::SqliteStore;
 use crate::store::scheduler_lease::{RENEW_EVERY_MS, SchedulerHolder};
+use crate::store::vocabulary::RunTrigger;
 
 pub async fn run(home: &Home) -> Result<u8, CliError> {
     // Refuse a missing or broken configuration at once rather than on every tick.

@@ -5,12 +5,12 @@ use std::io::IsTerminal;
 
 use super::{CliError, EXIT_SUCCESS, SetupArgs};
 use crate::engine::cycle::{CycleRequest, StopSignal};
-use crate::engine::run::RunTrigger;
 use crate::home::Home;
 use crate::secret::Secret;
 use crate::setup::answers::{CheckedAnswers, SignIn, check_answers, parse_answers};
 use crate::setup::{Progress, STEPS, SetupFailure, SetupInputs, SetupReport, run_setup};
 use crate::store::SqliteStore;
+use crate::store::vocabulary::RunTrigger;
 
 pub async fn run(args: SetupArgs, home: &Home) -> Result<u8, CliError> {
     let path = &args.answers;

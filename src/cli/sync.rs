@@ -9,20 +9,21 @@ use serde_json::json;
 use super::{
     CliError, EXIT_DELETION_THRESHOLD, EXIT_FAILED, EXIT_OBJECT_ERRORS, EXIT_SUCCESS, SyncArgs,
 };
+use crate::clock::now_ms;
 use crate::cloud::FlowPolicy;
 use crate::config::{Config, ConfigError};
 use crate::directory::password_hashes::SambaPrivilegedSocket;
+use crate::engine::cycle::sync_app_client;
 use crate::engine::cycle::{
     Connections, CycleReport, CycleRequest, Progress, StopSignal, run_cycle,
 };
-use crate::engine::cycle::{now_ms, sync_app_client};
 use crate::engine::password_cycle::{PasswordCycleRequest, run_password_cycle};
-use crate::engine::run::{RunMode, RunStatus, RunTrigger, StepKind};
 use crate::home::Home;
 use crate::run_lock::RunLock;
 use crate::run_report::printable;
 use crate::store::SqliteStore;
 use crate::store::runs::ObjectChangeRecord;
+use crate::store::vocabulary::{RunMode, RunStatus, RunTrigger, StepKind};
 
 pub async fn run(args: SyncArgs, home: &Home) -> Result<u8, CliError> {
     if args.passwords {

@@ -358,7 +358,7 @@ async fn post_form<T: serde::de::DeserializeOwned>(
         .await
         .map_err(|error| SignInError::Unreachable {
             url: shown_url.clone(),
-            reason: super::graph::describe_transport_error(&error),
+            reason: super::http::describe_transport_error(&error),
         })?;
     let status = response.status();
     let is_json = response
@@ -380,7 +380,7 @@ async fn post_form<T: serde::de::DeserializeOwned>(
         return Err(not_an_authority(format!(
             "HTTP {} with a non-JSON answer: {}",
             status.as_u16(),
-            super::graph::snippet(&bytes)
+            super::http::snippet(&bytes)
         )));
     }
     if status.is_success() {
@@ -393,7 +393,7 @@ async fn post_form<T: serde::de::DeserializeOwned>(
         Err(_) => Err(not_an_authority(format!(
             "HTTP {} with an unexpected answer: {}",
             status.as_u16(),
-            super::graph::snippet(&bytes)
+            super::http::snippet(&bytes)
         ))),
     }
 }

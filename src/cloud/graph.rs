@@ -22,7 +22,10 @@ use super::CloudEndpoints;
 use super::auth::{Authority, Credentials, TokenSource};
 use super::error::{GraphError, SignInError};
 use super::flow::{FlowControl, FlowPolicy, FlowStats};
-use super::http::{BodyError, MAX_GRAPH_BODY_BYTES, parse_retry_after, read_capped};
+use super::http::{
+    BodyError, MAX_GRAPH_BODY_BYTES, describe_transport_error, parse_retry_after, read_capped,
+    snippet,
+};
 use crate::tls::{TlsSetupError, TlsTrust};
 
 /// The outcome of one request: its JSON body, if it had one.
@@ -1190,39 +1193,6 @@ fn page_values(page: &Value) -> Result<Vec<Value>, String> {
         Some(Value::Array(values)) => Ok(values.clone()),
         _ => Err("a page without a 'value' array".to_owned()),
     }
-}
-
-/// The first bytes of an unexpected answer, as text, for an error message.
-pub(crate) fn snippet(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(120)]);
-    let text: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    format!(
-        "'{}{}'",
-        text.trim(),
-        if bytes.len() > 120 { "…" } else { "" }
-    )
-}
-
-/// A transport error in words, with its cause chain (reqwest's top line alone says little). URLs
-/// in reqwest's messages carry no credentials: tokens travel in headers and forms, never in URLs.
-pub(crate) fn describe_transport_error(error: &reqwest::Error) -> String {
-    let mut text = if error.is_timeout() {
-        "no answer in time".to_owned()
-    } else if error.is_connect() {
-        "could not connect".to_owned()
-    } else {
-        "the connection failed".to_owned()
-    };
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Building a Graph client failed before any request.

@@ -67,7 +67,7 @@ pub async fn read_capped(
 impl BodyError {
     pub fn describe(&self) -> String {
         match self {
-            BodyError::Transport(error) => super::graph::describe_transport_error(error),
+            BodyError::Transport(error) => describe_transport_error(error),
             BodyError::TooLarge { limit } => format!(
                 "the answer was larger than {} MB, more than dirsync reads",
                 limit / (1024 * 1024)
@@ -94,6 +94,39 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 /// A token lifetime a server sent (`expires_in`), at most [`MAX_TOKEN_LIFETIME`].
 pub fn token_lifetime(expires_in_secs: u64) -> Duration {
     Duration::from_secs(expires_in_secs).min(MAX_TOKEN_LIFETIME)
+}
+
+/// The first bytes of an unexpected answer, as text, for an error message.
+pub fn snippet(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(120)]);
+    let text: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    format!(
+        "'{}{}'",
+        text.trim(),
+        if bytes.len() > 120 { "…" } else { "" }
+    )
+}
+
+/// A transport error in words, with its cause chain (reqwest's top line alone says little). URLs
+/// in reqwest's messages carry no credentials: tokens travel in headers and forms, never in URLs.
+pub fn describe_transport_error(error: &reqwest::Error) -> String {
+    let mut text = if error.is_timeout() {
+        "no answer in time".to_owned()
+    } else if error.is_connect() {
+        "could not connect".to_owned()
+    } else {
+        "the connection failed".to_owned()
+    };
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 #[cfg(test)]

@@ -10,18 +10,17 @@
 //! makes the redo create nothing twice.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use super::addresses::{mail_nickname, primary_smtp};
 use super::attribute_flow::TenantDomains;
-use super::attribute_flow::{mail_nickname, primary_smtp};
 use super::export::{self, ExportContext, ExportReport, GROUP_SELECT, USER_SELECT};
 use super::import_changes::{import_change, import_delete};
 use super::plan::{Operation, Plan, PlanInput, PlanOptions, plan};
-use super::run::{ObjectType, RunMode, RunStatus, RunTrigger, StepKind};
+pub use super::types::{CycleError, Progress, StopSignal, object_type};
 use super::validation::Severity;
 use super::write_back::{self, WriteBackContext, WriteBackReport, WriteBackSchema};
+use crate::clock::now_ms;
 use crate::cloud::graph::DeltaLink;
 use crate::cloud::mailboxes::{MailboxChange, MailboxPage};
 use crate::cloud::{
@@ -36,6 +35,7 @@ use crate::guid::Guid;
 use crate::secret_store::SecretStore;
 use crate::store::runs::{ErrorRecord, RunId, StepCounters};
 use crate::store::sync_state::{DIRSYNC_CURSOR, ExportUpdate, SCOPE_CURSOR};
+use crate::store::vocabulary::{RunMode, RunStatus, RunTrigger, StepKind};
 use crate::store::write_back::{WRITE_BACK_CURSOR, WRITE_BACK_SCHEMA_CURSOR};
 use crate::store::{SqliteStore, StoreError};
 use crate::tls::TlsTrust;
@@ -66,32 +66,6 @@ impl CycleRequest {
     }
 }
 
-/// What a running cycle reports as it goes, for a progress line or bar.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Progress {
-    Step(StepKind),
-    /// Objects handled so far in the step (of `total`, when known).
-    Objects {
-        step: StepKind,
-        done: u64,
-        total: Option<u64>,
-    },
-}
-
-/// Asks a running cycle to stop at its next safe point (between pages or export chunks).
-#[derive(Debug, Clone, Default)]
-pub struct StopSignal(Arc<AtomicBool>);
-
-impl StopSignal {
-    pub fn stop(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-
-    pub fn is_stopped(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
 /// How a cycle ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CycleReport {
@@ -114,20 +88,6 @@ pub struct CycleReport {
     /// The run is in the history. A scheduled password cycle that found nothing to send is
     /// not kept.
     pub recorded: bool,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum CycleError {
-    #[error(transparent)]
-    Directory(#[from] DirectoryError),
-    #[error(transparent)]
-    Graph(#[from] GraphError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("{0}")]
-    Setup(String),
-    #[error("stopped on request")]
-    Stopped,
 }
 
 /// The two sides a cycle talks to, signed in as setup configured them.
@@ -203,12 +163,6 @@ pub fn sync_app_client(
         policy,
     )
     .map_err(|error| CycleError::Setup(error.to_string()))
-}
-
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis() as i64)
 }
 
 /// Runs one cycle and records it. The caller holds the run lock. A failure is recorded on the
@@ -786,7 +740,7 @@ impl Cycle<'_> {
     async fn cloud_import(
         &mut self,
         objects: &[DirectoryObject],
-        links: &HashMap<Guid, super::plan::Link>,
+        links: &HashMap<Guid, crate::store::sync_state::Link>,
     ) -> Result<(Vec<CloudObject>, StepCounters), CycleError> {
         let unlinked: Vec<&DirectoryObject> = objects
             .iter()
@@ -856,7 +810,7 @@ impl Cycle<'_> {
         &mut self,
         planned: &Plan,
         objects: &[DirectoryObject],
-        links: &HashMap<Guid, super::plan::Link>,
+        links: &HashMap<Guid, crate::store::sync_state::Link>,
     ) -> Result<StepCounters, CycleError> {
         let now = now_ms();
         let mut errors = Vec::new();
@@ -940,7 +894,7 @@ impl Cycle<'_> {
     fn forget_unlinked_gone(
         &self,
         gone: &[Guid],
-        links: &HashMap<Guid, super::plan::Link>,
+        links: &HashMap<Guid, crate::store::sync_state::Link>,
     ) -> Result<(), CycleError> {
         let forget: Vec<ExportUpdate> = gone
             .iter()
@@ -1032,13 +986,6 @@ fn with_members(
         object.attributes.insert("member".to_owned(), members);
     }
     object
-}
-
-pub fn object_type(kind: ObjectKind) -> ObjectType {
-    match kind {
-        ObjectKind::User => ObjectType::User,
-        ObjectKind::Group => ObjectType::Group,
-    }
 }
 
 #[cfg(test)]

@@ -12,15 +12,17 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Map, Value, json};
 
 use super::attribute_flow::{TenantDomains, cloud_shape};
-use super::cycle::{Progress, StopSignal, now_ms, object_type};
-use super::plan::{AttributeChange, JoinKind, Link, Operation, Plan};
-use super::run::{ChangeKind, StepKind};
+use super::plan::{AttributeChange, JoinKind, Operation, Plan};
+use super::types::{Progress, StopSignal, object_type};
+use crate::clock::now_ms;
 use crate::cloud::{CloudKind, ErrorKind, GraphClient, GraphError, GraphRequest, Method};
 use crate::directory::Dn;
 use crate::directory::objects::{DirectoryObject, ObjectKind};
 use crate::guid::Guid;
 use crate::store::runs::{AttributeValues, ErrorRecord, ObjectChangeRecord, RunId, StepCounters};
 use crate::store::sync_state::ExportUpdate;
+use crate::store::sync_state::Link;
+use crate::store::vocabulary::{ChangeKind, StepKind};
 use crate::store::{SqliteStore, StoreError};
 
 /// Requests sent between two store commits: enough to keep several `$batch`es in flight.

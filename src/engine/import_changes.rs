@@ -6,10 +6,10 @@ use std::collections::{BTreeSet, HashSet};
 
 use serde_json::Value;
 
-use super::cycle::object_type;
-use super::run::{ChangeKind, StepKind};
+use super::types::object_type;
 use crate::directory::objects::DirectoryObject;
 use crate::store::runs::{AttributeValues, ObjectChangeRecord};
+use crate::store::vocabulary::{ChangeKind, StepKind};
 
 /// A multi-valued attribute with more values than this on either side (a large group's members)
 /// is recorded by the values removed and added, not whole.

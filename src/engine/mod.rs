@@ -10,6 +10,7 @@
 //!   of an NT hash into the credential the cloud receives.
 //! - `run`: the words of run records (SPEC §6) that the store persists and the dashboard shows.
 
+pub mod addresses;
 pub mod attribute_flow;
 pub mod cycle;
 pub mod export;
@@ -17,6 +18,6 @@ pub mod import_changes;
 pub mod password_cycle;
 pub mod password_hash;
 pub mod plan;
-pub mod run;
+pub mod types;
 pub mod validation;
 pub mod write_back;

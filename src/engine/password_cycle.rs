@@ -17,11 +17,12 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
-use super::cycle::{CycleError, CycleReport, Progress, StopSignal, now_ms, record_run_failure};
+use super::cycle::{CycleReport, record_run_failure};
 use super::export::ExportReport;
 use super::password_hash::cloud_credential;
 use super::plan::Plan;
-use super::run::{ChangeKind, ObjectType, RunMode, RunStatus, RunTrigger, StepKind};
+use super::types::{CycleError, Progress, StopSignal};
+use crate::clock::now_ms;
 use crate::cloud::{GraphClient, GraphError, PasswordHashEndpoint, PasswordHashItem};
 use crate::config::Config;
 use crate::directory::DirectoryError;
@@ -32,6 +33,7 @@ use crate::directory::password_hashes::{
 use crate::guid::Guid;
 use crate::store::password_sync::{PASSWORD_CURSOR, PasswordTarget};
 use crate::store::runs::{AttributeValues, ErrorRecord, ObjectChangeRecord, StepCounters};
+use crate::store::vocabulary::{ChangeKind, ObjectType, RunMode, RunStatus, RunTrigger, StepKind};
 use crate::store::{SqliteStore, StoreError};
 
 /// Entra Connect's batch size for password hashes.

@@ -16,27 +16,14 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
-use super::attribute_flow::{CloudShape, TenantDomains, cloud_shape, primary_smtp, smtp_address};
+use super::addresses::{primary_smtp, smtp_address};
+use super::attribute_flow::{CloudShape, TenantDomains, cloud_shape};
 use super::validation::{ObjectIssue, Rule, Severity, check_object, find_duplicates};
 use crate::cloud::CloudObject;
 use crate::directory::Dn;
 use crate::directory::objects::{DirectoryObject, ObjectKind};
 use crate::guid::Guid;
-
-/// What the store remembers of an object dirsync manages in the cloud.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Link {
-    pub anchor: Guid,
-    pub kind: ObjectKind,
-    pub dn: Dn,
-    pub cloud_id: String,
-    /// The properties as last exported: what the cloud holds, as far as dirsync knows.
-    pub exported: Map<String, Value>,
-    /// Groups: the member anchors last exported. Users: empty.
-    pub members: BTreeSet<Guid>,
-    /// Users: the manager's anchor last exported.
-    pub manager: Option<Guid>,
-}
+use crate::store::sync_state::Link;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanOptions {

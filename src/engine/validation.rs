@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 
-use super::attribute_flow::smtp_address;
+use super::addresses::smtp_address;
 use crate::directory::objects::DirectoryObject;
 
 /// How much an issue matters.

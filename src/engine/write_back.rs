@@ -17,8 +17,8 @@ use std::collections::HashMap;
 use base64::Engine as _;
 use serde_json::Value;
 
-use super::cycle::{CycleError, Progress, StopSignal, now_ms};
-use super::run::{ChangeKind, ObjectType, StepKind};
+use super::types::{CycleError, Progress, StopSignal};
+use crate::clock::now_ms;
 use crate::cloud::mailboxes::CloudMailbox;
 use crate::directory::write_back::{
     AttributeEdit, is_value_refused, modify_attributes, read_attributes,
@@ -26,6 +26,7 @@ use crate::directory::write_back::{
 use crate::directory::{DirectoryConnection, DirectoryError};
 use crate::store::SqliteStore;
 use crate::store::runs::{AttributeValues, ErrorRecord, ObjectChangeRecord, RunId, StepCounters};
+use crate::store::vocabulary::{ChangeKind, ObjectType, StepKind};
 use crate::store::write_back::WriteBackTarget;
 
 const PROXY_ADDRESSES: &str = "proxyAddresses";

@@ -10,10 +10,10 @@ use crate::directory::objects::ObjectKind;
 use crate::directory::reader::{DirectoryReader, RetryPolicy};
 use crate::engine::cycle::{Connections, CycleRequest, StopSignal, run_cycle};
 use crate::engine::plan::{JoinKind, Operation};
-use crate::engine::run::RunTrigger;
 use crate::engine::validation::Severity;
 use crate::secret::Secret;
 use crate::store::SqliteStore;
+use crate::store::vocabulary::RunTrigger;
 
 /// One object the first sync would touch.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use rusqlite::{OptionalExtension as _, params};
 use super::runs::{ERROR_COLUMNS, ErrorRecord, ObjectChangeRecord, RunId, read_error, word};
 use super::sync_state::DIRSYNC_CURSOR;
 use super::{SqliteStore, StoreError};
-use crate::engine::run::{ChangeKind, ObjectType, StepKind};
+use crate::store::vocabulary::{ChangeKind, ObjectType, StepKind};
 
 /// One line of a run's object list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -272,8 +272,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::engine::run::{RunMode, RunStatus, RunTrigger};
     use crate::store::runs::AttributeValues;
+    use crate::store::vocabulary::{RunMode, RunStatus, RunTrigger};
 
     fn change(dn: &str, anchor: &str, kind: ChangeKind, upn: &str) -> ObjectChangeRecord {
         ObjectChangeRecord {

@@ -7,6 +7,7 @@ pub mod password_sync;
 pub mod runs;
 pub mod scheduler_lease;
 pub mod sync_state;
+pub mod vocabulary;
 pub mod write_back;
 
 use std::path::{Path, PathBuf};
@@ -163,7 +164,7 @@ fn migrate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::run::{RunMode, RunStatus, RunTrigger, StepKind};
+    use crate::store::vocabulary::{RunMode, RunStatus, RunTrigger, StepKind};
 
     #[test]
     fn an_empty_database_migrates_to_the_latest_version() {

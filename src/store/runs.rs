@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{SqliteStore, StoreError};
-use crate::engine::run::{ChangeKind, ObjectType, RunMode, RunStatus, RunTrigger, StepKind};
+use crate::store::vocabulary::{ChangeKind, ObjectType, RunMode, RunStatus, RunTrigger, StepKind};
 
 pub type RunId = i64;
 

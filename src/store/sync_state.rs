@@ -16,8 +16,22 @@ use super::{SqliteStore, StoreError};
 use crate::directory::Dn;
 use crate::directory::objects::{DirectoryObject, ObjectKind, ValueProblem};
 use crate::directory::sid::Sid;
-use crate::engine::plan::Link;
 use crate::guid::Guid;
+
+/// What the store remembers of an object dirsync manages in the cloud.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Link {
+    pub anchor: Guid,
+    pub kind: ObjectKind,
+    pub dn: Dn,
+    pub cloud_id: String,
+    /// The properties as last exported: what the cloud holds, as far as dirsync knows.
+    pub exported: Map<String, Value>,
+    /// Groups: the member anchors last exported. Users: empty.
+    pub members: BTreeSet<Guid>,
+    /// Users: the manager's anchor last exported.
+    pub manager: Option<Guid>,
+}
 
 /// The cursor name of the directory's DirSync cookie.
 pub const DIRSYNC_CURSOR: &str = "directory-dirsync-cookie";

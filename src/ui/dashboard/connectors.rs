@@ -11,12 +11,12 @@ use crate::cloud::auth::DeviceCodePrompt;
 use crate::cloud::setup::CloudDomain;
 use crate::config::Config;
 use crate::engine::cycle::sync_app_client;
-use crate::engine::run::{RunMode, RunStatus};
 use crate::home::Home;
 use crate::run_report::human_duration;
 use crate::setup::{RenewedCredential, renew_app_credential};
 use crate::store::browse::ConnectorFigures;
 use crate::store::runs::{RunId, RunRecord};
+use crate::store::vocabulary::{RunMode, RunStatus};
 use crate::ui::task::{Lookup, SetupEvent};
 use crate::ui::theme;
 

@@ -9,8 +9,8 @@ use tokio::runtime::Handle;
 use super::sync_runner::{LiveProgress, SyncJob, steps_expected};
 use super::{HISTORY_LIMIT, read_store, status_badge_ui};
 use crate::clock::human_time;
+use crate::clock::now_ms;
 use crate::config::SyncOptions;
-use crate::engine::cycle::now_ms;
 use crate::home::Home;
 use crate::run_report::human_duration;
 use crate::store::runs::{RunId, RunRecord};
@@ -219,7 +219,10 @@ pub fn history_ui(
 
 /// A run of another process (the service, a `dirsync sync`), live as the store has it.
 pub fn other_process_progress_ui(ui: &mut egui::Ui, run: &RunRecord, options: &SyncOptions) {
-    let steps = steps_expected(run.mode == crate::engine::run::RunMode::Password, options);
+    let steps = steps_expected(
+        run.mode == crate::store::vocabulary::RunMode::Password,
+        options,
+    );
     let live = LiveProgress::of_record(run, steps);
     let title = format!(
         "Run {} ({}, {}) in another process",

@@ -16,12 +16,12 @@ use std::time::Duration;
 
 use tokio::runtime::Handle;
 
+use crate::clock::now_ms;
 use crate::config::Config;
-use crate::engine::cycle::now_ms;
-use crate::engine::run::{RunStatus, RunTrigger};
 use crate::home::Home;
 use crate::store::SqliteStore;
 use crate::store::runs::{RunId, RunRecord};
+use crate::store::vocabulary::{RunStatus, RunTrigger};
 use crate::ui::task::Lookup;
 use crate::ui::theme;
 

@@ -11,11 +11,11 @@ use tokio::runtime::Handle;
 use super::object::ObjectSource;
 use super::{read_store, status_badge_ui};
 use crate::clock::human_time;
-use crate::engine::run::{ChangeKind, RunMode, RunStatus, StepKind};
 use crate::home::Home;
 use crate::run_report::human_duration;
 use crate::store::browse::ChangeRow;
 use crate::store::runs::{ErrorRecord, RunId, RunRecord, WarningRecord};
+use crate::store::vocabulary::{ChangeKind, RunMode, RunStatus, StepKind};
 use crate::ui::task::Lookup;
 use crate::ui::theme;
 

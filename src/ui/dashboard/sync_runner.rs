@@ -8,14 +8,15 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 
 use crate::cli::sync::{run_locked_with, run_passwords_locked_with};
+use crate::clock::now_ms;
 use crate::config::SyncOptions;
-use crate::engine::cycle::{CycleReport, CycleRequest, Progress, StopSignal, now_ms};
+use crate::engine::cycle::{CycleReport, CycleRequest, Progress, StopSignal};
 use crate::engine::password_cycle::PasswordCycleRequest;
-use crate::engine::run::{RunMode, RunTrigger, StepKind};
 use crate::home::Home;
 use crate::store::SqliteStore;
 use crate::store::runs::RunRecord;
 use crate::store::scheduler_lease::{SchedulerHolder, SchedulerLease};
+use crate::store::vocabulary::{RunMode, RunTrigger, StepKind};
 use crate::ui::task::{Lookup, SetupEvent, Task};
 
 /// How often the window renews or asks for the scheduler lease (well within its expiry).
@@ -445,7 +446,7 @@ pub fn has_synced(runs: &[RunRecord]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::run::RunStatus;
+    use crate::store::vocabulary::RunStatus;
 
     fn run(id: i64, mode: RunMode, started_at: i64) -> RunRecord {
         RunRecord {

@@ -6,12 +6,12 @@ use tokio::runtime::Handle;
 use super::WizardState;
 use crate::cli::sync::run_locked_with;
 use crate::engine::cycle::{CycleRequest, StopSignal};
-use crate::engine::run::{RunTrigger, StepKind};
 use crate::secret::Secret;
 use crate::setup::{
     Milestone, SetupFailure, SetupInputs, SetupReport, apply_setup, start_options_over,
 };
 use crate::store::SqliteStore;
+use crate::store::vocabulary::{RunTrigger, StepKind};
 use crate::ui::task::{Lookup, SetupEvent};
 use crate::ui::theme;
 

@@ -1,0 +1,60 @@
+//! What the engine's steps share, below all of them: how a run reports its progress, how it is
+//! asked to stop, how it fails, and the record's word for an object's type. (The cycles in
+//! `cycle.rs` and `password_cycle.rs` and the steps they call all use these.)
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::cloud::GraphError;
+use crate::directory::DirectoryError;
+use crate::directory::objects::ObjectKind;
+use crate::store::StoreError;
+use crate::store::vocabulary::{ObjectType, StepKind};
+
+/// What a running cycle reports as it goes, for a progress line or bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    Step(StepKind),
+    /// Objects handled so far in the step (of `total`, when known).
+    Objects {
+        step: StepKind,
+        done: u64,
+        total: Option<u64>,
+    },
+}
+
+/// Asks a running cycle to stop at its next safe point (between pages or export chunks).
+#[derive(Debug, Clone, Default)]
+pub struct StopSignal(Arc<AtomicBool>);
+
+impl StopSignal {
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CycleError {
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Setup(String),
+    #[error("stopped on request")]
+    Stopped,
+}
+
+/// The run record's word for an object's kind.
+pub fn object_type(kind: ObjectKind) -> ObjectType {
+    match kind {
+        ObjectKind::User => ObjectType::User,
+        ObjectKind::Group => ObjectType::Group,
+    }
+}
