@@ -16,6 +16,7 @@ pub mod hardening;
 pub mod home;
 pub mod run_lock;
 pub mod run_report;
+pub mod runner;
 pub mod secret;
 pub mod secret_store;
 pub mod setup;

@@ -957,11 +957,24 @@ fn the_window_leaves_the_schedule_to_a_running_service_and_takes_it_back() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // The service syncs at once; its run shows in the history. The window schedules, as it
-    // does when an administrator opens it.
+    // The service syncs at once (nothing synced yet, nothing held); once it has the schedule
+    // (its run begins), a window opens and schedules, as it does when an administrator opens it.
+    // (A window opened at the very same moment may take the free lease first and sync once
+    // itself: the schedule's rule for a home that never synced.)
+    let state_db = installation.home.path().join("state.db");
+    let started = std::time::Instant::now();
+    while dirsync::store::SqliteStore::open(&state_db)
+        .and_then(|store| store.runs(1))
+        .map_or(true, |runs| runs.is_empty())
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the service ran nothing"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let (_runtime, mut window) = open_window_with(&installation, DashboardOptions::default());
     let pid = service.id();
-    // Opened at the same moment, the two processes migrate the new state database once.
     std::thread::sleep(Duration::from_secs(1));
     if let Some(status) = service.try_wait().unwrap() {
         let mut stderr = String::new();

@@ -187,6 +187,16 @@ impl CliError {
     }
 }
 
+impl From<crate::runner::RunError> for CliError {
+    fn from(error: crate::runner::RunError) -> Self {
+        if error.is_bad_input() {
+            CliError::BadInput(error.to_string())
+        } else {
+            CliError::Failed(error.to_string())
+        }
+    }
+}
+
 impl From<DirectoryError> for CliError {
     fn from(error: DirectoryError) -> Self {
         if error.is_bad_input() {

@@ -1,6 +1,7 @@
-//! `dirsync service`: the scheduler loop for systemd. Runs the sync cycle on the configured
-//! interval and, with password hash sync on, the password cycle on its own shorter one, one run
-//! at a time; SIGTERM (or Ctrl-C) stops a running cycle at its next safe point and ends the loop.
+//! `dirsync service`: the scheduler loop for systemd. Runs the runner's schedule
+//! (`runner::schedule`: a sync cycle on the configured interval and, with password hash sync on,
+//! the password cycle on its own shorter one), one run at a time; SIGTERM (or Ctrl-C) stops a
+//! running cycle at its next safe point and ends the loop.
 //! A run already in progress elsewhere (a manual `dirsync sync`) makes this tick skip. The service
 //! holds the store's scheduler lease while it runs, so an open dashboard leaves the schedule to it.
 
@@ -8,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Notify;
-use tokio::time::Instant;
 
 use super::CliError;
 use super::sync::{exit_status, load_config, run_locked, run_passwords_locked};
@@ -16,6 +16,7 @@ use crate::clock::now_ms;
 use crate::engine::cycle::{CycleReport, CycleRequest, StopSignal};
 use crate::engine::password_cycle::PasswordCycleRequest;
 use crate::home::Home;
+use crate::runner::schedule::{self, Attempts, History, ScheduledRun};
 use crate::store::SqliteStore;
 use crate::store::scheduler_lease::{RENEW_EVERY_MS, SchedulerHolder};
 use crate::store::vocabulary::RunTrigger;
@@ -38,42 +39,59 @@ pub async fn run(home: &Home) -> Result<u8, CliError> {
             String::new()
         }
     );
-    let mut next_sync = Instant::now();
-    let mut next_passwords = Instant::now();
     let mut options = config.options;
     let lease = SchedulerLeaseKeeper::open(home)?;
+    let mut attempts = Attempts::default();
     let mut warned_on_day = None;
+    let mut said_held = false;
     while !stop.is_stopped() {
         lease.renew();
+        let now = now_ms();
         // Options are read again each time, so an edited config.toml takes effect.
         if let Ok(config) = load_config(home) {
             // Once a day, from 30 days before the credential expires.
-            let now_secs = now_ms() / 1000;
-            if let Some(warning) = config.credential_warning(now_secs)
-                && warned_on_day != Some(now_secs / 86_400)
+            if let Some(warning) = config.credential_warning(now / 1000)
+                && warned_on_day != Some(now / 86_400_000)
             {
                 eprintln!("dirsync service: warning: {warning}");
-                warned_on_day = Some(now_secs / 86_400);
+                warned_on_day = Some(now / 86_400_000);
             }
             options = config.options;
         }
-        if Instant::now() >= next_sync {
-            sync_cycle(home, &stop).await;
-            next_sync = Instant::now() + Duration::from_secs(options.interval_minutes * 60);
-        }
-        // After the sync cycle, so that users it just created get their passwords at once.
-        if options.password_hash_sync && !stop.is_stopped() && Instant::now() >= next_passwords {
-            password_cycle(home, &stop).await;
-            next_passwords = Instant::now() + Duration::from_secs(options.password_interval_secs);
-        }
-        let wake_at = if options.password_hash_sync {
-            next_sync.min(next_passwords)
-        } else {
-            next_sync
+        // The runner's schedule, the same as a window's (README, "The schedule").
+        let (history, held) = match lease.schedule_facts() {
+            Ok(facts) => facts,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the run history for the schedule");
+                (History::default(), false)
+            }
         };
-        let renew_at = Instant::now() + Duration::from_millis(RENEW_EVERY_MS as u64);
+        let due = schedule::next_due(history, attempts, &options, held, now);
+        match due.now_due(now) {
+            Some(ScheduledRun::Sync) => {
+                attempts.sync = now;
+                sync_cycle(home, &stop).await;
+                continue;
+            }
+            Some(ScheduledRun::Passwords) => {
+                attempts.passwords = now;
+                password_cycle(home, &stop).await;
+                continue;
+            }
+            None => {}
+        }
+        if due.sync.is_none() && !said_held {
+            eprintln!(
+                "dirsync service: waiting for the first sync, which the wizard left to the administrator (`dirsync sync`, or Sync now in the window)"
+            );
+            said_held = true;
+        }
+        let renew = RENEW_EVERY_MS;
+        let wait_ms = due
+            .earliest()
+            .map_or(renew, |at| (at - now).clamp(0, renew));
         tokio::select! {
-            () = tokio::time::sleep_until(wake_at.min(renew_at)) => {}
+            () = tokio::time::sleep(Duration::from_millis(wait_ms as u64)) => {}
             () = woken.notified() => {}
         }
     }
@@ -123,6 +141,11 @@ impl SchedulerLeaseKeeper {
         {
             tracing::warn!(%error, "cannot renew the scheduler lease");
         }
+    }
+
+    /// What the schedule needs from the store: when runs last started, and the hold.
+    fn schedule_facts(&self) -> Result<(History, bool), crate::store::StoreError> {
+        Ok((History::read(&self.store)?, schedule::is_held(&self.store)?))
     }
 
     fn release(&self) {

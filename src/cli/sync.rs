@@ -1,26 +1,19 @@
 //! `dirsync sync [--preview] [--full] [--json]`: one cycle now, reported as it went.
 
 use std::io::IsTerminal as _;
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
 
 use serde_json::json;
 
 use super::{
     CliError, EXIT_DELETION_THRESHOLD, EXIT_FAILED, EXIT_OBJECT_ERRORS, EXIT_SUCCESS, SyncArgs,
 };
-use crate::clock::now_ms;
-use crate::cloud::FlowPolicy;
-use crate::config::{Config, ConfigError};
-use crate::directory::password_hashes::SambaPrivilegedSocket;
-use crate::engine::cycle::sync_app_client;
-use crate::engine::cycle::{
-    Connections, CycleReport, CycleRequest, Progress, StopSignal, run_cycle,
-};
-use crate::engine::password_cycle::{PasswordCycleRequest, run_password_cycle};
+use crate::config::Config;
+use crate::engine::cycle::{CycleReport, CycleRequest};
+use crate::engine::password_cycle::PasswordCycleRequest;
+use crate::engine::types::{Progress, StopSignal};
 use crate::home::Home;
-use crate::run_lock::RunLock;
 use crate::run_report::printable;
+use crate::runner::{self, Ran};
 use crate::store::SqliteStore;
 use crate::store::runs::ObjectChangeRecord;
 use crate::store::vocabulary::{RunMode, RunStatus, RunTrigger, StepKind};
@@ -44,16 +37,13 @@ pub async fn run(args: SyncArgs, home: &Home) -> Result<u8, CliError> {
     run_now(home, request, args.json, &StopSignal::default()).await
 }
 
+/// The configuration, as the CLI reports a problem with it.
 pub fn load_config(home: &Home) -> Result<Config, CliError> {
-    Config::load(&home.config_file).map_err(|error| match error {
-        ConfigError::Unreadable { .. } | ConfigError::Unwritable { .. } => {
-            CliError::Failed(error.to_string())
-        }
-        _ => CliError::BadInput(error.to_string()),
-    })
+    Ok(runner::load_config(home)?)
 }
 
-/// Runs one cycle with the lock held and prints its report. Returns the exit status (SPEC §2).
+/// Runs one cycle with the lock held and prints its report. Returns the exit status (README,
+/// "Exit status of `sync`").
 pub async fn run_now(
     home: &Home,
     request: CycleRequest,
@@ -65,101 +55,35 @@ pub async fn run_now(
     Ok(exit_status(&report))
 }
 
-/// Runs one cycle with the run lock held; progress goes to stderr.
+/// Runs one cycle through the runner; progress goes to stderr.
 pub async fn run_locked(
     home: &Home,
     request: CycleRequest,
     stop: &StopSignal,
 ) -> Result<(SqliteStore, CycleReport), CliError> {
-    let progress = progress_printer();
-    let result = run_locked_with(home, request, stop, &progress).await;
-    finish_progress_line();
-    result
-}
-
-/// Runs one cycle with the run lock held, telling `progress` how it goes (the window's way).
-pub async fn run_locked_with(
-    home: &Home,
-    request: CycleRequest,
-    stop: &StopSignal,
-    progress: &(dyn Fn(Progress) + Sync),
-) -> Result<(SqliteStore, CycleReport), CliError> {
     let config = load_config(home)?;
-    let _lock =
-        RunLock::acquire(&home.state_db).map_err(|error| CliError::Failed(error.to_string()))?;
     if config.directory.insecure {
         eprintln!(
             "dirsync: warning: the domain controller's certificate is not verified (directory.insecure = true)"
         );
     }
-    let store =
-        SqliteStore::open(&home.state_db).map_err(|error| CliError::Failed(error.to_string()))?;
-    let mut connections = Connections::open(&config, &home.secrets(), FlowPolicy::default())
-        .map_err(|error| CliError::Failed(error.to_string()))?;
-    let progress = kept_progress(home, progress);
-    let report = Box::pin(run_cycle(
-        &config,
-        &mut connections,
-        &store,
-        request,
-        &progress,
-        stop,
-    ))
-    .await
-    .map_err(|error| CliError::Failed(error.to_string()))?;
+    let progress = progress_printer();
+    let result = runner::run_sync(home, request, stop, &progress).await;
+    finish_progress_line();
+    let Ran { store, report } = result?;
     Ok((store, report))
 }
 
-/// Runs one password hash sync cycle with the run lock held; progress goes to stderr.
+/// Runs one password hash sync cycle through the runner; progress goes to stderr.
 pub async fn run_passwords_locked(
     home: &Home,
     request: PasswordCycleRequest,
     stop: &StopSignal,
 ) -> Result<(SqliteStore, CycleReport), CliError> {
     let progress = progress_printer();
-    let result = run_passwords_locked_with(home, request, stop, &progress).await;
+    let result = runner::run_passwords(home, request, stop, &progress).await;
     finish_progress_line();
-    result
-}
-
-/// Runs one password hash sync cycle with the run lock held, telling `progress` how it goes.
-pub async fn run_passwords_locked_with(
-    home: &Home,
-    request: PasswordCycleRequest,
-    stop: &StopSignal,
-    progress: &(dyn Fn(Progress) + Sync),
-) -> Result<(SqliteStore, CycleReport), CliError> {
-    let config = load_config(home)?;
-    if !config.options.password_hash_sync {
-        return Err(CliError::BadInput(format!(
-            "password hash sync is off (options.password_hash_sync = false in {}); turn it on by running setup again with options.password_hash_sync = true",
-            home.config_file.display()
-        )));
-    }
-    let _lock =
-        RunLock::acquire(&home.state_db).map_err(|error| CliError::Failed(error.to_string()))?;
-    let store =
-        SqliteStore::open(&home.state_db).map_err(|error| CliError::Failed(error.to_string()))?;
-    let graph = sync_app_client(&config, &home.secrets(), FlowPolicy::default())
-        .map_err(|error| CliError::Failed(error.to_string()))?;
-    let mut source = SambaPrivilegedSocket::open(
-        config.password_hash_socket(),
-        &config.naming_context(),
-        Duration::from_secs(config.directory.timeout_secs),
-    )
-    .await;
-    let progress = kept_progress(home, progress);
-    let report = run_password_cycle(
-        &config,
-        source.as_mut().map_err(|unavailable| unavailable.clone()),
-        &graph,
-        &store,
-        request,
-        &progress,
-        stop,
-    )
-    .await
-    .map_err(|error| CliError::Failed(error.to_string()))?;
+    let Ran { store, report } = result?;
     Ok((store, report))
 }
 
@@ -169,38 +93,6 @@ pub fn exit_status(report: &CycleReport) -> u8 {
         RunStatus::CompletedWithErrors => EXIT_OBJECT_ERRORS,
         RunStatus::StoppedDeletionThreshold => EXIT_DELETION_THRESHOLD,
         RunStatus::Failed | RunStatus::Cancelled | RunStatus::Running => EXIT_FAILED,
-    }
-}
-
-/// `progress`, and the same kept on the running run in the store (each step, and counts at most
-/// once a second), so that a window in another process shows the run live. A store that cannot
-/// be written only loses the live view: the run goes on.
-fn kept_progress<'a>(
-    home: &Home,
-    progress: &'a (dyn Fn(Progress) + Sync),
-) -> impl Fn(Progress) + Sync + 'a {
-    let store = SqliteStore::open(&home.state_db).ok().map(Mutex::new);
-    let kept_at: Mutex<Option<Instant>> = Mutex::new(None);
-    move |event| {
-        progress(event);
-        let Some(store) = &store else {
-            return;
-        };
-        let (done, total) = match event {
-            Progress::Step(_) => (0, None),
-            Progress::Objects { done, total, .. } => (done, total),
-        };
-        let mut kept_at = kept_at.lock().unwrap_or_else(PoisonError::into_inner);
-        let due = matches!(event, Progress::Step(_))
-            || kept_at.is_none_or(|at| at.elapsed() >= Duration::from_secs(1));
-        if !due {
-            return;
-        }
-        *kept_at = Some(Instant::now());
-        let store = store.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Err(error) = store.record_running_progress(done, total, now_ms()) {
-            tracing::debug!(%error, "cannot keep the run's progress in the store");
-        }
     }
 }
 

@@ -409,6 +409,19 @@ impl SqliteStore {
         Ok(warnings)
     }
 
+    /// When the last sync cycle (full or delta) and the last password cycle started, for the
+    /// schedule.
+    pub fn last_run_starts(&self) -> Result<(Option<i64>, Option<i64>), StoreError> {
+        let last = |modes: &str| -> Result<Option<i64>, StoreError> {
+            Ok(self.connection().query_row(
+                &format!("SELECT MAX(started_at) FROM runs WHERE mode IN ({modes})"),
+                [],
+                |row| row.get(0),
+            )?)
+        };
+        Ok((last("'full', 'delta'")?, last("'password'")?))
+    }
+
     /// Runs, newest first, with their steps (two queries however many runs: the dashboard
     /// reads a thousand of them).
     pub fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, StoreError> {

@@ -23,7 +23,9 @@ const REFRESH_EVERY: Duration = Duration::from_secs(2);
 #[derive(Debug, Default)]
 pub struct History {
     pub runs: Vec<RunRecord>,
-    reading: Lookup<Vec<RunRecord>>,
+    /// The schedule waits for the administrator's first sync (the runner's rule).
+    pub schedule_held: bool,
+    reading: Lookup<(Vec<RunRecord>, bool)>,
     read_at: Option<Instant>,
     pub problem: Option<String>,
     /// The row the keyboard moves (Up, Down; Enter opens it).
@@ -37,14 +39,20 @@ impl History {
 
     pub fn refresh(&mut self, home: &Home, runtime: &Handle, repaint: &egui::Context) {
         self.read_at = Some(Instant::now());
-        self.reading = read_store(home, runtime, repaint, |store| store.runs(HISTORY_LIMIT));
+        self.reading = read_store(home, runtime, repaint, |store| {
+            Ok((
+                store.runs(HISTORY_LIMIT)?,
+                crate::runner::schedule::is_held(store)?,
+            ))
+        });
     }
 
     pub fn poll(&mut self, home: &Home, runtime: &Handle, repaint: &egui::Context) {
         self.reading.poll();
         match std::mem::take(&mut self.reading) {
-            Lookup::Done(runs) => {
+            Lookup::Done((runs, held)) => {
                 self.runs = runs;
+                self.schedule_held = held;
                 self.problem = None;
             }
             Lookup::Failed(problem) => {

@@ -224,7 +224,12 @@ impl Dashboard {
         let options = self.options();
         if self.history.loaded()
             && self.config.is_ok()
-            && let Some(kind) = self.sync.due(&self.history.runs, &options, self.now())
+            && let Some(kind) = self.sync.due(
+                &self.history.runs,
+                self.history.schedule_held,
+                &options,
+                self.now(),
+            )
         {
             self.sync
                 .start_scheduled(kind, &self.home, &self.runtime, repaint, &options);
@@ -501,18 +506,26 @@ fn status_bar_ui(ui: &mut egui::Ui, dashboard: &Dashboard) {
             LeaseState::Unknown => {
                 ui.label("Schedule: checking whether dirsync service runs it…");
             }
-            LeaseState::Ours if !sync_runner::has_synced(&dashboard.history.runs) => {
-                ui.label("Schedule: starts after the first sync; Sync now starts it");
-            }
             LeaseState::Ours => {
-                let (sync_due, _) = dashboard
-                    .sync
-                    .next_due_ms(&dashboard.history.runs, &options);
-                ui.label(format!(
-                    "Schedule: this window syncs every {} minutes; next at {}",
-                    options.interval_minutes,
-                    crate::clock::human_time(sync_due.max(dashboard.now()))
-                ));
+                let now = dashboard.now();
+                let due = dashboard.sync.next_due(
+                    &dashboard.history.runs,
+                    dashboard.history.schedule_held,
+                    &options,
+                    now,
+                );
+                match due.sync {
+                    None => {
+                        ui.label("Schedule: starts after the first sync; Sync now starts it");
+                    }
+                    Some(sync_due) => {
+                        ui.label(format!(
+                            "Schedule: this window syncs every {} minutes; next at {}",
+                            options.interval_minutes,
+                            crate::clock::human_time(sync_due.max(now))
+                        ));
+                    }
+                }
             }
             LeaseState::Theirs(lease) => {
                 let who = match lease.holder {

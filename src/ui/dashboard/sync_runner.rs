@@ -1,22 +1,22 @@
 //! Runs the window starts: Sync now, Full sync, Preview, a confirmed-deletes run, and the schedule
 //! while the window holds the store's scheduler lease (`dirsync service` takes it first). A run
-//! is the CLI's own cycle (`run_locked_with`), holding the run lock, so it never overlaps another
-//! run from any process.
+//! goes through the runner, as every run does, holding the run lock, so it never overlaps another
+//! run from any process; the schedule is the runner's (`runner::schedule`), the service's too.
 
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
 
-use crate::cli::sync::{run_locked_with, run_passwords_locked_with};
 use crate::clock::now_ms;
 use crate::config::SyncOptions;
 use crate::engine::cycle::{CycleReport, CycleRequest, Progress, StopSignal};
 use crate::engine::password_cycle::PasswordCycleRequest;
 use crate::home::Home;
+use crate::runner::schedule::{self, Attempts, Due, History, ScheduledRun};
 use crate::store::SqliteStore;
 use crate::store::runs::RunRecord;
 use crate::store::scheduler_lease::{SchedulerHolder, SchedulerLease};
-use crate::store::vocabulary::{RunMode, RunTrigger, StepKind};
+use crate::store::vocabulary::{RunTrigger, StepKind};
 use crate::ui::task::{Lookup, SetupEvent, Task};
 
 /// How often the window renews or asks for the scheduler lease (well within its expiry).
@@ -210,43 +210,30 @@ impl SyncRunner {
     }
 
     /// The scheduled cycle to start now, if one is due and this window runs the schedule.
-    pub fn due(&self, runs: &[RunRecord], options: &SyncOptions, now: i64) -> Option<RunKind> {
+    pub fn due(
+        &self,
+        runs: &[RunRecord],
+        held: bool,
+        options: &SyncOptions,
+        now: i64,
+    ) -> Option<RunKind> {
         if !self.scheduling || self.lease != LeaseState::Ours || self.job.is_some() {
             return None;
         }
-        // Before the first sync the schedule waits: the wizard's "start synchronization" was
-        // left off, and the first sync is the administrator's to start (Sync now).
-        if !has_synced(runs) {
-            return None;
-        }
-        let (sync, passwords) = self.next_due_ms(runs, options);
-        if now >= sync {
-            Some(RunKind::Delta)
-        } else if passwords.is_some_and(|due| now >= due) {
-            Some(RunKind::Passwords)
-        } else {
-            None
+        match self.next_due(runs, held, options, now).now_due(now)? {
+            ScheduledRun::Sync => Some(RunKind::Delta),
+            ScheduledRun::Passwords => Some(RunKind::Passwords),
         }
     }
 
-    /// When the next scheduled sync and password cycles are due (Unix ms): an interval after
-    /// the last one started.
-    pub fn next_due_ms(&self, runs: &[RunRecord], options: &SyncOptions) -> (i64, Option<i64>) {
-        let last_start = |passwords: bool| {
-            runs.iter()
-                .filter(|run| (run.mode == RunMode::Password) == passwords)
-                .filter(|run| run.mode != RunMode::Preview)
-                .map(|run| run.started_at)
-                .max()
-                .unwrap_or(0)
+    /// When the schedule's next runs are due, by the runner's rules, counting what this window
+    /// tried to start.
+    pub fn next_due(&self, runs: &[RunRecord], held: bool, options: &SyncOptions, now: i64) -> Due {
+        let attempts = Attempts {
+            sync: self.scheduled_sync_at,
+            passwords: self.scheduled_passwords_at,
         };
-        let interval_ms = options.interval_minutes as i64 * 60_000;
-        let sync = last_start(false).max(self.scheduled_sync_at) + interval_ms;
-        let passwords = options.password_hash_sync.then(|| {
-            last_start(true).max(self.scheduled_passwords_at)
-                + options.password_interval_secs as i64 * 1000
-        });
-        (sync, passwords)
+        schedule::next_due(History::of_runs(runs), attempts, options, held, now)
     }
 
     /// Starts a scheduled cycle, remembering when.
@@ -293,7 +280,7 @@ impl SyncRunner {
                     trigger,
                     full: false,
                 };
-                run_passwords_locked_with(&home, request, &run_stop, &progress).await
+                crate::runner::run_passwords(&home, request, &run_stop, &progress).await
             } else {
                 let request = CycleRequest {
                     trigger,
@@ -304,10 +291,13 @@ impl SyncRunner {
                         _ => None,
                     },
                 };
-                Box::pin(run_locked_with(&home, request, &run_stop, &progress)).await
+                Box::pin(crate::runner::run_sync(
+                    &home, request, &run_stop, &progress,
+                ))
+                .await
             };
             result
-                .map(|(_, report)| report)
+                .map(|ran| ran.report)
                 .map_err(|error| error.to_string())
         });
         let steps_expected = steps_expected(kind == RunKind::Passwords, options);
@@ -437,16 +427,10 @@ pub fn steps_expected(passwords: bool, options: &SyncOptions) -> usize {
     }
 }
 
-/// Whether any sync (not a preview, not a password cycle) has run.
-pub fn has_synced(runs: &[RunRecord]) -> bool {
-    runs.iter()
-        .any(|run| !matches!(run.mode, RunMode::Preview | RunMode::Password))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::vocabulary::RunStatus;
+    use crate::store::vocabulary::{RunMode, RunStatus};
 
     fn run(id: i64, mode: RunMode, started_at: i64) -> RunRecord {
         RunRecord {
@@ -469,7 +453,7 @@ mod tests {
     }
 
     #[test]
-    fn the_schedule_waits_for_the_first_sync_then_runs_an_interval_after_the_last() {
+    fn the_window_runs_the_runner_s_schedule_only_while_it_holds_the_lease() {
         let options = SyncOptions {
             interval_minutes: 30,
             password_hash_sync: true,
@@ -477,34 +461,33 @@ mod tests {
             ..SyncOptions::default()
         };
         let runner = holding_the_lease();
-        // Nothing synced yet: the first sync is the administrator's.
-        assert_eq!(runner.due(&[], &options, 10_000_000), None);
-        let previewed = [run(1, RunMode::Preview, 0)];
-        assert_eq!(runner.due(&previewed, &options, 10_000_000), None);
-
+        // Nothing synced yet and held for the administrator: nothing; not held: a sync now.
+        assert_eq!(runner.due(&[], true, &options, 10_000_000), None);
+        assert_eq!(
+            runner.due(&[], false, &options, 10_000_000),
+            Some(RunKind::Delta)
+        );
         let start = 1_000_000;
         let runs = [
             run(3, RunMode::Password, start + 60_000),
             run(2, RunMode::Delta, start),
         ];
-        assert_eq!(runner.due(&runs, &options, start + 61_000), None);
-        // The password cycle's two minutes pass first.
+        assert_eq!(runner.due(&runs, true, &options, start + 61_000), None);
         assert_eq!(
-            runner.due(&runs, &options, start + 60_000 + 120_000),
+            runner.due(&runs, true, &options, start + 60_000 + 120_000),
             Some(RunKind::Passwords)
         );
-        // Thirty minutes after the last sync started, a sync is due (before the passwords).
         assert_eq!(
-            runner.due(&runs, &options, start + 30 * 60_000),
+            runner.due(&runs, true, &options, start + 30 * 60_000),
             Some(RunKind::Delta)
         );
-        // Not when the service holds the schedule, nor while a run is under way.
+        // Not when the service holds the schedule, nor with scheduling off.
         let mut theirs = holding_the_lease();
         theirs.lease = LeaseState::Unknown;
-        assert_eq!(theirs.due(&runs, &options, start + 30 * 60_000), None);
+        assert_eq!(theirs.due(&runs, true, &options, start + 30 * 60_000), None);
         let mut off = holding_the_lease();
         off.scheduling = false;
-        assert_eq!(off.due(&runs, &options, start + 30 * 60_000), None);
+        assert_eq!(off.due(&runs, true, &options, start + 30 * 60_000), None);
     }
 
     #[test]
@@ -520,8 +503,8 @@ mod tests {
         let attempted = now_ms();
         runner.scheduled_sync_at = attempted;
         assert_eq!(
-            runner.next_due_ms(&runs, &options).0,
-            attempted + 30 * 60_000
+            runner.next_due(&runs, false, &options, attempted).sync,
+            Some(attempted + 30 * 60_000)
         );
     }
 

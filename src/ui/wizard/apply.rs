@@ -4,7 +4,6 @@
 use tokio::runtime::Handle;
 
 use super::WizardState;
-use crate::cli::sync::run_locked_with;
 use crate::engine::cycle::{CycleRequest, StopSignal};
 use crate::secret::Secret;
 use crate::setup::{
@@ -120,7 +119,15 @@ fn start(state: &mut WizardState, runtime: &Handle, repaint: &egui::Context) {
         ))
         .await?;
         SqliteStore::open(&home.state_db)
-            .and_then(|store| start_options_over(&checked.answers.options, &store))
+            .and_then(|store| {
+                start_options_over(&checked.answers.options, &store)?;
+                // "Start synchronization when the wizard closes" left off: the schedule, the
+                // service's or a window's, waits for the administrator's first sync.
+                if !start_sync {
+                    crate::runner::schedule::hold_until_first_sync(&store, crate::clock::now_ms())?;
+                }
+                Ok(())
+            })
             .map_err(|error| SetupFailure::Failed(error.to_string()))?;
         if !start_sync {
             return Ok(Applied {
@@ -131,7 +138,7 @@ fn start(state: &mut WizardState, runtime: &Handle, repaint: &egui::Context) {
         reporter.first_sync_started();
         let request = CycleRequest::new(RunTrigger::Wizard);
         let progress = reporter.cycle_progress();
-        let outcome = Box::pin(run_locked_with(
+        let outcome = Box::pin(crate::runner::run_sync(
             &home,
             request,
             &StopSignal::default(),
@@ -139,7 +146,7 @@ fn start(state: &mut WizardState, runtime: &Handle, repaint: &egui::Context) {
         ))
         .await;
         let first_sync = match outcome {
-            Ok((_, cycle)) => {
+            Ok(crate::runner::Ran { report: cycle, .. }) => {
                 let export = cycle
                     .steps
                     .iter()

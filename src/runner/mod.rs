@@ -1,0 +1,163 @@
+//! The application layer: "run a cycle" for every caller. `dirsync sync`, `dirsync service`, the
+//! wizard's first sync and the dashboard all come here, so a run is the same whoever starts it:
+//! the configuration read, the run lock held (runs never overlap), the store opened, the two
+//! sides signed in from the secret store, progress kept in the store for other processes to
+//! show, and a typed error. When the next scheduled run is due is [`schedule::next_due`], the
+//! same for the service and the window (see ARCHITECTURE.md, "Running a cycle").
+//!
+//! It knows nothing of egui or the CLI: callers print, draw or log what it returns.
+
+pub mod schedule;
+
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::clock::now_ms;
+use crate::cloud::FlowPolicy;
+use crate::config::{Config, ConfigError};
+use crate::directory::password_hashes::SambaPrivilegedSocket;
+use crate::engine::cycle::{Connections, CycleReport, CycleRequest, run_cycle, sync_app_client};
+use crate::engine::password_cycle::{PasswordCycleRequest, run_password_cycle};
+use crate::engine::types::{CycleError, Progress, StopSignal};
+use crate::home::Home;
+use crate::run_lock::{RunLock, RunLockError};
+use crate::store::{SqliteStore, StoreError};
+
+/// Why a run could not be made. A run that started and failed is not an error here: it is a
+/// report with status `failed`, recorded in the history.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// No or a broken `config.toml`: the administrator's to fix.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(
+        "password hash sync is off (options.password_hash_sync = false in {config_file}); turn it on by running setup again with options.password_hash_sync = true"
+    )]
+    PasswordSyncOff { config_file: String },
+    /// Another run holds the run lock.
+    #[error(transparent)]
+    Busy(#[from] RunLockError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Signing in failed before the run began (a missing secret, a bad configuration value).
+    #[error(transparent)]
+    SignIn(#[from] CycleError),
+}
+
+impl RunError {
+    /// The administrator gave something wrong (rather than something failing): exit status 2.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            RunError::Config(error) => !matches!(
+                error,
+                ConfigError::Unreadable { .. } | ConfigError::Unwritable { .. }
+            ),
+            RunError::PasswordSyncOff { .. } => true,
+            RunError::Busy(_) | RunError::Store(_) | RunError::SignIn(_) => false,
+        }
+    }
+}
+
+/// A run that was made: the store it was recorded in, and how it ended.
+#[derive(Debug)]
+pub struct Ran {
+    pub store: SqliteStore,
+    pub report: CycleReport,
+}
+
+/// The configuration every run reads.
+pub fn load_config(home: &Home) -> Result<Config, RunError> {
+    Ok(Config::load(&home.config_file)?)
+}
+
+/// Runs one sync cycle with the run lock held, telling `progress` how it goes.
+pub async fn run_sync(
+    home: &Home,
+    request: CycleRequest,
+    stop: &StopSignal,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Ran, RunError> {
+    let config = load_config(home)?;
+    let _lock = RunLock::acquire(&home.state_db)?;
+    let store = SqliteStore::open(&home.state_db)?;
+    let mut connections = Connections::open(&config, &home.secrets(), FlowPolicy::default())?;
+    let progress = kept_progress(home, progress);
+    let report = Box::pin(run_cycle(
+        &config,
+        &mut connections,
+        &store,
+        request,
+        &progress,
+        stop,
+    ))
+    .await?;
+    Ok(Ran { store, report })
+}
+
+/// Runs one password hash sync cycle with the run lock held, telling `progress` how it goes.
+pub async fn run_passwords(
+    home: &Home,
+    request: PasswordCycleRequest,
+    stop: &StopSignal,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Ran, RunError> {
+    let config = load_config(home)?;
+    if !config.options.password_hash_sync {
+        return Err(RunError::PasswordSyncOff {
+            config_file: home.config_file.display().to_string(),
+        });
+    }
+    let _lock = RunLock::acquire(&home.state_db)?;
+    let store = SqliteStore::open(&home.state_db)?;
+    let graph = sync_app_client(&config, &home.secrets(), FlowPolicy::default())?;
+    let mut source = SambaPrivilegedSocket::open(
+        config.password_hash_socket(),
+        &config.naming_context(),
+        Duration::from_secs(config.directory.timeout_secs),
+    )
+    .await;
+    let progress = kept_progress(home, progress);
+    let report = run_password_cycle(
+        &config,
+        source.as_mut().map_err(|unavailable| unavailable.clone()),
+        &graph,
+        &store,
+        request,
+        &progress,
+        stop,
+    )
+    .await?;
+    Ok(Ran { store, report })
+}
+
+/// `progress`, and the same kept on the running run in the store (each step, and counts at most
+/// once a second), so that a window in another process shows the run live. A store that cannot
+/// be written only loses the live view: the run goes on.
+fn kept_progress<'a>(
+    home: &Home,
+    progress: &'a (dyn Fn(Progress) + Sync),
+) -> impl Fn(Progress) + Sync + 'a {
+    let store = SqliteStore::open(&home.state_db).ok().map(Mutex::new);
+    let kept_at: Mutex<Option<Instant>> = Mutex::new(None);
+    move |event| {
+        progress(event);
+        let Some(store) = &store else {
+            return;
+        };
+        let (done, total) = match event {
+            Progress::Step(_) => (0, None),
+            Progress::Objects { done, total, .. } => (done, total),
+        };
+        let mut kept_at = kept_at.lock().unwrap_or_else(PoisonError::into_inner);
+        let due = matches!(event, Progress::Step(_))
+            || kept_at.is_none_or(|at| at.elapsed() >= Duration::from_secs(1));
+        if !due {
+            return;
+        }
+        *kept_at = Some(Instant::now());
+        let store = store.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Err(error) = store.record_running_progress(done, total, now_ms()) {
+            tracing::debug!(%error, "cannot keep the run's progress in the store");
+        }
+    }
+}
