@@ -962,7 +962,7 @@ fn the_window_leaves_the_schedule_to_a_running_service_and_takes_it_back() {
     // (A window opened at the very same moment may take the free lease first and sync once
     // itself: the schedule's rule for a home that never synced.)
     let state_db = installation.home.path().join("state.db");
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     while dirsync::store::SqliteStore::open(&state_db)
         .and_then(|store| store.runs(1))
         .map_or(true, |runs| runs.is_empty())
