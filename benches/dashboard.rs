@@ -1,4 +1,4 @@
-//! Dashboard benchmark (issue 7: "A store holding 1,000 runs and one run with 100,000 object
+//! Dashboard benchmark (the target: "A store holding 1,000 runs and one run with 100,000 object
 //! changes: print the frame time (median and worst) while scrolling the history and that run's
 //! object list, and the time to open the run. Target: every frame under 16 ms."). Builds that
 //! store in a temporary home (no lab, no network), opens the window's dashboard on it through

@@ -1,4 +1,4 @@
-//! OU picker benchmark (SPEC: "the OU tree of a 10,000-OU directory opens its first level in under
+//! OU picker benchmark (the target: "the OU tree of a 10,000-OU directory opens its first level in under
 //! 100 ms"; the wizard's picker "must stay smooth on a directory of 10,000 OUs", frames under
 //! 16 ms): on a lab seeded with 10,000 OUs under one parent, dirsync's one-level read beside
 //! `ldapsearch` making the same request over LDAPS, then the picker's frame times through

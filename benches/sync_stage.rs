@@ -1,5 +1,5 @@
-//! Synchronization (plan) stage benchmark (SPEC §9): 100,000 synthetic in-scope objects (95 %
-//! users with SPEC §5's attributes, 5 % groups of 20 members) through `engine::plan::plan`, in three
+//! Synchronization (plan) stage benchmark (target: under 10 s and 300 MB for 100,000 objects): 100,000 synthetic in-scope objects (95 %
+//! users with the attributes dirsync syncs, 5 % groups of 20 members) through `engine::plan::plan`, in three
 //! scenarios:
 //!
 //! - first run: no links, an empty cloud: everything is created;

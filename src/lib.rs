@@ -1,8 +1,9 @@
 //! dirsync: synchronizes an on-premises Active Directory to Microsoft Entra ID.
 //!
-//! Layout: `directory` (LDAP) and `cloud` (Graph) talk to the two sides; `engine` runs the cycle;
-//! `store` keeps state and run history; `ui` is the window and `cli` the headless commands. Only
-//! `ui` knows egui.
+//! Layout (ARCHITECTURE.md has the layers and the rules): `directory` (LDAP) and `cloud` (Graph)
+//! talk to the two sides; `engine` runs the cycle; `store` keeps state and run history; `runner`
+//! runs a cycle for every caller and keeps the schedule; `ui` is the window and `cli` the headless
+//! commands. Only `ui` knows egui.
 
 pub mod cli;
 pub mod clock;

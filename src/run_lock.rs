@@ -1,4 +1,4 @@
-//! Runs never overlap (SPEC §5): a run holds an exclusive lock on `run.lock` beside the state
+//! Runs never overlap (README, "Syncing"): a run holds an exclusive lock on `run.lock` beside the state
 //! database for as long as it lasts. The operating system drops the lock when the process ends,
 //! however it ends, so a killed run never leaves a stale lock behind.
 

@@ -113,7 +113,7 @@ async fn create_users_at(limit: WriteLimit, label: &str) {
             " (all within the first window's budget)".to_owned()
         },
     );
-    // Pacing to the budget keeps 429s to at most 1 % of the writes (SPEC §9).
+    // Pacing to the budget keeps 429s to at most 1 % of the writes (the README's export target).
     assert!(throttled_share <= 0.01, "{stats:?}");
 }
 

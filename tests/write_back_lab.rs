@@ -1,4 +1,4 @@
-//! Hybrid Exchange write-back end to end (SPEC §8), on the lab whose schema has Exchange's
+//! Hybrid Exchange write-back end to end (README, "Hybrid Exchange write-back"), on the lab whose schema has Exchange's
 //! attributes (`tests/lab/lab up --exchange-schema`) and a tenant emulator: a mailbox attribute
 //! changed in the tenant reaches AD after one cycle, read back with `ldapsearch`.
 #![allow(clippy::unwrap_used)]

@@ -1,5 +1,5 @@
 //! The headless commands. Each prints one JSON document on stdout with `--json`, human text
-//! otherwise; errors are one line on stderr and an exit status (SPEC §2).
+//! otherwise; errors are one line on stderr and an exit status (README, "CLI").
 
 mod ous;
 mod runs;

@@ -1,4 +1,4 @@
-//! `dirsync runs` and `dirsync runs show ID`: the run history the store keeps (SPEC §6).
+//! `dirsync runs` and `dirsync runs show ID`: the run history the store keeps (README, "JSON output").
 //!
 //! Read-only: a home without `state.db` has no runs, and no database is created to say so.
 //! Output goes through one buffered writer, since one run can hold 100,000 object changes; a

@@ -207,7 +207,7 @@ pub enum DeltaChange {
     },
 }
 
-/// Whether the tenant has the password hash endpoint (SPEC §7).
+/// Whether the tenant has the password hash endpoint (README, "Password hash sync").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PasswordHashEndpoint {
     Available {

@@ -1,4 +1,4 @@
-//! The cloud side of hybrid Exchange write-back (SPEC §8): the mailbox attributes Exchange Online
+//! The cloud side of hybrid Exchange write-back (README, "Hybrid Exchange write-back"): the mailbox attributes Exchange Online
 //! masters for a cloud user, read as a delta.
 //!
 //! Public Microsoft Graph exposes none of them. Entra Connect reads them from Entra's private

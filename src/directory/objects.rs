@@ -15,7 +15,7 @@ use crate::guid::Guid;
 pub const BINARY_ATTRIBUTES: &[&str] = &["objectGUID", "objectSid"];
 
 /// Every attribute dirsync reads for users and groups: identity, scope decisions and the flows in
-/// SPEC §5. Anything else an entry carries is ignored.
+/// the README's "Syncing". Anything else an entry carries is ignored.
 pub const OBJECT_ATTRIBUTES: &[&str] = &[
     "objectGUID",
     "objectSid",

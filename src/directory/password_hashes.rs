@@ -1,4 +1,4 @@
-//! Where password hash sync gets AD's NT hashes (SPEC §4, §7), behind [`PasswordHashSource`].
+//! Where password hash sync gets AD's NT hashes (README, "Password hash sync"), behind [`PasswordHashSource`].
 //!
 //! A domain controller hands out `unicodePwd` (the 16-byte NT hash) only to replication. On a
 //! Samba DC host, the privileged LDAP socket (`private/ldap_priv/ldapi`, which only root can

@@ -38,7 +38,7 @@ pub const USER_CLASS: Guid = Guid([
     0xbf, 0x96, 0x7a, 0xba, 0x0d, 0xe6, 0x11, 0xd0, 0xa2, 0x85, 0x00, 0xaa, 0x00, 0x30, 0x49, 0xe2,
 ]);
 
-/// The attributes hybrid write-back writes into AD (SPEC §8), in the order they are reported.
+/// The attributes hybrid write-back writes into AD (README, "Hybrid Exchange write-back"), in the order they are reported.
 pub const WRITE_BACK_ATTRIBUTES: &[&str] = &[
     "proxyAddresses",
     "msExchArchiveStatus",

@@ -5,7 +5,7 @@
 use crate::directory::objects::DirectoryObject;
 
 /// The alias Exchange and Graph call mailNickname: the AD value, else the part before '@' of the
-/// primary SMTP address, of mail, of the UPN (SPEC §5's order), else the sAMAccountName.
+/// primary SMTP address, of mail, of the UPN (the README's order), else the sAMAccountName.
 pub fn mail_nickname(object: &DirectoryObject) -> Option<String> {
     let local = |address: &str| {
         address

@@ -1,4 +1,4 @@
-//! Attribute flow: what a directory object looks like in the cloud (SPEC §5). Pure.
+//! Attribute flow: what a directory object looks like in the cloud (README, "Syncing"). Pure.
 //!
 //! Every flowed property is present in the shape, `null` (or `[]`) when AD has no value, so that
 //! a value cleared in AD is cleared in the cloud too. Only properties Graph lets an application

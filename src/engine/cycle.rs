@@ -1,7 +1,6 @@
-//! One sync cycle (SPEC §5): directory import → cloud import → synchronization → cloud export
-//! (→ write-back export with hybrid write-back on, SPEC §8), recorded step by step in the store
-//! (SPEC §6). The CLI, the scheduler service and the window
-//! all run it through [`run_cycle`].
+//! One sync cycle (README, "Syncing"): directory import → cloud import → synchronization → cloud
+//! export (→ write-back export with hybrid write-back on), recorded step by step in the store. The
+//! runner runs it for every caller (ARCHITECTURE.md, "Running a cycle").
 //!
 //! Safety comes from the store's sync state, not from finishing: the directory's changes and
 //! their DirSync cookie are saved together, and an object stays pending until the transaction

@@ -1,6 +1,8 @@
 //! The sync engine: directory import → cloud import → synchronization (pure planning) → export.
-//! It knows nothing of egui; the GUI and the CLI drive it through the same calls.
+//! It knows nothing of egui or the CLI; the runner drives it for every caller.
 //!
+//! - `types`, `addresses`: what the steps share (progress, stop, the cycle's error; an object's
+//!   mail addresses), below all of them.
 //! - `cycle`: one run, step by step, recorded in the store; the only entry point (`run_cycle`).
 //! - `attribute_flow`, `validation`, `plan`: the pure synchronization stage: what an AD object
 //!   looks like in the cloud, IdFix's checks, joining and planning.
@@ -8,7 +10,6 @@
 //! - `export`: the plan's writes to Graph, in three phases, kept chunk by chunk.
 //! - `password_cycle`, `password_hash`: password hash sync's own cycle and Microsoft's transform
 //!   of an NT hash into the credential the cloud receives.
-//! - `run`: the words of run records (SPEC §6) that the store persists and the dashboard shows.
 
 pub mod addresses;
 pub mod attribute_flow;

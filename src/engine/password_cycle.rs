@@ -1,4 +1,4 @@
-//! The password hash sync cycle (SPEC §7), a run of its own (mode `password`): read the NT
+//! The password hash sync cycle (README, "Password hash sync"), a run of its own (mode `password`): read the NT
 //! hashes of users whose password changed, turn each into the cloud credential
 //! ([`password_hash`](super::password_hash)), and send them to the tenant in requests of at most
 //! 50 users.

@@ -1,4 +1,4 @@
-//! The password hash transform of password hash sync (SPEC §7), byte-exact as Microsoft documents
+//! The password hash transform of password hash sync (README, "Password hash sync"), byte-exact as Microsoft documents
 //! it for Entra Connect: the cloud never receives the NT hash itself, only
 //! `PBKDF2-HMAC-SHA256(UTF-16LE(uppercase hex of the NT hash), 10 random salt bytes, 1,000
 //! iterations, 32 bytes)`, serialized `v1;PPH1_MD4,<salt hex>,<iterations>,<hash hex>;`.

@@ -1,5 +1,5 @@
 //! The synchronization stage: join each directory object to its cloud object, flow its
-//! attributes, validate, and plan exactly which cloud writes a run makes (SPEC §5). Pure: no
+//! attributes, validate, and plan exactly which cloud writes a run makes (README, "Syncing"). Pure: no
 //! I/O, so a preview is this stage's answer, and every rule is unit-tested here.
 //!
 //! Joining, for an object the store has no link for yet:

@@ -1,4 +1,4 @@
-//! Hybrid Exchange write-back (SPEC §8): the mailbox attributes Exchange Online masters flow
+//! Hybrid Exchange write-back (README, "Hybrid Exchange write-back"): the mailbox attributes Exchange Online masters flow
 //! back into AD, so that on-premises Exchange and mail filtering see what the cloud decided.
 //!
 //! The cycle's cloud import reads the tenant's mailbox delta into the store; the write-back

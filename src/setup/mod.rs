@@ -755,7 +755,7 @@ pub async fn open_password_hash_source(
 }
 
 /// Password hash sync needs the tenant to accept hashes: public Microsoft Graph has no endpoint
-/// for them (SPEC §7), so setup says so before anything is created.
+/// for them (README, "Password hash sync"), so setup says so before anything is created.
 pub async fn check_password_hash_endpoint(
     client: &GraphClient,
     fields: &CloudFields,
@@ -792,7 +792,7 @@ pub fn start_options_over(
 }
 
 /// Hybrid write-back needs the tenant's mailbox attributes: public Microsoft Graph has none
-/// (SPEC §8), so setup says so before anything is created.
+/// (README, "Hybrid Exchange write-back"), so setup says so before anything is created.
 pub async fn check_mailbox_endpoint(
     client: &GraphClient,
     fields: &CloudFields,

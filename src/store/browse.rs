@@ -1,4 +1,4 @@
-//! What the dashboard reads (issue 7): a run's object list without its attribute values (one
+//! What the dashboard reads (README, "The dashboard"): a run's object list without its attribute values (one
 //! run can hold 100,000 changes; values are read when an object is opened), one object's change,
 //! an object's history across runs, a search by name, DN, UPN, mail or anchor, and the
 //! connectors' figures.

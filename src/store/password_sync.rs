@@ -1,4 +1,4 @@
-//! Password hash sync's state (SPEC §7): its DirSync cookie (a cursor) and which linked users'
+//! Password hash sync's state (README, "Password hash sync"): its DirSync cookie (a cursor) and which linked users'
 //! current password the cloud was sent. Never a hash: only that one was sent, where, and when.
 
 use rusqlite::params;

@@ -1,4 +1,4 @@
-//! Run records (SPEC §6): runs, their steps with miisclient's counters, every object change with
+//! Run records (README, "JSON output"): runs, their steps with miisclient's counters, every object change with
 //! its old and new values, and every error with the server's words and a hint. Written by the
 //! engine as a run goes, read by `dirsync runs` and the dashboard.
 

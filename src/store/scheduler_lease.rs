@@ -1,5 +1,5 @@
 //! Who runs the schedule. `dirsync service` and an open dashboard window both can; while the
-//! service runs, the window leaves the schedule to it (issue 7). They agree through one lease row
+//! service runs, the window leaves the schedule to it (README, "The schedule"). They agree through one lease row
 //! in the store that its holder renews: a holder that dies stops renewing, and its lease expires.
 //! The service always takes the lease; a window takes it only when nobody else holds it. Two runs
 //! never overlap either way: every run also holds the run lock.

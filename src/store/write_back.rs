@@ -1,4 +1,4 @@
-//! Hybrid write-back's state (SPEC §8): the mailbox attributes of each cloud user as the tenant
+//! Hybrid write-back's state (README, "Hybrid Exchange write-back"): the mailbox attributes of each cloud user as the tenant
 //! last sent them, which of them AD still has to be brought in line with, and the delta link.
 
 use rusqlite::params;

@@ -1,4 +1,4 @@
-//! The dashboard (issue 7): the modern Synchronization Service Manager. Operations (the run
+//! The dashboard (README, "The dashboard"): the modern Synchronization Service Manager. Operations (the run
 //! history, live progress of a run, and a run's details down to each object), Connectors, Search
 //! and Settings; Sync now, Full sync, Preview and Stop. Everything it shows is read from the store
 //! off the UI thread; the window polls and never waits.
