@@ -13,12 +13,14 @@ use std::time::Duration;
 
 use super::addresses::{mail_nickname, primary_smtp};
 use super::attribute_flow::TenantDomains;
-use super::export::{self, ExportContext, ExportReport, GROUP_SELECT, USER_SELECT};
+use super::export::{self, ExportContext, GROUP_SELECT, USER_SELECT};
 use super::import_changes::{import_change, import_delete};
 use super::plan::{Operation, Plan, PlanInput, PlanOptions, plan};
+pub use super::recorder::CycleReport;
+use super::recorder::RunRecorder;
 pub use super::types::{CycleError, Progress, StopSignal, object_type};
 use super::validation::Severity;
-use super::write_back::{self, WriteBackContext, WriteBackReport, WriteBackSchema};
+use super::write_back::{self, WriteBackContext, WriteBackSchema};
 use crate::clock::now_ms;
 use crate::cloud::graph::DeltaLink;
 use crate::cloud::mailboxes::{MailboxChange, MailboxPage};
@@ -32,7 +34,7 @@ use crate::directory::reader::{DirectoryReader, RetryPolicy};
 use crate::directory::{DirectoryError, Dn};
 use crate::guid::Guid;
 use crate::secret_store::SecretStore;
-use crate::store::runs::{ErrorRecord, RunId, StepCounters};
+use crate::store::runs::{ErrorRecord, StepCounters};
 use crate::store::sync_state::{DIRSYNC_CURSOR, ExportUpdate, SCOPE_CURSOR};
 use crate::store::vocabulary::{RunMode, RunStatus, RunTrigger, StepKind};
 use crate::store::write_back::{WRITE_BACK_CURSOR, WRITE_BACK_SCHEMA_CURSOR};
@@ -63,30 +65,6 @@ impl CycleRequest {
             confirmed_deletes: None,
         }
     }
-}
-
-/// How a cycle ended.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CycleReport {
-    pub run_id: RunId,
-    pub mode: RunMode,
-    pub status: RunStatus,
-    /// Why the run failed, when it did.
-    pub failure: Option<String>,
-    pub steps: Vec<(StepKind, StepCounters)>,
-    /// What the synchronization stage decided (in a preview, exactly what would be written).
-    pub plan: Plan,
-    /// What export did (empty in a preview or in staging mode).
-    pub export: ExportReport,
-    /// What hybrid write-back did (empty when it is off, in a preview or in staging mode).
-    pub write_back: WriteBackReport,
-    /// Deletes not made: more than the deletion threshold.
-    pub deletes_withheld: usize,
-    pub threshold: usize,
-    pub staging: bool,
-    /// The run is in the history. A scheduled password cycle that found nothing to send is
-    /// not kept.
-    pub recorded: bool,
 }
 
 /// The two sides a cycle talks to, signed in as setup configured them.
@@ -182,7 +160,7 @@ pub async fn run_cycle(
     } else {
         RunMode::Delta
     };
-    let run_id = store.start_run(request.trigger, mode, now_ms())?;
+    let recorder = RunRecorder::start(store, request.trigger, mode, config, progress)?;
     let retention = Duration::from_secs(u64::from(config.options.retention_days) * 86_400);
     let pruned = store.prune_runs(now_ms() - retention.as_millis() as i64)?;
     if pruned > 0 {
@@ -195,28 +173,14 @@ pub async fn run_cycle(
         config,
         connections,
         store,
-        run_id,
         request,
-        progress,
         stop,
-        report: CycleReport {
-            run_id,
-            mode,
-            status: RunStatus::Running,
-            failure: None,
-            steps: Vec::new(),
-            plan: Plan::default(),
-            export: ExportReport::default(),
-            write_back: WriteBackReport::default(),
-            deletes_withheld: 0,
-            threshold: config.options.deletion_threshold,
-            staging: config.options.staging_mode,
-            recorded: true,
-        },
+        recorder,
     };
     let outcome = cycle.run().await;
-    let mut report = cycle.report;
-    report.status = match outcome {
+    let mut recorder = cycle.recorder;
+    let report = &recorder.report;
+    let status = match outcome {
         Ok(()) => {
             let errors = report.plan.errors.len() + report.export.errors + report.write_back.errors;
             if report.deletes_withheld > 0 {
@@ -230,55 +194,16 @@ pub async fn run_cycle(
         Err(CycleError::Stopped) => RunStatus::Cancelled,
         Err(CycleError::Store(error)) => {
             // The store failed: try to mark the run, then report the store's error.
-            let _ = store.finish_run(run_id, RunStatus::Failed, now_ms());
+            recorder.abandon();
             return Err(error);
         }
         Err(error) => {
-            record_run_failure(
-                store,
-                &mut report,
-                error.to_string(),
-                run_failure_hint(&error),
-            )?;
+            recorder.fail(error.to_string(), run_failure_hint(&error))?;
             RunStatus::Failed
         }
     };
-    if report.export.throttled > 0 {
-        store.record_throttled(run_id, report.export.throttled)?;
-    }
-    store.finish_run(run_id, report.status, now_ms())?;
-    Ok(report)
-}
-
-/// Records why a run failed: on the report, and as the run's `run-failed` error on the step it
-/// stopped in.
-pub(super) fn record_run_failure(
-    store: &SqliteStore,
-    report: &mut CycleReport,
-    message: String,
-    hint: String,
-) -> Result<(), StoreError> {
-    let failed_step = report
-        .steps
-        .last()
-        .map_or(StepKind::DirectoryImport, |(step, _)| *step);
-    store.record_errors(
-        report.run_id,
-        &[ErrorRecord {
-            step: failed_step,
-            dn: String::new(),
-            anchor: None,
-            object_type: None,
-            error_type: "run-failed".to_owned(),
-            code: None,
-            server_message: message.clone(),
-            hint,
-            first_occurred_at: now_ms(),
-            retry_count: 0,
-        }],
-    )?;
-    report.failure = Some(message);
-    Ok(())
+    let throttled = recorder.report.export.throttled;
+    recorder.finish(status, throttled)
 }
 
 /// A full import on request, on the first run, and when the scope changed since the last one
@@ -328,16 +253,14 @@ struct Cycle<'a> {
     config: &'a Config,
     connections: &'a mut Connections,
     store: &'a SqliteStore,
-    run_id: RunId,
     request: CycleRequest,
-    progress: &'a (dyn Fn(Progress) + Sync),
     stop: &'a StopSignal,
-    report: CycleReport,
+    recorder: RunRecorder<'a>,
 }
 
 impl Cycle<'_> {
     async fn run(&mut self) -> Result<(), CycleError> {
-        let full = self.report.mode == RunMode::Full
+        let full = self.recorder.report.mode == RunMode::Full
             || (self.request.preview && needs_full_import(self.config, self.store, self.request)?);
         self.step(StepKind::DirectoryImport)?;
         let counters = if full {
@@ -393,14 +316,14 @@ impl Cycle<'_> {
             domains: &domains,
             options: &options,
         });
-        self.report.deletes_withheld = planned.withheld_deletes.len();
+        self.recorder.report.deletes_withheld = planned.withheld_deletes.len();
         let counters = self.record_plan(&planned, &objects, &links)?;
         self.end_step(StepKind::Synchronization, counters)?;
         let exporting = !self.request.preview && !self.config.options.staging_mode;
         if exporting {
             self.forget_unlinked_gone(&gone, &links)?;
         }
-        self.report.plan = planned;
+        self.recorder.report.plan = planned;
         if !exporting {
             return Ok(());
         }
@@ -411,23 +334,23 @@ impl Cycle<'_> {
         let context = ExportContext {
             graph: &self.connections.graph,
             store: self.store,
-            run_id: self.run_id,
+            run_id: self.recorder.run_id(),
             objects: &objects,
             links,
             domains: &domains,
         };
         let result = export::export(
             context,
-            &self.report.plan,
+            &self.recorder.report.plan,
             &mut counters,
-            self.progress,
+            self.recorder.progress_callback(),
             self.stop,
         )
         .await;
         self.end_step(StepKind::CloudExport, counters)?;
         match result {
             Ok(report) => {
-                self.report.export = report;
+                self.recorder.report.export = report;
                 if mailboxes_read {
                     self.check_stop()?;
                     self.write_back_export().await?;
@@ -435,11 +358,11 @@ impl Cycle<'_> {
                 Ok(())
             }
             Err(export::ExportError::Stopped(report)) => {
-                self.report.export = report;
+                self.recorder.report.export = report;
                 Err(CycleError::Stopped)
             }
             Err(export::ExportError::Graph(error, report)) => {
-                self.report.export = report;
+                self.recorder.report.export = report;
                 Err(CycleError::Graph(error))
             }
             Err(export::ExportError::Store(error)) => Err(CycleError::Store(error)),
@@ -504,9 +427,9 @@ impl Cycle<'_> {
                         "hybrid write-back is on, but the tenant has no mailbox endpoint ({url} answered: {answer}); public Microsoft Graph offers none, so no mailbox attribute is written back"
                     );
                     counters.errors += 1;
-                    self.report.write_back.errors += 1;
+                    self.recorder.report.write_back.errors += 1;
                     self.store.record_errors(
-                    self.run_id,
+                    self.recorder.run_id(),
                     &[ErrorRecord {
                         step: StepKind::CloudImport,
                         dn: String::new(),
@@ -568,19 +491,25 @@ impl Cycle<'_> {
                 ),
             })
             .collect();
-        self.store.record_warnings(self.run_id, &warnings)?;
-        self.report.write_back.skipped = schema.skipped.clone();
+        self.store
+            .record_warnings(self.recorder.run_id(), &warnings)?;
+        self.recorder.report.write_back.skipped = schema.skipped.clone();
 
         let mut counters = StepCounters::default();
         let context = WriteBackContext {
             connection,
             store: self.store,
-            run_id: self.run_id,
+            run_id: self.recorder.run_id(),
             schema: &schema,
-            progress: self.progress,
+            progress: self.recorder.progress_callback(),
             stop: self.stop,
         };
-        let result = write_back::export(&context, &mut counters, &mut self.report.write_back).await;
+        let result = write_back::export(
+            &context,
+            &mut counters,
+            &mut self.recorder.report.write_back,
+        )
+        .await;
         self.end_step(StepKind::WriteBackExport, counters)?;
         result
     }
@@ -594,19 +523,11 @@ impl Cycle<'_> {
     }
 
     fn step(&mut self, step: StepKind) -> Result<(), CycleError> {
-        (self.progress)(Progress::Step(step));
-        self.store.start_step(self.run_id, step, now_ms())?;
-        self.report.steps.push((step, StepCounters::default()));
-        Ok(())
+        Ok(self.recorder.step(step)?)
     }
 
     fn end_step(&mut self, step: StepKind, counters: StepCounters) -> Result<(), CycleError> {
-        self.store
-            .finish_step(self.run_id, step, &counters, now_ms())?;
-        if let Some(last) = self.report.steps.last_mut() {
-            last.1 = counters;
-        }
-        Ok(())
+        Ok(self.recorder.end_step(step, counters)?)
     }
 
     /// Reads every object in scope. The cookie for "now" is taken first, so that changes made
@@ -633,11 +554,12 @@ impl Cycle<'_> {
                 }
                 seen.insert(object.anchor);
             }
-            self.store.record_import_changes(self.run_id, &changes)?;
+            self.store
+                .record_import_changes(self.recorder.run_id(), &changes)?;
             // A full run evaluates every object again (a changed tenant domain, say, changes
             // what an unchanged object should look like in the cloud).
             self.store.save_import(&page, &[], None, now_ms())?;
-            (self.progress)(Progress::Objects {
+            self.recorder.progress(Progress::Objects {
                 step: StepKind::DirectoryImport,
                 done: seen.len() as u64,
                 total: None,
@@ -654,7 +576,8 @@ impl Cycle<'_> {
                 deleted.push(import_delete(&stored));
             }
         }
-        self.store.record_import_changes(self.run_id, &deleted)?;
+        self.store
+            .record_import_changes(self.recorder.run_id(), &deleted)?;
         self.store.save_import(
             &[],
             &gone,
@@ -713,7 +636,8 @@ impl Cycle<'_> {
                     }
                 }
             }
-            self.store.record_import_changes(self.run_id, &changes)?;
+            self.store
+                .record_import_changes(self.recorder.run_id(), &changes)?;
             done += (objects.len() + gone.len()) as u64;
             self.store.save_import(
                 &objects,
@@ -721,7 +645,7 @@ impl Cycle<'_> {
                 Some((DIRSYNC_CURSOR, batch.cookie.as_bytes())),
                 now_ms(),
             )?;
-            (self.progress)(Progress::Objects {
+            self.recorder.progress(Progress::Objects {
                 step: StepKind::DirectoryImport,
                 done,
                 total: None,
@@ -784,7 +708,7 @@ impl Cycle<'_> {
                 counters.adds += 1;
             }
         }
-        (self.progress)(Progress::Objects {
+        self.recorder.progress(Progress::Objects {
             step: StepKind::CloudImport,
             done: cloud.len() as u64,
             total: Some(cloud.len() as u64),
@@ -832,7 +756,7 @@ impl Cycle<'_> {
                 });
             }
         }
-        self.store.record_errors(self.run_id, &errors)?;
+        self.store.record_errors(self.recorder.run_id(), &errors)?;
         let warnings: Vec<_> = planned
             .warnings
             .iter()
@@ -850,16 +774,19 @@ impl Cycle<'_> {
                     })
             })
             .collect();
-        self.store.record_warnings(self.run_id, &warnings)?;
+        self.store
+            .record_warnings(self.recorder.run_id(), &warnings)?;
         if self.request.preview || self.config.options.staging_mode {
             // Nothing is exported: the planned changes are the run's record.
             let changes = export::planned_changes(&planned.operations, objects, links);
-            self.store.record_changes(self.run_id, &changes)?;
+            self.store
+                .record_changes(self.recorder.run_id(), &changes)?;
         }
         // Deletes the threshold held back are kept with the step that decided them, so the
         // administrator can see exactly what would go before letting it proceed.
         let withheld = export::planned_changes(&planned.withheld_deletes, objects, links);
-        self.store.record_changes(self.run_id, &withheld)?;
+        self.store
+            .record_changes(self.recorder.run_id(), &withheld)?;
         let mut counters = StepCounters {
             no_change: planned.unchanged as u64,
             errors: planned.errors.len() as u64,

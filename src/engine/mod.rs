@@ -19,6 +19,7 @@ pub mod import_changes;
 pub mod password_cycle;
 pub mod password_hash;
 pub mod plan;
+pub mod recorder;
 pub mod types;
 pub mod validation;
 pub mod write_back;

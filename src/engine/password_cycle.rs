@@ -17,10 +17,8 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
-use super::cycle::{CycleReport, record_run_failure};
-use super::export::ExportReport;
 use super::password_hash::cloud_credential;
-use super::plan::Plan;
+use super::recorder::{CycleReport, RunRecorder};
 use super::types::{CycleError, Progress, StopSignal};
 use crate::clock::now_ms;
 use crate::cloud::{GraphClient, GraphError, PasswordHashEndpoint, PasswordHashItem};
@@ -59,49 +57,35 @@ pub async fn run_password_cycle<S: PasswordHashSource + Send>(
     progress: &(dyn Fn(Progress) + Sync),
     stop: &StopSignal,
 ) -> Result<CycleReport, StoreError> {
-    let run_id = store.start_run(request.trigger, RunMode::Password, now_ms())?;
+    let recorder = RunRecorder::start(store, request.trigger, RunMode::Password, config, progress)?;
     let mut cycle = PasswordCycle {
         config,
         graph,
         store,
-        run_id,
-        progress,
         stop,
-        report: CycleReport {
-            run_id,
-            mode: RunMode::Password,
-            status: RunStatus::Running,
-            failure: None,
-            steps: Vec::new(),
-            plan: Plan::default(),
-            export: ExportReport::default(),
-            write_back: super::write_back::WriteBackReport::default(),
-            deletes_withheld: 0,
-            threshold: config.options.deletion_threshold,
-            staging: config.options.staging_mode,
-            recorded: true,
-        },
+        recorder,
         errors: 0,
     };
     let outcome = match source {
         Ok(source) => cycle.run(source, request).await,
         Err(unavailable) => Err(PasswordFailure::NoSource(unavailable)),
     };
-    let mut report = cycle.report;
-    report.status = match outcome {
+    let mut recorder = cycle.recorder;
+    let status = match outcome {
         Ok(()) if cycle.errors > 0 => RunStatus::CompletedWithErrors,
         Ok(()) => RunStatus::Success,
         Err(PasswordFailure::Cycle(CycleError::Stopped)) => RunStatus::Cancelled,
         Err(PasswordFailure::Cycle(CycleError::Store(error))) => {
-            let _ = store.finish_run(run_id, RunStatus::Failed, now_ms());
+            recorder.abandon();
             return Err(error);
         }
         Err(failure) => {
-            record_run_failure(store, &mut report, failure.to_string(), failure.hint())?;
+            recorder.fail(failure.to_string(), failure.hint())?;
             RunStatus::Failed
         }
     };
-    store.finish_run(run_id, report.status, now_ms())?;
+    let mut report = recorder.finish(status, 0)?;
+    let run_id = report.run_id;
     // A scheduled cycle runs every two minutes and usually finds nothing: keeping those runs
     // would bury the history. One that sent a password, failed, or was asked for is kept.
     let sent = report
@@ -170,10 +154,8 @@ struct PasswordCycle<'a> {
     config: &'a Config,
     graph: &'a GraphClient,
     store: &'a SqliteStore,
-    run_id: i64,
-    progress: &'a (dyn Fn(Progress) + Sync),
     stop: &'a StopSignal,
-    report: CycleReport,
+    recorder: RunRecorder<'a>,
     errors: u64,
 }
 
@@ -261,7 +243,7 @@ impl PasswordCycle<'_> {
                 return Err(CycleError::Stopped.into());
             }
             self.send_chunk(chunk, &mut export).await?;
-            (self.progress)(Progress::Objects {
+            self.recorder.progress(Progress::Objects {
                 step: StepKind::CloudExport,
                 done: export.updates + export.errors,
                 total: Some(total),
@@ -362,25 +344,18 @@ impl PasswordCycle<'_> {
         }
         self.store.record_passwords_synced(&synced, now)?;
         self.store.forget_passwords_synced(&failed)?;
-        self.store.record_changes(self.run_id, &changes)?;
-        self.store.record_errors(self.run_id, &errors)?;
+        self.store
+            .record_changes(self.recorder.run_id(), &changes)?;
+        self.store.record_errors(self.recorder.run_id(), &errors)?;
         Ok(())
     }
 
     fn step(&mut self, step: StepKind) -> Result<(), StoreError> {
-        (self.progress)(Progress::Step(step));
-        self.store.start_step(self.run_id, step, now_ms())?;
-        self.report.steps.push((step, StepCounters::default()));
-        Ok(())
+        self.recorder.step(step)
     }
 
     fn end_step(&mut self, step: StepKind, counters: StepCounters) -> Result<(), StoreError> {
-        self.store
-            .finish_step(self.run_id, step, &counters, now_ms())?;
-        if let Some(last) = self.report.steps.last_mut() {
-            last.1 = counters;
-        }
-        Ok(())
+        self.recorder.end_step(step, counters)
     }
 }
 
