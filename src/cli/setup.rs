@@ -8,7 +8,7 @@ use crate::engine::cycle::{CycleRequest, StopSignal};
 use crate::home::Home;
 use crate::secret::Secret;
 use crate::setup::answers::{CheckedAnswers, SignIn, check_answers, parse_answers};
-use crate::setup::{Progress, STEPS, SetupFailure, SetupInputs, SetupReport, run_setup};
+use crate::setup::{Progress, STEPS, SetupInputs, SetupReport, run_setup};
 use crate::store::SqliteStore;
 use crate::store::vocabulary::RunTrigger;
 
@@ -55,8 +55,8 @@ pub async fn run(args: SetupArgs, home: &Home) -> Result<u8, CliError> {
     )
     .await
     .map_err(|failure| match failure {
-        SetupFailure::BadInput(message) => CliError::BadInput(message),
-        SetupFailure::Failed(message) => CliError::Failed(message),
+        failure if failure.is_bad_input() => CliError::BadInput(failure.to_string()),
+        failure => CliError::Failed(failure.to_string()),
     })?;
 
     SqliteStore::open(&home.state_db)

@@ -81,13 +81,10 @@ impl Connections {
         secrets: &dyn SecretStore,
         policy: FlowPolicy,
     ) -> Result<Connections, CycleError> {
-        let missing = |what: &str, key: &str| CycleError::Setup(secrets.missing(what, key));
-        let keyring =
-            |error: crate::secret_store::SecretStoreError| CycleError::Setup(error.to_string());
+        let missing = |what: &str, key: &str| CycleError::MissingSecret(secrets.missing(what, key));
         let account_key = config.service_account_key();
         let password = secrets
-            .load(&account_key)
-            .map_err(keyring)?
+            .load(&account_key)?
             .ok_or_else(|| missing("the service account's password", &account_key))?;
         let graph = sync_app_client(config, secrets, policy)?;
         let directory = DirectoryReader::new(
@@ -114,12 +111,9 @@ pub fn sync_app_client(
         "the sync app's client secret"
     };
     let credential = secrets
-        .load(&key)
-        .map_err(|error| CycleError::Setup(error.to_string()))?
-        .ok_or_else(|| CycleError::Setup(secrets.missing(what, &key)))?;
-    let endpoints = config
-        .endpoints()
-        .map_err(|error| CycleError::Setup(error.to_string()))?;
+        .load(&key)?
+        .ok_or_else(|| CycleError::MissingSecret(secrets.missing(what, &key)))?;
+    let endpoints = config.endpoints()?;
     let client_id = config.cloud.client_id.clone();
     let credentials = match &config.cloud.certificate_thumbprint {
         Some(thumbprint) => Credentials::Certificate {
@@ -139,7 +133,7 @@ pub fn sync_app_client(
         &TlsTrust::SystemRoots,
         policy,
     )
-    .map_err(|error| CycleError::Setup(error.to_string()))
+    .map_err(CycleError::from)
 }
 
 /// Runs one cycle and records it. The caller holds the run lock. A failure is recorded on the
@@ -244,7 +238,12 @@ fn run_failure_hint(error: &CycleError) -> String {
         CycleError::Graph(_) => {
             "nothing was lost: objects not exported stay pending and the next run exports them; if the message names a permission or sign-in, run setup again".to_owned()
         }
-        CycleError::Setup(_) => "run setup again (the wizard or `dirsync setup`)".to_owned(),
+        CycleError::MissingSecret(_)
+        | CycleError::SecretStore(_)
+        | CycleError::Endpoints(_)
+        | CycleError::GraphClient(_) => {
+            "run setup again (the wizard or `dirsync setup`)".to_owned()
+        }
         CycleError::Store(_) | CycleError::Stopped => String::new(),
     }
 }

@@ -110,6 +110,8 @@ enum PasswordFailure {
     NoCloudEndpoint { url: String, answer: String },
     #[error(transparent)]
     Cycle(#[from] CycleError),
+    #[error("cannot make a password credential: {0}")]
+    Random(super::password_hash::RandomUnavailable),
 }
 
 impl From<StoreError> for PasswordFailure {
@@ -145,7 +147,9 @@ impl PasswordFailure {
             PasswordFailure::Cycle(CycleError::Graph(_)) => {
                 "nothing was lost: the next password cycle sends what this one could not; if the message names a permission or sign-in, run setup again".to_owned()
             }
-            PasswordFailure::Cycle(_) => "see the message, then run again".to_owned(),
+            PasswordFailure::Cycle(_) | PasswordFailure::Random(_) => {
+                "see the message, then run again".to_owned()
+            }
         }
     }
 }
@@ -296,8 +300,7 @@ impl PasswordCycle<'_> {
     ) -> Result<(), PasswordFailure> {
         let mut credentials = Vec::with_capacity(chunk.len());
         for item in chunk {
-            let credential = cloud_credential(&item.nt_hash)
-                .map_err(|error| CycleError::Setup(error.to_string()))?;
+            let credential = cloud_credential(&item.nt_hash).map_err(PasswordFailure::Random)?;
             credentials.push(credential);
         }
         let items: Vec<PasswordHashItem<'_>> = chunk

@@ -45,8 +45,18 @@ pub enum CycleError {
     Graph(#[from] GraphError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A secret is in none of the places dirsync keeps secrets (the message names them and how
+    /// to restore it).
     #[error("{0}")]
-    Setup(String),
+    MissingSecret(String),
+    #[error(transparent)]
+    SecretStore(#[from] crate::secret_store::SecretStoreError),
+    /// `config.toml`'s cloud endpoints are not usable.
+    #[error(transparent)]
+    Endpoints(#[from] crate::cloud::EndpointError),
+    /// The Graph client could not be built (TLS, sign-in settings).
+    #[error(transparent)]
+    GraphClient(#[from] crate::cloud::graph::GraphSetupError),
     #[error("stopped on request")]
     Stopped,
 }

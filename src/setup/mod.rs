@@ -98,16 +98,111 @@ pub enum Milestone {
     ConfigurationSaved,
 }
 
-/// Why setup stopped, worded for the administrator: the field to fix where there is one.
-#[derive(Debug, thiserror::Error)]
-pub enum SetupFailure {
-    /// The answers (or a secret) are wrong.
-    #[error("{0}")]
-    BadInput(String),
-    /// A server failed or refused.
-    #[error("{0}")]
-    Failed(String),
+/// A field of the answers file, which is a field of the wizard too: where a failure belongs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    CloudAuthority,
+    CloudGraph,
+    CloudTenant,
+    CloudClientId,
+    CloudClientSecret,
+    DirectoryServer,
+    DirectoryCaFile,
+    DirectoryAdminUser,
+    DirectoryPasswordHashSocket,
+    OptionsPasswordHashSync,
+    OptionsHybridWriteBack,
+    ScopeIncluded,
+    ScopeExcluded,
 }
+
+impl Field {
+    const ALL: &[(Field, &str)] = &[
+        (Field::CloudAuthority, "cloud.authority"),
+        (Field::CloudGraph, "cloud.graph"),
+        (Field::CloudTenant, "cloud.tenant"),
+        (Field::CloudClientId, "cloud.client_id"),
+        (Field::CloudClientSecret, "cloud.client_secret"),
+        (Field::DirectoryServer, "directory.server"),
+        (Field::DirectoryCaFile, "directory.ca_file"),
+        (Field::DirectoryAdminUser, "directory.admin_user"),
+        (
+            Field::DirectoryPasswordHashSocket,
+            "directory.password_hash_socket",
+        ),
+        (Field::OptionsPasswordHashSync, "options.password_hash_sync"),
+        (Field::OptionsHybridWriteBack, "options.hybrid_write_back"),
+        (Field::ScopeIncluded, "scope.included"),
+        (Field::ScopeExcluded, "scope.excluded"),
+    ];
+
+    /// The field's name in the answers file: `directory.admin_user`.
+    pub fn name(self) -> &'static str {
+        Field::ALL
+            .iter()
+            .find(|(field, _)| *field == self)
+            .map_or("", |(_, name)| name)
+    }
+
+    /// The field the answers file names so (the answers checks name their field).
+    pub fn named(name: &str) -> Option<Field> {
+        Field::ALL
+            .iter()
+            .find(|(_, known)| *known == name)
+            .map(|(field, _)| *field)
+    }
+}
+
+/// Whether the administrator gave something wrong, or a server failed or refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The answers (or a secret) are wrong: exit status 2.
+    BadInput,
+    /// A server failed or refused: exit status 1.
+    Failed,
+}
+
+/// Why setup stopped, worded for the administrator, with the field to fix where there is one
+/// (the wizard shows the message under that field; the CLI prefixes its name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetupFailure {
+    pub kind: FailureKind,
+    pub field: Option<Field>,
+    pub message: String,
+}
+
+impl SetupFailure {
+    pub fn bad_input(field: Option<Field>, message: impl Into<String>) -> SetupFailure {
+        SetupFailure {
+            kind: FailureKind::BadInput,
+            field,
+            message: message.into(),
+        }
+    }
+
+    pub fn failed(field: Option<Field>, message: impl Into<String>) -> SetupFailure {
+        SetupFailure {
+            kind: FailureKind::Failed,
+            field,
+            message: message.into(),
+        }
+    }
+
+    pub fn is_bad_input(&self) -> bool {
+        self.kind == FailureKind::BadInput
+    }
+}
+
+impl std::fmt::Display for SetupFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.field {
+            Some(field) => write!(f, "{}: {}", field.name(), self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for SetupFailure {}
 
 /// What setup did. Holds no secret: secrets are only named by their keyring entries.
 #[derive(Debug, Clone, Serialize)]
@@ -221,19 +316,25 @@ pub async fn check_admin(
         .await
         .map_err(|error| directory_failure(&error))?;
     if !forest.root_dse.supports_dirsync() {
-        return Err(SetupFailure::Failed(format!(
-            "directory.server: {} does not offer the DirSync control (1.2.840.113556.1.4.841) that dirsync reads changes with; point it at an Active Directory domain controller",
-            target.server()
-        )));
+        return Err(SetupFailure::failed(
+            Some(Field::DirectoryServer),
+            format!(
+                "{} does not offer the DirSync control (1.2.840.113556.1.4.841) that dirsync reads changes with; point it at an Active Directory domain controller",
+                target.server()
+            ),
+        ));
     }
     let check = check_enterprise_admin(&connection, &forest)
         .await
         .map_err(|error| directory_failure(&error))?;
     if check.level == AdminLevel::NotAdmin {
-        return Err(SetupFailure::BadInput(format!(
-            "directory.admin_user: {admin_user}: {}",
-            check.explanation.clone().unwrap_or_default()
-        )));
+        return Err(SetupFailure::bad_input(
+            Some(Field::DirectoryAdminUser),
+            format!(
+                "{admin_user}: {}",
+                check.explanation.clone().unwrap_or_default()
+            ),
+        ));
     }
     let domain = domain_of(&forest)?;
     Ok(AdminSession {
@@ -354,7 +455,7 @@ pub async fn apply_setup(
     admin.close().await;
     let directory = directory.map_err(|error| match error {
         SetupError::Directory(error) => directory_failure(&error),
-        SetupError::Keyring(error) => SetupFailure::Failed(error.to_string()),
+        SetupError::Keyring(error) => SetupFailure::failed(None, error.to_string()),
     })?;
     let account_outcome = match directory.outcome {
         AccountOutcome::Created => "created",
@@ -465,7 +566,7 @@ pub async fn apply_setup(
             let key = client_secret_key(&client_id);
             secrets
                 .save(&key, &secret)
-                .map_err(|error| SetupFailure::Failed(error.to_string()))?;
+                .map_err(|error| SetupFailure::failed(None, error.to_string()))?;
             progress.note(&format!(
                 "app {client_id} will sign in with the given secret, now in the OS keyring"
             ));
@@ -515,7 +616,7 @@ pub async fn apply_setup(
     config
         .validate(config_file)
         .and_then(|()| config.save(config_file))
-        .map_err(|error| SetupFailure::Failed(error.to_string()))?;
+        .map_err(|error| SetupFailure::failed(None, error.to_string()))?;
     progress.note(&format!("saved {}", config_file.display()));
     progress.done(&Milestone::ConfigurationSaved);
 
@@ -612,17 +713,17 @@ pub async fn renew_app_credential(
     secrets: &dyn SecretStore,
     progress: &mut dyn Progress,
 ) -> Result<RenewedCredential, SetupFailure> {
-    let mut config =
-        Config::load(config_file).map_err(|error| SetupFailure::BadInput(error.to_string()))?;
+    let mut config = Config::load(config_file)
+        .map_err(|error| SetupFailure::bad_input(None, error.to_string()))?;
     let known = known_app(&config).ok_or_else(|| {
-        SetupFailure::BadInput(format!(
+        SetupFailure::bad_input(None, format!(
             "the sync app {} was not registered by dirsync's setup, so dirsync cannot renew its credential: add a new client secret to it in the Entra admin center and run setup with sign_in = \"app\"",
             config.cloud.client_id
         ))
     })?;
     let endpoints = config
         .endpoints()
-        .map_err(|error| SetupFailure::BadInput(format!("cloud: {error}")))?;
+        .map_err(|error| SetupFailure::bad_input(Some(Field::CloudAuthority), error.to_string()))?;
     let answers = CloudAnswers {
         authority: config.cloud.authority.clone(),
         graph: config.cloud.graph.clone(),
@@ -637,7 +738,8 @@ pub async fn renew_app_credential(
     };
     let session = Box::pin(sign_in(&answers, &endpoints, None, &fields, progress)).await?;
     let CloudSession::Admin { client, tenant, .. } = session else {
-        return Err(SetupFailure::Failed(
+        return Err(SetupFailure::failed(
+            None,
             "the sign-in was not an administrator's".to_owned(),
         ));
     };
@@ -652,16 +754,19 @@ pub async fn renew_app_credential(
     )
     .await?;
     if app.client_id != config.cloud.client_id {
-        return Err(SetupFailure::Failed(format!(
-            "the renewal reached app {} instead of {}; run setup again",
-            app.client_id, config.cloud.client_id
-        )));
+        return Err(SetupFailure::failed(
+            None,
+            format!(
+                "the renewal reached app {} instead of {}; run setup again",
+                app.client_id, config.cloud.client_id
+            ),
+        ));
     }
     config.cloud.credential_expires_at = app.credential_expires_at.clone();
     config.cloud.certificate_thumbprint = Some(app.certificate_thumbprint.clone());
     config
         .save(config_file)
-        .map_err(|error| SetupFailure::Failed(error.to_string()))?;
+        .map_err(|error| SetupFailure::failed(None, error.to_string()))?;
     Ok(RenewedCredential {
         expires_at: app.credential_expires_at,
         removed: app.removed_secrets,
@@ -750,7 +855,10 @@ pub async fn open_password_hash_source(
     SambaPrivilegedSocket::open(socket, domain, Duration::from_secs(timeout_secs))
         .await
         .map_err(|unavailable| {
-            SetupFailure::BadInput(format!("options.password_hash_sync: {unavailable}"))
+            SetupFailure::bad_input(
+                Some(Field::OptionsPasswordHashSync),
+                format!("{unavailable}"),
+            )
         })
 }
 
@@ -768,9 +876,12 @@ pub async fn check_password_hash_endpoint(
             ));
             Ok(())
         }
-        Ok(PasswordHashEndpoint::Missing { url, answer }) => Err(SetupFailure::BadInput(format!(
-            "options.password_hash_sync: this tenant has no password hash endpoint ({url} answered: {answer}); public Microsoft Graph offers none, so passwords cannot be synchronized to it; set password_hash_sync = false"
-        ))),
+        Ok(PasswordHashEndpoint::Missing { url, answer }) => Err(SetupFailure::bad_input(
+            Some(Field::OptionsPasswordHashSync),
+            format!(
+                "this tenant has no password hash endpoint ({url} answered: {answer}); public Microsoft Graph offers none, so passwords cannot be synchronized to it; set password_hash_sync = false"
+            ),
+        )),
         Err(error) => Err(graph_failure(error, fields)),
     }
 }
@@ -803,9 +914,12 @@ pub async fn check_mailbox_endpoint(
             progress.note("the tenant offers its mailboxes' attributes for hybrid write-back");
             Ok(())
         }
-        Ok(MailboxEndpoint::Missing { url, answer }) => Err(SetupFailure::BadInput(format!(
-            "options.hybrid_write_back: this tenant offers no mailbox attributes ({url} answered: {answer}); public Microsoft Graph has none, so nothing could be written back; set hybrid_write_back = false"
-        ))),
+        Ok(MailboxEndpoint::Missing { url, answer }) => Err(SetupFailure::bad_input(
+            Some(Field::OptionsHybridWriteBack),
+            format!(
+                "this tenant offers no mailbox attributes ({url} answered: {answer}); public Microsoft Graph has none, so nothing could be written back; set hybrid_write_back = false"
+            ),
+        )),
         Err(error) => Err(graph_failure(error, fields)),
     }
 }
@@ -922,7 +1036,7 @@ pub async fn sign_in(
 ) -> Result<CloudSession, SetupFailure> {
     let policy = setup_policy();
     let http = http_client(&TlsTrust::SystemRoots, policy.request_timeout)
-        .map_err(|error| SetupFailure::Failed(error.to_string()))?;
+        .map_err(|error| SetupFailure::failed(None, error.to_string()))?;
     let authority = Authority::new(endpoints, &cloud.tenant)
         .map_err(|error| sign_in_failure(&error, fields))?;
     match cloud.sign_in {
@@ -963,10 +1077,13 @@ pub async fn sign_in(
                 .trim()
                 .to_owned();
             let secret = client_secret.ok_or_else(|| {
-                SetupFailure::BadInput(format!(
-                    "{}: no client secret was given for app {client_id}",
-                    fields.client_secret
-                ))
+                SetupFailure::bad_input(
+                    Some(Field::CloudClientSecret),
+                    format!(
+                        "{}: no client secret was given for app {client_id}",
+                        fields.client_secret
+                    ),
+                )
             })?;
             let tenant_id = tenant_id_of(&http, endpoints, &cloud.tenant).await?;
             let credentials = Credentials::ClientSecret {
@@ -982,7 +1099,7 @@ pub async fn sign_in(
             )
             .map_err(|error| match error {
                 GraphSetupError::SignIn(error) => sign_in_failure(&error, fields),
-                GraphSetupError::Tls(error) => SetupFailure::Failed(error.to_string()),
+                GraphSetupError::Tls(error) => SetupFailure::failed(None, error.to_string()),
             })?;
             // Signing in and reading the domains proves the id, the secret and the app's rights.
             let domains = verified_domains(&client)
@@ -1038,29 +1155,38 @@ async fn tenant_id_of(
     let mut url = endpoints.authority.clone();
     url.path_segments_mut()
         .map_err(|()| {
-            SetupFailure::BadInput(format!(
-                "cloud.authority: {} cannot take a path",
-                endpoints.authority
-            ))
+            SetupFailure::bad_input(
+                Some(Field::CloudAuthority),
+                format!("{} cannot take a path", endpoints.authority),
+            )
         })?
         .pop_if_empty()
         .extend([tenant, "v2.0", ".well-known", "openid-configuration"]);
     let response = http.get(url.clone()).send().await.map_err(|error| {
-        SetupFailure::Failed(format!(
-            "cloud.authority: cannot reach the sign-in server {url}: {error}; check the URL and the network"
-        ))
+        SetupFailure::failed(
+            Some(Field::CloudAuthority),
+            format!(
+                "cannot reach the sign-in server {url}: {error}; check the URL and the network"
+            ),
+        )
     })?;
     let status = response.status();
     if status.is_client_error() {
-        return Err(SetupFailure::BadInput(format!(
-            "cloud.tenant: the tenant '{tenant}' was not found at {} (HTTP {status}); give the tenant's id (a GUID) or one of its domain names",
-            endpoints.authority
-        )));
+        return Err(SetupFailure::bad_input(
+            Some(Field::CloudTenant),
+            format!(
+                "the tenant '{tenant}' was not found at {} (HTTP {status}); give the tenant's id (a GUID) or one of its domain names",
+                endpoints.authority
+            ),
+        ));
     }
     let not_authority = |what: &str| {
-        SetupFailure::Failed(format!(
-            "cloud.authority: {url} did not answer as a Microsoft identity platform ({what}); the global cloud's authority is https://login.microsoftonline.com"
-        ))
+        SetupFailure::failed(
+            Some(Field::CloudAuthority),
+            format!(
+                "{url} did not answer as a Microsoft identity platform ({what}); the global cloud's authority is https://login.microsoftonline.com"
+            ),
+        )
     };
     if !status.is_success() {
         return Err(not_authority(&format!("HTTP {status}")));
@@ -1094,9 +1220,10 @@ fn is_guid(text: &str) -> bool {
 /// The domain whose naming context the domain controller serves by default: dirsync syncs it.
 fn domain_of(forest: &ForestInfo) -> Result<Dn, SetupFailure> {
     Dn::parse(&forest.root_dse.default_naming_context).map_err(|error| {
-        SetupFailure::Failed(format!(
-            "directory.server: the domain controller's defaultNamingContext is not a DN: {error}"
-        ))
+        SetupFailure::failed(
+            Some(Field::DirectoryServer),
+            format!("the domain controller's defaultNamingContext is not a DN: {error}"),
+        )
     })
 }
 
@@ -1109,13 +1236,16 @@ async fn check_scope(
     let all = checked
         .included
         .iter()
-        .map(|dn| ("scope.included", dn))
-        .chain(checked.excluded.iter().map(|dn| ("scope.excluded", dn)));
+        .map(|dn| (Field::ScopeIncluded, dn))
+        .chain(checked.excluded.iter().map(|dn| (Field::ScopeExcluded, dn)));
     for (field, dn) in all {
         if !dn.is_within(domain) {
-            return Err(SetupFailure::BadInput(format!(
-                "{field}: '{dn}' is not in the domain {domain} that the domain controller serves; dirsync syncs one domain: list OUs under {domain}"
-            )));
+            return Err(SetupFailure::bad_input(
+                Some(field),
+                format!(
+                    "'{dn}' is not in the domain {domain} that the domain controller serves; dirsync syncs one domain: list OUs under {domain}"
+                ),
+            ));
         }
         match admin
             .read_entry("check the scope", dn.as_str(), &["objectClass"])
@@ -1123,9 +1253,12 @@ async fn check_scope(
         {
             Ok(_) => {}
             Err(DirectoryError::NoSuchObject { server, .. }) => {
-                return Err(SetupFailure::BadInput(format!(
-                    "{field}: '{dn}' does not exist on {server}; check the DN (`dirsync ous` lists the OUs)"
-                )));
+                return Err(SetupFailure::bad_input(
+                    Some(field),
+                    format!(
+                        "'{dn}' does not exist on {server}; check the DN (`dirsync ous` lists the OUs)"
+                    ),
+                ));
             }
             Err(error) => return Err(directory_failure(&error)),
         }
@@ -1168,59 +1301,60 @@ fn rights_in_words(
 fn directory_failure(error: &DirectoryError) -> SetupFailure {
     let field = match error {
         DirectoryError::InvalidCredentials { .. } | DirectoryError::EmptyPassword => {
-            "directory.admin_user"
+            Some(Field::DirectoryAdminUser)
         }
         DirectoryError::UntrustedCertificate { .. } | DirectoryError::TlsSetup(_) => {
-            "directory.ca_file"
+            Some(Field::DirectoryCaFile)
         }
         DirectoryError::Unreachable { .. }
         | DirectoryError::TlsHandshake { .. }
-        | DirectoryError::InvalidUrl { .. } => "directory.server",
-        _ => "",
-    };
-    let message = if field.is_empty() {
-        error.to_string()
-    } else {
-        format!("{field}: {error}")
+        | DirectoryError::InvalidUrl { .. } => Some(Field::DirectoryServer),
+        _ => None,
     };
     if error.is_bad_input() {
-        SetupFailure::BadInput(message)
+        SetupFailure::bad_input(field, error.to_string())
     } else {
-        SetupFailure::Failed(message)
+        SetupFailure::failed(field, error.to_string())
     }
 }
 
 fn sign_in_failure(error: &SignInError, fields: &CloudFields) -> SetupFailure {
-    let bad_input = |field: &str| SetupFailure::BadInput(format!("{field}: {error}"));
+    let bad_input = |field: Field| SetupFailure::bad_input(Some(field), error.to_string());
     match error {
-        SignInError::TenantNotFound { .. } => bad_input("cloud.tenant"),
-        SignInError::UnknownApplication { .. } => bad_input("cloud.client_id"),
+        SignInError::TenantNotFound { .. } => bad_input(Field::CloudTenant),
+        SignInError::UnknownApplication { .. } => bad_input(Field::CloudClientId),
         SignInError::WrongSecret { .. } | SignInError::ExpiredSecret { .. } => {
-            SetupFailure::BadInput(format!("{}: {error}", fields.client_secret))
+            SetupFailure::bad_input(
+                Some(Field::CloudClientSecret),
+                format!("{}: {error}", fields.client_secret),
+            )
         }
-        SignInError::NotAnAuthority { .. } => bad_input("cloud.authority"),
+        SignInError::NotAnAuthority { .. } => bad_input(Field::CloudAuthority),
         SignInError::Unreachable { .. } => {
-            SetupFailure::Failed(format!("cloud.authority: {error}"))
+            SetupFailure::failed(Some(Field::CloudAuthority), format!("{error}"))
         }
-        _ => SetupFailure::Failed(error.to_string()),
+        _ => SetupFailure::failed(None, error.to_string()),
     }
 }
 
 fn graph_failure(error: GraphError, fields: &CloudFields) -> SetupFailure {
     match error {
         GraphError::SignIn(error) => sign_in_failure(&error, fields),
-        GraphError::NotGraph { .. } => SetupFailure::BadInput(format!("cloud.graph: {error}")),
-        GraphError::Forbidden { .. } if fields.sign_in == SignIn::App => {
-            SetupFailure::BadInput(format!(
-                "cloud.client_id: the app may not read the tenant's domains (it needs the application permission Domain.Read.All, with User.ReadWrite.All and Group.ReadWrite.All for the sync): {error}"
-            ))
+        GraphError::NotGraph { .. } => {
+            SetupFailure::bad_input(Some(Field::CloudGraph), format!("{error}"))
         }
-        error => SetupFailure::Failed(error.to_string()),
+        GraphError::Forbidden { .. } if fields.sign_in == SignIn::App => SetupFailure::bad_input(
+            Some(Field::CloudClientId),
+            format!(
+                "the app may not read the tenant's domains (it needs the application permission Domain.Read.All, with User.ReadWrite.All and Group.ReadWrite.All for the sync): {error}"
+            ),
+        ),
+        error => SetupFailure::failed(None, error.to_string()),
     }
 }
 
 fn cloud_setup_failure(error: &CloudSetupError) -> SetupFailure {
-    SetupFailure::Failed(error.to_string())
+    SetupFailure::failed(None, error.to_string())
 }
 
 #[cfg(test)]

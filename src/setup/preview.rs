@@ -74,7 +74,7 @@ pub async fn preview_first_sync(
         None,
     );
     let store = SqliteStore::open(&scratch.join("preview.db"))
-        .map_err(|error| SetupFailure::Failed(error.to_string()))?;
+        .map_err(|error| SetupFailure::failed(None, error.to_string()))?;
     let mut connections = Connections {
         directory: DirectoryReader::new(
             checked.directory_target.clone(),
@@ -100,11 +100,12 @@ pub async fn preview_first_sync(
         &StopSignal::default(),
     ))
     .await
-    .map_err(|error| SetupFailure::Failed(error.to_string()))?;
+    .map_err(|error| SetupFailure::failed(None, error.to_string()))?;
     if let Some(failure) = report.failure {
-        return Err(SetupFailure::Failed(format!(
-            "the preview of the first sync failed: {failure}"
-        )));
+        return Err(SetupFailure::failed(
+            None,
+            format!("the preview of the first sync failed: {failure}"),
+        ));
     }
     let mut preview = FirstSyncPreview::default();
     for operation in &report.plan.operations {

@@ -155,9 +155,8 @@ pub enum Lookup<T> {
     NotStarted,
     Running(Task<Result<T, SetupFailure>>),
     Done(T),
-    /// What went wrong, in the server's words with what to do; setup's messages start with the
-    /// field they are about (`directory.admin_user: …`).
-    Failed(String),
+    /// What went wrong, in the server's words with what to do, and the field it is about.
+    Failed(SetupFailure),
 }
 
 impl<T: Send + 'static> Lookup<T> {
@@ -168,7 +167,7 @@ impl<T: Send + 'static> Lookup<T> {
         Read: FnOnce() -> Result<T, String> + Send + 'static,
     {
         Lookup::start(runtime, repaint, move |_| async move {
-            read().map_err(SetupFailure::Failed)
+            read().map_err(|message| SetupFailure::failed(None, message))
         })
     }
 
@@ -192,8 +191,8 @@ impl<T> Lookup<T> {
         match task.try_result() {
             None => {}
             Some(Ok(Ok(value))) => *self = Lookup::Done(value),
-            Some(Ok(Err(failure))) => *self = Lookup::Failed(failure.to_string()),
-            Some(Err(stopped)) => *self = Lookup::Failed(stopped),
+            Some(Ok(Err(failure))) => *self = Lookup::Failed(failure),
+            Some(Err(stopped)) => *self = Lookup::Failed(SetupFailure::failed(None, stopped)),
         }
         events
     }
@@ -209,45 +208,10 @@ impl<T> Lookup<T> {
         }
     }
 
-    pub fn failure(&self) -> Option<&str> {
+    pub fn failure(&self) -> Option<&SetupFailure> {
         match self {
-            Lookup::Failed(message) => Some(message),
+            Lookup::Failed(failure) => Some(failure),
             _ => None,
         }
-    }
-}
-
-/// Splits setup's `field: message` into the field (`directory.admin_user`) and the rest, so the
-/// window can show the message next to that field.
-pub fn field_of(message: &str) -> (Option<&str>, &str) {
-    match message.split_once(": ") {
-        Some((field, rest))
-            if !field.is_empty()
-                && field.contains('.')
-                && field
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c == '.' || c == '_') =>
-        {
-            (Some(field), rest)
-        }
-        _ => (None, message),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_field_prefix_is_split_off() {
-        assert_eq!(
-            field_of("directory.admin_user: the password is wrong"),
-            (Some("directory.admin_user"), "the password is wrong")
-        );
-        assert_eq!(
-            field_of("cannot reach ldaps://dc: refused"),
-            (None, "cannot reach ldaps://dc: refused")
-        );
-        assert_eq!(field_of("no colon"), (None, "no colon"));
     }
 }

@@ -139,7 +139,7 @@ pub fn connectors_ui(
         let config = config.clone();
         let secrets = home.secrets();
         connectors.tenant = Lookup::start(runtime, repaint, move |_| async move {
-            let failed = |error: String| crate::setup::SetupFailure::Failed(error);
+            let failed = |error: String| crate::setup::SetupFailure::failed(None, error);
             let graph = sync_app_client(&config, &secrets, FlowPolicy::default())
                 .map_err(|error| failed(error.to_string()))?;
             // The domains, as every run reads them (the sync app may not read the organization).

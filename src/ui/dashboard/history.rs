@@ -58,7 +58,7 @@ impl History {
             Lookup::Failed(problem) => {
                 // A home that has not run yet has no database: no runs, not a problem.
                 if home.state_db.exists() {
-                    self.problem = Some(problem);
+                    self.problem = Some(problem.to_string());
                 }
             }
             other => self.reading = other,

@@ -77,7 +77,7 @@ pub fn object_ui(ui: &mut egui::Ui, object: &OpenObject) -> bool {
                     ui.label("This change is no longer in the history (retention removed it).");
                 }
                 Lookup::Failed(problem) => {
-                    ui.colored_label(theme::error(ui), problem);
+                    ui.colored_label(theme::error(ui), problem.to_string());
                 }
                 Lookup::NotStarted | Lookup::Running(_) => {
                     ui.spinner();

@@ -257,7 +257,7 @@ pub fn run_details_ui(
                 ui.colored_label(theme::ok(ui), message);
             }
             Lookup::Failed(problem) => {
-                ui.colored_label(theme::error(ui), problem);
+                ui.colored_label(theme::error(ui), problem.to_string());
             }
             Lookup::NotStarted => {}
         }
@@ -721,7 +721,7 @@ fn start_export(
     let file_name = format!("dirsync-run-{id}.{extension}");
     let path_override = folder_override.map(|folder| folder.join(&file_name));
     Lookup::start(runtime, repaint, move |_| async move {
-        let failed = crate::setup::SetupFailure::Failed;
+        let failed = |message: String| crate::setup::SetupFailure::failed(None, message);
         let path = match path_override {
             Some(path) => path,
             None => {

@@ -73,7 +73,7 @@ pub fn search_ui(
     });
     ui.add_space(6.0);
     if let Some(problem) = search.found.failure() {
-        ui.colored_label(theme::error(ui), problem);
+        ui.colored_label(theme::error(ui), problem.to_string());
     }
     if let Some(found) = search.found.done() {
         if found.is_empty() {
@@ -124,7 +124,7 @@ pub fn search_ui(
             }
             Lookup::Done(entries) => open = history_table_ui(ui, entries),
             Lookup::Failed(problem) => {
-                ui.colored_label(theme::error(ui), problem);
+                ui.colored_label(theme::error(ui), problem.to_string());
             }
             _ => {
                 ui.spinner();

@@ -385,7 +385,7 @@ impl SyncRunner {
         match &self.lease_check {
             Lookup::Done(None) => self.lease = LeaseState::Ours,
             Lookup::Done(Some(lease)) => self.lease = LeaseState::Theirs(*lease),
-            Lookup::Failed(problem) => self.lease = LeaseState::Problem(problem.clone()),
+            Lookup::Failed(problem) => self.lease = LeaseState::Problem(problem.to_string()),
             Lookup::NotStarted | Lookup::Running(_) => {}
         }
         // Often: the window hands the schedule over soon after the service starts, and takes

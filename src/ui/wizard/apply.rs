@@ -96,7 +96,10 @@ fn start(state: &mut WizardState, runtime: &Handle, repaint: &egui::Context) {
         }
     };
     let Some(cloud) = state.cloud_session().cloned() else {
-        state.apply.work = Lookup::Failed("sign in to the cloud again (step 2)".to_owned());
+        state.apply.work = Lookup::Failed(SetupFailure::failed(
+            None,
+            "sign in to the cloud again (step 2)",
+        ));
         return;
     };
     let inputs = SetupInputs {
@@ -128,7 +131,7 @@ fn start(state: &mut WizardState, runtime: &Handle, repaint: &egui::Context) {
                 }
                 Ok(())
             })
-            .map_err(|error| SetupFailure::Failed(error.to_string()))?;
+            .map_err(|error| SetupFailure::failed(None, error.to_string()))?;
         if !start_sync {
             return Ok(Applied {
                 report,

@@ -13,16 +13,17 @@ use crate::secret::Secret;
 use crate::secret_store::SystemSecrets;
 use crate::setup::answers::{CloudAnswers, SignIn};
 use crate::setup::{CloudFields, CloudSession, create_sync_app, sign_in};
+use crate::setup::{Field, SetupFailure};
 use crate::ui::task::{Lookup, SetupEvent};
 use crate::ui::theme;
 
 /// The setup fields this page has, where their failures are shown.
-const CLOUD_FIELDS: &[&str] = &[
-    "cloud.authority",
-    "cloud.graph",
-    "cloud.tenant",
-    "cloud.client_id",
-    "cloud.client_secret",
+const CLOUD_FIELDS: &[Field] = &[
+    Field::CloudAuthority,
+    Field::CloudGraph,
+    Field::CloudTenant,
+    Field::CloudClientId,
+    Field::CloudClientSecret,
 ];
 
 pub struct CloudStep {
@@ -192,14 +193,17 @@ impl CloudStep {
         let endpoints = match CloudEndpoints::parse(&answers.authority, &answers.graph) {
             Ok(endpoints) => endpoints,
             Err(error) => {
-                self.signing_in = Lookup::Failed(format!("cloud.authority: {error}"));
+                self.signing_in = Lookup::Failed(SetupFailure::bad_input(
+                    Some(Field::CloudAuthority),
+                    error.to_string(),
+                ));
                 return;
             }
         };
         let secret = (self.sign_in == SignIn::App).then(|| Secret::new(self.client_secret.clone()));
         let fields = CloudFields {
             sign_in: self.sign_in,
-            client_secret: "cloud.client_secret".to_owned(),
+            client_secret: "the client secret".to_owned(),
         };
         self.prompt = None;
         self.progress = None;
@@ -265,13 +269,13 @@ pub fn cloud_ui(
     );
     ui.add_space(8.0);
     let (authority_problem, graph_problem, tenant_problem) = step.problems();
-    let failure = step.signing_in.failure().map(str::to_owned);
+    let failure = step.signing_in.failure().cloned();
     text_field_ui(ui, "Sign-in server", &mut step.authority, GLOBAL_AUTHORITY);
     inline_problem_ui(ui, authority_problem);
-    field_error_ui(ui, failure.as_deref(), &["cloud.authority"]);
+    field_error_ui(ui, failure.as_ref(), &[Field::CloudAuthority]);
     text_field_ui(ui, "Graph URL", &mut step.graph, GLOBAL_GRAPH);
     inline_problem_ui(ui, graph_problem);
-    field_error_ui(ui, failure.as_deref(), &["cloud.graph"]);
+    field_error_ui(ui, failure.as_ref(), &[Field::CloudGraph]);
     text_field_ui(
         ui,
         "Tenant",
@@ -279,7 +283,7 @@ pub fn cloud_ui(
         "contoso.onmicrosoft.com or the tenant id",
     );
     inline_problem_ui(ui, tenant_problem);
-    field_error_ui(ui, failure.as_deref(), &["cloud.tenant"]);
+    field_error_ui(ui, failure.as_ref(), &[Field::CloudTenant]);
     ui.add_space(6.0);
     ui.horizontal(|ui| {
         ui.radio_value(
@@ -291,9 +295,9 @@ pub fn cloud_ui(
     });
     if step.sign_in == SignIn::App {
         text_field_ui(ui, "Application (client) id", &mut step.client_id, "");
-        field_error_ui(ui, failure.as_deref(), &["cloud.client_id"]);
+        field_error_ui(ui, failure.as_ref(), &[Field::CloudClientId]);
         password_field_ui(ui, "Client secret", &mut step.client_secret);
-        field_error_ui(ui, failure.as_deref(), &["cloud.client_secret"]);
+        field_error_ui(ui, failure.as_ref(), &[Field::CloudClientSecret]);
         ui.weak("The app needs the application permissions User.ReadWrite.All, Group.ReadWrite.All and Domain.Read.All. Its secret is kept where dirsync keeps secrets (the OS keyring, and as root the service's encrypted credentials).");
     } else {
         ui.weak(format!("Once you sign in, dirsync registers its own app 'dirsync ({computer})' in the tenant, with only the permissions the sync needs; it signs in with a certificate whose private key is made here and never leaves this computer."));

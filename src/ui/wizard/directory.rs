@@ -14,6 +14,7 @@ use crate::directory::forest::AdminLevel;
 use crate::secret::Secret;
 use crate::setup::answers::DirectoryAnswers;
 use crate::setup::{AdminSession, check_admin};
+use crate::setup::{Field, SetupFailure};
 use crate::tls::{TlsTrust, roots_from_file};
 use crate::ui::task::Lookup;
 use crate::ui::theme;
@@ -152,7 +153,10 @@ impl AdminStep {
         let target = match self.target(15) {
             Ok(target) => target,
             Err(problem) => {
-                self.checking = Lookup::Failed(format!("directory.server: {problem}"));
+                self.checking = Lookup::Failed(SetupFailure::bad_input(
+                    Some(Field::DirectoryServer),
+                    problem,
+                ));
                 return;
             }
         };
@@ -174,7 +178,7 @@ pub fn admin_ui(ui: &mut egui::Ui, step: &mut AdminStep, runtime: &Handle, verif
          only the rights it needs. These credentials are used now and never stored.",
     );
     ui.add_space(8.0);
-    let failure = step.checking.failure().map(str::to_owned);
+    let failure = step.checking.failure().cloned();
     text_field_ui(
         ui,
         "Domain controller",
@@ -182,7 +186,7 @@ pub fn admin_ui(ui: &mut egui::Ui, step: &mut AdminStep, runtime: &Handle, verif
         "ldaps://dc1.corp.example.com",
     );
     inline_problem_ui(ui, step.server_problem());
-    field_error_ui(ui, failure.as_deref(), &["directory.server"]);
+    field_error_ui(ui, failure.as_ref(), &[Field::DirectoryServer]);
 
     ui.horizontal(|ui| {
         let label = super::field_label_ui(ui, "CA certificate");
@@ -205,7 +209,7 @@ pub fn admin_ui(ui: &mut egui::Ui, step: &mut AdminStep, runtime: &Handle, verif
         }
     });
     inline_problem_ui(ui, step.ca_problem());
-    field_error_ui(ui, failure.as_deref(), &["directory.ca_file"]);
+    field_error_ui(ui, failure.as_ref(), &[Field::DirectoryCaFile]);
     ui.horizontal(|ui| {
         ui.add_space(176.0);
         ui.checkbox(
@@ -230,7 +234,7 @@ pub fn admin_ui(ui: &mut egui::Ui, step: &mut AdminStep, runtime: &Handle, verif
         "admin@corp.example.com or DOMAIN\\admin",
     );
     password_field_ui(ui, "Password", &mut step.password);
-    field_error_ui(ui, failure.as_deref(), &["directory.admin_user"]);
+    field_error_ui(ui, failure.as_ref(), &[Field::DirectoryAdminUser]);
     ui.add_space(8.0);
 
     let ready = !step.server.trim().is_empty()
@@ -249,9 +253,9 @@ pub fn admin_ui(ui: &mut egui::Ui, step: &mut AdminStep, runtime: &Handle, verif
         &step.checking,
         "Signing in to the domain controller…",
         &[
-            "directory.server",
-            "directory.ca_file",
-            "directory.admin_user",
+            Field::DirectoryServer,
+            Field::DirectoryCaFile,
+            Field::DirectoryAdminUser,
         ],
         |session| format!("{} can set up dirsync", session.check.account_dn),
     );

@@ -292,9 +292,16 @@ impl WizardState {
 }
 
 /// The wizard's answers, checked as setup checks an answers file (this reads the CA file).
-fn check_wizard_answers(answers: Answers) -> Result<CheckedAnswers, String> {
-    check_answers(Path::new("the wizard"), answers)
-        .map_err(|invalid| format!("{}: {}", invalid.field, invalid.message))
+fn check_wizard_answers(answers: Answers) -> Result<CheckedAnswers, crate::setup::SetupFailure> {
+    check_answers(Path::new("the wizard"), answers).map_err(|invalid| {
+        match crate::setup::Field::named(&invalid.field) {
+            Some(field) => crate::setup::SetupFailure::bad_input(Some(field), invalid.message),
+            None => crate::setup::SetupFailure::bad_input(
+                None,
+                format!("{}: {}", invalid.field, invalid.message),
+            ),
+        }
+    })
 }
 
 pub fn wizard_ui(ui: &mut egui::Ui, state: &mut WizardState) {
@@ -498,15 +505,17 @@ fn cancel_ui(ui: &mut egui::Ui, state: &mut WizardState) {
     });
 }
 
-/// A failed check's message under the field it is about; `fields` are the setup field names
-/// (`directory.admin_user`) this place shows.
-fn field_error_ui(ui: &mut egui::Ui, message: Option<&str>, fields: &[&str]) {
-    let Some(message) = message else {
-        return;
-    };
-    let (field, text) = crate::ui::task::field_of(message);
-    if field.is_some_and(|field| fields.contains(&field)) {
-        ui.colored_label(theme::error(ui), format!("✖ {text}"));
+/// A failed check's message under the field it is about; `fields` are the fields this place
+/// shows.
+fn field_error_ui(
+    ui: &mut egui::Ui,
+    failure: Option<&crate::setup::SetupFailure>,
+    fields: &[crate::setup::Field],
+) {
+    if let Some(failure) = failure
+        && failure.field.is_some_and(|field| fields.contains(&field))
+    {
+        ui.colored_label(theme::error(ui), format!("✖ {}", failure.message));
     }
 }
 
@@ -516,7 +525,7 @@ fn check_line_ui<T>(
     ui: &mut egui::Ui,
     lookup: &crate::ui::task::Lookup<T>,
     running: &str,
-    page_fields: &[&str],
+    page_fields: &[crate::setup::Field],
     done: impl FnOnce(&T) -> String,
 ) {
     use crate::ui::task::Lookup;
@@ -531,10 +540,12 @@ fn check_line_ui<T>(
         Lookup::Done(value) => {
             ui.colored_label(theme::ok(ui), format!("✔ {}", done(value)));
         }
-        Lookup::Failed(message) => {
-            let (field, text) = crate::ui::task::field_of(message);
-            if !field.is_some_and(|field| page_fields.contains(&field)) {
-                ui.colored_label(theme::error(ui), format!("✖ {text}"));
+        Lookup::Failed(failure) => {
+            if !failure
+                .field
+                .is_some_and(|field| page_fields.contains(&field))
+            {
+                ui.colored_label(theme::error(ui), format!("✖ {failure}"));
             }
         }
     }

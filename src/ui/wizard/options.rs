@@ -108,7 +108,7 @@ pub fn write_back_ui(
                 &admin.forest.root_dse.schema_naming_context,
             )
             .await
-            .map_err(|error| SetupFailure::Failed(error.to_string()))?;
+            .map_err(|error| SetupFailure::failed(None, error.to_string()))?;
             Ok(SchemaFound { missing })
         });
     }

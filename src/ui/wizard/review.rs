@@ -109,17 +109,20 @@ fn start_preview(
     password: Secret,
 ) -> Lookup<FirstSyncPreview> {
     Lookup::start(runtime, repaint, move |_| async move {
-        let checked = super::check_wizard_answers(answers).map_err(SetupFailure::BadInput)?;
+        let checked = super::check_wizard_answers(answers)?;
         let scratch = std::env::temp_dir().join(format!(
             "dirsync-preview-{}-{}",
             std::process::id(),
             PREVIEWS.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&scratch).map_err(|error| {
-            SetupFailure::Failed(format!(
-                "cannot make a scratch directory {} for the preview: {error}",
-                scratch.display()
-            ))
+            SetupFailure::failed(
+                None,
+                format!(
+                    "cannot make a scratch directory {} for the preview: {error}",
+                    scratch.display()
+                ),
+            )
         })?;
         let preview = Box::pin(preview_first_sync(
             &checked,

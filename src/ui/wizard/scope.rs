@@ -246,7 +246,7 @@ impl OuPicker {
                     count_users_and_groups(&admin.connection, &dn)
                 );
                 let failed = |error: crate::directory::DirectoryError| {
-                    crate::setup::SetupFailure::Failed(error.to_string())
+                    crate::setup::SetupFailure::failed(None, error.to_string())
                 };
                 Ok((
                     ReadChildren::from_entries(children.map_err(failed)?),
@@ -263,7 +263,9 @@ impl OuPicker {
                 lookup.poll();
                 match std::mem::take(lookup) {
                     Lookup::Done((entries, counts)) => arrived.push((index, entries, counts)),
-                    Lookup::Failed(message) => node.children = Children::Failed(message),
+                    Lookup::Failed(failure) => {
+                        node.children = Children::Failed(failure.to_string());
+                    }
                     other => *lookup = other,
                 }
             }
@@ -400,7 +402,7 @@ pub fn scope_ui(
                     FILTER_LIMIT,
                 )
                 .await
-                .map_err(|error| crate::setup::SetupFailure::Failed(error.to_string()))
+                .map_err(|error| crate::setup::SetupFailure::failed(None, error.to_string()))
             });
         }
         if picker.found.is_running() && !picker.filter.trim().is_empty() {
@@ -410,7 +412,7 @@ pub fn scope_ui(
     if let Some(message) = picker.found.failure()
         && !picker.filter.trim().is_empty()
     {
-        ui.colored_label(theme::error(ui), message);
+        ui.colored_label(theme::error(ui), message.to_string());
     }
     ui.add_space(4.0);
 

@@ -89,8 +89,8 @@ pub fn welcome_ui(
                 }
             }
         }
-        Lookup::Failed(message) => {
-            ui.colored_label(theme::error(ui), message);
+        Lookup::Failed(failure) => {
+            ui.colored_label(theme::error(ui), failure.to_string());
         }
         _ => {
             ui.horizontal(|ui| {
