@@ -29,7 +29,7 @@ use dirsync::home::Home;
 use dirsync::store::SqliteStore;
 use dirsync::store::runs::{AttributeValues, ErrorRecord, ObjectChangeRecord, RunId, StepCounters};
 use dirsync::store::vocabulary::{
-    ChangeKind, ObjectType, RunMode, RunStatus, RunTrigger, StepKind,
+    ChangeKind, ObjectKind, RunMode, RunStatus, RunTrigger, StepKind,
 };
 use dirsync::ui::DirsyncApp;
 use dirsync::ui::dashboard::DashboardOptions;
@@ -294,7 +294,7 @@ fn user_add(number: usize) -> ObjectChangeRecord {
         step: StepKind::CloudExport,
         dn: user_dn(number),
         anchor: format!("{number:032x}"),
-        object_type: ObjectType::User,
+        object_type: ObjectKind::User,
         cloud_id: Some(format!("00000000-0000-4000-8000-{number:012}")),
         change_kind: ChangeKind::Add,
         attributes: vec![
@@ -326,7 +326,7 @@ fn user_error(index: usize, at: i64) -> ErrorRecord {
         step: StepKind::CloudExport,
         dn: user_dn(index),
         anchor: Some(format!("{index:032x}")),
-        object_type: Some(ObjectType::User),
+        object_type: Some(ObjectKind::User),
         error_type: "conflict".to_owned(),
         code: Some("ObjectConflict".to_owned()),
         server_message: "Another object with the same value for property proxyAddresses already \

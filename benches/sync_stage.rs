@@ -19,9 +19,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use dirsync::cloud::{CloudKind, CloudObject};
+use dirsync::cloud::{CloudObject, ObjectKind};
 use dirsync::directory::Dn;
-use dirsync::directory::objects::{DirectoryObject, ObjectKind};
+use dirsync::directory::objects::DirectoryObject;
 use dirsync::engine::attribute_flow::{TenantDomains, cloud_shape};
 use dirsync::engine::plan::{JoinKind, Operation, Plan, PlanInput, PlanOptions, plan};
 use dirsync::guid::Guid;
@@ -398,9 +398,9 @@ fn cloud_objects(objects: &[DirectoryObject], domains: &TenantDomains) -> Vec<Cl
                         .map(|address| json!(address))
                         .collect();
                     properties.insert("proxyAddresses".to_owned(), Value::Array(addresses));
-                    CloudKind::User
+                    ObjectKind::User
                 }
-                ObjectKind::Group => CloudKind::Group,
+                ObjectKind::Group => ObjectKind::Group,
             };
             CloudObject {
                 id: cloud_id(object.anchor),

@@ -19,8 +19,8 @@ use dirsync::cloud::setup::{
     self, AppOutcome, SYNC_APP_PERMISSIONS, SyncAppTarget, register_sync_app,
 };
 use dirsync::cloud::{
-    CloudEndpoints, CloudKind, ErrorKind, FlowPolicy, GraphClient, GraphError, GraphRequest,
-    Method, SignInError,
+    CloudEndpoints, ErrorKind, FlowPolicy, GraphClient, GraphError, GraphRequest, Method,
+    ObjectKind, SignInError,
 };
 use dirsync::secret::Secret;
 use dirsync::secret_store::{OsKeyring, SecretStore};
@@ -190,7 +190,7 @@ async fn users_are_created_found_changed_listed_and_deleted() {
     let client = app_client(&emulator.info, quick_policy());
     let ann = client
         .create(
-            CloudKind::User,
+            ObjectKind::User,
             &new_user("ann", "AAAAAAAAAAAAAAAAAAAAAA=="),
         )
         .await
@@ -222,7 +222,7 @@ async fn users_are_created_found_changed_listed_and_deleted() {
         .unwrap();
     assert_eq!(by_upn.map(|user| user.id), Some(ann.id.clone()));
     let by_smtp = client
-        .by_smtp_address(CloudKind::User, "ann@corp.dirsync.test", &select)
+        .by_smtp_address(ObjectKind::User, "ann@corp.dirsync.test", &select)
         .await
         .unwrap();
     assert_eq!(by_smtp.map(|user| user.id), Some(ann.id.clone()));
@@ -235,10 +235,13 @@ async fn users_are_created_found_changed_listed_and_deleted() {
     );
 
     client
-        .update(CloudKind::User, &ann.id, &json!({"jobTitle": "Auditor"}))
+        .update(ObjectKind::User, &ann.id, &json!({"jobTitle": "Auditor"}))
         .await
         .unwrap();
-    let fetched = client.get(CloudKind::User, &ann.id, &select).await.unwrap();
+    let fetched = client
+        .get(ObjectKind::User, &ann.id, &select)
+        .await
+        .unwrap();
     assert_eq!(fetched.string("jobTitle"), Some("Auditor"));
     // $select is honoured: what was not asked for is not there.
     assert!(
@@ -248,14 +251,14 @@ async fn users_are_created_found_changed_listed_and_deleted() {
     );
 
     let listed = client
-        .list(CloudKind::User, &["id", "userPrincipalName"])
+        .list(ObjectKind::User, &["id", "userPrincipalName"])
         .await
         .unwrap();
     assert!(listed.iter().any(|user| user.id == ann.id));
 
-    client.delete(CloudKind::User, &ann.id).await.unwrap();
+    client.delete(ObjectKind::User, &ann.id).await.unwrap();
     let gone = client
-        .get(CloudKind::User, &ann.id, &select)
+        .get(ObjectKind::User, &ann.id, &select)
         .await
         .expect_err("deleted");
     assert_eq!(gone.kind(), ErrorKind::NotFound, "{gone}");
@@ -274,7 +277,7 @@ async fn lists_follow_next_links_past_one_page() {
     for result in client.batch(&requests).await {
         result.unwrap();
     }
-    let listed = client.list(CloudKind::User, &["id"]).await.unwrap();
+    let listed = client.list(ObjectKind::User, &["id"]).await.unwrap();
     // 1,010 synced users plus the tenant's administrator: more than one page of 999.
     assert!(listed.len() >= 1011, "{}", listed.len());
 }
@@ -285,7 +288,7 @@ async fn conflicts_name_the_property_and_the_value() {
     let client = app_client(&emulator.info, quick_policy());
     client
         .create(
-            CloudKind::User,
+            ObjectKind::User,
             &new_user("bob", "Ym9iYm9iYm9iYm9iYm9iYg=="),
         )
         .await
@@ -294,7 +297,7 @@ async fn conflicts_name_the_property_and_the_value() {
     let mut same_upn = new_user("bob", "b3RoZXJvdGhlcm90aGVyIQ==");
     same_upn["mail"] = json!("bob2@corp.dirsync.test");
     let error = client
-        .create(CloudKind::User, &same_upn)
+        .create(ObjectKind::User, &same_upn)
         .await
         .expect_err("same UPN");
     assert_eq!(error.kind(), ErrorKind::Conflict);
@@ -316,7 +319,7 @@ async fn conflicts_name_the_property_and_the_value() {
     let mut same_anchor = new_user("bobby", "Ym9iYm9iYm9iYm9iYm9iYg==");
     same_anchor["mail"] = json!("bobby@corp.dirsync.test");
     let error = client
-        .create(CloudKind::User, &same_anchor)
+        .create(ObjectKind::User, &same_anchor)
         .await
         .expect_err("same anchor");
     assert!(
@@ -328,7 +331,7 @@ async fn conflicts_name_the_property_and_the_value() {
     let mut with_proxies = new_user("carl", "Y2FybGNhcmxjYXJsY2FybA==");
     with_proxies["proxyAddresses"] = json!(["SMTP:carl@corp.dirsync.test"]);
     let error = client
-        .create(CloudKind::User, &with_proxies)
+        .create(ObjectKind::User, &with_proxies)
         .await
         .expect_err("read-only");
     assert_eq!(error.kind(), ErrorKind::Rejected, "{error:?}");
@@ -340,14 +343,14 @@ async fn groups_get_members_by_reference() {
     let client = app_client(&emulator.info, quick_policy());
     let dana = client
         .create(
-            CloudKind::User,
+            ObjectKind::User,
             &new_user("dana", "ZGFuYWRhbmFkYW5hZGFuYQ=="),
         )
         .await
         .unwrap();
     let group = client
         .create(
-            CloudKind::Group,
+            ObjectKind::Group,
             &json!({"displayName": "Finance", "mailEnabled": false, "mailNickname": "finance", "securityEnabled": true}),
         )
         .await
@@ -366,13 +369,13 @@ async fn groups_get_members_by_reference() {
     assert!(client.members(&group.id).await.unwrap().is_empty());
     client
         .update(
-            CloudKind::Group,
+            ObjectKind::Group,
             &group.id,
             &json!({"description": "Money"}),
         )
         .await
         .unwrap();
-    client.delete(CloudKind::Group, &group.id).await.unwrap();
+    client.delete(ObjectKind::Group, &group.id).await.unwrap();
 }
 
 #[tokio::test]
@@ -380,24 +383,24 @@ async fn delta_rounds_see_adds_changes_and_deletes() {
     let emulator = emulator();
     let client = app_client(&emulator.info, quick_policy());
     let select = ["id", "displayName", "onPremisesImmutableId"];
-    let first = client.delta(CloudKind::User, &select, None).await.unwrap();
+    let first = client.delta(ObjectKind::User, &select, None).await.unwrap();
     let eve = client
         .create(
-            CloudKind::User,
+            ObjectKind::User,
             &new_user("eve", "ZXZlZXZlZXZlZXZlZXZlZQ=="),
         )
         .await
         .unwrap();
     let frank = client
         .create(
-            CloudKind::User,
+            ObjectKind::User,
             &new_user("frank", "ZnJhbmtmcmFua2ZyYW5rZg=="),
         )
         .await
         .unwrap();
 
     let second = client
-        .delta(CloudKind::User, &select, Some(&first.next))
+        .delta(ObjectKind::User, &select, Some(&first.next))
         .await
         .unwrap();
     let added: Vec<&str> = second
@@ -415,15 +418,15 @@ async fn delta_rounds_see_adds_changes_and_deletes() {
 
     client
         .update(
-            CloudKind::User,
+            ObjectKind::User,
             &eve.id,
             &json!({"displayName": "Eve Renamed"}),
         )
         .await
         .unwrap();
-    client.delete(CloudKind::User, &frank.id).await.unwrap();
+    client.delete(ObjectKind::User, &frank.id).await.unwrap();
     let third = client
-        .delta(CloudKind::User, &select, Some(&second.next))
+        .delta(ObjectKind::User, &select, Some(&second.next))
         .await
         .unwrap();
     assert!(
@@ -440,7 +443,7 @@ async fn delta_rounds_see_adds_changes_and_deletes() {
     );
     // Nothing changed since: an empty round.
     let fourth = client
-        .delta(CloudKind::User, &select, Some(&third.next))
+        .delta(ObjectKind::User, &select, Some(&third.next))
         .await
         .unwrap();
     assert!(fourth.changes.is_empty(), "{fourth:?}");
@@ -505,7 +508,7 @@ async fn retries_ride_out_server_errors_dropped_connections_and_throttling() {
     for n in 0..20 {
         client
             .create(
-                CloudKind::User,
+                ObjectKind::User,
                 &new_user(&format!("f{n}"), &format!("fault-anchor-{n}")),
             )
             .await
@@ -522,7 +525,7 @@ async fn retries_ride_out_server_errors_dropped_connections_and_throttling() {
     set_faults(&emulator, json!({"throttle_for_secs": 2})).await;
     let started = std::time::Instant::now();
     client
-        .create(CloudKind::User, &new_user("after-storm", "after-storm"))
+        .create(ObjectKind::User, &new_user("after-storm", "after-storm"))
         .await
         .unwrap();
     assert!(
@@ -533,7 +536,7 @@ async fn retries_ride_out_server_errors_dropped_connections_and_throttling() {
 
     // Every created user is there exactly once: no duplicates from retries.
     let listed = client
-        .list(CloudKind::User, &["id", "onPremisesImmutableId"])
+        .list(ObjectKind::User, &["id", "onPremisesImmutableId"])
         .await
         .unwrap();
     for n in 0..20 {
@@ -559,7 +562,7 @@ async fn a_cloud_that_stays_down_is_given_up_with_a_clear_error() {
     set_faults(&emulator, json!({"throttle_for_secs": 60})).await;
     let started = std::time::Instant::now();
     let error = client
-        .list(CloudKind::User, &["id"])
+        .list(ObjectKind::User, &["id"])
         .await
         .expect_err("throttled for a minute");
     assert!(
@@ -583,7 +586,7 @@ async fn a_cloud_that_stays_down_is_given_up_with_a_clear_error() {
         },
     );
     let error = client
-        .list(CloudKind::User, &["id"])
+        .list(ObjectKind::User, &["id"])
         .await
         .expect_err("503 every time");
     assert!(
@@ -892,12 +895,12 @@ async fn setup_registers_a_least_privilege_app_that_signs_in_with_a_certificate_
     // The app can do what the sync needs and nothing more.
     let sync = certificate_client(&endpoints, &info.tenant_id, &app, private_key.clone());
     sync.create(
-        CloudKind::User,
+        ObjectKind::User,
         &new_user("gina", "Z2luYWdpbmFnaW5hZ2luYQ=="),
     )
     .await
     .unwrap();
-    sync.create(CloudKind::Group, &json!({"displayName": "G", "mailEnabled": false, "mailNickname": "g", "securityEnabled": true}))
+    sync.create(ObjectKind::Group, &json!({"displayName": "G", "mailEnabled": false, "mailNickname": "g", "securityEnabled": true}))
         .await
         .unwrap();
     let error = sync

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use dirsync::cloud::auth::Credentials;
-use dirsync::cloud::{CloudEndpoints, CloudKind, FlowPolicy, GraphClient, GraphRequest, Method};
+use dirsync::cloud::{CloudEndpoints, FlowPolicy, GraphClient, GraphRequest, Method, ObjectKind};
 use dirsync::secret::Secret;
 use dirsync::tls::TlsTrust;
 use serde_json::json;
@@ -71,7 +71,7 @@ async fn create_users_at(limit: WriteLimit, label: &str) {
         failed.first()
     );
     let listed = client
-        .list(CloudKind::User, &["id", "onPremisesImmutableId"])
+        .list(ObjectKind::User, &["id", "onPremisesImmutableId"])
         .await
         .unwrap();
     let synced = listed

@@ -8,7 +8,7 @@ use std::process::Command;
 use dirsync::store::SqliteStore;
 use dirsync::store::runs::{AttributeValues, ErrorRecord, ObjectChangeRecord, StepCounters};
 use dirsync::store::vocabulary::{
-    ChangeKind, ObjectType, RunMode, RunStatus, RunTrigger, StepKind,
+    ChangeKind, ObjectKind, RunMode, RunStatus, RunTrigger, StepKind,
 };
 use serde_json::{Value, json};
 
@@ -52,7 +52,7 @@ fn attribute(name: &str, old: Value, new: Value) -> AttributeValues {
 
 fn change(
     kind: ChangeKind,
-    object_type: ObjectType,
+    object_type: ObjectKind,
     dn: &str,
     attributes: Vec<AttributeValues>,
 ) -> ObjectChangeRecord {
@@ -102,7 +102,7 @@ fn seed(home: &Path) -> [i64; 3] {
             &[
                 change(
                     ChangeKind::Add,
-                    ObjectType::User,
+                    ObjectKind::User,
                     "CN=Ann Lee,OU=Sales,DC=corp,DC=test",
                     vec![
                         attribute("displayName", Value::Null, json!("Ann Lee")),
@@ -120,13 +120,13 @@ fn seed(home: &Path) -> [i64; 3] {
                 ),
                 change(
                     ChangeKind::Add,
-                    ObjectType::Group,
+                    ObjectKind::Group,
                     "CN=Finance,OU=Groups,DC=corp,DC=test",
                     vec![attribute("displayName", Value::Null, json!("Finance"))],
                 ),
                 change(
                     ChangeKind::Update,
-                    ObjectType::User,
+                    ObjectKind::User,
                     "CN=Bob Ray,OU=Sales,DC=corp,DC=test",
                     vec![
                         attribute("jobTitle", json!("Clerk"), json!("Buyer")),
@@ -135,7 +135,7 @@ fn seed(home: &Path) -> [i64; 3] {
                 ),
                 change(
                     ChangeKind::Delete,
-                    ObjectType::User,
+                    ObjectKind::User,
                     "CN=Cy Old,OU=Sales,DC=corp,DC=test",
                     Vec::new(),
                 ),
@@ -149,7 +149,7 @@ fn seed(home: &Path) -> [i64; 3] {
                 step: StepKind::Synchronization,
                 dn: "CN=#name,OU=Sales,DC=corp,DC=test".to_owned(),
                 anchor: Some("anchor-of-name".to_owned()),
-                object_type: Some(ObjectType::User),
+                object_type: Some(ObjectKind::User),
                 error_type: "invalid-character".to_owned(),
                 code: Some("upn-invalid-character".to_owned()),
                 server_message: "userPrincipalName contains ' '".to_owned(),

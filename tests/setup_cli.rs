@@ -850,7 +850,7 @@ async fn an_app_registered_first_under_dirsync_s_name_by_someone_else_is_refused
 /// Setup's progress, not shown: the in-process renewal below needs one.
 struct Quiet;
 
-impl dirsync::setup::Progress for Quiet {
+impl dirsync::setup::SetupProgress for Quiet {
     fn step(&mut self, _: usize, _: &str) {}
     fn note(&mut self, _: &str) {}
     fn warning(&mut self, _: &str) {}

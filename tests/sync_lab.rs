@@ -42,7 +42,7 @@ fn a_first_sync_creates_the_scope_and_reports_what_it_cannot() {
     let (claire_id, _) = runtime().block_on(async {
         let claire = client
             .create(
-                dirsync::cloud::CloudKind::User,
+                dirsync::cloud::ObjectKind::User,
                 &json!({
                     "accountEnabled": true, "displayName": "Claire (cloud)",
                     "mailNickname": "claire.cloud", "userPrincipalName": "claire.cloud@contoso.test",
@@ -54,7 +54,7 @@ fn a_first_sync_creates_the_scope_and_reports_what_it_cannot() {
             .unwrap();
         let other = client
             .create(
-                dirsync::cloud::CloudKind::User,
+                dirsync::cloud::ObjectKind::User,
                 &json!({
                     "accountEnabled": true, "displayName": "Damien elsewhere",
                     "mailNickname": "damien.other", "userPrincipalName": "damien.other@contoso.test",

@@ -15,7 +15,7 @@ use dirsync::store::runs::{
     AttributeValues, ErrorRecord, ObjectChangeRecord, RunId, StepCounters, WarningRecord,
 };
 use dirsync::store::vocabulary::{
-    ChangeKind, ObjectType, RunMode, RunStatus, RunTrigger, StepKind,
+    ChangeKind, ObjectKind, RunMode, RunStatus, RunTrigger, StepKind,
 };
 use dirsync::ui::DirsyncApp;
 use dirsync::ui::dashboard::{DashboardOptions, Tab};
@@ -49,7 +49,7 @@ struct Object {
     dn: &'static str,
     anchor: &'static str,
     cloud_id: &'static str,
-    kind: ObjectType,
+    kind: ObjectKind,
     /// The user's UPN (empty for a group).
     upn: &'static str,
 }
@@ -64,7 +64,7 @@ const fn user(
         dn,
         anchor,
         cloud_id,
-        kind: ObjectType::User,
+        kind: ObjectKind::User,
         upn,
     }
 }
@@ -103,7 +103,7 @@ const SALES_TEAM: Object = Object {
     dn: "CN=Sales Team,OU=Groups,OU=Corp,DC=corp,DC=dirsync,DC=test",
     anchor: "6f9619ff-8b86-d011-b42d-00c04fc96406",
     cloud_id: "0c1e6a52-3b7e-4f39-9c1d-5a4f2b7e0006",
-    kind: ObjectType::Group,
+    kind: ObjectKind::Group,
     upn: "",
 };
 /// The Paris OU's users, in the order the first run added them (and the threshold run would
@@ -197,13 +197,13 @@ fn change(
 fn added(object: Object) -> Vec<AttributeValues> {
     let name = object.dn[3..].split(",OU=").next().unwrap();
     match object.kind {
-        ObjectType::User => vec![
+        ObjectKind::User => vec![
             attribute("displayName", Value::Null, value(name)),
             attribute("userPrincipalName", Value::Null, value(object.upn)),
             attribute("mail", Value::Null, value(object.upn)),
             attribute("accountEnabled", Value::Null, json!(true)),
         ],
-        ObjectType::Group => vec![
+        ObjectKind::Group => vec![
             attribute("displayName", Value::Null, value(name)),
             attribute("mailNickname", Value::Null, value("salesteam")),
             attribute("securityEnabled", Value::Null, json!(true)),
@@ -422,7 +422,7 @@ fn write_home(dir: &Path) {
         step: StepKind::Synchronization,
         dn: ANN.dn.to_owned(),
         anchor: Some(ANN.anchor.to_owned()),
-        object_type: Some(ObjectType::User),
+        object_type: Some(ObjectKind::User),
         error_type: "invalid-character".to_owned(),
         code: Some("userPrincipalName".to_owned()),
         server_message: UPN_MESSAGE.to_owned(),

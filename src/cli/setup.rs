@@ -8,7 +8,7 @@ use crate::engine::cycle::{CycleRequest, StopSignal};
 use crate::home::Home;
 use crate::secret::Secret;
 use crate::setup::answers::{CheckedAnswers, SignIn, check_answers, parse_answers};
-use crate::setup::{Progress, STEPS, SetupInputs, SetupReport, run_setup};
+use crate::setup::{STEPS, SetupInputs, SetupProgress, SetupReport, run_setup};
 use crate::store::SqliteStore;
 use crate::store::vocabulary::RunTrigger;
 
@@ -129,7 +129,7 @@ fn read_secret(variable: &str, field: &str, prompt: &str) -> Result<Secret, CliE
 #[derive(Debug)]
 struct StderrProgress;
 
-impl Progress for StderrProgress {
+impl SetupProgress for StderrProgress {
     fn step(&mut self, number: usize, title: &str) {
         eprintln!("{number}/{STEPS} {title}…");
     }

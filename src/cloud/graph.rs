@@ -36,32 +36,18 @@ pub const BATCH_LIMIT: usize = 20;
 
 pub use super::http::http_client;
 
-/// Users or groups.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum CloudKind {
-    User,
-    Group,
-}
-
-impl CloudKind {
-    pub fn collection(self) -> &'static str {
-        match self {
-            CloudKind::User => "users",
-            CloudKind::Group => "groups",
-        }
-    }
-}
+pub use crate::object_kind::ObjectKind;
 
 /// A user or group as Graph returned it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CloudObject {
     pub id: String,
-    pub kind: CloudKind,
+    pub kind: ObjectKind,
     pub properties: Map<String, Value>,
 }
 
 impl CloudObject {
-    fn from_value(kind: CloudKind, value: Value) -> Result<Self, String> {
+    fn from_value(kind: ObjectKind, value: Value) -> Result<Self, String> {
         let Value::Object(properties) = value else {
             return Err("an object was expected".to_owned());
         };
@@ -249,7 +235,7 @@ pub struct DeltaRound {
 
 /// How to look an object up.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Lookup {
+pub enum CloudQuery {
     /// `property eq 'value'`.
     Equals {
         property: &'static str,
@@ -259,13 +245,15 @@ pub enum Lookup {
     SmtpAddress(String),
 }
 
-impl Lookup {
+impl CloudQuery {
     fn filter(&self) -> String {
         match self {
-            Lookup::Equals { property, value } => format!("{property} eq {}", odata_string(value)),
+            CloudQuery::Equals { property, value } => {
+                format!("{property} eq {}", odata_string(value))
+            }
             // Graph compares proxyAddresses case-insensitively: this finds primary (SMTP:) and
             // secondary (smtp:) addresses alike.
-            Lookup::SmtpAddress(address) => format!(
+            CloudQuery::SmtpAddress(address) => format!(
                 "proxyAddresses/any(p:p eq {})",
                 odata_string(&format!("smtp:{address}"))
             ),
@@ -357,7 +345,7 @@ impl GraphClient {
 
     async fn send_object(
         &self,
-        kind: CloudKind,
+        kind: ObjectKind,
         request: &GraphRequest,
     ) -> Result<CloudObject, GraphError> {
         let value = self.send(request).await?.unwrap_or(Value::Null);
@@ -367,7 +355,7 @@ impl GraphClient {
     /// Creates a user or group from its Graph properties.
     pub async fn create(
         &self,
-        kind: CloudKind,
+        kind: ObjectKind,
         properties: &Value,
     ) -> Result<CloudObject, GraphError> {
         let request =
@@ -378,7 +366,7 @@ impl GraphClient {
     /// Changes the given properties.
     pub async fn update(
         &self,
-        kind: CloudKind,
+        kind: ObjectKind,
         id: &str,
         changes: &Value,
     ) -> Result<(), GraphError> {
@@ -388,7 +376,7 @@ impl GraphClient {
     }
 
     /// Deletes (users go to the tenant's recycle bin for 30 days, as Graph does).
-    pub async fn delete(&self, kind: CloudKind, id: &str) -> Result<(), GraphError> {
+    pub async fn delete(&self, kind: ObjectKind, id: &str) -> Result<(), GraphError> {
         self.send(&GraphRequest::new(Method::Delete, &[kind.collection(), id]))
             .await
             .map(drop)
@@ -396,7 +384,7 @@ impl GraphClient {
 
     pub async fn get(
         &self,
-        kind: CloudKind,
+        kind: ObjectKind,
         id: &str,
         select: &[&str],
     ) -> Result<CloudObject, GraphError> {
@@ -410,8 +398,8 @@ impl GraphClient {
     /// Every object that matches (normally none or one).
     pub async fn find(
         &self,
-        kind: CloudKind,
-        lookup: &Lookup,
+        kind: ObjectKind,
+        lookup: &CloudQuery,
         select: &[&str],
     ) -> Result<Vec<CloudObject>, GraphError> {
         // Filters on onPremisesImmutableId (and other non-default forms) are advanced queries:
@@ -435,12 +423,12 @@ impl GraphClient {
         immutable_id: &str,
         select: &[&str],
     ) -> Result<Option<CloudObject>, GraphError> {
-        let lookup = Lookup::Equals {
+        let lookup = CloudQuery::Equals {
             property: "onPremisesImmutableId",
             value: immutable_id.to_owned(),
         };
         Ok(self
-            .find(CloudKind::User, &lookup, select)
+            .find(ObjectKind::User, &lookup, select)
             .await?
             .into_iter()
             .next())
@@ -451,12 +439,12 @@ impl GraphClient {
         upn: &str,
         select: &[&str],
     ) -> Result<Option<CloudObject>, GraphError> {
-        let lookup = Lookup::Equals {
+        let lookup = CloudQuery::Equals {
             property: "userPrincipalName",
             value: upn.to_owned(),
         };
         Ok(self
-            .find(CloudKind::User, &lookup, select)
+            .find(ObjectKind::User, &lookup, select)
             .await?
             .into_iter()
             .next())
@@ -464,18 +452,18 @@ impl GraphClient {
 
     pub async fn by_smtp_address(
         &self,
-        kind: CloudKind,
+        kind: ObjectKind,
         address: &str,
         select: &[&str],
     ) -> Result<Option<CloudObject>, GraphError> {
-        let lookup = Lookup::SmtpAddress(address.to_owned());
+        let lookup = CloudQuery::SmtpAddress(address.to_owned());
         Ok(self.find(kind, &lookup, select).await?.into_iter().next())
     }
 
     /// Every user or group, page by page (999 a page, Graph's maximum).
     pub async fn list(
         &self,
-        kind: CloudKind,
+        kind: ObjectKind,
         select: &[&str],
     ) -> Result<Vec<CloudObject>, GraphError> {
         let mut request = GraphRequest::get(&[kind.collection()]).with_query("$top", "999");
@@ -490,7 +478,7 @@ impl GraphClient {
     /// Follows `@odata.nextLink` to the last page.
     async fn pages(
         &self,
-        kind: CloudKind,
+        kind: ObjectKind,
         first: GraphRequest,
         mut each: impl FnMut(CloudObject),
     ) -> Result<(), GraphError> {
@@ -513,7 +501,7 @@ impl GraphClient {
     /// A delta round: from the start when `from` is `None`, else the changes since that link.
     pub async fn delta(
         &self,
-        kind: CloudKind,
+        kind: ObjectKind,
         select: &[&str],
         from: Option<&DeltaLink>,
     ) -> Result<DeltaRound, GraphError> {
@@ -593,7 +581,7 @@ impl GraphClient {
             .with_query("$select", "id")
             .with_query("$top", "999");
         let mut ids = Vec::new();
-        self.pages(CloudKind::User, request, |member| ids.push(member.id))
+        self.pages(ObjectKind::User, request, |member| ids.push(member.id))
             .await?;
         Ok(ids)
     }
@@ -1214,12 +1202,12 @@ mod tests {
 
     #[test]
     fn lookups_are_odata_filters() {
-        let upn = Lookup::Equals {
+        let upn = CloudQuery::Equals {
             property: "userPrincipalName",
             value: "o'neil@contoso.com".to_owned(),
         };
         assert_eq!(upn.filter(), "userPrincipalName eq 'o''neil@contoso.com'");
-        let smtp = Lookup::SmtpAddress("a@contoso.com".to_owned());
+        let smtp = CloudQuery::SmtpAddress("a@contoso.com".to_owned());
         assert!(smtp.filter().contains("p eq 'smtp:a@contoso.com'"));
     }
 

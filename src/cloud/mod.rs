@@ -26,7 +26,7 @@ pub use auth::{Authority, Credentials, DeviceCodeSignIn, TokenSource};
 pub use error::{ErrorKind, GraphError, SignInError};
 pub use flow::{FlowPolicy, FlowStats};
 pub use graph::{
-    CloudKind, CloudObject, GraphClient, GraphRequest, Lookup, Method, PasswordHashEndpoint,
+    CloudObject, CloudQuery, GraphClient, GraphRequest, Method, ObjectKind, PasswordHashEndpoint,
     PasswordHashItem,
 };
 

@@ -56,11 +56,7 @@ const UAC_ACCOUNT_DISABLE: u32 = 0x2;
 /// The accounts of the system itself, which never sync whatever the scope says.
 const SYSTEM_ACCOUNT_NAMES: &[&str] = &["krbtgt", "guest", "defaultaccount"];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ObjectKind {
-    User,
-    Group,
-}
+pub use crate::object_kind::ObjectKind;
 
 /// A value dirsync could not use, kept so the run can report it on the object instead of
 /// failing or silently dropping it.

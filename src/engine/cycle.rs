@@ -18,18 +18,18 @@ use super::import_changes::{import_change, import_delete};
 use super::plan::{Operation, Plan, PlanInput, PlanOptions, plan};
 pub use super::recorder::CycleReport;
 use super::recorder::RunRecorder;
-pub use super::types::{CycleError, Progress, StopSignal, object_type};
+pub use super::types::{CycleError, Progress, StopSignal};
 use super::validation::Severity;
 use super::write_back::{self, WriteBackContext, WriteBackSchema};
 use crate::clock::now_ms;
 use crate::cloud::graph::DeltaLink;
 use crate::cloud::mailboxes::{MailboxChange, MailboxPage};
 use crate::cloud::{
-    CloudKind, CloudObject, Credentials, FlowPolicy, GraphClient, GraphError, Lookup,
+    CloudObject, CloudQuery, Credentials, FlowPolicy, GraphClient, GraphError, ObjectKind,
 };
 use crate::config::Config;
 use crate::directory::import::{DirSyncCookie, DirectoryChange, FullImport, MemberChanges};
-use crate::directory::objects::{DirectoryObject, ObjectKind};
+use crate::directory::objects::DirectoryObject;
 use crate::directory::reader::{DirectoryReader, RetryPolicy};
 use crate::directory::{DirectoryError, Dn};
 use crate::guid::Guid;
@@ -670,20 +670,20 @@ impl Cycle<'_> {
             .collect();
         let graph = &self.connections.graph;
         let cloud = if unlinked.len() > LOOKUP_LIMIT {
-            let mut cloud = graph.list(CloudKind::User, USER_SELECT).await?;
-            cloud.extend(graph.list(CloudKind::Group, GROUP_SELECT).await?);
+            let mut cloud = graph.list(ObjectKind::User, USER_SELECT).await?;
+            cloud.extend(graph.list(ObjectKind::Group, GROUP_SELECT).await?);
             cloud
         } else {
             let soft_match_upn = self.config.options.soft_match_upn;
-            let lookups: Vec<(CloudKind, Lookup)> = unlinked
+            let lookups: Vec<(ObjectKind, CloudQuery)> = unlinked
                 .iter()
                 .flat_map(|object| lookups_for(object, soft_match_upn))
                 .collect();
             let found: Vec<Result<Vec<CloudObject>, GraphError>> =
                 futures::stream::iter(lookups.iter().map(|(kind, lookup)| {
                     let select = match kind {
-                        CloudKind::User => USER_SELECT,
-                        CloudKind::Group => GROUP_SELECT,
+                        ObjectKind::User => USER_SELECT,
+                        ObjectKind::Group => GROUP_SELECT,
                     };
                     graph.find(*kind, lookup, select)
                 }))
@@ -745,7 +745,7 @@ impl Cycle<'_> {
                     step: StepKind::Synchronization,
                     dn: report.dn.to_string(),
                     anchor: Some(report.anchor.to_string()),
-                    object_type: Some(object_type(report.kind)),
+                    object_type: Some(report.kind),
                     error_type: issue.rule.word().to_owned(),
                     code: Some(issue.attribute.clone()),
                     server_message: issue.statement(),
@@ -837,26 +837,26 @@ const LOOKUP_LIMIT: usize = 100;
 const LOOKUPS_IN_FLIGHT: usize = 8;
 
 /// The lookups that find any cloud object the plan could join `object` to.
-fn lookups_for(object: &DirectoryObject, soft_match_upn: bool) -> Vec<(CloudKind, Lookup)> {
-    let equals = |property: &'static str, value: &str| Lookup::Equals {
+fn lookups_for(object: &DirectoryObject, soft_match_upn: bool) -> Vec<(ObjectKind, CloudQuery)> {
+    let equals = |property: &'static str, value: &str| CloudQuery::Equals {
         property,
         value: value.to_owned(),
     };
     match object.kind {
         ObjectKind::Group => mail_nickname(object)
-            .map(|nickname| vec![(CloudKind::Group, equals("mailNickname", &nickname))])
+            .map(|nickname| vec![(ObjectKind::Group, equals("mailNickname", &nickname))])
             .unwrap_or_default(),
         ObjectKind::User => {
             let mut lookups = vec![(
-                CloudKind::User,
+                ObjectKind::User,
                 equals("onPremisesImmutableId", &object.immutable_id()),
             )];
             if let Some(smtp) = primary_smtp(object).or_else(|| object.first("mail")) {
-                lookups.push((CloudKind::User, Lookup::SmtpAddress(smtp.to_owned())));
-                lookups.push((CloudKind::User, equals("mail", smtp)));
+                lookups.push((ObjectKind::User, CloudQuery::SmtpAddress(smtp.to_owned())));
+                lookups.push((ObjectKind::User, equals("mail", smtp)));
             }
             if soft_match_upn && let Some(upn) = object.first("userPrincipalName") {
-                lookups.push((CloudKind::User, equals("userPrincipalName", upn)));
+                lookups.push((ObjectKind::User, equals("userPrincipalName", upn)));
             }
             lookups
         }

@@ -13,11 +13,11 @@ use serde_json::{Map, Value, json};
 
 use super::attribute_flow::{TenantDomains, cloud_shape};
 use super::plan::{AttributeChange, JoinKind, Operation, Plan};
-use super::types::{Progress, StopSignal, object_type};
+use super::types::{Progress, StopSignal};
 use crate::clock::now_ms;
-use crate::cloud::{CloudKind, ErrorKind, GraphClient, GraphError, GraphRequest, Method};
+use crate::cloud::{ErrorKind, GraphClient, GraphError, GraphRequest, Method, ObjectKind};
 use crate::directory::Dn;
-use crate::directory::objects::{DirectoryObject, ObjectKind};
+use crate::directory::objects::DirectoryObject;
 use crate::guid::Guid;
 use crate::store::runs::{AttributeValues, ErrorRecord, ObjectChangeRecord, RunId, StepCounters};
 use crate::store::sync_state::ExportUpdate;
@@ -522,7 +522,7 @@ impl Exporter<'_, '_> {
                         step: StepKind::CloudExport,
                         dn: dn.to_string(),
                         anchor: anchor.to_string(),
-                        object_type: object_type(*kind),
+                        object_type: *kind,
                         cloud_id: Some(link.cloud_id.clone()),
                         change_kind: ChangeKind::Add,
                         attributes: added(properties),
@@ -626,7 +626,7 @@ impl Exporter<'_, '_> {
                         step: StepKind::CloudExport,
                         dn: dn.to_string(),
                         anchor: anchor.to_string(),
-                        object_type: object_type(*kind),
+                        object_type: *kind,
                         cloud_id: Some(cloud_id.clone()),
                         change_kind: ChangeKind::Delete,
                         attributes: removed(&old),
@@ -696,7 +696,7 @@ impl Exporter<'_, '_> {
                     step: StepKind::CloudExport,
                     dn: dn.to_string(),
                     anchor: anchor.to_string(),
-                    object_type: object_type(*kind),
+                    object_type: *kind,
                     cloud_id: Some(cloud_id.clone()),
                     change_kind: ChangeKind::Update,
                     attributes,
@@ -822,7 +822,7 @@ impl Exporter<'_, '_> {
             step: StepKind::CloudExport,
             dn: link.dn.to_string(),
             anchor: owner.to_string(),
-            object_type: object_type(link.kind),
+            object_type: link.kind,
             cloud_id: Some(link.cloud_id.clone()),
             change_kind: ChangeKind::Update,
             attributes,
@@ -847,7 +847,7 @@ impl Exporter<'_, '_> {
             step: StepKind::CloudExport,
             dn: dn.to_owned(),
             anchor: Some(anchor.to_string()),
-            object_type: Some(object_type(kind)),
+            object_type: Some(kind),
             error_type: error_type.to_owned(),
             code,
             server_message: error.to_string(),
@@ -932,8 +932,8 @@ fn join_words(how: JoinKind) -> &'static str {
 
 fn collection(kind: ObjectKind) -> &'static str {
     match kind {
-        ObjectKind::User => CloudKind::User.collection(),
-        ObjectKind::Group => CloudKind::Group.collection(),
+        ObjectKind::User => ObjectKind::User.collection(),
+        ObjectKind::Group => ObjectKind::Group.collection(),
     }
 }
 
@@ -996,7 +996,7 @@ pub fn planned_changes(
             step: StepKind::Synchronization,
             dn,
             anchor: anchor.to_string(),
-            object_type: object_type(kind),
+            object_type: kind,
             cloud_id,
             change_kind,
             attributes,

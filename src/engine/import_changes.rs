@@ -6,7 +6,6 @@ use std::collections::{BTreeSet, HashSet};
 
 use serde_json::Value;
 
-use super::types::object_type;
 use crate::directory::objects::DirectoryObject;
 use crate::store::runs::{AttributeValues, ObjectChangeRecord};
 use crate::store::vocabulary::{ChangeKind, StepKind};
@@ -47,7 +46,7 @@ pub fn import_change(
         step: StepKind::DirectoryImport,
         dn: object.dn.to_string(),
         anchor: object.anchor.to_string(),
-        object_type: object_type(object.kind),
+        object_type: object.kind,
         cloud_id: None,
         change_kind,
         attributes,
@@ -60,7 +59,7 @@ pub fn import_delete(stored: &DirectoryObject) -> ObjectChangeRecord {
         step: StepKind::DirectoryImport,
         dn: stored.dn.to_string(),
         anchor: stored.anchor.to_string(),
-        object_type: object_type(stored.kind),
+        object_type: stored.kind,
         cloud_id: None,
         change_kind: ChangeKind::Delete,
         attributes: Vec::new(),

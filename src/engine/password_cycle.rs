@@ -31,7 +31,7 @@ use crate::directory::password_hashes::{
 use crate::guid::Guid;
 use crate::store::password_sync::{PASSWORD_CURSOR, PasswordTarget};
 use crate::store::runs::{AttributeValues, ErrorRecord, ObjectChangeRecord, StepCounters};
-use crate::store::vocabulary::{ChangeKind, ObjectType, RunMode, RunStatus, RunTrigger, StepKind};
+use crate::store::vocabulary::{ChangeKind, ObjectKind, RunMode, RunStatus, RunTrigger, StepKind};
 use crate::store::{SqliteStore, StoreError};
 
 /// Entra Connect's batch size for password hashes.
@@ -327,7 +327,7 @@ impl PasswordCycle<'_> {
                         step: StepKind::CloudExport,
                         dn: target.dn.to_string(),
                         anchor: target.anchor.to_string(),
-                        object_type: ObjectType::User,
+                        object_type: ObjectKind::User,
                         cloud_id: Some(target.cloud_id.clone()),
                         change_kind: ChangeKind::Update,
                         attributes: vec![AttributeValues {
@@ -390,7 +390,7 @@ fn password_error(target: &PasswordTarget, error: &GraphError, now: i64) -> Erro
         step: StepKind::CloudExport,
         dn: target.dn.to_string(),
         anchor: Some(target.anchor.to_string()),
-        object_type: Some(ObjectType::User),
+        object_type: Some(ObjectKind::User),
         error_type: error_type.to_owned(),
         code,
         server_message: error.to_string(),

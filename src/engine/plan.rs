@@ -425,7 +425,7 @@ impl<'a> Matcher<'a> {
             if let Some(upn) = object.string("userPrincipalName") {
                 matcher.by_upn.insert(upn.to_lowercase(), object);
             }
-            if object.kind == crate::cloud::CloudKind::Group
+            if object.kind == ObjectKind::Group
                 && let Some(nickname) = object.string("mailNickname")
             {
                 matcher
@@ -489,7 +489,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::cloud::CloudKind;
+    use crate::cloud::ObjectKind;
 
     fn guid(n: u8) -> Guid {
         Guid([n; 16])
@@ -558,7 +558,7 @@ mod tests {
     fn cloud_user(id: &str, properties: Value) -> CloudObject {
         CloudObject {
             id: id.to_owned(),
-            kind: CloudKind::User,
+            kind: ObjectKind::User,
             properties: match properties {
                 Value::Object(properties) => properties,
                 other => panic!("an object, not {other}"),
@@ -738,7 +738,7 @@ mod tests {
         // A run that created the group but crashed before saving its link finds it again.
         let orphan = CloudObject {
             id: "g1".to_owned(),
-            kind: CloudKind::Group,
+            kind: ObjectKind::Group,
             properties: json!({"mailNickname": "finance", "displayName": "Finance", "securityEnabled": true, "mailEnabled": false})
                 .as_object()
                 .expect("object")

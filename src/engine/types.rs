@@ -7,9 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::cloud::GraphError;
 use crate::directory::DirectoryError;
-use crate::directory::objects::ObjectKind;
 use crate::store::StoreError;
-use crate::store::vocabulary::{ObjectType, StepKind};
+use crate::store::vocabulary::StepKind;
 
 /// What a running cycle reports as it goes, for a progress line or bar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,12 +58,4 @@ pub enum CycleError {
     GraphClient(#[from] crate::cloud::graph::GraphSetupError),
     #[error("stopped on request")]
     Stopped,
-}
-
-/// The run record's word for an object's kind.
-pub fn object_type(kind: ObjectKind) -> ObjectType {
-    match kind {
-        ObjectKind::User => ObjectType::User,
-        ObjectKind::Group => ObjectType::Group,
-    }
 }

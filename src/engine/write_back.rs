@@ -26,7 +26,7 @@ use crate::directory::write_back::{
 use crate::directory::{DirectoryConnection, DirectoryError};
 use crate::store::SqliteStore;
 use crate::store::runs::{AttributeValues, ErrorRecord, ObjectChangeRecord, RunId, StepCounters};
-use crate::store::vocabulary::{ChangeKind, ObjectType, StepKind};
+use crate::store::vocabulary::{ChangeKind, ObjectKind, StepKind};
 use crate::store::write_back::WriteBackTarget;
 
 const PROXY_ADDRESSES: &str = "proxyAddresses";
@@ -322,7 +322,7 @@ async fn write_user(
                 step: StepKind::WriteBackExport,
                 dn: target.dn.to_string(),
                 anchor: target.anchor.to_string(),
-                object_type: ObjectType::User,
+                object_type: ObjectKind::User,
                 cloud_id: Some(target.cloud_id.clone()),
                 change_kind: ChangeKind::Update,
                 attributes: written
@@ -349,7 +349,7 @@ async fn write_user(
                 step: StepKind::WriteBackExport,
                 dn: target.dn.to_string(),
                 anchor: Some(target.anchor.to_string()),
-                object_type: Some(ObjectType::User),
+                object_type: Some(ObjectKind::User),
                 error_type: if denied {
                     "write-back-denied"
                 } else {

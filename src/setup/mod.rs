@@ -64,7 +64,7 @@ pub struct SetupInputs {
 }
 
 /// Told what setup is doing while it works.
-pub trait Progress {
+pub trait SetupProgress {
     /// Step `number` of [`STEPS`] begins.
     fn step(&mut self, number: usize, title: &str);
     /// Something was done or found, or the administrator must act (the sign-in code).
@@ -267,7 +267,7 @@ pub async fn run_setup(
     inputs: &SetupInputs,
     config_file: &Path,
     secrets: &dyn SecretStore,
-    progress: &mut dyn Progress,
+    progress: &mut dyn SetupProgress,
 ) -> Result<SetupReport, SetupFailure> {
     let answers = &checked.answers;
     let fields = CloudFields::of(checked);
@@ -354,14 +354,14 @@ pub async fn apply_setup(
     cloud: CloudSession,
     config_file: &Path,
     secrets: &dyn SecretStore,
-    progress: &mut dyn Progress,
+    progress: &mut dyn SetupProgress,
 ) -> Result<SetupReport, SetupFailure> {
     let answers = &checked.answers;
     // This installation's earlier configuration names the account and the app it made: setup
     // reuses only those (an account or app found by its name alone must prove itself).
     let previous = Config::load(config_file).ok();
     let mut warnings = Vec::new();
-    let mut warn = |progress: &mut dyn Progress, text: String| {
+    let mut warn = |progress: &mut dyn SetupProgress, text: String| {
         progress.warning(&text);
         warnings.push(text);
     };
@@ -673,7 +673,7 @@ pub async fn create_sync_app(
     computer: &str,
     known: Option<KnownApp>,
     secrets: &dyn SecretStore,
-    progress: &mut dyn Progress,
+    progress: &mut dyn SetupProgress,
 ) -> Result<SyncApp, SetupFailure> {
     let display_name = sync_app_name(computer);
     let target = sync_app_target(endpoints, &tenant.tenant_id, &display_name, known);
@@ -711,7 +711,7 @@ pub async fn renew_app_credential(
     config_file: &Path,
     computer: &str,
     secrets: &dyn SecretStore,
-    progress: &mut dyn Progress,
+    progress: &mut dyn SetupProgress,
 ) -> Result<RenewedCredential, SetupFailure> {
     let mut config = Config::load(config_file)
         .map_err(|error| SetupFailure::bad_input(None, error.to_string()))?;
@@ -867,7 +867,7 @@ pub async fn open_password_hash_source(
 pub async fn check_password_hash_endpoint(
     client: &GraphClient,
     fields: &CloudFields,
-    progress: &mut dyn Progress,
+    progress: &mut dyn SetupProgress,
 ) -> Result<(), SetupFailure> {
     match client.password_hash_endpoint().await {
         Ok(PasswordHashEndpoint::Available { max_batch }) => {
@@ -907,7 +907,7 @@ pub fn start_options_over(
 pub async fn check_mailbox_endpoint(
     client: &GraphClient,
     fields: &CloudFields,
-    progress: &mut dyn Progress,
+    progress: &mut dyn SetupProgress,
 ) -> Result<(), SetupFailure> {
     match client.mailbox_endpoint().await {
         Ok(MailboxEndpoint::Available) => {
@@ -929,7 +929,7 @@ async fn check_cloud_options(
     client: &GraphClient,
     options: &crate::config::SyncOptions,
     fields: &CloudFields,
-    progress: &mut dyn Progress,
+    progress: &mut dyn SetupProgress,
 ) -> Result<(), SetupFailure> {
     if options.password_hash_sync {
         check_password_hash_endpoint(client, fields, progress).await?;
@@ -1032,7 +1032,7 @@ pub async fn sign_in(
     endpoints: &CloudEndpoints,
     client_secret: Option<Secret>,
     fields: &CloudFields,
-    progress: &mut dyn Progress,
+    progress: &mut dyn SetupProgress,
 ) -> Result<CloudSession, SetupFailure> {
     let policy = setup_policy();
     let http = http_client(&TlsTrust::SystemRoots, policy.request_timeout)

@@ -8,7 +8,7 @@ use rusqlite::{OptionalExtension as _, params};
 use super::runs::{ERROR_COLUMNS, ErrorRecord, ObjectChangeRecord, RunId, read_error, word};
 use super::sync_state::DIRSYNC_CURSOR;
 use super::{SqliteStore, StoreError};
-use crate::store::vocabulary::{ChangeKind, ObjectType, StepKind};
+use crate::store::vocabulary::{ChangeKind, ObjectKind, StepKind};
 
 /// One line of a run's object list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,7 +19,7 @@ pub struct ChangeRow {
     pub imported: bool,
     pub step: StepKind,
     pub change_kind: ChangeKind,
-    pub object_type: ObjectType,
+    pub object_type: ObjectKind,
     pub dn: String,
     pub anchor: String,
     pub cloud_id: Option<String>,
@@ -31,7 +31,7 @@ pub struct FoundObject {
     pub anchor: String,
     /// Its DN as last seen.
     pub dn: String,
-    pub object_type: Option<ObjectType>,
+    pub object_type: Option<ObjectKind>,
 }
 
 /// One thing that happened to an object in one run.
@@ -106,7 +106,7 @@ impl SqliteStore {
                     step: word(StepKind::parse(&step), &step)?,
                     dn: row.get(1)?,
                     anchor: row.get(2)?,
-                    object_type: word(ObjectType::parse(&object_type), &object_type)?,
+                    object_type: word(ObjectKind::parse(&object_type), &object_type)?,
                     cloud_id: row.get(4)?,
                     change_kind: word(ChangeKind::parse(&change_kind), &change_kind)?,
                     attributes: serde_json::from_str(&attributes).unwrap_or_default(),
@@ -153,7 +153,7 @@ impl SqliteStore {
             found.push(FoundObject {
                 anchor,
                 dn: row.get(1)?,
-                object_type: object_type.as_deref().and_then(ObjectType::parse),
+                object_type: object_type.as_deref().and_then(ObjectKind::parse),
             });
             if found.len() == limit {
                 break;
@@ -248,7 +248,7 @@ fn read_change_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChangeRow> {
         imported: row.get::<_, i64>(1)? == 1,
         step: word(StepKind::parse(&step), &step)?,
         change_kind: word(ChangeKind::parse(&change_kind), &change_kind)?,
-        object_type: word(ObjectType::parse(&object_type), &object_type)?,
+        object_type: word(ObjectKind::parse(&object_type), &object_type)?,
         dn: row.get(5)?,
         anchor: row.get(6)?,
         cloud_id: row.get(7)?,
@@ -280,7 +280,7 @@ mod tests {
             step: StepKind::CloudExport,
             dn: dn.to_owned(),
             anchor: anchor.to_owned(),
-            object_type: ObjectType::User,
+            object_type: ObjectKind::User,
             cloud_id: Some(format!("cloud-{anchor}")),
             change_kind: kind,
             attributes: vec![AttributeValues {
@@ -340,7 +340,7 @@ mod tests {
                     step: StepKind::CloudExport,
                     dn: "CN=Ada Lovelace,OU=Sales".to_owned(),
                     anchor: Some("AAA=".to_owned()),
-                    object_type: Some(ObjectType::User),
+                    object_type: Some(ObjectKind::User),
                     error_type: "conflict".to_owned(),
                     code: Some("Request_BadRequest".to_owned()),
                     server_message: "Another object with the same value".to_owned(),

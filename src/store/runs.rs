@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{SqliteStore, StoreError};
-use crate::store::vocabulary::{ChangeKind, ObjectType, RunMode, RunStatus, RunTrigger, StepKind};
+use crate::store::vocabulary::{ChangeKind, ObjectKind, RunMode, RunStatus, RunTrigger, StepKind};
 
 pub type RunId = i64;
 
@@ -111,7 +111,7 @@ pub struct ObjectChangeRecord {
     pub step: StepKind,
     pub dn: String,
     pub anchor: String,
-    pub object_type: ObjectType,
+    pub object_type: ObjectKind,
     pub cloud_id: Option<String>,
     pub change_kind: ChangeKind,
     pub attributes: Vec<AttributeValues>,
@@ -123,7 +123,7 @@ pub struct ErrorRecord {
     pub step: StepKind,
     pub dn: String,
     pub anchor: Option<String>,
-    pub object_type: Option<ObjectType>,
+    pub object_type: Option<ObjectKind>,
     /// A stable word: `invalid-character`, `conflict`, `forbidden`, …
     pub error_type: String,
     /// The rule or the server's code.
@@ -157,7 +157,7 @@ pub(super) fn read_error(row: &rusqlite::Row<'_>) -> rusqlite::Result<ErrorRecor
         step: word(StepKind::parse(&step), &step)?,
         dn: row.get(1)?,
         anchor: row.get(2)?,
-        object_type: object_type.as_deref().and_then(ObjectType::parse),
+        object_type: object_type.as_deref().and_then(ObjectKind::parse),
         error_type: row.get(4)?,
         code: row.get(5)?,
         server_message: row.get(6)?,
@@ -335,7 +335,7 @@ impl SqliteStore {
                     error.step.as_str(),
                     error.dn,
                     error.anchor,
-                    error.object_type.map(ObjectType::as_str),
+                    error.object_type.map(ObjectKind::as_str),
                     error.error_type,
                     error.code,
                     error.server_message,
@@ -524,7 +524,7 @@ impl SqliteStore {
                     step: word(StepKind::parse(&step), &step)?,
                     dn: row.get(1)?,
                     anchor: row.get(2)?,
-                    object_type: word(ObjectType::parse(&object_type), &object_type)?,
+                    object_type: word(ObjectKind::parse(&object_type), &object_type)?,
                     cloud_id: row.get(4)?,
                     change_kind: word(ChangeKind::parse(&change_kind), &change_kind)?,
                     attributes: serde_json::from_str(&attributes).unwrap_or_default(),
@@ -628,7 +628,7 @@ mod tests {
                     step: StepKind::CloudExport,
                     dn: "CN=a,DC=x".to_owned(),
                     anchor: "guid".to_owned(),
-                    object_type: ObjectType::User,
+                    object_type: ObjectKind::User,
                     cloud_id: Some("id".to_owned()),
                     change_kind: ChangeKind::Add,
                     attributes: vec![AttributeValues {
@@ -646,7 +646,7 @@ mod tests {
                     step: StepKind::Synchronization,
                     dn: "CN=b,DC=x".to_owned(),
                     anchor: None,
-                    object_type: Some(ObjectType::User),
+                    object_type: Some(ObjectKind::User),
                     error_type: "invalid-character".to_owned(),
                     code: None,
                     server_message: "bad".to_owned(),

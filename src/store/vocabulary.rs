@@ -72,10 +72,7 @@ text_enum!(
     ChangeKind { Add => "add", Update => "update", Rename => "rename", Delete => "delete" }
 );
 
-text_enum!(
-    /// The object types dirsync synchronizes.
-    ObjectType { User => "user", Group => "group" }
-);
+pub use crate::object_kind::ObjectKind;
 
 #[cfg(test)]
 mod tests {

@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use tokio::runtime::Handle;
 
 use crate::cloud::auth::DeviceCodePrompt;
-use crate::setup::{Milestone, Progress, SetupFailure};
+use crate::setup::{Milestone, SetupFailure, SetupProgress};
 
 /// What setup tells the window while a task runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +24,7 @@ pub enum SetupEvent {
     Sync(crate::engine::cycle::Progress),
 }
 
-/// Setup's [`Progress`], sent to the window (and waking it up).
+/// Setup's [`SetupProgress`], sent to the window (and waking it up).
 #[derive(Debug)]
 pub struct Reporter {
     events: mpsc::Sender<SetupEvent>,
@@ -76,7 +76,7 @@ impl Reporter {
     }
 }
 
-impl Progress for Reporter {
+impl SetupProgress for Reporter {
     fn step(&mut self, number: usize, title: &str) {
         self.send(SetupEvent::Step(number, title.to_owned()));
     }
