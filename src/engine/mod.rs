@@ -13,6 +13,8 @@
 
 pub mod addresses;
 pub mod attribute_flow;
+pub mod change_records;
+pub mod connections;
 pub mod cycle;
 pub mod export;
 pub mod import_changes;

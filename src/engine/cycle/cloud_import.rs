@@ -1,0 +1,109 @@
+//! The cloud import step: what the tenant holds that unlinked objects could join, and the
+//! tenant's verified domains.
+
+use std::collections::HashMap;
+
+use super::*;
+
+impl Cycle<'_> {
+    /// What the tenant holds, for joining objects that have no link yet. A few such objects are
+    /// looked up one by one (by immutableId, SMTP address, UPN or group nickname), so a run with
+    /// a handful of new objects never lists a large tenant; many are read with one listing.
+    pub(super) async fn cloud_import(
+        &mut self,
+        objects: &[DirectoryObject],
+        links: &HashMap<Guid, crate::store::sync_state::Link>,
+    ) -> Result<(Vec<CloudObject>, StepCounters), CycleError> {
+        let unlinked: Vec<&DirectoryObject> = objects
+            .iter()
+            .filter(|object| !links.contains_key(&object.anchor) && !object.is_system_object())
+            .collect();
+        let graph = &self.connections.graph;
+        let cloud = if unlinked.len() > LOOKUP_LIMIT {
+            let mut cloud = graph.list(ObjectKind::User, USER_SELECT).await?;
+            cloud.extend(graph.list(ObjectKind::Group, GROUP_SELECT).await?);
+            cloud
+        } else {
+            let soft_match_upn = self.config.options.soft_match_upn;
+            let lookups: Vec<(ObjectKind, CloudQuery)> = unlinked
+                .iter()
+                .flat_map(|object| lookups_for(object, soft_match_upn))
+                .collect();
+            let found: Vec<Result<Vec<CloudObject>, GraphError>> =
+                futures::stream::iter(lookups.iter().map(|(kind, lookup)| {
+                    let select = match kind {
+                        ObjectKind::User => USER_SELECT,
+                        ObjectKind::Group => GROUP_SELECT,
+                    };
+                    graph.find(*kind, lookup, select)
+                }))
+                .buffer_unordered(LOOKUPS_IN_FLIGHT)
+                .collect()
+                .await;
+            let mut by_id: HashMap<String, CloudObject> = HashMap::new();
+            for result in found {
+                for object in result? {
+                    by_id.insert(object.id.clone(), object);
+                }
+            }
+            by_id.into_values().collect()
+        };
+        let linked: HashSet<&str> = links.values().map(|link| link.cloud_id.as_str()).collect();
+        let mut counters = StepCounters::default();
+        for object in &cloud {
+            if linked.contains(object.id.as_str()) {
+                counters.no_change += 1;
+            } else {
+                counters.adds += 1;
+            }
+        }
+        self.recorder.progress(Progress::Objects {
+            step: StepKind::CloudImport,
+            done: cloud.len() as u64,
+            total: Some(cloud.len() as u64),
+        });
+        Ok((cloud, counters))
+    }
+
+    pub(super) async fn tenant_domains(&self) -> Result<TenantDomains, CycleError> {
+        let domains = crate::cloud::setup::verified_domains(&self.connections.graph).await?;
+        Ok(TenantDomains {
+            initial: domains
+                .iter()
+                .find(|domain| domain.is_initial)
+                .map(|domain| domain.name.clone())
+                .unwrap_or_default(),
+            verified: domains.into_iter().map(|domain| domain.name).collect(),
+        })
+    }
+}
+
+/// The lookups that find any cloud object the plan could join `object` to.
+pub(super) fn lookups_for(
+    object: &DirectoryObject,
+    soft_match_upn: bool,
+) -> Vec<(ObjectKind, CloudQuery)> {
+    let equals = |property: &'static str, value: &str| CloudQuery::Equals {
+        property,
+        value: value.to_owned(),
+    };
+    match object.kind {
+        ObjectKind::Group => mail_nickname(object)
+            .map(|nickname| vec![(ObjectKind::Group, equals("mailNickname", &nickname))])
+            .unwrap_or_default(),
+        ObjectKind::User => {
+            let mut lookups = vec![(
+                ObjectKind::User,
+                equals("onPremisesImmutableId", &object.immutable_id()),
+            )];
+            if let Some(smtp) = primary_smtp(object).or_else(|| object.first("mail")) {
+                lookups.push((ObjectKind::User, CloudQuery::SmtpAddress(smtp.to_owned())));
+                lookups.push((ObjectKind::User, equals("mail", smtp)));
+            }
+            if soft_match_upn && let Some(upn) = object.first("userPrincipalName") {
+                lookups.push((ObjectKind::User, equals("userPrincipalName", upn)));
+            }
+            lookups
+        }
+    }
+}

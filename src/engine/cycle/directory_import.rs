@@ -1,0 +1,240 @@
+//! The directory import step: a full read of the scope (which also finds what AD lost while
+//! nobody watched) or the DirSync changes since the saved cookie, saved with the cookie in one
+//! transaction.
+
+use std::collections::HashSet;
+
+use super::*;
+
+impl Cycle<'_> {
+    /// Reads every object in scope. The cookie for "now" is taken first, so that changes made
+    /// during the import are read again by the next delta run rather than missed. Objects the
+    /// store knows and AD no longer has are gone (deleted while nobody watched).
+    pub(super) async fn full_import(&mut self) -> Result<StepCounters, CycleError> {
+        let scope = self.config.scope();
+        let cookie = self.connections.directory.current_cookie().await?;
+        let known: HashSet<Guid> = self.store.known_anchors()?.into_iter().collect();
+        let mut counters = StepCounters::default();
+        let mut seen: HashSet<Guid> = HashSet::new();
+        let connection = self.connections.directory.connection().await?;
+        let mut import = FullImport::new(connection, &scope);
+        while let Some(page) = import.next_page().await? {
+            let mut changes = Vec::new();
+            for object in &page {
+                let stored = self.store.directory_object(object.anchor)?;
+                match import_change(stored.as_ref(), object) {
+                    Some(change) => {
+                        counters.count(change.change_kind);
+                        changes.push(change);
+                    }
+                    None => counters.no_change += 1,
+                }
+                seen.insert(object.anchor);
+            }
+            self.store
+                .record_import_changes(self.recorder.run_id(), &changes)?;
+            // A full run evaluates every object again (a changed tenant domain, say, changes
+            // what an unchanged object should look like in the cloud).
+            self.store.save_import(&page, &[], None, now_ms())?;
+            self.recorder.progress(Progress::Objects {
+                step: StepKind::DirectoryImport,
+                done: seen.len() as u64,
+                total: None,
+            });
+            if self.stop.is_stopped() {
+                return Err(CycleError::Stopped);
+            }
+        }
+        let gone: Vec<Guid> = known.difference(&seen).copied().collect();
+        counters.deletes = gone.len() as u64;
+        let mut deleted = Vec::new();
+        for anchor in &gone {
+            if let Some(stored) = self.store.directory_object(*anchor)? {
+                deleted.push(import_delete(&stored));
+            }
+        }
+        self.store
+            .record_import_changes(self.recorder.run_id(), &deleted)?;
+        self.store.save_import(
+            &[],
+            &gone,
+            Some((DIRSYNC_CURSOR, cookie.as_bytes())),
+            now_ms(),
+        )?;
+        self.store.set_cursor(
+            SCOPE_CURSOR,
+            scope_fingerprint(self.config).as_bytes(),
+            now_ms(),
+        )?;
+        Ok(counters)
+    }
+
+    /// Reads the changes since the saved cookie, keeping each answer with its cookie.
+    pub(super) async fn delta_import(&mut self) -> Result<StepCounters, CycleError> {
+        let scope = self.config.scope();
+        let mut cookie =
+            DirSyncCookie::from_bytes(self.store.cursor(DIRSYNC_CURSOR)?.unwrap_or_default());
+        let mut counters = StepCounters::default();
+        let mut done = 0u64;
+        loop {
+            let batch = self
+                .connections
+                .directory
+                .read_changes(&scope, &cookie)
+                .await?;
+            let mut objects = Vec::new();
+            let mut gone = Vec::new();
+            let mut changes = Vec::new();
+            for change in batch.changes {
+                match change {
+                    DirectoryChange::InScope {
+                        object, members, ..
+                    } => {
+                        let stored = self.store.directory_object(object.anchor)?;
+                        let object = with_members(object, members, stored.as_ref());
+                        // DirSync also reports changes to attributes dirsync does not read:
+                        // those objects are unchanged here.
+                        match import_change(stored.as_ref(), &object) {
+                            Some(change) => {
+                                counters.count(change.change_kind);
+                                changes.push(change);
+                            }
+                            None => counters.no_change += 1,
+                        }
+                        objects.push(object);
+                    }
+                    DirectoryChange::OutOfScope { anchor, .. }
+                    | DirectoryChange::Deleted { anchor } => {
+                        if let Some(stored) = self.store.directory_object(anchor)? {
+                            counters.deletes += 1;
+                            changes.push(import_delete(&stored));
+                        }
+                        gone.push(anchor);
+                    }
+                }
+            }
+            self.store
+                .record_import_changes(self.recorder.run_id(), &changes)?;
+            done += (objects.len() + gone.len()) as u64;
+            self.store.save_import(
+                &objects,
+                &gone,
+                Some((DIRSYNC_CURSOR, batch.cookie.as_bytes())),
+                now_ms(),
+            )?;
+            self.recorder.progress(Progress::Objects {
+                step: StepKind::DirectoryImport,
+                done,
+                total: None,
+            });
+            cookie = batch.cookie;
+            if !batch.more_results {
+                return Ok(counters);
+            }
+        }
+    }
+}
+
+/// A group's members as they are now: DirSync's re-read leaves `member` out unless the group is
+/// new or moved, so unchanged members come from the stored object and incremental changes are
+/// applied to them.
+pub(super) fn with_members(
+    mut object: DirectoryObject,
+    members: MemberChanges,
+    stored: Option<&DirectoryObject>,
+) -> DirectoryObject {
+    if object.kind != ObjectKind::Group {
+        return object;
+    }
+    let stored_members = || {
+        stored
+            .map(|stored| stored.values("member").to_vec())
+            .unwrap_or_default()
+    };
+    let members = match members {
+        MemberChanges::Complete => return object,
+        MemberChanges::Unchanged => stored_members(),
+        MemberChanges::Delta { added, removed } => {
+            let removed: HashSet<String> = removed
+                .iter()
+                .map(|dn| dn.normalized().to_owned())
+                .collect();
+            let mut members: Vec<String> = stored_members()
+                .into_iter()
+                .filter(|dn| Dn::parse(dn).map_or(true, |dn| !removed.contains(dn.normalized())))
+                .collect();
+            let present: HashSet<String> = members
+                .iter()
+                .filter_map(|dn| Dn::parse(dn).ok())
+                .map(|dn| dn.normalized().to_owned())
+                .collect();
+            members.extend(
+                added
+                    .into_iter()
+                    .filter(|dn| !present.contains(dn.normalized()))
+                    .map(|dn| dn.to_string()),
+            );
+            members
+        }
+    };
+    if members.is_empty() {
+        object.attributes.remove("member");
+    } else {
+        object.attributes.insert("member".to_owned(), members);
+    }
+    object
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn group(members: &[&str]) -> DirectoryObject {
+        let mut attributes = BTreeMap::new();
+        if !members.is_empty() {
+            attributes.insert(
+                "member".to_owned(),
+                members.iter().map(|m| (*m).to_owned()).collect(),
+            );
+        }
+        DirectoryObject {
+            anchor: Guid([1; 16]),
+            dn: Dn::parse("CN=g,DC=x").expect("dn"),
+            kind: ObjectKind::Group,
+            attributes,
+            object_sid: None,
+            problems: Vec::new(),
+        }
+    }
+
+    fn dn(text: &str) -> Dn {
+        Dn::parse(text).expect("dn")
+    }
+
+    #[test]
+    fn a_group_keeps_its_stored_members_and_applies_incremental_changes() {
+        let stored = group(&["CN=a,DC=x", "CN=b,DC=x"]);
+        let reread = group(&[]);
+        let unchanged = with_members(reread.clone(), MemberChanges::Unchanged, Some(&stored));
+        assert_eq!(unchanged.values("member"), ["CN=a,DC=x", "CN=b,DC=x"]);
+
+        let delta = with_members(
+            reread,
+            MemberChanges::Delta {
+                added: vec![dn("CN=c,DC=x"), dn("cn=A,dc=x")],
+                removed: vec![dn("cn=B,DC=X")],
+            },
+            Some(&stored),
+        );
+        assert_eq!(delta.values("member"), ["CN=a,DC=x", "CN=c,DC=x"]);
+
+        let complete = with_members(
+            group(&["CN=z,DC=x"]),
+            MemberChanges::Complete,
+            Some(&stored),
+        );
+        assert_eq!(complete.values("member"), ["CN=z,DC=x"]);
+    }
+}

@@ -1,0 +1,425 @@
+//! One sync cycle (README, "Syncing"): directory import → cloud import → synchronization → cloud
+//! export (→ write-back export with hybrid write-back on), recorded step by step in the store. The
+//! runner runs it for every caller (ARCHITECTURE.md, "Running a cycle").
+//!
+//! Safety comes from the store's sync state, not from finishing: the directory's changes and
+//! their DirSync cookie are saved together, and an object stays pending until the transaction
+//! that records its export. A cycle killed at any point leaves work that the next one redoes,
+//! and the plan's look-before-create (hard match on the immutableId, groups by mailNickname)
+//! makes the redo create nothing twice.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use super::addresses::{mail_nickname, primary_smtp};
+use super::attribute_flow::TenantDomains;
+pub use super::connections::{Connections, sync_app_client};
+use super::export::{self, ExportContext, GROUP_SELECT, USER_SELECT};
+use super::import_changes::{import_change, import_delete};
+use super::plan::{Operation, Plan, PlanInput, PlanOptions, plan};
+pub use super::recorder::CycleReport;
+use super::recorder::RunRecorder;
+pub use super::types::{CycleError, Progress, StopSignal};
+use super::validation::Severity;
+use super::write_back::{self, WriteBackContext, WriteBackSchema};
+use crate::clock::now_ms;
+use crate::cloud::graph::DeltaLink;
+use crate::cloud::mailboxes::{MailboxChange, MailboxPage};
+use crate::cloud::{CloudObject, CloudQuery, GraphError, ObjectKind};
+use crate::config::Config;
+use crate::directory::import::{DirSyncCookie, DirectoryChange, FullImport, MemberChanges};
+use crate::directory::objects::DirectoryObject;
+use crate::directory::{DirectoryError, Dn};
+use crate::guid::Guid;
+use crate::store::runs::{ErrorRecord, StepCounters};
+use crate::store::sync_state::{DIRSYNC_CURSOR, ExportUpdate, SCOPE_CURSOR};
+use crate::store::vocabulary::{RunMode, RunStatus, RunTrigger, StepKind};
+use crate::store::write_back::{WRITE_BACK_CURSOR, WRITE_BACK_SCHEMA_CURSOR};
+use crate::store::{SqliteStore, StoreError};
+use futures::StreamExt as _;
+
+mod cloud_import;
+mod directory_import;
+mod mailboxes;
+
+/// What the caller asks of a cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CycleRequest {
+    pub trigger: RunTrigger,
+    /// Read every object in scope, not only the changes.
+    pub full: bool,
+    /// Everything but the export; the report says what would change.
+    pub preview: bool,
+    /// The administrator confirmed this many deletes after the threshold stopped a run: a run
+    /// with at most this many makes them. `None`: the threshold holds.
+    pub confirmed_deletes: Option<usize>,
+}
+
+impl CycleRequest {
+    /// A cycle for `trigger`: delta (full when needed), exporting, the threshold holding.
+    pub fn new(trigger: RunTrigger) -> CycleRequest {
+        CycleRequest {
+            trigger,
+            full: false,
+            preview: false,
+            confirmed_deletes: None,
+        }
+    }
+}
+
+/// Runs one cycle and records it. The caller holds the run lock. A failure is recorded on the
+/// run (status `failed`) and returned in the report, not as an `Err`; `Err` means the store itself
+/// could not record the run.
+pub async fn run_cycle(
+    config: &Config,
+    connections: &mut Connections,
+    store: &SqliteStore,
+    request: CycleRequest,
+    progress: &(dyn Fn(Progress) + Sync),
+    stop: &StopSignal,
+) -> Result<CycleReport, StoreError> {
+    let mode = if request.preview {
+        RunMode::Preview
+    } else if needs_full_import(config, store, request)? {
+        RunMode::Full
+    } else {
+        RunMode::Delta
+    };
+    let recorder = RunRecorder::start(store, request.trigger, mode, config, progress)?;
+    let retention = Duration::from_secs(u64::from(config.options.retention_days) * 86_400);
+    let pruned = store.prune_runs(now_ms() - retention.as_millis() as i64)?;
+    if pruned > 0 {
+        tracing::info!(
+            pruned,
+            "run history older than the retention period removed"
+        );
+    }
+    let mut cycle = Cycle {
+        config,
+        connections,
+        store,
+        request,
+        stop,
+        recorder,
+    };
+    let outcome = cycle.run().await;
+    let mut recorder = cycle.recorder;
+    let report = &recorder.report;
+    let status = match outcome {
+        Ok(()) => {
+            let errors = report.plan.errors.len() + report.export.errors + report.write_back.errors;
+            if report.deletes_withheld > 0 {
+                RunStatus::StoppedDeletionThreshold
+            } else if errors > 0 {
+                RunStatus::CompletedWithErrors
+            } else {
+                RunStatus::Success
+            }
+        }
+        Err(CycleError::Stopped) => RunStatus::Cancelled,
+        Err(CycleError::Store(error)) => {
+            // The store failed: try to mark the run, then report the store's error.
+            recorder.abandon();
+            return Err(error);
+        }
+        Err(error) => {
+            recorder.fail(error.to_string(), run_failure_hint(&error))?;
+            RunStatus::Failed
+        }
+    };
+    let throttled = recorder.report.export.throttled;
+    recorder.finish(status, throttled)
+}
+
+/// A full import on request, on the first run, and when the scope changed since the last one
+/// (a delta read would miss objects that entered or left the scope without changing).
+fn needs_full_import(
+    config: &Config,
+    store: &SqliteStore,
+    request: CycleRequest,
+) -> Result<bool, StoreError> {
+    Ok(request.full
+        || store.cursor(DIRSYNC_CURSOR)?.is_none()
+        || store.cursor(SCOPE_CURSOR)?.as_deref() != Some(scope_fingerprint(config).as_bytes()))
+}
+
+/// The scope as the store remembers it: included and excluded DNs, normalized and sorted.
+fn scope_fingerprint(config: &Config) -> String {
+    let scope = config.scope();
+    let normalized = |dns: &[Dn]| {
+        let mut dns: Vec<&str> = dns.iter().map(Dn::normalized).collect();
+        dns.sort_unstable();
+        dns.join(";")
+    };
+    format!(
+        "included={}|excluded={}",
+        normalized(scope.included()),
+        normalized(scope.excluded())
+    )
+}
+
+fn run_failure_hint(error: &CycleError) -> String {
+    match error {
+        CycleError::Directory(error) if error.is_transient() => {
+            "the domain controller could not be reached; check that it is up and reachable, then run again (nothing was lost: the next run continues where this one stopped)".to_owned()
+        }
+        CycleError::Directory(_) => {
+            "fix what the message names in the directory settings (run setup again to change them), then run again".to_owned()
+        }
+        CycleError::Graph(_) => {
+            "nothing was lost: objects not exported stay pending and the next run exports them; if the message names a permission or sign-in, run setup again".to_owned()
+        }
+        CycleError::MissingSecret(_)
+        | CycleError::SecretStore(_)
+        | CycleError::Endpoints(_)
+        | CycleError::GraphClient(_) => {
+            "run setup again (the wizard or `dirsync setup`)".to_owned()
+        }
+        CycleError::Store(_) | CycleError::Stopped => String::new(),
+    }
+}
+
+struct Cycle<'a> {
+    config: &'a Config,
+    connections: &'a mut Connections,
+    store: &'a SqliteStore,
+    request: CycleRequest,
+    stop: &'a StopSignal,
+    recorder: RunRecorder<'a>,
+}
+
+impl Cycle<'_> {
+    async fn run(&mut self) -> Result<(), CycleError> {
+        let full = self.recorder.report.mode == RunMode::Full
+            || (self.request.preview && needs_full_import(self.config, self.store, self.request)?);
+        self.step(StepKind::DirectoryImport)?;
+        let counters = if full {
+            self.full_import().await?
+        } else {
+            match self.delta_import().await {
+                Err(CycleError::Directory(DirectoryError::CookieRejected { .. })) => {
+                    tracing::warn!(
+                        "the domain controller no longer accepts the saved DirSync cookie; reading every object instead"
+                    );
+                    self.full_import().await?
+                }
+                other => other?,
+            }
+        };
+        self.end_step(StepKind::DirectoryImport, counters)?;
+        self.check_stop()?;
+
+        let links = self.store.links()?;
+        let objects = self.store.pending_objects()?;
+        let gone = self.store.gone_anchors()?;
+
+        self.step(StepKind::CloudImport)?;
+        let needs_cloud = objects
+            .iter()
+            .any(|object| !links.contains_key(&object.anchor));
+        let (cloud, mut counters) = if needs_cloud {
+            self.cloud_import(&objects, &links).await?
+        } else {
+            (Vec::new(), StepCounters::default())
+        };
+        let domains = self.tenant_domains().await?;
+        let mailboxes_read = if self.config.options.hybrid_write_back {
+            self.import_mailboxes(&mut counters).await?
+        } else {
+            false
+        };
+        self.end_step(StepKind::CloudImport, counters)?;
+        self.check_stop()?;
+
+        self.step(StepKind::Synchronization)?;
+        let options = PlanOptions {
+            deletion_threshold: self.config.options.deletion_threshold,
+            confirmed_deletes: self.request.confirmed_deletes,
+            soft_match_upn: self.config.options.soft_match_upn,
+        };
+        let planned = plan(&PlanInput {
+            objects: &objects,
+            gone: &gone,
+            full: false,
+            links: &links,
+            cloud: &cloud,
+            domains: &domains,
+            options: &options,
+        });
+        self.recorder.report.deletes_withheld = planned.withheld_deletes.len();
+        let counters = self.record_plan(&planned, &objects, &links)?;
+        self.end_step(StepKind::Synchronization, counters)?;
+        let exporting = !self.request.preview && !self.config.options.staging_mode;
+        if exporting {
+            self.forget_unlinked_gone(&gone, &links)?;
+        }
+        self.recorder.report.plan = planned;
+        if !exporting {
+            return Ok(());
+        }
+        self.check_stop()?;
+
+        self.step(StepKind::CloudExport)?;
+        let mut counters = StepCounters::default();
+        let context = ExportContext {
+            graph: &self.connections.graph,
+            store: self.store,
+            run_id: self.recorder.run_id(),
+            objects: &objects,
+            links,
+            domains: &domains,
+        };
+        let result = export::export(
+            context,
+            &self.recorder.report.plan,
+            &mut counters,
+            self.recorder.progress_callback(),
+            self.stop,
+        )
+        .await;
+        self.end_step(StepKind::CloudExport, counters)?;
+        match result {
+            Ok(report) => {
+                self.recorder.report.export = report;
+                if mailboxes_read {
+                    self.check_stop()?;
+                    self.write_back_export().await?;
+                }
+                Ok(())
+            }
+            Err(export::ExportError::Stopped(report)) => {
+                self.recorder.report.export = report;
+                Err(CycleError::Stopped)
+            }
+            Err(export::ExportError::Graph(error, report)) => {
+                self.recorder.report.export = report;
+                Err(CycleError::Graph(error))
+            }
+            Err(export::ExportError::Store(error)) => Err(CycleError::Store(error)),
+        }
+    }
+
+    fn check_stop(&self) -> Result<(), CycleError> {
+        if self.stop.is_stopped() {
+            Err(CycleError::Stopped)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn step(&mut self, step: StepKind) -> Result<(), CycleError> {
+        Ok(self.recorder.step(step)?)
+    }
+
+    fn end_step(&mut self, step: StepKind, counters: StepCounters) -> Result<(), CycleError> {
+        Ok(self.recorder.end_step(step, counters)?)
+    }
+
+    /// Records the plan's errors and warnings; counts what the stage decided.
+    fn record_plan(
+        &mut self,
+        planned: &Plan,
+        objects: &[DirectoryObject],
+        links: &HashMap<Guid, crate::store::sync_state::Link>,
+    ) -> Result<StepCounters, CycleError> {
+        let now = now_ms();
+        let mut errors = Vec::new();
+        for report in &planned.errors {
+            let history =
+                self.store
+                    .object_error_seen(report.anchor, report.issues[0].rule.word(), now)?;
+            for issue in &report.issues {
+                errors.push(ErrorRecord {
+                    step: StepKind::Synchronization,
+                    dn: report.dn.to_string(),
+                    anchor: Some(report.anchor.to_string()),
+                    object_type: Some(report.kind),
+                    error_type: issue.rule.word().to_owned(),
+                    code: Some(issue.attribute.clone()),
+                    server_message: issue.statement(),
+                    hint: issue.hint(),
+                    first_occurred_at: history.first_occurred_at,
+                    retry_count: history.retry_count,
+                });
+            }
+        }
+        self.store.record_errors(self.recorder.run_id(), &errors)?;
+        let warnings: Vec<_> = planned
+            .warnings
+            .iter()
+            .flat_map(|report| {
+                report
+                    .issues
+                    .iter()
+                    .filter(|issue| issue.severity == Severity::Warning)
+                    .map(|issue| crate::store::runs::WarningRecord {
+                        dn: report.dn.to_string(),
+                        anchor: report.anchor.to_string(),
+                        attribute: issue.attribute.clone(),
+                        value: issue.value.clone(),
+                        message: issue.hint(),
+                    })
+            })
+            .collect();
+        self.store
+            .record_warnings(self.recorder.run_id(), &warnings)?;
+        if self.request.preview || self.config.options.staging_mode {
+            // Nothing is exported: the planned changes are the run's record.
+            let changes = export::planned_changes(&planned.operations, objects, links);
+            self.store
+                .record_changes(self.recorder.run_id(), &changes)?;
+        }
+        // Deletes the threshold held back are kept with the step that decided them, so the
+        // administrator can see exactly what would go before letting it proceed.
+        let withheld = export::planned_changes(&planned.withheld_deletes, objects, links);
+        self.store
+            .record_changes(self.recorder.run_id(), &withheld)?;
+        let mut counters = StepCounters {
+            no_change: planned.unchanged as u64,
+            errors: planned.errors.len() as u64,
+            deletes: planned.withheld_deletes.len() as u64,
+            ..StepCounters::default()
+        };
+        // Objects already counted: a create's or an update's members and manager are part of
+        // that add or update (the plan lists them after every object write).
+        let mut counted: HashSet<Guid> = HashSet::new();
+        for operation in &planned.operations {
+            match operation {
+                Operation::Create { anchor, .. } => {
+                    counted.insert(*anchor);
+                    counters.adds += 1;
+                }
+                Operation::Delete { .. } => counters.deletes += 1,
+                Operation::Join { anchor, .. }
+                | Operation::Update { anchor, .. }
+                | Operation::Members { group: anchor, .. }
+                | Operation::Manager { user: anchor, .. } => {
+                    if counted.insert(*anchor) {
+                        counters.updates += 1;
+                    }
+                }
+            }
+        }
+        Ok(counters)
+    }
+
+    /// Gone objects that were never exported have nothing to delete in the cloud: forget them.
+    fn forget_unlinked_gone(
+        &self,
+        gone: &[Guid],
+        links: &HashMap<Guid, crate::store::sync_state::Link>,
+    ) -> Result<(), CycleError> {
+        let forget: Vec<ExportUpdate> = gone
+            .iter()
+            .filter(|anchor| !links.contains_key(anchor))
+            .map(|anchor| ExportUpdate::Removed(*anchor))
+            .collect();
+        self.store.apply_export(&forget)?;
+        Ok(())
+    }
+}
+
+/// Above this many objects without a link, cloud import lists the tenant instead of looking
+/// each one up.
+const LOOKUP_LIMIT: usize = 100;
+const LOOKUPS_IN_FLIGHT: usize = 8;

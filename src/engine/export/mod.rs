@@ -1,0 +1,381 @@
+//! Cloud export: the plan's writes, sent to Graph in `$batch`es (paced by the client's flow
+//! control), in three phases so that references resolve: objects (create, join, update), then
+//! references (members, managers), then deletes.
+//!
+//! Every chunk's outcome is kept in one store transaction before the next chunk goes out: new
+//! links, exported values and deletes are durable as soon as the cloud has them. An object that
+//! fails is an object-level error and stays pending; only errors that every later request would
+//! share (sign-in, permissions, Graph unavailable past the retry budget) stop the export.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::{Map, Value, json};
+
+use super::attribute_flow::{TenantDomains, cloud_shape};
+pub use super::change_records::planned_changes;
+use super::change_records::{added, removed};
+use super::plan::{AttributeChange, JoinKind, Operation, Plan};
+use super::types::{Progress, StopSignal};
+use crate::clock::now_ms;
+use crate::cloud::{ErrorKind, GraphClient, GraphError, GraphRequest, Method, ObjectKind};
+use crate::directory::Dn;
+use crate::directory::objects::DirectoryObject;
+use crate::guid::Guid;
+use crate::store::runs::{ErrorRecord, ObjectChangeRecord, RunId, StepCounters};
+use crate::store::sync_state::ExportUpdate;
+use crate::store::sync_state::Link;
+use crate::store::vocabulary::{ChangeKind, StepKind};
+use crate::store::{SqliteStore, StoreError};
+
+mod requests;
+mod results;
+
+use requests::collection;
+use results::ReferenceChange;
+
+/// Requests sent between two store commits: enough to keep several `$batch`es in flight.
+const CHUNK: usize = 400;
+
+/// The user properties read back from the cloud when joining: what matching uses and what flows,
+/// so that a join writes only what differs.
+pub const USER_SELECT: &[&str] = &[
+    "id",
+    "onPremisesImmutableId",
+    "userPrincipalName",
+    "mail",
+    "proxyAddresses",
+    "mailNickname",
+    "displayName",
+    "givenName",
+    "surname",
+    "accountEnabled",
+    "jobTitle",
+    "department",
+    "companyName",
+    "officeLocation",
+    "businessPhones",
+    "mobilePhone",
+    "streetAddress",
+    "city",
+    "state",
+    "postalCode",
+    "country",
+    "employeeId",
+];
+
+pub const GROUP_SELECT: &[&str] = &[
+    "id",
+    "displayName",
+    "description",
+    "mailNickname",
+    "mail",
+    "proxyAddresses",
+    "securityEnabled",
+    "mailEnabled",
+];
+
+/// What export did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ExportReport {
+    pub adds: usize,
+    pub updates: usize,
+    pub deletes: usize,
+    /// Objects that failed.
+    pub errors: usize,
+    /// HTTP exchanges (a `$batch` counts once), and answers that were 429.
+    pub requests: u64,
+    pub throttled: u64,
+}
+
+#[derive(Debug)]
+pub enum ExportError {
+    /// Stopped on request between chunks; what was done is kept.
+    Stopped(ExportReport),
+    /// An error every later request would share.
+    Graph(GraphError, ExportReport),
+    Store(StoreError),
+}
+
+impl From<StoreError> for ExportError {
+    fn from(error: StoreError) -> Self {
+        ExportError::Store(error)
+    }
+}
+
+/// Everything export needs beside the plan.
+#[derive(Debug)]
+pub struct ExportContext<'a> {
+    pub graph: &'a GraphClient,
+    pub store: &'a SqliteStore,
+    pub run_id: RunId,
+    /// The objects the plan was made from (the pending ones).
+    pub objects: &'a [DirectoryObject],
+    pub links: HashMap<Guid, Link>,
+    pub domains: &'a TenantDomains,
+}
+
+/// Sends the plan's writes. `counters` are the export step's, kept current as chunks finish.
+pub async fn export(
+    context: ExportContext<'_>,
+    plan: &Plan,
+    counters: &mut StepCounters,
+    progress: &(dyn Fn(Progress) + Sync),
+    stop: &StopSignal,
+) -> Result<ExportReport, ExportError> {
+    let objects: HashMap<Guid, &DirectoryObject> = context
+        .objects
+        .iter()
+        .map(|object| (object.anchor, object))
+        .collect();
+    let mut exporter = Exporter {
+        graph: context.graph,
+        store: context.store,
+        run_id: context.run_id,
+        objects,
+        links: context.links,
+        domains: context.domains,
+        counters,
+        report: ExportReport::default(),
+        failed: HashSet::new(),
+        deferred: HashSet::new(),
+        progress,
+        stop,
+        done: 0,
+        total: plan.operations.len() as u64,
+    };
+    let result = exporter.run(plan).await;
+    let stats = exporter.graph.stats();
+    exporter.report.requests = stats.requests;
+    exporter.report.throttled = stats.throttled;
+    let report = exporter.report.clone();
+    match result {
+        Ok(()) => {
+            // Objects that came through cleanly leave `pending`.
+            let errors: HashSet<Guid> = plan.errors.iter().map(|report| report.anchor).collect();
+            let synced: Vec<ExportUpdate> = context
+                .objects
+                .iter()
+                .map(|object| object.anchor)
+                .filter(|anchor| {
+                    !errors.contains(anchor)
+                        && !exporter.failed.contains(anchor)
+                        && !exporter.deferred.contains(anchor)
+                })
+                .map(ExportUpdate::Synced)
+                .collect();
+            context.store.apply_export(&synced)?;
+            Ok(report)
+        }
+        Err(Halt::Stopped) => Err(ExportError::Stopped(report)),
+        Err(Halt::Graph(error)) => Err(ExportError::Graph(error, report)),
+        Err(Halt::Store(error)) => Err(ExportError::Store(error)),
+    }
+}
+
+enum Halt {
+    Stopped,
+    Graph(GraphError),
+    Store(StoreError),
+}
+
+impl From<StoreError> for Halt {
+    fn from(error: StoreError) -> Self {
+        Halt::Store(error)
+    }
+}
+
+/// One write and what it is for.
+struct Write<'p> {
+    operation: &'p Operation,
+    /// `None`: nothing to send (a join that changes nothing, a reference without a target).
+    request: Option<GraphRequest>,
+    reference: Option<Reference>,
+}
+
+/// The reference a phase-two write changes.
+#[derive(Debug, Clone, Copy)]
+enum Reference {
+    AddMember(Guid),
+    RemoveMember(Guid),
+    SetManager(Guid),
+    RemoveManager,
+}
+
+/// What one chunk's results change in the store and the run record.
+#[derive(Default)]
+struct ChunkOutcome {
+    updates: Vec<ExportUpdate>,
+    changes: Vec<ObjectChangeRecord>,
+    errors: Vec<ErrorRecord>,
+}
+
+struct Exporter<'a, 'c> {
+    graph: &'a GraphClient,
+    store: &'a SqliteStore,
+    run_id: RunId,
+    objects: HashMap<Guid, &'a DirectoryObject>,
+    links: HashMap<Guid, Link>,
+    domains: &'a TenantDomains,
+    counters: &'c mut StepCounters,
+    report: ExportReport,
+    /// Objects with a failed write this run: they stay pending.
+    failed: HashSet<Guid>,
+    /// Objects linked this run whose values are written next run: they stay pending.
+    deferred: HashSet<Guid>,
+    progress: &'a (dyn Fn(Progress) + Sync),
+    stop: &'a StopSignal,
+    done: u64,
+    total: u64,
+}
+
+impl Exporter<'_, '_> {
+    async fn run(&mut self, plan: &Plan) -> Result<(), Halt> {
+        let (objects, rest): (Vec<&Operation>, Vec<&Operation>) =
+            plan.operations.iter().partition(|operation| {
+                matches!(
+                    operation,
+                    Operation::Create { .. } | Operation::Join { .. } | Operation::Update { .. }
+                )
+            });
+        let (deletes, references): (Vec<&Operation>, Vec<&Operation>) = rest
+            .into_iter()
+            .partition(|operation| matches!(operation, Operation::Delete { .. }));
+
+        for chunk in objects.chunks(CHUNK) {
+            let writes: Vec<Write<'_>> = chunk
+                .iter()
+                .map(|operation| self.object_write(operation))
+                .collect();
+            self.send(writes).await?;
+        }
+        // Members and managers after every object exists, so new ids resolve.
+        let writes: Vec<Write<'_>> = references
+            .iter()
+            .flat_map(|operation| self.reference_writes(operation))
+            .collect();
+        let mut writes = writes.into_iter().peekable();
+        while writes.peek().is_some() {
+            let chunk: Vec<Write<'_>> = writes.by_ref().take(CHUNK).collect();
+            self.send(chunk).await?;
+        }
+        for chunk in deletes.chunks(CHUNK) {
+            let writes: Vec<Write<'_>> = chunk
+                .iter()
+                .map(|operation| {
+                    let Operation::Delete { kind, cloud_id, .. } = operation else {
+                        unreachable!("partitioned above")
+                    };
+                    Write {
+                        operation,
+                        request: Some(GraphRequest::new(
+                            Method::Delete,
+                            &[collection(*kind), cloud_id],
+                        )),
+                        reference: None,
+                    }
+                })
+                .collect();
+            self.send(writes).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends one chunk, applies its results, and keeps them before returning.
+    async fn send(&mut self, writes: Vec<Write<'_>>) -> Result<(), Halt> {
+        if self.stop.is_stopped() {
+            return Err(Halt::Stopped);
+        }
+        let requests: Vec<GraphRequest> = writes
+            .iter()
+            .filter_map(|write| write.request.clone())
+            .collect();
+        let results = self.graph.batch(&requests).await;
+        // A permission refused on every write of a chunk is the app's permission; refused on some
+        // writes only, it is about those objects (Graph refuses, for example, to change an
+        // administrator's account with User.ReadWrite.All): object errors.
+        let all_forbidden = !results.is_empty()
+            && results
+                .iter()
+                .all(|result| matches!(result, Err(error) if error.kind() == ErrorKind::Forbidden));
+        let mut results = results.into_iter();
+        let mut outcome = ChunkOutcome::default();
+        let mut halt = None;
+        // Reference writes of one owner are summed into one change record.
+        let mut reference_changes: HashMap<Guid, ReferenceChange> = HashMap::new();
+        for write in &writes {
+            let result = match &write.request {
+                Some(_) => results.next().unwrap_or(Ok(None)),
+                None => Ok(None),
+            };
+            if let Err(error) = &result
+                && stops_the_export(error, all_forbidden)
+            {
+                halt.get_or_insert_with(|| error.clone());
+                continue;
+            }
+            match write.reference {
+                None => {
+                    self.object_result(write.operation, result, &mut outcome)
+                        .await?;
+                }
+                Some(reference) => {
+                    self.reference_result(
+                        write.operation,
+                        reference,
+                        result,
+                        &mut outcome,
+                        &mut reference_changes,
+                    )?;
+                }
+            }
+        }
+        for (owner, change) in reference_changes {
+            if let Some(record) = self.reference_record(owner, &change) {
+                outcome.changes.push(record);
+            }
+            if let Some(link) = self.links.get(&owner) {
+                outcome.updates.push(ExportUpdate::Link(link.clone()));
+            }
+        }
+        self.keep(&outcome)?;
+        self.done += writes.len() as u64;
+        (self.progress)(Progress::Objects {
+            step: StepKind::CloudExport,
+            done: self.done.min(self.total),
+            total: Some(self.total),
+        });
+        match halt {
+            Some(error) => Err(Halt::Graph(error)),
+            None => Ok(()),
+        }
+    }
+
+    fn keep(&mut self, outcome: &ChunkOutcome) -> Result<(), Halt> {
+        self.store.apply_export(&outcome.updates)?;
+        self.store.record_changes(self.run_id, &outcome.changes)?;
+        self.store.record_errors(self.run_id, &outcome.errors)?;
+        for change in &outcome.changes {
+            self.counters.count(change.change_kind);
+            match change.change_kind {
+                ChangeKind::Add => self.report.adds += 1,
+                ChangeKind::Delete => self.report.deletes += 1,
+                ChangeKind::Update | ChangeKind::Rename => self.report.updates += 1,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Errors every later request would share: stop the export (what is done is kept) and fail
+/// the run, rather than fail every object the same way.
+fn stops_the_export(error: &GraphError, all_forbidden: bool) -> bool {
+    match error {
+        GraphError::Unauthorized { .. }
+        | GraphError::SignIn(_)
+        | GraphError::NotGraph { .. }
+        | GraphError::Throttled { .. }
+        | GraphError::Unavailable { .. } => true,
+        GraphError::Forbidden { .. } => all_forbidden,
+        _ => false,
+    }
+}

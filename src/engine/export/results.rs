@@ -1,0 +1,402 @@
+//! What Graph's answers do: each write's result becomes the link's new exported values, a change
+//! record or an object error, kept with the chunk it came in.
+
+use super::*;
+use crate::engine::change_records;
+
+impl Exporter<'_, '_> {
+    pub(super) async fn object_result(
+        &mut self,
+        operation: &Operation,
+        result: Result<Option<Value>, GraphError>,
+        outcome: &mut ChunkOutcome,
+    ) -> Result<(), Halt> {
+        match operation {
+            Operation::Create {
+                anchor,
+                kind,
+                dn,
+                properties,
+            } => match result {
+                Ok(body) => {
+                    let Some(cloud_id) = body
+                        .as_ref()
+                        .and_then(|body| body.get("id"))
+                        .and_then(Value::as_str)
+                    else {
+                        let error = GraphError::Failed {
+                            status: 201,
+                            code: "noId".to_owned(),
+                            message: "the create was answered without the new object's id"
+                                .to_owned(),
+                        };
+                        return self.object_error(*anchor, *kind, dn.as_str(), &error, outcome);
+                    };
+                    let link = Link {
+                        anchor: *anchor,
+                        kind: *kind,
+                        dn: dn.clone(),
+                        cloud_id: cloud_id.to_owned(),
+                        exported: properties.clone(),
+                        members: Default::default(),
+                        manager: None,
+                    };
+                    outcome.changes.push(ObjectChangeRecord {
+                        step: StepKind::CloudExport,
+                        dn: dn.to_string(),
+                        anchor: anchor.to_string(),
+                        object_type: *kind,
+                        cloud_id: Some(link.cloud_id.clone()),
+                        change_kind: ChangeKind::Add,
+                        attributes: added(properties),
+                    });
+                    outcome.updates.push(ExportUpdate::Link(link.clone()));
+                    outcome
+                        .updates
+                        .push(ExportUpdate::ReferrersPending(dn.clone()));
+                    self.links.insert(*anchor, link);
+                    Ok(())
+                }
+                Err(GraphError::Conflict { property, .. })
+                    if *kind == ObjectKind::User
+                        && property.eq_ignore_ascii_case("onPremisesImmutableId") =>
+                {
+                    // Already there: made by a run that was stopped before it kept the link, and
+                    // not yet visible to cloud import (Graph's advanced queries lag). Link it; its
+                    // values are compared and written next run.
+                    let immutable_id = properties
+                        .get("onPremisesImmutableId")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    match self
+                        .graph
+                        .user_by_immutable_id(immutable_id, USER_SELECT)
+                        .await
+                    {
+                        Ok(Some(cloud)) => {
+                            let link = Link {
+                                anchor: *anchor,
+                                kind: *kind,
+                                dn: dn.clone(),
+                                cloud_id: cloud.id.clone(),
+                                exported: cloud.properties,
+                                members: Default::default(),
+                                manager: None,
+                            };
+                            outcome.updates.push(ExportUpdate::Link(link.clone()));
+                            outcome
+                                .updates
+                                .push(ExportUpdate::ReferrersPending(dn.clone()));
+                            self.links.insert(*anchor, link);
+                            self.deferred.insert(*anchor);
+                            Ok(())
+                        }
+                        Ok(None) => {
+                            let error = GraphError::Conflict {
+                                property,
+                                value: Some(immutable_id.to_owned()),
+                                message: "Graph reports the immutableId in use but no user has it yet; the next run tries again".to_owned(),
+                            };
+                            self.object_error(*anchor, *kind, dn.as_str(), &error, outcome)
+                        }
+                        Err(error) => {
+                            self.object_error(*anchor, *kind, dn.as_str(), &error, outcome)
+                        }
+                    }
+                }
+                Err(error) => self.object_error(*anchor, *kind, dn.as_str(), &error, outcome),
+            },
+            Operation::Join {
+                anchor,
+                kind,
+                dn,
+                cloud_id,
+                how,
+                changes,
+            } => self.written(
+                (*anchor, *kind, dn, cloud_id),
+                changes,
+                Some(*how),
+                result,
+                outcome,
+            ),
+            Operation::Update {
+                anchor,
+                kind,
+                dn,
+                cloud_id,
+                changes,
+            } => self.written(
+                (*anchor, *kind, dn, cloud_id),
+                changes,
+                None,
+                result,
+                outcome,
+            ),
+            Operation::Delete {
+                anchor,
+                kind,
+                dn,
+                cloud_id,
+            } => match result {
+                Ok(_) | Err(GraphError::NotFound { .. }) => {
+                    let old = self
+                        .links
+                        .remove(anchor)
+                        .map(|link| link.exported)
+                        .unwrap_or_default();
+                    outcome.changes.push(ObjectChangeRecord {
+                        step: StepKind::CloudExport,
+                        dn: dn.to_string(),
+                        anchor: anchor.to_string(),
+                        object_type: *kind,
+                        cloud_id: Some(cloud_id.clone()),
+                        change_kind: ChangeKind::Delete,
+                        attributes: removed(&old),
+                    });
+                    outcome.updates.push(ExportUpdate::Removed(*anchor));
+                    Ok(())
+                }
+                Err(error) => self.object_error(*anchor, *kind, dn.as_str(), &error, outcome),
+            },
+            Operation::Members { .. } | Operation::Manager { .. } => Ok(()),
+        }
+    }
+
+    /// The outcome of a join's or an update's PATCH.
+    pub(super) fn written(
+        &mut self,
+        (anchor, kind, dn, cloud_id): (Guid, ObjectKind, &Dn, &String),
+        changes: &[AttributeChange],
+        join: Option<JoinKind>,
+        result: Result<Option<Value>, GraphError>,
+        outcome: &mut ChunkOutcome,
+    ) -> Result<(), Halt> {
+        let anchor = &anchor;
+        let kind = &kind;
+        match result {
+            Ok(_) => {
+                let exported = match (join, self.objects.get(anchor)) {
+                    // A join knows the wanted values, not what the cloud had.
+                    (Some(_), Some(object)) => cloud_shape(object, self.domains).properties,
+                    _ => {
+                        let mut exported = self
+                            .links
+                            .get(anchor)
+                            .map(|link| link.exported.clone())
+                            .unwrap_or_default();
+                        for change in changes {
+                            exported.insert(change.property.clone(), change.new.clone());
+                        }
+                        exported
+                    }
+                };
+                let link = self.links.entry(*anchor).or_insert_with(|| Link {
+                    anchor: *anchor,
+                    kind: *kind,
+                    dn: dn.clone(),
+                    cloud_id: cloud_id.clone(),
+                    exported: Map::new(),
+                    members: Default::default(),
+                    manager: None,
+                });
+                link.dn = dn.clone();
+                link.exported = exported;
+                let attributes = match join {
+                    Some(how) => change_records::joined(how, changes),
+                    None => change_records::changed(changes),
+                };
+                outcome.changes.push(ObjectChangeRecord {
+                    step: StepKind::CloudExport,
+                    dn: dn.to_string(),
+                    anchor: anchor.to_string(),
+                    object_type: *kind,
+                    cloud_id: Some(cloud_id.clone()),
+                    change_kind: ChangeKind::Update,
+                    attributes,
+                });
+                outcome.updates.push(ExportUpdate::Link(link.clone()));
+                if join.is_some() {
+                    outcome
+                        .updates
+                        .push(ExportUpdate::ReferrersPending(dn.clone()));
+                }
+                Ok(())
+            }
+            Err(error @ GraphError::NotFound { .. }) => {
+                // Deleted in the cloud behind dirsync's back: forget the link; the next
+                // run joins or creates the object again.
+                self.links.remove(anchor);
+                outcome.updates.push(ExportUpdate::Unlinked(*anchor));
+                self.object_error(*anchor, *kind, dn.as_str(), &error, outcome)
+            }
+            Err(error) => self.object_error(*anchor, *kind, dn.as_str(), &error, outcome),
+        }
+    }
+
+    pub(super) fn reference_result(
+        &mut self,
+        operation: &Operation,
+        reference: Reference,
+        result: Result<Option<Value>, GraphError>,
+        outcome: &mut ChunkOutcome,
+        changes: &mut HashMap<Guid, ReferenceChange>,
+    ) -> Result<(), Halt> {
+        let (owner, kind) = match operation {
+            Operation::Members { group, .. } => (*group, ObjectKind::Group),
+            Operation::Manager { user, .. } => (*user, ObjectKind::User),
+            _ => return Ok(()),
+        };
+        let done = match (&result, reference) {
+            (Ok(_), _) => true,
+            // Already a member (a group found again by its nickname brings its members along).
+            (Err(GraphError::BadRequest { message, .. }), Reference::AddMember(_)) => {
+                message.to_ascii_lowercase().contains("already exist")
+            }
+            (
+                Err(GraphError::NotFound { .. }),
+                Reference::RemoveMember(_) | Reference::RemoveManager,
+            ) => true,
+            _ => false,
+        };
+        if !done {
+            let error = result.err().unwrap_or_else(|| GraphError::Failed {
+                status: 0,
+                code: "unknown".to_owned(),
+                message: "no answer".to_owned(),
+            });
+            let dn = self
+                .links
+                .get(&owner)
+                .map(|link| link.dn.to_string())
+                .unwrap_or_default();
+            return self.object_error(owner, kind, &dn, &error, outcome);
+        }
+        let Some(link) = self.links.get_mut(&owner) else {
+            return Ok(());
+        };
+        let change = changes.entry(owner).or_default();
+        match reference {
+            Reference::AddMember(member) => {
+                link.members.insert(member);
+                change.added.push(member);
+            }
+            Reference::RemoveMember(member) => {
+                link.members.remove(&member);
+                change.removed.push(member);
+            }
+            Reference::SetManager(manager) => {
+                change.manager = Some((link.manager, Some(manager)));
+                link.manager = Some(manager);
+            }
+            Reference::RemoveManager => {
+                change.manager = Some((link.manager, None));
+                link.manager = None;
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn reference_record(
+        &self,
+        owner: Guid,
+        change: &ReferenceChange,
+    ) -> Option<ObjectChangeRecord> {
+        let link = self.links.get(&owner)?;
+        let dn_of = |anchor: &Guid| -> Value {
+            self.links
+                .get(anchor)
+                .map(|link| link.dn.to_string())
+                .or_else(|| self.objects.get(anchor).map(|object| object.dn.to_string()))
+                .map_or(Value::Null, Value::String)
+        };
+        let attributes =
+            change_records::references(&change.added, &change.removed, change.manager, &dn_of);
+        (!attributes.is_empty()).then(|| ObjectChangeRecord {
+            step: StepKind::CloudExport,
+            dn: link.dn.to_string(),
+            anchor: owner.to_string(),
+            object_type: link.kind,
+            cloud_id: Some(link.cloud_id.clone()),
+            change_kind: ChangeKind::Update,
+            attributes,
+        })
+    }
+
+    pub(super) fn object_error(
+        &mut self,
+        anchor: Guid,
+        kind: ObjectKind,
+        dn: &str,
+        error: &GraphError,
+        outcome: &mut ChunkOutcome,
+    ) -> Result<(), Halt> {
+        let (error_type, code, hint) = describe(error);
+        let history = self.store.object_error_seen(anchor, error_type, now_ms())?;
+        if self.failed.insert(anchor) {
+            self.counters.errors += 1;
+            self.report.errors += 1;
+        }
+        outcome.errors.push(ErrorRecord {
+            step: StepKind::CloudExport,
+            dn: dn.to_owned(),
+            anchor: Some(anchor.to_string()),
+            object_type: Some(kind),
+            error_type: error_type.to_owned(),
+            code,
+            server_message: error.to_string(),
+            hint,
+            first_occurred_at: history.first_occurred_at,
+            retry_count: history.retry_count,
+        });
+        Ok(())
+    }
+}
+
+#[derive(Debug, Default)]
+pub(super) struct ReferenceChange {
+    added: Vec<Guid>,
+    removed: Vec<Guid>,
+    manager: Option<(Option<Guid>, Option<Guid>)>,
+}
+
+/// The error's type and code for the run record, and what the administrator should do.
+pub(super) fn describe(error: &GraphError) -> (&'static str, Option<String>, String) {
+    match error {
+        GraphError::Conflict {
+            property, value, ..
+        } => (
+            "conflict",
+            Some(property.clone()),
+            format!(
+                "another cloud object already has {property}{}: find it in the Entra admin center, then change the value on this object in Active Directory or remove it from the other object; the next run tries again",
+                value.as_deref().map(|v| format!(" '{v}'")).unwrap_or_default()
+            ),
+        ),
+        GraphError::NotFound { .. } => (
+            "not-found",
+            None,
+            "the cloud object was deleted outside dirsync; the next run creates it again (restore it from Deleted users within 30 days to keep its licenses and mailbox)".to_owned(),
+        ),
+        GraphError::Forbidden { code, .. } => (
+            "forbidden",
+            Some(code.clone()),
+            "the sync app may not change this cloud object (Graph refuses, for example, to change an administrator's account with User.ReadWrite.All): leave the object out of the scope, or remove its administrator role in the cloud; the next run tries again".to_owned(),
+        ),
+        GraphError::BadRequest { code, .. } => (
+            "rejected",
+            Some(code.clone()),
+            "Microsoft Graph refused a value of this object; correct the attribute the message names in Active Directory; the next run tries again".to_owned(),
+        ),
+        other => (
+            "failed",
+            None,
+            match other.kind() {
+                ErrorKind::Transient => {
+                    "Microsoft Graph was unavailable; the next run tries again".to_owned()
+                }
+                _ => "see the message; the next run tries again".to_owned(),
+            },
+        ),
+    }
+}
