@@ -722,9 +722,13 @@ async fn an_app_registered_first_under_dirsync_s_name_by_someone_else_is_refused
         let http = http.clone();
         let url = format!("{}/{}/oauth2/v2.0/token", info.authority, info.tenant_id);
         async move {
+            let body = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(form.iter())
+                .finish();
             let answer: Value = http
                 .post(url)
-                .form(&form)
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(body)
                 .send()
                 .await
                 .unwrap()

@@ -345,6 +345,41 @@ pub async fn check_admin(
     })
 }
 
+/// What setup says as it goes: progress for the window or the terminal, and the warnings the
+/// report lists.
+struct Said<'p> {
+    progress: &'p mut dyn SetupProgress,
+    warnings: Vec<String>,
+}
+
+impl Said<'_> {
+    fn warn(&mut self, text: String) {
+        self.progress.warning(&text);
+        self.warnings.push(text);
+    }
+}
+
+/// What the checks before any change found: the admin's session and what the service account's
+/// rights depend on.
+struct Checked {
+    admin: AdminSession,
+    /// The password hash source reads as the service account (Replicating Directory Changes
+    /// All is granted only then).
+    replicate_secrets: bool,
+}
+
+/// What the sync app step leaves for the configuration and the report.
+struct AppStep {
+    tenant_id: String,
+    client_id: String,
+    service_principal_id: Option<String>,
+    credential_expires_at: Option<String>,
+    certificate_thumbprint: Option<String>,
+    /// The secret store's key of the app's credential.
+    credential_key: String,
+    report: AppReport,
+}
+
 /// The steps after the cloud sign-in: the enterprise admin, the scope, the service account and
 /// its rights, the sync app, `config.toml`. The wizard calls this with the session its cloud
 /// step proved (and whose options its later steps checked); `run_setup` with its own.
@@ -356,274 +391,97 @@ pub async fn apply_setup(
     secrets: &dyn SecretStore,
     progress: &mut dyn SetupProgress,
 ) -> Result<SetupReport, SetupFailure> {
-    let answers = &checked.answers;
     // This installation's earlier configuration names the account and the app it made: setup
     // reuses only those (an account or app found by its name alone must prove itself).
     let previous = Config::load(config_file).ok();
-    let mut warnings = Vec::new();
-    let mut warn = |progress: &mut dyn SetupProgress, text: String| {
-        progress.warning(&text);
-        warnings.push(text);
+    let mut said = Said {
+        progress,
+        warnings: Vec::new(),
     };
-    if answers.directory.insecure {
-        warn(
-            progress,
+    if checked.answers.directory.insecure {
+        said.warn(
             "directory.insecure = true: the domain controller's certificate is not verified (not for production)".to_owned(),
         );
     }
-
-    progress.step(2, "Checking the enterprise admin");
-    let AdminSession {
-        connection: admin,
-        forest,
-        check: admin_check,
-        domain,
-    } = check_admin(
-        &checked.directory_target,
-        &answers.directory.admin_user,
-        &inputs.admin_password,
-    )
-    .await?;
-    match admin_check.level {
-        AdminLevel::DomainAdminSingleDomain => {
-            warn(
-                progress,
-                admin_check.explanation.clone().unwrap_or_default(),
-            );
-        }
-        _ => progress.note(&format!(
-            "{} is an enterprise admin",
-            admin_check.account_dn
-        )),
-    }
-
-    progress.step(3, "Checking the scope");
-    check_scope(&admin, &domain, checked).await?;
-    progress.note(&format!(
-        "{} included and {} excluded OU(s) found in {domain}",
-        checked.included.len(),
-        checked.excluded.len()
-    ));
-
-    // dirsync's app must be this installation's or nobody's before anything changes in AD.
-    if let CloudSession::Admin {
-        client, app: None, ..
-    } = &cloud
-    {
-        let display_name = sync_app_name(&inputs.computer);
-        let target = sync_app_target(
-            &checked.endpoints,
-            cloud.tenant_id(),
-            &display_name,
-            previous.as_ref().and_then(known_app),
-        );
-        crate::cloud::setup::find_own_app(client, &target)
-            .await
-            .map_err(|error| cloud_setup_failure(&error))?;
-    }
-
-    let mut replicate_secrets = false;
-    if answers.options.password_hash_sync {
-        let source = open_hash_source(checked, &domain).await?;
-        progress.note(&format!(
-            "password hashes can be read through {}",
-            source.describe()
-        ));
-        replicate_secrets = source.needs_replicating_directory_changes_all();
-    }
-
-    progress.step(4, "Setting up the service account");
+    let Checked {
+        admin,
+        replicate_secrets,
+    } = check_before_changing(checked, inputs, &cloud, previous.as_ref(), &mut said).await?;
     let options = DirectoryOptions {
         replicate_secrets,
-        write_back_scope: answers
+        write_back_scope: checked
+            .answers
             .options
             .hybrid_write_back
             .then(|| (checked.included.clone(), checked.excluded.clone())),
     };
-    let site = DirectorySite {
-        domain: &domain,
-        root_domain_naming_context: &forest.root_dse.root_domain_naming_context,
-        schema_naming_context: &forest.root_dse.schema_naming_context,
-        computer: &inputs.computer,
-        known_account: previous
-            .as_ref()
-            .map(Config::known_service_account)
-            .unwrap_or_default(),
-    };
-    let directory =
-        set_up_directory(&admin, &checked.directory_target, &site, &options, secrets).await;
-    admin.close().await;
-    let directory = directory.map_err(|error| match error {
-        SetupError::Directory(error) => directory_failure(&error),
-        SetupError::Keyring(error) => SetupFailure::failed(None, error.to_string()),
-    })?;
-    let account_outcome = match directory.outcome {
-        AccountOutcome::Created => "created",
-        AccountOutcome::PasswordReset => "password-reset",
-    };
-    progress.note(&format!(
-        "{} {}; its password is in the OS keyring; it signed in and read the change cookie",
-        directory.account.dn,
-        match directory.outcome {
-            AccountOutcome::Created => "created, owned by Domain Admins, inheriting no permissions",
-            AccountOutcome::PasswordReset => "existed: its password was reset",
-        }
-    ));
-    if directory.protection_restored {
-        warn(
-            progress,
-            format!(
-                "{} had other permissions than dirsync's protected ones (owner Domain Admins, no inherited rights); setup replaced them",
-                directory.account.dn
-            ),
-        );
-    }
-    progress.done(&Milestone::ServiceAccount {
-        dn: directory.account.dn.to_string(),
-        sam_account_name: directory.account.sam_account_name.clone(),
-    });
+    let directory = service_account_step(
+        checked,
+        inputs,
+        &admin,
+        &options,
+        previous.as_ref(),
+        secrets,
+        &mut said,
+    )
+    .await;
+    let AdminSession {
+        connection,
+        check: admin_check,
+        domain,
+        ..
+    } = admin;
+    connection.close().await;
+    let directory = directory?;
     let rights = rights_in_words(&domain, checked, &options, &directory.write_back_skipped);
-    for right in &rights {
-        progress.note(&format!("right: {right}"));
-    }
-    progress.done(&Milestone::RightsGranted);
-    if !directory.write_back_skipped.is_empty() {
-        warn(
-            progress,
-            format!(
-                "hybrid write-back: the forest's schema has no {}; write-back skips them",
-                directory.write_back_skipped.join(", ")
-            ),
-        );
-    }
-    if let Some(advice) = &directory.deleted_objects_advice {
-        warn(progress, format!("deletions: {advice}"));
-    }
+    let app = sync_app_step(
+        checked,
+        inputs,
+        cloud,
+        previous.as_ref(),
+        secrets,
+        &mut said,
+    )
+    .await?;
 
-    progress.step(5, "Setting up the sync app");
-    let mut keyring_entries = Vec::new();
-    let mut certificate_thumbprint = None;
-    let (tenant_id, client_id, service_principal_id, credential_expires_at, app) = match cloud {
-        CloudSession::Admin {
-            client,
-            tenant,
-            app,
-        } => {
-            // The wizard registers the app as soon as the administrator signs in.
-            let app = match app {
-                Some(app) => *app,
-                None => {
-                    create_sync_app(
-                        &client,
-                        &tenant,
-                        &checked.endpoints,
-                        &inputs.computer,
-                        previous.as_ref().and_then(known_app),
-                        secrets,
-                        progress,
-                    )
-                    .await?
-                }
-            };
-            let turned_on = enable_directory_sync(&client, &tenant)
-                .await
-                .map_err(|error| cloud_setup_failure(&error))?;
-            if turned_on {
-                progress.note("directory synchronization turned on for the tenant");
-            }
-            if answers.options.password_hash_sync {
-                set_sync_features(&client, &[("passwordSyncEnabled", true)])
-                    .await
-                    .map_err(|error| cloud_setup_failure(&error))?;
-                progress.note("password hash sync turned on for the tenant");
-            }
-            keyring_entries.push(app.credential_key.clone());
-            let report = AppReport {
-                outcome: match app.outcome {
-                    AppOutcome::Created => "created",
-                    AppOutcome::Reused => "reused",
-                },
-                display_name: Some(app.display_name),
-                permissions: app.permissions,
-                removed_secrets: app.removed_secrets,
-                directory_sync_turned_on: turned_on,
-            };
-            certificate_thumbprint = Some(app.certificate_thumbprint);
-            (
-                tenant.tenant_id,
-                app.client_id,
-                Some(app.service_principal_id),
-                app.credential_expires_at,
-                report,
-            )
-        }
-        CloudSession::App {
-            tenant_id,
-            client_id,
-            secret,
-            ..
-        } => {
-            let key = client_secret_key(&client_id);
-            secrets
-                .save(&key, &secret)
-                .map_err(|error| SetupFailure::failed(None, error.to_string()))?;
-            progress.note(&format!(
-                "app {client_id} will sign in with the given secret, now in the OS keyring"
-            ));
-            if answers.options.password_hash_sync {
-                warn(
-                    progress,
-                    "options.password_hash_sync: with sign_in = \"app\" setup cannot turn on the tenant's password sync (Graph allows that only to a signed-in administrator); run setup once with sign_in = \"device-code\", or turn it on in the Entra admin center".to_owned(),
-                );
-            }
-            keyring_entries.push(key);
-            let report = AppReport {
-                outcome: "existing",
-                display_name: None,
-                permissions: Vec::new(),
-                removed_secrets: 0,
-                directory_sync_turned_on: false,
-            };
-            (tenant_id, client_id, None, None, report)
-        }
-    };
-    keyring_entries.push(directory.keyring_key.clone());
+    let keyring_entries = vec![app.credential_key.clone(), directory.keyring_key.clone()];
     let secrets_kept_in: Vec<String> = keyring_entries
         .iter()
         .flat_map(|key| secrets.places(key))
         .collect();
     for place in &secrets_kept_in {
-        progress.note(&format!("a secret is kept in {place}"));
+        said.progress.note(&format!("a secret is kept in {place}"));
     }
     if let Some(warning) = secrets.reboot_warning() {
-        warn(progress, format!("service credentials: {warning}"));
+        said.warn(format!("service credentials: {warning}"));
     }
-    progress.done(&Milestone::SecretsStored);
+    said.progress.done(&Milestone::SecretsStored);
 
-    progress.step(6, "Saving the configuration");
+    said.progress.step(6, "Saving the configuration");
     let mut config = config_for(
         checked,
-        &tenant_id,
-        &client_id,
-        service_principal_id,
+        &app.tenant_id,
+        &app.client_id,
+        app.service_principal_id.clone(),
         &domain,
         directory.account.dn.as_str(),
         Some(directory.account.guid.to_string()),
     );
-    config.cloud.credential_expires_at = credential_expires_at;
-    config.cloud.certificate_thumbprint = certificate_thumbprint;
+    config.cloud.credential_expires_at = app.credential_expires_at.clone();
+    config.cloud.certificate_thumbprint = app.certificate_thumbprint.clone();
     // The same checks every run makes on load: a configuration setup saves always loads.
     config
         .validate(config_file)
         .and_then(|()| config.save(config_file))
         .map_err(|error| SetupFailure::failed(None, error.to_string()))?;
-    progress.note(&format!("saved {}", config_file.display()));
-    progress.done(&Milestone::ConfigurationSaved);
+    said.progress
+        .note(&format!("saved {}", config_file.display()));
+    said.progress.done(&Milestone::ConfigurationSaved);
 
     Ok(SetupReport {
-        tenant_id,
-        client_id,
-        app,
+        tenant_id: app.tenant_id,
+        client_id: app.client_id,
+        app: app.report,
         enterprise_admin: AdminReport {
             account_dn: admin_check.account_dn,
             level: admin_check.level,
@@ -631,7 +489,10 @@ pub async fn apply_setup(
         service_account: AccountReport {
             dn: directory.account.dn.to_string(),
             sam_account_name: directory.account.sam_account_name.clone(),
-            outcome: account_outcome,
+            outcome: match directory.outcome {
+                AccountOutcome::Created => "created",
+                AccountOutcome::PasswordReset => "password-reset",
+            },
             protection_restored: directory.protection_restored,
         },
         rights,
@@ -646,9 +507,254 @@ pub async fn apply_setup(
         config_file: config_file.to_owned(),
         keyring_entries,
         secrets_kept_in,
-        sync_now: answers.sync_now,
-        warnings,
+        sync_now: checked.answers.sync_now,
+        warnings: said.warnings,
     })
+}
+
+/// Steps 2 and 3, and what else only reads: the enterprise admin, the scope, the sync app's name
+/// (this installation's app or nobody's), the password hash source. Nothing has changed yet.
+async fn check_before_changing(
+    checked: &CheckedAnswers,
+    inputs: &SetupInputs,
+    cloud: &CloudSession,
+    previous: Option<&Config>,
+    said: &mut Said<'_>,
+) -> Result<Checked, SetupFailure> {
+    let answers = &checked.answers;
+    said.progress.step(2, "Checking the enterprise admin");
+    let admin = check_admin(
+        &checked.directory_target,
+        &answers.directory.admin_user,
+        &inputs.admin_password,
+    )
+    .await?;
+    match admin.check.level {
+        AdminLevel::DomainAdminSingleDomain => {
+            said.warn(admin.check.explanation.clone().unwrap_or_default());
+        }
+        _ => said.progress.note(&format!(
+            "{} is an enterprise admin",
+            admin.check.account_dn
+        )),
+    }
+
+    said.progress.step(3, "Checking the scope");
+    check_scope(&admin.connection, &admin.domain, checked).await?;
+    said.progress.note(&format!(
+        "{} included and {} excluded OU(s) found in {}",
+        checked.included.len(),
+        checked.excluded.len(),
+        admin.domain
+    ));
+
+    // dirsync's app must be this installation's or nobody's before anything changes in AD.
+    if let CloudSession::Admin {
+        client, app: None, ..
+    } = cloud
+    {
+        let display_name = sync_app_name(&inputs.computer);
+        let target = sync_app_target(
+            &checked.endpoints,
+            cloud.tenant_id(),
+            &display_name,
+            previous.and_then(known_app),
+        );
+        crate::cloud::setup::find_own_app(client, &target)
+            .await
+            .map_err(|error| cloud_setup_failure(&error))?;
+    }
+
+    let mut replicate_secrets = false;
+    if answers.options.password_hash_sync {
+        let source = open_hash_source(checked, &admin.domain).await?;
+        said.progress.note(&format!(
+            "password hashes can be read through {}",
+            source.describe()
+        ));
+        replicate_secrets = source.needs_replicating_directory_changes_all();
+    }
+    Ok(Checked {
+        admin,
+        replicate_secrets,
+    })
+}
+
+/// Step 4: the service account, protected, with a fresh password kept where secrets are kept,
+/// and exactly the rights `options` need.
+async fn service_account_step(
+    checked: &CheckedAnswers,
+    inputs: &SetupInputs,
+    admin: &AdminSession,
+    options: &DirectoryOptions,
+    previous: Option<&Config>,
+    secrets: &dyn SecretStore,
+    said: &mut Said<'_>,
+) -> Result<crate::directory::setup::DirectorySetup, SetupFailure> {
+    said.progress.step(4, "Setting up the service account");
+    let site = DirectorySite {
+        domain: &admin.domain,
+        root_domain_naming_context: &admin.forest.root_dse.root_domain_naming_context,
+        schema_naming_context: &admin.forest.root_dse.schema_naming_context,
+        computer: &inputs.computer,
+        known_account: previous
+            .map(Config::known_service_account)
+            .unwrap_or_default(),
+    };
+    let directory = set_up_directory(
+        &admin.connection,
+        &checked.directory_target,
+        &site,
+        options,
+        secrets,
+    )
+    .await
+    .map_err(|error| match error {
+        SetupError::Directory(error) => directory_failure(&error),
+        SetupError::Keyring(error) => SetupFailure::failed(None, error.to_string()),
+    })?;
+    said.progress.note(&format!(
+        "{} {}; its password is in the OS keyring; it signed in and read the change cookie",
+        directory.account.dn,
+        match directory.outcome {
+            AccountOutcome::Created => "created, owned by Domain Admins, inheriting no permissions",
+            AccountOutcome::PasswordReset => "existed: its password was reset",
+        }
+    ));
+    if directory.protection_restored {
+        said.warn(format!(
+            "{} had other permissions than dirsync's protected ones (owner Domain Admins, no inherited rights); setup replaced them",
+            directory.account.dn
+        ));
+    }
+    said.progress.done(&Milestone::ServiceAccount {
+        dn: directory.account.dn.to_string(),
+        sam_account_name: directory.account.sam_account_name.clone(),
+    });
+    for right in rights_in_words(
+        &admin.domain,
+        checked,
+        options,
+        &directory.write_back_skipped,
+    ) {
+        said.progress.note(&format!("right: {right}"));
+    }
+    said.progress.done(&Milestone::RightsGranted);
+    if !directory.write_back_skipped.is_empty() {
+        said.warn(format!(
+            "hybrid write-back: the forest's schema has no {}; write-back skips them",
+            directory.write_back_skipped.join(", ")
+        ));
+    }
+    if let Some(advice) = &directory.deleted_objects_advice {
+        said.warn(format!("deletions: {advice}"));
+    }
+    Ok(directory)
+}
+
+/// Step 5: dirsync's own app with a new certificate (or the existing app the answers named,
+/// its secret kept), the tenant's directory synchronization and, with password hash sync, its
+/// password sync turned on.
+async fn sync_app_step(
+    checked: &CheckedAnswers,
+    inputs: &SetupInputs,
+    cloud: CloudSession,
+    previous: Option<&Config>,
+    secrets: &dyn SecretStore,
+    said: &mut Said<'_>,
+) -> Result<AppStep, SetupFailure> {
+    let options = &checked.answers.options;
+    said.progress.step(5, "Setting up the sync app");
+    match cloud {
+        CloudSession::Admin {
+            client,
+            tenant,
+            app,
+        } => {
+            // The wizard registers the app as soon as the administrator signs in.
+            let app = match app {
+                Some(app) => *app,
+                None => {
+                    create_sync_app(
+                        &client,
+                        &tenant,
+                        &checked.endpoints,
+                        &inputs.computer,
+                        previous.and_then(known_app),
+                        secrets,
+                        &mut *said.progress,
+                    )
+                    .await?
+                }
+            };
+            let turned_on = enable_directory_sync(&client, &tenant)
+                .await
+                .map_err(|error| cloud_setup_failure(&error))?;
+            if turned_on {
+                said.progress
+                    .note("directory synchronization turned on for the tenant");
+            }
+            if options.password_hash_sync {
+                set_sync_features(&client, &[("passwordSyncEnabled", true)])
+                    .await
+                    .map_err(|error| cloud_setup_failure(&error))?;
+                said.progress
+                    .note("password hash sync turned on for the tenant");
+            }
+            Ok(AppStep {
+                tenant_id: tenant.tenant_id,
+                client_id: app.client_id,
+                service_principal_id: Some(app.service_principal_id),
+                credential_expires_at: app.credential_expires_at,
+                certificate_thumbprint: Some(app.certificate_thumbprint),
+                credential_key: app.credential_key,
+                report: AppReport {
+                    outcome: match app.outcome {
+                        AppOutcome::Created => "created",
+                        AppOutcome::Reused => "reused",
+                    },
+                    display_name: Some(app.display_name),
+                    permissions: app.permissions,
+                    removed_secrets: app.removed_secrets,
+                    directory_sync_turned_on: turned_on,
+                },
+            })
+        }
+        CloudSession::App {
+            tenant_id,
+            client_id,
+            secret,
+            ..
+        } => {
+            let key = client_secret_key(&client_id);
+            secrets
+                .save(&key, &secret)
+                .map_err(|error| SetupFailure::failed(None, error.to_string()))?;
+            said.progress.note(&format!(
+                "app {client_id} will sign in with the given secret, now in the OS keyring"
+            ));
+            if options.password_hash_sync {
+                said.warn(
+                    "options.password_hash_sync: with sign_in = \"app\" setup cannot turn on the tenant's password sync (Graph allows that only to a signed-in administrator); run setup once with sign_in = \"device-code\", or turn it on in the Entra admin center".to_owned(),
+                );
+            }
+            Ok(AppStep {
+                tenant_id,
+                client_id,
+                service_principal_id: None,
+                credential_expires_at: None,
+                certificate_thumbprint: None,
+                credential_key: key,
+                report: AppReport {
+                    outcome: "existing",
+                    display_name: None,
+                    permissions: Vec::new(),
+                    removed_secrets: 0,
+                    directory_sync_turned_on: false,
+                },
+            })
+        }
+    }
 }
 
 /// The sync app a saved configuration names, when setup registered it (not an existing app the
