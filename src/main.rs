@@ -10,7 +10,7 @@ fn main() -> ExitCode {
     // Before any secret is read: no core dumps, not dumpable, files for the owner only.
     dirsync::hardening::harden_process();
     let home = Home::resolve(cli.home.as_deref());
-    // main owns the runtime; the CLI runs on it and the window will hand its handle to the engine.
+    // main owns the runtime: the CLI runs on it, and the window spawns its background work on it.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

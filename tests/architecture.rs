@@ -242,7 +242,7 @@ fn modules_use_only_what_their_layer_may() {
 }
 
 #[test]
-fn only_the_window_knows_egui_and_the_planning_stage_does_no_io() {
+fn only_the_window_knows_egui_the_window_never_blocks_and_the_planning_stage_does_no_io() {
     let mut broken = Vec::new();
     for source in sources() {
         let in_ui = source.module[0] == "ui";
@@ -262,6 +262,17 @@ fn only_the_window_knows_egui_and_the_planning_stage_does_no_io() {
             {
                 broken.push(format!(
                     "{}:{}: egui outside ui",
+                    source.path.display(),
+                    number + 1
+                ));
+            }
+            if in_ui
+                && ["std::thread::spawn", "thread::spawn(", "block_on("]
+                    .iter()
+                    .any(|name| code.contains(name))
+            {
+                broken.push(format!(
+                    "{}:{}: the window starts a thread or blocks; spawn on main's runtime instead",
                     source.path.display(),
                     number + 1
                 ));

@@ -129,11 +129,16 @@ pub async fn read_changes(
     .await?;
 
     let reported: Vec<ReportedChange> = entries.iter().filter_map(ReportedChange::from).collect();
-    let rereads: Vec<Result<Option<SearchEntry>, DirectoryError>> =
-        futures::stream::iter(reported.iter().map(|change| reread(connection, change)))
-            .buffered(REREADS_IN_FLIGHT)
-            .collect()
-            .await;
+    // Collected first so that no closure stays in the stream (which would keep the import's
+    // future from being `Send`).
+    let pending: Vec<_> = reported
+        .iter()
+        .map(|change| reread(connection, change))
+        .collect();
+    let rereads: Vec<Result<Option<SearchEntry>, DirectoryError>> = futures::stream::iter(pending)
+        .buffered(REREADS_IN_FLIGHT)
+        .collect()
+        .await;
 
     let mut changes = Vec::new();
     for (change, current) in reported.into_iter().zip(rereads) {

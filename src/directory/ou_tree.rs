@@ -214,12 +214,17 @@ pub async fn read_tree(
             .iter()
             .map(|&index| (index, flat[index].1.dn.clone()))
             .collect();
-        let children: Vec<(usize, Vec<OuEntry>)> = stream::iter(parents)
+        // Collected first so that no closure stays in the stream (which would keep the caller's
+        // future from being `Send`).
+        let reads: Vec<_> = parents
+            .into_iter()
             .map(|(index, dn)| async move {
                 read_children(connection, &dn)
                     .await
                     .map(|children| (index, children))
             })
+            .collect();
+        let children: Vec<(usize, Vec<OuEntry>)> = stream::iter(reads)
             .buffered(CONCURRENT_LEVEL_REQUESTS)
             .try_collect()
             .await?;

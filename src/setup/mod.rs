@@ -60,7 +60,7 @@ pub struct SetupInputs {
 }
 
 /// Told what setup is doing while it works.
-pub trait SetupProgress {
+pub trait SetupProgress: Send {
     /// Step `number` of [`STEPS`] begins.
     fn step(&mut self, number: usize, title: &str);
     /// Something was done or found, or the administrator must act (the sign-in code).

@@ -69,7 +69,8 @@ impl SqliteStore {
     /// Every change of a run without attribute values: what its directory import read, then
     /// what it changed, each in the order recorded.
     pub fn change_rows(&self, run: RunId) -> Result<Vec<ChangeRow>, StoreError> {
-        let mut select = self.connection().prepare(&format!(
+        let connection = self.connection();
+        let mut select = connection.prepare(&format!(
             "SELECT {IMPORT_ROW} FROM import_changes WHERE run_id = ?1
              UNION ALL
              SELECT {CHANGE_ROW} FROM object_changes WHERE run_id = ?1
@@ -126,7 +127,8 @@ impl SqliteStore {
         let pattern = format!("%{}%", escape_like(text));
         // The sync state holds every object in scope now (its JSON has the UPN and mail); the
         // run history also has objects since deleted, and errors.
-        let mut select = self.connection().prepare(
+        let connection = self.connection();
+        let mut select = connection.prepare(
             "SELECT anchor, dn, object_type FROM (
                  SELECT anchor, dn, kind AS object_type, 1 AS source, 0 AS recent
                  FROM directory_objects

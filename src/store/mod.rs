@@ -13,6 +13,7 @@ pub mod write_back;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use parking_lot::{ReentrantMutex, ReentrantMutexGuard};
 use rusqlite::{Connection, TransactionBehavior};
 
 /// The migrations, in order. Entry `i` brings the schema from version `i` to `i + 1`.
@@ -53,7 +54,10 @@ pub enum StoreError {
 /// The SQLite store. One per process and home directory.
 #[derive(Debug)]
 pub struct SqliteStore {
-    connection: Connection,
+    /// Re-entrant: a store method may call another while it holds the connection. The lock
+    /// makes the store `Sync`, so a cycle's future can run as a task on main's runtime
+    /// (ARCHITECTURE.md, "The window").
+    connection: ReentrantMutex<Connection>,
     path: PathBuf,
 }
 
@@ -95,11 +99,14 @@ impl SqliteStore {
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
         migrate(&mut connection, &path, MIGRATIONS)?;
-        Ok(SqliteStore { connection, path })
+        Ok(SqliteStore {
+            connection: ReentrantMutex::new(connection),
+            path,
+        })
     }
 
     pub fn schema_version(&self) -> Result<u32, StoreError> {
-        Ok(user_version(&self.connection)?)
+        Ok(user_version(&self.connection())?)
     }
 
     pub fn path(&self) -> &Path {
@@ -112,8 +119,8 @@ impl SqliteStore {
     }
 
     /// Direct access for the parts of dirsync that read and write run records.
-    pub fn connection(&self) -> &Connection {
-        &self.connection
+    pub fn connection(&self) -> ReentrantMutexGuard<'_, Connection> {
+        self.connection.lock()
     }
 }
 

@@ -25,7 +25,8 @@ pub struct PasswordTarget {
 impl SqliteStore {
     /// Every linked user in scope, and whether each needs a full read.
     pub fn password_targets(&self) -> Result<Vec<PasswordTarget>, StoreError> {
-        let mut select = self.connection().prepare(
+        let connection = self.connection();
+        let mut select = connection.prepare(
             "SELECT l.anchor, l.dn, l.cloud_id, p.cloud_id IS NULL OR p.cloud_id != l.cloud_id
              FROM links l
              JOIN directory_objects d ON d.anchor = l.anchor AND d.state != 'gone'
@@ -51,7 +52,8 @@ impl SqliteStore {
         synced: &[(Guid, &str)],
         now: i64,
     ) -> Result<(), StoreError> {
-        let transaction = self.connection().unchecked_transaction()?;
+        let connection = self.connection();
+        let transaction = connection.unchecked_transaction()?;
         {
             let mut upsert = transaction.prepare(
                 "INSERT INTO password_sync (anchor, cloud_id, synced_at) VALUES (?1, ?2, ?3)
@@ -67,7 +69,8 @@ impl SqliteStore {
 
     /// These users' passwords must be read in full again (their last send failed).
     pub fn forget_passwords_synced(&self, anchors: &[Guid]) -> Result<(), StoreError> {
-        let transaction = self.connection().unchecked_transaction()?;
+        let connection = self.connection();
+        let transaction = connection.unchecked_transaction()?;
         {
             let mut delete = transaction.prepare("DELETE FROM password_sync WHERE anchor = ?1")?;
             for anchor in anchors {
@@ -80,7 +83,8 @@ impl SqliteStore {
 
     /// Starts password hash sync over: the next password cycle is a full pass.
     pub fn reset_password_sync(&self) -> Result<(), StoreError> {
-        let transaction = self.connection().unchecked_transaction()?;
+        let connection = self.connection();
+        let transaction = connection.unchecked_transaction()?;
         transaction.execute("DELETE FROM password_sync", [])?;
         transaction.execute(
             "DELETE FROM sync_cursors WHERE name = ?1",

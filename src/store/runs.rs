@@ -379,7 +379,8 @@ impl SqliteStore {
         if items.is_empty() {
             return Ok(());
         }
-        let transaction = self.connection().unchecked_transaction()?;
+        let connection = self.connection();
+        let transaction = connection.unchecked_transaction()?;
         {
             let mut insert = transaction.prepare(sql)?;
             for item in items {
@@ -391,7 +392,8 @@ impl SqliteStore {
     }
 
     pub fn run_warnings(&self, run: RunId) -> Result<Vec<WarningRecord>, StoreError> {
-        let mut select = self.connection().prepare(
+        let connection = self.connection();
+        let mut select = connection.prepare(
             "SELECT dn, anchor, attribute, value, message FROM run_warnings
              WHERE run_id = ?1 ORDER BY id",
         )?;
@@ -474,7 +476,8 @@ impl SqliteStore {
         condition: &str,
         value: i64,
     ) -> Result<HashMap<RunId, Vec<StepRecord>>, StoreError> {
-        let mut select = self.connection().prepare(&format!(
+        let connection = self.connection();
+        let mut select = connection.prepare(&format!(
             "SELECT run_id, step, started_at, ended_at, adds, updates, renames, deletes,
                  no_change, errors
              FROM run_steps WHERE {condition} ORDER BY run_id, position"
@@ -509,7 +512,8 @@ impl SqliteStore {
         run: RunId,
         kind: Option<ChangeKind>,
     ) -> Result<Vec<ObjectChangeRecord>, StoreError> {
-        let mut select = self.connection().prepare(
+        let connection = self.connection();
+        let mut select = connection.prepare(
             "SELECT step, dn, anchor, object_type, cloud_id, change_kind, attribute_changes
              FROM object_changes WHERE run_id = ?1 AND (?2 IS NULL OR change_kind = ?2)
              ORDER BY id",
@@ -535,7 +539,8 @@ impl SqliteStore {
     }
 
     pub fn run_errors(&self, run: RunId) -> Result<Vec<ErrorRecord>, StoreError> {
-        let mut select = self.connection().prepare(&format!(
+        let connection = self.connection();
+        let mut select = connection.prepare(&format!(
             "SELECT {ERROR_COLUMNS} FROM run_errors WHERE run_id = ?1 ORDER BY id"
         ))?;
         let errors = select

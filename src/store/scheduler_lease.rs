@@ -56,10 +56,9 @@ impl SqliteStore {
     ) -> Result<Option<SchedulerLease>, StoreError> {
         // IMMEDIATE: two processes claiming at once see each other's write, not the same
         // empty row.
-        let transaction = rusqlite::Transaction::new_unchecked(
-            self.connection(),
-            TransactionBehavior::Immediate,
-        )?;
+        let connection = self.connection();
+        let transaction =
+            rusqlite::Transaction::new_unchecked(&connection, TransactionBehavior::Immediate)?;
         let current = read_lease(&transaction)?;
         let keeps = current.filter(|lease| {
             lease.pid != pid
@@ -86,7 +85,7 @@ impl SqliteStore {
 
     /// The lease, if one is held and alive at `now`.
     pub fn scheduler_lease(&self, now: i64) -> Result<Option<SchedulerLease>, StoreError> {
-        Ok(read_lease(self.connection())?.filter(|lease| now - lease.renewed_at < LEASE_MS))
+        Ok(read_lease(&self.connection())?.filter(|lease| now - lease.renewed_at < LEASE_MS))
     }
 }
 

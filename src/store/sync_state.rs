@@ -207,7 +207,8 @@ impl SqliteStore {
         cursor: Option<(&str, &[u8])>,
         now: i64,
     ) -> Result<(), StoreError> {
-        let transaction = self.connection().unchecked_transaction()?;
+        let connection = self.connection();
+        let transaction = connection.unchecked_transaction()?;
         upsert_objects(&transaction, objects)?;
         mark_gone(&transaction, gone)?;
         if let Some((name, value)) = cursor {
@@ -224,7 +225,8 @@ impl SqliteStore {
     /// Every anchor the sync state knows (connector space or links), for a full import to find
     /// what AD no longer has.
     pub fn known_anchors(&self) -> Result<Vec<Guid>, StoreError> {
-        let mut select = self.connection().prepare(
+        let connection = self.connection();
+        let mut select = connection.prepare(
             "SELECT anchor FROM directory_objects WHERE state != 'gone'
              UNION SELECT anchor FROM links",
         )?;
@@ -236,7 +238,8 @@ impl SqliteStore {
 
     /// Objects with something left to do.
     pub fn pending_objects(&self) -> Result<Vec<DirectoryObject>, StoreError> {
-        let mut select = self.connection().prepare(
+        let connection = self.connection();
+        let mut select = connection.prepare(
             "SELECT anchor, kind, dn, object FROM directory_objects WHERE state = 'pending'",
         )?;
         let objects = select
@@ -254,9 +257,9 @@ impl SqliteStore {
 
     /// Anchors deleted in AD or moved out of scope whose cloud objects are still to delete.
     pub fn gone_anchors(&self) -> Result<Vec<Guid>, StoreError> {
-        let mut select = self
-            .connection()
-            .prepare("SELECT anchor FROM directory_objects WHERE state = 'gone'")?;
+        let connection = self.connection();
+        let mut select =
+            connection.prepare("SELECT anchor FROM directory_objects WHERE state = 'gone'")?;
         let anchors = select
             .query_map([], |row| parse_guid(&row.get::<_, String>(0)?))?
             .collect::<Result<Vec<_>, _>>()?;
@@ -265,9 +268,9 @@ impl SqliteStore {
 
     /// How many objects the connector space holds in each state.
     pub fn object_counts(&self) -> Result<HashMap<String, u64>, StoreError> {
-        let mut select = self
-            .connection()
-            .prepare("SELECT state, count(*) FROM directory_objects GROUP BY state")?;
+        let connection = self.connection();
+        let mut select =
+            connection.prepare("SELECT state, count(*) FROM directory_objects GROUP BY state")?;
         let counts = select
             .query_map([], |row| Ok((row.get(0)?, row.get::<_, i64>(1)? as u64)))?
             .collect::<Result<HashMap<_, _>, _>>()?;
@@ -275,8 +278,8 @@ impl SqliteStore {
     }
 
     pub fn links(&self) -> Result<HashMap<Guid, Link>, StoreError> {
-        let mut select = self
-            .connection()
+        let connection = self.connection();
+        let mut select = connection
             .prepare("SELECT anchor, kind, dn, cloud_id, exported, members, manager FROM links")?;
         let links = select
             .query_map([], |row| {
@@ -312,7 +315,8 @@ impl SqliteStore {
         if updates.is_empty() {
             return Ok(());
         }
-        let transaction = self.connection().unchecked_transaction()?;
+        let connection = self.connection();
+        let transaction = connection.unchecked_transaction()?;
         for update in updates {
             match update {
                 ExportUpdate::Link(link) => {

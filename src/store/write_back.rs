@@ -34,7 +34,8 @@ impl SqliteStore {
         next_link: Option<&str>,
         now: i64,
     ) -> Result<(), StoreError> {
-        let transaction = self.connection().unchecked_transaction()?;
+        let connection = self.connection();
+        let transaction = connection.unchecked_transaction()?;
         {
             let mut upsert = transaction.prepare(
                 "INSERT INTO cloud_mailboxes (cloud_id, mailbox, pending) VALUES (?1, ?2, 1)
@@ -63,7 +64,8 @@ impl SqliteStore {
     /// Pending mailboxes of users that are linked and in scope. The others wait: a mailbox whose
     /// user is linked later is written back then.
     pub fn write_back_targets(&self) -> Result<Vec<WriteBackTarget>, StoreError> {
-        let mut select = self.connection().prepare(
+        let connection = self.connection();
+        let mut select = connection.prepare(
             "SELECT l.anchor, l.dn, l.cloud_id, m.mailbox
              FROM cloud_mailboxes m
              JOIN links l ON l.cloud_id = m.cloud_id AND l.kind = 'user'
@@ -133,7 +135,8 @@ impl SqliteStore {
 
     /// Starts write-back over: the next cycle reads every mailbox and checks each against AD.
     pub fn reset_write_back(&self) -> Result<(), StoreError> {
-        let transaction = self.connection().unchecked_transaction()?;
+        let connection = self.connection();
+        let transaction = connection.unchecked_transaction()?;
         transaction.execute("DELETE FROM cloud_mailboxes", [])?;
         transaction.execute(
             "DELETE FROM sync_cursors WHERE name IN (?1, ?2)",

@@ -1,6 +1,6 @@
-//! Work the window hands to the async runtime: each task runs on its own thread, driving its
-//! future on main's runtime, and the window polls for the result once per frame. The window
-//! never waits: a frame only looks at what has arrived.
+//! Work the window hands to main's async runtime: each piece of work is a task on that runtime
+//! (blocking reads go to its blocking threads), and the window polls for the result once per
+//! frame. The window never waits: a frame only looks at what has arrived.
 
 use std::future::Future;
 use std::sync::mpsc;
@@ -103,12 +103,11 @@ pub struct Task<T> {
 }
 
 impl<T: Send + 'static> Task<T> {
-    /// Starts `work` on its own thread, on `runtime`. The future need not be `Send`: it stays on
-    /// that thread.
+    /// Starts `work` as a task on `runtime` (main's).
     pub fn spawn<Work, Fut>(runtime: &Handle, repaint: &egui::Context, work: Work) -> Task<T>
     where
         Work: FnOnce(Reporter) -> Fut + Send + 'static,
-        Fut: Future<Output = T>,
+        Fut: Future<Output = T> + Send + 'static,
     {
         let (result_sender, result) = mpsc::channel();
         let (event_sender, events) = mpsc::channel();
@@ -117,10 +116,9 @@ impl<T: Send + 'static> Task<T> {
             repaint: repaint.clone(),
             last_note: None,
         };
-        let runtime = runtime.clone();
         let repaint = repaint.clone();
-        std::thread::spawn(move || {
-            let output = runtime.block_on(work(reporter));
+        runtime.spawn(async move {
+            let output = work(reporter).await;
             let _ = result_sender.send(output);
             repaint.request_repaint();
         });
@@ -134,8 +132,8 @@ impl<T> Task<T> {
         self.events.try_iter().collect()
     }
 
-    /// The result, once it has arrived. A task whose thread panicked reports nothing: the
-    /// caller shows it as failed.
+    /// The result, once it has arrived. A task that panicked reports nothing: the caller shows
+    /// it as failed.
     pub fn try_result(&self) -> Option<Result<T, String>> {
         match self.result.try_recv() {
             Ok(output) => Some(Ok(output)),
@@ -160,21 +158,27 @@ pub enum Lookup<T> {
 }
 
 impl<T: Send + 'static> Lookup<T> {
-    /// Reads something off the UI thread (the state database, a file): `read` runs on its own
-    /// thread and the window polls for what it returns.
+    /// Reads something off the UI thread (the state database, a file): `read` blocks, so it runs
+    /// on the runtime's blocking threads, and the window polls for what it returns.
     pub fn read<Read>(runtime: &Handle, repaint: &egui::Context, read: Read) -> Lookup<T>
     where
         Read: FnOnce() -> Result<T, String> + Send + 'static,
     {
-        Lookup::start(runtime, repaint, move |_| async move {
-            read().map_err(|message| SetupFailure::failed(None, message))
-        })
+        let (result_sender, result) = mpsc::channel();
+        let (_, events) = mpsc::channel();
+        let repaint = repaint.clone();
+        runtime.spawn_blocking(move || {
+            let output = read().map_err(|message| SetupFailure::failed(None, message));
+            let _ = result_sender.send(output);
+            repaint.request_repaint();
+        });
+        Lookup::Running(Task { result, events })
     }
 
     pub fn start<Work, Fut>(runtime: &Handle, repaint: &egui::Context, work: Work) -> Lookup<T>
     where
         Work: FnOnce(Reporter) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<T, SetupFailure>>,
+        Fut: Future<Output = Result<T, SetupFailure>> + Send + 'static,
     {
         Lookup::Running(Task::spawn(runtime, repaint, work))
     }

@@ -26,8 +26,13 @@ impl GraphClient {
             .map(<[usize]>::to_vec)
             .collect();
         let concurrency = self.flow.policy().max_concurrent.max(1);
-        let answered: Vec<Vec<(usize, GraphResult)>> = futures::stream::iter(chunks)
+        // Collected first so that no closure stays in the stream (which would keep the caller's
+        // future from being `Send`).
+        let sends: Vec<_> = chunks
+            .into_iter()
             .map(|chunk| self.send_batch(requests, chunk))
+            .collect();
+        let answered: Vec<Vec<(usize, GraphResult)>> = futures::stream::iter(sends)
             .buffer_unordered(concurrency)
             .collect()
             .await;

@@ -29,14 +29,19 @@ impl Cycle<'_> {
                 .iter()
                 .flat_map(|object| lookups_for(object, soft_match_upn))
                 .collect();
-            let found: Vec<Result<Vec<CloudObject>, GraphError>> =
-                futures::stream::iter(lookups.iter().map(|(kind, lookup)| {
+            // The futures are collected first: a closure left inside the stream would keep the
+            // cycle's future from being `Send` (rustc cannot prove it for borrowed arguments).
+            let finds: Vec<_> = lookups
+                .iter()
+                .map(|(kind, lookup)| {
                     let select = match kind {
                         ObjectKind::User => USER_SELECT,
                         ObjectKind::Group => GROUP_SELECT,
                     };
                     graph.find(*kind, lookup, select)
-                }))
+                })
+                .collect();
+            let found: Vec<Result<Vec<CloudObject>, GraphError>> = futures::stream::iter(finds)
                 .buffer_unordered(LOOKUPS_IN_FLIGHT)
                 .collect()
                 .await;

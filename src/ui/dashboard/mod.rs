@@ -154,7 +154,7 @@ impl Dashboard {
     /// on the UI thread.
     fn close_run(&mut self) {
         let closed = self.run.take();
-        std::thread::spawn(move || drop(closed));
+        self.runtime.spawn_blocking(move || drop(closed));
         self.object = None;
     }
 
