@@ -5,6 +5,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{Date, OffsetDateTime, PrimitiveDateTime};
 
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> i64 {
@@ -15,133 +18,68 @@ pub fn unix_now() -> i64 {
         })
 }
 
-/// (year, month, day) of a count of days since 1970-01-01 (Howard Hinnant's civil_from_days).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (
-        year,
-        u32::try_from(month).unwrap_or(1),
-        u32::try_from(day).unwrap_or(1),
-    )
+/// The UTC date-time of `unix` (clamped to what `time` can represent).
+fn utc(unix: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(unix).unwrap_or(if unix < 0 {
+        OffsetDateTime::UNIX_EPOCH
+    } else {
+        PrimitiveDateTime::MAX.assume_utc()
+    })
 }
 
-/// Days since 1970-01-01 of a civil date (Howard Hinnant's days_from_civil).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let yoe = year.rem_euclid(400);
-    let month = i64::from(month);
-    let mp = if month > 2 { month - 3 } else { month + 9 };
-    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn split(unix: i64) -> (i64, u32, u32, i64, i64, i64) {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
-    (year, month, day, secs / 3600, secs % 3600 / 60, secs % 60)
+fn format(unix: i64, format: &[time::format_description::BorrowedFormatItem<'_>]) -> String {
+    utc(unix).format(format).unwrap_or_default()
 }
 
 /// `2024-05-01T12:34:56Z`: Graph's DateTimeOffset form.
 pub fn rfc3339(unix: i64) -> String {
-    let (y, mo, d, h, mi, s) = split(unix);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+    format(
+        unix,
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z"),
+    )
 }
 
 /// `2024-05-01T12:34:56`: the form of `innerError.date`.
 pub fn inner_error_date(unix: i64) -> String {
-    let (y, mo, d, h, mi, s) = split(unix);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}")
+    format(
+        unix,
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]"),
+    )
 }
 
 /// `2024-05-01 12:34:56Z`: the identity platform's `timestamp` form.
 pub fn sts_timestamp(unix: i64) -> String {
-    let (y, mo, d, h, mi, s) = split(unix);
-    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}Z")
+    format(
+        unix,
+        format_description!("[year]-[month]-[day] [hour]:[minute]:[second]Z"),
+    )
 }
 
-/// Parses an ISO 8601 / RFC 3339 date-time (`Z` or `±hh:mm`, optional fraction), or a bare date.
+/// Parses an ISO 8601 / RFC 3339 date-time (`Z` or `±hh:mm`, optional fraction, `T` or a space
+/// between date and time; no offset means UTC, as Graph reads one), or a bare date.
 pub fn parse_rfc3339(text: &str) -> Option<i64> {
     let text = text.trim();
-    let bytes = text.as_bytes();
-    let number = |from: usize, len: usize| -> Option<i64> {
-        let part = text.get(from..from + len)?;
-        if part.bytes().all(|b| b.is_ascii_digit()) {
-            part.parse().ok()
-        } else {
-            None
-        }
-    };
-    let year = number(0, 4)?;
-    if bytes.get(4) != Some(&b'-') || bytes.get(7) != Some(&b'-') {
-        return None;
-    }
-    let month = u32::try_from(number(5, 2)?).ok()?;
-    let day = u32::try_from(number(8, 2)?).ok()?;
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
-        return None;
-    }
-    let days = days_from_civil(year, month, day);
     if text.len() == 10 {
-        return Some(days * 86_400);
+        let date = Date::parse(text, format_description!("[year]-[month]-[day]")).ok()?;
+        return Some(date.midnight().assume_utc().unix_timestamp());
     }
-    if !matches!(bytes.get(10), Some(b'T' | b't' | b' ')) {
+    let (date, time) = text.split_at_checked(10)?;
+    let time = time
+        .strip_prefix(['T', 't', ' '])
+        .filter(|time| time.is_char_boundary(8))?;
+    let offset = &time[8..];
+    let offset = offset.strip_prefix('.').map_or(offset, |fraction| {
+        fraction.trim_start_matches(|c: char| c.is_ascii_digit())
+    });
+    if offset.len() == 6 && offset.get(1..3).is_some_and(|hours| hours >= "24") {
+        // RFC 3339's offset hours are 00 to 23; `time` reads more.
         return None;
     }
-    let hour = number(11, 2)?;
-    let minute = number(14, 2)?;
-    let second = number(17, 2)?;
-    if bytes.get(13) != Some(&b':')
-        || bytes.get(16) != Some(&b':')
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
-    let mut rest = text.get(19..)?;
-    if let Some(fraction) = rest.strip_prefix('.') {
-        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        rest = fraction.get(digits..)?;
-    }
-    let offset = match rest {
-        "Z" | "z" | "" => 0,
-        _ => {
-            // `±hh:mm`, as RFC 3339 has it: two digits each, hours below 24, minutes below 60.
-            let sign = match rest.as_bytes().first() {
-                Some(b'+') => 1,
-                Some(b'-') => -1,
-                _ => return None,
-            };
-            let (hours, minutes) = rest.get(1..)?.split_once(':')?;
-            let two_digits = |part: &str| -> Option<i64> {
-                (part.len() == 2 && part.bytes().all(|b| b.is_ascii_digit()))
-                    .then(|| part.parse().ok())
-                    .flatten()
-            };
-            let (hours, minutes) = (two_digits(hours)?, two_digits(minutes)?);
-            if hours > 23 || minutes > 59 {
-                return None;
-            }
-            sign * (hours * 3600 + minutes * 60)
-        }
-    };
-    days.checked_mul(86_400)?
-        .checked_add(hour * 3600 + minute * 60 + second)?
-        .checked_sub(offset)
+    let zone = if offset.is_empty() { "Z" } else { "" };
+    let normalized = format!("{date}T{time}{zone}");
+    OffsetDateTime::parse(&normalized, &Rfc3339)
+        .ok()
+        .map(OffsetDateTime::unix_timestamp)
 }
 
 /// 16 random bytes from the operating system (through uuid's v4 generator).
