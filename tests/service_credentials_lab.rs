@@ -105,16 +105,17 @@ fn empty_every_keyring() {
     }
 }
 
-/// Every file under `dir`, recursively.
+/// Every regular file under `dir`, recursively.
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut pending = vec![dir.to_owned()];
     while let Some(dir) = pending.pop() {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
+            // Sockets (the desktop session's bus and keyring daemon) hold nothing at rest.
             if path.is_dir() {
                 pending.push(path);
-            } else {
+            } else if path.is_file() {
                 files.push(path);
             }
         }
@@ -364,4 +365,224 @@ fn the_packaged_unit_verifies() {
             "systemd-analyze verify {name}:\n{said}"
         );
     }
+}
+
+/// A desktop session's keyring: a private session bus with GNOME Keyring's Secret Service on it,
+/// its keyrings kept under `dir` (so a second session over the same `dir` is the same user after
+/// a reboot), unlocked with the login password as a desktop login does.
+struct DesktopSession {
+    address: String,
+    bus: std::process::Child,
+    keyring: std::process::Child,
+}
+
+const LOGIN_PASSWORD: &str = "desktop-login-2026";
+
+impl DesktopSession {
+    fn start(dir: &Path) -> DesktopSession {
+        use std::io::{BufRead as _, Write as _};
+        for sub in ["home", "run", "data"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        std::fs::set_permissions(dir.join("run"), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let socket = dir.join("run/bus");
+        let _ = std::fs::remove_file(&socket);
+        let mut bus = Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--print-address=1"])
+            .arg(format!("--address=unix:path={}", socket.display()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut address = String::new();
+        std::io::BufReader::new(bus.stdout.take().unwrap())
+            .read_line(&mut address)
+            .unwrap();
+        let address = address.trim().to_owned();
+        assert!(address.starts_with("unix:"), "dbus-daemon said {address:?}");
+        let mut keyring = Command::new("gnome-keyring-daemon")
+            .args(["--foreground", "--unlock", "--components=secrets"])
+            .env("DBUS_SESSION_BUS_ADDRESS", &address)
+            .env("HOME", dir.join("home"))
+            .env("XDG_RUNTIME_DIR", dir.join("run"))
+            .env("XDG_DATA_HOME", dir.join("data"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        keyring
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(LOGIN_PASSWORD.as_bytes())
+            .unwrap();
+        let session = DesktopSession {
+            address,
+            bus,
+            keyring,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !session.secret_service_is_up() {
+            assert!(
+                Instant::now() < deadline,
+                "GNOME Keyring did not take the Secret Service name"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        session
+    }
+
+    fn secret_service_is_up(&self) -> bool {
+        let output = Command::new("dbus-send")
+            .args([
+                "--session",
+                "--print-reply",
+                "--dest=org.freedesktop.DBus",
+                "/org/freedesktop/DBus",
+                "org.freedesktop.DBus.NameHasOwner",
+                "string:org.freedesktop.secrets",
+            ])
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).contains("boolean true")
+    }
+
+    /// What `secret-tool` finds under dirsync's attributes for `key`.
+    fn lookup(&self, key: &str) -> Option<String> {
+        let output = Command::new("secret-tool")
+            .args(["lookup", "service", "dirsync", "username", key])
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .output()
+            .unwrap();
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    fn clear(&self, key: &str) {
+        let status = Command::new("secret-tool")
+            .args(["clear", "service", "dirsync", "username", key])
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for DesktopSession {
+    fn drop(&mut self) {
+        let _ = self.keyring.kill();
+        let _ = self.keyring.wait();
+        let _ = self.bus.kill();
+        let _ = self.bus.wait();
+    }
+}
+
+#[tokio::test]
+async fn in_a_desktop_session_the_secrets_live_in_its_secret_service_and_survive_a_reboot() {
+    let _turn = TURN.lock().await;
+    let lab = lab();
+    common::accounts::remove_service_accounts(lab, COMPUTER_PREFIX).await;
+    let emulator = RunningEmulator::start(EmulatorConfig {
+        verified_domains: vec!["corp.dirsync.test".to_owned()],
+        auto_approve: true,
+        device_code_interval_secs: 1,
+        ..EmulatorConfig::default()
+    })
+    .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let desktop_dir = tempfile::tempdir().unwrap();
+    let computer = unique_computer();
+    std::fs::write(home.path().join("answers.toml"), answers(lab, &emulator)).unwrap();
+    let answers_file = home.path().join("answers.toml");
+    empty_every_keyring();
+
+    let desktop = DesktopSession::start(desktop_dir.path());
+    let run = dirsync(
+        home.path(),
+        &[
+            "setup",
+            "--json",
+            "--answers",
+            answers_file.to_str().unwrap(),
+        ],
+        &[
+            ("DIRSYNC_ADMIN_PASSWORD", lab.admin_password.as_str()),
+            ("HOSTNAME", computer.as_str()),
+            ("DBUS_SESSION_BUS_ADDRESS", desktop.address.as_str()),
+        ],
+    );
+    assert_eq!(run.status, 0, "{run:?}");
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    let places = report["secrets_kept_in"].to_string();
+    assert!(
+        places.contains("the desktop keyring (Secret Service)"),
+        "{places}"
+    );
+    let config = Config::load(&home.path().join("config.toml")).unwrap();
+    let app_key = config.app_credential_key();
+    let account_key = service_account_key(&config.directory.service_account_dn);
+    let private_key = desktop.lookup(&app_key).expect("the app's key is filed");
+    let password = desktop
+        .lookup(&account_key)
+        .expect("the account's password is filed");
+    assert!(private_key.contains("PRIVATE KEY"));
+    // Not in the kernel keyring (this test process has no session bus: OsKeyring is the kernel's).
+    assert!(OsKeyring.load(&app_key).unwrap().is_none());
+    assert!(OsKeyring.load(&account_key).unwrap().is_none());
+    // On disk the keyring is encrypted with the login password.
+    let key_line = private_key
+        .lines()
+        .find(|line| !line.starts_with("-----"))
+        .unwrap()
+        .to_owned();
+    assert_nowhere_in_plain_text(desktop_dir.path(), &[&key_line, &password]);
+    assert_nowhere_in_plain_text(home.path(), &[&key_line, &password]);
+
+    // The reboot: the session ends, the kernel keyrings empty; the root's encrypted service
+    // credentials are moved away so that only the desktop keyring can answer.
+    drop(desktop);
+    empty_every_keyring();
+    let credentials = home.path().join("credentials");
+    let away = home.path().join("credentials.away");
+    std::fs::rename(&credentials, &away).unwrap();
+    let desktop = DesktopSession::start(desktop_dir.path());
+    let bus = [("DBUS_SESSION_BUS_ADDRESS", desktop.address.as_str())];
+    let run = dirsync(home.path(), &["sync", "--json"], &bus);
+    let document: Value =
+        serde_json::from_str(&run.stdout).unwrap_or_else(|error| panic!("{error}: {run:?}"));
+    assert_ne!(document["run"]["status"], "failed", "{run:?}");
+    assert!(matches!(run.status, 0 | 3), "{run:?}");
+
+    // A secret saved where there was no desktop session (setup over SSH) is found in the kernel
+    // keyring and moved to the desktop's.
+    desktop.clear(&app_key);
+    OsKeyring
+        .save(&app_key, &dirsync::secret::Secret::new(private_key.clone()))
+        .unwrap();
+    let run = dirsync(home.path(), &["sync", "--json"], &bus);
+    assert!(matches!(run.status, 0 | 3), "{run:?}");
+    assert_eq!(
+        desktop.lookup(&app_key).as_deref(),
+        Some(private_key.as_str())
+    );
+    assert!(OsKeyring.load(&app_key).unwrap().is_none());
+
+    // Without the desktop keyring and without the service credentials, the error says where it
+    // looked.
+    desktop.clear(&account_key);
+    let run = dirsync(home.path(), &["sync"], &bus);
+    assert_eq!(run.status, 1, "{run:?}");
+    assert!(
+        run.stderr.contains("the desktop keyring (Secret Service)"),
+        "{run:?}"
+    );
+    assert!(!run.all_output().contains(&password));
+
+    drop(desktop);
+    std::fs::rename(&away, &credentials).unwrap();
+    common::accounts::remove_service_accounts(lab, COMPUTER_PREFIX).await;
 }

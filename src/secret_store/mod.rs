@@ -2,7 +2,8 @@
 //! account's password), never in a plain file:
 //!
 //! - the OS keyring ([`OsKeyring`], service name `dirsync`), for the desktop and for whoever ran
-//!   setup; on Linux the kernel's keyutils store, which is empty after a reboot;
+//!   setup: the desktop's Secret Service where the session offers one (it survives a reboot),
+//!   else the kernel's keyutils store, which is empty after a reboot;
 //! - systemd credentials ([`ServiceCredentials`]), for `dirsync service`: encrypted at rest by
 //!   `systemd-creds` with the host's key (and the TPM2 where there is one), in the home's
 //!   `credentials/` directory, handed to the service decrypted by systemd
@@ -12,6 +13,7 @@
 //! "Secrets and the service".
 
 mod keyring;
+mod secret_service;
 mod systemd;
 
 use std::path::Path;
@@ -27,9 +29,11 @@ pub const KEYRING_SERVICE: &str = "dirsync";
 #[derive(Debug, thiserror::Error)]
 pub enum SecretStoreError {
     #[error(
-        "the OS keyring could not {operation} the secret '{key}': {reason}; check that one is available to this user (on Linux, the kernel keyring: `keyctl show @u`)"
+        "{keyring} could not {operation} the secret '{key}': {reason}; check that it is available to this user (the kernel keyring: `keyctl show @u`; the desktop keyring: `secret-tool search service dirsync`)"
     )]
     Keyring {
+        /// Which keyring: the desktop's or the kernel's.
+        keyring: &'static str,
         operation: &'static str,
         key: String,
         reason: String,
@@ -151,7 +155,7 @@ impl SystemSecrets {
                 credential_name(key)
             ));
         }
-        looked.push(format!("the OS keyring (entry '{key}')"));
+        looked.push(format!("{} (entry '{key}')", self.keyring.name()));
         looked.push(format!(
             "the encrypted service credential {}",
             self.service.path_of(key).display()

@@ -65,9 +65,10 @@ fn check_keyring(secrets: &dyn SecretStore) -> Result<String, String> {
         })
         .map_err(|error| error.to_string())
         .and_then(|loaded| match loaded {
-            Some(value) if value.expose() == probe.expose() => {
-                Ok("secrets can be stored and read back".to_owned())
-            }
+            Some(value) if value.expose() == probe.expose() => Ok(format!(
+                "secrets can be stored and read back (tried in {})",
+                secrets.places(PROBE_KEY).join(", ")
+            )),
             _ => Err("the keyring did not give back what was stored in it".to_owned()),
         })
 }
