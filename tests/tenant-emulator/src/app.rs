@@ -171,6 +171,12 @@ pub struct Faults {
     pub fail_every: u64,
     pub throttle_until: Option<Instant>,
     pub drop_every: u64,
+    /// Every Nth Graph HTTP request is carried out, then its connection closed with no answer.
+    pub lose_answer_every: u64,
+    /// Every Nth write (batch requests counted alone) is carried out, then answered 503.
+    pub fail_after_write_every: u64,
+    /// Graph writes seen since the faults were set (for `fail_after_write_every`).
+    pub writes: u64,
     /// New applications, secrets and app role assignments take this long to reach the token
     /// endpoint (Entra replicates them).
     pub replication_delay: Duration,
@@ -198,6 +204,10 @@ pub struct FaultSettings {
     pub replication_delay_secs: u64,
     #[serde(default)]
     pub index_lag_ms: u64,
+    #[serde(default)]
+    pub lose_answer_every: u64,
+    #[serde(default)]
+    pub fail_after_write_every: u64,
 }
 
 impl FaultSettings {
@@ -237,6 +247,9 @@ impl FaultSettings {
             fail_every: self.fail_every,
             throttle_until,
             drop_every: self.drop_every,
+            lose_answer_every: self.lose_answer_every,
+            fail_after_write_every: self.fail_after_write_every,
+            writes: 0,
             replication_delay: Duration::from_secs(self.replication_delay_secs),
             index_lag: Duration::from_millis(self.index_lag_ms),
             operations: 0,

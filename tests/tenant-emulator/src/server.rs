@@ -597,8 +597,9 @@ async fn handle(
     let path = request.uri().path();
     let is_graph = path == "/v1.0" || path.starts_with("/v1.0/");
     let is_sts = path.contains("/oauth2/");
-    let latency = {
+    let (latency, lose_answer) = {
         let mut faults = lock(&app.faults);
+        let mut lose_answer = false;
         if is_graph {
             faults.connections += 1;
             if faults.drop_every > 0 && faults.connections.is_multiple_of(faults.drop_every) {
@@ -606,14 +607,23 @@ async fn handle(
                 Stats::bump(&app.stats.dropped);
                 return Err(Dropped);
             }
+            lose_answer = faults.lose_answer_every > 0
+                && faults.connections.is_multiple_of(faults.lose_answer_every);
         }
-        faults.latency_ms
+        (faults.latency_ms, lose_answer)
     };
     if (is_graph || is_sts) && latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
     let response: Result<Response, Infallible> = router.call(request).await;
-    Ok(response.unwrap_or_else(|never| match never {}))
+    let response = response.unwrap_or_else(|never| match never {});
+    if lose_answer {
+        // Carried out, then the connection is closed before the answer (a timeout or a reset
+        // after Graph applied the request).
+        Stats::bump(&app.stats.dropped);
+        return Err(Dropped);
+    }
+    Ok(response)
 }
 
 /// Accepts connections until `shutdown` turns true, then lets open ones finish (briefly).

@@ -197,6 +197,90 @@ async fn faults_add_latency_fail_throttle_and_drop() {
 }
 
 #[tokio::test]
+async fn the_apply_then_lose_faults_carry_out_the_write_and_lose_its_answer() {
+    let emulator = RunningEmulator::start(config()).unwrap();
+    let info = &emulator.info;
+    let token = app_token(info).await;
+
+    // The connection closes without an answer, but the user was made.
+    hook(
+        info,
+        Method::PUT,
+        "faults",
+        Some(json!({"lose_answer_every": 1})),
+    )
+    .await;
+    let lost = client()
+        .post(format!("{}/v1.0/users", info.graph))
+        .bearer_auth(&token)
+        .json(&new_user("lost", "bG9zdGxvc3Rsb3N0bG9zdGw="))
+        .send()
+        .await;
+    assert!(lost.is_err(), "{lost:?}");
+    hook(info, Method::DELETE, "faults", None).await;
+    let made = graph(
+        info,
+        &token,
+        Method::GET,
+        &format!("/users/lost@{DOMAIN}"),
+        None,
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::OK);
+
+    // A 503 that is not true: the second write fails, yet it happened; reads are not counted.
+    hook(
+        info,
+        Method::PUT,
+        "faults",
+        Some(json!({"fail_after_write_every": 2})),
+    )
+    .await;
+    create_user(info, &token, "first", "Zmlyc3RmaXJzdGZpcnN0Zmk=").await;
+    let failed = graph(
+        info,
+        &token,
+        Method::POST,
+        "/users",
+        Some(new_user("second", "c2Vjb25kc2Vjb25kc2Vjb24=")),
+    )
+    .await;
+    assert_eq!(failed.status, StatusCode::SERVICE_UNAVAILABLE);
+    hook(info, Method::DELETE, "faults", None).await;
+    let made = graph(
+        info,
+        &token,
+        Method::GET,
+        &format!("/users/second@{DOMAIN}"),
+        None,
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::OK);
+    // A refused write does not count: it was not carried out.
+    hook(
+        info,
+        Method::PUT,
+        "faults",
+        Some(json!({"fail_after_write_every": 1})),
+    )
+    .await;
+    let refused = graph(
+        info,
+        &token,
+        Method::POST,
+        "/users",
+        Some(new_user("second", "c2Vjb25kc2Vjb25kc2Vjb24=")),
+    )
+    .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::BAD_REQUEST,
+        "{:?}",
+        refused.body
+    );
+}
+
+#[tokio::test]
 async fn the_hooks_check_their_input() {
     let emulator = start();
     let info = &emulator.info;

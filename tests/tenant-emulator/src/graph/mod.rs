@@ -367,6 +367,17 @@ pub fn execute(app: &App, caller: &Caller, req: &GraphRequest) -> GraphResponse 
         Ok(response) => response,
         Err(error) => error.into_response(req),
     };
+    // The harder fault: the write happened, and its answer says it did not.
+    if req.is_write() && response.status < 300 {
+        let mut faults = lock(&app.faults);
+        faults.writes += 1;
+        if faults.fail_after_write_every > 0
+            && faults.writes.is_multiple_of(faults.fail_after_write_every)
+        {
+            drop(faults);
+            response = GraphError::unavailable().into_response(req);
+        }
+    }
     if response.status >= 500 {
         Stats::bump(&app.stats.failed_5xx);
     }
