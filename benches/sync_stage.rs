@@ -91,6 +91,11 @@ fn run_scenario(scenario: &str, count: usize) {
     let rss_with_input = memory_mb("VmRSS");
 
     let options = PlanOptions::default();
+    // Rejoining: every create's intent was kept and the sync app owns every group it made.
+    let owned_groups: std::collections::HashSet<String> =
+        cloud.iter().map(|object| object.id.clone()).collect();
+    let create_intents: std::collections::HashSet<_> =
+        objects.iter().map(|object| object.anchor).collect();
     let started = Instant::now();
     let result = plan(&PlanInput {
         objects: &objects,
@@ -98,6 +103,8 @@ fn run_scenario(scenario: &str, count: usize) {
         full: true,
         links: &links,
         cloud: &cloud,
+        owned_groups: &owned_groups,
+        create_intents: &create_intents,
         domains: &domains,
         options: &options,
     });

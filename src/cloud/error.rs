@@ -117,6 +117,12 @@ pub enum GraphError {
     },
     #[error("cannot sign in to the cloud: {0}")]
     SignIn(#[from] SignInError),
+    /// A create was sent and its answer lost (a dropped connection, a timeout, a 5xx): Graph may
+    /// have made the object. It is not sent again until a lookup shows it was not.
+    #[error(
+        "the answer to this create was lost ({last}); Microsoft Graph may have made the object, so it is looked for before it is created again"
+    )]
+    OutcomeUnknown { last: String },
 }
 
 /// What the engine does with an error.
@@ -143,7 +149,9 @@ impl GraphError {
             GraphError::NotFound { .. } => ErrorKind::NotFound,
             GraphError::Forbidden { .. } | GraphError::Unauthorized { .. } => ErrorKind::Forbidden,
             GraphError::SignIn(_) => ErrorKind::Forbidden,
-            GraphError::Throttled { .. } | GraphError::Unavailable { .. } => ErrorKind::Transient,
+            GraphError::Throttled { .. }
+            | GraphError::Unavailable { .. }
+            | GraphError::OutcomeUnknown { .. } => ErrorKind::Transient,
             GraphError::BadRequest { .. } => ErrorKind::Rejected,
             GraphError::NotGraph { .. } | GraphError::Failed { .. } => ErrorKind::Fatal,
         }

@@ -20,7 +20,9 @@ pub fn join_words(how: JoinKind) -> &'static str {
         JoinKind::HardMatch => "hard match on onPremisesImmutableId",
         JoinKind::SoftMatchSmtp => "soft match on the primary SMTP address",
         JoinKind::SoftMatchUpn => "soft match on userPrincipalName",
-        JoinKind::GroupNickname => "the cloud group with the same mailNickname",
+        JoinKind::OwnCreate => {
+            "the group dirsync created (its create intent, its owner and its mailNickname)"
+        }
     }
 }
 

@@ -18,6 +18,7 @@ pub mod connections;
 pub mod cycle;
 pub mod export;
 pub mod import_changes;
+pub mod lost_creates;
 pub mod password_cycle;
 pub mod password_hash;
 pub mod plan;

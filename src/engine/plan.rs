@@ -7,9 +7,13 @@
 //! 2. soft match: a cloud object without an immutableId whose SMTP address (or UPN, when enabled)
 //!    is the object's primary SMTP address (or UPN); the join stamps the immutableId. A cloud
 //!    object that has another immutableId, or is already linked, is an `InvalidSoftMatch` error;
-//! 3. groups, which Graph gives no immutableId: a cloud security group without a link whose
-//!    mailNickname is the group's (so a group created by a run that crashed before saving its
-//!    link is found again, not created twice);
+//! 3. groups, which Graph gives no immutableId: only a group dirsync can prove it made, so that a
+//!    create whose answer was lost (or whose link a crash kept from being saved) is found again,
+//!    not made twice: the store holds a create intent for the object (written before the create
+//!    was sent), and the cloud group has the group's mailNickname and the sync app as its owner
+//!    (set in the create). Any other cloud group with that mailNickname (a cloud-only team, a
+//!    Microsoft 365 group) is never joined: the object is an error that names it (README,
+//!    "Joining");
 //! 4. otherwise: create.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -59,6 +63,10 @@ pub struct PlanInput<'a> {
     pub links: &'a HashMap<Guid, Link>,
     /// What cloud import found (users and groups), for joining objects without a link.
     pub cloud: &'a [CloudObject],
+    /// Of those, the groups whose owners include the sync app.
+    pub owned_groups: &'a HashSet<String>,
+    /// Objects whose create was sent (the store's create intents) and never confirmed.
+    pub create_intents: &'a HashSet<Guid>,
     pub domains: &'a TenantDomains,
     pub options: &'a PlanOptions,
 }
@@ -70,7 +78,8 @@ pub enum JoinKind {
     HardMatch,
     SoftMatchSmtp,
     SoftMatchUpn,
-    GroupNickname,
+    /// A group dirsync made, found again (see the module's comment).
+    OwnCreate,
 }
 
 /// One property's old and new value.
@@ -391,8 +400,10 @@ struct Matcher<'a> {
     by_immutable_id: HashMap<&'a str, &'a CloudObject>,
     by_smtp: HashMap<String, &'a CloudObject>,
     by_upn: HashMap<String, &'a CloudObject>,
-    groups_by_nickname: HashMap<String, &'a CloudObject>,
+    groups_by_nickname: HashMap<String, Vec<&'a CloudObject>>,
     linked: HashSet<&'a str>,
+    owned_groups: &'a HashSet<String>,
+    create_intents: &'a HashSet<Guid>,
     soft_match_upn: bool,
 }
 
@@ -408,6 +419,8 @@ impl<'a> Matcher<'a> {
                 .values()
                 .map(|link| link.cloud_id.as_str())
                 .collect(),
+            owned_groups: input.owned_groups,
+            create_intents: input.create_intents,
             soft_match_upn: input.options.soft_match_upn,
         };
         for object in input.cloud {
@@ -430,7 +443,9 @@ impl<'a> Matcher<'a> {
             {
                 matcher
                     .groups_by_nickname
-                    .insert(nickname.to_lowercase(), object);
+                    .entry(nickname.to_lowercase())
+                    .or_default()
+                    .push(object);
             }
         }
         matcher
@@ -447,11 +462,7 @@ impl<'a> Matcher<'a> {
             return Ok(Some((cloud, JoinKind::HardMatch)));
         }
         if object.kind == ObjectKind::Group {
-            let nickname = properties.get("mailNickname").and_then(Value::as_str);
-            return Ok(nickname
-                .and_then(|nickname| self.groups_by_nickname.get(&nickname.to_lowercase()))
-                .filter(|cloud| !self.linked.contains(cloud.id.as_str()))
-                .map(|cloud| (*cloud, JoinKind::GroupNickname)));
+            return self.find_group(object, properties);
         }
         let smtp = primary_smtp(object).or_else(|| object.first("mail"));
         let candidates = [
@@ -481,6 +492,47 @@ impl<'a> Matcher<'a> {
             return Ok(Some((cloud, how)));
         }
         Ok(None)
+    }
+
+    /// The group this object's lost create made, `None` to create, or the cloud group that has
+    /// its mailNickname and is not provably ours.
+    fn find_group(
+        &self,
+        object: &DirectoryObject,
+        properties: &Map<String, Value>,
+    ) -> Result<Option<(&'a CloudObject, JoinKind)>, ObjectIssue> {
+        let Some(nickname) = properties.get("mailNickname").and_then(Value::as_str) else {
+            return Ok(None);
+        };
+        let candidates: Vec<&CloudObject> = self
+            .groups_by_nickname
+            .get(&nickname.to_lowercase())
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|cloud| !self.linked.contains(cloud.id.as_str()))
+            .collect();
+        let ours = |cloud: &CloudObject| {
+            self.create_intents.contains(&object.anchor)
+                && self.owned_groups.contains(&cloud.id)
+                && !cloud.is_microsoft_365_group()
+        };
+        if let Some(cloud) = candidates.iter().find(|cloud| ours(cloud)) {
+            return Ok(Some((cloud, JoinKind::OwnCreate)));
+        }
+        match candidates.first() {
+            None => Ok(None),
+            Some(cloud) => Err(ObjectIssue {
+                attribute: "mailNickname".to_owned(),
+                value: nickname.to_owned(),
+                rule: Rule::GroupNotOurs {
+                    cloud_id: cloud.id.clone(),
+                    display_name: cloud.string("displayName").unwrap_or_default().to_owned(),
+                    microsoft_365: cloud.is_microsoft_365_group(),
+                },
+                severity: Severity::Error,
+            }),
+        }
     }
 }
 
@@ -574,6 +626,18 @@ mod tests {
         cloud: &[CloudObject],
         options: &PlanOptions,
     ) -> Plan {
+        run_with_intents(objects, links, cloud, (&[], &[]), (gone, full), options)
+    }
+
+    /// `(owned groups, create intents)`, `(gone, full)`.
+    fn run_with_intents(
+        objects: &[DirectoryObject],
+        links: &[Link],
+        cloud: &[CloudObject],
+        (owned, intents): (&[&str], &[Guid]),
+        (gone, full): (&[Guid], bool),
+        options: &PlanOptions,
+    ) -> Plan {
         let links: HashMap<Guid, Link> = links
             .iter()
             .map(|link| (link.anchor, link.clone()))
@@ -584,6 +648,8 @@ mod tests {
             full,
             links: &links,
             cloud,
+            owned_groups: &owned.iter().map(|id| (*id).to_owned()).collect(),
+            create_intents: &intents.iter().copied().collect(),
             domains: &domains(),
             options,
         })
@@ -713,7 +779,7 @@ mod tests {
     }
 
     #[test]
-    fn groups_get_members_after_their_targets_and_are_found_again_by_nickname() {
+    fn groups_get_members_after_their_targets_and_only_groups_dirsync_made_are_found_again() {
         let ann = user(1, "ann");
         let bob = user(2, "bob");
         let finance = group(10, "Finance", &[&ann, &bob]);
@@ -735,28 +801,58 @@ mod tests {
             }
         );
 
-        // A run that created the group but crashed before saving its link finds it again.
-        let orphan = CloudObject {
-            id: "g1".to_owned(),
+        // A run that created the group but crashed before saving its link finds it again, and
+        // only then: its intent is kept and the sync app owns the group.
+        let group = |id: &str, group_types: &[&str]| {
+            CloudObject {
+            id: id.to_owned(),
             kind: ObjectKind::Group,
-            properties: json!({"mailNickname": "finance", "displayName": "Finance", "securityEnabled": true, "mailEnabled": false})
+            properties: json!({"mailNickname": "finance", "displayName": "Finance", "securityEnabled": true, "mailEnabled": false, "groupTypes": group_types})
                 .as_object()
                 .expect("object")
                 .clone(),
+        }
         };
         let links = [link(&ann, "c1"), link(&bob, "c2")];
-        let plan = run(
-            &[finance],
-            &[],
-            false,
-            &links,
-            &[orphan],
-            &PlanOptions::default(),
-        );
+        let finance = [finance];
+        let plan_for = |cloud: &[CloudObject], owned: &[&str], intents: &[Guid]| {
+            run_with_intents(
+                &finance,
+                &links,
+                cloud,
+                (owned, intents),
+                (&[], false),
+                &PlanOptions::default(),
+            )
+        };
+        let ours = plan_for(&[group("g1", &[])], &["g1"], &[guid(10)]);
         assert!(
-            matches!(&plan.operations[0], Operation::Join { how: JoinKind::GroupNickname, cloud_id, .. } if cloud_id == "g1"),
-            "{plan:?}"
+            matches!(&ours.operations[0], Operation::Join { how: JoinKind::OwnCreate, cloud_id, .. } if cloud_id == "g1"),
+            "{ours:?}"
         );
+        // Without the proof, a group of that nickname is never joined (nor created beside it):
+        // the object is an error naming it.
+        for (cloud, owned, intents, microsoft_365) in [
+            (group("g2", &[]), &[][..], &[guid(10)][..], false),
+            (group("g2", &[]), &["g2"][..], &[][..], false),
+            (
+                group("g2", &["Unified"]),
+                &["g2"][..],
+                &[guid(10)][..],
+                true,
+            ),
+        ] {
+            let plan = plan_for(&[cloud], owned, intents);
+            assert!(plan.operations.is_empty(), "{plan:?}");
+            assert!(
+                matches!(
+                    &plan.errors[0].issues[0].rule,
+                    Rule::GroupNotOurs { cloud_id, microsoft_365: m365, .. }
+                        if cloud_id == "g2" && *m365 == microsoft_365
+                ),
+                "{plan:?}"
+            );
+        }
     }
 
     #[test]

@@ -24,16 +24,36 @@ pub enum Severity {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "rule", rename_all = "kebab-case")]
 pub enum Rule {
-    InvalidCharacter { character: char },
-    TooLong { max_chars: usize },
-    LocalPartTooLong { max_chars: usize },
+    InvalidCharacter {
+        character: char,
+    },
+    TooLong {
+        max_chars: usize,
+    },
+    LocalPartTooLong {
+        max_chars: usize,
+    },
     NotAnAddress,
     LeadingPeriod,
-    Duplicate { other_dn: String },
+    Duplicate {
+        other_dn: String,
+    },
     NotText,
-    UnverifiedSuffix { replacement: String },
+    UnverifiedSuffix {
+        replacement: String,
+    },
     DistributionGroup,
-    InvalidSoftMatch { cloud_id: String, holder: String },
+    InvalidSoftMatch {
+        cloud_id: String,
+        holder: String,
+    },
+    /// A cloud group dirsync did not make (or a Microsoft 365 group) has the group's
+    /// mailNickname: dirsync never takes over a group it cannot prove it made.
+    GroupNotOurs {
+        cloud_id: String,
+        display_name: String,
+        microsoft_365: bool,
+    },
 }
 
 /// One problem with one value of one object.
@@ -59,6 +79,7 @@ impl Rule {
             Rule::UnverifiedSuffix { .. } => "unverified-suffix",
             Rule::DistributionGroup => "distribution-group",
             Rule::InvalidSoftMatch { .. } => "invalid-soft-match",
+            Rule::GroupNotOurs { .. } => "group-not-ours",
         }
     }
 }
@@ -93,6 +114,18 @@ impl ObjectIssue {
             }
             Rule::InvalidSoftMatch { cloud_id, holder } => format!(
                 "InvalidSoftMatch: the cloud object {cloud_id} matches on {attribute} but belongs to {holder}"
+            ),
+            Rule::GroupNotOurs {
+                cloud_id,
+                display_name,
+                microsoft_365,
+            } => format!(
+                "the cloud {} '{display_name}' ({cloud_id}) has the {attribute} '{value}', and dirsync did not create it",
+                if *microsoft_365 {
+                    "Microsoft 365 group"
+                } else {
+                    "group"
+                }
             ),
         }
     }
@@ -138,6 +171,9 @@ impl ObjectIssue {
             Rule::DistributionGroup => "Microsoft Graph cannot create distribution groups; make it a security group in Active Directory, or leave it out of the scope".to_owned(),
             Rule::InvalidSoftMatch { cloud_id, holder } => format!(
                 "the cloud object {cloud_id} has this object's address but belongs to {holder}; remove the address from one of them, or delete the cloud object if it is stale (InvalidSoftMatch)"
+            ),
+            Rule::GroupNotOurs { cloud_id, .. } => format!(
+                "dirsync neither changes nor deletes a cloud group it did not create, so this group is not synchronized while the cloud group {cloud_id} has its {attribute}: give one of the two another {attribute} (in AD: mailNickname, or sAMAccountName when it has none), or delete the cloud group if it is a stale copy"
             ),
         }
     }

@@ -142,6 +142,6 @@ fn join_word(how: JoinKind) -> &'static str {
         JoinKind::HardMatch => "hard match on the immutable id",
         JoinKind::SoftMatchSmtp => "soft match on the primary SMTP address",
         JoinKind::SoftMatchUpn => "soft match on the user principal name",
-        JoinKind::GroupNickname => "match on the group's mail nickname",
+        JoinKind::OwnCreate => "the group dirsync created earlier",
     }
 }

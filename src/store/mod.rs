@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_password_sync.sql"),
     include_str!("migrations/0004_write_back.sql"),
     include_str!("migrations/0005_dashboard.sql"),
+    include_str!("migrations/0006_create_intents.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

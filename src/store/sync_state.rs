@@ -33,6 +33,18 @@ pub struct Link {
     pub manager: Option<Guid>,
 }
 
+/// A create sent to the cloud whose result is not kept yet (see `create_intents` in the
+/// migrations).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateIntent {
+    pub anchor: Guid,
+    pub kind: ObjectKind,
+    pub dn: Dn,
+    /// The userPrincipalName (users) or mailNickname (groups) the create sent.
+    pub lookup: String,
+    pub requested_at: i64,
+}
+
 /// The cursor name of the directory's DirSync cookie.
 pub const DIRSYNC_CURSOR: &str = "directory-dirsync-cookie";
 /// The scope the last full import read: a different scope needs a full import.
@@ -143,6 +155,9 @@ pub enum ExportUpdate {
     /// An object newly exists in the cloud: whatever names its DN is evaluated again next run, so
     /// a group whose member was created late gains it.
     ReferrersPending(Dn),
+    /// The create is settled without a link: Graph refused it, or a lookup showed it made
+    /// nothing.
+    IntentSettled(Guid),
 }
 
 /// An object's error history (miisclient's "first occurred" and "retry count").
@@ -310,6 +325,55 @@ impl SqliteStore {
         Ok(links)
     }
 
+    /// Keeps the intents of creates about to be sent, in one transaction, before they are sent.
+    pub fn record_create_intents(&self, intents: &[CreateIntent]) -> Result<(), StoreError> {
+        if intents.is_empty() {
+            return Ok(());
+        }
+        let connection = self.connection();
+        let transaction = connection.unchecked_transaction()?;
+        for intent in intents {
+            transaction.execute(
+                "INSERT INTO create_intents (anchor, kind, dn, lookup, requested_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (anchor) DO UPDATE SET kind = excluded.kind, dn = excluded.dn,
+                     lookup = excluded.lookup, requested_at = excluded.requested_at",
+                params![
+                    intent.anchor.to_string(),
+                    kind_word(intent.kind),
+                    intent.dn.as_str(),
+                    intent.lookup,
+                    intent.requested_at,
+                ],
+            )?;
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
+    /// Creates sent and never confirmed, by anchor.
+    pub fn create_intents(&self) -> Result<HashMap<Guid, CreateIntent>, StoreError> {
+        let connection = self.connection();
+        let mut select = connection
+            .prepare("SELECT anchor, kind, dn, lookup, requested_at FROM create_intents")?;
+        let intents = select
+            .query_map([], |row| {
+                let anchor = parse_guid(&row.get::<_, String>(0)?)?;
+                Ok((
+                    anchor,
+                    CreateIntent {
+                        anchor,
+                        kind: parse_kind(&row.get::<_, String>(1)?),
+                        dn: parse_dn(&row.get::<_, String>(2)?)?,
+                        lookup: row.get(3)?,
+                        requested_at: row.get(4)?,
+                    },
+                ))
+            })?
+            .collect::<Result<HashMap<_, _>, _>>()?;
+        Ok(intents)
+    }
+
     /// Applies what an export batch learned, in one transaction.
     pub fn apply_export(&self, updates: &[ExportUpdate]) -> Result<(), StoreError> {
         if updates.is_empty() {
@@ -320,6 +384,10 @@ impl SqliteStore {
         for update in updates {
             match update {
                 ExportUpdate::Link(link) => {
+                    transaction.execute(
+                        "DELETE FROM create_intents WHERE anchor = ?1",
+                        [link.anchor.to_string()],
+                    )?;
                     let members: Vec<String> =
                         link.members.iter().map(ToString::to_string).collect();
                     transaction.execute(
@@ -351,12 +419,23 @@ impl SqliteStore {
                     )?;
                 }
                 ExportUpdate::Removed(anchor) => {
-                    for table in ["links", "directory_objects", "object_errors"] {
+                    for table in [
+                        "links",
+                        "directory_objects",
+                        "object_errors",
+                        "create_intents",
+                    ] {
                         transaction.execute(
                             &format!("DELETE FROM {table} WHERE anchor = ?1"),
                             [anchor.to_string()],
                         )?;
                     }
+                }
+                ExportUpdate::IntentSettled(anchor) => {
+                    transaction.execute(
+                        "DELETE FROM create_intents WHERE anchor = ?1",
+                        [anchor.to_string()],
+                    )?;
                 }
                 ExportUpdate::Unlinked(anchor) => {
                     transaction

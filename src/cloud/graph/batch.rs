@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
 use super::transport::{Verdict, given_up, judge, with_conflicting_value};
-use super::{GraphClient, GraphRequest, GraphResult, Method};
+use super::{GraphClient, GraphError, GraphRequest, GraphResult, Method};
 use crate::cloud::http::parse_retry_after;
 
 /// Graph's limit on requests in one `$batch`.
@@ -65,11 +65,35 @@ impl GraphClient {
                 .count();
             let url = GraphRequest::new(Method::Post, &["$batch"]).url(&self.base);
             let body = json!({ "requests": parts });
+            let creates = pending.iter().any(|&index| requests[index].is_create());
             let answer = match self
-                .execute(Method::Post, url, Some(&body), false, writes as u32)
+                .execute_once_if_unanswered(
+                    Method::Post,
+                    url,
+                    Some(&body),
+                    false,
+                    writes as u32,
+                    creates,
+                )
                 .await
             {
                 Ok(answer) => answer,
+                Err(error @ GraphError::OutcomeUnknown { .. }) => {
+                    // The creates may have been made: they are not sent again. The other parts
+                    // are safe to send again (an update writes the same values twice).
+                    let (unknown, others): (Vec<usize>, Vec<usize>) = pending
+                        .into_iter()
+                        .partition(|&index| requests[index].is_create());
+                    done.extend(unknown.into_iter().map(|index| (index, Err(error.clone()))));
+                    if others.is_empty() {
+                        return done;
+                    }
+                    attempt += 1;
+                    self.flow.retrying();
+                    tokio::time::sleep(self.flow.backoff(attempt)).await;
+                    pending = others;
+                    continue;
+                }
                 Err(error) => {
                     done.extend(pending.into_iter().map(|index| (index, Err(error.clone()))));
                     return done;
@@ -96,12 +120,22 @@ impl GraphClient {
             let mut throttled_only = true;
             let mut longest_wait = Duration::ZERO;
             for index in pending {
+                let create = requests[index].is_create();
                 let Some(response) = by_index.remove(&index) else {
-                    again.push(index);
-                    throttled_only = false;
+                    if create {
+                        let last = "the batch's answer had no part for this create".to_owned();
+                        done.push((index, Err(GraphError::OutcomeUnknown { last })));
+                    } else {
+                        again.push(index);
+                        throttled_only = false;
+                    }
                     continue;
                 };
                 match self.judge_part(&response) {
+                    Verdict::Retry { last, .. } if create => {
+                        self.flow.server_error();
+                        done.push((index, Err(GraphError::OutcomeUnknown { last })));
+                    }
                     Verdict::Done(body) => done.push((index, Ok(body))),
                     Verdict::Failed(error) => done.push((
                         index,

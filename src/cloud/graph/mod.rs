@@ -70,6 +70,13 @@ impl CloudObject {
         self.properties.get(property).and_then(Value::as_str)
     }
 
+    /// A Microsoft 365 ("Unified") group: its groupTypes contains "Unified".
+    pub fn is_microsoft_365_group(&self) -> bool {
+        self.strings("groupTypes")
+            .iter()
+            .any(|kind| kind.eq_ignore_ascii_case("Unified"))
+    }
+
     pub fn strings(&self, property: &str) -> Vec<&str> {
         match self.properties.get(property) {
             Some(Value::Array(values)) => values.iter().filter_map(Value::as_str).collect(),
@@ -168,12 +175,13 @@ impl GraphClient {
     pub async fn send(&self, request: &GraphRequest) -> Result<Option<Value>, GraphError> {
         let url = request.url(&self.base);
         let writes = u32::from(request.method.is_write());
-        self.execute(
+        self.execute_once_if_unanswered(
             request.method,
             url,
             request.body.as_ref(),
             request.eventual,
             writes,
+            request.is_create(),
         )
         .await
         .map_err(|error| with_conflicting_value(error, request.body.as_ref()))
@@ -238,13 +246,16 @@ impl GraphClient {
         lookup: &CloudQuery,
         select: &[&str],
     ) -> Result<Vec<CloudObject>, GraphError> {
-        // Filters on onPremisesImmutableId (and other non-default forms) are advanced queries:
-        // Graph answers them only with `ConsistencyLevel: eventual` and `$count=true`. Every
-        // lookup sends both, which Graph accepts for the default forms too.
-        let mut request = GraphRequest::get(&[kind.collection()])
-            .with_query("$filter", &lookup.filter())
-            .with_query("$count", "true")
-            .eventual();
+        // Filters on onPremisesImmutableId are advanced queries: Graph answers them only with
+        // `ConsistencyLevel: eventual` and `$count=true`, from an index that lags behind writes.
+        // The default forms (userPrincipalName, mail, mailNickname, proxyAddresses) are plain,
+        // consistent reads: an object made a moment ago is found
+        // (https://learn.microsoft.com/en-us/graph/aad-advanced-queries).
+        let mut request =
+            GraphRequest::get(&[kind.collection()]).with_query("$filter", &lookup.filter());
+        if lookup.needs_advanced_query() {
+            request = request.with_query("$count", "true").eventual();
+        }
         if !select.is_empty() {
             request = request.with_query("$select", &select.join(","));
         }
@@ -268,6 +279,25 @@ impl GraphClient {
             .await?
             .into_iter()
             .next())
+    }
+
+    /// The ids of a group's owners (users and service principals).
+    pub async fn group_owner_ids(&self, group_id: &str) -> Result<Vec<String>, GraphError> {
+        let request =
+            GraphRequest::get(&["groups", group_id, "owners"]).with_query("$select", "id");
+        let answer = self.send(&request).await?;
+        Ok(answer
+            .as_ref()
+            .and_then(|answer| answer.get("value"))
+            .and_then(Value::as_array)
+            .map(|owners| {
+                owners
+                    .iter()
+                    .filter_map(|owner| owner.get("id").and_then(Value::as_str))
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 
     pub async fn user_by_upn(

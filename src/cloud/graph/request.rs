@@ -63,6 +63,13 @@ impl GraphRequest {
         }
     }
 
+    /// A create (`POST /users`, `POST /groups`): sent twice, it may make two objects, so an
+    /// answer that is lost is never answered by sending it again (see `GraphError::OutcomeUnknown`).
+    pub fn is_create(&self) -> bool {
+        self.method == Method::Post
+            && matches!(self.segments.as_slice(), [collection] if collection == "users" || collection == "groups")
+    }
+
     pub fn get(segments: &[&str]) -> Self {
         GraphRequest::new(Method::Get, segments)
     }
@@ -117,6 +124,11 @@ pub enum CloudQuery {
 }
 
 impl CloudQuery {
+    /// Graph answers this filter only as an advanced query (eventually consistent).
+    pub(super) fn needs_advanced_query(&self) -> bool {
+        matches!(self, CloudQuery::Equals { property, .. } if *property == "onPremisesImmutableId")
+    }
+
     pub(super) fn filter(&self) -> String {
         match self {
             CloudQuery::Equals { property, value } => {

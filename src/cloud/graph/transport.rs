@@ -26,6 +26,22 @@ impl GraphClient {
         eventual: bool,
         writes: u32,
     ) -> Result<Option<Value>, GraphError> {
+        self.execute_once_if_unanswered(method, url, body, eventual, writes, false)
+            .await
+    }
+
+    /// As `execute`; with `creates`, an exchange whose answer is lost (5xx, a dropped connection)
+    /// is not sent again but answered `OutcomeUnknown`: it may have made objects. A 429, a
+    /// refused token and a request that never left are still retried (nothing was done).
+    pub(in crate::cloud) async fn execute_once_if_unanswered(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+        eventual: bool,
+        writes: u32,
+        creates: bool,
+    ) -> Result<Option<Value>, GraphError> {
         let started = Instant::now();
         let mut attempt: u32 = 0;
         let mut signed_in_again = false;
@@ -110,6 +126,9 @@ impl GraphClient {
                     self.flow.throttled(retry_after);
                     last_throttle = Some(last.clone());
                     (retry_after, last, true)
+                }
+                Verdict::Retry { last, .. } if creates => {
+                    return Err(GraphError::OutcomeUnknown { last });
                 }
                 Verdict::Retry { retry_after, last } => {
                     attempt += 1;

@@ -9,11 +9,15 @@ impl Cycle<'_> {
     /// What the tenant holds, for joining objects that have no link yet. A few such objects are
     /// looked up one by one (by immutableId, SMTP address, UPN or group nickname), so a run with
     /// a handful of new objects never lists a large tenant; many are read with one listing.
+    ///
+    /// Returns also the groups found whose owners include the sync app, among those that an
+    /// object with a create intent could be (see `engine::lost_creates`).
     pub(super) async fn cloud_import(
         &mut self,
         objects: &[DirectoryObject],
         links: &HashMap<Guid, crate::store::sync_state::Link>,
-    ) -> Result<(Vec<CloudObject>, StepCounters), CycleError> {
+        intents: &HashMap<Guid, crate::store::sync_state::CreateIntent>,
+    ) -> Result<(Vec<CloudObject>, HashSet<String>, StepCounters), CycleError> {
         let unlinked: Vec<&DirectoryObject> = objects
             .iter()
             .filter(|object| !links.contains_key(&object.anchor) && !object.is_system_object())
@@ -28,6 +32,20 @@ impl Cycle<'_> {
             let lookups: Vec<(ObjectKind, CloudQuery)> = unlinked
                 .iter()
                 .flat_map(|object| lookups_for(object, soft_match_upn))
+                .chain(
+                    // What a create that was never confirmed made, found by a consistent read.
+                    unlinked
+                        .iter()
+                        .filter_map(|object| intents.get(&object.anchor))
+                        .filter(|intent| intent.kind == ObjectKind::User)
+                        .map(|intent| {
+                            let lookup = CloudQuery::Equals {
+                                property: "userPrincipalName",
+                                value: intent.lookup.clone(),
+                            };
+                            (ObjectKind::User, lookup)
+                        }),
+                )
                 .collect();
             // The futures are collected first: a closure left inside the stream would keep the
             // cycle's future from being `Send` (rustc cannot prove it for borrowed arguments).
@@ -54,6 +72,7 @@ impl Cycle<'_> {
             by_id.into_values().collect()
         };
         let linked: HashSet<&str> = links.values().map(|link| link.cloud_id.as_str()).collect();
+        let owned_groups = self.owned_groups(&cloud, &linked, intents).await?;
         let mut counters = StepCounters::default();
         for object in &cloud {
             if linked.contains(object.id.as_str()) {
@@ -67,7 +86,40 @@ impl Cycle<'_> {
             done: cloud.len() as u64,
             total: Some(cloud.len() as u64),
         });
-        Ok((cloud, counters))
+        Ok((cloud, owned_groups, counters))
+    }
+
+    /// Of the unlinked groups found, those that have the mailNickname of a create that was
+    /// never confirmed and the sync app as their owner.
+    async fn owned_groups(
+        &self,
+        cloud: &[CloudObject],
+        linked: &HashSet<&str>,
+        intents: &HashMap<Guid, crate::store::sync_state::CreateIntent>,
+    ) -> Result<HashSet<String>, CycleError> {
+        let Some(sync_app) = self.config.cloud.service_principal_id.as_deref() else {
+            return Ok(HashSet::new());
+        };
+        let nicknames: HashSet<String> = intents
+            .values()
+            .filter(|intent| intent.kind == ObjectKind::Group)
+            .map(|intent| intent.lookup.to_lowercase())
+            .collect();
+        let mut owned = HashSet::new();
+        for group in cloud {
+            let candidate = group.kind == ObjectKind::Group
+                && !linked.contains(group.id.as_str())
+                && group
+                    .string("mailNickname")
+                    .is_some_and(|nickname| nicknames.contains(&nickname.to_lowercase()));
+            if candidate
+                && crate::engine::lost_creates::owned_by(&self.connections.graph, group, sync_app)
+                    .await?
+            {
+                owned.insert(group.id.clone());
+            }
+        }
+        Ok(owned)
     }
 
     pub(super) async fn tenant_domains(&self) -> Result<TenantDomains, CycleError> {

@@ -5,8 +5,8 @@
 //! Safety comes from the store's sync state, not from finishing: the directory's changes and
 //! their DirSync cookie are saved together, and an object stays pending until the transaction
 //! that records its export. A cycle killed at any point leaves work that the next one redoes,
-//! and the plan's look-before-create (hard match on the immutableId, groups by mailNickname)
-//! makes the redo create nothing twice.
+//! and the create intents with the plan's look-before-create (hard match on the immutableId,
+//! groups dirsync provably made) make the redo create nothing twice (`engine::lost_creates`).
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -209,19 +209,23 @@ impl Cycle<'_> {
         self.end_step(StepKind::DirectoryImport, counters)?;
         self.check_stop()?;
 
-        let links = self.store.links()?;
+        let mut links = self.store.links()?;
         let objects = self.store.pending_objects()?;
         let gone = self.store.gone_anchors()?;
+        let intents = self.store.create_intents()?;
 
         self.step(StepKind::CloudImport)?;
         let needs_cloud = objects
             .iter()
             .any(|object| !links.contains_key(&object.anchor));
-        let (cloud, mut counters) = if needs_cloud {
-            self.cloud_import(&objects, &links).await?
+        let (cloud, owned_groups, mut counters) = if needs_cloud {
+            self.cloud_import(&objects, &links, &intents).await?
         } else {
-            (Vec::new(), StepCounters::default())
+            (Vec::new(), HashSet::new(), StepCounters::default())
         };
+        let settled = self
+            .find_lost_creates_of_gone(&gone, &intents, &mut links)
+            .await?;
         let domains = self.tenant_domains().await?;
         let mailboxes_read = if self.config.options.hybrid_write_back {
             self.import_mailboxes(&mut counters).await?
@@ -243,6 +247,8 @@ impl Cycle<'_> {
             full: false,
             links: &links,
             cloud: &cloud,
+            owned_groups: &owned_groups,
+            create_intents: &intents.keys().copied().collect(),
             domains: &domains,
             options: &options,
         });
@@ -251,6 +257,7 @@ impl Cycle<'_> {
         self.end_step(StepKind::Synchronization, counters)?;
         let exporting = !self.request.preview && !self.config.options.staging_mode;
         if exporting {
+            self.store.apply_export(&settled)?;
             self.forget_unlinked_gone(&gone, &links)?;
         }
         self.recorder.report.plan = planned;
@@ -268,6 +275,7 @@ impl Cycle<'_> {
             objects: &objects,
             links,
             domains: &domains,
+            sync_app: self.config.cloud.service_principal_id.as_deref(),
         };
         let result = export::export(
             context,
@@ -401,6 +409,44 @@ impl Cycle<'_> {
             }
         }
         Ok(counters)
+    }
+
+    /// Gone objects without a link whose create was sent and never confirmed: what that create
+    /// made (looked up as `engine::lost_creates` says) is linked here so that the plan deletes
+    /// it. The intents that made nothing come back, to settle when the run exports.
+    async fn find_lost_creates_of_gone(
+        &self,
+        gone: &[Guid],
+        intents: &HashMap<Guid, crate::store::sync_state::CreateIntent>,
+        links: &mut HashMap<Guid, crate::store::sync_state::Link>,
+    ) -> Result<Vec<ExportUpdate>, CycleError> {
+        let sync_app = self.config.cloud.service_principal_id.as_deref();
+        let mut settled = Vec::new();
+        for anchor in gone {
+            let Some(intent) = intents.get(anchor).filter(|_| !links.contains_key(anchor)) else {
+                continue;
+            };
+            let graph = &self.connections.graph;
+            match crate::engine::lost_creates::find_own_create(graph, intent, sync_app).await? {
+                Some(cloud) => {
+                    tracing::info!(dn = %intent.dn, cloud_id = %cloud.id, "found the object a lost create made; it is deleted, as its AD object is gone");
+                    links.insert(
+                        *anchor,
+                        crate::store::sync_state::Link {
+                            anchor: *anchor,
+                            kind: intent.kind,
+                            dn: intent.dn.clone(),
+                            cloud_id: cloud.id,
+                            exported: cloud.properties,
+                            members: Default::default(),
+                            manager: None,
+                        },
+                    );
+                }
+                None => settled.push(ExportUpdate::IntentSettled(*anchor)),
+            }
+        }
+        Ok(settled)
     }
 
     /// Gone objects that were never exported have nothing to delete in the cloud: forget them.

@@ -22,8 +22,7 @@ use crate::directory::Dn;
 use crate::directory::objects::DirectoryObject;
 use crate::guid::Guid;
 use crate::store::runs::{ErrorRecord, ObjectChangeRecord, RunId, StepCounters};
-use crate::store::sync_state::ExportUpdate;
-use crate::store::sync_state::Link;
+use crate::store::sync_state::{CreateIntent, ExportUpdate, Link};
 use crate::store::vocabulary::{ChangeKind, StepKind};
 use crate::store::{SqliteStore, StoreError};
 
@@ -72,6 +71,7 @@ pub const GROUP_SELECT: &[&str] = &[
     "proxyAddresses",
     "securityEnabled",
     "mailEnabled",
+    "groupTypes",
 ];
 
 /// What export did.
@@ -112,6 +112,9 @@ pub struct ExportContext<'a> {
     pub objects: &'a [DirectoryObject],
     pub links: HashMap<Guid, Link>,
     pub domains: &'a TenantDomains,
+    /// The sync app's service principal id: the owner of the groups dirsync creates, which is
+    /// how a group whose create answer was lost is proven dirsync's (`engine::lost_creates`).
+    pub sync_app: Option<&'a str>,
 }
 
 /// Sends the plan's writes. `counters` are the export step's, kept current as chunks finish.
@@ -134,6 +137,7 @@ pub async fn export(
         objects,
         links: context.links,
         domains: context.domains,
+        sync_app: context.sync_app,
         counters,
         report: ExportReport::default(),
         failed: HashSet::new(),
@@ -216,6 +220,7 @@ struct Exporter<'a, 'c> {
     objects: HashMap<Guid, &'a DirectoryObject>,
     links: HashMap<Guid, Link>,
     domains: &'a TenantDomains,
+    sync_app: Option<&'a str>,
     counters: &'c mut StepCounters,
     report: ExportReport,
     /// Objects with a failed write this run: they stay pending.
@@ -289,6 +294,14 @@ impl Exporter<'_, '_> {
             .iter()
             .filter_map(|write| write.request.clone())
             .collect();
+        // Before a create is sent, its intent is kept: if its answer is lost or this process
+        // dies, the next run looks for what it made (README, "Joining").
+        let now = now_ms();
+        let intents: Vec<CreateIntent> = writes
+            .iter()
+            .filter_map(|write| results::create_intent(write.operation, now))
+            .collect();
+        self.store.record_create_intents(&intents)?;
         let results = self.graph.batch(&requests).await;
         // A permission refused on every write of a chunk is the app's permission; refused on some
         // writes only, it is about those objects (Graph refuses, for example, to change an

@@ -21,6 +21,16 @@ impl Exporter<'_, '_> {
                         }),
                     );
                 }
+                if *kind == ObjectKind::Group
+                    && let Some(sync_app) = self.sync_app
+                {
+                    // The sync app owns the groups it makes: the proof that a group found
+                    // after a lost answer is dirsync's (README, "Joining").
+                    body.insert(
+                        "owners@odata.bind".to_owned(),
+                        json!([self.graph.directory_object_url(sync_app)]),
+                    );
+                }
                 Some(
                     GraphRequest::new(Method::Post, &[collection(*kind)])
                         .with_body(Value::Object(body)),

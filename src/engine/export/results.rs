@@ -32,30 +32,31 @@ impl Exporter<'_, '_> {
                         };
                         return self.object_error(*anchor, *kind, dn.as_str(), &error, outcome);
                     };
-                    let link = Link {
-                        anchor: *anchor,
-                        kind: *kind,
-                        dn: dn.clone(),
-                        cloud_id: cloud_id.to_owned(),
-                        exported: properties.clone(),
-                        members: Default::default(),
-                        manager: None,
-                    };
-                    outcome.changes.push(ObjectChangeRecord {
-                        step: StepKind::CloudExport,
-                        dn: dn.to_string(),
-                        anchor: anchor.to_string(),
-                        object_type: *kind,
-                        cloud_id: Some(link.cloud_id.clone()),
-                        change_kind: ChangeKind::Add,
-                        attributes: added(properties),
-                    });
-                    outcome.updates.push(ExportUpdate::Link(link.clone()));
-                    outcome
-                        .updates
-                        .push(ExportUpdate::ReferrersPending(dn.clone()));
-                    self.links.insert(*anchor, link);
+                    self.created((*anchor, *kind, dn), cloud_id, properties, outcome);
                     Ok(())
+                }
+                Err(error @ GraphError::OutcomeUnknown { .. }) => {
+                    // Graph may have made it: look (consistently) before anything else.
+                    let intent = create_intent(operation, now_ms()).expect("a create");
+                    match crate::engine::lost_creates::find_own_create(
+                        self.graph,
+                        &intent,
+                        self.sync_app,
+                    )
+                    .await
+                    {
+                        Ok(Some(cloud)) => {
+                            tracing::info!(%dn, cloud_id = %cloud.id, "the answer to a create was lost; the object it made was found and linked");
+                            self.created((*anchor, *kind, dn), &cloud.id, properties, outcome);
+                            Ok(())
+                        }
+                        // Not made: the intent stays, and the next run looks once more before
+                        // it creates the object.
+                        Ok(None) => self.object_error(*anchor, *kind, dn.as_str(), &error, outcome),
+                        Err(lookup) => {
+                            self.object_error(*anchor, *kind, dn.as_str(), &lookup, outcome)
+                        }
+                    }
                 }
                 Err(GraphError::Conflict { property, .. })
                     if *kind == ObjectKind::User
@@ -104,7 +105,13 @@ impl Exporter<'_, '_> {
                         }
                     }
                 }
-                Err(error) => self.object_error(*anchor, *kind, dn.as_str(), &error, outcome),
+                Err(error) => {
+                    if refused_outright(&error) {
+                        // Graph made nothing: no lookup is owed next run.
+                        outcome.updates.push(ExportUpdate::IntentSettled(*anchor));
+                    }
+                    self.object_error(*anchor, *kind, dn.as_str(), &error, outcome)
+                }
             },
             Operation::Join {
                 anchor,
@@ -161,6 +168,39 @@ impl Exporter<'_, '_> {
             },
             Operation::Members { .. } | Operation::Manager { .. } => Ok(()),
         }
+    }
+
+    /// A new cloud object: its link, its change record, and its referrers evaluated again.
+    fn created(
+        &mut self,
+        (anchor, kind, dn): (Guid, ObjectKind, &Dn),
+        cloud_id: &str,
+        properties: &Map<String, Value>,
+        outcome: &mut ChunkOutcome,
+    ) {
+        let link = Link {
+            anchor,
+            kind,
+            dn: dn.clone(),
+            cloud_id: cloud_id.to_owned(),
+            exported: properties.clone(),
+            members: Default::default(),
+            manager: None,
+        };
+        outcome.changes.push(ObjectChangeRecord {
+            step: StepKind::CloudExport,
+            dn: dn.to_string(),
+            anchor: anchor.to_string(),
+            object_type: kind,
+            cloud_id: Some(link.cloud_id.clone()),
+            change_kind: ChangeKind::Add,
+            attributes: added(properties),
+        });
+        outcome.updates.push(ExportUpdate::Link(link.clone()));
+        outcome
+            .updates
+            .push(ExportUpdate::ReferrersPending(dn.clone()));
+        self.links.insert(anchor, link);
     }
 
     /// The outcome of a join's or an update's PATCH.
@@ -399,4 +439,40 @@ pub(super) fn describe(error: &GraphError) -> (&'static str, Option<String>, Str
             },
         ),
     }
+}
+
+/// A create Graph refused as such (nothing was made): a bad value, a conflict, a permission.
+fn refused_outright(error: &GraphError) -> bool {
+    matches!(
+        error,
+        GraphError::BadRequest { .. } | GraphError::Conflict { .. } | GraphError::Forbidden { .. }
+    )
+}
+
+/// The intent a create leaves in the store before it is sent (see `engine::lost_creates`).
+pub(super) fn create_intent(operation: &Operation, now: i64) -> Option<CreateIntent> {
+    let Operation::Create {
+        anchor,
+        kind,
+        dn,
+        properties,
+    } = operation
+    else {
+        return None;
+    };
+    let lookup_property = match kind {
+        ObjectKind::User => "userPrincipalName",
+        ObjectKind::Group => "mailNickname",
+    };
+    Some(CreateIntent {
+        anchor: *anchor,
+        kind: *kind,
+        dn: dn.clone(),
+        lookup: properties
+            .get(lookup_property)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        requested_at: now,
+    })
 }
