@@ -504,13 +504,22 @@ async fn batches_map_each_answer_back_to_its_request() {
 async fn retries_ride_out_server_errors_dropped_connections_and_throttling() {
     let emulator = emulator();
     let client = app_client(&emulator.info, quick_policy());
-    set_faults(&emulator, json!({"fail_every": 3, "drop_every": 5})).await;
+    let mut ids = Vec::new();
     for n in 0..20 {
-        client
+        let user = client
             .create(
                 ObjectKind::User,
                 &new_user(&format!("f{n}"), &format!("fault-anchor-{n}")),
             )
+            .await
+            .unwrap();
+        ids.push(user.id);
+    }
+    // Updates are sent again until they are answered: writing the same values twice is safe.
+    set_faults(&emulator, json!({"fail_every": 3, "drop_every": 5})).await;
+    for id in &ids {
+        client
+            .update(ObjectKind::User, id, &json!({"jobTitle": "Tester"}))
             .await
             .unwrap();
     }
@@ -534,12 +543,37 @@ async fn retries_ride_out_server_errors_dropped_connections_and_throttling() {
     );
     assert!(client.stats().throttled >= 1, "{:?}", client.stats());
 
+    // A create is never sent again when its answer is lost: Graph may have made the object.
+    // Here the emulator carries it out and then answers 503.
+    set_faults(&emulator, json!({"fail_after_write_every": 1})).await;
+    let error = client
+        .create(ObjectKind::User, &new_user("lost", "fault-anchor-lost"))
+        .await
+        .expect_err("the answer is lost");
+    assert!(
+        matches!(error, GraphError::OutcomeUnknown { .. }),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("looked for"), "{error}");
+    set_faults(&emulator, json!({})).await;
+
     // Every created user is there exactly once: no duplicates from retries.
     let listed = client
-        .list(ObjectKind::User, &["id", "onPremisesImmutableId"])
+        .list(
+            ObjectKind::User,
+            &["id", "onPremisesImmutableId", "jobTitle"],
+        )
         .await
         .unwrap();
-    for n in 0..20 {
+    let updated = listed
+        .iter()
+        .filter(|user| user.string("jobTitle") == Some("Tester"))
+        .count();
+    assert_eq!(updated, 20);
+    for n in ["lost".to_owned()]
+        .into_iter()
+        .chain((0..20).map(|n| n.to_string()))
+    {
         let anchor = format!("fault-anchor-{n}");
         let count = listed
             .iter()

@@ -11,7 +11,7 @@ use crate::cloud::{CloudObject, CloudQuery, GraphClient, GraphError, ObjectKind}
 use crate::directory::objects::immutable_id;
 use crate::store::sync_state::CreateIntent;
 
-use super::export::{GROUP_SELECT, USER_SELECT};
+use super::cloud_properties::{GROUP_SELECT, USER_SELECT};
 
 /// The cloud object the create of `intent` made, if it made one. `sync_app` is the sync app's
 /// service principal id (without it, no group can be proven dirsync's).

@@ -14,6 +14,7 @@
 pub mod addresses;
 pub mod attribute_flow;
 pub mod change_records;
+pub mod cloud_properties;
 pub mod connections;
 pub mod cycle;
 pub mod export;

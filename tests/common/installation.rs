@@ -186,7 +186,13 @@ impl Installation {
                 graph: info.graph.clone(),
                 tenant_id: info.tenant_id.clone(),
                 client_id: info.client_id.clone(),
-                service_principal_id: None,
+                // As setup keeps it for dirsync's own app.
+                service_principal_id: tenant
+                    .objects("servicePrincipals")
+                    .iter()
+                    .find(|principal| principal["appId"] == info.client_id.as_str())
+                    .and_then(|principal| principal["id"].as_str())
+                    .map(str::to_owned),
                 credential_expires_at: None,
                 certificate_thumbprint: None,
             },
@@ -280,22 +286,7 @@ impl Installation {
 
     /// The members' UPNs or group names of a cloud group.
     pub fn member_names(&self, group_id: &str) -> BTreeSet<String> {
-        let groups = self.cloud_groups();
-        let group = groups.iter().find(|group| group["id"] == group_id).unwrap();
-        let _ = group;
-        let info = &self.tenant.info;
-        let client = dirsync::cloud::GraphClient::new(
-            &dirsync::cloud::CloudEndpoints::parse(&info.authority, &info.graph).unwrap(),
-            &info.tenant_id,
-            dirsync::cloud::auth::Credentials::ClientSecret {
-                client_id: info.client_id.clone(),
-                secret: Secret::new(info.client_secret.clone()),
-            },
-            &TlsTrust::SystemRoots,
-            dirsync::cloud::FlowPolicy::default(),
-        )
-        .unwrap();
-        let ids = runtime().block_on(client.members(group_id)).unwrap();
+        let ids = runtime().block_on(self.graph().members(group_id)).unwrap();
         let users = self.cloud_users();
         ids.iter()
             .filter_map(|id| {
@@ -306,6 +297,22 @@ impl Installation {
                     .map(str::to_owned)
             })
             .collect()
+    }
+
+    /// A Graph client signed in as the tenant's sync app (the test's own reads and writes).
+    pub fn graph(&self) -> dirsync::cloud::GraphClient {
+        let info = &self.tenant.info;
+        dirsync::cloud::GraphClient::new(
+            &dirsync::cloud::CloudEndpoints::parse(&info.authority, &info.graph).unwrap(),
+            &info.tenant_id,
+            dirsync::cloud::auth::Credentials::ClientSecret {
+                client_id: info.client_id.clone(),
+                secret: Secret::new(info.client_secret.clone()),
+            },
+            &TlsTrust::SystemRoots,
+            dirsync::cloud::FlowPolicy::default(),
+        )
+        .unwrap()
     }
 
     pub fn runs_show(&self, run: i64, kind: Option<&str>) -> Value {

@@ -35,44 +35,7 @@ use results::ReferenceChange;
 /// Requests sent between two store commits: enough to keep several `$batch`es in flight.
 const CHUNK: usize = 400;
 
-/// The user properties read back from the cloud when joining: what matching uses and what flows,
-/// so that a join writes only what differs.
-pub const USER_SELECT: &[&str] = &[
-    "id",
-    "onPremisesImmutableId",
-    "userPrincipalName",
-    "mail",
-    "proxyAddresses",
-    "mailNickname",
-    "displayName",
-    "givenName",
-    "surname",
-    "accountEnabled",
-    "jobTitle",
-    "department",
-    "companyName",
-    "officeLocation",
-    "businessPhones",
-    "mobilePhone",
-    "streetAddress",
-    "city",
-    "state",
-    "postalCode",
-    "country",
-    "employeeId",
-];
-
-pub const GROUP_SELECT: &[&str] = &[
-    "id",
-    "displayName",
-    "description",
-    "mailNickname",
-    "mail",
-    "proxyAddresses",
-    "securityEnabled",
-    "mailEnabled",
-    "groupTypes",
-];
+pub use super::cloud_properties::{GROUP_SELECT, USER_SELECT};
 
 /// What export did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]

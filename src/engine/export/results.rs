@@ -17,7 +17,12 @@ impl Exporter<'_, '_> {
                 kind,
                 dn,
                 properties,
-            } => match result {
+            } => match match result {
+                Err(error @ GraphError::OutcomeUnknown { .. }) => {
+                    self.settle_lost_create(operation, error).await
+                }
+                other => other,
+            } {
                 Ok(body) => {
                     let Some(cloud_id) = body
                         .as_ref()
@@ -34,29 +39,6 @@ impl Exporter<'_, '_> {
                     };
                     self.created((*anchor, *kind, dn), cloud_id, properties, outcome);
                     Ok(())
-                }
-                Err(error @ GraphError::OutcomeUnknown { .. }) => {
-                    // Graph may have made it: look (consistently) before anything else.
-                    let intent = create_intent(operation, now_ms()).expect("a create");
-                    match crate::engine::lost_creates::find_own_create(
-                        self.graph,
-                        &intent,
-                        self.sync_app,
-                    )
-                    .await
-                    {
-                        Ok(Some(cloud)) => {
-                            tracing::info!(%dn, cloud_id = %cloud.id, "the answer to a create was lost; the object it made was found and linked");
-                            self.created((*anchor, *kind, dn), &cloud.id, properties, outcome);
-                            Ok(())
-                        }
-                        // Not made: the intent stays, and the next run looks once more before
-                        // it creates the object.
-                        Ok(None) => self.object_error(*anchor, *kind, dn.as_str(), &error, outcome),
-                        Err(lookup) => {
-                            self.object_error(*anchor, *kind, dn.as_str(), &lookup, outcome)
-                        }
-                    }
                 }
                 Err(GraphError::Conflict { property, .. })
                     if *kind == ObjectKind::User
@@ -168,6 +150,39 @@ impl Exporter<'_, '_> {
             },
             Operation::Members { .. } | Operation::Manager { .. } => Ok(()),
         }
+    }
+
+    /// A create whose answer was lost, settled: looked up with a consistent read and, only when
+    /// it made nothing, sent again (a few times). Returns what the create's answer would have
+    /// been. A group that cannot be proven dirsync's (no sync app id) is never sent again: the
+    /// intent stays, and the error says the outcome is unknown.
+    async fn settle_lost_create(
+        &self,
+        operation: &Operation,
+        mut error: GraphError,
+    ) -> Result<Option<Value>, GraphError> {
+        const TRIES: usize = 3;
+        let intent = create_intent(operation, now_ms()).expect("only creates are settled");
+        if intent.kind == ObjectKind::Group && self.sync_app.is_none() {
+            return Err(error);
+        }
+        for _ in 0..TRIES {
+            let graph = self.graph;
+            if let Some(cloud) =
+                crate::engine::lost_creates::find_own_create(graph, &intent, self.sync_app).await?
+            {
+                tracing::info!(dn = %intent.dn, cloud_id = %cloud.id, "the answer to a create was lost; the object it made was found");
+                return Ok(Some(json!({ "id": cloud.id })));
+            }
+            let Some(request) = self.object_write(operation).request else {
+                break;
+            };
+            match graph.send(&request).await {
+                Err(lost @ GraphError::OutcomeUnknown { .. }) => error = lost,
+                answered => return answered,
+            }
+        }
+        Err(error)
     }
 
     /// A new cloud object: its link, its change record, and its referrers evaluated again.

@@ -331,6 +331,16 @@ impl RunningEmulator {
         self.address
     }
 
+    /// What `PUT /_emulator/faults` does (`None`: all faults off), for tests in this process.
+    pub fn set_faults(&self, settings: Option<&FaultSettings>) -> Result<(), String> {
+        let faults = match settings {
+            Some(settings) => settings.faults(std::time::Instant::now())?,
+            None => app::Faults::default(),
+        };
+        *app::lock(&self.app.faults) = faults;
+        Ok(())
+    }
+
     /// Counters since start (or since the last `DELETE /_emulator/stats`).
     pub fn stats(&self) -> StatsSnapshot {
         self.app.stats.snapshot()
@@ -358,6 +368,10 @@ impl RunningEmulator {
                                     .filter(|m| state.live(m).is_some())
                                     .collect::<Vec<_>>()
                             ),
+                        );
+                        map.insert(
+                            "owners".into(),
+                            json!(o.internal.owners.iter().collect::<Vec<_>>()),
                         );
                     }
                     Value::Object(map)

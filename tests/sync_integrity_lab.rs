@@ -1,0 +1,247 @@
+//! Sync integrity against Graph as it behaves (README, "Joining"): writes whose answer is lost
+//! after Graph carried them out, a process killed between a create and the kept link, and cloud
+//! groups dirsync did not make. The real `dirsync` binary against the Samba AD lab and the tenant
+//! emulator with its apply-then-lose faults on.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::installation::*;
+use common::lab;
+use dirsync::cloud::{GraphRequest, Method};
+use dirsync::config::SyncOptions;
+use serde_json::{Value, json};
+use tenant_emulator::{EmulatorConfig, FaultSettings};
+
+/// A fresh OU with `users` users and `groups` groups of two members each.
+fn populated_ou(prefix: &str, users: usize, groups: usize) -> (TestOu, Vec<String>) {
+    let names: Vec<String> = (0..users).map(|n| format!("u{n:03}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let ou = TestOu::create(prefix, &refs);
+    let mut ldif = String::new();
+    for n in 0..groups {
+        ldif.push_str(&format!(
+            "dn: CN=team{n}-{tag},{dn}\nchangetype: add\nobjectClass: group\nsAMAccountName: team{n}-{tag}\ngroupType: -2147483646\nmember: CN={a},{dn}\nmember: CN={b},{dn}\n\n",
+            tag = ou.tag,
+            dn = ou.dn,
+            a = names[n % users],
+            b = names[(n + 1) % users],
+        ));
+    }
+    ldapmodify(lab(), &ldif);
+    (ou, names)
+}
+
+/// How many cloud objects each on-premises object has: users by immutableId, groups by
+/// mailNickname.
+fn copies(installation: &Installation) -> (BTreeMap<String, usize>, BTreeMap<String, usize>) {
+    let mut users = BTreeMap::new();
+    for user in installation.cloud_users() {
+        if let Some(anchor) = user["onPremisesImmutableId"].as_str() {
+            *users.entry(anchor.to_owned()).or_default() += 1;
+        }
+    }
+    let mut groups = BTreeMap::new();
+    for group in installation.cloud_groups() {
+        if let Some(nickname) = group["mailNickname"].as_str() {
+            *groups.entry(nickname.to_lowercase()).or_default() += 1;
+        }
+    }
+    (users, groups)
+}
+
+fn sync_until_clean(installation: &Installation, runs: usize) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..runs {
+        let (status, report) = installation.sync(&[]);
+        last = report;
+        if status == 0 && last["errors"].as_array().is_some_and(Vec::is_empty) {
+            break;
+        }
+    }
+    last
+}
+
+#[test]
+fn writes_carried_out_whose_answers_are_lost_never_make_a_second_object() {
+    let (ou, users) = populated_ou("lose", 60, 8);
+    let installation = Installation::new(&[ou.dn.as_str()], &[], SyncOptions::default());
+    // Every 4th HTTP exchange is carried out and its answer lost (a `$batch` with all its
+    // creates), and every 5th successful write answers 503 though it was made.
+    let faults = FaultSettings {
+        lose_answer_every: 4,
+        fail_after_write_every: 5,
+        ..FaultSettings::default()
+    };
+    installation.tenant.set_faults(Some(&faults)).unwrap();
+    let first = sync_until_clean(&installation, 4);
+    let stats = installation.tenant.stats();
+    assert!(stats.dropped > 0 && stats.failed_5xx > 0, "{stats:?}");
+    installation.tenant.set_faults(None).unwrap();
+    let last = sync_until_clean(&installation, 2);
+    assert!(
+        last["errors"].as_array().unwrap().is_empty(),
+        "{first:#}\n{last:#}"
+    );
+
+    let (user_copies, group_copies) = copies(&installation);
+    assert_eq!(user_copies.len(), users.len(), "{user_copies:?}");
+    assert!(user_copies.values().all(|&n| n == 1), "{user_copies:?}");
+    // The TestOu's own group and the eight teams, each once, each owned by the sync app.
+    assert_eq!(group_copies.len(), 9, "{group_copies:?}");
+    assert!(group_copies.values().all(|&n| n == 1), "{group_copies:?}");
+    let sync_app = sync_app_id(&installation);
+    for group in installation.cloud_groups() {
+        assert_eq!(group["owners"], json!([sync_app]), "{group:#}");
+    }
+}
+
+#[test]
+fn a_create_made_before_a_kill_is_deleted_when_its_ad_object_goes_meanwhile() {
+    let (ou, users) = populated_ou("orphan", 120, 1);
+    let installation = Installation::with_tenant(
+        &[ou.dn.as_str()],
+        &[],
+        SyncOptions::default(),
+        EmulatorConfig {
+            // Slow enough that the kill lands while the creates are going out.
+            faults: serde_json::from_value(json!({"latency_ms": 30})).unwrap(),
+            ..EmulatorConfig::default()
+        },
+    );
+    let mut child = installation
+        .command(&["sync"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while synced_users(&installation) < 10 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "export never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SIGKILL: no chance to keep the links of what was just made.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    installation.tenant.set_faults(None).unwrap();
+    let made = synced_users(&installation);
+    assert!(
+        made > 0 && made < users.len(),
+        "{made} made before the kill"
+    );
+
+    // Every AD object of the OU goes before the next run.
+    let mut ldif = format!("dn: CN=team0-{},{}\nchangetype: delete\n\n", ou.tag, ou.dn);
+    ldif.push_str(&format!(
+        "dn: CN=grp-{},{}\nchangetype: delete\n\n",
+        ou.tag, ou.dn
+    ));
+    for user in &users {
+        ldif.push_str(&format!("dn: {}\nchangetype: delete\n\n", ou.user_dn(user)));
+    }
+    ldapmodify(lab(), &ldif);
+    let (status, report) = installation.sync(&[]);
+    assert_eq!(status, 0, "{report:#}");
+    // Nothing the killed run made is left behind.
+    assert_eq!(synced_users(&installation), 0);
+    assert_eq!(installation.cloud_groups(), Vec::<Value>::new());
+    assert!(
+        step(&report, "cloud-export")["deletes"].as_u64().unwrap() >= made as u64,
+        "{report:#}"
+    );
+}
+
+#[test]
+fn cloud_groups_dirsync_did_not_make_are_never_joined_changed_or_deleted() {
+    let (ou, _) = populated_ou("alien", 4, 1);
+    let installation = Installation::new(&[ou.dn.as_str()], &[], SyncOptions::default());
+    let graph = installation.graph();
+    let create = |body: Value| {
+        let request = GraphRequest::new(Method::Post, &["groups"]).with_body(body);
+        runtime().block_on(graph.send(&request)).unwrap().unwrap()
+    };
+    // A cloud-only security group with the TestOu group's nickname, and a Microsoft 365 group
+    // with the team's.
+    let team = create(json!({
+        "displayName": "Cloud team",
+        "mailNickname": format!("grp-{}", ou.tag),
+        "securityEnabled": true,
+        "mailEnabled": false,
+        "description": "made in the portal",
+    }));
+    let unified = create(json!({
+        "displayName": "Team in Microsoft 365",
+        "mailNickname": format!("team0-{}", ou.tag),
+        "groupTypes": ["Unified"],
+        "securityEnabled": false,
+        "mailEnabled": true,
+    }));
+    let before: BTreeSet<String> = installation
+        .cloud_groups()
+        .iter()
+        .map(Value::to_string)
+        .collect();
+
+    let (status, report) = installation.sync(&[]);
+    assert_eq!(status, 3, "the run ends with object errors: {report:#}");
+    let after: BTreeSet<String> = installation
+        .cloud_groups()
+        .iter()
+        .map(Value::to_string)
+        .collect();
+    assert_eq!(before, after, "the cloud groups were changed");
+    for (cloud, kind) in [(&team, "group"), (&unified, "Microsoft 365 group")] {
+        let id = cloud["id"].as_str().unwrap();
+        let error = report["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|error| {
+                error["server_message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains(id)
+            })
+            .unwrap_or_else(|| panic!("no error names {id}: {report:#}"));
+        assert_eq!(error["error_type"], "group-not-ours", "{error:#}");
+        let message = error["server_message"].as_str().unwrap();
+        assert!(message.contains(&format!("cloud {kind} ")), "{message}");
+        assert!(message.contains("dirsync did not create it"), "{message}");
+    }
+    // The users are synced as usual.
+    assert_eq!(copies(&installation).0.len(), 4);
+
+    // Gone from AD: the cloud groups stay.
+    ldapmodify(
+        lab(),
+        &format!(
+            "dn: CN=grp-{tag},{dn}\nchangetype: delete\n\ndn: CN=team0-{tag},{dn}\nchangetype: delete\n\n",
+            tag = ou.tag,
+            dn = ou.dn
+        ),
+    );
+    let (status, report) = installation.sync(&["--full"]);
+    assert_eq!(status, 0, "{report:#}");
+    assert_eq!(installation.cloud_groups().len(), 2);
+}
+
+/// Cloud users with an immutableId (the tenant's own administrator has none).
+fn synced_users(installation: &Installation) -> usize {
+    installation
+        .cloud_users()
+        .iter()
+        .filter(|user| user["onPremisesImmutableId"].is_string())
+        .count()
+}
+
+fn sync_app_id(installation: &Installation) -> String {
+    let config = dirsync::config::Config::load(&installation.config_path()).unwrap();
+    config.cloud.service_principal_id.unwrap()
+}
