@@ -71,10 +71,14 @@ fn writes_carried_out_whose_answers_are_lost_never_make_a_second_object() {
     let (ou, users) = populated_ou("lose", 60, 8);
     let installation = Installation::new(&[ou.dn.as_str()], &[], SyncOptions::default());
     // Every 4th HTTP exchange is carried out and its answer lost (a `$batch` with all its
-    // creates), and every 5th successful write answers 503 though it was made.
+    // creates), and every 5th successful write answers 503 though it was made. New objects
+    // cannot be referenced for a second and a half (replication), and advanced queries (the
+    // immutableId lookup) miss them for a minute (the index lags).
     let faults = FaultSettings {
         lose_answer_every: 4,
         fail_after_write_every: 5,
+        object_replication_ms: 1500,
+        index_lag_ms: 60_000,
         ..FaultSettings::default()
     };
     installation.tenant.set_faults(Some(&faults)).unwrap();
@@ -97,6 +101,20 @@ fn writes_carried_out_whose_answers_are_lost_never_make_a_second_object() {
     let sync_app = sync_app_id(&installation);
     for group in installation.cloud_groups() {
         assert_eq!(group["owners"], json!([sync_app]), "{group:#}");
+    }
+    // Members written right after their groups were made arrived, after replication.
+    for n in 0..8 {
+        let nickname = format!("team{n}-{}", ou.tag);
+        let group = installation
+            .cloud_groups()
+            .into_iter()
+            .find(|group| group["mailNickname"] == nickname.as_str())
+            .unwrap();
+        assert_eq!(
+            installation.member_names(group["id"].as_str().unwrap()),
+            BTreeSet::from([ou.upn(&users[n]), ou.upn(&users[n + 1])]),
+            "{nickname}"
+        );
     }
 }
 
@@ -244,4 +262,59 @@ fn synced_users(installation: &Installation) -> usize {
 fn sync_app_id(installation: &Installation) -> String {
     let config = dirsync::config::Config::load(&installation.config_path()).unwrap();
     config.cloud.service_principal_id.unwrap()
+}
+
+#[test]
+fn members_and_managers_of_new_objects_arrive_in_the_same_run_despite_replication() {
+    let (ou, users) = populated_ou("replica", 6, 3);
+    // A manager for the first user: a reference to a user made in the same run.
+    ldapmodify(
+        lab(),
+        &format!(
+            "dn: {}\nchangetype: modify\nreplace: manager\nmanager: {}\n-\n",
+            ou.user_dn(&users[0]),
+            ou.user_dn(&users[1])
+        ),
+    );
+    let installation = Installation::with_tenant(
+        &[ou.dn.as_str()],
+        &[],
+        SyncOptions::default(),
+        EmulatorConfig {
+            // New users and groups answer 404 to `$ref` writes for 2 s.
+            faults: serde_json::from_value(json!({"object_replication_ms": 2000})).unwrap(),
+            ..EmulatorConfig::default()
+        },
+    );
+    let (status, report) = installation.sync(&[]);
+    assert_eq!(status, 0, "{report:#}");
+    assert!(
+        report["errors"].as_array().unwrap().is_empty(),
+        "{report:#}"
+    );
+    for n in 0..3 {
+        let nickname = format!("team{n}-{}", ou.tag);
+        let group = installation
+            .cloud_groups()
+            .into_iter()
+            .find(|group| group["mailNickname"] == nickname.as_str())
+            .unwrap();
+        assert_eq!(
+            installation.member_names(group["id"].as_str().unwrap()),
+            BTreeSet::from([ou.upn(&users[n]), ou.upn(&users[n + 1])]),
+            "{nickname}"
+        );
+    }
+    let graph = installation.graph();
+    let cloud_users = installation.cloud_users();
+    let first = user_with_upn(&cloud_users, &ou.upn(&users[0])).unwrap();
+    let manager = runtime()
+        .block_on(graph.send(&GraphRequest::get(&[
+            "users",
+            first["id"].as_str().unwrap(),
+            "manager",
+        ])))
+        .unwrap()
+        .unwrap();
+    assert_eq!(manager["userPrincipalName"], ou.upn(&users[1]).as_str());
 }

@@ -34,6 +34,9 @@ use results::ReferenceChange;
 
 /// Requests sent between two store commits: enough to keep several `$batch`es in flight.
 const CHUNK: usize = 400;
+/// Rounds of waiting (1, 2, 4, 8, 16 s) for new objects to replicate before a 404 on a member or
+/// manager write naming one counts.
+const REPLICATION_RETRIES: usize = 5;
 
 pub use super::cloud_properties::{GROUP_SELECT, USER_SELECT};
 
@@ -105,6 +108,7 @@ pub async fn export(
         report: ExportReport::default(),
         failed: HashSet::new(),
         deferred: HashSet::new(),
+        created: HashSet::new(),
         progress,
         stop,
         done: 0,
@@ -190,6 +194,8 @@ struct Exporter<'a, 'c> {
     failed: HashSet<Guid>,
     /// Objects linked this run whose values are written next run: they stay pending.
     deferred: HashSet<Guid>,
+    /// Cloud ids of the objects this run created (or found after a lost create answer).
+    created: HashSet<String>,
     progress: &'a (dyn Fn(Progress) + Sync),
     stop: &'a StopSignal,
     done: u64,
@@ -265,7 +271,9 @@ impl Exporter<'_, '_> {
             .filter_map(|write| results::create_intent(write.operation, now))
             .collect();
         self.store.record_create_intents(&intents)?;
-        let results = self.graph.batch(&requests).await;
+        let mut results = self.graph.batch(&requests).await;
+        self.retry_references_to_new_objects(&requests, &mut results)
+            .await;
         // A permission refused on every write of a chunk is the app's permission; refused on some
         // writes only, it is about those objects (Graph refuses, for example, to change an
         // administrator's account with User.ReadWrite.All): object errors.
@@ -324,6 +332,61 @@ impl Exporter<'_, '_> {
             Some(error) => Err(Halt::Graph(error)),
             None => Ok(()),
         }
+    }
+
+    /// A member or manager write naming an object created moments ago may answer 404: the new
+    /// object has not reached every directory replica yet. Such writes are sent again after a
+    /// growing wait (about half a minute in all) before their 404 counts.
+    async fn retry_references_to_new_objects(
+        &self,
+        requests: &[GraphRequest],
+        results: &mut [Result<Option<Value>, GraphError>],
+    ) {
+        let mut wait = std::time::Duration::from_secs(1);
+        for _ in 0..REPLICATION_RETRIES {
+            let waiting: Vec<usize> = (0..requests.len())
+                .filter(|&index| {
+                    matches!(results[index], Err(GraphError::NotFound { .. }))
+                        && self.names_a_new_object(&requests[index])
+                })
+                .collect();
+            if waiting.is_empty() {
+                return;
+            }
+            tracing::debug!(
+                writes = waiting.len(),
+                wait_ms = wait.as_millis() as u64,
+                "references to new objects answered 404; waiting for replication"
+            );
+            tokio::time::sleep(wait).await;
+            wait *= 2;
+            let again: Vec<GraphRequest> = waiting
+                .iter()
+                .map(|&index| requests[index].clone())
+                .collect();
+            for (index, result) in waiting.into_iter().zip(self.graph.batch(&again).await) {
+                results[index] = result;
+            }
+        }
+    }
+
+    /// A `$ref` write (adding a member, setting a manager) whose object or target was created
+    /// in this run.
+    fn names_a_new_object(&self, request: &GraphRequest) -> bool {
+        let adds = matches!(request.method, Method::Post | Method::Put)
+            && request.segments.last().is_some_and(|last| last == "$ref");
+        let target = request
+            .body
+            .as_ref()
+            .and_then(|body| body.get("@odata.id"))
+            .and_then(Value::as_str)
+            .and_then(|url| url.rsplit('/').next());
+        adds && request
+            .segments
+            .iter()
+            .map(String::as_str)
+            .chain(target)
+            .any(|id| self.created.contains(id))
     }
 
     fn keep(&mut self, outcome: &ChunkOutcome) -> Result<(), Halt> {

@@ -215,6 +215,7 @@ impl Exporter<'_, '_> {
         outcome
             .updates
             .push(ExportUpdate::ReferrersPending(dn.clone()));
+        self.created.insert(link.cloud_id.clone());
         self.links.insert(anchor, link);
     }
 

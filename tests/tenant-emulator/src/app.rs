@@ -38,6 +38,11 @@ impl App {
     }
 
     /// The advanced-query index lag in force (0 when off).
+    /// How long new users and groups cannot be referenced (0 when off).
+    pub fn object_replication(&self) -> Duration {
+        lock(&self.faults).object_replication
+    }
+
     pub fn index_lag(&self) -> Duration {
         lock(&self.faults).index_lag
     }
@@ -182,6 +187,9 @@ pub struct Faults {
     pub replication_delay: Duration,
     /// Advanced queries see objects only this long after they were made (Graph's index lags).
     pub index_lag: Duration,
+    /// New users and groups cannot be referenced (members, owners' groups, managers) for this
+    /// long: `$ref` writes naming them answer 404 (Entra replicates them).
+    pub object_replication: Duration,
     /// Graph operations seen since the faults were set (for `fail_every`).
     pub operations: u64,
     /// Graph HTTP requests seen since the faults were set (for `drop_every`).
@@ -204,6 +212,8 @@ pub struct FaultSettings {
     pub replication_delay_secs: u64,
     #[serde(default)]
     pub index_lag_ms: u64,
+    #[serde(default)]
+    pub object_replication_ms: u64,
     #[serde(default)]
     pub lose_answer_every: u64,
     #[serde(default)]
@@ -232,6 +242,13 @@ impl FaultSettings {
                 )
             })
             .or_else(|| over("index_lag_ms", self.index_lag_ms, MAX_INDEX_LAG_MS))
+            .or_else(|| {
+                over(
+                    "object_replication_ms",
+                    self.object_replication_ms,
+                    MAX_INDEX_LAG_MS,
+                )
+            })
         {
             return Err(problem);
         }
@@ -252,6 +269,7 @@ impl FaultSettings {
             writes: 0,
             replication_delay: Duration::from_secs(self.replication_delay_secs),
             index_lag: Duration::from_millis(self.index_lag_ms),
+            object_replication: Duration::from_millis(self.object_replication_ms),
             operations: 0,
             connections: 0,
         })
