@@ -318,3 +318,71 @@ fn members_and_managers_of_new_objects_arrive_in_the_same_run_despite_replicatio
         .unwrap();
     assert_eq!(manager["userPrincipalName"], ou.upn(&users[1]).as_str());
 }
+
+#[test]
+fn a_cloud_administrator_with_an_ad_users_address_is_never_matched() {
+    let (ou, users) = populated_ou("admin", 2, 0);
+    let installation = Installation::new(&[ou.dn.as_str()], &[], SyncOptions::default());
+    let graph = installation.graph();
+    // A cloud-only Global Administrator whose address is the first AD user's, and a cloud-only
+    // user without a role who has the second's: only the second is matched.
+    let create = |user: &str, nickname: &str| {
+        let address = ou.upn(user);
+        let request = GraphRequest::new(Method::Post, &["users"]).with_body(json!({
+            "accountEnabled": true,
+            "displayName": format!("cloud {user}"),
+            "mailNickname": nickname,
+            "userPrincipalName": format!("{nickname}@contoso.test"),
+            "mail": address,
+            "passwordProfile": {"password": "Cloud-Only-Pa55word!", "forceChangePasswordNextSignIn": false},
+        }));
+        runtime().block_on(graph.send(&request)).unwrap().unwrap()
+    };
+    let admin = create(&users[0], &format!("cloudadmin-{}", ou.tag));
+    let plain = create(&users[1], &format!("cloudplain-{}", ou.tag));
+    let admin_id = admin["id"].as_str().unwrap();
+    installation
+        .tenant
+        .assign_role(admin_id, "62e90394-69f5-4237-9190-012177145e10")
+        .unwrap();
+
+    let (status, report) = installation.sync(&[]);
+    assert_eq!(status, 3, "{report:#}");
+    let errors = errors_of(&report, &format!("CN={},", users[0]));
+    assert_eq!(errors.len(), 1, "{report:#}");
+    assert_eq!(errors[0]["error_type"], "privileged-cloud-account");
+    let message = errors[0]["server_message"].as_str().unwrap();
+    assert!(message.contains("Global Administrator"), "{message}");
+    assert!(message.contains(admin_id), "{message}");
+    assert!(
+        errors[0]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("remove the roles"),
+        "{:#}",
+        errors[0]
+    );
+    // The administrator is untouched: no immutableId, its own name.
+    let cloud_users = installation.cloud_users();
+    let admin_now = cloud_users
+        .iter()
+        .find(|user| user["id"] == admin_id)
+        .unwrap();
+    assert!(
+        admin_now["onPremisesImmutableId"].is_null(),
+        "{admin_now:#}"
+    );
+    assert_eq!(
+        admin_now["displayName"],
+        format!("cloud {}", users[0]).as_str()
+    );
+    // The plain cloud user was matched (soft match stamps the immutableId).
+    let plain_now = cloud_users
+        .iter()
+        .find(|user| user["id"] == plain["id"])
+        .unwrap();
+    assert!(
+        plain_now["onPremisesImmutableId"].is_string(),
+        "{plain_now:#}"
+    );
+}

@@ -355,6 +355,72 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     plan
 }
 
+/// The cloud users that joins of this plan would take over (hard or soft match): the ones whose
+/// directory roles must be read before export.
+pub fn user_join_targets(plan: &Plan) -> Vec<String> {
+    plan.operations
+        .iter()
+        .filter_map(|operation| match operation {
+            Operation::Join {
+                kind: ObjectKind::User,
+                cloud_id,
+                ..
+            } => Some(cloud_id.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Turns joins onto cloud users that hold directory roles into errors (Entra never matches an
+/// on-premises user to a cloud administrator). `roles` has each join target's roles; a target
+/// missing from it could not be checked and is refused too. The object's member and manager
+/// writes need its link, which it does not get: export skips them.
+pub fn refuse_privileged_joins(plan: &mut Plan, roles: &HashMap<String, Vec<String>>) {
+    let mut kept = Vec::with_capacity(plan.operations.len());
+    for operation in std::mem::take(&mut plan.operations) {
+        let Operation::Join {
+            anchor,
+            kind: ObjectKind::User,
+            dn,
+            cloud_id,
+            how,
+            ..
+        } = &operation
+        else {
+            kept.push(operation);
+            continue;
+        };
+        let held = match roles.get(cloud_id) {
+            Some(held) if held.is_empty() => {
+                kept.push(operation);
+                continue;
+            }
+            Some(held) => held.clone(),
+            None => Vec::new(),
+        };
+        let attribute = match how {
+            JoinKind::HardMatch => "onPremisesImmutableId",
+            JoinKind::SoftMatchUpn => "userPrincipalName",
+            JoinKind::SoftMatchSmtp | JoinKind::OwnCreate => "mail",
+        };
+        plan.errors.push(ObjectReport {
+            anchor: *anchor,
+            kind: ObjectKind::User,
+            dn: dn.clone(),
+            issues: vec![ObjectIssue {
+                attribute: attribute.to_owned(),
+                value: cloud_id.clone(),
+                rule: Rule::PrivilegedCloudAccount {
+                    cloud_id: cloud_id.clone(),
+                    roles: held,
+                },
+                severity: Severity::Error,
+            }],
+        });
+    }
+    plan.operations = kept;
+}
+
 /// The properties whose wanted value differs from the known one. Takes the wanted properties, so
 /// that a change moves its name and new value instead of copying them.
 fn changes(known: &Map<String, Value>, wanted: Map<String, Value>) -> Vec<AttributeChange> {
@@ -775,6 +841,55 @@ mod tests {
             issue.hint().contains("immutableId somebody-else"),
             "{}",
             issue.hint()
+        );
+    }
+
+    #[test]
+    fn joins_onto_cloud_administrators_or_unchecked_users_become_errors() {
+        let [ann, bob, cid] = [user(1, "ann"), user(2, "bob"), user(3, "cid")];
+        let cloud: Vec<CloudObject> = ["ann", "bob", "cid"]
+            .iter()
+            .map(|name| {
+                cloud_user(
+                    &format!("c-{name}"),
+                    json!({"proxyAddresses": [format!("SMTP:{name}@contoso.test")]}),
+                )
+            })
+            .collect();
+        let mut plan = run(
+            &[ann, bob, cid],
+            &[],
+            true,
+            &[],
+            &cloud,
+            &PlanOptions::default(),
+        );
+        assert_eq!(user_join_targets(&plan), ["c-ann", "c-bob", "c-cid"]);
+        // ann holds no role; bob is a Global Administrator; cid's roles could not be read.
+        let roles = HashMap::from([
+            ("c-ann".to_owned(), Vec::new()),
+            ("c-bob".to_owned(), vec!["Global Administrator".to_owned()]),
+        ]);
+        refuse_privileged_joins(&mut plan, &roles);
+        assert!(
+            matches!(&plan.operations[..], [Operation::Join { cloud_id, .. }] if cloud_id == "c-ann"),
+            "{plan:?}"
+        );
+        let refused: Vec<(&Guid, &Rule)> = plan
+            .errors
+            .iter()
+            .map(|report| (&report.anchor, &report.issues[0].rule))
+            .collect();
+        assert!(
+            matches!(refused[0], (anchor, Rule::PrivilegedCloudAccount { roles, .. }) if *anchor == guid(2) && roles == &["Global Administrator"])
+        );
+        assert!(
+            matches!(refused[1], (anchor, Rule::PrivilegedCloudAccount { roles, .. }) if *anchor == guid(3) && roles.is_empty())
+        );
+        assert!(
+            plan.errors[1].issues[0]
+                .hint()
+                .contains("RoleManagement.Read.Directory")
         );
     }
 

@@ -54,6 +54,12 @@ pub enum Rule {
         display_name: String,
         microsoft_365: bool,
     },
+    /// The cloud user the object would join holds directory roles (empty: they could not be
+    /// read), and Entra never matches an on-premises user to a cloud administrator.
+    PrivilegedCloudAccount {
+        cloud_id: String,
+        roles: Vec<String>,
+    },
 }
 
 /// One problem with one value of one object.
@@ -80,6 +86,7 @@ impl Rule {
             Rule::DistributionGroup => "distribution-group",
             Rule::InvalidSoftMatch { .. } => "invalid-soft-match",
             Rule::GroupNotOurs { .. } => "group-not-ours",
+            Rule::PrivilegedCloudAccount { .. } => "privileged-cloud-account",
         }
     }
 }
@@ -127,6 +134,14 @@ impl ObjectIssue {
                     "group"
                 }
             ),
+            Rule::PrivilegedCloudAccount { cloud_id, roles } if roles.is_empty() => format!(
+                "the cloud user {cloud_id} matches on {attribute}, and whether it holds a directory role could not be read"
+            ),
+            Rule::PrivilegedCloudAccount { cloud_id, roles } => format!(
+                "the cloud user {cloud_id} matches on {attribute} but holds the directory role{} {}; a cloud administrator is never matched to an on-premises user",
+                if roles.len() == 1 { "" } else { "s" },
+                roles.join(", ")
+            ),
         }
     }
 
@@ -171,6 +186,10 @@ impl ObjectIssue {
             Rule::DistributionGroup => "Microsoft Graph cannot create distribution groups; make it a security group in Active Directory, or leave it out of the scope".to_owned(),
             Rule::InvalidSoftMatch { cloud_id, holder } => format!(
                 "the cloud object {cloud_id} has this object's address but belongs to {holder}; remove the address from one of them, or delete the cloud object if it is stale (InvalidSoftMatch)"
+            ),
+            Rule::PrivilegedCloudAccount { roles, .. } if roles.is_empty() => "the sync app needs the application permission RoleManagement.Read.Directory to check that it never takes over a cloud administrator: run setup again to grant it".to_owned(),
+            Rule::PrivilegedCloudAccount { cloud_id, .. } => format!(
+                "Microsoft Entra ID does not match on-premises users to cloud users that hold an admin role, and neither does dirsync (Microsoft Entra Connect: When you have an existing tenant, \"Admin role considerations\"). Either keep them apart (give the AD user another mail address and UPN), or remove the roles from the cloud user {cloud_id}, let a sync match it, and assign the roles again"
             ),
             Rule::GroupNotOurs { cloud_id, .. } => format!(
                 "dirsync neither changes nor deletes a cloud group it did not create, so this group is not synchronized while the cloud group {cloud_id} has its {attribute}: give one of the two another {attribute} (in AD: mailNickname, or sAMAccountName when it has none), or delete the cloud group if it is a stale copy"

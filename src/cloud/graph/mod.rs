@@ -281,6 +281,36 @@ impl GraphClient {
             .next())
     }
 
+    /// The names of the directory roles a user holds (active assignments), from
+    /// `/roleManagement/directory/roleAssignments` (RoleManagement.Read.Directory).
+    pub async fn directory_roles_of(&self, principal_id: &str) -> Result<Vec<String>, GraphError> {
+        let request = GraphRequest::get(&["roleManagement", "directory", "roleAssignments"])
+            .with_query(
+                "$filter",
+                &format!("principalId eq {}", odata_string(principal_id)),
+            )
+            .with_query("$expand", "roleDefinition");
+        let answer = self.send(&request).await?;
+        Ok(answer
+            .as_ref()
+            .and_then(|answer| answer.get("value"))
+            .and_then(Value::as_array)
+            .map(|assignments| {
+                assignments
+                    .iter()
+                    .map(|assignment| {
+                        assignment
+                            .pointer("/roleDefinition/displayName")
+                            .or_else(|| assignment.get("roleDefinitionId"))
+                            .and_then(Value::as_str)
+                            .unwrap_or("a directory role")
+                            .to_owned()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     /// The ids of a group's owners (users and service principals).
     pub async fn group_owner_ids(&self, group_id: &str) -> Result<Vec<String>, GraphError> {
         let request =

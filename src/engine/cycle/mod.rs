@@ -252,6 +252,12 @@ impl Cycle<'_> {
             domains: &domains,
             options: &options,
         });
+        let mut planned = planned;
+        let targets = crate::engine::plan::user_join_targets(&planned);
+        if !targets.is_empty() {
+            let roles = self.directory_roles(&targets).await?;
+            crate::engine::plan::refuse_privileged_joins(&mut planned, &roles);
+        }
         self.recorder.report.deletes_withheld = planned.withheld_deletes.len();
         let counters = self.record_plan(&planned, &objects, &links)?;
         self.end_step(StepKind::Synchronization, counters)?;
@@ -447,6 +453,37 @@ impl Cycle<'_> {
             }
         }
         Ok(settled)
+    }
+
+    /// The directory roles each of these cloud users holds. A user whose roles cannot be read
+    /// (the sync app lacks RoleManagement.Read.Directory) is left out: the plan then refuses to
+    /// join it.
+    async fn directory_roles(
+        &self,
+        users: &[String],
+    ) -> Result<HashMap<String, Vec<String>>, CycleError> {
+        let graph = &self.connections.graph;
+        let reads: Vec<_> = users
+            .iter()
+            .map(|user| async move { (user, graph.directory_roles_of(user).await) })
+            .collect();
+        let answers: Vec<_> = futures::stream::iter(reads)
+            .buffer_unordered(LOOKUPS_IN_FLIGHT)
+            .collect()
+            .await;
+        let mut roles = HashMap::new();
+        for (user, answer) in answers {
+            match answer {
+                Ok(held) => {
+                    roles.insert(user.clone(), held);
+                }
+                Err(GraphError::Forbidden { .. }) => {
+                    tracing::warn!(cloud_id = %user, "cannot read directory roles (RoleManagement.Read.Directory); the join is refused");
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok(roles)
     }
 
     /// Gone objects that were never exported have nothing to delete in the cloud: forget them.

@@ -341,6 +341,33 @@ impl RunningEmulator {
         Ok(())
     }
 
+    /// Assigns a directory role (a built-in role definition id) to a user, as an administrator
+    /// would in the portal. For tests: the emulator has no `POST` for role assignments.
+    pub fn assign_role(&self, user_id: &str, role_definition_id: &str) -> Result<(), String> {
+        let role = role_definition_id.to_ascii_lowercase();
+        if !graph::roles::ROLE_DEFINITIONS
+            .iter()
+            .any(|(id, _)| *id == role)
+        {
+            return Err(format!(
+                "{role_definition_id} is not a built-in role the emulator knows"
+            ));
+        }
+        let mut inner = self.app.store.lock();
+        let user = inner
+            .state
+            .objects
+            .get_mut(&user_id.to_ascii_lowercase())
+            .filter(|object| object.is_live() && object.kind == model::Kind::User)
+            .ok_or_else(|| format!("no user {user_id}"))?;
+        if role == graph::roles::GLOBAL_ADMINISTRATOR {
+            user.internal.global_admin = true;
+        } else {
+            user.internal.directory_roles.insert(role);
+        }
+        Ok(())
+    }
+
     /// Counters since start (or since the last `DELETE /_emulator/stats`).
     pub fn stats(&self) -> StatsSnapshot {
         self.app.stats.snapshot()

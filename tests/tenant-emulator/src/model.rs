@@ -109,6 +109,9 @@ pub struct Internal {
     pub synced_password_credential: Option<String>,
     #[serde(default)]
     pub global_admin: bool,
+    /// Role definition ids of the other directory roles the user holds.
+    #[serde(default)]
+    pub directory_roles: BTreeSet<String>,
     #[serde(default)]
     pub members: BTreeSet<String>,
     #[serde(default)]

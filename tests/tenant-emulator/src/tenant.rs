@@ -42,6 +42,12 @@ pub const FIRST_PARTY_PUBLIC_CLIENTS: &[(&str, &str)] = &[
 /// (https://learn.microsoft.com/en-us/graph/permissions-reference).
 pub const GRAPH_APP_ROLES: &[(&str, &str, &str, &str)] = &[
     (
+        "483bed4a-2ad3-4361-a73b-c83ccdbdc53c",
+        "RoleManagement.Read.Directory",
+        "Read all directory RBAC settings",
+        "Allows the app to read the role-based access control (RBAC) settings for your company's directory, without a signed-in user. This includes reading directory role templates, directory roles and memberships.",
+    ),
+    (
         "df021288-bdef-4463-88db-98f22de89214",
         "User.Read.All",
         "Read all users' full profiles",
@@ -204,6 +210,7 @@ pub const SYNC_APP_ROLES: &[&str] = &[
     "User.ReadWrite.All",
     "Group.ReadWrite.All",
     "Domain.Read.All",
+    "RoleManagement.Read.Directory",
 ];
 
 pub fn graph_role_id(value: &str) -> Option<&'static str> {

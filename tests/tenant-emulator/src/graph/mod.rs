@@ -8,6 +8,7 @@ mod directory;
 mod error;
 mod objects;
 pub mod query;
+pub mod roles;
 
 use std::time::Instant;
 
@@ -460,6 +461,10 @@ fn route(ctx: &Ctx<'_>) -> GraphResult {
         ["users", id, "manager", "$ref"] => match method {
             "PUT" => objects::manager_set(ctx, id),
             "DELETE" => objects::manager_remove(ctx, id),
+            _ => not_allowed(),
+        },
+        ["roleManagement", "directory", "roleAssignments"] => match method {
+            "GET" => roles::list(ctx),
             _ => not_allowed(),
         },
         ["users" | "groups", id, "memberOf"] => match method {

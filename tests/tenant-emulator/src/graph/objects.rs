@@ -1106,7 +1106,7 @@ pub fn update(ctx: &Ctx<'_>, kind: Kind, key: &str) -> GraphResult {
         let id = existing.id().to_owned();
         let mut props = props;
         if kind == Kind::User {
-            if existing.internal.global_admin && !ctx.caller.delegated {
+            if super::roles::is_privileged(&existing) && !ctx.caller.delegated {
                 return Err(GraphError::forbidden());
             }
             check_user_values(&inner.state, &props, false)?;
@@ -1316,7 +1316,7 @@ pub fn delete(ctx: &Ctx<'_>, kind: Kind, key: &str) -> GraphResult {
         let id = object.id().to_owned();
         // Privileged administrators: only a signed-in administrator through an app that holds
         // Directory.AccessAsUser.All (the user-delete page).
-        if object.internal.global_admin
+        if super::roles::is_privileged(object)
             && !(ctx.caller.delegated && ctx.caller.has("Directory.AccessAsUser.All"))
         {
             return Err(GraphError::forbidden());
