@@ -95,6 +95,20 @@ pub struct SyncOptions {
     pub retention_days: u32,
     /// With password hash sync on, `dirsync service` starts a password cycle this often.
     pub password_interval_secs: u64,
+    /// What a run does with properties changed in the cloud behind dirsync's back (README,
+    /// "Drift"): restore AD's values, or only report them.
+    pub drift: DriftAction,
+}
+
+/// What a run does with drift.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DriftAction {
+    /// Write AD's values back over the cloud's (AD is the source of authority).
+    #[default]
+    Restore,
+    /// List the drift in the run's warnings; change nothing.
+    Report,
 }
 
 impl Default for SyncOptions {
@@ -108,6 +122,7 @@ impl Default for SyncOptions {
             soft_match_upn: false,
             retention_days: 30,
             password_interval_secs: 120,
+            drift: DriftAction::Restore,
         }
     }
 }

@@ -386,3 +386,75 @@ fn a_cloud_administrator_with_an_ad_users_address_is_never_matched() {
         "{plain_now:#}"
     );
 }
+
+#[test]
+fn a_property_changed_in_the_cloud_is_reported_as_drift_and_restored() {
+    let (ou, users) = populated_ou("drift", 2, 0);
+    let installation = Installation::new(&[ou.dn.as_str()], &[], SyncOptions::default());
+    let (status, first) = installation.sync(&[]);
+    assert_eq!(status, 0, "{first:#}");
+    let graph = installation.graph();
+    let cloud_id = |upn: &str| {
+        user_with_upn(&installation.cloud_users(), upn).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let ann = cloud_id(&ou.upn(&users[0]));
+    let edit = |title: &str| {
+        let request = GraphRequest::new(Method::Patch, &["users", &ann])
+            .with_body(json!({"jobTitle": title}));
+        runtime().block_on(graph.send(&request)).unwrap();
+    };
+    let title = || {
+        user_with_upn(&installation.cloud_users(), &ou.upn(&users[0])).unwrap()["jobTitle"].clone()
+    };
+
+    // Edited in the portal; a delta run the same day does not look.
+    edit("CEO");
+    let (status, delta) = installation.sync(&[]);
+    assert_eq!(status, 0, "{delta:#}");
+    assert_eq!(delta["drifted"], 0, "{delta:#}");
+    assert_eq!(title(), "CEO");
+
+    // A full cycle finds it, says so, and writes AD's value back.
+    let (status, full) = installation.sync(&["--full"]);
+    assert_eq!(status, 0, "{full:#}");
+    assert_eq!(full["drifted"], 1, "{full:#}");
+    let warning = &full["warnings"][0];
+    assert_eq!(warning["attribute"], "jobTitle", "{full:#}");
+    let message = warning["message"].as_str().unwrap();
+    assert!(
+        message.contains("dirsync wrote 'Engineer', the cloud has 'CEO'"),
+        "{message}"
+    );
+    let change = full["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|change| change["cloud_id"] == ann.as_str())
+        .unwrap_or_else(|| panic!("no change for {ann}: {full:#}"));
+    assert_eq!(
+        change["attributes"],
+        json!([{"name": "jobTitle", "old": "CEO", "new": "Engineer"}])
+    );
+    assert_eq!(title(), "Engineer");
+
+    // With options.drift = "report", it is only reported.
+    let path = installation.config_path();
+    let mut config = dirsync::config::Config::load(&path).unwrap();
+    config.options.drift = dirsync::config::DriftAction::Report;
+    config.save(&path).unwrap();
+    edit("CFO");
+    let (status, reported) = installation.sync(&["--full"]);
+    assert_eq!(status, 0, "{reported:#}");
+    assert_eq!(reported["drifted"], 1, "{reported:#}");
+    assert!(
+        reported["warnings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("left as it is"),
+        "{reported:#}"
+    );
+    assert_eq!(title(), "CFO");
+}

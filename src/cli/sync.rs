@@ -143,6 +143,7 @@ pub fn report_document(
         "failure": report.failure,
         "deletion_threshold": report.threshold,
         "deletes_withheld": report.deletes_withheld,
+        "drifted": report.drifted,
         "export": report.export,
         "write_back": report.write_back,
         // A preview's (or staging run's) changes are what would be exported; a real run's are

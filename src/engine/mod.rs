@@ -17,6 +17,7 @@ pub mod change_records;
 pub mod cloud_properties;
 pub mod connections;
 pub mod cycle;
+pub mod drift;
 pub mod export;
 pub mod import_changes;
 pub mod lost_creates;

@@ -30,6 +30,9 @@ pub struct CycleReport {
     /// Deletes not made: more than the deletion threshold.
     pub deletes_withheld: usize,
     pub threshold: usize,
+    /// Properties found changed in the cloud behind dirsync's back (the run's warnings list
+    /// them); 0 when drift was not checked.
+    pub drifted: usize,
     pub staging: bool,
     /// The run is in the history. A scheduled password cycle that found nothing to send is
     /// not kept.
@@ -74,6 +77,7 @@ impl<'a> RunRecorder<'a> {
                 export: ExportReport::default(),
                 write_back: WriteBackReport::default(),
                 deletes_withheld: 0,
+                drifted: 0,
                 threshold: config.options.deletion_threshold,
                 staging: config.options.staging_mode,
                 recorded: true,
