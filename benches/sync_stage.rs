@@ -107,6 +107,7 @@ fn run_scenario(scenario: &str, count: usize) {
         create_intents: &create_intents,
         domains: &domains,
         options: &options,
+        now_ms: 0,
     });
     let plan_time = started.elapsed();
     let peak = memory_mb("VmHWM");
@@ -183,6 +184,7 @@ fn summary(result: &Plan) -> String {
             Operation::Members { .. } => "member writes",
             Operation::Manager { .. } => "manager writes",
             Operation::Delete { .. } => "deletes",
+            Operation::Disable { .. } => "disables",
         };
         *counts.entry(name).or_default() += 1;
     }
@@ -366,6 +368,7 @@ fn links_as_exported(objects: &[DirectoryObject], domains: &TenantDomains) -> Ha
                     .filter_map(resolve)
                     .collect::<BTreeSet<_>>(),
                 manager: shape.manager.as_ref().and_then(resolve),
+                disabled_at: None,
             };
             (object.anchor, link)
         })

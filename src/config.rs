@@ -98,6 +98,14 @@ pub struct SyncOptions {
     /// What a run does with properties changed in the cloud behind dirsync's back (README,
     /// "Drift"): restore AD's values, or only report them.
     pub drift: DriftAction,
+    /// A run that would remove more than this share (percent) of the objects dirsync manages
+    /// makes none of its removals; 0: only `deletion_threshold` counts.
+    pub deletion_threshold_percent: u32,
+    /// Users leaving the scope are disabled in the cloud (sign-in blocked, sessions revoked)
+    /// and deleted `delete_after_days` later, unless they come back (README, "Deletes you can
+    /// take back").
+    pub disable_before_delete: bool,
+    pub delete_after_days: u32,
 }
 
 /// What a run does with drift.
@@ -123,6 +131,9 @@ impl Default for SyncOptions {
             retention_days: 30,
             password_interval_secs: 120,
             drift: DriftAction::Restore,
+            deletion_threshold_percent: 0,
+            disable_before_delete: false,
+            delete_after_days: 7,
         }
     }
 }
@@ -263,6 +274,19 @@ impl Config {
             return Err(invalid(
                 "options.retention_days",
                 "must be at least 1".to_owned(),
+            ));
+        }
+        if self.options.delete_after_days == 0 {
+            return Err(invalid(
+                "options.delete_after_days",
+                "must be at least 1 (to delete at once, set disable_before_delete = false)"
+                    .to_owned(),
+            ));
+        }
+        if self.options.deletion_threshold_percent > 100 {
+            return Err(invalid(
+                "options.deletion_threshold_percent",
+                "is a percentage: 1 to 100, or 0 for no percentage limit".to_owned(),
             ));
         }
         Ok(())

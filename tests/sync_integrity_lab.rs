@@ -458,3 +458,112 @@ fn a_property_changed_in_the_cloud_is_reported_as_drift_and_restored() {
     );
     assert_eq!(title(), "CFO");
 }
+
+#[test]
+fn users_leaving_the_scope_are_disabled_and_come_back_unchanged_or_go_after_their_days() {
+    let lab = lab();
+    let (ou, users) = populated_ou("disable", 3, 0);
+    let outside = TestOu::create("parked", &[]);
+    let options = SyncOptions {
+        disable_before_delete: true,
+        delete_after_days: 7,
+        ..SyncOptions::default()
+    };
+    let installation = Installation::new(&[ou.dn.as_str()], &[], options);
+    let (status, first) = installation.sync(&[]);
+    assert_eq!(status, 0, "{first:#}");
+    let upn = ou.upn(&users[0]);
+    let cloud = || user_with_upn(&installation.cloud_users(), &upn).cloned();
+    let id = cloud().unwrap()["id"].clone();
+    let move_to = |from: &str, to: &str| {
+        ldapmodify(
+            lab,
+            &format!(
+                "dn: CN={},{from}\nchangetype: modrdn\nnewrdn: CN={}\ndeleteoldrdn: 1\nnewsuperior: {to}\n\n",
+                users[0], users[0]
+            ),
+        );
+    };
+
+    // Out of scope: disabled, sessions revoked, still there.
+    move_to(&ou.dn, &outside.dn);
+    let (status, out) = installation.sync(&[]);
+    assert_eq!(status, 0, "{out:#}");
+    let parked = cloud().expect("not deleted");
+    assert_eq!(parked["accountEnabled"], false, "{parked:#}");
+    assert!(
+        parked["signInSessionsValidFromDateTime"].is_string(),
+        "{parked:#}"
+    );
+    assert_eq!(step(&out, "cloud-export")["deletes"], 0, "{out:#}");
+
+    // Back within the days: enabled again, the same cloud object.
+    move_to(&outside.dn, &ou.dn);
+    let (status, back) = installation.sync(&[]);
+    assert_eq!(status, 0, "{back:#}");
+    let returned = cloud().unwrap();
+    assert_eq!(returned["id"], id);
+    assert_eq!(returned["accountEnabled"], true, "{returned:#}");
+
+    // Out again, and its days pass: deleted.
+    move_to(&ou.dn, &outside.dn);
+    let (status, out) = installation.sync(&[]);
+    assert_eq!(status, 0, "{out:#}");
+    assert_eq!(cloud().unwrap()["accountEnabled"], false);
+    let (status, waiting) = installation.sync(&[]);
+    assert_eq!(status, 0, "{waiting:#}");
+    assert!(cloud().is_some(), "deleted before its days were up");
+    let eight_days_ms: i64 = 8 * 24 * 3_600_000;
+    rusqlite::Connection::open(installation.home.path().join("state.db"))
+        .unwrap()
+        .execute(
+            "UPDATE links SET disabled_at = disabled_at - ?1 WHERE disabled_at IS NOT NULL",
+            [eight_days_ms],
+        )
+        .unwrap();
+    let (status, gone) = installation.sync(&[]);
+    assert_eq!(status, 0, "{gone:#}");
+    assert!(cloud().is_none(), "{gone:#}");
+    assert_eq!(step(&gone, "cloud-export")["deletes"], 1, "{gone:#}");
+}
+
+#[test]
+fn a_run_that_would_remove_too_large_a_share_of_the_scope_removes_nothing() {
+    let (ou, users) = populated_ou("share", 9, 0);
+    let options = SyncOptions {
+        deletion_threshold_percent: 25,
+        ..SyncOptions::default()
+    };
+    let installation = Installation::new(&[ou.dn.as_str()], &[], options);
+    let (status, first) = installation.sync(&[]);
+    assert_eq!(status, 0, "{first:#}");
+    // Ten objects (nine users and the OU's group); three users go: 30 %, over 25 % (the unit
+    // tests of the plan count member removals too).
+    let mut ldif = String::new();
+    for user in &users[..3] {
+        ldif.push_str(&format!("dn: {}\nchangetype: delete\n\n", ou.user_dn(user)));
+    }
+    ldapmodify(lab(), &ldif);
+    let before = synced_users(&installation);
+    let (status, stopped) = installation.sync(&[]);
+    assert_eq!(status, 4, "{stopped:#}");
+    let withheld = stopped["deletes_withheld"].as_u64().unwrap();
+    assert!(withheld >= 3, "{stopped:#}");
+    assert_eq!(synced_users(&installation), before);
+    let group = installation
+        .cloud_groups()
+        .into_iter()
+        .find(|group| group["displayName"] == format!("grp-{}", ou.tag).as_str())
+        .unwrap();
+    assert_eq!(
+        installation
+            .member_names(group["id"].as_str().unwrap())
+            .len(),
+        2,
+        "members were removed"
+    );
+    // Confirmed: made.
+    let (status, confirmed) = installation.sync(&["--confirm-deletes", &withheld.to_string()]);
+    assert_eq!(status, 0, "{confirmed:#}");
+    assert_eq!(synced_users(&installation), before - 3);
+}

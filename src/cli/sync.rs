@@ -216,7 +216,7 @@ pub fn print_report(store: &SqliteStore, report: &CycleReport, json: bool) -> Re
     }
     if report.deletes_withheld > 0 {
         println!(
-            "\nStopped by the deletion threshold: this run would delete {withheld} objects, more than the threshold of {}, so it deleted none.\n  `dirsync runs show {} --kind deletes` lists them. If they are intended, run `dirsync sync --confirm-deletes {withheld}` (once), or raise options.deletion_threshold in config.toml.",
+            "\nStopped by the deletion threshold: this run would remove {withheld} (deletes, disables and group members removed), more than the threshold of {} (or than options.deletion_threshold_percent of the objects dirsync manages), so it removed none.\n  `dirsync runs show {} --kind deletes` lists them. If they are intended, run `dirsync sync --confirm-deletes {withheld}` (once), or raise the threshold in config.toml.",
             report.threshold,
             report.run_id,
             withheld = report.deletes_withheld,

@@ -225,6 +225,36 @@ pub fn planned_changes(
                     .map(|link| removed(&link.exported))
                     .unwrap_or_default(),
             ),
+            Operation::Disable {
+                anchor,
+                dn,
+                cloud_id,
+            } => record(
+                anchor,
+                ObjectKind::User,
+                dn.to_string(),
+                Some(cloud_id.clone()),
+                ChangeKind::Update,
+                disabled(),
+            ),
         })
         .collect()
+}
+
+/// A user disabled when it left the scope: sign-in blocked, sessions revoked.
+pub fn disabled() -> Vec<AttributeValues> {
+    vec![
+        AttributeValues {
+            name: "accountEnabled".to_owned(),
+            old: json!(true),
+            new: json!(false),
+        },
+        AttributeValues {
+            name: "(left the scope)".to_owned(),
+            old: Value::Null,
+            new: json!(
+                "disabled and its sign-in sessions revoked; deleted when its days are up unless it comes back"
+            ),
+        },
+    ]
 }

@@ -97,6 +97,7 @@ mod tests {
             },
             members: BTreeSet::new(),
             manager: None,
+            disabled_at: None,
         }
     }
 

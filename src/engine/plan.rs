@@ -38,6 +38,12 @@ pub struct PlanOptions {
     pub confirmed_deletes: Option<usize>,
     /// Soft match on userPrincipalName as well as on the primary SMTP address.
     pub soft_match_upn: bool,
+    /// More deletes than this share of the objects dirsync manages (percent): none of them is
+    /// made. `None`: only the count holds.
+    pub deletion_threshold_percent: Option<u32>,
+    /// Users leaving the scope are disabled first and deleted this many days later, unless they
+    /// come back (README, "Deletes you can take back"). `None`: deleted at once.
+    pub disable_before_delete_days: Option<u32>,
 }
 
 impl Default for PlanOptions {
@@ -46,6 +52,8 @@ impl Default for PlanOptions {
             deletion_threshold: 500,
             confirmed_deletes: None,
             soft_match_upn: false,
+            deletion_threshold_percent: None,
+            disable_before_delete_days: None,
         }
     }
 }
@@ -69,6 +77,8 @@ pub struct PlanInput<'a> {
     pub create_intents: &'a HashSet<Guid>,
     pub domains: &'a TenantDomains,
     pub options: &'a PlanOptions,
+    /// Now, in Unix milliseconds (when a disabled user's days are up).
+    pub now_ms: i64,
 }
 
 /// How an object was joined to an existing cloud object.
@@ -130,6 +140,25 @@ pub enum Operation {
         dn: Dn,
         cloud_id: String,
     },
+    /// A user leaving the scope, with disable-before-delete on: sign-in blocked and sessions
+    /// revoked; deleted when its days are up, enabled again if it comes back first.
+    Disable {
+        anchor: Guid,
+        dn: Dn,
+        cloud_id: String,
+    },
+}
+
+impl Operation {
+    /// How much this operation takes away, as the deletion threshold counts: a delete or a
+    /// disable is one, a membership change one per member removed.
+    pub fn removals(&self) -> usize {
+        match self {
+            Operation::Delete { .. } | Operation::Disable { .. } => 1,
+            Operation::Members { remove, .. } => remove.len(),
+            _ => 0,
+        }
+    }
 }
 
 /// An object that is not exported (errors) or is exported with a remark (warnings).
@@ -149,9 +178,11 @@ pub struct Plan {
     pub warnings: Vec<ObjectReport>,
     /// Linked objects read this run that need no write.
     pub unchanged: usize,
-    /// Deletes not planned because there were more than the threshold, for the administrator
-    /// to look at.
+    /// Deletes, disables and member removals not planned because there were more than the
+    /// threshold, for the administrator to look at.
     pub withheld_deletes: Vec<Operation>,
+    /// Disabled users whose days are not up yet: (anchor, when they are deleted, Unix ms).
+    pub awaiting_delete: Vec<(Guid, i64)>,
 }
 
 impl Plan {
@@ -333,27 +364,73 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         let read: HashSet<Guid> = objects.iter().map(|object| object.anchor).collect();
         gone.extend(input.links.keys().filter(|anchor| !read.contains(anchor)));
     }
-    let deletes: Vec<Operation> = gone
-        .iter()
-        .filter_map(|anchor| input.links.get(anchor))
-        .map(|link| Operation::Delete {
+    let mut deletes: Vec<Operation> = Vec::new();
+    for link in gone.iter().filter_map(|anchor| input.links.get(anchor)) {
+        let delete = Operation::Delete {
             anchor: link.anchor,
             kind: link.kind,
             dn: link.dn.clone(),
             cloud_id: link.cloud_id.clone(),
-        })
-        .collect();
+        };
+        let days = input.options.disable_before_delete_days;
+        match (link.kind, days, link.disabled_at) {
+            (ObjectKind::User, Some(_), None) => deletes.push(Operation::Disable {
+                anchor: link.anchor,
+                dn: link.dn.clone(),
+                cloud_id: link.cloud_id.clone(),
+            }),
+            (ObjectKind::User, Some(days), Some(disabled_at)) => {
+                let due = disabled_at + i64::from(days) * DAY_MS;
+                if input.now_ms >= due {
+                    deletes.push(delete);
+                } else {
+                    plan.awaiting_delete.push((link.anchor, due));
+                }
+            }
+            _ => deletes.push(delete),
+        }
+    }
+
+    // The threshold counts every removal: deletes, disables and members removed from groups.
+    let removals: usize = plan
+        .operations
+        .iter()
+        .chain(&deletes)
+        .map(Operation::removals)
+        .sum();
+    let managed = input.links.len().max(1);
+    let over_percent = input
+        .options
+        .deletion_threshold_percent
+        .is_some_and(|percent| removals * 100 > managed * percent as usize);
     let confirmed = input
         .options
         .confirmed_deletes
-        .is_some_and(|confirmed| deletes.len() <= confirmed);
-    if deletes.len() > input.options.deletion_threshold && !confirmed {
-        plan.withheld_deletes = deletes;
+        .is_some_and(|confirmed| removals <= confirmed);
+    if (removals > input.options.deletion_threshold || over_percent) && !confirmed {
+        // Member additions still go; their removals wait with the deletes.
+        for operation in &mut plan.operations {
+            if let Operation::Members { group, remove, .. } = operation
+                && !remove.is_empty()
+            {
+                plan.withheld_deletes.push(Operation::Members {
+                    group: *group,
+                    add: Vec::new(),
+                    remove: std::mem::take(remove),
+                });
+            }
+        }
+        plan.operations.retain(|operation| {
+            !matches!(operation, Operation::Members { add, remove, .. } if add.is_empty() && remove.is_empty())
+        });
+        plan.withheld_deletes.extend(deletes);
     } else {
         plan.operations.extend(deletes);
     }
     plan
 }
+
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// The cloud users that joins of this plan would take over (hard or soft match): the ones whose
 /// directory roles must be read before export.
@@ -670,6 +747,7 @@ mod tests {
             exported: cloud_shape(object, &domains()).properties,
             members: BTreeSet::new(),
             manager: None,
+            disabled_at: None,
         }
     }
 
@@ -718,8 +796,12 @@ mod tests {
             create_intents: &intents.iter().copied().collect(),
             domains: &domains(),
             options,
+            now_ms: NOW,
         })
     }
+
+    /// The tests' "now".
+    const NOW: i64 = 1_800_000_000_000;
 
     #[test]
     fn new_objects_are_created_and_system_objects_never() {
@@ -1011,6 +1093,111 @@ mod tests {
         assert_eq!(plan.operations.len(), 1);
         assert!(
             matches!(&plan.operations[0], Operation::Delete { cloud_id, .. } if cloud_id == "c4")
+        );
+    }
+
+    #[test]
+    fn a_percentage_threshold_counts_member_removals_too() {
+        // Ten users in a group; three leave AD: 30 % of what dirsync manages is removed (the
+        // three users, and three members of the group).
+        let users: Vec<DirectoryObject> = (1..=10).map(|n| user(n, &format!("u{n}"))).collect();
+        let stay: Vec<&DirectoryObject> = users[..7].iter().collect();
+        let team = group(20, "team", &stay);
+        let mut links: Vec<Link> = users
+            .iter()
+            .map(|o| link(o, &format!("c{}", o.anchor.0[0])))
+            .collect();
+        let mut team_link = link(&team, "c-team");
+        team_link.members = users.iter().map(|user| user.anchor).collect();
+        links.push(team_link);
+        let mut objects = users[..7].to_vec();
+        objects.push(team);
+        let percent = |percent| PlanOptions {
+            deletion_threshold_percent: Some(percent),
+            ..PlanOptions::default()
+        };
+        // 6 removals of 11 managed objects: more than 50 %.
+        let plan = run(&objects, &[], true, &links, &[], &percent(50));
+        assert_eq!(
+            plan.withheld_deletes
+                .iter()
+                .map(Operation::removals)
+                .sum::<usize>(),
+            6
+        );
+        assert!(
+            plan.operations.iter().all(|o| o.removals() == 0),
+            "{plan:?}"
+        );
+        // Within 60 %: made.
+        let plan = run(&objects, &[], true, &links, &[], &percent(60));
+        assert!(plan.withheld_deletes.is_empty());
+        assert_eq!(
+            plan.operations
+                .iter()
+                .map(Operation::removals)
+                .sum::<usize>(),
+            6
+        );
+    }
+
+    #[test]
+    fn users_leaving_the_scope_are_disabled_then_deleted_or_enabled_again() {
+        let ann = user(1, "ann");
+        let mut ann_link = link(&ann, "c1");
+        let days = PlanOptions {
+            disable_before_delete_days: Some(7),
+            ..PlanOptions::default()
+        };
+        let run_at = |link: &Link, objects: &[DirectoryObject], gone: &[Guid], now: i64| {
+            let links = HashMap::from([(link.anchor, link.clone())]);
+            plan(&PlanInput {
+                objects,
+                gone,
+                full: false,
+                links: &links,
+                cloud: &[],
+                owned_groups: &HashSet::new(),
+                create_intents: &HashSet::new(),
+                domains: &domains(),
+                options: &days,
+                now_ms: now,
+            })
+        };
+        // Out of scope: disabled, not deleted.
+        let plan = run_at(&ann_link, &[], &[guid(1)], NOW);
+        assert!(
+            matches!(&plan.operations[..], [Operation::Disable { cloud_id, .. }] if cloud_id == "c1"),
+            "{plan:?}"
+        );
+        // Export kept it disabled; six days later it still waits.
+        ann_link.disabled_at = Some(NOW);
+        ann_link
+            .exported
+            .insert("accountEnabled".to_owned(), json!(false));
+        let six_days = NOW + 6 * 24 * 3_600_000;
+        let plan = run_at(&ann_link, &[], &[guid(1)], six_days);
+        assert!(plan.operations.is_empty(), "{plan:?}");
+        assert_eq!(plan.awaiting_delete, [(guid(1), NOW + 7 * 24 * 3_600_000)]);
+        // Back in scope within the days: enabled again, same cloud object.
+        let plan = run_at(&ann_link, std::slice::from_ref(&ann), &[], six_days);
+        assert!(
+            matches!(&plan.operations[..], [Operation::Update { cloud_id, changes, .. }]
+                if cloud_id == "c1" && changes.iter().any(|c| c.property == "accountEnabled" && c.new == json!(true))),
+            "{plan:?}"
+        );
+        // Seven days after it was disabled: deleted.
+        let plan = run_at(&ann_link, &[], &[guid(1)], NOW + 7 * 24 * 3_600_000);
+        assert!(
+            matches!(&plan.operations[..], [Operation::Delete { cloud_id, .. }] if cloud_id == "c1"),
+            "{plan:?}"
+        );
+        // Groups have no sign-in to block: deleted at once.
+        let team = group(20, "team", &[]);
+        let plan = run_at(&link(&team, "c20"), &[], &[guid(20)], NOW);
+        assert!(
+            matches!(&plan.operations[..], [Operation::Delete { .. }]),
+            "{plan:?}"
         );
     }
 

@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_write_back.sql"),
     include_str!("migrations/0005_dashboard.sql"),
     include_str!("migrations/0006_create_intents.sql"),
+    include_str!("migrations/0007_disabled_links.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -31,6 +31,9 @@ pub struct Link {
     pub members: BTreeSet<Guid>,
     /// Users: the manager's anchor last exported.
     pub manager: Option<Guid>,
+    /// Users disabled in the cloud when they left the scope, waiting to be deleted (README,
+    /// "Deletes you can take back"): when, in Unix milliseconds.
+    pub disabled_at: Option<i64>,
 }
 
 /// A create sent to the cloud whose result is not kept yet (see `create_intents` in the
@@ -294,8 +297,9 @@ impl SqliteStore {
 
     pub fn links(&self) -> Result<HashMap<Guid, Link>, StoreError> {
         let connection = self.connection();
-        let mut select = connection
-            .prepare("SELECT anchor, kind, dn, cloud_id, exported, members, manager FROM links")?;
+        let mut select = connection.prepare(
+            "SELECT anchor, kind, dn, cloud_id, exported, members, manager, disabled_at FROM links",
+        )?;
         let links = select
             .query_map([], |row| {
                 let anchor = parse_guid(&row.get::<_, String>(0)?)?;
@@ -318,6 +322,7 @@ impl SqliteStore {
                             .map(|member| parse_guid(member))
                             .collect::<Result<_, _>>()?,
                         manager: manager.as_deref().map(parse_guid).transpose()?,
+                        disabled_at: row.get(7)?,
                     },
                 ))
             })?
@@ -391,11 +396,13 @@ impl SqliteStore {
                     let members: Vec<String> =
                         link.members.iter().map(ToString::to_string).collect();
                     transaction.execute(
-                        "INSERT INTO links (anchor, kind, dn, cloud_id, exported, members, manager)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                        "INSERT INTO links (anchor, kind, dn, cloud_id, exported, members, manager,
+                             disabled_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                          ON CONFLICT (anchor) DO UPDATE SET kind = excluded.kind, dn = excluded.dn,
                              cloud_id = excluded.cloud_id, exported = excluded.exported,
-                             members = excluded.members, manager = excluded.manager",
+                             members = excluded.members, manager = excluded.manager,
+                             disabled_at = excluded.disabled_at",
                         params![
                             link.anchor.to_string(),
                             kind_word(link.kind),
@@ -404,6 +411,7 @@ impl SqliteStore {
                             Value::Object(link.exported.clone()).to_string(),
                             serde_json::to_string(&members).expect("strings serialize"),
                             link.manager.map(|manager| manager.to_string()),
+                            link.disabled_at,
                         ],
                     )?;
                 }
@@ -571,6 +579,7 @@ mod tests {
                 .unwrap_or_default(),
             members: BTreeSet::from([Guid([9; 16])]),
             manager: None,
+            disabled_at: None,
         }
     }
 

@@ -243,6 +243,13 @@ impl Cycle<'_> {
             deletion_threshold: self.config.options.deletion_threshold,
             confirmed_deletes: self.request.confirmed_deletes,
             soft_match_upn: self.config.options.soft_match_upn,
+            deletion_threshold_percent: Some(self.config.options.deletion_threshold_percent)
+                .filter(|percent| *percent > 0),
+            disable_before_delete_days: self
+                .config
+                .options
+                .disable_before_delete
+                .then_some(self.config.options.delete_after_days),
         };
         let planned = plan(&PlanInput {
             objects: &objects,
@@ -254,6 +261,7 @@ impl Cycle<'_> {
             create_intents: &intents.keys().copied().collect(),
             domains: &domains,
             options: &options,
+            now_ms: now_ms(),
         });
         let mut planned = planned;
         let targets = crate::engine::plan::user_join_targets(&planned);
@@ -261,7 +269,11 @@ impl Cycle<'_> {
             let roles = self.directory_roles(&targets).await?;
             crate::engine::plan::refuse_privileged_joins(&mut planned, &roles);
         }
-        self.recorder.report.deletes_withheld = planned.withheld_deletes.len();
+        self.recorder.report.deletes_withheld = planned
+            .withheld_deletes
+            .iter()
+            .map(Operation::removals)
+            .sum();
         let counters = self.record_plan(&planned, &objects, &links)?;
         self.end_step(StepKind::Synchronization, counters)?;
         let exporting = !self.request.preview && !self.config.options.staging_mode;
@@ -394,7 +406,11 @@ impl Cycle<'_> {
         let mut counters = StepCounters {
             no_change: planned.unchanged as u64,
             errors: planned.errors.len() as u64,
-            deletes: planned.withheld_deletes.len() as u64,
+            deletes: planned
+                .withheld_deletes
+                .iter()
+                .map(Operation::removals)
+                .sum::<usize>() as u64,
             ..StepCounters::default()
         };
         // Objects already counted: a create's or an update's members and manager are part of
@@ -407,6 +423,10 @@ impl Cycle<'_> {
                     counters.adds += 1;
                 }
                 Operation::Delete { .. } => counters.deletes += 1,
+                Operation::Disable { anchor, .. } => {
+                    counted.insert(*anchor);
+                    counters.updates += 1;
+                }
                 Operation::Join { anchor, .. }
                 | Operation::Update { anchor, .. }
                 | Operation::Members { group: anchor, .. }
@@ -449,6 +469,7 @@ impl Cycle<'_> {
                             exported: cloud.properties,
                             members: Default::default(),
                             manager: None,
+                            disabled_at: None,
                         },
                     );
                 }

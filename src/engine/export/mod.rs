@@ -109,6 +109,7 @@ pub async fn export(
         failed: HashSet::new(),
         deferred: HashSet::new(),
         created: HashSet::new(),
+        disabled: Vec::new(),
         progress,
         stop,
         done: 0,
@@ -196,6 +197,8 @@ struct Exporter<'a, 'c> {
     deferred: HashSet<Guid>,
     /// Cloud ids of the objects this run created (or found after a lost create answer).
     created: HashSet<String>,
+    /// Users the current chunk disabled, whose sessions are revoked next.
+    disabled: Vec<(Guid, Dn, String)>,
     progress: &'a (dyn Fn(Progress) + Sync),
     stop: &'a StopSignal,
     done: u64,
@@ -211,9 +214,13 @@ impl Exporter<'_, '_> {
                     Operation::Create { .. } | Operation::Join { .. } | Operation::Update { .. }
                 )
             });
-        let (deletes, references): (Vec<&Operation>, Vec<&Operation>) = rest
-            .into_iter()
-            .partition(|operation| matches!(operation, Operation::Delete { .. }));
+        let (deletes, references): (Vec<&Operation>, Vec<&Operation>) =
+            rest.into_iter().partition(|operation| {
+                matches!(
+                    operation,
+                    Operation::Delete { .. } | Operation::Disable { .. }
+                )
+            });
 
         for chunk in objects.chunks(CHUNK) {
             let writes: Vec<Write<'_>> = chunk
@@ -236,22 +243,50 @@ impl Exporter<'_, '_> {
             let writes: Vec<Write<'_>> = chunk
                 .iter()
                 .map(|operation| {
-                    let Operation::Delete { kind, cloud_id, .. } = operation else {
-                        unreachable!("partitioned above")
+                    let request = match operation {
+                        Operation::Delete { kind, cloud_id, .. } => {
+                            GraphRequest::new(Method::Delete, &[collection(*kind), cloud_id])
+                        }
+                        Operation::Disable { cloud_id, .. } => {
+                            GraphRequest::new(Method::Patch, &["users", cloud_id])
+                                .with_body(json!({ "accountEnabled": false }))
+                        }
+                        _ => unreachable!("partitioned above"),
                     };
                     Write {
                         operation,
-                        request: Some(GraphRequest::new(
-                            Method::Delete,
-                            &[collection(*kind), cloud_id],
-                        )),
+                        request: Some(request),
                         reference: None,
                     }
                 })
                 .collect();
             self.send(writes).await?;
+            self.revoke_sessions_of_disabled().await?;
         }
         Ok(())
+    }
+
+    /// Users disabled by the last chunk lose their sign-in sessions too (a disabled account's
+    /// refresh tokens and session cookies would otherwise live on for a while).
+    async fn revoke_sessions_of_disabled(&mut self) -> Result<(), Halt> {
+        let disabled = std::mem::take(&mut self.disabled);
+        if disabled.is_empty() {
+            return Ok(());
+        }
+        let requests: Vec<GraphRequest> = disabled
+            .iter()
+            .map(|(_, _, cloud_id)| {
+                GraphRequest::new(Method::Post, &["users", cloud_id, "revokeSignInSessions"])
+            })
+            .collect();
+        let results = self.graph.batch(&requests).await;
+        let mut outcome = ChunkOutcome::default();
+        for ((anchor, dn, _), result) in disabled.iter().zip(results) {
+            if let Err(error) = result {
+                self.object_error(*anchor, ObjectKind::User, dn.as_str(), &error, &mut outcome)?;
+            }
+        }
+        self.keep(&outcome)
     }
 
     /// Sends one chunk, applies its results, and keeps them before returning.

@@ -65,6 +65,7 @@ impl Exporter<'_, '_> {
                                 exported: cloud.properties,
                                 members: Default::default(),
                                 manager: None,
+                                disabled_at: None,
                             };
                             outcome.updates.push(ExportUpdate::Link(link.clone()));
                             outcome
@@ -148,6 +149,40 @@ impl Exporter<'_, '_> {
                 }
                 Err(error) => self.object_error(*anchor, *kind, dn.as_str(), &error, outcome),
             },
+            Operation::Disable {
+                anchor,
+                dn,
+                cloud_id,
+            } => match result {
+                Ok(_) => {
+                    if let Some(link) = self.links.get_mut(anchor) {
+                        link.exported
+                            .insert("accountEnabled".to_owned(), json!(false));
+                        link.disabled_at = Some(now_ms());
+                        outcome.updates.push(ExportUpdate::Link(link.clone()));
+                    }
+                    outcome.changes.push(ObjectChangeRecord {
+                        step: StepKind::CloudExport,
+                        dn: dn.to_string(),
+                        anchor: anchor.to_string(),
+                        object_type: ObjectKind::User,
+                        cloud_id: Some(cloud_id.clone()),
+                        change_kind: ChangeKind::Update,
+                        attributes: change_records::disabled(),
+                    });
+                    self.disabled.push((*anchor, dn.clone(), cloud_id.clone()));
+                    Ok(())
+                }
+                // Already gone from the cloud: nothing is left to disable or delete.
+                Err(GraphError::NotFound { .. }) => {
+                    self.links.remove(anchor);
+                    outcome.updates.push(ExportUpdate::Removed(*anchor));
+                    Ok(())
+                }
+                Err(error) => {
+                    self.object_error(*anchor, ObjectKind::User, dn.as_str(), &error, outcome)
+                }
+            },
             Operation::Members { .. } | Operation::Manager { .. } => Ok(()),
         }
     }
@@ -201,6 +236,7 @@ impl Exporter<'_, '_> {
             exported: properties.clone(),
             members: Default::default(),
             manager: None,
+            disabled_at: None,
         };
         outcome.changes.push(ObjectChangeRecord {
             step: StepKind::CloudExport,
@@ -255,9 +291,12 @@ impl Exporter<'_, '_> {
                     exported: Map::new(),
                     members: Default::default(),
                     manager: None,
+                    disabled_at: None,
                 });
                 link.dn = dn.clone();
                 link.exported = exported;
+                // Written from AD: a user disabled when it left the scope is back.
+                link.disabled_at = None;
                 let attributes = match join {
                     Some(how) => change_records::joined(how, changes),
                     None => change_records::changed(changes),

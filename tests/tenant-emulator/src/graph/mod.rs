@@ -454,6 +454,15 @@ fn route(ctx: &Ctx<'_>) -> GraphResult {
             "DELETE" => objects::delete(ctx, kind_of(segments[0]), id),
             _ => not_allowed(),
         },
+        ["users", id, action]
+            if action.eq_ignore_ascii_case("revokeSignInSessions")
+                || action.eq_ignore_ascii_case("microsoft.graph.revokeSignInSessions") =>
+        {
+            match method {
+                "POST" => objects::revoke_sign_in_sessions(ctx, id),
+                _ => not_allowed(),
+            }
+        }
         ["users", id, "manager"] => match method {
             "GET" => objects::manager_get(ctx, id),
             _ => not_allowed(),

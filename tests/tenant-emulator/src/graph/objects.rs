@@ -1402,6 +1402,48 @@ pub fn manager_set(ctx: &Ctx<'_>, key: &str) -> GraphResult {
     })
 }
 
+// https://learn.microsoft.com/en-us/graph/api/user-revokesigninsessions?view=graph-rest-1.0
+const REVOKE_SESSIONS: Perm = Perm {
+    delegated: &[
+        "User.RevokeSessions.All",
+        "User.ReadWrite.All",
+        "Directory.ReadWrite.All",
+    ],
+    application: &[
+        "User.RevokeSessions.All",
+        "User.ReadWrite.All",
+        "Directory.ReadWrite.All",
+    ],
+};
+
+/// `POST /users/{id}/revokeSignInSessions`: invalidates the user's refresh tokens and session
+/// cookies (the emulator keeps when, as `signInSessionsValidFromDateTime`); answers `{"value":
+/// true}`. A privileged user's sessions cannot be revoked by an app (403), as Graph refuses.
+pub fn revoke_sign_in_sessions(ctx: &Ctx<'_>, key: &str) -> GraphResult {
+    REVOKE_SESSIONS.check(ctx.caller)?;
+    require_admin(ctx)?;
+    ctx.write(|inner| {
+        let user = find(&inner.state, Kind::User, key).ok_or_else(|| GraphError::not_found(key))?;
+        if super::roles::is_privileged(user) && !ctx.caller.delegated {
+            return Err(GraphError::forbidden());
+        }
+        let id = user.id().to_owned();
+        let seq = inner.next_seq();
+        if let Some(user) = inner.state.objects.get_mut(&id) {
+            user.set(
+                "signInSessionsValidFromDateTime",
+                json!(rfc3339(unix_now())),
+                seq,
+            );
+        }
+        inner.touch(&id);
+        Ok(GraphResponse::ok(json!({
+            "@odata.context": ctx.context("Edm.Boolean"),
+            "value": true,
+        })))
+    })
+}
+
 // https://learn.microsoft.com/en-us/graph/api/user-delete-manager?view=graph-rest-1.0
 /// `DELETE /users/{id}/manager/$ref`
 pub fn manager_remove(ctx: &Ctx<'_>, key: &str) -> GraphResult {
