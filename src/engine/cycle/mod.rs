@@ -40,6 +40,7 @@ use futures::StreamExt as _;
 
 mod cloud_import;
 mod directory_import;
+mod integrity;
 mod mailboxes;
 
 /// What the caller asks of a cycle.
@@ -440,174 +441,6 @@ impl Cycle<'_> {
         Ok(counters)
     }
 
-    /// Gone objects without a link whose create was sent and never confirmed: what that create
-    /// made (looked up as `engine::lost_creates` says) is linked here so that the plan deletes
-    /// it. The intents that made nothing come back, to settle when the run exports.
-    async fn find_lost_creates_of_gone(
-        &self,
-        gone: &[Guid],
-        intents: &HashMap<Guid, crate::store::sync_state::CreateIntent>,
-        links: &mut HashMap<Guid, crate::store::sync_state::Link>,
-    ) -> Result<Vec<ExportUpdate>, CycleError> {
-        let sync_app = self.config.cloud.service_principal_id.as_deref();
-        let mut settled = Vec::new();
-        for anchor in gone {
-            let Some(intent) = intents.get(anchor).filter(|_| !links.contains_key(anchor)) else {
-                continue;
-            };
-            let graph = &self.connections.graph;
-            match crate::engine::lost_creates::find_own_create(graph, intent, sync_app).await? {
-                Some(cloud) => {
-                    tracing::info!(dn = %intent.dn, cloud_id = %cloud.id, "found the object a lost create made; it is deleted, as its AD object is gone");
-                    links.insert(
-                        *anchor,
-                        crate::store::sync_state::Link {
-                            anchor: *anchor,
-                            kind: intent.kind,
-                            dn: intent.dn.clone(),
-                            cloud_id: cloud.id,
-                            exported: cloud.properties,
-                            members: Default::default(),
-                            manager: None,
-                            disabled_at: None,
-                        },
-                    );
-                }
-                None => settled.push(ExportUpdate::IntentSettled(*anchor)),
-            }
-        }
-        Ok(settled)
-    }
-
-    /// The directory roles each of these cloud users holds. A user whose roles cannot be read
-    /// (the sync app lacks RoleManagement.Read.Directory) is left out: the plan then refuses to
-    /// join it.
-    async fn directory_roles(
-        &self,
-        users: &[String],
-    ) -> Result<HashMap<String, Vec<String>>, CycleError> {
-        let graph = &self.connections.graph;
-        let reads: Vec<_> = users
-            .iter()
-            .map(|user| async move { (user, graph.directory_roles_of(user).await) })
-            .collect();
-        let answers: Vec<_> = futures::stream::iter(reads)
-            .buffer_unordered(LOOKUPS_IN_FLIGHT)
-            .collect()
-            .await;
-        let mut roles = HashMap::new();
-        for (user, answer) in answers {
-            match answer {
-                Ok(held) => {
-                    roles.insert(user.clone(), held);
-                }
-                Err(GraphError::Forbidden { .. }) => {
-                    tracing::warn!(cloud_id = %user, "cannot read directory roles (RoleManagement.Read.Directory); the join is refused");
-                }
-                Err(error) => return Err(error.into()),
-            }
-        }
-        Ok(roles)
-    }
-
-    /// Whether a day has passed since the last drift check (full cycles always check).
-    fn drift_check_due(&self) -> Result<bool, CycleError> {
-        let last = self
-            .store
-            .cursor(DRIFT_CURSOR)?
-            .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_slice()).ok())
-            .map(i64::from_be_bytes);
-        Ok(last.is_none_or(|last| now_ms() - last >= DRIFT_CHECK_EVERY_MS))
-    }
-
-    /// Compares what the cloud holds of every linked object with what dirsync last wrote
-    /// (`engine::drift`). Each drifted property is a warning of the run; with `drift = "restore"`
-    /// the link is told what the cloud holds, so that the plan writes AD's value back (the
-    /// object's update shows the cloud's value as old and AD's as new).
-    async fn check_drift(
-        &mut self,
-        links: &mut HashMap<Guid, crate::store::sync_state::Link>,
-        objects: &mut Vec<DirectoryObject>,
-        gone: &[Guid],
-    ) -> Result<(), CycleError> {
-        // A preview looks too, but leaves the day's check to a real run.
-        if !self.request.preview {
-            self.store
-                .set_cursor(DRIFT_CURSOR, &now_ms().to_be_bytes(), now_ms())?;
-        }
-        if links.is_empty() {
-            return Ok(());
-        }
-        let graph = &self.connections.graph;
-        let mut cloud = graph.list(ObjectKind::User, USER_SELECT).await?;
-        cloud.extend(graph.list(ObjectKind::Group, GROUP_SELECT).await?);
-        let by_id: HashMap<&str, &CloudObject> = cloud
-            .iter()
-            .map(|object| (object.id.as_str(), object))
-            .collect();
-        let gone: HashSet<&Guid> = gone.iter().collect();
-        let read: Vec<&str> = USER_SELECT
-            .iter()
-            .chain(GROUP_SELECT)
-            .copied()
-            .filter(|property| *property != "id")
-            .collect();
-        let drift: Vec<crate::engine::drift::Drift> =
-            crate::engine::drift::find_drift(links, &by_id, &read)
-                .into_iter()
-                .filter(|drift| !gone.contains(&drift.anchor))
-                .collect();
-        let restore = self.config.options.drift == crate::config::DriftAction::Restore;
-        let mut warnings = Vec::new();
-        let pending: HashSet<Guid> = objects.iter().map(|object| object.anchor).collect();
-        for item in &drift {
-            let Some(link) = links.get_mut(&item.anchor) else {
-                continue;
-            };
-            let shown = |value: &serde_json::Value| match value {
-                serde_json::Value::String(text) => format!("'{text}'"),
-                serde_json::Value::Null => "nothing".to_owned(),
-                other => other.to_string(),
-            };
-            warnings.push(crate::store::runs::WarningRecord {
-                dn: link.dn.to_string(),
-                anchor: item.anchor.to_string(),
-                attribute: item.property.clone(),
-                value: item.found.to_string(),
-                message: format!(
-                    "drift: changed in the cloud; dirsync wrote {}, the cloud has {}; {}",
-                    shown(&item.wrote),
-                    shown(&item.found),
-                    if restore {
-                        "AD's value is written back (options.drift = \"restore\")"
-                    } else {
-                        "left as it is (options.drift = \"report\"); change it in AD or in the cloud"
-                    }
-                ),
-            });
-            if restore {
-                link.exported
-                    .insert(item.property.clone(), item.found.clone());
-                if !pending.contains(&item.anchor)
-                    && !objects.iter().any(|object| object.anchor == item.anchor)
-                    && let Some(object) = self.store.directory_object(item.anchor)?
-                {
-                    objects.push(object);
-                }
-            }
-        }
-        if !drift.is_empty() {
-            tracing::warn!(
-                properties = drift.len(),
-                "drift: properties changed in the cloud"
-            );
-        }
-        self.recorder.report.drifted = drift.len();
-        self.store
-            .record_warnings(self.recorder.run_id(), &warnings)?;
-        Ok(())
-    }
-
     /// Gone objects that were never exported have nothing to delete in the cloud: forget them.
     fn forget_unlinked_gone(
         &self,
@@ -623,11 +456,6 @@ impl Cycle<'_> {
         Ok(())
     }
 }
-
-/// The store's cursor holding when drift was last checked (milliseconds, big-endian).
-const DRIFT_CURSOR: &str = "cloud-drift-check";
-/// Drift is checked on every full cycle and at least this often.
-const DRIFT_CHECK_EVERY_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// Above this many objects without a link, cloud import lists the tenant instead of looking
 /// each one up.
