@@ -396,6 +396,12 @@ fn write_home(dir: &Path) {
         attribute: "mail".to_owned(),
         value: "clee@corp.dirsync.test ".to_owned(),
         message: "mail ends with a space; Entra ID keeps it without. Remove it in AD to keep both the same".to_owned(),
+    }, WarningRecord {
+        dn: JOHN.dn.to_owned(),
+        anchor: JOHN.anchor.to_owned(),
+        attribute: "department".to_owned(),
+        value: "null".to_owned(),
+        message: "drift: changed in the cloud; dirsync wrote 'Sales', the cloud has nothing; AD's value is written back (options.drift = \"restore\")".to_owned(),
     }];
     assert_eq!(run.record(&store), 2);
 
@@ -862,8 +868,16 @@ fn a_counter_opens_exactly_its_objects_to_filter_and_sort() {
     type_into(&mut harness, "Filter:", "Bee");
     assert_eq!(listed_dns(&harness), vec![ANN.dn.to_owned()]);
 
-    // Another counter lists only its own objects: run 2's updates.
+    // Another counter lists only its own objects: run 2's updates. Its drift is listed apart
+    // from its warnings, open.
     open_run(&mut harness, 2);
+    assert!(shows(&harness, "Drift (1)"));
+    assert!(shows(&harness, &format!("⚠ {}: department", JOHN.dn)));
+    assert!(shows_containing(
+        &harness,
+        "dirsync wrote 'Sales', the cloud has nothing"
+    ));
+    assert!(shows(&harness, "Warnings (1)"));
     open_counter(&mut harness, "cloud-export updates: 2");
     assert_eq!(
         listed_dns(&harness),
@@ -1289,6 +1303,9 @@ fn every_view_looks_as_it_did(theme: egui::Theme, name: &str) {
         shows(harness, "proxyAddresses")
     });
     snapshot(&mut harness, "run_details");
+
+    open_run(&mut harness, 2);
+    snapshot(&mut harness, "drift");
 
     open_run(&mut harness, ERROR_RUN);
     open_counter(&mut harness, "synchronization errors: 1");

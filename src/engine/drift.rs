@@ -11,6 +11,9 @@ use crate::cloud::CloudObject;
 use crate::guid::Guid;
 use crate::store::sync_state::Link;
 
+/// How a run's drift warnings begin (the dashboard lists them apart).
+pub const WARNING_PREFIX: &str = "drift:";
+
 /// One property of one object that the cloud no longer holds as dirsync wrote it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Drift {

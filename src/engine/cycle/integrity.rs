@@ -148,7 +148,8 @@ impl Cycle<'_> {
                 attribute: item.property.clone(),
                 value: item.found.to_string(),
                 message: format!(
-                    "drift: changed in the cloud; dirsync wrote {}, the cloud has {}; {}",
+                    "{} changed in the cloud; dirsync wrote {}, the cloud has {}; {}",
+                    crate::engine::drift::WARNING_PREFIX,
                     shown(&item.wrote),
                     shown(&item.found),
                     if restore {

@@ -294,15 +294,46 @@ pub fn run_details_ui(
             dirty: true,
         });
     }
-    if !contents.warnings.is_empty() {
-        egui::CollapsingHeader::new(format!("Warnings ({})", contents.warnings.len()))
+    // Drift (README, "Drift") is listed apart, open: something was changed in the cloud behind
+    // dirsync's back, and the administrator should see what.
+    let (drift, warnings): (Vec<&WarningRecord>, Vec<&WarningRecord>) =
+        contents.warnings.iter().partition(|warning| {
+            warning
+                .message
+                .starts_with(crate::engine::drift::WARNING_PREFIX)
+        });
+    if !drift.is_empty() {
+        egui::CollapsingHeader::new(format!("Drift ({})", drift.len()))
+            .id_salt("run_drift")
+            .default_open(true)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical()
+                    .id_salt("run_drift_scroll")
+                    .max_height(140.0)
+                    .show(ui, |ui| {
+                        for warning in &drift {
+                            ui.colored_label(
+                                theme::warning(ui),
+                                format!("⚠ {}: {}", warning.dn, warning.attribute),
+                            );
+                            let detail = warning
+                                .message
+                                .trim_start_matches(crate::engine::drift::WARNING_PREFIX)
+                                .trim_start();
+                            ui.label(format!("    {detail}"));
+                        }
+                    });
+            });
+    }
+    if !warnings.is_empty() {
+        egui::CollapsingHeader::new(format!("Warnings ({})", warnings.len()))
             .id_salt("run_warnings")
             .show(ui, |ui| {
                 egui::ScrollArea::vertical()
                     .id_salt("run_warnings_scroll")
                     .max_height(140.0)
                     .show(ui, |ui| {
-                        for warning in &contents.warnings {
+                        for warning in warnings {
                             let subject = if warning.dn.is_empty() {
                                 "the run".to_owned()
                             } else {
