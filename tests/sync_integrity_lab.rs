@@ -567,3 +567,100 @@ fn a_run_that_would_remove_too_large_a_share_of_the_scope_removes_nothing() {
     assert_eq!(status, 0, "{confirmed:#}");
     assert_eq!(synced_users(&installation), before - 3);
 }
+
+/// A first sync of 1,000 users and 50 groups killed (SIGKILL) at ten points, with answers lost
+/// after Graph carried out the writes, new objects replicating slowly and the index lagging; 20
+/// users are deleted in AD between two kills. After reruns, every AD object has exactly one
+/// cloud object and nothing dirsync made is left over.
+#[test]
+fn a_first_sync_killed_at_ten_points_under_faults_converges_to_exactly_one_object_each() {
+    let (ou, users) = populated_ou("tenkill", 1000, 50);
+    let installation = Installation::with_tenant(
+        &[ou.dn.as_str()],
+        &[],
+        SyncOptions::default(),
+        EmulatorConfig {
+            faults: FaultSettings {
+                lose_answer_every: 7,
+                fail_after_write_every: 11,
+                object_replication_ms: 1000,
+                index_lag_ms: 30_000,
+                latency_ms: 5,
+                ..FaultSettings::default()
+            },
+            ..EmulatorConfig::default()
+        },
+    );
+    let mut deleted = Vec::new();
+    let mut kills_mid_run = 0;
+    for kill in 1..=10usize {
+        let target = synced_users(&installation) + 60;
+        let mut child = installation
+            .command(&["sync"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while synced_users(&installation) < target
+            && child.try_wait().unwrap().is_none()
+            && started.elapsed() < Duration::from_secs(120)
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let finished = child.try_wait().unwrap().is_some();
+        child.kill().ok();
+        child.wait().unwrap();
+        kills_mid_run += usize::from(!finished);
+        eprintln!(
+            "kill {kill}: {} users in the cloud{}",
+            synced_users(&installation),
+            if finished {
+                " (the run had finished)"
+            } else {
+                ""
+            }
+        );
+        if kill == 5 {
+            // Gone from AD between a kill and the rerun: some were made in the cloud by a run
+            // that never kept their links.
+            let mut ldif = String::new();
+            for user in users
+                .iter()
+                .rev()
+                .take(10)
+                .chain(users.iter().skip(100).take(10))
+            {
+                ldif.push_str(&format!("dn: {}\nchangetype: delete\n\n", ou.user_dn(user)));
+                deleted.push(ou.upn(user));
+            }
+            ldapmodify(lab(), &ldif);
+        }
+    }
+    assert!(
+        kills_mid_run >= 8,
+        "only {kills_mid_run} kills landed in a run"
+    );
+    let stats = installation.tenant.stats();
+    assert!(stats.dropped > 0 && stats.failed_5xx > 0, "{stats:?}");
+    installation.tenant.set_faults(None).unwrap();
+    let last = sync_until_clean(&installation, 4);
+    assert!(last["errors"].as_array().unwrap().is_empty(), "{last:#}");
+
+    let (user_copies, group_copies) = copies(&installation);
+    assert_eq!(
+        user_copies.len(),
+        users.len() - deleted.len(),
+        "orphans or missing users"
+    );
+    assert!(user_copies.values().all(|&n| n == 1), "a user made twice");
+    let cloud_users = installation.cloud_users();
+    for upn in &deleted {
+        assert!(
+            user_with_upn(&cloud_users, upn).is_none(),
+            "{upn} was deleted in AD"
+        );
+    }
+    assert_eq!(group_copies.len(), 51, "{group_copies:?}");
+    assert!(group_copies.values().all(|&n| n == 1), "{group_copies:?}");
+}
