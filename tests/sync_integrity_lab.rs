@@ -664,3 +664,71 @@ fn a_first_sync_killed_at_ten_points_under_faults_converges_to_exactly_one_objec
     assert_eq!(group_copies.len(), 51, "{group_copies:?}");
     assert!(group_copies.values().all(|&n| n == 1), "{group_copies:?}");
 }
+
+#[test]
+fn a_proposed_group_match_is_applied_only_after_the_administrator_confirms_it() {
+    let (ou, users) = populated_ou("confirm", 2, 0);
+    let installation = Installation::new(&[ou.dn.as_str()], &[], SyncOptions::default());
+    let graph = installation.graph();
+    let request = GraphRequest::new(Method::Post, &["groups"]).with_body(json!({
+        "displayName": "Cloud copy",
+        "mailNickname": format!("grp-{}", ou.tag),
+        "securityEnabled": true,
+        "mailEnabled": false,
+    }));
+    let copy = runtime().block_on(graph.send(&request)).unwrap().unwrap();
+    let copy_id = copy["id"].as_str().unwrap().to_owned();
+    let group_dn = format!("CN=grp-{},{}", ou.tag, ou.dn);
+
+    // Proposed, not applied; a preview and a second run change nothing either.
+    let (status, first) = installation.sync(&[]);
+    assert_eq!(status, 3, "{first:#}");
+    let hint = errors_of(&first, &group_dn)[0]["hint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(hint.contains("dirsync match-group"), "{hint}");
+    let (status, _) = installation.sync(&[]);
+    assert_eq!(status, 3);
+    assert_eq!(installation.member_names(&copy_id).len(), 0);
+
+    // A confirmation must name the proposed group.
+    let wrong = installation.dirsync(&[
+        "match-group",
+        "--dn",
+        &group_dn,
+        "--cloud-id",
+        "00000000-0000-0000-0000-000000000000",
+    ]);
+    assert_eq!(wrong.status, 2, "{wrong:?}");
+    assert!(wrong.stderr.contains(&copy_id), "{wrong:?}");
+    let unknown = installation.dirsync(&[
+        "match-group",
+        "--dn",
+        &ou.user_dn(&users[0]),
+        "--cloud-id",
+        &copy_id,
+    ]);
+    assert_eq!(unknown.status, 2, "{unknown:?}");
+    let confirmed = installation.dirsync(&[
+        "match-group",
+        "--dn",
+        &group_dn,
+        "--cloud-id",
+        &copy_id,
+        "--json",
+    ]);
+    assert_eq!(confirmed.status, 0, "{confirmed:?}");
+
+    // The next run joins it: the same cloud group now follows AD.
+    let (status, joined) = installation.sync(&[]);
+    assert_eq!(status, 0, "{joined:#}");
+    let groups = installation.cloud_groups();
+    assert_eq!(groups.len(), 1, "{groups:#?}");
+    assert_eq!(groups[0]["id"], copy_id.as_str());
+    assert_eq!(groups[0]["displayName"], format!("grp-{}", ou.tag).as_str());
+    assert_eq!(
+        installation.member_names(&copy_id),
+        BTreeSet::from([ou.upn(&users[0]), ou.upn(&users[1])])
+    );
+}

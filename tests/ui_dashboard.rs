@@ -941,6 +941,62 @@ fn an_error_shows_its_hint_and_the_servers_message() {
 }
 
 #[test]
+fn a_group_that_is_not_ours_can_be_taken_over_from_its_error() {
+    let runtime = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    write_home(dir.path());
+    // The error run also met a cloud group with the mailNickname of an AD group, and proposed it.
+    let group_dn = "CN=Finance,OU=Groups,OU=Corp,DC=corp,DC=dirsync,DC=test";
+    let anchor = "6f9619ff-8b86-d011-b42d-00c04fc96499";
+    let cloud_id = "0c1e6a52-3b7e-4f39-9c1d-5a4f2b7e0099";
+    let store = SqliteStore::open(&dir.path().join("state.db")).unwrap();
+    store
+        .record_errors(
+            ERROR_RUN,
+            &[ErrorRecord {
+                step: StepKind::Synchronization,
+                dn: group_dn.to_owned(),
+                anchor: Some(anchor.to_owned()),
+                object_type: Some(ObjectKind::Group),
+                error_type: "group-not-ours".to_owned(),
+                code: Some("mailNickname".to_owned()),
+                server_message: format!("the cloud group 'Finance' ({cloud_id}) has the mailNickname 'finance', and dirsync did not create it"),
+                hint: "dirsync neither changes nor deletes a cloud group it did not create".to_owned(),
+                first_occurred_at: FIXED_NOW_MS,
+                retry_count: 0,
+            }],
+        )
+        .unwrap();
+    let anchor_guid = dirsync::guid::Guid::parse(anchor).unwrap();
+    store
+        .propose_group_match(anchor_guid, cloud_id, FIXED_NOW_MS)
+        .unwrap();
+    let mut harness = dashboard_on(&runtime, dir.path(), false);
+    open_run(&mut harness, ERROR_RUN);
+    open_counter(&mut harness, "synchronization errors: 1");
+    click(&mut harness, group_dn);
+    wait_until(&mut harness, "the proposed match", |harness| {
+        shows(harness, "Take it over on the next run")
+    });
+    assert!(shows_containing(
+        &harness,
+        &format!("The cloud group {cloud_id} has this group's mailNickname")
+    ));
+    assert!(store.confirmed_group_matches().unwrap().is_empty());
+    click(&mut harness, "Take it over on the next run");
+    wait_until(&mut harness, "the confirmation", |harness| {
+        shows_containing(
+            harness,
+            "Confirmed: the next run takes over the cloud group",
+        )
+    });
+    assert_eq!(
+        store.confirmed_group_matches().unwrap().get(&anchor_guid),
+        Some(&cloud_id.to_owned())
+    );
+}
+
+#[test]
 fn export_writes_the_runs_changes_and_errors() {
     let runtime = runtime();
     let dir = tempfile::tempdir().unwrap();

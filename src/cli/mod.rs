@@ -1,6 +1,7 @@
 //! The headless commands. Each prints one JSON document on stdout with `--json`, human text
 //! otherwise; errors are one line on stderr and an exit status (README, "CLI").
 
+mod match_group;
 mod ous;
 mod runs;
 mod service;
@@ -57,6 +58,24 @@ pub enum Command {
     Service,
     /// Show run history, or one run
     Runs(RunsArgs),
+    /// Confirm that an AD group may take over the cloud group a run proposed (a cloud group
+    /// with its mailNickname that dirsync did not create): the next run joins them
+    MatchGroup(MatchGroupArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MatchGroupArgs {
+    /// The AD group's DN, as the run's `group-not-ours` error names it
+    #[arg(long, value_name = "DN")]
+    pub dn: String,
+
+    /// The cloud group's id, as the error names it (a check that the right match is confirmed)
+    #[arg(long, value_name = "ID")]
+    pub cloud_id: String,
+
+    /// Print one JSON document on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -226,6 +245,10 @@ pub async fn run(command: Command, home: &Home) -> u8 {
         Command::Runs(args) => {
             let json = args.json;
             (runs::run(args, home), json)
+        }
+        Command::MatchGroup(args) => {
+            let json = args.json;
+            (match_group::run(&args, home), json)
         }
     };
     match result {

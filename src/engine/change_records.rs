@@ -23,6 +23,9 @@ pub fn join_words(how: JoinKind) -> &'static str {
         JoinKind::OwnCreate => {
             "the group dirsync created (its create intent, its owner and its mailNickname)"
         }
+        JoinKind::ConfirmedGroupMatch => {
+            "the cloud group the administrator confirmed as this group's"
+        }
     }
 }
 

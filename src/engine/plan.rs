@@ -75,6 +75,8 @@ pub struct PlanInput<'a> {
     pub owned_groups: &'a HashSet<String>,
     /// Objects whose create was sent (the store's create intents) and never confirmed.
     pub create_intents: &'a HashSet<Guid>,
+    /// Group matches the administrator confirmed: AD group anchor → cloud group id.
+    pub confirmed_group_matches: &'a HashMap<Guid, String>,
     pub domains: &'a TenantDomains,
     pub options: &'a PlanOptions,
     /// Now, in Unix milliseconds (when a disabled user's days are up).
@@ -90,6 +92,8 @@ pub enum JoinKind {
     SoftMatchUpn,
     /// A group dirsync made, found again (see the module's comment).
     OwnCreate,
+    /// A cloud group dirsync did not make, taken over because the administrator confirmed it.
+    ConfirmedGroupMatch,
 }
 
 /// One property's old and new value.
@@ -478,7 +482,7 @@ pub fn refuse_privileged_joins(plan: &mut Plan, roles: &HashMap<String, Vec<Stri
         let attribute = match how {
             JoinKind::HardMatch => "onPremisesImmutableId",
             JoinKind::SoftMatchUpn => "userPrincipalName",
-            JoinKind::SoftMatchSmtp | JoinKind::OwnCreate => "mail",
+            JoinKind::SoftMatchSmtp | JoinKind::OwnCreate | JoinKind::ConfirmedGroupMatch => "mail",
         };
         plan.errors.push(ObjectReport {
             anchor: *anchor,
@@ -547,6 +551,7 @@ struct Matcher<'a> {
     linked: HashSet<&'a str>,
     owned_groups: &'a HashSet<String>,
     create_intents: &'a HashSet<Guid>,
+    confirmed_group_matches: &'a HashMap<Guid, String>,
     soft_match_upn: bool,
 }
 
@@ -564,6 +569,7 @@ impl<'a> Matcher<'a> {
                 .collect(),
             owned_groups: input.owned_groups,
             create_intents: input.create_intents,
+            confirmed_group_matches: input.confirmed_group_matches,
             soft_match_upn: input.options.soft_match_upn,
         };
         for object in input.cloud {
@@ -662,6 +668,10 @@ impl<'a> Matcher<'a> {
         };
         if let Some(cloud) = candidates.iter().find(|cloud| ours(cloud)) {
             return Ok(Some((cloud, JoinKind::OwnCreate)));
+        }
+        let confirmed = self.confirmed_group_matches.get(&object.anchor);
+        if let Some(cloud) = candidates.iter().find(|cloud| confirmed == Some(&cloud.id)) {
+            return Ok(Some((cloud, JoinKind::ConfirmedGroupMatch)));
         }
         match candidates.first() {
             None => Ok(None),
@@ -794,6 +804,7 @@ mod tests {
             cloud,
             owned_groups: &owned.iter().map(|id| (*id).to_owned()).collect(),
             create_intents: &intents.iter().copied().collect(),
+            confirmed_group_matches: &HashMap::new(),
             domains: &domains(),
             options,
             now_ms: NOW,
@@ -1159,6 +1170,7 @@ mod tests {
                 cloud: &[],
                 owned_groups: &HashSet::new(),
                 create_intents: &HashSet::new(),
+                confirmed_group_matches: &HashMap::new(),
                 domains: &domains(),
                 options: &days,
                 now_ms: now,

@@ -191,8 +191,15 @@ impl ObjectIssue {
             Rule::PrivilegedCloudAccount { cloud_id, .. } => format!(
                 "Microsoft Entra ID does not match on-premises users to cloud users that hold an admin role, and neither does dirsync (Microsoft Entra Connect: When you have an existing tenant, \"Admin role considerations\"). Either keep them apart (give the AD user another mail address and UPN), or remove the roles from the cloud user {cloud_id}, let a sync match it, and assign the roles again"
             ),
+            Rule::GroupNotOurs {
+                cloud_id,
+                microsoft_365: true,
+                ..
+            } => format!(
+                "dirsync neither changes nor deletes a Microsoft 365 group, so this group is not synchronized while the Microsoft 365 group {cloud_id} has its {attribute}: give one of the two another {attribute} (in AD: mailNickname, or sAMAccountName when it has none)"
+            ),
             Rule::GroupNotOurs { cloud_id, .. } => format!(
-                "dirsync neither changes nor deletes a cloud group it did not create, so this group is not synchronized while the cloud group {cloud_id} has its {attribute}: give one of the two another {attribute} (in AD: mailNickname, or sAMAccountName when it has none), or delete the cloud group if it is a stale copy"
+                "dirsync neither changes nor deletes a cloud group it did not create, so this group is not synchronized while the cloud group {cloud_id} has its {attribute}. If it is this group's copy, let dirsync take it over: `dirsync match-group --dn <this group's DN> --cloud-id {cloud_id}` (or \"Take it over\" in the dashboard's error details); otherwise give one of the two another {attribute} (in AD: mailNickname, or sAMAccountName when it has none), or delete the cloud group if it is stale"
             ),
         }
     }

@@ -143,5 +143,6 @@ fn join_word(how: JoinKind) -> &'static str {
         JoinKind::SoftMatchSmtp => "soft match on the primary SMTP address",
         JoinKind::SoftMatchUpn => "soft match on the user principal name",
         JoinKind::OwnCreate => "the group dirsync created earlier",
+        JoinKind::ConfirmedGroupMatch => "the cloud group the administrator confirmed",
     }
 }

@@ -356,6 +356,84 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Proposes matching the AD group `anchor` to the cloud group `cloud_id` (a run found it
+    /// with the group's mailNickname). A proposal for another cloud group replaces it, and a
+    /// confirmation given for that other group no longer counts.
+    pub fn propose_group_match(
+        &self,
+        anchor: Guid,
+        cloud_id: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.connection().execute(
+            "INSERT INTO group_matches (anchor, cloud_id, proposed_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (anchor) DO UPDATE SET proposed_at = excluded.proposed_at,
+                 confirmed_at = CASE WHEN cloud_id = excluded.cloud_id THEN confirmed_at END,
+                 cloud_id = excluded.cloud_id",
+            params![anchor.to_string(), cloud_id, now],
+        )?;
+        Ok(())
+    }
+
+    /// The proposed match of the group whose DN is `dn` (any case): its anchor and the cloud
+    /// group's id.
+    pub fn proposed_group_match(&self, dn: &str) -> Result<Option<(Guid, String)>, StoreError> {
+        let connection = self.connection();
+        let found = connection
+            .query_row(
+                "SELECT m.anchor, m.cloud_id FROM group_matches m
+                 JOIN directory_objects o ON o.anchor = m.anchor
+                 WHERE lower(o.dn) = lower(?1)",
+                [dn],
+                |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
+            )
+            .optional()?;
+        match found {
+            Some((anchor, cloud_id)) => Ok(Some((parse_guid(&anchor)?, cloud_id))),
+            None => Ok(None),
+        }
+    }
+
+    /// The cloud group proposed for the AD group `anchor`, and whether it is confirmed.
+    pub fn group_match_proposal(&self, anchor: Guid) -> Result<Option<(String, bool)>, StoreError> {
+        Ok(self
+            .connection()
+            .query_row(
+                "SELECT cloud_id, confirmed_at IS NOT NULL FROM group_matches WHERE anchor = ?1",
+                [anchor.to_string()],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    /// Confirms the proposed match of `anchor` onto `cloud_id`: the next run joins them.
+    /// False when no such match is proposed.
+    pub fn confirm_group_match(
+        &self,
+        anchor: Guid,
+        cloud_id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let changed = self.connection().execute(
+            "UPDATE group_matches SET confirmed_at = ?3 WHERE anchor = ?1 AND cloud_id = ?2",
+            params![anchor.to_string(), cloud_id, now],
+        )?;
+        Ok(changed > 0)
+    }
+
+    /// Confirmed group matches: AD group anchor → cloud group id.
+    pub fn confirmed_group_matches(&self) -> Result<HashMap<Guid, String>, StoreError> {
+        let connection = self.connection();
+        let mut select = connection
+            .prepare("SELECT anchor, cloud_id FROM group_matches WHERE confirmed_at IS NOT NULL")?;
+        let matches = select
+            .query_map([], |row| {
+                Ok((parse_guid(&row.get::<_, String>(0)?)?, row.get(1)?))
+            })?
+            .collect::<Result<HashMap<_, _>, _>>()?;
+        Ok(matches)
+    }
+
     /// Creates sent and never confirmed, by anchor.
     pub fn create_intents(&self) -> Result<HashMap<Guid, CreateIntent>, StoreError> {
         let connection = self.connection();
@@ -389,10 +467,12 @@ impl SqliteStore {
         for update in updates {
             match update {
                 ExportUpdate::Link(link) => {
-                    transaction.execute(
-                        "DELETE FROM create_intents WHERE anchor = ?1",
-                        [link.anchor.to_string()],
-                    )?;
+                    for table in ["create_intents", "group_matches"] {
+                        transaction.execute(
+                            &format!("DELETE FROM {table} WHERE anchor = ?1"),
+                            [link.anchor.to_string()],
+                        )?;
+                    }
                     let members: Vec<String> =
                         link.members.iter().map(ToString::to_string).collect();
                     transaction.execute(

@@ -260,6 +260,7 @@ impl Cycle<'_> {
             cloud: &cloud,
             owned_groups: &owned_groups,
             create_intents: &intents.keys().copied().collect(),
+            confirmed_group_matches: &self.store.confirmed_group_matches()?,
             domains: &domains,
             options: &options,
             now_ms: now_ms(),
@@ -374,6 +375,21 @@ impl Cycle<'_> {
             }
         }
         self.store.record_errors(self.recorder.run_id(), &errors)?;
+        // A cloud group with an AD group's mailNickname that dirsync did not make: proposed, for
+        // the administrator to confirm (README, "Joining").
+        for report in &planned.errors {
+            for issue in &report.issues {
+                if let crate::engine::validation::Rule::GroupNotOurs {
+                    cloud_id,
+                    microsoft_365: false,
+                    ..
+                } = &issue.rule
+                {
+                    self.store
+                        .propose_group_match(report.anchor, cloud_id, now)?;
+                }
+            }
+        }
         let warnings: Vec<_> = planned
             .warnings
             .iter()

@@ -283,7 +283,7 @@ pub fn dashboard_ui(ui: &mut egui::Ui, dashboard: &mut Dashboard) -> DashboardAc
             .resizable(true)
             .default_size(width)
             .show(ui, |ui| {
-                if let Some(object) = &dashboard.object {
+                if let Some(object) = &mut dashboard.object {
                     close = object::object_ui(ui, object);
                 }
             });

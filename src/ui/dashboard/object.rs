@@ -7,6 +7,7 @@ use tokio::runtime::Handle;
 
 use super::read_store;
 use crate::clock::human_time;
+use crate::guid::Guid;
 use crate::home::Home;
 use crate::run_report::{printable, scalar_text};
 use crate::store::runs::{ErrorRecord, ObjectChangeRecord};
@@ -28,7 +29,18 @@ pub enum ObjectSource {
 pub struct OpenObject {
     source: ObjectSource,
     change: Lookup<Option<ObjectChangeRecord>>,
+    /// For a `group-not-ours` error: the cloud group a run proposed to match, and whether the
+    /// administrator confirmed it (README, "Joining").
+    proposal: Lookup<Option<(String, bool)>>,
+    /// The administrator's confirmation of that match, once asked for.
+    confirmation: Lookup<bool>,
+    home: Home,
+    runtime: Handle,
+    repaint: egui::Context,
 }
+
+/// The error type of a group that has a cloud group's mailNickname it may take over.
+const GROUP_NOT_OURS: &str = "group-not-ours";
 
 impl OpenObject {
     pub fn open(
@@ -46,16 +58,51 @@ impl OpenObject {
             }
             ObjectSource::Error(_) => Lookup::NotStarted,
         };
-        OpenObject { source, change }
+        let proposal = match &source {
+            ObjectSource::Error(error) if error.error_type == GROUP_NOT_OURS => {
+                match error.anchor.as_deref().and_then(Guid::parse) {
+                    Some(anchor) => read_store(home, runtime, repaint, move |store| {
+                        store.group_match_proposal(anchor)
+                    }),
+                    _ => Lookup::NotStarted,
+                }
+            }
+            _ => Lookup::NotStarted,
+        };
+        OpenObject {
+            source,
+            change,
+            proposal,
+            confirmation: Lookup::NotStarted,
+            home: home.clone(),
+            runtime: runtime.clone(),
+            repaint: repaint.clone(),
+        }
     }
 
     pub fn poll(&mut self) {
         self.change.poll();
+        self.proposal.poll();
+        self.confirmation.poll();
+    }
+
+    /// Confirms the proposed match (in the background): the next run joins the groups.
+    fn confirm(&mut self, cloud_id: String) {
+        let ObjectSource::Error(error) = &self.source else {
+            return;
+        };
+        let Some(anchor) = error.anchor.as_deref().and_then(Guid::parse) else {
+            return;
+        };
+        self.confirmation = read_store(&self.home, &self.runtime, &self.repaint, move |store| {
+            store.confirm_group_match(anchor, &cloud_id, crate::clock::now_ms())
+        });
     }
 }
 
 /// The details panel. Returns true when closed.
-pub fn object_ui(ui: &mut egui::Ui, object: &OpenObject) -> bool {
+pub fn object_ui(ui: &mut egui::Ui, object: &mut OpenObject) -> bool {
+    let mut confirm = None;
     let mut close = false;
     ui.horizontal(|ui| {
         ui.heading("Object details");
@@ -70,7 +117,12 @@ pub fn object_ui(ui: &mut egui::Ui, object: &OpenObject) -> bool {
         .id_salt("object_details_scroll")
         .auto_shrink([false, false])
         .show(ui, |ui| match &object.source {
-            ObjectSource::Error(error) => error_ui(ui, error),
+            ObjectSource::Error(error) => {
+                error_ui(ui, error);
+                if error.error_type == GROUP_NOT_OURS {
+                    confirm = group_match_ui(ui, &object.proposal, &object.confirmation);
+                }
+            }
             ObjectSource::Change { .. } => match &object.change {
                 Lookup::Done(Some(change)) => change_ui(ui, change),
                 Lookup::Done(None) => {
@@ -84,7 +136,69 @@ pub fn object_ui(ui: &mut egui::Ui, object: &OpenObject) -> bool {
                 }
             },
         });
+    if let Some(cloud_id) = confirm {
+        object.confirm(cloud_id);
+    }
     close
+}
+
+/// The proposed match of a `group-not-ours` error, with the button that confirms it. Returns
+/// the cloud group to confirm when the button was clicked.
+fn group_match_ui(
+    ui: &mut egui::Ui,
+    proposal: &Lookup<Option<(String, bool)>>,
+    confirmation: &Lookup<bool>,
+) -> Option<String> {
+    ui.add_space(8.0);
+    ui.strong("Proposed match");
+    let (cloud_id, confirmed) = match proposal {
+        Lookup::Done(Some(found)) => found,
+        Lookup::Done(None) => {
+            ui.weak("No match is proposed for this group (it is a Microsoft 365 group, or a later run joined or changed it).");
+            return None;
+        }
+        Lookup::Failed(problem) => {
+            ui.colored_label(theme::error(ui), problem.to_string());
+            return None;
+        }
+        Lookup::NotStarted | Lookup::Running(_) => {
+            ui.spinner();
+            return None;
+        }
+    };
+    let done = |ui: &mut egui::Ui| {
+        ui.label(format!(
+            "Confirmed: the next run takes over the cloud group {cloud_id} (its properties and members then follow AD, and it is deleted when the AD group goes)."
+        ));
+    };
+    match confirmation {
+        _ if *confirmed => done(ui),
+        Lookup::Done(true) => done(ui),
+        Lookup::Done(false) => {
+            ui.colored_label(
+                theme::error(ui),
+                "The proposal changed since this run: open the latest run's errors.",
+            );
+        }
+        Lookup::Failed(problem) => {
+            ui.colored_label(theme::error(ui), problem.to_string());
+        }
+        Lookup::Running(_) => {
+            ui.spinner();
+        }
+        Lookup::NotStarted => {
+            ui.add(
+                egui::Label::new(format!(
+                    "The cloud group {cloud_id} has this group's mailNickname, and dirsync did not create it. If it is this group's copy, dirsync can take it over."
+                ))
+                .wrap(),
+            );
+            if ui.button("Take it over on the next run").clicked() {
+                return Some(cloud_id.clone());
+            }
+        }
+    }
+    None
 }
 
 fn identity_ui(
