@@ -105,7 +105,7 @@ fn run_scenario(scenario: &str, count: usize) {
         cloud: &cloud,
         owned_groups: &owned_groups,
         create_intents: &create_intents,
-        confirmed_group_matches: &std::collections::HashMap::new(),
+        confirmed_group_matches: &HashMap::new(),
         domains: &domains,
         options: &options,
         now_ms: 0,
