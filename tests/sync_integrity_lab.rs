@@ -732,3 +732,46 @@ fn a_proposed_group_match_is_applied_only_after_the_administrator_confirms_it() 
         BTreeSet::from([ou.upn(&users[0]), ou.upn(&users[1])])
     );
 }
+
+#[test]
+fn a_create_that_conflicts_with_its_own_earlier_copy_links_it() {
+    // A user without mail, so only its immutableId (an advanced query, lagging here) and its
+    // UPN can find it.
+    let ou = TestOu::create("conflict", &[]);
+    let tag = &ou.tag;
+    ldapmodify(
+        lab(),
+        &format!(
+            "dn: CN=nomail,{dn}\nchangetype: add\nobjectClass: user\nsAMAccountName: nomail{short}\nuserPrincipalName: nomail.{tag}@contoso.test\ndisplayName: nomail {tag}\nuserAccountControl: 512\n\n",
+            dn = ou.dn,
+            short = &tag[tag.len() - 8..],
+        ),
+    );
+    let installation = Installation::with_tenant(
+        &[ou.dn.as_str()],
+        &[],
+        SyncOptions::default(),
+        EmulatorConfig {
+            faults: serde_json::from_value(json!({"index_lag_ms": 600_000})).unwrap(),
+            ..EmulatorConfig::default()
+        },
+    );
+    let (status, first) = installation.sync(&[]);
+    assert_eq!(status, 0, "{first:#}");
+    assert_eq!(synced_users(&installation), 1);
+    // The store forgets the link (a restore of an old state.db, say): the next run cannot find
+    // the user by its immutableId (the index lags), creates it, and Graph answers a conflict.
+    rusqlite::Connection::open(installation.home.path().join("state.db"))
+        .unwrap()
+        .execute_batch("DELETE FROM links; UPDATE directory_objects SET state = 'pending';")
+        .unwrap();
+    let (status, again) = installation.sync(&[]);
+    assert_eq!(status, 0, "{again:#}");
+    assert_eq!(synced_users(&installation), 1, "{again:#}");
+    let (status, steady) = installation.sync(&[]);
+    assert_eq!(status, 0, "{steady:#}");
+    assert!(
+        steady["errors"].as_array().unwrap().is_empty(),
+        "{steady:#}"
+    );
+}

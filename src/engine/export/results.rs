@@ -40,21 +40,26 @@ impl Exporter<'_, '_> {
                     self.created((*anchor, *kind, dn), cloud_id, properties, outcome);
                     Ok(())
                 }
-                Err(GraphError::Conflict { property, .. })
-                    if *kind == ObjectKind::User
-                        && property.eq_ignore_ascii_case("onPremisesImmutableId") =>
+                Err(GraphError::Conflict {
+                    property,
+                    value,
+                    message,
+                }) if *kind == ObjectKind::User
+                    && (property.eq_ignore_ascii_case("onPremisesImmutableId")
+                        || property.eq_ignore_ascii_case("userPrincipalName")) =>
                 {
-                    // Already there: made by a run that was stopped before it kept the link, and
-                    // not yet visible to cloud import (Graph's advanced queries lag). Link it; its
-                    // values are compared and written next run.
-                    let immutable_id = properties
-                        .get("onPremisesImmutableId")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default();
-                    match self
-                        .graph
-                        .user_by_immutable_id(immutable_id, USER_SELECT)
-                        .await
+                    // Maybe already there: made by a run that was stopped before it kept the
+                    // link. Graph names one conflicting property, in an order it does not
+                    // document (see the emulator's README), so either is looked up the same way:
+                    // the user with this UPN is ours if it carries this object's immutableId.
+                    // Linked; its values are compared and written next run.
+                    let intent = create_intent(operation, now_ms()).expect("a create");
+                    match crate::engine::lost_creates::find_own_create(
+                        self.graph,
+                        &intent,
+                        self.sync_app,
+                    )
+                    .await
                     {
                         Ok(Some(cloud)) => {
                             let link = Link {
@@ -76,10 +81,20 @@ impl Exporter<'_, '_> {
                             Ok(())
                         }
                         Ok(None) => {
-                            let error = GraphError::Conflict {
-                                property,
-                                value: Some(immutable_id.to_owned()),
-                                message: "Graph reports the immutableId in use but no user has it yet; the next run tries again".to_owned(),
+                            let error = if property.eq_ignore_ascii_case("onPremisesImmutableId") {
+                                GraphError::Conflict {
+                                    property,
+                                    value,
+                                    message: "Graph reports the immutableId in use but no user has it yet; the next run tries again".to_owned(),
+                                }
+                            } else {
+                                // Another user's UPN: nothing was made.
+                                outcome.updates.push(ExportUpdate::IntentSettled(*anchor));
+                                GraphError::Conflict {
+                                    property,
+                                    value,
+                                    message,
+                                }
                             };
                             self.object_error(*anchor, *kind, dn.as_str(), &error, outcome)
                         }
