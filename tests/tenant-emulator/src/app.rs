@@ -112,12 +112,43 @@ pub enum DeviceStatus {
     Expired,
 }
 
-/// Graph's write limit per application and tenant: a sliding window of write times.
+/// Graph's identity and access limits (https://learn.microsoft.com/en-us/graph/throttling-limits,
+/// "Identity and access service limits"), as sliding windows: writes per application and tenant
+/// (`writes` per `window`, 3,000 per 150 s), writes per tenant for all applications (18,000 per
+/// 5 minutes), and resource units per application and tenant (per 10 seconds: 3,500 in a tenant of
+/// under 50 users, 5,000 up to 500, 8,000 above).
 #[derive(Debug)]
 pub struct Limiter {
     pub writes: u32,
     pub window: Duration,
     per_client: HashMap<String, VecDeque<Instant>>,
+    tenant: VecDeque<Instant>,
+    units: HashMap<String, VecDeque<(Instant, u32)>>,
+}
+
+/// Writes per tenant for all applications, and their window.
+pub const TENANT_WRITES: usize = 18_000;
+pub const TENANT_WRITE_WINDOW: Duration = Duration::from_secs(300);
+/// The resource-unit window.
+pub const UNIT_WINDOW: Duration = Duration::from_secs(10);
+
+/// The resource units an application may spend in a tenant of `users` users per 10 seconds.
+pub fn unit_quota(users: usize) -> u32 {
+    match users {
+        0..50 => 3_500,
+        50..=500 => 5_000,
+        _ => 8_000,
+    }
+}
+
+/// Which limit refused a request, and for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused {
+    pub wait: Duration,
+    /// `x-ms-throttle-scope`'s first part.
+    pub scope: &'static str,
+    /// `x-ms-throttle-information`.
+    pub information: &'static str,
 }
 
 impl Limiter {
@@ -126,7 +157,65 @@ impl Limiter {
             writes,
             window,
             per_client: HashMap::new(),
+            tenant: VecDeque::new(),
+            units: HashMap::new(),
         }
+    }
+
+    /// Spends `units` of `client`'s resource-unit quota (`quota` per 10 s), or says how long
+    /// until enough of it is back.
+    pub fn try_units(
+        &mut self,
+        client: &str,
+        units: u32,
+        quota: u32,
+        now: Instant,
+    ) -> Result<(), Refused> {
+        let spent = self.units.entry(client.to_ascii_lowercase()).or_default();
+        while spent
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) >= UNIT_WINDOW)
+        {
+            spent.pop_front();
+        }
+        let total: u32 = spent.iter().map(|(_, n)| n).sum();
+        if total + units > quota {
+            let oldest = spent.front().map_or(now, |(t, _)| *t);
+            return Err(Refused {
+                wait: UNIT_WINDOW.saturating_sub(now.saturating_duration_since(oldest)),
+                scope: "Tenant_Application/ReadWrite",
+                information: "ResourceUnitLimitExceeded",
+            });
+        }
+        spent.push_back((now, units));
+        Ok(())
+    }
+
+    /// Takes a write slot of the tenant's (all applications) and then of `client`'s, or says
+    /// which limit refused it and for how long.
+    pub fn try_write_in_tenant(&mut self, client: &str, now: Instant) -> Result<f64, Refused> {
+        while self
+            .tenant
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= TENANT_WRITE_WINDOW)
+        {
+            self.tenant.pop_front();
+        }
+        if self.tenant.len() >= TENANT_WRITES {
+            let oldest = self.tenant.front().copied().unwrap_or(now);
+            return Err(Refused {
+                wait: TENANT_WRITE_WINDOW.saturating_sub(now.saturating_duration_since(oldest)),
+                scope: "Tenant/Write",
+                information: "WriteLimitExceeded",
+            });
+        }
+        let used = self.try_write(client, now).map_err(|wait| Refused {
+            wait,
+            scope: "Tenant_Application/Write",
+            information: "WriteLimitExceeded",
+        })?;
+        self.tenant.push_back(now);
+        Ok(used)
     }
 
     pub fn set(&mut self, writes: u32, window: Duration) {
@@ -388,6 +477,39 @@ mod tests {
             start + Duration::from_secs(2)
         ));
         assert!(!recent.younger_than("other", Duration::from_secs(2), start));
+    }
+
+    #[test]
+    fn resource_units_and_the_tenant_wide_write_limit_refuse_with_their_scope() {
+        let now = Instant::now();
+        assert_eq!(unit_quota(10), 3_500);
+        assert_eq!(unit_quota(50), 5_000);
+        assert_eq!(unit_quota(501), 8_000);
+        let mut limiter = Limiter::new(u32::MAX, Duration::from_secs(150));
+        assert!(limiter.try_units("app", 3_000, 3_500, now).is_ok());
+        let refused = limiter
+            .try_units("app", 501, 3_500, now + Duration::from_secs(4))
+            .expect_err("over the quota");
+        assert_eq!(refused.information, "ResourceUnitLimitExceeded");
+        assert_eq!(refused.wait, Duration::from_secs(6));
+        // Another application has its own quota; the window slides.
+        assert!(limiter.try_units("other", 3_500, 3_500, now).is_ok());
+        assert!(
+            limiter
+                .try_units("app", 3_500, 3_500, now + UNIT_WINDOW)
+                .is_ok()
+        );
+
+        // The tenant's writes, across applications.
+        for n in 0..TENANT_WRITES {
+            let client = if n % 2 == 0 { "a" } else { "b" };
+            assert!(limiter.try_write_in_tenant(client, now).is_ok());
+        }
+        let refused = limiter
+            .try_write_in_tenant("c", now + Duration::from_secs(100))
+            .expect_err("the tenant's limit");
+        assert_eq!(refused.scope, "Tenant/Write");
+        assert_eq!(refused.wait, Duration::from_secs(200));
     }
 
     #[test]

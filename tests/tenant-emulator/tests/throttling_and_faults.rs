@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 use tenant_emulator::{EmulatorConfig, RunningEmulator, WriteLimit};
 
 #[tokio::test]
@@ -278,6 +278,50 @@ async fn the_apply_then_lose_faults_carry_out_the_write_and_lose_its_answer() {
         "{:?}",
         refused.body
     );
+}
+
+#[tokio::test]
+async fn reads_past_the_resource_unit_quota_are_throttled() {
+    let emulator = RunningEmulator::start(config()).unwrap();
+    let info = &emulator.info;
+    let token = app_token(info).await;
+    // A tenant of under 50 users: 3,500 units per 10 seconds. A list of users costs 2 (1 with
+    // $select); each request of a batch is counted alone.
+    let parts: Vec<Value> = (0..20)
+        .map(|n| json!({"id": n.to_string(), "method": "GET", "url": "/users"}))
+        .collect();
+    let mut throttled = None;
+    for _ in 0..100 {
+        let answer = graph(
+            info,
+            &token,
+            Method::POST,
+            "/$batch",
+            Some(json!({ "requests": parts })),
+        )
+        .await;
+        assert_eq!(answer.status, StatusCode::OK);
+        if let Some(part) = answer.body["responses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|part| part["status"] == 429)
+        {
+            throttled = Some(part.clone());
+            break;
+        }
+    }
+    let part = throttled.expect("throttled before 2,000 list requests");
+    assert_eq!(
+        part["headers"]["x-ms-throttle-information"], "ResourceUnitLimitExceeded",
+        "{part:#}"
+    );
+    let retry_after: u64 = part["headers"]["Retry-After"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=10).contains(&retry_after), "{part:#}");
 }
 
 #[tokio::test]

@@ -346,21 +346,39 @@ pub fn execute(app: &App, caller: &Caller, req: &GraphRequest) -> GraphResponse 
         }
     }
     let mut used = 0.0;
+    let quota = crate::app::unit_quota(app.store.read(|state| {
+        state
+            .objects
+            .values()
+            .filter(|o| o.is_live() && o.kind == Kind::User)
+            .count()
+    }));
+    let refused = {
+        let mut limiter = lock(&app.limiter);
+        limiter
+            .try_units(&caller.client_id, resource_units(req), quota, now)
+            .and_then(|()| {
+                if req.is_write() {
+                    limiter
+                        .try_write_in_tenant(&caller.client_id, now)
+                        .map(|share| used = share)
+                } else {
+                    Ok(())
+                }
+            })
+            .err()
+    };
+    if let Some(refused) = refused {
+        Stats::bump(&app.stats.throttled);
+        return GraphError::throttled(
+            refused.wait,
+            refused.scope,
+            &caller.client_id,
+            refused.information,
+        )
+        .into_response(req);
+    }
     if req.is_write() {
-        let result = lock(&app.limiter).try_write(&caller.client_id, now);
-        match result {
-            Ok(share) => used = share,
-            Err(wait) => {
-                Stats::bump(&app.stats.throttled);
-                return GraphError::throttled(
-                    wait,
-                    "Tenant_Application/Write",
-                    &caller.client_id,
-                    "WriteLimitExceeded",
-                )
-                .into_response(req);
-            }
-        }
         Stats::bump(&app.stats.writes);
     }
     let ctx = Ctx { app, caller, req };
