@@ -1257,6 +1257,23 @@ fn settings_save_to_the_configuration_and_refuse_a_non_number() {
     type_into(&mut harness, "Sync interval (minutes)", "30");
 
     // The threshold panel reads the saved threshold.
+    // The share limit, disabling before deleting, and drift.
+    type_into(&mut harness, "Deletion threshold (%)", "150");
+    click(&mut harness, "Save settings");
+    harness.get_by_label_contains("Deletion threshold (%): 150 is more than 100");
+    assert_eq!(std::fs::read(&config_file).unwrap(), before);
+    type_into(&mut harness, "Deletion threshold (%)", "20");
+    click(&mut harness, "Disable before deleting");
+    type_into(&mut harness, "Delete after (days)", "14");
+    click(&mut harness, "Restore drift");
+    click(&mut harness, "Save settings");
+    harness.get_by_label_contains("Saved to");
+    let saved = Config::load(&config_file).unwrap();
+    assert_eq!(saved.options.deletion_threshold_percent, 20);
+    assert!(saved.options.disable_before_delete);
+    assert_eq!(saved.options.delete_after_days, 14);
+    assert_eq!(saved.options.drift, dirsync::config::DriftAction::Report);
+
     type_into(&mut harness, "Deletion threshold", "6");
     click(&mut harness, "Save settings");
     open_tab(&mut harness, "Operations");

@@ -1,8 +1,8 @@
-//! Settings: the options without a wizard page (interval, deletion threshold, staging mode,
-//! retention, the password cycle's interval), saved to `config.toml`; "Configure…" reopens the
-//! wizard for the rest.
+//! Settings: the options without a wizard page (interval, deletion thresholds, disabling before
+//! deleting, drift, staging mode, retention, the password cycle's interval), saved to
+//! `config.toml`; "Configure…" reopens the wizard for the rest.
 
-use crate::config::{Config, SyncOptions};
+use crate::config::{Config, DriftAction, SyncOptions};
 use crate::home::Home;
 use crate::ui::theme;
 
@@ -10,6 +10,10 @@ use crate::ui::theme;
 pub struct SettingsForm {
     interval_minutes: String,
     deletion_threshold: String,
+    deletion_threshold_percent: String,
+    disable_before_delete: bool,
+    delete_after_days: String,
+    restore_drift: bool,
     staging_mode: bool,
     retention_days: String,
     password_interval_secs: String,
@@ -26,6 +30,10 @@ impl SettingsForm {
         SettingsForm {
             interval_minutes: options.interval_minutes.to_string(),
             deletion_threshold: options.deletion_threshold.to_string(),
+            deletion_threshold_percent: options.deletion_threshold_percent.to_string(),
+            disable_before_delete: options.disable_before_delete,
+            delete_after_days: options.delete_after_days.to_string(),
+            restore_drift: options.drift == DriftAction::Restore,
             staging_mode: options.staging_mode,
             retention_days: options.retention_days.to_string(),
             password_interval_secs: options.password_interval_secs.to_string(),
@@ -66,8 +74,32 @@ impl SettingsForm {
             &self.deletion_threshold,
             "Deletion threshold",
             0,
-            "the most deletes one run may make (0 stops every delete)",
+            "the most removals one run may make (0 stops every removal)",
         )?;
+        options.deletion_threshold_percent = number(
+            &self.deletion_threshold_percent,
+            "Deletion threshold (%)",
+            0,
+            "the largest share of the synced objects one run may remove, 1 to 100 (0: no share limit)",
+        )?;
+        if options.deletion_threshold_percent > 100 {
+            return Err(format!(
+                "Deletion threshold (%): {} is more than 100; enter a share from 1 to 100, or 0 for no share limit",
+                options.deletion_threshold_percent
+            ));
+        }
+        options.disable_before_delete = self.disable_before_delete;
+        options.delete_after_days = number(
+            &self.delete_after_days,
+            "Delete after (days)",
+            1,
+            "the days between disabling a user that left the scope and deleting it",
+        )?;
+        options.drift = if self.restore_drift {
+            DriftAction::Restore
+        } else {
+            DriftAction::Report
+        };
         options.retention_days = number(
             &self.retention_days,
             "Keep run history",
@@ -120,8 +152,28 @@ pub fn settings_ui(ui: &mut egui::Ui, form: &mut SettingsForm, home: &Home) -> b
                 ui,
                 "Deletion threshold",
                 &mut form.deletion_threshold,
-                "A run that would delete more objects than this deletes none and stops, for you to look at",
+                "A run that would remove more than this (deletes, disables, members removed from groups) removes none and stops, for you to look at",
             );
+            number_row_ui(
+                ui,
+                "Deletion threshold (%)",
+                &mut form.deletion_threshold_percent,
+                "A run that would remove more than this share of the synced objects removes none and stops (0: no share limit)",
+            );
+            let label = ui.label("Disable before deleting");
+            ui.checkbox(&mut form.disable_before_delete, "On").labelled_by(label.id);
+            ui.weak("A user that leaves the scope is disabled and its sessions revoked; deleted later unless it comes back");
+            ui.end_row();
+            number_row_ui(
+                ui,
+                "Delete after (days)",
+                &mut form.delete_after_days,
+                "With disable before deleting: days between the disable and the delete",
+            );
+            let label = ui.label("Restore drift");
+            ui.checkbox(&mut form.restore_drift, "On").labelled_by(label.id);
+            ui.weak("A property changed in the cloud behind dirsync's back gets AD's value again (off: only reported)");
+            ui.end_row();
             number_row_ui(ui, "Keep run history (days)", &mut form.retention_days, "Older runs are removed at the start of each run");
             number_row_ui(
                 ui,
