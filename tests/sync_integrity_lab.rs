@@ -102,6 +102,15 @@ fn writes_carried_out_whose_answers_are_lost_never_make_a_second_object() {
     for group in installation.cloud_groups() {
         assert_eq!(group["owners"], json!([sync_app]), "{group:#}");
     }
+    // The runs' records say which creates lost their answers and how each was settled.
+    let last_run = run_id(&last);
+    let records: String = (1..=last_run)
+        .map(|run| installation.runs_show(run, Some("adds")).to_string())
+        .collect();
+    assert!(
+        records.contains("(answer lost)"),
+        "no run recorded a lost answer"
+    );
     // Members written right after their groups were made arrived, after replication.
     for n in 0..8 {
         let nickname = format!("team{n}-{}", ou.tag);

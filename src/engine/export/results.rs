@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::engine::change_records;
+use crate::store::runs::AttributeValues;
 
 impl Exporter<'_, '_> {
     pub(super) async fn object_result(
@@ -17,100 +18,123 @@ impl Exporter<'_, '_> {
                 kind,
                 dn,
                 properties,
-            } => match match result {
-                Err(error @ GraphError::OutcomeUnknown { .. }) => {
-                    self.settle_lost_create(operation, error).await
-                }
-                other => other,
-            } {
-                Ok(body) => {
-                    let Some(cloud_id) = body
-                        .as_ref()
-                        .and_then(|body| body.get("id"))
-                        .and_then(Value::as_str)
-                    else {
-                        let error = GraphError::Failed {
-                            status: 201,
-                            code: "noId".to_owned(),
-                            message: "the create was answered without the new object's id"
-                                .to_owned(),
-                        };
-                        return self.object_error(*anchor, *kind, dn.as_str(), &error, outcome);
-                    };
-                    self.created((*anchor, *kind, dn), cloud_id, properties, outcome);
-                    Ok(())
-                }
-                Err(GraphError::Conflict {
-                    property,
-                    value,
-                    message,
-                }) if *kind == ObjectKind::User
-                    && (property.eq_ignore_ascii_case("onPremisesImmutableId")
-                        || property.eq_ignore_ascii_case("userPrincipalName")) =>
-                {
-                    // Maybe already there: made by a run that was stopped before it kept the
-                    // link. Graph names one conflicting property, in an order it does not
-                    // document (see the emulator's README), so either is looked up the same way:
-                    // the user with this UPN is ours if it carries this object's immutableId.
-                    // Linked; its values are compared and written next run.
-                    let intent = create_intent(operation, now_ms()).expect("a create");
-                    match crate::engine::lost_creates::find_own_create(
-                        self.graph,
-                        &intent,
-                        self.sync_app,
-                    )
-                    .await
-                    {
-                        Ok(Some(cloud)) => {
-                            let link = Link {
-                                anchor: *anchor,
-                                kind: *kind,
-                                dn: dn.clone(),
-                                cloud_id: cloud.id.clone(),
-                                exported: cloud.properties,
-                                members: Default::default(),
-                                manager: None,
-                                disabled_at: None,
-                            };
-                            outcome.updates.push(ExportUpdate::Link(link.clone()));
-                            outcome
-                                .updates
-                                .push(ExportUpdate::ReferrersPending(dn.clone()));
-                            self.links.insert(*anchor, link);
-                            self.deferred.insert(*anchor);
-                            Ok(())
+            } => {
+                // What the run's record says of a create whose answer was lost.
+                let mut settled = None;
+                let result = match result {
+                    Err(error @ GraphError::OutcomeUnknown { .. }) => {
+                        match self.settle_lost_create(operation, error).await {
+                            Ok((body, how)) => {
+                                settled = Some(how);
+                                Ok(body)
+                            }
+                            Err(error) => Err(error),
                         }
-                        Ok(None) => {
-                            let error = if property.eq_ignore_ascii_case("onPremisesImmutableId") {
-                                GraphError::Conflict {
+                    }
+                    other => other,
+                };
+                match result {
+                    Ok(body) => {
+                        let Some(cloud_id) = body
+                            .as_ref()
+                            .and_then(|body| body.get("id"))
+                            .and_then(Value::as_str)
+                        else {
+                            let error = GraphError::Failed {
+                                status: 201,
+                                code: "noId".to_owned(),
+                                message: "the create was answered without the new object's id"
+                                    .to_owned(),
+                            };
+                            return self.object_error(*anchor, *kind, dn.as_str(), &error, outcome);
+                        };
+                        self.created((*anchor, *kind, dn), cloud_id, properties, outcome);
+                        if let (Some(how), Some(record)) = (settled, outcome.changes.last_mut()) {
+                            record.attributes.insert(
+                                0,
+                                AttributeValues {
+                                    name: "(answer lost)".to_owned(),
+                                    old: Value::Null,
+                                    new: json!(how),
+                                },
+                            );
+                        }
+                        Ok(())
+                    }
+                    Err(GraphError::Conflict {
+                        property,
+                        value,
+                        message,
+                    }) if *kind == ObjectKind::User
+                        && (property.eq_ignore_ascii_case("onPremisesImmutableId")
+                            || property.eq_ignore_ascii_case("userPrincipalName")) =>
+                    {
+                        // Maybe already there: made by a run that was stopped before it kept the
+                        // link. Graph names one conflicting property, in an order it does not
+                        // document (see the emulator's README), so either is looked up the same way:
+                        // the user with this UPN is ours if it carries this object's immutableId.
+                        // Linked; its values are compared and written next run.
+                        let intent = create_intent(operation, now_ms()).expect("a create");
+                        match crate::engine::lost_creates::find_own_create(
+                            self.graph,
+                            &intent,
+                            self.sync_app,
+                        )
+                        .await
+                        {
+                            Ok(Some(cloud)) => {
+                                let link = Link {
+                                    anchor: *anchor,
+                                    kind: *kind,
+                                    dn: dn.clone(),
+                                    cloud_id: cloud.id.clone(),
+                                    exported: cloud.properties,
+                                    members: Default::default(),
+                                    manager: None,
+                                    disabled_at: None,
+                                };
+                                outcome.updates.push(ExportUpdate::Link(link.clone()));
+                                outcome
+                                    .updates
+                                    .push(ExportUpdate::ReferrersPending(dn.clone()));
+                                self.links.insert(*anchor, link);
+                                self.deferred.insert(*anchor);
+                                Ok(())
+                            }
+                            Ok(None) => {
+                                let error = if property
+                                    .eq_ignore_ascii_case("onPremisesImmutableId")
+                                {
+                                    GraphError::Conflict {
                                     property,
                                     value,
                                     message: "Graph reports the immutableId in use but no user has it yet; the next run tries again".to_owned(),
                                 }
-                            } else {
-                                // Another user's UPN: nothing was made.
-                                outcome.updates.push(ExportUpdate::IntentSettled(*anchor));
-                                GraphError::Conflict {
-                                    property,
-                                    value,
-                                    message,
-                                }
-                            };
-                            self.object_error(*anchor, *kind, dn.as_str(), &error, outcome)
-                        }
-                        Err(error) => {
-                            self.object_error(*anchor, *kind, dn.as_str(), &error, outcome)
+                                } else {
+                                    // Another user's UPN: nothing was made.
+                                    outcome.updates.push(ExportUpdate::IntentSettled(*anchor));
+                                    GraphError::Conflict {
+                                        property,
+                                        value,
+                                        message,
+                                    }
+                                };
+                                self.object_error(*anchor, *kind, dn.as_str(), &error, outcome)
+                            }
+                            Err(error) => {
+                                self.object_error(*anchor, *kind, dn.as_str(), &error, outcome)
+                            }
                         }
                     }
-                }
-                Err(error) => {
-                    if refused_outright(&error) {
-                        // Graph made nothing: no lookup is owed next run.
-                        outcome.updates.push(ExportUpdate::IntentSettled(*anchor));
+                    Err(error) => {
+                        if refused_outright(&error) {
+                            // Graph made nothing: no lookup is owed next run.
+                            outcome.updates.push(ExportUpdate::IntentSettled(*anchor));
+                        }
+                        self.object_error(*anchor, *kind, dn.as_str(), &error, outcome)
                     }
-                    self.object_error(*anchor, *kind, dn.as_str(), &error, outcome)
                 }
-            },
+            }
             Operation::Join {
                 anchor,
                 kind,
@@ -210,7 +234,7 @@ impl Exporter<'_, '_> {
         &self,
         operation: &Operation,
         mut error: GraphError,
-    ) -> Result<Option<Value>, GraphError> {
+    ) -> Result<(Option<Value>, &'static str), GraphError> {
         const TRIES: usize = 3;
         let intent = create_intent(operation, now_ms()).expect("only creates are settled");
         if intent.kind == ObjectKind::Group && self.sync_app.is_none() {
@@ -222,14 +246,24 @@ impl Exporter<'_, '_> {
                 crate::engine::lost_creates::find_own_create(graph, &intent, self.sync_app).await?
             {
                 tracing::info!(dn = %intent.dn, cloud_id = %cloud.id, "the answer to a create was lost; the object it made was found");
-                return Ok(Some(json!({ "id": cloud.id })));
+                return Ok((
+                    Some(json!({ "id": cloud.id })),
+                    "Graph had made it: found by a consistent lookup, not created twice",
+                ));
             }
             let Some(request) = self.object_write(operation).request else {
                 break;
             };
             match graph.send(&request).await {
                 Err(lost @ GraphError::OutcomeUnknown { .. }) => error = lost,
-                answered => return answered,
+                answered => {
+                    return answered.map(|body| {
+                        (
+                            body,
+                            "Graph had not made it (a consistent lookup found nothing): sent again",
+                        )
+                    });
+                }
             }
         }
         Err(error)
