@@ -13,128 +13,7 @@ impl Exporter<'_, '_> {
         outcome: &mut ChunkOutcome,
     ) -> Result<(), Halt> {
         match operation {
-            Operation::Create {
-                anchor,
-                kind,
-                dn,
-                properties,
-            } => {
-                // What the run's record says of a create whose answer was lost.
-                let mut settled = None;
-                let result = match result {
-                    Err(error @ GraphError::OutcomeUnknown { .. }) => {
-                        match self.settle_lost_create(operation, error).await {
-                            Ok((body, how)) => {
-                                settled = Some(how);
-                                Ok(body)
-                            }
-                            Err(error) => Err(error),
-                        }
-                    }
-                    other => other,
-                };
-                match result {
-                    Ok(body) => {
-                        let Some(cloud_id) = body
-                            .as_ref()
-                            .and_then(|body| body.get("id"))
-                            .and_then(Value::as_str)
-                        else {
-                            let error = GraphError::Failed {
-                                status: 201,
-                                code: "noId".to_owned(),
-                                message: "the create was answered without the new object's id"
-                                    .to_owned(),
-                            };
-                            return self.object_error(*anchor, *kind, dn.as_str(), &error, outcome);
-                        };
-                        self.created((*anchor, *kind, dn), cloud_id, properties, outcome);
-                        if let (Some(how), Some(record)) = (settled, outcome.changes.last_mut()) {
-                            record.attributes.insert(
-                                0,
-                                AttributeValues {
-                                    name: "(answer lost)".to_owned(),
-                                    old: Value::Null,
-                                    new: json!(how),
-                                },
-                            );
-                        }
-                        Ok(())
-                    }
-                    Err(GraphError::Conflict {
-                        property,
-                        value,
-                        message,
-                    }) if *kind == ObjectKind::User
-                        && (property.eq_ignore_ascii_case("onPremisesImmutableId")
-                            || property.eq_ignore_ascii_case("userPrincipalName")) =>
-                    {
-                        // Maybe already there: made by a run that was stopped before it kept the
-                        // link. Graph names one conflicting property, in an order it does not
-                        // document (see the emulator's README), so either is looked up the same way:
-                        // the user with this UPN is ours if it carries this object's immutableId.
-                        // Linked; its values are compared and written next run.
-                        let intent = create_intent(operation, now_ms()).expect("a create");
-                        match crate::engine::lost_creates::find_own_create(
-                            self.graph,
-                            &intent,
-                            self.sync_app,
-                        )
-                        .await
-                        {
-                            Ok(Some(cloud)) => {
-                                let link = Link {
-                                    anchor: *anchor,
-                                    kind: *kind,
-                                    dn: dn.clone(),
-                                    cloud_id: cloud.id.clone(),
-                                    exported: cloud.properties,
-                                    members: Default::default(),
-                                    manager: None,
-                                    disabled_at: None,
-                                };
-                                outcome.updates.push(ExportUpdate::Link(link.clone()));
-                                outcome
-                                    .updates
-                                    .push(ExportUpdate::ReferrersPending(dn.clone()));
-                                self.links.insert(*anchor, link);
-                                self.deferred.insert(*anchor);
-                                Ok(())
-                            }
-                            Ok(None) => {
-                                let error = if property
-                                    .eq_ignore_ascii_case("onPremisesImmutableId")
-                                {
-                                    GraphError::Conflict {
-                                    property,
-                                    value,
-                                    message: "Graph reports the immutableId in use but no user has it yet; the next run tries again".to_owned(),
-                                }
-                                } else {
-                                    // Another user's UPN: nothing was made.
-                                    outcome.updates.push(ExportUpdate::IntentSettled(*anchor));
-                                    GraphError::Conflict {
-                                        property,
-                                        value,
-                                        message,
-                                    }
-                                };
-                                self.object_error(*anchor, *kind, dn.as_str(), &error, outcome)
-                            }
-                            Err(error) => {
-                                self.object_error(*anchor, *kind, dn.as_str(), &error, outcome)
-                            }
-                        }
-                    }
-                    Err(error) => {
-                        if refused_outright(&error) {
-                            // Graph made nothing: no lookup is owed next run.
-                            outcome.updates.push(ExportUpdate::IntentSettled(*anchor));
-                        }
-                        self.object_error(*anchor, *kind, dn.as_str(), &error, outcome)
-                    }
-                }
-            }
+            Operation::Create { .. } => self.create_result(operation, result, outcome).await,
             Operation::Join {
                 anchor,
                 kind,
@@ -223,6 +102,135 @@ impl Exporter<'_, '_> {
                 }
             },
             Operation::Members { .. } | Operation::Manager { .. } => Ok(()),
+        }
+    }
+
+    /// The outcome of a create: the new link, a lost answer settled, or a conflict with the
+    /// object's own earlier copy (README, "Joining").
+    async fn create_result(
+        &mut self,
+        operation: &Operation,
+        result: Result<Option<Value>, GraphError>,
+        outcome: &mut ChunkOutcome,
+    ) -> Result<(), Halt> {
+        let Operation::Create {
+            anchor,
+            kind,
+            dn,
+            properties,
+        } = operation
+        else {
+            return Ok(());
+        };
+        // What the run's record says of a create whose answer was lost.
+        let mut settled = None;
+        let result = match result {
+            Err(error @ GraphError::OutcomeUnknown { .. }) => {
+                match self.settle_lost_create(operation, error).await {
+                    Ok((body, how)) => {
+                        settled = Some(how);
+                        Ok(body)
+                    }
+                    Err(error) => Err(error),
+                }
+            }
+            other => other,
+        };
+        match result {
+            Ok(body) => {
+                let Some(cloud_id) = body
+                    .as_ref()
+                    .and_then(|body| body.get("id"))
+                    .and_then(Value::as_str)
+                else {
+                    let error = GraphError::Failed {
+                        status: 201,
+                        code: "noId".to_owned(),
+                        message: "the create was answered without the new object's id".to_owned(),
+                    };
+                    return self.object_error(*anchor, *kind, dn.as_str(), &error, outcome);
+                };
+                self.created((*anchor, *kind, dn), cloud_id, properties, outcome);
+                if let (Some(how), Some(record)) = (settled, outcome.changes.last_mut()) {
+                    record.attributes.insert(
+                        0,
+                        AttributeValues {
+                            name: "(answer lost)".to_owned(),
+                            old: Value::Null,
+                            new: json!(how),
+                        },
+                    );
+                }
+                Ok(())
+            }
+            Err(GraphError::Conflict {
+                property,
+                value,
+                message,
+            }) if *kind == ObjectKind::User
+                && (property.eq_ignore_ascii_case("onPremisesImmutableId")
+                    || property.eq_ignore_ascii_case("userPrincipalName")) =>
+            {
+                // Maybe already there: made by a run that was stopped before it kept the
+                // link. Graph names one conflicting property, in an order it does not
+                // document (see the emulator's README), so either is looked up the same way:
+                // the user with this UPN is ours if it carries this object's immutableId.
+                // Linked; its values are compared and written next run.
+                let intent = create_intent(operation, now_ms()).expect("a create");
+                match crate::engine::lost_creates::find_own_create(
+                    self.graph,
+                    &intent,
+                    self.sync_app,
+                )
+                .await
+                {
+                    Ok(Some(cloud)) => {
+                        let link = Link {
+                            anchor: *anchor,
+                            kind: *kind,
+                            dn: dn.clone(),
+                            cloud_id: cloud.id.clone(),
+                            exported: cloud.properties,
+                            members: Default::default(),
+                            manager: None,
+                            disabled_at: None,
+                        };
+                        outcome.updates.push(ExportUpdate::Link(link.clone()));
+                        outcome
+                            .updates
+                            .push(ExportUpdate::ReferrersPending(dn.clone()));
+                        self.links.insert(*anchor, link);
+                        self.deferred.insert(*anchor);
+                        Ok(())
+                    }
+                    Ok(None) => {
+                        let error = if property.eq_ignore_ascii_case("onPremisesImmutableId") {
+                            GraphError::Conflict {
+                                property,
+                                value,
+                                message: "Graph reports the immutableId in use but no user has it yet; the next run tries again".to_owned(),
+                            }
+                        } else {
+                            // Another user's UPN: nothing was made.
+                            outcome.updates.push(ExportUpdate::IntentSettled(*anchor));
+                            GraphError::Conflict {
+                                property,
+                                value,
+                                message,
+                            }
+                        };
+                        self.object_error(*anchor, *kind, dn.as_str(), &error, outcome)
+                    }
+                    Err(error) => self.object_error(*anchor, *kind, dn.as_str(), &error, outcome),
+                }
+            }
+            Err(error) => {
+                if refused_outright(&error) {
+                    // Graph made nothing: no lookup is owed next run.
+                    outcome.updates.push(ExportUpdate::IntentSettled(*anchor));
+                }
+                self.object_error(*anchor, *kind, dn.as_str(), &error, outcome)
+            }
         }
     }
 
