@@ -112,19 +112,7 @@ fn writes_carried_out_whose_answers_are_lost_never_make_a_second_object() {
         "no run recorded a lost answer"
     );
     // Members written right after their groups were made arrived, after replication.
-    for n in 0..8 {
-        let nickname = format!("team{n}-{}", ou.tag);
-        let group = installation
-            .cloud_groups()
-            .into_iter()
-            .find(|group| group["mailNickname"] == nickname.as_str())
-            .unwrap();
-        assert_eq!(
-            installation.member_names(group["id"].as_str().unwrap()),
-            BTreeSet::from([ou.upn(&users[n]), ou.upn(&users[n + 1])]),
-            "{nickname}"
-        );
-    }
+    assert_teams_have_their_members(&installation, &ou, &users, 8);
 }
 
 #[test]
@@ -259,6 +247,28 @@ fn cloud_groups_dirsync_did_not_make_are_never_joined_changed_or_deleted() {
     assert_eq!(installation.cloud_groups().len(), 2);
 }
 
+/// Each of the first `teams` teams of `populated_ou` has its two members in the cloud.
+fn assert_teams_have_their_members(
+    installation: &Installation,
+    ou: &TestOu,
+    users: &[String],
+    teams: usize,
+) {
+    for n in 0..teams {
+        let nickname = format!("team{n}-{}", ou.tag);
+        let group = installation
+            .cloud_groups()
+            .into_iter()
+            .find(|group| group["mailNickname"] == nickname.as_str())
+            .unwrap_or_else(|| panic!("no cloud group {nickname}"));
+        assert_eq!(
+            installation.member_names(group["id"].as_str().unwrap()),
+            BTreeSet::from([ou.upn(&users[n]), ou.upn(&users[n + 1])]),
+            "{nickname}"
+        );
+    }
+}
+
 /// Cloud users with an immutableId (the tenant's own administrator has none).
 fn synced_users(installation: &Installation) -> usize {
     installation
@@ -301,19 +311,7 @@ fn members_and_managers_of_new_objects_arrive_in_the_same_run_despite_replicatio
         report["errors"].as_array().unwrap().is_empty(),
         "{report:#}"
     );
-    for n in 0..3 {
-        let nickname = format!("team{n}-{}", ou.tag);
-        let group = installation
-            .cloud_groups()
-            .into_iter()
-            .find(|group| group["mailNickname"] == nickname.as_str())
-            .unwrap();
-        assert_eq!(
-            installation.member_names(group["id"].as_str().unwrap()),
-            BTreeSet::from([ou.upn(&users[n]), ou.upn(&users[n + 1])]),
-            "{nickname}"
-        );
-    }
+    assert_teams_have_their_members(&installation, &ou, &users, 3);
     let graph = installation.graph();
     let cloud_users = installation.cloud_users();
     let first = user_with_upn(&cloud_users, &ou.upn(&users[0])).unwrap();
