@@ -490,6 +490,14 @@ fn route(ctx: &Ctx<'_>) -> GraphResult {
             "DELETE" => objects::manager_remove(ctx, id),
             _ => not_allowed(),
         },
+        ["directoryRoles"] => match method {
+            "GET" => roles::directory_roles_list(ctx),
+            _ => not_allowed(),
+        },
+        ["directoryRoles", id, "members"] => match method {
+            "GET" => roles::directory_role_members(ctx, id),
+            _ => not_allowed(),
+        },
         ["roleManagement", "directory", "roleAssignments"] => match method {
             "GET" => roles::list(ctx),
             _ => not_allowed(),

@@ -1,5 +1,9 @@
-//! Directory role assignments, read-only: who holds which Microsoft Entra role.
+//! Directory role assignments and activated directory roles, read-only: who holds which
+//! Microsoft Entra role.
 //! https://learn.microsoft.com/en-us/graph/api/rbacapplication-list-roleassignments?view=graph-rest-1.0
+//! https://learn.microsoft.com/en-us/graph/api/directoryrole-list?view=graph-rest-1.0 (a role is
+//! activated in a tenant, and listed there, once someone holds it; its object id is the tenant's
+//! own, not the template id)
 //!
 //! The Global Administrator is the user flagged `global_admin`; other roles are assigned by the
 //! test hook `RunningEmulator::assign_role` (the emulator has no `POST` for them). Only
@@ -152,4 +156,107 @@ pub fn list(ctx: &Ctx<'_>) -> GraphResult {
         "@odata.context": ctx.context("roleManagement/directory/roleAssignments"),
         "value": value,
     })))
+}
+
+/// The object id of the role activated from `template` in `tenant` (stable, and not the
+/// template id, as in Entra).
+fn activated_role_id(tenant: &str, template: &str) -> String {
+    let bytes = |id: &str| {
+        uuid::Uuid::parse_str(id)
+            .map(|id| *id.as_bytes())
+            .unwrap_or_default()
+    };
+    let (tenant, template) = (bytes(tenant), bytes(template));
+    let mut mixed = [0u8; 16];
+    for (n, byte) in mixed.iter_mut().enumerate() {
+        *byte = tenant[n] ^ template[n] ^ 0x5a;
+    }
+    uuid::Uuid::from_bytes(mixed).to_string()
+}
+
+/// The activated roles: `(object id, template id, name, holders)`.
+fn activated(
+    state: &crate::model::State,
+) -> Vec<(String, &'static str, &'static str, Vec<&DirObject>)> {
+    ROLE_DEFINITIONS
+        .iter()
+        .filter_map(|(template, name)| {
+            let holders: Vec<&DirObject> = state
+                .objects
+                .values()
+                .filter(|object| object.is_live() && object.kind == crate::model::Kind::User)
+                .filter(|user| roles_of(user).iter().any(|role| role == template))
+                .collect();
+            (!holders.is_empty()).then(|| {
+                (
+                    activated_role_id(&state.tenant_id, template),
+                    *template,
+                    *name,
+                    holders,
+                )
+            })
+        })
+        .collect()
+}
+
+fn directory_role(id: &str, template: &str, name: &str) -> Value {
+    json!({
+        "@odata.type": "#microsoft.graph.directoryRole",
+        "id": id,
+        "deletedDateTime": null,
+        "displayName": name,
+        "description": name,
+        "roleTemplateId": template,
+    })
+}
+
+/// `GET /directoryRoles`
+pub fn directory_roles_list(ctx: &Ctx<'_>) -> GraphResult {
+    ROLE_ASSIGNMENTS_READ.check(ctx.caller)?;
+    let value: Vec<Value> = ctx.app.store.read(|state| {
+        activated(state)
+            .into_iter()
+            .map(|(id, template, name, _)| directory_role(&id, template, name))
+            .collect()
+    });
+    Ok(GraphResponse::ok(json!({
+        "@odata.context": ctx.context("directoryRoles"),
+        "value": value,
+    })))
+}
+
+/// `GET /directoryRoles/{id}/members` (also `roleTemplateId={id}`).
+pub fn directory_role_members(ctx: &Ctx<'_>, key: &str) -> GraphResult {
+    ROLE_ASSIGNMENTS_READ.check(ctx.caller)?;
+    let wanted = key
+        .strip_prefix("roleTemplateId=")
+        .map_or((key, false), |template| (template, true));
+    ctx.app.store.read(|state| {
+        let roles = activated(state);
+        let role = roles.iter().find(|(id, template, _, _)| {
+            if wanted.1 {
+                template.eq_ignore_ascii_case(wanted.0)
+            } else {
+                id.eq_ignore_ascii_case(wanted.0)
+            }
+        });
+        let Some((_, _, _, holders)) = role else {
+            return Err(GraphError::not_found(key));
+        };
+        let value: Vec<Value> = holders
+            .iter()
+            .map(|user| {
+                json!({
+                    "@odata.type": "#microsoft.graph.user",
+                    "id": user.id(),
+                    "displayName": user.str_prop("displayName"),
+                    "userPrincipalName": user.str_prop("userPrincipalName"),
+                })
+            })
+            .collect();
+        Ok(GraphResponse::ok(json!({
+            "@odata.context": ctx.context("directoryObjects"),
+            "value": value,
+        })))
+    })
 }
