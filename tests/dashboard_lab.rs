@@ -948,6 +948,38 @@ fn connectors_show_the_directory_and_what_the_tenant_says() {
 }
 
 #[test]
+fn connectors_count_the_users_awaiting_deletion() {
+    let lab = lab();
+    let ou = TestOu::create("dwait", &["ann", "bob"]);
+    let outside = TestOu::create("dwaitout", &[]);
+    let options = SyncOptions {
+        disable_before_delete: true,
+        ..SyncOptions::default()
+    };
+    let installation = Installation::new(&[ou.dn.as_str()], &[], options);
+    let (status, first) = installation.sync(&[]);
+    assert_eq!(status, 0, "{first:#}");
+    ldapmodify(
+        lab,
+        &format!(
+            "dn: {}\nchangetype: modrdn\nnewrdn: CN=bob\ndeleteoldrdn: 1\nnewsuperior: {}\n\n",
+            ou.user_dn("bob"),
+            outside.dn
+        ),
+    );
+    let (status, out) = installation.sync(&[]);
+    assert_eq!(status, 0, "{out:#}");
+    let (_runtime, mut window) = open_window(&installation);
+    click(&mut window, "Connectors");
+    wait_until(&mut window, READ, "the users awaiting deletion", |window| {
+        texts(window)
+            .iter()
+            .any(|text| text.starts_with("1 user(s) disabled after leaving the scope"))
+    });
+    assert!(shows(&window, "Awaiting deletion"));
+}
+
+#[test]
 fn the_window_leaves_the_schedule_to_a_running_service_and_takes_it_back() {
     let ou = TestOu::create("dsvc", &["ann"]);
     let installation = Installation::new(&[ou.dn.as_str()], &[], SyncOptions::default());

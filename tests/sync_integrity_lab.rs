@@ -520,6 +520,11 @@ fn users_leaving_the_scope_are_disabled_and_come_back_unchanged_or_go_after_thei
     let (status, waiting) = installation.sync(&[]);
     assert_eq!(status, 0, "{waiting:#}");
     assert!(cloud().is_some(), "deleted before its days were up");
+    assert_eq!(
+        waiting["awaiting_delete"].as_array().map(Vec::len),
+        Some(1),
+        "{waiting:#}"
+    );
     let eight_days_ms: i64 = 8 * 24 * 3_600_000;
     rusqlite::Connection::open(installation.home.path().join("state.db"))
         .unwrap()

@@ -144,6 +144,13 @@ pub fn report_document(
         "deletion_threshold": report.threshold,
         "deletes_withheld": report.deletes_withheld,
         "drifted": report.drifted,
+        // Users disabled when they left the scope, with when each is deleted (Unix ms).
+        "awaiting_delete": report
+            .plan
+            .awaiting_delete
+            .iter()
+            .map(|(anchor, due)| json!({ "anchor": anchor.to_string(), "deleted_after": due }))
+            .collect::<Vec<_>>(),
         "export": report.export,
         "write_back": report.write_back,
         // A preview's (or staging run's) changes are what would be exported; a real run's are
@@ -213,6 +220,12 @@ pub fn print_report(store: &SqliteStore, report: &CycleReport, json: bool) -> Re
             println!("\n{written_back} user(s) updated in AD by hybrid write-back.");
         }
         println!("`dirsync runs show {}` lists every change.", run.id);
+    }
+    if !report.plan.awaiting_delete.is_empty() {
+        println!(
+            "\n{} user(s) disabled after leaving the scope wait to be deleted (options.delete_after_days); one that comes back is enabled again.",
+            report.plan.awaiting_delete.len()
+        );
     }
     if report.deletes_withheld > 0 {
         println!(

@@ -56,6 +56,10 @@ pub struct ConnectorFigures {
     pub directory_objects: u64,
     /// Cloud objects dirsync manages (linked).
     pub cloud_objects: u64,
+    /// Users disabled when they left the scope, waiting to be deleted (README, "Deletes you can
+    /// take back"), and when the first of them was disabled.
+    pub disabled_awaiting_delete: u64,
+    pub first_disabled_at: Option<i64>,
     /// The end of the last directory import, Unix milliseconds.
     pub last_directory_import: Option<i64>,
     /// When the DirSync cookie was last saved.
@@ -218,6 +222,11 @@ impl SqliteStore {
                 "SELECT count(*) FROM directory_objects WHERE state != 'gone'",
             )?,
             cloud_objects: count("SELECT count(*) FROM links")?,
+            disabled_awaiting_delete: count(
+                "SELECT count(*) FROM links WHERE disabled_at IS NOT NULL",
+            )?,
+            first_disabled_at: db
+                .query_row("SELECT min(disabled_at) FROM links", [], |row| row.get(0))?,
             last_directory_import: db.query_row(
                 "SELECT max(s.ended_at) FROM run_steps s JOIN runs r ON r.id = s.run_id
                  WHERE s.step = 'directory-import' AND r.mode != 'password'",

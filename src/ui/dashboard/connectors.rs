@@ -250,6 +250,19 @@ pub fn connectors_ui(
                         "Objects dirsync manages",
                         figures.cloud_objects.to_string(),
                     );
+                    if config.options.disable_before_delete || figures.disabled_awaiting_delete > 0
+                    {
+                        let waiting = match figures.first_disabled_at {
+                            Some(first) if figures.disabled_awaiting_delete > 0 => format!(
+                                "{} user(s) disabled after leaving the scope; the first, disabled {}, is deleted after {} days unless it comes back",
+                                figures.disabled_awaiting_delete,
+                                human_time(first),
+                                config.options.delete_after_days
+                            ),
+                            _ => "none".to_owned(),
+                        };
+                        fact_ui(ui, "Awaiting deletion", waiting);
+                    }
                     let throttling = match figures.last_throttled_run {
                         Some(run) => format!(
                             "{} requests answered 429 in the kept history (last in run {run})",
