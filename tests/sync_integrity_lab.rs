@@ -447,6 +447,55 @@ fn a_property_changed_in_the_cloud_is_reported_as_drift_and_restored() {
     );
     assert_eq!(title(), "Engineer");
 
+    // Members: one removed in the portal and a cloud-only user added. The member comes back;
+    // the cloud-only user, which dirsync does not manage, stays and is reported.
+    let group = installation
+        .cloud_groups()
+        .into_iter()
+        .find(|group| group["displayName"] == format!("grp-{}", ou.tag).as_str())
+        .unwrap();
+    let group_id = group["id"].as_str().unwrap().to_owned();
+    let bob = cloud_id(&ou.upn(&users[1]));
+    let remove = GraphRequest::new(
+        Method::Delete,
+        &["groups", &group_id, "members", &bob, "$ref"],
+    );
+    runtime().block_on(graph.send(&remove)).unwrap();
+    let outsider = runtime()
+        .block_on(graph.send(&GraphRequest::new(Method::Post, &["users"]).with_body(json!({
+            "accountEnabled": true,
+            "displayName": "cloud only",
+            "mailNickname": format!("cloudonly-{}", ou.tag),
+            "userPrincipalName": format!("cloudonly-{}@contoso.test", ou.tag),
+            "passwordProfile": {"password": "Cloud-Only-Pa55word!", "forceChangePasswordNextSignIn": false},
+        }))))
+        .unwrap()
+        .unwrap();
+    let outsider_id = outsider["id"].as_str().unwrap().to_owned();
+    runtime()
+        .block_on(graph.add_member(&group_id, &outsider_id))
+        .unwrap();
+    let (status, members) = installation.sync(&["--full"]);
+    assert_eq!(status, 0, "{members:#}");
+    let warning = members["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|warning| warning["attribute"] == "members")
+        .unwrap_or_else(|| panic!("no member drift: {members:#}"));
+    let message = warning["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("removed in the cloud: {}", ou.user_dn(&users[1]))),
+        "{message}"
+    );
+    assert!(message.contains(&outsider_id), "{message}");
+    let ids = runtime().block_on(graph.members(&group_id)).unwrap();
+    assert!(ids.contains(&bob), "the member is back: {ids:?}");
+    assert!(
+        ids.contains(&outsider_id),
+        "the cloud-only member stays: {ids:?}"
+    );
+
     // With options.drift = "report", it is only reported.
     let path = installation.config_path();
     let mut config = dirsync::config::Config::load(&path).unwrap();
@@ -455,12 +504,17 @@ fn a_property_changed_in_the_cloud_is_reported_as_drift_and_restored() {
     edit("CFO");
     let (status, reported) = installation.sync(&["--full"]);
     assert_eq!(status, 0, "{reported:#}");
-    assert_eq!(reported["drifted"], 1, "{reported:#}");
+    // The title, and the group that still has its cloud-only member.
+    assert_eq!(reported["drifted"], 2, "{reported:#}");
     assert!(
-        reported["warnings"][0]["message"]
-            .as_str()
+        reported["warnings"]
+            .as_array()
             .unwrap()
-            .contains("left as it is"),
+            .iter()
+            .any(|warning| warning["message"]
+                .as_str()
+                .unwrap()
+                .contains("left as it is")),
         "{reported:#}"
     );
     assert_eq!(title(), "CFO");

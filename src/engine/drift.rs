@@ -56,6 +56,61 @@ pub fn find_drift(
     drift
 }
 
+/// A group whose members in the cloud are not those dirsync last wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberDrift {
+    pub anchor: Guid,
+    /// Members dirsync wrote that the cloud group no longer has.
+    pub missing: Vec<Guid>,
+    /// Objects dirsync manages that were added to the group in the cloud.
+    pub added: Vec<Guid>,
+    /// Cloud objects dirsync does not manage that were added to the group: reported, never
+    /// removed (dirsync changes only what it made).
+    pub unmanaged: Vec<String>,
+}
+
+impl MemberDrift {
+    /// The members the cloud group holds now, among those dirsync manages.
+    pub fn found(
+        &self,
+        wrote: &std::collections::BTreeSet<Guid>,
+    ) -> std::collections::BTreeSet<Guid> {
+        wrote
+            .iter()
+            .filter(|member| !self.missing.contains(member))
+            .chain(&self.added)
+            .copied()
+            .collect()
+    }
+}
+
+/// The member drift of the group `link`, whose cloud members are `cloud_members` (ids);
+/// `anchor_of` maps the cloud ids of the objects dirsync manages to their anchors.
+pub fn find_member_drift(
+    link: &Link,
+    cloud_members: &[String],
+    anchor_of: &HashMap<&str, Guid>,
+) -> Option<MemberDrift> {
+    let mut found = std::collections::BTreeSet::new();
+    let mut unmanaged = Vec::new();
+    for id in cloud_members {
+        match anchor_of.get(id.as_str()) {
+            Some(anchor) => {
+                found.insert(*anchor);
+            }
+            None => unmanaged.push(id.clone()),
+        }
+    }
+    let missing: Vec<Guid> = link.members.difference(&found).copied().collect();
+    let added: Vec<Guid> = found.difference(&link.members).copied().collect();
+    (!missing.is_empty() || !added.is_empty() || !unmanaged.is_empty()).then(|| MemberDrift {
+        anchor: link.anchor,
+        missing,
+        added,
+        unmanaged,
+    })
+}
+
 /// Graph compares addresses and names without case, and answers an unset property as null, an
 /// empty string or an empty list alike.
 fn same(property: &str, wrote: &Value, found: &Value) -> bool {
@@ -154,5 +209,27 @@ mod tests {
         );
         // A property dirsync does not read back is never compared.
         assert!(find_drift(&links, &by_id, &["mail"]).is_empty());
+    }
+
+    #[test]
+    fn member_drift_tells_missing_added_and_unmanaged_members_apart() {
+        let mut team = link(9, json!({}));
+        team.members = [Guid([1; 16]), Guid([2; 16])].into_iter().collect();
+        let anchor_of: HashMap<&str, Guid> = HashMap::from([
+            ("c1", Guid([1; 16])),
+            ("c2", Guid([2; 16])),
+            ("c3", Guid([3; 16])),
+        ]);
+        let same = ["c2".to_owned(), "c1".to_owned()];
+        assert_eq!(find_member_drift(&team, &same, &anchor_of), None);
+        let changed = ["c1".to_owned(), "c3".to_owned(), "cloud-only".to_owned()];
+        let drift = find_member_drift(&team, &changed, &anchor_of).unwrap();
+        assert_eq!(drift.missing, [Guid([2; 16])]);
+        assert_eq!(drift.added, [Guid([3; 16])]);
+        assert_eq!(drift.unmanaged, ["cloud-only"]);
+        assert_eq!(
+            drift.found(&team.members),
+            [Guid([1; 16]), Guid([3; 16])].into_iter().collect()
+        );
     }
 }

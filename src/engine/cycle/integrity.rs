@@ -170,15 +170,115 @@ impl Cycle<'_> {
                 }
             }
         }
-        if !drift.is_empty() {
+        let member_drift = self.check_member_drift(links, &gone).await?;
+        for item in &member_drift {
+            let Some(link) = links.get(&item.anchor) else {
+                continue;
+            };
+            let dn_of = |anchor: &Guid| {
+                links
+                    .get(anchor)
+                    .map_or_else(|| anchor.to_string(), |link| link.dn.to_string())
+            };
+            let mut what = Vec::new();
+            if !item.missing.is_empty() {
+                let removed: Vec<String> = item.missing.iter().map(dn_of).collect();
+                what.push(format!("removed in the cloud: {}", removed.join("; ")));
+            }
+            if !item.added.is_empty() {
+                let added: Vec<String> = item.added.iter().map(dn_of).collect();
+                what.push(format!("added in the cloud: {}", added.join("; ")));
+            }
+            let fix = if restore && (!item.missing.is_empty() || !item.added.is_empty()) {
+                "AD's members are written back (options.drift = \"restore\")"
+            } else if restore {
+                "nothing to restore"
+            } else {
+                "left as they are (options.drift = \"report\")"
+            };
+            let unmanaged = if item.unmanaged.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; cloud objects dirsync does not manage were added ({}) and are left in the group",
+                    item.unmanaged.join(", ")
+                )
+            };
+            warnings.push(crate::store::runs::WarningRecord {
+                dn: link.dn.to_string(),
+                anchor: item.anchor.to_string(),
+                attribute: "members".to_owned(),
+                value: String::new(),
+                message: format!(
+                    "{} members changed in the cloud; {}; {fix}{unmanaged}",
+                    crate::engine::drift::WARNING_PREFIX,
+                    if what.is_empty() {
+                        "dirsync's members are all there".to_owned()
+                    } else {
+                        what.join("; ")
+                    },
+                ),
+            });
+            if restore && (!item.missing.is_empty() || !item.added.is_empty()) {
+                if let Some(link) = links.get_mut(&item.anchor) {
+                    link.members = item.found(&link.members);
+                }
+                if !pending.contains(&item.anchor)
+                    && !objects.iter().any(|object| object.anchor == item.anchor)
+                    && let Some(object) = self.store.directory_object(item.anchor)?
+                {
+                    objects.push(object);
+                }
+            }
+        }
+        if !drift.is_empty() || !member_drift.is_empty() {
             tracing::warn!(
                 properties = drift.len(),
-                "drift: properties changed in the cloud"
+                groups = member_drift.len(),
+                "drift: changed in the cloud"
             );
         }
-        self.recorder.report.drifted = drift.len();
+        self.recorder.report.drifted = drift.len() + member_drift.len();
         self.store
             .record_warnings(self.recorder.run_id(), &warnings)?;
         Ok(())
+    }
+
+    /// The member drift of every linked group still in scope (one members read each).
+    async fn check_member_drift(
+        &self,
+        links: &HashMap<Guid, Link>,
+        gone: &HashSet<&Guid>,
+    ) -> Result<Vec<crate::engine::drift::MemberDrift>, CycleError> {
+        let graph = &self.connections.graph;
+        let anchor_of: HashMap<&str, Guid> = links
+            .values()
+            .map(|link| (link.cloud_id.as_str(), link.anchor))
+            .collect();
+        let groups: Vec<&Link> = links
+            .values()
+            .filter(|link| link.kind == ObjectKind::Group && !gone.contains(&link.anchor))
+            .collect();
+        let reads: Vec<_> = groups
+            .iter()
+            .map(|link| async move { (*link, graph.members(&link.cloud_id).await) })
+            .collect();
+        let answers: Vec<_> = futures::stream::iter(reads)
+            .buffer_unordered(LOOKUPS_IN_FLIGHT)
+            .collect()
+            .await;
+        let mut drift = Vec::new();
+        for (link, members) in answers {
+            match members {
+                Ok(members) => drift.extend(crate::engine::drift::find_member_drift(
+                    link, &members, &anchor_of,
+                )),
+                // Deleted in the cloud behind dirsync's back: the run's update finds that out.
+                Err(GraphError::NotFound { .. }) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        drift.sort_by_key(|item| item.anchor);
+        Ok(drift)
     }
 }
