@@ -103,7 +103,8 @@ pub fn find_member_drift(
     }
     let missing: Vec<Guid> = link.members.difference(&found).copied().collect();
     let added: Vec<Guid> = found.difference(&link.members).copied().collect();
-    (!missing.is_empty() || !added.is_empty() || !unmanaged.is_empty()).then(|| MemberDrift {
+    let drifted = !missing.is_empty() || !added.is_empty() || !unmanaged.is_empty();
+    drifted.then_some(MemberDrift {
         anchor: link.anchor,
         missing,
         added,
@@ -223,7 +224,7 @@ mod tests {
         let same = ["c2".to_owned(), "c1".to_owned()];
         assert_eq!(find_member_drift(&team, &same, &anchor_of), None);
         let changed = ["c1".to_owned(), "c3".to_owned(), "cloud-only".to_owned()];
-        let drift = find_member_drift(&team, &changed, &anchor_of).unwrap();
+        let drift = find_member_drift(&team, &changed, &anchor_of).expect("drift");
         assert_eq!(drift.missing, [Guid([2; 16])]);
         assert_eq!(drift.added, [Guid([3; 16])]);
         assert_eq!(drift.unmanaged, ["cloud-only"]);
