@@ -401,7 +401,7 @@ impl Exporter<'_, '_> {
         };
         let done = match (&result, reference) {
             (Ok(_), _) => true,
-            // Already a member (a group found again by its nickname brings its members along).
+            // Already a member (a group dirsync found again, or took over, brings its members along).
             (Err(GraphError::BadRequest { message, .. }), Reference::AddMember(_)) => {
                 message.to_ascii_lowercase().contains("already exist")
             }
