@@ -482,5 +482,23 @@ included = ["OU=Corp,DC=corp,DC=dirsync,DC=test"]
         config.scope.included.clear();
         let text = config.validate(path).expect_err("empty").to_string();
         assert!(text.contains("scope.included"), "{text}");
+
+        let mut config: Config = parse_toml(path, LAB).expect("parses");
+        config.options.delete_after_days = 0;
+        let text = config.validate(path).expect_err("no days").to_string();
+        assert!(text.contains("options.delete_after_days"), "{text}");
+        assert!(text.contains("disable_before_delete = false"), "{text}");
+        config.options.delete_after_days = 7;
+        config.options.deletion_threshold_percent = 101;
+        let text = config.validate(path).expect_err("not a share").to_string();
+        assert!(
+            text.contains("options.deletion_threshold_percent"),
+            "{text}"
+        );
+        let unknown = LAB.replace("deletion_threshold = 100", "drift = \"sometimes\"");
+        let text = parse_toml::<Config>(path, &unknown)
+            .expect_err("an unknown drift action")
+            .to_string();
+        assert!(text.contains("drift"), "{text}");
     }
 }

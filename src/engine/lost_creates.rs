@@ -22,16 +22,11 @@ pub async fn find_own_create(
 ) -> Result<Option<CloudObject>, GraphError> {
     match intent.kind {
         ObjectKind::User => {
-            let lookup = CloudQuery::Equals {
-                property: "userPrincipalName",
-                value: intent.lookup.clone(),
-            };
             let wanted = immutable_id(intent.anchor);
             Ok(graph
-                .find(ObjectKind::User, &lookup, USER_SELECT)
+                .user_by_upn(&intent.lookup, USER_SELECT)
                 .await?
-                .into_iter()
-                .find(|user| user.immutable_id() == Some(wanted.as_str())))
+                .filter(|user| user.immutable_id() == Some(wanted.as_str())))
         }
         ObjectKind::Group => {
             let Some(sync_app) = sync_app else {

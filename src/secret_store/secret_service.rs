@@ -46,34 +46,20 @@ impl SecretService {
             .build()
             .await
             .map_err(|error| format!("cannot reach the session bus: {error}"))?;
-        let reply = connection
-            .call_method(
-                Some(DESTINATION),
-                SERVICE_PATH,
-                Some(SERVICE),
-                "OpenSession",
-                &("plain", Value::from("")),
-            )
-            .await
-            .map_err(|error| format!("no Secret Service answers on the session bus: {error}"))?;
-        let (_, session): (zbus::zvariant::OwnedValue, OwnedObjectPath) = reply
-            .body()
-            .deserialize()
-            .map_err(|error| not_the_api(&error))?;
-        let reply = connection
-            .call_method(
-                Some(DESTINATION),
-                SERVICE_PATH,
-                Some(SERVICE),
-                "ReadAlias",
-                &("default",),
-            )
-            .await
-            .map_err(failed("find the default collection"))?;
-        let collection: OwnedObjectPath = reply
-            .body()
-            .deserialize()
-            .map_err(|error| not_the_api(&error))?;
+        let (_, session): (zbus::zvariant::OwnedValue, OwnedObjectPath) = call(
+            &connection,
+            (SERVICE_PATH, SERVICE, "OpenSession"),
+            &("plain", Value::from("")),
+            "reach a Secret Service on the session bus",
+        )
+        .await?;
+        let collection: OwnedObjectPath = call(
+            &connection,
+            (SERVICE_PATH, SERVICE, "ReadAlias"),
+            &("default",),
+            "find the default collection",
+        )
+        .await?;
         if collection.as_str() == "/" {
             return Err("the Secret Service has no default collection".to_owned());
         }
@@ -92,21 +78,13 @@ impl SecretService {
             let Some(item) = self.find(key).await? else {
                 return Ok(None);
             };
-            let reply = self
-                .connection
-                .call_method(
-                    Some(DESTINATION),
-                    item.as_str(),
-                    Some(ITEM),
-                    "GetSecret",
-                    &(&self.session,),
-                )
-                .await
-                .map_err(failed("read the secret"))?;
-            let (_, _, value, _): WireSecret = reply
-                .body()
-                .deserialize()
-                .map_err(|error| not_the_api(&error))?;
+            let (_, _, value, _): WireSecret = call(
+                &self.connection,
+                (item.as_str(), ITEM, "GetSecret"),
+                &(&self.session,),
+                "read the secret",
+            )
+            .await?;
             let value = zeroize::Zeroizing::new(value);
             let text = std::str::from_utf8(&value)
                 .map_err(|_| format!("the secret '{key}' is not text"))?;
@@ -133,21 +111,13 @@ impl SecretService {
                 value.as_slice(),
                 "text/plain",
             );
-            let reply = self
-                .connection
-                .call_method(
-                    Some(DESTINATION),
-                    self.collection.as_str(),
-                    Some(COLLECTION),
-                    "CreateItem",
-                    &(properties, wire, true),
-                )
-                .await
-                .map_err(failed("save the secret"))?;
-            let (_, prompt): (OwnedObjectPath, OwnedObjectPath) = reply
-                .body()
-                .deserialize()
-                .map_err(|error| not_the_api(&error))?;
+            let (_, prompt): (OwnedObjectPath, OwnedObjectPath) = call(
+                &self.connection,
+                (self.collection.as_str(), COLLECTION, "CreateItem"),
+                &(properties, wire, true),
+                "save the secret",
+            )
+            .await?;
             no_prompt(&prompt, "save the secret")
         })
     }
@@ -156,15 +126,13 @@ impl SecretService {
     pub fn remove(&self, key: &str) -> Result<(), String> {
         futures::executor::block_on(async {
             while let Some(item) = self.find(key).await? {
-                let reply = self
-                    .connection
-                    .call_method(Some(DESTINATION), item.as_str(), Some(ITEM), "Delete", &())
-                    .await
-                    .map_err(failed("remove the secret"))?;
-                let prompt: OwnedObjectPath = reply
-                    .body()
-                    .deserialize()
-                    .map_err(|error| not_the_api(&error))?;
+                let prompt: OwnedObjectPath = call(
+                    &self.connection,
+                    (item.as_str(), ITEM, "Delete"),
+                    &(),
+                    "remove the secret",
+                )
+                .await?;
                 no_prompt(&prompt, "remove the secret")?;
             }
             Ok(())
@@ -173,21 +141,13 @@ impl SecretService {
 
     /// The item filed under `key`, unlocked.
     async fn find(&self, key: &str) -> Result<Option<OwnedObjectPath>, String> {
-        let reply = self
-            .connection
-            .call_method(
-                Some(DESTINATION),
-                SERVICE_PATH,
-                Some(SERVICE),
-                "SearchItems",
-                &(attributes(key),),
-            )
-            .await
-            .map_err(failed("search the keyring"))?;
-        let (unlocked, locked): (Vec<OwnedObjectPath>, Vec<OwnedObjectPath>) = reply
-            .body()
-            .deserialize()
-            .map_err(|error| not_the_api(&error))?;
+        let (unlocked, locked): (Vec<OwnedObjectPath>, Vec<OwnedObjectPath>) = call(
+            &self.connection,
+            (SERVICE_PATH, SERVICE, "SearchItems"),
+            &(attributes(key),),
+            "search the keyring",
+        )
+        .await?;
         if let Some(item) = unlocked.into_iter().next() {
             return Ok(Some(item));
         }
@@ -204,21 +164,13 @@ impl SecretService {
     /// keyring themselves.
     async fn unlock(&self, object: &OwnedObjectPath) -> Result<(), String> {
         let objects: Vec<ObjectPath<'_>> = vec![object.as_ref()];
-        let reply = self
-            .connection
-            .call_method(
-                Some(DESTINATION),
-                SERVICE_PATH,
-                Some(SERVICE),
-                "Unlock",
-                &(objects,),
-            )
-            .await
-            .map_err(failed("unlock the keyring"))?;
-        let (_, prompt): (Vec<OwnedObjectPath>, OwnedObjectPath) = reply
-            .body()
-            .deserialize()
-            .map_err(|error| not_the_api(&error))?;
+        let (_, prompt): (Vec<OwnedObjectPath>, OwnedObjectPath) = call(
+            &self.connection,
+            (SERVICE_PATH, SERVICE, "Unlock"),
+            &(objects,),
+            "unlock the keyring",
+        )
+        .await?;
         no_prompt(&prompt, "unlock the keyring")
     }
 }
@@ -238,10 +190,24 @@ fn no_prompt(prompt: &OwnedObjectPath, what: &str) -> Result<(), String> {
     }
 }
 
-fn failed(what: &'static str) -> impl Fn(zbus::Error) -> String {
-    move |error| format!("cannot {what}: {error}")
-}
-
-fn not_the_api(error: &zbus::Error) -> String {
-    format!("the Secret Service answered outside its API: {error}")
+/// Calls `method` of `interface` on the Secret Service's object at `path` and reads its answer;
+/// `what` says what the call was for, in an error.
+async fn call<B, R>(
+    connection: &zbus::Connection,
+    (path, interface, method): (&str, &str, &str),
+    body: &B,
+    what: &str,
+) -> Result<R, String>
+where
+    B: serde::Serialize + zbus::zvariant::DynamicType,
+    R: for<'d> zbus::zvariant::DynamicDeserialize<'d>,
+{
+    let reply = connection
+        .call_method(Some(DESTINATION), path, Some(interface), method, body)
+        .await
+        .map_err(|error| format!("cannot {what}: {error}"))?;
+    reply
+        .body()
+        .deserialize()
+        .map_err(|error| format!("the Secret Service answered outside its API: {error}"))
 }

@@ -132,7 +132,8 @@ impl Cycle<'_> {
                 .collect();
         let restore = self.config.options.drift == crate::config::DriftAction::Restore;
         let mut warnings = Vec::new();
-        let pending: HashSet<Guid> = objects.iter().map(|object| object.anchor).collect();
+        // The objects the plan sees: a restored one that is not pending is added to them.
+        let mut planned: HashSet<Guid> = objects.iter().map(|object| object.anchor).collect();
         for item in &drift {
             let Some(link) = links.get_mut(&item.anchor) else {
                 continue;
@@ -162,12 +163,7 @@ impl Cycle<'_> {
             if restore {
                 link.exported
                     .insert(item.property.clone(), item.found.clone());
-                if !pending.contains(&item.anchor)
-                    && !objects.iter().any(|object| object.anchor == item.anchor)
-                    && let Some(object) = self.store.directory_object(item.anchor)?
-                {
-                    objects.push(object);
-                }
+                self.plan_again(item.anchor, objects, &mut planned)?;
             }
         }
         let member_drift = self.check_member_drift(links, &gone).await?;
@@ -223,12 +219,7 @@ impl Cycle<'_> {
                 if let Some(link) = links.get_mut(&item.anchor) {
                     link.members = item.found(&link.members);
                 }
-                if !pending.contains(&item.anchor)
-                    && !objects.iter().any(|object| object.anchor == item.anchor)
-                    && let Some(object) = self.store.directory_object(item.anchor)?
-                {
-                    objects.push(object);
-                }
+                self.plan_again(item.anchor, objects, &mut planned)?;
             }
         }
         if !drift.is_empty() || !member_drift.is_empty() {
@@ -241,6 +232,22 @@ impl Cycle<'_> {
         self.recorder.report.drifted = drift.len() + member_drift.len();
         self.store
             .record_warnings(self.recorder.run_id(), &warnings)?;
+        Ok(())
+    }
+
+    /// Puts `anchor`'s directory object before the plan (once), so that its restored link is
+    /// compared with AD.
+    fn plan_again(
+        &self,
+        anchor: Guid,
+        objects: &mut Vec<DirectoryObject>,
+        planned: &mut HashSet<Guid>,
+    ) -> Result<(), CycleError> {
+        if planned.insert(anchor)
+            && let Some(object) = self.store.directory_object(anchor)?
+        {
+            objects.push(object);
+        }
         Ok(())
     }
 
