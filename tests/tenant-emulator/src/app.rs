@@ -47,6 +47,11 @@ impl App {
         lock(&self.faults).index_lag
     }
 
+    /// How long a new directory role assignment takes to take effect (0 when off).
+    pub fn role_propagation(&self) -> Duration {
+        lock(&self.faults).role_propagation
+    }
+
     /// Remembers that something with this ID (an object, a secret's keyId, an assignment) was
     /// just made.
     pub fn note_created(&self, id: &str) {
@@ -279,6 +284,9 @@ pub struct Faults {
     /// New users and groups cannot be referenced (members, owners' groups, managers) for this
     /// long: `$ref` writes naming them answer 404 (Entra replicates them).
     pub object_replication: Duration,
+    /// A new directory role assignment (`POST /roleManagement/directory/roleAssignments`) does
+    /// not let its holder do what the role allows (reset passwords) for this long.
+    pub role_propagation: Duration,
     /// Graph operations seen since the faults were set (for `fail_every`).
     pub operations: u64,
     /// Graph HTTP requests seen since the faults were set (for `drop_every`).
@@ -307,6 +315,8 @@ pub struct FaultSettings {
     pub lose_answer_every: u64,
     #[serde(default)]
     pub fail_after_write_every: u64,
+    #[serde(default)]
+    pub role_propagation_ms: u64,
 }
 
 impl FaultSettings {
@@ -338,6 +348,13 @@ impl FaultSettings {
                     MAX_INDEX_LAG_MS,
                 )
             })
+            .or_else(|| {
+                over(
+                    "role_propagation_ms",
+                    self.role_propagation_ms,
+                    MAX_INDEX_LAG_MS,
+                )
+            })
         {
             return Err(problem);
         }
@@ -359,6 +376,7 @@ impl FaultSettings {
             replication_delay: Duration::from_secs(self.replication_delay_secs),
             index_lag: Duration::from_millis(self.index_lag_ms),
             object_replication: Duration::from_millis(self.object_replication_ms),
+            role_propagation: Duration::from_millis(self.role_propagation_ms),
             operations: 0,
             connections: 0,
         })
@@ -436,6 +454,10 @@ mod tests {
             },
             FaultSettings {
                 index_lag_ms: u64::MAX,
+                ..FaultSettings::default()
+            },
+            FaultSettings {
+                role_propagation_ms: MAX_INDEX_LAG_MS + 1,
                 ..FaultSettings::default()
             },
         ] {

@@ -341,8 +341,9 @@ impl RunningEmulator {
         Ok(())
     }
 
-    /// Assigns a directory role (a built-in role definition id) to a user, as an administrator
-    /// would in the portal. For tests: the emulator has no `POST` for role assignments.
+    /// Assigns a directory role (a built-in role definition id) to a user or a service
+    /// principal, as an administrator would in the portal, effective at once (the
+    /// `role_propagation_ms` fault applies only to `POST /roleManagement/directory/roleAssignments`).
     pub fn assign_role(&self, user_id: &str, role_definition_id: &str) -> Result<(), String> {
         let role = role_definition_id.to_ascii_lowercase();
         if !graph::roles::ROLE_DEFINITIONS
@@ -358,9 +359,15 @@ impl RunningEmulator {
             .state
             .objects
             .get_mut(&user_id.to_ascii_lowercase())
-            .filter(|object| object.is_live() && object.kind == model::Kind::User)
-            .ok_or_else(|| format!("no user {user_id}"))?;
-        if role == graph::roles::GLOBAL_ADMINISTRATOR {
+            .filter(|object| {
+                object.is_live()
+                    && matches!(
+                        object.kind,
+                        model::Kind::User | model::Kind::ServicePrincipal
+                    )
+            })
+            .ok_or_else(|| format!("no user or service principal {user_id}"))?;
+        if role == graph::roles::GLOBAL_ADMINISTRATOR && user.kind == model::Kind::User {
             user.internal.global_admin = true;
         } else {
             user.internal.directory_roles.insert(role);

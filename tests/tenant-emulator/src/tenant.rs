@@ -60,6 +60,12 @@ pub const GRAPH_APP_ROLES: &[(&str, &str, &str, &str)] = &[
         "Allows the app to read and update user profiles without a signed in user.",
     ),
     (
+        "cc117bb9-00cf-4eb8-b580-ea2a878fe8f7",
+        "User-PasswordProfile.ReadWrite.All",
+        "Read and write all password profiles and reset user passwords",
+        "Allows the app to read and write password profiles and reset passwords for all users, without a signed-in user.",
+    ),
+    (
         "97235f07-e226-4f63-ace3-39588e11d3a1",
         "User.ReadBasic.All",
         "Read all users' basic profiles",
@@ -182,6 +188,7 @@ pub const GRAPH_SCOPES: &[&str] = &[
     "User.ReadBasic.All",
     "User.Read.All",
     "User.ReadWrite.All",
+    "User-PasswordProfile.ReadWrite.All",
     "Group.Read.All",
     "Group.ReadWrite.All",
     "Group.Create",

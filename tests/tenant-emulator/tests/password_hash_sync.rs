@@ -153,7 +153,19 @@ async fn a_synced_password_signs_in_and_the_cloud_password_no_longer_does() {
     let signed_in = sign_in(&again.info, &upn, AD_PASSWORD).await;
     assert_eq!(signed_in.status, StatusCode::OK, "{:?}", signed_in.body);
 
-    // A cloud password set later through Graph is the one that signs in.
+    // A cloud password set later through Graph is the one that signs in (an app resets
+    // passwords once it holds User Administrator).
+    let sync_sp = again
+        .objects("servicePrincipals")
+        .into_iter()
+        .find(|sp| sp["appId"] == again.info.client_id.as_str())
+        .unwrap();
+    again
+        .assign_role(
+            sync_sp["id"].as_str().unwrap(),
+            "fe930be7-5e62-47db-91af-98c3a49a38b1",
+        )
+        .unwrap();
     let token = app_token(&again.info).await;
     let reset = graph(
         &again.info,

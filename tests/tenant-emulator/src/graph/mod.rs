@@ -500,6 +500,12 @@ fn route(ctx: &Ctx<'_>) -> GraphResult {
         },
         ["roleManagement", "directory", "roleAssignments"] => match method {
             "GET" => roles::list(ctx),
+            "POST" => roles::create(ctx),
+            _ => not_allowed(),
+        },
+        ["roleManagement", "directory", "roleAssignments", id] => match method {
+            "GET" => roles::get(ctx, id),
+            "DELETE" => roles::delete(ctx, id),
             _ => not_allowed(),
         },
         ["users" | "groups", id, "memberOf"] => match method {

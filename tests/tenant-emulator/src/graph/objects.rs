@@ -49,6 +49,24 @@ pub const USER_WRITE: Perm = Perm {
     ],
     application: &["User.ReadWrite.All", "Directory.ReadWrite.All"],
 };
+// https://learn.microsoft.com/en-us/graph/api/user-update?view=graph-rest-1.0, passwordProfile:
+// in app-only access, User-PasswordProfile.ReadWrite.All (least privileged), User.ReadWrite.All
+// or Directory.ReadWrite.All, "and at least the User Administrator Microsoft Entra role". The
+// permission covers passwordProfile only (its name and its description, "read and write
+// password profiles and reset user passwords"): any other property, passwordPolicies included,
+// still needs USER_WRITE.
+pub const PASSWORD_PROFILE_WRITE: Perm = Perm {
+    delegated: &[
+        "User.ReadWrite.All",
+        "Directory.ReadWrite.All",
+        "Directory.AccessAsUser.All",
+    ],
+    application: &[
+        "User-PasswordProfile.ReadWrite.All",
+        "User.ReadWrite.All",
+        "Directory.ReadWrite.All",
+    ],
+};
 pub const GROUP_READ: Perm = Perm {
     delegated: &[
         "GroupMember.Read.All",
@@ -484,16 +502,46 @@ fn valid_mail(mail: &str) -> bool {
         && !mail.chars().any(char::is_whitespace)
 }
 
-/// Entra's password rules: 8 to 256 characters, three of four character classes.
+/// Entra's password rules: 8 to 256 characters, three of four character classes
+/// (https://learn.microsoft.com/en-us/entra/identity/authentication/concept-sspr-policy#microsoft-entra-password-policies).
 fn complex_enough(password: &str) -> bool {
-    let length = password.chars().count();
-    let classes = [
+    long_enough(password) && character_classes(password) >= 3
+}
+
+/// The length rule alone, which `DisableStrongPassword` leaves in force (the pages say the
+/// policy "allows weaker passwords", not shorter ones).
+fn long_enough(password: &str) -> bool {
+    (8..=256).contains(&password.chars().count())
+}
+
+fn character_classes(password: &str) -> usize {
+    [
         password.chars().any(|c| c.is_ascii_uppercase()),
         password.chars().any(|c| c.is_ascii_lowercase()),
         password.chars().any(|c| c.is_ascii_digit()),
         password.chars().any(|c| !c.is_ascii_alphanumeric()),
-    ];
-    (8..=256).contains(&length) && classes.iter().filter(|c| **c).count() >= 3
+    ]
+    .iter()
+    .filter(|c| **c)
+    .count()
+}
+
+/// The values of `passwordPolicies`
+/// (https://learn.microsoft.com/en-us/graph/api/resources/user?view=graph-rest-1.0#properties):
+/// `DisablePasswordExpiration`, `DisableStrongPassword`, both separated by a comma, or `None`.
+/// `None` when the value is not one of them.
+fn password_policies(value: &str) -> Option<Vec<&'static str>> {
+    if value.trim().eq_ignore_ascii_case("None") {
+        return Some(Vec::new());
+    }
+    value
+        .split(',')
+        .map(|item| {
+            ["DisablePasswordExpiration", "DisableStrongPassword"]
+                .into_iter()
+                .find(|known| known.eq_ignore_ascii_case(item.trim()))
+        })
+        .collect()
 }
 
 fn unverified_domain() -> GraphError {
@@ -524,9 +572,18 @@ fn check_required(props: &Map<String, Value>, required: &[&str]) -> Result<(), G
 fn check_user_values(
     state: &State,
     props: &Map<String, Value>,
-    creating: bool,
+    existing: Option<&DirObject>,
 ) -> Result<(), GraphError> {
+    let creating = existing.is_none();
     let kind = Kind::User;
+    // The password is checked against the policies the user has once this request applies.
+    let policies = match props.get("passwordPolicies") {
+        Some(value) => value.as_str(),
+        None => existing.and_then(|user| user.str_prop("passwordPolicies")),
+    };
+    let strong_waived = policies
+        .and_then(password_policies)
+        .is_some_and(|policies| policies.contains(&"DisableStrongPassword"));
     if creating {
         check_required(
             props,
@@ -593,6 +650,9 @@ fn check_user_values(
             {
                 return Err(GraphError::invalid_value(kind, name));
             }
+            "passwordPolicies" if text.is_some_and(|t| password_policies(t).is_none()) => {
+                return Err(GraphError::invalid_value(kind, name));
+            }
             "passwordProfile" => {
                 let Some(profile) = value.as_object() else {
                     return Err(GraphError::invalid_value(kind, name));
@@ -616,7 +676,9 @@ fn check_user_values(
                     }
                 }
                 match profile.get("password") {
-                    Some(Value::String(password)) if complex_enough(password) => {}
+                    Some(Value::String(password))
+                        if complex_enough(password) || (strong_waived && long_enough(password)) => {
+                    }
                     Some(Value::String(_)) => {
                         return Err(GraphError::bad_request(
                             "Request_BadRequest",
@@ -745,7 +807,7 @@ pub fn create(ctx: &Ctx<'_>, kind: Kind) -> GraphResult {
 }
 
 fn create_user(ctx: &Ctx<'_>, inner: &mut Inner, mut props: Map<String, Value>) -> GraphResult {
-    check_user_values(&inner.state, &props, true)?;
+    check_user_values(&inner.state, &props, None)?;
     if let Some(mail) = props.get("mail").and_then(Value::as_str) {
         let proxies = proxies_for_mail(&[], Some(mail));
         props.insert("proxyAddresses".into(), json!(proxies));
@@ -1077,12 +1139,35 @@ fn create_group(
 // https://learn.microsoft.com/en-us/graph/api/group-update?view=graph-rest-1.0
 /// `PATCH /users/{id}`, `PATCH /groups/{id}` (with `members@odata.bind`)
 pub fn update(ctx: &Ctx<'_>, kind: Kind, key: &str) -> GraphResult {
-    match kind {
-        Kind::User => USER_WRITE.check(ctx.caller)?,
-        _ => GROUP_WRITE.check(ctx.caller)?,
+    let body = ctx.req.json_body();
+    // What an app may change depends on what the body changes: passwordProfile, or the rest.
+    let (password_reset, other_changes) = match (&body, kind) {
+        (Ok(body), Kind::User) if !ctx.caller.delegated => {
+            let properties: Vec<&String> = body
+                .keys()
+                .filter(|name| !name.starts_with('@') && !name.contains("@odata."))
+                .collect();
+            let reset = properties
+                .iter()
+                .any(|name| name.eq_ignore_ascii_case("passwordProfile"));
+            let others = properties
+                .iter()
+                .any(|name| !name.eq_ignore_ascii_case("passwordProfile"));
+            (reset, others || !reset)
+        }
+        _ => (false, true),
+    };
+    if password_reset {
+        PASSWORD_PROFILE_WRITE.check(ctx.caller)?;
+    }
+    if other_changes {
+        match kind {
+            Kind::User => USER_WRITE.check(ctx.caller)?,
+            _ => GROUP_WRITE.check(ctx.caller)?,
+        }
     }
     require_admin(ctx)?;
-    let body = ctx.req.json_body()?;
+    let body = body?;
     check_body(kind, &body, false)?;
     let props = canonical(kind, &body);
     let members = if kind == Kind::Group {
@@ -1106,10 +1191,14 @@ pub fn update(ctx: &Ctx<'_>, kind: Kind, key: &str) -> GraphResult {
         let id = existing.id().to_owned();
         let mut props = props;
         if kind == Kind::User {
-            if super::roles::is_privileged(&existing) && !ctx.caller.delegated {
+            // An app may not change a role holder (but see the password reset below).
+            if other_changes && super::roles::is_privileged(&existing) && !ctx.caller.delegated {
                 return Err(GraphError::forbidden());
             }
-            check_user_values(&inner.state, &props, false)?;
+            if password_reset && !app_may_reset_password(ctx, &inner.state, &existing) {
+                return Err(GraphError::forbidden());
+            }
+            check_user_values(&inner.state, &props, Some(&existing))?;
             if props.contains_key("mail") {
                 let mail = props.get("mail").and_then(Value::as_str);
                 let proxies = proxies_for_mail(&existing.list_prop("proxyAddresses"), mail);
@@ -1182,6 +1271,23 @@ pub fn update(ctx: &Ctx<'_>, kind: Kind, key: &str) -> GraphResult {
         }
         Ok(GraphResponse::no_content())
     })
+}
+
+/// Whether the calling app's service principal holds a directory role that may reset this
+/// user's password (user-update, passwordProfile: "at least the User Administrator Microsoft
+/// Entra role"; who may reset whom: `roles::may_reset_password`). With the
+/// `role_propagation_ms` fault, an assignment made less than that long ago does not count yet.
+fn app_may_reset_password(ctx: &Ctx<'_>, state: &State, target: &DirObject) -> bool {
+    let Some(caller) = state.live(&ctx.caller.object_id) else {
+        return false;
+    };
+    let lag = ctx.app.role_propagation();
+    let held: Vec<String> = super::roles::held_roles(state, caller)
+        .into_iter()
+        .filter(|(_, assignment)| !ctx.app.younger_than(assignment, lag))
+        .map(|(role, _)| role)
+        .collect();
+    super::roles::may_reset_password(state, &held, target)
 }
 
 fn already_member() -> GraphError {
