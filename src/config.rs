@@ -75,6 +75,32 @@ pub struct DirectoryConfig {
     /// (default: Samba's own, [`SAMBA_PRIVILEGED_SOCKET`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_hash_socket: Option<PathBuf>,
+    /// Password sync through Microsoft Graph decrypts Samba's stored passwords with the key in
+    /// this GnuPG home (default: `$GNUPGHOME`, else `~/.gnupg` of the user dirsync runs as).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_gpg_home: Option<PathBuf>,
+    /// The Samba DC's smb.conf, where setup checks `password hash gpg key ids` (default
+    /// [`SAMBA_CONFIG`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samba_config: Option<PathBuf>,
+}
+
+/// Where password sync finds what it reads on the DC host (unset: the defaults).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PasswordPaths {
+    pub socket: Option<PathBuf>,
+    pub samba_config: Option<PathBuf>,
+    pub gpg_home: Option<PathBuf>,
+}
+
+impl DirectoryConfig {
+    pub fn password_paths(&self) -> PasswordPaths {
+        PasswordPaths {
+            socket: self.password_hash_socket.clone(),
+            samba_config: self.samba_config.clone(),
+            gpg_home: self.password_gpg_home.clone(),
+        }
+    }
 }
 
 /// The choices that shape a run.
@@ -82,7 +108,14 @@ pub struct DirectoryConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct SyncOptions {
     pub hybrid_write_back: bool,
+    /// Password sync on: users sign in to the cloud with their AD password.
     pub password_hash_sync: bool,
+    /// How passwords reach the cloud (README, "Password hash sync" and "Password sync through
+    /// Microsoft Graph").
+    pub password_sync_mode: PasswordSyncMode,
+    /// Through Microsoft Graph: set `DisableStrongPassword` on synced users, so that the cloud
+    /// accepts passwords its complexity rule would refuse (AD's own policy still applies).
+    pub disable_strong_password: bool,
     /// Import and synchronize, never export.
     pub staging_mode: bool,
     /// More deletes than this in one run: the run makes none of them.
@@ -108,6 +141,28 @@ pub struct SyncOptions {
     pub delete_after_days: u32,
 }
 
+/// How password sync delivers passwords.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PasswordSyncMode {
+    /// The NT hash's documented transform, to Microsoft's password hash sync service (the lab's
+    /// emulator stands in for it; public Graph has none).
+    #[default]
+    Hash,
+    /// The cleartext Samba keeps GPG-encrypted, set as the user's `passwordProfile` through
+    /// public Microsoft Graph.
+    Graph,
+}
+
+impl PasswordSyncMode {
+    pub fn label(self) -> &'static str {
+        match self {
+            PasswordSyncMode::Hash => "password hash (Microsoft's sync service)",
+            PasswordSyncMode::Graph => "through Microsoft Graph",
+        }
+    }
+}
+
 /// What a run does with drift.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -124,6 +179,8 @@ impl Default for SyncOptions {
         SyncOptions {
             hybrid_write_back: false,
             password_hash_sync: false,
+            password_sync_mode: PasswordSyncMode::Hash,
+            disable_strong_password: false,
             staging_mode: false,
             deletion_threshold: 500,
             interval_minutes: 30,

@@ -37,6 +37,9 @@ pub const SETUP_SCOPES: &[&str] = &[
     // The wizard's preview of the first sync reads the tenant's users and groups as the admin.
     "Directory.Read.All",
     "OnPremDirectorySynchronization.ReadWrite.All",
+    // Password sync through Microsoft Graph: assigning (and taking back) the sync app's User
+    // Administrator role.
+    "RoleManagement.ReadWrite.Directory",
 ];
 
 /// The token endpoint of one tenant.

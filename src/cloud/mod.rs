@@ -26,8 +26,9 @@ pub use auth::{Authority, Credentials, DeviceCodeSignIn, TokenSource};
 pub use error::{ErrorKind, GraphError, SignInError};
 pub use flow::{FlowPolicy, FlowStats};
 pub use graph::{
-    CloudObject, CloudQuery, GraphClient, GraphRequest, Method, ObjectKind, PasswordHashEndpoint,
-    PasswordHashItem,
+    CloudObject, CloudQuery, GraphClient, GraphRequest, Method, ObjectKind, PASSWORD_RESET_ROLES,
+    PasswordHashEndpoint, PasswordHashItem, PasswordProfileItem, USER_ADMINISTRATOR_ROLE_ID,
+    password_policies,
 };
 
 use url::Url;

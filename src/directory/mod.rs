@@ -13,11 +13,13 @@ pub mod ou_tree;
 pub mod password_hashes;
 pub mod permissions;
 pub mod reader;
+pub mod samba_gpg;
 pub mod scope;
 pub mod security_descriptor;
 pub mod service_account;
 pub mod setup;
 pub mod sid;
+pub mod supplemental_credentials;
 pub mod write_back;
 
 pub use connection::{DirectoryConnection, DirectoryTarget};

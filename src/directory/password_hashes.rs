@@ -20,8 +20,9 @@ use super::connection::DirectoryConnection;
 use super::dn::Dn;
 use super::error::DirectoryError;
 use super::forest;
-use super::import::{DirSyncCookie, MATCHES_NOTHING_FILTER, dirsync_search_with_flags};
+use super::import::{DirSyncCookie, dirsync_search_with_flags};
 use super::objects::guid_value;
+use super::supplemental_credentials::{self, MalformedCredentials, StoredPasswords};
 use crate::guid::Guid;
 
 /// Where Samba on Debian keeps its privileged LDAP socket.
@@ -32,6 +33,10 @@ const DIRSYNC_OBJECT_SECURITY: i64 = 1;
 
 /// Users, not computers: only people sign in to the cloud.
 const USERS_FILTER: &str = "(&(objectClass=user)(!(objectClass=computer)))";
+
+/// Matches no object, through the objectGUID index (no object has the nil GUID).
+const NIL_GUID_FILTER: &str =
+    "(objectGUID=\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00)";
 
 /// GUIDs per `(|(objectGUID=…)…)` filter when reading chosen users' hashes.
 const GUIDS_PER_FILTER: usize = 100;
@@ -69,11 +74,14 @@ impl fmt::Debug for NtHash {
 }
 
 /// One user's password as the source read it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct PasswordHashRead {
     pub anchor: Guid,
     /// `None`: the user has no password (or the read did not include one).
     pub nt_hash: Option<NtHash>,
+    /// For password sync through Microsoft Graph: the password as `supplementalCredentials`
+    /// keeps it (encrypted, or in clear for reversible accounts); `None` when not asked for.
+    pub stored: Option<Result<StoredPasswords, MalformedCredentials>>,
 }
 
 /// The password changes since a cookie, and the cookie that follows them.
@@ -88,6 +96,9 @@ pub struct PasswordChanges {
 
 /// A place that can hand out NT hashes and tell what changed since a cookie.
 pub trait PasswordHashSource {
+    /// Read `supplementalCredentials` too (password sync through Microsoft Graph).
+    fn read_stored_passwords(&mut self, wanted: bool);
+
     /// For messages: "Samba's privileged LDAP socket /var/lib/…".
     fn describe(&self) -> String;
 
@@ -143,6 +154,7 @@ pub struct SambaPrivilegedSocket {
     socket: PathBuf,
     naming_context: Dn,
     connection: DirectoryConnection,
+    stored_passwords: bool,
 }
 
 impl SambaPrivilegedSocket {
@@ -209,6 +221,7 @@ impl SambaPrivilegedSocket {
             socket: socket.to_owned(),
             naming_context: naming_context.clone(),
             connection,
+            stored_passwords: false,
         };
         source.current_cookie().await.map_err(failed)?;
         Ok(source)
@@ -223,7 +236,11 @@ impl SambaPrivilegedSocket {
             &self.connection,
             &self.naming_context,
             filter,
-            &["objectGUID", "unicodePwd"],
+            if self.stored_passwords {
+                &["objectGUID", "unicodePwd", "supplementalCredentials"]
+            } else {
+                &["objectGUID", "unicodePwd"]
+            },
             cookie,
             DIRSYNC_OBJECT_SECURITY,
         )
@@ -232,6 +249,10 @@ impl SambaPrivilegedSocket {
 }
 
 impl PasswordHashSource for SambaPrivilegedSocket {
+    fn read_stored_passwords(&mut self, wanted: bool) {
+        self.stored_passwords = wanted;
+    }
+
     fn describe(&self) -> String {
         format!("Samba's privileged LDAP socket {}", self.socket.display())
     }
@@ -241,8 +262,11 @@ impl PasswordHashSource for SambaPrivilegedSocket {
         false
     }
 
+    /// Samba's cookie is the naming context's highest USN when the search *ends*, so the
+    /// search is one indexed lookup that finds nothing (a nil objectGUID): the cookie is
+    /// "now", not the end of a scan of the whole domain.
     async fn current_cookie(&mut self) -> Result<DirSyncCookie, DirectoryError> {
-        let (_, cookie, _) = self.dirsync(MATCHES_NOTHING_FILTER, &[]).await?;
+        let (_, cookie, _) = self.dirsync(NIL_GUID_FILTER, &[]).await?;
         Ok(cookie)
     }
 
@@ -254,7 +278,7 @@ impl PasswordHashSource for SambaPrivilegedSocket {
         // DirSync returns every changed user, with unicodePwd only when the password changed.
         let changed = entries
             .iter()
-            .filter_map(hash_read)
+            .filter_map(|entry| hash_read(entry, self.stored_passwords))
             .filter(|read| read.nt_hash.is_some())
             .collect();
         Ok(PasswordChanges {
@@ -279,7 +303,7 @@ impl PasswordHashSource for SambaPrivilegedSocket {
             reads.extend(
                 entries
                     .iter()
-                    .filter_map(hash_read)
+                    .filter_map(|entry| hash_read(entry, self.stored_passwords))
                     .filter(|read| wanted.contains(&read.anchor)),
             );
         } else {
@@ -292,20 +316,32 @@ impl PasswordHashSource for SambaPrivilegedSocket {
                         .collect::<String>()
                 );
                 let (entries, _, _) = self.dirsync(&filter, &[]).await?;
-                reads.extend(entries.iter().filter_map(hash_read));
+                reads.extend(entries.iter().filter_map(|entry| hash_read(entry, self.stored_passwords)));
             }
         }
         Ok(reads)
     }
 }
 
-/// An entry's anchor and hash; `None` for an entry without objectGUID (not a user).
-fn hash_read(entry: &SearchEntry) -> Option<PasswordHashRead> {
+/// An entry's anchor, hash and stored password; `None` for an entry without objectGUID (not a
+/// user). `stored` only when `supplementalCredentials` was asked for.
+fn hash_read(entry: &SearchEntry, stored: bool) -> Option<PasswordHashRead> {
     let anchor = guid_value(entry, "objectGUID")?;
     let nt_hash = forest::binary_values(entry, "unicodePwd")
         .first()
         .and_then(|bytes| NtHash::from_bytes(bytes));
-    Some(PasswordHashRead { anchor, nt_hash })
+    let stored = stored.then(|| {
+        forest::binary_values(entry, "supplementalCredentials")
+            .first()
+            .map_or(Ok(StoredPasswords::default()), |value| {
+                supplemental_credentials::parse(value)
+            })
+    });
+    Some(PasswordHashRead {
+        anchor,
+        nt_hash,
+        stored,
+    })
 }
 
 /// A binary value in an LDAP filter: every byte as `\xx` (RFC 4515).

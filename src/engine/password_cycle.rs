@@ -21,13 +21,18 @@ use super::password_hash::cloud_credential;
 use super::recorder::{CycleReport, RunRecorder};
 use super::types::{CycleError, Progress, StopSignal};
 use crate::clock::now_ms;
-use crate::cloud::{GraphClient, GraphError, PasswordHashEndpoint, PasswordHashItem};
-use crate::config::Config;
+use crate::cloud::{
+    GraphClient, GraphError, PASSWORD_RESET_ROLES, PasswordHashEndpoint, PasswordHashItem,
+    PasswordProfileItem, password_policies,
+};
+use crate::config::{Config, PasswordSyncMode};
 use crate::directory::DirectoryError;
 use crate::directory::import::DirSyncCookie;
 use crate::directory::password_hashes::{
     HashSourceUnavailable, NtHash, PasswordHashRead, PasswordHashSource,
 };
+use crate::directory::samba_gpg::{Cleartext, GnupgKeyring, KeyProblem};
+use crate::directory::supplemental_credentials::{MalformedCredentials, StoredPasswords};
 use crate::guid::Guid;
 use crate::store::password_sync::{PASSWORD_CURSOR, PasswordTarget};
 use crate::store::runs::{AttributeValues, ErrorRecord, ObjectChangeRecord, StepCounters};
@@ -36,6 +41,10 @@ use crate::store::{SqliteStore, StoreError};
 
 /// Entra Connect's batch size for password hashes.
 const MAX_USERS_PER_REQUEST: usize = 50;
+
+/// Through Microsoft Graph: users decrypted, sent and dropped together (five `$batch`es of 20
+/// at most), so that few cleartexts are in memory at once.
+const GRAPH_USERS_PER_PASS: usize = 100;
 
 /// What the caller asks of a password cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +117,11 @@ enum PasswordFailure {
         "this tenant has no password hash endpoint ({url} answered: {answer}); public Microsoft Graph offers none, so password hash sync cannot deliver passwords to this tenant"
     )]
     NoCloudEndpoint { url: String, answer: String },
+    #[error(
+        "the sync app holds no directory role that may reset passwords (it holds: {held}); Microsoft Graph lets an application set passwords only with one of: {}",
+        PASSWORD_RESET_ROLES.join(", ")
+    )]
+    NoResetRole { held: String },
     #[error(transparent)]
     Cycle(#[from] CycleError),
     #[error("cannot make a password credential: {0}")]
@@ -139,7 +153,10 @@ impl PasswordFailure {
                 "password hashes can be read only on a Samba domain controller of this domain, as root; run dirsync there, or turn options.password_hash_sync off".to_owned()
             }
             PasswordFailure::NoCloudEndpoint { .. } => {
-                "turn options.password_hash_sync off (run setup again), or sync to a tenant that offers the endpoint; no password was sent".to_owned()
+                "set options.password_sync_mode = \"graph\" (run setup again), or turn options.password_hash_sync off; no password was sent".to_owned()
+            }
+            PasswordFailure::NoResetRole { .. } => {
+                "assign the User Administrator role to dirsync's app: run setup again (it assigns the role as the signed-in Global Administrator), or in the Entra admin center: Roles and administrators → User Administrator → Add assignments → the app; no password was sent".to_owned()
             }
             PasswordFailure::Cycle(CycleError::Directory(error)) if error.is_transient() => {
                 "the domain controller could not be reached; the next password cycle reads the same changes again".to_owned()
@@ -167,6 +184,18 @@ struct PasswordCycle<'a> {
 struct ToSend<'t> {
     target: &'t PasswordTarget,
     nt_hash: NtHash,
+    /// What `supplementalCredentials` holds of the password (through Microsoft Graph only).
+    stored: Option<Result<StoredPasswords, MalformedCredentials>>,
+}
+
+/// Through Microsoft Graph: what a user's stored password allows.
+enum GraphPassword<'t> {
+    Encrypted(&'t ToSend<'t>, Vec<u8>),
+    Clear(&'t ToSend<'t>, Cleartext),
+    /// Set before Samba kept passwords: nothing to send until the next AD change.
+    NotKept(&'t ToSend<'t>),
+    Unreadable(&'t ToSend<'t>, MalformedCredentials),
+    Undecryptable(&'t ToSend<'t>, KeyProblem),
 }
 
 impl PasswordCycle<'_> {
@@ -178,6 +207,8 @@ impl PasswordCycle<'_> {
         if request.full {
             self.store.reset_password_sync()?;
         }
+        let through_graph = self.config.options.password_sync_mode == PasswordSyncMode::Graph;
+        source.read_stored_passwords(through_graph);
         self.step(StepKind::DirectoryImport)?;
         let targets = self.store.password_targets()?;
         let by_anchor: HashMap<Guid, &PasswordTarget> = targets
@@ -197,7 +228,11 @@ impl PasswordCycle<'_> {
             if let Some(nt_hash) = change.nt_hash
                 && read.insert(change.anchor)
             {
-                to_send.push(ToSend { target, nt_hash });
+                to_send.push(ToSend {
+                    target,
+                    nt_hash,
+                    stored: change.stored,
+                });
             }
         }
         // A user out of scope whose cloud user still exists (its delete withheld, say) changed
@@ -215,7 +250,11 @@ impl PasswordCycle<'_> {
             };
             match found.nt_hash {
                 Some(nt_hash) if read.insert(found.anchor) => {
-                    to_send.push(ToSend { target, nt_hash });
+                    to_send.push(ToSend {
+                        target,
+                        nt_hash,
+                        stored: found.stored,
+                    });
                 }
                 Some(_) => {}
                 // Nothing to send; a password set later arrives as a change.
@@ -234,30 +273,44 @@ impl PasswordCycle<'_> {
             return Ok(());
         }
         self.step(StepKind::CloudExport)?;
-        let batch_size = match self.graph.password_hash_endpoint().await? {
-            PasswordHashEndpoint::Available { max_batch } => max_batch.min(MAX_USERS_PER_REQUEST),
-            PasswordHashEndpoint::Missing { url, answer } => {
-                return Err(PasswordFailure::NoCloudEndpoint { url, answer });
-            }
-        };
         let mut export = StepCounters::default();
-        let total = to_send.len() as u64;
-        for chunk in to_send.chunks(batch_size.max(1)) {
-            if self.stop.is_stopped() {
-                return Err(CycleError::Stopped.into());
-            }
-            self.send_chunk(chunk, &mut export).await?;
-            self.recorder.progress(Progress::Objects {
-                step: StepKind::CloudExport,
-                done: export.updates + export.errors,
-                total: Some(total),
-            });
+        if through_graph {
+            self.send_through_graph(&to_send, &mut export).await?;
+        } else {
+            self.send_hashes(&to_send, &mut export).await?;
         }
         self.store
             .record_passwords_synced(&without_password, now_ms())?;
         self.store
             .set_cursor(PASSWORD_CURSOR, cookie.as_bytes(), now_ms())?;
         self.end_step(StepKind::CloudExport, export)?;
+        Ok(())
+    }
+
+    /// Password hash sync: each user's credential to the password hash endpoint.
+    async fn send_hashes(
+        &mut self,
+        to_send: &[ToSend<'_>],
+        export: &mut StepCounters,
+    ) -> Result<(), PasswordFailure> {
+        let batch_size = match self.graph.password_hash_endpoint().await? {
+            PasswordHashEndpoint::Available { max_batch } => max_batch.min(MAX_USERS_PER_REQUEST),
+            PasswordHashEndpoint::Missing { url, answer } => {
+                return Err(PasswordFailure::NoCloudEndpoint { url, answer });
+            }
+        };
+        let total = to_send.len() as u64;
+        for chunk in to_send.chunks(batch_size.max(1)) {
+            if self.stop.is_stopped() {
+                return Err(CycleError::Stopped.into());
+            }
+            self.send_chunk(chunk, export).await?;
+            self.recorder.progress(Progress::Objects {
+                step: StepKind::CloudExport,
+                done: export.updates + export.errors,
+                total: Some(total),
+            });
+        }
         Ok(())
     }
 
@@ -271,6 +324,11 @@ impl PasswordCycle<'_> {
             return Ok((source.current_cookie().await?, Vec::new(), true));
         };
         let mut cookie = DirSyncCookie::from_bytes(stored);
+        // Samba's DirSync cookie is the domain's highest USN when its search *ends*: a password
+        // changed while the search runs, on a user it had already passed, would be behind the
+        // returned cookie and never read. The cookie kept is one taken before the read, so such
+        // a change is read again by the next cycle (a password sent twice, never one lost).
+        let keep = source.current_cookie().await?;
         let mut changed = Vec::new();
         loop {
             match source.changes_since(&cookie).await {
@@ -278,7 +336,7 @@ impl PasswordCycle<'_> {
                     changed.extend(batch.changed);
                     cookie = batch.cookie;
                     if !batch.more_results {
-                        return Ok((cookie, changed, false));
+                        return Ok((keep, changed, false));
                     }
                 }
                 Err(DirectoryError::CookieRejected { .. }) => {
@@ -353,6 +411,169 @@ impl PasswordCycle<'_> {
         Ok(())
     }
 
+    /// Through Microsoft Graph: each user's cleartext, decrypted just before its request and
+    /// dropped (overwritten) after it, set as the cloud user's password.
+    async fn send_through_graph(
+        &mut self,
+        to_send: &[ToSend<'_>],
+        export: &mut StepCounters,
+    ) -> Result<(), PasswordFailure> {
+        if to_send.is_empty() {
+            return Ok(());
+        }
+        self.check_reset_role().await?;
+        let keyring = GnupgKeyring::new(self.config.directory.password_gpg_home.clone());
+        let policies = password_policies(self.config.options.disable_strong_password);
+        let total = to_send.len() as u64;
+        let mut waiting = Vec::new();
+        for chunk in to_send.chunks(GRAPH_USERS_PER_PASS) {
+            if self.stop.is_stopped() {
+                return Err(CycleError::Stopped.into());
+            }
+            let mut passwords: Vec<GraphPassword<'_>> = chunk
+                .iter()
+                .map(|item| match &item.stored {
+                    Some(Ok(StoredPasswords {
+                        samba_gpg: Some(message),
+                        ..
+                    })) => GraphPassword::Encrypted(item, message.clone()),
+                    Some(Ok(StoredPasswords {
+                        cleartext_utf16: Some(utf16),
+                        ..
+                    })) => match Cleartext::from_utf16le(utf16) {
+                        Some(cleartext) => GraphPassword::Clear(item, cleartext),
+                        None => GraphPassword::NotKept(item),
+                    },
+                    Some(Err(malformed)) => GraphPassword::Unreadable(item, malformed.clone()),
+                    Some(Ok(_)) | None => GraphPassword::NotKept(item),
+                })
+                .collect();
+            Self::decrypt(&keyring, &mut passwords).await;
+            let now = now_ms();
+            let mut items = Vec::new();
+            let mut sent: Vec<&ToSend<'_>> = Vec::new();
+            let mut errors = Vec::new();
+            let mut failed = Vec::new();
+            for password in &passwords {
+                match password {
+                    GraphPassword::Clear(item, cleartext) => {
+                        items.push(PasswordProfileItem {
+                            user_id: &item.target.cloud_id,
+                            password: cleartext.expose(),
+                        });
+                        sent.push(item);
+                    }
+                    GraphPassword::NotKept(item) => {
+                        waiting.push((item.target.anchor, item.target.cloud_id.as_str()));
+                    }
+                    GraphPassword::Unreadable(item, malformed) => {
+                        failed.push(item.target.anchor);
+                        errors.push(unreadable_password_error(item.target, malformed, now));
+                    }
+                    GraphPassword::Undecryptable(item, problem) => {
+                        failed.push(item.target.anchor);
+                        errors.push(undecryptable_password_error(item.target, problem, now));
+                    }
+                    // `decrypt` left none encrypted.
+                    GraphPassword::Encrypted(..) => {}
+                }
+            }
+            let results = self.graph.set_passwords(&items, policies).await;
+            drop(passwords);
+            let mut synced = Vec::new();
+            let mut changes = Vec::new();
+            for (item, result) in sent.iter().zip(results) {
+                let target = item.target;
+                match result {
+                    Ok(()) => {
+                        export.updates += 1;
+                        synced.push((target.anchor, target.cloud_id.as_str()));
+                        changes.push(password_change(target, "set through Microsoft Graph from AD"));
+                    }
+                    Err(error) => {
+                        failed.push(target.anchor);
+                        errors.push(graph_password_error(target, &error, now));
+                    }
+                }
+            }
+            export.errors += errors.len() as u64;
+            self.errors += errors.len() as u64;
+            self.store.record_passwords_synced(&synced, now)?;
+            self.store.forget_passwords_synced(&failed)?;
+            self.store
+                .record_changes(self.recorder.run_id(), &changes)?;
+            self.store.record_errors(self.recorder.run_id(), &errors)?;
+            self.recorder.progress(Progress::Objects {
+                step: StepKind::CloudExport,
+                done: export.updates + export.errors + waiting.len() as u64,
+                total: Some(total),
+            });
+        }
+        export.no_change += waiting.len() as u64;
+        self.store.record_passwords_waiting(&waiting, now_ms())?;
+        Ok(())
+    }
+
+    /// Turns each `Encrypted` password into `Clear`, or `Undecryptable` saying why; GnuPG runs
+    /// off the async threads.
+    async fn decrypt(keyring: &GnupgKeyring, passwords: &mut [GraphPassword<'_>]) {
+        let messages: Vec<Vec<u8>> = passwords
+            .iter()
+            .filter_map(|password| match password {
+                GraphPassword::Encrypted(_, message) => Some(message.clone()),
+                _ => None,
+            })
+            .collect();
+        if messages.is_empty() {
+            return;
+        }
+        let blocking_keyring = keyring.clone();
+        let mut decrypted =
+            tokio::task::spawn_blocking(move || blocking_keyring.decrypt_all(&messages))
+                .await
+                .unwrap_or_default()
+                .into_iter();
+        for password in passwords.iter_mut() {
+            let GraphPassword::Encrypted(item, _) = password else {
+                continue;
+            };
+            let item = *item;
+            *password = match decrypted.next() {
+                Some(Ok(cleartext)) => GraphPassword::Clear(item, cleartext),
+                Some(Err(problem)) => GraphPassword::Undecryptable(item, problem),
+                None => GraphPassword::Undecryptable(
+                    item,
+                    KeyProblem::NoGnupg {
+                        reason: "the decryption task stopped".to_owned(),
+                    },
+                ),
+            };
+        }
+    }
+
+    /// A cycle that would only collect 403s stops first, saying which role to assign. Only
+    /// when setup recorded the app's service principal (an existing app given by sign_in =
+    /// "app" may hold a role setup cannot see).
+    async fn check_reset_role(&self) -> Result<(), PasswordFailure> {
+        let Some(principal) = &self.config.cloud.service_principal_id else {
+            return Ok(());
+        };
+        let held = self.graph.directory_roles_of(principal).await?;
+        if held
+            .iter()
+            .any(|role| PASSWORD_RESET_ROLES.iter().any(|allowed| role.eq_ignore_ascii_case(allowed)))
+        {
+            return Ok(());
+        }
+        Err(PasswordFailure::NoResetRole {
+            held: if held.is_empty() {
+                "none".to_owned()
+            } else {
+                held.join(", ")
+            },
+        })
+    }
+
     fn step(&mut self, step: StepKind) -> Result<(), StoreError> {
         self.recorder.step(step)
     }
@@ -398,4 +619,107 @@ fn password_error(target: &PasswordTarget, error: &GraphError, now: i64) -> Erro
         first_occurred_at: now,
         retry_count: 0,
     }
+}
+
+/// The change record of a password sent.
+fn password_change(target: &PasswordTarget, how: &str) -> ObjectChangeRecord {
+    ObjectChangeRecord {
+        step: StepKind::CloudExport,
+        dn: target.dn.to_string(),
+        anchor: target.anchor.to_string(),
+        object_type: ObjectKind::User,
+        cloud_id: Some(target.cloud_id.clone()),
+        change_kind: ChangeKind::Update,
+        attributes: vec![AttributeValues {
+            name: "password".to_owned(),
+            old: Value::Null,
+            new: Value::String(how.to_owned()),
+        }],
+    }
+}
+
+fn user_error(
+    target: &PasswordTarget,
+    error_type: &str,
+    code: Option<String>,
+    server_message: String,
+    hint: &str,
+    now: i64,
+) -> ErrorRecord {
+    ErrorRecord {
+        step: StepKind::CloudExport,
+        dn: target.dn.to_string(),
+        anchor: Some(target.anchor.to_string()),
+        object_type: Some(ObjectKind::User),
+        error_type: error_type.to_owned(),
+        code,
+        server_message,
+        hint: hint.to_owned(),
+        first_occurred_at: now,
+        retry_count: 0,
+    }
+}
+
+/// Through Microsoft Graph: one user's refused password, with what to do about it.
+fn graph_password_error(target: &PasswordTarget, error: &GraphError, now: i64) -> ErrorRecord {
+    let (error_type, code, hint) = match error {
+        GraphError::NotFound { .. } => (
+            "not-found",
+            None,
+            "the cloud user was deleted outside dirsync; the next sync cycle creates it again, and its password follows at the user's next AD password change",
+        ),
+        GraphError::BadRequest { code, message, .. }
+            if message.to_ascii_lowercase().contains("complexity") =>
+        (
+            "password-complexity",
+            Some(code.clone()),
+            "the cloud's password rule refused it (8 to 256 characters, and 3 of: lower case, upper case, digits, symbols); AD's policy allowed it. Make AD's password policy at least as strict, or set options.disable_strong_password = true to let the cloud accept what AD accepts; the user's password is sent again at their next AD change",
+        ),
+        GraphError::BadRequest { code, .. } => (
+            "rejected",
+            Some(code.clone()),
+            "the tenant refused this user's password (the message says why); the next password cycle tries again",
+        ),
+        GraphError::Forbidden { code, .. } => (
+            "forbidden",
+            Some(code.clone()),
+            "the user holds an administrator role: the sync app's User Administrator role may not reset it (Privileged Authentication Administrator or Global Administrator may). Leave the account out of the scope (recommended: cloud administrators should be cloud-only accounts), or reset its cloud password yourself",
+        ),
+        _ => (
+            "failed",
+            None,
+            "see the message; the next password cycle tries again",
+        ),
+    };
+    user_error(target, error_type, code, error.to_string(), hint, now)
+}
+
+fn unreadable_password_error(
+    target: &PasswordTarget,
+    malformed: &MalformedCredentials,
+    now: i64,
+) -> ErrorRecord {
+    user_error(
+        target,
+        "unreadable-password",
+        None,
+        malformed.to_string(),
+        "the domain controller's stored credentials for this user could not be read; set the user's password again in AD",
+        now,
+    )
+}
+
+fn undecryptable_password_error(
+    target: &PasswordTarget,
+    problem: &KeyProblem,
+    now: i64,
+) -> ErrorRecord {
+    user_error(
+        target,
+        "undecryptable-password",
+        None,
+        problem.to_string(),
+        "make the key smb.conf's \"password hash gpg key ids\" names available in directory.password_gpg_home (setup checks it); the user's password is read again by the next password cycle",
+        now,
+    )
 }

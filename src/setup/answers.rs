@@ -82,6 +82,24 @@ pub struct DirectoryAnswers {
     /// Samba's own). A relative path is relative to the answers file.
     #[serde(default)]
     pub password_hash_socket: Option<PathBuf>,
+    /// With password sync through Microsoft Graph: the GnuPG home holding the key Samba
+    /// encrypts passwords to (default `$GNUPGHOME`, else `~/.gnupg`). Relative to the answers file.
+    #[serde(default)]
+    pub password_gpg_home: Option<PathBuf>,
+    /// With password sync through Microsoft Graph: the Samba DC's smb.conf (default
+    /// /etc/samba/smb.conf). Relative to the answers file.
+    #[serde(default)]
+    pub samba_config: Option<PathBuf>,
+}
+
+impl DirectoryAnswers {
+    pub fn password_paths(&self) -> crate::config::PasswordPaths {
+        crate::config::PasswordPaths {
+            socket: self.password_hash_socket.clone(),
+            samba_config: self.samba_config.clone(),
+            gpg_home: self.password_gpg_home.clone(),
+        }
+    }
 }
 
 fn default_authority() -> String {
@@ -238,12 +256,18 @@ pub fn check_answers(path: &Path, mut answers: Answers) -> Result<CheckedAnswers
         (None, true) => TlsTrust::Insecure,
         (None, false) => TlsTrust::SystemRoots,
     };
-    if let Some(socket) = &directory.password_hash_socket {
-        let socket = match path.parent() {
-            Some(dir) if socket.is_relative() => dir.join(socket),
-            _ => socket.clone(),
-        };
-        directory.password_hash_socket = Some(std::path::absolute(&socket).unwrap_or(socket));
+    for given in [
+        &mut directory.password_hash_socket,
+        &mut directory.password_gpg_home,
+        &mut directory.samba_config,
+    ] {
+        if let Some(relative) = given.as_ref() {
+            let joined = match path.parent() {
+                Some(dir) if relative.is_relative() => dir.join(relative),
+                _ => relative.clone(),
+            };
+            *given = Some(std::path::absolute(&joined).unwrap_or(joined));
+        }
     }
     let directory_target = DirectoryTarget::new(
         &directory.server,

@@ -8,6 +8,9 @@ use crate::directory::forest::{
     AdminCheck, AdminLevel, ForestInfo, check_enterprise_admin, read_forest,
 };
 use crate::directory::password_hashes::{SAMBA_PRIVILEGED_SOCKET, SambaPrivilegedSocket};
+use crate::directory::samba_gpg::{
+    GnupgKeyring, KeyProblem, SAMBA_CONFIG, SambaGpgOption, configured_key_ids,
+};
 use crate::directory::setup::DirectoryOptions;
 use crate::directory::{DirectoryConnection, DirectoryError, DirectoryTarget, Dn};
 use crate::secret::Secret;
@@ -161,6 +164,42 @@ pub(super) async fn open_hash_source(
         directory.timeout_secs,
     )
     .await
+}
+
+/// Password sync through Microsoft Graph: proves that Samba keeps new passwords encrypted
+/// (smb.conf's `password hash gpg key ids`) and that this host's key decrypts them (a value
+/// encrypted to each key decrypts). Says what was proven. The wizard's password step calls this.
+pub async fn check_samba_gpg(
+    samba_config: Option<&Path>,
+    gpg_home: Option<&Path>,
+) -> Result<String, SetupFailure> {
+    let samba_config = samba_config.unwrap_or(Path::new(SAMBA_CONFIG)).to_owned();
+    let key_ids = configured_key_ids(&samba_config).map_err(|problem| {
+        let field = match problem {
+            SambaGpgOption::Unreadable { .. } => Field::DirectorySambaConfig,
+            SambaGpgOption::Missing { .. } => Field::OptionsPasswordSyncMode,
+        };
+        SetupFailure::bad_input(Some(field), problem.to_string())
+    })?;
+    let keyring = GnupgKeyring::new(gpg_home.map(Path::to_owned));
+    let checked_ids = key_ids.clone();
+    let checking = keyring.clone();
+    tokio::task::spawn_blocking(move || checking.check_keys(&checked_ids))
+        .await
+        .map_err(|error| SetupFailure::failed(None, format!("the key check stopped: {error}")))?
+        .map_err(|problem| {
+            let field = match problem {
+                KeyProblem::NoGnupg { .. } => None,
+                _ => Some(Field::DirectoryPasswordGpgHome),
+            };
+            SetupFailure::bad_input(field, problem.to_string())
+        })?;
+    Ok(format!(
+        "Samba keeps new passwords encrypted to {} ({}), and the key in {} decrypts them",
+        key_ids.join(", "),
+        samba_config.display(),
+        keyring.describe()
+    ))
 }
 
 /// Opens Samba's privileged socket (`socket`, or Samba's default path) for `domain`: proves that

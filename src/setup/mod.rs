@@ -24,7 +24,8 @@ use crate::cloud::auth::DeviceCodePrompt;
 use crate::cloud::setup::{
     AppOutcome, client_secret_key, enable_directory_sync, set_sync_features,
 };
-use crate::config::{CloudConfig, Config, DirectoryConfig};
+use crate::cloud::{GraphClient, USER_ADMINISTRATOR_ROLE_ID};
+use crate::config::{CloudConfig, Config, DirectoryConfig, PasswordSyncMode};
 use crate::directory::Dn;
 use crate::directory::forest::AdminLevel;
 use crate::directory::password_hashes::PasswordHashSource as _;
@@ -33,7 +34,9 @@ use crate::directory::setup::{DirectoryOptions, DirectorySite, SetupError, set_u
 use crate::secret::Secret;
 use crate::secret_store::SecretStore;
 
-pub use domain::{AdminSession, check_admin, computer_name, open_password_hash_source};
+pub use domain::{
+    AdminSession, check_admin, check_samba_gpg, computer_name, open_password_hash_source,
+};
 use domain::{check_scope, open_hash_source, rights_in_words};
 pub use failure::{CloudFields, FailureKind, Field, SetupFailure};
 use failure::{cloud_setup_failure, directory_failure};
@@ -410,6 +413,14 @@ async fn check_before_changing(
             source.describe()
         ));
         replicate_secrets = source.needs_replicating_directory_changes_all();
+        if answers.options.password_sync_mode == PasswordSyncMode::Graph {
+            let proven = domain::check_samba_gpg(
+                answers.directory.samba_config.as_deref(),
+                answers.directory.password_gpg_home.as_deref(),
+            )
+            .await?;
+            said.progress.note(&proven);
+        }
     }
     Ok(Checked {
         admin,
@@ -531,13 +542,16 @@ async fn sync_app_step(
                 said.progress
                     .note("directory synchronization turned on for the tenant");
             }
-            if options.password_hash_sync {
+            let through_graph = options.password_hash_sync
+                && options.password_sync_mode == PasswordSyncMode::Graph;
+            if options.password_hash_sync && !through_graph {
                 set_sync_features(&client, &[("passwordSyncEnabled", true)])
                     .await
                     .map_err(|error| cloud_setup_failure(&error))?;
                 said.progress
                     .note("password hash sync turned on for the tenant");
             }
+            password_reset_role(&client, &app.service_principal_id, through_graph, said).await?;
             Ok(AppStep {
                 tenant_id: tenant.tenant_id,
                 client_id: app.client_id,
@@ -570,7 +584,13 @@ async fn sync_app_step(
             said.progress.note(&format!(
                 "app {client_id} will sign in with the given secret, now in the OS keyring"
             ));
-            if options.password_hash_sync {
+            if options.password_hash_sync
+                && options.password_sync_mode == PasswordSyncMode::Graph
+            {
+                said.warn(format!(
+                    "options.password_sync_mode: with sign_in = \"app\" setup cannot assign the User Administrator role the app needs to set passwords (only a signed-in administrator can); assign it in the Entra admin center (Roles and administrators → User Administrator → Add assignments → app {client_id}), or run setup once with sign_in = \"device-code\""
+                ));
+            } else if options.password_hash_sync {
                 said.warn(
                     "options.password_hash_sync: with sign_in = \"app\" setup cannot turn on the tenant's password sync (Graph allows that only to a signed-in administrator); run setup once with sign_in = \"device-code\", or turn it on in the Entra admin center".to_owned(),
                 );
@@ -592,6 +612,50 @@ async fn sync_app_step(
             })
         }
     }
+}
+
+/// Password sync through Microsoft Graph needs the sync app to hold User Administrator (Graph
+/// lets an application set passwords only with a role that may reset them); setup assigns it
+/// as the signed-in administrator, and takes it back when that mode is off, so the app never
+/// keeps a role it does not use.
+async fn password_reset_role(
+    admin_client: &GraphClient,
+    service_principal_id: &str,
+    wanted: bool,
+    said: &mut Said<'_>,
+) -> Result<(), SetupFailure> {
+    if wanted {
+        admin_client
+            .assign_directory_role(USER_ADMINISTRATOR_ROLE_ID, service_principal_id)
+            .await
+            .map_err(|error| role_failure(&error, "assign"))?;
+        said.progress.note(
+            "the sync app holds the User Administrator role (to set synced users' passwords)",
+        );
+    } else {
+        let removed = admin_client
+            .revoke_directory_role(USER_ADMINISTRATOR_ROLE_ID, service_principal_id)
+            .await
+            .map_err(|error| role_failure(&error, "take back"))?;
+        if removed > 0 {
+            said.progress.note(
+                "the sync app's User Administrator role was taken back (password sync through Microsoft Graph is off)",
+            );
+        }
+    }
+    Ok(())
+}
+
+fn role_failure(error: &crate::cloud::GraphError, what: &str) -> SetupFailure {
+    let hint = if matches!(error, crate::cloud::GraphError::Forbidden { .. }) {
+        " (only a Global Administrator or Privileged Role Administrator may; sign in as one)"
+    } else {
+        ""
+    };
+    SetupFailure::failed(
+        Some(Field::OptionsPasswordSyncMode),
+        format!("cannot {what} the sync app's User Administrator role: {error}{hint}"),
+    )
 }
 
 /// The configuration the answers lead to, once the tenant, the app and the account are known.
@@ -624,6 +688,8 @@ pub fn config_for(
             service_account_guid,
             timeout_secs: answers.directory.timeout_secs,
             password_hash_socket: answers.directory.password_hash_socket.clone(),
+            password_gpg_home: answers.directory.password_gpg_home.clone(),
+            samba_config: answers.directory.samba_config.clone(),
         },
         options: answers.options.clone(),
         scope: answers.scope.clone(),

@@ -434,7 +434,7 @@ pub async fn check_password_hash_endpoint(
         Ok(PasswordHashEndpoint::Missing { url, answer }) => Err(SetupFailure::bad_input(
             Some(Field::OptionsPasswordHashSync),
             format!(
-                "this tenant has no password hash endpoint ({url} answered: {answer}); public Microsoft Graph offers none, so passwords cannot be synchronized to it; set password_hash_sync = false"
+                "this tenant has no password hash endpoint ({url} answered: {answer}); public Microsoft Graph offers none, so password hashes cannot be synchronized to it; set options.password_sync_mode = \"graph\" (passwords through public Microsoft Graph), or password_hash_sync = false"
             ),
         )),
         Err(error) => Err(graph_failure(error, fields)),
@@ -470,7 +470,9 @@ pub(super) async fn check_cloud_options(
     fields: &CloudFields,
     progress: &mut dyn SetupProgress,
 ) -> Result<(), SetupFailure> {
-    if options.password_hash_sync {
+    if options.password_hash_sync
+        && options.password_sync_mode == crate::config::PasswordSyncMode::Hash
+    {
         check_password_hash_endpoint(client, fields, progress).await?;
     }
     if options.hybrid_write_back {

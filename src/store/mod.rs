@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_create_intents.sql"),
     include_str!("migrations/0007_disabled_links.sql"),
     include_str!("migrations/0008_group_matches.sql"),
+    include_str!("migrations/0009_password_waiting.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

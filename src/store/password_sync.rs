@@ -46,25 +46,56 @@ impl SqliteStore {
         Ok(targets)
     }
 
+    fn record_password_state(
+        &self,
+        synced: &[(Guid, &str)],
+        now: i64,
+        waiting: bool,
+    ) -> Result<(), StoreError> {
+        let connection = self.connection();
+        let transaction = connection.unchecked_transaction()?;
+        {
+            let mut upsert = transaction.prepare(
+                "INSERT INTO password_sync (anchor, cloud_id, synced_at, waiting) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (anchor) DO UPDATE SET cloud_id = excluded.cloud_id, synced_at = excluded.synced_at,
+                     waiting = excluded.waiting",
+            )?;
+            for (anchor, cloud_id) in synced {
+                upsert.execute(params![anchor.to_string(), cloud_id, now, waiting])?;
+            }
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
     /// These users' current passwords are in the cloud (or they have none to send).
     pub fn record_passwords_synced(
         &self,
         synced: &[(Guid, &str)],
         now: i64,
     ) -> Result<(), StoreError> {
-        let connection = self.connection();
-        let transaction = connection.unchecked_transaction()?;
-        {
-            let mut upsert = transaction.prepare(
-                "INSERT INTO password_sync (anchor, cloud_id, synced_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (anchor) DO UPDATE SET cloud_id = excluded.cloud_id, synced_at = excluded.synced_at",
-            )?;
-            for (anchor, cloud_id) in synced {
-                upsert.execute(params![anchor.to_string(), cloud_id, now])?;
-            }
-        }
-        transaction.commit()?;
-        Ok(())
+        self.record_password_state(synced, now, false)
+    }
+
+    /// These users have no password dirsync could send until they next change it in AD.
+    pub fn record_passwords_waiting(
+        &self,
+        waiting: &[(Guid, &str)],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.record_password_state(waiting, now, true)
+    }
+
+    /// How many synced users wait for their next AD password change.
+    pub fn passwords_waiting(&self) -> Result<u64, StoreError> {
+        let count: i64 = self.connection().query_row(
+            "SELECT count(*) FROM password_sync p
+             JOIN links l ON l.anchor = p.anchor AND l.cloud_id = p.cloud_id AND l.kind = 'user'
+             WHERE p.waiting = 1",
+            [],
+            |row| row.get(0),
+        )?;
+        Ok(u64::try_from(count).unwrap_or(0))
     }
 
     /// These users' passwords must be read in full again (their last send failed).

@@ -11,10 +11,12 @@
 //!
 //! This file holds the client and its object operations; `request.rs` a request as data,
 //! `transport.rs` one exchange with its retries and verdicts, `batch.rs` `$batch`, and
-//! `password_hashes.rs` the password hash endpoint.
+//! `password_hashes.rs` the password hash endpoint, `password_profiles.rs` passwords and the
+//! directory role that allows setting them.
 
 mod batch;
 mod password_hashes;
+mod password_profiles;
 mod request;
 mod transport;
 
@@ -31,6 +33,9 @@ use crate::tls::{TlsSetupError, TlsTrust};
 
 pub use batch::BATCH_LIMIT;
 pub use password_hashes::{PasswordHashEndpoint, PasswordHashItem};
+pub use password_profiles::{
+    PASSWORD_RESET_ROLES, PasswordProfileItem, USER_ADMINISTRATOR_ROLE_ID, password_policies,
+};
 pub use request::{CloudQuery, GraphRequest, Method, odata_string};
 use transport::with_conflicting_value;
 

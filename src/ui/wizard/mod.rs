@@ -17,8 +17,9 @@ use std::sync::Arc;
 
 use tokio::runtime::Handle;
 
-use crate::config::{Config, ScopeConfig, SyncOptions};
+use crate::config::{Config, PasswordPaths, PasswordSyncMode, ScopeConfig, SyncOptions};
 use crate::directory::password_hashes::SAMBA_PRIVILEGED_SOCKET;
+use crate::directory::samba_gpg::SAMBA_CONFIG;
 use crate::home::Home;
 use crate::setup::answers::{
     Answers, CloudAnswers, DEFAULT_ADMIN_PASSWORD_ENV, DirectoryAnswers, SignIn,
@@ -161,10 +162,7 @@ impl WizardState {
         wizard.cloud =
             CloudStep::from_answers(&answers.cloud).with_known_app(wizard.cloud.known_app.take());
         wizard.admin = AdminStep::from_answers(&answers.directory);
-        wizard.fill_options(
-            &answers.options,
-            answers.directory.password_hash_socket.as_deref(),
-        );
+        wizard.fill_options(&answers.options, &answers.directory.password_paths());
         wizard.scope.marks =
             scope::ScopeMarks::from_scope(&answers.scope.included, &answers.scope.excluded);
         wizard.review.start_sync = answers.sync_now;
@@ -178,21 +176,25 @@ impl WizardState {
         let mut wizard = WizardState::new(runtime, home);
         wizard.cloud = CloudStep::from_config(config).with_known_app(wizard.cloud.known_app.take());
         wizard.admin = AdminStep::from_config(config);
-        wizard.fill_options(
-            &config.options,
-            config.directory.password_hash_socket.as_deref(),
-        );
+        wizard.fill_options(&config.options, &config.directory.password_paths());
         wizard.scope.marks =
             scope::ScopeMarks::from_scope(&config.scope.included, &config.scope.excluded);
         wizard.timeout_secs = config.directory.timeout_secs;
         wizard
     }
 
-    fn fill_options(&mut self, options: &SyncOptions, socket: Option<&Path>) {
+    fn fill_options(&mut self, options: &SyncOptions, paths: &PasswordPaths) {
         self.write_back.enabled = options.hybrid_write_back;
         self.passwords.enabled = options.password_hash_sync;
-        if let Some(socket) = socket {
+        self.passwords.mode = options.password_sync_mode;
+        if let Some(socket) = &paths.socket {
             self.passwords.socket = socket.display().to_string();
+        }
+        if let Some(samba_config) = &paths.samba_config {
+            self.passwords.samba_config = samba_config.display().to_string();
+        }
+        if let Some(gpg_home) = &paths.gpg_home {
+            self.passwords.gpg_home = gpg_home.display().to_string();
         }
         self.other_options = options.clone();
     }
@@ -217,6 +219,10 @@ impl WizardState {
         let password_hash_socket =
             (self.passwords.enabled && !socket.is_empty() && socket != SAMBA_PRIVILEGED_SOCKET)
                 .then(|| PathBuf::from(socket));
+        let through_graph =
+            self.passwords.enabled && self.passwords.mode == PasswordSyncMode::Graph;
+        let gpg_home = self.passwords.gpg_home.trim();
+        let samba_config = self.passwords.samba_config.trim();
         let ca_file = self.admin.ca_file.trim();
         Answers {
             sync_now: self.review.start_sync,
@@ -238,10 +244,15 @@ impl WizardState {
                 admin_password_env: DEFAULT_ADMIN_PASSWORD_ENV.to_owned(),
                 timeout_secs: self.timeout_secs,
                 password_hash_socket,
+                password_gpg_home: (through_graph && !gpg_home.is_empty())
+                    .then(|| PathBuf::from(gpg_home)),
+                samba_config: (through_graph && !samba_config.is_empty() && samba_config != SAMBA_CONFIG)
+                    .then(|| PathBuf::from(samba_config)),
             },
             options: SyncOptions {
                 hybrid_write_back: self.write_back.enabled,
                 password_hash_sync: self.passwords.enabled,
+                password_sync_mode: self.passwords.mode,
                 ..self.other_options.clone()
             },
             scope: ScopeConfig {

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use tokio::runtime::Handle;
 
 use super::{check_line_ui, text_field_ui};
+use crate::config::PasswordSyncMode;
 use crate::directory::password_hashes::{PasswordHashSource as _, SAMBA_PRIVILEGED_SOCKET};
+use crate::directory::samba_gpg::SAMBA_CONFIG;
 use crate::directory::permissions::write_back_schema;
 use crate::setup::answers::SignIn;
 use crate::setup::{
@@ -191,8 +193,13 @@ pub fn write_back_ui(
 #[derive(Debug)]
 pub struct PasswordStep {
     pub enabled: bool,
+    pub mode: PasswordSyncMode,
     /// Samba's privileged LDAP socket on this host.
     pub socket: String,
+    /// Through Microsoft Graph: the DC's smb.conf and the GnuPG home with the key (empty:
+    /// the defaults).
+    pub samba_config: String,
+    pub gpg_home: String,
     source: Lookup<String>,
     source_for: (u64, String),
     cloud: Lookup<String>,
@@ -203,7 +210,10 @@ impl Default for PasswordStep {
     fn default() -> Self {
         PasswordStep {
             enabled: false,
+            mode: PasswordSyncMode::Hash,
             socket: SAMBA_PRIVILEGED_SOCKET.to_owned(),
+            samba_config: SAMBA_CONFIG.to_owned(),
+            gpg_home: String::new(),
             source: Lookup::NotStarted,
             source_for: (0, String::new()),
             cloud: Lookup::NotStarted,
