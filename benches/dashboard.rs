@@ -135,6 +135,8 @@ fn write_config(dir: &Path) {
             service_account_guid: None,
             timeout_secs: 15,
             password_hash_socket: None,
+            password_gpg_home: None,
+            samba_config: None,
         },
         options: SyncOptions::default(),
         scope: ScopeConfig {

@@ -11,17 +11,10 @@ use std::time::{Duration, Instant};
 
 use common::installation::*;
 use common::lab;
-use dirsync::cloud::auth::SETUP_CLIENT_ID;
-use dirsync::cloud::graph::http_client;
+use common::passwords::*;
 use dirsync::config::{Config, SyncOptions};
-use dirsync::tls::TlsTrust;
 use serde_json::Value;
 use tenant_emulator::EmulatorConfig;
-
-/// The lab DC's privileged LDAP socket (what `directory.password_hash_socket` names).
-fn lab_socket() -> std::path::PathBuf {
-    lab().lab_dir.join("private/ldap_priv/ldapi")
-}
 
 fn password_options() -> SyncOptions {
     SyncOptions {
@@ -33,61 +26,9 @@ fn password_options() -> SyncOptions {
 /// An installation of `included` with password hash sync on, reading the lab DC's socket.
 fn installation(included: &str, tenant: EmulatorConfig) -> Installation {
     let installation = Installation::with_tenant(&[included], &[], password_options(), tenant);
-    set_socket(&installation, &lab_socket());
+    use_lab_dc(&installation, &lab_socket());
     installation
 }
-
-fn set_socket(installation: &Installation, socket: &std::path::Path) {
-    let mut config = Config::load(&installation.config_path()).unwrap();
-    config.directory.password_hash_socket = Some(socket.to_owned());
-    config.save(&installation.config_path()).unwrap();
-}
-
-/// Sets a user's password as an administrator on the DC would.
-fn set_password(ou: &TestOu, user: &str, password: &str) {
-    let lab = lab();
-    let filter = format!("(distinguishedName={})", ou.user_dn(user));
-    let mut command = std::process::Command::new("samba-tool");
-    command
-        .args(["user", "setpassword", "--filter", &filter])
-        .arg(format!("--newpassword={password}"))
-        .args(common::samba_db_args(lab));
-    common::stdout_of(command);
-}
-
-/// The emulator's answer to a resource-owner password sign-in: `Ok(())` or the AADSTS code.
-fn sign_in(installation: &Installation, upn: &str, password: &str) -> Result<(), i64> {
-    let info = &installation.tenant.info;
-    let url = format!("{}/{}/oauth2/v2.0/token", info.authority, info.tenant_id);
-    let body: String = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs([
-            ("grant_type", "password"),
-            ("client_id", SETUP_CLIENT_ID),
-            ("scope", "User.Read"),
-            ("username", upn),
-            ("password", password),
-        ])
-        .finish();
-    let (status, answer): (u16, Value) = runtime().block_on(async {
-        let client = http_client(&TlsTrust::SystemRoots, Duration::from_secs(15)).unwrap();
-        let response = client
-            .post(&url)
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap())
-    });
-    if status == 200 {
-        return Ok(());
-    }
-    Err(answer["error_codes"][0].as_i64().unwrap_or(-1))
-}
-
-const WRONG_PASSWORD: i64 = 50_126;
-const ACCOUNT_DISABLED: i64 = 50_057;
 
 /// The changes a run recorded, by DN.
 fn changed_dns(installation: &Installation, report: &Value) -> Vec<String> {
@@ -303,7 +244,7 @@ fn without_a_hash_source_or_a_cloud_endpoint_the_cycle_says_so_and_sends_nothing
     assert!(installation.tenant.users_with_synced_password().is_empty());
 
     // No hash source on this host (the socket is elsewhere).
-    set_socket(
+    use_lab_dc(
         &installation,
         std::path::Path::new("/nonexistent/ldap_priv/ldapi"),
     );

@@ -306,6 +306,8 @@ fn write_home(dir: &Path) {
             service_account_guid: None,
             timeout_secs: 15,
             password_hash_socket: None,
+            password_gpg_home: None,
+            samba_config: None,
         },
         options: SyncOptions {
             deletion_threshold: 5,

@@ -316,7 +316,11 @@ impl PasswordHashSource for SambaPrivilegedSocket {
                         .collect::<String>()
                 );
                 let (entries, _, _) = self.dirsync(&filter, &[]).await?;
-                reads.extend(entries.iter().filter_map(|entry| hash_read(entry, self.stored_passwords)));
+                reads.extend(
+                    entries
+                        .iter()
+                        .filter_map(|entry| hash_read(entry, self.stored_passwords)),
+                );
             }
         }
         Ok(reads)

@@ -28,7 +28,7 @@ impl Cleartext {
     /// From the UTF-16LE form AD keeps (`Primary:CLEARTEXT`, and what `Primary:SambaGPG`
     /// encrypts). `None` if it is not UTF-16.
     pub fn from_utf16le(bytes: &[u8]) -> Option<Cleartext> {
-        if bytes.len() % 2 != 0 {
+        if !bytes.len().is_multiple_of(2) {
             return None;
         }
         let units: Zeroizing<Vec<u16>> = Zeroizing::new(
@@ -178,7 +178,8 @@ impl GnupgKeyring {
         let no_gnupg = |error: gpgme::Error| KeyProblem::NoGnupg {
             reason: error.to_string(),
         };
-        let mut context = gpgme::Context::from_protocol(gpgme::Protocol::OpenPgp).map_err(no_gnupg)?;
+        let mut context =
+            gpgme::Context::from_protocol(gpgme::Protocol::OpenPgp).map_err(no_gnupg)?;
         if let Some(home) = &self.home {
             context
                 .set_engine_home_dir(home.to_string_lossy().into_owned())
@@ -201,7 +202,9 @@ impl GnupgKeyring {
                 home: home.clone(),
                 key_id: key_id.clone(),
             };
-            context.get_secret_key(key_id.as_str()).map_err(|_| no_key())?;
+            context
+                .get_secret_key(key_id.as_str())
+                .map_err(|_| no_key())?;
             let key = context.get_key(key_id.as_str()).map_err(|_| no_key())?;
             let probe = b"dirsync: can this host decrypt Samba's passwords?";
             let mut encrypted = Vec::new();
@@ -291,7 +294,10 @@ mod tests {
         let cleartext = Cleartext::from_utf16le(&utf16).expect("utf-16");
         assert_eq!(cleartext.expose(), "Pä$$-1");
         assert_eq!(format!("{cleartext:?}"), "Cleartext(***)");
-        assert!(Cleartext::from_utf16le(&[0x00, 0xd8]).is_none(), "a lone surrogate");
+        assert!(
+            Cleartext::from_utf16le(&[0x00, 0xd8]).is_none(),
+            "a lone surrogate"
+        );
         assert!(Cleartext::from_utf16le(&[0x41]).is_none(), "odd length");
     }
 }

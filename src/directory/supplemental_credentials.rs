@@ -84,8 +84,9 @@ pub fn parse(value: &[u8]) -> Result<StoredPasswords, MalformedCredentials> {
         let hex = &value[value_start..end];
         match name.as_str() {
             "Primary:CLEARTEXT" => {
-                found.cleartext_utf16 =
-                    Some(Zeroizing::new(from_hex(hex).ok_or(MalformedCredentials::NotHex(index))?));
+                found.cleartext_utf16 = Some(Zeroizing::new(
+                    from_hex(hex).ok_or(MalformedCredentials::NotHex(index))?,
+                ));
             }
             "Primary:SambaGPG" => {
                 found.samba_gpg = Some(from_hex(hex).ok_or(MalformedCredentials::NotHex(index))?);
@@ -110,12 +111,12 @@ fn utf16_name(bytes: &[u8]) -> String {
 }
 
 fn from_hex(hex: &[u8]) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return None;
     }
     let digit = |byte: u8| char::from(byte).to_digit(16);
     hex.chunks_exact(2)
-        .map(|pair| Some(u8::try_from(digit(pair[0])? * 16 + digit(pair[1])?).ok()?))
+        .map(|pair| u8::try_from(digit(pair[0])? * 16 + digit(pair[1])?).ok())
         .collect()
 }
 
@@ -162,7 +163,10 @@ mod tests {
         ]);
         let found = parse(&value).expect("well formed");
         assert_eq!(found.cleartext_utf16.as_deref(), Some(&utf16("Päss-1")));
-        assert_eq!(found.samba_gpg.as_deref(), Some(&b"-----BEGIN PGP MESSAGE-----"[..]));
+        assert_eq!(
+            found.samba_gpg.as_deref(),
+            Some(&b"-----BEGIN PGP MESSAGE-----"[..])
+        );
         assert!(!format!("{found:?}").contains("P\0"), "{found:?}");
     }
 

@@ -488,7 +488,10 @@ impl PasswordCycle<'_> {
                     Ok(()) => {
                         export.updates += 1;
                         synced.push((target.anchor, target.cloud_id.as_str()));
-                        changes.push(password_change(target, "set through Microsoft Graph from AD"));
+                        changes.push(password_change(
+                            target,
+                            "set through Microsoft Graph from AD",
+                        ));
                     }
                     Err(error) => {
                         failed.push(target.anchor);
@@ -559,10 +562,11 @@ impl PasswordCycle<'_> {
             return Ok(());
         };
         let held = self.graph.directory_roles_of(principal).await?;
-        if held
-            .iter()
-            .any(|role| PASSWORD_RESET_ROLES.iter().any(|allowed| role.eq_ignore_ascii_case(allowed)))
-        {
+        if held.iter().any(|role| {
+            PASSWORD_RESET_ROLES
+                .iter()
+                .any(|allowed| role.eq_ignore_ascii_case(allowed))
+        }) {
             return Ok(());
         }
         Err(PasswordFailure::NoResetRole {
@@ -670,11 +674,13 @@ fn graph_password_error(target: &PasswordTarget, error: &GraphError, now: i64) -
         ),
         GraphError::BadRequest { code, message, .. }
             if message.to_ascii_lowercase().contains("complexity") =>
-        (
-            "password-complexity",
-            Some(code.clone()),
-            "the cloud's password rule refused it (8 to 256 characters, and 3 of: lower case, upper case, digits, symbols); AD's policy allowed it. Make AD's password policy at least as strict, or set options.disable_strong_password = true to let the cloud accept what AD accepts; the user's password is sent again at their next AD change",
-        ),
+        {
+            (
+                "password-complexity",
+                Some(code.clone()),
+                "the cloud's password rule refused it (8 to 256 characters, and 3 of: lower case, upper case, digits, symbols); AD's policy allowed it. Make AD's password policy at least as strict, or set options.disable_strong_password = true to let the cloud accept what AD accepts; the user's password is sent again at their next AD change",
+            )
+        }
         GraphError::BadRequest { code, .. } => (
             "rejected",
             Some(code.clone()),

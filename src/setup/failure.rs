@@ -43,7 +43,10 @@ impl Field {
             "directory.password_hash_socket",
         ),
         (Field::DirectorySambaConfig, "directory.samba_config"),
-        (Field::DirectoryPasswordGpgHome, "directory.password_gpg_home"),
+        (
+            Field::DirectoryPasswordGpgHome,
+            "directory.password_gpg_home",
+        ),
         (Field::OptionsPasswordHashSync, "options.password_hash_sync"),
         (Field::OptionsPasswordSyncMode, "options.password_sync_mode"),
         (Field::OptionsHybridWriteBack, "options.hybrid_write_back"),

@@ -414,7 +414,7 @@ async fn check_before_changing(
         ));
         replicate_secrets = source.needs_replicating_directory_changes_all();
         if answers.options.password_sync_mode == PasswordSyncMode::Graph {
-            let proven = domain::check_samba_gpg(
+            let proven = check_samba_gpg(
                 answers.directory.samba_config.as_deref(),
                 answers.directory.password_gpg_home.as_deref(),
             )
@@ -542,8 +542,8 @@ async fn sync_app_step(
                 said.progress
                     .note("directory synchronization turned on for the tenant");
             }
-            let through_graph = options.password_hash_sync
-                && options.password_sync_mode == PasswordSyncMode::Graph;
+            let through_graph =
+                options.password_hash_sync && options.password_sync_mode == PasswordSyncMode::Graph;
             if options.password_hash_sync && !through_graph {
                 set_sync_features(&client, &[("passwordSyncEnabled", true)])
                     .await
@@ -584,9 +584,7 @@ async fn sync_app_step(
             said.progress.note(&format!(
                 "app {client_id} will sign in with the given secret, now in the OS keyring"
             ));
-            if options.password_hash_sync
-                && options.password_sync_mode == PasswordSyncMode::Graph
-            {
+            if options.password_hash_sync && options.password_sync_mode == PasswordSyncMode::Graph {
                 said.warn(format!(
                     "options.password_sync_mode: with sign_in = \"app\" setup cannot assign the User Administrator role the app needs to set passwords (only a signed-in administrator can); assign it in the Entra admin center (Roles and administrators → User Administrator → Add assignments → app {client_id}), or run setup once with sign_in = \"device-code\""
                 ));

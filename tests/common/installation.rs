@@ -205,6 +205,8 @@ impl Installation {
                 service_account_guid: None,
                 timeout_secs: 15,
                 password_hash_socket: None,
+                password_gpg_home: None,
+                samba_config: None,
             },
             options,
             scope: ScopeConfig {

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod installation;
+pub mod passwords;
 pub mod write_back;
 
 use std::path::{Path, PathBuf};
@@ -23,6 +24,10 @@ pub struct Lab {
     pub ca_file: PathBuf,
     pub dns_host_name: String,
     pub lab_dir: PathBuf,
+    /// The DC's smb.conf, and the GnuPG home and key Samba encrypts passwords to.
+    pub smb_conf: PathBuf,
+    pub gpg_home: PathBuf,
+    pub gpg_key_id: String,
 }
 
 pub fn repository_root() -> &'static Path {
@@ -125,9 +130,17 @@ pub fn stdout_of(mut command: Command) -> String {
 /// `samba-tool ARGS` against the lab's database directly (as root on the DC host), as an
 /// administrator would make changes; returns what it printed.
 pub fn samba_tool(lab: &Lab, args: &[&str]) -> String {
-    let mut command = Command::new("samba-tool");
+    let mut command = samba_tool_command(lab);
     command.args(args).args(samba_db_args(lab));
     stdout_of(command)
+}
+
+/// `samba-tool` as root on the DC host runs it: with the GnuPG home the DC's samba has, since a
+/// password change writes `Primary:SambaGPG` and fails when the key cannot be found.
+pub fn samba_tool_command(lab: &Lab) -> Command {
+    let mut command = Command::new("samba-tool");
+    command.env("GNUPGHOME", &lab.gpg_home);
+    command
 }
 
 /// `-H <sam.ldb> -s <smb.conf>` for Samba's local tools.

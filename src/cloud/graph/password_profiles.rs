@@ -82,13 +82,20 @@ impl GraphClient {
     }
 
     /// Assigns a directory role to a principal, tenant-wide
-    /// (https://learn.microsoft.com/en-us/graph/api/rbacapplication-post-roleassignments?view=graph-rest-1.0);
-    /// an assignment that already exists counts as made.
+    /// (https://learn.microsoft.com/en-us/graph/api/rbacapplication-post-roleassignments?view=graph-rest-1.0),
+    /// unless it holds it already (Graph refuses a second, identical assignment).
     pub async fn assign_directory_role(
         &self,
         role_definition_id: &str,
         principal_id: &str,
     ) -> Result<(), GraphError> {
+        if !self
+            .role_assignment_ids(role_definition_id, principal_id)
+            .await?
+            .is_empty()
+        {
+            return Ok(());
+        }
         let request = GraphRequest::new(
             Method::Post,
             &["roleManagement", "directory", "roleAssignments"],
@@ -100,24 +107,31 @@ impl GraphClient {
             "directoryScopeId": "/",
         }));
         match self.send(&request).await {
+            // Made meanwhile by someone else: "A conflicting object with one or more of the
+            // specified property values is present in the directory."
             Ok(_) | Err(GraphError::Conflict { .. }) => Ok(()),
+            Err(GraphError::BadRequest { message, .. })
+                if message.contains("conflicting object") =>
+            {
+                Ok(())
+            }
             Err(error) => Err(error),
         }
     }
 
-    /// Removes a principal's assignments of one role; `Ok(n)`: how many were removed.
-    pub async fn revoke_directory_role(
+    /// The ids of a principal's assignments of one role.
+    async fn role_assignment_ids(
         &self,
         role_definition_id: &str,
         principal_id: &str,
-    ) -> Result<usize, GraphError> {
+    ) -> Result<Vec<String>, GraphError> {
         let request = GraphRequest::get(&["roleManagement", "directory", "roleAssignments"])
             .with_query(
                 "$filter",
                 &format!("principalId eq {}", super::odata_string(principal_id)),
             );
         let answer = self.send(&request).await?;
-        let ids: Vec<String> = answer
+        Ok(answer
             .as_ref()
             .and_then(|answer| answer.get("value"))
             .and_then(Value::as_array)
@@ -134,7 +148,18 @@ impl GraphClient {
                     .map(str::to_owned)
                     .collect()
             })
-            .unwrap_or_default();
+            .unwrap_or_default())
+    }
+
+    /// Removes a principal's assignments of one role; `Ok(n)`: how many were removed.
+    pub async fn revoke_directory_role(
+        &self,
+        role_definition_id: &str,
+        principal_id: &str,
+    ) -> Result<usize, GraphError> {
+        let ids = self
+            .role_assignment_ids(role_definition_id, principal_id)
+            .await?;
         for id in &ids {
             let delete = GraphRequest::new(
                 Method::Delete,

@@ -246,7 +246,9 @@ impl WizardState {
                 password_hash_socket,
                 password_gpg_home: (through_graph && !gpg_home.is_empty())
                     .then(|| PathBuf::from(gpg_home)),
-                samba_config: (through_graph && !samba_config.is_empty() && samba_config != SAMBA_CONFIG)
+                samba_config: (through_graph
+                    && !samba_config.is_empty()
+                    && samba_config != SAMBA_CONFIG)
                     .then(|| PathBuf::from(samba_config)),
             },
             options: SyncOptions {

@@ -9,8 +9,8 @@ use tokio::runtime::Handle;
 use super::{check_line_ui, text_field_ui};
 use crate::config::PasswordSyncMode;
 use crate::directory::password_hashes::{PasswordHashSource as _, SAMBA_PRIVILEGED_SOCKET};
-use crate::directory::samba_gpg::SAMBA_CONFIG;
 use crate::directory::permissions::write_back_schema;
+use crate::directory::samba_gpg::SAMBA_CONFIG;
 use crate::setup::answers::SignIn;
 use crate::setup::{
     AdminSession, CloudFields, CloudSession, SetupFailure, check_mailbox_endpoint,
