@@ -972,3 +972,109 @@ async fn the_app_s_credential_is_warned_of_and_renewed_with_an_administrator_s_s
     assert_eq!(held["secret"], new_key.expose());
     remove_test_accounts(lab).await;
 }
+
+/// Password sync through Microsoft Graph needs Samba to keep passwords encrypted and this host's
+/// key to decrypt them: setup refuses without either, saying the line to add and where; with
+/// both it assigns the sync app the User Administrator role, and takes it back when the mode is
+/// turned off.
+#[tokio::test]
+async fn password_sync_through_graph_is_checked_and_its_role_assigned_then_taken_back() {
+    let _turn = LAB_TURN.lock().await;
+    let lab = lab();
+    let home = tempfile::tempdir().unwrap();
+    let tenant = RunningEmulator::start(EmulatorConfig {
+        verified_domains: vec!["corp.dirsync.test".to_owned()],
+        auto_approve: true,
+        device_code_interval_secs: 1,
+        password_hash_endpoint: false,
+        ..EmulatorConfig::default()
+    })
+    .unwrap();
+    let setup_with = |options: &str, samba_config: &Path, gpg_home: &Path, computer: &str| {
+        let text = with_hash_socket(
+            lab,
+            &answers(
+                lab,
+                &device_code_sign_in(&tenant),
+                options,
+                &[ou(lab, "OU=Corp")],
+                &[],
+            ),
+            &lab.lab_dir.join("private/ldap_priv/ldapi"),
+        )
+        .replace(
+            "password_hash_socket",
+            &format!(
+                "samba_config = \"{}\"\npassword_gpg_home = \"{}\"\npassword_hash_socket",
+                samba_config.display(),
+                gpg_home.display()
+            ),
+        );
+        let env = [("DIRSYNC_ADMIN_PASSWORD", lab.admin_password.as_str())];
+        setup(home.path(), &text, computer, &env, false)
+    };
+    let graph_mode = "password_hash_sync = true\npassword_sync_mode = \"graph\"";
+
+    // smb.conf without the option: the exact line, and where.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let bare_conf = elsewhere.path().join("smb.conf");
+    std::fs::write(&bare_conf, "[global]\n\tworkgroup = CORP\n").unwrap();
+    let computer = unique_computer("pwg-conf");
+    let run = setup_with(graph_mode, &bare_conf, &lab.gpg_home, &computer);
+    assert_eq!(run.status, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("options.password_sync_mode")
+            && run.stderr.contains(&bare_conf.display().to_string())
+            && run
+                .stderr
+                .contains("`password hash gpg key ids = <fingerprint of your key>`")
+            && run.stderr.contains("[global]"),
+        "{}",
+        run.stderr
+    );
+    assert!(accounts_for(lab, &computer).is_empty());
+
+    // The option, but a GnuPG home without the key.
+    let empty_home = tempfile::tempdir().unwrap();
+    let computer = unique_computer("pwg-key");
+    let run = setup_with(graph_mode, &lab.smb_conf, empty_home.path(), &computer);
+    assert_eq!(run.status, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("directory.password_gpg_home")
+            && run.stderr.contains(&lab.gpg_key_id)
+            && run.stderr.contains("no secret key"),
+        "{}",
+        run.stderr
+    );
+    assert!(accounts_for(lab, &computer).is_empty());
+
+    // Both: proven, and the app holds User Administrator.
+    let computer = unique_computer("pwg");
+    let run = setup_with(graph_mode, &lab.smb_conf, &lab.gpg_home, &computer);
+    assert_eq!(run.status, 0, "{run:?}");
+    assert!(
+        run.stderr.contains("decrypts them") && run.stderr.contains("User Administrator"),
+        "{}",
+        run.stderr
+    );
+    let config = Config::load(&home.path().join("config.toml")).unwrap();
+    assert_eq!(
+        config.options.password_sync_mode,
+        dirsync::config::PasswordSyncMode::Graph
+    );
+    let principal = config.cloud.service_principal_id.clone().unwrap();
+    const USER_ADMINISTRATOR: &str = "fe930be7-5e62-47db-91af-98c3a49a38b1";
+    assert_eq!(tenant.roles_of(&principal), vec![USER_ADMINISTRATOR]);
+
+    // Setup again with the mode off: the role is taken back.
+    let run = setup_with(
+        "password_hash_sync = false",
+        &lab.smb_conf,
+        &lab.gpg_home,
+        &computer,
+    );
+    assert_eq!(run.status, 0, "{run:?}");
+    assert!(run.stderr.contains("taken back"), "{}", run.stderr);
+    assert!(tenant.roles_of(&principal).is_empty());
+    remove_test_accounts(lab).await;
+}

@@ -375,6 +375,19 @@ impl RunningEmulator {
         Ok(())
     }
 
+    /// The role definition ids a user or service principal holds directly, for tests that
+    /// check what setup assigned.
+    pub fn roles_of(&self, principal_id: &str) -> Vec<String> {
+        self.app.store.read(|state| {
+            state
+                .objects
+                .get(&principal_id.to_ascii_lowercase())
+                .filter(|object| object.is_live())
+                .map(graph::roles::roles_of)
+                .unwrap_or_default()
+        })
+    }
+
     /// Counters since start (or since the last `DELETE /_emulator/stats`).
     pub fn stats(&self) -> StatsSnapshot {
         self.app.stats.snapshot()
