@@ -230,6 +230,16 @@ excluded = ["OU=Paris,OU=Sales,DC=corp,DC=example,DC=com"]
         harness.state_mut().wizard_mut().unwrap().step = step;
         wait_until_idle(&mut harness);
         harness.snapshot(name);
+        if step == WizardStep::PasswordSync {
+            // The other mode shows what it needs: smb.conf's key and this host's GnuPG home.
+            harness.get_by_label("through Microsoft Graph").click();
+            wait_until_idle(&mut harness);
+            harness.snapshot("wizard-5-password-sync-graph");
+            harness
+                .get_by_label("password hash (Microsoft's sync service)")
+                .click();
+            wait_until_idle(&mut harness);
+        }
     }
     harness.get_by_label("Cancel").click();
     harness.run_steps(3);

@@ -9,7 +9,7 @@ use crate::clock::human_time;
 use crate::cloud::FlowPolicy;
 use crate::cloud::auth::DeviceCodePrompt;
 use crate::cloud::setup::CloudDomain;
-use crate::config::Config;
+use crate::config::{Config, PasswordSyncMode};
 use crate::engine::cycle::sync_app_client;
 use crate::home::Home;
 use crate::run_report::human_duration;
@@ -31,6 +31,9 @@ pub struct PasswordFailure {
 pub struct StoreFacts {
     figures: ConnectorFigures,
     password_failure: Option<PasswordFailure>,
+    /// Synced users with no password dirsync could send yet (through Microsoft Graph: set
+    /// before Samba kept passwords), until their next AD password change.
+    passwords_waiting: u64,
 }
 
 #[derive(Debug, Default)]
@@ -132,6 +135,7 @@ pub fn connectors_ui(
             Ok(StoreFacts {
                 figures: store.connector_figures()?,
                 password_failure,
+                passwords_waiting: store.passwords_waiting()?,
             })
         });
     }
@@ -276,13 +280,30 @@ pub fn connectors_ui(
                 fact_ui(ui, "Hybrid write-back", on_off(options.hybrid_write_back));
                 fact_ui(
                     ui,
-                    "Password hash sync",
+                    "Password sync",
                     if options.password_hash_sync {
-                        format!("on, every {} seconds", options.password_interval_secs)
+                        format!(
+                            "{}, every {} seconds",
+                            options.password_sync_mode.label(),
+                            options.password_interval_secs
+                        )
                     } else {
                         "off".to_owned()
                     },
                 );
+                if options.password_hash_sync
+                    && options.password_sync_mode == PasswordSyncMode::Graph
+                    && let Some(facts) = facts
+                {
+                    fact_ui(
+                        ui,
+                        "Waiting for a password change",
+                        format!(
+                            "{} users (their cloud password is set at their next AD password change)",
+                            facts.passwords_waiting
+                        ),
+                    );
+                }
                 if let Some(failure) = facts.and_then(|facts| facts.password_failure.as_ref()) {
                     ui.strong("Last password run");
                     ui.colored_label(

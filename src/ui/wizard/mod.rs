@@ -187,6 +187,7 @@ impl WizardState {
         self.write_back.enabled = options.hybrid_write_back;
         self.passwords.enabled = options.password_hash_sync;
         self.passwords.mode = options.password_sync_mode;
+        self.passwords.disable_strong_password = options.disable_strong_password;
         if let Some(socket) = &paths.socket {
             self.passwords.socket = socket.display().to_string();
         }
@@ -255,6 +256,9 @@ impl WizardState {
                 hybrid_write_back: self.write_back.enabled,
                 password_hash_sync: self.passwords.enabled,
                 password_sync_mode: self.passwords.mode,
+                disable_strong_password: self.passwords.enabled
+                    && self.passwords.mode == PasswordSyncMode::Graph
+                    && self.passwords.disable_strong_password,
                 ..self.other_options.clone()
             },
             scope: ScopeConfig {
@@ -289,7 +293,7 @@ impl WizardState {
             WizardStep::HybridWriteBack => {
                 "With write-back on, the tenant's mailbox check must pass."
             }
-            WizardStep::PasswordSync => "With password hash sync on, both checks must pass.",
+            WizardStep::PasswordSync => "With password sync on, its checks must pass.",
             WizardStep::Scope => "Check at least one OU.",
             WizardStep::Review => "The preview of the first sync must finish first.",
             WizardStep::Apply => "Setup has not finished.",

@@ -1,5 +1,6 @@
-//! Steps 4 and 5: hybrid write-back and password hash sync, each on or off, each checked against
-//! this forest and this tenant when on.
+//! Steps 4 and 5: hybrid write-back and password sync, each on or off, each checked against
+//! this forest and this tenant (or, for passwords through Microsoft Graph, this host's key) when
+//! on.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use crate::directory::samba_gpg::SAMBA_CONFIG;
 use crate::setup::answers::SignIn;
 use crate::setup::{
     AdminSession, CloudFields, CloudSession, SetupFailure, check_mailbox_endpoint,
-    check_password_hash_endpoint, open_password_hash_source,
+    check_password_hash_endpoint, check_samba_gpg, open_password_hash_source,
 };
 use crate::ui::task::Lookup;
 use crate::ui::theme;
@@ -197,13 +198,16 @@ pub struct PasswordStep {
     /// Samba's privileged LDAP socket on this host.
     pub socket: String,
     /// Through Microsoft Graph: the DC's smb.conf and the GnuPG home with the key (empty:
-    /// the defaults).
+    /// the defaults), and whether the cloud's complexity rule is waived.
     pub samba_config: String,
     pub gpg_home: String,
+    pub disable_strong_password: bool,
     source: Lookup<String>,
     source_for: (u64, String),
     cloud: Lookup<String>,
     cloud_for: u64,
+    key: Lookup<String>,
+    key_for: (String, String),
 }
 
 impl Default for PasswordStep {
@@ -214,26 +218,46 @@ impl Default for PasswordStep {
             socket: SAMBA_PRIVILEGED_SOCKET.to_owned(),
             samba_config: SAMBA_CONFIG.to_owned(),
             gpg_home: String::new(),
+            disable_strong_password: false,
             source: Lookup::NotStarted,
             source_for: (0, String::new()),
             cloud: Lookup::NotStarted,
             cloud_for: 0,
+            key: Lookup::NotStarted,
+            key_for: (String::new(), String::new()),
         }
     }
 }
 
 impl PasswordStep {
-    /// Off, or on with both the hash source and the tenant checked for what is entered now.
+    /// Off, or on with the source and what the mode needs checked for what is entered now:
+    /// the tenant's password hash endpoint, or Samba's encrypted passwords and this host's key.
     pub fn passed(&self, cloud_generation: u64, admin_generation: u64) -> bool {
-        !self.enabled
-            || (self.source.done().is_some()
-                && self.source_for == (admin_generation, self.socket.trim().to_owned())
-                && self.cloud.done().is_some()
-                && self.cloud_for == cloud_generation)
+        if !self.enabled {
+            return true;
+        }
+        let source = self.source.done().is_some()
+            && self.source_for == (admin_generation, self.socket.trim().to_owned());
+        let needs = match self.mode {
+            PasswordSyncMode::Hash => {
+                self.cloud.done().is_some() && self.cloud_for == cloud_generation
+            }
+            PasswordSyncMode::Graph => {
+                self.key.done().is_some() && self.key_for == self.key_wanted()
+            }
+        };
+        source && needs
     }
 
     pub fn busy(&self) -> bool {
-        self.source.is_running() || self.cloud.is_running()
+        self.source.is_running() || self.cloud.is_running() || self.key.is_running()
+    }
+
+    fn key_wanted(&self) -> (String, String) {
+        (
+            self.samba_config.trim().to_owned(),
+            self.gpg_home.trim().to_owned(),
+        )
     }
 }
 
@@ -247,21 +271,44 @@ pub fn passwords_ui(
 ) {
     step.source.poll();
     step.cloud.poll();
-    ui.heading("Password hash sync");
+    step.key.poll();
+    ui.heading("Password sync");
     ui.label(
-        "Same sign-on: users sign in to the cloud with their AD password. dirsync reads each \
-         password's hash from AD and sends the cloud only a salted, 1,000-times-hashed form of it \
-         (Microsoft's documented transform); the password and its NT hash never leave this side.",
-    );
-    ui.label(
-        "This is not single sign-on: users still type their password at the cloud's sign-in page, \
-         and a changed AD password reaches the cloud within the password cycle (2 minutes).",
+        "Same sign-on: users sign in to the cloud with their AD password. This is not single \
+         sign-on: users still type their password at the cloud's sign-in page, and a changed AD \
+         password reaches the cloud within the password cycle (2 minutes).",
     );
     ui.add_space(8.0);
-    ui.checkbox(&mut step.enabled, "Synchronize password hashes");
+    ui.checkbox(&mut step.enabled, "Synchronize passwords");
     if !step.enabled {
         return;
     }
+    ui.add_space(4.0);
+    ui.radio_value(
+        &mut step.mode,
+        PasswordSyncMode::Hash,
+        PasswordSyncMode::Hash.label(),
+    );
+    ui.indent("hash-mode", |ui| {
+        ui.weak(
+            "The cloud receives only a salted, 1,000-times-hashed form of each NT hash \
+             (Microsoft's documented transform), never the password. Needs Microsoft's password \
+             hash sync service, which public Microsoft Graph does not offer.",
+        );
+    });
+    ui.radio_value(
+        &mut step.mode,
+        PasswordSyncMode::Graph,
+        PasswordSyncMode::Graph.label(),
+    );
+    ui.indent("graph-mode", |ui| {
+        ui.weak(
+            "Works with any Microsoft Entra tenant. Samba keeps each new password encrypted to \
+             your OpenPGP key (smb.conf: password hash gpg key ids); dirsync decrypts it on this \
+             host and sets it as the user's cloud password. The app gets the User Administrator \
+             role. Users get their cloud password at their next AD password change.",
+        );
+    });
     ui.add_space(6.0);
     text_field_ui(
         ui,
@@ -269,7 +316,20 @@ pub fn passwords_ui(
         &mut step.socket,
         SAMBA_PRIVILEGED_SOCKET,
     );
-    ui.weak("dirsync reads hashes on the Samba DC host through this socket (root only). Windows domain controllers are not supported yet.");
+    ui.weak("dirsync reads passwords on the Samba DC host through this socket (root only). Windows domain controllers are not supported yet.");
+    if step.mode == PasswordSyncMode::Graph {
+        text_field_ui(ui, "Samba's smb.conf", &mut step.samba_config, SAMBA_CONFIG);
+        text_field_ui(
+            ui,
+            "GnuPG home with the key",
+            &mut step.gpg_home,
+            "$GNUPGHOME, else ~/.gnupg",
+        );
+        ui.checkbox(
+            &mut step.disable_strong_password,
+            "Let the cloud accept passwords its complexity rule would refuse (AD's policy still applies)",
+        );
+    }
     ui.add_space(6.0);
 
     match admin {
@@ -290,9 +350,9 @@ pub fn passwords_ui(
             check_line_ui(
                 ui,
                 &step.source,
-                "Checking the password hash source…",
+                "Checking the password source…",
                 &[],
-                |found| format!("Hashes can be read through {found}"),
+                |found| format!("Passwords can be read through {found}"),
             );
         }
         None => {
@@ -302,6 +362,28 @@ pub fn passwords_ui(
             );
         }
     }
+    match step.mode {
+        PasswordSyncMode::Hash => hash_endpoint_ui(ui, step, runtime, cloud),
+        PasswordSyncMode::Graph => samba_key_ui(ui, step, runtime, cloud.as_ref()),
+    }
+    if (step.source.failure().is_some()
+        || step.cloud.failure().is_some()
+        || step.key.failure().is_some())
+        && ui.button("Check again").clicked()
+    {
+        step.source = Lookup::NotStarted;
+        step.cloud = Lookup::NotStarted;
+        step.key = Lookup::NotStarted;
+    }
+}
+
+/// Password hash mode: the tenant must accept hashes.
+fn hash_endpoint_ui(
+    ui: &mut egui::Ui,
+    step: &mut PasswordStep,
+    runtime: &Handle,
+    cloud: Option<(CloudSession, u64)>,
+) {
     match cloud {
         Some((session, generation)) => {
             if matches!(step.cloud, Lookup::NotStarted) || step.cloud_for != generation {
@@ -328,11 +410,49 @@ pub fn passwords_ui(
             ui.colored_label(theme::error(ui), "Sign in to the cloud first (step 2).");
         }
     }
-    if (step.source.failure().is_some() || step.cloud.failure().is_some())
-        && ui.button("Check again").clicked()
+}
+
+/// Through Microsoft Graph: Samba must keep passwords encrypted, and this host's key must
+/// decrypt them. The role is assigned when setup applies.
+fn samba_key_ui(
+    ui: &mut egui::Ui,
+    step: &mut PasswordStep,
+    runtime: &Handle,
+    cloud: Option<&(CloudSession, u64)>,
+) {
+    let wanted = step.key_wanted();
+    if !step.key.is_running() && (matches!(step.key, Lookup::NotStarted) || step.key_for != wanted)
     {
-        step.source = Lookup::NotStarted;
-        step.cloud = Lookup::NotStarted;
+        step.key_for = wanted.clone();
+        let (samba_config, gpg_home) = wanted;
+        step.key = Lookup::start(runtime, ui.ctx(), move |_| async move {
+            let samba_config = (!samba_config.is_empty()).then(|| PathBuf::from(samba_config));
+            let gpg_home = (!gpg_home.is_empty()).then(|| PathBuf::from(gpg_home));
+            check_samba_gpg(samba_config.as_deref(), gpg_home.as_deref()).await
+        });
+    }
+    check_line_ui(
+        ui,
+        &step.key,
+        "Checking that Samba keeps passwords encrypted and this host can decrypt them…",
+        &[],
+        |proven| proven.clone(),
+    );
+    match cloud {
+        Some((CloudSession::App { .. }, _)) => {
+            ui.colored_label(
+                theme::warning(ui),
+                "Signed in as an existing app: assign it the User Administrator role yourself \
+                 (Entra admin center → Roles and administrators → User Administrator → Add \
+                 assignments).",
+            );
+        }
+        Some((CloudSession::Admin { .. }, _)) => {
+            ui.label("Setup will assign dirsync's app the User Administrator role, as you.");
+        }
+        None => {
+            ui.colored_label(theme::error(ui), "Sign in to the cloud first (step 2).");
+        }
     }
 }
 

@@ -188,8 +188,12 @@ fn choices_ui(ui: &mut egui::Ui, state: &WizardState) {
             ui.label("Hybrid write-back");
             ui.label(on_off(answers.options.hybrid_write_back));
             ui.end_row();
-            ui.label("Password hash sync");
-            ui.label(on_off(answers.options.password_hash_sync));
+            ui.label("Password sync");
+            ui.label(if answers.options.password_hash_sync {
+                format!("on, {}", answers.options.password_sync_mode.label())
+            } else {
+                "off".to_owned()
+            });
             ui.end_row();
             ui.label("Included OUs");
             ui.label(answers.scope.included.join("\n"));
