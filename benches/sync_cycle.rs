@@ -6,6 +6,8 @@
 //!   end as the `dirsync sync` binary;
 //! - the export rate against the emulator at a write limit, with dirsync's client paced to the same
 //!   budget (target at least 95 % of the limit, at most 1 % of requests answered 429);
+//! - 1,000 changed passwords through Microsoft Graph (password sync through Graph) at Graph's
+//!   write limit: the password cycle's time as `dirsync sync --passwords` and its share of 429s;
 //! - the peak memory of this process.
 //!
 //! Prints figures beside their targets; asserts what reached the cloud, never a time.
@@ -29,7 +31,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use common::{Lab, running_lab};
 use dirsync::cloud::FlowPolicy;
 use dirsync::cloud::setup::client_secret_key;
-use dirsync::config::{CloudConfig, Config, DirectoryConfig, ScopeConfig, SyncOptions};
+use dirsync::config::{
+    CloudConfig, Config, DirectoryConfig, PasswordSyncMode, ScopeConfig, SyncOptions,
+};
 use dirsync::directory::import::DirSyncCookie;
 use dirsync::directory::service_account::KnownAccount;
 use dirsync::directory::setup::{DirectoryOptions, DirectorySite, set_up_directory};
@@ -85,6 +89,7 @@ fn main() {
     bench_incremental_cycles(&lab, &runtime, &account_dn, &ou);
     // A fresh tenant and home: the same users make a first sync there.
     bench_export_rate(&lab, &runtime, &account_dn, &ou);
+    bench_passwords_through_graph(&lab, &account_dn, &ou);
     drop(ou);
 
     println!(
@@ -270,11 +275,23 @@ struct Installation {
 
 impl Installation {
     fn new(lab: &Lab, account_dn: &str, ou: &BenchOu, write_limit: WriteLimit) -> Installation {
+        Installation::new_with(lab, account_dn, ou, write_limit, true)
+    }
+
+    /// `password_hash_endpoint`: false for a tenant like public Graph.
+    fn new_with(
+        lab: &Lab,
+        account_dn: &str,
+        ou: &BenchOu,
+        write_limit: WriteLimit,
+        password_hash_endpoint: bool,
+    ) -> Installation {
         let tenant = RunningEmulator::start(EmulatorConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             initial_domain: INITIAL_DOMAIN.to_owned(),
             verified_domains: vec![VERIFIED_DOMAIN.to_owned()],
             write_limit,
+            password_hash_endpoint,
             ..EmulatorConfig::default()
         })
         .unwrap();
@@ -557,6 +574,101 @@ fn bench_export_rate(lab: &Lab, runtime: &tokio::runtime::Runtime, account_dn: &
         "  dirsync's client: {} HTTP exchanges ($batch counts once), {} answers 429",
         report.export.requests, report.export.throttled
     );
+}
+
+/// Password sync through Microsoft Graph: every user of the OU changes password on the DC (Samba
+/// encrypts each to the lab's key), then one `dirsync sync --passwords` sets them all in a tenant
+/// with Graph's own write limit and no password hash endpoint.
+fn bench_passwords_through_graph(lab: &Lab, account_dn: &str, ou: &BenchOu) {
+    let limit = WriteLimit {
+        writes: 3000,
+        window: Duration::from_secs(150),
+    };
+    let installation = Installation::new_with(lab, account_dn, ou, limit, false);
+    let config_file = installation.home().join("config.toml");
+    let mut config = Config::load(&config_file).unwrap();
+    config.options.password_hash_sync = true;
+    config.options.password_sync_mode = PasswordSyncMode::Graph;
+    config.directory.password_hash_socket = Some(lab.lab_dir.join("private/ldap_priv/ldapi"));
+    config.directory.samba_config = Some(lab.smb_conf.clone());
+    config.directory.password_gpg_home = Some(lab.gpg_home.clone());
+    config.save(&config_file).unwrap();
+    let client_id = installation.tenant.info.client_id.clone();
+    let principal = installation
+        .tenant
+        .objects("servicePrincipals")
+        .iter()
+        .find(|principal| principal["appId"] == client_id.as_str())
+        .and_then(|principal| principal["id"].as_str())
+        .unwrap()
+        .to_owned();
+    installation
+        .tenant
+        .assign_role(&principal, "fe930be7-5e62-47db-91af-98c3a49a38b1")
+        .unwrap();
+    cycle_as_binary(installation.home());
+    // The first password cycle: a full pass that finds nothing to send yet.
+    passwords_as_binary(installation.home());
+
+    let password = "Bench-Passw0rd-2026";
+    let quoted: Vec<u8> = format!("\"{password}\"")
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    use base64::Engine as _;
+    let value = base64::engine::general_purpose::STANDARD.encode(quoted);
+    let ldif: String = (0..USERS)
+        .map(|n| {
+            format!(
+                "dn: {}\nchangetype: modify\nreplace: unicodePwd\nunicodePwd:: {value}\n\n",
+                ou.user_dn(n)
+            )
+        })
+        .collect();
+    let started = Instant::now();
+    ldapmodify(lab, &ldif);
+    println!(
+        "passwords through Microsoft Graph: {USERS} password changes on the DC (Samba encrypts each) in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let before = installation.tenant.stats();
+    let (took, report) = passwords_as_binary(installation.home());
+    let after = installation.tenant.stats();
+    let sent = report["run"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|step| step["step"] == "cloud-export")
+        .map_or(0, |step| step["updates"].as_u64().unwrap_or(0));
+    assert_eq!(sent, USERS as u64, "{report}");
+    let writes = after.writes - before.writes;
+    let requests = after.requests - before.requests;
+    let throttled = after.throttled - before.throttled;
+    println!(
+        "  one password cycle (dirsync sync --passwords): {:.2} s for {sent} passwords ({:.0} per s); {writes} writes, {requests} requests, {throttled} answered 429 = {:.2} % (Graph's limit: 3000 writes per 150 s)",
+        took.as_secs_f64(),
+        sent as f64 / took.as_secs_f64(),
+        throttled as f64 / requests.max(1) as f64 * 100.0
+    );
+}
+
+/// One `dirsync sync --passwords --json`: its time and its report.
+fn passwords_as_binary(home: &Path) -> (Duration, serde_json::Value) {
+    let started = Instant::now();
+    let output = Command::new(binary())
+        .args(["sync", "--passwords", "--json"])
+        .env("DIRSYNC_HOME", home)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert!(
+        output.status.success(),
+        "dirsync sync --passwords failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (elapsed, serde_json::from_slice(&output.stdout).unwrap())
 }
 
 fn verdict(met: bool) -> &'static str {

@@ -14,6 +14,9 @@ pub struct Lab {
     pub ca_file: PathBuf,
     pub lab_dir: PathBuf,
     pub extra_users: usize,
+    /// The DC's smb.conf, and the GnuPG home with the key Samba encrypts passwords to.
+    pub smb_conf: PathBuf,
+    pub gpg_home: PathBuf,
 }
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/lab/lab");
