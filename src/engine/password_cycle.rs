@@ -215,7 +215,8 @@ impl PasswordCycle<'_> {
             .iter()
             .map(|target| (target.anchor, target))
             .collect();
-        let (cookie, changed, everyone) = self.read_changes(source).await?;
+        let stored = self.store.cursor(PASSWORD_CURSOR)?;
+        let (cookie, changed, everyone) = read_changes(source, stored).await?;
         let mut to_send: Vec<ToSend<'_>> = Vec::new();
         let mut read: HashSet<Guid> = HashSet::new();
         // The last change of a user wins: DirSync may report a user once per answer.
@@ -314,42 +315,6 @@ impl PasswordCycle<'_> {
         Ok(())
     }
 
-    /// The changes since the stored cookie, the cookie to keep after sending them, and whether
-    /// every target needs a full read (no cookie yet, or the DC refused the old one).
-    async fn read_changes<S: PasswordHashSource + Send>(
-        &mut self,
-        source: &mut S,
-    ) -> Result<(DirSyncCookie, Vec<PasswordHashRead>, bool), PasswordFailure> {
-        let Some(stored) = self.store.cursor(PASSWORD_CURSOR)? else {
-            return Ok((source.current_cookie().await?, Vec::new(), true));
-        };
-        let mut cookie = DirSyncCookie::from_bytes(stored);
-        // Samba's DirSync cookie is the domain's highest USN when its search *ends*: a password
-        // changed while the search runs, on a user it had already passed, would be behind the
-        // returned cookie and never read. The cookie kept is one taken before the read, so such
-        // a change is read again by the next cycle (a password sent twice, never one lost).
-        let keep = source.current_cookie().await?;
-        let mut changed = Vec::new();
-        loop {
-            match source.changes_since(&cookie).await {
-                Ok(batch) => {
-                    changed.extend(batch.changed);
-                    cookie = batch.cookie;
-                    if !batch.more_results {
-                        return Ok((keep, changed, false));
-                    }
-                }
-                Err(DirectoryError::CookieRejected { .. }) => {
-                    tracing::warn!(
-                        "the domain controller no longer accepts the password cycle's DirSync cookie; reading every synced user's password instead"
-                    );
-                    return Ok((source.current_cookie().await?, Vec::new(), true));
-                }
-                Err(error) => return Err(error.into()),
-            }
-        }
-    }
-
     /// Sends one request's worth of passwords and records each user's outcome durably.
     async fn send_chunk(
         &mut self,
@@ -426,6 +391,7 @@ impl PasswordCycle<'_> {
         let policies = password_policies(self.config.options.disable_strong_password);
         let total = to_send.len() as u64;
         let mut waiting = Vec::new();
+        let mut not_kept = 0u64;
         for chunk in to_send.chunks(GRAPH_USERS_PER_PASS) {
             if self.stop.is_stopped() {
                 return Err(CycleError::Stopped.into());
@@ -464,6 +430,7 @@ impl PasswordCycle<'_> {
                         sent.push(item);
                     }
                     GraphPassword::NotKept(item) => {
+                        not_kept += 1;
                         waiting.push((item.target.anchor, item.target.cloud_id.as_str()));
                     }
                     GraphPassword::Unreadable(item, malformed) => {
@@ -494,7 +461,13 @@ impl PasswordCycle<'_> {
                         ));
                     }
                     Err(error) => {
-                        failed.push(target.anchor);
+                        // The same password would be refused again: it waits for the next AD
+                        // change (or for setup to start password sync over).
+                        if is_complexity_refusal(&error) {
+                            waiting.push((target.anchor, target.cloud_id.as_str()));
+                        } else {
+                            failed.push(target.anchor);
+                        }
                         errors.push(graph_password_error(target, &error, now));
                     }
                 }
@@ -508,11 +481,11 @@ impl PasswordCycle<'_> {
             self.store.record_errors(self.recorder.run_id(), &errors)?;
             self.recorder.progress(Progress::Objects {
                 step: StepKind::CloudExport,
-                done: export.updates + export.errors + waiting.len() as u64,
+                done: export.updates + export.errors + not_kept,
                 total: Some(total),
             });
         }
-        export.no_change += waiting.len() as u64;
+        export.no_change += not_kept;
         self.store.record_passwords_waiting(&waiting, now_ms())?;
         Ok(())
     }
@@ -625,6 +598,43 @@ fn password_error(target: &PasswordTarget, error: &GraphError, now: i64) -> Erro
     }
 }
 
+/// The changes since the stored cookie, the cookie to keep after sending them, and whether
+/// every target needs a full read (no cookie yet, or the DC refused the old one).
+async fn read_changes<S: PasswordHashSource + Send>(
+    source: &mut S,
+    stored: Option<Vec<u8>>,
+) -> Result<(DirSyncCookie, Vec<PasswordHashRead>, bool), DirectoryError> {
+    let Some(stored) = stored else {
+        return Ok((source.current_cookie().await?, Vec::new(), true));
+    };
+    let mut cookie = DirSyncCookie::from_bytes(stored);
+    // Samba's DirSync cookie is the domain's highest USN when its search *ends*
+    // (dirsync.c, dirsync_create_vector): a password changed while the search runs, on a user it
+    // had already passed, would be behind the returned cookie and never read. The cookie kept
+    // is one taken before the read, so such a change is read again by the next cycle (a password
+    // sent twice, never one lost). README, "Password sync through Microsoft Graph".
+    let keep = source.current_cookie().await?;
+    let mut changed = Vec::new();
+    loop {
+        match source.changes_since(&cookie).await {
+            Ok(batch) => {
+                changed.extend(batch.changed);
+                cookie = batch.cookie;
+                if !batch.more_results {
+                    return Ok((keep, changed, false));
+                }
+            }
+            Err(DirectoryError::CookieRejected { .. }) => {
+                tracing::warn!(
+                    "the domain controller no longer accepts the password cycle's DirSync cookie; reading every synced user's password instead"
+                );
+                return Ok((source.current_cookie().await?, Vec::new(), true));
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
 /// The change record of a password sent.
 fn password_change(target: &PasswordTarget, how: &str) -> ObjectChangeRecord {
     ObjectChangeRecord {
@@ -664,6 +674,13 @@ fn user_error(
     }
 }
 
+/// Graph's answer to a password its rule refuses: 400, "…does not comply with password
+/// complexity requirements…".
+fn is_complexity_refusal(error: &GraphError) -> bool {
+    matches!(error, GraphError::BadRequest { message, .. }
+        if message.to_ascii_lowercase().contains("complexity"))
+}
+
 /// Through Microsoft Graph: one user's refused password, with what to do about it.
 fn graph_password_error(target: &PasswordTarget, error: &GraphError, now: i64) -> ErrorRecord {
     let (error_type, code, hint) = match error {
@@ -678,7 +695,7 @@ fn graph_password_error(target: &PasswordTarget, error: &GraphError, now: i64) -
             (
                 "password-complexity",
                 Some(code.clone()),
-                "the cloud's password rule refused it (8 to 256 characters, and 3 of: lower case, upper case, digits, symbols); AD's policy allowed it. Make AD's password policy at least as strict, or set options.disable_strong_password = true to let the cloud accept what AD accepts; the user's password is sent again at their next AD change",
+                "the cloud's password rule refused it (8 to 256 characters, and 3 of: lower case, upper case, digits, symbols); AD's policy allowed it. Make AD's password policy at least as strict, or set options.disable_strong_password = true (and run setup again) to let the cloud accept what AD accepts; until then the user's password is sent again at their next AD change",
             )
         }
         GraphError::BadRequest { code, .. } => (
@@ -728,4 +745,128 @@ fn undecryptable_password_error(
         "make the key smb.conf's \"password hash gpg key ids\" names available in directory.password_gpg_home (setup checks it); the user's password is read again by the next password cycle",
         now,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::password_hashes::PasswordChanges;
+
+    /// Samba's DirSync as its source behaves (dirsync.c): a read reports the users changed
+    /// after the cookie's USN, and answers with the domain's highest USN when the search ends.
+    /// `during_search` is a password change that commits while the next search runs, after it
+    /// has passed that user: not reported, yet below the returned cookie.
+    struct SambaLikeSource {
+        /// (USN, user) of each password change so far.
+        changes: Vec<(u64, Guid)>,
+        highest_usn: u64,
+        during_search: Option<Guid>,
+    }
+
+    fn cookie(usn: u64) -> DirSyncCookie {
+        DirSyncCookie::from_bytes(usn.to_le_bytes().to_vec())
+    }
+
+    fn usn(cookie: &DirSyncCookie) -> u64 {
+        u64::from_le_bytes(cookie.as_bytes().try_into().expect("8 bytes"))
+    }
+
+    impl SambaLikeSource {
+        fn change(&mut self, user: Guid) {
+            self.highest_usn += 1;
+            self.changes.push((self.highest_usn, user));
+        }
+    }
+
+    impl PasswordHashSource for SambaLikeSource {
+        fn read_stored_passwords(&mut self, _wanted: bool) {}
+        fn describe(&self) -> String {
+            "a Samba-like source".to_owned()
+        }
+        fn needs_replicating_directory_changes_all(&self) -> bool {
+            false
+        }
+        async fn current_cookie(&mut self) -> Result<DirSyncCookie, DirectoryError> {
+            Ok(cookie(self.highest_usn))
+        }
+        async fn changes_since(
+            &mut self,
+            since: &DirSyncCookie,
+        ) -> Result<PasswordChanges, DirectoryError> {
+            let from = usn(since);
+            let changed = self
+                .changes
+                .iter()
+                .filter(|(at, _)| *at > from)
+                .map(|(_, user)| PasswordHashRead {
+                    anchor: *user,
+                    nt_hash: NtHash::from_bytes(&[7; 16]),
+                    stored: None,
+                })
+                .collect();
+            if let Some(user) = self.during_search.take() {
+                self.change(user);
+            }
+            Ok(PasswordChanges {
+                changed,
+                cookie: cookie(self.highest_usn),
+                more_results: false,
+            })
+        }
+        async fn hashes_of(
+            &mut self,
+            _anchors: &[Guid],
+        ) -> Result<Vec<PasswordHashRead>, DirectoryError> {
+            Ok(Vec::new())
+        }
+    }
+
+    fn anchors(reads: &[PasswordHashRead]) -> Vec<Guid> {
+        reads.iter().map(|read| read.anchor).collect()
+    }
+
+    #[test]
+    fn a_password_changed_while_the_read_runs_is_read_by_the_next_cycle() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let (alice, bob) = (Guid::from_wire(&[1; 16]), Guid::from_wire(&[2; 16]));
+        let mut source = SambaLikeSource {
+            changes: Vec::new(),
+            highest_usn: 10,
+            during_search: None,
+        };
+        let start = cookie(10);
+        source.change(alice);
+        // Bob's password changes while the read of alice's change runs.
+        source.during_search = Some(bob);
+        let (kept, changed, everyone) = runtime
+            .block_on(read_changes(&mut source, Some(start.as_bytes().to_vec())))
+            .expect("read");
+        assert!(!everyone);
+        assert_eq!(anchors(&changed), vec![alice]);
+        // Samba's own cookie would be past bob's change; the kept one is not.
+        assert!(usn(&kept) < source.highest_usn);
+        let (_, changed, _) = runtime
+            .block_on(read_changes(&mut source, Some(kept.as_bytes().to_vec())))
+            .expect("read");
+        assert!(anchors(&changed).contains(&bob), "bob's change was lost");
+    }
+
+    #[test]
+    fn without_a_cookie_everyone_is_read_in_full() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let mut source = SambaLikeSource {
+            changes: Vec::new(),
+            highest_usn: 42,
+            during_search: None,
+        };
+        let (kept, changed, everyone) = runtime
+            .block_on(read_changes(&mut source, None))
+            .expect("read");
+        assert!(everyone && changed.is_empty());
+        assert_eq!(usn(&kept), 42);
+    }
 }

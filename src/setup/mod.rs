@@ -420,6 +420,9 @@ async fn check_before_changing(
             )
             .await?;
             said.progress.note(&proven);
+            said.progress.note(
+                "users get their cloud password at their next AD password change (Samba keeps only passwords set from now on); until then the dashboard's Connectors view counts them as waiting",
+            );
         }
     }
     Ok(Checked {
