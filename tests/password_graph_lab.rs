@@ -132,8 +132,15 @@ fn a_changed_ad_password_signs_in_through_public_graph_and_is_kept_nowhere() {
     ] {
         written.push_str(&installation.dirsync(args).all_output());
     }
-    let (_, report) = installation.sync(&["--passwords", "--full"]);
-    written.push_str(&report.to_string());
+    // A full pass sends alice's password again, with every log line on.
+    let output = installation
+        .command(&["sync", "--json", "--passwords", "--full"])
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    written.push_str(&String::from_utf8_lossy(&output.stdout));
+    written.push_str(&String::from_utf8_lossy(&output.stderr));
     for entry in std::fs::read_dir(installation.home.path()).unwrap() {
         let path = entry.unwrap().path();
         if path.is_file() {
@@ -225,4 +232,53 @@ fn a_password_the_clouds_rule_refuses_is_an_object_error_and_the_others_go_on() 
         sign_in(&installation, &ou.upn("eve"), "Eve-Passw0rd-2026"),
         Ok(())
     );
+}
+
+/// A password set before Samba kept passwords (here an NT hash set directly, as a migration
+/// does) has nothing to send: the user waits, counted, without an error, until the next change.
+#[test]
+fn a_user_whose_password_samba_did_not_keep_waits_for_the_next_change() {
+    let ou = TestOu::create("pwgw", &["frank"]);
+    set_hash_only(&ou.user_dn("frank"));
+    let installation = installation(&ou.dn, Some(USER_ADMINISTRATOR));
+    let (status, report) = installation.sync(&[]);
+    assert_eq!(status, 0, "{report}");
+    let (status, report) = installation.sync(&["--passwords"]);
+    assert_eq!(status, 0, "{report}");
+    assert_eq!(step(&report, "cloud-export")["updates"], 0, "{report}");
+    assert_eq!(step(&report, "cloud-export")["no_change"], 1, "{report}");
+    assert_eq!(waiting(&installation), 1);
+
+    set_password(&ou, "frank", "Frank-Passw0rd-2026");
+    let (status, report) = installation.sync(&["--passwords"]);
+    assert_eq!(status, 0, "{report}");
+    assert_eq!(step(&report, "cloud-export")["updates"], 1, "{report}");
+    assert_eq!(waiting(&installation), 0);
+    assert_eq!(
+        sign_in(&installation, &ou.upn("frank"), "Frank-Passw0rd-2026"),
+        Ok(())
+    );
+}
+
+fn waiting(installation: &Installation) -> u64 {
+    dirsync::store::SqliteStore::open(&installation.home.path().join("state.db"))
+        .unwrap()
+        .passwords_waiting()
+        .unwrap()
+}
+
+/// Gives a user an NT hash without its password (Samba's password-hash-values control on the
+/// DC's database), so that no `Primary:SambaGPG` is kept.
+fn set_hash_only(dn: &str) {
+    use base64::Engine as _;
+    let lab = common::lab();
+    let hash = base64::engine::general_purpose::STANDARD.encode([0x88u8; 16]);
+    let ldif = format!("dn: {dn}\nchangetype: modify\nreplace: unicodePwd\nunicodePwd:: {hash}\n");
+    let mut command = std::process::Command::new("ldbmodify");
+    command
+        .env("GNUPGHOME", &lab.gpg_home)
+        .arg("-H")
+        .arg(lab.lab_dir.join("private/sam.ldb"))
+        .arg("--controls=local_oid:1.3.6.1.4.1.7165.4.3.12:0");
+    run_with_input(&mut command, &ldif);
 }
