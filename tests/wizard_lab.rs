@@ -303,15 +303,31 @@ fn the_wizard_ends_where_headless_setup_ends() {
     });
     wizard.next();
 
-    // 5. Password hash sync, turned on: the lab DC's socket and the tenant are checked.
-    wizard.click("Synchronize password hashes");
+    // 5. Password sync, turned on: the lab DC's socket and the tenant are checked.
+    wizard.click("Synchronize passwords");
     let socket = lab.lab_dir.join("private/ldap_priv/ldapi");
     {
         let state = wizard.harness.state_mut().wizard_mut().unwrap();
         state.passwords.socket = socket.display().to_string();
     }
     wizard.wait_for("the hash checks", |wizard| {
-        wizard.shows("Hashes can be read through") && wizard.shows("accepts password hashes")
+        wizard.shows("Passwords can be read through") && wizard.shows("accepts password hashes")
+    });
+    // Through Microsoft Graph instead: the lab DC's smb.conf names its key, and this host's
+    // GnuPG home decrypts with it.
+    wizard.click("through Microsoft Graph");
+    {
+        let state = wizard.harness.state_mut().wizard_mut().unwrap();
+        state.passwords.samba_config = lab.smb_conf.display().to_string();
+        state.passwords.gpg_home = lab.gpg_home.display().to_string();
+    }
+    wizard.wait_for("the key check", |wizard| wizard.shows("decrypts them"));
+    assert!(wizard.shows(&lab.gpg_key_id));
+    assert!(wizard.shows("User Administrator role, as you"));
+    // Back to hashes, which the headless setup below also chooses.
+    wizard.click("password hash (Microsoft's sync service)");
+    wizard.wait_for("the hash checks again", |wizard| {
+        wizard.shows("accepts password hashes")
     });
     wizard.next();
 
