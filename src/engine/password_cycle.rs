@@ -1,7 +1,12 @@
-//! The password hash sync cycle (README, "Password hash sync"), a run of its own (mode `password`): read the NT
-//! hashes of users whose password changed, turn each into the cloud credential
-//! ([`password_hash`](super::password_hash)), and send them to the tenant in requests of at most
-//! 50 users.
+//! The password cycle (README, "Password hash sync" and "Password sync through Microsoft Graph"),
+//! a run of its own (mode `password`): read the passwords of users whose password changed, and
+//! send them to the tenant, in one of two ways:
+//!
+//! - password hash: each NT hash turned into the cloud credential
+//!   ([`password_hash`](super::password_hash)), to the password hash endpoint in requests of at
+//!   most 50 users;
+//! - through Microsoft Graph: the password Samba keeps GPG-encrypted, decrypted just before its
+//!   `$batch` and set as the user's `passwordProfile`.
 //!
 //! Only users dirsync synchronizes get a password: linked to a cloud user and still in scope.
 //! A user who becomes one later (created, moved into scope, re-created in the cloud) or whose
@@ -10,8 +15,8 @@
 //! cookie is kept only after the cycle sent what it read, so a cycle killed half-way reads the
 //! same changes again.
 //!
-//! No NT hash or credential is ever stored, logged or recorded: run records say only that a
-//! password was sent.
+//! No NT hash, credential or password is ever stored, logged or recorded: run records say only
+//! that a password was sent.
 
 use std::collections::{HashMap, HashSet};
 
@@ -346,19 +351,11 @@ impl PasswordCycle<'_> {
                 Ok(()) => {
                     export.updates += 1;
                     synced.push((target.anchor, target.cloud_id.as_str()));
-                    changes.push(ObjectChangeRecord {
-                        step: StepKind::CloudExport,
-                        dn: target.dn.to_string(),
-                        anchor: target.anchor.to_string(),
-                        object_type: ObjectKind::User,
-                        cloud_id: Some(target.cloud_id.clone()),
-                        change_kind: ChangeKind::Update,
-                        attributes: vec![AttributeValues {
-                            name: "password hash".to_owned(),
-                            old: Value::Null,
-                            new: Value::String("synchronized from AD".to_owned()),
-                        }],
-                    });
+                    changes.push(password_change(
+                        target,
+                        "password hash",
+                        "synchronized from AD",
+                    ));
                 }
                 Err(error) => {
                     export.errors += 1;
@@ -457,6 +454,7 @@ impl PasswordCycle<'_> {
                         synced.push((target.anchor, target.cloud_id.as_str()));
                         changes.push(password_change(
                             target,
+                            "password",
                             "set through Microsoft Graph from AD",
                         ));
                     }
@@ -519,7 +517,8 @@ impl PasswordCycle<'_> {
                 Some(Err(problem)) => GraphPassword::Undecryptable(item, problem),
                 None => GraphPassword::Undecryptable(
                     item,
-                    KeyProblem::NoGnupg {
+                    KeyProblem::Undecryptable {
+                        home: keyring.describe(),
                         reason: "the decryption task stopped".to_owned(),
                     },
                 ),
@@ -584,18 +583,7 @@ fn password_error(target: &PasswordTarget, error: &GraphError, now: i64) -> Erro
             "see the message; the next password cycle tries again",
         ),
     };
-    ErrorRecord {
-        step: StepKind::CloudExport,
-        dn: target.dn.to_string(),
-        anchor: Some(target.anchor.to_string()),
-        object_type: Some(ObjectKind::User),
-        error_type: error_type.to_owned(),
-        code,
-        server_message: error.to_string(),
-        hint: hint.to_owned(),
-        first_occurred_at: now,
-        retry_count: 0,
-    }
+    user_error(target, error_type, code, error.to_string(), hint, now)
 }
 
 /// The changes since the stored cookie, the cookie to keep after sending them, and whether
@@ -635,8 +623,8 @@ async fn read_changes<S: PasswordHashSource + Send>(
     }
 }
 
-/// The change record of a password sent.
-fn password_change(target: &PasswordTarget, how: &str) -> ObjectChangeRecord {
+/// The change record of a password sent: `attribute` and how, never what.
+fn password_change(target: &PasswordTarget, attribute: &str, how: &str) -> ObjectChangeRecord {
     ObjectChangeRecord {
         step: StepKind::CloudExport,
         dn: target.dn.to_string(),
@@ -645,7 +633,7 @@ fn password_change(target: &PasswordTarget, how: &str) -> ObjectChangeRecord {
         cloud_id: Some(target.cloud_id.clone()),
         change_kind: ChangeKind::Update,
         attributes: vec![AttributeValues {
-            name: "password".to_owned(),
+            name: attribute.to_owned(),
             old: Value::Null,
             new: Value::String(how.to_owned()),
         }],
