@@ -180,6 +180,23 @@ fn without_the_role_the_run_fails_saying_which_and_an_administrator_is_an_object
         Err(WRONG_PASSWORD)
     );
 
+    // An app setup did not make (no service principal recorded) is not checked first: each
+    // user's refusal says the app's role is missing or not in effect yet, not "administrator".
+    let mut config = dirsync::config::Config::load(&installation.config_path()).unwrap();
+    let principal = config.cloud.service_principal_id.take();
+    config.save(&installation.config_path()).unwrap();
+    let (status, report) = installation.sync(&["--passwords"]);
+    assert_eq!(status, 3, "{report}");
+    let carol = errors_of(&report, "CN=carol");
+    assert_eq!(carol[0]["error_type"], "forbidden", "{report}");
+    let hint = carol[0]["hint"].as_str().unwrap();
+    assert!(
+        hint.contains("several minutes") && hint.contains("User Administrator"),
+        "{hint}"
+    );
+    config.cloud.service_principal_id = principal;
+    config.save(&installation.config_path()).unwrap();
+
     // With the role, a cloud administrator's account is refused alone, naming the role it needs.
     let admin_id = cloud_id(&installation, &ou.upn("admin"));
     installation

@@ -28,7 +28,11 @@ pub const USERS_AND_GROUPS_FILTER: &str =
 const DIRSYNC_FILTER: &str = "(|(objectClass=user)(objectClass=group)(objectClass=organizationalUnit)(objectClass=container))";
 
 /// A filter that matches nothing: a DirSync search with it returns only a cookie for "now".
-pub(crate) const MATCHES_NOTHING_FILTER: &str = "(&(objectGUID=*)(!(objectGUID=*)))";
+/// Matches no object, through the objectGUID index (no object has the nil GUID): a DirSync
+/// search that returns at once with a cookie for "now". Samba's cookie is the domain's highest
+/// USN when the search ends, so a search that scanned the domain would give a later "now".
+pub(crate) const MATCHES_NOTHING_FILTER: &str =
+    "(objectGUID=\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00)";
 
 /// Samba's and Windows' default MaxPageSize.
 const PAGE_SIZE: i64 = 1000;

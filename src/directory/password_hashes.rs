@@ -20,7 +20,7 @@ use super::connection::DirectoryConnection;
 use super::dn::Dn;
 use super::error::DirectoryError;
 use super::forest;
-use super::import::{DirSyncCookie, dirsync_search_with_flags};
+use super::import::{DirSyncCookie, MATCHES_NOTHING_FILTER, dirsync_search_with_flags};
 use super::objects::guid_value;
 use super::supplemental_credentials::{self, MalformedCredentials, StoredPasswords};
 use crate::guid::Guid;
@@ -33,10 +33,6 @@ const DIRSYNC_OBJECT_SECURITY: i64 = 1;
 
 /// Users, not computers: only people sign in to the cloud.
 const USERS_FILTER: &str = "(&(objectClass=user)(!(objectClass=computer)))";
-
-/// Matches no object, through the objectGUID index (no object has the nil GUID).
-const NIL_GUID_FILTER: &str =
-    "(objectGUID=\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00\\00)";
 
 /// GUIDs per `(|(objectGUID=…)…)` filter when reading chosen users' hashes.
 const GUIDS_PER_FILTER: usize = 100;
@@ -262,11 +258,8 @@ impl PasswordHashSource for SambaPrivilegedSocket {
         false
     }
 
-    /// Samba's cookie is the naming context's highest USN when the search *ends*, so the
-    /// search is one indexed lookup that finds nothing (a nil objectGUID): the cookie is
-    /// "now", not the end of a scan of the whole domain.
     async fn current_cookie(&mut self) -> Result<DirSyncCookie, DirectoryError> {
-        let (_, cookie, _) = self.dirsync(NIL_GUID_FILTER, &[]).await?;
+        let (_, cookie, _) = self.dirsync(MATCHES_NOTHING_FILTER, &[]).await?;
         Ok(cookie)
     }
 

@@ -466,7 +466,15 @@ impl PasswordCycle<'_> {
                         } else {
                             failed.push(target.anchor);
                         }
-                        errors.push(graph_password_error(target, &error, now));
+                        // A 403 means an administrator's account only if the user holds a role;
+                        // otherwise the app's own role is missing or not in effect yet.
+                        let administrator = matches!(error, GraphError::Forbidden { .. })
+                            && self
+                                .graph
+                                .directory_roles_of(&target.cloud_id)
+                                .await
+                                .is_ok_and(|roles| !roles.is_empty());
+                        errors.push(graph_password_error(target, &error, administrator, now));
                     }
                 }
             }
@@ -670,26 +678,32 @@ fn is_complexity_refusal(error: &GraphError) -> bool {
 }
 
 /// Through Microsoft Graph: one user's refused password, with what to do about it.
-fn graph_password_error(target: &PasswordTarget, error: &GraphError, now: i64) -> ErrorRecord {
+fn graph_password_error(
+    target: &PasswordTarget,
+    error: &GraphError,
+    administrator: bool,
+    now: i64,
+) -> ErrorRecord {
     let (error_type, code, hint) = match error {
         GraphError::NotFound { .. } => (
             "not-found",
             None,
             "the cloud user was deleted outside dirsync; the next sync cycle creates it again, and its password follows at the user's next AD password change",
         ),
-        GraphError::BadRequest { code, message, .. }
-            if message.to_ascii_lowercase().contains("complexity") =>
-        {
-            (
-                "password-complexity",
-                Some(code.clone()),
-                "the cloud's password rule refused it (8 to 256 characters, and 3 of: lower case, upper case, digits, symbols); AD's policy allowed it. Make AD's password policy at least as strict, or set options.disable_strong_password = true (and run setup again) to let the cloud accept what AD accepts; until then the user's password is sent again at their next AD change",
-            )
-        }
+        GraphError::BadRequest { code, .. } if is_complexity_refusal(error) => (
+            "password-complexity",
+            Some(code.clone()),
+            "the cloud's password rule refused it (8 to 256 characters, and 3 of: lower case, upper case, digits, symbols); AD's policy allowed it. Make AD's password policy at least as strict, or set options.disable_strong_password = true (and run setup again) to let the cloud accept what AD accepts; until then the user's password is sent again at their next AD change",
+        ),
         GraphError::BadRequest { code, .. } => (
             "rejected",
             Some(code.clone()),
             "the tenant refused this user's password (the message says why); the next password cycle tries again",
+        ),
+        GraphError::Forbidden { code, .. } if !administrator => (
+            "forbidden",
+            Some(code.clone()),
+            "the sync app's role does not let it set this user's password: Entra can take several minutes to apply a role setup just assigned, or the app holds none (assign it User Administrator: run setup again, or in the Entra admin center); the next password cycle tries again",
         ),
         GraphError::Forbidden { code, .. } => (
             "forbidden",

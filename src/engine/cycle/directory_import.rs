@@ -74,6 +74,13 @@ impl Cycle<'_> {
         let scope = self.config.scope();
         let mut cookie =
             DirSyncCookie::from_bytes(self.store.cursor(DIRSYNC_CURSOR)?.unwrap_or_default());
+        // Samba answers a DirSync read that completes with the domain's highest USN when its
+        // search *ends* (dirsync.c, dirsync_create_vector): an object changed while the search
+        // runs, after the search passed it, would lie behind that cookie and never be read. The
+        // last batch keeps a cookie taken before the read instead, so such a change is read again
+        // by the next run (README, "Password sync through Microsoft Graph", on this race). Pages
+        // before the last carry the highest USN they returned, which is safe.
+        let before = self.connections.directory.current_cookie().await?;
         let mut counters = StepCounters::default();
         let mut done = 0u64;
         loop {
@@ -116,10 +123,15 @@ impl Cycle<'_> {
             self.store
                 .record_import_changes(self.recorder.run_id(), &changes)?;
             done += (objects.len() + gone.len()) as u64;
+            let kept = if batch.more_results {
+                &batch.cookie
+            } else {
+                &before
+            };
             self.store.save_import(
                 &objects,
                 &gone,
-                Some((DIRSYNC_CURSOR, batch.cookie.as_bytes())),
+                Some((DIRSYNC_CURSOR, kept.as_bytes())),
                 now_ms(),
             )?;
             self.recorder.progress(Progress::Objects {
