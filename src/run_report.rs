@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::clock::iso_time;
+use crate::engine::cycle::trace::{Found, Trace};
 use crate::store::runs::{ErrorRecord, ObjectChangeRecord, RunRecord};
 
 /// Values longer than this are cut in human text (JSON keeps them whole).
@@ -259,6 +260,96 @@ pub fn human_duration(ms: i64) -> String {
     } else {
         format!("{}h {:02}m", seconds / 3600, (seconds % 3600) / 60)
     }
+}
+
+/// A trace (README, "Tracing one object") as an administrator reads it: `dirsync trace` prints
+/// it, and the dashboard's object panel shows it.
+pub fn trace_text(trace: &Trace) -> String {
+    let mut out = String::new();
+    let mut line = |text: String| {
+        out.push_str(&text);
+        out.push('\n');
+    };
+    line(format!("Trace of '{}'", trace.query));
+    match &trace.found {
+        Found::Found { dn, anchor, .. } => {
+            line(format!("1. Found in AD: {dn} (objectGUID {anchor})"));
+        }
+        Found::NotFound { closest } => {
+            line("1. Not found in AD.".to_owned());
+            if !closest.is_empty() {
+                line("   Closest names:".to_owned());
+                for dn in closest {
+                    line(format!("   - {dn}"));
+                }
+            }
+        }
+    }
+    if let Some(scope) = &trace.scope {
+        let verdict = if scope.in_scope {
+            "in scope"
+        } else {
+            "out of scope"
+        };
+        line(format!("2. Scope: {verdict}: {}", scope.because));
+    }
+    if let Some(join) = &trace.join {
+        let target = join
+            .cloud_id
+            .as_deref()
+            .map(|id| format!(" → cloud object {id}"))
+            .unwrap_or_default();
+        line(format!(
+            "3. Join: {}{target}: {}",
+            join.verdict, join.because
+        ));
+        for candidate in &join.candidates {
+            line(format!(
+                "   candidate {} ({}, immutableId {})",
+                candidate.cloud_id,
+                candidate.user_principal_name.as_deref().unwrap_or("no UPN"),
+                candidate.immutable_id.as_deref().unwrap_or("none"),
+            ));
+        }
+    }
+    if !trace.flow.is_empty() {
+        line("4. Attribute flow (cloud now → from AD):".to_owned());
+        for row in &trace.flow {
+            let mark = if row.changes { "*" } else { " " };
+            line(format!(
+                "   {mark} {}: {} → {}",
+                row.property, row.cloud, row.from_ad
+            ));
+        }
+    }
+    if trace.scope.as_ref().is_some_and(|scope| scope.in_scope) {
+        if trace.validation.is_empty() {
+            line("5. Validation: every rule passes".to_owned());
+        } else {
+            line("5. Validation:".to_owned());
+            for finding in &trace.validation {
+                line(format!(
+                    "   {} [{}] {} — fix: {}",
+                    finding.severity, finding.rule, finding.problem, finding.fix
+                ));
+            }
+        }
+        if trace.export.is_empty() {
+            line("6. Export: nothing to send".to_owned());
+        } else {
+            line("6. Export (what the next cycle sends):".to_owned());
+            for request in &trace.export {
+                let body = request
+                    .body
+                    .as_ref()
+                    .map(|body| format!(" {body}"))
+                    .unwrap_or_default();
+                line(format!("   {} {}{body}", request.method, request.path));
+            }
+        }
+    }
+    line(format!("Verdict: {}", trace.verdict));
+    out
 }
 
 #[cfg(test)]

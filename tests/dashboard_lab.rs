@@ -514,6 +514,19 @@ fn an_error_shows_the_hint_runs_show_has() {
         "the message {message:?} is not shown:\n{}",
         tree(&window)
     );
+    // The same object, traced from the panel: every stage, as AD and the tenant hold it now.
+    click(&mut window, "Trace this object");
+    wait_until(&mut window, READ, "the trace", |window| shows(window, "Verdict: "));
+    let trace: Vec<String> = window
+        .query_all_by_label_contains("Verdict: ")
+        .filter_map(|node| text_of(&node))
+        .collect();
+    assert!(
+        trace.iter().any(|text| text.contains("2. Scope: in scope")
+            && text.contains("[invalid-character]")
+            && text.contains("Verdict: not exported")),
+        "{trace:?}"
+    );
     installation.assert_no_secret(&tree(&window));
 }
 

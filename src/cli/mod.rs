@@ -7,6 +7,7 @@ mod runs;
 mod service;
 mod setup;
 pub mod sync;
+mod trace;
 
 use std::path::PathBuf;
 
@@ -61,6 +62,20 @@ pub enum Command {
     /// Confirm that an AD group may take over the cloud group a run proposed (a cloud group
     /// with its mailNickname that dirsync did not create): the next run joins them
     MatchGroup(MatchGroupArgs),
+    /// Follow one user or group through every stage of a cycle, as AD and the cloud hold it now:
+    /// found, scope, join, attribute flow, validation, the requests a cycle would send
+    Trace(TraceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// The object: a DN, a userPrincipalName, a sAMAccountName or an objectGUID
+    #[arg(value_name = "OBJECT")]
+    pub object: String,
+
+    /// Print one JSON document on stdout (a field per stage)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -249,6 +264,10 @@ pub async fn run(command: Command, home: &Home) -> u8 {
         Command::MatchGroup(args) => {
             let json = args.json;
             (match_group::run(&args, home), json)
+        }
+        Command::Trace(args) => {
+            let json = args.json;
+            (trace::run(&args, home).await, json)
         }
     };
     match result {

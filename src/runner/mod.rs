@@ -16,6 +16,7 @@ use crate::clock::now_ms;
 use crate::cloud::FlowPolicy;
 use crate::config::{Config, ConfigError};
 use crate::directory::password_hashes::SambaPrivilegedSocket;
+use crate::engine::cycle::trace::{Trace, trace};
 use crate::engine::cycle::{Connections, CycleReport, CycleRequest, run_cycle, sync_app_client};
 use crate::engine::password_cycle::{PasswordCycleRequest, run_password_cycle};
 use crate::engine::types::{CycleError, Progress, StopSignal};
@@ -92,6 +93,15 @@ pub async fn run_sync(
     ))
     .await?;
     Ok(Ran { store, report })
+}
+
+/// Traces one object through the cycle's stages (README, "Tracing one object"). Reads only, so
+/// it does not wait for the run lock.
+pub async fn trace_object(home: &Home, query: &str) -> Result<Trace, RunError> {
+    let config = load_config(home)?;
+    let store = SqliteStore::open(&home.state_db)?;
+    let mut connections = Connections::open(&config, &home.secrets(), FlowPolicy::default())?;
+    Ok(trace(&config, &mut connections, &store, query).await?)
 }
 
 /// Runs one password hash sync cycle with the run lock held, telling `progress` how it goes.

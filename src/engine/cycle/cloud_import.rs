@@ -123,16 +123,23 @@ impl Cycle<'_> {
     }
 
     pub(super) async fn tenant_domains(&self) -> Result<TenantDomains, CycleError> {
-        let domains = crate::cloud::setup::verified_domains(&self.connections.graph).await?;
-        Ok(TenantDomains {
-            initial: domains
-                .iter()
-                .find(|domain| domain.is_initial)
-                .map(|domain| domain.name.clone())
-                .unwrap_or_default(),
-            verified: domains.into_iter().map(|domain| domain.name).collect(),
-        })
+        read_tenant_domains(&self.connections.graph).await
     }
+}
+
+/// The tenant's domains, as the sync app reads them.
+pub(super) async fn read_tenant_domains(
+    graph: &crate::cloud::GraphClient,
+) -> Result<TenantDomains, CycleError> {
+    let domains = crate::cloud::setup::verified_domains(graph).await?;
+    Ok(TenantDomains {
+        initial: domains
+            .iter()
+            .find(|domain| domain.is_initial)
+            .map(|domain| domain.name.clone())
+            .unwrap_or_default(),
+        verified: domains.into_iter().map(|domain| domain.name).collect(),
+    })
 }
 
 /// The lookups that find any cloud object the plan could join `object` to.

@@ -42,6 +42,7 @@ mod cloud_import;
 mod directory_import;
 mod integrity;
 mod mailboxes;
+pub mod trace;
 
 /// What the caller asks of a cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,9 +7,10 @@ use tokio::runtime::Handle;
 
 use super::read_store;
 use crate::clock::human_time;
+use crate::engine::cycle::trace::Trace;
 use crate::guid::Guid;
 use crate::home::Home;
-use crate::run_report::{printable, scalar_text};
+use crate::run_report::{printable, scalar_text, trace_text};
 use crate::store::runs::{ErrorRecord, ObjectChangeRecord};
 use crate::ui::task::Lookup;
 use crate::ui::theme;
@@ -34,6 +35,9 @@ pub struct OpenObject {
     proposal: Lookup<Option<(String, bool)>>,
     /// The administrator's confirmation of that match, once asked for.
     confirmation: Lookup<bool>,
+    /// The object traced through a cycle's stages as AD and the cloud hold it now (README,
+    /// "Tracing one object"), once asked for.
+    trace: Lookup<Trace>,
     home: Home,
     runtime: Handle,
     repaint: egui::Context,
@@ -74,6 +78,7 @@ impl OpenObject {
             change,
             proposal,
             confirmation: Lookup::NotStarted,
+            trace: Lookup::NotStarted,
             home: home.clone(),
             runtime: runtime.clone(),
             repaint: repaint.clone(),
@@ -84,6 +89,34 @@ impl OpenObject {
         self.change.poll();
         self.proposal.poll();
         self.confirmation.poll();
+        self.trace.poll();
+    }
+
+    /// What a trace looks the object up by: its objectGUID, else its DN.
+    fn trace_query(&self) -> Option<String> {
+        let (anchor, dn) = match (&self.source, &self.change) {
+            (ObjectSource::Error(error), _) => (error.anchor.clone(), error.dn.clone()),
+            (ObjectSource::Change { .. }, Lookup::Done(Some(change))) => {
+                (Some(change.anchor.clone()), change.dn.clone())
+            }
+            _ => return None,
+        };
+        anchor
+            .filter(|anchor| !anchor.is_empty())
+            .or_else(|| (!dn.is_empty()).then_some(dn))
+    }
+
+    /// Traces the object in the background (reads AD and the tenant; writes nothing).
+    fn start_trace(&mut self) {
+        let Some(query) = self.trace_query() else {
+            return;
+        };
+        let home = self.home.clone();
+        self.trace = Lookup::start(&self.runtime, &self.repaint, move |_| async move {
+            crate::runner::trace_object(&home, &query)
+                .await
+                .map_err(|error| crate::setup::SetupFailure::failed(None, error.to_string()))
+        });
     }
 
     /// Confirms the proposed match (in the background): the next run joins the groups.
@@ -103,6 +136,7 @@ impl OpenObject {
 /// The details panel. Returns true when closed.
 pub fn object_ui(ui: &mut egui::Ui, object: &mut OpenObject) -> bool {
     let mut confirm = None;
+    let mut start_trace = false;
     let mut close = false;
     ui.horizontal(|ui| {
         ui.heading("Object details");
@@ -116,30 +150,86 @@ pub fn object_ui(ui: &mut egui::Ui, object: &mut OpenObject) -> bool {
     egui::ScrollArea::vertical()
         .id_salt("object_details_scroll")
         .auto_shrink([false, false])
-        .show(ui, |ui| match &object.source {
-            ObjectSource::Error(error) => {
-                error_ui(ui, error);
-                if error.error_type == GROUP_NOT_OURS {
-                    confirm = group_match_ui(ui, &object.proposal, &object.confirmation);
+        .show(ui, |ui| {
+            match &object.source {
+                ObjectSource::Error(error) => {
+                    error_ui(ui, error);
+                    if error.error_type == GROUP_NOT_OURS {
+                        confirm = group_match_ui(ui, &object.proposal, &object.confirmation);
+                    }
                 }
+                ObjectSource::Change { .. } => match &object.change {
+                    Lookup::Done(Some(change)) => change_ui(ui, change),
+                    Lookup::Done(None) => {
+                        ui.label("This change is no longer in the history (retention removed it).");
+                    }
+                    Lookup::Failed(problem) => {
+                        ui.colored_label(theme::error(ui), problem.to_string());
+                    }
+                    Lookup::NotStarted | Lookup::Running(_) => {
+                        ui.spinner();
+                    }
+                },
             }
-            ObjectSource::Change { .. } => match &object.change {
-                Lookup::Done(Some(change)) => change_ui(ui, change),
-                Lookup::Done(None) => {
-                    ui.label("This change is no longer in the history (retention removed it).");
-                }
-                Lookup::Failed(problem) => {
-                    ui.colored_label(theme::error(ui), problem.to_string());
-                }
-                Lookup::NotStarted | Lookup::Running(_) => {
-                    ui.spinner();
-                }
-            },
+            start_trace = trace_ui(ui, object);
         });
     if let Some(cloud_id) = confirm {
         object.confirm(cloud_id);
     }
+    if start_trace {
+        object.start_trace();
+    }
     close
+}
+
+/// The object's trace, or the button that starts one. Returns true when it was clicked.
+fn trace_ui(ui: &mut egui::Ui, object: &OpenObject) -> bool {
+    if object.trace_query().is_none() {
+        return false;
+    }
+    ui.add_space(8.0);
+    ui.separator();
+    let mut start = false;
+    ui.horizontal(|ui| {
+        ui.strong("Trace");
+        let label = match object.trace {
+            Lookup::NotStarted => "Trace this object",
+            _ => "Trace again",
+        };
+        if !object.trace.is_running()
+            && ui
+                .button(label)
+                .on_hover_text("Follow it through every stage of a cycle, as AD and the cloud hold it now (changes nothing)")
+                .clicked()
+        {
+            start = true;
+        }
+    });
+    match &object.trace {
+        Lookup::NotStarted => {
+            ui.weak("Why is it (not) in the cloud: scope, join, attribute flow, validation, and the requests the next cycle sends.");
+        }
+        Lookup::Running(_) => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("Reading AD and the tenant…");
+            });
+        }
+        Lookup::Failed(problem) => {
+            ui.colored_label(theme::error(ui), problem.to_string());
+        }
+        Lookup::Done(trace) => {
+            ui.strong(&trace.verdict);
+            egui::ScrollArea::horizontal()
+                .id_salt("object_trace_scroll")
+                .show(ui, |ui| {
+                    ui.add(egui::Label::new(
+                        egui::RichText::new(trace_text(trace)).monospace(),
+                    ));
+                });
+        }
+    }
+    start
 }
 
 /// The proposed match of a `group-not-ours` error, with the button that confirms it. Returns

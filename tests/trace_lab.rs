@@ -1,0 +1,199 @@
+//! `dirsync trace`, against the Samba AD lab and the tenant emulator: one object walked through
+//! a cycle's stages, each saying what happened and why.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::installation::*;
+use common::lab;
+use dirsync::cloud::{GraphRequest, Method};
+use dirsync::config::SyncOptions;
+use serde_json::{Value, json};
+
+/// `dirsync trace --json OBJECT`: the exit status and the document.
+fn trace(installation: &Installation, object: &str) -> (i32, Value) {
+    let run = installation.dirsync(&["trace", "--json", object]);
+    let document = serde_json::from_str(&run.stdout).unwrap_or_else(|error| {
+        panic!(
+            "trace printed no JSON ({error}); status {}\nstdout: {}\nstderr: {}",
+            run.status, run.stdout, run.stderr
+        )
+    });
+    (run.status, document)
+}
+
+#[test]
+fn scope_says_which_ou_or_rule_decided() {
+    let ou = TestOu::create("trs", &["anna"]);
+    let hidden = format!("OU=Hidden,{}", ou.dn);
+    ldapmodify(
+        lab(),
+        &format!(
+            "dn: {hidden}\nchangetype: add\nobjectClass: organizationalUnit\n\n{}",
+            user_ldif(&hidden, &ou.tag, "hugo")
+        ),
+    );
+    let installation = Installation::new(
+        &[ou.dn.as_str()],
+        &[hidden.as_str()],
+        SyncOptions::default(),
+    );
+
+    let (status, document) = trace(&installation, &format!("CN=hugo,{hidden}"));
+    assert_eq!(status, 0, "{document}");
+    assert_eq!(document["found"]["outcome"], "found");
+    assert_eq!(document["scope"]["in_scope"], false);
+    assert!(
+        document["scope"]["because"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("excluded OU {hidden}")),
+        "{document}"
+    );
+    assert!(
+        document["verdict"]
+            .as_str()
+            .unwrap()
+            .starts_with("not synced")
+    );
+
+    // A system account is never synced, wherever it is.
+    let (_, document) = trace(&installation, "krbtgt");
+    assert_eq!(document["scope"]["in_scope"], false);
+    assert!(
+        document["scope"]["because"]
+            .as_str()
+            .unwrap()
+            .contains("system account"),
+        "{document}"
+    );
+
+    // In scope, never synced: the next cycle creates it, and says with which request.
+    let (_, document) = trace(&installation, &ou.upn("anna"));
+    assert_eq!(document["scope"]["in_scope"], true, "{document}");
+    assert_eq!(document["join"]["verdict"], "create", "{document}");
+    assert_eq!(document["export"][0]["method"], "POST");
+    assert_eq!(document["export"][0]["path"], "/users");
+    assert_eq!(
+        document["export"][0]["body"]["passwordProfile"]["password"],
+        "(random, never shown)"
+    );
+}
+
+#[test]
+fn a_user_not_in_ad_lists_the_closest_names() {
+    let ou = TestOu::create("trn", &["bertrand"]);
+    let installation = Installation::new(&[ou.dn.as_str()], &[], SyncOptions::default());
+    let (status, document) = trace(
+        &installation,
+        &format!("bertrand.{}@elsewhere.test", ou.tag),
+    );
+    assert_eq!(status, 0, "{document}");
+    assert_eq!(document["found"]["outcome"], "not-found");
+    let closest: Vec<&str> = document["found"]["closest"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|dn| dn.as_str().unwrap())
+        .collect();
+    assert_eq!(closest, vec![ou.user_dn("bertrand").as_str()]);
+    assert!(document["scope"].is_null());
+}
+
+#[test]
+fn validation_and_join_refusals_name_the_value_and_the_fix() {
+    let ou = TestOu::create("trv", &["carla", "damon"]);
+    let installation = Installation::new(&[ou.dn.as_str()], &[], SyncOptions::default());
+    // Carla's UPN has a character the cloud refuses.
+    ldapmodify(
+        lab(),
+        &format!(
+            "dn: {}\nchangetype: modify\nreplace: userPrincipalName\nuserPrincipalName: carla {}@contoso.test\n\n",
+            ou.user_dn("carla"),
+            ou.tag
+        ),
+    );
+    let (_, document) = trace(&installation, &ou.user_dn("carla"));
+    let finding = &document["validation"][0];
+    assert_eq!(finding["rule"], "invalid-character", "{document}");
+    assert_eq!(finding["attribute"], "userPrincipalName");
+    assert!(!finding["fix"].as_str().unwrap().is_empty());
+    assert!(document["export"].as_array().unwrap().is_empty());
+    assert!(
+        document["verdict"]
+            .as_str()
+            .unwrap()
+            .starts_with("not exported")
+    );
+
+    // A cloud user another directory synced holds Damon's address: no soft match.
+    let graph = installation.graph();
+    let request = GraphRequest::new(Method::Post, &["users"]).with_body(json!({
+        "accountEnabled": true,
+        "displayName": "damon elsewhere",
+        "mailNickname": format!("damon-{}", ou.tag),
+        "userPrincipalName": format!("damon-{}@contoso.test", ou.tag),
+        "mail": ou.upn("damon"),
+        "onPremisesImmutableId": "c29tZW9uZSBlbHNlJ3M=",
+        "passwordProfile": {"password": "Cloud-Only-Pa55word!", "forceChangePasswordNextSignIn": false},
+    }));
+    let holder = runtime().block_on(graph.send(&request)).unwrap().unwrap();
+    let (_, document) = trace(&installation, &ou.upn("damon"));
+    assert_eq!(document["join"]["verdict"], "refused", "{document}");
+    assert_eq!(document["join"]["cloud_id"], holder["id"]);
+    assert_eq!(
+        document["join"]["candidates"][0]["immutable_id"],
+        "c29tZW9uZSBlbHNlJ3M="
+    );
+    assert_eq!(document["validation"][0]["rule"], "invalid-soft-match");
+}
+
+#[test]
+fn a_synced_user_with_a_changed_title_shows_old_and_new_and_the_patch() {
+    let ou = TestOu::create("trt", &["erik"]);
+    let installation = Installation::new(&[ou.dn.as_str()], &[], SyncOptions::default());
+    let (status, report) = installation.sync(&[]);
+    assert_eq!(status, 0, "{report}");
+    let (_, document) = trace(&installation, &ou.upn("erik"));
+    assert_eq!(document["join"]["verdict"], "linked");
+    assert!(
+        document["export"].as_array().unwrap().is_empty(),
+        "{document}"
+    );
+    assert!(document["verdict"].as_str().unwrap().starts_with("in sync"));
+
+    ldapmodify(
+        lab(),
+        &format!(
+            "dn: {}\nchangetype: modify\nreplace: title\ntitle: Architect\n\n",
+            ou.user_dn("erik")
+        ),
+    );
+    let (_, document) = trace(&installation, &ou.upn("erik"));
+    let title = document["flow"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["property"] == "jobTitle")
+        .unwrap()
+        .clone();
+    assert_eq!(title["cloud"], "Engineer");
+    assert_eq!(title["from_ad"], "Architect");
+    assert_eq!(title["changes"], true);
+    assert_eq!(document["export"][0]["method"], "PATCH", "{document}");
+    assert_eq!(
+        document["export"][0]["body"],
+        json!({"jobTitle": "Architect"})
+    );
+
+    // The same, in words.
+    let run = installation.dirsync(&["trace", &ou.upn("erik")]);
+    assert_eq!(run.status, 0);
+    assert!(
+        run.stdout
+            .contains("* jobTitle: \"Engineer\" → \"Architect\"")
+            && run.stdout.contains("PATCH /users/"),
+        "{}",
+        run.stdout
+    );
+}
