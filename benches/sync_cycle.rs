@@ -375,6 +375,7 @@ fn cycle_in_process(
             full: false,
             preview: false,
             confirmed_deletes: None,
+            only: None,
         };
         let progress = |progress| {
             if let Progress::Step(step) = progress {

@@ -516,7 +516,9 @@ fn an_error_shows_the_hint_runs_show_has() {
     );
     // The same object, traced from the panel: every stage, as AD and the tenant hold it now.
     click(&mut window, "Trace this object");
-    wait_until(&mut window, READ, "the trace", |window| shows(window, "Verdict: "));
+    wait_until(&mut window, READ, "the trace", |window| {
+        shows(window, "Verdict: ")
+    });
     let trace: Vec<String> = window
         .query_all_by_label_contains("Verdict: ")
         .filter_map(|node| text_of(&node))

@@ -197,3 +197,94 @@ fn a_synced_user_with_a_changed_title_shows_old_and_new_and_the_patch() {
         run.stdout
     );
 }
+
+fn cloud_user(installation: &Installation, upn: &str) -> Value {
+    user_with_upn(&installation.cloud_users(), upn)
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn a_trace_applied_exports_that_object_only() {
+    let ou = TestOu::create("tra", &["fay", "gus"]);
+    let installation = Installation::new(&[ou.dn.as_str()], &[], SyncOptions::default());
+    let (status, report) = installation.sync(&[]);
+    assert_eq!(status, 0, "{report}");
+    for user in ["fay", "gus"] {
+        ldapmodify(
+            lab(),
+            &format!(
+                "dn: {}\nchangetype: modify\nreplace: title\ntitle: Director\n\n",
+                ou.user_dn(user)
+            ),
+        );
+    }
+    let run = installation.dirsync(&["trace", "--apply", "--json", &ou.upn("fay")]);
+    assert_eq!(run.status, 0, "{}\n{}", run.stdout, run.stderr);
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["run"]["trigger"], "trace", "{report}");
+    assert_eq!(step(&report, "cloud-export")["updates"], 1, "{report}");
+    assert_eq!(
+        cloud_user(&installation, &ou.upn("fay"))["jobTitle"],
+        "Director"
+    );
+    assert_eq!(
+        cloud_user(&installation, &ou.upn("gus"))["jobTitle"],
+        "Engineer"
+    );
+
+    // The next cycle still reads gus's change: the applied trace left the DirSync cookie alone.
+    let (status, report) = installation.sync(&[]);
+    assert_eq!(status, 0, "{report}");
+    assert_eq!(
+        cloud_user(&installation, &ou.upn("gus"))["jobTitle"],
+        "Director"
+    );
+}
+
+#[test]
+fn a_push_waits_for_a_running_cycle_then_disables_and_revokes_at_once() {
+    let ou = TestOu::create("trp", &["hal"]);
+    let installation = Installation::new(&[ou.dn.as_str()], &[], SyncOptions::default());
+    let (status, report) = installation.sync(&[]);
+    assert_eq!(status, 0, "{report}");
+    ldapmodify(
+        lab(),
+        &format!(
+            "dn: {}\nchangetype: modify\nreplace: userAccountControl\nuserAccountControl: 514\n\n",
+            ou.user_dn("hal")
+        ),
+    );
+    // A cycle holds the run lock for two seconds while the administrator pushes.
+    let state_db = installation.home.path().join("state.db");
+    let (locked, lock_taken) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        let lock = dirsync::run_lock::RunLock::acquire(&state_db).unwrap();
+        locked.send(()).unwrap();
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        drop(lock);
+        std::time::Instant::now()
+    });
+    lock_taken.recv().unwrap();
+    let run = installation.dirsync(&["push", "--revoke-sessions", "--json", &ou.upn("hal")]);
+    let finished = std::time::Instant::now();
+    let released = holder.join().unwrap();
+    assert_eq!(run.status, 0, "{}\n{}", run.stdout, run.stderr);
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["run"]["trigger"], "push", "{report}");
+    assert!(finished > released, "the push waited for the lock");
+    let elapsed = finished - released;
+    eprintln!("push reached the cloud {elapsed:?} after the lock was freed");
+    let hal = cloud_user(&installation, &ou.upn("hal"));
+    assert_eq!(hal["accountEnabled"], false, "{hal}");
+    assert!(hal["signInSessionsValidFromDateTime"].is_string(), "{hal}");
+
+    // Not in AD: refused, naming what was asked.
+    let run = installation.dirsync(&["push", "nobody.at.all@contoso.test"]);
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("nobody.at.all@contoso.test"),
+        "{}",
+        run.stderr
+    );
+}

@@ -65,6 +65,9 @@ pub enum Command {
     /// Follow one user or group through every stage of a cycle, as AD and the cloud hold it now:
     /// found, scope, join, attribute flow, validation, the requests a cycle would send
     Trace(TraceArgs),
+    /// Send one user's (or group's) current AD state to the cloud now, without waiting for the
+    /// next cycle (an off-boarding: disable in AD, then push with --revoke-sessions)
+    Push(PushArgs),
 }
 
 #[derive(Debug, Args)]
@@ -74,6 +77,29 @@ pub struct TraceArgs {
     pub object: String,
 
     /// Print one JSON document on stdout (a field per stage)
+    #[arg(long)]
+    pub json: bool,
+
+    /// Then synchronize this object alone, now (a run of its own, trigger `trace`)
+    #[arg(long)]
+    pub apply: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// The user (or group): a DN, a userPrincipalName, a sAMAccountName or an objectGUID
+    #[arg(value_name = "OBJECT")]
+    pub object: String,
+
+    /// Also end the user's cloud sign-in sessions now (revokeSignInSessions)
+    #[arg(long)]
+    pub revoke_sessions: bool,
+
+    /// Wait at most this long for a running cycle to finish (runs never overlap)
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    pub wait_secs: u64,
+
+    /// Print one JSON document on stdout
     #[arg(long)]
     pub json: bool,
 }
@@ -268,6 +294,10 @@ pub async fn run(command: Command, home: &Home) -> u8 {
         Command::Trace(args) => {
             let json = args.json;
             (trace::run(&args, home).await, json)
+        }
+        Command::Push(args) => {
+            let json = args.json;
+            (trace::push(&args, home).await, json)
         }
     };
     match result {

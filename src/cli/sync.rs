@@ -33,6 +33,7 @@ pub async fn run(args: SyncArgs, home: &Home) -> Result<u8, CliError> {
         full: args.full,
         preview: args.preview,
         confirmed_deletes: args.confirm_deletes,
+        only: None,
     };
     run_now(home, request, args.json, &StopSignal::default()).await
 }
@@ -97,7 +98,7 @@ pub fn exit_status(report: &CycleReport) -> u8 {
 }
 
 /// Progress on stderr: one line per step, and on a terminal a running count.
-fn progress_printer() -> impl Fn(Progress) + Sync {
+pub(super) fn progress_printer() -> impl Fn(Progress) + Sync {
     let terminal = std::io::stderr().is_terminal();
     move |progress| match progress {
         Progress::Step(step) => {

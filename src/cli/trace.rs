@@ -1,12 +1,27 @@
-//! `dirsync trace OBJECT [--json]`: one object walked through a cycle's stages (README,
-//! "Tracing one object"), printed stage by stage or as one JSON document.
+//! `dirsync trace OBJECT [--json] [--apply]`: one object walked through a cycle's stages (README,
+//! "Tracing one object"), printed stage by stage or as one JSON document; with `--apply`, then
+//! synchronized alone. `dirsync push OBJECT` synchronizes it alone now (README, "Pushing one
+//! user now").
 
-use super::{CliError, EXIT_SUCCESS, TraceArgs};
+use std::time::Duration;
+
+use super::sync::{exit_status, print_report, progress_printer};
+use super::{CliError, EXIT_SUCCESS, PushArgs, TraceArgs};
 use crate::home::Home;
 use crate::run_report::trace_text;
-use crate::runner;
+use crate::runner::{self, OneObjectRun};
+use crate::store::vocabulary::RunTrigger;
 
 pub async fn run(args: &TraceArgs, home: &Home) -> Result<u8, CliError> {
+    if args.apply {
+        // A trace applied sends its requests at once: it does not wait for a running cycle.
+        let ran = one_object(home, &args.object, RunTrigger::Trace, Duration::ZERO, false).await?;
+        if !args.json {
+            print!("{}", trace_text(&ran.trace));
+        }
+        print_report(&ran.ran.store, &ran.ran.report, args.json)?;
+        return Ok(exit_status(&ran.ran.report));
+    }
     let trace = runner::trace_object(home, &args.object).await?;
     if args.json {
         let document =
@@ -16,4 +31,35 @@ pub async fn run(args: &TraceArgs, home: &Home) -> Result<u8, CliError> {
         print!("{}", trace_text(&trace));
     }
     Ok(EXIT_SUCCESS)
+}
+
+pub async fn push(args: &PushArgs, home: &Home) -> Result<u8, CliError> {
+    let ran = one_object(
+        home,
+        &args.object,
+        RunTrigger::Push,
+        Duration::from_secs(args.wait_secs),
+        args.revoke_sessions,
+    )
+    .await?;
+    print_report(&ran.ran.store, &ran.ran.report, args.json)?;
+    if !args.json {
+        if let Some(user) = &ran.revoked {
+            println!("Sign-in sessions of cloud user {user} revoked.");
+        } else if args.revoke_sessions {
+            println!("No cloud user to revoke sessions of (the object is not synced).");
+        }
+    }
+    Ok(exit_status(&ran.ran.report))
+}
+
+async fn one_object(
+    home: &Home,
+    object: &str,
+    trigger: RunTrigger,
+    wait: Duration,
+    revoke_sessions: bool,
+) -> Result<OneObjectRun, CliError> {
+    let progress = progress_printer();
+    Ok(runner::run_one_object(home, object, trigger, wait, revoke_sessions, &progress).await?)
 }

@@ -40,6 +40,17 @@ pub enum RunError {
     Busy(#[from] RunLockError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The object a trace or a push names is not in AD.
+    #[error(
+        "no user or group in AD answers to '{query}'{}",
+        closest_names(closest)
+    )]
+    NotInDirectory { query: String, closest: Vec<String> },
+    /// A run held the lock longer than the caller would wait.
+    #[error(
+        "a sync run still holds the run lock after {waited_secs} s; nothing was sent: run the command again when it has finished"
+    )]
+    StillBusy { waited_secs: u64 },
     /// Signing in failed before the run began (a missing secret, a bad configuration value).
     #[error(transparent)]
     SignIn(#[from] CycleError),
@@ -53,8 +64,11 @@ impl RunError {
                 error,
                 ConfigError::Unreadable { .. } | ConfigError::Unwritable { .. }
             ),
-            RunError::PasswordSyncOff { .. } => true,
-            RunError::Busy(_) | RunError::Store(_) | RunError::SignIn(_) => false,
+            RunError::PasswordSyncOff { .. } | RunError::NotInDirectory { .. } => true,
+            RunError::Busy(_)
+            | RunError::StillBusy { .. }
+            | RunError::Store(_)
+            | RunError::SignIn(_) => false,
         }
     }
 }
@@ -102,6 +116,105 @@ pub async fn trace_object(home: &Home, query: &str) -> Result<Trace, RunError> {
     let store = SqliteStore::open(&home.state_db)?;
     let mut connections = Connections::open(&config, &home.secrets(), FlowPolicy::default())?;
     Ok(trace(&config, &mut connections, &store, query).await?)
+}
+
+/// One object synchronized now, alone (README, "Tracing one object" and "Pushing one user now").
+#[derive(Debug)]
+pub struct OneObjectRun {
+    pub ran: Ran,
+    pub trace: Trace,
+    /// The cloud user whose sign-in sessions were revoked, when asked.
+    pub revoked: Option<String>,
+}
+
+/// Synchronizes the object `query` names, alone, now: traced first (which object, and what the
+/// cycle will do), then a cycle of that one object with the run lock held (waiting for a running
+/// cycle at most `wait`). With `revoke_sessions`, the user's cloud sign-in sessions are revoked
+/// after (`revokeSignInSessions`), so an off-boarded user's open sessions end now.
+pub async fn run_one_object(
+    home: &Home,
+    query: &str,
+    trigger: crate::store::vocabulary::RunTrigger,
+    wait: Duration,
+    revoke_sessions: bool,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<OneObjectRun, RunError> {
+    let traced = trace_object(home, query).await?;
+    let anchor = match &traced.found {
+        crate::engine::cycle::trace::Found::Found { anchor, .. } => {
+            crate::guid::Guid::parse(anchor).ok_or_else(|| RunError::NotInDirectory {
+                query: query.to_owned(),
+                closest: Vec::new(),
+            })?
+        }
+        crate::engine::cycle::trace::Found::NotFound { closest } => {
+            return Err(RunError::NotInDirectory {
+                query: query.to_owned(),
+                closest: closest.clone(),
+            });
+        }
+    };
+    let config = load_config(home)?;
+    let lock = acquire_waiting(home, wait).await?;
+    let store = SqliteStore::open(&home.state_db)?;
+    let mut connections = Connections::open(&config, &home.secrets(), FlowPolicy::default())?;
+    let progress = kept_progress(home, progress);
+    let request = CycleRequest {
+        only: Some(anchor),
+        ..CycleRequest::new(trigger)
+    };
+    let report = Box::pin(run_cycle(
+        &config,
+        &mut connections,
+        &store,
+        request,
+        &progress,
+        &StopSignal::default(),
+    ))
+    .await?;
+    let mut revoked = None;
+    if revoke_sessions && let Some(link) = store.links()?.get(&anchor) {
+        connections
+            .graph
+            .revoke_sign_in_sessions(&link.cloud_id)
+            .await
+            .map_err(CycleError::from)?;
+        revoked = Some(link.cloud_id.clone());
+    }
+    drop(lock);
+    Ok(OneObjectRun {
+        ran: Ran { store, report },
+        trace: traced,
+        revoked,
+    })
+}
+
+/// The run lock, waiting at most `wait` for a running cycle to finish.
+async fn acquire_waiting(home: &Home, wait: Duration) -> Result<RunLock, RunError> {
+    let started = Instant::now();
+    loop {
+        match RunLock::acquire(&home.state_db) {
+            Ok(lock) => return Ok(lock),
+            Err(RunLockError::Busy { .. }) if started.elapsed() < wait => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(busy @ RunLockError::Busy { .. }) if wait.is_zero() => return Err(busy.into()),
+            Err(RunLockError::Busy { .. }) => {
+                return Err(RunError::StillBusy {
+                    waited_secs: wait.as_secs(),
+                });
+            }
+            Err(other) => return Err(other.into()),
+        }
+    }
+}
+
+fn closest_names(closest: &[String]) -> String {
+    if closest.is_empty() {
+        String::new()
+    } else {
+        format!("; the closest names: {}", closest.join("; "))
+    }
 }
 
 /// Runs one password hash sync cycle with the run lock held, telling `progress` how it goes.

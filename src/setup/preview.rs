@@ -90,6 +90,7 @@ pub async fn preview_first_sync(
         full: true,
         preview: true,
         confirmed_deletes: None,
+        only: None,
     };
     let report = Box::pin(run_cycle(
         &config,

@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_disabled_links.sql"),
     include_str!("migrations/0008_group_matches.sql"),
     include_str!("migrations/0009_password_waiting.sql"),
+    include_str!("migrations/0010_trace_and_push_triggers.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -101,8 +102,12 @@ impl SqliteStore {
         // service and the window touching the file at the same moment.
         connection.busy_timeout(Duration::from_secs(10))?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
-        connection.pragma_update(None, "foreign_keys", "ON")?;
+        // Migrations run with foreign keys off (rusqlite's SQLite turns them on by default): one
+        // that rebuilds a table (SQLite's way to change a constraint) must not cascade its drop
+        // to the rows that reference it.
+        connection.pragma_update(None, "foreign_keys", "OFF")?;
         migrate(&mut connection, &path, MIGRATIONS)?;
+        connection.pragma_update(None, "foreign_keys", "ON")?;
         Ok(SqliteStore {
             connection: ReentrantMutex::new(connection),
             path,
@@ -292,6 +297,49 @@ mod tests {
             b_exists, 0,
             "the failed migration's table must be rolled back"
         );
+    }
+
+    #[test]
+    fn rebuilding_the_runs_table_keeps_every_run_and_what_references_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("state.db");
+        {
+            // A database as the dirsync before the trace and push triggers left it.
+            let mut connection = Connection::open(&path).expect("open");
+            migrate(&mut connection, &path, &MIGRATIONS[..9]).expect("old migrations");
+            connection
+                .execute_batch(
+                    "INSERT INTO runs (id, trigger, mode, status, started_at, throttled)
+                         VALUES (7, 'cli', 'delta', 'success', 1, 3);
+                     INSERT INTO run_steps (run_id, position, step, started_at, adds)
+                         VALUES (7, 0, 'cloud-export', 1, 5);",
+                )
+                .expect("rows");
+        }
+        let store = SqliteStore::open(&path).expect("migrated");
+        let connection = store.connection();
+        let (trigger, throttled, adds): (String, i64, i64) = connection
+            .query_row(
+                "SELECT r.trigger, r.throttled, s.adds FROM runs r JOIN run_steps s ON s.run_id = r.id",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .expect("the run and its step are still there");
+        assert_eq!((trigger.as_str(), throttled, adds), ("cli", 3, 5));
+        connection
+            .execute(
+                "INSERT INTO runs (trigger, mode, status, started_at) VALUES ('push', 'delta', 'running', 2)",
+                [],
+            )
+            .expect("the new trigger is allowed");
+        // Foreign keys are on again: deleting the run takes its steps along.
+        connection
+            .execute("DELETE FROM runs WHERE id = 7", [])
+            .expect("delete");
+        let steps: i64 = connection
+            .query_row("SELECT count(*) FROM run_steps", [], |row| row.get(0))
+            .expect("count");
+        assert_eq!(steps, 0);
     }
 
     #[test]

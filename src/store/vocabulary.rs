@@ -36,7 +36,14 @@ macro_rules! text_enum {
 
 text_enum!(
     /// What started a run.
-    RunTrigger { Wizard => "wizard", Schedule => "schedule", Manual => "manual", Cli => "cli" }
+    RunTrigger {
+        Wizard => "wizard",
+        Schedule => "schedule",
+        Manual => "manual",
+        Cli => "cli",
+        Trace => "trace",
+        Push => "push",
+    }
 );
 
 text_enum!(

@@ -455,6 +455,17 @@ impl GraphClient {
     }
 
     /// Adds `member_id` (a user or group) to a group.
+    /// Ends a user's sign-in sessions now (refresh tokens and session cookies are invalidated)
+    /// (https://learn.microsoft.com/en-us/graph/api/user-revokesigninsessions?view=graph-rest-1.0).
+    pub async fn revoke_sign_in_sessions(&self, user_id: &str) -> Result<(), GraphError> {
+        self.send(&GraphRequest::new(
+            Method::Post,
+            &["users", user_id, "revokeSignInSessions"],
+        ))
+        .await
+        .map(drop)
+    }
+
     pub async fn add_member(&self, group_id: &str, member_id: &str) -> Result<(), GraphError> {
         let request = GraphRequest::new(Method::Post, &["groups", group_id, "members", "$ref"])
             .with_body(json!({ "@odata.id": self.directory_object_url(member_id) }));

@@ -69,6 +69,41 @@ impl Cycle<'_> {
         Ok(counters)
     }
 
+    /// Reads one object now (a trace applied, a push): it alone becomes pending, or gone when
+    /// AD no longer has it in scope. The DirSync cookie stays where it is.
+    pub(super) async fn import_one(&mut self, anchor: Guid) -> Result<StepCounters, CycleError> {
+        let scope = self.config.scope();
+        let naming_context = self.config.naming_context();
+        let connection = self.connections.directory.connection().await?;
+        let found = trace::find_object(connection, &naming_context, &anchor.to_string()).await?;
+        let stored = self.store.directory_object(anchor)?;
+        let mut counters = StepCounters::default();
+        let in_scope =
+            found.filter(|object| scope.contains(&object.dn) && !object.is_system_object());
+        match (in_scope, stored) {
+            (Some(object), stored) => {
+                let changes: Vec<_> = import_change(stored.as_ref(), &object)
+                    .into_iter()
+                    .collect();
+                match changes.first() {
+                    Some(change) => counters.count(change.change_kind),
+                    None => counters.no_change += 1,
+                }
+                self.store
+                    .record_import_changes(self.recorder.run_id(), &changes)?;
+                self.store.save_import(&[object], &[], None, now_ms())?;
+            }
+            (None, Some(stored)) => {
+                counters.deletes += 1;
+                self.store
+                    .record_import_changes(self.recorder.run_id(), &[import_delete(&stored)])?;
+                self.store.save_import(&[], &[anchor], None, now_ms())?;
+            }
+            (None, None) => {}
+        }
+        Ok(counters)
+    }
+
     /// Reads the changes since the saved cookie, keeping each answer with its cookie.
     pub(super) async fn delta_import(&mut self) -> Result<StepCounters, CycleError> {
         let scope = self.config.scope();

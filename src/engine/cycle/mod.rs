@@ -55,6 +55,9 @@ pub struct CycleRequest {
     /// The administrator confirmed this many deletes after the threshold stopped a run: a run
     /// with at most this many makes them. `None`: the threshold holds.
     pub confirmed_deletes: Option<usize>,
+    /// Only this object (a trace applied, a push): it is read from AD now and synchronized
+    /// alone; the DirSync cookie stays, so the next cycle still reads every other change.
+    pub only: Option<Guid>,
 }
 
 impl CycleRequest {
@@ -65,6 +68,7 @@ impl CycleRequest {
             full: false,
             preview: false,
             confirmed_deletes: None,
+            only: None,
         }
     }
 }
@@ -82,6 +86,8 @@ pub async fn run_cycle(
 ) -> Result<CycleReport, StoreError> {
     let mode = if request.preview {
         RunMode::Preview
+    } else if request.only.is_some() {
+        RunMode::Delta
     } else if needs_full_import(config, store, request)? {
         RunMode::Full
     } else {
@@ -195,7 +201,9 @@ impl Cycle<'_> {
         let full = self.recorder.report.mode == RunMode::Full
             || (self.request.preview && needs_full_import(self.config, self.store, self.request)?);
         self.step(StepKind::DirectoryImport)?;
-        let counters = if full {
+        let counters = if let Some(anchor) = self.request.only {
+            self.import_one(anchor).await?
+        } else if full {
             self.full_import().await?
         } else {
             match self.delta_import().await {
@@ -213,7 +221,12 @@ impl Cycle<'_> {
 
         let mut links = self.store.links()?;
         let mut objects = self.store.pending_objects()?;
-        let gone = self.store.gone_anchors()?;
+        let mut gone = self.store.gone_anchors()?;
+        if let Some(anchor) = self.request.only {
+            // Other pending objects wait for the next cycle.
+            objects.retain(|object| object.anchor == anchor);
+            gone.retain(|gone| *gone == anchor);
+        }
         let intents = self.store.create_intents()?;
 
         self.step(StepKind::CloudImport)?;
@@ -228,11 +241,12 @@ impl Cycle<'_> {
         let settled = self
             .find_lost_creates_of_gone(&gone, &intents, &mut links)
             .await?;
-        if full || self.drift_check_due()? {
+        if self.request.only.is_none() && (full || self.drift_check_due()?) {
             self.check_drift(&mut links, &mut objects, &gone).await?;
         }
         let domains = self.tenant_domains().await?;
-        let mailboxes_read = if self.config.options.hybrid_write_back {
+        let mailboxes_read = if self.config.options.hybrid_write_back && self.request.only.is_none()
+        {
             self.import_mailboxes(&mut counters).await?
         } else {
             false

@@ -287,7 +287,7 @@ pub async fn trace(
 }
 
 /// The object `query` names, read as a cycle reads it.
-async fn find_object(
+pub(super) async fn find_object(
     connection: &DirectoryConnection,
     naming_context: &Dn,
     query: &str,

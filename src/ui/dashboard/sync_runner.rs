@@ -290,6 +290,7 @@ impl SyncRunner {
                         RunKind::ConfirmedDeletes(count) => Some(count),
                         _ => None,
                     },
+                    only: None,
                 };
                 Box::pin(crate::runner::run_sync(
                     &home, request, &run_stop, &progress,
