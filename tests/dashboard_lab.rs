@@ -529,6 +529,23 @@ fn an_error_shows_the_hint_runs_show_has() {
             && text.contains("Verdict: not exported")),
         "{trace:?}"
     );
+    // Fixed in AD, pushed from the panel: in the cloud at once, without waiting for a cycle.
+    let fixed_upn = format!("badupn.fixed.{}@contoso.test", ou.tag);
+    ldapmodify(
+        lab(),
+        &format!(
+            "dn: {dn}\nchangetype: modify\nreplace: userPrincipalName\nuserPrincipalName: {fixed_upn}\n\n"
+        ),
+    );
+    click(&mut window, "Push now");
+    wait_until(&mut window, READ, "the push", |window| {
+        shows(window, "Pushed: run ")
+    });
+    assert!(shows(&window, "ended success"), "{}", tree(&window));
+    assert!(
+        user_with_upn(&installation.cloud_users(), &fixed_upn).is_some(),
+        "the pushed user is in the cloud"
+    );
     installation.assert_no_secret(&tree(&window));
 }
 

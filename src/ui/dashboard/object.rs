@@ -8,6 +8,10 @@ use tokio::runtime::Handle;
 use super::read_store;
 use crate::clock::human_time;
 use crate::engine::cycle::trace::Trace;
+use crate::store::vocabulary::{RunStatus, RunTrigger};
+
+/// How long a push from the window waits for a running cycle (as `dirsync push` by default).
+const PUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 use crate::guid::Guid;
 use crate::home::Home;
 use crate::run_report::{printable, scalar_text, trace_text};
@@ -38,6 +42,11 @@ pub struct OpenObject {
     /// The object traced through a cycle's stages as AD and the cloud hold it now (README,
     /// "Tracing one object"), once asked for.
     trace: Lookup<Trace>,
+    /// A push of this object (README, "Pushing one user now"), once asked for: the run's id and
+    /// status, and whether sessions were revoked.
+    push: Lookup<(i64, RunStatus, bool)>,
+    /// Whether a push also ends the user's cloud sign-in sessions.
+    pub revoke_sessions: bool,
     home: Home,
     runtime: Handle,
     repaint: egui::Context,
@@ -79,6 +88,8 @@ impl OpenObject {
             proposal,
             confirmation: Lookup::NotStarted,
             trace: Lookup::NotStarted,
+            push: Lookup::NotStarted,
+            revoke_sessions: false,
             home: home.clone(),
             runtime: runtime.clone(),
             repaint: repaint.clone(),
@@ -90,6 +101,33 @@ impl OpenObject {
         self.proposal.poll();
         self.confirmation.poll();
         self.trace.poll();
+        self.push.poll();
+    }
+
+    /// Pushes the object now, alone (waiting for a running cycle as `dirsync push` does).
+    fn start_push(&mut self) {
+        let Some(query) = self.trace_query() else {
+            return;
+        };
+        let home = self.home.clone();
+        let revoke = self.revoke_sessions;
+        self.push = Lookup::start(&self.runtime, &self.repaint, move |_| async move {
+            let ran = crate::runner::run_one_object(
+                &home,
+                &query,
+                RunTrigger::Push,
+                PUSH_WAIT,
+                revoke,
+                &|_| {},
+            )
+            .await
+            .map_err(|error| crate::setup::SetupFailure::failed(None, error.to_string()))?;
+            Ok((
+                ran.ran.report.run_id,
+                ran.ran.report.status,
+                ran.revoked.is_some(),
+            ))
+        });
     }
 
     /// What a trace looks the object up by: its objectGUID, else its DN.
@@ -137,6 +175,7 @@ impl OpenObject {
 pub fn object_ui(ui: &mut egui::Ui, object: &mut OpenObject) -> bool {
     let mut confirm = None;
     let mut start_trace = false;
+    let mut start_push = false;
     let mut close = false;
     ui.horizontal(|ui| {
         ui.heading("Object details");
@@ -171,6 +210,7 @@ pub fn object_ui(ui: &mut egui::Ui, object: &mut OpenObject) -> bool {
                     }
                 },
             }
+            start_push = push_ui(ui, object);
             start_trace = trace_ui(ui, object);
         });
     if let Some(cloud_id) = confirm {
@@ -179,7 +219,56 @@ pub fn object_ui(ui: &mut egui::Ui, object: &mut OpenObject) -> bool {
     if start_trace {
         object.start_trace();
     }
+    if start_push {
+        object.start_push();
+    }
     close
+}
+
+/// The push button, and how the last push went. Returns true when it was clicked.
+fn push_ui(ui: &mut egui::Ui, object: &mut OpenObject) -> bool {
+    if object.trace_query().is_none() {
+        return false;
+    }
+    ui.add_space(8.0);
+    ui.separator();
+    let mut start = false;
+    ui.horizontal(|ui| {
+        ui.strong("Push");
+        if !object.push.is_running()
+            && ui
+                .button("Push now")
+                .on_hover_text("Send this object's AD state to the cloud now, without waiting for the next cycle (a run of its own)")
+                .clicked()
+        {
+            start = true;
+        }
+        ui.checkbox(&mut object.revoke_sessions, "and end its cloud sign-in sessions");
+    });
+    match &object.push {
+        Lookup::NotStarted => {}
+        Lookup::Running(_) => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("Pushing (after any running cycle)…");
+            });
+        }
+        Lookup::Failed(problem) => {
+            ui.colored_label(theme::error(ui), problem.to_string());
+        }
+        Lookup::Done((run, status, revoked)) => {
+            let sessions = if *revoked {
+                "; sign-in sessions revoked"
+            } else {
+                ""
+            };
+            ui.label(format!(
+                "Pushed: run {run} ended {}{sessions}",
+                status.as_str()
+            ));
+        }
+    }
+    start
 }
 
 /// The object's trace, or the button that starts one. Returns true when it was clicked.
