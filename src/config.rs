@@ -139,6 +139,9 @@ pub struct SyncOptions {
     /// take back").
     pub disable_before_delete: bool,
     pub delete_after_days: u32,
+    /// `dirsync service` looks for changes in AD this often and runs a delta cycle a moment
+    /// after one (README, "Seconds, not half-hours"); 0: only on the interval.
+    pub watch_secs: u64,
 }
 
 /// How password sync delivers passwords.
@@ -191,6 +194,7 @@ impl Default for SyncOptions {
             deletion_threshold_percent: 0,
             disable_before_delete: false,
             delete_after_days: 7,
+            watch_secs: 3,
         }
     }
 }

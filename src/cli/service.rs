@@ -16,6 +16,7 @@ use crate::clock::now_ms;
 use crate::engine::cycle::{CycleReport, CycleRequest, StopSignal};
 use crate::engine::password_cycle::PasswordCycleRequest;
 use crate::home::Home;
+use crate::runner;
 use crate::runner::schedule::{self, Attempts, History, ScheduledRun};
 use crate::store::SqliteStore;
 use crate::store::scheduler_lease::{RENEW_EVERY_MS, SchedulerHolder};
@@ -90,9 +91,25 @@ pub async fn run(home: &Home) -> Result<u8, CliError> {
         let wait_ms = due
             .earliest()
             .map_or(renew, |at| (at - now).clamp(0, renew));
+        // Between scheduled runs, AD is watched: a change is synced seconds later (README,
+        // "Seconds, not half-hours"). Not before the first sync, nor while another process
+        // holds the schedule.
+        let watching = options.watch_secs > 0 && due.sync.is_some() && !held;
+        let every = Duration::from_secs(options.watch_secs.max(1));
         tokio::select! {
             () = tokio::time::sleep(Duration::from_millis(wait_ms as u64)) => {}
             () = woken.notified() => {}
+            seen = runner::watch_for_changes(home, every), if watching => match seen {
+                Ok(count) => {
+                    eprintln!("dirsync service: {count} change(s) in AD; syncing now");
+                    attempts.sync = now_ms();
+                    sync_cycle(home, &stop).await;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot watch AD for changes; the interval still holds");
+                    tokio::time::sleep(every).await;
+                }
+            },
         }
     }
     lease.release();

@@ -114,6 +114,27 @@ pub async fn current_cookie(
     Ok(cookie)
 }
 
+/// How many users, groups, OUs and containers changed since `cookie` (attributes dirsync reads),
+/// counted without reading them again or moving the cookie: the service's watch for changes
+/// (README, "Seconds, not half-hours"). `more`: at least one page more.
+pub async fn count_changes(
+    connection: &DirectoryConnection,
+    naming_context: &Dn,
+    cookie: &DirSyncCookie,
+) -> Result<(usize, bool), DirectoryError> {
+    let mut attributes: Vec<&str> = OBJECT_ATTRIBUTES.to_vec();
+    attributes.extend(["parentGUID", "isDeleted"]);
+    let (entries, _, more_results) = dirsync_search(
+        connection,
+        naming_context,
+        DIRSYNC_FILTER,
+        &attributes,
+        cookie.as_bytes(),
+    )
+    .await?;
+    Ok((entries.len(), more_results))
+}
+
 /// Reads the changes since `cookie` and sorts them against `scope`.
 pub async fn read_changes(
     connection: &DirectoryConnection,

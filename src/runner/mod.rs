@@ -118,6 +118,56 @@ pub async fn trace_object(home: &Home, query: &str) -> Result<Trace, RunError> {
     Ok(trace(&config, &mut connections, &store, query).await?)
 }
 
+/// Watches AD for what the next delta cycle would read (README, "Seconds, not half-hours"):
+/// every `every`, counts the changes since the last cycle's DirSync cookie without moving it.
+/// Returns once changes were seen and have settled (a count unchanged for a second, or
+/// [`SETTLE_AT_MOST`] after the first), so that a burst of changes is one cycle. Reads only;
+/// dropping the future at any point is safe.
+pub async fn watch_for_changes(home: &Home, every: Duration) -> Result<usize, RunError> {
+    let config = load_config(home)?;
+    let store = SqliteStore::open(&home.state_db)?;
+    let mut connections = Connections::open(&config, &home.secrets(), FlowPolicy::default())?;
+    loop {
+        let Some(cookie) = store.cursor(crate::store::sync_state::DIRSYNC_CURSOR)? else {
+            // No cycle has run yet: nothing to compare with.
+            tokio::time::sleep(every).await;
+            continue;
+        };
+        let cookie = crate::directory::import::DirSyncCookie::from_bytes(cookie);
+        let (mut seen, mut more) = count_changes(&mut connections, &cookie).await?;
+        if seen == 0 {
+            tokio::time::sleep(every).await;
+            continue;
+        }
+        let first = Instant::now();
+        loop {
+            tokio::time::sleep(SETTLE_QUIET).await;
+            let (now_seen, now_more) = count_changes(&mut connections, &cookie).await?;
+            let settled = now_seen == seen && now_more == more;
+            (seen, more) = (now_seen, now_more);
+            if settled || first.elapsed() >= SETTLE_AT_MOST {
+                return Ok(seen);
+            }
+        }
+    }
+}
+
+async fn count_changes(
+    connections: &mut Connections,
+    cookie: &crate::directory::import::DirSyncCookie,
+) -> Result<(usize, bool), RunError> {
+    connections
+        .directory
+        .count_changes(cookie)
+        .await
+        .map_err(|error| RunError::SignIn(CycleError::Directory(error)))
+}
+
+/// A burst of changes has ended when no new one came for this long.
+const SETTLE_QUIET: Duration = Duration::from_secs(1);
+/// Changes that keep coming are synced at the latest this long after the first.
+pub const SETTLE_AT_MOST: Duration = Duration::from_secs(5);
+
 /// One object synchronized now, alone (README, "Tracing one object" and "Pushing one user now").
 #[derive(Debug)]
 pub struct OneObjectRun {
