@@ -1,6 +1,7 @@
 //! The headless commands. Each prints one JSON document on stdout with `--json`, human text
 //! otherwise; errors are one line on stderr and an exit status (README, "CLI").
 
+mod check;
 mod match_group;
 mod ous;
 mod runs;
@@ -68,6 +69,24 @@ pub enum Command {
     /// Send one user's (or group's) current AD state to the cloud now, without waiting for the
     /// next cycle (an off-boarding: disable in AD, then push with --revoke-sessions)
     Push(PushArgs),
+    /// Check every user and group of the scope (or of one OU) with IdFix's rules, as a cycle
+    /// would, without syncing: each finding with the attribute, the value, the rule and a fix
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Only this OU and its subtree (default: the configured scope)
+    #[arg(long, value_name = "DN")]
+    pub ou: Option<String>,
+
+    /// Print one JSON document on stdout
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+
+    /// Print the findings as CSV (RFC 4180) on stdout
+    #[arg(long)]
+    pub csv: bool,
 }
 
 #[derive(Debug, Args)]
@@ -298,6 +317,10 @@ pub async fn run(command: Command, home: &Home) -> u8 {
         Command::Push(args) => {
             let json = args.json;
             (trace::push(&args, home).await, json)
+        }
+        Command::Check(args) => {
+            let json = args.json;
+            (check::run(&args, home).await, json)
         }
     };
     match result {

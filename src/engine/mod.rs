@@ -5,7 +5,8 @@
 //!   mail addresses), below all of them.
 //! - `cycle`: one run, step by step, recorded in the store; the only entry point (`run_cycle`).
 //! - `attribute_flow`, `validation`, `plan`: the pure synchronization stage: what an AD object
-//!   looks like in the cloud, IdFix's checks, joining and planning.
+//!   looks like in the cloud, IdFix's checks, joining and planning; `check` runs the checks over
+//!   a whole scope (`dirsync check`).
 //! - `import_changes`: what the directory import records about each object it read.
 //! - `export`: the plan's writes to Graph, in three phases, kept chunk by chunk.
 //! - `password_cycle`, `password_hash`: password hash sync's own cycle and Microsoft's transform
@@ -14,6 +15,7 @@
 pub mod addresses;
 pub mod attribute_flow;
 pub mod change_records;
+pub mod check;
 pub mod cloud_properties;
 pub mod connections;
 pub mod cycle;

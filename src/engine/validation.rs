@@ -60,6 +60,11 @@ pub enum Rule {
         cloud_id: String,
         roles: Vec<String>,
     },
+    /// `mail` is not the primary SMTP address in proxyAddresses (IdFix's check; `dirsync check`
+    /// only: a cycle syncs the object as it is).
+    MailNotPrimary {
+        primary: String,
+    },
 }
 
 /// One problem with one value of one object.
@@ -87,6 +92,7 @@ impl Rule {
             Rule::InvalidSoftMatch { .. } => "invalid-soft-match",
             Rule::GroupNotOurs { .. } => "group-not-ours",
             Rule::PrivilegedCloudAccount { .. } => "privileged-cloud-account",
+            Rule::MailNotPrimary { .. } => "mail-not-primary",
         }
     }
 }
@@ -142,10 +148,13 @@ impl ObjectIssue {
                 if roles.len() == 1 { "" } else { "s" },
                 roles.join(", ")
             ),
+            Rule::MailNotPrimary { primary } => {
+                format!("{attribute} '{value}' is not the primary SMTP address ({primary})")
+            }
         }
     }
 
-    fn error(attribute: &str, value: &str, rule: Rule) -> Self {
+    pub fn error(attribute: &str, value: &str, rule: Rule) -> Self {
         ObjectIssue {
             attribute: attribute.to_owned(),
             value: value.to_owned(),
@@ -186,6 +195,10 @@ impl ObjectIssue {
             Rule::DistributionGroup => "Microsoft Graph cannot create distribution groups; make it a security group in Active Directory, or leave it out of the scope".to_owned(),
             Rule::InvalidSoftMatch { cloud_id, holder } => format!(
                 "the cloud object {cloud_id} has this object's address but belongs to {holder}; remove the address from one of them, or delete the cloud object if it is stale (InvalidSoftMatch)"
+            ),
+            Rule::MailNotPrimary { primary } => format!(
+                "set mail to {primary} in AD (or make '{}' the primary address, SMTP: in capitals): Exchange Online shows the primary address, so the two should agree",
+                self.value
             ),
             Rule::PrivilegedCloudAccount { roles, .. } if roles.is_empty() => "the sync app needs the application permission RoleManagement.Read.Directory to check that it never takes over a cloud administrator: run setup again to grant it".to_owned(),
             Rule::PrivilegedCloudAccount { cloud_id, .. } => format!(

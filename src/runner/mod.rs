@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use crate::clock::now_ms;
 use crate::cloud::FlowPolicy;
 use crate::config::{Config, ConfigError};
+use crate::directory::DirectoryError;
 use crate::directory::password_hashes::SambaPrivilegedSocket;
 use crate::engine::cycle::trace::{Trace, trace};
 use crate::engine::cycle::{Connections, CycleReport, CycleRequest, run_cycle, sync_app_client};
@@ -116,6 +117,66 @@ pub async fn trace_object(home: &Home, query: &str) -> Result<Trace, RunError> {
     let store = SqliteStore::open(&home.state_db)?;
     let mut connections = Connections::open(&config, &home.secrets(), FlowPolicy::default())?;
     Ok(trace(&config, &mut connections, &store, query).await?)
+}
+
+/// What `dirsync check` found (README, "Checking the directory before syncing").
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CheckReport {
+    /// The OUs read (the configured scope, or the one OU asked for).
+    pub scope: Vec<String>,
+    pub objects_checked: usize,
+    /// Whether UPN suffixes were checked against the tenant's verified domains (its domains
+    /// could be read).
+    pub suffixes_checked: bool,
+    pub findings: Vec<crate::engine::check::Finding>,
+}
+
+/// Reads every user and group of the scope (or of `ou` and its subtree) as the service account
+/// and checks them all, as IdFix does; nothing is written anywhere. The tenant is only read,
+/// for its verified domains; when it cannot be, suffixes are left unchecked.
+pub async fn check_directory(home: &Home, ou: Option<&str>) -> Result<CheckReport, RunError> {
+    let config = load_config(home)?;
+    let scope = match ou {
+        Some(ou) => {
+            let dn = crate::directory::Dn::parse(ou).map_err(|error| {
+                RunError::SignIn(CycleError::Directory(DirectoryError::InvalidDn {
+                    dn: ou.to_owned(),
+                    reason: error.to_string(),
+                }))
+            })?;
+            crate::directory::scope::SyncScope::new(vec![dn], Vec::new())
+        }
+        None => config.scope(),
+    };
+    let mut connections = Connections::open(&config, &home.secrets(), FlowPolicy::default())?;
+    let domains = match crate::engine::cycle::read_tenant_domains(&connections.graph).await {
+        Ok(domains) => Some(domains),
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the tenant's domains; UPN suffixes are not checked");
+            None
+        }
+    };
+    let connection = connections
+        .directory
+        .connection()
+        .await
+        .map_err(|error| RunError::SignIn(CycleError::Directory(error)))?;
+    let mut import = crate::directory::import::FullImport::new(connection, &scope);
+    let mut objects = Vec::new();
+    while let Some(page) = import
+        .next_page()
+        .await
+        .map_err(|error| RunError::SignIn(CycleError::Directory(error)))?
+    {
+        objects.extend(page);
+    }
+    let findings = crate::engine::check::check(&objects, domains.as_ref());
+    Ok(CheckReport {
+        scope: scope.included().iter().map(ToString::to_string).collect(),
+        objects_checked: objects.len(),
+        suffixes_checked: domains.is_some(),
+        findings,
+    })
 }
 
 /// Watches AD for what the next delta cycle would read (README, "Seconds, not half-hours"):

@@ -128,7 +128,7 @@ impl Cycle<'_> {
 }
 
 /// The tenant's domains, as the sync app reads them.
-pub(super) async fn read_tenant_domains(
+pub async fn read_tenant_domains(
     graph: &crate::cloud::GraphClient,
 ) -> Result<TenantDomains, CycleError> {
     let domains = crate::cloud::setup::verified_domains(graph).await?;

@@ -39,6 +39,7 @@ use crate::store::{SqliteStore, StoreError};
 use futures::StreamExt as _;
 
 mod cloud_import;
+pub use cloud_import::read_tenant_domains;
 mod directory_import;
 mod integrity;
 mod mailboxes;
