@@ -8,7 +8,7 @@ use super::{CheckedAnswers, CloudSession, SetupFailure, config_for};
 use crate::directory::Dn;
 use crate::directory::objects::ObjectKind;
 use crate::directory::reader::{DirectoryReader, RetryPolicy};
-use crate::engine::cycle::{Connections, CycleRequest, StopSignal, run_cycle};
+use crate::engine::cycle::{Connections, CycleRequest, StopSignal, read_tenant_domains, run_cycle};
 use crate::engine::plan::{JoinKind, Operation};
 use crate::engine::validation::Severity;
 use crate::secret::Secret;
@@ -36,6 +36,8 @@ pub struct ReadinessFinding {
     pub hint: String,
     /// The object is not exported (an error) or is exported changed (a warning).
     pub blocks_export: bool,
+    /// A value that passes the rule, as `dirsync check` suggests it.
+    pub suggested: Option<String>,
 }
 
 /// What the first sync would do.
@@ -132,7 +134,32 @@ pub async fn preview_first_sync(
                 statement: issue.statement(),
                 hint: issue.hint(),
                 blocks_export: issue.severity == Severity::Error,
+                suggested: None,
             });
+        }
+    }
+    // `dirsync check` over the same objects: its suggested values, and IdFix's checks a cycle
+    // does not make (README, "Checking the directory before syncing").
+    let objects = store
+        .pending_objects()
+        .map_err(|error| SetupFailure::failed(None, error.to_string()))?;
+    let domains = read_tenant_domains(cloud.client()).await.ok();
+    for found in crate::engine::check::check(&objects, domains.as_ref()) {
+        let known = preview.findings.iter_mut().find(|finding| {
+            finding.dn == found.dn
+                && finding.rule == found.rule
+                && finding.statement == found.problem
+        });
+        match known {
+            Some(finding) => finding.suggested = found.suggested,
+            None => preview.findings.push(ReadinessFinding {
+                dn: found.dn,
+                rule: found.rule,
+                statement: found.problem,
+                hint: found.fix,
+                blocks_export: found.severity == "error",
+                suggested: found.suggested,
+            }),
         }
     }
     Ok(preview)

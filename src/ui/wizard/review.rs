@@ -281,6 +281,9 @@ fn findings_ui(ui: &mut egui::Ui, title: &str, findings: &[&ReadinessFinding], e
                         ui.colored_label(colour, format!("{}  [{}]", finding.dn, finding.rule));
                         ui.label(format!("    {}", finding.statement));
                         ui.weak(format!("    What to do: {}", finding.hint));
+                        if let Some(suggested) = &finding.suggested {
+                            ui.weak(format!("    Suggested value: {suggested}"));
+                        }
                     }
                 });
         });
