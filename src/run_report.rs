@@ -352,6 +352,93 @@ pub fn trace_text(trace: &Trace) -> String {
     out
 }
 
+/// What an error comes from, for the dashboard's error workbench: the error types of the run
+/// records grouped as an administrator fixes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ErrorCause {
+    DuplicateInAd,
+    HeldInCloud,
+    InvalidCharacters,
+    Lengths,
+    SoftMatchRefused,
+    Permissions,
+    Throttling,
+    Other,
+}
+
+impl ErrorCause {
+    pub fn title(self) -> &'static str {
+        match self {
+            ErrorCause::DuplicateInAd => "Duplicate values inside AD",
+            ErrorCause::HeldInCloud => "A value held by another cloud object",
+            ErrorCause::InvalidCharacters => "Invalid characters",
+            ErrorCause::Lengths => "Lengths",
+            ErrorCause::SoftMatchRefused => "Soft-match refusals",
+            ErrorCause::Permissions => "Permissions",
+            ErrorCause::Throttling => "Throttling",
+            ErrorCause::Other => "Other",
+        }
+    }
+
+    /// A stable word, for file names.
+    pub fn word(self) -> &'static str {
+        match self {
+            ErrorCause::DuplicateInAd => "duplicates",
+            ErrorCause::HeldInCloud => "cloud-conflicts",
+            ErrorCause::InvalidCharacters => "invalid-characters",
+            ErrorCause::Lengths => "lengths",
+            ErrorCause::SoftMatchRefused => "soft-match-refusals",
+            ErrorCause::Permissions => "permissions",
+            ErrorCause::Throttling => "throttling",
+            ErrorCause::Other => "other",
+        }
+    }
+
+    /// What fixes the whole group, in plain words.
+    pub fn advice(self) -> &'static str {
+        match self {
+            ErrorCause::DuplicateInAd => {
+                "Two objects in scope use the same value, and the cloud takes each value once: change it on one of the two in AD (`dirsync check` lists every pair)."
+            }
+            ErrorCause::HeldInCloud => {
+                "A cloud object dirsync does not manage holds the value: remove it there, or give the AD object another value; `dirsync trace` shows the holder."
+            }
+            ErrorCause::InvalidCharacters => {
+                "Values the cloud refuses: fix them in AD (`dirsync check` suggests a value for each)."
+            }
+            ErrorCause::Lengths => "Values longer than the cloud allows: shorten them in AD.",
+            ErrorCause::SoftMatchRefused => {
+                "A cloud object with the same address belongs to another directory, a cloud administrator, or a group dirsync did not make: see each hint."
+            }
+            ErrorCause::Permissions => {
+                "The sync app or the service account lacks a right: run setup again (it grants exactly what the options need)."
+            }
+            ErrorCause::Throttling => {
+                "The tenant slowed dirsync down; nothing was lost: the next run sends the rest."
+            }
+            ErrorCause::Other => "See each object's message and hint.",
+        }
+    }
+}
+
+/// The cause of an error type as run records store it.
+pub fn error_cause(error_type: &str) -> ErrorCause {
+    match error_type {
+        "duplicate" => ErrorCause::DuplicateInAd,
+        "conflict" => ErrorCause::HeldInCloud,
+        "invalid-character" | "not-an-address" | "leading-period" | "not-text" => {
+            ErrorCause::InvalidCharacters
+        }
+        "too-long" | "local-part-too-long" => ErrorCause::Lengths,
+        "invalid-soft-match" | "group-not-ours" | "privileged-cloud-account" => {
+            ErrorCause::SoftMatchRefused
+        }
+        "forbidden" | "write-back-denied" => ErrorCause::Permissions,
+        "throttled" => ErrorCause::Throttling,
+        _ => ErrorCause::Other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

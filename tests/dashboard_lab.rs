@@ -1098,3 +1098,130 @@ fn the_window_leaves_the_schedule_to_a_running_service_and_takes_it_back() {
     assert!(!dashboard(&window).is_syncing());
     assert_eq!(dashboard(&window).runs().len(), 1);
 }
+
+#[test]
+fn the_error_workbench_groups_the_shared_address_pair_and_exports_the_group() {
+    // The seeded directory: Emma Laurent and Henry Walker share smtp:shared@contoso.test.
+    let corp = corp();
+    let installation = Installation::new(&[corp.as_str()], &[], SyncOptions::default());
+    let (status, report) = installation.sync(&[]);
+    assert_eq!(status, 3, "{report:#}");
+    let id = run_id(&report);
+    let folder = tempfile::tempdir().unwrap();
+    let (_runtime, mut window) = open_window(&installation);
+    window
+        .state_mut()
+        .dashboard_mut()
+        .unwrap()
+        .export_folder_override = Some(folder.path().to_owned());
+    open_errors_tab(&mut window);
+    let group = "Duplicate values inside AD: 2";
+    wait_until(&mut window, READ, "the duplicates' group", |window| {
+        shows(window, group)
+    });
+    for holder in ["CN=Emma Laurent", "CN=Henry Walker"] {
+        assert!(
+            window
+                .query_all_by_label_contains(holder)
+                .any(|node| text_of(&node).is_some_and(|text| text.contains("[duplicate]"))),
+            "{holder} is not in the group:\n{}",
+            tree(&window)
+        );
+    }
+    assert!(shows(&window, "(trend "), "{}", tree(&window));
+
+    let csv_path = folder
+        .path()
+        .join(format!("dirsync-run-{id}-duplicates.csv"));
+    let message = export(
+        &mut window,
+        "Export Duplicate values inside AD as CSV",
+        &csv_path,
+    );
+    assert_eq!(message, format!("Saved 2 errors to {}", csv_path.display()));
+    let rows = parse_csv(&std::fs::read_to_string(&csv_path).unwrap());
+    let mut dns: Vec<String> = rows[1..].iter().map(|row| row[5].clone()).collect();
+    dns.sort();
+    assert_eq!(dns.len(), 2, "{rows:?}");
+    assert!(dns[0].starts_with("CN=Emma Laurent") && dns[1].starts_with("CN=Henry Walker"));
+    // The CSV is the grouped list: the same errors runs show has for that cause.
+    let shown = installation.runs_show(id, Some("errors"));
+    let duplicates = shown["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|error| error["error_type"] == "duplicate")
+        .count();
+    assert_eq!(duplicates, 2);
+}
+
+#[test]
+fn the_error_workbench_shows_the_cloud_object_holding_a_taken_value_beside_the_ad_object() {
+    use dirsync::cloud::{GraphRequest, Method};
+    // A cloud-only user made in the portal already has zoe's userPrincipalName (and another
+    // address, so nothing soft-matches): creating zoe is refused as a conflict.
+    let ou = TestOu::create("wbh", &["zoe"]);
+    let installation = Installation::new(&[ou.dn.as_str()], &[], SyncOptions::default());
+    let graph = installation.graph();
+    let request = GraphRequest::new(Method::Post, &["users"]).with_body(serde_json::json!({
+        "accountEnabled": true,
+        "displayName": "zoe made in the portal",
+        "mailNickname": format!("portal-{}", ou.tag),
+        "userPrincipalName": ou.upn("zoe"),
+        "mail": format!("portal-{}@contoso.test", ou.tag),
+        "passwordProfile": {"password": "Cloud-Only-Pa55word!", "forceChangePasswordNextSignIn": false},
+    }));
+    let holder = runtime().block_on(graph.send(&request)).unwrap().unwrap();
+    let holder_id = holder["id"].as_str().unwrap().to_owned();
+    // Graph's answer to a create has the default properties only; createdDateTime is $select'ed.
+    let read = GraphRequest::get(&["users", &holder_id]).with_query("$select", "createdDateTime");
+    let created = runtime().block_on(graph.send(&read)).unwrap().unwrap()["createdDateTime"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, report) = installation.sync(&[]);
+    assert_eq!(status, 3, "{report:#}");
+    let errors = errors_of(&report, "CN=zoe,");
+    assert_eq!(errors.len(), 1, "{report:#}");
+    assert_eq!(errors[0]["error_type"], "conflict", "{report:#}");
+
+    let (_runtime, mut window) = open_window(&installation);
+    open_errors_tab(&mut window);
+    wait_until(&mut window, READ, "the conflicts' group", |window| {
+        shows(window, "A value held by another cloud object: 1")
+    });
+    click(&mut window, &format!("Who holds {}?", ou.upn("zoe")));
+    wait_until(&mut window, READ, "the holder read live", |window| {
+        shows(window, "Not managed by dirsync")
+    });
+    for expected in [
+        "In AD".to_owned(),
+        "In the cloud (read now)".to_owned(),
+        ou.user_dn("zoe"),
+        format!("userPrincipalName: {}", ou.upn("zoe")),
+        format!("User {}", ou.upn("zoe")),
+        format!("Object ID {holder_id}"),
+        format!("Created {created}"),
+    ] {
+        assert!(shows(&window, &expected), "{expected}:\n{}", tree(&window));
+    }
+    assert!(
+        window
+            .query_all_by_label_contains("a cloud-only object dirsync did not make")
+            .next()
+            .is_some(),
+        "{}",
+        tree(&window)
+    );
+}
+
+/// Opens the Errors tab: the run history has an "Errors" column too, so the tab is the topmost
+/// button of that name.
+fn open_errors_tab(window: &mut Window) {
+    let mut buttons: Vec<_> = window
+        .query_all_by_role_and_label(Role::Button, "Errors")
+        .collect();
+    buttons.sort_by(|a, b| a.rect().min.y.total_cmp(&b.rect().min.y));
+    buttons.first().expect("an Errors tab").click();
+    window.run_steps(3);
+}

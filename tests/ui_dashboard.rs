@@ -1395,6 +1395,12 @@ fn every_view_looks_as_it_did(theme: egui::Theme, name: &str) {
     snapshot(&mut harness, "threshold");
 
     click(&mut harness, "⬅ Back to the history");
+    open_tab(&mut harness, "Errors");
+    wait_until(&mut harness, "the errors by cause", |harness| {
+        shows(harness, "Errors by cause") && shows_containing(harness, "(trend ")
+    });
+    snapshot(&mut harness, "errors");
+
     open_tab(&mut harness, "Connectors");
     wait_until(&mut harness, "the connectors' figures", |harness| {
         shows(harness, "DirSync cookie saved")

@@ -142,6 +142,15 @@ pub enum ErrorKind {
     Fatal,
 }
 
+/// The value a conflict's message names (its `Display` above), as run records keep it:
+/// `another cloud object already has this mail ('a@contoso.test'): …` gives `a@contoso.test`.
+pub fn conflict_value(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("another cloud object already has this ")?;
+    let (_, rest) = rest.split_once(" ('")?;
+    let (value, _) = rest.split_once("'): ")?;
+    Some(value)
+}
+
 impl GraphError {
     pub fn kind(&self) -> ErrorKind {
         match self {
@@ -164,5 +173,29 @@ fn describe(duration: Duration) -> String {
         format!("{} minutes", secs / 60)
     } else {
         format!("{secs} s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_conflicts_value_is_read_back_from_its_message() {
+        let error = GraphError::Conflict {
+            property: "userPrincipalName".to_owned(),
+            value: Some("o'brien@contoso.test".to_owned()),
+            message:
+                "Another object with the same value for property userPrincipalName already exists."
+                    .to_owned(),
+        };
+        let message = error.to_string();
+        assert_eq!(conflict_value(&message), Some("o'brien@contoso.test"));
+        let without = GraphError::Conflict {
+            property: "mail".to_owned(),
+            value: None,
+            message: "taken".to_owned(),
+        };
+        assert_eq!(conflict_value(&without.to_string()), None);
     }
 }

@@ -23,7 +23,7 @@ pub mod mailboxes;
 pub mod setup;
 
 pub use auth::{Authority, Credentials, DeviceCodeSignIn, TokenSource};
-pub use error::{ErrorKind, GraphError, SignInError};
+pub use error::{ErrorKind, GraphError, SignInError, conflict_value};
 pub use flow::{FlowPolicy, FlowStats};
 pub use graph::{
     CloudObject, CloudQuery, GraphClient, GraphRequest, Method, ObjectKind, PASSWORD_RESET_ROLES,

@@ -119,6 +119,25 @@ pub async fn trace_object(home: &Home, query: &str) -> Result<Trace, RunError> {
     Ok(trace(&config, &mut connections, &store, query).await?)
 }
 
+/// The cloud objects holding a value Graph refused as taken (README, "The dashboard": the
+/// error workbench), read now. `anchor` is the AD object the error is about: its own cloud
+/// object is not a holder. Reads only.
+pub async fn conflict_holders(
+    home: &Home,
+    anchor: Option<&str>,
+    property: &str,
+    value: &str,
+) -> Result<Vec<crate::engine::holders::Holder>, RunError> {
+    let config = load_config(home)?;
+    let store = SqliteStore::open(&home.state_db)?;
+    let connections = Connections::open(&config, &home.secrets(), FlowPolicy::default())?;
+    let anchor = anchor.and_then(crate::guid::Guid::parse);
+    let links = store.links()?;
+    crate::engine::holders::holders(&connections.graph, &links, anchor, property, value)
+        .await
+        .map_err(|error| RunError::SignIn(CycleError::Graph(error)))
+}
+
 /// What `dirsync check` found (README, "Checking the directory before syncing").
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CheckReport {

@@ -1,5 +1,6 @@
 //! The dashboard (README, "The dashboard"): the modern Synchronization Service Manager. Operations (the run
-//! history, live progress of a run, and a run's details down to each object), Connectors, Search
+//! history, live progress of a run, and a run's details down to each object), Errors (the error
+//! workbench), Connectors, Search
 //! and Settings; Sync now, Full sync, Preview and Stop. Everything it shows is read from the store
 //! off the UI thread; the window polls and never waits.
 
@@ -10,6 +11,7 @@ mod run_details;
 mod search;
 mod settings;
 pub mod sync_runner;
+mod workbench;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -35,17 +37,25 @@ const HISTORY_LIMIT: usize = 10_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tab {
     Operations,
+    Errors,
     Connectors,
     Search,
     Settings,
 }
 
 impl Tab {
-    const ALL: [Tab; 4] = [Tab::Operations, Tab::Connectors, Tab::Search, Tab::Settings];
+    const ALL: [Tab; 5] = [
+        Tab::Operations,
+        Tab::Errors,
+        Tab::Connectors,
+        Tab::Search,
+        Tab::Settings,
+    ];
 
     fn title(self) -> &'static str {
         match self {
             Tab::Operations => "Operations",
+            Tab::Errors => "Errors",
             Tab::Connectors => "Connectors",
             Tab::Search => "Search",
             Tab::Settings => "Settings",
@@ -97,6 +107,7 @@ pub struct Dashboard {
     sync: SyncRunner,
     connectors: connectors::Connectors,
     search: search::Search,
+    workbench: workbench::Workbench,
     settings: settings::SettingsForm,
     /// The folder an export goes to instead of asking with the save dialog (tests, scripts).
     pub export_folder_override: Option<PathBuf>,
@@ -118,6 +129,7 @@ impl Dashboard {
             sync: SyncRunner::new(options.scheduling),
             connectors: connectors::Connectors::new(options.read_cloud),
             search: search::Search::default(),
+            workbench: workbench::Workbench::default(),
             settings,
             export_folder_override: None,
         }
@@ -198,6 +210,7 @@ impl Dashboard {
         if self.sync.poll() {
             // A run ended: read the history now, and the open run if it was that one.
             self.history.refresh(&self.home, &self.runtime, repaint);
+            self.workbench.refresh();
             if let Some(run) = &mut self.run
                 && (run
                     .record()
@@ -328,6 +341,13 @@ pub fn dashboard_ui(ui: &mut egui::Ui, dashboard: &mut Dashboard) -> DashboardAc
             &dashboard.home,
             &dashboard.runtime,
             now,
+        ),
+        Tab::Errors => workbench::workbench_ui(
+            ui,
+            &mut dashboard.workbench,
+            &dashboard.home,
+            &dashboard.runtime,
+            dashboard.export_folder_override.as_deref(),
         ),
         Tab::Search => match search::search_ui(
             ui,
