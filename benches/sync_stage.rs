@@ -106,6 +106,7 @@ fn run_scenario(scenario: &str, count: usize) {
         owned_groups: &owned_groups,
         create_intents: &create_intents,
         confirmed_group_matches: &HashMap::new(),
+        held_disabled: &std::collections::HashSet::new(),
         domains: &domains,
         options: &options,
         now_ms: 0,

@@ -546,6 +546,15 @@ fn an_error_shows_the_hint_runs_show_has() {
         user_with_upn(&installation.cloud_users(), &fixed_upn).is_some(),
         "the pushed user is in the cloud"
     );
+    // Off-boarded from the panel: disabled in the cloud now, though AD has it enabled.
+    click(&mut window, "and disable it in the cloud now");
+    click(&mut window, "Push now");
+    wait_until(&mut window, READ, "the disabling push", |window| {
+        shows(window, "held disabled in the cloud")
+    });
+    let users = installation.cloud_users();
+    let pushed = user_with_upn(&users, &fixed_upn).unwrap();
+    assert_eq!(pushed["accountEnabled"], false, "{pushed}");
     installation.assert_no_secret(&tree(&window));
 }
 

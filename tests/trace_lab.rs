@@ -288,3 +288,118 @@ fn a_push_waits_for_a_running_cycle_then_disables_and_revokes_at_once() {
         run.stderr
     );
 }
+
+fn set_account_control(dn: &str, value: u32) {
+    ldapmodify(
+        lab(),
+        &format!(
+            "dn: {dn}\nchangetype: modify\nreplace: userAccountControl\nuserAccountControl: {value}\n\n"
+        ),
+    );
+}
+
+#[test]
+fn push_disable_holds_the_cloud_user_disabled_until_ad_disables_it_too() {
+    let ou = TestOu::create("trd", &["ivy", "jon"]);
+    let installation = Installation::new(&[ou.dn.as_str()], &[], SyncOptions::default());
+    let (status, report) = installation.sync(&[]);
+    assert_eq!(status, 0, "{report}");
+    let ivy = ou.upn("ivy");
+
+    // Off-boarding before AD is touched: a cycle holds the run lock for two seconds while the
+    // administrator pushes the disable.
+    let state_db = installation.home.path().join("state.db");
+    let (locked, lock_taken) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        let lock = dirsync::run_lock::RunLock::acquire(&state_db).unwrap();
+        locked.send(()).unwrap();
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        drop(lock);
+        std::time::Instant::now()
+    });
+    lock_taken.recv().unwrap();
+    let run = installation.dirsync(&["push", "--disable", "--revoke-sessions", &ivy]);
+    let finished = std::time::Instant::now();
+    let released = holder.join().unwrap();
+    assert_eq!(run.status, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(finished > released, "the push waited for the lock");
+    eprintln!(
+        "push --disable reached the cloud {:?} after the lock was freed",
+        finished - released
+    );
+    assert!(
+        run.stdout.contains("Held disabled in the cloud"),
+        "{}",
+        run.stdout
+    );
+    let cloud = cloud_user(&installation, &ivy);
+    assert_eq!(cloud["accountEnabled"], false, "{cloud}");
+    assert!(
+        cloud["signInSessionsValidFromDateTime"].is_string(),
+        "{cloud}"
+    );
+    assert_eq!(
+        cloud_user(&installation, &ou.upn("jon"))["accountEnabled"],
+        true
+    );
+
+    // Cycles keep the hold, delta and full, while other changes still flow.
+    ldapmodify(
+        lab(),
+        &format!(
+            "dn: {}\nchangetype: modify\nreplace: title\ntitle: Leaving\n\n",
+            ou.user_dn("ivy")
+        ),
+    );
+    for args in [&[][..], &["--full"][..]] {
+        let (status, report) = installation.sync(args);
+        assert_eq!(status, 0, "{report}");
+        let cloud = cloud_user(&installation, &ivy);
+        assert_eq!(cloud["accountEnabled"], false, "{args:?}: {cloud}");
+        assert_eq!(cloud["jobTitle"], "Leaving", "{args:?}: {cloud}");
+    }
+    let (_, document) = trace(&installation, &ivy);
+    assert!(
+        document["verdict"]
+            .as_str()
+            .unwrap()
+            .contains("held disabled in the cloud"),
+        "{document}"
+    );
+    assert!(
+        document["export"].as_array().unwrap().is_empty(),
+        "{document}"
+    );
+
+    // Taken back: the cloud follows AD (enabled) again.
+    let run = installation.dirsync(&["push", "--enable", &ivy]);
+    assert_eq!(run.status, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("Hold taken back"), "{}", run.stdout);
+    assert_eq!(cloud_user(&installation, &ivy)["accountEnabled"], true);
+
+    // Held again, then AD disables the account too: the hold ends, and when AD enables the
+    // account again (a rehire), the cloud follows.
+    let run = installation.dirsync(&["push", "--disable", &ivy]);
+    assert_eq!(run.status, 0, "{}\n{}", run.stdout, run.stderr);
+    set_account_control(&ou.user_dn("ivy"), 514);
+    let (status, report) = installation.sync(&[]);
+    assert_eq!(status, 0, "{report}");
+    set_account_control(&ou.user_dn("ivy"), 512);
+    let (status, report) = installation.sync(&[]);
+    assert_eq!(status, 0, "{report}");
+    assert_eq!(cloud_user(&installation, &ivy)["accountEnabled"], true);
+
+    // Only a synced user can be disabled.
+    let group = format!("grp-{}", ou.tag);
+    let run = installation.dirsync(&["push", "--disable", &group]);
+    assert_eq!(run.status, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("only users sign in"), "{}", run.stderr);
+    let outside = TestOu::create("trn", &["kim"]);
+    let run = installation.dirsync(&["push", "--disable", &outside.upn("kim")]);
+    assert_eq!(run.status, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("nothing to disable there"),
+        "{}",
+        run.stderr
+    );
+}

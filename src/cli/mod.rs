@@ -114,6 +114,15 @@ pub struct PushArgs {
     #[arg(long)]
     pub revoke_sessions: bool,
 
+    /// Disable the user in the cloud now, even while AD still has the account enabled; every
+    /// cycle keeps it disabled until AD disables it too
+    #[arg(long, conflicts_with = "enable")]
+    pub disable: bool,
+
+    /// Take back a --disable: the cloud account follows AD again
+    #[arg(long)]
+    pub enable: bool,
+
     /// Wait at most this long for a running cycle to finish (runs never overlap)
     #[arg(long, value_name = "SECONDS", default_value_t = 120)]
     pub wait_secs: u64,

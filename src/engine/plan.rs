@@ -77,6 +77,9 @@ pub struct PlanInput<'a> {
     pub create_intents: &'a HashSet<Guid>,
     /// Group matches the administrator confirmed: AD group anchor → cloud group id.
     pub confirmed_group_matches: &'a HashMap<Guid, String>,
+    /// Users `dirsync push --disable` holds disabled in the cloud while AD has them enabled
+    /// (README, "Pushing one user now").
+    pub held_disabled: &'a HashSet<Guid>,
     pub domains: &'a TenantDomains,
     pub options: &'a PlanOptions,
     /// Now, in Unix milliseconds (when a disabled user's days are up).
@@ -238,11 +241,14 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     let mut claimed: HashSet<&str> = HashSet::new();
     for (index, object) in objects.iter().enumerate() {
         let CloudShape {
-            properties,
+            mut properties,
             manager,
             members,
             issues: shape_issues,
         } = cloud_shape(object, input.domains);
+        if object.kind == ObjectKind::User && input.held_disabled.contains(&object.anchor) {
+            properties.insert("accountEnabled".to_owned(), Value::Bool(false));
+        }
         let mut issues = check_object(object);
         issues.extend(duplicates.remove(&index).unwrap_or_default());
         issues.extend(shape_issues);
@@ -805,6 +811,7 @@ mod tests {
             owned_groups: &owned.iter().map(|id| (*id).to_owned()).collect(),
             create_intents: &intents.iter().copied().collect(),
             confirmed_group_matches: &HashMap::new(),
+            held_disabled: &HashSet::new(),
             domains: &domains(),
             options,
             now_ms: NOW,
@@ -1171,6 +1178,7 @@ mod tests {
                 owned_groups: &HashSet::new(),
                 create_intents: &HashSet::new(),
                 confirmed_group_matches: &HashMap::new(),
+                held_disabled: &HashSet::new(),
                 domains: &domains(),
                 options: &days,
                 now_ms: now,

@@ -47,6 +47,9 @@ pub enum RunError {
         closest_names(closest)
     )]
     NotInDirectory { query: String, closest: Vec<String> },
+    /// `dirsync push --disable` names something it cannot disable in the cloud.
+    #[error("cannot disable '{query}' in the cloud: {reason}")]
+    CannotDisable { query: String, reason: String },
     /// A run held the lock longer than the caller would wait.
     #[error(
         "a sync run still holds the run lock after {waited_secs} s; nothing was sent: run the command again when it has finished"
@@ -65,7 +68,9 @@ impl RunError {
                 error,
                 ConfigError::Unreadable { .. } | ConfigError::Unwritable { .. }
             ),
-            RunError::PasswordSyncOff { .. } | RunError::NotInDirectory { .. } => true,
+            RunError::PasswordSyncOff { .. }
+            | RunError::NotInDirectory { .. }
+            | RunError::CannotDisable { .. } => true,
             RunError::Busy(_)
             | RunError::StillBusy { .. }
             | RunError::Store(_)
@@ -255,18 +260,37 @@ pub struct OneObjectRun {
     pub trace: Trace,
     /// The cloud user whose sign-in sessions were revoked, when asked.
     pub revoked: Option<String>,
+    /// After the run: whether `dirsync push --disable` holds the user disabled in the cloud.
+    pub held_disabled: bool,
+    /// Whether a hold was taken back (`AccountHold::Release`).
+    pub released: bool,
+}
+
+/// What a push does about the cloud account besides bringing AD's state (README, "Pushing one
+/// user now").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AccountHold {
+    /// The cloud account follows AD: a plain push.
+    #[default]
+    FollowAd,
+    /// Disabled in the cloud now, and kept so by every cycle until AD disables the account too.
+    Disable,
+    /// A hold taken back: the cloud account follows AD again.
+    Release,
 }
 
 /// Synchronizes the object `query` names, alone, now: traced first (which object, and what the
 /// cycle will do), then a cycle of that one object with the run lock held (waiting for a running
 /// cycle at most `wait`). With `revoke_sessions`, the user's cloud sign-in sessions are revoked
-/// after (`revokeSignInSessions`), so an off-boarded user's open sessions end now.
+/// after (`revokeSignInSessions`), so an off-boarded user's open sessions end now. `hold`
+/// disables a synced user in the cloud whatever AD says, or takes such a hold back.
 pub async fn run_one_object(
     home: &Home,
     query: &str,
     trigger: crate::store::vocabulary::RunTrigger,
     wait: Duration,
     revoke_sessions: bool,
+    hold: AccountHold,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<OneObjectRun, RunError> {
     let traced = trace_object(home, query).await?;
@@ -285,8 +309,37 @@ pub async fn run_one_object(
         }
     };
     let config = load_config(home)?;
+    if hold == AccountHold::Disable {
+        let cannot = |reason: &str| RunError::CannotDisable {
+            query: query.to_owned(),
+            reason: reason.to_owned(),
+        };
+        if !matches!(
+            traced.found,
+            crate::engine::cycle::trace::Found::Found {
+                kind: crate::cloud::ObjectKind::User,
+                ..
+            }
+        ) {
+            return Err(cannot("it is a group; only users sign in"));
+        }
+        let store = SqliteStore::open(&home.state_db)?;
+        if !store.links()?.contains_key(&anchor) {
+            return Err(cannot(
+                "dirsync has not synced this user to the cloud, so there is nothing to disable there",
+            ));
+        }
+    }
     let lock = acquire_waiting(home, wait).await?;
     let store = SqliteStore::open(&home.state_db)?;
+    let released = match hold {
+        AccountHold::FollowAd => false,
+        AccountHold::Disable => {
+            store.hold_disabled(anchor, now_ms())?;
+            false
+        }
+        AccountHold::Release => store.release_held_disabled(anchor)?,
+    };
     let mut connections = Connections::open(&config, &home.secrets(), FlowPolicy::default())?;
     let progress = kept_progress(home, progress);
     let request = CycleRequest {
@@ -312,10 +365,13 @@ pub async fn run_one_object(
         revoked = Some(link.cloud_id.clone());
     }
     drop(lock);
+    let held_disabled = store.held_disabled()?.contains(&anchor);
     Ok(OneObjectRun {
         ran: Ran { store, report },
         trace: traced,
         revoked,
+        held_disabled,
+        released,
     })
 }
 

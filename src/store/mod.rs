@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0008_group_matches.sql"),
     include_str!("migrations/0009_password_waiting.sql"),
     include_str!("migrations/0010_trace_and_push_triggers.sql"),
+    include_str!("migrations/0011_held_disabled.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,7 @@
 //! changes it covers, and an object leaves `pending` (or `gone`) only in the transaction that
 //! records its successful export. Whatever a crash interrupts is still pending next run.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use base64::Engine as _;
 use rusqlite::{OptionalExtension as _, Transaction, params};
@@ -434,6 +434,36 @@ impl SqliteStore {
         Ok(matches)
     }
 
+    /// Users held disabled in the cloud by `dirsync push --disable` (README, "Pushing one user
+    /// now").
+    pub fn held_disabled(&self) -> Result<HashSet<Guid>, StoreError> {
+        let connection = self.connection();
+        let mut select = connection.prepare("SELECT anchor FROM held_disabled")?;
+        let held = select
+            .query_map([], |row| parse_guid(&row.get::<_, String>(0)?))?
+            .collect::<Result<HashSet<_>, _>>()?;
+        Ok(held)
+    }
+
+    /// Holds the user `anchor` disabled in the cloud, whatever AD says, until released.
+    pub fn hold_disabled(&self, anchor: Guid, now: i64) -> Result<(), StoreError> {
+        self.connection().execute(
+            "INSERT INTO held_disabled (anchor, held_at) VALUES (?1, ?2)
+             ON CONFLICT (anchor) DO NOTHING",
+            params![anchor.to_string(), now],
+        )?;
+        Ok(())
+    }
+
+    /// Ends the hold on `anchor`: the cloud account follows AD again. False when none was held.
+    pub fn release_held_disabled(&self, anchor: Guid) -> Result<bool, StoreError> {
+        let changed = self.connection().execute(
+            "DELETE FROM held_disabled WHERE anchor = ?1",
+            [anchor.to_string()],
+        )?;
+        Ok(changed > 0)
+    }
+
     /// Creates sent and never confirmed, by anchor.
     pub fn create_intents(&self) -> Result<HashMap<Guid, CreateIntent>, StoreError> {
         let connection = self.connection();
@@ -512,6 +542,7 @@ impl SqliteStore {
                         "directory_objects",
                         "object_errors",
                         "create_intents",
+                        "held_disabled",
                     ] {
                         transaction.execute(
                             &format!("DELETE FROM {table} WHERE anchor = ?1"),

@@ -268,6 +268,7 @@ impl Cycle<'_> {
                 .disable_before_delete
                 .then_some(self.config.options.delete_after_days),
         };
+        let held_disabled = self.held_disabled(&objects, &gone)?;
         let planned = plan(&PlanInput {
             objects: &objects,
             gone: &gone,
@@ -277,6 +278,7 @@ impl Cycle<'_> {
             owned_groups: &owned_groups,
             create_intents: &intents.keys().copied().collect(),
             confirmed_group_matches: &self.store.confirmed_group_matches()?,
+            held_disabled: &held_disabled,
             domains: &domains,
             options: &options,
             now_ms: now_ms(),
@@ -471,6 +473,37 @@ impl Cycle<'_> {
             }
         }
         Ok(counters)
+    }
+
+    /// The users `dirsync push --disable` holds disabled (README, "Pushing one user now"). A hold
+    /// ends once AD has disabled the account too (AD governs again) or the object left AD or the
+    /// scope (its cloud object goes the way of every object that leaves); a preview or staging
+    /// run changes nothing, so it only leaves such holds out.
+    fn held_disabled(
+        &self,
+        objects: &[DirectoryObject],
+        gone: &[Guid],
+    ) -> Result<HashSet<Guid>, CycleError> {
+        let mut held = self.store.held_disabled()?;
+        if held.is_empty() {
+            return Ok(held);
+        }
+        let disabled_in_ad = objects
+            .iter()
+            .filter(|object| object.account_enabled() == Some(false))
+            .map(|object| object.anchor);
+        let ended: Vec<Guid> = disabled_in_ad
+            .chain(gone.iter().copied())
+            .filter(|anchor| held.contains(anchor))
+            .collect();
+        let exporting = !self.request.preview && !self.config.options.staging_mode;
+        for anchor in ended {
+            held.remove(&anchor);
+            if exporting {
+                self.store.release_held_disabled(anchor)?;
+            }
+        }
+        Ok(held)
     }
 
     /// Gone objects that were never exported have nothing to delete in the cloud: forget them.

@@ -209,6 +209,12 @@ pub async fn trace(
     };
     let objects = [object.clone()];
     let intents = store.create_intents()?;
+    // As the cycle sees it: a hold ends once AD has disabled the account.
+    let mut held_disabled = store.held_disabled()?;
+    if object.account_enabled() == Some(false) {
+        held_disabled.remove(&object.anchor);
+    }
+    let held = held_disabled.contains(&object.anchor);
     let mut planned = plan(&PlanInput {
         objects: &objects,
         gone: &[],
@@ -218,6 +224,7 @@ pub async fn trace(
         owned_groups: &owned_groups,
         create_intents: &intents.keys().copied().collect(),
         confirmed_group_matches: &store.confirmed_group_matches()?,
+        held_disabled: &held_disabled,
         domains: &domains,
         options: &options,
         now_ms: now_ms(),
@@ -264,10 +271,11 @@ pub async fn trace(
         .flat_map(|report| &report.issues)
         .collect();
     trace.join = Some(join_stage(link, &planned, &candidates, &errors));
-    trace.flow = flow_rows(
-        &cloud_shape(&object, &domains).properties,
-        cloud_now.as_ref(),
-    );
+    let mut shape = cloud_shape(&object, &domains).properties;
+    if held {
+        shape.insert("accountEnabled".to_owned(), Value::Bool(false));
+    }
+    trace.flow = flow_rows(&shape, cloud_now.as_ref());
     trace.validation = planned
         .errors
         .iter()
@@ -283,6 +291,11 @@ pub async fn trace(
         .filter_map(|operation| planned_request(operation, &links))
         .collect();
     trace.verdict = verdict(&trace, link);
+    if held {
+        trace.verdict.push_str(
+            "; held disabled in the cloud by dirsync push --disable until AD disables the account too",
+        );
+    }
     Ok(trace)
 }
 

@@ -44,9 +44,13 @@ pub struct OpenObject {
     trace: Lookup<Trace>,
     /// A push of this object (README, "Pushing one user now"), once asked for: the run's id and
     /// status, and whether sessions were revoked.
-    push: Lookup<(i64, RunStatus, bool)>,
+    /// The push's run, how it ended, whether sessions were revoked, whether the user is held
+    /// disabled in the cloud.
+    push: Lookup<(i64, RunStatus, bool, bool)>,
     /// Whether a push also ends the user's cloud sign-in sessions.
     pub revoke_sessions: bool,
+    /// Push with `--disable`: disabled in the cloud until AD disables the account too.
+    pub disable_in_cloud: bool,
     home: Home,
     runtime: Handle,
     repaint: egui::Context,
@@ -90,6 +94,7 @@ impl OpenObject {
             trace: Lookup::NotStarted,
             push: Lookup::NotStarted,
             revoke_sessions: false,
+            disable_in_cloud: false,
             home: home.clone(),
             runtime: runtime.clone(),
             repaint: repaint.clone(),
@@ -111,6 +116,11 @@ impl OpenObject {
         };
         let home = self.home.clone();
         let revoke = self.revoke_sessions;
+        let hold = if self.disable_in_cloud {
+            crate::runner::AccountHold::Disable
+        } else {
+            crate::runner::AccountHold::FollowAd
+        };
         self.push = Lookup::start(&self.runtime, &self.repaint, move |_| async move {
             let ran = crate::runner::run_one_object(
                 &home,
@@ -118,6 +128,7 @@ impl OpenObject {
                 RunTrigger::Push,
                 PUSH_WAIT,
                 revoke,
+                hold,
                 &|_| {},
             )
             .await
@@ -126,6 +137,7 @@ impl OpenObject {
                 ran.ran.report.run_id,
                 ran.ran.report.status,
                 ran.revoked.is_some(),
+                ran.held_disabled,
             ))
         });
     }
@@ -244,6 +256,8 @@ fn push_ui(ui: &mut egui::Ui, object: &mut OpenObject) -> bool {
             start = true;
         }
         ui.checkbox(&mut object.revoke_sessions, "and end its cloud sign-in sessions");
+        ui.checkbox(&mut object.disable_in_cloud, "and disable it in the cloud now")
+            .on_hover_text("Disabled in the cloud even while AD has the account enabled; every cycle keeps it so until AD disables it too (dirsync push --enable takes it back)");
     });
     match &object.push {
         Lookup::NotStarted => {}
@@ -256,14 +270,19 @@ fn push_ui(ui: &mut egui::Ui, object: &mut OpenObject) -> bool {
         Lookup::Failed(problem) => {
             ui.colored_label(theme::error(ui), problem.to_string());
         }
-        Lookup::Done((run, status, revoked)) => {
+        Lookup::Done((run, status, revoked, held)) => {
             let sessions = if *revoked {
                 "; sign-in sessions revoked"
             } else {
                 ""
             };
+            let hold = if *held {
+                "; held disabled in the cloud until AD disables the account too"
+            } else {
+                ""
+            };
             ui.label(format!(
-                "Pushed: run {run} ended {}{sessions}",
+                "Pushed: run {run} ended {}{sessions}{hold}",
                 status.as_str()
             ));
         }
