@@ -139,8 +139,9 @@ pub struct SyncOptions {
     /// take back").
     pub disable_before_delete: bool,
     pub delete_after_days: u32,
-    /// `dirsync service` looks for changes in AD this often and runs a delta cycle a moment
-    /// after one (README, "Seconds, not half-hours"); 0: only on the interval.
+    /// The process holding the schedule counts changes in AD this often (besides the DC's change
+    /// notifications) and runs a delta cycle a moment after one (README, "Seconds, not
+    /// half-hours"); 0: only on the interval.
     pub watch_secs: u64,
 }
 

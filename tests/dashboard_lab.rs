@@ -1234,3 +1234,64 @@ fn open_errors_tab(window: &mut Window) {
     buttons.first().expect("an Errors tab").click();
     window.run_steps(3);
 }
+
+#[test]
+fn the_window_holding_the_schedule_syncs_a_change_in_ad_within_seconds_by_notification() {
+    let ou = TestOu::create("dwat", &["ann"]);
+    let installation = Installation::new(&[ou.dn.as_str()], &[], SyncOptions::default());
+    // A poll every minute: only the DC's change notifications can bring the change in seconds.
+    let mut config = dirsync::config::Config::load(&installation.config_path()).unwrap();
+    config.options.watch_secs = 60;
+    config.save(&installation.config_path()).unwrap();
+    let (status, report) = installation.sync(&[]);
+    assert_eq!(status, 0, "{report:#}");
+    // The window takes the free schedule; the next interval is half an hour away.
+    let (_runtime, mut window) = open_window_with(&installation, DashboardOptions::default());
+    wait_until(
+        &mut window,
+        READ,
+        "the window to hold the schedule",
+        |window| shows(window, "Schedule: this window"),
+    );
+    // Let the watch start (it reads the last cycle's cookie), then change a title in AD.
+    for _ in 0..50 {
+        window.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let changed = Instant::now();
+    ldapmodify(
+        lab(),
+        &format!(
+            "dn: {}\nchangetype: modify\nreplace: title\ntitle: Watched\n\n",
+            ou.user_dn("ann")
+        ),
+    );
+    let arrived = |installation: &Installation| {
+        user_with_upn(&installation.cloud_users(), &ou.upn("ann"))
+            .is_some_and(|user| user["jobTitle"] == "Watched")
+    };
+    while !arrived(&installation) {
+        assert!(
+            changed.elapsed() < Duration::from_secs(10),
+            "the change is not in the cloud 10 s later; the window shows:\n{}",
+            tree(&window)
+        );
+        for _ in 0..10 {
+            window.step();
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    eprintln!(
+        "the window synced the change {:?} after it was made",
+        changed.elapsed()
+    );
+    wait_until(
+        &mut window,
+        RUN,
+        "the watch's run in the history",
+        |window| dashboard(window).runs().len() == 2 && !dashboard(window).is_syncing(),
+    );
+    let run = &dashboard(&window).runs()[0];
+    assert_eq!(run.trigger, RunTrigger::Schedule);
+    assert_eq!(run.mode, RunMode::Delta);
+}

@@ -84,6 +84,46 @@ pub struct DirectoryConnection {
     bound_as: Option<String>,
 }
 
+/// An open change-notification search (see [`DirectoryConnection::change_notifications`]).
+pub struct ChangeNotifications {
+    stream: ldap3::SearchStream<'static, &'static str, Vec<&'static str>>,
+    server: String,
+}
+
+impl std::fmt::Debug for ChangeNotifications {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("ChangeNotifications")
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChangeNotifications {
+    /// Waits until an object changes. An error when the registration ended: the DC refused
+    /// the control (it names why) or the connection closed.
+    pub async fn changed(&mut self) -> Result<(), DirectoryError> {
+        let refused = |rc: u32, text: String| DirectoryError::Refused {
+            server: self.server.clone(),
+            operation: "registering for change notifications".to_owned(),
+            rc,
+            code_name: result_code_name(rc),
+            server_message: text,
+        };
+        loop {
+            match self.stream.next().await {
+                Ok(Some(entry)) if entry.is_ref() || entry.is_intermediate() => {}
+                Ok(Some(_)) => return Ok(()),
+                Ok(None) => {
+                    let result = self.stream.finish().await;
+                    return Err(refused(result.rc, result.text));
+                }
+                Err(error) => return Err(refused(80, error.to_string())),
+            }
+        }
+    }
+}
+
 impl DirectoryConnection {
     /// Connects (TLS verified per the target's trust) and binds with a simple bind.
     pub async fn connect_and_bind(
@@ -362,6 +402,31 @@ impl DirectoryConnection {
             }),
             rc => Err(self.refused(operation, rc, &status.text)),
         }
+    }
+
+    /// Registers for the DC's change notifications under `naming_context`, its whole subtree:
+    /// allowed when the base is a naming context's root ("Change Notifications in Active
+    /// Directory Domain Services", learn.microsoft.com; the filter must be `(objectClass=*)`).
+    /// The search stays open until the connection closes.
+    pub async fn change_notifications(
+        &self,
+        naming_context: &str,
+    ) -> Result<ChangeNotifications, DirectoryError> {
+        let mut ldap = self.ldap.clone();
+        let stream = ldap
+            .with_controls(vec![super::controls::change_notification()])
+            .streaming_search(
+                naming_context,
+                Scope::Subtree,
+                "(objectClass=*)",
+                vec!["uSNChanged"],
+            )
+            .await
+            .map_err(|error| self.operation_error("registering for change notifications", error))?;
+        Ok(ChangeNotifications {
+            stream,
+            server: self.server.clone(),
+        })
     }
 
     /// Adds an entry. Values are bytes so that binary attributes (`unicodePwd`) fit.

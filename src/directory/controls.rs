@@ -39,6 +39,16 @@ pub fn dirsync_request(flags: i64, cookie: &[u8]) -> RawControl {
 
 /// The SD flags control, critical so a server that would ignore it (and write a whole
 /// descriptor) refuses instead.
+/// LDAP_SERVER_NOTIFICATION_OID (MS-ADTS 3.1.1.3.4.1.9): a search that stays open, the DC
+/// sending the entry of every object changed in its scope. It has no value.
+pub fn change_notification() -> RawControl {
+    RawControl {
+        ctype: "1.2.840.113556.1.4.528".to_owned(),
+        crit: true,
+        val: None,
+    }
+}
+
 pub fn sd_flags(flags: i64) -> RawControl {
     RawControl {
         ctype: SD_FLAGS_OID.to_owned(),

@@ -111,6 +111,16 @@ impl DirectoryReader {
         counted
     }
 
+    /// Registers for the DC's change notifications over the naming context (see
+    /// [`DirectoryConnection::change_notifications`]).
+    pub async fn change_notifications(
+        &mut self,
+    ) -> Result<super::connection::ChangeNotifications, DirectoryError> {
+        let naming_context = self.naming_context.to_string();
+        let connection = self.connection().await?;
+        connection.change_notifications(&naming_context).await
+    }
+
     /// A cookie for "now" (see [`import::current_cookie`]).
     pub async fn current_cookie(&mut self) -> Result<DirSyncCookie, DirectoryError> {
         let naming_context = self.naming_context.clone();

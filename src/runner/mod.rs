@@ -204,14 +204,22 @@ pub async fn check_directory(home: &Home, ou: Option<&str>) -> Result<CheckRepor
 }
 
 /// Watches AD for what the next delta cycle would read (README, "Seconds, not half-hours"):
-/// every `every`, counts the changes since the last cycle's DirSync cookie without moving it.
-/// Returns once changes were seen and have settled (a count unchanged for a second, or
-/// [`SETTLE_AT_MOST`] after the first), so that a burst of changes is one cycle. Reads only;
-/// dropping the future at any point is safe.
+/// counts the changes since the last cycle's DirSync cookie, without moving it, every `every`,
+/// and at once whenever the DC's change notifications say something changed (Windows DCs send
+/// them within a second; Samba within five). Returns once changes were seen and have settled
+/// (a count unchanged for a second, or [`SETTLE_AT_MOST`] after the first), so that a burst of
+/// changes is one cycle. Reads only; dropping the future at any point is safe.
 pub async fn watch_for_changes(home: &Home, every: Duration) -> Result<usize, RunError> {
     let config = load_config(home)?;
     let store = SqliteStore::open(&home.state_db)?;
     let mut connections = Connections::open(&config, &home.secrets(), FlowPolicy::default())?;
+    let mut notifications = match connections.directory.change_notifications().await {
+        Ok(notifications) => Some(notifications),
+        Err(error) => {
+            tracing::info!(%error, "no change notifications from the DC; polling instead");
+            None
+        }
+    };
     loop {
         let Some(cookie) = store.cursor(crate::store::sync_state::DIRSYNC_CURSOR)? else {
             // No cycle has run yet: nothing to compare with.
@@ -221,7 +229,19 @@ pub async fn watch_for_changes(home: &Home, every: Duration) -> Result<usize, Ru
         let cookie = crate::directory::import::DirSyncCookie::from_bytes(cookie);
         let (mut seen, mut more) = count_changes(&mut connections, &cookie).await?;
         if seen == 0 {
-            tokio::time::sleep(every).await;
+            // Something changed, perhaps nothing dirsync syncs (a logon time, an object out of
+            // scope): count again.
+            let notified = match notifications.as_mut() {
+                Some(notifications) => tokio::time::timeout(every, notifications.changed()).await,
+                None => {
+                    tokio::time::sleep(every).await;
+                    continue;
+                }
+            };
+            if let Ok(Err(error)) = notified {
+                tracing::warn!(%error, "change notifications ended; polling instead");
+                notifications = None;
+            }
             continue;
         }
         let first = Instant::now();

@@ -247,6 +247,34 @@ impl Dashboard {
             self.sync
                 .start_scheduled(kind, &self.home, &self.runtime, repaint, &options);
         }
+        if self.history.loaded() && self.config.is_ok() {
+            let now = self.now();
+            let sync_scheduled = self
+                .sync
+                .next_due(
+                    &self.history.runs,
+                    self.history.schedule_held,
+                    &options,
+                    now,
+                )
+                .sync
+                .is_some();
+            if self.sync.watch_for_changes(
+                sync_scheduled,
+                &options,
+                &self.home,
+                &self.runtime,
+                repaint,
+            ) {
+                self.sync.start_scheduled(
+                    RunKind::Delta,
+                    &self.home,
+                    &self.runtime,
+                    repaint,
+                    &options,
+                );
+            }
+        }
     }
 }
 

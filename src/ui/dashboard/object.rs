@@ -43,9 +43,7 @@ pub struct OpenObject {
     /// "Tracing one object"), once asked for.
     trace: Lookup<Trace>,
     /// A push of this object (README, "Pushing one user now"), once asked for: the run's id and
-    /// status, and whether sessions were revoked.
-    /// The push's run, how it ended, whether sessions were revoked, whether the user is held
-    /// disabled in the cloud.
+    /// status, whether sessions were revoked, whether the user is held disabled in the cloud.
     push: Lookup<(i64, RunStatus, bool, bool)>,
     /// Whether a push also ends the user's cloud sign-in sessions.
     pub revoke_sessions: bool,
@@ -140,6 +138,16 @@ impl OpenObject {
                 ran.held_disabled,
             ))
         });
+    }
+
+    /// Whether the object is a group (which has no account to disable).
+    fn is_group(&self) -> bool {
+        let kind = match (&self.source, &self.change) {
+            (ObjectSource::Error(error), _) => error.object_type,
+            (ObjectSource::Change { .. }, Lookup::Done(Some(change))) => Some(change.object_type),
+            _ => None,
+        };
+        kind == Some(crate::cloud::ObjectKind::Group)
     }
 
     /// What a trace looks the object up by: its objectGUID, else its DN.
@@ -254,6 +262,12 @@ fn push_ui(ui: &mut egui::Ui, object: &mut OpenObject) -> bool {
                 .clicked()
         {
             start = true;
+        }
+        // A group has no sign-in sessions nor an account to disable.
+        if object.is_group() {
+            object.revoke_sessions = false;
+            object.disable_in_cloud = false;
+            return;
         }
         ui.checkbox(&mut object.revoke_sessions, "and end its cloud sign-in sessions");
         ui.checkbox(&mut object.disable_in_cloud, "and disable it in the cloud now")

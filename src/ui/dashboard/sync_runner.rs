@@ -2,7 +2,10 @@
 //! while the window holds the store's scheduler lease (`dirsync service` takes it first). A run
 //! goes through the runner, as every run does, holding the run lock, so it never overlaps another
 //! run from any process; the schedule is the runner's (`runner::schedule`), the service's too.
+//! Like the service, the window watches AD between runs while it holds the schedule (README,
+//! "Seconds, not half-hours").
 
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
@@ -157,6 +160,43 @@ fn step_index(step: StepKind) -> usize {
         .unwrap_or(0)
 }
 
+/// How long the window leaves AD unwatched after the watch failed (the DC unreachable, a
+/// secret missing): the interval still holds meanwhile.
+const WATCH_RETRY: Duration = Duration::from_secs(30);
+
+/// `runner::watch_for_changes`, running. Dropped, it stops: the window stops watching the
+/// moment it gives up the schedule or starts a run.
+#[derive(Debug)]
+struct ChangeWatch {
+    seen: mpsc::Receiver<Result<usize, String>>,
+    abort: tokio::task::AbortHandle,
+}
+
+impl ChangeWatch {
+    fn start(home: &Home, every: Duration, runtime: &Handle, repaint: &egui::Context) -> Self {
+        let (sender, seen) = mpsc::channel();
+        let home = home.clone();
+        let repaint = repaint.clone();
+        let task = runtime.spawn(async move {
+            let seen = crate::runner::watch_for_changes(&home, every)
+                .await
+                .map_err(|error| error.to_string());
+            let _ = sender.send(seen);
+            repaint.request_repaint();
+        });
+        ChangeWatch {
+            seen,
+            abort: task.abort_handle(),
+        }
+    }
+}
+
+impl Drop for ChangeWatch {
+    fn drop(&mut self) {
+        self.abort.abort();
+    }
+}
+
 /// The scheduler's view of the lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaseState {
@@ -184,6 +224,9 @@ pub struct SyncRunner {
     /// nothing is not recorded, and a cycle that could not start leaves no run either.
     scheduled_sync_at: i64,
     scheduled_passwords_at: i64,
+    /// AD watched for changes, while this window runs the schedule and no run is under way.
+    watch: Option<ChangeWatch>,
+    watch_failed_at: Option<Instant>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,6 +249,8 @@ impl SyncRunner {
             scheduling,
             scheduled_sync_at: 0,
             scheduled_passwords_at: 0,
+            watch: None,
+            watch_failed_at: None,
         }
     }
 
@@ -234,6 +279,58 @@ impl SyncRunner {
             passwords: self.scheduled_passwords_at,
         };
         schedule::next_due(History::of_runs(runs), attempts, options, held, now)
+    }
+
+    /// Watches AD while this window runs the schedule, as the service does: true when changes
+    /// were seen and have settled, so a delta cycle is due now. `sync_scheduled` says the
+    /// schedule is not waiting for the administrator's first sync; until a cycle has saved a
+    /// DirSync cookie, the watch only waits.
+    pub fn watch_for_changes(
+        &mut self,
+        sync_scheduled: bool,
+        options: &SyncOptions,
+        home: &Home,
+        runtime: &Handle,
+        repaint: &egui::Context,
+    ) -> bool {
+        let wanted = self.scheduling
+            && self.lease == LeaseState::Ours
+            && self.job.is_none()
+            && options.watch_secs > 0
+            && sync_scheduled;
+        if !wanted {
+            self.watch = None;
+            return false;
+        }
+        if let Some(watch) = &self.watch {
+            return match watch.seen.try_recv() {
+                Err(mpsc::TryRecvError::Empty) => false,
+                Ok(Ok(count)) => {
+                    tracing::info!(count, "changes in AD; syncing now");
+                    self.watch = None;
+                    true
+                }
+                Ok(Err(problem)) => {
+                    tracing::warn!(%problem, "cannot watch AD for changes; the interval still holds");
+                    self.watch = None;
+                    self.watch_failed_at = Some(Instant::now());
+                    false
+                }
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    self.watch = None;
+                    false
+                }
+            };
+        }
+        if self
+            .watch_failed_at
+            .is_some_and(|failed| failed.elapsed() < WATCH_RETRY)
+        {
+            return false;
+        }
+        let every = Duration::from_secs(options.watch_secs.max(1));
+        self.watch = Some(ChangeWatch::start(home, every, runtime, repaint));
+        false
     }
 
     /// Starts a scheduled cycle, remembering when.
