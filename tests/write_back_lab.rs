@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use common::installation::*;
 use common::write_back::*;
 use common::{Lab, lab_with};
-use dirsync::config::Config;
+use dirsync::config::{Config, SyncOptions};
 use serde_json::{Value, json};
 use tenant_emulator::EmulatorConfig;
 
@@ -311,5 +311,56 @@ fn a_tenant_without_mailboxes_is_the_run_s_error_and_the_sync_goes_on() {
             .unwrap()
             .iter()
             .all(|step| step["step"] != "write-back-export")
+    );
+}
+
+#[test]
+fn idfix_target_address_rules_read_the_exchange_attribute() {
+    // `dirsync check` (README, "Checking the directory before syncing") on this binary's forest,
+    // the one with Exchange's targetAddress: two mail users of a hybrid, one's targetAddress the
+    // other's address, one's no SMTP address at all.
+    let lab = exchange_lab();
+    let ou = TestOu::create("cht", &["una", "vic"]);
+    ldapmodify(
+        lab,
+        &format!(
+            "dn: {una}\nchangetype: modify\nreplace: targetAddress\ntargetAddress: SMTP:{vic_address}\n\ndn: {vic}\nchangetype: modify\nreplace: targetAddress\ntargetAddress: X400:c=US;a= ;p=Contoso\n\n",
+            una = ou.user_dn("una"),
+            vic = ou.user_dn("vic"),
+            vic_address = ou.upn("vic"),
+        ),
+    );
+    let installation = Installation::new(&[ou.dn.as_str()], &[], SyncOptions::default());
+    let run = installation.dirsync(&["check", "--json"]);
+    assert_eq!(run.status, 3, "{}\n{}", run.stdout, run.stderr);
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    let mut found: Vec<(String, String, String)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|finding| {
+            (
+                finding["dn"].as_str().unwrap().to_owned(),
+                finding["attribute"].as_str().unwrap().to_owned(),
+                finding["rule"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            (
+                ou.user_dn("una"),
+                "targetAddress".to_owned(),
+                "duplicate".to_owned()
+            ),
+            (
+                ou.user_dn("vic"),
+                "targetAddress".to_owned(),
+                "not-an-address".to_owned()
+            ),
+        ],
+        "{report:#}"
     );
 }

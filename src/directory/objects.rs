@@ -48,6 +48,8 @@ pub const OBJECT_ATTRIBUTES: &[&str] = &[
     "description",
     "groupType",
     "member",
+    // Read for `dirsync check` (IdFix's targetAddress rules); not synced.
+    "targetAddress",
 ];
 
 /// userAccountControl bit: the account is disabled.

@@ -3,10 +3,15 @@
 //! the value, the rule and, where one can be made, a suggested value. Pure: the caller reads the
 //! objects (and the tenant's domains, when it can) and prints the findings.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 
+use super::addresses::smtp_address;
 use super::attribute_flow::{TenantDomains, cloud_shape, primary_smtp};
-use super::validation::{ObjectIssue, Rule, Severity, check_object, find_duplicates};
+use super::validation::{
+    ObjectIssue, Rule, Severity, check_object, check_proxy_address, find_duplicates,
+};
 use crate::directory::objects::{DirectoryObject, ObjectKind};
 
 /// One thing to fix before (or while) syncing.
@@ -51,6 +56,7 @@ pub fn check(objects: &[DirectoryObject], domains: Option<&TenantDomains>) -> Ve
         }
     };
     let mut duplicates = find_duplicates(objects.iter().copied());
+    let addresses = addresses_in_use(&objects);
     let mut findings = Vec::new();
     for (index, object) in objects.iter().enumerate() {
         let mut issues = check_object(object);
@@ -61,6 +67,7 @@ pub fn check(objects: &[DirectoryObject], domains: Option<&TenantDomains>) -> Ve
         }
         issues.extend(duplicates.remove(&index).unwrap_or_default());
         issues.extend(idfix_only(object));
+        issues.extend(target_address(&objects, index, &addresses));
         findings.extend(issues.iter().map(|issue| finding(object, issue)));
     }
     findings
@@ -93,6 +100,68 @@ fn idfix_only(object: &DirectoryObject) -> Vec<ObjectIssue> {
             },
             severity: Severity::Warning,
         });
+    }
+    issues
+}
+
+/// Every SMTP address an object uses (mail, SMTP proxy addresses, targetAddress), lower case,
+/// with the objects (by index) using it.
+fn addresses_in_use(objects: &[&DirectoryObject]) -> HashMap<String, Vec<usize>> {
+    let mut in_use: HashMap<String, Vec<usize>> = HashMap::new();
+    for (index, object) in objects.iter().enumerate() {
+        let mail = object.first("mail");
+        let proxies = object
+            .values("proxyAddresses")
+            .iter()
+            .filter_map(|address| smtp_address(address));
+        let target = object.first("targetAddress").and_then(smtp_address);
+        for address in mail.into_iter().chain(proxies).chain(target) {
+            let users = in_use.entry(address.to_lowercase()).or_default();
+            if users.last() != Some(&index) {
+                users.push(index);
+            }
+        }
+    }
+    in_use
+}
+
+/// IdFix's targetAddress rules (the address Exchange routes an on-premises mail user's mail to,
+/// in a hybrid): an SMTP address (`SMTP:` and one '@'), without the characters an SMTP proxy
+/// address may not have, at most 256 characters, and no other object's address. dirsync does
+/// not sync targetAddress, so these are warnings: Exchange Online refuses such objects.
+fn target_address(
+    objects: &[&DirectoryObject],
+    index: usize,
+    addresses: &HashMap<String, Vec<usize>>,
+) -> Vec<ObjectIssue> {
+    let attribute = "targetAddress";
+    let Some(value) = objects[index].first(attribute) else {
+        return Vec::new();
+    };
+    let warning = |rule: Rule| ObjectIssue {
+        attribute: attribute.to_owned(),
+        value: value.to_owned(),
+        rule,
+        severity: Severity::Warning,
+    };
+    let Some(address) = smtp_address(value).filter(|address| {
+        address.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+        })
+    }) else {
+        return vec![warning(Rule::NotAnAddress)];
+    };
+    let mut issues: Vec<ObjectIssue> = check_proxy_address(value)
+        .into_iter()
+        .map(|issue| warning(issue.rule))
+        .collect();
+    if let Some(other) = addresses
+        .get(&address.to_lowercase())
+        .and_then(|users| users.iter().find(|&&user| user != index))
+    {
+        issues.push(warning(Rule::Duplicate {
+            other_dn: objects[*other].dn.to_string(),
+        }));
     }
     issues
 }
@@ -212,5 +281,65 @@ mod tests {
             },
         );
         assert_eq!(suggested(&duplicate), None);
+    }
+
+    fn user(n: u8, attributes: &[(&str, &[&str])]) -> DirectoryObject {
+        DirectoryObject {
+            anchor: crate::guid::Guid([n; 16]),
+            dn: crate::directory::Dn::parse(&format!("CN=User {n},OU=Corp,DC=corp,DC=test"))
+                .expect("valid"),
+            kind: ObjectKind::User,
+            attributes: attributes
+                .iter()
+                .map(|(name, values)| {
+                    (
+                        (*name).to_owned(),
+                        values.iter().map(|v| (*v).to_owned()).collect(),
+                    )
+                })
+                .collect(),
+            object_sid: None,
+            problems: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_target_address_is_an_smtp_address_no_other_object_uses() {
+        let objects = [
+            user(1, &[("mail", &["ann@contoso.test"])]),
+            // Its own address as its targetAddress is normal (a remote mailbox).
+            user(
+                2,
+                &[
+                    ("mail", &["bob@contoso.test"]),
+                    ("targetAddress", &["SMTP:bob@contoso.test"]),
+                ],
+            ),
+            user(3, &[("targetAddress", &["SMTP:ANN@contoso.test"])]),
+            user(4, &[("targetAddress", &["X400:c=US;a= ;p=Contoso"])]),
+            user(5, &[("targetAddress", &["smtp:eve (old)@contoso.test"])]),
+        ];
+        let findings = check(&objects, None);
+        let target: Vec<(&str, &str, &str)> = findings
+            .iter()
+            .filter(|finding| finding.attribute == "targetAddress")
+            .map(|finding| (finding.dn.as_str(), finding.rule, finding.severity))
+            .collect();
+        assert_eq!(
+            target,
+            [
+                ("CN=User 3,OU=Corp,DC=corp,DC=test", "duplicate", "warning"),
+                (
+                    "CN=User 4,OU=Corp,DC=corp,DC=test",
+                    "not-an-address",
+                    "warning"
+                ),
+                (
+                    "CN=User 5,OU=Corp,DC=corp,DC=test",
+                    "invalid-character",
+                    "warning"
+                ),
+            ]
+        );
     }
 }
