@@ -262,27 +262,34 @@ pub fn human_duration(ms: i64) -> String {
     }
 }
 
-/// A trace (README, "Tracing one object") as an administrator reads it: `dirsync trace` prints
-/// it, and the dashboard's object panel shows it.
-pub fn trace_text(trace: &Trace) -> String {
-    let mut out = String::new();
-    let mut line = |text: String| {
-        out.push_str(&text);
-        out.push('\n');
+/// One stage of a trace as text: its heading line (`2. Scope: in scope: …`) and the lines
+/// under it. The CLI prints them; the dashboard shows each as a panel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceStage {
+    pub heading: String,
+    pub details: Vec<String>,
+}
+
+/// A trace's stages, in order, as far as the object went.
+pub fn trace_stages(trace: &Trace) -> Vec<TraceStage> {
+    let mut stages = Vec::new();
+    let mut stage = |heading: String, details: Vec<String>| {
+        stages.push(TraceStage { heading, details });
     };
-    line(format!("Trace of '{}'", trace.query));
     match &trace.found {
         Found::Found { dn, anchor, .. } => {
-            line(format!("1. Found in AD: {dn} (objectGUID {anchor})"));
+            stage(
+                format!("1. Found in AD: {dn} (objectGUID {anchor})"),
+                Vec::new(),
+            );
         }
         Found::NotFound { closest } => {
-            line("1. Not found in AD.".to_owned());
+            let mut details = Vec::new();
             if !closest.is_empty() {
-                line("   Closest names:".to_owned());
-                for dn in closest {
-                    line(format!("   - {dn}"));
-                }
+                details.push("Closest names:".to_owned());
+                details.extend(closest.iter().map(|dn| format!("- {dn}")));
             }
+            stage("1. Not found in AD.".to_owned(), details);
         }
     }
     if let Some(scope) = &trace.scope {
@@ -291,64 +298,99 @@ pub fn trace_text(trace: &Trace) -> String {
         } else {
             "out of scope"
         };
-        line(format!("2. Scope: {verdict}: {}", scope.because));
+        stage(
+            format!("2. Scope: {verdict}: {}", scope.because),
+            Vec::new(),
+        );
     }
     if let Some(join) = &trace.join {
         let target = join
             .cloud_id
             .as_deref()
-            .map(|id| format!(" → cloud object {id}"))
+            .map(|id| format!(" -> cloud object {id}"))
             .unwrap_or_default();
-        line(format!(
-            "3. Join: {}{target}: {}",
-            join.verdict, join.because
-        ));
-        for candidate in &join.candidates {
-            line(format!(
-                "   candidate {} ({}, immutableId {})",
-                candidate.cloud_id,
-                candidate.user_principal_name.as_deref().unwrap_or("no UPN"),
-                candidate.immutable_id.as_deref().unwrap_or("none"),
-            ));
-        }
+        stage(
+            format!("3. Join: {}{target}: {}", join.verdict, join.because),
+            join.candidates
+                .iter()
+                .map(|candidate| {
+                    format!(
+                        "candidate {} ({}, immutableId {})",
+                        candidate.cloud_id,
+                        candidate.user_principal_name.as_deref().unwrap_or("no UPN"),
+                        candidate.immutable_id.as_deref().unwrap_or("none"),
+                    )
+                })
+                .collect(),
+        );
     }
     if !trace.flow.is_empty() {
-        line("4. Attribute flow (cloud now → from AD):".to_owned());
-        for row in &trace.flow {
-            let mark = if row.changes { "*" } else { " " };
-            line(format!(
-                "   {mark} {}: {} → {}",
-                row.property, row.cloud, row.from_ad
-            ));
-        }
+        stage(
+            "4. Attribute flow (cloud now -> from AD):".to_owned(),
+            trace
+                .flow
+                .iter()
+                .map(|row| {
+                    let mark = if row.changes { "*" } else { " " };
+                    format!("{mark} {}: {} -> {}", row.property, row.cloud, row.from_ad)
+                })
+                .collect(),
+        );
     }
     if trace.scope.as_ref().is_some_and(|scope| scope.in_scope) {
         if trace.validation.is_empty() {
-            line("5. Validation: every rule passes".to_owned());
+            stage("5. Validation: every rule passes".to_owned(), Vec::new());
         } else {
-            line("5. Validation:".to_owned());
-            for finding in &trace.validation {
-                line(format!(
-                    "   {} [{}] {} — fix: {}",
-                    finding.severity, finding.rule, finding.problem, finding.fix
-                ));
-            }
+            stage(
+                "5. Validation:".to_owned(),
+                trace
+                    .validation
+                    .iter()
+                    .map(|finding| {
+                        format!(
+                            "{} [{}] {} - fix: {}",
+                            finding.severity, finding.rule, finding.problem, finding.fix
+                        )
+                    })
+                    .collect(),
+            );
         }
         if trace.export.is_empty() {
-            line("6. Export: nothing to send".to_owned());
+            stage("6. Export: nothing to send".to_owned(), Vec::new());
         } else {
-            line("6. Export (what the next cycle sends):".to_owned());
-            for request in &trace.export {
-                let body = request
-                    .body
-                    .as_ref()
-                    .map(|body| format!(" {body}"))
-                    .unwrap_or_default();
-                line(format!("   {} {}{body}", request.method, request.path));
-            }
+            stage(
+                "6. Export (what the next cycle sends):".to_owned(),
+                trace
+                    .export
+                    .iter()
+                    .map(|request| {
+                        let body = request
+                            .body
+                            .as_ref()
+                            .map(|body| format!(" {body}"))
+                            .unwrap_or_default();
+                        format!("{} {}{body}", request.method, request.path)
+                    })
+                    .collect(),
+            );
         }
     }
-    line(format!("Verdict: {}", trace.verdict));
+    stages
+}
+
+/// A trace as the CLI prints it: each stage's heading, its lines indented, then the verdict.
+pub fn trace_text(trace: &Trace) -> String {
+    let mut out = format!("Trace of '{}'\n", trace.query);
+    for stage in trace_stages(trace) {
+        out.push_str(&stage.heading);
+        out.push('\n');
+        for detail in &stage.details {
+            out.push_str("   ");
+            out.push_str(detail);
+            out.push('\n');
+        }
+    }
+    out.push_str(&format!("Verdict: {}\n", trace.verdict));
     out
 }
 

@@ -191,7 +191,7 @@ fn a_synced_user_with_a_changed_title_shows_old_and_new_and_the_patch() {
     assert_eq!(run.status, 0);
     assert!(
         run.stdout
-            .contains("* jobTitle: \"Engineer\" → \"Architect\"")
+            .contains("* jobTitle: \"Engineer\" -> \"Architect\"")
             && run.stdout.contains("PATCH /users/"),
         "{}",
         run.stdout

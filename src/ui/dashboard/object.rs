@@ -14,7 +14,7 @@ use crate::store::vocabulary::{RunStatus, RunTrigger};
 const PUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 use crate::guid::Guid;
 use crate::home::Home;
-use crate::run_report::{printable, scalar_text, trace_text};
+use crate::run_report::{printable, scalar_text, trace_stages};
 use crate::store::runs::{ErrorRecord, ObjectChangeRecord};
 use crate::ui::task::Lookup;
 use crate::ui::theme;
@@ -341,14 +341,29 @@ fn trace_ui(ui: &mut egui::Ui, object: &OpenObject) -> bool {
             ui.colored_label(theme::error(ui), problem.to_string());
         }
         Lookup::Done(trace) => {
-            ui.strong(&trace.verdict);
-            egui::ScrollArea::horizontal()
-                .id_salt("object_trace_scroll")
-                .show(ui, |ui| {
-                    ui.add(egui::Label::new(
-                        egui::RichText::new(trace_text(trace)).monospace(),
-                    ));
-                });
+            ui.strong(format!("Verdict: {}", trace.verdict));
+            // A panel per stage, named as `dirsync trace` names them; the lines under a
+            // heading open with it.
+            for (index, stage) in trace_stages(trace).into_iter().enumerate() {
+                if stage.details.is_empty() {
+                    ui.add(egui::Label::new(&stage.heading).wrap());
+                    continue;
+                }
+                egui::CollapsingHeader::new(&stage.heading)
+                    .id_salt(("trace_stage", index))
+                    .default_open(true)
+                    .show(ui, |ui| {
+                        egui::ScrollArea::horizontal()
+                            .id_salt(("trace_stage_scroll", index))
+                            .show(ui, |ui| {
+                                for detail in &stage.details {
+                                    ui.add(egui::Label::new(
+                                        egui::RichText::new(detail).monospace(),
+                                    ));
+                                }
+                            });
+                    });
+            }
         }
     }
     start
