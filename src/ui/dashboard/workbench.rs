@@ -257,44 +257,37 @@ fn holders_ui(
             ));
         }
         Some(Lookup::Done(holders)) => {
-            egui::Grid::new(("holders", &error.dn))
-                .num_columns(2)
-                .striped(true)
-                .show(ui, |ui| {
-                    ui.strong("In AD");
-                    ui.strong("In the cloud (read now)");
-                    ui.end_row();
-                    for holder in holders {
-                        ui.vertical(|ui| {
-                            ui.label(&error.dn);
-                            ui.label(format!("{property}: {value}"));
-                        });
-                        ui.vertical(|ui| {
-                            ui.label(format!(
-                                "{} {}",
-                                match holder.kind {
-                                    crate::cloud::ObjectKind::User => "User",
-                                    crate::cloud::ObjectKind::Group => "Group",
-                                },
-                                holder
-                                    .user_principal_name
-                                    .as_deref()
-                                    .or(holder.display_name.as_deref())
-                                    .unwrap_or(&holder.cloud_id)
-                            ));
-                            ui.label(format!("Object ID {}", holder.cloud_id));
-                            ui.label(format!(
-                                "Created {}",
-                                holder.created.as_deref().unwrap_or("(not shown)")
-                            ));
-                            ui.label(match &holder.synced_from {
-                                Some(dn) => format!("Managed by dirsync: synced from {dn}"),
-                                None => "Not managed by dirsync".to_owned(),
-                            });
-                        });
-                        ui.end_row();
-                    }
+            for holder in holders {
+                ui.add_space(4.0);
+                ui.columns(2, |columns| {
+                    columns[0].strong("In AD");
+                    columns[0].add(egui::Label::new(&error.dn).wrap());
+                    columns[0].add(egui::Label::new(format!("{property}: {value}")).wrap());
+                    let kind = match holder.kind {
+                        crate::cloud::ObjectKind::User => "User",
+                        crate::cloud::ObjectKind::Group => "Group",
+                    };
+                    let name = holder
+                        .user_principal_name
+                        .as_deref()
+                        .or(holder.display_name.as_deref())
+                        .unwrap_or(&holder.cloud_id);
+                    columns[1].strong("In the cloud (read now)");
+                    columns[1].add(egui::Label::new(format!("{kind} {name}")).wrap());
+                    columns[1].label(format!("Object ID {}", holder.cloud_id));
+                    columns[1].label(format!(
+                        "Created {}",
+                        holder.created.as_deref().unwrap_or("(not shown)")
+                    ));
+                    columns[1].add(
+                        egui::Label::new(match &holder.synced_from {
+                            Some(dn) => format!("Managed by dirsync: synced from {dn}"),
+                            None => "Not managed by dirsync".to_owned(),
+                        })
+                        .wrap(),
+                    );
                 });
+            }
             for holder in holders {
                 ui.add(egui::Label::new(format!("    Fix: {}", holder.fix(&property))).wrap());
             }
