@@ -1298,3 +1298,62 @@ fn the_window_holding_the_schedule_syncs_a_change_in_ad_within_seconds_by_notifi
     assert_eq!(run.trigger, RunTrigger::Schedule);
     assert_eq!(run.mode, RunMode::Delta);
 }
+
+#[test]
+fn search_traces_a_user_that_never_synced_straight_from_ad() {
+    // Hugo sits in an excluded OU: nothing in the sync state or the history knows him.
+    let ou = TestOu::create("dtrs", &["anna"]);
+    let hidden = format!("OU=Hidden,{}", ou.dn);
+    ldapmodify(
+        lab(),
+        &format!(
+            "dn: {hidden}\nchangetype: add\nobjectClass: organizationalUnit\n\n{}",
+            user_ldif(&hidden, &ou.tag, "hugo")
+        ),
+    );
+    let installation = Installation::new(
+        &[ou.dn.as_str()],
+        &[hidden.as_str()],
+        SyncOptions::default(),
+    );
+    let (status, report) = installation.sync(&[]);
+    assert_eq!(status, 0, "{report:#}");
+    let (_runtime, mut window) = open_window(&installation);
+    click(&mut window, "Search");
+    let hugo = format!("hugo.{}@contoso.test", ou.tag);
+    window.get_by_label("Find an object:").click();
+    window.run_steps(1);
+    window.get_by_label("Find an object:").type_text(&hugo);
+    window.run_steps(2);
+    // The tab is a "Search" button too: the search's own is the lower one.
+    let mut buttons: Vec<_> = window
+        .query_all_by_role_and_label(Role::Button, "Search")
+        .collect();
+    buttons.sort_by(|a, b| a.rect().min.y.total_cmp(&b.rect().min.y));
+    buttons.last().unwrap().click();
+    window.run_steps(2);
+    wait_until(&mut window, READ, "the search's answer", |window| {
+        shows(window, "Nothing found in the sync state")
+    });
+    click(&mut window, "Trace in AD");
+    wait_until(&mut window, READ, "the trace", |window| {
+        shows(window, "Verdict: ")
+    });
+    assert!(
+        shows(
+            &window,
+            &format!("Traced from what was asked in Search: {hugo}")
+        ),
+        "{}",
+        tree(&window)
+    );
+    assert!(
+        shows(
+            &window,
+            &format!("2. Scope: out of scope: under the excluded OU {hidden}")
+        ),
+        "{}",
+        tree(&window)
+    );
+    assert!(shows(&window, "Verdict: not synced"), "{}", tree(&window));
+}

@@ -28,6 +28,9 @@ pub enum ObjectSource {
         imported: bool,
     },
     Error(Box<ErrorRecord>),
+    /// What the administrator typed in Search (a DN, UPN, sAMAccountName or objectGUID), traced
+    /// straight from AD: an object that never synced has no history to open.
+    Query(String),
 }
 
 #[derive(Debug)]
@@ -71,7 +74,7 @@ impl OpenObject {
                     store.object_change(id, imported)
                 })
             }
-            ObjectSource::Error(_) => Lookup::NotStarted,
+            ObjectSource::Error(_) | ObjectSource::Query(_) => Lookup::NotStarted,
         };
         let proposal = match &source {
             ObjectSource::Error(error) if error.error_type == GROUP_NOT_OURS => {
@@ -84,7 +87,8 @@ impl OpenObject {
             }
             _ => Lookup::NotStarted,
         };
-        OpenObject {
+        let traced_at_once = matches!(source, ObjectSource::Query(_));
+        let mut object = OpenObject {
             source,
             change,
             proposal,
@@ -96,7 +100,11 @@ impl OpenObject {
             home: home.clone(),
             runtime: runtime.clone(),
             repaint: repaint.clone(),
+        };
+        if traced_at_once {
+            object.start_trace();
         }
+        object
     }
 
     pub fn poll(&mut self) {
@@ -153,6 +161,7 @@ impl OpenObject {
     /// What a trace looks the object up by: its objectGUID, else its DN.
     fn trace_query(&self) -> Option<String> {
         let (anchor, dn) = match (&self.source, &self.change) {
+            (ObjectSource::Query(query), _) => return Some(query.clone()),
             (ObjectSource::Error(error), _) => (error.anchor.clone(), error.dn.clone()),
             (ObjectSource::Change { .. }, Lookup::Done(Some(change))) => {
                 (Some(change.anchor.clone()), change.dn.clone())
@@ -211,6 +220,9 @@ pub fn object_ui(ui: &mut egui::Ui, object: &mut OpenObject) -> bool {
         .auto_shrink([false, false])
         .show(ui, |ui| {
             match &object.source {
+                ObjectSource::Query(query) => {
+                    ui.label(format!("Traced from what was asked in Search: {query}"));
+                }
                 ObjectSource::Error(error) => {
                     error_ui(ui, error);
                     if error.error_type == GROUP_NOT_OURS {

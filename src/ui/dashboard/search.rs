@@ -70,6 +70,18 @@ pub fn search_ui(
         if search.found.is_running() {
             ui.spinner();
         }
+        // An object that never synced is in neither the sync state nor the history: the trace
+        // reads it from AD (README, "Tracing one object").
+        if ui
+            .add_enabled(
+                !search.text.trim().is_empty(),
+                egui::Button::new("Trace in AD"),
+            )
+            .on_hover_text("Read this DN, UPN, sAMAccountName or objectGUID from AD and the tenant now, and follow it through every stage of a cycle")
+            .clicked()
+        {
+            open = SearchAction::OpenObject(ObjectSource::Query(search.text.trim().to_owned()));
+        }
     });
     ui.add_space(6.0);
     if let Some(problem) = search.found.failure() {
@@ -77,7 +89,7 @@ pub fn search_ui(
     }
     if let Some(found) = search.found.done() {
         if found.is_empty() {
-            ui.label("Nothing found in the sync state or the kept run history.");
+            ui.label("Nothing found in the sync state or the kept run history: \"Trace in AD\" reads AD and the tenant now.");
         } else {
             ui.strong(format!(
                 "{} object(s){}",
