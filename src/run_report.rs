@@ -332,7 +332,10 @@ pub fn trace_stages(trace: &Trace) -> Vec<TraceStage> {
                 .iter()
                 .map(|row| {
                     let mark = if row.changes { "*" } else { " " };
-                    format!("{mark} {}: {} -> {}", row.property, row.cloud, row.from_ad)
+                    format!(
+                        "{mark} {} (from {}): {} -> {}",
+                        row.property, row.ad_attribute, row.cloud, row.from_ad
+                    )
                 })
                 .collect(),
         );

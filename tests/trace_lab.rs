@@ -177,6 +177,7 @@ fn a_synced_user_with_a_changed_title_shows_old_and_new_and_the_patch() {
         .find(|row| row["property"] == "jobTitle")
         .unwrap()
         .clone();
+    assert_eq!(title["ad_attribute"], "title");
     assert_eq!(title["cloud"], "Engineer");
     assert_eq!(title["from_ad"], "Architect");
     assert_eq!(title["changes"], true);
@@ -191,7 +192,7 @@ fn a_synced_user_with_a_changed_title_shows_old_and_new_and_the_patch() {
     assert_eq!(run.status, 0);
     assert!(
         run.stdout
-            .contains("* jobTitle: \"Engineer\" -> \"Architect\"")
+            .contains("* jobTitle (from title): \"Engineer\" -> \"Architect\"")
             && run.stdout.contains("PATCH /users/"),
         "{}",
         run.stdout

@@ -65,6 +65,28 @@ const USER_TEXT_FLOWS: &[(&str, &str)] = &[
     ("employeeID", "employeeId"),
 ];
 
+/// What a Graph property is made from in AD, in words (a trace's attribute flow, README,
+/// "Tracing one object"). Empty for a property dirsync does not make.
+pub fn ad_source(property: &str) -> &'static str {
+    if let Some((attribute, _)) = USER_TEXT_FLOWS.iter().find(|(_, flow)| *flow == property) {
+        return attribute;
+    }
+    match property {
+        "userPrincipalName" => "userPrincipalName",
+        "displayName" => "displayName, else name",
+        "mailNickname" => {
+            "mailNickname, else the local part of the primary SMTP address, mail or UPN, else sAMAccountName"
+        }
+        "accountEnabled" => "userAccountControl",
+        "country" => "co, else c",
+        "businessPhones" => "telephoneNumber",
+        "onPremisesImmutableId" => "objectGUID",
+        "description" => "description",
+        "securityEnabled" | "mailEnabled" => "(always a security group)",
+        _ => "",
+    }
+}
+
 /// The cloud shape of a user or group.
 pub fn cloud_shape(object: &DirectoryObject, domains: &TenantDomains) -> CloudShape {
     match object.kind {

@@ -85,6 +85,8 @@ pub struct Candidate {
 #[derive(Debug, Clone, Serialize)]
 pub struct FlowRow {
     pub property: String,
+    /// The AD attribute (or attributes, in order) the property is made from.
+    pub ad_attribute: &'static str,
     pub cloud: Value,
     pub from_ad: Value,
     pub changes: bool,
@@ -616,6 +618,7 @@ fn flow_rows(shape: &Map<String, Value>, cloud_now: Option<&CloudObject>) -> Vec
             let changes = !same_value(&cloud, from_ad);
             FlowRow {
                 property: property.clone(),
+                ad_attribute: crate::engine::attribute_flow::ad_source(property),
                 cloud,
                 from_ad: from_ad.clone(),
                 changes,
