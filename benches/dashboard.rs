@@ -143,6 +143,7 @@ fn write_config(dir: &Path) {
             included: vec![format!("OU=Corp,{BASE_DN}")],
             excluded: vec![],
         },
+        monitoring: Default::default(),
     };
     let path = dir.join("config.toml");
     config.save(&path).unwrap();

@@ -329,6 +329,7 @@ impl Installation {
                 included: vec![ou.dn.clone()],
                 excluded: Vec::new(),
             },
+            monitoring: Default::default(),
         };
         let home = tempfile::tempdir().unwrap();
         config.save(&home.path().join("config.toml")).unwrap();

@@ -23,6 +23,43 @@ pub struct Config {
     #[serde(default)]
     pub options: SyncOptions,
     pub scope: ScopeConfig,
+    #[serde(default, skip_serializing_if = "MonitoringConfig::is_default")]
+    pub monitoring: MonitoringConfig,
+}
+
+/// What `dirsync service` serves for monitoring (README, "Monitoring").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MonitoringConfig {
+    /// `address:port` where the service serves `/metrics` and `/healthz` (say `127.0.0.1:9464`);
+    /// absent: not served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// `/healthz` answers 503 once no sync run went through for this many sync intervals.
+    pub health_intervals: u32,
+}
+
+impl Default for MonitoringConfig {
+    fn default() -> Self {
+        MonitoringConfig {
+            address: None,
+            health_intervals: 3,
+        }
+    }
+}
+
+impl MonitoringConfig {
+    fn is_default(&self) -> bool {
+        *self == MonitoringConfig::default()
+    }
+
+    /// The address to serve on, when one is set.
+    pub fn socket_address(&self) -> Option<Result<std::net::SocketAddr, String>> {
+        let address = self.address.as_deref()?;
+        Some(address.parse().map_err(|_| {
+            format!("'{address}' is not an IP address and port (127.0.0.1:9464, or [::1]:9464)")
+        }))
+    }
 }
 
 /// The tenant and the sync app dirsync signs in as.
@@ -319,6 +356,15 @@ impl Config {
             for dn in dns {
                 Dn::parse(dn).map_err(|error| invalid(field, error.to_string()))?;
             }
+        }
+        if let Some(Err(message)) = self.monitoring.socket_address() {
+            return Err(invalid("monitoring.address", message));
+        }
+        if self.monitoring.health_intervals == 0 {
+            return Err(invalid(
+                "monitoring.health_intervals",
+                "must be at least 1".to_owned(),
+            ));
         }
         if self.options.interval_minutes == 0 {
             return Err(invalid(

@@ -318,6 +318,7 @@ fn write_home(dir: &Path) {
             included: vec![INCLUDED_OU.to_owned()],
             excluded: vec![EXCLUDED_OU.to_owned()],
         },
+        monitoring: Default::default(),
     };
     config.save(&dir.join("config.toml")).unwrap();
 

@@ -3,6 +3,7 @@
 
 mod check;
 mod match_group;
+mod monitoring;
 mod ous;
 mod runs;
 mod service;

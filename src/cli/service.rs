@@ -40,6 +40,17 @@ pub async fn run(home: &Home) -> Result<u8, CliError> {
             String::new()
         }
     );
+    // Monitoring (README, "Monitoring"): on the administrator's address only.
+    if let Some(address) = config.monitoring.socket_address() {
+        let address = address.map_err(CliError::BadInput)?;
+        let listener = tokio::net::TcpListener::bind(address).await.map_err(|error| {
+            CliError::Failed(format!(
+                "cannot serve monitoring on {address} (monitoring.address in config.toml): {error}"
+            ))
+        })?;
+        eprintln!("dirsync service: serving http://{address}/metrics and /healthz");
+        tokio::spawn(super::monitoring::serve(listener, home.clone()));
+    }
     let mut options = config.options;
     let lease = SchedulerLeaseKeeper::open(home)?;
     let mut attempts = Attempts::default();

@@ -7,6 +7,7 @@
 //!
 //! It knows nothing of egui or the CLI: callers print, draw or log what it returns.
 
+pub mod monitoring;
 pub mod schedule;
 
 use std::sync::{Mutex, PoisonError};

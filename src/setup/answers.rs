@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::cloud::auth::Authority;
 use crate::cloud::{CloudEndpoints, GLOBAL_AUTHORITY, GLOBAL_GRAPH};
-use crate::config::{ConfigError, ScopeConfig, SyncOptions, parse_toml};
+use crate::config::{ConfigError, MonitoringConfig, ScopeConfig, SyncOptions, parse_toml};
 use crate::directory::{DirectoryTarget, Dn};
 use crate::tls::{TlsTrust, roots_from_file};
 
@@ -28,6 +28,9 @@ pub struct Answers {
     #[serde(default)]
     pub options: SyncOptions,
     pub scope: ScopeConfig,
+    /// What `dirsync service` serves for monitoring (README, "Monitoring").
+    #[serde(default)]
+    pub monitoring: MonitoringConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -694,6 +694,7 @@ pub fn config_for(
         },
         options: answers.options.clone(),
         scope: answers.scope.clone(),
+        monitoring: answers.monitoring.clone(),
     }
 }
 

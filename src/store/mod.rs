@@ -3,6 +3,7 @@
 //! transaction together with the `user_version` it brings the database to.
 
 pub mod browse;
+pub mod monitoring;
 pub mod password_sync;
 pub mod runs;
 pub mod scheduler_lease;

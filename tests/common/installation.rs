@@ -213,6 +213,7 @@ impl Installation {
                 included: included.iter().map(|dn| (*dn).to_owned()).collect(),
                 excluded: excluded.iter().map(|dn| (*dn).to_owned()).collect(),
             },
+            monitoring: Default::default(),
         };
         let home = tempfile::tempdir().unwrap();
         config.save(&home.path().join("config.toml")).unwrap();

@@ -17,7 +17,9 @@ use std::sync::Arc;
 
 use tokio::runtime::Handle;
 
-use crate::config::{Config, PasswordPaths, PasswordSyncMode, ScopeConfig, SyncOptions};
+use crate::config::{
+    Config, MonitoringConfig, PasswordPaths, PasswordSyncMode, ScopeConfig, SyncOptions,
+};
 use crate::directory::password_hashes::SAMBA_PRIVILEGED_SOCKET;
 use crate::directory::samba_gpg::SAMBA_CONFIG;
 use crate::home::Home;
@@ -116,6 +118,8 @@ pub struct WizardState {
     /// Options the wizard has no page for (interval, threshold…): kept from the saved
     /// configuration or the answers file, else the defaults.
     other_options: SyncOptions,
+    /// The monitoring settings (not a wizard step): kept as the configuration had them.
+    monitoring: MonitoringConfig,
     timeout_secs: u64,
     /// Cancel was pressed: the confirmation is showing.
     cancel_asked: bool,
@@ -147,6 +151,7 @@ impl WizardState {
             review: ReviewStep::default(),
             apply: ApplyStep::default(),
             other_options: SyncOptions::default(),
+            monitoring: MonitoringConfig::default(),
             timeout_secs: 15,
             cancel_asked: false,
             outcome: None,
@@ -163,6 +168,7 @@ impl WizardState {
             CloudStep::from_answers(&answers.cloud).with_known_app(wizard.cloud.known_app.take());
         wizard.admin = AdminStep::from_answers(&answers.directory);
         wizard.fill_options(&answers.options, &answers.directory.password_paths());
+        wizard.monitoring = answers.monitoring.clone();
         wizard.scope.marks =
             scope::ScopeMarks::from_scope(&answers.scope.included, &answers.scope.excluded);
         wizard.review.start_sync = answers.sync_now;
@@ -180,6 +186,7 @@ impl WizardState {
         wizard.scope.marks =
             scope::ScopeMarks::from_scope(&config.scope.included, &config.scope.excluded);
         wizard.timeout_secs = config.directory.timeout_secs;
+        wizard.monitoring = config.monitoring.clone();
         wizard
     }
 
@@ -265,6 +272,7 @@ impl WizardState {
                 included: self.scope.marks.included(),
                 excluded: self.scope.marks.excluded(),
             },
+            monitoring: self.monitoring.clone(),
         }
     }
 

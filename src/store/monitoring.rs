@@ -1,0 +1,44 @@
+//! What monitoring reads (README, "Monitoring"): totals over the kept run history and the sync
+//! state's figures now, each one query.
+
+use std::collections::BTreeMap;
+
+use super::{SqliteStore, StoreError};
+
+/// The sync state now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateFigures {
+    /// Objects dirsync links to a cloud object.
+    pub linked: u64,
+    /// Objects read from AD and not exported yet (pending, or gone and not yet removed).
+    pub pending_exports: u64,
+    /// Objects whose last export or validation failed.
+    pub with_errors: u64,
+}
+
+impl SqliteStore {
+    /// Object errors in the kept run history, by error type.
+    pub fn errors_by_type(&self) -> Result<BTreeMap<String, u64>, StoreError> {
+        let connection = self.connection();
+        let mut select = connection
+            .prepare("SELECT error_type, COUNT(*) FROM run_errors GROUP BY error_type")?;
+        let counts = select
+            .query_map([], |row| Ok((row.get(0)?, row.get::<_, i64>(1)? as u64)))?
+            .collect::<Result<BTreeMap<_, _>, _>>()?;
+        Ok(counts)
+    }
+
+    pub fn state_figures(&self) -> Result<StateFigures, StoreError> {
+        let connection = self.connection();
+        let count = |sql: &str| -> Result<u64, StoreError> {
+            Ok(connection.query_row(sql, [], |row| row.get::<_, i64>(0))? as u64)
+        };
+        Ok(StateFigures {
+            linked: count("SELECT COUNT(*) FROM links")?,
+            pending_exports: count(
+                "SELECT COUNT(*) FROM directory_objects WHERE state IN ('pending', 'gone')",
+            )?,
+            with_errors: count("SELECT COUNT(DISTINCT anchor) FROM object_errors")?,
+        })
+    }
+}
