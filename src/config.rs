@@ -472,6 +472,56 @@ impl Config {
     }
 }
 
+/// The fields that differ between `old` (none: a first setup) and `new`, by their dotted names
+/// (`options.interval_minutes`), for the audit trail (README, "The audit trail"). The
+/// configuration holds no secret, so every value can be shown.
+pub fn config_changes(old: Option<&Config>, new: &Config) -> Vec<crate::store::audit::FieldChange> {
+    let flatten = |config: &Config| {
+        let mut fields = std::collections::BTreeMap::new();
+        if let Ok(toml::Value::Table(table)) = toml::Value::try_from(config) {
+            flatten_into(&mut fields, "", &toml::Value::Table(table));
+        }
+        fields
+    };
+    let old = old.map(flatten).unwrap_or_default();
+    let new = flatten(new);
+    let names: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    names
+        .into_iter()
+        .filter(|name| old.get(*name) != new.get(*name))
+        .map(|name| crate::store::audit::FieldChange {
+            field: name.clone(),
+            old: old.get(name).cloned(),
+            new: new.get(name).cloned(),
+        })
+        .collect()
+}
+
+fn flatten_into(
+    fields: &mut std::collections::BTreeMap<String, String>,
+    prefix: &str,
+    value: &toml::Value,
+) {
+    match value {
+        toml::Value::Table(table) => {
+            for (key, value) in table {
+                let name = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                flatten_into(fields, &name, value);
+            }
+        }
+        toml::Value::String(text) => {
+            fields.insert(prefix.to_owned(), text.clone());
+        }
+        other => {
+            fields.insert(prefix.to_owned(), other.to_string());
+        }
+    }
+}
+
 /// Writes a new file readable by its owner only (mode 0600 from its creation, not after).
 fn write_owner_only(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write as _;
@@ -561,6 +611,41 @@ included = ["OU=Corp,DC=corp,DC=dirsync,DC=test"]
         );
         config.save(&path).expect("save");
         assert_eq!(Config::load(&path).expect("load"), config);
+    }
+
+    #[test]
+    fn changes_name_each_field_with_its_old_and_new_value() {
+        let path = Path::new("config.toml");
+        let old: Config = parse_toml(path, LAB).expect("parses");
+        let mut new = old.clone();
+        new.options.interval_minutes = 15;
+        new.scope.excluded = vec!["OU=Hidden,OU=Corp,DC=corp,DC=dirsync,DC=test".to_owned()];
+        let changes = config_changes(Some(&old), &new);
+        let shown: Vec<(&str, Option<&str>, Option<&str>)> = changes
+            .iter()
+            .map(|change| {
+                (
+                    change.field.as_str(),
+                    change.old.as_deref(),
+                    change.new.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("options.interval_minutes", Some("30"), Some("15")),
+                (
+                    "scope.excluded",
+                    Some("[]"),
+                    Some("[\"OU=Hidden,OU=Corp,DC=corp,DC=dirsync,DC=test\"]")
+                ),
+            ]
+        );
+        // A first setup: every field is new.
+        let first = config_changes(None, &old);
+        assert!(first.iter().all(|change| change.old.is_none()));
+        assert!(first.iter().any(|change| change.field == "cloud.tenant_id"));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use common::{Lab, Run, lab, ldapsearch, stdout_of};
+use common::{Lab, Run, dirsync, lab, ldapsearch, stdout_of};
 use dirsync::cloud::setup::client_secret_key;
 use dirsync::config::Config;
 use dirsync::secret_store::{OsKeyring, SecretStore, service_account_key};
@@ -291,6 +291,28 @@ async fn setup_with_an_existing_app_saves_a_config_without_secrets_and_reruns_wi
         ],
     );
     assert_eq!(Config::load(&config_file).unwrap(), config);
+
+    // The audit trail has the first setup's configuration, every field new, and nothing for the
+    // second, which changed none (README, "The audit trail").
+    let audit = dirsync(
+        &["--home", home.path().to_str().unwrap(), "audit", "--json"],
+        None,
+    );
+    assert_eq!(audit.status, 0, "{audit:?}");
+    let audit: Value = serde_json::from_str(&audit.stdout).unwrap();
+    let entries = audit["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{audit}");
+    assert_eq!(entries[0]["action"], "configuration-saved");
+    assert_eq!(entries[0]["source"], "setup");
+    let tenant = entries[0]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|change| change["field"] == "cloud.tenant_id")
+        .unwrap();
+    assert_eq!(tenant["old"], Value::Null);
+    assert_eq!(tenant["new"], info.tenant_id.as_str());
+    assert_no_secret("the audit", &audit.to_string(), &secrets);
 
     remove_test_accounts(lab).await;
 }

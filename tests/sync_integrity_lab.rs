@@ -632,6 +632,19 @@ fn a_run_that_would_remove_too_large_a_share_of_the_scope_removes_nothing() {
     let (status, confirmed) = installation.sync(&["--confirm-deletes", &withheld.to_string()]);
     assert_eq!(status, 0, "{confirmed:#}");
     assert_eq!(synced_users(&installation), before - 3);
+    // The audit trail names who allowed them (README, "The audit trail").
+    let audit: Value =
+        serde_json::from_str(&installation.dirsync(&["audit", "--json"]).stdout).unwrap();
+    let entry = &audit["entries"][0];
+    assert_eq!(entry["action"], "deletes-confirmed", "{audit}");
+    assert_eq!(entry["source"], "cli", "{audit}");
+    assert!(
+        entry["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("up to {withheld} deletes allowed in run ")),
+        "{audit}"
+    );
 }
 
 /// A first sync of 1,000 users and 50 groups killed (SIGKILL) at ten points, with answers lost

@@ -333,6 +333,17 @@ fn push_disable_holds_the_cloud_user_disabled_until_ad_disables_it_too() {
         "{}",
         run.stdout
     );
+    let audit: Value =
+        serde_json::from_str(&installation.dirsync(&["audit", "--json"]).stdout).unwrap();
+    assert_eq!(audit["entries"][0]["action"], "push", "{audit}");
+    assert_eq!(audit["entries"][0]["source"], "cli", "{audit}");
+    assert!(
+        audit["entries"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("disabled in the cloud (held); sign-in sessions revoked"),
+        "{audit}"
+    );
     let cloud = cloud_user(&installation, &ivy);
     assert_eq!(cloud["accountEnabled"], false, "{cloud}");
     assert!(

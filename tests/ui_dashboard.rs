@@ -1505,3 +1505,39 @@ fn an_expiring_credential_is_shown_above_every_page_with_the_way_to_renew_it() {
         harness.root()
     );
 }
+
+#[test]
+fn the_audit_lists_a_settings_change_made_in_the_dashboard_with_old_and_new_values() {
+    let runtime = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = dashboard(&runtime, dir.path(), false);
+    open_tab(&mut harness, "Settings");
+    type_into(&mut harness, "Deletion threshold", "42");
+    click(&mut harness, "Save settings");
+    harness.get_by_label_contains("Saved to");
+
+    open_tab(&mut harness, "Audit");
+    let change = "options.deletion_threshold: 5 -> 42";
+    let started = Instant::now();
+    while !shows_containing(&harness, change) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the audit never listed the change:\n{:#?}",
+            harness.root()
+        );
+        // The trail is written beside the window's thread: read it again until it is there.
+        if shows(&harness, "Read again") {
+            click(&mut harness, "Read again");
+        }
+        harness.run_steps(2);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let user = dirsync::runner::audit::os_user();
+    assert!(
+        shows_containing(&harness, &format!("settings-saved  (dashboard, {user})")),
+        "{:#?}",
+        harness.root()
+    );
+    // Only what changed is listed.
+    assert!(!shows_containing(&harness, "options.interval_minutes"));
+}

@@ -1,6 +1,7 @@
 //! The headless commands. Each prints one JSON document on stdout with `--json`, human text
 //! otherwise; errors are one line on stderr and an exit status (README, "CLI").
 
+mod audit;
 mod check;
 mod match_group;
 mod monitoring;
@@ -73,6 +74,20 @@ pub enum Command {
     /// Check every user and group of the scope (or of one OU) with IdFix's rules, as a cycle
     /// would, without syncing: each finding with the attribute, the value, the rule and a fix
     Check(CheckArgs),
+    /// Show the audit trail: who changed the configuration, confirmed deletes or pushed, when,
+    /// and what changed
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Print one JSON document on stdout
+    #[arg(long)]
+    pub json: bool,
+
+    /// At most this many entries, newest first
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub limit: usize,
 }
 
 #[derive(Debug, Args)]
@@ -332,6 +347,7 @@ pub async fn run(command: Command, home: &Home) -> u8 {
             let json = args.json;
             (check::run(&args, home).await, json)
         }
+        Command::Audit(args) => (audit::run(&args, home), args.json),
     };
     match result {
         Ok(status) => status,

@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use super::{CliError, EXIT_SUCCESS, SetupArgs};
 use crate::engine::cycle::{CycleRequest, StopSignal};
 use crate::home::Home;
+use crate::runner::audit;
 use crate::secret::Secret;
 use crate::setup::answers::{CheckedAnswers, SignIn, check_answers, parse_answers};
 use crate::setup::{STEPS, SetupInputs, SetupProgress, SetupReport, run_setup};
@@ -46,6 +47,7 @@ pub async fn run(args: SetupArgs, home: &Home) -> Result<u8, CliError> {
         computer: crate::setup::computer_name(),
     };
 
+    let previous = crate::config::Config::load(&home.config_file).ok();
     let report = run_setup(
         &checked,
         &inputs,
@@ -62,6 +64,15 @@ pub async fn run(args: SetupArgs, home: &Home) -> Result<u8, CliError> {
     SqliteStore::open(&home.state_db)
         .and_then(|store| crate::setup::start_options_over(&checked.answers.options, &store))
         .map_err(|error| CliError::Failed(error.to_string()))?;
+    if let Ok(saved) = crate::config::Config::load(&home.config_file) {
+        audit::record_configuration(
+            home,
+            audit::Source::Setup,
+            "configuration-saved",
+            previous.as_ref(),
+            &saved,
+        );
+    }
 
     if !report.sync_now {
         if args.json {

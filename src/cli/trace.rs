@@ -58,6 +58,14 @@ pub async fn push(args: &PushArgs, home: &Home) -> Result<u8, CliError> {
         hold,
     )
     .await?;
+    runner::audit::record_push(
+        home,
+        runner::audit::Source::Cli,
+        &args.object,
+        &ran,
+        hold,
+        args.revoke_sessions,
+    );
     print_report(&ran.ran.store, &ran.ran.report, args.json)?;
     if !args.json {
         match hold {

@@ -7,6 +7,7 @@
 //!
 //! It knows nothing of egui or the CLI: callers print, draw or log what it returns.
 
+pub mod audit;
 pub mod monitoring;
 pub mod schedule;
 
@@ -104,6 +105,9 @@ pub async fn run_sync(
     let store = SqliteStore::open(&home.state_db)?;
     let mut connections = Connections::open(&config, &home.secrets(), FlowPolicy::default())?;
     let progress = kept_progress(home, progress);
+    let confirmed = request
+        .confirmed_deletes
+        .map(|count| (count, request.trigger));
     let report = Box::pin(run_cycle(
         &config,
         &mut connections,
@@ -113,6 +117,23 @@ pub async fn run_sync(
         stop,
     ))
     .await?;
+    if let Some((count, trigger)) = confirmed {
+        let source = match trigger {
+            crate::store::vocabulary::RunTrigger::Manual => audit::Source::Dashboard,
+            _ => audit::Source::Cli,
+        };
+        audit::record_or_log(
+            home,
+            source,
+            "deletes-confirmed",
+            &format!(
+                "up to {count} deletes allowed in run {} (ended {})",
+                report.run_id,
+                report.status.as_str()
+            ),
+            &[],
+        );
+    }
     Ok(Ran { store, report })
 }
 

@@ -2,6 +2,7 @@
 //! Knows nothing of the GUI. Schema changes are numbered migrations, each applied in its own
 //! transaction together with the `user_version` it brings the database to.
 
+pub mod audit;
 pub mod browse;
 pub mod monitoring;
 pub mod password_sync;
@@ -31,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0009_password_waiting.sql"),
     include_str!("migrations/0010_trace_and_push_triggers.sql"),
     include_str!("migrations/0011_held_disabled.sql"),
+    include_str!("migrations/0012_audit.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -396,18 +396,29 @@ fn renewal_ui(ui: &mut egui::Ui, renewal: &mut Renewal, home: &Home, runtime: &H
             .on_hover_text("A Global Administrator signs in with a code; dirsync gives its app a new certificate and removes the old one")
             .clicked()
     {
-        let config_file = home.config_file.clone();
+        let home = home.clone();
         let secrets = home.secrets();
         let computer = crate::setup::computer_name();
         renewal.reported = false;
         renewal.task = Lookup::start(runtime, ui.ctx(), move |mut reporter| async move {
-            Box::pin(renew_app_credential(
-                &config_file,
+            let previous = Config::load(&home.config_file).ok();
+            let renewed = Box::pin(renew_app_credential(
+                &home.config_file,
                 &computer,
                 &secrets,
                 &mut reporter,
             ))
-            .await
+            .await?;
+            if let Ok(saved) = Config::load(&home.config_file) {
+                crate::runner::audit::record_configuration(
+                    &home,
+                    crate::runner::audit::Source::Dashboard,
+                    "credential-renewed",
+                    previous.as_ref(),
+                    &saved,
+                );
+            }
+            Ok(renewed)
         });
     }
 }

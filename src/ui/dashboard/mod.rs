@@ -1,9 +1,10 @@
-//! The dashboard (README, "The dashboard"): the modern Synchronization Service Manager. Operations (the run
-//! history, live progress of a run, and a run's details down to each object), Errors (the error
-//! workbench), Connectors, Search
-//! and Settings; Sync now, Full sync, Preview and Stop. Everything it shows is read from the store
-//! off the UI thread; the window polls and never waits.
+//! The dashboard (README, "The dashboard"): the modern Synchronization Service Manager.
+//! Operations (the run history, live progress of a run, and a run's details down to each
+//! object), Errors (the error workbench), Connectors, Search, Settings and Audit (the audit
+//! trail); Sync now, Full sync, Preview and Stop. Everything it shows is read from the store off
+//! the UI thread; the window polls and never waits.
 
+mod audit;
 mod connectors;
 mod history;
 mod object;
@@ -41,15 +42,17 @@ pub enum Tab {
     Connectors,
     Search,
     Settings,
+    Audit,
 }
 
 impl Tab {
-    const ALL: [Tab; 5] = [
+    const ALL: [Tab; 6] = [
         Tab::Operations,
         Tab::Errors,
         Tab::Connectors,
         Tab::Search,
         Tab::Settings,
+        Tab::Audit,
     ];
 
     fn title(self) -> &'static str {
@@ -59,6 +62,7 @@ impl Tab {
             Tab::Connectors => "Connectors",
             Tab::Search => "Search",
             Tab::Settings => "Settings",
+            Tab::Audit => "Audit",
         }
     }
 }
@@ -108,6 +112,7 @@ pub struct Dashboard {
     connectors: connectors::Connectors,
     search: search::Search,
     workbench: workbench::Workbench,
+    audit: audit::AuditPage,
     settings: settings::SettingsForm,
     /// The folder an export goes to instead of asking with the save dialog (tests, scripts).
     pub export_folder_override: Option<PathBuf>,
@@ -130,6 +135,7 @@ impl Dashboard {
             connectors: connectors::Connectors::new(options.read_cloud),
             search: search::Search::default(),
             workbench: workbench::Workbench::default(),
+            audit: audit::AuditPage::default(),
             settings,
             export_folder_override: None,
         }
@@ -400,10 +406,17 @@ pub fn dashboard_ui(ui: &mut egui::Ui, dashboard: &mut Dashboard) -> DashboardAc
                 action = DashboardAction::Configure;
             }
             if dashboard.settings.saved_now() {
+                dashboard.audit.refresh();
                 dashboard.config =
                     Config::load(&dashboard.home.config_file).map_err(|error| error.to_string());
             }
         }
+        Tab::Audit => audit::audit_ui(
+            ui,
+            &mut dashboard.audit,
+            &dashboard.home,
+            &dashboard.runtime,
+        ),
     });
 
     // Timers: the schedule, the lease, a run in another process.
@@ -423,6 +436,9 @@ fn top_bar_ui(ui: &mut egui::Ui, dashboard: &mut Dashboard) {
                 .selectable_label(dashboard.tab == tab, tab.title())
                 .clicked()
             {
+                if tab == Tab::Audit && dashboard.tab != Tab::Audit {
+                    dashboard.audit.refresh();
+                }
                 dashboard.tab = tab;
             }
         }

@@ -139,6 +139,14 @@ impl OpenObject {
             )
             .await
             .map_err(|error| crate::setup::SetupFailure::failed(None, error.to_string()))?;
+            crate::runner::audit::record_push(
+                &home,
+                crate::runner::audit::Source::Dashboard,
+                &query,
+                &ran,
+                hold,
+                revoke,
+            );
             Ok((
                 ran.ran.report.run_id,
                 ran.ran.report.status,

@@ -120,13 +120,27 @@ impl SettingsForm {
         let result = Config::load(&home.config_file)
             .map_err(|error| error.to_string())
             .and_then(|mut config| {
+                let previous = config.clone();
                 self.apply_to(&mut config.options)?;
                 config
                     .validate(&home.config_file)
                     .map_err(|error| error.to_string())?;
                 config
                     .save(&home.config_file)
-                    .map_err(|error| error.to_string())
+                    .map_err(|error| error.to_string())?;
+                // The trail is a database write, which may wait for a running cycle's: off
+                // the window's thread.
+                let home = home.clone();
+                std::thread::spawn(move || {
+                    crate::runner::audit::record_configuration(
+                        &home,
+                        crate::runner::audit::Source::Dashboard,
+                        "settings-saved",
+                        Some(&previous),
+                        &config,
+                    );
+                });
+                Ok(())
             });
         self.saved_now = result.is_ok();
         self.outcome = Some(result.map(|()| {

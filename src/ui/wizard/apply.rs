@@ -112,6 +112,7 @@ fn start(state: &mut WizardState, runtime: &Handle, repaint: &egui::Context) {
     let start_sync = state.review.start_sync;
     state.apply = ApplyStep::default();
     state.apply.work = Lookup::start(runtime, repaint, move |mut reporter| async move {
+        let previous = crate::config::Config::load(&home.config_file).ok();
         let report = Box::pin(apply_setup(
             &checked,
             &inputs,
@@ -132,6 +133,15 @@ fn start(state: &mut WizardState, runtime: &Handle, repaint: &egui::Context) {
                 Ok(())
             })
             .map_err(|error| SetupFailure::failed(None, error.to_string()))?;
+        if let Ok(saved) = crate::config::Config::load(&home.config_file) {
+            crate::runner::audit::record_configuration(
+                &home,
+                crate::runner::audit::Source::Wizard,
+                "configuration-saved",
+                previous.as_ref(),
+                &saved,
+            );
+        }
         if !start_sync {
             return Ok(Applied {
                 report,
