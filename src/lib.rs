@@ -15,6 +15,7 @@ pub mod engine;
 pub mod guid;
 pub mod hardening;
 pub mod home;
+pub mod log_events;
 pub mod object_kind;
 pub mod run_lock;
 pub mod run_report;

@@ -6,7 +6,12 @@ use dirsync::home::Home;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // The service logs what it does (README, "Logs"); other commands only what goes wrong.
+    let default_level = match cli.command {
+        Some(cli::Command::Service) => "info",
+        _ => "warn",
+    };
+    init_logging(cli.log_format, default_level);
     // Before any secret is read: no core dumps, not dumpable, files for the owner only.
     dirsync::hardening::harden_process();
     let home = Home::resolve(cli.home.as_deref());
@@ -52,13 +57,25 @@ fn read_prefill(path: &std::path::Path) -> Result<dirsync::setup::Answers, Strin
     dirsync::setup::parse_answers(path, &text).map_err(|error| error.to_string())
 }
 
-/// Logs go to stderr; `DIRSYNC_LOG` (tracing's filter syntax) sets the level, warnings by default.
-/// winit's X11 notices (display size, XSETTINGS) are not the administrator's concern.
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("DIRSYNC_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,winit=error"));
-    tracing_subscriber::fmt()
+/// Logs go to stderr, one line per event (README, "Logs"); `DIRSYNC_LOG` (tracing's filter syntax)
+/// sets the level. winit's X11 notices (display size, XSETTINGS) are not the administrator's
+/// concern.
+fn init_logging(format: cli::LogFormat, default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DIRSYNC_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{default_level},winit=error"))
+    });
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .init();
+        .with_target(false);
+    match format {
+        cli::LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        cli::LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
 }

@@ -34,6 +34,9 @@ struct Service(Child);
 
 impl Drop for Service {
     fn drop(&mut self) {
+        if !matches!(self.0.try_wait(), Ok(None)) {
+            return;
+        }
         let _ = std::process::Command::new("kill")
             .args(["-TERM", &self.0.id().to_string()])
             .status();
@@ -66,12 +69,14 @@ fn the_service_serves_metrics_promtool_accepts_and_health_that_follows_the_runs(
     config.options.watch_secs = 0;
     config.save(&installation.config_path()).unwrap();
 
-    // The service syncs at once (nothing synced yet), and serves while it runs.
-    let _service = Service(
+    // The service syncs at once (nothing synced yet), and serves while it runs; its log, as
+    // JSON lines, goes to a file.
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut service = Service(
         installation
-            .command(&["service"])
+            .command(&["--log-format", "json", "service"])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log.reopen().unwrap())
             .spawn()
             .unwrap(),
     );
@@ -149,8 +154,20 @@ fn the_service_serves_metrics_promtool_accepts_and_health_that_follows_the_runs(
     let working_server = broken.directory.server.clone();
     broken.directory.server = "ldaps://127.0.0.1:1".to_owned();
     broken.save(&installation.config_path()).unwrap();
-    let (status, report) = installation.sync(&[]);
-    assert_ne!(status, 0, "{report}");
+    let failing = installation.dirsync(&["--log-format", "json", "sync", "--json"]);
+    assert_ne!(failing.status, 0, "{}", failing.stdout);
+    // Its failure is one JSON line with the event's name and the run's id (README, "Logs").
+    let failed: Vec<Value> = failing
+        .stderr
+        .lines()
+        // The command's progress lines ("dirsync: directory-import…") are not log lines.
+        .filter(|line| line.starts_with('{'))
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .filter(|line: &Value| line["fields"]["event"] == "run.failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{}", failing.stderr);
+    assert_eq!(failed[0]["fields"]["run_id"], 4, "{}", failing.stderr);
+    assert_eq!(failed[0]["level"], "ERROR");
     let (status, body) = get(&address, "/healthz");
     assert_eq!(status, 503, "{body}");
     assert!(
@@ -178,4 +195,39 @@ fn the_service_serves_metrics_promtool_accepts_and_health_that_follows_the_runs(
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
+
+    // The service's own log: one JSON object per line, each with a stable event name; the first
+    // run's end carries its id.
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &service.0.id().to_string()])
+        .status();
+    service.0.wait().unwrap();
+    let text = std::fs::read_to_string(log.path()).unwrap();
+    installation.assert_no_secret(&text);
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    let events: Vec<&str> = lines
+        .iter()
+        .filter_map(|line| line["fields"]["event"].as_str())
+        .collect();
+    for expected in [
+        "service.started",
+        "monitoring.listening",
+        "run.ended",
+        "service.stopping",
+        "service.stopped",
+    ] {
+        assert!(
+            events.contains(&expected),
+            "{expected} not in {events:?}\n{text}"
+        );
+    }
+    let first_run = lines
+        .iter()
+        .find(|line| line["fields"]["event"] == "run.ended")
+        .unwrap();
+    assert_eq!(first_run["fields"]["run_id"], 1, "{text}");
+    assert_eq!(first_run["fields"]["status"], "success", "{text}");
 }

@@ -46,8 +46,20 @@ pub struct Cli {
     #[arg(long = "prefill", value_name = "FILE")]
     pub prefill: Option<PathBuf>,
 
+    /// How log lines are written on stderr: `text` (one line per event) or `json` (one JSON
+    /// object per line, for journald and log shippers)
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// The log's format (README, "Logs").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

@@ -11,11 +11,12 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use super::CliError;
-use super::sync::{exit_status, load_config, run_locked, run_passwords_locked};
+use super::sync::load_config;
 use crate::clock::now_ms;
-use crate::engine::cycle::{CycleReport, CycleRequest, StopSignal};
+use crate::engine::cycle::{CycleRequest, StopSignal};
 use crate::engine::password_cycle::PasswordCycleRequest;
 use crate::home::Home;
+use crate::log_events;
 use crate::runner;
 use crate::runner::schedule::{self, Attempts, History, ScheduledRun};
 use crate::store::SqliteStore;
@@ -28,8 +29,9 @@ pub async fn run(home: &Home) -> Result<u8, CliError> {
     let stop = StopSignal::default();
     let woken = Arc::new(Notify::new());
     listen_for_signals(stop.clone(), Arc::clone(&woken))?;
-    eprintln!(
-        "dirsync service: running a sync cycle every {} minutes{}; stop with SIGTERM",
+    tracing::info!(
+        event = log_events::SERVICE_STARTED,
+        "running a sync cycle every {} minutes{}; stop with SIGTERM",
         config.options.interval_minutes,
         if config.options.password_hash_sync {
             format!(
@@ -40,6 +42,12 @@ pub async fn run(home: &Home) -> Result<u8, CliError> {
             String::new()
         }
     );
+    if config.directory.insecure {
+        tracing::warn!(
+            event = log_events::DIRECTORY_INSECURE,
+            "the domain controller's certificate is not verified (directory.insecure = true)"
+        );
+    }
     // Monitoring (README, "Monitoring"): on the administrator's address only.
     if let Some(address) = config.monitoring.socket_address() {
         let address = address.map_err(CliError::BadInput)?;
@@ -48,7 +56,11 @@ pub async fn run(home: &Home) -> Result<u8, CliError> {
                 "cannot serve monitoring on {address} (monitoring.address in config.toml): {error}"
             ))
         })?;
-        eprintln!("dirsync service: serving http://{address}/metrics and /healthz");
+        tracing::info!(
+            event = log_events::MONITORING_LISTENING,
+            %address,
+            "serving http://{address}/metrics and /healthz"
+        );
         tokio::spawn(super::monitoring::serve(listener, home.clone()));
     }
     let mut options = config.options;
@@ -65,7 +77,7 @@ pub async fn run(home: &Home) -> Result<u8, CliError> {
             if let Some(warning) = config.credential_warning(now / 1000)
                 && warned_on_day != Some(now / 86_400_000)
             {
-                eprintln!("dirsync service: warning: {warning}");
+                tracing::warn!(event = log_events::CREDENTIAL_EXPIRING, "{warning}");
                 warned_on_day = Some(now / 86_400_000);
             }
             options = config.options;
@@ -93,8 +105,9 @@ pub async fn run(home: &Home) -> Result<u8, CliError> {
             None => {}
         }
         if due.sync.is_none() && !said_held {
-            eprintln!(
-                "dirsync service: waiting for the first sync, which the wizard left to the administrator (`dirsync sync`, or Sync now in the window)"
+            tracing::info!(
+                event = log_events::SCHEDULE_WAITING,
+                "waiting for the first sync, which the wizard left to the administrator (`dirsync sync`, or Sync now in the window)"
             );
             said_held = true;
         }
@@ -112,27 +125,42 @@ pub async fn run(home: &Home) -> Result<u8, CliError> {
             () = woken.notified() => {}
             seen = runner::watch_for_changes(home, every), if watching => match seen {
                 Ok(count) => {
-                    eprintln!("dirsync service: {count} change(s) in AD; syncing now");
+                    tracing::info!(
+                        event = log_events::WATCH_CHANGES_SEEN,
+                        count,
+                        "{count} change(s) in AD; syncing now"
+                    );
                     attempts.sync = now_ms();
                     sync_cycle(home, &stop).await;
                 }
                 Err(error) => {
-                    tracing::warn!(%error, "cannot watch AD for changes; the interval still holds");
+                    tracing::warn!(
+                        event = log_events::WATCH_FAILED,
+                        %error,
+                        "cannot watch AD for changes; the interval still holds"
+                    );
                     tokio::time::sleep(every).await;
                 }
             },
         }
     }
     lease.release();
-    eprintln!("dirsync service: stopped");
+    tracing::info!(event = log_events::SERVICE_STOPPED, "stopped");
     Ok(super::EXIT_SUCCESS)
 }
 
 async fn sync_cycle(home: &Home, stop: &StopSignal) {
     let request = CycleRequest::new(RunTrigger::Schedule);
-    match run_locked(home, request, stop).await {
-        Ok((_, report)) => eprintln!("dirsync service: {}", ended(&report)),
-        Err(error) => eprintln!("dirsync service: this cycle did not run: {error}"),
+    // No progress lines: the service's log is one line per event (README, "Logs"), and a
+    // window shows a run's progress from the store.
+    match runner::run_sync(home, request, stop, &|_| {}).await {
+        // The runner logs the run's end (`run.ended`).
+        Ok(_) => {}
+        Err(error) => tracing::warn!(
+            event = log_events::RUN_NOT_STARTED,
+            %error,
+            "this cycle did not run: {error}"
+        ),
     }
 }
 
@@ -141,11 +169,14 @@ async fn password_cycle(home: &Home, stop: &StopSignal) {
         trigger: RunTrigger::Schedule,
         full: false,
     };
-    match run_passwords_locked(home, request, stop).await {
-        // A quiet password cycle is not worth a line every two minutes.
-        Ok((_, report)) if !report.recorded => {}
-        Ok((_, report)) => eprintln!("dirsync service: password {}", ended(&report)),
-        Err(error) => eprintln!("dirsync service: this password cycle did not run: {error}"),
+    match runner::run_passwords(home, request, stop, &|_| {}).await {
+        // The runner logs the run's end, unless it found nothing (`run.ended`).
+        Ok(_) => {}
+        Err(error) => tracing::warn!(
+            event = log_events::RUN_NOT_STARTED,
+            %error,
+            "this password cycle did not run: {error}"
+        ),
     }
 }
 
@@ -183,20 +214,6 @@ impl SchedulerLeaseKeeper {
     }
 }
 
-fn ended(report: &CycleReport) -> String {
-    format!(
-        "run {} ended {} (exit status {}){}",
-        report.run_id,
-        report.status,
-        exit_status(report),
-        report
-            .failure
-            .as_deref()
-            .map(|failure| format!(": {failure}"))
-            .unwrap_or_default()
-    )
-}
-
 fn listen_for_signals(stop: StopSignal, woken: Arc<Notify>) -> Result<(), CliError> {
     use tokio::signal::unix::{SignalKind, signal};
     let failed =
@@ -208,7 +225,10 @@ fn listen_for_signals(stop: StopSignal, woken: Arc<Notify>) -> Result<(), CliErr
             _ = terminate.recv() => {}
             _ = interrupt.recv() => {}
         }
-        eprintln!("dirsync service: stopping (the current run ends at its next safe point)");
+        tracing::info!(
+            event = log_events::SERVICE_STOPPING,
+            "stopping (the current run ends at its next safe point)"
+        );
         stop.stop();
         woken.notify_one();
     });

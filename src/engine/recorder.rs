@@ -8,6 +8,7 @@ use super::types::Progress;
 use super::write_back::WriteBackReport;
 use crate::clock::now_ms;
 use crate::config::Config;
+use crate::log_events;
 use crate::store::runs::{ErrorRecord, RunId, StepCounters};
 use crate::store::vocabulary::{RunMode, RunStatus, RunTrigger, StepKind};
 use crate::store::{SqliteStore, StoreError};
@@ -64,6 +65,19 @@ impl<'a> RunRecorder<'a> {
         progress: &'a (dyn Fn(Progress) + Sync),
     ) -> Result<RunRecorder<'a>, StoreError> {
         let run_id = store.start_run(trigger, mode, now_ms())?;
+        // Every line logged inside the run carries its id (the caller's `run` span, README,
+        // "Logs").
+        tracing::Span::current().record("run_id", run_id);
+        // Debug only: a scheduled password cycle that finds nothing leaves no run behind.
+        tracing::debug!(
+            event = log_events::RUN_STARTED,
+            run_id,
+            mode = mode.as_str(),
+            trigger = trigger.as_str(),
+            "run {run_id} started ({}, {})",
+            mode.as_str(),
+            trigger.as_str()
+        );
         Ok(RunRecorder {
             store,
             progress,
@@ -140,6 +154,13 @@ impl<'a> RunRecorder<'a> {
                 retry_count: 0,
             }],
         )?;
+        tracing::error!(
+            event = log_events::RUN_FAILED,
+            run_id = self.run_id(),
+            reason = %message,
+            "run {} failed: {message}",
+            self.run_id()
+        );
         self.report.failure = Some(message);
         Ok(())
     }

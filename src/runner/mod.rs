@@ -26,6 +26,7 @@ use crate::engine::types::{CycleError, Progress, StopSignal};
 use crate::home::Home;
 use crate::run_lock::{RunLock, RunLockError};
 use crate::store::{SqliteStore, StoreError};
+use tracing::Instrument as _;
 
 /// Why a run could not be made. A run that started and failed is not an error here: it is a
 /// report with status `failed`, recorded in the history.
@@ -116,7 +117,9 @@ pub async fn run_sync(
         &progress,
         stop,
     ))
+    .instrument(run_span())
     .await?;
+    log_run_ended(&report);
     if let Some((count, trigger)) = confirmed {
         let source = match trigger {
             crate::store::vocabulary::RunTrigger::Manual => audit::Source::Dashboard,
@@ -396,7 +399,9 @@ pub async fn run_one_object(
         &progress,
         &StopSignal::default(),
     ))
+    .instrument(run_span())
     .await?;
+    log_run_ended(&report);
     let mut revoked = None;
     if revoke_sessions && let Some(link) = store.links()?.get(&anchor) {
         connections
@@ -477,8 +482,39 @@ pub async fn run_passwords(
         &progress,
         stop,
     )
+    .instrument(run_span())
     .await?;
+    log_run_ended(&report);
     Ok(Ran { store, report })
+}
+
+/// The span a run's log lines carry; the recorder fills in the run's id once it has one
+/// (README, "Logs").
+fn run_span() -> tracing::Span {
+    tracing::info_span!("run", run_id = tracing::field::Empty)
+}
+
+/// One line per run kept in the history (a scheduled password cycle that found nothing leaves
+/// none).
+fn log_run_ended(report: &CycleReport) {
+    if !report.recorded {
+        return;
+    }
+    let failure = report
+        .failure
+        .as_deref()
+        .map(|failure| format!(": {failure}"))
+        .unwrap_or_default();
+    tracing::info!(
+        event = crate::log_events::RUN_ENDED,
+        run_id = report.run_id,
+        mode = report.mode.as_str(),
+        status = report.status.as_str(),
+        "run {} ({}) ended {}{failure}",
+        report.run_id,
+        report.mode.as_str(),
+        report.status.as_str()
+    );
 }
 
 /// `progress`, and the same kept on the running run in the store (each step, and counts at most
