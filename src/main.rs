@@ -1,11 +1,20 @@
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory as _, FromArgMatches as _};
 use dirsync::cli::{self, Cli};
 use dirsync::home::Home;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // `--version` names the commit the package was built from (packaging/build-deb sets it).
+    let version = format!(
+        "{} (commit {})",
+        env!("CARGO_PKG_VERSION"),
+        option_env!("DIRSYNC_COMMIT").unwrap_or("not recorded: built outside packaging/build-deb")
+    );
+    let matches = Cli::command()
+        .version(&*Box::leak(version.into_boxed_str()))
+        .get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     // The service logs what it does (README, "Logs"); other commands only what goes wrong.
     let default_level = match cli.command {
         Some(cli::Command::Service) => "info",

@@ -2,6 +2,7 @@
 //! and holds no sync logic of its own.
 
 pub mod dashboard;
+pub mod icon;
 pub mod task;
 pub mod theme;
 pub mod wizard;
@@ -183,6 +184,9 @@ impl eframe::App for DirsyncApp {
     }
 }
 
+/// The window's icon, in pixels (the desktop scales it).
+const WINDOW_ICON_SIZE: u32 = 128;
+
 /// Opens the window and returns when it is closed.
 pub fn run_window(
     home: Home,
@@ -194,7 +198,12 @@ pub fn run_window(
             .with_title("dirsync")
             .with_app_id("dirsync")
             .with_inner_size([1040.0, 720.0])
-            .with_min_inner_size([760.0, 520.0]),
+            .with_min_inner_size([760.0, 520.0])
+            .with_icon(egui::IconData {
+                rgba: icon::icon_rgba(WINDOW_ICON_SIZE),
+                width: WINDOW_ICON_SIZE,
+                height: WINDOW_ICON_SIZE,
+            }),
         ..Default::default()
     };
     eframe::run_native(
