@@ -8,6 +8,14 @@ pub use crate::clock::{parse_rfc3339, rfc3339};
 /// Warn from this many days before the credential expires.
 pub const WARN_DAYS_BEFORE: i64 = 30;
 
+/// Whole days left until `expires_at` (Unix seconds), counting a started day as a day; 0 or
+/// less once it has expired.
+pub fn days_left(expires_at: i64, now: i64) -> i64 {
+    let day = 86_400;
+    let left = expires_at - now;
+    if left <= 0 { 0 } else { (left + day - 1) / day }
+}
+
 /// The warning for a credential that expires at `expires_at` (Unix seconds), seen at `now`:
 /// `None` while more than [`WARN_DAYS_BEFORE`] days are left.
 pub fn expiry_warning(expires_at: i64, now: i64) -> Option<String> {
@@ -22,7 +30,7 @@ pub fn expiry_warning(expires_at: i64, now: i64) -> Option<String> {
             "the sync app's credential expired on {date}: every run fails to sign in to the cloud until you {renew}"
         ))
     } else if left <= WARN_DAYS_BEFORE * day {
-        let days = (left + day - 1) / day;
+        let days = days_left(expires_at, now);
         Some(format!(
             "the sync app's credential expires on {date}, in {days} day{}: {renew}",
             if days == 1 { "" } else { "s" }

@@ -1541,3 +1541,28 @@ fn the_audit_lists_a_settings_change_made_in_the_dashboard_with_old_and_new_valu
     // Only what changed is listed.
     assert!(!shows_containing(&harness, "options.interval_minutes"));
 }
+
+#[test]
+fn the_first_page_says_at_a_glance_whether_it_is_healthy() {
+    let runtime = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = dashboard(&runtime, dir.path(), false);
+    wait_until(&mut harness, "the figures at a glance", |harness| {
+        shows_containing(harness, "Waiting to export: ")
+    });
+    // The newest sync run stopped at the deletion threshold: what /healthz would say.
+    assert!(shows(&harness, "Needs attention"), "{:#?}", harness.root());
+    assert!(shows_containing(
+        &harness,
+        "the last sync run (run 7) ended stopped-deletion-threshold"
+    ));
+    assert!(shows_containing(&harness, "Last successful sync: run 5"));
+    assert!(shows_containing(
+        &harness,
+        "With errors: 0 (errors per run: 0, 0, 1, 0, 0)"
+    ));
+    assert!(shows_containing(
+        &harness,
+        "The last 5 sync runs, oldest first: changes and errors"
+    ));
+}

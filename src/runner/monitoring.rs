@@ -66,37 +66,47 @@ pub fn read_snapshot(home: &Home) -> Result<Snapshot, RunError> {
 }
 
 /// A sync cycle (full or delta), as opposed to a preview or a password cycle.
-fn is_sync(run: &RunRecord) -> bool {
+pub fn is_sync(run: &RunRecord) -> bool {
     matches!(run.mode, RunMode::Full | RunMode::Delta)
 }
 
 /// The run went through: every object was read and planned (some may have failed).
-fn went_through(run: &RunRecord) -> bool {
+pub fn went_through(run: &RunRecord) -> bool {
     matches!(
         run.status,
         RunStatus::Success | RunStatus::CompletedWithErrors
     )
 }
 
-fn newest_sync_run(runs: &[RunRecord]) -> Option<&RunRecord> {
-    runs.iter()
-        .find(|run| is_sync(run) && run.status != RunStatus::Running)
-}
-
 /// Healthy while the newest sync run went through and one went through within
 /// `health_intervals` sync intervals.
 pub fn health(snapshot: &Snapshot, now_ms: i64) -> Health {
+    health_of(
+        &snapshot.runs,
+        snapshot.last_failure.as_deref(),
+        snapshot.interval_minutes,
+        snapshot.health_intervals,
+        now_ms,
+    )
+}
+
+/// [`health`] over a run history (newest first) and the newest sync run's failure, if it failed.
+pub fn health_of(
+    runs: &[RunRecord],
+    last_failure: Option<&str>,
+    interval_minutes: u64,
+    health_intervals: u32,
+    now_ms: i64,
+) -> Health {
     let unhealthy = |reason: String| Health {
         healthy: false,
         reason,
     };
-    let Some(newest) = newest_sync_run(&snapshot.runs) else {
+    let Some(newest) = newest_sync_run(runs) else {
         return unhealthy("no sync run has ended yet".to_owned());
     };
     if !went_through(newest) {
-        let why = snapshot
-            .last_failure
-            .as_deref()
+        let why = last_failure
             .map(|failure| format!(": {failure}"))
             .unwrap_or_default();
         return unhealthy(format!(
@@ -106,14 +116,13 @@ pub fn health(snapshot: &Snapshot, now_ms: i64) -> Health {
         ));
     }
     let ended = newest.ended_at.unwrap_or(newest.started_at);
-    let allowed_ms =
-        i64::from(snapshot.health_intervals) * snapshot.interval_minutes as i64 * 60_000;
+    let allowed_ms = i64::from(health_intervals) * interval_minutes as i64 * 60_000;
     let since_ms = now_ms - ended;
     if since_ms > allowed_ms {
         return unhealthy(format!(
             "no sync run for {} minutes (one is due every {} minutes; the service may be stopped)",
             since_ms / 60_000,
-            snapshot.interval_minutes
+            interval_minutes
         ));
     }
     Health {
@@ -125,6 +134,12 @@ pub fn health(snapshot: &Snapshot, now_ms: i64) -> Health {
             since_ms / 1000
         ),
     }
+}
+
+/// The newest sync run (full or delta) that has ended.
+pub fn newest_sync_run(runs: &[RunRecord]) -> Option<&RunRecord> {
+    runs.iter()
+        .find(|run| is_sync(run) && run.status != RunStatus::Running)
 }
 
 /// The figures in Prometheus's text exposition format (version 0.0.4). Totals count the kept run

@@ -6,6 +6,7 @@
 
 mod audit;
 mod connectors;
+mod glance;
 mod history;
 mod object;
 mod run_details;
@@ -113,6 +114,7 @@ pub struct Dashboard {
     search: search::Search,
     workbench: workbench::Workbench,
     audit: audit::AuditPage,
+    glance: glance::Glance,
     settings: settings::SettingsForm,
     /// The folder an export goes to instead of asking with the save dialog (tests, scripts).
     pub export_folder_override: Option<PathBuf>,
@@ -136,6 +138,7 @@ impl Dashboard {
             search: search::Search::default(),
             workbench: workbench::Workbench::default(),
             audit: audit::AuditPage::default(),
+            glance: glance::Glance::default(),
             settings,
             export_folder_override: None,
         }
@@ -402,7 +405,12 @@ pub fn dashboard_ui(ui: &mut egui::Ui, dashboard: &mut Dashboard) -> DashboardAc
             search::SearchAction::OpenRun(id) => dashboard.open_run(id, &repaint),
         },
         Tab::Settings => {
-            if settings::settings_ui(ui, &mut dashboard.settings, &dashboard.home) {
+            if settings::settings_ui(
+                ui,
+                &mut dashboard.settings,
+                &dashboard.home,
+                &dashboard.runtime,
+            ) {
                 action = DashboardAction::Configure;
             }
             if dashboard.settings.saved_now() {
@@ -654,6 +662,16 @@ fn operations_ui(ui: &mut egui::Ui, dashboard: &mut Dashboard, repaint: &egui::C
         }
         return;
     }
+    let now = dashboard.now();
+    glance::glance_ui(
+        ui,
+        &mut dashboard.glance,
+        &dashboard.history.runs,
+        dashboard.config.as_ref().ok(),
+        &dashboard.home,
+        &dashboard.runtime,
+        now,
+    );
     if let Some(id) = history::history_ui(ui, &mut dashboard.history, dashboard.sync.job.as_ref()) {
         dashboard.open_run(id, repaint);
     }

@@ -116,7 +116,7 @@ impl SettingsForm {
         Ok(())
     }
 
-    fn save(&mut self, home: &Home) {
+    fn save(&mut self, home: &Home, runtime: &tokio::runtime::Handle) {
         let result = Config::load(&home.config_file)
             .map_err(|error| error.to_string())
             .and_then(|mut config| {
@@ -131,7 +131,7 @@ impl SettingsForm {
                 // The trail is a database write, which may wait for a running cycle's: off
                 // the window's thread.
                 let home = home.clone();
-                std::thread::spawn(move || {
+                runtime.spawn_blocking(move || {
                     crate::runner::audit::record_configuration(
                         &home,
                         crate::runner::audit::Source::Dashboard,
@@ -153,7 +153,12 @@ impl SettingsForm {
 }
 
 /// The settings page. Returns true for "Configure…".
-pub fn settings_ui(ui: &mut egui::Ui, form: &mut SettingsForm, home: &Home) -> bool {
+pub fn settings_ui(
+    ui: &mut egui::Ui,
+    form: &mut SettingsForm,
+    home: &Home,
+    runtime: &tokio::runtime::Handle,
+) -> bool {
     let mut configure = false;
     ui.heading("Settings");
     ui.add_space(6.0);
@@ -209,7 +214,7 @@ pub fn settings_ui(ui: &mut egui::Ui, form: &mut SettingsForm, home: &Home) -> b
     ui.add_space(8.0);
     ui.horizontal(|ui| {
         if ui.button("Save settings").clicked() {
-            form.save(home);
+            form.save(home, runtime);
         }
         if ui
             .button("Configure…")
