@@ -37,6 +37,17 @@ pub struct MonitoringConfig {
     pub address: Option<String>,
     /// `/healthz` answers 503 once no sync run went through for this many sync intervals.
     pub health_intervals: u32,
+    /// Where alerts are sent, as a JSON document in a POST (README, "Alerts"): `https://…`
+    /// (`http://` on loopback only); absent: no alerts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    /// The CA file the webhook's certificate is checked against (else the system's roots).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_ca_file: Option<PathBuf>,
+    /// Alert when no sync run went through for this many minutes; absent:
+    /// `health_intervals` × `options.interval_minutes`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_success_minutes: Option<u64>,
 }
 
 impl Default for MonitoringConfig {
@@ -44,6 +55,9 @@ impl Default for MonitoringConfig {
         MonitoringConfig {
             address: None,
             health_intervals: 3,
+            webhook_url: None,
+            webhook_ca_file: None,
+            no_success_minutes: None,
         }
     }
 }
@@ -359,6 +373,25 @@ impl Config {
         }
         if let Some(Err(message)) = self.monitoring.socket_address() {
             return Err(invalid("monitoring.address", message));
+        }
+        if let Some(url) = &self.monitoring.webhook_url {
+            let parsed = url::Url::parse(url).map_err(|error| {
+                invalid(
+                    "monitoring.webhook_url",
+                    format!("'{url}' is not a URL: {error}"),
+                )
+            })?;
+            let loopback = matches!(
+                parsed.host(),
+                Some(url::Host::Ipv4(ip)) if ip.is_loopback()
+            ) || matches!(parsed.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+                || parsed.host_str() == Some("localhost");
+            if parsed.scheme() != "https" && !(parsed.scheme() == "http" && loopback) {
+                return Err(invalid(
+                    "monitoring.webhook_url",
+                    format!("'{url}' must be https:// (http:// only on this computer's loopback)"),
+                ));
+            }
         }
         if self.monitoring.health_intervals == 0 {
             return Err(invalid(

@@ -15,3 +15,6 @@ pub const RUN_ENDED: &str = "run.ended";
 pub const RUN_FAILED: &str = "run.failed";
 pub const RUN_NOT_STARTED: &str = "run.not-started";
 pub const DIRECTORY_INSECURE: &str = "directory.insecure";
+pub const ALERT_SENT: &str = "alert.sent";
+pub const ALERT_RESOLVED: &str = "alert.resolved";
+pub const ALERT_FAILED: &str = "alert.failed";

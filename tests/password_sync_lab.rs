@@ -312,7 +312,7 @@ fn the_service_syncs_a_changed_password_within_its_password_interval() {
         Ok(()),
         "the password never reached the cloud:\n{stderr}"
     );
-    assert!(stderr.contains("password run"), "{stderr}");
+    assert!(stderr.contains("(password) ended"), "{stderr}");
     assert!(output.status.success(), "{stderr}");
     // Quiet password cycles leave no run behind: only the sync runs and the one that sent.
     let runs: Value =

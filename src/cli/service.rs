@@ -70,6 +70,8 @@ pub async fn run(home: &Home) -> Result<u8, CliError> {
     let mut said_held = false;
     while !stop.is_stopped() {
         lease.renew();
+        // What time alone brings (no run for too long, the credential): runs look themselves.
+        runner::alerts::look_or_log(home).await;
         let now = now_ms();
         // Options are read again each time, so an edited config.toml takes effect.
         if let Ok(config) = load_config(home) {

@@ -7,6 +7,7 @@
 //!
 //! It knows nothing of egui or the CLI: callers print, draw or log what it returns.
 
+pub mod alerts;
 pub mod audit;
 pub mod monitoring;
 pub mod schedule;
@@ -120,6 +121,7 @@ pub async fn run_sync(
     .instrument(run_span())
     .await?;
     log_run_ended(&report);
+    alerts::look_or_log(home).await;
     if let Some((count, trigger)) = confirmed {
         let source = match trigger {
             crate::store::vocabulary::RunTrigger::Manual => audit::Source::Dashboard,
@@ -402,6 +404,7 @@ pub async fn run_one_object(
     .instrument(run_span())
     .await?;
     log_run_ended(&report);
+    alerts::look_or_log(home).await;
     let mut revoked = None;
     if revoke_sessions && let Some(link) = store.links()?.get(&anchor) {
         connections
@@ -485,6 +488,7 @@ pub async fn run_passwords(
     .instrument(run_span())
     .await?;
     log_run_ended(&report);
+    alerts::look_or_log(home).await;
     Ok(Ran { store, report })
 }
 

@@ -33,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0010_trace_and_push_triggers.sql"),
     include_str!("migrations/0011_held_disabled.sql"),
     include_str!("migrations/0012_audit.sql"),
+    include_str!("migrations/0013_alerts.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

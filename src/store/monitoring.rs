@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use rusqlite::params;
+
 use super::{SqliteStore, StoreError};
 
 /// The sync state now.
@@ -40,5 +42,40 @@ impl SqliteStore {
             )?,
             with_errors: count("SELECT COUNT(DISTINCT anchor) FROM object_errors")?,
         })
+    }
+
+    /// Alerts that fired and have not cleared: condition → (since, summary).
+    pub fn alerts_firing(&self) -> Result<BTreeMap<String, (i64, String)>, StoreError> {
+        let connection = self.connection();
+        let mut select =
+            connection.prepare("SELECT condition, since, summary FROM alerts_firing")?;
+        let firing = select
+            .query_map([], |row| Ok((row.get(0)?, (row.get(1)?, row.get(2)?))))?
+            .collect::<Result<BTreeMap<_, _>, _>>()?;
+        Ok(firing)
+    }
+
+    /// Marks `condition` as firing; false when it already was (someone sent its alert).
+    pub fn claim_alert(
+        &self,
+        condition: &str,
+        since: i64,
+        summary: &str,
+    ) -> Result<bool, StoreError> {
+        let added = self.connection().execute(
+            "INSERT INTO alerts_firing (condition, since, summary) VALUES (?1, ?2, ?3)
+             ON CONFLICT (condition) DO NOTHING",
+            params![condition, since, summary],
+        )?;
+        Ok(added > 0)
+    }
+
+    /// Marks `condition` as cleared; false when it was not firing.
+    pub fn clear_alert(&self, condition: &str) -> Result<bool, StoreError> {
+        let removed = self.connection().execute(
+            "DELETE FROM alerts_firing WHERE condition = ?1",
+            [condition],
+        )?;
+        Ok(removed > 0)
     }
 }
