@@ -58,7 +58,19 @@ fn a_failing_run_alerts_once_and_its_recovery_resolves_once() {
     let (url, received) = receiver();
     let mut config = Config::load(&installation.config_path()).unwrap();
     config.monitoring.webhook_url = Some(url);
+    // Without a webhook, a test alert has nowhere to go and says so.
+    let run = installation.dirsync(&["test-alert"]);
+    assert_eq!(run.status, 1, "{run:?}");
+    assert!(
+        run.stderr.contains("no webhook is configured"),
+        "{}",
+        run.stderr
+    );
     config.save(&installation.config_path()).unwrap();
+    let run = installation.dirsync(&["test-alert"]);
+    assert_eq!(run.status, 0, "{run:?}");
+    assert_eq!(received.lock().unwrap().remove(0)["condition"], "test");
+
     let (status, report) = installation.sync(&[]);
     assert_eq!(status, 0, "{report}");
     assert!(received.lock().unwrap().is_empty(), "nothing to say yet");

@@ -1566,3 +1566,52 @@ fn the_first_page_says_at_a_glance_whether_it_is_healthy() {
         "The last 5 sync runs, oldest first: changes and errors"
     ));
 }
+
+#[test]
+fn settings_send_a_test_alert_to_the_webhook() {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    // The administrator's webhook: keeps the one POST's body and answers 200.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let received = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let line = line.trim_end().to_owned();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        (&stream)
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        serde_json::from_slice::<Value>(&body).unwrap()
+    });
+    let runtime = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = dashboard(&runtime, dir.path(), false);
+    let config_file = dir.path().join("config.toml");
+    let mut config = Config::load(&config_file).unwrap();
+    config.monitoring.webhook_url = Some(url.clone());
+    config.save(&config_file).unwrap();
+
+    open_tab(&mut harness, "Settings");
+    click(&mut harness, "Send a test alert");
+    wait_until(&mut harness, "the test alert", |harness| {
+        shows_containing(harness, "Sent a test alert to")
+    });
+    assert!(shows(&harness, &format!("Sent a test alert to {url}")));
+    let alert = received.join().unwrap();
+    assert_eq!(alert["condition"], "test");
+    assert_eq!(alert["state"], "firing");
+}

@@ -89,6 +89,9 @@ pub enum Command {
     /// Show the audit trail: who changed the configuration, confirmed deletes or pushed, when,
     /// and what changed
     Audit(AuditArgs),
+    /// Send a test alert to the configured webhook (monitoring.webhook_url), to prove it is
+    /// reached
+    TestAlert,
 }
 
 #[derive(Debug, Args)]
@@ -360,6 +363,16 @@ pub async fn run(command: Command, home: &Home) -> u8 {
             (check::run(&args, home).await, json)
         }
         Command::Audit(args) => (audit::run(&args, home), args.json),
+        Command::TestAlert => (
+            match crate::runner::alerts::send_test(home).await {
+                Ok(url) => {
+                    println!("Sent a test alert to {url}.");
+                    Ok(EXIT_SUCCESS)
+                }
+                Err(message) => Err(CliError::Failed(message)),
+            },
+            false,
+        ),
     };
     match result {
         Ok(status) => status,

@@ -187,6 +187,37 @@ async fn look_with(
     Ok(())
 }
 
+/// Sends a test alert (condition `test`) to the configured webhook, to prove it is reached.
+/// Returns the webhook's URL.
+pub async fn send_test(home: &Home) -> Result<String, String> {
+    let config = load_config(home).map_err(|error| error.to_string())?;
+    let Some(url) = config.monitoring.webhook_url.clone() else {
+        return Err(format!(
+            "no webhook is configured: set monitoring.webhook_url in {}",
+            home.config_file.display()
+        ));
+    };
+    let trust = match &config.monitoring.webhook_ca_file {
+        Some(ca_file) => TlsTrust::CaFile(ca_file.clone()),
+        None => TlsTrust::SystemRoots,
+    };
+    let client = crate::cloud::http::http_client(&trust, Duration::from_secs(15))
+        .map_err(|error| error.to_string())?;
+    let now = now_ms();
+    send(
+        &client,
+        &url,
+        "test",
+        "firing",
+        "a test alert from dirsync: alerts reach you",
+        now,
+        now,
+    )
+    .await
+    .map_err(|error| format!("cannot send to {url}: {error}"))?;
+    Ok(url)
+}
+
 /// Looks, and says in the log what went wrong instead of failing the caller (a run that ended
 /// is not undone by an alert that could not be sent).
 pub async fn look_or_log(home: &Home) {

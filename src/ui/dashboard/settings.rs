@@ -1,9 +1,11 @@
 //! Settings: the options without a wizard page (interval, deletion thresholds, disabling before
 //! deleting, drift, staging mode, retention, the password cycle's interval), saved to
-//! `config.toml`; "Configure…" reopens the wizard for the rest.
+//! `config.toml`; "Configure…" reopens the wizard for the rest; "Send a test alert" proves the
+//! alerts' webhook is reached (README, "Alerts").
 
 use crate::config::{Config, DriftAction, SyncOptions};
 use crate::home::Home;
+use crate::ui::task::Lookup;
 use crate::ui::theme;
 
 #[derive(Debug)]
@@ -20,6 +22,8 @@ pub struct SettingsForm {
     /// The last save's result: what was saved, or which field is wrong.
     outcome: Option<Result<String, String>>,
     saved_now: bool,
+    /// The last test alert: the webhook it reached, or why not.
+    test_alert: Lookup<String>,
 }
 
 impl SettingsForm {
@@ -39,6 +43,7 @@ impl SettingsForm {
             password_interval_secs: options.password_interval_secs.to_string(),
             outcome: None,
             saved_now: false,
+            test_alert: Lookup::NotStarted,
         }
     }
 
@@ -223,7 +228,35 @@ pub fn settings_ui(
         {
             configure = true;
         }
+        if !form.test_alert.is_running()
+            && ui
+                .button("Send a test alert")
+                .on_hover_text(
+                    "POST a test alert to monitoring.webhook_url, to prove it is reached",
+                )
+                .clicked()
+        {
+            let home = home.clone();
+            form.test_alert = Lookup::start(runtime, ui.ctx(), move |_| async move {
+                crate::runner::alerts::send_test(&home)
+                    .await
+                    .map_err(|message| crate::setup::SetupFailure::failed(None, message))
+            });
+        }
     });
+    form.test_alert.poll();
+    match &form.test_alert {
+        Lookup::Done(url) => {
+            ui.colored_label(theme::ok(ui), format!("Sent a test alert to {url}"));
+        }
+        Lookup::Failed(problem) => {
+            ui.colored_label(theme::error(ui), problem.to_string());
+        }
+        Lookup::Running(_) => {
+            ui.spinner();
+        }
+        Lookup::NotStarted => {}
+    }
     match &form.outcome {
         Some(Ok(message)) => {
             ui.colored_label(theme::ok(ui), message);
