@@ -4,8 +4,10 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+#[path = "../packaging/package_files.rs"]
+mod package_files;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 fn run(command: &mut Command) -> Output {
@@ -38,27 +40,15 @@ impl Drop for Installed {
     }
 }
 
-/// The example that writes the man page, completions and icon, as `cargo test` builds it.
-fn package_files_tool() -> PathBuf {
-    let tool = Path::new(env!("CARGO_BIN_EXE_dirsync"))
-        .parent()
-        .unwrap()
-        .join("examples/package_files");
-    assert!(
-        tool.exists(),
-        "{} is not built: run the whole `cargo test` (it builds the examples) or `cargo build --example package_files`",
-        tool.display()
-    );
-    tool
-}
-
 #[test]
 fn the_package_installs_and_its_version_man_page_completions_and_unit_are_there() {
     let root = common::repository_root();
     let out = tempfile::tempdir().unwrap();
+    let files = out.path().join("files");
+    package_files::write_package_files(&files).unwrap();
     let built = run(Command::new(root.join("packaging/build-deb"))
-        .args(["--binary", env!("CARGO_BIN_EXE_dirsync"), "--package-files"])
-        .arg(package_files_tool())
+        .args(["--binary", env!("CARGO_BIN_EXE_dirsync"), "--files"])
+        .arg(&files)
         .arg("--out")
         .arg(out.path()));
     let deb = String::from_utf8(built.stdout).unwrap().trim().to_owned();
