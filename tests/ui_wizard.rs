@@ -233,7 +233,19 @@ excluded = ["OU=Paris,OU=Sales,DC=corp,DC=example,DC=com"]
         if step == WizardStep::PasswordSync {
             // The other mode shows what it needs: smb.conf's key and this host's GnuPG home.
             harness.get_by_label("through Microsoft Graph").click();
-            wait_until_idle(&mut harness);
+            // Its check reads smb.conf and runs gpg in the background: the picture is its end.
+            for _ in 0..500 {
+                harness.step();
+                if harness
+                    .query_all_by_label_contains("Check again")
+                    .next()
+                    .is_some()
+                {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            harness.run_steps(3);
             harness.snapshot("wizard-5-password-sync-graph");
             harness
                 .get_by_label("password hash (Microsoft's sync service)")
