@@ -146,7 +146,7 @@ impl<'a> RunRecorder<'a> {
                 dn: String::new(),
                 anchor: None,
                 object_type: None,
-                error_type: "run-failed".to_owned(),
+                error_type: crate::store::runs::RUN_FAILED_ERROR.to_owned(),
                 code: None,
                 server_message: message.clone(),
                 hint,

@@ -124,6 +124,15 @@ pub async fn look(home: &Home) -> Result<(), String> {
         .map_err(|error| failed(&error))
 }
 
+/// The HTTP client for the webhook: the system's roots, or `webhook_ca_file`'s CA.
+fn webhook_client(config: &Config) -> Result<reqwest::Client, crate::tls::TlsSetupError> {
+    let trust = match &config.monitoring.webhook_ca_file {
+        Some(ca_file) => TlsTrust::CaFile(ca_file.clone()),
+        None => TlsTrust::SystemRoots,
+    };
+    crate::cloud::http::http_client(&trust, Duration::from_secs(15))
+}
+
 async fn look_with(
     store: &SqliteStore,
     config: &Config,
@@ -131,11 +140,7 @@ async fn look_with(
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let runs = store.runs(RUNS_READ)?;
     let last_failure = match newest_sync_run(&runs) {
-        Some(run) if run.status == RunStatus::Failed => store
-            .run_errors(run.id)?
-            .into_iter()
-            .find(|error| error.error_type == "run-failed")
-            .map(|error| error.server_message),
+        Some(run) if run.status == RunStatus::Failed => store.run_failure(run.id)?,
         _ => None,
     };
     let now = now_ms();
@@ -144,44 +149,62 @@ async fn look_with(
             .into_iter()
             .map(|condition| (condition.name, condition))
             .collect();
-    let trust = match &config.monitoring.webhook_ca_file {
-        Some(ca_file) => TlsTrust::CaFile(ca_file.clone()),
-        None => TlsTrust::SystemRoots,
-    };
-    let client = crate::cloud::http::http_client(&trust, Duration::from_secs(15))?;
-    for (name, condition) in &holding {
+    let firing = store.alerts_firing()?;
+    let began: Vec<&Condition> = holding
+        .values()
+        .filter(|condition| !firing.contains_key(condition.name))
+        .collect();
+    let ended: Vec<(String, (i64, String))> = firing
+        .into_iter()
+        .filter(|(name, _)| !holding.contains_key(name.as_str()))
+        .collect();
+    if began.is_empty() && ended.is_empty() {
+        // The usual case: nothing to send, no client to build.
+        return Ok(());
+    }
+    let client = webhook_client(config)?;
+    for condition in began {
         // Claimed first: of two processes looking at once, one sends.
-        if store.claim_alert(name, now, &condition.summary)? {
-            if let Err(error) =
-                send(&client, url, name, "firing", &condition.summary, now, now).await
-            {
-                store.clear_alert(name)?;
-                tracing::warn!(event = log_events::ALERT_FAILED, condition = *name, %error, "cannot send the alert: {error}");
-            } else {
-                tracing::warn!(
-                    event = log_events::ALERT_SENT,
-                    condition = *name,
-                    "alert: {}",
-                    condition.summary
-                );
+        if !store.claim_alert(condition.name, now, &condition.summary)? {
+            continue;
+        }
+        match send(
+            &client,
+            url,
+            condition.name,
+            "firing",
+            &condition.summary,
+            now,
+            now,
+        )
+        .await
+        {
+            Ok(()) => tracing::warn!(
+                event = log_events::ALERT_SENT,
+                condition = condition.name,
+                "alert: {}",
+                condition.summary
+            ),
+            Err(error) => {
+                store.clear_alert(condition.name)?;
+                tracing::warn!(event = log_events::ALERT_FAILED, condition = condition.name, %error, "cannot send the alert: {error}");
             }
         }
     }
-    for (name, (since, summary)) in store.alerts_firing()? {
-        if holding.contains_key(name.as_str()) {
+    for (name, (since, summary)) in ended {
+        if !store.clear_alert(&name)? {
             continue;
         }
-        if store.clear_alert(&name)?
-            && let Err(error) = send(&client, url, &name, "resolved", &summary, since, now).await
-        {
-            store.claim_alert(&name, since, &summary)?;
-            tracing::warn!(event = log_events::ALERT_FAILED, condition = name.as_str(), %error, "cannot send the alert's resolution: {error}");
-        } else {
-            tracing::info!(
+        match send(&client, url, &name, "resolved", &summary, since, now).await {
+            Ok(()) => tracing::info!(
                 event = log_events::ALERT_RESOLVED,
                 condition = name.as_str(),
                 "resolved: {summary}"
-            );
+            ),
+            Err(error) => {
+                store.claim_alert(&name, since, &summary)?;
+                tracing::warn!(event = log_events::ALERT_FAILED, condition = name.as_str(), %error, "cannot send the alert's resolution: {error}");
+            }
         }
     }
     Ok(())
@@ -197,12 +220,7 @@ pub async fn send_test(home: &Home) -> Result<String, String> {
             home.config_file.display()
         ));
     };
-    let trust = match &config.monitoring.webhook_ca_file {
-        Some(ca_file) => TlsTrust::CaFile(ca_file.clone()),
-        None => TlsTrust::SystemRoots,
-    };
-    let client = crate::cloud::http::http_client(&trust, Duration::from_secs(15))
-        .map_err(|error| error.to_string())?;
+    let client = webhook_client(&config).map_err(|error| error.to_string())?;
     let now = now_ms();
     send(
         &client,

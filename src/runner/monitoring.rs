@@ -43,11 +43,7 @@ pub fn read_snapshot(home: &Home) -> Result<Snapshot, RunError> {
     let store = SqliteStore::open(&home.state_db)?;
     let runs = store.runs(RUNS_READ)?;
     let last_failure = match newest_sync_run(&runs) {
-        Some(run) if run.status == RunStatus::Failed => store
-            .run_errors(run.id)?
-            .into_iter()
-            .find(|error| error.error_type == "run-failed")
-            .map(|error| error.server_message),
+        Some(run) if run.status == RunStatus::Failed => store.run_failure(run.id)?,
         _ => None,
     };
     Ok(Snapshot {

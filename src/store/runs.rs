@@ -118,6 +118,9 @@ pub struct ObjectChangeRecord {
 }
 
 /// One error of a run.
+/// The error type of a run's own failure (the step it stopped in holds it).
+pub const RUN_FAILED_ERROR: &str = "run-failed";
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ErrorRecord {
     pub step: StepKind,
@@ -547,6 +550,19 @@ impl SqliteStore {
             .query_map([run], read_error)?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(errors)
+    }
+
+    /// Why run `run` failed, in its own words (its [`RUN_FAILED_ERROR`] error), when it did.
+    pub fn run_failure(&self, run: RunId) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .connection()
+            .query_row(
+                "SELECT server_message FROM run_errors WHERE run_id = ?1 AND error_type = ?2
+                 ORDER BY id LIMIT 1",
+                params![run, RUN_FAILED_ERROR],
+                |row| row.get(0),
+            )
+            .optional()?)
     }
 
     /// Removes one finished run with its steps, changes and errors.

@@ -53,11 +53,7 @@ impl Glance {
             .map(|run| run.id);
         self.figures = read_store(home, runtime, repaint, move |store| {
             let failure = match failed_run {
-                Some(id) => store
-                    .run_errors(id)?
-                    .into_iter()
-                    .find(|error| error.error_type == "run-failed")
-                    .map(|error| error.server_message),
+                Some(id) => store.run_failure(id)?,
                 None => None,
             };
             Ok((store.state_figures()?, failure))
