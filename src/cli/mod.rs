@@ -364,12 +364,16 @@ pub async fn run(command: Command, home: &Home) -> u8 {
         }
         Command::Audit(args) => (audit::run(&args, home), args.json),
         Command::TestAlert => (
-            match crate::runner::alerts::send_test(home).await {
-                Ok(url) => {
-                    println!("Sent a test alert to {url}.");
-                    Ok(EXIT_SUCCESS)
-                }
-                Err(message) => Err(CliError::Failed(message)),
+            // A broken configuration is the administrator's to fix (exit 2), not a failed send.
+            match sync::load_config(home) {
+                Err(error) => Err(error),
+                Ok(_) => match crate::runner::alerts::send_test(home).await {
+                    Ok(url) => {
+                        println!("Sent a test alert to {url}.");
+                        Ok(EXIT_SUCCESS)
+                    }
+                    Err(message) => Err(CliError::Failed(message)),
+                },
             },
             false,
         ),
