@@ -107,8 +107,23 @@ fn the_package_installs_and_its_version_man_page_completions_and_unit_are_there(
         "systemd-analyze verify:\n{said}"
     );
 
+    // Purged while still set up: the state directory, which names the service account and
+    // the app, is kept (only `dirsync uninstall` removes those), and the purge says so.
+    let state = Path::new("/var/lib/dirsync");
+    let made_state = !state.exists();
+    std::fs::create_dir_all(state).unwrap();
+    std::fs::write(state.join("config.toml"), "# set up\n").unwrap();
+    let purged = run(Command::new("dpkg").args(["--purge", "dirsync"]));
+    let said = text(&purged);
+    assert!(said.contains("dirsync uninstall"), "{said}");
+    assert!(state.join("config.toml").exists(), "kept while set up");
+    if made_state {
+        std::fs::remove_dir_all(state).unwrap();
+    } else {
+        std::fs::remove_file(state.join("config.toml")).unwrap();
+    }
+
     // Purged: the binary and the user are gone.
-    run(Command::new("dpkg").args(["--purge", "dirsync"]));
     assert!(!Path::new("/usr/bin/dirsync").exists());
     assert!(
         !Command::new("getent")

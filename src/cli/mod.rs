@@ -11,6 +11,7 @@ mod service;
 mod setup;
 pub mod sync;
 mod trace;
+mod uninstall;
 
 use std::path::PathBuf;
 
@@ -92,6 +93,30 @@ pub enum Command {
     /// Send a test alert to the configured webhook (monitoring.webhook_url), to prove it is
     /// reached
     TestAlert,
+    /// Turn sync off: show what setup made (the service account and its rights, the sync app,
+    /// the secrets, the service, the configuration) and what stays, then remove it
+    Uninstall(UninstallArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UninstallArgs {
+    /// The enterprise admin who removes the service account (UPN, DOMAIN\user or DN); the
+    /// password comes from DIRSYNC_ADMIN_PASSWORD or a prompt on the terminal
+    #[arg(long, value_name = "USER")]
+    pub admin_user: Option<String>,
+
+    /// Also clear the synced cloud users' onPremisesImmutableId, so that they become ordinary
+    /// cloud accounts no later sync matches
+    #[arg(long)]
+    pub clear_immutable_ids: bool,
+
+    /// Remove after showing what will be removed, without asking
+    #[arg(long)]
+    pub yes: bool,
+
+    /// Print one JSON document on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -363,6 +388,10 @@ pub async fn run(command: Command, home: &Home) -> u8 {
             (check::run(&args, home).await, json)
         }
         Command::Audit(args) => (audit::run(&args, home), args.json),
+        Command::Uninstall(args) => {
+            let json = args.json;
+            (uninstall::run(&args, home).await, json)
+        }
         Command::TestAlert => (
             // A broken configuration is the administrator's to fix (exit 2), not a failed send.
             match sync::load_config(home) {

@@ -53,7 +53,7 @@ pub async fn run(args: SetupArgs, home: &Home) -> Result<u8, CliError> {
         &inputs,
         &home.config_file,
         &home.secrets(),
-        &mut StderrProgress,
+        &mut StderrProgress { steps: STEPS },
     )
     .await
     .map_err(|failure| match failure {
@@ -106,7 +106,7 @@ pub async fn run(args: SetupArgs, home: &Home) -> Result<u8, CliError> {
 }
 
 /// A secret from the environment variable `variable`, or asked for on the terminal without echo.
-fn read_secret(variable: &str, field: &str, prompt: &str) -> Result<Secret, CliError> {
+pub(super) fn read_secret(variable: &str, field: &str, prompt: &str) -> Result<Secret, CliError> {
     match std::env::var(variable) {
         Ok(value) if !value.is_empty() => return Ok(Secret::new(value)),
         Ok(_) => {
@@ -138,11 +138,14 @@ fn read_secret(variable: &str, field: &str, prompt: &str) -> Result<Secret, CliE
 
 /// Progress lines on stderr: `1/6 Signing in to the cloud…`, details indented under them.
 #[derive(Debug)]
-struct StderrProgress;
+pub(super) struct StderrProgress {
+    /// How many numbered steps there are.
+    pub(super) steps: usize,
+}
 
 impl SetupProgress for StderrProgress {
     fn step(&mut self, number: usize, title: &str) {
-        eprintln!("{number}/{STEPS} {title}…");
+        eprintln!("{number}/{} {title}…", self.steps);
     }
 
     fn note(&mut self, text: &str) {

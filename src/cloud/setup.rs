@@ -598,6 +598,58 @@ pub async fn set_sync_features(
     Ok(())
 }
 
+/// dirsync's app as `config.toml` names it (by its appId): its object id and display name, or
+/// `None` when it is gone.
+pub async fn find_sync_app(
+    admin: &GraphClient,
+    client_id: &str,
+) -> Result<Option<(String, String)>, CloudSetupError> {
+    Ok(find_one(admin, "applications", "appId", client_id)
+        .await
+        .map_err(step("looking for this installation's dirsync app"))?
+        .map(|application| (text(&application, "id"), text(&application, "displayName"))))
+}
+
+/// Deletes dirsync's app by its object id; its service principal, credentials and role
+/// assignments go with it (Entra keeps the app 30 days in deleted items). A 404 means another
+/// attempt deleted it already, and counts as done.
+/// https://learn.microsoft.com/en-us/graph/api/application-delete?view=graph-rest-1.0
+pub async fn delete_sync_app(
+    admin: &GraphClient,
+    application_id: &str,
+) -> Result<(), CloudSetupError> {
+    match admin
+        .send(&GraphRequest::new(
+            Method::Delete,
+            &["applications", application_id],
+        ))
+        .await
+    {
+        Ok(_) | Err(GraphError::NotFound { .. }) => Ok(()),
+        Err(error) => Err(CloudSetupError::Graph {
+            step: "deleting the sync app",
+            source: error,
+        }),
+    }
+}
+
+/// Clears one user's `onPremisesImmutableId`, so that no later sync hard-matches it: an
+/// ordinary cloud account. `false`: the user is gone.
+/// https://learn.microsoft.com/en-us/graph/api/user-update?view=graph-rest-1.0
+pub async fn clear_immutable_id(client: &GraphClient, user_id: &str) -> Result<bool, GraphError> {
+    match client
+        .send(
+            &GraphRequest::new(Method::Patch, &["users", user_id])
+                .with_body(json!({ "onPremisesImmutableId": null })),
+        )
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(GraphError::NotFound { .. }) => Ok(false),
+        Err(error) => Err(error),
+    }
+}
+
 async fn find_one(
     admin: &GraphClient,
     collection: &str,

@@ -264,6 +264,21 @@ async fn reconcile_everywhere(
     Ok(report)
 }
 
+/// The domain root, OUs and containers whose DACL names `account` explicitly: what
+/// [`revoke_rights`] would change (`dirsync uninstall`'s preview). Any account that may read
+/// the DACLs can ask (domain users may, through the SD flags control).
+pub async fn objects_naming(
+    connection: &DirectoryConnection,
+    domain: &Dn,
+    account: &Sid,
+) -> Result<Vec<Dn>, DirectoryError> {
+    Ok(read_dacls(connection, domain, account)
+        .await?
+        .into_iter()
+        .map(|(dn, _)| dn)
+        .collect())
+}
+
 /// Every domain root, OU and container whose DACL names `account` explicitly, with the DACL.
 async fn read_dacls(
     admin: &DirectoryConnection,

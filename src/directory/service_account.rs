@@ -181,7 +181,7 @@ pub async fn ensure_service_account(
 
 /// The account `config.toml` names, by its objectGUID (it survives renames and moves), else by
 /// its DN (configurations saved before the GUID was kept). `None` when it is gone.
-async fn find_known_account(
+pub async fn find_known_account(
     admin: &DirectoryConnection,
     domain_dn: &Dn,
     known: &KnownAccount,

@@ -11,6 +11,7 @@
 pub mod answers;
 pub mod prerequisites;
 pub mod preview;
+pub mod uninstall;
 
 mod domain;
 mod failure;

@@ -347,25 +347,7 @@ pub async fn renew_app_credential(
     let endpoints = config
         .endpoints()
         .map_err(|error| SetupFailure::bad_input(Some(Field::CloudAuthority), error.to_string()))?;
-    let answers = CloudAnswers {
-        authority: config.cloud.authority.clone(),
-        graph: config.cloud.graph.clone(),
-        tenant: config.cloud.tenant_id.clone(),
-        sign_in: SignIn::DeviceCode,
-        client_id: None,
-        client_secret_env: None,
-    };
-    let fields = CloudFields {
-        sign_in: SignIn::DeviceCode,
-        client_secret: "the client secret".to_owned(),
-    };
-    let session = Box::pin(sign_in(&answers, &endpoints, None, &fields, progress)).await?;
-    let CloudSession::Admin { client, tenant, .. } = session else {
-        return Err(SetupFailure::failed(
-            None,
-            "the sign-in was not an administrator's".to_owned(),
-        ));
-    };
+    let (client, tenant) = Box::pin(admin_sign_in(&config, progress)).await?;
     let app = create_sync_app(
         &client,
         &tenant,
@@ -394,6 +376,37 @@ pub async fn renew_app_credential(
         expires_at: app.credential_expires_at,
         removed: app.removed_secrets,
     })
+}
+
+/// A Global Administrator's device code sign-in to the tenant `config.toml` names (renewing
+/// the app's credential, uninstalling).
+pub async fn admin_sign_in(
+    config: &Config,
+    progress: &mut dyn SetupProgress,
+) -> Result<(GraphClient, TenantInfo), SetupFailure> {
+    let endpoints = config
+        .endpoints()
+        .map_err(|error| SetupFailure::bad_input(Some(Field::CloudAuthority), error.to_string()))?;
+    let answers = CloudAnswers {
+        authority: config.cloud.authority.clone(),
+        graph: config.cloud.graph.clone(),
+        tenant: config.cloud.tenant_id.clone(),
+        sign_in: SignIn::DeviceCode,
+        client_id: None,
+        client_secret_env: None,
+    };
+    let fields = CloudFields {
+        sign_in: SignIn::DeviceCode,
+        client_secret: "the client secret".to_owned(),
+    };
+    let session = Box::pin(sign_in(&answers, &endpoints, None, &fields, progress)).await?;
+    let CloudSession::Admin { client, tenant, .. } = session else {
+        return Err(SetupFailure::failed(
+            None,
+            "the sign-in was not an administrator's".to_owned(),
+        ));
+    };
+    Ok((client, tenant))
 }
 
 /// The display name of this computer's sync app.

@@ -284,6 +284,33 @@ impl SqliteStore {
         Ok(anchors)
     }
 
+    /// Forgets everything a sync remembers of AD and the cloud (objects, links, cookies, pending
+    /// creates, confirmed group matches, held disables, password and mailbox state, firing
+    /// alerts), keeping the run history and the audit trail: after `dirsync uninstall` a new
+    /// setup starts from scratch (README, "Turning sync off").
+    pub fn forget_sync_state(&self) -> Result<(), StoreError> {
+        let connection = self.connection();
+        let transaction = connection.unchecked_transaction()?;
+        for table in [
+            "directory_references",
+            "directory_objects",
+            "links",
+            "object_errors",
+            "sync_cursors",
+            "create_intents",
+            "group_matches",
+            "held_disabled",
+            "password_sync",
+            "cloud_mailboxes",
+            "alerts_firing",
+            "scheduler_lease",
+        ] {
+            transaction.execute(&format!("DELETE FROM {table}"), [])?;
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
     /// How many objects the connector space holds in each state.
     pub fn object_counts(&self) -> Result<HashMap<String, u64>, StoreError> {
         let connection = self.connection();

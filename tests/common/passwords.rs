@@ -45,7 +45,16 @@ pub fn set_password(ou: &TestOu, user: &str, password: &str) {
 
 /// The emulator's answer to a resource-owner password sign-in: `Ok(())` or the AADSTS code.
 pub fn sign_in(installation: &Installation, upn: &str, password: &str) -> Result<(), i64> {
-    let info = &installation.tenant.info;
+    sign_in_to(&installation.tenant, upn, password)
+}
+
+/// [`sign_in`] to any running tenant.
+pub fn sign_in_to(
+    tenant: &tenant_emulator::RunningEmulator,
+    upn: &str,
+    password: &str,
+) -> Result<(), i64> {
+    let info = &tenant.info;
     let url = format!("{}/{}/oauth2/v2.0/token", info.authority, info.tenant_id);
     let body: String = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs([
