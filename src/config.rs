@@ -48,6 +48,19 @@ pub struct MonitoringConfig {
     /// `health_intervals` × `options.interval_minutes`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub no_success_minutes: Option<u64>,
+    /// The SMTP server alerts are mailed through, `host` or `host:port` (port 587 when absent);
+    /// STARTTLS is required (README, "Alerts"); absent: no mail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_smtp: Option<String>,
+    /// The mail's sender, `dirsync@example.com`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_from: Option<String>,
+    /// Who gets the mail.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub email_to: Vec<String>,
+    /// The CA file the SMTP server's certificate is checked against (else the system's roots).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_ca_file: Option<PathBuf>,
 }
 
 impl Default for MonitoringConfig {
@@ -58,6 +71,10 @@ impl Default for MonitoringConfig {
             webhook_url: None,
             webhook_ca_file: None,
             no_success_minutes: None,
+            email_smtp: None,
+            email_from: None,
+            email_to: Vec::new(),
+            email_ca_file: None,
         }
     }
 }
@@ -65,6 +82,75 @@ impl Default for MonitoringConfig {
 impl MonitoringConfig {
     fn is_default(&self) -> bool {
         *self == MonitoringConfig::default()
+    }
+
+    /// The SMTP server as host and port, when alerts are mailed.
+    pub fn smtp_server(&self) -> Option<Result<(String, u16), String>> {
+        let server = self.email_smtp.as_deref()?.trim();
+        Some(match server.rsplit_once(':') {
+            _ if server.is_empty() => Err("is empty: give host or host:port".to_owned()),
+            None => Ok((server.to_owned(), 587)),
+            Some((host, port)) => match port.parse::<u16>() {
+                Ok(port) if port > 0 && !host.is_empty() => Ok((host.to_owned(), port)),
+                _ => Err(format!(
+                    "'{server}' is not host or host:port (say smtp.example.com:587)"
+                )),
+            },
+        })
+    }
+
+    /// Mail needs a server, a sender and someone to send to: the field that is missing or wrong.
+    fn check_email(&self) -> Result<(), (&'static str, String)> {
+        let wanted =
+            self.email_smtp.is_some() || self.email_from.is_some() || !self.email_to.is_empty();
+        if !wanted {
+            return Ok(());
+        }
+        match self.smtp_server() {
+            None => {
+                return Err((
+                    "monitoring.email_smtp",
+                    "is missing: alert mail needs the SMTP server (host:port)".to_owned(),
+                ));
+            }
+            Some(Err(message)) => return Err(("monitoring.email_smtp", message)),
+            Some(Ok(_)) => {}
+        }
+        let address = |text: &str| {
+            let text = text.trim();
+            let well_formed = text.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty() && (domain.contains('.') || domain == "localhost")
+            });
+            well_formed && !text.contains(char::is_whitespace)
+        };
+        match self.email_from.as_deref() {
+            None => {
+                return Err((
+                    "monitoring.email_from",
+                    "is missing: alert mail needs a sender address".to_owned(),
+                ));
+            }
+            Some(from) if !address(from) => {
+                return Err((
+                    "monitoring.email_from",
+                    format!("'{from}' is not a mail address (say dirsync@example.com)"),
+                ));
+            }
+            Some(_) => {}
+        }
+        if self.email_to.is_empty() {
+            return Err((
+                "monitoring.email_to",
+                "is empty: name who gets the alert mail".to_owned(),
+            ));
+        }
+        if let Some(wrong) = self.email_to.iter().find(|to| !address(to)) {
+            return Err((
+                "monitoring.email_to",
+                format!("'{wrong}' is not a mail address (say admins@example.com)"),
+            ));
+        }
+        Ok(())
     }
 
     /// The address to serve on, when one is set.
@@ -393,6 +479,9 @@ impl Config {
                 ));
             }
         }
+        if let Err((field, message)) = self.monitoring.check_email() {
+            return Err(invalid(field, message));
+        }
         if self.monitoring.health_intervals == 0 {
             return Err(invalid(
                 "monitoring.health_intervals",
@@ -644,6 +733,57 @@ included = ["OU=Corp,DC=corp,DC=dirsync,DC=test"]
         );
         config.save(&path).expect("save");
         assert_eq!(Config::load(&path).expect("load"), config);
+    }
+
+    #[test]
+    fn alert_mail_names_the_field_that_is_missing_or_wrong() {
+        let path = Path::new("config.toml");
+        let base: Config = parse_toml(path, LAB).expect("parses");
+        let refused = |change: &dyn Fn(&mut MonitoringConfig)| {
+            let mut config = base.clone();
+            change(&mut config.monitoring);
+            match config.validate(path) {
+                Err(ConfigError::Invalid { field, .. }) => field,
+                other => panic!("{other:?}"),
+            }
+        };
+        let whole = |monitoring: &mut MonitoringConfig| {
+            monitoring.email_smtp = Some("smtp.example.com".to_owned());
+            monitoring.email_from = Some("dirsync@example.com".to_owned());
+            monitoring.email_to = vec!["admins@example.com".to_owned()];
+        };
+        let mut good = base.clone();
+        whole(&mut good.monitoring);
+        good.validate(path).expect("a whole mail configuration");
+        assert_eq!(
+            good.monitoring.smtp_server(),
+            Some(Ok(("smtp.example.com".to_owned(), 587)))
+        );
+        assert_eq!(
+            refused(&|m| m.email_to = vec!["admins@example.com".to_owned()]),
+            "monitoring.email_smtp"
+        );
+        assert_eq!(
+            refused(&|m| {
+                whole(m);
+                m.email_smtp = Some("smtp.example.com:mail".to_owned());
+            }),
+            "monitoring.email_smtp"
+        );
+        assert_eq!(
+            refused(&|m| {
+                whole(m);
+                m.email_from = Some("dirsync".to_owned());
+            }),
+            "monitoring.email_from"
+        );
+        assert_eq!(
+            refused(&|m| {
+                whole(m);
+                m.email_to.clear();
+            }),
+            "monitoring.email_to"
+        );
     }
 
     #[test]

@@ -1,12 +1,14 @@
-//! Alerts (README, "Alerts"): a failing run sends exactly one alert to the webhook, its recovery
-//! exactly one "resolved", with no secret in either. Against the Samba AD lab and the tenant
-//! emulator, with an HTTP receiver on loopback standing in for the administrator's webhook.
+//! Alerts (README, "Alerts"): a failing run sends exactly one alert to the webhook and one mail,
+//! its recovery exactly one "resolved" to each, with no secret in any. Against the Samba AD lab
+//! and the tenant emulator, with an HTTP receiver on loopback standing in for the administrator's
+//! webhook and a real SMTP server (aiosmtpd, STARTTLS required) for their mail server.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use common::installation::*;
@@ -51,18 +53,94 @@ fn receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
     (url, received)
 }
 
+/// `tests/support/smtp_receiver.py` on a free loopback port; stopped when dropped.
+struct SmtpReceiver {
+    child: Child,
+    port: u16,
+    out: tempfile::TempDir,
+}
+
+impl SmtpReceiver {
+    /// With STARTTLS required and the lab DC's certificate (for localhost, from the lab's CA),
+    /// or, `plain`, with no STARTTLS at all.
+    fn start(plain: bool) -> SmtpReceiver {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let out = tempfile::tempdir().unwrap();
+        let tls = common::lab().lab_dir.join("tls");
+        let mut command = Command::new("/usr/bin/python3");
+        command
+            .arg(common::repository_root().join("tests/support/smtp_receiver.py"))
+            .arg(port.to_string())
+            .arg(out.path().join("mail.jsonl"));
+        if plain {
+            command.arg("plain");
+        } else {
+            command
+                .arg(tls.join("server.pem"))
+                .arg(tls.join("server-key.pem"));
+        }
+        let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
+        let mut ready = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut ready)
+            .unwrap();
+        assert_eq!(ready.trim(), "ready", "the SMTP receiver started");
+        SmtpReceiver { child, port, out }
+    }
+
+    fn messages(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.out.path().join("mail.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+
+    /// Alert mail to this server, checked against the lab's CA.
+    fn configure(&self, config: &mut Config) {
+        config.monitoring.email_smtp = Some(format!("localhost:{}", self.port));
+        config.monitoring.email_from = Some("dirsync@contoso.test".to_owned());
+        config.monitoring.email_to = vec!["admins@contoso.test".to_owned()];
+        config.monitoring.email_ca_file = Some(common::lab().ca_file.clone());
+    }
+}
+
+impl Drop for SmtpReceiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The subject line of a kept message.
+fn subject(message: &Value) -> String {
+    message["content"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix("Subject: "))
+        .unwrap_or_default()
+        .to_owned()
+}
+
 #[test]
 fn a_failing_run_alerts_once_and_its_recovery_resolves_once() {
     let ou = TestOu::create("alr", &["ann"]);
     let installation = Installation::new(&[ou.dn.as_str()], &[], SyncOptions::default());
     let (url, received) = receiver();
+    let smtp = SmtpReceiver::start(false);
     let mut config = Config::load(&installation.config_path()).unwrap();
     config.monitoring.webhook_url = Some(url);
-    // Without a webhook, a test alert has nowhere to go and says so.
+    smtp.configure(&mut config);
+    // Without a destination, a test alert has nowhere to go and says so.
     let run = installation.dirsync(&["test-alert"]);
     assert_eq!(run.status, 1, "{run:?}");
     assert!(
-        run.stderr.contains("no webhook is configured"),
+        run.stderr.contains("no alert destination is configured"),
         "{}",
         run.stderr
     );
@@ -70,6 +148,11 @@ fn a_failing_run_alerts_once_and_its_recovery_resolves_once() {
     let run = installation.dirsync(&["test-alert"]);
     assert_eq!(run.status, 0, "{run:?}");
     assert_eq!(received.lock().unwrap().remove(0)["condition"], "test");
+    let mail = smtp.messages();
+    assert_eq!(mail.len(), 1, "{mail:?}");
+    assert_eq!(mail[0]["tls"], true, "sent after STARTTLS");
+    assert_eq!(mail[0]["to"][0], "admins@contoso.test");
+    assert!(subject(&mail[0]).starts_with("[dirsync] FIRING test on "));
 
     let (status, report) = installation.sync(&[]);
     assert_eq!(status, 0, "{report}");
@@ -108,4 +191,42 @@ fn a_failing_run_alerts_once_and_its_recovery_resolves_once() {
     for alert in alerts.iter() {
         installation.assert_no_secret(&alert.to_string());
     }
+    // The same, once each, by mail.
+    let mail = smtp.messages();
+    let subjects: Vec<String> = mail.iter().map(subject).collect();
+    assert_eq!(subjects.len(), 3, "{subjects:?}");
+    assert!(
+        subjects[1].starts_with("[dirsync] FIRING run-failed on "),
+        "{subjects:?}"
+    );
+    assert!(
+        subjects[2].starts_with("[dirsync] RESOLVED run-failed on "),
+        "{subjects:?}"
+    );
+    let body = mail[1]["content"].as_str().unwrap();
+    assert!(body.contains("sync run 2 failed: "), "{body}");
+    for message in &mail {
+        assert_eq!(message["tls"], true);
+        installation.assert_no_secret(&message.to_string());
+    }
+}
+
+/// A mail server that offers no STARTTLS is refused: alert mail never travels in clear text.
+#[test]
+fn a_mail_server_without_starttls_is_refused() {
+    let installation = Installation::new(&[corp().as_str()], &[], SyncOptions::default());
+    let smtp = SmtpReceiver::start(true);
+    let mut config = Config::load(&installation.config_path()).unwrap();
+    smtp.configure(&mut config);
+    config.save(&installation.config_path()).unwrap();
+    let run = installation.dirsync(&["test-alert"]);
+    assert_eq!(run.status, 1, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("cannot send to mail to admins@contoso.test"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("STARTTLS"), "{}", run.stderr);
+    assert!(smtp.messages().is_empty(), "nothing was sent");
 }

@@ -90,8 +90,8 @@ pub enum Command {
     /// Show the audit trail: who changed the configuration, confirmed deletes or pushed, when,
     /// and what changed
     Audit(AuditArgs),
-    /// Send a test alert to the configured webhook (monitoring.webhook_url), to prove it is
-    /// reached
+    /// Send a test alert to the configured webhook and mail (monitoring.webhook_url,
+    /// monitoring.email_*), to prove they are reached
     TestAlert,
     /// Turn sync off: show what setup made (the service account and its rights, the sync app,
     /// the secrets, the service, the configuration) and what stays, then remove it
@@ -397,8 +397,10 @@ pub async fn run(command: Command, home: &Home) -> u8 {
             match sync::load_config(home) {
                 Err(error) => Err(error),
                 Ok(_) => match crate::runner::alerts::send_test(home).await {
-                    Ok(url) => {
-                        println!("Sent a test alert to {url}.");
+                    Ok(reached) => {
+                        for destination in reached {
+                            println!("Sent a test alert to {destination}.");
+                        }
                         Ok(EXIT_SUCCESS)
                     }
                     Err(message) => Err(CliError::Failed(message)),

@@ -1,6 +1,6 @@
 //! Alerts (README, "Alerts"): the conditions an administrator must hear about, each sent once
 //! when it begins and "resolved" once when it ends, to the webhook `monitoring.webhook_url`
-//! names. Whoever ends a run (the service, a `dirsync sync`, a window) looks; the service also
+//! and the mail `monitoring.email_*` name. Whoever ends a run (the service, a `dirsync sync`, a window) looks; the service also
 //! looks between runs, for what time alone brings (no run for too long, the credential).
 
 use std::collections::BTreeMap;
@@ -110,37 +110,119 @@ pub fn conditions(
 }
 
 /// Looks at the conditions and sends what changed: an alert for each that began, "resolved"
-/// for each that ended. A send that fails is tried again at the next look. Nothing happens
-/// without a webhook.
+/// for each that ended, to each destination (the webhook, the mail). A send that fails is tried
+/// again at the next look. Nothing happens without a destination.
 pub async fn look(home: &Home) -> Result<(), String> {
     let failed = |error: &dyn std::fmt::Display| error.to_string();
     let config = load_config(home).map_err(|error| failed(&error))?;
-    let Some(url) = config.monitoring.webhook_url.clone() else {
+    if destinations(&config).is_empty() {
         return Ok(());
-    };
+    }
     let store = SqliteStore::open(&home.state_db).map_err(|error| failed(&error))?;
-    look_with(&store, &config, &url)
-        .await
-        .map_err(|error| failed(&error))
+    look_with(&store, &config).await
 }
 
-/// The HTTP client for the webhook: the system's roots, or `webhook_ca_file`'s CA.
-fn webhook_client(config: &Config) -> Result<reqwest::Client, crate::tls::TlsSetupError> {
-    let trust = match &config.monitoring.webhook_ca_file {
-        Some(ca_file) => TlsTrust::CaFile(ca_file.clone()),
-        None => TlsTrust::SystemRoots,
-    };
-    crate::cloud::http::http_client(&trust, Duration::from_secs(15))
+/// Where alerts go. Each keeps its own record of what it was sent, so that one that failed is
+/// tried again without the other hearing twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Destination {
+    Webhook,
+    Email,
 }
 
-async fn look_with(
-    store: &SqliteStore,
-    config: &Config,
-    url: &str,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let runs = store.runs(RUNS_READ)?;
+impl Destination {
+    /// The key of `condition`'s record in `alerts_firing` (the webhook's are the bare names).
+    fn key(self, condition: &str) -> String {
+        match self {
+            Destination::Webhook => condition.to_owned(),
+            Destination::Email => format!("email:{condition}"),
+        }
+    }
+
+    /// The condition a record of this destination is about.
+    fn condition_of(self, key: &str) -> Option<&str> {
+        match self {
+            Destination::Webhook => (!key.contains(':')).then_some(key),
+            Destination::Email => key.strip_prefix("email:"),
+        }
+    }
+}
+
+fn destinations(config: &Config) -> Vec<Destination> {
+    let mut destinations = Vec::new();
+    if config.monitoring.webhook_url.is_some() {
+        destinations.push(Destination::Webhook);
+    }
+    if config.monitoring.email_smtp.is_some() {
+        destinations.push(Destination::Email);
+    }
+    destinations
+}
+
+/// One alert as it is sent.
+#[derive(Debug)]
+struct Alert<'a> {
+    condition: &'a str,
+    /// `firing` or `resolved`.
+    state: &'a str,
+    summary: &'a str,
+    since: i64,
+    at: i64,
+}
+
+/// A destination ready to send: its client built.
+enum Sender {
+    Webhook {
+        client: reqwest::Client,
+        url: String,
+    },
+    Email(Box<mail::Mailer>),
+}
+
+impl Sender {
+    fn new(destination: Destination, config: &Config) -> Result<Sender, String> {
+        match destination {
+            Destination::Webhook => {
+                let trust = match &config.monitoring.webhook_ca_file {
+                    Some(ca_file) => TlsTrust::CaFile(ca_file.clone()),
+                    None => TlsTrust::SystemRoots,
+                };
+                let client = crate::cloud::http::http_client(&trust, Duration::from_secs(15))
+                    .map_err(|error| error.to_string())?;
+                Ok(Sender::Webhook {
+                    client,
+                    url: config.monitoring.webhook_url.clone().unwrap_or_default(),
+                })
+            }
+            Destination::Email => Ok(Sender::Email(Box::new(mail::Mailer::new(
+                &config.monitoring,
+            )?))),
+        }
+    }
+
+    /// Where it sends, in words.
+    fn describe(&self) -> String {
+        match self {
+            Sender::Webhook { url, .. } => url.clone(),
+            Sender::Email(mailer) => mailer.describe(),
+        }
+    }
+
+    async fn send(&self, alert: &Alert<'_>) -> Result<(), String> {
+        match self {
+            Sender::Webhook { client, url } => send_webhook(client, url, alert).await,
+            Sender::Email(mailer) => mailer.send(alert).await,
+        }
+    }
+}
+
+async fn look_with(store: &SqliteStore, config: &Config) -> Result<(), String> {
+    let failed = |error: &dyn std::fmt::Display| error.to_string();
+    let runs = store.runs(RUNS_READ).map_err(|error| failed(&error))?;
     let last_failure = match newest_sync_run(&runs) {
-        Some(run) if run.status == RunStatus::Failed => store.run_failure(run.id)?,
+        Some(run) if run.status == RunStatus::Failed => {
+            store.run_failure(run.id).map_err(|error| failed(&error))?
+        }
         _ => None,
     };
     let now = now_ms();
@@ -149,91 +231,114 @@ async fn look_with(
             .into_iter()
             .map(|condition| (condition.name, condition))
             .collect();
-    let firing = store.alerts_firing()?;
-    let began: Vec<&Condition> = holding
-        .values()
-        .filter(|condition| !firing.contains_key(condition.name))
-        .collect();
-    let ended: Vec<(String, (i64, String))> = firing
-        .into_iter()
-        .filter(|(name, _)| !holding.contains_key(name.as_str()))
-        .collect();
-    if began.is_empty() && ended.is_empty() {
-        // The usual case: nothing to send, no client to build.
-        return Ok(());
-    }
-    let client = webhook_client(config)?;
-    for condition in began {
-        // Claimed first: of two processes looking at once, one sends.
-        if !store.claim_alert(condition.name, now, &condition.summary)? {
+    let firing = store.alerts_firing().map_err(|error| failed(&error))?;
+    for destination in destinations(config) {
+        let began: Vec<&Condition> = holding
+            .values()
+            .filter(|condition| !firing.contains_key(&destination.key(condition.name)))
+            .collect();
+        let ended: Vec<(&str, &(i64, String))> = firing
+            .iter()
+            .filter_map(|(key, record)| {
+                let condition = destination.condition_of(key)?;
+                (!holding.contains_key(condition)).then_some((condition, record))
+            })
+            .collect();
+        if began.is_empty() && ended.is_empty() {
+            // The usual case: nothing to send, no client to build.
             continue;
         }
-        match send(
-            &client,
-            url,
-            condition.name,
-            "firing",
-            &condition.summary,
-            now,
-            now,
-        )
-        .await
-        {
-            Ok(()) => tracing::warn!(
-                event = log_events::ALERT_SENT,
-                condition = condition.name,
-                "alert: {}",
-                condition.summary
-            ),
-            Err(error) => {
-                store.clear_alert(condition.name)?;
-                tracing::warn!(event = log_events::ALERT_FAILED, condition = condition.name, %error, "cannot send the alert: {error}");
+        let sender = Sender::new(destination, config)?;
+        for condition in began {
+            let key = destination.key(condition.name);
+            // Claimed first: of two processes looking at once, one sends.
+            if !store
+                .claim_alert(&key, now, &condition.summary)
+                .map_err(|error| failed(&error))?
+            {
+                continue;
+            }
+            let alert = Alert {
+                condition: condition.name,
+                state: "firing",
+                summary: &condition.summary,
+                since: now,
+                at: now,
+            };
+            match sender.send(&alert).await {
+                Ok(()) => tracing::warn!(
+                    event = log_events::ALERT_SENT,
+                    condition = condition.name,
+                    to = sender.describe(),
+                    "alert: {}",
+                    condition.summary
+                ),
+                Err(error) => {
+                    store.clear_alert(&key).map_err(|error| failed(&error))?;
+                    tracing::warn!(event = log_events::ALERT_FAILED, condition = condition.name, to = sender.describe(), %error, "cannot send the alert: {error}");
+                }
             }
         }
-    }
-    for (name, (since, summary)) in ended {
-        if !store.clear_alert(&name)? {
-            continue;
-        }
-        match send(&client, url, &name, "resolved", &summary, since, now).await {
-            Ok(()) => tracing::info!(
-                event = log_events::ALERT_RESOLVED,
-                condition = name.as_str(),
-                "resolved: {summary}"
-            ),
-            Err(error) => {
-                store.claim_alert(&name, since, &summary)?;
-                tracing::warn!(event = log_events::ALERT_FAILED, condition = name.as_str(), %error, "cannot send the alert's resolution: {error}");
+        for (condition, (since, summary)) in ended {
+            let key = destination.key(condition);
+            if !store.clear_alert(&key).map_err(|error| failed(&error))? {
+                continue;
+            }
+            let alert = Alert {
+                condition,
+                state: "resolved",
+                summary,
+                since: *since,
+                at: now,
+            };
+            match sender.send(&alert).await {
+                Ok(()) => tracing::info!(
+                    event = log_events::ALERT_RESOLVED,
+                    condition,
+                    to = sender.describe(),
+                    "resolved: {summary}"
+                ),
+                Err(error) => {
+                    store
+                        .claim_alert(&key, *since, summary)
+                        .map_err(|error| failed(&error))?;
+                    tracing::warn!(event = log_events::ALERT_FAILED, condition, to = sender.describe(), %error, "cannot send the alert's resolution: {error}");
+                }
             }
         }
     }
     Ok(())
 }
 
-/// Sends a test alert (condition `test`) to the configured webhook, to prove it is reached.
-/// Returns the webhook's URL.
-pub async fn send_test(home: &Home) -> Result<String, String> {
+/// Sends a test alert (condition `test`) to every configured destination, to prove each is
+/// reached. Returns where it went; the first that cannot be reached is the error.
+pub async fn send_test(home: &Home) -> Result<Vec<String>, String> {
     let config = load_config(home).map_err(|error| error.to_string())?;
-    let Some(url) = config.monitoring.webhook_url.clone() else {
+    let destinations = destinations(&config);
+    if destinations.is_empty() {
         return Err(format!(
-            "no webhook is configured: set monitoring.webhook_url in {}",
+            "no alert destination is configured: set monitoring.webhook_url, or monitoring.email_smtp, email_from and email_to, in {}",
             home.config_file.display()
         ));
-    };
-    let client = webhook_client(&config).map_err(|error| error.to_string())?;
+    }
     let now = now_ms();
-    send(
-        &client,
-        &url,
-        "test",
-        "firing",
-        "a test alert from dirsync: alerts reach you",
-        now,
-        now,
-    )
-    .await
-    .map_err(|error| format!("cannot send to {url}: {error}"))?;
-    Ok(url)
+    let alert = Alert {
+        condition: "test",
+        state: "firing",
+        summary: "a test alert from dirsync: alerts reach you",
+        since: now,
+        at: now,
+    };
+    let mut reached = Vec::new();
+    for destination in destinations {
+        let sender = Sender::new(destination, &config)?;
+        sender
+            .send(&alert)
+            .await
+            .map_err(|error| format!("cannot send to {}: {error}", sender.describe()))?;
+        reached.push(sender.describe());
+    }
+    Ok(reached)
 }
 
 /// Looks, and says in the log what went wrong instead of failing the caller (a run that ended
@@ -244,23 +349,20 @@ pub async fn look_or_log(home: &Home) {
     }
 }
 
-async fn send(
+/// The webhook's JSON document.
+async fn send_webhook(
     client: &reqwest::Client,
     url: &str,
-    condition: &str,
-    state: &str,
-    summary: &str,
-    since: i64,
-    now: i64,
+    alert: &Alert<'_>,
 ) -> Result<(), String> {
     let document = json!({
         "source": "dirsync",
         "host": crate::setup::computer_name(),
-        "condition": condition,
-        "state": state,
-        "summary": summary,
-        "since": iso_time(since),
-        "at": iso_time(now),
+        "condition": alert.condition,
+        "state": alert.state,
+        "summary": alert.summary,
+        "since": iso_time(alert.since),
+        "at": iso_time(alert.at),
     });
     let answer = client
         .post(url)
@@ -272,6 +374,125 @@ async fn send(
         Ok(())
     } else {
         Err(format!("the webhook answered {}", answer.status()))
+    }
+}
+
+/// Alert mail: SMTP with STARTTLS required (a server that does not offer it is an error, never a
+/// clear-text fallback), the server's certificate checked against the system's roots or
+/// `monitoring.email_ca_file`.
+mod mail {
+    use std::time::Duration;
+
+    use lettre::message::Mailbox;
+    use lettre::message::header::ContentType;
+    use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
+    use lettre::transport::smtp::extension::ClientId;
+    use lettre::{AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor};
+
+    use super::Alert;
+    use crate::clock::iso_time;
+    use crate::config::MonitoringConfig;
+
+    pub struct Mailer {
+        transport: AsyncSmtpTransport<Tokio1Executor>,
+        server: String,
+        from: Mailbox,
+        to: Vec<Mailbox>,
+    }
+
+    impl Mailer {
+        pub fn new(monitoring: &MonitoringConfig) -> Result<Mailer, String> {
+            let (host, port) = monitoring
+                .smtp_server()
+                .ok_or("monitoring.email_smtp is not set")??;
+            let mut tls = TlsParameters::builder(host.clone());
+            if let Some(ca_file) = &monitoring.email_ca_file {
+                let pem = std::fs::read(ca_file).map_err(|error| {
+                    format!(
+                        "monitoring.email_ca_file: cannot read {}: {error}",
+                        ca_file.display()
+                    )
+                })?;
+                let certificate = Certificate::from_pem(&pem).map_err(|error| {
+                    format!(
+                        "monitoring.email_ca_file: {} is not a PEM certificate: {error}",
+                        ca_file.display()
+                    )
+                })?;
+                tls = tls
+                    .certificate_store(CertificateStore::None)
+                    .add_root_certificate(certificate);
+            }
+            let tls = tls.build_rustls().map_err(|error| error.to_string())?;
+            let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host)
+                .port(port)
+                .tls(Tls::Required(tls))
+                .timeout(Some(Duration::from_secs(15)))
+                .hello_name(ClientId::Domain(crate::setup::computer_name()))
+                .build();
+            let mailbox = |field: &str, text: &str| {
+                text.trim()
+                    .parse::<Mailbox>()
+                    .map_err(|error| format!("{field}: '{text}' is not a mail address: {error}"))
+            };
+            Ok(Mailer {
+                transport,
+                server: format!("{host}:{port}"),
+                from: mailbox(
+                    "monitoring.email_from",
+                    monitoring.email_from.as_deref().unwrap_or_default(),
+                )?,
+                to: monitoring
+                    .email_to
+                    .iter()
+                    .map(|to| mailbox("monitoring.email_to", to))
+                    .collect::<Result<_, _>>()?,
+            })
+        }
+
+        pub fn describe(&self) -> String {
+            let to: Vec<String> = self.to.iter().map(ToString::to_string).collect();
+            format!("mail to {} through {}", to.join(", "), self.server)
+        }
+
+        pub async fn send(&self, alert: &Alert<'_>) -> Result<(), String> {
+            let host = crate::setup::computer_name();
+            let mut message = Message::builder()
+                .from(self.from.clone())
+                .subject(format!(
+                    "[dirsync] {} {} on {host}: {}",
+                    alert.state.to_uppercase(),
+                    alert.condition,
+                    first_line(alert.summary)
+                ))
+                .header(ContentType::TEXT_PLAIN);
+            for to in &self.to {
+                message = message.to(to.clone());
+            }
+            let body = format!(
+                "{}\n\ncondition: {}\nstate:     {}\nhost:      {host}\nsince:     {}\nat:        {}\n\nThe dashboard and `dirsync runs` show the runs (README, \"Alerts\").\n",
+                alert.summary,
+                alert.condition,
+                alert.state,
+                iso_time(alert.since),
+                iso_time(alert.at),
+            );
+            let message = message.body(body).map_err(|error| error.to_string())?;
+            self.transport
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|error| error.to_string())
+        }
+    }
+
+    /// A subject stays one short line.
+    fn first_line(text: &str) -> String {
+        let line = text.lines().next().unwrap_or_default();
+        match line.char_indices().nth(120) {
+            Some((at, _)) => format!("{}…", &line[..at]),
+            None => line.to_owned(),
+        }
     }
 }
 

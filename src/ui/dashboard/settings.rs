@@ -232,7 +232,7 @@ pub fn settings_ui(
             && ui
                 .button("Send a test alert")
                 .on_hover_text(
-                    "POST a test alert to monitoring.webhook_url, to prove it is reached",
+                    "Send a test alert to the webhook and the mail the configuration names, to prove they are reached",
                 )
                 .clicked()
         {
@@ -240,6 +240,7 @@ pub fn settings_ui(
             form.test_alert = Lookup::start(runtime, ui.ctx(), move |_| async move {
                 crate::runner::alerts::send_test(&home)
                     .await
+                    .map(|reached| reached.join(" and "))
                     .map_err(|message| crate::setup::SetupFailure::failed(None, message))
             });
         }
