@@ -1423,6 +1423,21 @@ fn every_view_looks_as_it_did(theme: egui::Theme, name: &str) {
 
     open_tab(&mut harness, "Settings");
     snapshot(&mut harness, "settings");
+
+    click(&mut harness, "Stop synchronizing…");
+    wait_until(&mut harness, "what uninstalling removes", |harness| {
+        shows(harness, "Will be removed:")
+    });
+    assert!(
+        !is_enabled(&harness, "Remove all this"),
+        "nothing is removed without an admin"
+    );
+    // The preview names this home's temporary paths: looked at, not kept as a snapshot.
+    assert!(shows_containing(
+        &harness,
+        "the AD service account CN=MSOL_0123456789ab"
+    ));
+    assert!(shows_containing(&harness, "Stays:"));
 }
 
 #[test]

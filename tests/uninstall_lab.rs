@@ -11,12 +11,19 @@ mod common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use common::installation::{TestOu, runtime, unique};
 use common::passwords::{lab_socket, set_password, sign_in_to};
 use common::{Lab, Run, lab, samba_tool};
 use dirsync::config::Config;
+use dirsync::home::Home;
 use dirsync::secret_store::{OsKeyring, SecretStore};
+use dirsync::ui::DirsyncApp;
+use dirsync::ui::dashboard::DashboardOptions;
+use egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use serde_json::Value;
 use tenant_emulator::{EmulatorConfig, RunningEmulator};
 
@@ -368,5 +375,156 @@ fn a_removal_whose_answer_was_lost_finishes_when_run_again() {
         again.stderr.contains("nothing to remove"),
         "{}",
         again.stderr
+    );
+}
+
+type Window = Harness<'static, DirsyncApp>;
+
+/// Runs frames until `done` holds; panics with what the window shows.
+fn wait_until(window: &mut Window, timeout: Duration, what: &str, done: impl Fn(&Window) -> bool) {
+    let start = Instant::now();
+    loop {
+        window.step();
+        if done(window) {
+            window.run_steps(2);
+            return;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}; the window shows:\n{:#?}",
+            window.root()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn shows(window: &Window, text: &str) -> bool {
+    window.query_all_by_label_contains(text).next().is_some()
+}
+
+fn type_into(window: &mut Window, label: &str, text: &str) {
+    window.get_by_label(label).click();
+    window.run_steps(1);
+    window.get_by_label(label).type_text(text);
+    window.run_steps(2);
+}
+
+/// The dashboard's "Stop synchronizing…" as an administrator clicks through it: the preview
+/// first, the removal only with an enterprise admin's password, then everything setup made is
+/// gone and the window starts over with the wizard.
+#[test]
+fn stop_synchronizing_in_the_dashboard_shows_what_goes_then_removes_it() {
+    let _turn = LAB_TURN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let lab = lab();
+    let ou = TestOu::create("unui", &["dee"]);
+    let tenant = tenant();
+    let home = tempfile::tempdir().unwrap();
+    let computer = unique(COMPUTER_PREFIX);
+    let answers_file = home.path().join("answers.toml");
+    std::fs::write(&answers_file, answers(lab, &tenant, &ou)).unwrap();
+    let answers_arg = answers_file.display().to_string();
+    let setup = dirsync_in(
+        home.path(),
+        &computer,
+        &["setup", "--answers", answers_arg.as_str(), "--json"],
+        &[("DIRSYNC_ADMIN_PASSWORD", lab.admin_password.as_str())],
+    );
+    assert_eq!(setup.status, 0, "{setup:?}");
+    let report = document(&setup);
+    let client_id = report["client_id"].as_str().unwrap().to_owned();
+    let account_dn = report["service_account"]["dn"].as_str().unwrap().to_owned();
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let app = DirsyncApp::with_dashboard_options(
+        Home::in_dir(home.path()),
+        runtime.handle().clone(),
+        None,
+        DashboardOptions {
+            scheduling: false,
+            read_cloud: false,
+            fixed_now: None,
+        },
+    );
+    let mut window: Window = Harness::builder()
+        .with_size(egui::vec2(1040.0, 900.0))
+        .build_ui_state(|ui, app: &mut DirsyncApp| app.contents_ui(ui), app);
+    window.run_steps(2);
+    let mut tabs: Vec<_> = window
+        .query_all_by_role_and_label(Role::Button, "Settings")
+        .collect();
+    tabs.sort_by(|a, b| a.rect().min.y.total_cmp(&b.rect().min.y));
+    tabs[0].click();
+    window.run_steps(2);
+    window.get_by_label("Stop synchronizing…").click();
+    window.run_steps(2);
+    wait_until(
+        &mut window,
+        Duration::from_secs(30),
+        "the preview",
+        |window| shows(window, "Will be removed:") && shows(window, &account_dn),
+    );
+    assert!(shows(&window, &client_id), "the app is named");
+    let remove = |window: &Window| {
+        !window
+            .get_by_label("Remove all this")
+            .accesskit_node()
+            .is_disabled()
+    };
+    assert!(!remove(&window), "nothing is removed without an admin");
+    window
+        .query_all_by_label_contains("Clear the synced users")
+        .next()
+        .unwrap()
+        .click();
+    window.run_steps(2);
+    wait_until(
+        &mut window,
+        Duration::from_secs(30),
+        "the preview again",
+        |window| shows(window, "onPremisesImmutableId of the 1 synced user(s)"),
+    );
+    type_into(&mut window, "Enterprise admin", &lab.admin_upn);
+    type_into(&mut window, "Password", &lab.admin_password);
+    assert!(remove(&window));
+    window.get_by_label("Remove all this").click();
+    window.run_steps(2);
+    wait_until(
+        &mut window,
+        Duration::from_secs(120),
+        "the removal",
+        |window| shows(window, "dirsync is uninstalled"),
+    );
+    assert!(
+        !format!("{:#?}", window.root()).contains(lab.admin_password.as_str()),
+        "the password is not on the screen"
+    );
+
+    assert!(accounts_of(lab, &computer).is_empty(), "no MSOL_ account");
+    assert!(
+        !tenant
+            .objects("applications")
+            .iter()
+            .any(|app| app["appId"] == client_id.as_str()),
+        "no sync app"
+    );
+    assert!(!home.path().join("config.toml").exists());
+    let dee = tenant
+        .objects("users")
+        .into_iter()
+        .find(|user| user["userPrincipalName"] == ou.upn("dee").as_str())
+        .expect("the user stays");
+    assert!(dee["onPremisesImmutableId"].is_null(), "{dee}");
+
+    window.get_by_label("Start over").click();
+    window.run_steps(2);
+    assert!(
+        window.state().wizard().is_some(),
+        "the wizard, from scratch"
     );
 }

@@ -10,7 +10,7 @@ use crate::home::Home;
 use crate::runner::audit;
 use crate::setup::SetupFailure;
 use crate::setup::uninstall::{
-    UNINSTALL_STEPS, UninstallInputs, UninstallPreview, UninstallReport, preview, uninstall,
+    UNINSTALL_STEPS, UninstallInputs, UninstallPreview, preview, uninstall,
 };
 
 pub async fn run(args: &UninstallArgs, home: &Home) -> Result<u8, CliError> {
@@ -72,7 +72,7 @@ pub async fn run(args: &UninstallArgs, home: &Home) -> Result<u8, CliError> {
         home,
         audit::Source::Cli,
         "uninstalled",
-        &audit_detail(&shown, &report),
+        &report.in_words(&shown),
         &[],
     );
     if args.json {
@@ -135,20 +135,4 @@ pub fn preview_text(preview: &UninstallPreview) -> String {
         out.push_str(&format!("  - {line}\n"));
     }
     out
-}
-
-fn audit_detail(preview: &UninstallPreview, report: &UninstallReport) -> String {
-    format!(
-        "service account {} {}; sync app {} {}; {} onPremisesImmutableId cleared; service {}",
-        preview.service_account_dn,
-        report.service_account,
-        preview
-            .sync_app
-            .as_deref()
-            .or(preview.existing_app.as_deref())
-            .unwrap_or("-"),
-        report.sync_app,
-        report.immutable_ids_cleared,
-        report.service
-    )
 }

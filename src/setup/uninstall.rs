@@ -339,6 +339,25 @@ pub async fn uninstall(
     })
 }
 
+impl UninstallReport {
+    /// The removal in one line, for the audit trail.
+    pub fn in_words(&self, preview: &UninstallPreview) -> String {
+        format!(
+            "service account {} {}; sync app {} {}; {} onPremisesImmutableId cleared; service {}",
+            preview.service_account_dn,
+            self.service_account,
+            preview
+                .sync_app
+                .as_deref()
+                .or(preview.existing_app.as_deref())
+                .unwrap_or("-"),
+            self.sync_app,
+            self.immutable_ids_cleared,
+            self.service
+        )
+    }
+}
+
 /// The synced users and groups: the store's links.
 fn synced_counts(home: &Home) -> Result<(usize, usize), SetupFailure> {
     let links = SqliteStore::open(&home.state_db)

@@ -112,6 +112,12 @@ impl DirsyncApp {
                         // dashboard that returns reads the history again.
                         next = Some(self.configure());
                     }
+                    dashboard::DashboardAction::StartOver => {
+                        next = Some(Route::Wizard(Box::new(wizard::WizardState::new(
+                            self.runtime.clone(),
+                            self.home.clone(),
+                        ))));
+                    }
                 }
             }
         }

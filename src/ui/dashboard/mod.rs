@@ -12,6 +12,7 @@ mod object;
 mod run_details;
 mod search;
 mod settings;
+mod stop_sync;
 pub mod sync_runner;
 mod workbench;
 
@@ -95,6 +96,8 @@ pub enum DashboardAction {
     None,
     /// "Configure…": reopen the wizard on the saved configuration.
     Configure,
+    /// "Stop synchronizing…" removed everything: the wizard from scratch.
+    StartOver,
 }
 
 #[derive(Debug)]
@@ -405,13 +408,15 @@ pub fn dashboard_ui(ui: &mut egui::Ui, dashboard: &mut Dashboard) -> DashboardAc
             search::SearchAction::OpenRun(id) => dashboard.open_run(id, &repaint),
         },
         Tab::Settings => {
-            if settings::settings_ui(
+            match settings::settings_ui(
                 ui,
                 &mut dashboard.settings,
                 &dashboard.home,
                 &dashboard.runtime,
             ) {
-                action = DashboardAction::Configure;
+                settings::SettingsAction::None => {}
+                settings::SettingsAction::Configure => action = DashboardAction::Configure,
+                settings::SettingsAction::StartOver => action = DashboardAction::StartOver,
             }
             if dashboard.settings.saved_now() {
                 dashboard.audit.refresh();

@@ -1,12 +1,25 @@
 //! Settings: the options without a wizard page (interval, deletion thresholds, disabling before
 //! deleting, drift, staging mode, retention, the password cycle's interval), saved to
 //! `config.toml`; "Configure…" reopens the wizard for the rest; "Send a test alert" proves the
-//! alerts' webhook is reached (README, "Alerts").
+//! alerts reach the webhook and the mail (README, "Alerts"); "Stop synchronizing…" removes what
+//! setup made (`stop_sync`).
 
 use crate::config::{Config, DriftAction, SyncOptions};
 use crate::home::Home;
 use crate::ui::task::Lookup;
 use crate::ui::theme;
+
+use super::stop_sync::{StopSync, StopSyncAction, stop_sync_ui};
+
+/// What the settings page asks of the dashboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingsAction {
+    None,
+    /// "Configure…": the wizard on the saved configuration.
+    Configure,
+    /// dirsync was uninstalled: the wizard from scratch.
+    StartOver,
+}
 
 #[derive(Debug)]
 pub struct SettingsForm {
@@ -22,8 +35,9 @@ pub struct SettingsForm {
     /// The last save's result: what was saved, or which field is wrong.
     outcome: Option<Result<String, String>>,
     saved_now: bool,
-    /// The last test alert: the webhook it reached, or why not.
+    /// The last test alert: where it went, or why not.
     test_alert: Lookup<String>,
+    stop_sync: StopSync,
 }
 
 impl SettingsForm {
@@ -44,6 +58,7 @@ impl SettingsForm {
             outcome: None,
             saved_now: false,
             test_alert: Lookup::NotStarted,
+            stop_sync: StopSync::default(),
         }
     }
 
@@ -157,14 +172,26 @@ impl SettingsForm {
     }
 }
 
-/// The settings page. Returns true for "Configure…".
+/// The settings page (it scrolls: "Stop synchronizing…" opens a long preview).
 pub fn settings_ui(
     ui: &mut egui::Ui,
     form: &mut SettingsForm,
     home: &Home,
     runtime: &tokio::runtime::Handle,
-) -> bool {
-    let mut configure = false;
+) -> SettingsAction {
+    egui::ScrollArea::vertical()
+        .auto_shrink([false, false])
+        .show(ui, |ui| settings_page_ui(ui, form, home, runtime))
+        .inner
+}
+
+fn settings_page_ui(
+    ui: &mut egui::Ui,
+    form: &mut SettingsForm,
+    home: &Home,
+    runtime: &tokio::runtime::Handle,
+) -> SettingsAction {
+    let mut action = SettingsAction::None;
     ui.heading("Settings");
     ui.add_space(6.0);
     egui::Grid::new("settings")
@@ -226,7 +253,7 @@ pub fn settings_ui(
             .on_hover_text("Reopen the wizard: cloud, directory, write-back, passwords, scope")
             .clicked()
         {
-            configure = true;
+            action = SettingsAction::Configure;
         }
         if !form.test_alert.is_running()
             && ui
@@ -267,7 +294,12 @@ pub fn settings_ui(
         }
         None => {}
     }
-    configure
+    ui.add_space(16.0);
+    ui.separator();
+    if stop_sync_ui(ui, &mut form.stop_sync, home, runtime) == StopSyncAction::StartOver {
+        action = SettingsAction::StartOver;
+    }
+    action
 }
 
 fn number_row_ui(ui: &mut egui::Ui, label: &str, value: &mut String, help: &str) {
