@@ -12,8 +12,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use common::installation::*;
+use dirsync::cloud::graph::{GraphRequest, Method};
 use dirsync::config::{Config, SyncOptions};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// An HTTP server that keeps every POST's JSON body and answers 200.
 fn receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
@@ -229,4 +230,50 @@ fn a_mail_server_without_starttls_is_refused() {
     );
     assert!(run.stderr.contains("STARTTLS"), "{}", run.stderr);
     assert!(smtp.messages().is_empty(), "nothing was sent");
+}
+
+/// Drift is an alert from the full cycle that finds it (and restores it) until a check finds
+/// none: then "resolved".
+#[test]
+fn drift_found_in_the_cloud_alerts_once_and_resolves_when_a_check_finds_none() {
+    let ou = TestOu::create("alrd", &["ann"]);
+    let installation = Installation::new(&[ou.dn.as_str()], &[], SyncOptions::default());
+    let (url, received) = receiver();
+    let mut config = Config::load(&installation.config_path()).unwrap();
+    config.monitoring.webhook_url = Some(url);
+    config.save(&installation.config_path()).unwrap();
+    let (status, report) = installation.sync(&[]);
+    assert_eq!(status, 0, "{report}");
+    let ann = user_with_upn(&installation.cloud_users(), &ou.upn("ann")).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let edit =
+        GraphRequest::new(Method::Patch, &["users", &ann]).with_body(json!({"jobTitle": "CEO"}));
+    runtime()
+        .block_on(installation.graph().send(&edit))
+        .unwrap();
+
+    let (status, report) = installation.sync(&["--full"]);
+    assert_eq!(status, 0, "{report}");
+    assert_eq!(report["drifted"], 1, "{report}");
+    {
+        let alerts = received.lock().unwrap();
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert_eq!(alerts[0]["condition"], "drift-found");
+        let summary = alerts[0]["summary"].as_str().unwrap();
+        assert!(summary.contains("found 1 change(s)"), "{summary}");
+        assert!(summary.contains("AD's values were restored"), "{summary}");
+    }
+    // A delta does not check drift: nothing changes.
+    let (status, report) = installation.sync(&[]);
+    assert_eq!(status, 0, "{report}");
+    assert_eq!(received.lock().unwrap().len(), 1);
+    // The next full cycle checks and finds it restored.
+    let (status, report) = installation.sync(&["--full"]);
+    assert_eq!(status, 0, "{report}");
+    let alerts = received.lock().unwrap();
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    assert_eq!(alerts[1]["condition"], "drift-found");
+    assert_eq!(alerts[1]["state"], "resolved");
 }

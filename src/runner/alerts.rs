@@ -26,16 +26,25 @@ const RUNS_READ: usize = 500;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Condition {
     /// A stable word: `run-failed`, `deletion-threshold`, `no-success`, `password-failed`,
-    /// `credential-expiring`.
+    /// `drift-found`, `credential-expiring`.
     pub name: &'static str,
     pub summary: String,
 }
 
-/// The conditions that hold, given the run history (newest first) and the newest sync run's
-/// failure, if it failed.
+/// The newest drift check: the run that made it and how many properties and memberships it
+/// found changed in the cloud.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DriftCheck {
+    pub run: i64,
+    pub found: usize,
+}
+
+/// The conditions that hold, given the run history (newest first), the newest sync run's
+/// failure, if it failed, and the newest drift check.
 pub fn conditions(
     runs: &[RunRecord],
     last_failure: Option<&str>,
+    drift: Option<DriftCheck>,
     config: &Config,
     now_ms: i64,
 ) -> Vec<Condition> {
@@ -92,6 +101,23 @@ pub fn conditions(
         holding.push(Condition {
             name: "password-failed",
             summary: format!("password cycle {} failed", newest.id),
+        });
+    }
+    // Drift holds until a later check finds none (a check runs on every full cycle and daily).
+    if let Some(check) = drift
+        && check.found > 0
+    {
+        holding.push(Condition {
+            name: "drift-found",
+            summary: format!(
+                "sync run {} found {} change(s) made in the cloud behind dirsync's back ({}); the run's warnings list them",
+                check.run,
+                check.found,
+                match config.options.drift {
+                    crate::config::DriftAction::Restore => "AD's values were restored",
+                    crate::config::DriftAction::Report => "reported only: options.drift = \"report\"",
+                }
+            ),
         });
     }
     if let Some(expires) = config
@@ -225,9 +251,10 @@ async fn look_with(store: &SqliteStore, config: &Config) -> Result<(), String> {
         }
         _ => None,
     };
+    let drift = newest_drift_check(store, &runs).map_err(|error| failed(&error))?;
     let now = now_ms();
     let holding: BTreeMap<&str, Condition> =
-        conditions(&runs, last_failure.as_deref(), config, now)
+        conditions(&runs, last_failure.as_deref(), drift, config, now)
             .into_iter()
             .map(|condition| (condition.name, condition))
             .collect();
@@ -308,6 +335,38 @@ async fn look_with(store: &SqliteStore, config: &Config) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The newest drift check: the run whose span holds the drift cursor's time, with its drift
+/// warnings counted. `None` before the first check, or once its run left the history.
+fn newest_drift_check(
+    store: &SqliteStore,
+    runs: &[RunRecord],
+) -> Result<Option<DriftCheck>, crate::store::StoreError> {
+    let Some(bytes) = store.cursor(crate::store::sync_state::DRIFT_CHECK_CURSOR)? else {
+        return Ok(None);
+    };
+    let Ok(bytes) = <[u8; 8]>::try_from(bytes.as_slice()) else {
+        return Ok(None);
+    };
+    let checked_at = i64::from_be_bytes(bytes);
+    let Some(run) = runs.iter().find(|run| {
+        is_sync(run)
+            && run.started_at <= checked_at
+            && run.ended_at.is_none_or(|ended| checked_at <= ended)
+    }) else {
+        return Ok(None);
+    };
+    let found = store
+        .run_warnings(run.id)?
+        .iter()
+        .filter(|warning| {
+            warning
+                .message
+                .starts_with(crate::engine::drift::WARNING_PREFIX)
+        })
+        .count();
+    Ok(Some(DriftCheck { run: run.id, found }))
 }
 
 /// Sends a test alert (condition `test`) to every configured destination, to prove each is
@@ -548,7 +607,7 @@ included = ["OU=Corp,DC=corp,DC=test"]
             run(3, RunMode::Delta, RunStatus::Failed, now - MINUTE),
             run(2, RunMode::Delta, RunStatus::Success, now - 10 * MINUTE),
         ];
-        let holding = conditions(&failed, Some("cannot reach dc1:636"), &config, now);
+        let holding = conditions(&failed, Some("cannot reach dc1:636"), None, &config, now);
         assert_eq!(names(&holding), ["run-failed"]);
         assert_eq!(
             holding[0].summary,
@@ -558,7 +617,7 @@ included = ["OU=Corp,DC=corp,DC=test"]
             run(4, RunMode::Delta, RunStatus::Success, now),
             run(3, RunMode::Delta, RunStatus::Failed, now - MINUTE),
         ];
-        assert!(conditions(&recovered, None, &config, now).is_empty());
+        assert!(conditions(&recovered, None, None, &config, now).is_empty());
         let stopped = [run(
             5,
             RunMode::Delta,
@@ -566,7 +625,7 @@ included = ["OU=Corp,DC=corp,DC=test"]
             now,
         )];
         assert_eq!(
-            names(&conditions(&stopped, None, &config, now)),
+            names(&conditions(&stopped, None, None, &config, now)),
             ["deletion-threshold"]
         );
         let stale = [run(
@@ -576,7 +635,7 @@ included = ["OU=Corp,DC=corp,DC=test"]
             now - 91 * MINUTE,
         )];
         assert_eq!(
-            names(&conditions(&stale, None, &config, now)),
+            names(&conditions(&stale, None, None, &config, now)),
             ["no-success"]
         );
         let password = [
@@ -584,14 +643,35 @@ included = ["OU=Corp,DC=corp,DC=test"]
             run(6, RunMode::Delta, RunStatus::Success, now - MINUTE),
         ];
         assert_eq!(
-            names(&conditions(&password, None, &config, now)),
+            names(&conditions(&password, None, None, &config, now)),
             ["password-failed"]
         );
         // Long after, later quiet password cycles (which leave no run) have cleared it.
         assert!(
-            conditions(&password, None, &config, now + 10 * MINUTE)
+            conditions(&password, None, None, &config, now + 10 * MINUTE)
                 .iter()
                 .all(|condition| condition.name != "password-failed")
+        );
+        // Drift holds from the check that found it to a check that finds none.
+        let checked = [run(9, RunMode::Full, RunStatus::Success, now - MINUTE)];
+        let found = conditions(
+            &checked,
+            None,
+            Some(DriftCheck { run: 9, found: 3 }),
+            &config,
+            now,
+        );
+        assert_eq!(names(&found), ["drift-found"]);
+        assert!(found[0].summary.starts_with("sync run 9 found 3 change(s)"));
+        assert!(
+            conditions(
+                &checked,
+                None,
+                Some(DriftCheck { run: 9, found: 0 }),
+                &config,
+                now
+            )
+            .is_empty()
         );
     }
 }

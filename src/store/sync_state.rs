@@ -50,6 +50,8 @@ pub struct CreateIntent {
 
 /// The cursor name of the directory's DirSync cookie.
 pub const DIRSYNC_CURSOR: &str = "directory-dirsync-cookie";
+/// When drift was last checked (Unix milliseconds, big-endian): the run that spans it checked.
+pub const DRIFT_CHECK_CURSOR: &str = "cloud-drift-check";
 /// The scope the last full import read: a different scope needs a full import.
 pub const SCOPE_CURSOR: &str = "directory-scope";
 

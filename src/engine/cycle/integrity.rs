@@ -7,8 +7,7 @@ use std::collections::{HashMap, HashSet};
 use super::*;
 use crate::store::sync_state::{CreateIntent, Link};
 
-/// The store's cursor holding when drift was last checked (milliseconds, big-endian).
-const DRIFT_CURSOR: &str = "cloud-drift-check";
+use crate::store::sync_state::DRIFT_CHECK_CURSOR as DRIFT_CURSOR;
 /// Drift is checked on every full cycle and at least this often.
 const DRIFT_CHECK_EVERY_MS: i64 = 24 * 60 * 60 * 1000;
 
