@@ -277,3 +277,56 @@ fn drift_found_in_the_cloud_alerts_once_and_resolves_when_a_check_finds_none() {
     assert_eq!(alerts[1]["condition"], "drift-found");
     assert_eq!(alerts[1]["state"], "resolved");
 }
+
+/// The directory quota: at 90 % used an alert; a create beyond it is refused by the tenant and
+/// is an object error naming the quota; once raised, "resolved" and the create goes through.
+#[test]
+fn a_directory_quota_nearly_used_alerts_and_a_create_beyond_it_is_an_error() {
+    let ou = TestOu::create("alrq", &["ann"]);
+    let installation = Installation::new(&[ou.dn.as_str()], &[], SyncOptions::default());
+    let (url, received) = receiver();
+    let mut config = Config::load(&installation.config_path()).unwrap();
+    config.monitoring.webhook_url = Some(url);
+    config.save(&installation.config_path()).unwrap();
+    let (status, report) = installation.sync(&[]);
+    assert_eq!(status, 0, "{report}");
+    assert!(received.lock().unwrap().is_empty(), "far from the quota");
+
+    // The tenant is full: the next cycle reads it and alerts; a new user cannot be created.
+    let used = ["users", "groups", "applications", "servicePrincipals"]
+        .iter()
+        .map(|collection| installation.tenant.objects(collection).len())
+        .sum::<usize>();
+    installation
+        .tenant
+        .set_directory_quota(Some(u32::try_from(used).unwrap()));
+    let (status, report) = installation.sync(&[]);
+    assert_eq!(status, 0, "{report}");
+    {
+        let alerts = received.lock().unwrap();
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert_eq!(alerts[0]["condition"], "directory-quota");
+        let summary = alerts[0]["summary"].as_str().unwrap();
+        assert!(
+            summary.contains(&format!("holds {used} of its {used}")),
+            "{summary}"
+        );
+    }
+    ldapmodify(common::lab(), &user_ldif(&ou.dn, &ou.tag, "bea"));
+    let (status, report) = installation.sync(&[]);
+    assert_eq!(status, 3, "{report}");
+    let errors = errors_of(&report, "CN=bea,");
+    assert_eq!(errors.len(), 1, "{report}");
+    let said = errors[0].to_string();
+    assert!(said.contains("Directory_QuotaExceeded"), "{said}");
+
+    // Raised again: resolved, and the user is created.
+    installation.tenant.set_directory_quota(None);
+    let (status, report) = installation.sync(&[]);
+    assert_eq!(status, 0, "{report}");
+    assert!(user_with_upn(&installation.cloud_users(), &ou.upn("bea")).is_some());
+    let alerts = received.lock().unwrap();
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    assert_eq!(alerts[1]["condition"], "directory-quota");
+    assert_eq!(alerts[1]["state"], "resolved");
+}

@@ -148,6 +148,14 @@ fn the_service_serves_metrics_promtool_accepts_and_health_that_follows_the_runs(
         "{metrics}"
     );
     assert_eq!(samples(&metrics, "dirsync_healthy")[""], 1.0);
+    // The tenant's directory quota as the last cycle read it: a verified domain gives 300,000,
+    // and the tenant holds at least the three objects synced.
+    assert_eq!(
+        samples(&metrics, "dirsync_directory_quota_objects")[""],
+        300_000.0,
+        "{metrics}"
+    );
+    assert!(samples(&metrics, "dirsync_directory_quota_used_objects")[""] >= 3.0);
 
     // The DC cannot be reached: the next run fails, and /healthz says so with the reason.
     let mut broken = Config::load(&installation.config_path()).unwrap();

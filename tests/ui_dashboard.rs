@@ -1561,10 +1561,24 @@ fn the_audit_lists_a_settings_change_made_in_the_dashboard_with_old_and_new_valu
 fn the_first_page_says_at_a_glance_whether_it_is_healthy() {
     let runtime = runtime();
     let dir = tempfile::tempdir().unwrap();
-    let mut harness = dashboard(&runtime, dir.path(), false);
+    write_home(dir.path());
+    // The tenant's quota as a cycle read it, 91 % used.
+    SqliteStore::open(&dir.path().join("state.db"))
+        .unwrap()
+        .set_directory_quota(&dirsync::store::monitoring::DirectoryQuota {
+            used: 45_500,
+            total: 50_000,
+            read_at: 1,
+        })
+        .unwrap();
+    let mut harness = dashboard_on(&runtime, dir.path(), false);
     wait_until(&mut harness, "the figures at a glance", |harness| {
         shows_containing(harness, "Waiting to export: ")
     });
+    assert!(shows(
+        &harness,
+        "Directory quota: 45500 of 50000 objects (91.0 %)"
+    ));
     // The newest sync run stopped at the deletion threshold: what /healthz would say.
     assert!(shows(&harness, "Needs attention"), "{:#?}", harness.root());
     assert!(shows_containing(

@@ -21,14 +21,15 @@ use crate::tls::TlsTrust;
 pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
 
 /// The application permissions the sync needs, and no more: write users and groups (members
-/// included), read the verified domains to check UPN suffixes, and read who holds a directory
+/// included), read the verified domains to check UPN suffixes, read who holds a directory
 /// role (read-only), so that no cloud administrator is ever matched to an AD user (README,
-/// "Joining").
+/// "Joining"), and read the organization for its directory quota (README, "Monitoring").
 pub const SYNC_APP_PERMISSIONS: &[&str] = &[
     "User.ReadWrite.All",
     "Group.ReadWrite.All",
     "Domain.Read.All",
     "RoleManagement.Read.Directory",
+    "Organization.Read.All",
 ];
 
 /// The secret store's entry holding an existing app's client secret.

@@ -15,18 +15,21 @@ use crate::config::Config;
 use crate::home::Home;
 use crate::log_events;
 use crate::store::SqliteStore;
+use crate::store::monitoring::DirectoryQuota;
 use crate::store::runs::RunRecord;
 use crate::store::vocabulary::{RunMode, RunStatus};
 use crate::tls::TlsTrust;
 
 /// Runs read to judge the conditions: far more than the newest of each kind needs.
 const RUNS_READ: usize = 500;
+/// The `directory-quota` condition holds from this share of the quota used.
+const QUOTA_ALERT_PERCENT: f64 = 90.0;
 
 /// A condition that holds now, in words.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Condition {
     /// A stable word: `run-failed`, `deletion-threshold`, `no-success`, `password-failed`,
-    /// `drift-found`, `credential-expiring`.
+    /// `drift-found`, `directory-quota`, `credential-expiring`.
     pub name: &'static str,
     pub summary: String,
 }
@@ -45,6 +48,7 @@ pub fn conditions(
     runs: &[RunRecord],
     last_failure: Option<&str>,
     drift: Option<DriftCheck>,
+    quota: Option<DirectoryQuota>,
     config: &Config,
     now_ms: i64,
 ) -> Vec<Condition> {
@@ -117,6 +121,20 @@ pub fn conditions(
                     crate::config::DriftAction::Restore => "AD's values were restored",
                     crate::config::DriftAction::Report => "reported only: options.drift = \"report\"",
                 }
+            ),
+        });
+    }
+    // DirSync's administrators met the quota as a failed export: say so at 90 %.
+    if let Some(quota) = quota
+        && quota.percent_used() >= QUOTA_ALERT_PERCENT
+    {
+        holding.push(Condition {
+            name: "directory-quota",
+            summary: format!(
+                "the tenant holds {} of its {} directory objects ({:.0} %): creates fail once it is full; delete unused objects (deleted items count until purged) or ask Microsoft support to raise the quota",
+                quota.used,
+                quota.total,
+                quota.percent_used()
             ),
         });
     }
@@ -253,11 +271,17 @@ async fn look_with(store: &SqliteStore, config: &Config) -> Result<(), String> {
     };
     let drift = newest_drift_check(store, &runs).map_err(|error| failed(&error))?;
     let now = now_ms();
-    let holding: BTreeMap<&str, Condition> =
-        conditions(&runs, last_failure.as_deref(), drift, config, now)
-            .into_iter()
-            .map(|condition| (condition.name, condition))
-            .collect();
+    let holding: BTreeMap<&str, Condition> = conditions(
+        &runs,
+        last_failure.as_deref(),
+        drift,
+        store.directory_quota().map_err(|error| failed(&error))?,
+        config,
+        now,
+    )
+    .into_iter()
+    .map(|condition| (condition.name, condition))
+    .collect();
     let firing = store.alerts_firing().map_err(|error| failed(&error))?;
     for destination in destinations(config) {
         let began: Vec<&Condition> = holding
@@ -607,7 +631,14 @@ included = ["OU=Corp,DC=corp,DC=test"]
             run(3, RunMode::Delta, RunStatus::Failed, now - MINUTE),
             run(2, RunMode::Delta, RunStatus::Success, now - 10 * MINUTE),
         ];
-        let holding = conditions(&failed, Some("cannot reach dc1:636"), None, &config, now);
+        let holding = conditions(
+            &failed,
+            Some("cannot reach dc1:636"),
+            None,
+            None,
+            &config,
+            now,
+        );
         assert_eq!(names(&holding), ["run-failed"]);
         assert_eq!(
             holding[0].summary,
@@ -617,7 +648,7 @@ included = ["OU=Corp,DC=corp,DC=test"]
             run(4, RunMode::Delta, RunStatus::Success, now),
             run(3, RunMode::Delta, RunStatus::Failed, now - MINUTE),
         ];
-        assert!(conditions(&recovered, None, None, &config, now).is_empty());
+        assert!(conditions(&recovered, None, None, None, &config, now).is_empty());
         let stopped = [run(
             5,
             RunMode::Delta,
@@ -625,7 +656,7 @@ included = ["OU=Corp,DC=corp,DC=test"]
             now,
         )];
         assert_eq!(
-            names(&conditions(&stopped, None, None, &config, now)),
+            names(&conditions(&stopped, None, None, None, &config, now)),
             ["deletion-threshold"]
         );
         let stale = [run(
@@ -635,7 +666,7 @@ included = ["OU=Corp,DC=corp,DC=test"]
             now - 91 * MINUTE,
         )];
         assert_eq!(
-            names(&conditions(&stale, None, None, &config, now)),
+            names(&conditions(&stale, None, None, None, &config, now)),
             ["no-success"]
         );
         let password = [
@@ -643,12 +674,12 @@ included = ["OU=Corp,DC=corp,DC=test"]
             run(6, RunMode::Delta, RunStatus::Success, now - MINUTE),
         ];
         assert_eq!(
-            names(&conditions(&password, None, None, &config, now)),
+            names(&conditions(&password, None, None, None, &config, now)),
             ["password-failed"]
         );
         // Long after, later quiet password cycles (which leave no run) have cleared it.
         assert!(
-            conditions(&password, None, None, &config, now + 10 * MINUTE)
+            conditions(&password, None, None, None, &config, now + 10 * MINUTE)
                 .iter()
                 .all(|condition| condition.name != "password-failed")
         );
@@ -658,6 +689,7 @@ included = ["OU=Corp,DC=corp,DC=test"]
             &checked,
             None,
             Some(DriftCheck { run: 9, found: 3 }),
+            None,
             &config,
             now,
         );
@@ -668,10 +700,27 @@ included = ["OU=Corp,DC=corp,DC=test"]
                 &checked,
                 None,
                 Some(DriftCheck { run: 9, found: 0 }),
+                None,
                 &config,
                 now
             )
             .is_empty()
         );
+        // The quota from 90 % used.
+        let quota = |used| {
+            Some(DirectoryQuota {
+                used,
+                total: 50_000,
+                read_at: now,
+            })
+        };
+        let full = conditions(&checked, None, None, quota(45_000), &config, now);
+        assert_eq!(names(&full), ["directory-quota"]);
+        assert!(
+            full[0]
+                .summary
+                .starts_with("the tenant holds 45000 of its 50000 directory objects (90 %)")
+        );
+        assert!(conditions(&checked, None, None, quota(44_999), &config, now).is_empty());
     }
 }

@@ -28,6 +28,8 @@ pub struct Snapshot {
     pub health_intervals: u32,
     /// Why the newest sync run failed, in its own words, when it did.
     pub last_failure: Option<String>,
+    /// The tenant's directory quota as the last cycle read it.
+    pub directory_quota: Option<crate::store::monitoring::DirectoryQuota>,
 }
 
 /// `/healthz`'s verdict.
@@ -57,6 +59,7 @@ pub fn read_snapshot(home: &Home) -> Result<Snapshot, RunError> {
         interval_minutes: config.options.interval_minutes,
         health_intervals: config.monitoring.health_intervals,
         last_failure,
+        directory_quota: store.directory_quota()?,
         runs,
     })
 }
@@ -286,6 +289,20 @@ pub fn metrics_text(snapshot: &Snapshot, now_ms: i64) -> String {
             "gauge",
             "When the sync app's credential expires.",
             vec![(String::new(), expires as f64)],
+        );
+    }
+    if let Some(quota) = snapshot.directory_quota {
+        family(
+            "dirsync_directory_quota_used_objects",
+            "gauge",
+            "Directory objects the tenant holds (its directorySizeQuota.used, as the last cycle read it).",
+            vec![(String::new(), quota.used as f64)],
+        );
+        family(
+            "dirsync_directory_quota_objects",
+            "gauge",
+            "Directory objects the tenant may hold (its directorySizeQuota.total).",
+            vec![(String::new(), quota.total as f64)],
         );
     }
     let health = health(snapshot, now_ms);

@@ -18,7 +18,43 @@ pub struct StateFigures {
     pub with_errors: u64,
 }
 
+/// The tenant's directory quota as a cycle last read it (README, "Monitoring").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DirectoryQuota {
+    /// Directory objects the tenant holds.
+    pub used: u64,
+    /// How many it may hold.
+    pub total: u64,
+    /// When it was read, Unix milliseconds.
+    pub read_at: i64,
+}
+
+impl DirectoryQuota {
+    /// The share used, in percent (100 when the quota is 0).
+    pub fn percent_used(&self) -> f64 {
+        if self.total == 0 {
+            100.0
+        } else {
+            self.used as f64 * 100.0 / self.total as f64
+        }
+    }
+}
+
+/// The cursor holding the last [`DirectoryQuota`] read, as JSON.
+const DIRECTORY_QUOTA_CURSOR: &str = "cloud-directory-quota";
+
 impl SqliteStore {
+    pub fn directory_quota(&self) -> Result<Option<DirectoryQuota>, StoreError> {
+        Ok(self
+            .cursor(DIRECTORY_QUOTA_CURSOR)?
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+    }
+
+    pub fn set_directory_quota(&self, quota: &DirectoryQuota) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(quota).unwrap_or_default();
+        self.set_cursor(DIRECTORY_QUOTA_CURSOR, &json, quota.read_at)
+    }
+
     /// Object errors in the kept run history, by error type.
     pub fn errors_by_type(&self) -> Result<BTreeMap<String, u64>, StoreError> {
         let connection = self.connection();

@@ -192,6 +192,44 @@ impl GraphClient {
         .map_err(|error| with_conflicting_value(error, request.body.as_ref()))
     }
 
+    /// A GET from Graph's beta endpoint, for what v1.0 does not offer (the directory quota).
+    /// Beta can change without notice: its callers treat a failure as "not known".
+    pub async fn get_beta(&self, request: &GraphRequest) -> Result<Option<Value>, GraphError> {
+        let mut base = self.base.clone();
+        base.path_segments_mut()
+            .expect("validated as http(s)")
+            .pop()
+            .push("beta");
+        self.execute_once_if_unanswered(
+            request.method,
+            request.url(&base),
+            None,
+            request.eventual,
+            0,
+            false,
+        )
+        .await
+    }
+
+    /// The tenant's directory quota: (used, total) objects, from the organization's
+    /// `directorySizeQuota`, which only Graph's beta offers (Organization.Read.All).
+    /// https://learn.microsoft.com/en-us/graph/api/resources/directorysizequota?view=graph-rest-beta
+    pub async fn directory_quota(&self) -> Result<Option<(u64, u64)>, GraphError> {
+        let answer = self
+            .get_beta(
+                &GraphRequest::get(&["organization"]).with_query("$select", "directorySizeQuota"),
+            )
+            .await?
+            .unwrap_or(Value::Null);
+        let quota = answer
+            .get("value")
+            .and_then(Value::as_array)
+            .and_then(|values| values.first())
+            .and_then(|organization| organization.get("directorySizeQuota"));
+        Ok(quota
+            .and_then(|quota| Some((quota.get("used")?.as_u64()?, quota.get("total")?.as_u64()?))))
+    }
+
     async fn send_object(
         &self,
         kind: ObjectKind,

@@ -112,6 +112,9 @@ pub async fn run_cycle(
         recorder,
     };
     let outcome = cycle.run().await;
+    if !request.preview && !matches!(outcome, Err(CycleError::Stopped)) {
+        keep_directory_quota(&cycle.connections.graph, store).await;
+    }
     let mut recorder = cycle.recorder;
     let report = &recorder.report;
     let status = match outcome {
@@ -138,6 +141,26 @@ pub async fn run_cycle(
     };
     let throttled = recorder.report.export.throttled;
     recorder.finish(status, throttled)
+}
+
+/// The tenant's directory quota, kept for the dashboard, the metrics and the alerts (README,
+/// "Monitoring"): one read per cycle. Only Graph's beta offers it, so a tenant that does not
+/// answer (or an app without Organization.Read.All) is said in the log, never a failed run.
+async fn keep_directory_quota(graph: &crate::cloud::GraphClient, store: &SqliteStore) {
+    match graph.directory_quota().await {
+        Ok(Some((used, total))) => {
+            let quota = crate::store::monitoring::DirectoryQuota {
+                used,
+                total,
+                read_at: now_ms(),
+            };
+            if let Err(error) = store.set_directory_quota(&quota) {
+                tracing::warn!(%error, "cannot keep the directory quota");
+            }
+        }
+        Ok(None) => tracing::info!("the tenant did not say its directory quota"),
+        Err(error) => tracing::info!(%error, "the directory quota could not be read"),
+    }
 }
 
 /// A full import on request, on the first run, and when the scope changed since the last one

@@ -1,6 +1,6 @@
 //! At a glance (README, "The dashboard"): above the run history, whether dirsync is healthy (the
 //! verdict `/healthz` gives), the last successful sync, the objects in sync, with errors and
-//! waiting to export, the credential's expiry, and a chart of the recent sync runs in which a run
+//! waiting to export, the credential's expiry, the tenant's directory quota, and a chart of the recent sync runs in which a run
 //! slower or with more errors than usual stands out.
 
 use egui_plot::{Bar, BarChart, Legend, Plot};
@@ -11,7 +11,7 @@ use crate::clock::human_time;
 use crate::config::Config;
 use crate::home::Home;
 use crate::runner::monitoring::{health_of, is_sync, newest_sync_run, went_through};
-use crate::store::monitoring::StateFigures;
+use crate::store::monitoring::{DirectoryQuota, StateFigures};
 use crate::store::runs::RunRecord;
 use crate::store::vocabulary::RunStatus;
 use crate::ui::task::Lookup;
@@ -23,10 +23,14 @@ const CHARTED_RUNS: usize = 30;
 /// runs.
 const STANDS_OUT: f64 = 2.0;
 
+/// What the store says beside the history: the sync state's figures, the newest sync run's
+/// failure, the directory quota the last cycle read.
+type Figures = (StateFigures, Option<String>, Option<DirectoryQuota>);
+
 /// What the store says beside the history, read again when the newest run changes.
 #[derive(Debug, Default)]
 pub struct Glance {
-    figures: Lookup<(StateFigures, Option<String>)>,
+    figures: Lookup<Figures>,
     /// The newest run (id, status) the figures were read after.
     read_after: Option<(i64, RunStatus)>,
 }
@@ -56,7 +60,7 @@ impl Glance {
                 Some(id) => store.run_failure(id)?,
                 None => None,
             };
-            Ok((store.state_figures()?, failure))
+            Ok((store.state_figures()?, failure, store.directory_quota()?))
         });
     }
 }
@@ -75,9 +79,9 @@ pub fn glance_ui(
     let Some(config) = config else {
         return;
     };
-    let (figures, failure) = match &glance.figures {
-        Lookup::Done((figures, failure)) => (Some(*figures), failure.as_deref()),
-        _ => (None, None),
+    let (figures, failure, quota) = match &glance.figures {
+        Lookup::Done((figures, failure, quota)) => (Some(*figures), failure.as_deref(), *quota),
+        _ => (None, None, None),
     };
     let health = health_of(
         runs,
@@ -145,6 +149,21 @@ pub fn glance_ui(
                 format!("Credential expires in {days} days")
             };
             if days <= crate::credential_expiry::WARN_DAYS_BEFORE {
+                ui.colored_label(theme::warning(ui), text);
+            } else {
+                ui.label(text);
+            }
+        }
+        if let Some(quota) = quota {
+            ui.separator();
+            let text = format!(
+                "Directory quota: {} of {} objects ({:.1} %)",
+                quota.used,
+                quota.total,
+                quota.percent_used()
+            );
+            // DirSync's administrators met the quota as a failed export: warn before.
+            if quota.percent_used() >= 90.0 {
                 ui.colored_label(theme::warning(ui), text);
             } else {
                 ui.label(text);

@@ -23,6 +23,8 @@ pub struct App {
     pub password_hash_endpoint: bool,
     /// Whether `/dirsync/v1/mailboxes/delta` is served (else it is an unknown path).
     pub mailbox_endpoint: bool,
+    /// The directory size quota's `total` when set (else the service limits' default).
+    pub directory_quota: Mutex<Option<u32>>,
     pub device_codes: Mutex<HashMap<String, DeviceCode>>,
     pub limiter: Mutex<Limiter>,
     pub faults: Mutex<Faults>,

@@ -83,6 +83,10 @@ pub struct EmulatorConfig {
     /// Off: it answers 404 like any unknown path, as public Graph has no such endpoint (the
     /// `/_emulator/mailboxes` hooks stay).
     pub mailbox_endpoint: bool,
+    /// The tenant's directory size quota (`directorySizeQuota.total` in Graph's beta
+    /// organization; creates are refused once it is used up). None: Entra's default, 300,000
+    /// with a verified domain besides the initial one, else 50,000.
+    pub directory_quota: Option<u32>,
 }
 
 impl Default for EmulatorConfig {
@@ -100,6 +104,7 @@ impl Default for EmulatorConfig {
             faults: FaultSettings::default(),
             password_hash_endpoint: true,
             mailbox_endpoint: true,
+            directory_quota: None,
         }
     }
 }
@@ -215,6 +220,7 @@ impl RunningEmulator {
             faults,
             password_hash_endpoint,
             mailbox_endpoint,
+            directory_quota,
         } = config;
         let initial = initial_domain.trim().to_ascii_lowercase();
         let prefix = initial.strip_suffix(".onmicrosoft.com").unwrap_or_default();
@@ -274,6 +280,7 @@ impl RunningEmulator {
             auto_approve,
             password_hash_endpoint,
             mailbox_endpoint,
+            directory_quota: Mutex::new(directory_quota),
             device_codes: Mutex::new(HashMap::new()),
             limiter: Mutex::new(Limiter::new(write_limit.writes, write_limit.window)),
             faults: Mutex::new(faults),
@@ -339,6 +346,13 @@ impl RunningEmulator {
         };
         *app::lock(&self.app.faults) = faults;
         Ok(())
+    }
+
+    /// Sets the directory size quota's `total` from now on, as `EmulatorConfig::directory_quota`
+    /// does at start (None: Entra's default). Lowering it to the objects in use makes every
+    /// create refused with `Directory_QuotaExceeded`.
+    pub fn set_directory_quota(&self, total: Option<u32>) {
+        *app::lock(&self.app.directory_quota) = total;
     }
 
     /// Assigns a directory role (a built-in role definition id) to a user or a service

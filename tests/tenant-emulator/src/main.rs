@@ -50,6 +50,10 @@ struct Args {
     /// answer it 404 like any unknown path, as public Graph does.
     #[arg(long)]
     no_mailbox_endpoint: bool,
+    /// The directory size quota's total (default: 300,000 with a verified domain besides the
+    /// initial one, else 50,000); creates are refused once it is used up.
+    #[arg(long)]
+    directory_quota: Option<u32>,
 }
 
 fn main() -> ExitCode {
@@ -68,6 +72,7 @@ fn main() -> ExitCode {
         device_code_interval_secs: args.device_code_interval_secs,
         password_hash_endpoint: !args.no_password_hash_endpoint,
         mailbox_endpoint: !args.no_mailbox_endpoint,
+        directory_quota: args.directory_quota,
         ..EmulatorConfig::default()
     };
     let emulator = match RunningEmulator::start(config) {

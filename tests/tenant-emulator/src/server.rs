@@ -68,6 +68,8 @@ pub fn router(app: Shared) -> Router {
         )
         .route("/v1.0", any(graph_entry))
         .route("/v1.0/{*rest}", any(graph_entry))
+        .route("/beta", any(graph_entry))
+        .route("/beta/{*rest}", any(graph_entry))
         .fallback(not_found)
         .with_state(app)
 }
@@ -272,7 +274,7 @@ fn graph_http(req: &GraphRequest, response: GraphResponse) -> Response {
     json_response(response.status, &headers, response.body.as_ref())
 }
 
-/// A request to `/v1.0` (`path` after it) or to an extension under `/dirsync`, as Graph's
+/// A request to `/v1.0` or `/beta` (`path` after it) or to an extension under `/dirsync`, as Graph's
 /// handlers take it, and the caller its bearer token names (else Graph's 401).
 fn authenticated(
     app: &App,
@@ -308,7 +310,7 @@ fn authenticated(
     }
 }
 
-/// Every request under `/v1.0`.
+/// Every request under `/v1.0` and `/beta` (where only the organization is served).
 async fn graph_entry(
     State(app): State<Shared>,
     method: Method,
@@ -316,12 +318,17 @@ async fn graph_entry(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let path = uri.path().strip_prefix("/v1.0").unwrap_or_default();
-    let (req, caller) = match authenticated(&app, &method, path, &uri, &headers, &body) {
+    let (path, beta) = match uri.path().strip_prefix("/beta") {
+        Some(path) => (path, true),
+        None => (uri.path().strip_prefix("/v1.0").unwrap_or_default(), false),
+    };
+    let (mut req, caller) = match authenticated(&app, &method, path, &uri, &headers, &body) {
         Ok(authenticated) => authenticated,
         Err(refused) => return *refused,
     };
-    let is_batch = req.segments.len() == 1 && req.segments[0].eq_ignore_ascii_case("$batch");
+    req.beta = beta;
+    let is_batch =
+        !beta && req.segments.len() == 1 && req.segments[0].eq_ignore_ascii_case("$batch");
     let response = if is_batch {
         if req.method == "POST" {
             graph::batch(&app, &caller, &req)
@@ -595,7 +602,9 @@ async fn handle(
     request: hyper::Request<Incoming>,
 ) -> Result<Response, Dropped> {
     let path = request.uri().path();
-    let is_graph = path == "/v1.0" || path.starts_with("/v1.0/");
+    let is_graph = ["/v1.0", "/beta"]
+        .iter()
+        .any(|root| path == *root || path.starts_with(&format!("{root}/")));
     let is_sts = path.contains("/oauth2/");
     let (latency, lose_answer) = {
         let mut faults = lock(&app.faults);

@@ -212,12 +212,14 @@ pub const GRAPH_SCOPES: &[&str] = &[
 /// OpenID Connect scopes: granted, never Graph permissions.
 pub const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
 
-/// The roles the pre-registered sync app gets.
+/// The roles the pre-registered sync app gets: what dirsync's own sync app is granted
+/// (Organization.Read.All reads the directory size quota from the beta organization).
 pub const SYNC_APP_ROLES: &[&str] = &[
     "User.ReadWrite.All",
     "Group.ReadWrite.All",
     "Domain.Read.All",
     "RoleManagement.Read.Directory",
+    "Organization.Read.All",
 ];
 
 pub fn graph_role_id(value: &str) -> Option<&'static str> {

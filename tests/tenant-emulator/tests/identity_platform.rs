@@ -59,12 +59,20 @@ async fn client_credentials_issue_a_token_with_the_assigned_roles() {
         assert_eq!(answer.body["ext_expires_in"], 3599);
         assert!(answer.body.get("refresh_token").is_none());
         let token = answer.body["access_token"].as_str().unwrap();
-        // The sync app may read domains (Domain.Read.All) but not the organization.
+        // The sync app may read domains (Domain.Read.All) and the organization
+        // (Organization.Read.All) but not applications (no Application.Read.All).
         let domains = graph(info, token, Method::GET, "/domains", None).await;
         assert_eq!(domains.status, StatusCode::OK, "{:?}", domains.body);
         let organization = graph(info, token, Method::GET, "/organization", None).await;
-        assert_eq!(organization.status, StatusCode::FORBIDDEN);
-        assert_eq!(organization.error_code(), "Authorization_RequestDenied");
+        assert_eq!(
+            organization.status,
+            StatusCode::OK,
+            "{:?}",
+            organization.body
+        );
+        let applications = graph(info, token, Method::GET, "/applications", None).await;
+        assert_eq!(applications.status, StatusCode::FORBIDDEN);
+        assert_eq!(applications.error_code(), "Authorization_RequestDenied");
     }
 }
 

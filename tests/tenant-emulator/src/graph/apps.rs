@@ -298,6 +298,7 @@ pub fn create(ctx: &Ctx<'_>, kind: Kind) -> GraphResult {
     let mut props = write_body(ctx, kind, None)?;
     let keys = take_key_credentials(kind, &mut props)?;
     ctx.write(|inner| {
+        super::directory::check_directory_quota(ctx.app, &inner.state)?;
         let seq = inner.next_seq();
         let id = new_guid();
         let initial = inner.state.initial_domain.clone();

@@ -10,6 +10,7 @@ use super::objects::{
 };
 use super::query::{self, ListQuery};
 use super::{Ctx, GraphError, GraphResponse, GraphResult, Perm, require_admin};
+use crate::app::{App, lock};
 use crate::model::{DirObject, Kind, State};
 
 const ORG_READ: Perm = Perm {
@@ -74,11 +75,81 @@ fn select_map(object: &Map<String, Value>, select: Option<&str>) -> Map<String, 
     }
 }
 
+/// The default quota, and the one once the tenant has a verified domain of its own
+/// ("Microsoft Entra service limits and restrictions",
+/// https://learn.microsoft.com/en-us/entra/identity/users/directory-service-limits-restrictions).
+const DEFAULT_QUOTA: u32 = 50_000;
+const VERIFIED_DOMAIN_QUOTA: u32 = 300_000;
+
+/// The tenant's directory size quota, `(used, total)`. `used` counts users, groups,
+/// applications and service principals, live or in deleted items: deleted objects count until
+/// they are permanently deleted (purged, or 30 days on; "Deletion and recovery of applications
+/// FAQ", https://learn.microsoft.com/en-us/entra/identity/enterprise-apps/delete-recover-faq:
+/// "After 30 days, they're permanently deleted, thus freeing up the quota"). `total` is the
+/// configured quota, else the service limits page's default.
+pub fn directory_size_quota(app: &App, state: &State) -> (u32, u32) {
+    let used = state
+        .objects
+        .values()
+        .filter(|o| o.is_live() || in_deleted_items(o))
+        .count();
+    let own_verified_domain = state.domains.iter().any(|d| {
+        d.get("isVerified").and_then(Value::as_bool) == Some(true)
+            && d.get("isInitial").and_then(Value::as_bool) != Some(true)
+    });
+    let total = lock(&app.directory_quota).unwrap_or(if own_verified_domain {
+        VERIFIED_DOMAIN_QUOTA
+    } else {
+        DEFAULT_QUOTA
+    });
+    (u32::try_from(used).unwrap_or(u32::MAX), total)
+}
+
+/// Refuses a create once the quota is used up, as Entra does ("When the number of objects in
+/// your tenant reach quota size, the directory will generate an error when trying to create a
+/// new object",
+/// https://learn.microsoft.com/en-us/azure/active-directory-b2c/tenant-management-directory-quota).
+pub fn check_directory_quota(app: &App, state: &State) -> Result<(), GraphError> {
+    let (used, total) = directory_size_quota(app, state);
+    if used >= total {
+        return Err(GraphError::quota_exceeded());
+    }
+    Ok(())
+}
+
+/// The organization as the request's version shows it: beta adds `directorySizeQuota`
+/// (https://learn.microsoft.com/en-us/graph/api/resources/organization?view=graph-rest-beta).
+/// v1.0 has no such property, so selecting it there is OData's 400 for an unknown property.
+fn organization(ctx: &Ctx<'_>) -> Result<Map<String, Value>, GraphError> {
+    let selects_quota = ctx.req.param("$select").is_some_and(|raw| {
+        raw.split(',')
+            .any(|name| name.trim().eq_ignore_ascii_case("directorySizeQuota"))
+    });
+    if !ctx.req.beta && selects_quota {
+        return Err(GraphError::bad_request(
+            "BadRequest",
+            "Parsing OData Select and Expand failed: Could not find a property named 'directorySizeQuota' on type 'microsoft.graph.organization'.",
+        ));
+    }
+    Ok(ctx.app.store.read(|state| {
+        let mut org = state.organization.clone();
+        if ctx.req.beta {
+            let (used, total) = directory_size_quota(ctx.app, state);
+            org.insert(
+                "directorySizeQuota".into(),
+                json!({"used": used, "total": total}),
+            );
+        }
+        org
+    }))
+}
+
 // https://learn.microsoft.com/en-us/graph/api/organization-list?view=graph-rest-1.0
+// https://learn.microsoft.com/en-us/graph/api/organization-list?view=graph-rest-beta
 /// `GET /organization`
 pub fn organization_list(ctx: &Ctx<'_>) -> GraphResult {
     ORG_READ.check(ctx.caller)?;
-    let org = ctx.app.store.read(|state| state.organization.clone());
+    let org = organization(ctx)?;
     let select = ctx.req.param("$select");
     Ok(GraphResponse::ok(json!({
         "@odata.context": ctx.context("organization"),
@@ -87,10 +158,11 @@ pub fn organization_list(ctx: &Ctx<'_>) -> GraphResult {
 }
 
 // https://learn.microsoft.com/en-us/graph/api/organization-get?view=graph-rest-1.0
+// https://learn.microsoft.com/en-us/graph/api/organization-get?view=graph-rest-beta
 /// `GET /organization/{id}`
 pub fn organization_get(ctx: &Ctx<'_>, id: &str) -> GraphResult {
     ORG_READ.check(ctx.caller)?;
-    let org = ctx.app.store.read(|state| state.organization.clone());
+    let org = organization(ctx)?;
     singleton(ctx, &org, id, "organization/$entity")
 }
 
@@ -360,12 +432,16 @@ fn purge_perm(kind: Kind) -> &'static Perm {
 }
 
 /// Deleted items are kept for 30 days.
-fn deleted<'s>(state: &'s State, id: &str) -> Option<&'s DirObject> {
+fn in_deleted_items(object: &DirObject) -> bool {
     let horizon = crate::util::unix_now() - 30 * 86_400;
+    object.deleted.as_ref().is_some_and(|d| d.at >= horizon)
+}
+
+fn deleted<'s>(state: &'s State, id: &str) -> Option<&'s DirObject> {
     state
         .objects
         .get(&id.to_ascii_lowercase())
-        .filter(|o| o.deleted.as_ref().is_some_and(|d| d.at >= horizon))
+        .filter(|o| in_deleted_items(o))
 }
 
 // https://learn.microsoft.com/en-us/graph/api/directory-deleteditems-list?view=graph-rest-1.0

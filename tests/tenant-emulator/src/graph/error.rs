@@ -117,6 +117,16 @@ impl GraphError {
         )
     }
 
+    /// 400 `Directory_QuotaExceeded`: a create in a tenant whose directory size quota is used
+    /// up (the service limits page; the code and message as Entra reports them).
+    pub fn quota_exceeded() -> Self {
+        GraphError::new(
+            400,
+            "Directory_QuotaExceeded",
+            "The directory object quota limit for the Tenant has been exceeded. Please ask your administrator to increase the quota limit or delete objects to reduce the used quota.",
+        )
+    }
+
     pub fn unsupported_query(message: &str) -> Self {
         GraphError::new(400, "Request_UnsupportedQuery", message)
     }

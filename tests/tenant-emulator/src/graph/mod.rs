@@ -23,13 +23,16 @@ use crate::model::Kind;
 use crate::store::{Inner, StoreError};
 use crate::util::{self, percent_decode};
 
-/// One Graph request (an HTTP request to `/v1.0/...` or one request of a batch).
+/// One Graph request (an HTTP request to `/v1.0/...` or `/beta/...`, or one request of a
+/// batch).
 #[derive(Debug, Clone)]
 pub struct GraphRequest {
     pub method: String,
-    /// The path after `/v1.0`, as received (still percent-encoded).
+    /// Sent to `/beta` rather than `/v1.0` (only the organization is served there).
+    pub beta: bool,
+    /// The path after `/v1.0` (or `/beta`), as received (still percent-encoded).
     pub path: String,
-    /// Decoded path segments after `/v1.0`, with `name(key)` split into `name`, `key`.
+    /// Decoded path segments after `/v1.0` (or `/beta`), with `name(key)` split into `name`, `key`.
     pub segments: Vec<String>,
     /// Decoded query parameters in order.
     pub query: Vec<(String, String)>,
@@ -58,6 +61,7 @@ impl GraphRequest {
         };
         GraphRequest {
             method: method.to_ascii_uppercase(),
+            beta: false,
             path: path.to_owned(),
             segments: split_path(path),
             query: parse_query(raw_query),
@@ -70,6 +74,11 @@ impl GraphRequest {
             request_id: util::new_guid(),
             body: body.filter(|b| !b.is_empty()),
         }
+    }
+
+    /// The version segment the request was sent to: `v1.0` or `beta`.
+    pub fn version(&self) -> &'static str {
+        if self.beta { "beta" } else { "v1.0" }
     }
 
     /// A query option by name, with or without its `$`, case-insensitively.
@@ -172,13 +181,13 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// `http://127.0.0.1:PORT/v1.0`
+    /// `http://127.0.0.1:PORT/v1.0` (or `/beta`)
     pub fn root(&self) -> String {
-        format!("{}/v1.0", self.app.base)
+        format!("{}/{}", self.app.base, self.req.version())
     }
 
     pub fn context(&self, fragment: &str) -> String {
-        format!("{}/v1.0/$metadata#{fragment}", self.app.base)
+        format!("{}/$metadata#{fragment}", self.root())
     }
 
     /// Whether an object is in the index advanced queries read (`ConsistencyLevel: eventual`,
@@ -420,9 +429,33 @@ pub fn execute(app: &App, caller: &Caller, req: &GraphRequest) -> GraphResponse 
     response
 }
 
+/// What the emulator serves under `/beta`: reading the organization, which there carries the
+/// beta-only `directorySizeQuota`
+/// (https://learn.microsoft.com/en-us/graph/api/resources/directorysizequota?view=graph-rest-beta).
+fn beta_serves(segments: &[&str], method: &str) -> bool {
+    matches!(segments, [] | ["organization"] | ["organization", _]) && method == "GET"
+}
+
+/// Graph's answer to a path it has no resource for.
+fn unknown_segment(segments: &[&str]) -> GraphError {
+    let unknown = segments
+        .iter()
+        .rev()
+        .find(|s| !s.is_empty())
+        .copied()
+        .unwrap_or_default();
+    GraphError::bad_request(
+        "BadRequest",
+        &format!("Resource not found for the segment '{unknown}'."),
+    )
+}
+
 fn route(ctx: &Ctx<'_>) -> GraphResult {
     let segments: Vec<&str> = ctx.req.segments.iter().map(String::as_str).collect();
     let method = ctx.req.method.as_str();
+    if ctx.req.beta && !beta_serves(&segments, method) {
+        return Err(unknown_segment(&segments));
+    }
     let not_allowed = || {
         Err(GraphError::new(
             405,
@@ -614,18 +647,7 @@ fn route(ctx: &Ctx<'_>) -> GraphResult {
                 _ => not_allowed(),
             }
         }
-        _ => {
-            let unknown = segments
-                .iter()
-                .rev()
-                .find(|s| !s.is_empty())
-                .copied()
-                .unwrap_or_default();
-            Err(GraphError::bad_request(
-                "BadRequest",
-                &format!("Resource not found for the segment '{unknown}'."),
-            ))
-        }
+        _ => Err(unknown_segment(&segments)),
     }
 }
 

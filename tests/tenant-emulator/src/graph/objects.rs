@@ -800,9 +800,12 @@ pub fn create(ctx: &Ctx<'_>, kind: Kind) -> GraphResult {
     let body = ctx.req.json_body()?;
     check_body(kind, &body, true)?;
     let props = canonical(kind, &body);
-    ctx.write(|inner| match kind {
-        Kind::User => create_user(ctx, inner, props),
-        _ => create_group(ctx, inner, &body, props),
+    ctx.write(|inner| {
+        super::directory::check_directory_quota(ctx.app, &inner.state)?;
+        match kind {
+            Kind::User => create_user(ctx, inner, props),
+            _ => create_group(ctx, inner, &body, props),
+        }
     })
 }
 
