@@ -99,6 +99,31 @@ impl MonitoringConfig {
         })
     }
 
+    /// The alert destinations (README, "Alerts"): the webhook's URL, and mail's server, sender
+    /// and recipients together; the field that is missing or wrong.
+    pub fn check_alerts(&self) -> Result<(), (&'static str, String)> {
+        if let Some(url) = &self.webhook_url {
+            let parsed = url::Url::parse(url).map_err(|error| {
+                (
+                    "monitoring.webhook_url",
+                    format!("'{url}' is not a URL: {error}"),
+                )
+            })?;
+            let loopback = matches!(
+                parsed.host(),
+                Some(url::Host::Ipv4(ip)) if ip.is_loopback()
+            ) || matches!(parsed.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+                || parsed.host_str() == Some("localhost");
+            if parsed.scheme() != "https" && !(parsed.scheme() == "http" && loopback) {
+                return Err((
+                    "monitoring.webhook_url",
+                    format!("'{url}' must be https:// (http:// only on this computer's loopback)"),
+                ));
+            }
+        }
+        self.check_email()
+    }
+
     /// Mail needs a server, a sender and someone to send to: the field that is missing or wrong.
     fn check_email(&self) -> Result<(), (&'static str, String)> {
         let wanted =
@@ -460,26 +485,7 @@ impl Config {
         if let Some(Err(message)) = self.monitoring.socket_address() {
             return Err(invalid("monitoring.address", message));
         }
-        if let Some(url) = &self.monitoring.webhook_url {
-            let parsed = url::Url::parse(url).map_err(|error| {
-                invalid(
-                    "monitoring.webhook_url",
-                    format!("'{url}' is not a URL: {error}"),
-                )
-            })?;
-            let loopback = matches!(
-                parsed.host(),
-                Some(url::Host::Ipv4(ip)) if ip.is_loopback()
-            ) || matches!(parsed.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
-                || parsed.host_str() == Some("localhost");
-            if parsed.scheme() != "https" && !(parsed.scheme() == "http" && loopback) {
-                return Err(invalid(
-                    "monitoring.webhook_url",
-                    format!("'{url}' must be https:// (http:// only on this computer's loopback)"),
-                ));
-            }
-        }
-        if let Err((field, message)) = self.monitoring.check_email() {
+        if let Err((field, message)) = self.monitoring.check_alerts() {
             return Err(invalid(field, message));
         }
         if self.monitoring.health_intervals == 0 {

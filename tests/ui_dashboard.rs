@@ -1277,6 +1277,49 @@ fn settings_save_to_the_configuration_and_refuse_a_non_number() {
     assert_eq!(saved.options.delete_after_days, 14);
     assert_eq!(saved.options.drift, dirsync::config::DriftAction::Report);
 
+    // Where alerts go: a wrong field is named in the form's words and writes nothing.
+    let before = std::fs::read(&config_file).unwrap();
+    type_into(
+        &mut harness,
+        "Alert webhook",
+        "http://hooks.example.com/dirsync",
+    );
+    click(&mut harness, "Save settings");
+    harness.get_by_label_contains(
+        "Alert webhook: 'http://hooks.example.com/dirsync' must be https://",
+    );
+    assert_eq!(std::fs::read(&config_file).unwrap(), before);
+    type_into(
+        &mut harness,
+        "Alert webhook",
+        "https://hooks.example.com/dirsync",
+    );
+    type_into(&mut harness, "Alert mail server", "smtp.example.com");
+    click(&mut harness, "Save settings");
+    harness.get_by_label_contains("Alert mail from: is missing");
+    assert_eq!(std::fs::read(&config_file).unwrap(), before);
+    type_into(&mut harness, "Alert mail from", "dirsync@example.com");
+    type_into(
+        &mut harness,
+        "Alert mail to",
+        "admins@example.com, oncall@example.com",
+    );
+    click(&mut harness, "Save settings");
+    harness.get_by_label_contains("Saved to");
+    let saved = Config::load(&config_file).unwrap();
+    assert_eq!(
+        saved.monitoring.webhook_url.as_deref(),
+        Some("https://hooks.example.com/dirsync")
+    );
+    assert_eq!(
+        saved.monitoring.email_smtp.as_deref(),
+        Some("smtp.example.com")
+    );
+    assert_eq!(
+        saved.monitoring.email_to,
+        ["admins@example.com", "oncall@example.com"]
+    );
+
     type_into(&mut harness, "Deletion threshold", "6");
     click(&mut harness, "Save settings");
     open_tab(&mut harness, "Operations");

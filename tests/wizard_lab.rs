@@ -377,6 +377,27 @@ fn the_wizard_ends_where_headless_setup_ends() {
         !wizard.wizard().review.start_sync,
         "starting a sync is off by default"
     );
+    // Where alerts go (optional): a wrong webhook holds Apply back until it is right.
+    wizard.click("Alerts (optional)");
+    wizard.type_into("Alert webhook", "http://hooks.example.com/dirsync");
+    assert!(wizard.shows("Alert webhook: 'http://hooks.example.com/dirsync' must be https://"));
+    assert!(!wizard.wizard().can_advance(), "Apply waits");
+    wizard.harness.get_by_label("Alert webhook").focus();
+    wizard.harness.step();
+    wizard
+        .harness
+        .key_combination_modifiers(egui::Modifiers::COMMAND, &[egui::Key::A]);
+    wizard.harness.step();
+    wizard
+        .harness
+        .get_by_label("Alert webhook")
+        .type_text("https://hooks.example.com/dirsync");
+    wizard.harness.step();
+    assert!(
+        wizard.wizard().can_advance(),
+        "{}",
+        wizard.text_with("Alert")
+    );
     wizard.click("Apply now");
 
     // 8. Apply: the checklist ticks; the configuration is saved.
@@ -393,6 +414,10 @@ fn the_wizard_ends_where_headless_setup_ends() {
         "no password in the file"
     );
     let wizard_config = Config::load(&wizard_config_file).unwrap();
+    assert_eq!(
+        wizard_config.monitoring.webhook_url.as_deref(),
+        Some("https://hooks.example.com/dirsync")
+    );
     wizard.click("Open the dashboard");
     assert!(
         wizard.harness.state().wizard().is_none(),
@@ -403,7 +428,7 @@ fn the_wizard_ends_where_headless_setup_ends() {
     // The same answers, headless, on the same computer: the same configuration.
     let headless_home = tempfile::tempdir().unwrap();
     let scope = format!(
-        "password_hash_socket = \"{}\"\n\n[options]\nhybrid_write_back = true\npassword_hash_sync = true\n\n[scope]\nincluded = [\"{sales}\"]\nexcluded = [\"{emea}\"]",
+        "password_hash_socket = \"{}\"\n\n[options]\nhybrid_write_back = true\npassword_hash_sync = true\n\n[scope]\nincluded = [\"{sales}\"]\nexcluded = [\"{emea}\"]\n\n[monitoring]\nwebhook_url = \"https://hooks.example.com/dirsync\"",
         socket.display()
     );
     headless_setup(

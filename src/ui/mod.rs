@@ -1,6 +1,7 @@
 //! The window (eframe/egui). The UI sends commands and polls results; it never blocks on the network
 //! and holds no sync logic of its own.
 
+pub mod alerts_form;
 pub mod dashboard;
 pub mod icon;
 pub mod task;

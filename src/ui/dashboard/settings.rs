@@ -1,5 +1,6 @@
 //! Settings: the options without a wizard page (interval, deletion thresholds, disabling before
-//! deleting, drift, staging mode, retention, the password cycle's interval), saved to
+//! deleting, drift, staging mode, retention, the password cycle's interval) and where alerts go,
+//! saved to
 //! `config.toml`; "Configure…" reopens the wizard for the rest; "Send a test alert" proves the
 //! alerts reach the webhook and the mail (README, "Alerts"); "Stop synchronizing…" removes what
 //! setup made (`stop_sync`).
@@ -10,6 +11,7 @@ use crate::ui::task::Lookup;
 use crate::ui::theme;
 
 use super::stop_sync::{StopSync, StopSyncAction, stop_sync_ui};
+use crate::ui::alerts_form::{AlertsForm, alerts_form_ui};
 
 /// What the settings page asks of the dashboard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +34,7 @@ pub struct SettingsForm {
     staging_mode: bool,
     retention_days: String,
     password_interval_secs: String,
+    alerts: AlertsForm,
     /// The last save's result: what was saved, or which field is wrong.
     outcome: Option<Result<String, String>>,
     saved_now: bool,
@@ -55,6 +58,9 @@ impl SettingsForm {
             staging_mode: options.staging_mode,
             retention_days: options.retention_days.to_string(),
             password_interval_secs: options.password_interval_secs.to_string(),
+            alerts: config
+                .map(|config| AlertsForm::from_config(&config.monitoring))
+                .unwrap_or_default(),
             outcome: None,
             saved_now: false,
             test_alert: Lookup::NotStarted,
@@ -142,6 +148,7 @@ impl SettingsForm {
             .and_then(|mut config| {
                 let previous = config.clone();
                 self.apply_to(&mut config.options)?;
+                self.alerts.apply_to(&mut config.monitoring)?;
                 config
                     .validate(&home.config_file)
                     .map_err(|error| error.to_string())?;
@@ -244,6 +251,9 @@ fn settings_page_ui(
         );
     }
     ui.add_space(8.0);
+    ui.strong("Alerts");
+    alerts_form_ui(ui, &mut form.alerts);
+    ui.add_space(8.0);
     ui.horizontal(|ui| {
         if ui.button("Save settings").clicked() {
             form.save(home, runtime);
@@ -259,7 +269,7 @@ fn settings_page_ui(
             && ui
                 .button("Send a test alert")
                 .on_hover_text(
-                    "Send a test alert to the webhook and the mail the configuration names, to prove they are reached",
+                    "Send a test alert to the webhook and the mail as saved, to prove they are reached",
                 )
                 .clicked()
         {

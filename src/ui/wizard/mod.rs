@@ -118,7 +118,8 @@ pub struct WizardState {
     /// Options the wizard has no page for (interval, threshold…): kept from the saved
     /// configuration or the answers file, else the defaults.
     other_options: SyncOptions,
-    /// The monitoring settings (not a wizard step): kept as the configuration had them.
+    /// The monitoring settings: kept as the configuration had them, with the alert destinations
+    /// the review step asks for.
     monitoring: MonitoringConfig,
     timeout_secs: u64,
     /// Cancel was pressed: the confirmation is showing.
@@ -169,6 +170,7 @@ impl WizardState {
         wizard.admin = AdminStep::from_answers(&answers.directory);
         wizard.fill_options(&answers.options, &answers.directory.password_paths());
         wizard.monitoring = answers.monitoring.clone();
+        wizard.review.alerts = crate::ui::alerts_form::AlertsForm::from_config(&answers.monitoring);
         wizard.scope.marks =
             scope::ScopeMarks::from_scope(&answers.scope.included, &answers.scope.excluded);
         wizard.review.start_sync = answers.sync_now;
@@ -187,6 +189,7 @@ impl WizardState {
             scope::ScopeMarks::from_scope(&config.scope.included, &config.scope.excluded);
         wizard.timeout_secs = config.directory.timeout_secs;
         wizard.monitoring = config.monitoring.clone();
+        wizard.review.alerts = crate::ui::alerts_form::AlertsForm::from_config(&config.monitoring);
         wizard
     }
 
@@ -272,7 +275,13 @@ impl WizardState {
                 included: self.scope.marks.included(),
                 excluded: self.scope.marks.excluded(),
             },
-            monitoring: self.monitoring.clone(),
+            monitoring: {
+                // The review step's alert fields on top of the rest; Apply waits while one is
+                // wrong (`ReviewStep::passed`).
+                let mut monitoring = self.monitoring.clone();
+                let _ = self.review.alerts.apply_to(&mut monitoring);
+                monitoring
+            },
         }
     }
 

@@ -12,6 +12,7 @@ use crate::setup::preview::{
     FirstSyncPreview, PreviewObject, ReadinessFinding, preview_first_sync,
 };
 use crate::setup::{AdminSession, CloudSession, SetupFailure};
+use crate::ui::alerts_form::{AlertsForm, alerts_form_ui, alerts_problem_ui};
 use crate::ui::task::Lookup;
 use crate::ui::theme;
 
@@ -25,11 +26,17 @@ pub struct ReviewStep {
     preview: Lookup<FirstSyncPreview>,
     /// The answers the preview was made for: a change on an earlier page makes a new one.
     previewed: String,
+    /// Where alerts go (optional).
+    pub alerts: AlertsForm,
 }
 
 impl ReviewStep {
     pub fn passed(&self) -> bool {
         self.preview.done().is_some()
+            && self
+                .alerts
+                .apply_to(&mut crate::config::MonitoringConfig::default())
+                .is_ok()
     }
 
     pub fn busy(&self) -> bool {
@@ -59,9 +66,10 @@ pub fn review_ui(ui: &mut egui::Ui, state: &mut WizardState, runtime: &Handle) {
         ui.colored_label(theme::error(ui), missing);
         return;
     };
-    // What the preview depends on: not the "start synchronization" box below it.
+    // What the preview depends on: not the "start synchronization" box or the alerts below it.
     let answers = crate::setup::Answers {
         sync_now: false,
+        monitoring: crate::config::MonitoringConfig::default(),
         ..state.answers()
     };
     let fingerprint = format!(
@@ -91,6 +99,14 @@ pub fn review_ui(ui: &mut egui::Ui, state: &mut WizardState, runtime: &Handle) {
         Lookup::Done(preview) => preview_ui(ui, preview),
         Lookup::NotStarted => {}
     }
+    ui.add_space(8.0);
+    egui::CollapsingHeader::new("Alerts (optional)")
+        .default_open(state.review.alerts != AlertsForm::default())
+        .show(ui, |ui| {
+            ui.weak("Where dirsync tells you when a run fails, deletes are held back, no run went through for too long, drift is found, the directory quota is nearly used or the credential expires. \"Send a test alert\" on the dashboard's Settings page proves they are reached.");
+            alerts_form_ui(ui, &mut state.review.alerts);
+            alerts_problem_ui(ui, &state.review.alerts);
+        });
     ui.add_space(8.0);
     ui.checkbox(
         &mut state.review.start_sync,
