@@ -23,7 +23,13 @@ pub async fn run(args: &UninstallArgs, home: &Home) -> Result<u8, CliError> {
     for warning in &shown.warnings {
         eprintln!("dirsync: warning: {warning}");
     }
-    let go_on = args.yes || (!args.json && confirmed_on_terminal()?);
+    let admin_user = args
+        .admin_user
+        .as_deref()
+        .map(str::trim)
+        .filter(|user| !user.is_empty());
+    // On a terminal the administrator is asked only when the removal could go on.
+    let go_on = args.yes || (!args.json && admin_user.is_some() && confirmed_on_terminal()?);
     if !go_on {
         if args.json {
             println!("{}", to_json(&serde_json::json!({ "preview": shown }))?);
@@ -41,11 +47,7 @@ pub async fn run(args: &UninstallArgs, home: &Home) -> Result<u8, CliError> {
     }
 
     // Every input is checked before the first change.
-    let admin_user = args
-        .admin_user
-        .as_deref()
-        .map(str::trim)
-        .filter(|user| !user.is_empty())
+    let admin_user = admin_user
         .ok_or_else(|| {
             CliError::BadInput(
                 "--admin-user: name the enterprise admin who removes the service account (UPN, DOMAIN\\user or DN); nothing was removed".to_owned(),

@@ -1,7 +1,8 @@
 //! Alerts (README, "Alerts"): the conditions an administrator must hear about, each sent once
-//! when it begins and "resolved" once when it ends, to the webhook `monitoring.webhook_url`
-//! and the mail `monitoring.email_*` name. Whoever ends a run (the service, a `dirsync sync`, a window) looks; the service also
-//! looks between runs, for what time alone brings (no run for too long, the credential).
+//! when it begins and "resolved" once when it ends, to the webhook `monitoring.webhook_url` and
+//! the mail `monitoring.email_*` name. Whoever ends a run (the service, a `dirsync sync`, a
+//! window) looks; the service also looks between runs, for what time alone brings (no run for
+//! too long, the credential).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -43,7 +44,7 @@ pub struct DriftCheck {
 }
 
 /// The conditions that hold, given the run history (newest first), the newest sync run's
-/// failure, if it failed, and the newest drift check.
+/// failure, if it failed, the newest drift check and the directory quota the last cycle read.
 pub fn conditions(
     runs: &[RunRecord],
     last_failure: Option<&str>,
