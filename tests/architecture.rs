@@ -248,8 +248,15 @@ fn only_the_window_knows_egui_the_window_never_blocks_and_the_planning_stage_doe
         let in_ui = source.module[0] == "ui";
         let pure = source.module.len() == 2
             && source.module[0] == "engine"
-            && ["plan", "attribute_flow", "validation", "addresses", "expression"]
-                .contains(&source.module[1].as_str());
+            && [
+                "plan",
+                "attribute_flow",
+                "validation",
+                "addresses",
+                "expression",
+                "scoping",
+            ]
+            .contains(&source.module[1].as_str());
         for (number, line) in source.code.lines().enumerate() {
             let code = line.split("//").next().unwrap_or_default();
             let uses = |name: &str| {

@@ -29,6 +29,7 @@ pub mod password_cycle;
 pub mod password_hash;
 pub mod plan;
 pub mod recorder;
+pub mod scoping;
 pub mod types;
 pub mod validation;
 pub mod write_back;
