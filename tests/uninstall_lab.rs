@@ -403,6 +403,8 @@ fn shows(window: &Window, text: &str) -> bool {
 }
 
 fn type_into(window: &mut Window, label: &str, text: &str) {
+    window.get_by_label(label).scroll_to_me();
+    window.run_steps(2);
     window.get_by_label(label).click();
     window.run_steps(1);
     window.get_by_label(label).type_text(text);
@@ -452,7 +454,7 @@ fn stop_synchronizing_in_the_dashboard_shows_what_goes_then_removes_it() {
         },
     );
     let mut window: Window = Harness::builder()
-        .with_size(egui::vec2(1040.0, 900.0))
+        .with_size(egui::vec2(1040.0, 1600.0))
         .build_ui_state(|ui, app: &mut DirsyncApp| app.contents_ui(ui), app);
     window.run_steps(2);
     let mut tabs: Vec<_> = window
@@ -492,6 +494,8 @@ fn stop_synchronizing_in_the_dashboard_shows_what_goes_then_removes_it() {
     type_into(&mut window, "Enterprise admin", &lab.admin_upn);
     type_into(&mut window, "Password", &lab.admin_password);
     assert!(remove(&window));
+    window.get_by_label("Remove all this").scroll_to_me();
+    window.run_steps(2);
     window.get_by_label("Remove all this").click();
     window.run_steps(2);
     wait_until(

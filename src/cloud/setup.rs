@@ -634,21 +634,12 @@ pub async fn delete_sync_app(
     }
 }
 
-/// Clears one user's `onPremisesImmutableId`, so that no later sync hard-matches it: an
-/// ordinary cloud account. `false`: the user is gone.
+/// The request that clears one user's `onPremisesImmutableId`, so that no later sync
+/// hard-matches it: an ordinary cloud account (sent in `$batch`es; a 404 means the user is gone).
 /// https://learn.microsoft.com/en-us/graph/api/user-update?view=graph-rest-1.0
-pub async fn clear_immutable_id(client: &GraphClient, user_id: &str) -> Result<bool, GraphError> {
-    match client
-        .send(
-            &GraphRequest::new(Method::Patch, &["users", user_id])
-                .with_body(json!({ "onPremisesImmutableId": null })),
-        )
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(GraphError::NotFound { .. }) => Ok(false),
-        Err(error) => Err(error),
-    }
+pub fn clear_immutable_id_request(user_id: &str) -> GraphRequest {
+    GraphRequest::new(Method::Patch, &["users", user_id])
+        .with_body(json!({ "onPremisesImmutableId": null }))
 }
 
 async fn find_one(

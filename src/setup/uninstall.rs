@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::cloud::FlowPolicy;
-use crate::cloud::setup::{clear_immutable_id, delete_sync_app, find_sync_app};
+use crate::cloud::GraphError;
+use crate::cloud::setup::{clear_immutable_id_request, delete_sync_app, find_sync_app};
 use crate::config::{Config, ConfigError};
 use crate::directory::DirectoryConnection;
 use crate::directory::objects::ObjectKind;
@@ -27,6 +28,9 @@ use crate::store::SqliteStore;
 
 use super::failure::{SetupFailure, cloud_setup_failure, directory_failure};
 use super::{SetupProgress, check_admin, known_app, tenant::admin_sign_in};
+
+/// Users whose onPremisesImmutableId is cleared between two progress notes (ten `$batch`es).
+const CLEAR_SLICE: usize = 200;
 
 /// How many numbered steps the removal reports.
 pub const UNINSTALL_STEPS: usize = 5;
@@ -441,20 +445,31 @@ async fn clear_immutable_ids(
             ),
         )
     })?;
+    // In `$batch`es through the flow control; progress after each slice of them.
     let mut cleared = 0;
-    for (done, user_id) in users.iter().enumerate() {
-        let found = clear_immutable_id(&client, user_id).await.map_err(|error| {
-            SetupFailure::failed(
-                None,
-                format!(
-                    "cannot clear the onPremisesImmutableId of cloud user {user_id}: {error}; {cleared} were cleared, nothing else was removed: run uninstall again"
-                ),
-            )
-        })?;
-        cleared += usize::from(found);
-        if (done + 1) % 100 == 0 {
-            progress.note(&format!("{} of {} users", done + 1, users.len()));
+    let mut done = 0;
+    for slice in users.chunks(CLEAR_SLICE) {
+        let requests: Vec<_> = slice
+            .iter()
+            .map(|user_id| clear_immutable_id_request(user_id))
+            .collect();
+        for (user_id, result) in slice.iter().zip(client.batch(&requests).await) {
+            match result {
+                Ok(_) => cleared += 1,
+                // Deleted in the cloud since: nothing to clear.
+                Err(GraphError::NotFound { .. }) => {}
+                Err(error) => {
+                    return Err(SetupFailure::failed(
+                        None,
+                        format!(
+                            "cannot clear the onPremisesImmutableId of cloud user {user_id}: {error}; {cleared} were cleared, nothing else was removed: run uninstall again"
+                        ),
+                    ));
+                }
+            }
         }
+        done += slice.len();
+        progress.note(&format!("{done} of {} users", users.len()));
     }
     progress.note(&format!(
         "cleared the onPremisesImmutableId of {cleared} cloud user(s)"
