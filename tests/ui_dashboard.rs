@@ -1622,6 +1622,8 @@ fn the_first_page_says_at_a_glance_whether_it_is_healthy() {
         &harness,
         "Directory quota: 45500 of 50000 objects (91.0 %)"
     ));
+    // This window does not run the schedule (the test turned it off), and says so.
+    assert!(shows(&harness, "Next sync: not scheduled in this window"));
     // The newest sync run stopped at the deletion threshold: what /healthz would say.
     assert!(shows(&harness, "Needs attention"), "{:#?}", harness.root());
     assert!(shows_containing(

@@ -1,5 +1,5 @@
 //! At a glance (README, "The dashboard"): above the run history, whether dirsync is healthy (the
-//! verdict `/healthz` gives), the last successful sync, the objects in sync, with errors and
+//! verdict `/healthz` gives), the last successful sync and the next, the objects in sync, with errors and
 //! waiting to export, the credential's expiry, the tenant's directory quota, and a chart of the recent sync runs in which a run
 //! slower or with more errors than usual stands out.
 
@@ -71,6 +71,7 @@ pub fn glance_ui(
     glance: &mut Glance,
     runs: &[RunRecord],
     config: Option<&Config>,
+    next_sync: &str,
     home: &Home,
     runtime: &Handle,
     now: i64,
@@ -114,6 +115,8 @@ pub fn glance_ui(
             ),
             None => "No successful sync yet".to_owned(),
         });
+        ui.separator();
+        ui.label(next_sync);
         if let Some(figures) = figures {
             ui.separator();
             ui.label(format!("In sync: {}", figures.linked));

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use tokio::runtime::Handle;
 
-use crate::clock::now_ms;
+use crate::clock::{human_time, now_ms};
 use crate::config::Config;
 use crate::home::Home;
 use crate::store::SqliteStore;
@@ -569,6 +569,40 @@ fn actions_ui(ui: &mut egui::Ui, dashboard: &mut Dashboard) {
     }
 }
 
+/// When the next scheduled sync is due, by whoever runs the schedule, for the glance.
+fn next_sync_in_words(dashboard: &Dashboard, now: i64) -> String {
+    let due = || {
+        dashboard
+            .sync
+            .next_due(
+                &dashboard.history.runs,
+                dashboard.history.schedule_held,
+                &dashboard.options(),
+                now,
+            )
+            .sync
+    };
+    match &dashboard.sync.lease {
+        LeaseState::Theirs(lease)
+            if lease.holder == crate::store::scheduler_lease::SchedulerHolder::Service =>
+        {
+            due().map_or_else(
+                || "Next sync: after the first one (dirsync service)".to_owned(),
+                |at| format!("Next sync: {} (dirsync service)", human_time(at.max(now))),
+            )
+        }
+        LeaseState::Ours if dashboard.sync.scheduling => due().map_or_else(
+            || "Next sync: after the first one (Sync now)".to_owned(),
+            |at| format!("Next sync: {}", human_time(at.max(now))),
+        ),
+        LeaseState::Theirs(_) => "Next sync: run by another dirsync window".to_owned(),
+        LeaseState::Unknown if dashboard.sync.scheduling => {
+            "Next sync: checking who runs the schedule…".to_owned()
+        }
+        _ => "Next sync: not scheduled in this window".to_owned(),
+    }
+}
+
 fn status_bar_ui(ui: &mut egui::Ui, dashboard: &Dashboard) {
     ui.horizontal_wrapped(|ui| {
         if let Err(problem) = &dashboard.config {
@@ -599,7 +633,7 @@ fn status_bar_ui(ui: &mut egui::Ui, dashboard: &Dashboard) {
                         ui.label(format!(
                             "Schedule: this window syncs every {} minutes; next at {}",
                             options.interval_minutes,
-                            crate::clock::human_time(sync_due.max(now))
+                            human_time(sync_due.max(now))
                         ));
                     }
                 }
@@ -668,11 +702,13 @@ fn operations_ui(ui: &mut egui::Ui, dashboard: &mut Dashboard, repaint: &egui::C
         return;
     }
     let now = dashboard.now();
+    let next_sync = next_sync_in_words(dashboard, now);
     glance::glance_ui(
         ui,
         &mut dashboard.glance,
         &dashboard.history.runs,
         dashboard.config.as_ref().ok(),
+        &next_sync,
         &dashboard.home,
         &dashboard.runtime,
         now,
