@@ -6,6 +6,7 @@ mod check;
 mod match_group;
 mod monitoring;
 mod ous;
+mod rules;
 mod runs;
 mod service;
 mod setup;
@@ -93,9 +94,39 @@ pub enum Command {
     /// Send a test alert to the configured webhook and mail (monitoring.webhook_url,
     /// monitoring.email_*), to prove they are reached
     TestAlert,
+    /// Sync rules: test a mapping expression or scoping rules against a user or group in AD now
+    #[command(subcommand)]
+    Rules(RulesCommand),
     /// Turn sync off: show what setup made (the service account and its rights, the sync app,
     /// the secrets, the service, the configuration) and what stays, then remove it
     Uninstall(UninstallArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Evaluate expressions and scoping rules against one AD object, as it is now: the
+    /// attributes they read, each expression's value, and whether the rules keep it in scope
+    Test(RulesTestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RulesTestArgs {
+    /// The object: a DN, a userPrincipalName, a sAMAccountName or an objectGUID
+    #[arg(value_name = "OBJECT")]
+    pub object: String,
+
+    /// A mapping expression, like 'Join(" ", [givenName], [sn])' (repeatable)
+    #[arg(long = "expression", value_name = "EXPRESSION")]
+    pub expressions: Vec<String>,
+
+    /// A scoping rule, 'include|exclude ATTRIBUTE equals|starts-with|ends-with|matches|present
+    /// [VALUE]' or 'include|exclude member-of|member-of-nested GROUP-DN' (repeatable; in order)
+    #[arg(long = "rule", value_name = "RULE")]
+    pub rules: Vec<String>,
+
+    /// Print one JSON document on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -388,6 +419,10 @@ pub async fn run(command: Command, home: &Home) -> u8 {
             (check::run(&args, home).await, json)
         }
         Command::Audit(args) => (audit::run(&args, home), args.json),
+        Command::Rules(RulesCommand::Test(args)) => {
+            let json = args.json;
+            (rules::test(&args, home).await, json)
+        }
         Command::Uninstall(args) => {
             let json = args.json;
             (uninstall::run(&args, home).await, json)

@@ -10,6 +10,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod monitoring;
+pub mod rules;
 pub mod schedule;
 
 use std::sync::{Mutex, PoisonError};

@@ -301,14 +301,11 @@ pub async fn trace(
     Ok(trace)
 }
 
-/// The object `query` names, read as a cycle reads it.
-pub(super) async fn find_object(
-    connection: &DirectoryConnection,
-    naming_context: &Dn,
-    query: &str,
-) -> Result<Option<DirectoryObject>, DirectoryError> {
+/// The search that finds the user or group `query` names (a DN, a UPN, a sAMAccountName or an
+/// objectGUID); `None` for a DN that does not parse.
+fn object_search(naming_context: &Dn, query: &str) -> Option<(String, Scope, String)> {
     let query = query.trim();
-    let (base, scope, filter) = if let Some(guid) = Guid::parse(query) {
+    Some(if let Some(guid) = Guid::parse(query) {
         let bytes: String = guid
             .to_wire()
             .iter()
@@ -326,7 +323,7 @@ pub(super) async fn find_object(
                 Scope::Base,
                 USERS_AND_GROUPS_FILTER.to_owned(),
             ),
-            Err(_) => return Ok(None),
+            Err(_) => return None,
         }
     } else if query.contains('@') {
         (
@@ -346,6 +343,17 @@ pub(super) async fn find_object(
                 escaped(query)
             ),
         )
+    })
+}
+
+/// The object `query` names, read as a cycle reads it.
+pub(super) async fn find_object(
+    connection: &DirectoryConnection,
+    naming_context: &Dn,
+    query: &str,
+) -> Result<Option<DirectoryObject>, DirectoryError> {
+    let Some((base, scope, filter)) = object_search(naming_context, query) else {
+        return Ok(None);
     };
     let entries = match connection
         .search(
@@ -363,6 +371,43 @@ pub(super) async fn find_object(
         Err(error) => return Err(error),
     };
     Ok(entries.iter().find_map(DirectoryObject::from_entry))
+}
+
+/// The object `query` names with every value of `attributes` (by the spellings asked for),
+/// for testing sync rules against it: its DN and the values. `None` when no user or group
+/// answers.
+pub async fn read_attributes(
+    connection: &DirectoryConnection,
+    naming_context: &Dn,
+    query: &str,
+    attributes: &[&str],
+) -> Result<Option<(String, Vec<(String, Vec<String>)>)>, DirectoryError> {
+    let Some((base, scope, filter)) = object_search(naming_context, query) else {
+        return Ok(None);
+    };
+    let entries = match connection
+        .search("read the object to test", &base, scope, &filter, attributes)
+        .await
+    {
+        Ok(entries) => entries,
+        Err(DirectoryError::NoSuchObject { .. }) => return Ok(None),
+        Err(error) => return Err(error),
+    };
+    Ok(entries.first().map(|entry| {
+        let values = attributes
+            .iter()
+            .map(|wanted| {
+                let found = entry
+                    .attrs
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case(wanted))
+                    .map(|(_, values)| values.clone())
+                    .unwrap_or_default();
+                ((*wanted).to_owned(), found)
+            })
+            .collect();
+        (entry.dn.clone(), values)
+    }))
 }
 
 /// Users and groups whose names contain what was asked (its first name part for a DN or UPN).

@@ -1,0 +1,231 @@
+//! Testing sync rules against a real AD object before they are used (`dirsync rules test`): a
+//! mapping expression's value and a scoping rule set's decision for the object the
+//! administrator names, read now as the service account reads it. Reads only.
+
+use serde::Serialize;
+
+use super::{RunError, load_config};
+use crate::cloud::FlowPolicy;
+use crate::engine::cycle::Connections;
+use crate::engine::cycle::trace::read_attributes;
+use crate::engine::expression::{Expression, Value};
+use crate::engine::scoping::{Condition, ScopedObject, ScopingRule, decide};
+use crate::home::Home;
+
+/// The AD matching rule that follows group nesting (LDAP_MATCHING_RULE_IN_CHAIN, MS-ADTS
+/// 3.1.1.3.4.4.3), which Samba offers too.
+const IN_CHAIN: &str = "1.2.840.113556.1.4.1941";
+
+/// What is tested: expressions and, as one ordered set, scoping rules.
+#[derive(Debug, Default)]
+pub struct RulesToTest {
+    pub expressions: Vec<Expression>,
+    pub expression_texts: Vec<String>,
+    pub rules: Vec<ScopingRule>,
+}
+
+/// The outcome for one object.
+#[derive(Debug, Clone, Serialize)]
+pub struct RulesTest {
+    pub dn: String,
+    /// Every attribute the rules read, with its values now.
+    pub inputs: Vec<AttributeValues>,
+    pub expressions: Vec<ExpressionOutcome>,
+    /// The rule set's decision, when rules were given.
+    pub scope: Option<ScopeOutcome>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AttributeValues {
+    pub attribute: String,
+    pub values: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExpressionOutcome {
+    pub expression: String,
+    /// The value (null: the property would be cleared), or why it could not be made.
+    pub value: Option<serde_json::Value>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScopeOutcome {
+    pub in_scope: bool,
+    /// The rule that decided, counted from 1, in words; none when no rule held.
+    pub decided_by: Option<String>,
+}
+
+/// Reads the object `query` names and tests `tests` against it.
+pub async fn test_rules(
+    home: &Home,
+    query: &str,
+    tests: &RulesToTest,
+) -> Result<RulesTest, RunError> {
+    let config = load_config(home)?;
+    let mut connections = Connections::open(&config, &home.secrets(), FlowPolicy::default())?;
+    let naming_context = config.naming_context();
+    let mut attributes: Vec<&str> = Vec::new();
+    let named = tests
+        .expressions
+        .iter()
+        .flat_map(Expression::attributes)
+        .chain(
+            tests
+                .rules
+                .iter()
+                .filter_map(|rule| rule_attribute(&rule.condition)),
+        );
+    for attribute in named {
+        if !attributes
+            .iter()
+            .any(|seen| seen.eq_ignore_ascii_case(attribute))
+        {
+            attributes.push(attribute);
+        }
+    }
+    let connection = connections
+        .directory
+        .connection()
+        .await
+        .map_err(|error| RunError::SignIn(error.into()))?;
+    // The DN at least, so that an object is found even when the rules read nothing.
+    let mut read: Vec<&str> = attributes.clone();
+    read.push("distinguishedName");
+    let Some((dn, values)) = read_attributes(connection, &naming_context, query, &read)
+        .await
+        .map_err(|error| RunError::SignIn(error.into()))?
+    else {
+        return Err(RunError::NotInDirectory {
+            query: query.to_owned(),
+            closest: Vec::new(),
+        });
+    };
+    let values: Vec<(String, Vec<String>)> = values
+        .into_iter()
+        .filter(|(name, _)| name != "distinguishedName")
+        .collect();
+    let lookup = |name: &str| -> Vec<String> {
+        values
+            .iter()
+            .find(|(known, _)| known.eq_ignore_ascii_case(name))
+            .map(|(_, found)| found.clone())
+            .unwrap_or_default()
+    };
+    let expressions = tests
+        .expressions
+        .iter()
+        .zip(&tests.expression_texts)
+        .map(|(expression, text)| match expression.evaluate(&lookup) {
+            Ok(value) => ExpressionOutcome {
+                expression: text.clone(),
+                value: Some(match value {
+                    Value::Null => serde_json::Value::Null,
+                    Value::List(items) => serde_json::json!(items),
+                    Value::Bool(value) => serde_json::json!(value),
+                    Value::Number(number) => serde_json::json!(number),
+                    Value::Text(text) => serde_json::json!(text),
+                }),
+                error: None,
+            },
+            Err(error) => ExpressionOutcome {
+                expression: text.clone(),
+                value: None,
+                error: Some(error.to_string()),
+            },
+        })
+        .collect();
+    let scope = if tests.rules.is_empty() {
+        None
+    } else {
+        // Membership is asked of the DC, which follows nesting with the in-chain rule.
+        let mut memberships = Vec::new();
+        for rule in &tests.rules {
+            if let Condition::MemberOf { group, nested } = &rule.condition {
+                let rule_id = if *nested {
+                    format!(":{IN_CHAIN}:")
+                } else {
+                    String::new()
+                };
+                let filter = format!(
+                    "(memberOf{rule_id}={})",
+                    crate::directory::dn::escape_filter_value(group)
+                );
+                let found = connection
+                    .search(
+                        "test group membership",
+                        &dn,
+                        ldap3::Scope::Base,
+                        &filter,
+                        &["1.1"],
+                    )
+                    .await
+                    .map_err(|error| RunError::SignIn(error.into()))?;
+                memberships.push((group.clone(), *nested, !found.is_empty()));
+            }
+        }
+        let object = Tested {
+            lookup: &lookup,
+            memberships,
+        };
+        let verdict = decide(&tests.rules, &object);
+        Some(ScopeOutcome {
+            in_scope: verdict.in_scope,
+            decided_by: verdict.decided_by.map(|number| {
+                let rule = &tests.rules[number - 1];
+                format!(
+                    "rule {number}: {} {}",
+                    match rule.action {
+                        crate::engine::scoping::RuleAction::Include => "include",
+                        crate::engine::scoping::RuleAction::Exclude => "exclude",
+                    },
+                    rule.condition
+                )
+            }),
+        })
+    };
+    Ok(RulesTest {
+        dn,
+        inputs: values
+            .iter()
+            .map(|(attribute, values)| AttributeValues {
+                attribute: attribute.clone(),
+                values: values.clone(),
+            })
+            .collect(),
+        expressions,
+        scope,
+    })
+}
+
+fn rule_attribute(condition: &Condition) -> Option<&str> {
+    match condition {
+        Condition::Equals { attribute, .. }
+        | Condition::StartsWith { attribute, .. }
+        | Condition::EndsWith { attribute, .. }
+        | Condition::Matches { attribute, .. }
+        | Condition::IsPresent { attribute } => Some(attribute),
+        Condition::MemberOf { .. } => None,
+    }
+}
+
+/// The object as the rules see it: its values, and the memberships the DC confirmed.
+struct Tested<'a> {
+    lookup: &'a dyn Fn(&str) -> Vec<String>,
+    /// (group DN, nested, member)
+    memberships: Vec<(String, bool, bool)>,
+}
+
+impl ScopedObject for Tested<'_> {
+    fn values(&self, attribute: &str) -> Vec<String> {
+        (self.lookup)(attribute)
+    }
+
+    fn is_member_of(&self, group_dn: &str, nested: bool) -> bool {
+        self.memberships
+            .iter()
+            .any(|(group, asked_nested, member)| {
+                *member && *asked_nested == nested && group.eq_ignore_ascii_case(group_dn)
+            })
+    }
+}
