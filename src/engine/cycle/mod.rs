@@ -112,7 +112,9 @@ pub async fn run_cycle(
         recorder,
     };
     let outcome = cycle.run().await;
-    if !request.preview && !matches!(outcome, Err(CycleError::Stopped)) {
+    // Only after a cycle that went through: one that failed may have failed on Graph, and the
+    // read would wait out the flow control's retries before the run could end.
+    if !request.preview && outcome.is_ok() {
         keep_directory_quota(&cycle.connections.graph, store).await;
     }
     let mut recorder = cycle.recorder;
