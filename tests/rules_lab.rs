@@ -7,20 +7,22 @@
 mod common;
 
 use common::installation::*;
-use common::lab;
 use dirsync::config::SyncOptions;
 use serde_json::Value;
 
 #[test]
 fn rules_test_shows_an_expression_s_value_and_the_scope_decision_for_a_real_user() {
-    let lab = lab();
+    // The forest with Exchange's schema: extensionAttribute1..15 and msExchUsageLocation.
+    let lab = common::lab_with(&["--exchange-schema"]);
     let ou = TestOu::create("rul", &["ann", "bob"]);
     // ann is staff; the OU's group (ann and bob) is nested in a second group.
     let outer = format!("CN=outer-{},{}", ou.tag, ou.dn);
     ldapmodify(
         lab,
         &format!(
-            "dn: {}\nchangetype: modify\nreplace: employeeType\nemployeeType: staff\n\n\
+            "dn: {}\nchangetype: modify\nreplace: employeeType\nemployeeType: staff\n-\n\
+             replace: extensionAttribute3\nextensionAttribute3: cost-centre 4711\n-\n\
+             replace: msExchUsageLocation\nmsExchUsageLocation: NO\n\n\
              dn: {outer}\nchangetype: add\nobjectClass: group\nsAMAccountName: outer-{}\nmember: CN=grp-{},{}\n\n",
             ou.user_dn("ann"),
             ou.tag,
@@ -42,6 +44,10 @@ fn rules_test_shows_an_expression_s_value_and_the_scope_decision_for_a_real_user
             r#"Join(" - ", [displayName], ToUpper([title]))"#,
             "--expression",
             "Coalesce([department], [title])",
+            "--expression",
+            "[extensionAttribute3]",
+            "--expression",
+            "Coalesce([msExchUsageLocation], [c])",
             "--rule",
             "exclude title starts-with svc-",
             "--rule",
@@ -57,6 +63,11 @@ fn rules_test_shows_an_expression_s_value_and_the_scope_decision_for_a_real_user
         "{tested}"
     );
     assert_eq!(tested["expressions"][1]["value"], "Engineer", "{tested}");
+    assert_eq!(
+        tested["expressions"][2]["value"], "cost-centre 4711",
+        "{tested}"
+    );
+    assert_eq!(tested["expressions"][3]["value"], "NO", "{tested}");
     assert_eq!(tested["scope"]["in_scope"], true, "{tested}");
     assert_eq!(
         tested["scope"]["decided_by"],

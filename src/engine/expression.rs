@@ -355,7 +355,12 @@ impl Expression {
     /// The value for an object whose attributes `values` gives (all values of one attribute,
     /// none when AD holds none).
     pub fn evaluate(&self, values: &dyn Fn(&str) -> Vec<String>) -> Result<Value, EvalError> {
-        evaluate(&self.node, values)
+        // An attribute alone is its one value as text; several values stay a list (for a
+        // multi-valued property).
+        match evaluate(&self.node, values)? {
+            Value::List(mut items) if items.len() == 1 => Ok(Value::Text(items.remove(0))),
+            value => Ok(value),
+        }
     }
 }
 
@@ -1032,6 +1037,15 @@ mod tests {
         assert_eq!(
             run(r#"Item([proxyAddresses], 1)"#),
             text("SMTP:zoe@contoso.test")
+        );
+        // An attribute alone: its value, or all of them when it has several.
+        assert_eq!(run("[c]"), text("NO"));
+        assert_eq!(
+            run("[proxyAddresses]"),
+            Value::List(vec![
+                "SMTP:zoe@contoso.test".to_owned(),
+                "smtp:z@contoso.test".to_owned()
+            ])
         );
         assert_eq!(run(r#"Word("The quick brown fox", 3, " ")"#), text("brown"));
         assert_eq!(
