@@ -5,8 +5,10 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+#[path = "support/webhook_receiver.rs"]
+mod webhook_receiver;
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{BufRead as _, BufReader};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -15,44 +17,7 @@ use common::installation::*;
 use dirsync::cloud::graph::{GraphRequest, Method};
 use dirsync::config::{Config, SyncOptions};
 use serde_json::{Value, json};
-
-/// An HTTP server that keeps every POST's JSON body and answers 200.
-fn receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let received = Arc::new(Mutex::new(Vec::new()));
-    let kept = Arc::clone(&received);
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut length = 0;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    break;
-                }
-                let line = line.trim_end();
-                if line.is_empty() {
-                    break;
-                }
-                if let Some((name, value)) = line.split_once(':')
-                    && name.eq_ignore_ascii_case("content-length")
-                {
-                    length = value.trim().parse().unwrap();
-                }
-            }
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
-            kept.lock()
-                .unwrap()
-                .push(serde_json::from_slice(&body).unwrap());
-            let _ = stream
-                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        }
-    });
-    (url, received)
-}
+use webhook_receiver::receiver;
 
 /// `tests/support/smtp_receiver.py` on a free loopback port; stopped when dropped.
 struct SmtpReceiver {
@@ -232,11 +197,8 @@ fn a_mail_server_without_starttls_is_refused() {
     assert!(smtp.messages().is_empty(), "nothing was sent");
 }
 
-/// Drift is an alert from the full cycle that finds it (and restores it) until a check finds
-/// none: then "resolved".
-#[test]
-fn drift_found_in_the_cloud_alerts_once_and_resolves_when_a_check_finds_none() {
-    let ou = TestOu::create("alrd", &["ann"]);
+/// An installation of `ou` alerting to a webhook, after a first sync that went through.
+fn synced_with_a_webhook(ou: &TestOu) -> (Installation, Arc<Mutex<Vec<Value>>>) {
     let installation = Installation::new(&[ou.dn.as_str()], &[], SyncOptions::default());
     let (url, received) = receiver();
     let mut config = Config::load(&installation.config_path()).unwrap();
@@ -244,6 +206,15 @@ fn drift_found_in_the_cloud_alerts_once_and_resolves_when_a_check_finds_none() {
     config.save(&installation.config_path()).unwrap();
     let (status, report) = installation.sync(&[]);
     assert_eq!(status, 0, "{report}");
+    (installation, received)
+}
+
+/// Drift is an alert from the full cycle that finds it (and restores it) until a check finds
+/// none: then "resolved".
+#[test]
+fn drift_found_in_the_cloud_alerts_once_and_resolves_when_a_check_finds_none() {
+    let ou = TestOu::create("alrd", &["ann"]);
+    let (installation, received) = synced_with_a_webhook(&ou);
     let ann = user_with_upn(&installation.cloud_users(), &ou.upn("ann")).unwrap()["id"]
         .as_str()
         .unwrap()
@@ -283,13 +254,7 @@ fn drift_found_in_the_cloud_alerts_once_and_resolves_when_a_check_finds_none() {
 #[test]
 fn a_directory_quota_nearly_used_alerts_and_a_create_beyond_it_is_an_error() {
     let ou = TestOu::create("alrq", &["ann"]);
-    let installation = Installation::new(&[ou.dn.as_str()], &[], SyncOptions::default());
-    let (url, received) = receiver();
-    let mut config = Config::load(&installation.config_path()).unwrap();
-    config.monitoring.webhook_url = Some(url);
-    config.save(&installation.config_path()).unwrap();
-    let (status, report) = installation.sync(&[]);
-    assert_eq!(status, 0, "{report}");
+    let (installation, received) = synced_with_a_webhook(&ou);
     assert!(received.lock().unwrap().is_empty(), "far from the quota");
 
     // The tenant is full: the next cycle reads it and alerts; a new user cannot be created.

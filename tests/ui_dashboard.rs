@@ -26,6 +26,8 @@ use serde_json::{Value, json};
 
 #[path = "support/software_renderer.rs"]
 mod software_renderer;
+#[path = "support/webhook_receiver.rs"]
+mod webhook_receiver;
 
 /// "Now" for the dashboard: 2026-11-21 14:03:07Z. Every time in the history is before it.
 const FIXED_NOW_MS: i64 = 1_795_269_787_000;
@@ -1643,34 +1645,8 @@ fn the_first_page_says_at_a_glance_whether_it_is_healthy() {
 
 #[test]
 fn settings_send_a_test_alert_to_the_webhook() {
-    use std::io::{BufRead as _, Read as _, Write as _};
-    // The administrator's webhook: keeps the one POST's body and answers 200.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let received = std::thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
-        let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
-        let mut length = 0;
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            let line = line.trim_end().to_owned();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':')
-                && name.eq_ignore_ascii_case("content-length")
-            {
-                length = value.trim().parse().unwrap();
-            }
-        }
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body).unwrap();
-        (&stream)
-            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-            .unwrap();
-        serde_json::from_slice::<Value>(&body).unwrap()
-    });
+    // The administrator's webhook: keeps each POST's body and answers 200.
+    let (url, received) = webhook_receiver::receiver();
     let runtime = runtime();
     let dir = tempfile::tempdir().unwrap();
     let mut harness = dashboard(&runtime, dir.path(), false);
@@ -1685,7 +1661,9 @@ fn settings_send_a_test_alert_to_the_webhook() {
         shows_containing(harness, "Sent a test alert to")
     });
     assert!(shows(&harness, &format!("Sent a test alert to {url}")));
-    let alert = received.join().unwrap();
+    let alerts = received.lock().unwrap();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let alert = &alerts[0];
     assert_eq!(alert["condition"], "test");
     assert_eq!(alert["state"], "firing");
 }

@@ -121,6 +121,60 @@ fn tenant() -> RunningEmulator {
     .unwrap()
 }
 
+/// An installation `dirsync setup` made (a device code sign-in, password hash sync, a first
+/// sync) of a fresh OU, with its own tenant, home and computer name.
+struct Installed {
+    ou: TestOu,
+    tenant: RunningEmulator,
+    home: tempfile::TempDir,
+    computer: String,
+    /// `dirsync setup --json`'s report.
+    report: Value,
+}
+
+impl Installed {
+    /// Sets up an OU of `users`; `before` runs once the OU exists, before setup.
+    fn set_up(prefix: &str, users: &[&str], before: impl FnOnce(&TestOu)) -> Installed {
+        let ou = TestOu::create(prefix, users);
+        before(&ou);
+        let tenant = tenant();
+        let home = tempfile::tempdir().unwrap();
+        std::fs::write(
+            home.path().join("answers.toml"),
+            answers(lab(), &tenant, &ou),
+        )
+        .unwrap();
+        let mut installed = Installed {
+            ou,
+            tenant,
+            home,
+            computer: unique(COMPUTER_PREFIX),
+            report: Value::Null,
+        };
+        let setup = installed.setup();
+        assert_eq!(setup.status, 0, "{setup:?}");
+        installed.report = document(&setup);
+        installed
+    }
+
+    /// `dirsync setup --answers … --json` with the enterprise admin's password.
+    fn setup(&self) -> Run {
+        let answers = self.home.path().join("answers.toml").display().to_string();
+        self.dirsync(
+            &["setup", "--answers", &answers, "--json"],
+            &[("DIRSYNC_ADMIN_PASSWORD", lab().admin_password.as_str())],
+        )
+    }
+
+    fn dirsync(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        dirsync_in(self.home.path(), &self.computer, args, env)
+    }
+
+    fn client_id(&self) -> String {
+        self.report["client_id"].as_str().unwrap().to_owned()
+    }
+}
+
 #[test]
 fn uninstall_shows_what_it_removes_then_removes_what_setup_made_and_leaves_the_users() {
     let _turn = LAB_TURN
@@ -131,41 +185,37 @@ fn uninstall_shows_what_it_removes_then_removes_what_setup_made_and_leaves_the_u
         lab,
         COMPUTER_PREFIX,
     ));
-    let ou = TestOu::create("unin", &["ann", "ben"]);
-    set_password(&ou, "ann", "Ann-Passw0rd-2026");
-    let tenant = tenant();
-    let home = tempfile::tempdir().unwrap();
-    let computer = unique(COMPUTER_PREFIX);
-    let answers_file = home.path().join("answers.toml");
-    std::fs::write(&answers_file, answers(lab, &tenant, &ou)).unwrap();
-    let admin_env = [("DIRSYNC_ADMIN_PASSWORD", lab.admin_password.as_str())];
-    let answers_arg = answers_file.display().to_string();
-    let setup_args = ["setup", "--answers", answers_arg.as_str(), "--json"];
-
     // An installation, synced, with passwords.
-    let setup = dirsync_in(home.path(), &computer, &setup_args, &admin_env);
-    assert_eq!(setup.status, 0, "{setup:?}");
-    let report = document(&setup);
-    let client_id = report["client_id"].as_str().unwrap().to_owned();
+    let installed = Installed::set_up("unin", &["ann", "ben"], |ou| {
+        set_password(ou, "ann", "Ann-Passw0rd-2026");
+    });
+    let (ou, tenant, home, computer) = (
+        &installed.ou,
+        &installed.tenant,
+        &installed.home,
+        installed.computer.as_str(),
+    );
+    let admin_env = [("DIRSYNC_ADMIN_PASSWORD", lab.admin_password.as_str())];
+    let client_id = installed.client_id();
     let passwords = dirsync_in(
         home.path(),
-        &computer,
+        computer,
         &["sync", "--passwords", "--json"],
         &[],
     );
     assert_eq!(passwords.status, 0, "{passwords:?}");
     assert_eq!(
-        sign_in_to(&tenant, &ou.upn("ann"), "Ann-Passw0rd-2026"),
+        sign_in_to(tenant, &ou.upn("ann"), "Ann-Passw0rd-2026"),
         Ok(())
     );
     let config = Config::load(&home.path().join("config.toml")).unwrap();
     let secret_keys = [config.app_credential_key(), config.service_account_key()];
     let account_password = OsKeyring.load(&secret_keys[1]).unwrap().unwrap();
-    let accounts = accounts_of(lab, &computer);
+    let accounts = accounts_of(lab, computer);
     assert_eq!(accounts.len(), 1, "{accounts:?}");
     let (account_dn, account_sid) = accounts[0].clone();
     assert!(
-        dacls(lab, &ou).contains(&account_sid),
+        dacls(lab, ou).contains(&account_sid),
         "setup gave {account_sid} rights"
     );
     let app_exists = || {
@@ -177,7 +227,7 @@ fn uninstall_shows_what_it_removes_then_removes_what_setup_made_and_leaves_the_u
     assert!(app_exists());
 
     // The preview: what goes and what stays, and nothing removed without --yes.
-    let preview = dirsync_in(home.path(), &computer, &["uninstall"], &[]);
+    let preview = dirsync_in(home.path(), computer, &["uninstall"], &[]);
     assert_eq!(preview.status, 0, "{preview:?}");
     assert!(preview.stdout.contains("will remove"), "{}", preview.stdout);
     assert!(preview.stdout.contains(&account_dn), "{}", preview.stdout);
@@ -190,7 +240,7 @@ fn uninstall_shows_what_it_removes_then_removes_what_setup_made_and_leaves_the_u
         preview.stdout
     );
     assert!(preview.stdout.contains("Nothing was removed"));
-    let preview_json = dirsync_in(home.path(), &computer, &["uninstall", "--json"], &[]);
+    let preview_json = dirsync_in(home.path(), computer, &["uninstall", "--json"], &[]);
     assert_eq!(preview_json.status, 0, "{preview_json:?}");
     let shown = document(&preview_json);
     assert_eq!(shown["preview"]["sync_app"], client_id.as_str());
@@ -199,7 +249,7 @@ fn uninstall_shows_what_it_removes_then_removes_what_setup_made_and_leaves_the_u
     assert!(rights_on.contains(&lab.base_dn), "{shown}");
 
     // Refused before anything changes: no admin named, a wrong admin password.
-    let no_admin = dirsync_in(home.path(), &computer, &["uninstall", "--yes"], &admin_env);
+    let no_admin = dirsync_in(home.path(), computer, &["uninstall", "--yes"], &admin_env);
     assert_eq!(no_admin.status, 2, "{no_admin:?}");
     assert!(
         no_admin.stderr.contains("--admin-user"),
@@ -208,19 +258,19 @@ fn uninstall_shows_what_it_removes_then_removes_what_setup_made_and_leaves_the_u
     );
     let wrong = dirsync_in(
         home.path(),
-        &computer,
+        computer,
         &["uninstall", "--yes", "--admin-user", &lab.admin_upn],
         &[("DIRSYNC_ADMIN_PASSWORD", "not-the-password")],
     );
     assert_ne!(wrong.status, 0, "{wrong:?}");
-    assert_eq!(accounts_of(lab, &computer).len(), 1, "nothing was removed");
+    assert_eq!(accounts_of(lab, computer).len(), 1, "nothing was removed");
     assert!(app_exists());
     assert!(home.path().join("config.toml").exists());
 
     // The removal.
     let removed = dirsync_in(
         home.path(),
-        &computer,
+        computer,
         &[
             "uninstall",
             "--yes",
@@ -243,9 +293,9 @@ fn uninstall_shows_what_it_removes_then_removes_what_setup_made_and_leaves_the_u
         );
     }
 
-    assert!(accounts_of(lab, &computer).is_empty(), "no MSOL_ account");
+    assert!(accounts_of(lab, computer).is_empty(), "no MSOL_ account");
     assert!(
-        !dacls(lab, &ou).contains(&account_sid),
+        !dacls(lab, ou).contains(&account_sid),
         "no right names the account"
     );
     assert!(!app_exists(), "no sync app");
@@ -280,14 +330,14 @@ fn uninstall_shows_what_it_removes_then_removes_what_setup_made_and_leaves_the_u
         assert_eq!(user["accountEnabled"], true);
     }
     assert_eq!(
-        sign_in_to(&tenant, &ou.upn("ann"), "Ann-Passw0rd-2026"),
+        sign_in_to(tenant, &ou.upn("ann"), "Ann-Passw0rd-2026"),
         Ok(())
     );
 
     // The audit trail keeps the uninstall; a run says dirsync is not set up.
-    let audit = dirsync_in(home.path(), &computer, &["audit", "--json"], &[]);
+    let audit = dirsync_in(home.path(), computer, &["audit", "--json"], &[]);
     assert!(audit.stdout.contains("uninstalled"), "{}", audit.stdout);
-    let sync = dirsync_in(home.path(), &computer, &["sync"], &[]);
+    let sync = dirsync_in(home.path(), computer, &["sync"], &[]);
     assert_eq!(sync.status, 2, "{sync:?}");
     assert!(sync.stderr.contains("not set up"), "{}", sync.stderr);
 
@@ -295,7 +345,7 @@ fn uninstall_shows_what_it_removes_then_removes_what_setup_made_and_leaves_the_u
     // The users join again by their address; the group the first installation made is an
     // ordinary cloud group now, which a new installation takes over only when told to (exit 3,
     // an object error).
-    let again = dirsync_in(home.path(), &computer, &setup_args, &admin_env);
+    let again = installed.setup();
     assert_eq!(again.status, 3, "{again:?}");
     let report = document(&again);
     let errors = report["first_run"]["errors"].as_array().unwrap();
@@ -319,22 +369,14 @@ fn a_removal_whose_answer_was_lost_finishes_when_run_again() {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let lab = lab();
-    let ou = TestOu::create("unlost", &["cam"]);
-    let tenant = tenant();
-    let home = tempfile::tempdir().unwrap();
-    let computer = unique(COMPUTER_PREFIX);
-    let answers_file = home.path().join("answers.toml");
-    std::fs::write(&answers_file, answers(lab, &tenant, &ou)).unwrap();
-    let admin_env = [("DIRSYNC_ADMIN_PASSWORD", lab.admin_password.as_str())];
-    let answers_arg = answers_file.display().to_string();
-    let setup = dirsync_in(
-        home.path(),
-        &computer,
-        &["setup", "--answers", answers_arg.as_str(), "--json"],
-        &admin_env,
+    let installed = Installed::set_up("unlost", &["cam"], |_| {});
+    let (tenant, home, computer) = (
+        &installed.tenant,
+        &installed.home,
+        installed.computer.as_str(),
     );
-    assert_eq!(setup.status, 0, "{setup:?}");
-    let client_id = document(&setup)["client_id"].as_str().unwrap().to_owned();
+    let admin_env = [("DIRSYNC_ADMIN_PASSWORD", lab.admin_password.as_str())];
+    let client_id = installed.client_id();
     let remove = [
         "uninstall",
         "--yes",
@@ -350,7 +392,7 @@ fn a_removal_whose_answer_was_lost_finishes_when_run_again() {
         }))
         .unwrap();
     let failed_before = tenant.stats().failed_5xx;
-    let removed = dirsync_in(home.path(), &computer, &remove, &admin_env);
+    let removed = dirsync_in(home.path(), computer, &remove, &admin_env);
     tenant.set_faults(None).unwrap();
     assert!(
         tenant.stats().failed_5xx > failed_before,
@@ -365,11 +407,11 @@ fn a_removal_whose_answer_was_lost_finishes_when_run_again() {
             .iter()
             .any(|app| app["appId"] == client_id.as_str())
     );
-    assert!(accounts_of(lab, &computer).is_empty(), "no MSOL_ account");
+    assert!(accounts_of(lab, computer).is_empty(), "no MSOL_ account");
     assert!(!home.path().join("config.toml").exists());
 
     // Once removed, there is nothing left to remove.
-    let again = dirsync_in(home.path(), &computer, &remove, &admin_env);
+    let again = dirsync_in(home.path(), computer, &remove, &admin_env);
     assert_eq!(again.status, 2, "{again:?}");
     assert!(
         again.stderr.contains("nothing to remove"),
@@ -420,23 +462,18 @@ fn stop_synchronizing_in_the_dashboard_shows_what_goes_then_removes_it() {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let lab = lab();
-    let ou = TestOu::create("unui", &["dee"]);
-    let tenant = tenant();
-    let home = tempfile::tempdir().unwrap();
-    let computer = unique(COMPUTER_PREFIX);
-    let answers_file = home.path().join("answers.toml");
-    std::fs::write(&answers_file, answers(lab, &tenant, &ou)).unwrap();
-    let answers_arg = answers_file.display().to_string();
-    let setup = dirsync_in(
-        home.path(),
-        &computer,
-        &["setup", "--answers", answers_arg.as_str(), "--json"],
-        &[("DIRSYNC_ADMIN_PASSWORD", lab.admin_password.as_str())],
+    let installed = Installed::set_up("unui", &["dee"], |_| {});
+    let (ou, tenant, home, computer) = (
+        &installed.ou,
+        &installed.tenant,
+        &installed.home,
+        installed.computer.as_str(),
     );
-    assert_eq!(setup.status, 0, "{setup:?}");
-    let report = document(&setup);
-    let client_id = report["client_id"].as_str().unwrap().to_owned();
-    let account_dn = report["service_account"]["dn"].as_str().unwrap().to_owned();
+    let client_id = installed.client_id();
+    let account_dn = installed.report["service_account"]["dn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -509,7 +546,7 @@ fn stop_synchronizing_in_the_dashboard_shows_what_goes_then_removes_it() {
         "the password is not on the screen"
     );
 
-    assert!(accounts_of(lab, &computer).is_empty(), "no MSOL_ account");
+    assert!(accounts_of(lab, computer).is_empty(), "no MSOL_ account");
     assert!(
         !tenant
             .objects("applications")

@@ -372,6 +372,16 @@ impl From<crate::runner::RunError> for CliError {
     }
 }
 
+impl From<crate::setup::SetupFailure> for CliError {
+    fn from(failure: crate::setup::SetupFailure) -> Self {
+        if failure.is_bad_input() {
+            CliError::BadInput(failure.to_string())
+        } else {
+            CliError::Failed(failure.to_string())
+        }
+    }
+}
+
 impl From<DirectoryError> for CliError {
     fn from(error: DirectoryError) -> Self {
         if error.is_bad_input() {

@@ -55,11 +55,7 @@ pub async fn run(args: SetupArgs, home: &Home) -> Result<u8, CliError> {
         &home.secrets(),
         &mut StderrProgress { steps: STEPS },
     )
-    .await
-    .map_err(|failure| match failure {
-        failure if failure.is_bad_input() => CliError::BadInput(failure.to_string()),
-        failure => CliError::Failed(failure.to_string()),
-    })?;
+    .await?;
 
     SqliteStore::open(&home.state_db)
         .and_then(|store| crate::setup::start_options_over(&checked.answers.options, &store))

@@ -8,15 +8,12 @@ use super::setup::{StderrProgress, read_secret};
 use super::{CliError, EXIT_SUCCESS, UninstallArgs};
 use crate::home::Home;
 use crate::runner::audit;
-use crate::setup::SetupFailure;
 use crate::setup::uninstall::{
     UNINSTALL_STEPS, UninstallInputs, UninstallPreview, preview, uninstall,
 };
 
 pub async fn run(args: &UninstallArgs, home: &Home) -> Result<u8, CliError> {
-    let shown = preview(home, args.clear_immutable_ids)
-        .await
-        .map_err(failure)?;
+    let shown = preview(home, args.clear_immutable_ids).await?;
     if !args.json {
         print!("{}", preview_text(&shown));
     }
@@ -67,9 +64,7 @@ pub async fn run(args: &UninstallArgs, home: &Home) -> Result<u8, CliError> {
     let mut progress = StderrProgress {
         steps: UNINSTALL_STEPS,
     };
-    let report = uninstall(home, &inputs, &mut progress)
-        .await
-        .map_err(failure)?;
+    let report = uninstall(home, &inputs, &mut progress).await?;
     audit::record_or_log(
         home,
         audit::Source::Cli,
@@ -92,15 +87,6 @@ pub async fn run(args: &UninstallArgs, home: &Home) -> Result<u8, CliError> {
         }
     }
     Ok(EXIT_SUCCESS)
-}
-
-#[allow(clippy::needless_pass_by_value)] // used as `map_err(failure)`
-fn failure(failure: SetupFailure) -> CliError {
-    if failure.is_bad_input() {
-        CliError::BadInput(failure.to_string())
-    } else {
-        CliError::Failed(failure.to_string())
-    }
 }
 
 fn to_json(value: &serde_json::Value) -> Result<String, CliError> {
