@@ -125,6 +125,7 @@ fn write_config(dir: &Path) {
             service_principal_id: None,
             credential_expires_at: None,
             certificate_thumbprint: None,
+            directory_extensions: Vec::new(),
         },
         directory: DirectoryConfig {
             server: "ldaps://dc.corp.example:636".to_owned(),
@@ -144,6 +145,7 @@ fn write_config(dir: &Path) {
             excluded: vec![],
         },
         monitoring: Default::default(),
+        rules: Default::default(),
     };
     let path = dir.join("config.toml");
     config.save(&path).unwrap();

@@ -311,6 +311,7 @@ impl Installation {
                 service_principal_id: None,
                 credential_expires_at: None,
                 certificate_thumbprint: None,
+                directory_extensions: Vec::new(),
             },
             directory: DirectoryConfig {
                 server: lab.ldaps_url.clone(),
@@ -330,6 +331,7 @@ impl Installation {
                 excluded: Vec::new(),
             },
             monitoring: Default::default(),
+            rules: Default::default(),
         };
         let home = tempfile::tempdir().unwrap();
         config.save(&home.path().join("config.toml")).unwrap();

@@ -4,7 +4,10 @@
 //!
 //! - first run: no links, an empty cloud: everything is created;
 //! - steady state: every object linked as last exported, 1 % changed: 1 % is updated;
-//! - rejoin: no links (a lost state.db), the cloud holds every object: every one is matched.
+//! - rejoin: no links (a lost state.db), the cloud holds every object: every one is matched;
+//! - steady state with sync rules: as steady state, with ten scoping rules decided for every
+//!   object (nine excludes that hold for none, then an include) and five expression mappings in
+//!   the attribute flow (README, "Sync rules"); its time is beside the default flow's above.
 //!
 //! Each scenario runs in its own child process so that its peak memory (VmHWM) is its own. Prints
 //! figures beside the targets (under 10 s, under 300 MB); asserts the plan's shape, never a time.
@@ -24,7 +27,9 @@ use dirsync::directory::Dn;
 use dirsync::directory::objects::DirectoryObject;
 use dirsync::engine::attribute_flow::{TenantDomains, cloud_shape};
 use dirsync::engine::plan::{JoinKind, Operation, Plan, PlanInput, PlanOptions, plan};
+use dirsync::engine::rule_scope::{RuleSets, decide_object};
 use dirsync::guid::Guid;
+use dirsync::rules::{RulesConfig, SyncRules, compile};
 use dirsync::store::sync_state::Link;
 use serde_json::{Value, json};
 
@@ -35,7 +40,7 @@ const GROUP_EVERY: usize = 20;
 const MEMBERS_PER_GROUP: usize = 20;
 /// One object in this many changes between runs (steady state).
 const CHANGE_EVERY: usize = 100;
-const SCENARIOS: &[&str] = &["first-run", "steady-state", "rejoin"];
+const SCENARIOS: &[&str] = &["first-run", "steady-state", "rejoin", "steady-state-rules"];
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -74,14 +79,19 @@ fn run_scenario(scenario: &str, count: usize) {
         verified: vec!["contoso.test".to_owned()],
         initial: "contoso.onmicrosoft.com".to_owned(),
     };
+    let rules = if scenario == "steady-state-rules" {
+        bench_rules()
+    } else {
+        SyncRules::default()
+    };
     let mut objects = directory_objects(count);
     let mut links = HashMap::new();
     let mut cloud = Vec::new();
     let mut changed = 0;
     match scenario {
         "first-run" => {}
-        "steady-state" => {
-            links = links_as_exported(&objects, &domains);
+        "steady-state" | "steady-state-rules" => {
+            links = links_as_exported(&objects, &domains, &rules);
             changed = change_some(&mut objects);
         }
         "rejoin" => cloud = cloud_objects(&objects, &domains),
@@ -97,6 +107,15 @@ fn run_scenario(scenario: &str, count: usize) {
     let create_intents: std::collections::HashSet<_> =
         objects.iter().map(|object| object.anchor).collect();
     let started = Instant::now();
+    // The import decides the scoping rules for each object it reads; timed with the plan, as
+    // both are the synchronization a run waits for.
+    let sets = RuleSets::default();
+    let in_scope = objects
+        .iter()
+        .filter(|object| decide_object(&rules, &sets, object).in_scope)
+        .count();
+    assert_eq!(in_scope, objects.len(), "the bench's rules keep every object");
+    let scoping_time = started.elapsed();
     let result = plan(&PlanInput {
         objects: &objects,
         gone: &[],
@@ -108,6 +127,7 @@ fn run_scenario(scenario: &str, count: usize) {
         confirmed_group_matches: &HashMap::new(),
         held_disabled: &std::collections::HashSet::new(),
         domains: &domains,
+        rules: &rules,
         options: &options,
         now_ms: 0,
     });
@@ -117,6 +137,13 @@ fn run_scenario(scenario: &str, count: usize) {
     check_plan(scenario, &result, count, changed);
     println!();
     println!("  {scenario}: {}", summary(&result));
+    if scenario == "steady-state-rules" {
+        println!(
+            "    of which scoping {:>6.2} s   (10 rules for {} objects; the plan then applied 5 expression mappings)",
+            scoping_time.as_secs_f64(),
+            objects.len()
+        );
+    }
     println!(
         "    plan            {:>8.2} s   (target under {TARGET_SECS} s)   {}",
         plan_time.as_secs_f64(),
@@ -348,7 +375,75 @@ fn group(index: usize, members: Vec<String>) -> DirectoryObject {
 }
 
 /// What the store would hold after a run exported every object as it is now.
-fn links_as_exported(objects: &[DirectoryObject], domains: &TenantDomains) -> HashMap<Guid, Link> {
+/// Ten scoping rules that keep every synthetic object after deciding all ten, and five
+/// expression mappings.
+fn bench_rules() -> SyncRules {
+    let text = r#"
+        [[users.scoping]]
+        action = "exclude"
+        attribute = "description"
+        operator = "starts-with"
+        value = "svc-"
+        [[users.scoping]]
+        action = "exclude"
+        attribute = "title"
+        operator = "equals"
+        value = "Contractor"
+        [[users.scoping]]
+        action = "exclude"
+        attribute = "department"
+        operator = "ends-with"
+        value = "(old)"
+        [[users.scoping]]
+        action = "exclude"
+        attribute = "employeeID"
+        operator = "matches"
+        value = "^X[0-9]+$"
+        [[users.scoping]]
+        action = "exclude"
+        attribute = "extensionAttribute1"
+        operator = "present"
+        [[users.scoping]]
+        action = "exclude"
+        attribute = "company"
+        operator = "equals"
+        value = "Fabrikam"
+        [[users.scoping]]
+        action = "exclude"
+        attribute = "mail"
+        operator = "ends-with"
+        value = "@fabrikam.test"
+        [[users.scoping]]
+        action = "exclude"
+        attribute = "l"
+        operator = "equals"
+        value = "Nowhere"
+        [[users.scoping]]
+        action = "exclude"
+        attribute = "sAMAccountName"
+        operator = "starts-with"
+        value = "test-"
+        [[users.scoping]]
+        action = "include"
+        attribute = "userPrincipalName"
+        operator = "present"
+        [users.mappings]
+        displayName = 'Join(" ", [givenName], [sn])'
+        department = 'ToUpper(Trim([department]))'
+        jobTitle = 'IIF(IsPresent([title]), [title], "Staff")'
+        employeeType = 'Switch([company], "Other", "Contoso", "Employee")'
+        "onPremisesExtensionAttributes.extensionAttribute1" = 'Left([employeeID], 4)'
+    "#;
+    let mut rules = compile(&toml::from_str::<RulesConfig>(text).unwrap()).unwrap();
+    rules.extension_app_id = "0123456789abcdef0123456789abcdef".to_owned();
+    rules
+}
+
+fn links_as_exported(
+    objects: &[DirectoryObject],
+    domains: &TenantDomains,
+    rules: &SyncRules,
+) -> HashMap<Guid, Link> {
     let anchor_by_dn: HashMap<&str, Guid> = objects
         .iter()
         .map(|object| (object.dn.normalized(), object.anchor))
@@ -357,7 +452,7 @@ fn links_as_exported(objects: &[DirectoryObject], domains: &TenantDomains) -> Ha
     objects
         .iter()
         .map(|object| {
-            let shape = cloud_shape(object, domains);
+            let shape = cloud_shape(object, domains, rules);
             let link = Link {
                 anchor: object.anchor,
                 kind: object.kind,
@@ -400,7 +495,7 @@ fn cloud_objects(objects: &[DirectoryObject], domains: &TenantDomains) -> Vec<Cl
     objects
         .iter()
         .map(|object| {
-            let mut properties = cloud_shape(object, domains).properties;
+            let mut properties = cloud_shape(object, domains, &SyncRules::default()).properties;
             properties.insert("id".to_owned(), json!(cloud_id(object.anchor)));
             let kind = match object.kind {
                 ObjectKind::User => {

@@ -13,6 +13,7 @@ use crate::directory::scope::SyncScope;
 use crate::directory::service_account::KnownAccount;
 use crate::directory::{DirectoryError, DirectoryTarget, Dn};
 use crate::guid::Guid;
+use crate::rules::{RulesConfig, SyncRules};
 use crate::tls::TlsTrust;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,6 +26,14 @@ pub struct Config {
     pub scope: ScopeConfig,
     #[serde(default, skip_serializing_if = "MonitoringConfig::is_default")]
     pub monitoring: MonitoringConfig,
+    /// Sync rules (README, "Sync rules"): scoping beyond the OUs and attribute mappings; empty:
+    /// the OU scope and the default flow.
+    #[serde(default, skip_serializing_if = "rules_are_default")]
+    pub rules: RulesConfig,
+}
+
+fn rules_are_default(rules: &RulesConfig) -> bool {
+    *rules == RulesConfig::default()
 }
 
 /// What `dirsync service` serves for monitoring (README, "Monitoring").
@@ -210,6 +219,10 @@ pub struct CloudConfig {
     /// Without it (an existing app the answers named), with a client secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate_thumbprint: Option<String>,
+    /// The directory extensions setup registered on the sync app for the sync rules, by short
+    /// name (Graph's property is `extension_<appId without hyphens>_<name>`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub directory_extensions: Vec<String>,
 }
 
 /// The domain controller and the service account dirsync reads it as.
@@ -519,6 +532,7 @@ impl Config {
                     .to_owned(),
             ));
         }
+        crate::rules::compile(&self.rules).map_err(|error| invalid(&error.field, error.message))?;
         if self.options.deletion_threshold_percent > 100 {
             return Err(invalid(
                 "options.deletion_threshold_percent",
@@ -556,10 +570,20 @@ impl Config {
         )
     }
 
-    /// The scope as DNs (validated by [`Config::validate`]; invalid entries are skipped).
+    /// The scope as DNs (validated by [`Config::validate`]; invalid entries are skipped),
+    /// reading what the sync rules name too.
     pub fn scope(&self) -> SyncScope {
         let parse = |dns: &[String]| dns.iter().filter_map(|dn| Dn::parse(dn).ok()).collect();
         SyncScope::new(parse(&self.scope.included), parse(&self.scope.excluded))
+            .reading(&self.sync_rules().attributes())
+    }
+
+    /// The sync rules, checked (validated by [`Config::validate`]; a set that no longer checks
+    /// is empty here, which only a configuration changed behind `validate` could cause).
+    pub fn sync_rules(&self) -> SyncRules {
+        let mut rules = crate::rules::compile(&self.rules).unwrap_or_default();
+        rules.extension_app_id = self.cloud.client_id.replace('-', "");
+        rules
     }
 
     pub fn naming_context(&self) -> Dn {

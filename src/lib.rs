@@ -19,6 +19,7 @@ pub mod log_events;
 pub mod object_kind;
 pub mod run_lock;
 pub mod run_report;
+pub mod rules;
 pub mod runner;
 pub mod secret;
 pub mod secret_store;

@@ -297,6 +297,7 @@ fn write_home(dir: &Path) {
             service_principal_id: None,
             credential_expires_at: None,
             certificate_thumbprint: None,
+            directory_extensions: Vec::new(),
         },
         directory: DirectoryConfig {
             server: "ldaps://dc1.corp.dirsync.test".to_owned(),
@@ -321,6 +322,7 @@ fn write_home(dir: &Path) {
             excluded: vec![EXCLUDED_OU.to_owned()],
         },
         monitoring: Default::default(),
+        rules: Default::default(),
     };
     config.save(&dir.join("config.toml")).unwrap();
 

@@ -3,8 +3,8 @@
 //! is refused with the character or the field it is about (exit status 2).
 
 use super::{CliError, EXIT_SUCCESS, RulesTestArgs};
-use crate::engine::expression::Expression;
-use crate::engine::scoping::{RuleAction, ScopingRule};
+use crate::rules::expression::Expression;
+use crate::rules::scoping::{RuleAction, ScopingRule};
 use crate::home::Home;
 use crate::runner::rules::{RulesTest, RulesToTest, test_rules};
 

@@ -704,3 +704,86 @@ mod tests {
         assert_eq!(client_secret_key("ABC-1"), "cloud-app-secret:abc-1");
     }
 }
+
+/// A directory extension the sync rules write: its short name and the object types it is for
+/// (`User`, `Group`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WantedExtension {
+    pub name: String,
+    pub target_objects: Vec<&'static str>,
+}
+
+/// Registers on the sync app (its application object id) each directory extension the sync
+/// rules write that it does not have yet, as String properties; returns the names registered
+/// now. Listed first, so that a setup run again registers nothing twice; a POST whose answer
+/// was lost and then refused as a duplicate is found by listing again.
+/// https://learn.microsoft.com/en-us/graph/api/application-post-extensionproperty?view=graph-rest-1.0
+pub async fn register_directory_extensions(
+    admin: &GraphClient,
+    application_id: &str,
+    client_id: &str,
+    wanted: &[WantedExtension],
+) -> Result<Vec<String>, CloudSetupError> {
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let prefix = format!("extension_{}_", client_id.replace('-', ""));
+    let registered = |listed: &Option<Value>| -> Vec<String> {
+        listed
+            .as_ref()
+            .and_then(|listed| listed.get("value"))
+            .and_then(Value::as_array)
+            .map(|properties| {
+                properties
+                    .iter()
+                    .filter_map(|property| property.get("name").and_then(Value::as_str))
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let list = GraphRequest::get(&["applications", application_id, "extensionProperties"]);
+    let listed = admin
+        .send(&list)
+        .await
+        .map_err(step("reading the sync app's directory extensions"))?;
+    let existing = registered(&listed);
+    let mut made = Vec::new();
+    for extension in wanted {
+        let full_name = format!("{prefix}{}", extension.name);
+        if existing.iter().any(|name| name.eq_ignore_ascii_case(&full_name)) {
+            continue;
+        }
+        let body = json!({
+            "name": extension.name,
+            "dataType": "String",
+            "targetObjects": extension.target_objects,
+        });
+        let posted = admin
+            .send(
+                &GraphRequest::new(
+                    Method::Post,
+                    &["applications", application_id, "extensionProperties"],
+                )
+                .with_body(body),
+            )
+            .await;
+        if let Err(error) = posted {
+            let now = admin
+                .send(&list)
+                .await
+                .map_err(step("reading the sync app's directory extensions"))?;
+            if !registered(&now)
+                .iter()
+                .any(|name| name.eq_ignore_ascii_case(&full_name))
+            {
+                return Err(CloudSetupError::Graph {
+                    step: "registering a directory extension on the sync app",
+                    source: error,
+                });
+            }
+        }
+        made.push(full_name);
+    }
+    Ok(made)
+}

@@ -142,7 +142,7 @@ pub async fn read_changes(
     scope: &SyncScope,
     cookie: &DirSyncCookie,
 ) -> Result<ChangeBatch, DirectoryError> {
-    let mut attributes: Vec<&str> = OBJECT_ATTRIBUTES.to_vec();
+    let mut attributes: Vec<&str> = scope.attributes();
     attributes.extend(["parentGUID", "isDeleted"]);
     let (entries, cookie, more_results) = dirsync_search(
         connection,
@@ -158,7 +158,7 @@ pub async fn read_changes(
     // future from being `Send`).
     let pending: Vec<_> = reported
         .iter()
-        .map(|change| reread(connection, change))
+        .map(|change| reread(connection, change, scope))
         .collect();
     let rereads: Vec<Result<Option<SearchEntry>, DirectoryError>> = futures::stream::iter(pending)
         .buffered(REREADS_IN_FLIGHT)
@@ -183,7 +183,7 @@ pub async fn read_changes(
             }
             continue;
         }
-        let Some(object) = DirectoryObject::from_entry(&current) else {
+        let Some(object) = DirectoryObject::from_entry(&current, scope.also_read()) else {
             continue;
         };
         if !scope.contains(&object.dn) || object.is_system_object() {
@@ -248,7 +248,7 @@ impl<'a> FullImport<'a> {
                 self.current = Some(PagedSearch::new(base));
             }
             let search = self.current.as_mut().expect("set above");
-            match search.next_page(self.connection).await? {
+            match search.next_page(self.connection, self.scope).await? {
                 None => self.current = None,
                 Some(entries) => {
                     let page = objects_in_scope(self.connection, entries, self.scope).await?;
@@ -279,6 +279,7 @@ impl PagedSearch {
     async fn next_page(
         &mut self,
         connection: &DirectoryConnection,
+        scope: &SyncScope,
     ) -> Result<Option<Vec<SearchEntry>>, DirectoryError> {
         if self.done {
             return Ok(None);
@@ -289,7 +290,7 @@ impl PagedSearch {
                 self.base.as_str(),
                 Scope::Subtree,
                 USERS_AND_GROUPS_FILTER,
-                OBJECT_ATTRIBUTES,
+                &scope.attributes(),
                 PAGE_SIZE,
                 &self.cookie,
             )
@@ -308,7 +309,7 @@ async fn objects_in_scope(
     let mut page = Vec::with_capacity(entries.len());
     for mut entry in entries {
         complete_ranged_values(connection, &mut entry).await?;
-        if let Some(object) = DirectoryObject::from_entry(&entry)
+        if let Some(object) = DirectoryObject::from_entry(&entry, scope.also_read())
             && scope.contains(&object.dn)
             && !object.is_system_object()
         {
@@ -331,10 +332,10 @@ async fn reimport_subtree(
     })?;
     let mut search = PagedSearch::new(base);
     let mut changes = Vec::new();
-    while let Some(entries) = search.next_page(connection).await? {
+    while let Some(entries) = search.next_page(connection, scope).await? {
         for mut entry in entries {
             complete_ranged_values(connection, &mut entry).await?;
-            let Some(object) = DirectoryObject::from_entry(&entry) else {
+            let Some(object) = DirectoryObject::from_entry(&entry, scope.also_read()) else {
                 continue;
             };
             if scope.contains(&object.dn) && !object.is_system_object() {
@@ -513,13 +514,14 @@ fn is_container(classes: &[String]) -> bool {
 async fn reread(
     connection: &DirectoryConnection,
     change: &ReportedChange,
+    scope: &SyncScope,
 ) -> Result<Option<SearchEntry>, DirectoryError> {
     if change.deleted {
         return Ok(None);
     }
-    let attributes: Vec<&str> = OBJECT_ATTRIBUTES
-        .iter()
-        .copied()
+    let attributes: Vec<&str> = scope
+        .attributes()
+        .into_iter()
         .filter(|name| change.needs_all_members() || *name != "member")
         .collect();
     let base = format!("<GUID={}>", change.anchor);

@@ -44,6 +44,25 @@ pub const OBJECT_ATTRIBUTES: &[&str] = &[
     "co",
     "c",
     "employeeID",
+    // Where a licence is used (Exchange's schema; else c), and Exchange's custom attributes
+    // (onPremisesExtensionAttributes). A forest without Exchange's schema has none of them: the
+    // domain controller leaves an attribute it does not know out of the answer.
+    "msExchUsageLocation",
+    "extensionAttribute1",
+    "extensionAttribute2",
+    "extensionAttribute3",
+    "extensionAttribute4",
+    "extensionAttribute5",
+    "extensionAttribute6",
+    "extensionAttribute7",
+    "extensionAttribute8",
+    "extensionAttribute9",
+    "extensionAttribute10",
+    "extensionAttribute11",
+    "extensionAttribute12",
+    "extensionAttribute13",
+    "extensionAttribute14",
+    "extensionAttribute15",
     "manager",
     "description",
     "groupType",
@@ -83,9 +102,18 @@ pub struct DirectoryObject {
 }
 
 impl DirectoryObject {
-    /// Builds a typed object from an entry. Returns `None` for entries that are neither a user nor
-    /// a group (computers, OUs, contacts) or carry no readable objectGUID.
-    pub fn from_entry(entry: &SearchEntry) -> Option<DirectoryObject> {
+    /// Builds a typed object from an entry, keeping [`OBJECT_ATTRIBUTES`] and `also_read` (the
+    /// sync rules' attributes, spelt as they name them). Returns `None` for entries that are
+    /// neither a user nor a group (computers, OUs, contacts) or carry no readable objectGUID.
+    pub fn from_entry(entry: &SearchEntry, also_read: &[String]) -> Option<DirectoryObject> {
+        let canonical_name = |name: &str| -> Option<String> {
+            canonical_name(name).map(str::to_owned).or_else(|| {
+                also_read
+                    .iter()
+                    .find(|wanted| wanted.eq_ignore_ascii_case(name))
+                    .cloned()
+            })
+        };
         let kind = kind_of(forest::values(entry, "objectClass"))?;
         let anchor = guid_value(entry, "objectGUID")?;
         let dn = Dn::parse(&entry.dn).ok()?;
@@ -95,21 +123,21 @@ impl DirectoryObject {
             let Some(canonical) = canonical_name(name) else {
                 continue;
             };
-            if BINARY_ATTRIBUTES.contains(&canonical) {
+            if BINARY_ATTRIBUTES.contains(&canonical.as_str()) {
                 continue;
             }
-            attributes.insert(canonical.to_owned(), values.clone());
+            attributes.insert(canonical, values.clone());
         }
         for (name, values) in &entry.bin_attrs {
             let Some(canonical) = canonical_name(name) else {
                 continue;
             };
-            if BINARY_ATTRIBUTES.contains(&canonical) {
+            if BINARY_ATTRIBUTES.contains(&canonical.as_str()) {
                 continue;
             }
             for value in values {
                 problems.push(ValueProblem {
-                    attribute: canonical.to_owned(),
+                    attribute: canonical.clone(),
                     problem: format!(
                         "a value of {} bytes is not valid UTF-8 text and was left out",
                         value.len()
@@ -132,9 +160,18 @@ impl DirectoryObject {
 
     /// All values of an attribute (empty when absent).
     pub fn values(&self, attribute: &str) -> &[String] {
-        self.attributes
+        match self
+            .attributes
             .get(canonical_name(attribute).unwrap_or(attribute))
-            .map_or(&[], Vec::as_slice)
+        {
+            Some(values) => values,
+            // An attribute the sync rules read, spelt as they name it (any case).
+            None => self
+                .attributes
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(attribute))
+                .map_or(&[], |(_, values)| values.as_slice()),
+        }
     }
 
     pub fn first(&self, attribute: &str) -> Option<&str> {
@@ -259,7 +296,7 @@ mod tests {
             ],
             &[("objectGUID", vec![GUID_WIRE.to_vec()])],
         );
-        let object = DirectoryObject::from_entry(&user).expect("a user");
+        let object = DirectoryObject::from_entry(&user, &[]).expect("a user");
         assert_eq!(object.kind, ObjectKind::User);
         assert_eq!(object.first("displayName"), Some("Plain User"));
         assert_eq!(object.values("proxyaddresses").len(), 2);
@@ -281,7 +318,7 @@ mod tests {
             ],
             &[],
         );
-        let object = DirectoryObject::from_entry(&group).expect("a group");
+        let object = DirectoryObject::from_entry(&group, &[]).expect("a group");
         assert_eq!(object.kind, ObjectKind::Group);
         assert_eq!(object.anchor.to_wire(), ascii_guid);
         assert!(!object.attributes.contains_key("objectGUID"));
@@ -297,7 +334,7 @@ mod tests {
                 ("displayName", vec![vec![0xff, 0xfe, 0x41]]),
             ],
         );
-        let object = DirectoryObject::from_entry(&user).expect("a user");
+        let object = DirectoryObject::from_entry(&user, &[]).expect("a user");
         assert_eq!(object.problems.len(), 1);
         assert_eq!(object.problems[0].attribute, "displayName");
         assert!(object.problems[0].problem.contains("not valid UTF-8"));
@@ -312,15 +349,15 @@ mod tests {
             &[("objectClass", &["user", "computer"])],
             &guid,
         );
-        assert!(DirectoryObject::from_entry(&computer).is_none());
+        assert!(DirectoryObject::from_entry(&computer, &[]).is_none());
         let ou = entry(
             "OU=X,DC=corp,DC=test",
             &[("objectClass", &["organizationalUnit"])],
             &guid,
         );
-        assert!(DirectoryObject::from_entry(&ou).is_none());
+        assert!(DirectoryObject::from_entry(&ou, &[]).is_none());
         let no_guid = entry("CN=U,DC=corp,DC=test", &[("objectClass", &["user"])], &[]);
-        assert!(DirectoryObject::from_entry(&no_guid).is_none());
+        assert!(DirectoryObject::from_entry(&no_guid, &[]).is_none());
     }
 
     #[test]
@@ -345,7 +382,7 @@ mod tests {
                 &attrs,
                 &[("objectGUID", vec![GUID_WIRE.to_vec()])],
             );
-            let object = DirectoryObject::from_entry(&user).expect("user");
+            let object = DirectoryObject::from_entry(&user, &[]).expect("user");
             assert_eq!(object.is_system_object(), system, "{sam}");
         }
     }

@@ -1,16 +1,56 @@
-//! Which part of the directory syncs: included OUs (each with its subtree) minus excluded OUs.
+//! Which part of the directory syncs: included OUs (each with its subtree) minus excluded OUs,
+//! and what is read of each object there.
 
 use super::dn::Dn;
+use super::objects::OBJECT_ATTRIBUTES;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncScope {
     included: Vec<Dn>,
     excluded: Vec<Dn>,
+    /// Attributes read besides [`OBJECT_ATTRIBUTES`]: what the sync rules name (README, "Sync
+    /// rules").
+    also_read: Vec<String>,
 }
 
 impl SyncScope {
     pub fn new(included: Vec<Dn>, excluded: Vec<Dn>) -> SyncScope {
-        SyncScope { included, excluded }
+        SyncScope {
+            included,
+            excluded,
+            also_read: Vec::new(),
+        }
+    }
+
+    /// The scope reading `attributes` too (those dirsync reads anyway are left out).
+    pub fn reading(mut self, attributes: &[String]) -> SyncScope {
+        for attribute in attributes {
+            let known = OBJECT_ATTRIBUTES
+                .iter()
+                .any(|known| known.eq_ignore_ascii_case(attribute))
+                || self
+                    .also_read
+                    .iter()
+                    .any(|seen| seen.eq_ignore_ascii_case(attribute));
+            if !known {
+                self.also_read.push(attribute.clone());
+            }
+        }
+        self
+    }
+
+    /// The attributes read besides [`OBJECT_ATTRIBUTES`].
+    pub fn also_read(&self) -> &[String] {
+        &self.also_read
+    }
+
+    /// Every attribute an import reads.
+    pub fn attributes(&self) -> Vec<&str> {
+        OBJECT_ATTRIBUTES
+            .iter()
+            .copied()
+            .chain(self.also_read.iter().map(String::as_str))
+            .collect()
     }
 
     /// True when `dn` lies in an included subtree and in no excluded one.

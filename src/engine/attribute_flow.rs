@@ -10,6 +10,8 @@ pub use super::addresses::{mail_nickname, primary_smtp, smtp_address};
 use super::validation::{ObjectIssue, Rule, Severity};
 use crate::directory::Dn;
 use crate::directory::objects::{DirectoryObject, ObjectKind};
+use crate::rules::expression::Value as ExpressionValue;
+use crate::rules::{ObjectRules, SyncRules, Target};
 
 /// The tenant's domains, as the sync app reads them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,16 +84,23 @@ pub fn ad_source(property: &str) -> &'static str {
         "businessPhones" => "telephoneNumber",
         "onPremisesImmutableId" => "objectGUID",
         "description" => "description",
+        "usageLocation" => "msExchUsageLocation, else c",
+        "onPremisesExtensionAttributes" => "extensionAttribute1..15",
         "securityEnabled" | "mailEnabled" => "(always a security group)",
         _ => "",
     }
 }
 
-/// The cloud shape of a user or group.
-pub fn cloud_shape(object: &DirectoryObject, domains: &TenantDomains) -> CloudShape {
+/// The cloud shape of a user or group: the default flow, then the sync rules' mappings
+/// (README, "Sync rules") over it.
+pub fn cloud_shape(object: &DirectoryObject, domains: &TenantDomains, rules: &SyncRules) -> CloudShape {
     match object.kind {
-        ObjectKind::User => user_shape(object, domains),
-        ObjectKind::Group => group_shape(object),
+        ObjectKind::User => user_shape(object, domains, rules),
+        ObjectKind::Group => {
+            let mut shape = group_shape(object);
+            apply_mappings(object, rules, &rules.groups, &mut shape);
+            shape
+        }
     }
 }
 
@@ -102,30 +111,32 @@ fn text(object: &DirectoryObject, attribute: &str) -> Value {
         .map_or(Value::Null, |value| json!(value))
 }
 
-fn user_shape(object: &DirectoryObject, domains: &TenantDomains) -> CloudShape {
-    let mut properties = Map::new();
-    let mut issues = Vec::new();
-    let nickname = mail_nickname(object);
+/// The AD attributes onPremisesExtensionAttributes flows from: extensionAttribute1..15 (Exchange's
+/// schema; a forest without it has none, and the property stays empty).
+pub const EXTENSION_ATTRIBUTES: [&str; 15] = [
+    "extensionAttribute1",
+    "extensionAttribute2",
+    "extensionAttribute3",
+    "extensionAttribute4",
+    "extensionAttribute5",
+    "extensionAttribute6",
+    "extensionAttribute7",
+    "extensionAttribute8",
+    "extensionAttribute9",
+    "extensionAttribute10",
+    "extensionAttribute11",
+    "extensionAttribute12",
+    "extensionAttribute13",
+    "extensionAttribute14",
+    "extensionAttribute15",
+];
 
-    let upn = object.first("userPrincipalName").unwrap_or_default();
-    let suffix = upn.rsplit_once('@').map(|(_, domain)| domain);
-    let cloud_upn = match (suffix, &nickname) {
-        (Some(domain), _) if domains.is_verified(domain) => upn.to_owned(),
-        (_, Some(nickname)) => {
-            let replacement = format!("{nickname}@{}", domains.initial);
-            issues.push(ObjectIssue {
-                attribute: "userPrincipalName".to_owned(),
-                value: upn.to_owned(),
-                rule: Rule::UnverifiedSuffix {
-                    replacement: replacement.clone(),
-                },
-                severity: Severity::Warning,
-            });
-            replacement
-        }
-        (_, None) => upn.to_owned(),
-    };
-    properties.insert("userPrincipalName".to_owned(), json!(cloud_upn));
+fn user_shape(object: &DirectoryObject, domains: &TenantDomains, rules: &SyncRules) -> CloudShape {
+    let mut properties = Map::new();
+    properties.insert(
+        "userPrincipalName".to_owned(),
+        text(object, "userPrincipalName"),
+    );
     properties.insert(
         "displayName".to_owned(),
         match text(object, "displayName") {
@@ -135,7 +146,7 @@ fn user_shape(object: &DirectoryObject, domains: &TenantDomains) -> CloudShape {
     );
     properties.insert(
         "mailNickname".to_owned(),
-        nickname.map_or(Value::Null, Value::String),
+        mail_nickname(object).map_or(Value::Null, Value::String),
     );
     properties.insert(
         "accountEnabled".to_owned(),
@@ -163,12 +174,206 @@ fn user_shape(object: &DirectoryObject, domains: &TenantDomains) -> CloudShape {
         "onPremisesImmutableId".to_owned(),
         json!(object.immutable_id()),
     );
-    CloudShape {
+    let mut shape = CloudShape {
         properties,
         manager: object.first("manager").and_then(|dn| Dn::parse(dn).ok()),
         members: Vec::new(),
-        issues,
+        issues: Vec::new(),
+    };
+    // Where a licence is used (required before one is assigned): Exchange's
+    // msExchUsageLocation, else the country code.
+    let usage_location = match text(object, "msExchUsageLocation") {
+        Value::Null => text(object, "c"),
+        location => location,
+    };
+    set_checked(&mut shape, "usageLocation", usage_location);
+    let extension_attributes: Map<String, Value> = EXTENSION_ATTRIBUTES
+        .iter()
+        .map(|attribute| ((*attribute).to_owned(), text(object, attribute)))
+        .collect();
+    shape.properties.insert(
+        "onPremisesExtensionAttributes".to_owned(),
+        Value::Object(extension_attributes),
+    );
+    apply_mappings(object, rules, &rules.users, &mut shape);
+    replace_unverified_suffix(&mut shape, domains);
+    shape
+}
+
+/// A UPN on a domain the tenant has not verified cannot be created: the user signs in as
+/// `<mailNickname>@<initial domain>` instead, with a warning.
+fn replace_unverified_suffix(shape: &mut CloudShape, domains: &TenantDomains) {
+    let upn = shape
+        .properties
+        .get("userPrincipalName")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let suffix = upn.rsplit_once('@').map(|(_, domain)| domain);
+    if suffix.is_some_and(|domain| domains.is_verified(domain)) {
+        return;
     }
+    let Some(nickname) = shape.properties.get("mailNickname").and_then(Value::as_str) else {
+        return;
+    };
+    let replacement = format!("{nickname}@{}", domains.initial);
+    shape.issues.push(ObjectIssue {
+        attribute: "userPrincipalName".to_owned(),
+        value: upn,
+        rule: Rule::UnverifiedSuffix {
+            replacement: replacement.clone(),
+        },
+        severity: Severity::Warning,
+    });
+    shape
+        .properties
+        .insert("userPrincipalName".to_owned(), json!(replacement));
+}
+
+/// Each mapping's value over the default flow's. A value that cannot be made (an expression
+/// that fails for this object, a value Graph would refuse) is an error on the object, which
+/// then waits, rather than a property cleared.
+fn apply_mappings(
+    object: &DirectoryObject,
+    rules: &SyncRules,
+    object_rules: &ObjectRules,
+    shape: &mut CloudShape,
+) {
+    let values = |attribute: &str| object.values(attribute).to_vec();
+    for mapping in &object_rules.mappings {
+        let value = match mapping.expression.evaluate(&values) {
+            Ok(value) => value,
+            Err(error) => {
+                shape.issues.push(ObjectIssue::error(
+                    &mapping.target.name(),
+                    &mapping.text,
+                    Rule::Mapping {
+                        problem: error.to_string(),
+                    },
+                ));
+                continue;
+            }
+        };
+        match &mapping.target {
+            Target::Property(property) if property == "businessPhones" => {
+                let phones: Vec<String> = match value {
+                    ExpressionValue::List(values) => values,
+                    other => other.as_text().into_iter().collect(),
+                };
+                let phones: Vec<String> = phones
+                    .into_iter()
+                    .filter(|phone| !phone.trim().is_empty())
+                    .collect();
+                shape
+                    .properties
+                    .insert(property.clone(), json!(phones));
+            }
+            Target::Property(property) => {
+                set_checked(shape, property, as_text(&value));
+            }
+            Target::ExtensionAttribute(number) => {
+                let key = format!("extensionAttribute{number}");
+                let value = as_text(&value);
+                if let Err(problem) = within_length(&value, 1_024) {
+                    shape.issues.push(ObjectIssue::error(
+                        &mapping.target.name(),
+                        value.as_str().unwrap_or_default(),
+                        Rule::Mapping { problem },
+                    ));
+                    continue;
+                }
+                if let Some(Value::Object(attributes)) =
+                    shape.properties.get_mut("onPremisesExtensionAttributes")
+                {
+                    attributes.insert(key, value);
+                }
+            }
+            Target::EmployeeOrgData(field) => {
+                let org_data = shape
+                    .properties
+                    .entry("employeeOrgData")
+                    .or_insert_with(|| json!({"division": null, "costCenter": null}));
+                if let Value::Object(org_data) = org_data {
+                    org_data.insert(field.clone(), as_text(&value));
+                }
+            }
+            Target::DirectoryExtension(name) => {
+                let value = as_text(&value);
+                // A String extension property holds up to 256 characters (Graph, "Add custom
+                // data to resources using extensions").
+                if let Err(problem) = within_length(&value, 256) {
+                    shape.issues.push(ObjectIssue::error(
+                        &mapping.target.name(),
+                        value.as_str().unwrap_or_default(),
+                        Rule::Mapping { problem },
+                    ));
+                    continue;
+                }
+                shape
+                    .properties
+                    .insert(rules.extension_property(name), value);
+            }
+        }
+    }
+}
+
+fn as_text(value: &ExpressionValue) -> Value {
+    match value.as_text() {
+        Some(text) if !text.trim().is_empty() => json!(text),
+        _ => Value::Null,
+    }
+}
+
+fn within_length(value: &Value, max_chars: usize) -> Result<(), String> {
+    match value.as_str() {
+        Some(text) if text.chars().count() > max_chars => Err(format!(
+            "is {} characters long; Graph keeps at most {max_chars}",
+            text.chars().count()
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Sets `property`, checking what Graph checks of it; a value it would refuse is an error on
+/// the object instead.
+fn set_checked(shape: &mut CloudShape, property: &str, value: Value) {
+    let refused = value.as_str().and_then(|text| match property {
+        "usageLocation" => {
+            let code = text.trim().to_uppercase();
+            let valid = code.len() == 2 && code.chars().all(|c| c.is_ascii_uppercase());
+            (!valid).then(|| {
+                format!("'{text}' is not a two-letter country code (ISO 3166-1, say DE)")
+            })
+        }
+        "employeeHireDate" => crate::credential_expiry::parse_rfc3339(text)
+            .is_none()
+            .then(|| {
+                format!(
+                    "'{text}' is not a date and time (2021-05-01T00:00:00Z); FormatDateTime converts AD's forms"
+                )
+            }),
+        "preferredLanguage" => {
+            let valid = text.len() <= 16
+                && text.split('-').all(|part| {
+                    (2..=8).contains(&part.len()) && part.chars().all(|c| c.is_ascii_alphanumeric())
+                });
+            (!valid).then(|| format!("'{text}' is not a language tag (ISO 639-1, say en-US)"))
+        }
+        _ => None,
+    });
+    if let Some(problem) = refused {
+        shape.issues.push(ObjectIssue::error(
+            property,
+            value.as_str().unwrap_or_default(),
+            Rule::Mapping { problem },
+        ));
+        return;
+    }
+    let value = match (property, value) {
+        ("usageLocation", Value::String(code)) => json!(code.trim().to_uppercase()),
+        (_, value) => value,
+    };
+    shape.properties.insert(property.to_owned(), value);
 }
 
 /// groupType bit: a security group (else a distribution group).
@@ -273,7 +478,7 @@ mod tests {
                 ("manager", &["CN=Boss,OU=Sales,DC=corp,DC=test"]),
             ],
         );
-        let shape = cloud_shape(&ann, &domains());
+        let shape = cloud_shape(&ann, &domains(), &SyncRules::default());
         let p = &shape.properties;
         assert_eq!(p["userPrincipalName"], "ann.lee@contoso.test");
         assert_eq!(p["mailNickname"], "ann.lee");
@@ -302,7 +507,7 @@ mod tests {
                 ("proxyAddresses", &["SMTP:lw@fabrikam.invalid"]),
             ],
         );
-        let shape = cloud_shape(&liam, &domains());
+        let shape = cloud_shape(&liam, &domains(), &SyncRules::default());
         assert_eq!(
             shape.properties["userPrincipalName"],
             "lw@contoso.onmicrosoft.com"
@@ -361,7 +566,7 @@ mod tests {
                 ),
             ],
         );
-        let shape = cloud_shape(&finance, &domains());
+        let shape = cloud_shape(&finance, &domains(), &SyncRules::default());
         assert_eq!(shape.properties["displayName"], "Finance");
         assert_eq!(shape.properties["mailNickname"], "finance");
         assert_eq!(shape.properties["securityEnabled"], true);
@@ -373,7 +578,7 @@ mod tests {
             ObjectKind::Group,
             &[("name", &["All"]), ("groupType", &["2"])],
         );
-        let shape = cloud_shape(&distribution, &domains());
+        let shape = cloud_shape(&distribution, &domains(), &SyncRules::default());
         assert!(shape.has_errors());
         assert_eq!(shape.issues[0].rule, Rule::DistributionGroup);
     }

@@ -12,6 +12,7 @@ use super::attribute_flow::{TenantDomains, cloud_shape, primary_smtp};
 use super::validation::{
     ObjectIssue, Rule, Severity, check_object, check_proxy_address, find_duplicates,
 };
+use crate::rules::SyncRules;
 use crate::directory::objects::{DirectoryObject, ObjectKind};
 
 /// One thing to fix before (or while) syncing.
@@ -34,7 +35,11 @@ pub struct Finding {
 /// Checks `objects` (one scope, read in full): each object's own rules, values used twice
 /// inside the scope, and IdFix's remaining checks. `domains`: the tenant's, when they could be
 /// read (without them a UPN suffix is not checked against the verified domains).
-pub fn check(objects: &[DirectoryObject], domains: Option<&TenantDomains>) -> Vec<Finding> {
+pub fn check(
+    objects: &[DirectoryObject],
+    domains: Option<&TenantDomains>,
+    rules: &SyncRules,
+) -> Vec<Finding> {
     let objects: Vec<&DirectoryObject> = objects
         .iter()
         .filter(|object| !object.is_system_object())
@@ -60,7 +65,7 @@ pub fn check(objects: &[DirectoryObject], domains: Option<&TenantDomains>) -> Ve
     let mut findings = Vec::new();
     for (index, object) in objects.iter().enumerate() {
         let mut issues = check_object(object);
-        for issue in cloud_shape(object, domains).issues {
+        for issue in cloud_shape(object, domains, rules).issues {
             if !issues.contains(&issue) {
                 issues.push(issue);
             }
@@ -319,7 +324,7 @@ mod tests {
             user(4, &[("targetAddress", &["X400:c=US;a= ;p=Contoso"])]),
             user(5, &[("targetAddress", &["smtp:eve (old)@contoso.test"])]),
         ];
-        let findings = check(&objects, None);
+        let findings = check(&objects, None, &SyncRules::default());
         let target: Vec<(&str, &str, &str)> = findings
             .iter()
             .filter(|finding| finding.attribute == "targetAddress")

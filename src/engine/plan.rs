@@ -23,6 +23,7 @@ use serde_json::{Map, Value};
 use super::addresses::{primary_smtp, smtp_address};
 use super::attribute_flow::{CloudShape, TenantDomains, cloud_shape};
 use super::validation::{ObjectIssue, Rule, Severity, check_object, find_duplicates};
+use crate::rules::SyncRules;
 use crate::cloud::CloudObject;
 use crate::directory::Dn;
 use crate::directory::objects::{DirectoryObject, ObjectKind};
@@ -81,6 +82,8 @@ pub struct PlanInput<'a> {
     /// (README, "Pushing one user now").
     pub held_disabled: &'a HashSet<Guid>,
     pub domains: &'a TenantDomains,
+    /// The sync rules' mappings (README, "Sync rules").
+    pub rules: &'a SyncRules,
     pub options: &'a PlanOptions,
     /// Now, in Unix milliseconds (when a disabled user's days are up).
     pub now_ms: i64,
@@ -245,7 +248,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             manager,
             members,
             issues: shape_issues,
-        } = cloud_shape(object, input.domains);
+        } = cloud_shape(object, input.domains, input.rules);
         if object.kind == ObjectKind::User && input.held_disabled.contains(&object.anchor) {
             properties.insert("accountEnabled".to_owned(), Value::Bool(false));
         }
@@ -760,7 +763,7 @@ mod tests {
             kind: object.kind,
             dn: object.dn.clone(),
             cloud_id: cloud_id.to_owned(),
-            exported: cloud_shape(object, &domains()).properties,
+            exported: cloud_shape(object, &domains(), &SyncRules::default()).properties,
             members: BTreeSet::new(),
             manager: None,
             disabled_at: None,
@@ -813,6 +816,7 @@ mod tests {
             confirmed_group_matches: &HashMap::new(),
             held_disabled: &HashSet::new(),
             domains: &domains(),
+            rules: &SyncRules::default(),
             options,
             now_ms: NOW,
         })
@@ -1180,6 +1184,7 @@ mod tests {
                 confirmed_group_matches: &HashMap::new(),
                 held_disabled: &HashSet::new(),
                 domains: &domains(),
+                rules: &SyncRules::default(),
                 options: &days,
                 now_ms: now,
             })

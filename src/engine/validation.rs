@@ -39,6 +39,11 @@ pub enum Rule {
         other_dn: String,
     },
     NotText,
+    /// A sync rule's mapping could not make the property's value for this object (README, "Sync
+    /// rules").
+    Mapping {
+        problem: String,
+    },
     UnverifiedSuffix {
         replacement: String,
     },
@@ -87,6 +92,7 @@ impl Rule {
             Rule::LeadingPeriod => "leading-period",
             Rule::Duplicate { .. } => "duplicate",
             Rule::NotText => "not-text",
+            Rule::Mapping { .. } => "mapping",
             Rule::UnverifiedSuffix { .. } => "unverified-suffix",
             Rule::DistributionGroup => "distribution-group",
             Rule::InvalidSoftMatch { .. } => "invalid-soft-match",
@@ -119,6 +125,7 @@ impl ObjectIssue {
                 format!("{attribute} '{value}' is also used by {other_dn}")
             }
             Rule::NotText => format!("{attribute}: {value}"),
+            Rule::Mapping { problem } => format!("{attribute}: {problem}"),
             Rule::UnverifiedSuffix { replacement } => format!(
                 "{attribute} '{value}' has a domain the tenant has not verified; exported as {replacement}"
             ),
@@ -188,6 +195,9 @@ impl ObjectIssue {
             ),
             Rule::NotText => format!(
                 "a value of {attribute} is not valid text (UTF-8); rewrite it in Active Directory"
+            ),
+            Rule::Mapping { .. } => format!(
+                "fix the value in Active Directory, or the sync rules' mapping for {attribute} (`dirsync rules test` shows what it gives)"
             ),
             Rule::UnverifiedSuffix { replacement } => format!(
                 "the domain of {attribute} is not a verified domain of the tenant, so the user signs in as {replacement}; verify the domain in the tenant, or change the UPN suffix in Active Directory"

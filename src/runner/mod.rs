@@ -222,7 +222,7 @@ pub async fn check_directory(home: &Home, ou: Option<&str>) -> Result<CheckRepor
     {
         objects.extend(page);
     }
-    let findings = crate::engine::check::check(&objects, domains.as_ref());
+    let findings = crate::engine::check::check(&objects, domains.as_ref(), &config.sync_rules());
     Ok(CheckReport {
         scope: scope.included().iter().map(ToString::to_string).collect(),
         objects_checked: objects.len(),

@@ -8,8 +8,8 @@ use super::{RunError, load_config};
 use crate::cloud::FlowPolicy;
 use crate::engine::cycle::Connections;
 use crate::engine::cycle::trace::read_attributes;
-use crate::engine::expression::{Expression, Value};
-use crate::engine::scoping::{Condition, ScopedObject, ScopingRule, decide};
+use crate::rules::expression::{Expression, Value};
+use crate::rules::scoping::{Condition, ScopedObject, ScopingRule, decide};
 use crate::home::Home;
 
 /// The AD matching rule that follows group nesting (LDAP_MATCHING_RULE_IN_CHAIN, MS-ADTS
@@ -176,8 +176,8 @@ pub async fn test_rules(
                 format!(
                     "rule {number}: {} {}",
                     match rule.action {
-                        crate::engine::scoping::RuleAction::Include => "include",
-                        crate::engine::scoping::RuleAction::Exclude => "exclude",
+                        crate::rules::scoping::RuleAction::Include => "include",
+                        crate::rules::scoping::RuleAction::Exclude => "exclude",
                     },
                     rule.condition
                 )

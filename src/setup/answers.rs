@@ -10,6 +10,7 @@ use crate::cloud::auth::Authority;
 use crate::cloud::{CloudEndpoints, GLOBAL_AUTHORITY, GLOBAL_GRAPH};
 use crate::config::{ConfigError, MonitoringConfig, ScopeConfig, SyncOptions, parse_toml};
 use crate::directory::{DirectoryTarget, Dn};
+use crate::rules::RulesConfig;
 use crate::tls::{TlsTrust, roots_from_file};
 
 /// Where the enterprise admin's password is read from unless the file names another variable.
@@ -31,6 +32,9 @@ pub struct Answers {
     /// What `dirsync service` serves for monitoring (README, "Monitoring").
     #[serde(default)]
     pub monitoring: MonitoringConfig,
+    /// Sync rules (README, "Sync rules"), as `config.toml` writes them.
+    #[serde(default)]
+    pub rules: RulesConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -327,6 +331,7 @@ pub fn check_answers(path: &Path, mut answers: Answers) -> Result<CheckedAnswers
             ));
         }
     }
+    crate::rules::compile(&answers.rules).map_err(|error| invalid(&error.field, error.message))?;
 
     Ok(CheckedAnswers {
         answers,

@@ -41,6 +41,7 @@ pub use domain::{
 use domain::{check_scope, open_hash_source, rights_in_words};
 pub use failure::{CloudFields, FailureKind, Field, SetupFailure};
 use failure::{cloud_setup_failure, directory_failure};
+use crate::cloud::setup::WantedExtension;
 pub use tenant::{
     CloudSession, RenewedCredential, check_mailbox_endpoint, check_password_hash_endpoint,
     create_sync_app, known_app, renew_app_credential, sign_in, sync_app_name,
@@ -218,6 +219,8 @@ struct AppStep {
     certificate_thumbprint: Option<String>,
     /// The secret store's key of the app's credential.
     credential_key: String,
+    /// The directory extensions the sync rules write, registered on the app.
+    directory_extensions: Vec<String>,
     report: AppReport,
 }
 
@@ -310,6 +313,7 @@ pub async fn apply_setup(
     );
     config.cloud.credential_expires_at = app.credential_expires_at.clone();
     config.cloud.certificate_thumbprint = app.certificate_thumbprint.clone();
+    config.cloud.directory_extensions = app.directory_extensions.clone();
     // The same checks every run makes on load: a configuration setup saves always loads.
     config
         .validate(config_file)
@@ -556,7 +560,22 @@ async fn sync_app_step(
                     .note("password hash sync turned on for the tenant");
             }
             password_reset_role(&client, &app.service_principal_id, through_graph, said).await?;
+            let wanted = wanted_extensions(&checked.answers.rules);
+            let registered = crate::cloud::setup::register_directory_extensions(
+                &client,
+                &app.application_id,
+                &app.client_id,
+                &wanted,
+            )
+            .await
+            .map_err(|error| cloud_setup_failure(&error))?;
+            for name in &registered {
+                said.progress.note(&format!(
+                    "directory extension {name} registered on the sync app (the sync rules write it)"
+                ));
+            }
             Ok(AppStep {
+                directory_extensions: wanted.into_iter().map(|wanted| wanted.name).collect(),
                 tenant_id: tenant.tenant_id,
                 client_id: app.client_id,
                 service_principal_id: Some(app.service_principal_id),
@@ -581,6 +600,16 @@ async fn sync_app_step(
             secret,
             ..
         } => {
+            let wanted = wanted_extensions(&checked.answers.rules);
+            if let Some(extension) = wanted.first() {
+                return Err(SetupFailure::failed(
+                    None,
+                    format!(
+                        "rules: the mapping to extension_{} needs a directory extension registered on the sync app, which setup does only for dirsync's own app (sign_in = \"device-code\"); sign in that way, or leave directory extensions out of the mappings",
+                        extension.name
+                    ),
+                ));
+            }
             let key = client_secret_key(&client_id);
             secrets
                 .save(&key, &secret)
@@ -598,6 +627,7 @@ async fn sync_app_step(
                 );
             }
             Ok(AppStep {
+                directory_extensions: Vec::new(),
                 tenant_id,
                 client_id,
                 service_principal_id: None,
@@ -614,6 +644,24 @@ async fn sync_app_step(
             })
         }
     }
+}
+
+/// The directory extensions `rules` write, each for the object types whose mappings name it.
+fn wanted_extensions(rules: &crate::rules::RulesConfig) -> Vec<WantedExtension> {
+    let compiled = crate::rules::compile(rules).unwrap_or_default();
+    let mut wanted: Vec<WantedExtension> = Vec::new();
+    for (object_rules, target) in [(&compiled.users, "User"), (&compiled.groups, "Group")] {
+        for name in object_rules.directory_extensions() {
+            match wanted.iter_mut().find(|known| known.name == name) {
+                Some(known) => known.target_objects.push(target),
+                None => wanted.push(WantedExtension {
+                    name: name.to_owned(),
+                    target_objects: vec![target],
+                }),
+            }
+        }
+    }
+    wanted
 }
 
 /// Password sync through Microsoft Graph needs the sync app to hold User Administrator (Graph
@@ -680,6 +728,7 @@ pub fn config_for(
             service_principal_id,
             credential_expires_at: None,
             certificate_thumbprint: None,
+            directory_extensions: Vec::new(),
         },
         directory: DirectoryConfig {
             server: answers.directory.server.trim().to_owned(),
@@ -696,6 +745,7 @@ pub fn config_for(
         options: answers.options.clone(),
         scope: answers.scope.clone(),
         monitoring: answers.monitoring.clone(),
+        rules: answers.rules.clone(),
     }
 }
 

@@ -144,7 +144,7 @@ pub async fn preview_first_sync(
         .pending_objects()
         .map_err(|error| SetupFailure::failed(None, error.to_string()))?;
     let domains = read_tenant_domains(cloud.client()).await.ok();
-    for found in crate::engine::check::check(&objects, domains.as_ref()) {
+    for found in crate::engine::check::check(&objects, domains.as_ref(), &config.sync_rules()) {
         let known = preview.findings.iter_mut().find(|finding| {
             finding.dn == found.dn
                 && finding.rule == found.rule

@@ -54,6 +54,9 @@ pub const DIRSYNC_CURSOR: &str = "directory-dirsync-cookie";
 pub const DRIFT_CHECK_CURSOR: &str = "cloud-drift-check";
 /// The scope the last full import read: a different scope needs a full import.
 pub const SCOPE_CURSOR: &str = "directory-scope";
+/// What the domain controller answered for the sync rules' LDAP filters and group memberships at
+/// the last import (README, "Sync rules"): the objects whose answer changes are read again.
+pub const RULE_SETS_CURSOR: &str = "directory-rule-sets";
 
 fn kind_word(kind: ObjectKind) -> &'static str {
     match kind {

@@ -195,6 +195,7 @@ impl Installation {
                     .map(str::to_owned),
                 credential_expires_at: None,
                 certificate_thumbprint: None,
+                directory_extensions: Vec::new(),
             },
             directory: DirectoryConfig {
                 server: lab.ldaps_url.clone(),
@@ -214,6 +215,7 @@ impl Installation {
                 excluded: excluded.iter().map(|dn| (*dn).to_owned()).collect(),
             },
             monitoring: Default::default(),
+            rules: Default::default(),
         };
         let home = tempfile::tempdir().unwrap();
         config.save(&home.path().join("config.toml")).unwrap();

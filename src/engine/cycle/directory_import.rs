@@ -4,6 +4,8 @@
 
 use std::collections::HashSet;
 
+use crate::directory::objects::guid_value;
+
 use super::*;
 
 impl Cycle<'_> {
@@ -20,6 +22,11 @@ impl Cycle<'_> {
         let mut import = FullImport::new(connection, &scope);
         while let Some(page) = import.next_page().await? {
             let mut changes = Vec::new();
+            // What the sync rules leave out is not seen: if the store knows it, it is gone.
+            let page: Vec<DirectoryObject> = page
+                .into_iter()
+                .filter(|object| decide_object(&self.rules, &self.rule_sets, object).in_scope)
+                .collect();
             for object in &page {
                 let stored = self.store.directory_object(object.anchor)?;
                 match import_change(stored.as_ref(), object) {
@@ -66,20 +73,74 @@ impl Cycle<'_> {
             scope_fingerprint(self.config).as_bytes(),
             now_ms(),
         )?;
+        self.store
+            .set_cursor(RULE_SETS_CURSOR, &self.rule_sets.to_bytes(), now_ms())?;
         Ok(counters)
+    }
+
+    /// Whether the sync rules take `object` in (README, "Sync rules").
+    fn admits(&self, object: &DirectoryObject) -> bool {
+        decide_object(&self.rules, &self.rule_sets, object).in_scope
+    }
+
+    /// Asks the domain controller the sync rules' questions: who each kind's LDAP filter
+    /// matches, and who is a member of each group a rule names, under the scope's OUs.
+    pub(super) async fn read_rule_sets(&mut self) -> Result<RuleSets, CycleError> {
+        let queries = crate::engine::rule_scope::set_queries(&self.rules);
+        let mut sets = RuleSets::default();
+        if queries.is_empty() {
+            return Ok(sets);
+        }
+        let scope = self.config.scope();
+        let connection = self.connections.directory.connection().await?;
+        for query in queries {
+            let mut anchors = HashSet::new();
+            for base in scope.search_bases() {
+                let entries = connection
+                    .search_paged(
+                        &format!("read what the sync rules' {} matches", query.key),
+                        base.as_str(),
+                        ldap3::Scope::Subtree,
+                        &query.filter,
+                        &["objectGUID"],
+                        1_000,
+                    )
+                    .await?;
+                anchors.extend(
+                    entries
+                        .iter()
+                        .filter_map(|entry| guid_value(entry, "objectGUID")),
+                );
+            }
+            sets.sets.insert(query.key, anchors);
+        }
+        Ok(sets)
     }
 
     /// Reads one object now (a trace applied, a push): it alone becomes pending, or gone when
     /// AD no longer has it in scope. The DirSync cookie stays where it is.
     pub(super) async fn import_one(&mut self, anchor: Guid) -> Result<StepCounters, CycleError> {
+        let mut counters = StepCounters::default();
+        self.read_again(anchor, &mut counters).await?;
+        Ok(counters)
+    }
+
+    /// Reads one object again and sorts it against the scope and the rules: pending when in,
+    /// gone when the store knew it and it is out.
+    async fn read_again(
+        &mut self,
+        anchor: Guid,
+        counters: &mut StepCounters,
+    ) -> Result<(), CycleError> {
         let scope = self.config.scope();
         let naming_context = self.config.naming_context();
         let connection = self.connections.directory.connection().await?;
-        let found = trace::find_object(connection, &naming_context, &anchor.to_string()).await?;
+        let found =
+            trace::find_object(connection, &naming_context, &scope, &anchor.to_string()).await?;
         let stored = self.store.directory_object(anchor)?;
-        let mut counters = StepCounters::default();
-        let in_scope =
-            found.filter(|object| scope.contains(&object.dn) && !object.is_system_object());
+        let in_scope = found.filter(|object| {
+            scope.contains(&object.dn) && !object.is_system_object() && self.admits(object)
+        });
         match (in_scope, stored) {
             (Some(object), stored) => {
                 let changes: Vec<_> = import_change(stored.as_ref(), &object)
@@ -101,7 +162,7 @@ impl Cycle<'_> {
             }
             (None, None) => {}
         }
-        Ok(counters)
+        Ok(())
     }
 
     /// Reads the changes since the saved cookie, keeping each answer with its cookie.
@@ -118,6 +179,7 @@ impl Cycle<'_> {
         let before = self.connections.directory.current_cookie().await?;
         let mut counters = StepCounters::default();
         let mut done = 0u64;
+        let mut read: HashSet<Guid> = HashSet::new();
         loop {
             let batch = self
                 .connections
@@ -131,7 +193,8 @@ impl Cycle<'_> {
                 match change {
                     DirectoryChange::InScope {
                         object, members, ..
-                    } => {
+                    } if self.admits(&object) => {
+                        read.insert(object.anchor);
                         let stored = self.store.directory_object(object.anchor)?;
                         let object = with_members(object, members, stored.as_ref());
                         // DirSync also reports changes to attributes dirsync does not read:
@@ -145,8 +208,19 @@ impl Cycle<'_> {
                         }
                         objects.push(object);
                     }
+                    DirectoryChange::InScope { object, .. } => {
+                        // The sync rules leave it out now.
+                        let anchor = object.anchor;
+                        read.insert(anchor);
+                        if let Some(stored) = self.store.directory_object(anchor)? {
+                            counters.deletes += 1;
+                            changes.push(import_delete(&stored));
+                        }
+                        gone.push(anchor);
+                    }
                     DirectoryChange::OutOfScope { anchor, .. }
                     | DirectoryChange::Deleted { anchor } => {
+                        read.insert(anchor);
                         if let Some(stored) = self.store.directory_object(anchor)? {
                             counters.deletes += 1;
                             changes.push(import_delete(&stored));
@@ -176,9 +250,33 @@ impl Cycle<'_> {
             });
             cookie = batch.cookie;
             if !batch.more_results {
-                return Ok(counters);
+                break;
             }
         }
+        // Objects whose group membership or LDAP filter answer changed without a change of
+        // their own (a user added to a group the rules name): read again and sorted.
+        let before = RuleSets::from_bytes(
+            &self
+                .store
+                .cursor(RULE_SETS_CURSOR)?
+                .unwrap_or_default(),
+        );
+        let mut again: Vec<Guid> = self
+            .rule_sets
+            .changed_anchors(&before)
+            .into_iter()
+            .filter(|anchor| !read.contains(anchor))
+            .collect();
+        again.sort_unstable();
+        for anchor in again {
+            self.read_again(anchor, &mut counters).await?;
+            if self.stop.is_stopped() {
+                return Err(CycleError::Stopped);
+            }
+        }
+        self.store
+            .set_cursor(RULE_SETS_CURSOR, &self.rule_sets.to_bytes(), now_ms())?;
+        Ok(counters)
     }
 }
 

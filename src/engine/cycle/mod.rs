@@ -17,6 +17,7 @@ pub use super::connections::{Connections, sync_app_client};
 use super::export::{self, ExportContext, GROUP_SELECT, USER_SELECT};
 use super::import_changes::{import_change, import_delete};
 use super::plan::{Operation, Plan, PlanInput, PlanOptions, plan};
+use super::rule_scope::{RuleSets, decide_object};
 pub use super::recorder::CycleReport;
 use super::recorder::RunRecorder;
 pub use super::types::{CycleError, Progress, StopSignal};
@@ -31,8 +32,9 @@ use crate::directory::import::{DirSyncCookie, DirectoryChange, FullImport, Membe
 use crate::directory::objects::DirectoryObject;
 use crate::directory::{DirectoryError, Dn};
 use crate::guid::Guid;
+use crate::rules::SyncRules;
 use crate::store::runs::{ErrorRecord, StepCounters};
-use crate::store::sync_state::{DIRSYNC_CURSOR, ExportUpdate, SCOPE_CURSOR};
+use crate::store::sync_state::{DIRSYNC_CURSOR, ExportUpdate, RULE_SETS_CURSOR, SCOPE_CURSOR};
 use crate::store::vocabulary::{RunMode, RunStatus, RunTrigger, StepKind};
 use crate::store::write_back::{WRITE_BACK_CURSOR, WRITE_BACK_SCHEMA_CURSOR};
 use crate::store::{SqliteStore, StoreError};
@@ -110,6 +112,8 @@ pub async fn run_cycle(
         request,
         stop,
         recorder,
+        rules: config.sync_rules(),
+        rule_sets: RuleSets::default(),
     };
     let outcome = cycle.run().await;
     // Only after a cycle that went through: one that failed may have failed on Graph, and the
@@ -177,7 +181,8 @@ fn needs_full_import(
         || store.cursor(SCOPE_CURSOR)?.as_deref() != Some(scope_fingerprint(config).as_bytes()))
 }
 
-/// The scope as the store remembers it: included and excluded DNs, normalized and sorted.
+/// The scope as the store remembers it: included and excluded DNs, normalized and sorted, and
+/// the sync rules (changed rules change what every object looks like, or whether it syncs).
 fn scope_fingerprint(config: &Config) -> String {
     let scope = config.scope();
     let normalized = |dns: &[Dn]| {
@@ -185,10 +190,18 @@ fn scope_fingerprint(config: &Config) -> String {
         dns.sort_unstable();
         dns.join(";")
     };
-    format!(
+    let fingerprint = format!(
         "included={}|excluded={}",
         normalized(scope.included()),
         normalized(scope.excluded())
+    );
+    if config.rules == crate::rules::RulesConfig::default() {
+        // As before rules existed: an upgrade reads nothing again.
+        return fingerprint;
+    }
+    format!(
+        "{fingerprint}|rules={}",
+        toml::to_string(&config.rules).unwrap_or_default()
     )
 }
 
@@ -220,6 +233,10 @@ struct Cycle<'a> {
     request: CycleRequest,
     stop: &'a StopSignal,
     recorder: RunRecorder<'a>,
+    /// The sync rules (README, "Sync rules"), and what the domain controller answered for
+    /// their LDAP filters and group memberships this cycle.
+    rules: SyncRules,
+    rule_sets: RuleSets,
 }
 
 impl Cycle<'_> {
@@ -227,6 +244,7 @@ impl Cycle<'_> {
         let full = self.recorder.report.mode == RunMode::Full
             || (self.request.preview && needs_full_import(self.config, self.store, self.request)?);
         self.step(StepKind::DirectoryImport)?;
+        self.rule_sets = self.read_rule_sets().await?;
         let counters = if let Some(anchor) = self.request.only {
             self.import_one(anchor).await?
         } else if full {
@@ -305,6 +323,7 @@ impl Cycle<'_> {
             confirmed_group_matches: &self.store.confirmed_group_matches()?,
             held_disabled: &held_disabled,
             domains: &domains,
+            rules: &self.rules,
             options: &options,
             now_ms: now_ms(),
         });
@@ -341,6 +360,7 @@ impl Cycle<'_> {
             objects: &objects,
             links,
             domains: &domains,
+            rules: &self.rules,
             sync_app: self.config.cloud.service_principal_id.as_deref(),
         };
         let result = export::export(

@@ -13,7 +13,6 @@ use super::cloud_import::{lookups_for, read_tenant_domains};
 use super::*;
 use crate::directory::DirectoryConnection;
 use crate::directory::import::USERS_AND_GROUPS_FILTER;
-use crate::directory::objects::OBJECT_ATTRIBUTES;
 use crate::directory::scope::SyncScope;
 use crate::engine::attribute_flow::cloud_shape;
 use crate::engine::plan::JoinKind;
@@ -121,7 +120,8 @@ pub async fn trace(
 ) -> Result<Trace, CycleError> {
     let naming_context = config.naming_context();
     let connection = connections.directory.connection().await?;
-    let Some(object) = find_object(connection, &naming_context, query).await? else {
+    let Some(object) = find_object(connection, &naming_context, &config.scope(), query).await?
+    else {
         let closest = closest_matches(connection, &naming_context, query).await?;
         let verdict = if closest.is_empty() {
             format!("no user or group in AD answers to '{query}'")
@@ -217,6 +217,7 @@ pub async fn trace(
         held_disabled.remove(&object.anchor);
     }
     let held = held_disabled.contains(&object.anchor);
+    let rules = config.sync_rules();
     let mut planned = plan(&PlanInput {
         objects: &objects,
         gone: &[],
@@ -228,6 +229,7 @@ pub async fn trace(
         confirmed_group_matches: &store.confirmed_group_matches()?,
         held_disabled: &held_disabled,
         domains: &domains,
+        rules: &rules,
         options: &options,
         now_ms: now_ms(),
     });
@@ -273,7 +275,7 @@ pub async fn trace(
         .flat_map(|report| &report.issues)
         .collect();
     trace.join = Some(join_stage(link, &planned, &candidates, &errors));
-    let mut shape = cloud_shape(&object, &domains).properties;
+    let mut shape = cloud_shape(&object, &domains, &rules).properties;
     if held {
         shape.insert("accountEnabled".to_owned(), Value::Bool(false));
     }
@@ -350,6 +352,7 @@ fn object_search(naming_context: &Dn, query: &str) -> Option<(String, Scope, Str
 pub(super) async fn find_object(
     connection: &DirectoryConnection,
     naming_context: &Dn,
+    sync_scope: &SyncScope,
     query: &str,
 ) -> Result<Option<DirectoryObject>, DirectoryError> {
     let Some((base, scope, filter)) = object_search(naming_context, query) else {
@@ -361,7 +364,7 @@ pub(super) async fn find_object(
             &base,
             scope,
             &filter,
-            OBJECT_ATTRIBUTES,
+            &sync_scope.attributes(),
         )
         .await
     {
@@ -370,7 +373,9 @@ pub(super) async fn find_object(
         Err(DirectoryError::NoSuchObject { .. }) => return Ok(None),
         Err(error) => return Err(error),
     };
-    Ok(entries.iter().find_map(DirectoryObject::from_entry))
+    Ok(entries
+        .iter()
+        .find_map(|entry| DirectoryObject::from_entry(entry, sync_scope.also_read())))
 }
 
 /// The object `query` names with every value of `attributes` (by the spellings asked for),

@@ -16,6 +16,7 @@ pub use super::change_records::planned_changes;
 use super::change_records::{added, removed};
 use super::plan::{AttributeChange, JoinKind, Operation, Plan};
 use super::types::{Progress, StopSignal};
+use crate::rules::SyncRules;
 use crate::clock::now_ms;
 use crate::cloud::{ErrorKind, GraphClient, GraphError, GraphRequest, Method, ObjectKind};
 use crate::directory::Dn;
@@ -78,6 +79,7 @@ pub struct ExportContext<'a> {
     pub objects: &'a [DirectoryObject],
     pub links: HashMap<Guid, Link>,
     pub domains: &'a TenantDomains,
+    pub rules: &'a SyncRules,
     /// The sync app's service principal id: the owner of the groups dirsync creates, which is
     /// how a group whose create answer was lost is proven dirsync's (`engine::lost_creates`).
     pub sync_app: Option<&'a str>,
@@ -103,6 +105,7 @@ pub async fn export(
         objects,
         links: context.links,
         domains: context.domains,
+        rules: context.rules,
         sync_app: context.sync_app,
         counters,
         report: ExportReport::default(),
@@ -188,6 +191,7 @@ struct Exporter<'a, 'c> {
     objects: HashMap<Guid, &'a DirectoryObject>,
     links: HashMap<Guid, Link>,
     domains: &'a TenantDomains,
+    rules: &'a SyncRules,
     sync_app: Option<&'a str>,
     counters: &'c mut StepCounters,
     report: ExportReport,

@@ -121,6 +121,8 @@ pub struct WizardState {
     /// The monitoring settings: kept as the configuration had them, with the alert destinations
     /// the review step asks for.
     monitoring: MonitoringConfig,
+    /// The sync rules: kept as the configuration or the answers file had them.
+    rules: crate::rules::RulesConfig,
     timeout_secs: u64,
     /// Cancel was pressed: the confirmation is showing.
     cancel_asked: bool,
@@ -153,6 +155,7 @@ impl WizardState {
             apply: ApplyStep::default(),
             other_options: SyncOptions::default(),
             monitoring: MonitoringConfig::default(),
+            rules: crate::rules::RulesConfig::default(),
             timeout_secs: 15,
             cancel_asked: false,
             outcome: None,
@@ -170,6 +173,7 @@ impl WizardState {
         wizard.admin = AdminStep::from_answers(&answers.directory);
         wizard.fill_options(&answers.options, &answers.directory.password_paths());
         wizard.monitoring = answers.monitoring.clone();
+        wizard.rules = answers.rules.clone();
         wizard.review.alerts = crate::ui::alerts_form::AlertsForm::from_config(&answers.monitoring);
         wizard.scope.marks =
             scope::ScopeMarks::from_scope(&answers.scope.included, &answers.scope.excluded);
@@ -189,6 +193,7 @@ impl WizardState {
             scope::ScopeMarks::from_scope(&config.scope.included, &config.scope.excluded);
         wizard.timeout_secs = config.directory.timeout_secs;
         wizard.monitoring = config.monitoring.clone();
+        wizard.rules = config.rules.clone();
         wizard.review.alerts = crate::ui::alerts_form::AlertsForm::from_config(&config.monitoring);
         wizard
     }
@@ -282,6 +287,7 @@ impl WizardState {
                 let _ = self.review.alerts.apply_to(&mut monitoring);
                 monitoring
             },
+            rules: self.rules.clone(),
         }
     }
 

@@ -130,6 +130,48 @@ pub struct Internal {
     /// delta (see `mailbox`); set through test hooks only. None until first set.
     #[serde(default)]
     pub mailbox: Option<Mailbox>,
+    /// An application's directory extension definitions (`extensionProperties`), in the
+    /// order they were registered. They stay with the application in deleted items and come
+    /// back with it when it is restored.
+    #[serde(default)]
+    pub extension_properties: Vec<ExtensionProperty>,
+}
+
+/// A directory extension definition registered on an application
+/// (https://learn.microsoft.com/en-us/graph/api/resources/extensionproperty?view=graph-rest-1.0).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtensionProperty {
+    pub id: String,
+    /// The full name: `extension_{appId without hyphens}_{name}`.
+    pub name: String,
+    /// `Binary`, `Boolean`, `DateTime`, `Integer`, `LargeInteger` or `String`.
+    pub data_type: String,
+    pub is_multi_valued: bool,
+    /// `User`, `Group`, `AdministrativeUnit`, `Application`, `Device`, `Organization`.
+    pub target_objects: Vec<String>,
+}
+
+/// Whether a property name is a directory extension's (`extension_{appId}_{name}`), compared
+/// case-insensitively as Graph compares property names.
+pub fn is_extension_name(name: &str) -> bool {
+    name.get(..10)
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case("extension_"))
+}
+
+/// The 15 keys of `onPremisesExtensionAttributes`
+/// (https://learn.microsoft.com/en-us/graph/api/resources/onpremisesextensionattributes?view=graph-rest-1.0).
+pub fn extension_attribute_names() -> impl Iterator<Item = String> {
+    (1..=15).map(|n| format!("extensionAttribute{n}"))
+}
+
+/// `onPremisesExtensionAttributes` with every attribute unset, as Graph returns it for a user
+/// that has none.
+pub fn empty_extension_attributes() -> Value {
+    Value::Object(
+        extension_attribute_names()
+            .map(|name| (name, Value::Null))
+            .collect(),
+    )
 }
 
 /// The `cloud…` mailbox attributes of a user (Entra Connect's names for them).
@@ -447,6 +489,9 @@ pub static USER_PROPERTIES: &[PropDef] = &[
     p("displayName", Str, ReadWrite, Dflt, true, 256),
     p("employeeHireDate", DateTime, ReadWrite, Advanced, false, 0),
     p("employeeId", Str, ReadWrite, Dflt, false, 16),
+    // https://learn.microsoft.com/en-us/graph/api/resources/employeeorgdata?view=graph-rest-1.0:
+    // `division` and `costCenter`, returned only on `$select`.
+    p("employeeOrgData", Complex, ReadWrite, Advanced, false, 0),
     p("employeeType", Str, ReadWrite, Advanced, false, 0),
     p("externalUserState", Str, ReadOnly, Dflt, false, 0),
     p("faxNumber", Str, ReadWrite, Advanced, false, 0),

@@ -82,6 +82,31 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
         .map(OffsetDateTime::unix_timestamp)
 }
 
+/// An `Edm.DateTimeOffset` literal as Graph's OData reader takes it in a request body: a date,
+/// a time and a time zone (`Z` or `±hh:mm`), fractional seconds allowed; None otherwise (a
+/// date alone or a time without a zone is refused, as the OData library refuses a
+/// DateTimeOffset without time zone information).
+pub fn parse_date_time_offset(text: &str) -> Option<i64> {
+    let time = text.get(10..)?;
+    if !time.starts_with(['T', 't']) {
+        return None;
+    }
+    let zoned = text.ends_with(['Z', 'z'])
+        || text.len().checked_sub(6).and_then(|at| text.get(at..)).is_some_and(|zone| {
+            let bytes = zone.as_bytes();
+            matches!(bytes[0], b'+' | b'-')
+                && bytes[1].is_ascii_digit()
+                && bytes[2].is_ascii_digit()
+                && bytes[3] == b':'
+                && bytes[4].is_ascii_digit()
+                && bytes[5].is_ascii_digit()
+        });
+    if !zoned {
+        return None;
+    }
+    parse_rfc3339(text)
+}
+
 /// 16 random bytes from the operating system (through uuid's v4 generator).
 pub fn random_bytes() -> [u8; 16] {
     *uuid::Uuid::new_v4().as_bytes()
@@ -254,6 +279,30 @@ mod tests {
             assert_eq!(parse_rfc3339(text), None, "{text}");
         }
         assert!(parse_rfc3339("2030-01-01T00:00:00+23:59").is_some());
+    }
+
+    #[test]
+    fn date_time_offsets_need_a_time_and_a_zone() {
+        assert_eq!(
+            parse_date_time_offset("2023-11-14T22:13:20Z"),
+            Some(1_700_000_000)
+        );
+        assert_eq!(
+            parse_date_time_offset("2023-11-14T23:13:20.123+01:00"),
+            Some(1_700_000_000)
+        );
+        for text in [
+            "2023-11-14",
+            "2023-11-14T22:13:20",
+            "2023-11-14 22:13:20Z",
+            "14/11/2023",
+            "",
+            "2023-11-14T22:13:20+1:00",
+            "2030-01-01T00:00:00+24:00",
+            "2023-11-14T22:13:20é",
+        ] {
+            assert_eq!(parse_date_time_offset(text), None, "{text}");
+        }
     }
 
     #[test]
