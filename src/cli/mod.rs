@@ -94,7 +94,8 @@ pub enum Command {
     /// Send a test alert to the configured webhook and mail (monitoring.webhook_url,
     /// monitoring.email_*), to prove they are reached
     TestAlert,
-    /// Sync rules: test a mapping expression or scoping rules against a user or group in AD now
+    /// Sync rules: show them, test one against a user or group in AD now, preview and save a
+    /// changed set
     #[command(subcommand)]
     Rules(RulesCommand),
     /// Turn sync off: show what setup made (the service account and its rights, the sync app,
@@ -107,6 +108,44 @@ pub enum RulesCommand {
     /// Evaluate expressions and scoping rules against one AD object, as it is now: the
     /// attributes they read, each expression's value, and whether the rules keep it in scope
     Test(RulesTestArgs),
+    /// Print the rules in use: scoping, and each property's mapping (the default flow where
+    /// no mapping is given)
+    Show(RulesShowArgs),
+    /// What a rules file would do if saved, read now: objects entering and leaving the scope,
+    /// and property updates; changes nothing
+    Preview(RulesFileArgs),
+    /// Preview a rules file, then save it as the rules in config.toml (on a terminal after a
+    /// confirmation, else with --yes); the next sync reads every object again under them
+    Save(RulesSaveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RulesShowArgs {
+    /// Print one JSON document on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RulesFileArgs {
+    /// A TOML file with the rules as config.toml's [rules] holds them ([users], [groups],
+    /// [[users.scoping]], [users.mappings]…)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Print one JSON document on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RulesSaveArgs {
+    #[command(flatten)]
+    pub file: RulesFileArgs,
+
+    /// Save without asking
+    #[arg(long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -432,6 +471,15 @@ pub async fn run(command: Command, home: &Home) -> u8 {
         Command::Rules(RulesCommand::Test(args)) => {
             let json = args.json;
             (rules::test(&args, home).await, json)
+        }
+        Command::Rules(RulesCommand::Show(args)) => (rules::show(&args, home), args.json),
+        Command::Rules(RulesCommand::Preview(args)) => {
+            let json = args.json;
+            (rules::preview(&args, home).await, json)
+        }
+        Command::Rules(RulesCommand::Save(args)) => {
+            let json = args.file.json;
+            (rules::save(&args, home).await, json)
         }
         Command::Uninstall(args) => {
             let json = args.json;

@@ -1,8 +1,14 @@
-//! `dirsync rules test OBJECT`: expressions and scoping rules tried on one AD object now
-//! (README, "Sync rules"). Every expression and rule is checked before AD is asked; a wrong one
-//! is refused with the character or the field it is about (exit status 2).
+//! `dirsync rules`: the sync rules (README, "Sync rules"). `test OBJECT` tries expressions and
+//! scoping rules on one AD object now; `show` prints the rules in use; `preview FILE` and
+//! `save FILE` say what a changed set would do, and save it. Every expression and rule is
+//! checked before AD is asked; a wrong one is refused with the character or the field it is
+//! about (exit status 2).
 
-use super::{CliError, EXIT_SUCCESS, RulesTestArgs};
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+
+use super::{CliError, EXIT_SUCCESS, RulesFileArgs, RulesSaveArgs, RulesShowArgs, RulesTestArgs};
+use crate::rules::RulesConfig;
+use crate::runner::rules::{RulesPreviewReport, preview_rules, save_rules};
 use crate::rules::expression::Expression;
 use crate::rules::scoping::{RuleAction, ScopingRule};
 use crate::home::Home;
@@ -96,6 +102,243 @@ fn in_words(tested: &RulesTest) -> String {
                 .as_deref()
                 .unwrap_or("no rule held: in scope only when the set has no include rule")
         ));
+    }
+    out
+}
+
+/// `dirsync rules show`: the rules in use, and the default flow beside the mappings.
+pub fn show(args: &RulesShowArgs, home: &Home) -> Result<u8, CliError> {
+    let config = crate::runner::load_config(home)?;
+    if args.json {
+        let document = serde_json::json!({
+            "rules": config.rules,
+            "default_flow": crate::engine::attribute_flow::default_flow(),
+        });
+        println!("{}", to_json(&document)?);
+        return Ok(EXIT_SUCCESS);
+    }
+    let rules = config.sync_rules();
+    for (word, object_rules, kind) in [
+        ("users", &rules.users, crate::rules::RuleKind::Users),
+        ("groups", &rules.groups, crate::rules::RuleKind::Groups),
+    ] {
+        println!("{word}:");
+        match &object_rules.ldap_filter {
+            Some(filter) => println!("  LDAP filter: {filter}"),
+            None => println!("  LDAP filter: none"),
+        }
+        if object_rules.scoping.is_empty() {
+            println!("  scoping: none (every {word} in the OU scope)");
+        }
+        for (number, rule) in object_rules.scoping.iter().enumerate() {
+            println!(
+                "  scoping {}: {} {}",
+                number + 1,
+                match rule.action {
+                    RuleAction::Include => "include",
+                    RuleAction::Exclude => "exclude",
+                },
+                rule.condition
+            );
+        }
+        println!("  mappings:");
+        for (property, source) in crate::engine::attribute_flow::default_flow_of(kind) {
+            let mapped = crate::rules::parse_target(kind, property)
+                .ok()
+                .and_then(|target| object_rules.mapping(&target));
+            match mapped {
+                Some(mapping) => println!("    {property} ← {} (rule)", mapping.text),
+                None => println!("    {property} ← {source}"),
+            }
+        }
+        for mapping in &object_rules.mappings {
+            let listed = crate::engine::attribute_flow::default_flow_of(kind)
+                .iter()
+                .any(|(property, _)| *property == mapping.target.name());
+            if !listed {
+                println!("    {} ← {} (rule)", mapping.target.name(), mapping.text);
+            }
+        }
+    }
+    Ok(EXIT_SUCCESS)
+}
+
+/// The rules a file holds: config.toml's `[rules]` table's content (a whole `[rules]` table is
+/// taken too, so that one can be copied from config.toml).
+fn read_rules_file(path: &std::path::Path) -> Result<RulesConfig, CliError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Wrapped {
+        rules: RulesConfig,
+    }
+    let malformed = |error| CliError::from(crate::runner::RunError::Config(error));
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        CliError::BadInput(format!("cannot read {}: {error}", path.display()))
+    })?;
+    let table: toml::Table = crate::config::parse_toml(path, &text).map_err(malformed)?;
+    if table.len() == 1 && table.contains_key("rules") {
+        let wrapped: Wrapped = crate::config::parse_toml(path, &text).map_err(malformed)?;
+        return Ok(wrapped.rules);
+    }
+    crate::config::parse_toml(path, &text).map_err(malformed)
+}
+
+/// `dirsync rules preview FILE`.
+pub async fn preview(args: &RulesFileArgs, home: &Home) -> Result<u8, CliError> {
+    let candidate = read_rules_file(&args.file)?;
+    let report = run_preview(home, &candidate, &args.file, args.json).await?;
+    if args.json {
+        println!("{}", to_json(&serde_json::json!(report))?);
+    } else {
+        print!("{}", preview_text(&report));
+    }
+    Ok(EXIT_SUCCESS)
+}
+
+/// `dirsync rules save FILE`: the preview first, then the rules saved once confirmed.
+pub async fn save(args: &RulesSaveArgs, home: &Home) -> Result<u8, CliError> {
+    let candidate = read_rules_file(&args.file.file)?;
+    let report = run_preview(home, &candidate, &args.file.file, args.file.json).await?;
+    if !args.file.json {
+        print!("{}", preview_text(&report));
+    }
+    if !args.yes && !confirmed_on_terminal()? {
+        if args.file.json {
+            println!(
+                "{}",
+                to_json(&serde_json::json!({ "preview": report, "saved": false }))?
+            );
+        }
+        return Err(CliError::BadInput(
+            "nothing was saved: confirm on a terminal, or run again with --yes".to_owned(),
+        ));
+    }
+    save_rules(
+        home,
+        &candidate,
+        &args.file.file,
+        crate::runner::audit::Source::Cli,
+    )?;
+    if args.file.json {
+        println!(
+            "{}",
+            to_json(&serde_json::json!({ "preview": report, "saved": true }))?
+        );
+    } else {
+        println!(
+            "\nSaved. The next sync reads every object again under these rules{}.",
+            if report.over_threshold {
+                " and stops before its removals, which exceed the deletion threshold, until they are confirmed"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(EXIT_SUCCESS)
+}
+
+async fn run_preview(
+    home: &Home,
+    candidate: &RulesConfig,
+    file: &std::path::Path,
+    json: bool,
+) -> Result<RulesPreviewReport, CliError> {
+    let terminal = !json && std::io::stderr().is_terminal();
+    let progress = move |read: usize| {
+        if terminal {
+            eprint!("\rreading the scope: {read} objects");
+        }
+    };
+    let report = preview_rules(home, candidate, file, &progress).await;
+    if terminal {
+        eprintln!();
+    }
+    Ok(report?)
+}
+
+fn to_json(value: &serde_json::Value) -> Result<String, CliError> {
+    serde_json::to_string_pretty(value)
+        .map_err(|error| CliError::Failed(format!("cannot write JSON: {error}")))
+}
+
+/// On a terminal, the administrator types `save` to go on.
+fn confirmed_on_terminal() -> Result<bool, CliError> {
+    if !std::io::stdin().is_terminal() {
+        return Ok(false);
+    }
+    print!("\nType 'save' to save these rules, anything else to stop: ");
+    std::io::stdout()
+        .flush()
+        .map_err(|error| CliError::Failed(error.to_string()))?;
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|error| CliError::Failed(format!("cannot read the answer: {error}")))?;
+    Ok(answer.trim() == "save")
+}
+
+/// The preview as the administrator reads it.
+pub fn preview_text(report: &RulesPreviewReport) -> String {
+    let preview = &report.preview;
+    let mut out = format!(
+        "{} users and groups read in the OU scope: {} in scope now, {} under these rules\n",
+        preview.objects_read, preview.in_scope_now, preview.in_scope_after
+    );
+    out.push_str(&format!(
+        "  enter the scope: {} (created or matched in the cloud)\n",
+        preview.entering
+    ));
+    for object in &preview.entering_objects {
+        out.push_str(&format!("    + {}\n", object.dn));
+    }
+    out.push_str(&format!(
+        "  leave the scope: {} ({} in the cloud){}\n",
+        preview.leaving,
+        match report.removal {
+            "disable" => "disabled, then deleted later",
+            _ => "deleted",
+        },
+        if preview.leaving_unexported > 0 {
+            format!(
+                "; {} more that were never exported",
+                preview.leaving_unexported
+            )
+        } else {
+            String::new()
+        }
+    ));
+    for object in &preview.leaving_objects {
+        out.push_str(&format!("    - {}\n", object.dn));
+    }
+    if report.over_threshold {
+        out.push_str(&format!(
+            "  that is more than the deletion threshold ({}): the first sync stops before removing any until they are confirmed\n",
+            report.deletion_threshold
+        ));
+    }
+    if preview.updates.is_empty() {
+        out.push_str("  property updates: none\n");
+    } else {
+        out.push_str("  property updates:\n");
+        for (property, count) in &preview.updates {
+            out.push_str(&format!("    {property}: {count}\n"));
+        }
+        for update in preview.update_examples.iter().take(10) {
+            out.push_str(&format!(
+                "      {}: {} → {}\n",
+                update.dn, update.before, update.after
+            ));
+        }
+    }
+    if preview.errors > 0 {
+        out.push_str(&format!(
+            "  objects the mappings cannot make a value for: {} (they would wait, with an error)\n",
+            preview.errors
+        ));
+        for error in preview.error_examples.iter().take(10) {
+            out.push_str(&format!("      {}: {}\n", error.dn, error.problem));
+        }
     }
     out
 }

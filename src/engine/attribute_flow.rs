@@ -11,7 +11,7 @@ use super::validation::{ObjectIssue, Rule, Severity};
 use crate::directory::Dn;
 use crate::directory::objects::{DirectoryObject, ObjectKind};
 use crate::rules::expression::Value as ExpressionValue;
-use crate::rules::{ObjectRules, SyncRules, Target};
+use crate::rules::{ObjectRules, RuleKind, SyncRules, Target};
 
 /// The tenant's domains, as the sync app reads them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +89,46 @@ pub fn ad_source(property: &str) -> &'static str {
         "securityEnabled" | "mailEnabled" => "(always a security group)",
         _ => "",
     }
+}
+
+/// The properties dirsync makes for `kind` without a mapping, and what each is made from in AD
+/// (the default rules the wizard and `dirsync rules show` list).
+pub fn default_flow_of(kind: RuleKind) -> Vec<(&'static str, &'static str)> {
+    let properties: Vec<&'static str> = match kind {
+        RuleKind::Users => ["userPrincipalName", "displayName", "mailNickname", "accountEnabled"]
+            .into_iter()
+            .chain(USER_TEXT_FLOWS.iter().map(|(_, property)| *property))
+            .chain([
+                "country",
+                "businessPhones",
+                "usageLocation",
+                "onPremisesExtensionAttributes",
+                "onPremisesImmutableId",
+            ])
+            .collect(),
+        RuleKind::Groups => vec![
+            "displayName",
+            "description",
+            "mailNickname",
+            "securityEnabled",
+            "mailEnabled",
+        ],
+    };
+    properties
+        .into_iter()
+        .map(|property| (property, ad_source(property)))
+        .collect()
+}
+
+/// The default flow of users and groups, for `--json`.
+pub fn default_flow() -> Value {
+    let as_json = |kind| {
+        default_flow_of(kind)
+            .into_iter()
+            .map(|(property, source)| json!({"property": property, "source": source}))
+            .collect::<Vec<_>>()
+    };
+    json!({"users": as_json(RuleKind::Users), "groups": as_json(RuleKind::Groups)})
 }
 
 /// The cloud shape of a user or group: the default flow, then the sync rules' mappings

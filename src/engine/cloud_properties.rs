@@ -25,6 +25,13 @@ pub const USER_SELECT: &[&str] = &[
     "postalCode",
     "country",
     "employeeId",
+    // What the sync rules flow besides (README, "Sync rules"); directory extensions are
+    // selected by name where a mapping writes one.
+    "usageLocation",
+    "onPremisesExtensionAttributes",
+    "preferredLanguage",
+    "employeeType",
+    "employeeOrgData",
 ];
 
 pub const GROUP_SELECT: &[&str] = &[

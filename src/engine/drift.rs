@@ -115,22 +115,38 @@ pub fn find_member_drift(
 /// Graph compares addresses and names without case, and answers an unset property as null, an
 /// empty string or an empty list alike.
 fn same(property: &str, wrote: &Value, found: &Value) -> bool {
-    let empty = |value: &Value| match value {
-        Value::Null => true,
-        Value::String(text) => text.is_empty(),
-        Value::Array(items) => items.is_empty(),
-        _ => false,
-    };
     if empty(wrote) && empty(found) {
         return true;
     }
     match (wrote, found) {
+        // A complex property (onPremisesExtensionAttributes, employeeOrgData): field by field,
+        // a field Graph returns and dirsync did not write counting as empty.
+        (Value::Object(wrote), Value::Object(found)) => wrote
+            .keys()
+            .chain(found.keys())
+            .all(|field| {
+                same(
+                    field,
+                    wrote.get(field).unwrap_or(&Value::Null),
+                    found.get(field).unwrap_or(&Value::Null),
+                )
+            }),
         (Value::String(a), Value::String(b))
             if matches!(property, "mail" | "userPrincipalName" | "mailNickname") =>
         {
             a.eq_ignore_ascii_case(b)
         }
         _ => wrote == found,
+    }
+}
+
+fn empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::String(text) => text.is_empty(),
+        Value::Array(items) => items.is_empty(),
+        Value::Object(fields) => fields.values().all(empty),
+        _ => false,
     }
 }
 

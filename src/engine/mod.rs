@@ -29,6 +29,7 @@ pub mod password_hash;
 pub mod plan;
 pub mod recorder;
 pub mod rule_scope;
+pub mod rules_preview;
 pub mod types;
 pub mod validation;
 pub mod write_back;

@@ -120,29 +120,13 @@ pub fn set_queries(rules: &SyncRules) -> Vec<SetQuery> {
                     key,
                     filter: format!(
                         "(&{USERS_AND_GROUPS_FILTER}({matching}={}))",
-                        ldap_escaped(group)
+                        crate::directory::dn::escape_filter_value(group)
                     ),
                 });
             }
         }
     }
     queries
-}
-
-/// `value` as an LDAP filter's assertion value (RFC 4515, 3).
-pub fn ldap_escaped(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for character in value.chars() {
-        match character {
-            '*' => out.push_str("\\2a"),
-            '(' => out.push_str("\\28"),
-            ')' => out.push_str("\\29"),
-            '\\' => out.push_str("\\5c"),
-            '\0' => out.push_str("\\00"),
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 /// The rules' decision for `object`: its kind's LDAP filter first (an object it does not match

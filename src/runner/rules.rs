@@ -6,15 +6,16 @@ use serde::Serialize;
 
 use super::{RunError, load_config};
 use crate::cloud::FlowPolicy;
-use crate::engine::cycle::Connections;
+use crate::config::Config;
 use crate::engine::cycle::trace::read_attributes;
+use crate::engine::cycle::{Connections, read_rule_sets};
+use crate::engine::rules_preview::{RuleSide, RulesPreview};
+use crate::rules::{RulesConfig, compile};
 use crate::rules::expression::{Expression, Value};
 use crate::rules::scoping::{Condition, ScopedObject, ScopingRule, decide};
 use crate::home::Home;
 
-/// The AD matching rule that follows group nesting (LDAP_MATCHING_RULE_IN_CHAIN, MS-ADTS
-/// 3.1.1.3.4.4.3), which Samba offers too.
-const IN_CHAIN: &str = "1.2.840.113556.1.4.1941";
+use crate::engine::rule_scope::IN_CHAIN;
 
 /// What is tested: expressions and, as one ordered set, scoping rules.
 #[derive(Debug, Default)]
@@ -228,4 +229,128 @@ impl ScopedObject for Tested<'_> {
                 *member && *asked_nested == nested && group.eq_ignore_ascii_case(group_dn)
             })
     }
+}
+
+/// What saving a rule set would do, read now (README, "Sync rules"), with what the first run
+/// after it would do about the deletion threshold.
+#[derive(Debug, Clone, Serialize)]
+pub struct RulesPreviewReport {
+    #[serde(flatten)]
+    pub preview: RulesPreview,
+    /// What happens to the cloud objects of what leaves: `delete`, or `disable` (then delete
+    /// after `options.delete_after_days`).
+    pub removal: &'static str,
+    pub deletion_threshold: usize,
+    /// More removals than the threshold: the first run after saving makes none of them until
+    /// they are confirmed (`dirsync sync --confirm-deletes N`, or the dashboard).
+    pub over_threshold: bool,
+}
+
+/// Reads every user and group in the OU scope once, with what both rule sets read, and compares
+/// the rules in use with `candidate` (checked first; a wrong one names its field in
+/// `candidate_file`). Reads only. `progress` hears how many objects were read.
+pub async fn preview_rules(
+    home: &Home,
+    candidate: &RulesConfig,
+    candidate_file: &std::path::Path,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<RulesPreviewReport, RunError> {
+    let config = load_config(home)?;
+    let mut after_rules = compile(candidate).map_err(|error| {
+        RunError::Config(crate::config::ConfigError::Invalid {
+            path: candidate_file.to_owned(),
+            field: error.field,
+            message: error.message,
+        })
+    })?;
+    after_rules.extension_app_id = config.cloud.client_id.replace('-', "");
+    let now_rules = config.sync_rules();
+    let store = crate::store::SqliteStore::open(&home.state_db)?;
+    let exported: std::collections::HashSet<crate::guid::Guid> =
+        store.links()?.into_keys().collect();
+    let mut connections = Connections::open(&config, &home.secrets(), FlowPolicy::default())?;
+    let domains = crate::engine::cycle::read_tenant_domains(&connections.graph)
+        .await
+        .map_err(RunError::SignIn)?;
+    let scope = config.scope().reading(&after_rules.attributes());
+    let connection = connections
+        .directory
+        .connection()
+        .await
+        .map_err(|error| RunError::SignIn(error.into()))?;
+    let directory = |error: crate::directory::DirectoryError| RunError::SignIn(error.into());
+    let now_sets = read_rule_sets(connection, &scope, &now_rules)
+        .await
+        .map_err(directory)?;
+    let after_sets = read_rule_sets(connection, &scope, &after_rules)
+        .await
+        .map_err(directory)?;
+    let mut import = crate::directory::import::FullImport::new(connection, &scope);
+    let mut objects = Vec::new();
+    while let Some(page) = import.next_page().await.map_err(directory)? {
+        objects.extend(page);
+        progress(objects.len());
+    }
+    let preview = crate::engine::rules_preview::preview(
+        &objects,
+        RuleSide {
+            rules: &now_rules,
+            sets: &now_sets,
+        },
+        RuleSide {
+            rules: &after_rules,
+            sets: &after_sets,
+        },
+        &domains,
+        &exported,
+    );
+    let threshold = config.options.deletion_threshold;
+    Ok(RulesPreviewReport {
+        over_threshold: preview.leaving > threshold,
+        removal: if config.options.disable_before_delete {
+            "disable"
+        } else {
+            "delete"
+        },
+        deletion_threshold: threshold,
+        preview,
+    })
+}
+
+/// Saves `candidate` as the rules in `config.toml` (checked again, and its directory
+/// extensions registered on the sync app by setup), recording the change in the audit trail.
+/// The next cycle reads every object again under them.
+pub fn save_rules(
+    home: &Home,
+    candidate: &RulesConfig,
+    candidate_file: &std::path::Path,
+    source: super::audit::Source,
+) -> Result<Config, RunError> {
+    let old = load_config(home)?;
+    let invalid = |field: String, message: String| {
+        RunError::Config(crate::config::ConfigError::Invalid {
+            path: candidate_file.to_owned(),
+            field,
+            message,
+        })
+    };
+    let compiled = compile(candidate).map_err(|error| invalid(error.field, error.message))?;
+    for (kind, object_rules) in [("users", &compiled.users), ("groups", &compiled.groups)] {
+        for name in object_rules.directory_extensions() {
+            if !old.cloud.directory_extensions.iter().any(|known| known == name) {
+                return Err(invalid(
+                    format!("rules.{kind}.mappings.extension_{name}"),
+                    format!(
+                        "the directory extension '{name}' is not registered on the sync app; registering one needs a Global Administrator: run setup again (the wizard, or `dirsync setup` with these rules in the answers file)"
+                    ),
+                ));
+            }
+        }
+    }
+    let mut new = old.clone();
+    new.rules = candidate.clone();
+    new.validate(&home.config_file)?;
+    new.save(&home.config_file)?;
+    super::audit::record_configuration(home, source, "rules saved", Some(&old), &new);
+    Ok(new)
 }

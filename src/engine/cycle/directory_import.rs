@@ -83,38 +83,10 @@ impl Cycle<'_> {
         decide_object(&self.rules, &self.rule_sets, object).in_scope
     }
 
-    /// Asks the domain controller the sync rules' questions: who each kind's LDAP filter
-    /// matches, and who is a member of each group a rule names, under the scope's OUs.
     pub(super) async fn read_rule_sets(&mut self) -> Result<RuleSets, CycleError> {
-        let queries = crate::engine::rule_scope::set_queries(&self.rules);
-        let mut sets = RuleSets::default();
-        if queries.is_empty() {
-            return Ok(sets);
-        }
         let scope = self.config.scope();
         let connection = self.connections.directory.connection().await?;
-        for query in queries {
-            let mut anchors = HashSet::new();
-            for base in scope.search_bases() {
-                let entries = connection
-                    .search_paged(
-                        &format!("read what the sync rules' {} matches", query.key),
-                        base.as_str(),
-                        ldap3::Scope::Subtree,
-                        &query.filter,
-                        &["objectGUID"],
-                        1_000,
-                    )
-                    .await?;
-                anchors.extend(
-                    entries
-                        .iter()
-                        .filter_map(|entry| guid_value(entry, "objectGUID")),
-                );
-            }
-            sets.sets.insert(query.key, anchors);
-        }
-        Ok(sets)
+        Ok(read_rule_sets(connection, &scope, &self.rules).await?)
     }
 
     /// Reads one object now (a trace applied, a push): it alone becomes pending, or gone when
@@ -278,6 +250,39 @@ impl Cycle<'_> {
             .set_cursor(RULE_SETS_CURSOR, &self.rule_sets.to_bytes(), now_ms())?;
         Ok(counters)
     }
+}
+
+/// Asks the domain controller the sync rules' questions (README, "Sync rules"): who each
+/// kind's LDAP filter matches, and who is a member of each group a rule names, under the
+/// scope's OUs. Object GUIDs only, page by page.
+pub async fn read_rule_sets(
+    connection: &crate::directory::DirectoryConnection,
+    scope: &crate::directory::scope::SyncScope,
+    rules: &SyncRules,
+) -> Result<RuleSets, DirectoryError> {
+    let mut sets = RuleSets::default();
+    for query in crate::engine::rule_scope::set_queries(rules) {
+        let mut anchors = HashSet::new();
+        for base in scope.search_bases() {
+            let entries = connection
+                .search_paged(
+                    &format!("read what the sync rules' {} matches", query.key),
+                    base.as_str(),
+                    ldap3::Scope::Subtree,
+                    &query.filter,
+                    &["objectGUID"],
+                    1_000,
+                )
+                .await?;
+            anchors.extend(
+                entries
+                    .iter()
+                    .filter_map(|entry| guid_value(entry, "objectGUID")),
+            );
+        }
+        sets.sets.insert(query.key, anchors);
+    }
+    Ok(sets)
 }
 
 /// A group's members as they are now: DirSync's re-read leaves `member` out unless the group is

@@ -43,6 +43,7 @@ use futures::StreamExt as _;
 mod cloud_import;
 pub use cloud_import::read_tenant_domains;
 mod directory_import;
+pub use directory_import::read_rule_sets;
 mod integrity;
 mod mailboxes;
 pub mod trace;
