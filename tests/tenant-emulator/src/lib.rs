@@ -441,6 +441,46 @@ impl RunningEmulator {
         })
     }
 
+    /// A live user's stored properties, found by object ID or userPrincipalName (either case),
+    /// under Graph's names as `objects("users")` gives them (`passwordProfile` left out,
+    /// `onPremisesExtensionAttributes` with its 15 keys), with every directory extension value
+    /// the user holds (`extension_{appId}_{name}`; cleared ones left out), also those whose
+    /// definition is no longer registered and that Graph therefore no longer shows. None for
+    /// no such live user. For tests that check what reached the tenant.
+    pub fn user_properties(&self, id_or_upn: &str) -> Option<serde_json::Map<String, Value>> {
+        self.stored_properties(model::Kind::User, id_or_upn)
+    }
+
+    /// [`RunningEmulator::user_properties`] for a live group, found by object ID.
+    pub fn group_properties(&self, id: &str) -> Option<serde_json::Map<String, Value>> {
+        self.stored_properties(model::Kind::Group, id)
+    }
+
+    fn stored_properties(
+        &self,
+        kind: model::Kind,
+        key: &str,
+    ) -> Option<serde_json::Map<String, Value>> {
+        self.app.store.read(|state| {
+            let object = state
+                .live_of(kind, &key.to_ascii_lowercase())
+                .or_else(|| match kind {
+                    model::Kind::User => state.user_by_upn(key),
+                    _ => None,
+                })?;
+            let mut map = object.props.clone();
+            map.remove("passwordProfile");
+            map.retain(|name, value| !(model::is_extension_name(name) && value.is_null()));
+            if kind == model::Kind::User {
+                let full = graph::query::full_extension_attributes(
+                    map.get("onPremisesExtensionAttributes"),
+                );
+                map.insert("onPremisesExtensionAttributes".into(), full);
+            }
+            Some(map)
+        })
+    }
+
     /// The IDs of the live users holding a password hash sync credential (sent through
     /// `POST /dirsync/v1/passwordHashes`). For tests that check what reached the tenant.
     pub fn users_with_synced_password(&self) -> Vec<String> {

@@ -92,15 +92,19 @@ pub fn parse_date_time_offset(text: &str) -> Option<i64> {
         return None;
     }
     let zoned = text.ends_with(['Z', 'z'])
-        || text.len().checked_sub(6).and_then(|at| text.get(at..)).is_some_and(|zone| {
-            let bytes = zone.as_bytes();
-            matches!(bytes[0], b'+' | b'-')
-                && bytes[1].is_ascii_digit()
-                && bytes[2].is_ascii_digit()
-                && bytes[3] == b':'
-                && bytes[4].is_ascii_digit()
-                && bytes[5].is_ascii_digit()
-        });
+        || text
+            .len()
+            .checked_sub(6)
+            .and_then(|at| text.get(at..))
+            .is_some_and(|zone| {
+                let bytes = zone.as_bytes();
+                matches!(bytes[0], b'+' | b'-')
+                    && bytes[1].is_ascii_digit()
+                    && bytes[2].is_ascii_digit()
+                    && bytes[3] == b':'
+                    && bytes[4].is_ascii_digit()
+                    && bytes[5].is_ascii_digit()
+            });
     if !zoned {
         return None;
     }

@@ -77,7 +77,7 @@ fn find<'s>(state: &'s State, kind: Kind, key: &str) -> Option<&'s DirObject> {
     state.live_of(kind, &key.to_ascii_lowercase())
 }
 
-fn find_visible<'s>(
+pub(super) fn find_visible<'s>(
     ctx: &Ctx<'_>,
     state: &'s State,
     kind: Kind,
@@ -104,7 +104,7 @@ pub fn list(ctx: &Ctx<'_>, kind: Kind) -> GraphResult {
             .filter(|o| query.matches(o))
             .filter(|o| search.as_ref().is_none_or(|s| query::search_matches(o, s)))
             .collect();
-        objects::collection_page(ctx, kind, items, &query, None)
+        objects::collection_page(ctx, kind, items, &query, query.select.as_deref(), None)
     });
     Ok(GraphResponse::ok(body))
 }

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use super::objects::read_perm;
 use super::query::{self, Expr, Literal, Op};
 use super::{Ctx, GraphError, GraphResponse, GraphResult};
-use crate::model::{Kind, State};
+use crate::model::{Kind, State, is_extension_name};
 use crate::util::{self, b64url, b64url_decode, percent_encode, unix_now};
 
 const PAGE_SIZE: usize = 100;
@@ -111,9 +111,10 @@ pub fn delta(ctx: &Ctx<'_>, kind: Kind) -> GraphResult {
             )));
         }
     }
-    let request_select = query::select(kind, ctx.req, true)?;
     let minimal = ctx.req.prefer_minimal;
     ctx.app.store.read(|state| {
+        // Directory extensions may be tracked too, resolved against the tenant.
+        let request_select = query::select_in(kind, ctx.req, true, Some(state))?;
         let now = unix_now();
         let current = state.seq;
         let latest = ctx.req.param("$deltatoken").is_some_and(|t| t.eq_ignore_ascii_case("latest"));
@@ -167,7 +168,9 @@ pub fn delta(ctx: &Ctx<'_>, kind: Kind) -> GraphResult {
         }
         let upto = *round.u.get_or_insert(current);
         let select = round.sel.clone();
-        let names = tracked(kind, select.as_deref());
+        let mut names = tracked(kind, select.as_deref());
+        // An extension whose definition went away since the round began is no longer seen.
+        names.retain(|name| !is_extension_name(name) || super::extensions::available(state, kind, name).is_some());
         // The first round's pages name the selected properties; later rounds do not.
         let fragment = if round.s == 0 {
             query::context_fragment(kind.collection(), select.as_deref())
@@ -285,11 +288,15 @@ fn changes(
             if name == "members" || name == "manager" || name == "id" {
                 continue;
             }
-            let value = object
-                .props
-                .get(name.as_str())
-                .cloned()
-                .unwrap_or(Value::Null);
+            let value = if name == "onPremisesExtensionAttributes" {
+                query::full_extension_attributes(object.props.get(name.as_str()))
+            } else {
+                object
+                    .props
+                    .get(name.as_str())
+                    .cloned()
+                    .unwrap_or(Value::Null)
+            };
             let was_changed = changed.contains(&name);
             let include = if fresh {
                 !value.is_null()
@@ -299,10 +306,11 @@ fn changes(
                 !value.is_null() || was_changed
             };
             if include
-                && object
-                    .kind
-                    .property(name)
-                    .is_some_and(|d| d.access != crate::model::Access::WriteOnly)
+                && (is_extension_name(name)
+                    || object
+                        .kind
+                        .property(name)
+                        .is_some_and(|d| d.access != crate::model::Access::WriteOnly))
             {
                 map.insert(name.clone(), value);
             }

@@ -6,6 +6,7 @@ mod batch;
 mod delta;
 mod directory;
 mod error;
+mod extensions;
 mod objects;
 pub mod query;
 pub mod roles;
@@ -590,6 +591,22 @@ fn route(ctx: &Ctx<'_>) -> GraphResult {
             "GET" => apps::owners_list(ctx, id),
             _ => not_allowed(),
         },
+        ["applications", id, relation] if relation.eq_ignore_ascii_case("extensionProperties") => {
+            match method {
+                "GET" => extensions::list(ctx, id),
+                "POST" => extensions::create(ctx, id),
+                _ => not_allowed(),
+            }
+        }
+        ["applications", id, relation, extension]
+            if relation.eq_ignore_ascii_case("extensionProperties") =>
+        {
+            match method {
+                "GET" => extensions::get(ctx, id, extension),
+                "DELETE" => extensions::delete(ctx, id, extension),
+                _ => not_allowed(),
+            }
+        }
         ["applications", id, action]
             if action.eq_ignore_ascii_case("addPassword")
                 || action.eq_ignore_ascii_case("microsoft.graph.addPassword") =>

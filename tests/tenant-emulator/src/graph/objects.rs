@@ -4,10 +4,13 @@ use serde_json::{Map, Value, json};
 
 use super::query::{self, ListQuery, Position};
 use super::{Ctx, GraphError, GraphResponse, GraphResult, Perm, require_admin};
-use crate::model::{Access, DirObject, Kind, MemberEvent, State, type_matches};
+use crate::model::{
+    Access, DirObject, Kind, MemberEvent, State, Ty, empty_extension_attributes,
+    extension_attribute_names, is_extension_name, type_matches,
+};
 use crate::store::Inner;
 use crate::tenant;
-use crate::util::{percent_encode, rfc3339, unix_now};
+use crate::util::{parse_date_time_offset, percent_encode, rfc3339, unix_now};
 
 // Permission tables from each API's documentation page (least to most privileged).
 pub const USER_READ: Perm = Perm {
@@ -215,7 +218,7 @@ pub fn page(ctx: &Ctx<'_>, mut items: Vec<&DirObject>, spec: &PageSpec<'_>) -> V
             let select = spec.select.map(|names| {
                 names
                     .iter()
-                    .filter(|n| object.kind.property(n).is_some())
+                    .filter(|n| object.kind.property(n).is_some() || is_extension_name(n))
                     .cloned()
                     .collect::<Vec<_>>()
             });
@@ -281,16 +284,17 @@ fn next_link(ctx: &Ctx<'_>, token: &str) -> String {
 /// `GET /users`, `GET /groups`
 pub fn list(ctx: &Ctx<'_>, kind: Kind) -> GraphResult {
     read_perm(kind).check(ctx.caller)?;
-    let query = ListQuery::parse(kind, ctx.req)?;
-    let order = query::order_by(kind, ctx.req)?;
-    let search = query::search(kind, ctx.req)?;
-    if ctx.req.param("$expand").is_some() {
-        return Err(GraphError::unsupported_query(
-            "$expand is not supported by the tenant emulator.",
-        ));
-    }
     let indexed = ctx.indexed();
     let body = ctx.app.store.read(|state| {
+        // Parsed with the tenant at hand, for the directory extensions `$select` may name.
+        let query = ListQuery::parse_in(kind, ctx.req, Some(state))?;
+        let order = query::order_by(kind, ctx.req)?;
+        let search = query::search(kind, ctx.req)?;
+        if ctx.req.param("$expand").is_some() {
+            return Err(GraphError::unsupported_query(
+                "$expand is not supported by the tenant emulator.",
+            ));
+        }
         let items: Vec<&DirObject> = state
             .objects
             .values()
@@ -298,8 +302,15 @@ pub fn list(ctx: &Ctx<'_>, kind: Kind) -> GraphResult {
             .filter(|o| query.matches(o))
             .filter(|o| search.as_ref().is_none_or(|s| query::search_matches(o, s)))
             .collect();
-        collection_page(ctx, kind, items, &query, order)
-    });
+        Ok(collection_page(
+            ctx,
+            kind,
+            items,
+            &query,
+            query.select.as_deref(),
+            order,
+        ))
+    })?;
     Ok(GraphResponse::ok(body))
 }
 
@@ -309,17 +320,15 @@ pub fn collection_page(
     kind: Kind,
     items: Vec<&DirObject>,
     query: &ListQuery,
+    select: Option<&[String]>,
     order: Option<&str>,
 ) -> Value {
     page(
         ctx,
         items,
         &PageSpec {
-            context: ctx.context(&query::context_fragment(
-                kind.collection(),
-                query.select.as_deref(),
-            )),
-            select: query.select.as_deref(),
+            context: ctx.context(&query::context_fragment(kind.collection(), select)),
+            select,
             order,
             top: query.top,
             after: query.after.clone(),
@@ -375,8 +384,8 @@ pub fn count(ctx: &Ctx<'_>, kind: Kind) -> GraphResult {
 /// `GET /users/{id | userPrincipalName}`, `GET /groups/{id}`
 pub fn get(ctx: &Ctx<'_>, kind: Kind, key: &str) -> GraphResult {
     read_perm(kind).check(ctx.caller)?;
-    let select = query::select(kind, ctx.req, false)?;
     ctx.app.store.read(|state| {
+        let select = query::select_in(kind, ctx.req, false, Some(state))?;
         let object = find(state, kind, key).ok_or_else(|| GraphError::not_found(key))?;
         Ok(GraphResponse::ok(entity(ctx, object, select.as_deref())))
     })
@@ -392,8 +401,8 @@ pub fn me(ctx: &Ctx<'_>) -> GraphResult {
         ));
     }
     ME_READ.check(ctx.caller)?;
-    let select = query::select(Kind::User, ctx.req, false)?;
     ctx.app.store.read(|state| {
+        let select = query::select_in(Kind::User, ctx.req, false, Some(state))?;
         let user = state
             .live_of(Kind::User, &ctx.caller.object_id)
             .ok_or_else(|| GraphError::not_found(&ctx.caller.object_id))?;
@@ -402,23 +411,26 @@ pub fn me(ctx: &Ctx<'_>) -> GraphResult {
 }
 
 /// Checks the properties of a create or update body: known, of the right type, writable.
+/// Directory extension names (`extension_{appId}_{name}`) on users and groups pass here and are
+/// checked against the tenant's definitions with the object (`extensions::check_values`).
 pub fn check_body(kind: Kind, body: &Map<String, Value>, creating: bool) -> Result<(), GraphError> {
     for (name, value) in body {
         if name.starts_with('@') || name.contains("@odata.") {
             continue;
         }
+        if takes_extensions(kind) && is_extension_name(name) {
+            continue;
+        }
         let Some(def) = kind.property(name) else {
             return Err(GraphError::unknown_property(kind, name));
         };
-        if !type_matches(def.ty, value) {
-            return Err(GraphError::bad_request(
-                "BadRequest",
-                &format!(
-                    "Cannot convert the literal '{}' to the expected type '{}'.",
-                    literal(value),
-                    def.ty.edm()
-                ),
-            ));
+        // A DateTimeOffset literal must be one (employeeHireDate; the OData reader's message).
+        let bad_date = def.ty == Ty::DateTime
+            && value
+                .as_str()
+                .is_some_and(|text| parse_date_time_offset(text).is_none());
+        if !type_matches(def.ty, value) || bad_date {
+            return Err(cannot_convert(value, def.ty.edm()));
         }
         match def.access {
             Access::ReadOnly => return Err(GraphError::read_only(def.name)),
@@ -443,6 +455,23 @@ pub fn check_body(kind: Kind, body: &Map<String, Value>, creating: bool) -> Resu
     Ok(())
 }
 
+/// Whether objects of a type take directory extension values here (users and groups).
+fn takes_extensions(kind: Kind) -> bool {
+    matches!(kind, Kind::User | Kind::Group)
+}
+
+/// 400 `BadRequest` "Cannot convert the literal 'x' to the expected type 'Edm.String'." (the
+/// OData reader's message for a value of the wrong type).
+fn cannot_convert(value: &Value, edm: &str) -> GraphError {
+    GraphError::bad_request(
+        "BadRequest",
+        &format!(
+            "Cannot convert the literal '{}' to the expected type '{edm}'.",
+            literal(value)
+        ),
+    )
+}
+
 fn literal(value: &Value) -> String {
     match value {
         Value::String(text) => text.clone(),
@@ -450,12 +479,23 @@ fn literal(value: &Value) -> String {
     }
 }
 
-/// Puts body properties under their canonical names.
+/// Puts body properties under their canonical names (directory extensions of users and groups
+/// as given, until `extensions::check_values`), DateTimeOffset values in UTC as Graph stores and
+/// returns them (`2021-05-01T00:00:00Z`), and usageLocation upper-cased.
 pub fn canonical(kind: Kind, body: &Map<String, Value>) -> Map<String, Value> {
     body.iter()
         .filter_map(|(name, value)| {
-            kind.property(name)
-                .map(|def| (def.name.to_owned(), value.clone()))
+            if takes_extensions(kind) && is_extension_name(name) {
+                return Some((name.clone(), value.clone()));
+            }
+            let def = kind.property(name)?;
+            let value = match value.as_str() {
+                Some(text) if def.ty == Ty::DateTime => parse_date_time_offset(text)
+                    .map_or_else(|| value.clone(), |unix| json!(rfc3339(unix))),
+                Some(text) if def.name == "usageLocation" => json!(text.to_ascii_uppercase()),
+                _ => value.clone(),
+            };
+            Some((def.name.to_owned(), value))
         })
         .collect()
 }
@@ -623,12 +663,35 @@ fn check_user_values(
             "mail" if text.is_some_and(|t| !valid_mail(t)) => {
                 return Err(GraphError::invalid_value(kind, name));
             }
-            "usageLocation"
-                if text.is_some_and(|t| {
-                    t.len() != 2 || !t.chars().all(|c| c.is_ascii_alphabetic())
-                }) =>
-            {
+            "usageLocation" if text.is_some_and(|t| !is_country_code(t)) => {
                 return Err(GraphError::invalid_value(kind, name));
+            }
+            "preferredLanguage" if text.is_some_and(|t| !valid_language(t)) => {
+                return Err(GraphError::invalid_value(kind, name));
+            }
+            "onPremisesExtensionAttributes" => {
+                // user resource: writable only for cloud-only users (onPremisesSyncEnabled not
+                // true); the refusal is Graph's answer to writes to synced objects, as widely
+                // reported from tenants.
+                if existing
+                    .is_some_and(|user| user.bool_prop("onPremisesSyncEnabled") == Some(true))
+                {
+                    return Err(GraphError::bad_request(
+                        "Request_BadRequest",
+                        "Unable to update the specified properties for on-premises mastered Directory Sync objects or objects currently undergoing migration.",
+                    ));
+                }
+                let allowed: Vec<String> = extension_attribute_names().collect();
+                check_complex(
+                    value,
+                    "microsoft.graph.onPremisesExtensionAttributes",
+                    &allowed,
+                    EXTENSION_ATTRIBUTE_MAX_LEN,
+                )?;
+            }
+            "employeeOrgData" => {
+                let allowed = ["division".to_owned(), "costCenter".to_owned()];
+                check_complex(value, "microsoft.graph.employeeOrgData", &allowed, 0)?;
             }
             "businessPhones" if value.as_array().is_some_and(|phones| phones.len() > 1) => {
                 return Err(GraphError::invalid_value(kind, name));
@@ -638,9 +701,6 @@ fn check_user_values(
                     !t.eq_ignore_ascii_case("Member") && !t.eq_ignore_ascii_case("Guest")
                 }) =>
             {
-                return Err(GraphError::invalid_value(kind, name));
-            }
-            "employeeHireDate" if text.is_some_and(|t| crate::util::parse_rfc3339(t).is_none()) => {
                 return Err(GraphError::invalid_value(kind, name));
             }
             "onPremisesImmutableId"
@@ -693,6 +753,126 @@ fn check_user_values(
         }
     }
     Ok(())
+}
+
+/// The longest value of an `onPremisesExtensionAttributes` attribute: 1,024 characters, the
+/// size of AD's `extensionAttribute1`–`15` (Graph's page gives none).
+const EXTENSION_ATTRIBUTE_MAX_LEN: usize = 1024;
+
+/// Checks a complex value of strings (`onPremisesExtensionAttributes`, `employeeOrgData`):
+/// null, or an object whose keys are among `allowed` (OData's unknown-property message
+/// otherwise), each a string of at most `max_len` characters (0: unbounded; else 400 invalid
+/// value naming the attribute) or null.
+fn check_complex(
+    value: &Value,
+    type_name: &str,
+    allowed: &[String],
+    max_len: usize,
+) -> Result<(), GraphError> {
+    let fields = match value {
+        Value::Null => return Ok(()),
+        Value::Object(fields) => fields,
+        other => return Err(cannot_convert(other, type_name)),
+    };
+    for (key, field) in fields {
+        if key.starts_with('@') {
+            continue;
+        }
+        if !allowed.iter().any(|name| name == key) {
+            return Err(GraphError::bad_request(
+                "BadRequest",
+                &format!(
+                    "The property '{key}' does not exist on type '{type_name}'. Make sure to only use property names that are defined by the type or mark the type as open type."
+                ),
+            ));
+        }
+        match field {
+            Value::Null => {}
+            Value::String(text) => {
+                if max_len > 0 && text.chars().count() > max_len {
+                    return Err(GraphError::invalid_value(Kind::User, key));
+                }
+            }
+            other => return Err(cannot_convert(other, "Edm.String")),
+        }
+    }
+    Ok(())
+}
+
+/// A complex value as a PATCH leaves it: the keys given replace those stored (null clears one),
+/// the others keep their values; a null value clears them all (`onPremisesExtensionAttributes`
+/// and its merge: https://learn.microsoft.com/en-us/graph/extensibility-overview#extension-attributes).
+fn merged_complex(stored: Option<&Value>, given: &Value, keys: &[String]) -> Value {
+    let mut out: Map<String, Value> = keys.iter().map(|k| (k.clone(), Value::Null)).collect();
+    if let Some(Value::Object(stored)) = stored {
+        for key in keys {
+            if let Some(value) = stored.get(key) {
+                out.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    match given {
+        Value::Object(fields) => {
+            for (key, value) in fields {
+                if keys.contains(key) {
+                    out.insert(key.clone(), value.clone());
+                }
+            }
+        }
+        _ => {
+            for value in out.values_mut() {
+                *value = Value::Null;
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+/// Merges a user write's `onPremisesExtensionAttributes` and `employeeOrgData` into what the
+/// user has (`existing`; None on create), as Graph merges them on PATCH. A null
+/// `employeeOrgData` clears it.
+fn merge_user_complex(props: &mut Map<String, Value>, existing: Option<&DirObject>) {
+    let stored = |name: &str| existing.and_then(|user| user.props.get(name));
+    if let Some(given) = props.get("onPremisesExtensionAttributes") {
+        let keys: Vec<String> = extension_attribute_names().collect();
+        let merged = merged_complex(stored("onPremisesExtensionAttributes"), given, &keys);
+        props.insert("onPremisesExtensionAttributes".into(), merged);
+    }
+    if let Some(given) = props.get("employeeOrgData") {
+        let merged = if given.is_null() {
+            Value::Null
+        } else {
+            let keys = ["division".to_owned(), "costCenter".to_owned()];
+            merged_complex(stored("employeeOrgData"), given, &keys)
+        };
+        props.insert("employeeOrgData".into(), merged);
+    }
+}
+
+/// ISO 3166-1 alpha-2 country codes (officially assigned), the values usageLocation takes
+/// (user resource: "A two-letter country code (ISO standard 3166)"); `UK`, for one, is not.
+const COUNTRY_CODES: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW";
+
+/// Whether a usageLocation is a country code (either case; Graph keeps it upper-cased).
+fn is_country_code(code: &str) -> bool {
+    code.len() == 2
+        && code.chars().all(|c| c.is_ascii_alphabetic())
+        && COUNTRY_CODES
+            .split(' ')
+            .any(|known| known.eq_ignore_ascii_case(code))
+}
+
+/// A preferredLanguage Graph takes ("ISO 639-1 Code; for example en-US", user and group
+/// resources): a language of two or three letters, then hyphen-separated subtags of one to
+/// eight letters or digits (BCP 47's form).
+fn valid_language(tag: &str) -> bool {
+    let mut parts = tag.split('-');
+    let language = parts.next().unwrap_or_default();
+    (2..=3).contains(&language.len())
+        && language.chars().all(|c| c.is_ascii_alphabetic())
+        && parts.all(|part| {
+            (1..=8).contains(&part.len()) && part.chars().all(|c| c.is_ascii_alphanumeric())
+        })
 }
 
 /// proxyAddresses conflict across users and groups, compared case-insensitively.
@@ -811,6 +991,8 @@ pub fn create(ctx: &Ctx<'_>, kind: Kind) -> GraphResult {
 
 fn create_user(ctx: &Ctx<'_>, inner: &mut Inner, mut props: Map<String, Value>) -> GraphResult {
     check_user_values(&inner.state, &props, None)?;
+    super::extensions::check_values(&inner.state, Kind::User, &mut props, None)?;
+    merge_user_complex(&mut props, None);
     if let Some(mail) = props.get("mail").and_then(Value::as_str) {
         let proxies = proxies_for_mail(&[], Some(mail));
         props.insert("proxyAddresses".into(), json!(proxies));
@@ -834,6 +1016,10 @@ fn create_user(ctx: &Ctx<'_>, inner: &mut Inner, mut props: Map<String, Value>) 
         ("lastPasswordChangeDateTime", json!(now)),
         ("signInSessionsValidFromDateTime", json!(now)),
         ("securityIdentifier", json!(security_identifier(&id))),
+        (
+            "onPremisesExtensionAttributes",
+            empty_extension_attributes(),
+        ),
     ] {
         user.set(key, value, seq);
     }
@@ -1022,6 +1208,9 @@ fn check_group_values(
             "mailNickname" if value.as_str().is_some_and(|t| !valid_nickname(t)) => {
                 return Err(GraphError::invalid_value(kind, name));
             }
+            "preferredLanguage" if value.as_str().is_some_and(|t| !valid_language(t)) => {
+                return Err(GraphError::invalid_value(kind, name));
+            }
             "visibility"
                 if value.as_str().is_some_and(|v| {
                     !["Public", "Private", "HiddenMembership"]
@@ -1042,9 +1231,10 @@ fn create_group(
     ctx: &Ctx<'_>,
     inner: &mut Inner,
     body: &Map<String, Value>,
-    props: Map<String, Value>,
+    mut props: Map<String, Value>,
 ) -> GraphResult {
     check_group_values(&inner.state, &props, None)?;
+    super::extensions::check_values(&inner.state, Kind::Group, &mut props, None)?;
     let members = bind_list(body, "members")?;
     let owners = bind_list(body, "owners")?;
     if members.len() + owners.len() > 20 {
@@ -1202,6 +1392,8 @@ pub fn update(ctx: &Ctx<'_>, kind: Kind, key: &str) -> GraphResult {
                 return Err(GraphError::forbidden());
             }
             check_user_values(&inner.state, &props, Some(&existing))?;
+            super::extensions::check_values(&inner.state, kind, &mut props, Some(&existing))?;
+            merge_user_complex(&mut props, Some(&existing));
             if props.contains_key("mail") {
                 let mail = props.get("mail").and_then(Value::as_str);
                 let proxies = proxies_for_mail(&existing.list_prop("proxyAddresses"), mail);
@@ -1210,6 +1402,7 @@ pub fn update(ctx: &Ctx<'_>, kind: Kind, key: &str) -> GraphResult {
             check_user_uniqueness(&inner.state, Some(&id), &props)?;
         } else {
             check_group_values(&inner.state, &props, Some(&existing))?;
+            super::extensions::check_values(&inner.state, kind, &mut props, Some(&existing))?;
         }
         let mut new_members = Vec::new();
         for reference in &members {
@@ -1237,6 +1430,12 @@ pub fn update(ctx: &Ctx<'_>, kind: Kind, key: &str) -> GraphResult {
             object.set("identities", Value::Array(identities), seq);
         }
         for (name, value) in props {
+            if is_extension_name(&name) {
+                // One value per extension, under its registered spelling.
+                object
+                    .props
+                    .retain(|key, _| key == &name || !key.eq_ignore_ascii_case(&name));
+            }
             object.set(&name, value, seq);
         }
         if let Some(profile) = profile {
@@ -1456,8 +1655,8 @@ fn directory_object(ctx: &Ctx<'_>, object: &DirObject, select: Option<&[String]>
 /// `GET /users/{id}/manager`
 pub fn manager_get(ctx: &Ctx<'_>, key: &str) -> GraphResult {
     USER_READ.check(ctx.caller)?;
-    let select = query::select(Kind::User, ctx.req, false)?;
     ctx.app.store.read(|state| {
+        let select = query::select_in(Kind::User, ctx.req, false, Some(state))?;
         let user = find(state, Kind::User, key).ok_or_else(|| GraphError::not_found(key))?;
         let manager = user
             .internal
@@ -1862,6 +2061,68 @@ pub fn owner_remove(ctx: &Ctx<'_>, key: &str, owner: &str) -> GraphResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn synced_users_keep_their_extension_attributes() {
+        let state = tenant::create(&tenant::NewTenant {
+            initial_domain: "contoso-lab.onmicrosoft.com".into(),
+            verified_domains: Vec::new(),
+        });
+        let mut user = DirObject::new(Kind::User, "u", 1);
+        let mut props = Map::new();
+        props.insert(
+            "onPremisesExtensionAttributes".into(),
+            json!({"extensionAttribute1": "x"}),
+        );
+        assert!(check_user_values(&state, &props, Some(&user)).is_ok());
+        user.set("onPremisesSyncEnabled", json!(true), 2);
+        let refused = check_user_values(&state, &props, Some(&user)).expect_err("refused");
+        assert_eq!(refused.status, 400);
+        assert_eq!(
+            refused.message,
+            "Unable to update the specified properties for on-premises mastered Directory Sync objects or objects currently undergoing migration."
+        );
+    }
+
+    #[test]
+    fn complex_values_merge_key_by_key() {
+        let keys = ["division".to_owned(), "costCenter".to_owned()];
+        let stored = json!({"division": "Sales", "costCenter": "1"});
+        assert_eq!(
+            merged_complex(Some(&stored), &json!({"costCenter": null}), &keys),
+            json!({"division": "Sales", "costCenter": null})
+        );
+        assert_eq!(
+            merged_complex(None, &json!({"division": "R&D"}), &keys),
+            json!({"division": "R&D", "costCenter": null})
+        );
+        assert_eq!(
+            merged_complex(Some(&stored), &Value::Null, &keys),
+            json!({"division": null, "costCenter": null})
+        );
+    }
+
+    #[test]
+    fn country_codes_and_language_tags() {
+        assert_eq!(COUNTRY_CODES.split(' ').count(), 249);
+        assert!(is_country_code("GB") && is_country_code("gb") && is_country_code("US"));
+        assert!(!is_country_code("UK") && !is_country_code("EU") && !is_country_code("U"));
+        for good in ["en", "en-US", "zh-Hans-CN", "de-CH-1996", "fil"] {
+            assert!(valid_language(good), "{good}");
+        }
+        for bad in [
+            "",
+            "e",
+            "en_US",
+            "en--US",
+            "en-",
+            "-en",
+            "english",
+            "en-abcdefghi",
+        ] {
+            assert!(!valid_language(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn upns_follow_the_documented_character_rules() {

@@ -5,18 +5,36 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{GraphError, GraphRequest};
-use crate::model::{Access, DirObject, Filter, Kind, PropDef, Ty};
+use super::{GraphError, GraphRequest, extensions};
+use crate::model::{
+    Access, DirObject, Filter, Kind, PropDef, State, Ty, empty_extension_attributes,
+    is_extension_name,
+};
 use crate::util::{b64url, b64url_decode};
 
 /// Navigation properties `$select` accepts on delta queries.
 pub const DELTA_NAVIGATION: &[(Kind, &str)] = &[(Kind::User, "manager"), (Kind::Group, "members")];
 
-/// Parses `$select`: canonical property names, or None for the default set.
+/// Parses `$select`: canonical property names, or None for the default set. Directory
+/// extension names are refused here (see [`select_in`]).
 pub fn select(
     kind: Kind,
     req: &GraphRequest,
     allow_navigation: bool,
+) -> Result<Option<Vec<String>>, GraphError> {
+    select_in(kind, req, allow_navigation, None)
+}
+
+/// [`select`], with the directory extension names (`extension_{appId}_{name}`) of users and
+/// groups resolved against the tenant when `state` is given: an extension available for the
+/// type is selected under its registered spelling, any other is Graph's query error
+/// (https://learn.microsoft.com/en-us/graph/extensibility-overview: on v1.0 extension values
+/// come "only on `$select`").
+pub fn select_in(
+    kind: Kind,
+    req: &GraphRequest,
+    allow_navigation: bool,
+    state: Option<&State>,
 ) -> Result<Option<Vec<String>>, GraphError> {
     let Some(raw) = req.param("$select") else {
         return Ok(None);
@@ -32,6 +50,13 @@ pub fn select(
             names.push((*nav).to_owned());
         } else if name == "*" {
             names.extend(kind.properties().iter().map(|d| d.name.to_owned()));
+        } else if is_extension_name(name) {
+            match state {
+                Some(state) if matches!(kind, Kind::User | Kind::Group) => {
+                    names.push(extensions::select_name(state, kind, name)?);
+                }
+                _ => return Err(extensions::unknown_in_query(name)),
+            }
         } else {
             return Err(GraphError::bad_request(
                 "BadRequest",
@@ -55,35 +80,53 @@ pub fn default_names(kind: Kind) -> Vec<String> {
         .collect()
 }
 
-/// The representation of an object: the default properties, or the selected ones.
+/// The value of a property as reads show it: absent lists are empty, a write-only property is
+/// null, and `onPremisesExtensionAttributes` always has its 15 keys (null where unset).
+fn shown(object: &DirObject, def: &PropDef) -> Value {
+    if def.access == Access::WriteOnly {
+        return Value::Null;
+    }
+    let value = object.props.get(def.name).cloned();
+    if def.name == "onPremisesExtensionAttributes" {
+        return full_extension_attributes(value.as_ref());
+    }
+    value.unwrap_or_else(|| match def.ty {
+        Ty::StrList => json!([]),
+        _ => Value::Null,
+    })
+}
+
+/// `onPremisesExtensionAttributes` with all 15 keys, taken from `value` where it has them.
+pub fn full_extension_attributes(value: Option<&Value>) -> Value {
+    let mut full = empty_extension_attributes();
+    if let (Some(Value::Object(given)), Value::Object(out)) = (value, &mut full) {
+        for (key, slot) in out.iter_mut() {
+            if let Some(v) = given.get(key) {
+                slot.clone_from(v);
+            }
+        }
+    }
+    full
+}
+
+/// The representation of an object: the default properties, or the selected ones. Selected
+/// directory extensions (resolved by [`select_in`]) appear only when the object has a value.
 pub fn render(object: &DirObject, select: Option<&[String]>) -> Map<String, Value> {
     let mut out = Map::new();
-    let mut put = |def: &PropDef| {
-        let value = if def.access == Access::WriteOnly {
-            Value::Null
-        } else {
-            object
-                .props
-                .get(def.name)
-                .cloned()
-                .unwrap_or_else(|| match def.ty {
-                    Ty::StrList => json!([]),
-                    _ => Value::Null,
-                })
-        };
-        out.insert(def.name.to_owned(), value);
-    };
     match select {
-        None => object
-            .kind
-            .properties()
-            .iter()
-            .filter(|d| d.default)
-            .for_each(&mut put),
+        None => {
+            for def in object.kind.properties().iter().filter(|d| d.default) {
+                out.insert(def.name.to_owned(), shown(object, def));
+            }
+        }
         Some(names) => {
             for name in names {
                 if let Some(def) = object.kind.property(name) {
-                    put(def);
+                    out.insert(def.name.to_owned(), shown(object, def));
+                } else if is_extension_name(name)
+                    && let Some(value) = extensions::value_of(object, name)
+                {
+                    out.insert(name.clone(), value.clone());
                 }
             }
         }
@@ -131,8 +174,17 @@ pub struct ListQuery {
 
 impl ListQuery {
     pub fn parse(kind: Kind, req: &GraphRequest) -> Result<ListQuery, GraphError> {
+        Self::parse_in(kind, req, None)
+    }
+
+    /// [`ListQuery::parse`] with directory extensions in `$select` resolved (see [`select_in`]).
+    pub fn parse_in(
+        kind: Kind,
+        req: &GraphRequest,
+        state: Option<&State>,
+    ) -> Result<ListQuery, GraphError> {
         Ok(ListQuery {
-            select: select(kind, req, false)?,
+            select: select_in(kind, req, false, state)?,
             filter: filter(kind, req)?,
             top: top(req)?,
             after: after(req)?,
