@@ -106,7 +106,9 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum RulesCommand {
     /// Evaluate expressions and scoping rules against one AD object, as it is now: the
-    /// attributes they read, each expression's value, and whether the rules keep it in scope
+    /// attributes they read, each expression's value, and whether the rules keep it in scope;
+    /// without --expression or --rule, the rules in use (or --file's): whether the object
+    /// syncs, and each mapped property before (the default flow) and after
     Test(RulesTestArgs),
     /// Print the rules in use: scoping, and each property's mapping (the default flow where
     /// no mapping is given)
@@ -162,6 +164,11 @@ pub struct RulesTestArgs {
     /// [VALUE]' or 'include|exclude member-of|member-of-nested GROUP-DN' (repeatable; in order)
     #[arg(long = "rule", value_name = "RULE")]
     pub rules: Vec<String>,
+
+    /// Without --expression or --rule: test the rules in this file (as `rules preview` reads
+    /// it) instead of the rules in use
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["expressions", "rules"])]
+    pub file: Option<PathBuf>,
 
     /// Print one JSON document on stdout
     #[arg(long)]

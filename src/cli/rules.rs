@@ -7,18 +7,16 @@
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 
 use super::{CliError, EXIT_SUCCESS, RulesFileArgs, RulesSaveArgs, RulesShowArgs, RulesTestArgs};
+use crate::home::Home;
 use crate::rules::RulesConfig;
-use crate::runner::rules::{RulesPreviewReport, preview_rules, save_rules};
 use crate::rules::expression::Expression;
 use crate::rules::scoping::{RuleAction, ScopingRule};
-use crate::home::Home;
+use crate::runner::rules::{RulesPreviewReport, preview_rules, save_rules};
 use crate::runner::rules::{RulesTest, RulesToTest, test_rules};
 
 pub async fn test(args: &RulesTestArgs, home: &Home) -> Result<u8, CliError> {
     if args.expressions.is_empty() && args.rules.is_empty() {
-        return Err(CliError::BadInput(
-            "give at least one --expression or --rule to test".to_owned(),
-        ));
+        return test_rule_set(args, home).await;
     }
     let mut tests = RulesToTest::default();
     for text in &args.expressions {
@@ -39,6 +37,45 @@ pub async fn test(args: &RulesTestArgs, home: &Home) -> Result<u8, CliError> {
         println!("{document}");
     } else {
         print!("{}", in_words(&tested));
+    }
+    Ok(EXIT_SUCCESS)
+}
+
+/// A whole rule set (the rules in use, or `--file`'s) tried on the object: before and after.
+async fn test_rule_set(args: &RulesTestArgs, home: &Home) -> Result<u8, CliError> {
+    let rules = match &args.file {
+        Some(file) => read_rules_file(file)?,
+        None => crate::runner::load_config(home)?.rules,
+    };
+    let tested = crate::runner::rules::test_rule_set(home, &rules, &args.object).await?;
+    if args.json {
+        println!("{}", to_json(&serde_json::json!(tested))?);
+        return Ok(EXIT_SUCCESS);
+    }
+    println!("{}", tested.dn);
+    let scope = match (tested.in_ou_scope, tested.in_scope) {
+        (false, _) => "not in the OU scope: it does not sync".to_owned(),
+        (true, in_scope) => format!(
+            "{} ({})",
+            if in_scope { "syncs" } else { "does not sync" },
+            tested
+                .decided_by
+                .as_deref()
+                .unwrap_or("no scoping rule held")
+        ),
+    };
+    println!("  scope: {scope}");
+    if tested.properties.is_empty() {
+        println!("  no mapping: every property follows the default flow");
+    }
+    for property in &tested.properties {
+        println!(
+            "  {}: {} → {}",
+            property.property, property.before, property.after
+        );
+    }
+    for error in &tested.errors {
+        println!("  error: {error}");
     }
     Ok(EXIT_SUCCESS)
 }
@@ -172,9 +209,8 @@ fn read_rules_file(path: &std::path::Path) -> Result<RulesConfig, CliError> {
         rules: RulesConfig,
     }
     let malformed = |error| CliError::from(crate::runner::RunError::Config(error));
-    let text = std::fs::read_to_string(path).map_err(|error| {
-        CliError::BadInput(format!("cannot read {}: {error}", path.display()))
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| CliError::BadInput(format!("cannot read {}: {error}", path.display())))?;
     let table: toml::Table = crate::config::parse_toml(path, &text).map_err(malformed)?;
     if table.len() == 1 && table.contains_key("rules") {
         let wrapped: Wrapped = crate::config::parse_toml(path, &text).map_err(malformed)?;
@@ -190,7 +226,7 @@ pub async fn preview(args: &RulesFileArgs, home: &Home) -> Result<u8, CliError> 
     if args.json {
         println!("{}", to_json(&serde_json::json!(report))?);
     } else {
-        print!("{}", preview_text(&report));
+        print!("{}", report.in_words());
     }
     Ok(EXIT_SUCCESS)
 }
@@ -200,7 +236,7 @@ pub async fn save(args: &RulesSaveArgs, home: &Home) -> Result<u8, CliError> {
     let candidate = read_rules_file(&args.file.file)?;
     let report = run_preview(home, &candidate, &args.file.file, args.file.json).await?;
     if !args.file.json {
-        print!("{}", preview_text(&report));
+        print!("{}", report.in_words());
     }
     if !args.yes && !confirmed_on_terminal()? {
         if args.file.json {
@@ -276,71 +312,6 @@ fn confirmed_on_terminal() -> Result<bool, CliError> {
         .read_line(&mut answer)
         .map_err(|error| CliError::Failed(format!("cannot read the answer: {error}")))?;
     Ok(answer.trim() == "save")
-}
-
-/// The preview as the administrator reads it.
-pub fn preview_text(report: &RulesPreviewReport) -> String {
-    let preview = &report.preview;
-    let mut out = format!(
-        "{} users and groups read in the OU scope: {} in scope now, {} under these rules\n",
-        preview.objects_read, preview.in_scope_now, preview.in_scope_after
-    );
-    out.push_str(&format!(
-        "  enter the scope: {} (created or matched in the cloud)\n",
-        preview.entering
-    ));
-    for object in &preview.entering_objects {
-        out.push_str(&format!("    + {}\n", object.dn));
-    }
-    out.push_str(&format!(
-        "  leave the scope: {} ({} in the cloud){}\n",
-        preview.leaving,
-        match report.removal {
-            "disable" => "disabled, then deleted later",
-            _ => "deleted",
-        },
-        if preview.leaving_unexported > 0 {
-            format!(
-                "; {} more that were never exported",
-                preview.leaving_unexported
-            )
-        } else {
-            String::new()
-        }
-    ));
-    for object in &preview.leaving_objects {
-        out.push_str(&format!("    - {}\n", object.dn));
-    }
-    if report.over_threshold {
-        out.push_str(&format!(
-            "  that is more than the deletion threshold ({}): the first sync stops before removing any until they are confirmed\n",
-            report.deletion_threshold
-        ));
-    }
-    if preview.updates.is_empty() {
-        out.push_str("  property updates: none\n");
-    } else {
-        out.push_str("  property updates:\n");
-        for (property, count) in &preview.updates {
-            out.push_str(&format!("    {property}: {count}\n"));
-        }
-        for update in preview.update_examples.iter().take(10) {
-            out.push_str(&format!(
-                "      {}: {} → {}\n",
-                update.dn, update.before, update.after
-            ));
-        }
-    }
-    if preview.errors > 0 {
-        out.push_str(&format!(
-            "  objects the mappings cannot make a value for: {} (they would wait, with an error)\n",
-            preview.errors
-        ));
-        for error in preview.error_examples.iter().take(10) {
-            out.push_str(&format!("      {}: {}\n", error.dn, error.problem));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -751,7 +751,10 @@ pub async fn register_directory_extensions(
     let mut made = Vec::new();
     for extension in wanted {
         let full_name = format!("{prefix}{}", extension.name);
-        if existing.iter().any(|name| name.eq_ignore_ascii_case(&full_name)) {
+        if existing
+            .iter()
+            .any(|name| name.eq_ignore_ascii_case(&full_name))
+        {
             continue;
         }
         let body = json!({

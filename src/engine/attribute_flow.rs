@@ -95,17 +95,22 @@ pub fn ad_source(property: &str) -> &'static str {
 /// (the default rules the wizard and `dirsync rules show` list).
 pub fn default_flow_of(kind: RuleKind) -> Vec<(&'static str, &'static str)> {
     let properties: Vec<&'static str> = match kind {
-        RuleKind::Users => ["userPrincipalName", "displayName", "mailNickname", "accountEnabled"]
-            .into_iter()
-            .chain(USER_TEXT_FLOWS.iter().map(|(_, property)| *property))
-            .chain([
-                "country",
-                "businessPhones",
-                "usageLocation",
-                "onPremisesExtensionAttributes",
-                "onPremisesImmutableId",
-            ])
-            .collect(),
+        RuleKind::Users => [
+            "userPrincipalName",
+            "displayName",
+            "mailNickname",
+            "accountEnabled",
+        ]
+        .into_iter()
+        .chain(USER_TEXT_FLOWS.iter().map(|(_, property)| *property))
+        .chain([
+            "country",
+            "businessPhones",
+            "usageLocation",
+            "onPremisesExtensionAttributes",
+            "onPremisesImmutableId",
+        ])
+        .collect(),
         RuleKind::Groups => vec![
             "displayName",
             "description",
@@ -133,7 +138,11 @@ pub fn default_flow() -> Value {
 
 /// The cloud shape of a user or group: the default flow, then the sync rules' mappings
 /// (README, "Sync rules") over it.
-pub fn cloud_shape(object: &DirectoryObject, domains: &TenantDomains, rules: &SyncRules) -> CloudShape {
+pub fn cloud_shape(
+    object: &DirectoryObject,
+    domains: &TenantDomains,
+    rules: &SyncRules,
+) -> CloudShape {
     match object.kind {
         ObjectKind::User => user_shape(object, domains, rules),
         ObjectKind::Group => {
@@ -304,12 +313,25 @@ fn apply_mappings(
                     .into_iter()
                     .filter(|phone| !phone.trim().is_empty())
                     .collect();
-                shape
-                    .properties
-                    .insert(property.clone(), json!(phones));
+                shape.properties.insert(property.clone(), json!(phones));
             }
             Target::Property(property) => {
-                set_checked(shape, property, as_text(&value));
+                let value = as_text(&value);
+                // Graph refuses a create or update without these: said here, on the object,
+                // rather than as Graph's refusal after the request.
+                if value.is_null() && REQUIRED.contains(&property.as_str()) {
+                    shape.issues.push(ObjectIssue::error(
+                        property,
+                        &mapping.text,
+                        Rule::Mapping {
+                            problem: format!(
+                                "the mapping gives no value for this object, and Graph requires {property}"
+                            ),
+                        },
+                    ));
+                    continue;
+                }
+                set_checked(shape, property, value);
             }
             Target::ExtensionAttribute(number) => {
                 let key = format!("extensionAttribute{number}");
@@ -356,6 +378,9 @@ fn apply_mappings(
         }
     }
 }
+
+/// Properties every Graph user or group has.
+const REQUIRED: &[&str] = &["displayName", "mailNickname", "userPrincipalName"];
 
 fn as_text(value: &ExpressionValue) -> Value {
     match value.as_text() {

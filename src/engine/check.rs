@@ -12,8 +12,8 @@ use super::attribute_flow::{TenantDomains, cloud_shape, primary_smtp};
 use super::validation::{
     ObjectIssue, Rule, Severity, check_object, check_proxy_address, find_duplicates,
 };
-use crate::rules::SyncRules;
 use crate::directory::objects::{DirectoryObject, ObjectKind};
+use crate::rules::SyncRules;
 
 /// One thing to fix before (or while) syncing.
 #[derive(Debug, Clone, PartialEq, Serialize)]

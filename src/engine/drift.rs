@@ -121,16 +121,15 @@ fn same(property: &str, wrote: &Value, found: &Value) -> bool {
     match (wrote, found) {
         // A complex property (onPremisesExtensionAttributes, employeeOrgData): field by field,
         // a field Graph returns and dirsync did not write counting as empty.
-        (Value::Object(wrote), Value::Object(found)) => wrote
-            .keys()
-            .chain(found.keys())
-            .all(|field| {
+        (Value::Object(wrote), Value::Object(found)) => {
+            wrote.keys().chain(found.keys()).all(|field| {
                 same(
                     field,
                     wrote.get(field).unwrap_or(&Value::Null),
                     found.get(field).unwrap_or(&Value::Null),
                 )
-            }),
+            })
+        }
         (Value::String(a), Value::String(b))
             if matches!(property, "mail" | "userPrincipalName" | "mailNickname") =>
         {

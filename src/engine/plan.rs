@@ -23,11 +23,11 @@ use serde_json::{Map, Value};
 use super::addresses::{primary_smtp, smtp_address};
 use super::attribute_flow::{CloudShape, TenantDomains, cloud_shape};
 use super::validation::{ObjectIssue, Rule, Severity, check_object, find_duplicates};
-use crate::rules::SyncRules;
 use crate::cloud::CloudObject;
 use crate::directory::Dn;
 use crate::directory::objects::{DirectoryObject, ObjectKind};
 use crate::guid::Guid;
+use crate::rules::SyncRules;
 use crate::store::sync_state::Link;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

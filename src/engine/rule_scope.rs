@@ -147,13 +147,7 @@ pub fn decide_object(rules: &SyncRules, sets: &RuleSets, object: &DirectoryObjec
             decided_by: None,
         };
     }
-    decide(
-        &object_rules.scoping,
-        &WithSets {
-            object,
-            sets,
-        },
-    )
+    decide(&object_rules.scoping, &WithSets { object, sets })
 }
 
 struct WithSets<'a> {
@@ -241,8 +235,10 @@ mod tests {
             queries[0].key.clone(),
             [member.anchor, staff.anchor].into_iter().collect(),
         );
-        sets.sets
-            .insert(queries[1].key.clone(), [member.anchor].into_iter().collect());
+        sets.sets.insert(
+            queries[1].key.clone(),
+            [member.anchor].into_iter().collect(),
+        );
         assert!(decide_object(&rules, &sets, &member).in_scope);
         assert_eq!(decide_object(&rules, &sets, &staff).decided_by, Some(2));
         assert!(

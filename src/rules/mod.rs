@@ -152,16 +152,23 @@ impl ObjectRules {
             .mappings
             .iter()
             .flat_map(|mapping| mapping.expression.attributes())
-            .chain(self.scoping.iter().filter_map(|rule| match &rule.condition {
-                Condition::Equals { attribute, .. }
-                | Condition::StartsWith { attribute, .. }
-                | Condition::EndsWith { attribute, .. }
-                | Condition::Matches { attribute, .. }
-                | Condition::IsPresent { attribute } => Some(attribute.as_str()),
-                Condition::MemberOf { .. } => None,
-            }));
+            .chain(
+                self.scoping
+                    .iter()
+                    .filter_map(|rule| match &rule.condition {
+                        Condition::Equals { attribute, .. }
+                        | Condition::StartsWith { attribute, .. }
+                        | Condition::EndsWith { attribute, .. }
+                        | Condition::Matches { attribute, .. }
+                        | Condition::IsPresent { attribute } => Some(attribute.as_str()),
+                        Condition::MemberOf { .. } => None,
+                    }),
+            );
         for attribute in named {
-            if !found.iter().any(|seen| seen.eq_ignore_ascii_case(attribute)) {
+            if !found
+                .iter()
+                .any(|seen| seen.eq_ignore_ascii_case(attribute))
+            {
                 found.push(attribute.to_owned());
             }
         }
@@ -181,7 +188,9 @@ impl ObjectRules {
 
     /// The mapping for `target`, if the administrator gave one.
     pub fn mapping(&self, target: &Target) -> Option<&Mapping> {
-        self.mappings.iter().find(|mapping| mapping.target == *target)
+        self.mappings
+            .iter()
+            .find(|mapping| mapping.target == *target)
     }
 }
 
@@ -212,7 +221,10 @@ impl SyncRules {
     pub fn attributes(&self) -> Vec<String> {
         let mut found = self.users.attributes();
         for attribute in self.groups.attributes() {
-            if !found.iter().any(|seen| seen.eq_ignore_ascii_case(&attribute)) {
+            if !found
+                .iter()
+                .any(|seen| seen.eq_ignore_ascii_case(&attribute))
+            {
                 found.push(attribute);
             }
         }
@@ -509,7 +521,8 @@ mod tests {
         assert_eq!(error.field, "rules.users.mappings.displayName");
         assert!(error.message.contains("at character"), "{}", error.message);
         let error = refused("[users.mappings]\naccountEnabled = 'givenName'");
-        let direct = rules("[users.mappings]\ndepartment = 'extensionAttribute2'").expect("an attribute alone");
+        let direct = rules("[users.mappings]\ndepartment = 'extensionAttribute2'")
+            .expect("an attribute alone");
         assert_eq!(direct.users.attributes(), ["extensionAttribute2"]);
         assert!(error.message.contains("userAccountControl"));
         let error = refused("[groups.mappings]\nusageLocation = 'c'");

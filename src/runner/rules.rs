@@ -10,10 +10,10 @@ use crate::config::Config;
 use crate::engine::cycle::trace::read_attributes;
 use crate::engine::cycle::{Connections, read_rule_sets};
 use crate::engine::rules_preview::{RuleSide, RulesPreview};
-use crate::rules::{RulesConfig, compile};
+use crate::home::Home;
 use crate::rules::expression::{Expression, Value};
 use crate::rules::scoping::{Condition, ScopedObject, ScopingRule, decide};
-use crate::home::Home;
+use crate::rules::{RulesConfig, compile};
 
 use crate::engine::rule_scope::IN_CHAIN;
 
@@ -246,6 +246,74 @@ pub struct RulesPreviewReport {
     pub over_threshold: bool,
 }
 
+impl RulesPreviewReport {
+    /// The preview as the administrator reads it (the CLI and the dashboard).
+    pub fn in_words(&self) -> String {
+        let report = self;
+        let preview = &report.preview;
+        let mut out = format!(
+            "{} users and groups read in the OU scope: {} in scope now, {} under these rules\n",
+            preview.objects_read, preview.in_scope_now, preview.in_scope_after
+        );
+        out.push_str(&format!(
+            "  enter the scope: {} (created or matched in the cloud)\n",
+            preview.entering
+        ));
+        for object in &preview.entering_objects {
+            out.push_str(&format!("    + {}\n", object.dn));
+        }
+        out.push_str(&format!(
+            "  leave the scope: {} ({} in the cloud){}\n",
+            preview.leaving,
+            match report.removal {
+                "disable" => "disabled, then deleted later",
+                _ => "deleted",
+            },
+            if preview.leaving_unexported > 0 {
+                format!(
+                    "; {} more that were never exported",
+                    preview.leaving_unexported
+                )
+            } else {
+                String::new()
+            }
+        ));
+        for object in &preview.leaving_objects {
+            out.push_str(&format!("    - {}\n", object.dn));
+        }
+        if report.over_threshold {
+            out.push_str(&format!(
+            "  that is more than the deletion threshold ({}): the first sync stops before removing any until they are confirmed\n",
+            report.deletion_threshold
+        ));
+        }
+        if preview.updates.is_empty() {
+            out.push_str("  property updates: none\n");
+        } else {
+            out.push_str("  property updates:\n");
+            for (property, count) in &preview.updates {
+                out.push_str(&format!("    {property}: {count}\n"));
+            }
+            for update in preview.update_examples.iter().take(10) {
+                out.push_str(&format!(
+                    "      {}: {} → {}\n",
+                    update.dn, update.before, update.after
+                ));
+            }
+        }
+        if preview.errors > 0 {
+            out.push_str(&format!(
+            "  objects the mappings cannot make a value for: {} (they would wait, with an error)\n",
+            preview.errors
+        ));
+            for error in preview.error_examples.iter().take(10) {
+                out.push_str(&format!("      {}: {}\n", error.dn, error.problem));
+            }
+        }
+        out
+    }
+}
+
 /// Reads every user and group in the OU scope once, with what both rule sets read, and compares
 /// the rules in use with `candidate` (checked first; a wrong one names its field in
 /// `candidate_file`). Reads only. `progress` hears how many objects were read.
@@ -337,7 +405,12 @@ pub fn save_rules(
     let compiled = compile(candidate).map_err(|error| invalid(error.field, error.message))?;
     for (kind, object_rules) in [("users", &compiled.users), ("groups", &compiled.groups)] {
         for name in object_rules.directory_extensions() {
-            if !old.cloud.directory_extensions.iter().any(|known| known == name) {
+            if !old
+                .cloud
+                .directory_extensions
+                .iter()
+                .any(|known| known == name)
+            {
                 return Err(invalid(
                     format!("rules.{kind}.mappings.extension_{name}"),
                     format!(
@@ -353,4 +426,149 @@ pub fn save_rules(
     new.save(&home.config_file)?;
     super::audit::record_configuration(home, source, "rules saved", Some(&old), &new);
     Ok(new)
+}
+
+/// A rule set tried on one object: whether it would sync, and each property the mappings
+/// make, before (the default flow) and after (with the mappings).
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleSetTest {
+    pub dn: String,
+    /// In the OU scope (the rules apply only there).
+    pub in_ou_scope: bool,
+    pub in_scope: bool,
+    /// The rule that decided, in words; none when no rule held.
+    pub decided_by: Option<String>,
+    pub properties: Vec<PropertyTest>,
+    /// What the mappings cannot make for this object.
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PropertyTest {
+    pub property: String,
+    pub before: serde_json::Value,
+    pub after: serde_json::Value,
+}
+
+/// Tries `rules` on the object `query` names, read now over `connection` (the service
+/// account's, or in the wizard the enterprise admin's).
+pub async fn test_rule_set_with(
+    connection: &crate::directory::DirectoryConnection,
+    naming_context: &crate::directory::Dn,
+    scope: &crate::directory::scope::SyncScope,
+    rules: &crate::rules::SyncRules,
+    domains: &crate::engine::attribute_flow::TenantDomains,
+    query: &str,
+) -> Result<RuleSetTest, RunError> {
+    let directory = |error: crate::directory::DirectoryError| RunError::SignIn(error.into());
+    let scope = scope.clone().reading(&rules.attributes());
+    let Some(object) =
+        crate::engine::cycle::trace::find_object(connection, naming_context, &scope, query)
+            .await
+            .map_err(directory)?
+    else {
+        return Err(RunError::NotInDirectory {
+            query: query.to_owned(),
+            closest: Vec::new(),
+        });
+    };
+    let sets = crate::engine::cycle::read_rule_sets_of(connection, &object, rules)
+        .await
+        .map_err(directory)?;
+    let verdict = crate::engine::rule_scope::decide_object(rules, &sets, &object);
+    let object_rules = match object.kind {
+        crate::directory::objects::ObjectKind::User => &rules.users,
+        crate::directory::objects::ObjectKind::Group => &rules.groups,
+    };
+    let default_rules = crate::rules::SyncRules {
+        extension_app_id: rules.extension_app_id.clone(),
+        ..crate::rules::SyncRules::default()
+    };
+    let before = crate::engine::attribute_flow::cloud_shape(&object, domains, &default_rules);
+    let after = crate::engine::attribute_flow::cloud_shape(&object, domains, rules);
+    let mut properties = Vec::new();
+    for mapping in &object_rules.mappings {
+        let property = match &mapping.target {
+            crate::rules::Target::DirectoryExtension(name) => rules.extension_property(name),
+            crate::rules::Target::ExtensionAttribute(_) => {
+                "onPremisesExtensionAttributes".to_owned()
+            }
+            crate::rules::Target::EmployeeOrgData(_) => "employeeOrgData".to_owned(),
+            crate::rules::Target::Property(name) => name.clone(),
+        };
+        if properties
+            .iter()
+            .any(|known: &PropertyTest| known.property == property)
+        {
+            continue;
+        }
+        properties.push(PropertyTest {
+            before: before
+                .properties
+                .get(&property)
+                .cloned()
+                .unwrap_or_default(),
+            after: after.properties.get(&property).cloned().unwrap_or_default(),
+            property,
+        });
+    }
+    let errors = after
+        .issues
+        .iter()
+        .filter(|issue| issue.severity == crate::engine::validation::Severity::Error)
+        .map(|issue| issue.statement())
+        .collect();
+    Ok(RuleSetTest {
+        dn: object.dn.to_string(),
+        in_ou_scope: scope.contains(&object.dn) && !object.is_system_object(),
+        in_scope: verdict.in_scope,
+        decided_by: verdict.decided_by.map(|number| {
+            let rule = &object_rules.scoping[number - 1];
+            format!(
+                "rule {number}: {} {}",
+                match rule.action {
+                    crate::rules::scoping::RuleAction::Include => "include",
+                    crate::rules::scoping::RuleAction::Exclude => "exclude",
+                },
+                rule.condition
+            )
+        }),
+        properties,
+        errors,
+    })
+}
+
+/// [`test_rule_set_with`] as the service account, for an installation (the dashboard).
+pub async fn test_rule_set(
+    home: &Home,
+    candidate: &RulesConfig,
+    query: &str,
+) -> Result<RuleSetTest, RunError> {
+    let config = load_config(home)?;
+    let mut rules = compile(candidate).map_err(|error| {
+        RunError::Config(crate::config::ConfigError::Invalid {
+            path: home.config_file.clone(),
+            field: error.field,
+            message: error.message,
+        })
+    })?;
+    rules.extension_app_id = config.cloud.client_id.replace('-', "");
+    let mut connections = Connections::open(&config, &home.secrets(), FlowPolicy::default())?;
+    let domains = crate::engine::cycle::read_tenant_domains(&connections.graph)
+        .await
+        .map_err(RunError::SignIn)?;
+    let connection = connections
+        .directory
+        .connection()
+        .await
+        .map_err(|error| RunError::SignIn(error.into()))?;
+    test_rule_set_with(
+        connection,
+        &config.naming_context(),
+        &config.scope(),
+        &rules,
+        &domains,
+        query,
+    )
+    .await
 }

@@ -35,13 +35,13 @@ use crate::directory::setup::{DirectoryOptions, DirectorySite, SetupError, set_u
 use crate::secret::Secret;
 use crate::secret_store::SecretStore;
 
+use crate::cloud::setup::WantedExtension;
 pub use domain::{
     AdminSession, check_admin, check_samba_gpg, computer_name, open_password_hash_source,
 };
 use domain::{check_scope, open_hash_source, rights_in_words};
 pub use failure::{CloudFields, FailureKind, Field, SetupFailure};
 use failure::{cloud_setup_failure, directory_failure};
-use crate::cloud::setup::WantedExtension;
 pub use tenant::{
     CloudSession, RenewedCredential, check_mailbox_endpoint, check_password_hash_endpoint,
     create_sync_app, known_app, renew_app_credential, sign_in, sync_app_name,

@@ -4,6 +4,7 @@
 pub mod alerts_form;
 pub mod dashboard;
 pub mod icon;
+pub mod rules_editor;
 pub mod task;
 pub mod theme;
 pub mod wizard;

@@ -227,12 +227,8 @@ impl Cycle<'_> {
         }
         // Objects whose group membership or LDAP filter answer changed without a change of
         // their own (a user added to a group the rules name): read again and sorted.
-        let before = RuleSets::from_bytes(
-            &self
-                .store
-                .cursor(RULE_SETS_CURSOR)?
-                .unwrap_or_default(),
-        );
+        let before =
+            RuleSets::from_bytes(&self.store.cursor(RULE_SETS_CURSOR)?.unwrap_or_default());
         let mut again: Vec<Guid> = self
             .rule_sets
             .changed_anchors(&before)
@@ -280,6 +276,34 @@ pub async fn read_rule_sets(
                     .filter_map(|entry| guid_value(entry, "objectGUID")),
             );
         }
+        sets.sets.insert(query.key, anchors);
+    }
+    Ok(sets)
+}
+
+/// The sync rules' questions asked of one object only (a test of rules on it): each set holds
+/// its anchor when the domain controller says it matches.
+pub async fn read_rule_sets_of(
+    connection: &crate::directory::DirectoryConnection,
+    object: &DirectoryObject,
+    rules: &SyncRules,
+) -> Result<RuleSets, DirectoryError> {
+    let mut sets = RuleSets::default();
+    for query in crate::engine::rule_scope::set_queries(rules) {
+        let found = connection
+            .search(
+                &format!("test the sync rules' {}", query.key),
+                object.dn.as_str(),
+                ldap3::Scope::Base,
+                &query.filter,
+                &["1.1"],
+            )
+            .await?;
+        let anchors: HashSet<Guid> = if found.is_empty() {
+            HashSet::new()
+        } else {
+            [object.anchor].into()
+        };
         sets.sets.insert(query.key, anchors);
     }
     Ok(sets)

@@ -349,7 +349,7 @@ fn object_search(naming_context: &Dn, query: &str) -> Option<(String, Scope, Str
 }
 
 /// The object `query` names, read as a cycle reads it.
-pub(super) async fn find_object(
+pub async fn find_object(
     connection: &DirectoryConnection,
     naming_context: &Dn,
     sync_scope: &SyncScope,

@@ -327,7 +327,9 @@ impl Exporter<'_, '_> {
             Ok(_) => {
                 let exported = match (join, self.objects.get(anchor)) {
                     // A join knows the wanted values, not what the cloud had.
-                    (Some(_), Some(object)) => cloud_shape(object, self.domains, self.rules).properties,
+                    (Some(_), Some(object)) => {
+                        cloud_shape(object, self.domains, self.rules).properties
+                    }
                     _ => {
                         let mut exported = self
                             .links

@@ -3,7 +3,8 @@
 //! saved to
 //! `config.toml`; "Configure…" reopens the wizard for the rest; "Send a test alert" proves the
 //! alerts reach the webhook and the mail (README, "Alerts"); "Stop synchronizing…" removes what
-//! setup made (`stop_sync`).
+//! setup made (`stop_sync`). "Sync rules" edits the rules (README, "Sync rules"): tested on an
+//! object, previewed over the whole scope, then saved.
 
 use crate::config::{Config, DriftAction, SyncOptions};
 use crate::home::Home;
@@ -11,7 +12,10 @@ use crate::ui::task::Lookup;
 use crate::ui::theme;
 
 use super::stop_sync::{StopSync, StopSyncAction, stop_sync_ui};
+use crate::rules::RulesConfig;
+use crate::runner::rules::RulesPreviewReport;
 use crate::ui::alerts_form::{AlertsForm, alerts_form_ui};
+use crate::ui::rules_editor::{EditorAction, RulesEditor, rules_editor_ui};
 
 /// What the settings page asks of the dashboard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +45,10 @@ pub struct SettingsForm {
     /// The last test alert: where it went, or why not.
     test_alert: Lookup<String>,
     stop_sync: StopSync,
+    rules: RulesEditor,
+    /// The last preview, with the rules it was made for: Save is offered for those only.
+    rules_preview: Lookup<(RulesConfig, RulesPreviewReport)>,
+    rules_saved: Lookup<String>,
 }
 
 impl SettingsForm {
@@ -65,6 +73,11 @@ impl SettingsForm {
             saved_now: false,
             test_alert: Lookup::NotStarted,
             stop_sync: StopSync::default(),
+            rules: config
+                .map(|config| RulesEditor::from_config(&config.rules))
+                .unwrap_or_default(),
+            rules_preview: Lookup::NotStarted,
+            rules_saved: Lookup::NotStarted,
         }
     }
 
@@ -304,12 +317,119 @@ fn settings_page_ui(
         }
         None => {}
     }
+    ui.add_space(12.0);
+    egui::CollapsingHeader::new("Sync rules")
+        .id_salt("settings_sync_rules")
+        .show(ui, |ui| rules_section_ui(ui, form, home, runtime));
     ui.add_space(16.0);
     ui.separator();
     if stop_sync_ui(ui, &mut form.stop_sync, home, runtime) == StopSyncAction::StartOver {
         action = SettingsAction::StartOver;
     }
     action
+}
+
+/// The rules editor, its test as the service account, the preview over the scope and the save.
+fn rules_section_ui(
+    ui: &mut egui::Ui,
+    form: &mut SettingsForm,
+    home: &Home,
+    runtime: &tokio::runtime::Handle,
+) {
+    if let EditorAction::Test(rules, object) = rules_editor_ui(ui, &mut form.rules) {
+        let home = home.clone();
+        form.rules.test = Lookup::start(runtime, ui.ctx(), move |_| async move {
+            crate::runner::rules::test_rule_set(&home, &rules, &object)
+                .await
+                .map_err(|error| crate::setup::SetupFailure::failed(None, error.to_string()))
+        });
+    }
+    ui.add_space(6.0);
+    let candidate = form.rules.to_config();
+    let valid = form.rules.check().is_ok();
+    form.rules_preview.poll();
+    let was_saving = form.rules_saved.is_running();
+    form.rules_saved.poll();
+    if was_saving && form.rules_saved.done().is_some() {
+        // Once: the dashboard reads the configuration again.
+        form.saved_now = true;
+    }
+    let previewed = matches!(&form.rules_preview, Lookup::Done((rules, _)) if *rules == candidate);
+    ui.horizontal(|ui| {
+        if ui
+            .add_enabled(
+                valid && !form.rules_preview.is_running(),
+                egui::Button::new("Preview rule changes"),
+            )
+            .on_hover_text("Read every user and group in the scope and say what these rules would change; changes nothing")
+            .clicked()
+        {
+            let home = home.clone();
+            let rules = candidate.clone();
+            form.rules_saved = Lookup::NotStarted;
+            form.rules_preview = Lookup::start(runtime, ui.ctx(), move |_| async move {
+                let file = home.config_file.clone();
+                crate::runner::rules::preview_rules(&home, &rules, &file, &|_| {})
+                    .await
+                    .map(|report| (rules, report))
+                    .map_err(|error| crate::setup::SetupFailure::failed(None, error.to_string()))
+            });
+        }
+        if ui
+            .add_enabled(previewed && !form.rules_saved.is_running(), egui::Button::new("Save rules"))
+            .on_hover_text("Save these rules to config.toml; the next sync reads every object again under them")
+            .clicked()
+        {
+            let home = home.clone();
+            let rules = candidate.clone();
+            form.rules_saved = Lookup::read(runtime, ui.ctx(), move || {
+                crate::runner::rules::save_rules(
+                    &home,
+                    &rules,
+                    &home.config_file,
+                    crate::runner::audit::Source::Dashboard,
+                )
+                .map(|_| "Rules saved; the next sync reads every object again under them".to_owned())
+                .map_err(|error| error.to_string())
+            });
+        }
+    });
+    match &form.rules_preview {
+        Lookup::Running(_) => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("Reading the scope…");
+            });
+        }
+        Lookup::Failed(failure) => {
+            ui.colored_label(theme::error(ui), failure.to_string());
+        }
+        Lookup::Done((rules, report)) => {
+            if *rules != candidate {
+                ui.weak("The rules changed since this preview: preview again before saving.");
+            }
+            if report.over_threshold {
+                ui.colored_label(
+                    theme::warning(ui),
+                    format!(
+                        "{} removals exceed the deletion threshold ({}): the first sync stops before removing any until you confirm them.",
+                        report.preview.leaving, report.deletion_threshold
+                    ),
+                );
+            }
+            ui.label(egui::RichText::new(report.in_words()).monospace());
+        }
+        Lookup::NotStarted => {}
+    }
+    match &form.rules_saved {
+        Lookup::Done(message) => {
+            ui.colored_label(theme::ok(ui), message);
+        }
+        Lookup::Failed(failure) => {
+            ui.colored_label(theme::error(ui), failure.to_string());
+        }
+        _ => {}
+    }
 }
 
 fn number_row_ui(ui: &mut egui::Ui, label: &str, value: &mut String, help: &str) {
