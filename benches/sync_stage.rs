@@ -114,7 +114,11 @@ fn run_scenario(scenario: &str, count: usize) {
         .iter()
         .filter(|object| decide_object(&rules, &sets, object).in_scope)
         .count();
-    assert_eq!(in_scope, objects.len(), "the bench's rules keep every object");
+    assert_eq!(
+        in_scope,
+        objects.len(),
+        "the bench's rules keep every object"
+    );
     let scoping_time = started.elapsed();
     let result = plan(&PlanInput {
         objects: &objects,

@@ -225,7 +225,8 @@ excluded = ["OU=Paris,OU=Sales,DC=corp,DC=example,DC=com"]
         (WizardStep::HybridWriteBack, "wizard-4-hybrid-write-back"),
         (WizardStep::PasswordSync, "wizard-5-password-sync"),
         (WizardStep::Scope, "wizard-6-scope"),
-        (WizardStep::Review, "wizard-7-review"),
+        (WizardStep::Rules, "wizard-7-rules"),
+        (WizardStep::Review, "wizard-8-review"),
     ] {
         harness.state_mut().wizard_mut().unwrap().step = step;
         wait_until_idle(&mut harness);

@@ -358,7 +358,39 @@ fn the_wizard_ends_where_headless_setup_ends() {
     assert!(wizard.shows("1 OU subtree(s) included, 1 excluded"));
     wizard.next();
 
-    // 7. Review: the preview of the first sync, from the engine's preview cycle.
+    // 7. Rules (optional): the VP is left out by a scoping rule, a mapping sets the usage
+    // location; tried on the VP as the enterprise admin reads him.
+    assert_eq!(wizard.wizard().step, WizardStep::Rules);
+    wizard.wait_for("the Rules page", |wizard| {
+        wizard.shows("No scoping rule: every user in the chosen OUs syncs.")
+    });
+    wizard.click("Add a scoping rule for users");
+    wizard.click("exclude");
+    wizard.type_into("Rule 1 attribute", "title");
+    wizard.type_into("Rule 1 value", "VP Sales");
+    wizard.click("Add a mapping for users");
+    wizard.type_into("Mapping 1 property", "usageLocation");
+    assert!(
+        wizard.shows("Users, mapping of usageLocation: the expression is empty"),
+        "a rule being written holds Next back, and says why"
+    );
+    assert!(!wizard.wizard().can_advance());
+    wizard.type_into("Mapping 1 expression", "\"FR\"");
+    assert!(wizard.shows("The rules are valid."));
+    wizard.type_into("Test on", "bruno.lefevre");
+    wizard.click("Test");
+    wizard.wait_for("the test", |wizard| {
+        wizard.wizard().rules.test.done().is_some()
+    });
+    assert!(
+        wizard.shows("Scope: does not sync (rule 1: exclude title equals 'VP Sales')"),
+        "{}",
+        wizard.text_with("Scope")
+    );
+    assert!(wizard.shows("usageLocation"));
+    wizard.next();
+
+    // 8. Review: the preview of the first sync, from the engine's preview cycle.
     wizard.wait_for("the preview", |wizard| {
         wizard.wizard().review.preview().is_some()
     });
@@ -373,6 +405,14 @@ fn the_wizard_ends_where_headless_setup_ends() {
         preview.adds
     );
     assert!(wizard.shows(&format!("Adds ({})", preview.adds.len())));
+    assert!(
+        preview
+            .adds
+            .iter()
+            .all(|add| !add.dn.starts_with("CN=Bruno Lefevre")),
+        "the scoping rule leaves the VP out: {:?}",
+        preview.adds
+    );
     assert!(
         !wizard.wizard().review.start_sync,
         "starting a sync is off by default"
@@ -400,7 +440,7 @@ fn the_wizard_ends_where_headless_setup_ends() {
     );
     wizard.click("Apply now");
 
-    // 8. Apply: the checklist ticks; the configuration is saved.
+    // 9. Apply: the checklist ticks; the configuration is saved.
     assert_eq!(wizard.wizard().step, WizardStep::Apply);
     wizard.wait_for("setup to finish", |wizard| {
         wizard.wizard().apply.succeeded()
@@ -418,6 +458,20 @@ fn the_wizard_ends_where_headless_setup_ends() {
         wizard_config.monitoring.webhook_url.as_deref(),
         Some("https://hooks.example.com/dirsync")
     );
+    assert_eq!(
+        wizard_config.rules.users.scoping.len(),
+        1,
+        "the rules are saved"
+    );
+    assert_eq!(
+        wizard_config
+            .rules
+            .users
+            .mappings
+            .get("usageLocation")
+            .map(String::as_str),
+        Some("\"FR\"")
+    );
     wizard.click("Open the dashboard");
     assert!(
         wizard.harness.state().wizard().is_none(),
@@ -428,7 +482,7 @@ fn the_wizard_ends_where_headless_setup_ends() {
     // The same answers, headless, on the same computer: the same configuration.
     let headless_home = tempfile::tempdir().unwrap();
     let scope = format!(
-        "password_hash_socket = \"{}\"\n\n[options]\nhybrid_write_back = true\npassword_hash_sync = true\n\n[scope]\nincluded = [\"{sales}\"]\nexcluded = [\"{emea}\"]\n\n[monitoring]\nwebhook_url = \"https://hooks.example.com/dirsync\"",
+        "password_hash_socket = \"{}\"\n\n[options]\nhybrid_write_back = true\npassword_hash_sync = true\n\n[scope]\nincluded = [\"{sales}\"]\nexcluded = [\"{emea}\"]\n\n[monitoring]\nwebhook_url = \"https://hooks.example.com/dirsync\"\n\n[[rules.users.scoping]]\naction = \"exclude\"\nattribute = \"title\"\noperator = \"equals\"\nvalue = \"VP Sales\"\n\n[rules.users.mappings]\nusageLocation = '\"FR\"'",
         socket.display()
     );
     headless_setup(

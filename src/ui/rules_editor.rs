@@ -258,6 +258,13 @@ pub fn rules_editor_ui(ui: &mut egui::Ui, editor: &mut RulesEditor) -> EditorAct
         Lookup::Done(test) => test_result_ui(ui, test),
         Lookup::NotStarted => {}
     }
+    ui.add_space(6.0);
+    let form = if editor.showing_groups {
+        &mut editor.groups
+    } else {
+        &mut editor.users
+    };
+    default_flow_ui(ui, form, kind);
     action
 }
 
@@ -271,20 +278,18 @@ fn scoping_ui(ui: &mut egui::Ui, form: &mut KindForm, word: &str) {
         .show(ui, |ui| {
             for (index, row) in form.scoping.iter_mut().enumerate() {
                 let number = index + 1;
-                egui::ComboBox::from_id_salt(("scoping_action", word, index))
-                    .selected_text(if row.include { "include" } else { "exclude" })
-                    .show_ui(ui, |ui| {
-                        ui.selectable_value(&mut row.include, true, "include");
-                        ui.selectable_value(&mut row.include, false, "exclude");
-                    });
+                ui.horizontal(|ui| {
+                    ui.selectable_value(&mut row.include, true, "include");
+                    ui.selectable_value(&mut row.include, false, "exclude");
+                });
                 let membership = row.operator.starts_with("member-of");
-                ui.add_enabled(
+                let attribute = ui.add_enabled(
                     !membership,
                     egui::TextEdit::singleline(&mut row.attribute)
                         .hint_text("attribute")
                         .desired_width(140.0),
-                )
-                .on_hover_text(format!("Rule {number}: the attribute"));
+                );
+                named(&attribute, &format!("Rule {number} attribute"));
                 let shown = OPERATORS
                     .iter()
                     .find(|(operator, _)| *operator == row.operator)
@@ -296,7 +301,7 @@ fn scoping_ui(ui: &mut egui::Ui, form: &mut KindForm, word: &str) {
                             ui.selectable_value(&mut row.operator, (*operator).to_owned(), *words);
                         }
                     });
-                ui.add_enabled(
+                let value = ui.add_enabled(
                     row.operator != "present",
                     egui::TextEdit::singleline(&mut row.value)
                         .hint_text(if membership {
@@ -305,8 +310,8 @@ fn scoping_ui(ui: &mut egui::Ui, form: &mut KindForm, word: &str) {
                             "value"
                         })
                         .desired_width(260.0),
-                )
-                .on_hover_text(format!("Rule {number}: the value"));
+                );
+                named(&value, &format!("Rule {number} value"));
                 if ui
                     .add_enabled(index > 0, egui::Button::new("Up"))
                     .on_hover_text(format!("Move rule {number} up"))
@@ -332,7 +337,8 @@ fn scoping_ui(ui: &mut egui::Ui, form: &mut KindForm, word: &str) {
     }
     if count == 0 {
         ui.weak(format!(
-            "No scoping rule: every {word} in the chosen OUs syncs."
+            "No scoping rule: every {} in the chosen OUs syncs.",
+            word.trim_end_matches('s')
         ));
     }
     if ui
@@ -355,18 +361,18 @@ fn mappings_ui(ui: &mut egui::Ui, form: &mut KindForm, kind: RuleKind) {
         .spacing([6.0, 4.0])
         .show(ui, |ui| {
             for (index, row) in form.mappings.iter_mut().enumerate() {
-                ui.add(
+                let property = ui.add(
                     egui::TextEdit::singleline(&mut row.property)
                         .hint_text("Graph property")
                         .desired_width(220.0),
-                )
-                .on_hover_text(format!("Mapping {}: the Graph property", index + 1));
-                ui.add(
+                );
+                named(&property, &format!("Mapping {} property", index + 1));
+                let expression = ui.add(
                     egui::TextEdit::singleline(&mut row.expression)
                         .hint_text("attribute, \"text\" or expression")
                         .desired_width(320.0),
-                )
-                .on_hover_text(format!("Mapping {}: the expression", index + 1));
+                );
+                named(&expression, &format!("Mapping {} expression", index + 1));
                 if ui.button("Remove").clicked() {
                     remove = Some(index);
                 }
@@ -379,8 +385,14 @@ fn mappings_ui(ui: &mut egui::Ui, form: &mut KindForm, kind: RuleKind) {
     if ui.button(format!("Add a mapping for {word}")).clicked() {
         form.mappings.push(MappingRow::default());
     }
+}
+
+/// The default flow as rules: each property and its source, with "Map" to replace one.
+fn default_flow_ui(ui: &mut egui::Ui, form: &mut KindForm, kind: RuleKind) {
+    let word = kind.word();
     egui::CollapsingHeader::new(format!("Default flow for {word}"))
         .id_salt(("default_flow", word))
+        .default_open(true)
         .show(ui, |ui| {
             egui::Grid::new(("default_flow_grid", word))
                 .num_columns(3)
@@ -391,29 +403,45 @@ fn mappings_ui(ui: &mut egui::Ui, form: &mut KindForm, kind: RuleKind) {
                             .mappings
                             .iter()
                             .any(|row| row.property.trim() == property);
-                        ui.label(property);
-                        if mapped {
-                            ui.weak(format!("{source} (replaced by a mapping)"));
-                        } else {
-                            ui.weak(source);
-                        }
+                        // The button first: the sources can be long.
                         let fixed = crate::rules::parse_target(kind, property).is_err();
-                        if !fixed
-                            && !mapped
-                            && ui
-                                .small_button("Map")
-                                .on_hover_text(format!("Add a mapping of {property}"))
-                                .clicked()
+                        if fixed || mapped {
+                            ui.label("");
+                        } else if ui
+                            .small_button("Map")
+                            .on_hover_text(format!("Add a mapping of {property}"))
+                            .clicked()
                         {
                             form.mappings.push(MappingRow {
                                 property: property.to_owned(),
                                 expression: String::new(),
                             });
                         }
+                        ui.label(property);
+                        if mapped {
+                            ui.weak(format!("{source} (replaced by a mapping)"));
+                        } else if property == "onPremisesExtensionAttributes" {
+                            ui.weak(format!(
+                                "{source} (map one as onPremisesExtensionAttributes.extensionAttributeN)"
+                            ));
+                        } else if fixed {
+                            ui.weak(format!("{source} (dirsync's, not mapped)"));
+                        } else {
+                            ui.weak(source);
+                        }
                         ui.end_row();
                     }
                 });
         });
+}
+
+/// A field's accessible name (what a screen reader says, and what tests find it by): the
+/// rows have no label of their own. Set on the node itself, every frame (a focus or an edit
+/// reports an event instead of the node's label).
+fn named(response: &egui::Response, name: &str) {
+    response.ctx.accesskit_node_builder(response.id, |node| {
+        node.set_label(name);
+    });
 }
 
 fn test_result_ui(ui: &mut egui::Ui, test: &RuleSetTest) {

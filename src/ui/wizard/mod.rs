@@ -46,18 +46,20 @@ pub enum WizardStep {
     HybridWriteBack,
     PasswordSync,
     Scope,
+    Rules,
     Review,
     Apply,
 }
 
 impl WizardStep {
-    pub const ALL: [WizardStep; 8] = [
+    pub const ALL: [WizardStep; 9] = [
         WizardStep::Welcome,
         WizardStep::Cloud,
         WizardStep::EnterpriseAdmin,
         WizardStep::HybridWriteBack,
         WizardStep::PasswordSync,
         WizardStep::Scope,
+        WizardStep::Rules,
         WizardStep::Review,
         WizardStep::Apply,
     ];
@@ -70,6 +72,7 @@ impl WizardStep {
             WizardStep::HybridWriteBack => "Hybrid write-back",
             WizardStep::PasswordSync => "Password sync",
             WizardStep::Scope => "Scope",
+            WizardStep::Rules => "Rules",
             WizardStep::Review => "Review",
             WizardStep::Apply => "Apply",
         }
@@ -121,8 +124,9 @@ pub struct WizardState {
     /// The monitoring settings: kept as the configuration had them, with the alert destinations
     /// the review step asks for.
     monitoring: MonitoringConfig,
-    /// The sync rules: kept as the configuration or the answers file had them.
-    rules: crate::rules::RulesConfig,
+    /// The sync rules (optional): from the configuration or the answers file, edited on the
+    /// Rules page.
+    pub rules: crate::ui::rules_editor::RulesEditor,
     timeout_secs: u64,
     /// Cancel was pressed: the confirmation is showing.
     cancel_asked: bool,
@@ -155,7 +159,7 @@ impl WizardState {
             apply: ApplyStep::default(),
             other_options: SyncOptions::default(),
             monitoring: MonitoringConfig::default(),
-            rules: crate::rules::RulesConfig::default(),
+            rules: crate::ui::rules_editor::RulesEditor::default(),
             timeout_secs: 15,
             cancel_asked: false,
             outcome: None,
@@ -173,7 +177,7 @@ impl WizardState {
         wizard.admin = AdminStep::from_answers(&answers.directory);
         wizard.fill_options(&answers.options, &answers.directory.password_paths());
         wizard.monitoring = answers.monitoring.clone();
-        wizard.rules = answers.rules.clone();
+        wizard.rules = crate::ui::rules_editor::RulesEditor::from_config(&answers.rules);
         wizard.review.alerts = crate::ui::alerts_form::AlertsForm::from_config(&answers.monitoring);
         wizard.scope.marks =
             scope::ScopeMarks::from_scope(&answers.scope.included, &answers.scope.excluded);
@@ -193,7 +197,7 @@ impl WizardState {
             scope::ScopeMarks::from_scope(&config.scope.included, &config.scope.excluded);
         wizard.timeout_secs = config.directory.timeout_secs;
         wizard.monitoring = config.monitoring.clone();
-        wizard.rules = config.rules.clone();
+        wizard.rules = crate::ui::rules_editor::RulesEditor::from_config(&config.rules);
         wizard.review.alerts = crate::ui::alerts_form::AlertsForm::from_config(&config.monitoring);
         wizard
     }
@@ -287,7 +291,7 @@ impl WizardState {
                 let _ = self.review.alerts.apply_to(&mut monitoring);
                 monitoring
             },
-            rules: self.rules.clone(),
+            rules: self.rules.to_config(),
         }
     }
 
@@ -302,6 +306,7 @@ impl WizardState {
                 .passwords
                 .passed(self.cloud.generation, self.admin.generation),
             WizardStep::Scope => !self.scope.marks.included().is_empty(),
+            WizardStep::Rules => self.rules.check().is_ok(),
             WizardStep::Review => self.review.passed(),
             WizardStep::Apply => self.apply.succeeded(),
         }
@@ -318,9 +323,85 @@ impl WizardState {
             }
             WizardStep::PasswordSync => "With password sync on, its checks must pass.",
             WizardStep::Scope => "Check at least one OU.",
+            WizardStep::Rules => "Fix the rule the message names, or remove it.",
             WizardStep::Review => "The preview of the first sync must finish first.",
             WizardStep::Apply => "Setup has not finished.",
         }
+    }
+
+    /// Tries `rules` on `object` as the enterprise admin reads it, with the scope picked and the
+    /// tenant's domains.
+    fn start_rules_test(
+        &mut self,
+        runtime: &Handle,
+        repaint: &egui::Context,
+        rules: &crate::rules::RulesConfig,
+        object: String,
+    ) {
+        use crate::ui::task::Lookup;
+        let Some(admin) = self.admin.session().cloned() else {
+            self.rules.test = Lookup::Failed(crate::setup::SetupFailure::failed(
+                None,
+                "check the enterprise admin first (step 3): the object is read with that account"
+                    .to_owned(),
+            ));
+            return;
+        };
+        let mut compiled = match crate::rules::compile(rules) {
+            Ok(compiled) => compiled,
+            Err(error) => {
+                self.rules.test =
+                    Lookup::Failed(crate::setup::SetupFailure::failed(None, error.message));
+                return;
+            }
+        };
+        compiled.extension_app_id = self
+            .cloud
+            .known_app
+            .as_ref()
+            .map(|app| app.client_id.replace('-', ""))
+            .unwrap_or_default();
+        let domains = self
+            .cloud
+            .session()
+            .map(|session| crate::engine::attribute_flow::TenantDomains {
+                verified: session
+                    .verified_domains()
+                    .iter()
+                    .map(|domain| domain.name.clone())
+                    .collect(),
+                initial: session
+                    .verified_domains()
+                    .iter()
+                    .find(|domain| domain.is_initial)
+                    .map(|domain| domain.name.clone())
+                    .unwrap_or_default(),
+            })
+            .unwrap_or(crate::engine::attribute_flow::TenantDomains {
+                verified: Vec::new(),
+                initial: String::new(),
+            });
+        let parse = |dns: Vec<String>| {
+            dns.iter()
+                .filter_map(|dn| crate::directory::Dn::parse(dn).ok())
+                .collect()
+        };
+        let scope = crate::directory::scope::SyncScope::new(
+            parse(self.scope.marks.included()),
+            parse(self.scope.marks.excluded()),
+        );
+        self.rules.test = Lookup::start(runtime, repaint, move |_| async move {
+            crate::runner::rules::test_rule_set_with(
+                &admin.connection,
+                &admin.domain,
+                &scope,
+                &compiled,
+                &domains,
+                &object,
+            )
+            .await
+            .map_err(|error| crate::setup::SetupFailure::failed(None, error.to_string()))
+        });
     }
 
     fn go_to(&mut self, step: WizardStep) {
@@ -421,9 +502,30 @@ fn page_ui(ui: &mut egui::Ui, state: &mut WizardState) {
             let admin = state.admin.session().cloned();
             scope::scope_ui(ui, &mut state.scope, &runtime, admin.as_ref());
         }
+        WizardStep::Rules => rules_step_ui(ui, state, &runtime),
         WizardStep::Review => review::review_ui(ui, state, &runtime),
         WizardStep::Apply => apply::apply_ui(ui, state, &runtime),
     }
+}
+
+/// The optional Rules page: the default flow shown as rules, scoping and mappings added on
+/// top, tried on an object as the enterprise admin reads it (README, "Sync rules").
+fn rules_step_ui(ui: &mut egui::Ui, state: &mut WizardState, runtime: &Handle) {
+    ui.heading("Sync rules (optional)");
+    ui.label(
+        "Leave this page as it is to sync every user and group in the chosen OUs with the \
+         default flow. Scoping rules narrow what syncs; mappings change how a cloud property is \
+         made. The review's preview shows what the rules do.",
+    );
+    ui.add_space(6.0);
+    egui::ScrollArea::vertical()
+        .auto_shrink([false, false])
+        .show(ui, |ui| {
+            let action = crate::ui::rules_editor::rules_editor_ui(ui, &mut state.rules);
+            if let crate::ui::rules_editor::EditorAction::Test(rules, object) = action {
+                state.start_rules_test(runtime, ui.ctx(), &rules, object);
+            }
+        });
 }
 
 fn steps_ui(ui: &mut egui::Ui, state: &mut WizardState) {
