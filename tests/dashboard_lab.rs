@@ -1357,3 +1357,80 @@ fn search_traces_a_user_that_never_synced_straight_from_ad() {
     );
     assert!(shows(&window, "Verdict: not synced"), "{}", tree(&window));
 }
+
+fn type_into(window: &mut Window, label: &str, text: &str) {
+    window.get_by_label(label).focus();
+    window.run_steps(2);
+    window.get_by_label(label).type_text(text);
+    window.run_steps(2);
+}
+
+#[test]
+fn settings_edit_the_sync_rules_test_them_preview_them_and_save_them() {
+    let ou = TestOu::create("drl", &["ann", "bob"]);
+    ldapmodify(
+        lab(),
+        &format!(
+            "dn: {}\nchangetype: modify\nreplace: employeeType\nemployeeType: staff\n\n\
+             dn: {}\nchangetype: modify\nreplace: employeeType\nemployeeType: contractor\n\n",
+            ou.user_dn("ann"),
+            ou.user_dn("bob")
+        ),
+    );
+    let installation = Installation::new(&[ou.dn.as_str()], &[], SyncOptions::default());
+    let (status, _) = installation.sync(&[]);
+    assert_eq!(status, 0);
+    let (_runtime, mut window) = open_window(&installation);
+    // Tall enough that the whole rules section is on screen (what is scrolled away cannot be
+    // clicked).
+    window.set_size(egui::vec2(1040.0, 2200.0));
+    window.run_steps(2);
+    click(&mut window, "Settings");
+    click(&mut window, "Sync rules");
+    click(&mut window, "Add a scoping rule for users");
+    type_into(&mut window, "Rule 1 attribute", "employeeType");
+    type_into(&mut window, "Rule 1 value", "staff");
+    assert!(shows(&window, "The rules are valid."), "{}", tree(&window));
+
+    // Tried on bob as the service account reads him now: he would not sync.
+    type_into(&mut window, "Test on", &ou.upn("bob"));
+    click(&mut window, "Test");
+    wait_until(&mut window, READ, "the test", |window| {
+        shows(window, "Scope: does not sync")
+    });
+    assert!(shows(&window, &ou.user_dn("bob")));
+
+    // Save waits for a preview of exactly these rules.
+    assert!(
+        window
+            .get_by_label("Save rules")
+            .accesskit_node()
+            .is_disabled()
+    );
+    click(&mut window, "Preview rule changes");
+    wait_until(&mut window, RUN, "the preview", |window| {
+        shows(window, "leave the scope: 1")
+    });
+    assert!(shows(&window, &format!("- {}", ou.user_dn("bob"))));
+    click(&mut window, "Save rules");
+    wait_until(&mut window, READ, "the save", |window| {
+        shows(window, "Rules saved")
+    });
+    let config = dirsync::config::Config::load(&installation.config_path()).unwrap();
+    assert_eq!(config.rules.users.scoping.len(), 1);
+    assert_eq!(config.rules.users.scoping[0].value, "staff");
+    let audit = installation.dirsync(&["audit", "--json"]);
+    let audit: Value = serde_json::from_str(&audit.stdout).unwrap();
+    let entry = &audit["entries"][0];
+    assert_eq!(entry["source"], "dashboard", "{entry}");
+    assert_eq!(entry["action"], "rules saved", "{entry}");
+
+    // The next sync applies them: bob's cloud user goes.
+    let (status, report) = installation.sync(&[]);
+    assert_eq!(status, 0, "{report}");
+    let users = installation.cloud_users();
+    assert!(user_with_upn(&users, &ou.upn("ann")).is_some());
+    assert!(
+        user_with_upn(&users, &ou.upn("bob")).is_none_or(|bob| !bob["deletedDateTime"].is_null())
+    );
+}

@@ -212,6 +212,13 @@ fn scoping_rules_decide_what_syncs_and_a_changed_set_is_previewed_then_applied()
         "changed rules read every object again"
     );
     assert_eq!(synced_users(&installation, &ou), ["ann", "cy"]);
+    // A trace says why bob does not sync.
+    let trace = installation.dirsync(&["trace", &ou.upn("bob")]);
+    assert!(
+        trace.stdout.contains("but the sync rules leave it out"),
+        "{}",
+        trace.stdout
+    );
     // The change is in the audit trail with the field it changed.
     let run = installation.dirsync(&["audit", "--json"]);
     assert!(run.stdout.contains("rules saved"), "{}", run.stdout);
@@ -467,4 +474,44 @@ employeeType = "employeeType"
         lab,
         COMPUTER_PREFIX,
     ));
+}
+
+#[test]
+fn users_leaving_by_a_rule_are_disabled_first_with_disable_before_delete() {
+    let lab = common::lab_with(&["--exchange-schema"]);
+    let ou = TestOu::create("rdis", &["ann", "bob"]);
+    ldapmodify(
+        lab,
+        &format!(
+            "dn: {}\nchangetype: modify\nreplace: description\ndescription: svc-backup\n\n",
+            ou.user_dn("bob")
+        ),
+    );
+    let installation = Installation::new(
+        &[ou.dn.as_str()],
+        &[],
+        SyncOptions {
+            disable_before_delete: true,
+            ..SyncOptions::default()
+        },
+    );
+    let (status, _) = installation.sync(&[]);
+    assert_eq!(status, 0);
+    let rules = write_rules(
+        &installation,
+        "no-service.toml",
+        "[[users.scoping]]\naction = \"exclude\"\nattribute = \"description\"\noperator = \"starts-with\"\nvalue = \"svc-\"\n",
+    );
+    let run = installation.dirsync(&["rules", "save", &rules, "--yes", "--json"]);
+    assert_eq!(run.status, 0, "{run:?}");
+    let saved: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(saved["preview"]["removal"], "disable", "{saved}");
+    assert_eq!(saved["preview"]["leaving"], 1, "{saved}");
+    let (status, report) = installation.sync(&[]);
+    assert_eq!(status, 0, "{report}");
+    let users = installation.cloud_users();
+    let bob = user_with_upn(&users, &ou.upn("bob")).expect("kept, disabled");
+    assert_eq!(bob["accountEnabled"], false, "{bob}");
+    let ann = user_with_upn(&users, &ou.upn("ann")).unwrap();
+    assert_eq!(ann["accountEnabled"], true);
 }

@@ -15,7 +15,7 @@ use super::controls::{self, DIRSYNC_INCREMENTAL_VALUES};
 use super::dn::Dn;
 use super::error::DirectoryError;
 use super::forest;
-use super::objects::{self, DirectoryObject, OBJECT_ATTRIBUTES};
+use super::objects::{self, DirectoryObject};
 use super::scope::SyncScope;
 use crate::guid::Guid;
 
@@ -120,9 +120,10 @@ pub async fn current_cookie(
 pub async fn count_changes(
     connection: &DirectoryConnection,
     naming_context: &Dn,
+    scope: &SyncScope,
     cookie: &DirSyncCookie,
 ) -> Result<(usize, bool), DirectoryError> {
-    let mut attributes: Vec<&str> = OBJECT_ATTRIBUTES.to_vec();
+    let mut attributes: Vec<&str> = scope.attributes();
     attributes.extend(["parentGUID", "isDeleted"]);
     let (entries, _, more_results) = dirsync_search(
         connection,

@@ -99,11 +99,12 @@ impl DirectoryReader {
     /// How many objects changed since `cookie` (see [`import::count_changes`]).
     pub async fn count_changes(
         &mut self,
+        scope: &SyncScope,
         cookie: &DirSyncCookie,
     ) -> Result<(usize, bool), DirectoryError> {
         let naming_context = self.naming_context.clone();
         let connection = self.connection().await?;
-        let counted = import::count_changes(connection, &naming_context, cookie).await;
+        let counted = import::count_changes(connection, &naming_context, scope, cookie).await;
         if counted.as_ref().is_err_and(DirectoryError::is_transient) {
             // A new connection next time.
             self.connection = None;

@@ -241,6 +241,8 @@ pub async fn watch_for_changes(home: &Home, every: Duration) -> Result<usize, Ru
     let config = load_config(home)?;
     let store = SqliteStore::open(&home.state_db)?;
     let mut connections = Connections::open(&config, &home.secrets(), FlowPolicy::default())?;
+    // What the sync rules read counts as a change too (README, "Sync rules").
+    let scope = config.scope();
     let mut notifications = match connections.directory.change_notifications().await {
         Ok(notifications) => Some(notifications),
         Err(error) => {
@@ -255,7 +257,7 @@ pub async fn watch_for_changes(home: &Home, every: Duration) -> Result<usize, Ru
             continue;
         };
         let cookie = crate::directory::import::DirSyncCookie::from_bytes(cookie);
-        let (mut seen, mut more) = count_changes(&mut connections, &cookie).await?;
+        let (mut seen, mut more) = count_changes(&mut connections, &scope, &cookie).await?;
         if seen == 0 {
             // Something changed, perhaps nothing dirsync syncs (a logon time, an object out of
             // scope): count again.
@@ -275,7 +277,7 @@ pub async fn watch_for_changes(home: &Home, every: Duration) -> Result<usize, Ru
         let first = Instant::now();
         loop {
             tokio::time::sleep(SETTLE_QUIET).await;
-            let (now_seen, now_more) = count_changes(&mut connections, &cookie).await?;
+            let (now_seen, now_more) = count_changes(&mut connections, &scope, &cookie).await?;
             let settled = now_seen == seen && now_more == more;
             (seen, more) = (now_seen, now_more);
             if settled || first.elapsed() >= SETTLE_AT_MOST {
@@ -287,11 +289,12 @@ pub async fn watch_for_changes(home: &Home, every: Duration) -> Result<usize, Ru
 
 async fn count_changes(
     connections: &mut Connections,
+    scope: &crate::directory::scope::SyncScope,
     cookie: &crate::directory::import::DirSyncCookie,
 ) -> Result<(usize, bool), RunError> {
     connections
         .directory
-        .count_changes(cookie)
+        .count_changes(scope, cookie)
         .await
         .map_err(|error| RunError::SignIn(CycleError::Directory(error)))
 }

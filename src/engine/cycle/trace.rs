@@ -150,7 +150,38 @@ pub async fn trace(
             .map(|(name, values)| (name.clone(), json!(values)))
             .collect(),
     };
-    let scope = scope_stage(&config.scope(), &object);
+    let mut scope = scope_stage(&config.scope(), &object);
+    let rules = config.sync_rules();
+    if scope.in_scope && (rules.users.scopes() || rules.groups.scopes()) {
+        // The sync rules decide within the OUs (README, "Sync rules").
+        let sets = read_rule_sets_of(connection, &object, &rules).await?;
+        let verdict = decide_object(&rules, &sets, &object);
+        let object_rules = match object.kind {
+            ObjectKind::User => &rules.users,
+            ObjectKind::Group => &rules.groups,
+        };
+        let decided = verdict.decided_by.map(|number| {
+            format!(
+                "sync rule {number} ({} {})",
+                match object_rules.scoping[number - 1].action {
+                    crate::rules::scoping::RuleAction::Include => "include",
+                    crate::rules::scoping::RuleAction::Exclude => "exclude",
+                },
+                object_rules.scoping[number - 1].condition
+            )
+        });
+        scope = ScopeStage {
+            in_scope: verdict.in_scope,
+            because: match (verdict.in_scope, decided) {
+                (_, Some(rule)) => format!("{}, then {rule}", scope.because),
+                (true, None) => format!("{}, and no sync rule leaves it out", scope.because),
+                (false, None) => format!(
+                    "{}, but the sync rules leave it out (their LDAP filter does not match it, or no include rule holds)",
+                    scope.because
+                ),
+            },
+        };
+    }
     let links = store.links()?;
     let link = links.get(&object.anchor);
     let graph = &connections.graph;
