@@ -194,7 +194,7 @@ fn check_plan(scenario: &str, result: &Plan, count: usize, changed: usize) {
     assert!(result.errors.is_empty(), "{:?}", result.errors.first());
     match scenario {
         "first-run" => assert_eq!(creates, count),
-        "steady-state" => {
+        "steady-state" | "steady-state-rules" => {
             assert_eq!(updates, changed);
             assert_eq!(result.operations.len(), changed, "only the changed objects");
             assert_eq!(result.unchanged, count - changed);

@@ -240,13 +240,45 @@ fn user_shape(object: &DirectoryObject, domains: &TenantDomains, rules: &SyncRul
         .iter()
         .map(|attribute| ((*attribute).to_owned(), text(object, attribute)))
         .collect();
+    // Set only when AD holds one (see below for why), all fifteen then, so that a value
+    // cleared in AD is cleared in the cloud.
     shape.properties.insert(
         "onPremisesExtensionAttributes".to_owned(),
-        Value::Object(extension_attributes),
+        if extension_attributes.values().all(Value::is_null) {
+            Value::Null
+        } else {
+            Value::Object(extension_attributes)
+        },
     );
     apply_mappings(object, rules, &rules.users, &mut shape);
+    for complex in ["onPremisesExtensionAttributes", "employeeOrgData"] {
+        // Nothing set is kept as null, not as fifteen nulls per user (100,000 users' worth of
+        // them is most of a plan's memory); export writes null as Graph's empty form.
+        if let Some(value) = shape.properties.get_mut(complex)
+            && value
+                .as_object()
+                .is_some_and(|fields| fields.values().all(Value::is_null))
+        {
+            *value = Value::Null;
+        }
+    }
     replace_unverified_suffix(&mut shape, domains);
     shape
+}
+
+/// A complex property's form with nothing set, as PATCH writes it (Graph merges a complex
+/// value's fields; null for the whole property is not a documented way to clear them).
+pub fn empty_complex(property: &str) -> Option<Value> {
+    match property {
+        "onPremisesExtensionAttributes" => Some(Value::Object(
+            EXTENSION_ATTRIBUTES
+                .iter()
+                .map(|attribute| ((*attribute).to_owned(), Value::Null))
+                .collect(),
+        )),
+        "employeeOrgData" => Some(json!({"division": null, "costCenter": null})),
+        _ => None,
+    }
 }
 
 /// A UPN on a domain the tenant has not verified cannot be created: the user signs in as
@@ -344,9 +376,15 @@ fn apply_mappings(
                     ));
                     continue;
                 }
-                if let Some(Value::Object(attributes)) =
-                    shape.properties.get_mut("onPremisesExtensionAttributes")
-                {
+                let attributes = shape
+                    .properties
+                    .entry("onPremisesExtensionAttributes")
+                    .or_insert(Value::Null);
+                if attributes.is_null() {
+                    *attributes =
+                        empty_complex("onPremisesExtensionAttributes").unwrap_or_default();
+                }
+                if let Value::Object(attributes) = attributes {
                     attributes.insert(key, value);
                 }
             }
@@ -560,6 +598,44 @@ mod tests {
             Some("CN=Boss,OU=Sales,DC=corp,DC=test")
         );
         assert!(shape.issues.is_empty());
+    }
+
+    #[test]
+    fn usage_location_and_extension_attributes_flow_by_default() {
+        let plain = object(ObjectKind::User, &[("c", &["fr"])]);
+        let shape = cloud_shape(&plain, &domains(), &SyncRules::default());
+        assert_eq!(shape.properties["usageLocation"], "FR");
+        assert_eq!(
+            shape.properties["onPremisesExtensionAttributes"],
+            Value::Null,
+            "nothing set: null, not fifteen nulls"
+        );
+        let exchange = object(
+            ObjectKind::User,
+            &[
+                ("c", &["FR"]),
+                ("msExchUsageLocation", &["NO"]),
+                ("extensionAttribute3", &["cc-4711"]),
+            ],
+        );
+        let shape = cloud_shape(&exchange, &domains(), &SyncRules::default());
+        assert_eq!(shape.properties["usageLocation"], "NO");
+        let attributes = &shape.properties["onPremisesExtensionAttributes"];
+        assert_eq!(attributes["extensionAttribute3"], "cc-4711");
+        assert_eq!(
+            attributes.as_object().map(Map::len),
+            Some(15),
+            "all fifteen, so that one cleared in AD is cleared in the cloud"
+        );
+        let wrong = object(ObjectKind::User, &[("c", &["FRA"])]);
+        let shape = cloud_shape(&wrong, &domains(), &SyncRules::default());
+        assert!(shape.has_errors());
+        assert_eq!(shape.issues[0].attribute, "usageLocation");
+        assert_eq!(
+            empty_complex("onPremisesExtensionAttributes")
+                .and_then(|value| value.as_object().map(Map::len)),
+            Some(15)
+        );
     }
 
     #[test]

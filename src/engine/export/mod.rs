@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value, json};
 
-use super::attribute_flow::{TenantDomains, cloud_shape};
+use super::attribute_flow::{TenantDomains, cloud_shape, empty_complex};
 pub use super::change_records::planned_changes;
 use super::change_records::{added, removed};
 use super::plan::{AttributeChange, JoinKind, Operation, Plan};

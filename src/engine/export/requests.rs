@@ -50,7 +50,13 @@ impl Exporter<'_, '_> {
             } => (!changes.is_empty()).then(|| {
                 let body: Map<String, Value> = changes
                     .iter()
-                    .map(|change| (change.property.clone(), change.new.clone()))
+                    .map(|change| {
+                        let value = match (&change.new, empty_complex(&change.property)) {
+                            (Value::Null, Some(empty)) => empty,
+                            (value, _) => value.clone(),
+                        };
+                        (change.property.clone(), value)
+                    })
                     .collect();
                 GraphRequest::new(Method::Patch, &[collection(*kind), cloud_id])
                     .with_body(Value::Object(body))
