@@ -272,63 +272,58 @@ fn scoping_ui(ui: &mut egui::Ui, form: &mut KindForm, word: &str) {
     let mut remove = None;
     let mut raise = None;
     let count = form.scoping.len();
-    egui::Grid::new(("scoping_rules", word))
-        .num_columns(6)
-        .spacing([6.0, 4.0])
-        .show(ui, |ui| {
-            for (index, row) in form.scoping.iter_mut().enumerate() {
-                let number = index + 1;
-                ui.horizontal(|ui| {
-                    ui.selectable_value(&mut row.include, true, "include");
-                    ui.selectable_value(&mut row.include, false, "exclude");
+    // Rows, not a grid: a grid's cell offers a text field only last frame's column width.
+    for (index, row) in form.scoping.iter_mut().enumerate() {
+        ui.horizontal(|ui| {
+            let number = index + 1;
+            ui.selectable_value(&mut row.include, true, "include");
+            ui.selectable_value(&mut row.include, false, "exclude");
+            let membership = row.operator.starts_with("member-of");
+            let attribute = ui.add_enabled(
+                !membership,
+                egui::TextEdit::singleline(&mut row.attribute)
+                    .hint_text("attribute")
+                    .desired_width(140.0),
+            );
+            named(&attribute, &format!("Rule {number} attribute"));
+            let shown = OPERATORS
+                .iter()
+                .find(|(operator, _)| *operator == row.operator)
+                .map_or("choose", |(_, words)| *words);
+            egui::ComboBox::from_id_salt(("scoping_operator", word, index))
+                .selected_text(shown)
+                .show_ui(ui, |ui| {
+                    for (operator, words) in OPERATORS {
+                        ui.selectable_value(&mut row.operator, (*operator).to_owned(), *words);
+                    }
                 });
-                let membership = row.operator.starts_with("member-of");
-                let attribute = ui.add_enabled(
-                    !membership,
-                    egui::TextEdit::singleline(&mut row.attribute)
-                        .hint_text("attribute")
-                        .desired_width(140.0),
-                );
-                named(&attribute, &format!("Rule {number} attribute"));
-                let shown = OPERATORS
-                    .iter()
-                    .find(|(operator, _)| *operator == row.operator)
-                    .map_or("choose", |(_, words)| *words);
-                egui::ComboBox::from_id_salt(("scoping_operator", word, index))
-                    .selected_text(shown)
-                    .show_ui(ui, |ui| {
-                        for (operator, words) in OPERATORS {
-                            ui.selectable_value(&mut row.operator, (*operator).to_owned(), *words);
-                        }
-                    });
-                let value = ui.add_enabled(
-                    row.operator != "present",
-                    egui::TextEdit::singleline(&mut row.value)
-                        .hint_text(if membership {
-                            "the group's DN"
-                        } else {
-                            "value"
-                        })
-                        .desired_width(260.0),
-                );
-                named(&value, &format!("Rule {number} value"));
-                if ui
-                    .add_enabled(index > 0, egui::Button::new("Up"))
-                    .on_hover_text(format!("Move rule {number} up"))
-                    .clicked()
-                {
-                    raise = Some(index);
-                }
-                if ui
-                    .button("Remove")
-                    .on_hover_text(format!("Remove rule {number}"))
-                    .clicked()
-                {
-                    remove = Some(index);
-                }
-                ui.end_row();
+            let value = ui.add_enabled(
+                row.operator != "present",
+                egui::TextEdit::singleline(&mut row.value)
+                    .hint_text(if membership {
+                        "the group's DN"
+                    } else {
+                        "value"
+                    })
+                    .desired_width(260.0),
+            );
+            named(&value, &format!("Rule {number} value"));
+            if ui
+                .add_enabled(index > 0, egui::Button::new("Up"))
+                .on_hover_text(format!("Move rule {number} up"))
+                .clicked()
+            {
+                raise = Some(index);
+            }
+            if ui
+                .button("Remove")
+                .on_hover_text(format!("Remove rule {number}"))
+                .clicked()
+            {
+                remove = Some(index);
             }
         });
+    }
     if let Some(index) = raise {
         form.scoping.swap(index, index - 1);
     }
@@ -356,29 +351,25 @@ fn scoping_ui(ui: &mut egui::Ui, form: &mut KindForm, word: &str) {
 fn mappings_ui(ui: &mut egui::Ui, form: &mut KindForm, kind: RuleKind) {
     let word = kind.word();
     let mut remove = None;
-    egui::Grid::new(("mappings", word))
-        .num_columns(3)
-        .spacing([6.0, 4.0])
-        .show(ui, |ui| {
-            for (index, row) in form.mappings.iter_mut().enumerate() {
-                let property = ui.add(
-                    egui::TextEdit::singleline(&mut row.property)
-                        .hint_text("Graph property")
-                        .desired_width(220.0),
-                );
-                named(&property, &format!("Mapping {} property", index + 1));
-                let expression = ui.add(
-                    egui::TextEdit::singleline(&mut row.expression)
-                        .hint_text("attribute, \"text\" or expression")
-                        .desired_width(320.0),
-                );
-                named(&expression, &format!("Mapping {} expression", index + 1));
-                if ui.button("Remove").clicked() {
-                    remove = Some(index);
-                }
-                ui.end_row();
+    for (index, row) in form.mappings.iter_mut().enumerate() {
+        ui.horizontal(|ui| {
+            let property = ui.add(
+                egui::TextEdit::singleline(&mut row.property)
+                    .hint_text("Graph property")
+                    .desired_width(220.0),
+            );
+            named(&property, &format!("Mapping {} property", index + 1));
+            let expression = ui.add(
+                egui::TextEdit::singleline(&mut row.expression)
+                    .hint_text("attribute, \"text\" or expression")
+                    .desired_width(320.0),
+            );
+            named(&expression, &format!("Mapping {} expression", index + 1));
+            if ui.button("Remove").clicked() {
+                remove = Some(index);
             }
         });
+    }
     if let Some(index) = remove {
         form.mappings.remove(index);
     }

@@ -221,10 +221,41 @@ fn choices_ui(ui: &mut egui::Ui, state: &WizardState) {
                 answers.scope.excluded.join("\n")
             });
             ui.end_row();
+            ui.label("Sync rules");
+            ui.label(rules_in_words(&answers.rules));
+            ui.end_row();
             ui.label("Configuration file");
             ui.label(state.home().config_file.display().to_string());
             ui.end_row();
         });
+}
+
+/// The rules in one line per object type: how many scoping rules and mappings, and the filter.
+fn rules_in_words(rules: &crate::rules::RulesConfig) -> String {
+    let kind = |word: &str, rules: &crate::rules::ObjectRulesConfig| {
+        if rules.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "{word}: {} scoping rule(s), {} mapping(s){}",
+            rules.scoping.len(),
+            rules.mappings.len(),
+            rules
+                .ldap_filter
+                .as_deref()
+                .map(|filter| format!(", LDAP filter {filter}"))
+                .unwrap_or_default()
+        ))
+    };
+    let lines: Vec<String> = [kind("users", &rules.users), kind("groups", &rules.groups)]
+        .into_iter()
+        .flatten()
+        .collect();
+    if lines.is_empty() {
+        "none: every user and group in the OUs, with the default flow".to_owned()
+    } else {
+        lines.join("\n")
+    }
 }
 
 fn preview_ui(ui: &mut egui::Ui, preview: &FirstSyncPreview) {
