@@ -1,6 +1,7 @@
-//! Testing sync rules against a real AD object before they are used (`dirsync rules test`): a
-//! mapping expression's value and a scoping rule set's decision for the object the
-//! administrator names, read now as the service account reads it. Reads only.
+//! Knowing what sync rules do before they are used (README, "Sync rules"): a mapping
+//! expression's value and a scoping rule set's decision for one object (`dirsync rules test`,
+//! the editor's Test), read now; what a changed rule set would do over the whole scope
+//! (`dirsync rules preview`, the dashboard's Preview), which reads only; and saving it.
 
 use serde::Serialize;
 
@@ -373,8 +374,13 @@ pub async fn preview_rules(
         &exported,
     );
     let threshold = config.options.deletion_threshold;
+    // Both thresholds, as the plan applies them: the count, and the share of what dirsync
+    // manages.
+    let percent = u64::from(config.options.deletion_threshold_percent);
+    let over_share =
+        percent > 0 && preview.leaving as u64 * 100 > percent * exported.len().max(1) as u64;
     Ok(RulesPreviewReport {
-        over_threshold: preview.leaving > threshold,
+        over_threshold: preview.leaving > threshold || over_share,
         removal: if config.options.disable_before_delete {
             "disable"
         } else {
