@@ -93,7 +93,8 @@ impl Cycle<'_> {
     /// AD no longer has it in scope. The DirSync cookie stays where it is.
     pub(super) async fn import_one(&mut self, anchor: Guid) -> Result<StepCounters, CycleError> {
         let mut counters = StepCounters::default();
-        self.read_again(anchor, &mut counters).await?;
+        self.read_again(anchor, &self.config.scope(), &mut counters)
+            .await?;
         Ok(counters)
     }
 
@@ -102,13 +103,13 @@ impl Cycle<'_> {
     async fn read_again(
         &mut self,
         anchor: Guid,
+        scope: &crate::directory::scope::SyncScope,
         counters: &mut StepCounters,
     ) -> Result<(), CycleError> {
-        let scope = self.config.scope();
         let naming_context = self.config.naming_context();
         let connection = self.connections.directory.connection().await?;
         let found =
-            trace::find_object(connection, &naming_context, &scope, &anchor.to_string()).await?;
+            trace::find_object(connection, &naming_context, scope, &anchor.to_string()).await?;
         let stored = self.store.directory_object(anchor)?;
         let in_scope = found.filter(|object| {
             scope.contains(&object.dn) && !object.is_system_object() && self.admits(object)
@@ -237,7 +238,7 @@ impl Cycle<'_> {
             .collect();
         again.sort_unstable();
         for anchor in again {
-            self.read_again(anchor, &mut counters).await?;
+            self.read_again(anchor, &scope, &mut counters).await?;
             if self.stop.is_stopped() {
                 return Err(CycleError::Stopped);
             }
