@@ -408,6 +408,26 @@ impl CliError {
     }
 }
 
+/// On a terminal, the administrator types `word` to go on (asked "Type 'word' to {what},
+/// anything else to stop"); without a terminal the answer is no, and the caller asks for
+/// `--yes` instead.
+pub fn confirmed_on_terminal(what: &str, word: &str) -> Result<bool, CliError> {
+    use std::io::{BufRead as _, IsTerminal as _, Write as _};
+    if !std::io::stdin().is_terminal() {
+        return Ok(false);
+    }
+    print!("\nType '{word}' to {what}, anything else to stop: ");
+    std::io::stdout()
+        .flush()
+        .map_err(|error| CliError::Failed(error.to_string()))?;
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|error| CliError::Failed(format!("cannot read the answer: {error}")))?;
+    Ok(answer.trim() == word)
+}
+
 impl From<crate::runner::RunError> for CliError {
     fn from(error: crate::runner::RunError) -> Self {
         if error.is_bad_input() {

@@ -4,7 +4,7 @@
 //! checked before AD is asked; a wrong one is refused with the character or the field it is
 //! about (exit status 2).
 
-use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::io::IsTerminal as _;
 
 use super::{CliError, EXIT_SUCCESS, RulesFileArgs, RulesSaveArgs, RulesShowArgs, RulesTestArgs};
 use crate::home::Home;
@@ -168,15 +168,7 @@ pub fn show(args: &RulesShowArgs, home: &Home) -> Result<u8, CliError> {
             println!("  scoping: none (every {word} in the OU scope)");
         }
         for (number, rule) in object_rules.scoping.iter().enumerate() {
-            println!(
-                "  scoping {}: {} {}",
-                number + 1,
-                match rule.action {
-                    RuleAction::Include => "include",
-                    RuleAction::Exclude => "exclude",
-                },
-                rule.condition
-            );
+            println!("  scoping {}: {rule}", number + 1);
         }
         println!("  mappings:");
         for (property, source) in crate::engine::attribute_flow::default_flow_of(kind) {
@@ -238,7 +230,7 @@ pub async fn save(args: &RulesSaveArgs, home: &Home) -> Result<u8, CliError> {
     if !args.file.json {
         print!("{}", report.in_words());
     }
-    if !args.yes && !confirmed_on_terminal()? {
+    if !args.yes && !super::confirmed_on_terminal("save these rules", "save")? {
         if args.file.json {
             println!(
                 "{}",
@@ -295,23 +287,6 @@ async fn run_preview(
 fn to_json(value: &serde_json::Value) -> Result<String, CliError> {
     serde_json::to_string_pretty(value)
         .map_err(|error| CliError::Failed(format!("cannot write JSON: {error}")))
-}
-
-/// On a terminal, the administrator types `save` to go on.
-fn confirmed_on_terminal() -> Result<bool, CliError> {
-    if !std::io::stdin().is_terminal() {
-        return Ok(false);
-    }
-    print!("\nType 'save' to save these rules, anything else to stop: ");
-    std::io::stdout()
-        .flush()
-        .map_err(|error| CliError::Failed(error.to_string()))?;
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|error| CliError::Failed(format!("cannot read the answer: {error}")))?;
-    Ok(answer.trim() == "save")
 }
 
 #[cfg(test)]

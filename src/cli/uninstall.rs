@@ -2,8 +2,6 @@
 //! administrator types `remove` on the terminal) removes it (README, "Turning sync off").
 //! Nothing is removed without the preview having been printed first.
 
-use std::io::{BufRead as _, IsTerminal as _, Write as _};
-
 use super::setup::{StderrProgress, read_secret};
 use super::{CliError, EXIT_SUCCESS, UninstallArgs};
 use crate::home::Home;
@@ -26,7 +24,10 @@ pub async fn run(args: &UninstallArgs, home: &Home) -> Result<u8, CliError> {
         .map(str::trim)
         .filter(|user| !user.is_empty());
     // On a terminal the administrator is asked only when the removal could go on.
-    let go_on = args.yes || (!args.json && admin_user.is_some() && confirmed_on_terminal()?);
+    let go_on = args.yes
+        || (!args.json
+            && admin_user.is_some()
+            && super::confirmed_on_terminal("remove all this", "remove")?);
     if !go_on {
         if args.json {
             println!("{}", to_json(&serde_json::json!({ "preview": shown }))?);
@@ -92,24 +93,6 @@ pub async fn run(args: &UninstallArgs, home: &Home) -> Result<u8, CliError> {
 fn to_json(value: &serde_json::Value) -> Result<String, CliError> {
     serde_json::to_string_pretty(value)
         .map_err(|error| CliError::Failed(format!("cannot write JSON: {error}")))
-}
-
-/// On a terminal, the administrator types `remove` to go on; without one, nothing is removed
-/// unless `--yes` was given.
-fn confirmed_on_terminal() -> Result<bool, CliError> {
-    if !std::io::stdin().is_terminal() {
-        return Ok(false);
-    }
-    print!("\nType 'remove' to remove all this, anything else to stop: ");
-    std::io::stdout()
-        .flush()
-        .map_err(|error| CliError::Failed(error.to_string()))?;
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|error| CliError::Failed(format!("cannot read the answer: {error}")))?;
-    Ok(answer.trim() == "remove")
 }
 
 /// The preview as the administrator reads it.

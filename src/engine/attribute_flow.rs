@@ -417,6 +417,18 @@ fn apply_mappings(
     }
 }
 
+/// Nothing, an empty text or list, or an object of empty values: what a create leaves out, and
+/// what compares equal to nothing (plan, drift and the rules preview agree on it).
+pub fn is_empty_value(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Array(values) => values.is_empty(),
+        Value::String(text) => text.is_empty(),
+        Value::Object(fields) => fields.values().all(is_empty_value),
+        _ => false,
+    }
+}
+
 /// Properties every Graph user or group has.
 const REQUIRED: &[&str] = &["displayName", "mailNickname", "userPrincipalName"];
 

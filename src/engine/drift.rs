@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+use super::attribute_flow::is_empty_value as empty;
 use crate::cloud::CloudObject;
 use crate::guid::Guid;
 use crate::store::sync_state::Link;
@@ -136,16 +137,6 @@ fn same(property: &str, wrote: &Value, found: &Value) -> bool {
             a.eq_ignore_ascii_case(b)
         }
         _ => wrote == found,
-    }
-}
-
-fn empty(value: &Value) -> bool {
-    match value {
-        Value::Null => true,
-        Value::String(text) => text.is_empty(),
-        Value::Array(items) => items.is_empty(),
-        Value::Object(fields) => fields.values().all(empty),
-        _ => false,
     }
 }
 

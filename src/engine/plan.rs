@@ -524,16 +524,8 @@ fn changes(known: &Map<String, Value>, wanted: Map<String, Value>) -> Vec<Attrib
         .collect()
 }
 
-/// Nothing, an empty text or list, or an object of empty values (onPremisesExtensionAttributes
-/// with no attribute set: a user AD gives none is not updated to hold fifteen nulls).
 fn is_empty(value: &Value) -> bool {
-    match value {
-        Value::Null => true,
-        Value::Array(values) => values.is_empty(),
-        Value::String(text) => text.is_empty(),
-        Value::Object(fields) => fields.values().all(is_empty),
-        _ => false,
-    }
+    super::attribute_flow::is_empty_value(value)
 }
 
 /// A create sends only the values there are.

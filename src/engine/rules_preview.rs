@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::attribute_flow::{TenantDomains, cloud_shape};
+use super::attribute_flow::{TenantDomains, cloud_shape, is_empty_value};
 use super::rule_scope::{RuleSets, decide_object};
 use super::validation::Severity;
 use crate::directory::objects::{DirectoryObject, ObjectKind};
@@ -144,16 +144,7 @@ pub fn preview(
 }
 
 fn same(old: &Value, new: &Value) -> bool {
-    fn empty(value: &Value) -> bool {
-        match value {
-            Value::Null => true,
-            Value::String(text) => text.is_empty(),
-            Value::Array(items) => items.is_empty(),
-            Value::Object(fields) => fields.values().all(empty),
-            _ => false,
-        }
-    }
-    old == new || (empty(old) && empty(new))
+    old == new || (is_empty_value(old) && is_empty_value(new))
 }
 
 #[cfg(test)]

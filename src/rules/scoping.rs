@@ -82,6 +82,17 @@ pub struct ScopingRule {
     pub condition: Condition,
 }
 
+/// `include employeeType equals 'staff'`: as tests, traces and `rules show` name a rule.
+impl fmt::Display for ScopingRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let action = match self.action {
+            RuleAction::Include => "include",
+            RuleAction::Exclude => "exclude",
+        };
+        write!(f, "{action} {}", self.condition)
+    }
+}
+
 impl ScopingRule {
     /// A rule from its parts as the configuration writes them: `operator` is `equals`,
     /// `starts-with`, `ends-with`, `matches`, `present`, `member-of` or `member-of-nested`;

@@ -173,17 +173,9 @@ pub async fn test_rules(
         let verdict = decide(&tests.rules, &object);
         Some(ScopeOutcome {
             in_scope: verdict.in_scope,
-            decided_by: verdict.decided_by.map(|number| {
-                let rule = &tests.rules[number - 1];
-                format!(
-                    "rule {number}: {} {}",
-                    match rule.action {
-                        crate::rules::scoping::RuleAction::Include => "include",
-                        crate::rules::scoping::RuleAction::Exclude => "exclude",
-                    },
-                    rule.condition
-                )
-            }),
+            decided_by: verdict
+                .decided_by
+                .map(|number| format!("rule {number}: {}", tests.rules[number - 1])),
         })
     };
     Ok(RulesTest {
@@ -528,17 +520,9 @@ pub async fn test_rule_set_with(
         dn: object.dn.to_string(),
         in_ou_scope: scope.contains(&object.dn) && !object.is_system_object(),
         in_scope: verdict.in_scope,
-        decided_by: verdict.decided_by.map(|number| {
-            let rule = &object_rules.scoping[number - 1];
-            format!(
-                "rule {number}: {} {}",
-                match rule.action {
-                    crate::rules::scoping::RuleAction::Include => "include",
-                    crate::rules::scoping::RuleAction::Exclude => "exclude",
-                },
-                rule.condition
-            )
-        }),
+        decided_by: verdict
+            .decided_by
+            .map(|number| format!("rule {number}: {}", object_rules.scoping[number - 1])),
         properties,
         errors,
     })

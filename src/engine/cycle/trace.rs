@@ -160,16 +160,9 @@ pub async fn trace(
             ObjectKind::User => &rules.users,
             ObjectKind::Group => &rules.groups,
         };
-        let decided = verdict.decided_by.map(|number| {
-            format!(
-                "sync rule {number} ({} {})",
-                match object_rules.scoping[number - 1].action {
-                    crate::rules::scoping::RuleAction::Include => "include",
-                    crate::rules::scoping::RuleAction::Exclude => "exclude",
-                },
-                object_rules.scoping[number - 1].condition
-            )
-        });
+        let decided = verdict
+            .decided_by
+            .map(|number| format!("sync rule {number} ({})", object_rules.scoping[number - 1]));
         scope = ScopeStage {
             in_scope: verdict.in_scope,
             because: match (verdict.in_scope, decided) {
