@@ -44,10 +44,20 @@ pub const OBJECT_ATTRIBUTES: &[&str] = &[
     "co",
     "c",
     "employeeID",
-    // Where a licence is used (Exchange's schema; else c), and Exchange's custom attributes
-    // (onPremisesExtensionAttributes). A forest without Exchange's schema has none of them: the
-    // domain controller leaves an attribute it does not know out of the answer.
+    // Where a licence is used (Exchange's schema; else c). A forest without Exchange's schema
+    // has none: the domain controller leaves an attribute it does not know out of the answer.
     "msExchUsageLocation",
+    "manager",
+    "description",
+    "groupType",
+    "member",
+    // Read for `dirsync check` (IdFix's targetAddress rules); not synced.
+    "targetAddress",
+];
+
+/// Exchange's custom attributes, read besides [`OBJECT_ATTRIBUTES`]: what
+/// onPremisesExtensionAttributes flows from (a forest without Exchange's schema has none).
+pub const EXTENSION_ATTRIBUTES: [&str; 15] = [
     "extensionAttribute1",
     "extensionAttribute2",
     "extensionAttribute3",
@@ -63,13 +73,16 @@ pub const OBJECT_ATTRIBUTES: &[&str] = &[
     "extensionAttribute13",
     "extensionAttribute14",
     "extensionAttribute15",
-    "manager",
-    "description",
-    "groupType",
-    "member",
-    // Read for `dirsync check` (IdFix's targetAddress rules); not synced.
-    "targetAddress",
 ];
+
+/// Every attribute an import reads of each user and group: [`OBJECT_ATTRIBUTES`] and
+/// [`EXTENSION_ATTRIBUTES`].
+pub fn object_attributes() -> impl Iterator<Item = &'static str> {
+    OBJECT_ATTRIBUTES
+        .iter()
+        .chain(EXTENSION_ATTRIBUTES.iter())
+        .copied()
+}
 
 /// userAccountControl bit: the account is disabled.
 const UAC_ACCOUNT_DISABLE: u32 = 0x2;
@@ -229,12 +242,9 @@ pub fn kind_of(classes: &[String]) -> Option<ObjectKind> {
     }
 }
 
-/// The spelling in [`OBJECT_ATTRIBUTES`] of an attribute name the server returned in any case.
+/// The spelling in [`object_attributes`] of an attribute name the server returned in any case.
 pub fn canonical_name(name: &str) -> Option<&'static str> {
-    OBJECT_ATTRIBUTES
-        .iter()
-        .find(|known| known.eq_ignore_ascii_case(name))
-        .copied()
+    object_attributes().find(|known| known.eq_ignore_ascii_case(name))
 }
 
 /// A GUID-valued attribute (objectGUID, parentGUID) in its 16-byte wire form.

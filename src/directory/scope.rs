@@ -2,13 +2,13 @@
 //! and what is read of each object there.
 
 use super::dn::Dn;
-use super::objects::OBJECT_ATTRIBUTES;
+use super::objects::object_attributes;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncScope {
     included: Vec<Dn>,
     excluded: Vec<Dn>,
-    /// Attributes read besides [`OBJECT_ATTRIBUTES`]: what the sync rules name (README, "Sync
+    /// Attributes read besides [`object_attributes`]: what the sync rules name (README, "Sync
     /// rules").
     also_read: Vec<String>,
 }
@@ -25,9 +25,7 @@ impl SyncScope {
     /// The scope reading `attributes` too (those dirsync reads anyway are left out).
     pub fn reading(mut self, attributes: &[String]) -> SyncScope {
         for attribute in attributes {
-            let known = OBJECT_ATTRIBUTES
-                .iter()
-                .any(|known| known.eq_ignore_ascii_case(attribute))
+            let known = object_attributes().any(|known| known.eq_ignore_ascii_case(attribute))
                 || self
                     .also_read
                     .iter()
@@ -39,18 +37,16 @@ impl SyncScope {
         self
     }
 
-    /// The attributes read besides [`OBJECT_ATTRIBUTES`].
+    /// The attributes read besides [`object_attributes`].
     pub fn also_read(&self) -> &[String] {
         &self.also_read
     }
 
     /// Every attribute an import reads.
     pub fn attributes(&self) -> Vec<&str> {
-        OBJECT_ATTRIBUTES
-            .iter()
-            .copied()
-            .chain(self.also_read.iter().map(String::as_str))
-            .collect()
+        let mut attributes: Vec<&str> = object_attributes().collect();
+        attributes.extend(self.also_read.iter().map(String::as_str));
+        attributes
     }
 
     /// True when `dn` lies in an included subtree and in no excluded one.

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 pub use super::addresses::{mail_nickname, primary_smtp, smtp_address};
 use super::validation::{ObjectIssue, Rule, Severity};
 use crate::directory::Dn;
-use crate::directory::objects::{DirectoryObject, ObjectKind};
+use crate::directory::objects::{DirectoryObject, EXTENSION_ATTRIBUTES, ObjectKind};
 use crate::rules::expression::Value as ExpressionValue;
 use crate::rules::{ObjectRules, RuleKind, SyncRules, Target};
 
@@ -159,26 +159,6 @@ fn text(object: &DirectoryObject, attribute: &str) -> Value {
         .filter(|value| !value.trim().is_empty())
         .map_or(Value::Null, |value| json!(value))
 }
-
-/// The AD attributes onPremisesExtensionAttributes flows from: extensionAttribute1..15 (Exchange's
-/// schema; a forest without it has none, and the property stays empty).
-pub const EXTENSION_ATTRIBUTES: [&str; 15] = [
-    "extensionAttribute1",
-    "extensionAttribute2",
-    "extensionAttribute3",
-    "extensionAttribute4",
-    "extensionAttribute5",
-    "extensionAttribute6",
-    "extensionAttribute7",
-    "extensionAttribute8",
-    "extensionAttribute9",
-    "extensionAttribute10",
-    "extensionAttribute11",
-    "extensionAttribute12",
-    "extensionAttribute13",
-    "extensionAttribute14",
-    "extensionAttribute15",
-];
 
 fn user_shape(object: &DirectoryObject, domains: &TenantDomains, rules: &SyncRules) -> CloudShape {
     let mut properties = Map::new();

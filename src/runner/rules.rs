@@ -8,15 +8,14 @@ use serde::Serialize;
 use super::{RunError, load_config};
 use crate::cloud::FlowPolicy;
 use crate::config::Config;
-use crate::engine::cycle::trace::read_attributes;
-use crate::engine::cycle::{Connections, read_rule_sets};
+use crate::engine::cycle::trace::find_object;
+use crate::engine::cycle::{Connections, read_rule_sets, read_rule_sets_of};
+use crate::engine::rule_scope::decide_object;
 use crate::engine::rules_preview::{RuleSide, RulesPreview};
 use crate::home::Home;
 use crate::rules::expression::{Expression, Value};
-use crate::rules::scoping::{Condition, ScopedObject, ScopingRule, decide};
-use crate::rules::{RulesConfig, compile};
-
-use crate::engine::rule_scope::IN_CHAIN;
+use crate::rules::scoping::ScopingRule;
+use crate::rules::{ObjectRules, RulesConfig, SyncRules, compile};
 
 /// What is tested: expressions and, as one ordered set, scoping rules.
 #[derive(Debug, Default)]
@@ -58,7 +57,7 @@ pub struct ScopeOutcome {
     pub decided_by: Option<String>,
 }
 
-/// Reads the object `query` names and tests `tests` against it.
+/// Reads the object `query` names, as a cycle reads it, and tests `tests` against it.
 pub async fn test_rules(
     home: &Home,
     query: &str,
@@ -66,54 +65,48 @@ pub async fn test_rules(
 ) -> Result<RulesTest, RunError> {
     let config = load_config(home)?;
     let mut connections = Connections::open(&config, &home.secrets(), FlowPolicy::default())?;
-    let naming_context = config.naming_context();
-    let mut attributes: Vec<&str> = Vec::new();
+    // The scoping rules as a rule set of either kind: the object's kind picks its own.
+    let scoping = ObjectRules {
+        scoping: tests.rules.clone(),
+        ..ObjectRules::default()
+    };
+    let rules = SyncRules {
+        users: scoping.clone(),
+        groups: scoping,
+        ..SyncRules::default()
+    };
+    let mut attributes: Vec<String> = Vec::new();
     let named = tests
         .expressions
         .iter()
         .flat_map(Expression::attributes)
-        .chain(
-            tests
-                .rules
-                .iter()
-                .filter_map(|rule| rule_attribute(&rule.condition)),
-        );
+        .map(str::to_owned)
+        .chain(rules.attributes());
     for attribute in named {
         if !attributes
             .iter()
-            .any(|seen| seen.eq_ignore_ascii_case(attribute))
+            .any(|seen| seen.eq_ignore_ascii_case(&attribute))
         {
             attributes.push(attribute);
         }
     }
+    let directory = |error: crate::directory::DirectoryError| RunError::SignIn(error.into());
     let connection = connections
         .directory
         .connection()
         .await
-        .map_err(|error| RunError::SignIn(error.into()))?;
-    // The DN at least, so that an object is found even when the rules read nothing.
-    let mut read: Vec<&str> = attributes.clone();
-    read.push("distinguishedName");
-    let Some((dn, values)) = read_attributes(connection, &naming_context, query, &read)
+        .map_err(directory)?;
+    let scope = config.scope().reading(&attributes);
+    let Some(object) = find_object(connection, &config.naming_context(), &scope, query)
         .await
-        .map_err(|error| RunError::SignIn(error.into()))?
+        .map_err(directory)?
     else {
         return Err(RunError::NotInDirectory {
             query: query.to_owned(),
             closest: Vec::new(),
         });
     };
-    let values: Vec<(String, Vec<String>)> = values
-        .into_iter()
-        .filter(|(name, _)| name != "distinguishedName")
-        .collect();
-    let lookup = |name: &str| -> Vec<String> {
-        values
-            .iter()
-            .find(|(known, _)| known.eq_ignore_ascii_case(name))
-            .map(|(_, found)| found.clone())
-            .unwrap_or_default()
-    };
+    let lookup = |name: &str| object.values(name).to_vec();
     let expressions = tests
         .expressions
         .iter()
@@ -140,37 +133,11 @@ pub async fn test_rules(
     let scope = if tests.rules.is_empty() {
         None
     } else {
-        // Membership is asked of the DC, which follows nesting with the in-chain rule.
-        let mut memberships = Vec::new();
-        for rule in &tests.rules {
-            if let Condition::MemberOf { group, nested } = &rule.condition {
-                let rule_id = if *nested {
-                    format!(":{IN_CHAIN}:")
-                } else {
-                    String::new()
-                };
-                let filter = format!(
-                    "(memberOf{rule_id}={})",
-                    crate::directory::dn::escape_filter_value(group)
-                );
-                let found = connection
-                    .search(
-                        "test group membership",
-                        &dn,
-                        ldap3::Scope::Base,
-                        &filter,
-                        &["1.1"],
-                    )
-                    .await
-                    .map_err(|error| RunError::SignIn(error.into()))?;
-                memberships.push((group.clone(), *nested, !found.is_empty()));
-            }
-        }
-        let object = Tested {
-            lookup: &lookup,
-            memberships,
-        };
-        let verdict = decide(&tests.rules, &object);
+        // Membership is asked of the DC, as a cycle asks it (nesting with the in-chain rule).
+        let sets = read_rule_sets_of(connection, &object, &rules)
+            .await
+            .map_err(directory)?;
+        let verdict = decide_object(&rules, &sets, &object);
         Some(ScopeOutcome {
             in_scope: verdict.in_scope,
             decided_by: verdict
@@ -179,49 +146,17 @@ pub async fn test_rules(
         })
     };
     Ok(RulesTest {
-        dn,
-        inputs: values
+        dn: object.dn.to_string(),
+        inputs: attributes
             .iter()
-            .map(|(attribute, values)| AttributeValues {
+            .map(|attribute| AttributeValues {
                 attribute: attribute.clone(),
-                values: values.clone(),
+                values: lookup(attribute),
             })
             .collect(),
         expressions,
         scope,
     })
-}
-
-fn rule_attribute(condition: &Condition) -> Option<&str> {
-    match condition {
-        Condition::Equals { attribute, .. }
-        | Condition::StartsWith { attribute, .. }
-        | Condition::EndsWith { attribute, .. }
-        | Condition::Matches { attribute, .. }
-        | Condition::IsPresent { attribute } => Some(attribute),
-        Condition::MemberOf { .. } => None,
-    }
-}
-
-/// The object as the rules see it: its values, and the memberships the DC confirmed.
-struct Tested<'a> {
-    lookup: &'a dyn Fn(&str) -> Vec<String>,
-    /// (group DN, nested, member)
-    memberships: Vec<(String, bool, bool)>,
-}
-
-impl ScopedObject for Tested<'_> {
-    fn values(&self, attribute: &str) -> Vec<String> {
-        (self.lookup)(attribute)
-    }
-
-    fn is_member_of(&self, group_dn: &str, nested: bool) -> bool {
-        self.memberships
-            .iter()
-            .any(|(group, asked_nested, member)| {
-                *member && *asked_nested == nested && group.eq_ignore_ascii_case(group_dn)
-            })
-    }
 }
 
 /// What saving a rule set would do, read now (README, "Sync rules"), with what the first run
@@ -454,33 +389,32 @@ pub async fn test_rule_set_with(
     connection: &crate::directory::DirectoryConnection,
     naming_context: &crate::directory::Dn,
     scope: &crate::directory::scope::SyncScope,
-    rules: &crate::rules::SyncRules,
+    rules: &SyncRules,
     domains: &crate::engine::attribute_flow::TenantDomains,
     query: &str,
 ) -> Result<RuleSetTest, RunError> {
     let directory = |error: crate::directory::DirectoryError| RunError::SignIn(error.into());
     let scope = scope.clone().reading(&rules.attributes());
-    let Some(object) =
-        crate::engine::cycle::trace::find_object(connection, naming_context, &scope, query)
-            .await
-            .map_err(directory)?
+    let Some(object) = find_object(connection, naming_context, &scope, query)
+        .await
+        .map_err(directory)?
     else {
         return Err(RunError::NotInDirectory {
             query: query.to_owned(),
             closest: Vec::new(),
         });
     };
-    let sets = crate::engine::cycle::read_rule_sets_of(connection, &object, rules)
+    let sets = read_rule_sets_of(connection, &object, rules)
         .await
         .map_err(directory)?;
-    let verdict = crate::engine::rule_scope::decide_object(rules, &sets, &object);
+    let verdict = decide_object(rules, &sets, &object);
     let object_rules = match object.kind {
         crate::directory::objects::ObjectKind::User => &rules.users,
         crate::directory::objects::ObjectKind::Group => &rules.groups,
     };
-    let default_rules = crate::rules::SyncRules {
+    let default_rules = SyncRules {
         extension_app_id: rules.extension_app_id.clone(),
-        ..crate::rules::SyncRules::default()
+        ..SyncRules::default()
     };
     let before = crate::engine::attribute_flow::cloud_shape(&object, domains, &default_rules);
     let after = crate::engine::attribute_flow::cloud_shape(&object, domains, rules);

@@ -402,43 +402,6 @@ pub async fn find_object(
         .find_map(|entry| DirectoryObject::from_entry(entry, sync_scope.also_read())))
 }
 
-/// The object `query` names with every value of `attributes` (by the spellings asked for),
-/// for testing sync rules against it: its DN and the values. `None` when no user or group
-/// answers.
-pub async fn read_attributes(
-    connection: &DirectoryConnection,
-    naming_context: &Dn,
-    query: &str,
-    attributes: &[&str],
-) -> Result<Option<(String, Vec<(String, Vec<String>)>)>, DirectoryError> {
-    let Some((base, scope, filter)) = object_search(naming_context, query) else {
-        return Ok(None);
-    };
-    let entries = match connection
-        .search("read the object to test", &base, scope, &filter, attributes)
-        .await
-    {
-        Ok(entries) => entries,
-        Err(DirectoryError::NoSuchObject { .. }) => return Ok(None),
-        Err(error) => return Err(error),
-    };
-    Ok(entries.first().map(|entry| {
-        let values = attributes
-            .iter()
-            .map(|wanted| {
-                let found = entry
-                    .attrs
-                    .iter()
-                    .find(|(name, _)| name.eq_ignore_ascii_case(wanted))
-                    .map(|(_, values)| values.clone())
-                    .unwrap_or_default();
-                ((*wanted).to_owned(), found)
-            })
-            .collect();
-        (entry.dn.clone(), values)
-    }))
-}
-
 /// Users and groups whose names contain what was asked (its first name part for a DN or UPN).
 async fn closest_matches(
     connection: &DirectoryConnection,
