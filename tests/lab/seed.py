@@ -286,6 +286,54 @@ def seed_base(seeder, samdb):
 
 
 # --------------------------------------------------------------------------
+# The second forest (several forests into one tenant)
+# --------------------------------------------------------------------------
+
+# (first, last, ou, title, department, upn, mail, employeeID)
+FABRIKAM_USERS = [
+    # The same person as corp's Alice Martin (same mail and employeeID): one cloud user.
+    ("Alice", "Martin", "OU=Research,OU=Fabrikam", "Research Advisor", "Research",
+     "alice.martin@fabrikam.dirsync.test", "alice.martin@contoso.test", "E01001"),
+    ("Oscar", "Lindqvist", "OU=Research,OU=Fabrikam", "Research Scientist", "Research",
+     "oscar.lindqvist@contoso.test", "oscar.lindqvist@contoso.test", "F00001"),
+    ("Petra", "Novak", "OU=Research,OU=Fabrikam", "Lab Manager", "Research",
+     "petra.novak@contoso.test", "petra.novak@contoso.test", "F00002"),
+    ("Ravi", "Shah", "OU=Operations,OU=Fabrikam", "Operations Lead", "Operations",
+     "ravi.shah@contoso.test", "ravi.shah@contoso.test", "F00003"),
+    # Not corp's Bruno Lefevre (another mail, another employeeID) but the same UPN: an error
+    # naming both.
+    ("Bruno", "Lefevre", "OU=Operations,OU=Fabrikam", "Technician", "Operations",
+     "bruno.lefevre@contoso.test", "b.lefevre@fabrikam.dirsync.test", "F00004"),
+]
+
+
+def seed_fabrikam(seeder, samdb):
+    part = "CN=Partitions,%s" % samdb.get_config_basedn()
+    m = ldb.Message()
+    m.dn = ldb.Dn(samdb, part)
+    m["uPNSuffixes"] = ldb.MessageElement([b"contoso.test"], ldb.FLAG_MOD_ADD, "uPNSuffixes")
+    samdb.modify(m)
+    for ou in ["OU=Fabrikam", "OU=Research,OU=Fabrikam", "OU=Operations,OU=Fabrikam"]:
+        seeder.add({"dn": seeder.dn(ou), "objectClass": "organizationalUnit",
+                    "description": "dirsync lab OU %s" % ou.split(",")[0][3:]})
+    members = []
+    for idx, (first, last, ou, title, dept, upn, mail, employee_id) in enumerate(FABRIKAM_USERS):
+        display = "%s %s" % (first, last)
+        dn = seeder.dn("CN=%s,%s" % (display, ou))
+        sam = ("%s.%s" % (first, last)).lower()[:20]
+        seeder.add(user_entry(
+            seeder, dn, sam, first, last, display, upn, mail, ["SMTP:%s" % mail],
+            title, dept, "london", 500 + idx, employee_id, UAC_NORMAL,
+            password=BASE_USER_PASSWORD))
+        members.append(dn)
+    seeder.add({"dn": seeder.dn("CN=Fabrikam Research,OU=Fabrikam"), "objectClass": "group",
+                "sAMAccountName": "fabrikam-research",
+                "groupType": str(GROUP_SECURITY_GLOBAL),
+                "description": "dirsync lab group Fabrikam Research", "member": members[:3]})
+    seeder.flush()
+
+
+# --------------------------------------------------------------------------
 # Bench users
 # --------------------------------------------------------------------------
 
@@ -350,6 +398,7 @@ def extend_schema(samdb, ldif_path):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--lab-dir", required=True)
+    ap.add_argument("--forest", choices=["corp", "fabrikam"], default="corp")
     ap.add_argument("--extra-users", type=int, default=0)
     ap.add_argument("--extra-ous", type=int, default=0)
     ap.add_argument("--exchange-schema", metavar="LDIF",
@@ -379,7 +428,10 @@ def main():
                            "transaction_index_cache_size:%d" % cache_size])
     seeder = Seeder(samdb)
     try:
-        seed_base(seeder, samdb)
+        if args.forest == "fabrikam":
+            seed_fabrikam(seeder, samdb)
+        else:
+            seed_base(seeder, samdb)
         log("base seed: %d objects in %.1fs" % (seeder.total, time.time() - t0))
         seed_bench(seeder, args.extra_users, args.extra_ous)
         seeder.finish()
