@@ -30,6 +30,181 @@ pub struct Config {
     /// the OU scope and the default flow.
     #[serde(default, skip_serializing_if = "rules_are_default")]
     pub rules: RulesConfig,
+    /// Further forests synchronized into the same tenant (README, "Several forests"), after the
+    /// first one that `directory`, `scope` and `rules` describe.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forests: Vec<ForestConfig>,
+}
+
+/// A further forest: its domain controller and service account, its OUs and its scoping rules.
+/// The attribute mappings are the first forest's (`[rules]`), shared by every forest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForestConfig {
+    pub directory: DirectoryConfig,
+    pub scope: ScopeConfig,
+    #[serde(default, skip_serializing_if = "rules_are_default")]
+    pub rules: RulesConfig,
+}
+
+/// One forest as a cycle reads it: the first one (`[directory]`, `[scope]`, `[rules]`) or a
+/// further one (`[[forests]]`).
+#[derive(Debug, Clone, Copy)]
+pub struct Forest<'a> {
+    /// 0 for the first forest, then in `[[forests]]` order: the precedence of their values
+    /// (README, "Several forests").
+    pub position: usize,
+    pub directory: &'a DirectoryConfig,
+    pub scope_config: &'a ScopeConfig,
+    pub rules_config: &'a RulesConfig,
+    config: &'a Config,
+}
+
+impl Forest<'_> {
+    /// The forest's name as administrators say it: its domain's DNS name (`corp.example.com`).
+    pub fn name(&self) -> String {
+        dns_name(&self.directory.naming_context)
+    }
+
+    /// Where this forest keeps a sync cursor named `cursor`: the first forest keeps the names
+    /// of a single-forest installation (an upgrade reads nothing again), the others add their
+    /// name.
+    pub fn cursor(&self, cursor: &str) -> String {
+        if self.position == 0 {
+            cursor.to_owned()
+        } else {
+            format!("{cursor}@{}", self.name())
+        }
+    }
+
+    /// Whether the object at `dn` is this forest's: under its naming context.
+    pub fn holds(&self, dn: &Dn) -> bool {
+        dn.is_within(&self.naming_context())
+    }
+
+    pub fn naming_context(&self) -> Dn {
+        Dn::parse(&self.directory.naming_context).expect("validated on load")
+    }
+
+    pub fn directory_trust(&self) -> TlsTrust {
+        match (&self.directory.ca_file, self.directory.insecure) {
+            (_, true) => TlsTrust::Insecure,
+            (Some(path), false) => TlsTrust::CaFile(path.clone()),
+            (None, false) => TlsTrust::SystemRoots,
+        }
+    }
+
+    pub fn directory_target(&self) -> Result<DirectoryTarget, DirectoryError> {
+        DirectoryTarget::new(
+            &self.directory.server,
+            self.directory_trust(),
+            Duration::from_secs(self.directory.timeout_secs),
+        )
+    }
+
+    /// The forest's scoping rules with the shared mappings (a further forest's `rules` hold
+    /// scoping only; validated by [`Config::validate`]).
+    pub fn sync_rules(&self) -> SyncRules {
+        let mut rules = crate::rules::compile(self.rules_config).unwrap_or_default();
+        if self.position > 0 {
+            let shared = self.config.first_forest().sync_rules();
+            rules.users.mappings = shared.users.mappings;
+            rules.groups.mappings = shared.groups.mappings;
+        }
+        rules.extension_app_id = self.config.cloud.client_id.replace('-', "");
+        rules
+    }
+
+    /// The scope as DNs (validated by [`Config::validate`]; invalid entries are skipped),
+    /// reading what the sync rules name too.
+    pub fn scope(&self) -> SyncScope {
+        let parse = |dns: &[String]| dns.iter().filter_map(|dn| Dn::parse(dn).ok()).collect();
+        SyncScope::new(
+            parse(&self.scope_config.included),
+            parse(&self.scope_config.excluded),
+        )
+        .reading(&self.sync_rules().attributes())
+    }
+
+    /// The service account this forest's configuration names, for setup to find it again.
+    pub fn known_service_account(&self) -> KnownAccount {
+        KnownAccount {
+            dn: Dn::parse(&self.directory.service_account_dn).ok(),
+            guid: self
+                .directory
+                .service_account_guid
+                .as_deref()
+                .and_then(Guid::parse),
+        }
+    }
+
+    pub fn service_account_key(&self) -> String {
+        crate::secret_store::service_account_key(&self.directory.service_account_dn)
+    }
+}
+
+/// `DC=corp,DC=example,DC=com` → `corp.example.com` (the DN itself when it has no DC part).
+pub fn dns_name(naming_context: &str) -> String {
+    let labels: Vec<&str> = naming_context
+        .split(',')
+        .filter_map(|part| {
+            let (name, value) = part.trim().split_once('=')?;
+            name.trim().eq_ignore_ascii_case("dc").then_some(value.trim())
+        })
+        .collect();
+    if labels.is_empty() {
+        naming_context.to_owned()
+    } else {
+        labels.join(".").to_lowercase()
+    }
+}
+
+/// Checks one forest's directory, scope and rules; the error names the field under `prefix`
+/// (`forests[0].` for the first of `[[forests]]`).
+fn validate_forest(forest: &Forest<'_>, prefix: &str) -> Result<(), (String, String)> {
+    let field = |name: &str| format!("{prefix}{name}");
+    forest
+        .directory_target()
+        .map_err(|error| (field("directory.server"), error.to_string()))?;
+    Dn::parse(&forest.directory.naming_context)
+        .map_err(|error| (field("directory.naming_context"), error.to_string()))?;
+    Dn::parse(&forest.directory.service_account_dn)
+        .map_err(|error| (field("directory.service_account_dn"), error.to_string()))?;
+    if let Some(guid) = &forest.directory.service_account_guid
+        && Guid::parse(guid).is_none()
+    {
+        return Err((
+            field("directory.service_account_guid"),
+            format!("'{guid}' is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"),
+        ));
+    }
+    if forest.scope_config.included.is_empty() {
+        return Err((
+            field("scope.included"),
+            "no OU is included, so nothing would sync; list at least one OU's DN".to_owned(),
+        ));
+    }
+    for (name, dns) in [
+        ("scope.included", &forest.scope_config.included),
+        ("scope.excluded", &forest.scope_config.excluded),
+    ] {
+        for dn in dns {
+            Dn::parse(dn).map_err(|error| (field(name), error.to_string()))?;
+        }
+    }
+    let rules = crate::rules::compile(forest.rules_config)
+        .map_err(|error| (field(&error.field), error.message))?;
+    if forest.position > 0 {
+        for (kind, object_rules) in [("users", &rules.users), ("groups", &rules.groups)] {
+            if !object_rules.mappings.is_empty() {
+                return Err((
+                    field(&format!("rules.{kind}.mappings")),
+                    "the attribute mappings are shared by every forest: write them in [rules] (the first forest's); a further forest's rules hold its scoping only".to_owned(),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn rules_are_default(rules: &RulesConfig) -> bool {
@@ -318,6 +493,36 @@ pub struct SyncOptions {
     /// notifications) and runs a delta cycle a moment after one (README, "Seconds, not
     /// half-hours"); 0: only on the interval.
     pub watch_secs: u64,
+    /// With several forests: how the same person in two of them is found (README, "Several
+    /// forests").
+    pub forest_join: ForestJoin,
+}
+
+/// The attribute that says two forests' users are one person, who becomes one cloud user.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForestJoin {
+    /// The same `mail` (compared without case).
+    #[default]
+    Mail,
+    /// The same `userPrincipalName`.
+    UserPrincipalName,
+    /// The same `employeeID`.
+    EmployeeId,
+    /// Never: every forest's users are different people.
+    None,
+}
+
+impl ForestJoin {
+    /// The AD attribute compared, by its canonical name.
+    pub fn attribute(self) -> Option<&'static str> {
+        match self {
+            ForestJoin::Mail => Some("mail"),
+            ForestJoin::UserPrincipalName => Some("userPrincipalName"),
+            ForestJoin::EmployeeId => Some("employeeID"),
+            ForestJoin::None => None,
+        }
+    }
 }
 
 /// How password sync delivers passwords.
@@ -371,6 +576,7 @@ impl Default for SyncOptions {
             disable_before_delete: false,
             delete_after_days: 7,
             watch_secs: 3,
+            forest_join: ForestJoin::Mail,
         }
     }
 }
@@ -459,12 +665,6 @@ impl Config {
         };
         self.endpoints()
             .map_err(|error| invalid("cloud", error.to_string()))?;
-        self.directory_target()
-            .map_err(|error| invalid("directory.server", error.to_string()))?;
-        Dn::parse(&self.directory.naming_context)
-            .map_err(|error| invalid("directory.naming_context", error.to_string()))?;
-        Dn::parse(&self.directory.service_account_dn)
-            .map_err(|error| invalid("directory.service_account_dn", error.to_string()))?;
         if let Some(expires) = &self.cloud.credential_expires_at
             && crate::credential_expiry::parse_rfc3339(expires).is_none()
         {
@@ -473,26 +673,23 @@ impl Config {
                 format!("'{expires}' is not an RFC 3339 time (2028-12-02T15:31:00Z)"),
             ));
         }
-        if let Some(guid) = &self.directory.service_account_guid
-            && Guid::parse(guid).is_none()
-        {
-            return Err(invalid(
-                "directory.service_account_guid",
-                format!("'{guid}' is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"),
-            ));
-        }
-        if self.scope.included.is_empty() {
-            return Err(invalid(
-                "scope.included",
-                "no OU is included, so nothing would sync; list at least one OU's DN".to_owned(),
-            ));
-        }
-        for (field, dns) in [
-            ("scope.included", &self.scope.included),
-            ("scope.excluded", &self.scope.excluded),
-        ] {
-            for dn in dns {
-                Dn::parse(dn).map_err(|error| invalid(field, error.to_string()))?;
+        let mut seen = std::collections::HashMap::new();
+        for forest in self.forests() {
+            let prefix = match forest.position {
+                0 => String::new(),
+                position => format!("forests[{}].", position - 1),
+            };
+            validate_forest(&forest, &prefix)
+                .map_err(|(field, message)| invalid(&field, message))?;
+            let where_ = if prefix.is_empty() { "[directory]".to_owned() } else { prefix.trim_end_matches('.').to_owned() };
+            if let Some(earlier) = seen.insert(forest.name(), where_) {
+                return Err(invalid(
+                    &format!("{prefix}directory.naming_context"),
+                    format!(
+                        "{} is already synchronized ({earlier}); list each forest once",
+                        forest.name()
+                    ),
+                ));
             }
         }
         if let Some(Err(message)) = self.monitoring.socket_address() {
@@ -532,7 +729,6 @@ impl Config {
                     .to_owned(),
             ));
         }
-        crate::rules::compile(&self.rules).map_err(|error| invalid(&error.field, error.message))?;
         if self.options.deletion_threshold_percent > 100 {
             return Err(invalid(
                 "options.deletion_threshold_percent",
@@ -547,11 +743,7 @@ impl Config {
     }
 
     pub fn directory_trust(&self) -> TlsTrust {
-        match (&self.directory.ca_file, self.directory.insecure) {
-            (_, true) => TlsTrust::Insecure,
-            (Some(path), false) => TlsTrust::CaFile(path.clone()),
-            (None, false) => TlsTrust::SystemRoots,
-        }
+        self.first_forest().directory_trust()
     }
 
     /// Where password hashes are read.
@@ -563,31 +755,46 @@ impl Config {
     }
 
     pub fn directory_target(&self) -> Result<DirectoryTarget, DirectoryError> {
-        DirectoryTarget::new(
-            &self.directory.server,
-            self.directory_trust(),
-            Duration::from_secs(self.directory.timeout_secs),
-        )
+        self.first_forest().directory_target()
     }
 
-    /// The scope as DNs (validated by [`Config::validate`]; invalid entries are skipped),
-    /// reading what the sync rules name too.
+    /// The first forest's scope (see [`Forest::scope`]).
     pub fn scope(&self) -> SyncScope {
-        let parse = |dns: &[String]| dns.iter().filter_map(|dn| Dn::parse(dn).ok()).collect();
-        SyncScope::new(parse(&self.scope.included), parse(&self.scope.excluded))
-            .reading(&self.sync_rules().attributes())
+        self.first_forest().scope()
     }
 
     /// The sync rules, checked (validated by [`Config::validate`]; a set that no longer checks
-    /// is empty here, which only a configuration changed behind `validate` could cause).
+    /// is empty here, which only a configuration changed behind `validate` could cause). Their
+    /// mappings apply to every forest's objects.
     pub fn sync_rules(&self) -> SyncRules {
-        let mut rules = crate::rules::compile(&self.rules).unwrap_or_default();
-        rules.extension_app_id = self.cloud.client_id.replace('-', "");
-        rules
+        self.first_forest().sync_rules()
     }
 
     pub fn naming_context(&self) -> Dn {
-        Dn::parse(&self.directory.naming_context).expect("validated on load")
+        self.first_forest().naming_context()
+    }
+
+    /// The first forest: `[directory]`, `[scope]` and `[rules]`.
+    pub fn first_forest(&self) -> Forest<'_> {
+        Forest {
+            position: 0,
+            directory: &self.directory,
+            scope_config: &self.scope,
+            rules_config: &self.rules,
+            config: self,
+        }
+    }
+
+    /// Every forest, the first one first (README, "Several forests").
+    pub fn forests(&self) -> Vec<Forest<'_>> {
+        let further = self.forests.iter().enumerate().map(|(index, forest)| Forest {
+            position: index + 1,
+            directory: &forest.directory,
+            scope_config: &forest.scope,
+            rules_config: &forest.rules,
+            config: self,
+        });
+        std::iter::once(self.first_forest()).chain(further).collect()
     }
 
     /// The secret store's key of the sync app's credential: its certificate's private key, or
@@ -609,18 +816,11 @@ impl Config {
 
     /// The service account this configuration names, for setup to find it again.
     pub fn known_service_account(&self) -> KnownAccount {
-        KnownAccount {
-            dn: Dn::parse(&self.directory.service_account_dn).ok(),
-            guid: self
-                .directory
-                .service_account_guid
-                .as_deref()
-                .and_then(Guid::parse),
-        }
+        self.first_forest().known_service_account()
     }
 
     pub fn service_account_key(&self) -> String {
-        crate::secret_store::service_account_key(&self.directory.service_account_dn)
+        self.first_forest().service_account_key()
     }
 }
 

@@ -41,10 +41,20 @@ pub async fn run(args: SetupArgs, home: &Home) -> Result<u8, CliError> {
         )?),
         SignIn::DeviceCode => None,
     };
+    let mut forest_admin_passwords = Vec::new();
+    for (index, forest) in checked.forests.iter().enumerate() {
+        let directory = &forest.answers.directory;
+        forest_admin_passwords.push(read_secret(
+            &directory.admin_password_env,
+            &format!("forests[{index}].directory.admin_password_env"),
+            &format!("Password for {}", directory.admin_user),
+        )?);
+    }
     let inputs = SetupInputs {
         admin_password,
         client_secret,
         computer: crate::setup::computer_name(),
+        forest_admin_passwords,
     };
 
     let previous = crate::config::Config::load(&home.config_file).ok();

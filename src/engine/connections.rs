@@ -2,7 +2,7 @@
 //! account, Graph as the sync app, with their secrets from the secret store.
 
 use crate::cloud::{Credentials, FlowPolicy, GraphClient};
-use crate::config::Config;
+use crate::config::{Config, Forest};
 use crate::directory::reader::{DirectoryReader, RetryPolicy};
 use crate::secret_store::SecretStore;
 use crate::tls::TlsTrust;
@@ -12,7 +12,10 @@ use super::types::CycleError;
 /// The two sides a cycle talks to, signed in as setup configured them.
 #[derive(Debug)]
 pub struct Connections {
+    /// The first forest's reader (password sync, write-back and trace read there).
     pub directory: DirectoryReader,
+    /// The further forests' readers, in `[[forests]]` order (README, "Several forests").
+    pub further_forests: Vec<DirectoryReader>,
     pub graph: GraphClient,
 }
 
@@ -23,21 +26,49 @@ impl Connections {
         secrets: &dyn SecretStore,
         policy: FlowPolicy,
     ) -> Result<Connections, CycleError> {
-        let missing = |what: &str, key: &str| CycleError::MissingSecret(secrets.missing(what, key));
-        let account_key = config.service_account_key();
-        let password = secrets
-            .load(&account_key)?
-            .ok_or_else(|| missing("the service account's password", &account_key))?;
         let graph = sync_app_client(config, secrets, policy)?;
-        let directory = DirectoryReader::new(
-            config.directory_target()?,
-            config.directory.service_account_dn.clone(),
-            password,
-            config.naming_context(),
-            RetryPolicy::default(),
-        );
-        Ok(Connections { directory, graph })
+        let mut readers = config
+            .forests()
+            .iter()
+            .map(|forest| forest_reader(forest, secrets))
+            .collect::<Result<Vec<_>, _>>()?;
+        let directory = readers.remove(0);
+        Ok(Connections {
+            directory,
+            further_forests: readers,
+            graph,
+        })
     }
+
+    /// The reader of the forest at `position` (0: the first forest).
+    pub fn forest(&mut self, position: usize) -> &mut DirectoryReader {
+        match position {
+            0 => &mut self.directory,
+            position => &mut self.further_forests[position - 1],
+        }
+    }
+}
+
+/// A forest's reader, signed in as its service account.
+fn forest_reader(
+    forest: &Forest<'_>,
+    secrets: &dyn SecretStore,
+) -> Result<DirectoryReader, CycleError> {
+    let account_key = forest.service_account_key();
+    let what = match forest.position {
+        0 => "the service account's password".to_owned(),
+        _ => format!("the service account's password in {}", forest.name()),
+    };
+    let password = secrets
+        .load(&account_key)?
+        .ok_or_else(|| CycleError::MissingSecret(secrets.missing(&what, &account_key)))?;
+    Ok(DirectoryReader::new(
+        forest.directory_target()?,
+        forest.directory.service_account_dn.clone(),
+        password,
+        forest.naming_context(),
+        RetryPolicy::default(),
+    ))
 }
 
 /// The sync app's Graph client, signed in with its certificate or secret from the secret store.

@@ -21,6 +21,7 @@ pub mod connections;
 pub mod cycle;
 pub mod drift;
 pub mod export;
+pub mod forest_join;
 pub mod holders;
 pub mod import_changes;
 pub mod lost_creates;

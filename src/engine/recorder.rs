@@ -30,6 +30,8 @@ pub struct CycleReport {
     pub write_back: WriteBackReport,
     /// Deletes not made: more than the deletion threshold.
     pub deletes_withheld: usize,
+    /// Forests whose import failed while the others synced (README, "Several forests").
+    pub failed_forests: Vec<String>,
     pub threshold: usize,
     /// Properties found changed in the cloud behind dirsync's back (the run's warnings list
     /// them); 0 when drift was not checked.
@@ -91,6 +93,7 @@ impl<'a> RunRecorder<'a> {
                 export: ExportReport::default(),
                 write_back: WriteBackReport::default(),
                 deletes_withheld: 0,
+                failed_forests: Vec::new(),
                 drifted: 0,
                 threshold: config.options.deletion_threshold,
                 staging: config.options.staging_mode,
@@ -115,8 +118,14 @@ impl<'a> RunRecorder<'a> {
 
     /// A step begins.
     pub fn step(&mut self, step: StepKind) -> Result<(), StoreError> {
+        self.step_of(step, None)
+    }
+
+    /// A step of one connector begins: a forest's directory import when several forests sync.
+    pub fn step_of(&mut self, step: StepKind, connector: Option<&str>) -> Result<(), StoreError> {
         self.progress(Progress::Step(step));
-        self.store.start_step(self.run_id(), step, now_ms())?;
+        self.store
+            .start_step(self.run_id(), step, connector, now_ms())?;
         self.report.steps.push((step, StepCounters::default()));
         Ok(())
     }

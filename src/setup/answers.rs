@@ -35,6 +35,21 @@ pub struct Answers {
     /// Sync rules (README, "Sync rules"), as `config.toml` writes them.
     #[serde(default)]
     pub rules: RulesConfig,
+    /// Further forests synchronized into the same tenant (README, "Several forests"), each
+    /// with its own enterprise admin, service account and scope.
+    #[serde(default)]
+    pub forests: Vec<ForestAnswers>,
+}
+
+/// A further forest in the answers file: its domain controller and enterprise admin, its OUs
+/// and its scoping rules.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForestAnswers {
+    pub directory: DirectoryAnswers,
+    pub scope: ScopeConfig,
+    #[serde(default)]
+    pub rules: RulesConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -142,6 +157,9 @@ pub struct CheckedAnswers {
     pub directory_target: DirectoryTarget,
     pub included: Vec<Dn>,
     pub excluded: Vec<Dn>,
+    /// The further forests, each checked as the first forest is (its `answers` holds the
+    /// forest's directory, scope and rules in place of the first one's).
+    pub forests: Vec<CheckedAnswers>,
 }
 
 impl CheckedAnswers {
@@ -333,13 +351,51 @@ pub fn check_answers(path: &Path, mut answers: Answers) -> Result<CheckedAnswers
     }
     crate::rules::compile(&answers.rules).map_err(|error| invalid(&error.field, error.message))?;
 
+    let mut forests = Vec::new();
+    for (index, forest) in std::mem::take(&mut answers.forests).into_iter().enumerate() {
+        forests.push(check_forest(path, &answers, forest, index)?);
+    }
     Ok(CheckedAnswers {
         answers,
         endpoints,
         directory_target,
         included,
         excluded,
+        forests,
     })
+}
+
+/// Checks a further forest as the first one is checked; a wrong value is named under
+/// `forests[N].`. Password sync and hybrid write-back stay the first forest's (README, "Several
+/// forests"); its rules hold scoping only (the mappings are shared).
+fn check_forest(
+    path: &Path,
+    first: &Answers,
+    forest: ForestAnswers,
+    index: usize,
+) -> Result<CheckedAnswers, InvalidAnswer> {
+    let prefix = format!("forests[{index}].");
+    let in_forest = |mut error: InvalidAnswer| {
+        error.field = format!("{prefix}{}", error.field);
+        error
+    };
+    for (kind, rules) in [("users", &forest.rules.users), ("groups", &forest.rules.groups)] {
+        if !rules.mappings.is_empty() {
+            return Err(InvalidAnswer {
+                path: path.to_owned(),
+                field: format!("{prefix}rules.{kind}.mappings"),
+                message: "the attribute mappings are shared by every forest: write them in [rules]; a further forest's rules hold its scoping only".to_owned(),
+            });
+        }
+    }
+    let mut answers = first.clone();
+    answers.directory = forest.directory;
+    answers.scope = forest.scope;
+    answers.rules = forest.rules;
+    answers.options.password_hash_sync = false;
+    answers.options.hybrid_write_back = false;
+    answers.forests = Vec::new();
+    check_answers(path, answers).map_err(in_forest)
 }
 
 /// The name of an environment variable: letters, digits and underscores, not starting with a digit.

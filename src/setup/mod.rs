@@ -26,7 +26,7 @@ use crate::cloud::setup::{
     AppOutcome, client_secret_key, enable_directory_sync, set_sync_features,
 };
 use crate::cloud::{GraphClient, USER_ADMINISTRATOR_ROLE_ID};
-use crate::config::{CloudConfig, Config, DirectoryConfig, PasswordSyncMode};
+use crate::config::{CloudConfig, Config, DirectoryConfig, ForestConfig, PasswordSyncMode};
 use crate::directory::Dn;
 use crate::directory::forest::AdminLevel;
 use crate::directory::password_hashes::PasswordHashSource as _;
@@ -62,6 +62,9 @@ pub struct SetupInputs {
     pub client_secret: Option<Secret>,
     /// This computer's name: it marks the service account and the sync app as this installation's.
     pub computer: String,
+    /// The further forests' enterprise admins' passwords, in the answers' `[[forests]]` order
+    /// (used now, never stored).
+    pub forest_admin_passwords: Vec<Secret>,
 }
 
 /// Told what setup is doing while it works.
@@ -278,6 +281,29 @@ pub async fn apply_setup(
     connection.close().await;
     let directory = directory?;
     let rights = rights_in_words(&domain, checked, &options, &directory.write_back_skipped);
+    let mut forests = Vec::new();
+    for (index, forest) in checked.forests.iter().enumerate() {
+        let password = inputs.forest_admin_passwords.get(index).ok_or_else(|| {
+            SetupFailure::bad_input(
+                None,
+                format!(
+                    "forests[{index}]: no password for {}",
+                    forest.answers.directory.admin_user
+                ),
+            )
+        })?;
+        let (forest_config, key) = Box::pin(set_up_further_forest(
+            forest,
+            index,
+            password,
+            &inputs.computer,
+            previous.as_ref(),
+            secrets,
+            &mut said,
+        ))
+        .await?;
+        forests.push((forest_config, key));
+    }
     let app = sync_app_step(
         checked,
         inputs,
@@ -288,7 +314,8 @@ pub async fn apply_setup(
     )
     .await?;
 
-    let keyring_entries = vec![app.credential_key.clone(), directory.keyring_key.clone()];
+    let mut keyring_entries = vec![app.credential_key.clone(), directory.keyring_key.clone()];
+    keyring_entries.extend(forests.iter().map(|(_, key)| key.clone()));
     let secrets_kept_in: Vec<String> = keyring_entries
         .iter()
         .flat_map(|key| secrets.places(key))
@@ -314,6 +341,7 @@ pub async fn apply_setup(
     config.cloud.credential_expires_at = app.credential_expires_at.clone();
     config.cloud.certificate_thumbprint = app.certificate_thumbprint.clone();
     config.cloud.directory_extensions = app.directory_extensions.clone();
+    config.forests = forests.into_iter().map(|(forest, _)| forest).collect();
     // The same checks every run makes on load: a configuration setup saves always loads.
     config
         .validate(config_file)
@@ -506,6 +534,106 @@ async fn service_account_step(
         said.warn(format!("deletions: {advice}"));
     }
     Ok(directory)
+}
+
+/// A further forest (README, "Several forests"): its enterprise admin and scope checked, and its
+/// own service account with the rights to read its changes. Password sync and hybrid
+/// write-back stay the first forest's. Returns the forest's configuration and the secret
+/// store's key of its account's password.
+async fn set_up_further_forest(
+    forest: &CheckedAnswers,
+    index: usize,
+    admin_password: &Secret,
+    computer: &str,
+    previous: Option<&Config>,
+    secrets: &dyn SecretStore,
+    said: &mut Said<'_>,
+) -> Result<(ForestConfig, String), SetupFailure> {
+    let in_forest = |mut failure: SetupFailure| {
+        failure.message = format!("forests[{index}]: {}", failure.message);
+        failure
+    };
+    let answers = &forest.answers;
+    said.progress.note(&format!(
+        "forests[{index}]: checking {} as its enterprise admin",
+        answers.directory.admin_user
+    ));
+    let admin = check_admin(
+        &forest.directory_target,
+        &answers.directory.admin_user,
+        admin_password,
+    )
+    .await
+    .map_err(in_forest)?;
+    let name = crate::config::dns_name(admin.domain.as_str());
+    if let AdminLevel::DomainAdminSingleDomain = admin.check.level {
+        said.warn(format!(
+            "{name}: {}",
+            admin.check.explanation.clone().unwrap_or_default()
+        ));
+    }
+    check_scope(&admin.connection, &admin.domain, forest)
+        .await
+        .map_err(in_forest)?;
+    let known_account = previous
+        .and_then(|previous| {
+            previous
+                .forests()
+                .into_iter()
+                .find(|known| known.position > 0 && known.name() == name)
+                .map(|known| known.known_service_account())
+        })
+        .unwrap_or_default();
+    let site = DirectorySite {
+        domain: &admin.domain,
+        root_domain_naming_context: &admin.forest.root_dse.root_domain_naming_context,
+        schema_naming_context: &admin.forest.root_dse.schema_naming_context,
+        computer,
+        known_account,
+    };
+    let options = DirectoryOptions {
+        replicate_secrets: false,
+        write_back_scope: None,
+    };
+    let directory = set_up_directory(
+        &admin.connection,
+        &forest.directory_target,
+        &site,
+        &options,
+        secrets,
+    )
+    .await
+    .map_err(|error| match error {
+        SetupError::Directory(error) => in_forest(directory_failure(&error)),
+        SetupError::Keyring(error) => SetupFailure::failed(None, error.to_string()),
+    });
+    admin.connection.close().await;
+    let directory = directory?;
+    said.progress.note(&format!(
+        "{name}: {} {}; it signed in and read the change cookie",
+        directory.account.dn,
+        match directory.outcome {
+            AccountOutcome::Created => "created",
+            AccountOutcome::PasswordReset => "existed: its password was reset",
+        }
+    ));
+    let forest_config = ForestConfig {
+        directory: DirectoryConfig {
+            server: answers.directory.server.trim().to_owned(),
+            ca_file: answers.directory.ca_file.clone(),
+            insecure: answers.directory.insecure,
+            naming_context: admin.domain.to_string(),
+            service_account_dn: directory.account.dn.to_string(),
+            service_account_guid: Some(directory.account.guid.to_string()),
+            timeout_secs: answers.directory.timeout_secs,
+            password_hash_socket: None,
+            password_gpg_home: None,
+            samba_config: None,
+        },
+        scope: answers.scope.clone(),
+        rules: answers.rules.clone(),
+    };
+    Ok((forest_config, directory.keyring_key))
 }
 
 /// Step 5: dirsync's own app with a new certificate (or the existing app the answers named,
@@ -746,6 +874,7 @@ pub fn config_for(
         scope: answers.scope.clone(),
         monitoring: answers.monitoring.clone(),
         rules: answers.rules.clone(),
+        forests: Vec::new(),
     }
 }
 

@@ -85,6 +85,7 @@ pub async fn preview_first_sync(
             domain.clone(),
             RetryPolicy::default(),
         ),
+        further_forests: Vec::new(),
         graph: cloud.client().clone(),
     };
     let request = CycleRequest {

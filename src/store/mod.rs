@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0011_held_disabled.sql"),
     include_str!("migrations/0012_audit.sql"),
     include_str!("migrations/0013_alerts.sql"),
+    include_str!("migrations/0014_forest_steps.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -38,6 +38,10 @@ impl StepCounters {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StepRecord {
     pub step: StepKind,
+    /// The forest a directory import read, when several forests sync (README, "Several
+    /// forests").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connector: Option<String>,
     pub started_at: i64,
     pub ended_at: Option<i64>,
     #[serde(flatten)]
@@ -208,11 +212,19 @@ impl SqliteStore {
         Ok(db.last_insert_rowid())
     }
 
-    pub fn start_step(&self, run: RunId, step: StepKind, now: i64) -> Result<(), StoreError> {
+    /// A step begins; `connector` names the forest a directory import reads when several
+    /// forests sync.
+    pub fn start_step(
+        &self,
+        run: RunId,
+        step: StepKind,
+        connector: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError> {
         self.connection().execute(
-            "INSERT INTO run_steps (run_id, position, step, started_at)
-             VALUES (?1, (SELECT count(*) FROM run_steps WHERE run_id = ?1), ?2, ?3)",
-            params![run, step.as_str(), now],
+            "INSERT INTO run_steps (run_id, position, step, started_at, connector)
+             VALUES (?1, (SELECT count(*) FROM run_steps WHERE run_id = ?1), ?2, ?3, ?4)",
+            params![run, step.as_str(), now, connector],
         )?;
         Ok(())
     }
@@ -227,7 +239,8 @@ impl SqliteStore {
         self.connection().execute(
             "UPDATE run_steps SET ended_at = ?3, adds = ?4, updates = ?5, renames = ?6,
                  deletes = ?7, no_change = ?8, errors = ?9
-             WHERE run_id = ?1 AND step = ?2",
+             WHERE run_id = ?1 AND position =
+                 (SELECT max(position) FROM run_steps WHERE run_id = ?1 AND step = ?2)",
             params![
                 run,
                 step.as_str(),
@@ -482,7 +495,7 @@ impl SqliteStore {
         let connection = self.connection();
         let mut select = connection.prepare(&format!(
             "SELECT run_id, step, started_at, ended_at, adds, updates, renames, deletes,
-                 no_change, errors
+                 no_change, errors, connector
              FROM run_steps WHERE {condition} ORDER BY run_id, position"
         ))?;
         let mut steps: HashMap<RunId, Vec<StepRecord>> = HashMap::new();
@@ -494,6 +507,7 @@ impl SqliteStore {
             };
             steps.entry(row.get(0)?).or_default().push(StepRecord {
                 step: word(StepKind::parse(&step), &step)?,
+                connector: row.get(10)?,
                 started_at: row.get(2)?,
                 ended_at: row.get(3)?,
                 counters: StepCounters {

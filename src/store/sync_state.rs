@@ -259,6 +259,68 @@ impl SqliteStore {
         Ok(anchors)
     }
 
+    /// Every object the sync state knows (connector space or links) with its DN, for a full
+    /// import of one forest to find what its AD no longer has (README, "Several forests").
+    pub fn known_objects(&self) -> Result<Vec<(Guid, String)>, StoreError> {
+        let connection = self.connection();
+        let mut select = connection.prepare(
+            "SELECT anchor, dn FROM directory_objects WHERE state != 'gone'
+             UNION SELECT anchor, dn FROM links
+                 WHERE anchor NOT IN (SELECT anchor FROM directory_objects WHERE state != 'gone')",
+        )?;
+        let objects = select
+            .query_map([], |row| {
+                Ok((parse_guid(&row.get::<_, String>(0)?)?, row.get(1)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(objects)
+    }
+
+    /// Every user with a value of `attribute` (a canonical AD attribute name), with its DN,
+    /// that value and whether it is gone: what the join of several forests compares (README,
+    /// "Several forests").
+    pub fn join_candidates(
+        &self,
+        attribute: &str,
+    ) -> Result<Vec<(Guid, String, String, bool)>, StoreError> {
+        let connection = self.connection();
+        let mut select = connection.prepare(
+            "SELECT anchor, dn, json_extract(object, '$.attributes.' || ?1 || '[0]'),
+                 state = 'gone'
+             FROM directory_objects
+             WHERE kind = 'user'
+                 AND json_extract(object, '$.attributes.' || ?1 || '[0]') IS NOT NULL",
+        )?;
+        let candidates = select
+            .query_map([attribute], |row| {
+                Ok((
+                    parse_guid(&row.get::<_, String>(0)?)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(candidates)
+    }
+
+    /// A gone object's cloud user goes on for another object (the same person in another
+    /// forest): its link moves to `to`, and the gone object is forgotten.
+    pub fn move_link(&self, from: Guid, to: Guid, dn: &Dn) -> Result<(), StoreError> {
+        let connection = self.connection();
+        let transaction = connection.unchecked_transaction()?;
+        transaction.execute(
+            "UPDATE links SET anchor = ?2, dn = ?3 WHERE anchor = ?1",
+            params![from.to_string(), to.to_string(), dn.as_str()],
+        )?;
+        transaction.execute(
+            "DELETE FROM directory_objects WHERE anchor = ?1",
+            [from.to_string()],
+        )?;
+        transaction.commit()?;
+        Ok(())
+    }
+
     /// Objects with something left to do.
     pub fn pending_objects(&self) -> Result<Vec<DirectoryObject>, StoreError> {
         let connection = self.connection();

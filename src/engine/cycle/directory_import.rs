@@ -4,28 +4,123 @@
 
 use std::collections::HashSet;
 
+use crate::config::Forest;
 use crate::directory::objects::guid_value;
+use crate::directory::scope::SyncScope;
 
 use super::*;
 
+/// One forest's part of the directory import step (README, "Several forests"): what it reads,
+/// with its rules, and where it keeps its cookie, its scope and its rules' answers.
+pub(super) struct ForestRead {
+    pub position: usize,
+    /// The forest's name (its domain's DNS name), as its steps and errors say it.
+    pub name: String,
+    pub naming_context: Dn,
+    pub scope: SyncScope,
+    pub rules: SyncRules,
+    /// What its domain controller answered for its rules' LDAP filters and group memberships.
+    pub rule_sets: RuleSets,
+    pub dirsync_cursor: String,
+    pub scope_cursor: String,
+    pub rule_sets_cursor: String,
+    pub fingerprint: String,
+    /// Whether it alone of the configured forests is read: its objects are all the store
+    /// knows.
+    pub only_forest: bool,
+}
+
+impl ForestRead {
+    pub fn new(forest: &Forest<'_>, forests: usize) -> ForestRead {
+        ForestRead {
+            position: forest.position,
+            name: forest.name(),
+            naming_context: forest.naming_context(),
+            scope: forest.scope(),
+            rules: forest.sync_rules(),
+            rule_sets: RuleSets::default(),
+            dirsync_cursor: forest.cursor(DIRSYNC_CURSOR),
+            scope_cursor: forest.cursor(SCOPE_CURSOR),
+            rule_sets_cursor: forest.cursor(RULE_SETS_CURSOR),
+            fingerprint: scope_fingerprint(forest),
+            only_forest: forests == 1,
+        }
+    }
+
+    /// Whether a stored object at `dn` is this forest's (with one forest, every object is).
+    fn holds(&self, dn: &Dn) -> bool {
+        self.only_forest || dn.is_within(&self.naming_context)
+    }
+
+    /// Whether the sync rules take `object` in (README, "Sync rules").
+    fn admits(&self, object: &DirectoryObject) -> bool {
+        decide_object(&self.rules, &self.rule_sets, object).in_scope
+    }
+
+    /// A full import on request, on the first run, and when the scope changed since the last
+    /// one (a delta read would miss objects that entered or left the scope without changing).
+    pub fn needs_full_import(
+        &self,
+        store: &SqliteStore,
+        request: CycleRequest,
+    ) -> Result<bool, StoreError> {
+        Ok(request.full
+            || store.cursor(&self.dirsync_cursor)?.is_none()
+            || store.cursor(&self.scope_cursor)?.as_deref() != Some(self.fingerprint.as_bytes()))
+    }
+}
+
 impl Cycle<'_> {
+    /// Reads one forest: every object in its scope when `full`, else its changes (every object
+    /// when the domain controller no longer accepts the cookie).
+    pub(super) async fn import_forest(
+        &mut self,
+        forest: &mut ForestRead,
+        full: bool,
+    ) -> Result<StepCounters, CycleError> {
+        let connection = self.connections.forest(forest.position).connection().await?;
+        forest.rule_sets = read_rule_sets(connection, &forest.scope, &forest.rules).await?;
+        if let Some(anchor) = self.request.only {
+            self.import_one(forest, anchor).await
+        } else if full {
+            self.full_import(forest).await
+        } else {
+            match self.delta_import(forest).await {
+                Err(CycleError::Directory(DirectoryError::CookieRejected { .. })) => {
+                    tracing::warn!(
+                        forest = %forest.name,
+                        "the domain controller no longer accepts the saved DirSync cookie; reading every object instead"
+                    );
+                    self.full_import(forest).await
+                }
+                other => other,
+            }
+        }
+    }
+
     /// Reads every object in scope. The cookie for "now" is taken first, so that changes made
     /// during the import are read again by the next delta run rather than missed. Objects the
     /// store knows and AD no longer has are gone (deleted while nobody watched).
-    pub(super) async fn full_import(&mut self) -> Result<StepCounters, CycleError> {
-        let scope = self.config.scope();
-        let cookie = self.connections.directory.current_cookie().await?;
-        let known: HashSet<Guid> = self.store.known_anchors()?.into_iter().collect();
+    async fn full_import(&mut self, forest: &ForestRead) -> Result<StepCounters, CycleError> {
+        let reader = self.connections.forest(forest.position);
+        let cookie = reader.current_cookie().await?;
+        let known: HashSet<Guid> = self
+            .store
+            .known_objects()?
+            .into_iter()
+            .filter(|(_, dn)| Dn::parse(dn).map_or(forest.only_forest, |dn| forest.holds(&dn)))
+            .map(|(anchor, _)| anchor)
+            .collect();
         let mut counters = StepCounters::default();
         let mut seen: HashSet<Guid> = HashSet::new();
-        let connection = self.connections.directory.connection().await?;
-        let mut import = FullImport::new(connection, &scope);
+        let connection = self.connections.forest(forest.position).connection().await?;
+        let mut import = FullImport::new(connection, &forest.scope);
         while let Some(page) = import.next_page().await? {
             let mut changes = Vec::new();
             // What the sync rules leave out is not seen: if the store knows it, it is gone.
             let page: Vec<DirectoryObject> = page
                 .into_iter()
-                .filter(|object| decide_object(&self.rules, &self.rule_sets, object).in_scope)
+                .filter(|object| forest.admits(object))
                 .collect();
             for object in &page {
                 let stored = self.store.directory_object(object.anchor)?;
@@ -65,54 +160,50 @@ impl Cycle<'_> {
         self.store.save_import(
             &[],
             &gone,
-            Some((DIRSYNC_CURSOR, cookie.as_bytes())),
-            now_ms(),
-        )?;
-        self.store.set_cursor(
-            SCOPE_CURSOR,
-            scope_fingerprint(self.config).as_bytes(),
+            Some((&forest.dirsync_cursor, cookie.as_bytes())),
             now_ms(),
         )?;
         self.store
-            .set_cursor(RULE_SETS_CURSOR, &self.rule_sets.to_bytes(), now_ms())?;
+            .set_cursor(&forest.scope_cursor, forest.fingerprint.as_bytes(), now_ms())?;
+        self.store
+            .set_cursor(&forest.rule_sets_cursor, &forest.rule_sets.to_bytes(), now_ms())?;
         Ok(counters)
-    }
-
-    /// Whether the sync rules take `object` in (README, "Sync rules").
-    fn admits(&self, object: &DirectoryObject) -> bool {
-        decide_object(&self.rules, &self.rule_sets, object).in_scope
-    }
-
-    pub(super) async fn read_rule_sets(&mut self) -> Result<RuleSets, CycleError> {
-        let scope = self.config.scope();
-        let connection = self.connections.directory.connection().await?;
-        Ok(read_rule_sets(connection, &scope, &self.rules).await?)
     }
 
     /// Reads one object now (a trace applied, a push): it alone becomes pending, or gone when
     /// AD no longer has it in scope. The DirSync cookie stays where it is.
-    pub(super) async fn import_one(&mut self, anchor: Guid) -> Result<StepCounters, CycleError> {
+    async fn import_one(
+        &mut self,
+        forest: &ForestRead,
+        anchor: Guid,
+    ) -> Result<StepCounters, CycleError> {
         let mut counters = StepCounters::default();
-        self.read_again(anchor, &self.config.scope(), &mut counters)
-            .await?;
+        self.read_again(forest, anchor, &mut counters).await?;
         Ok(counters)
     }
 
     /// Reads one object again and sorts it against the scope and the rules: pending when in,
-    /// gone when the store knew it and it is out.
+    /// gone when the store knew it (as this forest's) and it is out.
     async fn read_again(
         &mut self,
+        forest: &ForestRead,
         anchor: Guid,
-        scope: &crate::directory::scope::SyncScope,
         counters: &mut StepCounters,
     ) -> Result<(), CycleError> {
-        let naming_context = self.config.naming_context();
-        let connection = self.connections.directory.connection().await?;
-        let found =
-            trace::find_object(connection, &naming_context, scope, &anchor.to_string()).await?;
-        let stored = self.store.directory_object(anchor)?;
+        let connection = self.connections.forest(forest.position).connection().await?;
+        let found = trace::find_object(
+            connection,
+            &forest.naming_context,
+            &forest.scope,
+            &anchor.to_string(),
+        )
+        .await?;
+        let stored = self
+            .store
+            .directory_object(anchor)?
+            .filter(|stored| forest.holds(&stored.dn));
         let in_scope = found.filter(|object| {
-            scope.contains(&object.dn) && !object.is_system_object() && self.admits(object)
+            forest.scope.contains(&object.dn) && !object.is_system_object() && forest.admits(object)
         });
         match (in_scope, stored) {
             (Some(object), stored) => {
@@ -138,26 +229,43 @@ impl Cycle<'_> {
         Ok(())
     }
 
+    /// The stored object `anchor` names when it is this forest's: a deletion another forest's
+    /// DirSync reports never touches it.
+    fn stored_in(
+        &self,
+        forest: &ForestRead,
+        anchor: Guid,
+    ) -> Result<Option<DirectoryObject>, CycleError> {
+        Ok(self
+            .store
+            .directory_object(anchor)?
+            .filter(|stored| forest.holds(&stored.dn)))
+    }
+
     /// Reads the changes since the saved cookie, keeping each answer with its cookie.
-    pub(super) async fn delta_import(&mut self) -> Result<StepCounters, CycleError> {
-        let scope = self.config.scope();
-        let mut cookie =
-            DirSyncCookie::from_bytes(self.store.cursor(DIRSYNC_CURSOR)?.unwrap_or_default());
+    async fn delta_import(&mut self, forest: &ForestRead) -> Result<StepCounters, CycleError> {
+        let mut cookie = DirSyncCookie::from_bytes(
+            self.store.cursor(&forest.dirsync_cursor)?.unwrap_or_default(),
+        );
         // Samba answers a DirSync read that completes with the domain's highest USN when its
         // search *ends* (dirsync.c, dirsync_create_vector): an object changed while the search
         // runs, after the search passed it, would lie behind that cookie and never be read. The
         // last batch keeps a cookie taken before the read instead, so such a change is read again
         // by the next run (README, "Password sync through Microsoft Graph", on this race). Pages
         // before the last carry the highest USN they returned, which is safe.
-        let before = self.connections.directory.current_cookie().await?;
+        let before = self
+            .connections
+            .forest(forest.position)
+            .current_cookie()
+            .await?;
         let mut counters = StepCounters::default();
         let mut done = 0u64;
         let mut read: HashSet<Guid> = HashSet::new();
         loop {
             let batch = self
                 .connections
-                .directory
-                .read_changes(&scope, &cookie)
+                .forest(forest.position)
+                .read_changes(&forest.scope, &cookie)
                 .await?;
             let mut objects = Vec::new();
             let mut gone = Vec::new();
@@ -166,7 +274,7 @@ impl Cycle<'_> {
                 match change {
                     DirectoryChange::InScope {
                         object, members, ..
-                    } if self.admits(&object) => {
+                    } if forest.admits(&object) => {
                         read.insert(object.anchor);
                         let stored = self.store.directory_object(object.anchor)?;
                         let object = with_members(object, members, stored.as_ref());
@@ -185,20 +293,20 @@ impl Cycle<'_> {
                         // The sync rules leave it out now.
                         let anchor = object.anchor;
                         read.insert(anchor);
-                        if let Some(stored) = self.store.directory_object(anchor)? {
+                        if let Some(stored) = self.stored_in(forest, anchor)? {
                             counters.deletes += 1;
                             changes.push(import_delete(&stored));
+                            gone.push(anchor);
                         }
-                        gone.push(anchor);
                     }
                     DirectoryChange::OutOfScope { anchor, .. }
                     | DirectoryChange::Deleted { anchor } => {
                         read.insert(anchor);
-                        if let Some(stored) = self.store.directory_object(anchor)? {
+                        if let Some(stored) = self.stored_in(forest, anchor)? {
                             counters.deletes += 1;
                             changes.push(import_delete(&stored));
+                            gone.push(anchor);
                         }
-                        gone.push(anchor);
                     }
                 }
             }
@@ -213,7 +321,7 @@ impl Cycle<'_> {
             self.store.save_import(
                 &objects,
                 &gone,
-                Some((DIRSYNC_CURSOR, kept.as_bytes())),
+                Some((&forest.dirsync_cursor, kept.as_bytes())),
                 now_ms(),
             )?;
             self.recorder.progress(Progress::Objects {
@@ -228,9 +336,13 @@ impl Cycle<'_> {
         }
         // Objects whose group membership or LDAP filter answer changed without a change of
         // their own (a user added to a group the rules name): read again and sorted.
-        let before =
-            RuleSets::from_bytes(&self.store.cursor(RULE_SETS_CURSOR)?.unwrap_or_default());
-        let mut again: Vec<Guid> = self
+        let before = RuleSets::from_bytes(
+            &self
+                .store
+                .cursor(&forest.rule_sets_cursor)?
+                .unwrap_or_default(),
+        );
+        let mut again: Vec<Guid> = forest
             .rule_sets
             .changed_anchors(&before)
             .into_iter()
@@ -238,13 +350,13 @@ impl Cycle<'_> {
             .collect();
         again.sort_unstable();
         for anchor in again {
-            self.read_again(anchor, &scope, &mut counters).await?;
+            self.read_again(forest, anchor, &mut counters).await?;
             if self.stop.is_stopped() {
                 return Err(CycleError::Stopped);
             }
         }
         self.store
-            .set_cursor(RULE_SETS_CURSOR, &self.rule_sets.to_bytes(), now_ms())?;
+            .set_cursor(&forest.rule_sets_cursor, &forest.rule_sets.to_bytes(), now_ms())?;
         Ok(counters)
     }
 }
@@ -254,7 +366,7 @@ impl Cycle<'_> {
 /// scope's OUs. Object GUIDs only, page by page.
 pub async fn read_rule_sets(
     connection: &crate::directory::DirectoryConnection,
-    scope: &crate::directory::scope::SyncScope,
+    scope: &SyncScope,
     rules: &SyncRules,
 ) -> Result<RuleSets, DirectoryError> {
     let mut sets = RuleSets::default();

@@ -15,6 +15,7 @@ use super::addresses::{mail_nickname, primary_smtp};
 use super::attribute_flow::TenantDomains;
 pub use super::connections::{Connections, sync_app_client};
 use super::export::{self, ExportContext, GROUP_SELECT, USER_SELECT};
+use super::forest_join;
 use super::import_changes::{import_change, import_delete};
 use super::plan::{Operation, Plan, PlanInput, PlanOptions, plan};
 pub use super::recorder::CycleReport;
@@ -43,10 +44,14 @@ use futures::StreamExt as _;
 mod cloud_import;
 pub use cloud_import::read_tenant_domains;
 mod directory_import;
+use directory_import::ForestRead;
 pub use directory_import::{read_rule_sets, read_rule_sets_of};
 mod integrity;
 mod mailboxes;
 pub mod trace;
+
+/// The error type of a forest that could not be read while the others synced.
+pub const FOREST_FAILED_ERROR: &str = "forest-failed";
 
 /// What the caller asks of a cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,7 +119,6 @@ pub async fn run_cycle(
         stop,
         recorder,
         rules: config.sync_rules(),
-        rule_sets: RuleSets::default(),
     };
     let outcome = cycle.run().await;
     // Only after a cycle that went through: one that failed may have failed on Graph, and the
@@ -126,7 +130,10 @@ pub async fn run_cycle(
     let report = &recorder.report;
     let status = match outcome {
         Ok(()) => {
-            let errors = report.plan.errors.len() + report.export.errors + report.write_back.errors;
+            let errors = report.plan.errors.len()
+                + report.export.errors
+                + report.write_back.errors
+                + report.failed_forests.len();
             if report.deletes_withheld > 0 {
                 RunStatus::StoppedDeletionThreshold
             } else if errors > 0 {
@@ -170,22 +177,27 @@ async fn keep_directory_quota(graph: &crate::cloud::GraphClient, store: &SqliteS
     }
 }
 
-/// A full import on request, on the first run, and when the scope changed since the last one
-/// (a delta read would miss objects that entered or left the scope without changing).
+/// A full import on request, on the first run, and when a forest's scope changed since the
+/// last one: any forest that needs one makes the run full.
 fn needs_full_import(
     config: &Config,
     store: &SqliteStore,
     request: CycleRequest,
 ) -> Result<bool, StoreError> {
-    Ok(request.full
-        || store.cursor(DIRSYNC_CURSOR)?.is_none()
-        || store.cursor(SCOPE_CURSOR)?.as_deref() != Some(scope_fingerprint(config).as_bytes()))
+    let forests = config.forests();
+    for forest in &forests {
+        if ForestRead::new(forest, forests.len()).needs_full_import(store, request)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
-/// The scope as the store remembers it: included and excluded DNs, normalized and sorted, and
-/// the sync rules (changed rules change what every object looks like, or whether it syncs).
-fn scope_fingerprint(config: &Config) -> String {
-    let scope = config.scope();
+/// A forest's scope as the store remembers it: included and excluded DNs, normalized and
+/// sorted, and its sync rules (changed rules change what every object looks like, or whether
+/// it syncs).
+fn scope_fingerprint(forest: &crate::config::Forest<'_>) -> String {
+    let scope = forest.scope();
     let normalized = |dns: &[Dn]| {
         let mut dns: Vec<&str> = dns.iter().map(Dn::normalized).collect();
         dns.sort_unstable();
@@ -196,14 +208,19 @@ fn scope_fingerprint(config: &Config) -> String {
         normalized(scope.included()),
         normalized(scope.excluded())
     );
-    if config.rules == crate::rules::RulesConfig::default() {
+    let rules = toml::to_string(forest.rules_config).unwrap_or_default();
+    if forest.position > 0 {
+        // A further forest reads what the first forest's mappings name: part of its scope.
+        return format!(
+            "{fingerprint}|rules={rules}|reading={}",
+            forest.sync_rules().attributes().join(",")
+        );
+    }
+    if *forest.rules_config == crate::rules::RulesConfig::default() {
         // As before rules existed: an upgrade reads nothing again.
         return fingerprint;
     }
-    format!(
-        "{fingerprint}|rules={}",
-        toml::to_string(&config.rules).unwrap_or_default()
-    )
+    format!("{fingerprint}|rules={rules}")
 }
 
 fn run_failure_hint(error: &CycleError) -> String {
@@ -234,36 +251,36 @@ struct Cycle<'a> {
     request: CycleRequest,
     stop: &'a StopSignal,
     recorder: RunRecorder<'a>,
-    /// The sync rules (README, "Sync rules"), and what the domain controller answered for
-    /// their LDAP filters and group memberships this cycle.
+    /// The sync rules (README, "Sync rules"): their mappings apply to every forest's objects.
     rules: SyncRules,
-    rule_sets: RuleSets,
 }
 
 impl Cycle<'_> {
     async fn run(&mut self) -> Result<(), CycleError> {
-        let full = self.recorder.report.mode == RunMode::Full
-            || (self.request.preview && needs_full_import(self.config, self.store, self.request)?);
-        self.step(StepKind::DirectoryImport)?;
-        self.rule_sets = self.read_rule_sets().await?;
-        let counters = if let Some(anchor) = self.request.only {
-            self.import_one(anchor).await?
-        } else if full {
-            self.full_import().await?
-        } else {
-            match self.delta_import().await {
-                Err(CycleError::Directory(DirectoryError::CookieRejected { .. })) => {
-                    tracing::warn!(
-                        "the domain controller no longer accepts the saved DirSync cookie; reading every object instead"
-                    );
-                    self.full_import().await?
+        let run_full = self.recorder.report.mode == RunMode::Full;
+        let forests = self.config.forests();
+        let several = forests.len() > 1;
+        let mut full = false;
+        for forest in &forests {
+            let mut forest = ForestRead::new(forest, forests.len());
+            let forest_full = run_full
+                || (self.request.preview && forest.needs_full_import(self.store, self.request)?);
+            full |= forest_full;
+            self.recorder.step_of(
+                StepKind::DirectoryImport,
+                several.then_some(forest.name.as_str()),
+            )?;
+            match self.import_forest(&mut forest, forest_full).await {
+                Ok(counters) => self.end_step(StepKind::DirectoryImport, counters)?,
+                // With several forests, one that cannot be read is this run's error: the
+                // others still sync, and nothing of it is deleted (README, "Several forests").
+                Err(error @ CycleError::Directory(_)) if several => {
+                    self.forest_failed(&forest, &error)?;
                 }
-                other => other?,
+                Err(error) => return Err(error),
             }
-        };
-        self.end_step(StepKind::DirectoryImport, counters)?;
-        self.check_stop()?;
-
+            self.check_stop()?;
+        }
         let mut links = self.store.links()?;
         let mut objects = self.store.pending_objects()?;
         let mut gone = self.store.gone_anchors()?;
@@ -272,6 +289,11 @@ impl Cycle<'_> {
             objects.retain(|object| object.anchor == anchor);
             gone.retain(|gone| *gone == anchor);
         }
+        let joined_secondaries = if self.request.only.is_none() {
+            self.join_forests(&mut objects, &mut gone, &mut links)?
+        } else {
+            Vec::new()
+        };
         let intents = self.store.create_intents()?;
 
         self.step(StepKind::CloudImport)?;
@@ -345,6 +367,13 @@ impl Cycle<'_> {
         if exporting {
             self.store.apply_export(&settled)?;
             self.forget_unlinked_gone(&gone, &links)?;
+            // A secondary forest's object has nothing of its own to export: its values went
+            // with its primary's (which stays pending if its export fails, and is merged again).
+            let joined: Vec<ExportUpdate> = joined_secondaries
+                .iter()
+                .map(|anchor| ExportUpdate::Synced(*anchor))
+                .collect();
+            self.store.apply_export(&joined)?;
         }
         self.recorder.report.plan = planned;
         if !exporting {
@@ -392,6 +421,146 @@ impl Cycle<'_> {
             }
             Err(export::ExportError::Store(error)) => Err(CycleError::Store(error)),
         }
+    }
+
+    /// Several forests (README, "Several forests"): the same person's objects become one, the
+    /// first forest's (its primary), with the values of the others filling its gaps. A pending
+    /// secondary makes its primary pending in its place; a gone primary hands its cloud user to
+    /// the next forest's object. Returns the secondaries of this run, settled with the export.
+    fn join_forests(
+        &mut self,
+        objects: &mut Vec<DirectoryObject>,
+        gone: &mut Vec<Guid>,
+        links: &mut HashMap<Guid, crate::store::sync_state::Link>,
+    ) -> Result<Vec<Guid>, CycleError> {
+        let forests: Vec<Dn> = self
+            .config
+            .forests()
+            .iter()
+            .map(crate::config::Forest::naming_context)
+            .collect();
+        let Some(attribute) = self.config.options.forest_join.attribute() else {
+            return Ok(Vec::new());
+        };
+        if forests.len() < 2 {
+            return Ok(Vec::new());
+        }
+        let candidates: Vec<forest_join::Candidate> = self
+            .store
+            .join_candidates(attribute)?
+            .into_iter()
+            .filter_map(|(anchor, dn, key, is_gone)| {
+                Some(forest_join::Candidate {
+                    anchor,
+                    dn: Dn::parse(&dn).ok()?,
+                    key,
+                    gone: is_gone,
+                })
+            })
+            .collect();
+        let mut joins = forest_join::find_joins(&candidates, &forests);
+        // A secondary that already has a cloud user of its own (synced before the join could
+        // see its partner) stays that user: joining it would orphan or delete one of the two.
+        joins.primary_of.retain(|secondary, _| !links.contains_key(secondary));
+        for secondaries in joins.secondaries.values_mut() {
+            secondaries.retain(|secondary| !links.contains_key(secondary));
+        }
+        let exporting = !self.request.preview && !self.config.options.staging_mode;
+        let mut primaries: HashSet<Guid> = HashSet::new();
+        // A gone object of a group: its primary is planned again; a gone primary's cloud
+        // user goes on as the successor's.
+        for (gone_anchor, successor) in &joins.successor_of_gone {
+            if !gone.contains(gone_anchor) {
+                continue;
+            }
+            if let Some(link) = links.remove(gone_anchor) {
+                if links.contains_key(successor) {
+                    links.insert(*gone_anchor, link);
+                    continue;
+                }
+                let Some(object) = self.store.directory_object(*successor)? else {
+                    links.insert(*gone_anchor, link);
+                    continue;
+                };
+                tracing::info!(from = %gone_anchor, to = %successor, "the same person's object in another forest keeps the cloud user");
+                if exporting {
+                    self.store.move_link(*gone_anchor, *successor, &object.dn)?;
+                }
+                let mut link = link;
+                link.anchor = *successor;
+                link.dn = object.dn.clone();
+                links.insert(*successor, link);
+                gone.retain(|anchor| anchor != gone_anchor);
+            }
+            primaries.insert(*successor);
+        }
+        let mut secondaries = Vec::new();
+        objects.retain(|object| match joins.primary_of.get(&object.anchor) {
+            Some(primary) => {
+                secondaries.push(object.anchor);
+                primaries.insert(*primary);
+                false
+            }
+            None => true,
+        });
+        primaries.extend(
+            objects
+                .iter()
+                .map(|object| object.anchor)
+                .filter(|anchor| joins.secondaries.contains_key(anchor)),
+        );
+        let mut primaries: Vec<Guid> = primaries.into_iter().collect();
+        primaries.sort_unstable();
+        for primary in primaries {
+            let Some(stored) = self.store.directory_object(primary)? else {
+                continue;
+            };
+            let mut others = Vec::new();
+            for secondary in joins.secondaries.get(&primary).into_iter().flatten() {
+                if let Some(object) = self.store.directory_object(*secondary)? {
+                    others.push(object);
+                }
+            }
+            let merged = forest_join::merge(&stored, &others);
+            match objects.iter_mut().find(|object| object.anchor == primary) {
+                Some(object) => *object = merged,
+                None => objects.push(merged),
+            }
+        }
+        Ok(secondaries)
+    }
+
+    /// Records a forest whose import failed, as an error of its directory import step.
+    fn forest_failed(
+        &mut self,
+        forest: &ForestRead,
+        error: &CycleError,
+    ) -> Result<(), CycleError> {
+        tracing::error!(forest = %forest.name, %error, "a forest could not be read; the others sync");
+        self.store.record_errors(
+            self.recorder.run_id(),
+            &[ErrorRecord {
+                step: StepKind::DirectoryImport,
+                dn: forest.naming_context.to_string(),
+                anchor: None,
+                object_type: None,
+                error_type: FOREST_FAILED_ERROR.to_owned(),
+                code: Some(forest.name.clone()),
+                server_message: format!("{}: {error}", forest.name),
+                hint: format!(
+                    "{} (the other forests synced; nothing of this forest was deleted)",
+                    run_failure_hint(error)
+                ),
+                first_occurred_at: now_ms(),
+                retry_count: 0,
+            }],
+        )?;
+        self.recorder.report.failed_forests.push(forest.name.clone());
+        let counters = StepCounters {
+            errors: 1,
+            ..StepCounters::default()
+        };
+        self.end_step(StepKind::DirectoryImport, counters)
     }
 
     fn check_stop(&self) -> Result<(), CycleError> {

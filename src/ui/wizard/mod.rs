@@ -292,6 +292,7 @@ impl WizardState {
                 monitoring
             },
             rules: self.rules.to_config(),
+            forests: Vec::new(),
         }
     }
 
