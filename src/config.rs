@@ -149,7 +149,9 @@ pub fn dns_name(naming_context: &str) -> String {
         .split(',')
         .filter_map(|part| {
             let (name, value) = part.trim().split_once('=')?;
-            name.trim().eq_ignore_ascii_case("dc").then_some(value.trim())
+            name.trim()
+                .eq_ignore_ascii_case("dc")
+                .then_some(value.trim())
         })
         .collect();
     if labels.is_empty() {
@@ -681,7 +683,11 @@ impl Config {
             };
             validate_forest(&forest, &prefix)
                 .map_err(|(field, message)| invalid(&field, message))?;
-            let where_ = if prefix.is_empty() { "[directory]".to_owned() } else { prefix.trim_end_matches('.').to_owned() };
+            let where_ = if prefix.is_empty() {
+                "[directory]".to_owned()
+            } else {
+                prefix.trim_end_matches('.').to_owned()
+            };
             if let Some(earlier) = seen.insert(forest.name(), where_) {
                 return Err(invalid(
                     &format!("{prefix}directory.naming_context"),
@@ -787,14 +793,20 @@ impl Config {
 
     /// Every forest, the first one first (README, "Several forests").
     pub fn forests(&self) -> Vec<Forest<'_>> {
-        let further = self.forests.iter().enumerate().map(|(index, forest)| Forest {
-            position: index + 1,
-            directory: &forest.directory,
-            scope_config: &forest.scope,
-            rules_config: &forest.rules,
-            config: self,
-        });
-        std::iter::once(self.first_forest()).chain(further).collect()
+        let further = self
+            .forests
+            .iter()
+            .enumerate()
+            .map(|(index, forest)| Forest {
+                position: index + 1,
+                directory: &forest.directory,
+                scope_config: &forest.scope,
+                rules_config: &forest.rules,
+                config: self,
+            });
+        std::iter::once(self.first_forest())
+            .chain(further)
+            .collect()
     }
 
     /// The secret store's key of the sync app's credential: its certificate's private key, or

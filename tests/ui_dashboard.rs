@@ -323,6 +323,7 @@ fn write_home(dir: &Path) {
         },
         monitoring: Default::default(),
         rules: Default::default(),
+        forests: Vec::new(),
     };
     config.save(&dir.join("config.toml")).unwrap();
 

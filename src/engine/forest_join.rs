@@ -156,7 +156,10 @@ mod tests {
             &forests(),
         );
         assert_eq!(found.primary_of, [(Guid([2; 16]), Guid([1; 16]))].into());
-        assert_eq!(found.secondaries, [(Guid([1; 16]), vec![Guid([2; 16])])].into());
+        assert_eq!(
+            found.secondaries,
+            [(Guid([1; 16]), vec![Guid([2; 16])])].into()
+        );
     }
 
     #[test]
@@ -201,7 +204,10 @@ mod tests {
             object_sid: None,
             problems: Vec::new(),
         };
-        let primary = object(1, &[("department", "Executive"), ("userAccountControl", "512")]);
+        let primary = object(
+            1,
+            &[("department", "Executive"), ("userAccountControl", "512")],
+        );
         let secondary = object(
             2,
             &[

@@ -379,7 +379,10 @@ fn check_forest(
         error.field = format!("{prefix}{}", error.field);
         error
     };
-    for (kind, rules) in [("users", &forest.rules.users), ("groups", &forest.rules.groups)] {
+    for (kind, rules) in [
+        ("users", &forest.rules.users),
+        ("groups", &forest.rules.groups),
+    ] {
         if !rules.mappings.is_empty() {
             return Err(InvalidAnswer {
                 path: path.to_owned(),

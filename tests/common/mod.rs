@@ -46,23 +46,52 @@ pub fn lab() -> &'static Lab {
 /// restores another directory, so one binary never mixes two.)
 pub fn lab_with(args: &[&str]) -> &'static Lab {
     LAB.get_or_init(|| {
-        let script = repository_root().join("tests/lab/lab");
-        let output = Command::new(&script)
-            .arg("up")
-            .args(args)
-            .output()
-            .unwrap_or_else(|error| panic!("cannot run {}: {error}", script.display()));
-        assert!(
-            output.status.success(),
-            "`tests/lab/lab up` failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
-            panic!(
-                "lab printed no valid JSON ({error}):\n{}",
-                String::from_utf8_lossy(&output.stdout)
-            )
-        })
+        let mut all = vec!["up"];
+        all.extend_from_slice(args);
+        lab_script(&all)
+    })
+}
+
+static SECOND_FOREST: OnceLock<Lab> = OnceLock::new();
+
+/// The second forest's DC (FABRIKAM.DIRSYNC.TEST on 127.0.0.2), brought up beside the first by
+/// `tests/lab/lab --forest fabrikam up`.
+pub fn second_forest() -> &'static Lab {
+    SECOND_FOREST.get_or_init(|| lab_script(&["--forest", "fabrikam", "up"]))
+}
+
+/// Stops the second forest's DC (a forest whose DC is down); [`second_forest_up`] starts it again.
+pub fn second_forest_down() {
+    let script = repository_root().join("tests/lab/lab");
+    let status = Command::new(&script)
+        .args(["--forest", "fabrikam", "down"])
+        .status()
+        .unwrap();
+    assert!(status.success(), "`tests/lab/lab --forest fabrikam down` failed");
+}
+
+pub fn second_forest_up() {
+    lab_script(&["--forest", "fabrikam", "up"]);
+}
+
+/// Runs `tests/lab/lab ARGS` and reads the lab it prints.
+pub fn lab_script(args: &[&str]) -> Lab {
+    let script = repository_root().join("tests/lab/lab");
+    let output = Command::new(&script)
+        .args(args)
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run {}: {error}", script.display()));
+    assert!(
+        output.status.success(),
+        "`tests/lab/lab {}` failed:\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+        panic!(
+            "lab printed no valid JSON ({error}):\n{}",
+            String::from_utf8_lossy(&output.stdout)
+        )
     })
 }
 

@@ -78,7 +78,11 @@ impl Cycle<'_> {
         forest: &mut ForestRead,
         full: bool,
     ) -> Result<StepCounters, CycleError> {
-        let connection = self.connections.forest(forest.position).connection().await?;
+        let connection = self
+            .connections
+            .forest(forest.position)
+            .connection()
+            .await?;
         forest.rule_sets = read_rule_sets(connection, &forest.scope, &forest.rules).await?;
         if let Some(anchor) = self.request.only {
             self.import_one(forest, anchor).await
@@ -113,7 +117,11 @@ impl Cycle<'_> {
             .collect();
         let mut counters = StepCounters::default();
         let mut seen: HashSet<Guid> = HashSet::new();
-        let connection = self.connections.forest(forest.position).connection().await?;
+        let connection = self
+            .connections
+            .forest(forest.position)
+            .connection()
+            .await?;
         let mut import = FullImport::new(connection, &forest.scope);
         while let Some(page) = import.next_page().await? {
             let mut changes = Vec::new();
@@ -163,10 +171,16 @@ impl Cycle<'_> {
             Some((&forest.dirsync_cursor, cookie.as_bytes())),
             now_ms(),
         )?;
-        self.store
-            .set_cursor(&forest.scope_cursor, forest.fingerprint.as_bytes(), now_ms())?;
-        self.store
-            .set_cursor(&forest.rule_sets_cursor, &forest.rule_sets.to_bytes(), now_ms())?;
+        self.store.set_cursor(
+            &forest.scope_cursor,
+            forest.fingerprint.as_bytes(),
+            now_ms(),
+        )?;
+        self.store.set_cursor(
+            &forest.rule_sets_cursor,
+            &forest.rule_sets.to_bytes(),
+            now_ms(),
+        )?;
         Ok(counters)
     }
 
@@ -190,7 +204,11 @@ impl Cycle<'_> {
         anchor: Guid,
         counters: &mut StepCounters,
     ) -> Result<(), CycleError> {
-        let connection = self.connections.forest(forest.position).connection().await?;
+        let connection = self
+            .connections
+            .forest(forest.position)
+            .connection()
+            .await?;
         let found = trace::find_object(
             connection,
             &forest.naming_context,
@@ -245,7 +263,9 @@ impl Cycle<'_> {
     /// Reads the changes since the saved cookie, keeping each answer with its cookie.
     async fn delta_import(&mut self, forest: &ForestRead) -> Result<StepCounters, CycleError> {
         let mut cookie = DirSyncCookie::from_bytes(
-            self.store.cursor(&forest.dirsync_cursor)?.unwrap_or_default(),
+            self.store
+                .cursor(&forest.dirsync_cursor)?
+                .unwrap_or_default(),
         );
         // Samba answers a DirSync read that completes with the domain's highest USN when its
         // search *ends* (dirsync.c, dirsync_create_vector): an object changed while the search
@@ -355,8 +375,11 @@ impl Cycle<'_> {
                 return Err(CycleError::Stopped);
             }
         }
-        self.store
-            .set_cursor(&forest.rule_sets_cursor, &forest.rule_sets.to_bytes(), now_ms())?;
+        self.store.set_cursor(
+            &forest.rule_sets_cursor,
+            &forest.rule_sets.to_bytes(),
+            now_ms(),
+        )?;
         Ok(counters)
     }
 }

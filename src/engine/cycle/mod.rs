@@ -461,7 +461,9 @@ impl Cycle<'_> {
         let mut joins = forest_join::find_joins(&candidates, &forests);
         // A secondary that already has a cloud user of its own (synced before the join could
         // see its partner) stays that user: joining it would orphan or delete one of the two.
-        joins.primary_of.retain(|secondary, _| !links.contains_key(secondary));
+        joins
+            .primary_of
+            .retain(|secondary, _| !links.contains_key(secondary));
         for secondaries in joins.secondaries.values_mut() {
             secondaries.retain(|secondary| !links.contains_key(secondary));
         }
@@ -531,11 +533,7 @@ impl Cycle<'_> {
     }
 
     /// Records a forest whose import failed, as an error of its directory import step.
-    fn forest_failed(
-        &mut self,
-        forest: &ForestRead,
-        error: &CycleError,
-    ) -> Result<(), CycleError> {
+    fn forest_failed(&mut self, forest: &ForestRead, error: &CycleError) -> Result<(), CycleError> {
         tracing::error!(forest = %forest.name, %error, "a forest could not be read; the others sync");
         self.store.record_errors(
             self.recorder.run_id(),
@@ -555,7 +553,10 @@ impl Cycle<'_> {
                 retry_count: 0,
             }],
         )?;
-        self.recorder.report.failed_forests.push(forest.name.clone());
+        self.recorder
+            .report
+            .failed_forests
+            .push(forest.name.clone());
         let counters = StepCounters {
             errors: 1,
             ..StepCounters::default()

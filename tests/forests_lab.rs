@@ -1,0 +1,358 @@
+//! Several forests into one tenant (README, "Several forests"), end to end: the real binary's
+//! setup and cycles against two Samba AD DCs of different forests (corp on 127.0.0.1, fabrikam
+//! on 127.0.0.2, both started by `tests/lab/lab`) and the tenant emulator.
+//!
+//! Run alone with `keyctl session - cargo test --test forests_lab` (the keyring is the kernel's).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::installation::{ldapmodify, unique};
+use common::{Lab, Run, lab, second_forest, second_forest_down, second_forest_up};
+use serde_json::Value;
+use tenant_emulator::{EmulatorConfig, RunningEmulator};
+
+/// Every computer name these tests use starts so (their service accounts are removed after).
+const COMPUTER_PREFIX: &str = "forests-";
+
+/// The tests stop and start the second forest's DC: one at a time.
+static LAB_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn emulator() -> RunningEmulator {
+    RunningEmulator::start(EmulatorConfig {
+        verified_domains: vec!["contoso.test".to_owned()],
+        ..EmulatorConfig::default()
+    })
+    .expect("the emulator starts")
+}
+
+/// An OU of this test's users in one forest, made by the forest's administrator.
+fn make_ou(lab: &Lab, parent: &str, name: &str) -> String {
+    let dn = format!("OU={name},{parent}");
+    ldapmodify(
+        lab,
+        &format!("dn: {dn}\nchangetype: add\nobjectClass: organizationalUnit\n\n"),
+    );
+    dn
+}
+
+/// A user: `attributes` are LDIF lines after the class.
+fn add_user(lab: &Lab, ou: &str, cn: &str, sam: &str, attributes: &[(&str, &str)]) -> String {
+    let dn = format!("CN={cn},{ou}");
+    let mut ldif = format!(
+        "dn: {dn}\nchangetype: add\nobjectClass: user\nsAMAccountName: {sam}\nuserAccountControl: 512\n"
+    );
+    for (name, value) in attributes {
+        ldif.push_str(&format!("{name}: {value}\n"));
+    }
+    ldif.push('\n');
+    ldapmodify(lab, &ldif);
+    dn
+}
+
+fn answers(
+    emulator: &RunningEmulator,
+    corp: &Lab,
+    corp_ou: &str,
+    fabrikam: &Lab,
+    fabrikam_ou: &str,
+) -> String {
+    let info = &emulator.info;
+    format!(
+        r#"sync_now = false
+
+[cloud]
+authority = "{authority}"
+graph = "{graph}"
+tenant = "contoso-lab.onmicrosoft.com"
+sign_in = "app"
+client_id = "{client_id}"
+client_secret_env = "FORESTS_TEST_CLIENT_SECRET"
+
+[directory]
+server = "{corp_url}"
+ca_file = "{corp_ca}"
+admin_user = "{corp_admin}"
+
+[options]
+deletion_threshold = 100
+forest_join = "mail"
+
+[scope]
+included = ["{corp_ou}"]
+
+[[forests]]
+scope = {{ included = ["{fabrikam_ou}"] }}
+
+[forests.directory]
+server = "{fabrikam_url}"
+ca_file = "{fabrikam_ca}"
+admin_user = "{fabrikam_admin}"
+admin_password_env = "FORESTS_TEST_FABRIKAM_PASSWORD"
+"#,
+        authority = info.authority,
+        graph = info.graph,
+        client_id = info.client_id,
+        corp_url = corp.ldaps_url,
+        corp_ca = corp.ca_file.display(),
+        corp_admin = corp.admin_upn,
+        fabrikam_url = fabrikam.ldaps_url,
+        fabrikam_ca = fabrikam.ca_file.display(),
+        fabrikam_admin = fabrikam.admin_upn,
+    )
+}
+
+fn dirsync(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_dirsync"))
+        .args(args)
+        .env("DIRSYNC_HOME", home)
+        .env_remove("DIRSYNC_ADMIN_PASSWORD")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    Run {
+        status: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn sync(home: &Path) -> Value {
+    let run = dirsync(home, &["sync", "--json"], &[]);
+    serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|error| panic!("sync printed no JSON ({error}): {run:?}"))
+}
+
+fn user_by_mail<'a>(users: &'a [Value], mail: &str) -> Vec<&'a Value> {
+    users
+        .iter()
+        .filter(|user| {
+            user["mail"]
+                .as_str()
+                .is_some_and(|m| m.eq_ignore_ascii_case(mail))
+        })
+        .collect()
+}
+
+async fn remove_test_accounts(corp: &Lab, fabrikam: &Lab) {
+    common::accounts::remove_service_accounts(corp, COMPUTER_PREFIX).await;
+    common::accounts::remove_service_accounts(fabrikam, COMPUTER_PREFIX).await;
+}
+
+/// Two forests set up and synced into one tenant: each forest's users arrive, the same person
+/// (by mail) is one cloud user with the first forest's values winning, an unrelated user with
+/// a colliding UPN is an error naming both, and a forest whose DC is down is recorded while the
+/// other's changes still export and nothing of the down forest is deleted.
+#[tokio::test]
+async fn two_forests_sync_into_one_tenant() {
+    let _turn = LAB_TURN.lock().await;
+    let corp = lab();
+    let fabrikam = second_forest();
+    remove_test_accounts(corp, fabrikam).await;
+    let tag = unique("f");
+    let corp_ou = make_ou(corp, &format!("OU=Staging,{}", corp.base_dn), &tag);
+    let fabrikam_ou = make_ou(fabrikam, &fabrikam.base_dn, &tag);
+    let mail = |name: &str| format!("{name}.{tag}@contoso.test");
+    let corp_tess = add_user(
+        corp,
+        &corp_ou,
+        "Tess Join",
+        &format!("tess{tag}"),
+        &[
+            ("userPrincipalName", &mail("tess")),
+            ("mail", &mail("tess")),
+            ("displayName", "Tess Join"),
+            ("title", "Director"),
+        ],
+    );
+    let fabrikam_tess = add_user(
+        fabrikam,
+        &fabrikam_ou,
+        "Tess Join",
+        &format!("tess{tag}"),
+        &[
+            (
+                "userPrincipalName",
+                &format!("tess.{tag}@fabrikam.dirsync.test"),
+            ),
+            ("mail", &mail("tess")),
+            ("displayName", "Tess J. (Fabrikam)"),
+            ("title", "Advisor"),
+            ("department", "Research"),
+        ],
+    );
+    add_user(
+        corp,
+        &corp_ou,
+        "Cora Only",
+        &format!("cora{tag}"),
+        &[
+            ("userPrincipalName", &mail("cora")),
+            ("mail", &mail("cora")),
+        ],
+    );
+    add_user(
+        fabrikam,
+        &fabrikam_ou,
+        "Finn Only",
+        &format!("finn{tag}"),
+        &[
+            ("userPrincipalName", &mail("finn")),
+            ("mail", &mail("finn")),
+        ],
+    );
+    let corp_dup = add_user(
+        corp,
+        &corp_ou,
+        "Dana Dup",
+        &format!("dana{tag}"),
+        &[
+            ("userPrincipalName", &mail("dana")),
+            ("mail", &mail("dana")),
+        ],
+    );
+    let fabrikam_dup = add_user(
+        fabrikam,
+        &fabrikam_ou,
+        "Dana Other",
+        &format!("danao{tag}"),
+        &[
+            ("userPrincipalName", &mail("dana")),
+            ("mail", &mail("dana-other")),
+        ],
+    );
+
+    let emulator = emulator();
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("answers.toml"),
+        answers(&emulator, corp, &corp_ou, fabrikam, &fabrikam_ou),
+    )
+    .unwrap();
+    let answers_file = home.path().join("answers.toml");
+    let computer = format!("{COMPUTER_PREFIX}{tag}");
+    let setup = dirsync(
+        home.path(),
+        &[
+            "setup",
+            "--answers",
+            answers_file.to_str().unwrap(),
+            "--json",
+        ],
+        &[
+            ("HOSTNAME", &computer),
+            ("DIRSYNC_ADMIN_PASSWORD", &corp.admin_password),
+            ("FORESTS_TEST_FABRIKAM_PASSWORD", &fabrikam.admin_password),
+            ("FORESTS_TEST_CLIENT_SECRET", &emulator.info.client_secret),
+        ],
+    );
+    assert_eq!(setup.status, 0, "{setup:?}");
+    let config = std::fs::read_to_string(home.path().join("config.toml")).unwrap();
+    assert!(config.contains("[[forests]]"), "{config}");
+    assert!(
+        config.contains("DC=fabrikam,DC=dirsync,DC=test"),
+        "{config}"
+    );
+    assert!(!config.contains(&fabrikam.admin_password));
+
+    let report = sync(home.path());
+    assert_eq!(
+        report["run"]["status"], "completed-with-errors",
+        "{report:#}"
+    );
+    let users = emulator.objects("users");
+    assert_eq!(
+        user_by_mail(&users, &mail("cora")).len(),
+        1,
+        "corp's user arrives"
+    );
+    assert_eq!(
+        user_by_mail(&users, &mail("finn")).len(),
+        1,
+        "fabrikam's user arrives"
+    );
+    // The same person in both forests is one cloud user: corp (listed first) holds it and wins
+    // each property it has; fabrikam fills what corp leaves empty.
+    let tess = user_by_mail(&users, &mail("tess"));
+    assert_eq!(tess.len(), 1, "{tess:#?}");
+    assert_eq!(tess[0]["userPrincipalName"], mail("tess").as_str());
+    assert_eq!(tess[0]["jobTitle"], "Director");
+    assert_eq!(tess[0]["displayName"], "Tess Join");
+    assert_eq!(tess[0]["department"], "Research");
+    // Unrelated users with one UPN: neither is made, and each error names the other AD object.
+    assert!(
+        users
+            .iter()
+            .all(|user| user["userPrincipalName"] != mail("dana").as_str()),
+        "{users:#?}"
+    );
+    let run_id = report["run"]["id"].as_i64().unwrap().to_string();
+    let errors = dirsync(home.path(), &["runs", "show", &run_id, "--json"], &[]);
+    assert!(errors.stdout.contains(&corp_dup), "{}", errors.stdout);
+    assert!(errors.stdout.contains(&fabrikam_dup), "{}", errors.stdout);
+    // Each forest's import is a step of its own.
+    let shown: Value = serde_json::from_str(&errors.stdout).unwrap();
+    let connectors: Vec<&str> = shown["run"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|step| step["connector"].as_str())
+        .collect();
+    assert_eq!(
+        connectors,
+        ["corp.dirsync.test", "fabrikam.dirsync.test"],
+        "{shown:#}"
+    );
+
+    // A change to the secondary's value that corp does not hold flows to the one user.
+    ldapmodify(
+        fabrikam,
+        &format!(
+            "dn: {fabrikam_tess}\nchangetype: modify\nreplace: department\ndepartment: Labs\n\n"
+        ),
+    );
+    sync(home.path());
+    let users = emulator.objects("users");
+    assert_eq!(user_by_mail(&users, &mail("tess"))[0]["department"], "Labs");
+
+    // Fabrikam's DC down: its import fails and is recorded; corp's change still exports, and
+    // nothing of fabrikam is deleted.
+    second_forest_down();
+    ldapmodify(
+        corp,
+        &format!(
+            "dn: {corp_tess}\nchangetype: modify\nreplace: title\ntitle: Managing Director\n\n"
+        ),
+    );
+    let report = sync(home.path());
+    second_forest_up();
+    assert_eq!(
+        report["run"]["status"], "completed-with-errors",
+        "{report:#}"
+    );
+    let users = emulator.objects("users");
+    assert_eq!(
+        user_by_mail(&users, &mail("tess"))[0]["jobTitle"],
+        "Managing Director"
+    );
+    assert_eq!(
+        user_by_mail(&users, &mail("finn")).len(),
+        1,
+        "nothing of fabrikam is deleted"
+    );
+    assert_eq!(user_by_mail(&users, &mail("tess"))[0]["department"], "Labs");
+    let run_id = report["run"]["id"].as_i64().unwrap().to_string();
+    let shown = dirsync(home.path(), &["runs", "show", &run_id, "--json"], &[]);
+    assert!(shown.stdout.contains("forest-failed"), "{}", shown.stdout);
+    assert!(
+        shown.stdout.contains("fabrikam.dirsync.test"),
+        "{}",
+        shown.stdout
+    );
+
+    remove_test_accounts(corp, fabrikam).await;
+}
