@@ -146,6 +146,7 @@ fn write_config(dir: &Path) {
         },
         monitoring: Default::default(),
         rules: Default::default(),
+        forests: Vec::new(),
     };
     let path = dir.join("config.toml");
     config.save(&path).unwrap();
@@ -206,7 +207,7 @@ fn build_store(dir: &Path, runs: usize, changes: usize) -> RunId {
     ];
     let mut at = started;
     for (step, counters) in steps {
-        store.start_step(run, step, at).unwrap();
+        store.start_step(run, step, None, at).unwrap();
         if step == StepKind::CloudExport {
             let mut batch = Vec::with_capacity(BATCH);
             for number in 0..changes {
@@ -264,7 +265,7 @@ fn small_run(store: &SqliteStore, index: usize, started: i64) {
     ];
     let mut at = started;
     for (step, counters) in steps {
-        store.start_step(run, step, at).unwrap();
+        store.start_step(run, step, None, at).unwrap();
         at += 2_000;
         if step == StepKind::CloudExport {
             let changes: Vec<ObjectChangeRecord> = (0..updates as usize)

@@ -332,6 +332,7 @@ impl Installation {
             },
             monitoring: Default::default(),
             rules: Default::default(),
+            forests: Vec::new(),
         };
         let home = tempfile::tempdir().unwrap();
         config.save(&home.path().join("config.toml")).unwrap();

@@ -83,7 +83,7 @@ fn seed(home: &Path) -> [i64; 3] {
     ];
     for (position, (step, adds, updates, deletes)) in steps.into_iter().enumerate() {
         let started = T0 + position as i64 * 1000;
-        store.start_step(first, step, started).unwrap();
+        store.start_step(first, step, None, started).unwrap();
         let counters = StepCounters {
             adds,
             updates,
@@ -175,7 +175,7 @@ fn seed(home: &Path) -> [i64; 3] {
         .start_run(RunTrigger::Cli, RunMode::Preview, T0 + 3_600_000)
         .unwrap();
     store
-        .start_step(preview, StepKind::Synchronization, T0 + 3_600_000)
+        .start_step(preview, StepKind::Synchronization, None, T0 + 3_600_000)
         .unwrap();
     let planned = StepCounters {
         updates: 2,
@@ -407,7 +407,7 @@ fn a_run_that_failed_as_a_whole_shows_its_own_error() {
         .start_run(RunTrigger::Cli, RunMode::Delta, T0)
         .unwrap();
     store
-        .start_step(failed, StepKind::DirectoryImport, T0)
+        .start_step(failed, StepKind::DirectoryImport, None, T0)
         .unwrap();
     store
         .record_errors(

@@ -258,7 +258,7 @@ impl RunSpec {
             .unwrap();
         let mut now = self.started_at + 350;
         for (step, counters) in &self.steps {
-            store.start_step(id, *step, now).unwrap();
+            store.start_step(id, *step, None, now).unwrap();
             now += match step {
                 StepKind::DirectoryImport => 1_840,
                 StepKind::CloudImport => 2_310,
@@ -1508,13 +1508,13 @@ fn a_run_of_another_process_shows_live_from_the_store() {
     .enumerate()
     {
         let at = started + offset as i64 * 1_000;
-        store.start_step(run, step, at).unwrap();
+        store.start_step(run, step, None, at).unwrap();
         store
             .finish_step(run, step, &StepCounters::default(), at + 1_000)
             .unwrap();
     }
     store
-        .start_step(run, StepKind::CloudExport, started + 3_000)
+        .start_step(run, StepKind::CloudExport, None, started + 3_000)
         .unwrap();
     store
         .record_running_progress(400, Some(1_000), started + 5_000)

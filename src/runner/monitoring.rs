@@ -356,6 +356,7 @@ mod tests {
             ended_at: Some(ended_at),
             steps: vec![StepRecord {
                 step: StepKind::CloudExport,
+                connector: None,
                 started_at: ended_at - 1_500,
                 ended_at: Some(ended_at),
                 counters: StepCounters {

@@ -643,10 +643,10 @@ mod tests {
             .start_run(RunTrigger::Cli, RunMode::Full, 10_000)
             .expect("run");
         store
-            .start_step(run, StepKind::DirectoryImport, 10_001)
+            .start_step(run, StepKind::DirectoryImport, None, 10_001)
             .expect("step");
         store
-            .start_step(run, StepKind::CloudExport, 10_002)
+            .start_step(run, StepKind::CloudExport, None, 10_002)
             .expect("step");
         let counters = StepCounters {
             adds: 1,

@@ -67,7 +67,10 @@ pub fn second_forest_down() {
         .args(["--forest", "fabrikam", "down"])
         .status()
         .unwrap();
-    assert!(status.success(), "`tests/lab/lab --forest fabrikam down` failed");
+    assert!(
+        status.success(),
+        "`tests/lab/lab --forest fabrikam down` failed"
+    );
 }
 
 pub fn second_forest_up() {
