@@ -498,6 +498,31 @@ pub struct SyncOptions {
     /// With several forests: how the same person in two of them is found (README, "Several
     /// forests").
     pub forest_join: ForestJoin,
+    /// What anchors an AD object to its cloud object (README, "The source anchor"). Absent: the
+    /// objectGUID, as every installation did before `mS-DS-ConsistencyGuid` (setup writes
+    /// `consistency-guid` for a new installation and never changes an existing one's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_anchor: Option<SourceAnchor>,
+}
+
+impl SyncOptions {
+    /// Whether objects are anchored by `mS-DS-ConsistencyGuid` (README, "The source anchor").
+    pub fn anchors_by_consistency_guid(&self) -> bool {
+        self.source_anchor == Some(SourceAnchor::ConsistencyGuid)
+    }
+}
+
+/// The attribute whose value is an AD object's anchor (and, in base64, its cloud object's
+/// `onPremisesImmutableId`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceAnchor {
+    /// objectGUID: never changes, but a user moved to another forest gets a new one.
+    ObjectGuid,
+    /// `mS-DS-ConsistencyGuid` when the object has one, else objectGUID, which dirsync writes
+    /// into `mS-DS-ConsistencyGuid` once the object is in the cloud: a migration tool that copies
+    /// it keeps the user's cloud object across forests.
+    ConsistencyGuid,
 }
 
 /// The attribute that says two forests' users are one person, who becomes one cloud user.
@@ -579,6 +604,7 @@ impl Default for SyncOptions {
             delete_after_days: 7,
             watch_secs: 3,
             forest_join: ForestJoin::Mail,
+            source_anchor: None,
         }
     }
 }

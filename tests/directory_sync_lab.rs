@@ -120,6 +120,7 @@ async fn set_up(
     let options = DirectoryOptions {
         replicate_secrets: password_hash_sync,
         write_back_scope: write_back.map(|grant| (grant.included, grant.excluded)),
+        source_anchor_scope: None,
     };
     set_up_directory(
         &admin,
@@ -260,6 +261,7 @@ async fn setup_again_resets_the_password_and_leaves_one_set_of_aces() {
         account: account.sid.clone(),
         replicate_secrets,
         write_back: None,
+        source_anchor: None,
     };
     let report = apply_rights(&admin, &plan(true)).await.unwrap();
     assert!(report.changed.is_empty(), "{report:?}");
@@ -377,6 +379,7 @@ async fn write_back_rights_cover_exactly_the_write_back_attributes_of_scoped_use
             account: account.sid.clone(),
             replicate_secrets: false,
             write_back: None,
+            source_anchor: None,
         },
     )
     .await

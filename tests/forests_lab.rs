@@ -356,3 +356,198 @@ async fn two_forests_sync_into_one_tenant() {
 
     remove_test_accounts(corp, fabrikam).await;
 }
+
+/// One attribute of one entry, base64 as ldapsearch prints binary values (`name:: …`), or the
+/// text of a text value.
+fn attribute_of(lab: &Lab, dn: &str, attribute: &str) -> Option<String> {
+    let mut search = common::ldapsearch(lab);
+    search.args(["-b", dn, "-s", "base", "(objectClass=*)", attribute]);
+    let printed = common::stdout_of(search);
+    printed.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case(attribute)
+            .then(|| value.trim_start_matches(':').trim().to_owned())
+    })
+}
+
+/// Lets the service account see deletions on a Samba DC, as the advice setup prints says.
+fn show_deletions_to(lab: &Lab, account_dn: &str) {
+    use base64::Engine as _;
+    let sid_bytes = base64::engine::general_purpose::STANDARD
+        .decode(attribute_of(lab, account_dn, "objectSid").unwrap())
+        .unwrap();
+    let sid = dirsync::directory::sid::Sid::from_bytes(&sid_bytes).unwrap();
+    let domain = dirsync::directory::Dn::parse(&lab.base_dn).unwrap();
+    let advice = dirsync::directory::permissions::deleted_objects_advice(&domain, &sid, "MSOL");
+    let ldif: String = advice
+        .lines()
+        .skip_while(|line| !line.starts_with("dn: "))
+        .take_while(|line| *line != "EOF")
+        .map(|line| format!("{line}\n"))
+        .collect();
+    common::installation::run_with_input(
+        Command::new("ldbmodify")
+            .arg("-H")
+            .arg(lab.lab_dir.join("private/sam.ldb"))
+            .args(["--controls=show_deleted:1", "--controls=sd_flags:1:4"]),
+        &ldif,
+    );
+}
+
+/// A user moved from one forest to the other with its mS-DS-ConsistencyGuid (as a migration
+/// tool copies it) keeps its cloud user: the same id and sign-in name. Setup gave a new
+/// installation that anchor, the first sync wrote it from the objectGUID, and the service
+/// account may write that attribute and nothing else of a user.
+#[tokio::test]
+async fn a_user_moved_between_forests_keeps_its_cloud_user() {
+    use base64::Engine as _;
+    let _turn = LAB_TURN.lock().await;
+    let corp = lab();
+    let fabrikam = second_forest();
+    let tag = unique("m");
+    let corp_ou = make_ou(corp, &format!("OU=Staging,{}", corp.base_dn), &tag);
+    let fabrikam_ou = make_ou(fabrikam, &fabrikam.base_dn, &tag);
+    let upn = format!("mo.{tag}@contoso.test");
+    let corp_mo = add_user(
+        corp,
+        &corp_ou,
+        "Mo Ved",
+        &format!("mo{tag}"),
+        &[
+            ("userPrincipalName", &upn),
+            ("mail", &upn),
+            ("department", "Sales"),
+        ],
+    );
+
+    let emulator = emulator();
+    let home = tempfile::tempdir().unwrap();
+    let answers_file = home.path().join("answers.toml");
+    std::fs::write(
+        &answers_file,
+        answers(&emulator, corp, &corp_ou, fabrikam, &fabrikam_ou),
+    )
+    .unwrap();
+    let computer = format!("{COMPUTER_PREFIX}{tag}");
+    let setup = dirsync(
+        home.path(),
+        &[
+            "setup",
+            "--answers",
+            answers_file.to_str().unwrap(),
+            "--json",
+        ],
+        &[
+            ("HOSTNAME", &computer),
+            ("DIRSYNC_ADMIN_PASSWORD", &corp.admin_password),
+            ("FORESTS_TEST_FABRIKAM_PASSWORD", &fabrikam.admin_password),
+            ("FORESTS_TEST_CLIENT_SECRET", &emulator.info.client_secret),
+        ],
+    );
+    assert_eq!(setup.status, 0, "{setup:?}");
+    let config = dirsync::config::Config::load(&home.path().join("config.toml")).unwrap();
+    assert_eq!(
+        config.options.source_anchor,
+        Some(dirsync::config::SourceAnchor::ConsistencyGuid)
+    );
+    show_deletions_to(fabrikam, &config.forests[0].directory.service_account_dn);
+
+    sync(home.path());
+    let cloud = user_by_mail(&emulator.objects("users"), &upn)[0].clone();
+    // The first sync wrote the objectGUID into mS-DS-ConsistencyGuid.
+    let object_guid = attribute_of(corp, &corp_mo, "objectGUID").unwrap();
+    assert_eq!(
+        attribute_of(corp, &corp_mo, "mS-DS-ConsistencyGuid").as_deref(),
+        Some(object_guid.as_str())
+    );
+    assert_eq!(cloud["onPremisesImmutableId"], object_guid.as_str());
+
+    // Least privilege: the service account writes that attribute, not the user's others.
+    let account = &config.directory.service_account_dn;
+    let password = {
+        use dirsync::secret_store::SecretStore as _;
+        dirsync::secret_store::OsKeyring
+            .load(&dirsync::secret_store::service_account_key(account))
+            .unwrap()
+            .unwrap()
+    };
+    let refused = Command::new("ldapmodify")
+        .env("LDAPTLS_CACERT", &corp.ca_file)
+        .args([
+            "-x",
+            "-H",
+            &corp.ldaps_url,
+            "-D",
+            account,
+            "-w",
+            password.expose(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write as _;
+            child.stdin.take().unwrap().write_all(
+                format!(
+                    "dn: {corp_mo}\nchangetype: modify\nreplace: department\ndepartment: Taken\n\n"
+                )
+                .as_bytes(),
+            )?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(
+        !refused.status.success(),
+        "the service account wrote a department"
+    );
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("Insufficient access"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+
+    // The migration: fabrikam gets the user with its mS-DS-ConsistencyGuid, corp loses it.
+    let fabrikam_mo = add_user(
+        fabrikam,
+        &fabrikam_ou,
+        "Mo Ved",
+        &format!("mo{tag}"),
+        &[
+            ("userPrincipalName", &upn),
+            ("mail", &upn),
+            ("department", "Research"),
+            ("mS-DS-ConsistencyGuid:", &object_guid),
+        ],
+    );
+    assert_ne!(
+        attribute_of(fabrikam, &fabrikam_mo, "objectGUID").unwrap(),
+        object_guid
+    );
+    ldapmodify(corp, &format!("dn: {corp_mo}\nchangetype: delete\n\n"));
+    let report = sync(home.path());
+    let users = emulator.objects("users");
+    let moved = user_by_mail(&users, &upn);
+    assert_eq!(moved.len(), 1, "{report:#}");
+    assert_eq!(moved[0]["id"], cloud["id"], "the same cloud user");
+    assert_eq!(moved[0]["userPrincipalName"], upn.as_str());
+    assert_eq!(moved[0]["onPremisesImmutableId"], object_guid.as_str());
+    assert_eq!(moved[0]["department"], "Research");
+    assert_eq!(report["run"]["status"], "success", "{report:#}");
+
+    // Deleted in its new forest (DirSync names it by its new objectGUID): its cloud user goes.
+    ldapmodify(
+        fabrikam,
+        &format!("dn: {fabrikam_mo}\nchangetype: delete\n\n"),
+    );
+    let report = sync(home.path());
+    let users = emulator.objects("users");
+    let gone = user_by_mail(&users, &upn);
+    assert!(gone.is_empty(), "{report:#}");
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(&object_guid)
+        .unwrap();
+    assert_eq!(decoded.len(), 16);
+
+    remove_test_accounts(corp, fabrikam).await;
+}

@@ -12,7 +12,15 @@ use super::sid::Sid;
 use crate::guid::Guid;
 
 /// Binary attributes: kept as bytes, never decoded as text.
-pub const BINARY_ATTRIBUTES: &[&str] = &["objectGUID", "objectSid"];
+pub const BINARY_ATTRIBUTES: &[&str] = &["objectGUID", "objectSid", CONSISTENCY_GUID];
+
+/// The source anchor Entra Connect writes (README, "The source anchor"): 16 bytes, kept among
+/// the attributes as the GUID's text.
+pub const CONSISTENCY_GUID: &str = "mS-DS-ConsistencyGuid";
+
+/// Where an object anchored by its `mS-DS-ConsistencyGuid` keeps its own objectGUID (as text):
+/// DirSync names a deleted object by its objectGUID.
+pub const OBJECT_GUID_TEXT: &str = "objectGUID";
 
 /// Every attribute dirsync reads for users and groups: identity, scope decisions and the flows in
 /// the README's "Syncing". Anything else an entry carries is ignored.
@@ -53,6 +61,7 @@ pub const OBJECT_ATTRIBUTES: &[&str] = &[
     "member",
     // Read for `dirsync check` (IdFix's targetAddress rules); not synced.
     "targetAddress",
+    CONSISTENCY_GUID,
 ];
 
 /// Exchange's custom attributes, read besides [`OBJECT_ATTRIBUTES`]: what
@@ -158,6 +167,9 @@ impl DirectoryObject {
                 });
             }
         }
+        if let Some(guid) = guid_value(entry, CONSISTENCY_GUID) {
+            attributes.insert(CONSISTENCY_GUID.to_owned(), vec![guid.to_string()]);
+        }
         let object_sid = forest::binary_values(entry, "objectSid")
             .first()
             .and_then(|bytes| Sid::from_bytes(bytes).ok());
@@ -189,6 +201,21 @@ impl DirectoryObject {
 
     pub fn first(&self, attribute: &str) -> Option<&str> {
         self.values(attribute).first().map(String::as_str)
+    }
+
+    /// The object anchored by its `mS-DS-ConsistencyGuid` when it has one that differs from its
+    /// objectGUID (README, "The source anchor"); its objectGUID is kept as
+    /// [`OBJECT_GUID_TEXT`].
+    pub fn anchored_by_consistency_guid(mut self) -> DirectoryObject {
+        let Some(guid) = self.first(CONSISTENCY_GUID).and_then(Guid::parse) else {
+            return self;
+        };
+        if guid != self.anchor {
+            self.attributes
+                .insert(OBJECT_GUID_TEXT.to_owned(), vec![self.anchor.to_string()]);
+            self.anchor = guid;
+        }
+        self
     }
 
     /// The cloud's `onPremisesImmutableId` for this object.

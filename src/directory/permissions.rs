@@ -75,6 +75,9 @@ pub struct RightsPlan {
     /// Password hash sync: Replicating Directory Changes All as well.
     pub replicate_secrets: bool,
     pub write_back: Option<WriteBackGrant>,
+    /// The source anchor written back (README, "The source anchor"): write access to
+    /// `mS-DS-ConsistencyGuid` of users in the included OUs, denied in the excluded ones.
+    pub source_anchor: Option<WriteBackGrant>,
 }
 
 impl RightsPlan {
@@ -82,12 +85,14 @@ impl RightsPlan {
     /// (denies first).
     pub fn aces_for(&self, object: &Dn) -> Vec<Ace> {
         let mut aces = Vec::new();
-        if let Some(write_back) = &self.write_back {
-            if write_back.excluded.contains(object) {
-                aces.extend(self.write_back_aces(ACE_TYPE_ACCESS_DENIED_OBJECT, write_back));
+        for grant in self.write_back.iter().chain(&self.source_anchor) {
+            if grant.excluded.contains(object) {
+                aces.extend(self.write_back_aces(ACE_TYPE_ACCESS_DENIED_OBJECT, grant));
             }
-            if write_back.included.contains(object) {
-                aces.extend(self.write_back_aces(ACE_TYPE_ACCESS_ALLOWED_OBJECT, write_back));
+        }
+        for grant in self.write_back.iter().chain(&self.source_anchor) {
+            if grant.included.contains(object) {
+                aces.extend(self.write_back_aces(ACE_TYPE_ACCESS_ALLOWED_OBJECT, grant));
             }
         }
         if *object == self.domain {
@@ -102,8 +107,8 @@ impl RightsPlan {
     /// Every object whose DACL should carry one of the account's ACEs.
     pub fn objects(&self) -> Vec<Dn> {
         let mut objects = vec![self.domain.clone()];
-        if let Some(write_back) = &self.write_back {
-            for dn in write_back.included.iter().chain(&write_back.excluded) {
+        for grant in self.write_back.iter().chain(&self.source_anchor) {
+            for dn in grant.included.iter().chain(&grant.excluded) {
                 if !objects.contains(dn) {
                     objects.push(dn.clone());
                 }
@@ -442,6 +447,33 @@ pub async fn write_back_schema(
     Ok((present, missing))
 }
 
+/// One attribute of the forest's schema by its lDAPDisplayName (`None`: the schema lacks it).
+pub async fn schema_attribute(
+    connection: &DirectoryConnection,
+    schema_naming_context: &str,
+    name: &str,
+) -> Result<Option<SchemaAttribute>, DirectoryError> {
+    let entries = connection
+        .search(
+            "read the schema",
+            schema_naming_context,
+            Scope::OneLevel,
+            &format!(
+                "(&(objectClass=attributeSchema)(lDAPDisplayName={}))",
+                escape_filter_value(name)
+            ),
+            &["schemaIDGUID"],
+        )
+        .await?;
+    Ok(entries
+        .first()
+        .and_then(|entry| objects::guid_value(entry, "schemaIDGUID"))
+        .map(|schema_id| SchemaAttribute {
+            name: name.to_owned(),
+            schema_id,
+        }))
+}
+
 /// Whether `connection`'s account can read CN=Deleted Objects, which it needs to see deletions
 /// through DirSync on Samba.
 pub async fn can_see_deleted_objects(
@@ -528,6 +560,7 @@ mod tests {
                 included: vec![dn("OU=Corp,DC=corp,DC=test")],
                 excluded: vec![dn("OU=Staging,OU=Corp,DC=corp,DC=test")],
             }),
+            source_anchor: None,
         }
     }
 

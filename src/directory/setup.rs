@@ -21,6 +21,9 @@ pub struct DirectoryOptions {
     pub replicate_secrets: bool,
     /// Hybrid write-back on: the included and excluded OUs of the sync scope.
     pub write_back_scope: Option<(Vec<Dn>, Vec<Dn>)>,
+    /// The source anchor written back (README, "The source anchor"): the included and excluded
+    /// OUs of the sync scope.
+    pub source_anchor_scope: Option<(Vec<Dn>, Vec<Dn>)>,
 }
 
 /// What setup did, for the wizard and the answers-file report.
@@ -102,11 +105,33 @@ pub async fn set_up_directory(
             })
         }
     };
+    let source_anchor = match &options.source_anchor_scope {
+        None => None,
+        Some((included, excluded)) => {
+            let attribute = permissions::schema_attribute(
+                admin,
+                schema_naming_context,
+                crate::directory::objects::CONSISTENCY_GUID,
+            )
+            .await?
+            .ok_or_else(|| DirectoryError::UnexpectedReply {
+                server: target.server().to_owned(),
+                operation: "read the schema".to_owned(),
+                detail: "the forest's schema has no mS-DS-ConsistencyGuid (Windows Server 2003 and later have it)".to_owned(),
+            })?;
+            Some(WriteBackGrant {
+                attributes: vec![attribute],
+                included: included.clone(),
+                excluded: excluded.clone(),
+            })
+        }
+    };
     let plan = RightsPlan {
         domain: domain.clone(),
         account: account.sid.clone(),
         replicate_secrets: options.replicate_secrets,
         write_back,
+        source_anchor,
     };
     let rights = permissions::apply_rights(admin, &plan).await?;
 

@@ -149,6 +149,13 @@ pub(super) fn rights_in_words(
             rights.push(format!("no write-back under {ou} (excluded)"));
         }
     }
+    if options.source_anchor_scope.is_some() {
+        for ou in &checked.included {
+            rights.push(format!(
+                "write mS-DS-ConsistencyGuid on users under {ou} (the source anchor)"
+            ));
+        }
+    }
     rights
 }
 

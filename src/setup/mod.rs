@@ -26,7 +26,9 @@ use crate::cloud::setup::{
     AppOutcome, client_secret_key, enable_directory_sync, set_sync_features,
 };
 use crate::cloud::{GraphClient, USER_ADMINISTRATOR_ROLE_ID};
-use crate::config::{CloudConfig, Config, DirectoryConfig, ForestConfig, PasswordSyncMode};
+use crate::config::{
+    CloudConfig, Config, DirectoryConfig, ForestConfig, PasswordSyncMode, SourceAnchor,
+};
 use crate::directory::Dn;
 use crate::directory::forest::AdminLevel;
 use crate::directory::password_hashes::PasswordHashSource as _;
@@ -254,12 +256,28 @@ pub async fn apply_setup(
         admin,
         replicate_secrets,
     } = check_before_changing(checked, inputs, &cloud, previous.as_ref(), &mut said).await?;
+    // A new installation anchors by mS-DS-ConsistencyGuid; an existing one keeps its anchor,
+    // whatever the answers say: another anchor would make every object look new (README, "The
+    // source anchor").
+    let source_anchor = match &previous {
+        Some(previous) => previous.options.source_anchor,
+        None => Some(
+            checked
+                .answers
+                .options
+                .source_anchor
+                .unwrap_or(SourceAnchor::ConsistencyGuid),
+        ),
+    };
+    let writes_source_anchor = source_anchor == Some(SourceAnchor::ConsistencyGuid);
     let options = DirectoryOptions {
         replicate_secrets,
         write_back_scope: checked
             .answers
             .options
             .hybrid_write_back
+            .then(|| (checked.included.clone(), checked.excluded.clone())),
+        source_anchor_scope: writes_source_anchor
             .then(|| (checked.included.clone(), checked.excluded.clone())),
     };
     let directory = service_account_step(
@@ -283,20 +301,11 @@ pub async fn apply_setup(
     let rights = rights_in_words(&domain, checked, &options, &directory.write_back_skipped);
     let mut forests = Vec::new();
     for (index, forest) in checked.forests.iter().enumerate() {
-        let password = inputs.forest_admin_passwords.get(index).ok_or_else(|| {
-            SetupFailure::bad_input(
-                None,
-                format!(
-                    "forests[{index}]: no password for {}",
-                    forest.answers.directory.admin_user
-                ),
-            )
-        })?;
         let (forest_config, key) = Box::pin(set_up_further_forest(
             forest,
             index,
-            password,
-            &inputs.computer,
+            writes_source_anchor,
+            inputs,
             previous.as_ref(),
             secrets,
             &mut said,
@@ -342,6 +351,7 @@ pub async fn apply_setup(
     config.cloud.certificate_thumbprint = app.certificate_thumbprint.clone();
     config.cloud.directory_extensions = app.directory_extensions.clone();
     config.forests = forests.into_iter().map(|(forest, _)| forest).collect();
+    config.options.source_anchor = source_anchor;
     // The same checks every run makes on load: a configuration setup saves always loads.
     config
         .validate(config_file)
@@ -543,8 +553,8 @@ async fn service_account_step(
 async fn set_up_further_forest(
     forest: &CheckedAnswers,
     index: usize,
-    admin_password: &Secret,
-    computer: &str,
+    writes_source_anchor: bool,
+    inputs: &SetupInputs,
     previous: Option<&Config>,
     secrets: &dyn SecretStore,
     said: &mut Said<'_>,
@@ -554,6 +564,16 @@ async fn set_up_further_forest(
         failure
     };
     let answers = &forest.answers;
+    let admin_password = inputs.forest_admin_passwords.get(index).ok_or_else(|| {
+        SetupFailure::bad_input(
+            None,
+            format!(
+                "forests[{index}]: no password for {}",
+                answers.directory.admin_user
+            ),
+        )
+    })?;
+    let computer = inputs.computer.as_str();
     said.progress.note(&format!(
         "forests[{index}]: checking {} as its enterprise admin",
         answers.directory.admin_user
@@ -594,6 +614,8 @@ async fn set_up_further_forest(
     let options = DirectoryOptions {
         replicate_secrets: false,
         write_back_scope: None,
+        source_anchor_scope: writes_source_anchor
+            .then(|| (forest.included.clone(), forest.excluded.clone())),
     };
     let directory = set_up_directory(
         &admin.connection,

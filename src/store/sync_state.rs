@@ -304,6 +304,28 @@ impl SqliteStore {
         Ok(candidates)
     }
 
+    /// The anchor of the object whose first value of `attribute` is `value` (a scan: for the
+    /// rare objects a deletion names by another value than their anchor).
+    pub fn anchor_by_text_attribute(
+        &self,
+        attribute: &str,
+        value: &str,
+    ) -> Result<Option<Guid>, StoreError> {
+        let anchor: Option<String> = self
+            .connection()
+            .query_row(
+                "SELECT anchor FROM directory_objects
+                 WHERE json_extract(object, '$.attributes.' || ?1 || '[0]') = ?2",
+                params![attribute, value],
+                |row| row.get(0),
+            )
+            .optional()?;
+        anchor
+            .map(|anchor| parse_guid(&anchor))
+            .transpose()
+            .map_err(StoreError::from)
+    }
+
     /// A gone object's cloud user goes on for another object (the same person in another
     /// forest): its link moves to `to`, and the gone object is forgotten.
     pub fn move_link(&self, from: Guid, to: Guid, dn: &Dn) -> Result<(), StoreError> {

@@ -46,6 +46,7 @@ pub fn grant_write_back_on_staging() {
                         included: vec![Dn::parse(&format!("OU=Staging,{}", lab.base_dn)).unwrap()],
                         excluded: Vec::new(),
                     }),
+                    source_anchor: None,
                 },
             )
             .await

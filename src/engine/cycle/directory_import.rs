@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use crate::config::Forest;
-use crate::directory::objects::guid_value;
+use crate::directory::objects::{OBJECT_GUID_TEXT, guid_value};
 use crate::directory::scope::SyncScope;
 
 use super::*;
@@ -28,10 +28,12 @@ pub(super) struct ForestRead {
     /// Whether it alone of the configured forests is read: its objects are all the store
     /// knows.
     pub only_forest: bool,
+    /// Objects are anchored by `mS-DS-ConsistencyGuid` (README, "The source anchor").
+    pub by_consistency_guid: bool,
 }
 
 impl ForestRead {
-    pub fn new(forest: &Forest<'_>, forests: usize) -> ForestRead {
+    pub fn new(forest: &Forest<'_>, forests: usize, by_consistency_guid: bool) -> ForestRead {
         ForestRead {
             position: forest.position,
             name: forest.name(),
@@ -44,12 +46,23 @@ impl ForestRead {
             rule_sets_cursor: forest.cursor(RULE_SETS_CURSOR),
             fingerprint: scope_fingerprint(forest),
             only_forest: forests == 1,
+            by_consistency_guid,
         }
     }
 
     /// Whether a stored object at `dn` is this forest's (with one forest, every object is).
     fn holds(&self, dn: &Dn) -> bool {
         self.only_forest || dn.is_within(&self.naming_context)
+    }
+
+    /// The object with the anchor the installation uses (README, "The source anchor"). After
+    /// [`ForestRead::admits`]: the rules' answers name objects by their objectGUID.
+    fn anchored(&self, object: DirectoryObject) -> DirectoryObject {
+        if self.by_consistency_guid {
+            object.anchored_by_consistency_guid()
+        } else {
+            object
+        }
     }
 
     /// Whether the sync rules take `object` in (README, "Sync rules").
@@ -129,6 +142,7 @@ impl Cycle<'_> {
             let page: Vec<DirectoryObject> = page
                 .into_iter()
                 .filter(|object| forest.admits(object))
+                .map(|object| forest.anchored(object))
                 .collect();
             for object in &page {
                 let stored = self.store.directory_object(object.anchor)?;
@@ -204,6 +218,12 @@ impl Cycle<'_> {
         anchor: Guid,
         counters: &mut StepCounters,
     ) -> Result<(), CycleError> {
+        // An object anchored by its mS-DS-ConsistencyGuid is found by its own objectGUID.
+        let object_guid = self
+            .store
+            .directory_object(anchor)?
+            .and_then(|stored| stored.first(OBJECT_GUID_TEXT).and_then(Guid::parse))
+            .unwrap_or(anchor);
         let connection = self
             .connections
             .forest(forest.position)
@@ -213,16 +233,21 @@ impl Cycle<'_> {
             connection,
             &forest.naming_context,
             &forest.scope,
-            &anchor.to_string(),
+            &object_guid.to_string(),
         )
         .await?;
+        let in_scope = found
+            .filter(|object| {
+                forest.scope.contains(&object.dn)
+                    && !object.is_system_object()
+                    && forest.admits(object)
+            })
+            .map(|object| forest.anchored(object));
+        let anchor = in_scope.as_ref().map_or(anchor, |object| object.anchor);
         let stored = self
             .store
             .directory_object(anchor)?
             .filter(|stored| forest.holds(&stored.dn));
-        let in_scope = found.filter(|object| {
-            forest.scope.contains(&object.dn) && !object.is_system_object() && forest.admits(object)
-        });
         match (in_scope, stored) {
             (Some(object), stored) => {
                 let changes: Vec<_> = import_change(stored.as_ref(), &object)
@@ -258,6 +283,22 @@ impl Cycle<'_> {
             .store
             .directory_object(anchor)?
             .filter(|stored| forest.holds(&stored.dn)))
+    }
+
+    /// The anchor of the object whose objectGUID DirSync names (a deleted object has no
+    /// mS-DS-ConsistencyGuid left to read; README, "The source anchor").
+    fn anchor_of_object_guid(
+        &self,
+        forest: &ForestRead,
+        object_guid: Guid,
+    ) -> Result<Guid, CycleError> {
+        if !forest.by_consistency_guid || self.store.directory_object(object_guid)?.is_some() {
+            return Ok(object_guid);
+        }
+        Ok(self
+            .store
+            .anchor_by_text_attribute(OBJECT_GUID_TEXT, &object_guid.to_string())?
+            .unwrap_or(object_guid))
     }
 
     /// Reads the changes since the saved cookie, keeping each answer with its cookie.
@@ -296,6 +337,7 @@ impl Cycle<'_> {
                         object, members, ..
                     } if forest.admits(&object) => {
                         read.insert(object.anchor);
+                        let object = forest.anchored(object);
                         let stored = self.store.directory_object(object.anchor)?;
                         let object = with_members(object, members, stored.as_ref());
                         // DirSync also reports changes to attributes dirsync does not read:
@@ -311,8 +353,8 @@ impl Cycle<'_> {
                     }
                     DirectoryChange::InScope { object, .. } => {
                         // The sync rules leave it out now.
-                        let anchor = object.anchor;
-                        read.insert(anchor);
+                        read.insert(object.anchor);
+                        let anchor = forest.anchored(object).anchor;
                         if let Some(stored) = self.stored_in(forest, anchor)? {
                             counters.deletes += 1;
                             changes.push(import_delete(&stored));
@@ -322,6 +364,7 @@ impl Cycle<'_> {
                     DirectoryChange::OutOfScope { anchor, .. }
                     | DirectoryChange::Deleted { anchor } => {
                         read.insert(anchor);
+                        let anchor = self.anchor_of_object_guid(forest, anchor)?;
                         if let Some(stored) = self.stored_in(forest, anchor)? {
                             counters.deletes += 1;
                             changes.push(import_delete(&stored));

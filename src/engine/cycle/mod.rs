@@ -48,6 +48,7 @@ use directory_import::ForestRead;
 pub use directory_import::{read_rule_sets, read_rule_sets_of};
 mod integrity;
 mod mailboxes;
+mod source_anchor;
 pub mod trace;
 
 /// The error type of a forest that could not be read while the others synced.
@@ -186,7 +187,8 @@ fn needs_full_import(
 ) -> Result<bool, StoreError> {
     let forests = config.forests();
     for forest in &forests {
-        if ForestRead::new(forest, forests.len()).needs_full_import(store, request)? {
+        let forest = ForestRead::new(forest, forests.len(), false);
+        if forest.needs_full_import(store, request)? {
             return Ok(true);
         }
     }
@@ -262,7 +264,11 @@ impl Cycle<'_> {
         let several = forests.len() > 1;
         let mut full = false;
         for forest in &forests {
-            let mut forest = ForestRead::new(forest, forests.len());
+            let mut forest = ForestRead::new(
+                forest,
+                forests.len(),
+                self.config.options.anchors_by_consistency_guid(),
+            );
             let forest_full = run_full
                 || (self.request.preview && forest.needs_full_import(self.store, self.request)?);
             full |= forest_full;
@@ -405,6 +411,9 @@ impl Cycle<'_> {
         match result {
             Ok(report) => {
                 self.recorder.report.export = report;
+                if self.config.options.anchors_by_consistency_guid() {
+                    self.write_source_anchors(&objects).await?;
+                }
                 if mailboxes_read {
                     self.check_stop()?;
                     self.write_back_export().await?;
