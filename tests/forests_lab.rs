@@ -251,6 +251,19 @@ async fn two_forests_sync_into_one_tenant() {
         ],
     );
     assert_eq!(setup.status, 0, "{setup:?}");
+    // Each forest's UPN suffixes are checked against the tenant's verified domains.
+    let warnings = serde_json::from_str::<Value>(&setup.stdout).unwrap()["warnings"].to_string();
+    assert!(
+        warnings.contains("fabrikam.dirsync.test: the UPN suffix fabrikam.dirsync.test is not a verified cloud domain"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains(
+            "corp.dirsync.test: the UPN suffix corp.dirsync.test is not a verified cloud domain"
+        ),
+        "{warnings}"
+    );
+    assert!(!warnings.contains("suffix contoso.test"), "{warnings}");
     let config = std::fs::read_to_string(home.path().join("config.toml")).unwrap();
     assert!(config.contains("[[forests]]"), "{config}");
     assert!(

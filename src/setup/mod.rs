@@ -300,11 +300,16 @@ pub async fn apply_setup(
     let directory = directory?;
     let rights = rights_in_words(&domain, checked, &options, &directory.write_back_skipped);
     let mut forests = Vec::new();
+    let verified = verified_names(&cloud);
     for (index, forest) in checked.forests.iter().enumerate() {
-        let (forest_config, key) = Box::pin(set_up_further_forest(
-            forest,
+        let further = FurtherForest {
             index,
             writes_source_anchor,
+            verified: &verified,
+        };
+        let (forest_config, key) = Box::pin(set_up_further_forest(
+            forest,
+            &further,
             inputs,
             previous.as_ref(),
             secrets,
@@ -420,6 +425,11 @@ async fn check_before_changing(
             "{} is an enterprise admin",
             admin.check.account_dn
         )),
+    }
+
+    let verified = verified_names(cloud);
+    for warning in unverified_suffixes(&admin, &verified) {
+        said.warn(warning);
     }
 
     said.progress.step(3, "Checking the scope");
@@ -546,19 +556,59 @@ async fn service_account_step(
     Ok(directory)
 }
 
+/// Which further forest, and what setup decided for all of them.
+#[derive(Debug, Clone, Copy)]
+struct FurtherForest<'a> {
+    /// Its place in `[[forests]]`, for messages (`forests[0]`).
+    index: usize,
+    writes_source_anchor: bool,
+    /// The tenant's verified domains.
+    verified: &'a [String],
+}
+
+/// The tenant's verified domain names.
+fn verified_names(cloud: &CloudSession) -> Vec<String> {
+    cloud
+        .verified_domains()
+        .iter()
+        .map(|domain| domain.name.clone())
+        .collect()
+}
+
+/// A warning for each UPN suffix of the admin's forest that is not a verified cloud domain, as
+/// the wizard shows them: its users get the initial domain instead (README, "Several forests").
+fn unverified_suffixes(admin: &AdminSession, verified: &[String]) -> Vec<String> {
+    let forest = crate::config::dns_name(admin.domain.as_str());
+    admin
+        .forest
+        .upn_suffixes()
+        .into_iter()
+        .filter(|suffix| !verified.iter().any(|domain| domain.eq_ignore_ascii_case(suffix)))
+        .map(|suffix| {
+            format!(
+                "{forest}: the UPN suffix {suffix} is not a verified cloud domain; its users sign in to the cloud as name@<initial domain>.onmicrosoft.com until you verify it"
+            )
+        })
+        .collect()
+}
+
 /// A further forest (README, "Several forests"): its enterprise admin and scope checked, and its
 /// own service account with the rights to read its changes. Password sync and hybrid
 /// write-back stay the first forest's. Returns the forest's configuration and the secret
 /// store's key of its account's password.
 async fn set_up_further_forest(
     forest: &CheckedAnswers,
-    index: usize,
-    writes_source_anchor: bool,
+    further: &FurtherForest<'_>,
     inputs: &SetupInputs,
     previous: Option<&Config>,
     secrets: &dyn SecretStore,
     said: &mut Said<'_>,
 ) -> Result<(ForestConfig, String), SetupFailure> {
+    let FurtherForest {
+        index,
+        writes_source_anchor,
+        verified,
+    } = *further;
     let in_forest = |mut failure: SetupFailure| {
         failure.message = format!("forests[{index}]: {}", failure.message);
         failure
@@ -591,6 +641,9 @@ async fn set_up_further_forest(
             "{name}: {}",
             admin.check.explanation.clone().unwrap_or_default()
         ));
+    }
+    for warning in unverified_suffixes(&admin, verified) {
+        said.warn(warning);
     }
     check_scope(&admin.connection, &admin.domain, forest)
         .await
