@@ -11,7 +11,11 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::installation::{ldapmodify, unique};
+use common::window::{
+    READ, click, open_dashboard, open_run_by_link, shows, texts, tree, wait_until,
+};
 use common::{Lab, Run, lab, second_forest, second_forest_down, second_forest_up};
+use dirsync::ui::dashboard::DashboardOptions;
 use serde_json::Value;
 use tenant_emulator::{EmulatorConfig, RunningEmulator};
 
@@ -366,6 +370,41 @@ async fn two_forests_sync_into_one_tenant() {
         "{}",
         shown.stdout
     );
+
+    // The window: one connector per forest, the failed one saying so, and the run's steps per
+    // forest.
+    let (runtime, mut window) = open_dashboard(
+        home.path(),
+        DashboardOptions {
+            scheduling: false,
+            read_cloud: false,
+            fixed_now: None,
+        },
+    );
+    click(&mut window, "Connectors");
+    wait_until(&mut window, READ, "both forests' connectors", |window| {
+        shows(window, "Active Directory: corp.dirsync.test")
+            && shows(window, "Active Directory: fabrikam.dirsync.test")
+            && shows(window, "Last import failed")
+    });
+    assert!(shows(&window, &fabrikam_ou), "fabrikam's scope");
+    assert!(shows(&window, &corp_ou), "corp's scope");
+    let failure = texts(&window)
+        .into_iter()
+        .find(|text| text.starts_with(&format!("run {run_id}:")))
+        .unwrap_or_else(|| panic!("no failure line: {}", tree(&window)));
+    assert!(failure.contains("fabrikam.dirsync.test"), "{failure}");
+    click(&mut window, "Operations");
+    open_run_by_link(&mut window, run_id.parse().unwrap());
+    assert!(
+        shows(&window, "directory-import (corp.dirsync.test)"),
+        "{}",
+        tree(&window)
+    );
+    assert!(shows(&window, "directory-import (fabrikam.dirsync.test)"));
+    drop(window);
+    // This test is async: the window's runtime cannot be dropped (and waited for) here.
+    runtime.shutdown_background();
 
     remove_test_accounts(corp, fabrikam).await;
 }

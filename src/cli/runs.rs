@@ -231,7 +231,7 @@ fn write_steps(out: &mut dyn Write, run: &RunRecord) -> io::Result<()> {
         writeln!(
             out,
             "  {:<18}  {:>6}  {:>7}  {:>7}  {:>7}  {:>9}  {:>6}  {:>9}",
-            step.step.as_str(),
+            step.title(),
             counters.adds,
             counters.updates,
             counters.renames,

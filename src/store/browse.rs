@@ -5,7 +5,9 @@
 
 use rusqlite::{OptionalExtension as _, params};
 
-use super::runs::{ERROR_COLUMNS, ErrorRecord, ObjectChangeRecord, RunId, read_error, word};
+use super::runs::{
+    ERROR_COLUMNS, ErrorRecord, FOREST_FAILED_ERROR, ObjectChangeRecord, RunId, read_error, word,
+};
 use super::sync_state::DIRSYNC_CURSOR;
 use super::{SqliteStore, StoreError};
 use crate::store::vocabulary::{ChangeKind, ObjectKind, StepKind};
@@ -69,7 +71,76 @@ pub struct ConnectorFigures {
     pub last_throttled_run: Option<RunId>,
 }
 
+/// One forest's figures for the Connectors page (README, "Several forests").
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ForestFigures {
+    /// In-scope users and groups the store holds from this forest (not counting those gone).
+    pub directory_objects: u64,
+    /// The end of its last directory import that went through, Unix milliseconds.
+    pub last_directory_import: Option<i64>,
+    /// When its DirSync cookie was last saved.
+    pub cookie_saved_at: Option<i64>,
+    /// Its import failed since then: the run and what failed.
+    pub failure: Option<(RunId, String)>,
+}
+
+/// Which forest [`SqliteStore::forest_figures`] counts.
+#[derive(Debug, Clone, Copy)]
+pub struct ForestKey<'a> {
+    /// Its name, as its steps name it (`connector`).
+    pub name: &'a str,
+    pub naming_context: &'a str,
+    /// The name of its DirSync cookie's cursor.
+    pub cookie_cursor: &'a str,
+    /// The first forest: its steps from before several forests synced name no connector.
+    pub first: bool,
+}
+
 impl SqliteStore {
+    /// One forest's figures (README, "Several forests").
+    pub fn forest_figures(&self, forest: ForestKey<'_>) -> Result<ForestFigures, StoreError> {
+        let db = self.connection();
+        let suffix = format!("%,{}", escape_like(forest.naming_context));
+        let directory_objects: i64 = db.query_row(
+            "SELECT count(*) FROM directory_objects
+             WHERE state != 'gone' AND dn LIKE ?1 ESCAPE '\\'",
+            [&suffix],
+            |row| row.get(0),
+        )?;
+        let last_directory_import: Option<i64> = db.query_row(
+            "SELECT max(s.ended_at) FROM run_steps s JOIN runs r ON r.id = s.run_id
+             WHERE s.step = 'directory-import' AND r.mode != 'password' AND s.errors = 0
+                 AND (s.connector = ?1 OR (?2 AND s.connector IS NULL))",
+            params![forest.name, forest.first],
+            |row| row.get(0),
+        )?;
+        let failure: Option<(RunId, String, i64)> = db
+            .query_row(
+                "SELECT e.run_id, e.server_message || ' — ' || e.hint, r.started_at
+                 FROM run_errors e JOIN runs r ON r.id = e.run_id
+                 WHERE e.error_type = ?1 AND e.code = ?2
+                 ORDER BY e.run_id DESC LIMIT 1",
+                params![FOREST_FAILED_ERROR, forest.name],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .optional()?;
+        let failure = failure
+            .filter(|(_, _, started)| last_directory_import.is_none_or(|last| *started > last))
+            .map(|(run, message, _)| (run, message));
+        Ok(ForestFigures {
+            directory_objects: directory_objects.max(0) as u64,
+            last_directory_import,
+            cookie_saved_at: db
+                .query_row(
+                    "SELECT updated_at FROM sync_cursors WHERE name = ?1",
+                    [forest.cookie_cursor],
+                    |row| row.get(0),
+                )
+                .optional()?,
+            failure,
+        })
+    }
+
     /// Every change of a run without attribute values: what its directory import read, then
     /// what it changed, each in the order recorded.
     pub fn change_rows(&self, run: RunId) -> Result<Vec<ChangeRow>, StoreError> {

@@ -48,6 +48,17 @@ pub struct StepRecord {
     pub counters: StepCounters,
 }
 
+impl StepRecord {
+    /// The step as lists show it: its word, and the forest it read when several sync
+    /// (`directory-import (corp.example.com)`).
+    pub fn title(&self) -> String {
+        match &self.connector {
+            Some(connector) => format!("{} ({connector})", self.step),
+            None => self.step.as_str().to_owned(),
+        }
+    }
+}
+
 /// One run with its steps.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunRecord {
@@ -121,10 +132,14 @@ pub struct ObjectChangeRecord {
     pub attributes: Vec<AttributeValues>,
 }
 
-/// One error of a run.
 /// The error type of a run's own failure (the step it stopped in holds it).
 pub const RUN_FAILED_ERROR: &str = "run-failed";
 
+/// The error type of a forest that could not be read while the others synced (README,
+/// "Several forests"); its `code` names the forest.
+pub const FOREST_FAILED_ERROR: &str = "forest-failed";
+
+/// One error of a run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ErrorRecord {
     pub step: StepKind,

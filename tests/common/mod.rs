@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod installation;
 pub mod passwords;
+pub mod window;
 pub mod write_back;
 
 use std::path::{Path, PathBuf};

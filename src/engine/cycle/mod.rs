@@ -34,7 +34,7 @@ use crate::directory::objects::DirectoryObject;
 use crate::directory::{DirectoryError, Dn};
 use crate::guid::Guid;
 use crate::rules::SyncRules;
-use crate::store::runs::{ErrorRecord, StepCounters};
+use crate::store::runs::{ErrorRecord, FOREST_FAILED_ERROR, StepCounters};
 use crate::store::sync_state::{DIRSYNC_CURSOR, ExportUpdate, RULE_SETS_CURSOR, SCOPE_CURSOR};
 use crate::store::vocabulary::{RunMode, RunStatus, RunTrigger, StepKind};
 use crate::store::write_back::{WRITE_BACK_CURSOR, WRITE_BACK_SCHEMA_CURSOR};
@@ -50,9 +50,6 @@ mod integrity;
 mod mailboxes;
 mod source_anchor;
 pub mod trace;
-
-/// The error type of a forest that could not be read while the others synced.
-pub const FOREST_FAILED_ERROR: &str = "forest-failed";
 
 /// What the caller asks of a cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,13 +9,14 @@ use crate::clock::human_time;
 use crate::cloud::FlowPolicy;
 use crate::cloud::auth::DeviceCodePrompt;
 use crate::cloud::setup::CloudDomain;
-use crate::config::{Config, PasswordSyncMode};
+use crate::config::{Config, Forest, PasswordSyncMode};
 use crate::engine::cycle::sync_app_client;
 use crate::home::Home;
 use crate::run_report::human_duration;
 use crate::setup::{RenewedCredential, renew_app_credential};
-use crate::store::browse::ConnectorFigures;
+use crate::store::browse::{ConnectorFigures, ForestFigures, ForestKey};
 use crate::store::runs::{RunId, RunRecord};
+use crate::store::sync_state::DIRSYNC_CURSOR;
 use crate::store::vocabulary::{RunMode, RunStatus};
 use crate::ui::task::{Lookup, SetupEvent};
 use crate::ui::theme;
@@ -30,6 +31,9 @@ pub struct PasswordFailure {
 #[derive(Debug)]
 pub struct StoreFacts {
     figures: ConnectorFigures,
+    /// Each forest's figures when several forests sync (README, "Several forests"), in their
+    /// order; empty with one forest.
+    forests: Vec<ForestFigures>,
     password_failure: Option<PasswordFailure>,
     /// Synced users with no password dirsync could send yet (through Microsoft Graph: set
     /// before Samba kept passwords), until their next AD password change.
@@ -120,6 +124,22 @@ pub fn connectors_ui(
             .find(|run| run.mode == RunMode::Password)
             .filter(|run| run.status == RunStatus::Failed)
             .map(|run| run.id);
+        let forest_keys: Vec<(String, String, String, bool)> = if config.forests.is_empty() {
+            Vec::new()
+        } else {
+            config
+                .forests()
+                .iter()
+                .map(|forest| {
+                    (
+                        forest.name(),
+                        forest.directory.naming_context.clone(),
+                        forest.cursor(DIRSYNC_CURSOR),
+                        forest.position == 0,
+                    )
+                })
+                .collect()
+        };
         connectors.facts = read_store(home, runtime, repaint, move |store| {
             let password_failure = match last_password_run {
                 Some(run_id) => store
@@ -132,8 +152,20 @@ pub fn connectors_ui(
                     }),
                 None => None,
             };
+            let forests = forest_keys
+                .iter()
+                .map(|(name, naming_context, cookie_cursor, first)| {
+                    store.forest_figures(ForestKey {
+                        name,
+                        naming_context,
+                        cookie_cursor,
+                        first: *first,
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
             Ok(StoreFacts {
                 figures: store.connector_figures()?,
+                forests,
                 password_failure,
                 passwords_waiting: store.passwords_waiting()?,
             })
@@ -158,56 +190,26 @@ pub fn connectors_ui(
     egui::ScrollArea::vertical()
         .id_salt("connectors_scroll")
         .show(ui, |ui| {
-            ui.heading("Active Directory");
-            facts_grid_ui(ui, "directory_connector", |ui| {
-                fact_ui(ui, "Server", config.directory.server.clone());
-                if config.directory.insecure {
-                    ui.strong("Certificate");
-                    ui.colored_label(
-                        theme::insecure(ui),
-                        "NOT VERIFIED (directory.insecure = true)",
-                    );
-                    ui.end_row();
+            let forests = config.forests();
+            for forest in &forests {
+                // One forest: its figures are the store's; several: each its own connector.
+                let figures = facts.map(|facts| match facts.forests.get(forest.position) {
+                    Some(figures) => figures.clone(),
+                    None => ForestFigures {
+                        directory_objects: facts.figures.directory_objects,
+                        last_directory_import: facts.figures.last_directory_import,
+                        cookie_saved_at: facts.figures.cookie_saved_at,
+                        failure: None,
+                    },
+                });
+                if forests.len() > 1 {
+                    ui.heading(format!("Active Directory: {}", forest.name()));
+                } else {
+                    ui.heading("Active Directory");
                 }
-                fact_ui(ui, "Domain", config.directory.naming_context.clone());
-                fact_ui(
-                    ui,
-                    "Service account",
-                    config.directory.service_account_dn.clone(),
-                );
-                fact_ui(ui, "Scope: included", list_or_none(&config.scope.included));
-                fact_ui(ui, "Scope: excluded", list_or_none(&config.scope.excluded));
-                match facts {
-                    Some(facts) => {
-                        let figures = &facts.figures;
-                        fact_ui(
-                            ui,
-                            "Objects in scope",
-                            figures.directory_objects.to_string(),
-                        );
-                        fact_ui(
-                            ui,
-                            "Last import",
-                            figures
-                                .last_directory_import
-                                .map_or("never".to_owned(), &ago),
-                        );
-                        fact_ui(
-                            ui,
-                            "DirSync cookie saved",
-                            figures
-                                .cookie_saved_at
-                                .map_or("never (the next run reads everything)".to_owned(), &ago),
-                        );
-                    }
-                    None => {
-                        ui.strong("Objects in scope");
-                        ui.spinner();
-                        ui.end_row();
-                    }
-                }
-            });
-            ui.add_space(12.0);
+                directory_connector_ui(ui, forest, figures.as_ref(), &ago);
+                ui.add_space(12.0);
+            }
             ui.heading("Microsoft Entra ID");
             facts_grid_ui(ui, "cloud_connector", |ui| {
                 match tenant {
@@ -325,6 +327,87 @@ pub fn connectors_ui(
         connectors.facts = Lookup::NotStarted;
         connectors.tenant = Lookup::NotStarted;
     }
+}
+
+/// One forest's connector: its domain controller, service account and scope, and what the
+/// store says of it (`None`: still reading).
+fn directory_connector_ui(
+    ui: &mut egui::Ui,
+    forest: &Forest<'_>,
+    figures: Option<&ForestFigures>,
+    ago: &dyn Fn(i64) -> String,
+) {
+    let id = if forest.position == 0 {
+        "directory_connector".to_owned()
+    } else {
+        format!("directory_connector_{}", forest.position)
+    };
+    facts_grid_ui(ui, &id, |ui| {
+        fact_ui(ui, "Server", forest.directory.server.clone());
+        if forest.directory.insecure {
+            ui.strong("Certificate");
+            ui.colored_label(
+                theme::insecure(ui),
+                "NOT VERIFIED (directory.insecure = true)",
+            );
+            ui.end_row();
+        }
+        fact_ui(ui, "Domain", forest.directory.naming_context.clone());
+        fact_ui(
+            ui,
+            "Service account",
+            forest.directory.service_account_dn.clone(),
+        );
+        fact_ui(
+            ui,
+            "Scope: included",
+            list_or_none(&forest.scope_config.included),
+        );
+        fact_ui(
+            ui,
+            "Scope: excluded",
+            list_or_none(&forest.scope_config.excluded),
+        );
+        match figures {
+            Some(figures) => {
+                fact_ui(
+                    ui,
+                    "Objects in scope",
+                    figures.directory_objects.to_string(),
+                );
+                fact_ui(
+                    ui,
+                    "Last import",
+                    figures
+                        .last_directory_import
+                        .map_or("never".to_owned(), ago),
+                );
+                fact_ui(
+                    ui,
+                    "DirSync cookie saved",
+                    figures
+                        .cookie_saved_at
+                        .map_or("never (the next run reads everything)".to_owned(), ago),
+                );
+                if let Some((run, message)) = &figures.failure {
+                    ui.strong("Last import failed");
+                    ui.add(
+                        egui::Label::new(
+                            egui::RichText::new(format!("run {run}: {message}"))
+                                .color(theme::error(ui)),
+                        )
+                        .wrap(),
+                    );
+                    ui.end_row();
+                }
+            }
+            None => {
+                ui.strong("Objects in scope");
+                ui.spinner();
+                ui.end_row();
+            }
+        }
+    });
 }
 
 /// When the sync app's credential expires, in warning colours from 30 days before.

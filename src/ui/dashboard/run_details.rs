@@ -453,7 +453,7 @@ fn steps_ui(
                     }
                     ui.end_row();
                     for step in &record.steps {
-                        ui.label(step.step.as_str());
+                        ui.label(step.title());
                         let counters = &step.counters;
                         for (counter, value) in [
                             (Counter::Change(ChangeKind::Add), counters.adds),
