@@ -33,6 +33,7 @@ fn the_wizard_lists_its_steps_and_opens_on_welcome() {
     for step in [
         "Cloud",
         "Enterprise admin",
+        "Other forests",
         "Hybrid write-back",
         "Password sync",
         "Scope",
@@ -222,6 +223,7 @@ excluded = ["OU=Paris,OU=Sales,DC=corp,DC=example,DC=com"]
         (WizardStep::Welcome, "wizard-1-welcome"),
         (WizardStep::Cloud, "wizard-2-cloud"),
         (WizardStep::EnterpriseAdmin, "wizard-3-enterprise-admin"),
+        (WizardStep::OtherForests, "wizard-3b-other-forests"),
         (WizardStep::HybridWriteBack, "wizard-4-hybrid-write-back"),
         (WizardStep::PasswordSync, "wizard-5-password-sync"),
         (WizardStep::Scope, "wizard-6-scope"),

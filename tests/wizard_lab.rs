@@ -154,11 +154,24 @@ impl Wizard {
         assert_ne!(self.wizard().step, before, "Next moved on");
     }
 
+    /// Types into the field labelled `label` (a text field before a step of the list with its
+    /// name).
     fn type_into(&mut self, label: &str, text: &str) {
-        let field = self.harness.get_by_label(label);
+        let role = egui::accesskit::Role::TextInput;
+        let text_field = self.harness.query_by_role_and_label(role, label).is_some();
+        let field = if text_field {
+            self.harness.get_by_role_and_label(role, label)
+        } else {
+            self.harness.get_by_label(label)
+        };
         field.focus();
         self.harness.step();
-        self.harness.get_by_label(label).type_text(text);
+        let field = if text_field {
+            self.harness.get_by_role_and_label(role, label)
+        } else {
+            self.harness.get_by_label(label)
+        };
+        field.type_text(text);
         self.harness.step();
     }
 
@@ -293,6 +306,11 @@ fn the_wizard_ends_where_headless_setup_ends() {
     );
     wizard.next();
 
+    // Other forests (optional): none here (`the_wizard_adds_a_second_forest` adds one).
+    assert_eq!(wizard.wizard().step, WizardStep::OtherForests);
+    assert!(wizard.shows("Add another forest"));
+    wizard.next();
+
     // 4. Hybrid write-back, turned on: the table says which attributes this schema has, and
     // the tenant's mailboxes are checked.
     wizard.wait_for("the schema check", |wizard| wizard.shows("present"));
@@ -332,12 +350,12 @@ fn the_wizard_ends_where_headless_setup_ends() {
     wizard.next();
 
     // Back to the cloud step and forward again: what was entered and proven stays.
-    for _ in 0..4 {
+    for _ in 0..5 {
         wizard.click("Back");
     }
     assert_eq!(wizard.wizard().step, WizardStep::Cloud);
     assert!(wizard.shows("Signed in to '"), "the sign-in is kept");
-    for _ in 0..4 {
+    for _ in 0..5 {
         wizard.next();
     }
     assert_eq!(wizard.wizard().step, WizardStep::Scope);
@@ -602,4 +620,131 @@ fn a_declined_sign_in_is_said_plainly() {
             .accesskit_node()
             .is_disabled()
     );
+}
+
+/// "Add another forest": the second forest's domain controller and enterprise admin are checked
+/// on their own page, its OUs picked from its own tree, and setup makes its service account; the
+/// configuration lists it, and a first sync brings its users.
+#[test]
+fn the_wizard_adds_a_second_forest() {
+    let _turn = LAB_TURN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let lab = lab();
+    let fabrikam = common::second_forest();
+    let computer = unique_computer("forests");
+    let mut wizard = Wizard::open(lab, &computer);
+    wizard.wait_for("the keyring check", |wizard| {
+        wizard.shows("OS keyring: secrets can be stored")
+    });
+    wizard.next();
+    wizard.sign_in("approve");
+    wizard.wait_for("the sign-in", |wizard| wizard.wizard().can_advance());
+    wizard.next();
+    wizard.check_admin(&lab.admin_password);
+    wizard.wait_for("the admin check", |wizard| {
+        wizard.shows("can set up dirsync")
+    });
+    wizard.next();
+
+    // Other forests: fabrikam, with its own admin and its own tree.
+    assert_eq!(wizard.wizard().step, WizardStep::OtherForests);
+    assert!(wizard.wizard().can_advance(), "no other forest is fine");
+    wizard.click("Add another forest");
+    assert!(
+        !wizard.wizard().can_advance(),
+        "a forest added must be checked"
+    );
+    wizard.type_into("Domain controller", &fabrikam.ldaps_url);
+    wizard.type_into("CA certificate", &fabrikam.ca_file.display().to_string());
+    wizard.type_into("Enterprise admin", &fabrikam.admin_upn);
+    wizard.check_admin(&fabrikam.admin_password);
+    wizard.wait_for("fabrikam's admin check", |wizard| {
+        wizard.shows("Which OUs of fabrikam.dirsync.test to synchronize")
+    });
+    assert!(wizard.shows(&fabrikam.admin_dn));
+    assert!(
+        wizard.shows("fabrikam.dirsync.test: not a verified cloud domain"),
+        "the forest's own suffixes are checked"
+    );
+    // Its tree is read with its admin; the filter finds the OU among the test OUs.
+    wizard.wait_for("fabrikam's first level", |wizard| {
+        wizard.shows("Expand Domain Controllers")
+    });
+    wizard.type_into("Filter", "Fabrikam");
+    wizard.wait_for("the OU found", |wizard| {
+        wizard.shows(&format!("OU=Fabrikam,{}", fabrikam.base_dn))
+    });
+    wizard.click("Fabrikam");
+    assert!(wizard.wizard().can_advance());
+    assert!(wizard.shows("✔ fabrikam.dirsync.test"));
+    wizard.next();
+
+    // The rest as for one forest: no write-back, no password sync, corp's Sales.
+    wizard.next();
+    wizard.next();
+    assert_eq!(wizard.wizard().step, WizardStep::Scope);
+    wizard.wait_for("the first level", |wizard| wizard.shows("Expand Corp"));
+    wizard.click("Expand Corp");
+    wizard.wait_for("Corp's children", |wizard| wizard.shows("Expand Sales"));
+    wizard.click("Sales");
+    wizard.next();
+    wizard.next();
+    wizard.wait_for("the preview", |wizard| {
+        wizard.wizard().review.preview().is_some()
+    });
+    wizard.click("Apply now");
+    wizard.wait_for("setup to finish", |wizard| {
+        wizard.wizard().apply.succeeded()
+    });
+    let config = Config::load(&wizard.home.path().join("config.toml")).unwrap();
+    assert_eq!(config.forests.len(), 1, "{config:?}");
+    let forest = &config.forests[0];
+    assert_eq!(forest.directory.naming_context, fabrikam.base_dn);
+    assert_eq!(
+        forest.scope.included,
+        vec![format!("OU=Fabrikam,{}", fabrikam.base_dn)]
+    );
+    assert!(
+        forest.directory.service_account_dn.starts_with("CN=MSOL_")
+            && forest
+                .directory
+                .service_account_dn
+                .ends_with(&fabrikam.base_dn),
+        "{}",
+        forest.directory.service_account_dn
+    );
+    let text = std::fs::read_to_string(wizard.home.path().join("config.toml")).unwrap();
+    assert!(!text.contains(&fabrikam.admin_password));
+
+    // A first sync reads both forests.
+    let sync = Command::new(env!("CARGO_BIN_EXE_dirsync"))
+        .args(["sync", "--json"])
+        .env("DIRSYNC_HOME", wizard.home.path())
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&sync.stdout).unwrap();
+    let connectors: Vec<&str> = report["run"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|step| step["connector"].as_str())
+        .collect();
+    assert_eq!(
+        connectors,
+        ["corp.dirsync.test", "fabrikam.dirsync.test"],
+        "{report:#}"
+    );
+    let users = wizard.emulator.objects("users");
+    assert!(
+        users
+            .iter()
+            .any(|user| user["mail"] == "oscar.lindqvist@contoso.test"),
+        "fabrikam's users arrive: {report:#}"
+    );
+
+    wizard.runtime.block_on(async {
+        common::accounts::remove_service_accounts(lab, COMPUTER_PREFIX).await;
+        common::accounts::remove_service_accounts(fabrikam, COMPUTER_PREFIX).await;
+    });
 }

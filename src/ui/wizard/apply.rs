@@ -107,7 +107,7 @@ fn start(state: &mut WizardState, runtime: &Handle, repaint: &egui::Context) {
         client_secret: (!state.cloud.client_secret.is_empty())
             .then(|| Secret::new(state.cloud.client_secret.clone())),
         computer: state.computer.clone(),
-        forest_admin_passwords: Vec::new(),
+        forest_admin_passwords: state.forests.passwords(),
     };
     let home = state.home().clone();
     let start_sync = state.review.start_sync;

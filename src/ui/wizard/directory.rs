@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::runtime::Handle;
 
 use super::{check_line_ui, field_error_ui, inline_problem_ui, password_field_ui, text_field_ui};
-use crate::config::Config;
+use crate::config::{Config, DirectoryConfig};
 use crate::directory::DirectoryTarget;
 use crate::directory::forest::AdminLevel;
 use crate::secret::Secret;
@@ -66,16 +66,36 @@ impl AdminStep {
     }
 
     pub fn from_config(config: &Config) -> AdminStep {
+        AdminStep::from_directory(&config.directory)
+    }
+
+    /// A forest's domain controller as `config.toml` has it; the admin signs in again.
+    pub fn from_directory(directory: &DirectoryConfig) -> AdminStep {
         AdminStep {
-            server: config.directory.server.clone(),
-            ca_file: config
-                .directory
+            server: directory.server.clone(),
+            ca_file: directory
                 .ca_file
                 .as_ref()
                 .map(|path| path.display().to_string())
                 .unwrap_or_default(),
-            insecure: config.directory.insecure,
+            insecure: directory.insecure,
             ..AdminStep::default()
+        }
+    }
+
+    /// The answers' directory table for these fields (the password stays here).
+    pub fn directory_answers(&self, timeout_secs: u64) -> DirectoryAnswers {
+        let ca_file = self.ca_file.trim();
+        DirectoryAnswers {
+            server: self.server.trim().to_owned(),
+            ca_file: (!ca_file.is_empty() && !self.insecure).then(|| PathBuf::from(ca_file)),
+            insecure: self.insecure,
+            admin_user: self.user.trim().to_owned(),
+            admin_password_env: crate::setup::answers::DEFAULT_ADMIN_PASSWORD_ENV.to_owned(),
+            timeout_secs,
+            password_hash_socket: None,
+            password_gpg_home: None,
+            samba_config: None,
         }
     }
 
@@ -171,13 +191,24 @@ impl AdminStep {
 }
 
 pub fn admin_ui(ui: &mut egui::Ui, step: &mut AdminStep, runtime: &Handle, verified: &[String]) {
-    step.checking.poll();
     ui.heading("Enterprise admin: your Active Directory");
     ui.label(
         "dirsync checks this account and uses it to create its own service account (MSOL_…) with \
          only the rights it needs. These credentials are used now and never stored.",
     );
     ui.add_space(8.0);
+    admin_fields_ui(ui, step, runtime, verified);
+}
+
+/// A forest's domain controller and enterprise admin, the Check button and what it found (its
+/// forest, its UPN suffixes against the tenant's verified domains).
+pub fn admin_fields_ui(
+    ui: &mut egui::Ui,
+    step: &mut AdminStep,
+    runtime: &Handle,
+    verified: &[String],
+) {
+    step.checking.poll();
     let failure = step.checking.failure().cloned();
     text_field_ui(
         ui,

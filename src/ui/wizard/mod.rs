@@ -7,6 +7,7 @@
 mod apply;
 mod cloud;
 mod directory;
+pub mod forests;
 mod options;
 mod review;
 pub mod scope;
@@ -43,6 +44,7 @@ pub enum WizardStep {
     Welcome,
     Cloud,
     EnterpriseAdmin,
+    OtherForests,
     HybridWriteBack,
     PasswordSync,
     Scope,
@@ -52,10 +54,11 @@ pub enum WizardStep {
 }
 
 impl WizardStep {
-    pub const ALL: [WizardStep; 9] = [
+    pub const ALL: [WizardStep; 10] = [
         WizardStep::Welcome,
         WizardStep::Cloud,
         WizardStep::EnterpriseAdmin,
+        WizardStep::OtherForests,
         WizardStep::HybridWriteBack,
         WizardStep::PasswordSync,
         WizardStep::Scope,
@@ -69,6 +72,7 @@ impl WizardStep {
             WizardStep::Welcome => "Welcome",
             WizardStep::Cloud => "Cloud",
             WizardStep::EnterpriseAdmin => "Enterprise admin",
+            WizardStep::OtherForests => "Other forests",
             WizardStep::HybridWriteBack => "Hybrid write-back",
             WizardStep::PasswordSync => "Password sync",
             WizardStep::Scope => "Scope",
@@ -113,6 +117,8 @@ pub struct WizardState {
     pub welcome: WelcomeStep,
     pub cloud: CloudStep,
     pub admin: AdminStep,
+    /// Further forests (optional; README, "Several forests").
+    pub forests: forests::ForestsStep,
     pub write_back: WriteBackStep,
     pub passwords: PasswordStep,
     pub scope: scope::OuPicker,
@@ -152,6 +158,7 @@ impl WizardState {
             welcome: WelcomeStep::default(),
             cloud: CloudStep::default().with_known_app(known_app),
             admin: AdminStep::default(),
+            forests: forests::ForestsStep::default(),
             write_back: WriteBackStep::default(),
             passwords: PasswordStep::default(),
             scope: scope::OuPicker::default(),
@@ -175,6 +182,7 @@ impl WizardState {
         wizard.cloud =
             CloudStep::from_answers(&answers.cloud).with_known_app(wizard.cloud.known_app.take());
         wizard.admin = AdminStep::from_answers(&answers.directory);
+        wizard.forests = forests::ForestsStep::from_answers(&answers.forests);
         wizard.fill_options(&answers.options, &answers.directory.password_paths());
         wizard.monitoring = answers.monitoring.clone();
         wizard.rules = crate::ui::rules_editor::RulesEditor::from_config(&answers.rules);
@@ -192,6 +200,7 @@ impl WizardState {
         let mut wizard = WizardState::new(runtime, home);
         wizard.cloud = CloudStep::from_config(config).with_known_app(wizard.cloud.known_app.take());
         wizard.admin = AdminStep::from_config(config);
+        wizard.forests = forests::ForestsStep::from_config(config);
         wizard.fill_options(&config.options, &config.directory.password_paths());
         wizard.scope.marks =
             scope::ScopeMarks::from_scope(&config.scope.included, &config.scope.excluded);
@@ -292,7 +301,7 @@ impl WizardState {
                 monitoring
             },
             rules: self.rules.to_config(),
-            forests: Vec::new(),
+            forests: self.forests.answers(self.timeout_secs),
         }
     }
 
@@ -302,6 +311,7 @@ impl WizardState {
             WizardStep::Welcome => self.welcome.passed(),
             WizardStep::Cloud => self.cloud.session().is_some(),
             WizardStep::EnterpriseAdmin => self.admin.session().is_some(),
+            WizardStep::OtherForests => self.forests.passed(),
             WizardStep::HybridWriteBack => self.write_back.passed(self.cloud.generation),
             WizardStep::PasswordSync => self
                 .passwords
@@ -319,6 +329,7 @@ impl WizardState {
             WizardStep::Welcome => "The OS keyring check must pass first.",
             WizardStep::Cloud => "Sign in (or check the app) first.",
             WizardStep::EnterpriseAdmin => "Check the enterprise admin first.",
+            WizardStep::OtherForests => "Check each forest added and pick its OUs, or remove it.",
             WizardStep::HybridWriteBack => {
                 "With write-back on, the tenant's mailbox check must pass."
             }
@@ -454,6 +465,7 @@ impl WizardState {
         self.welcome.busy()
             || self.cloud.busy()
             || self.admin.busy()
+            || self.forests.busy()
             || self.write_back.busy()
             || self.passwords.busy()
             || self.review.busy()
@@ -481,6 +493,10 @@ fn page_ui(ui: &mut egui::Ui, state: &mut WizardState) {
         WizardStep::EnterpriseAdmin => {
             let domains = state.cloud.verified_domain_names();
             directory::admin_ui(ui, &mut state.admin, &runtime, &domains);
+        }
+        WizardStep::OtherForests => {
+            let domains = state.cloud.verified_domain_names();
+            forests::forests_ui(ui, &mut state.forests, &runtime, &domains);
         }
         WizardStep::HybridWriteBack => {
             let cloud = state.cloud.session_with_generation();

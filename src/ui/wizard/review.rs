@@ -224,6 +224,21 @@ fn choices_ui(ui: &mut egui::Ui, state: &WizardState) {
             ui.label("Sync rules");
             ui.label(rules_in_words(&answers.rules));
             ui.end_row();
+            for (index, forest) in answers.forests.iter().enumerate() {
+                ui.label(format!("Forest {}", index + 2));
+                ui.label(format!(
+                    "{}, as {} (not stored); OUs: {}{}",
+                    forest.directory.server,
+                    forest.directory.admin_user,
+                    forest.scope.included.join("; "),
+                    if forest.scope.excluded.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" except {}", forest.scope.excluded.join("; "))
+                    }
+                ));
+                ui.end_row();
+            }
             ui.label("Configuration file");
             ui.label(state.home().config_file.display().to_string());
             ui.end_row();

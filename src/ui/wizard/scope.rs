@@ -359,13 +359,23 @@ pub fn scope_ui(
     runtime: &Handle,
     admin: Option<&Arc<AdminSession>>,
 ) {
-    picker.poll();
     ui.heading("Which OUs to synchronize");
     ui.label(
         "Check an OU to synchronize its users and groups, with everything below it. Uncheck an OU \
          inside a checked one to leave it out. Children are read from the directory as you expand.",
     );
     ui.add_space(6.0);
+    ou_picker_ui(ui, picker, runtime, admin);
+}
+
+/// The OU tree of the forest `admin` signed in to, read as it is expanded, with its marks.
+pub fn ou_picker_ui(
+    ui: &mut egui::Ui,
+    picker: &mut OuPicker,
+    runtime: &Handle,
+    admin: Option<&Arc<AdminSession>>,
+) {
+    picker.poll();
 
     match admin {
         Some(admin) if !picker.is_open() => picker.open(runtime, ui.ctx(), admin),
