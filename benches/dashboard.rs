@@ -220,7 +220,7 @@ fn build_store(dir: &Path, runs: usize, changes: usize) -> RunId {
             store.record_changes(run, &batch).unwrap();
         }
         at += 10 * MINUTE_MS;
-        store.finish_step(run, step, &counters, at).unwrap();
+        store.finish_step(run, step, None, &counters, at).unwrap();
     }
     store.finish_run(run, RunStatus::Success, at).unwrap();
     run
@@ -276,7 +276,7 @@ fn small_run(store: &SqliteStore, index: usize, started: i64) {
                 store.record_errors(run, &[user_error(index, at)]).unwrap();
             }
         }
-        store.finish_step(run, step, &counters, at).unwrap();
+        store.finish_step(run, step, None, &counters, at).unwrap();
     }
     let status = if errors > 0 {
         RunStatus::CompletedWithErrors

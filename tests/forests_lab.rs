@@ -406,6 +406,41 @@ async fn two_forests_sync_into_one_tenant() {
     // This test is async: the window's runtime cannot be dropped (and waited for) here.
     runtime.shutdown_background();
 
+    // Fabrikam removed from the configuration (the wizard's "Remove this forest"): a preview
+    // shows its user's delete, a run makes it, and the person of both forests loses
+    // fabrikam's values.
+    let config_file = home.path().join("config.toml");
+    let mut config = dirsync::config::Config::load(&config_file).unwrap();
+    config.forests.clear();
+    config.save(&config_file).unwrap();
+    let preview = dirsync(home.path(), &["sync", "--preview", "--json"], &[]);
+    let preview: Value = serde_json::from_str(&preview.stdout).unwrap();
+    let deletes: Vec<&str> = preview["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|change| change["change_kind"] == "delete")
+        .filter_map(|change| change["dn"].as_str())
+        .collect();
+    assert!(
+        deletes.iter().any(|dn| dn.starts_with("CN=Finn Only")),
+        "{preview:#}"
+    );
+    assert!(
+        deletes.iter().all(|dn| dn.ends_with(&fabrikam.base_dn)),
+        "{deletes:?}"
+    );
+    assert_eq!(
+        user_by_mail(&emulator.objects("users"), &mail("finn")).len(),
+        1
+    );
+    let report = sync(home.path());
+    let users = emulator.objects("users");
+    assert!(user_by_mail(&users, &mail("finn")).is_empty(), "{report:#}");
+    let tess = user_by_mail(&users, &mail("tess"));
+    assert_eq!(tess.len(), 1, "corp's user stays");
+    assert!(tess[0]["department"].is_null(), "{tess:#?}");
+
     remove_test_accounts(corp, fabrikam).await;
 }
 

@@ -93,7 +93,7 @@ fn seed(home: &Path) -> [i64; 3] {
             ..StepCounters::default()
         };
         store
-            .finish_step(first, step, &counters, started + 900)
+            .finish_step(first, step, None, &counters, started + 900)
             .unwrap();
     }
     store
@@ -182,7 +182,13 @@ fn seed(home: &Path) -> [i64; 3] {
         ..StepCounters::default()
     };
     store
-        .finish_step(preview, StepKind::Synchronization, &planned, T0 + 3_600_500)
+        .finish_step(
+            preview,
+            StepKind::Synchronization,
+            None,
+            &planned,
+            T0 + 3_600_500,
+        )
         .unwrap();
     store
         .finish_run(preview, RunStatus::Success, T0 + 3_600_500)

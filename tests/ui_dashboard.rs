@@ -273,7 +273,7 @@ impl RunSpec {
                     .set_cursor("directory-dirsync-cookie", b"x", now)
                     .unwrap();
             }
-            store.finish_step(id, *step, counters, now).unwrap();
+            store.finish_step(id, *step, None, counters, now).unwrap();
         }
         store.record_changes(id, &self.changes).unwrap();
         store.record_errors(id, &self.errors).unwrap();
@@ -1510,7 +1510,7 @@ fn a_run_of_another_process_shows_live_from_the_store() {
         let at = started + offset as i64 * 1_000;
         store.start_step(run, step, None, at).unwrap();
         store
-            .finish_step(run, step, &StepCounters::default(), at + 1_000)
+            .finish_step(run, step, None, &StepCounters::default(), at + 1_000)
             .unwrap();
     }
     store

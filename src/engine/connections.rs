@@ -40,6 +40,13 @@ impl Connections {
         })
     }
 
+    /// Every forest's reader, the first forest's first.
+    pub fn forest_readers(&mut self) -> Vec<&mut DirectoryReader> {
+        std::iter::once(&mut self.directory)
+            .chain(self.further_forests.iter_mut())
+            .collect()
+    }
+
     /// The reader of the forest at `position` (0: the first forest).
     pub fn forest(&mut self, position: usize) -> &mut DirectoryReader {
         match position {

@@ -34,9 +34,10 @@ pub struct Joins {
 }
 
 /// Finds the people present in several forests. `forests` are the forests' naming contexts in
-/// their order; a candidate outside all of them is left alone. Two objects of one forest with
-/// the same value are different people to the join (each is an object error for the
-/// duplicate, as within one forest): such a value joins nobody.
+/// their order; a live candidate outside all of them is left alone, a gone one (of a forest no
+/// longer configured) still hands on to its group. Two live objects of one forest with the same
+/// value are different people to the join (each is an object error for the duplicate, as
+/// within one forest): such a value joins nobody.
 pub fn find_joins(candidates: &[Candidate], forests: &[Dn]) -> Joins {
     let forest_of = |dn: &Dn| forests.iter().position(|forest| dn.is_within(forest));
     let mut groups: BTreeMap<String, Vec<(usize, &Candidate)>> = BTreeMap::new();
@@ -45,8 +46,10 @@ pub fn find_joins(candidates: &[Candidate], forests: &[Dn]) -> Joins {
         if key.is_empty() {
             continue;
         }
-        if let Some(forest) = forest_of(&candidate.dn) {
-            groups.entry(key).or_default().push((forest, candidate));
+        match forest_of(&candidate.dn) {
+            Some(forest) => groups.entry(key).or_default().push((forest, candidate)),
+            None if candidate.gone => groups.entry(key).or_default().push((usize::MAX, candidate)),
+            None => {}
         }
     }
     let mut joins = Joins::default();
@@ -188,6 +191,21 @@ mod tests {
         assert_eq!(
             found.successor_of_gone,
             [(Guid([1; 16]), Guid([2; 16]))].into()
+        );
+    }
+
+    #[test]
+    fn a_gone_object_of_a_removed_forest_still_names_its_primary() {
+        let found = find_joins(
+            &[
+                candidate(1, "CN=Ann,DC=corp,DC=test", "ann@contoso.test", false),
+                candidate(2, "CN=Ann,DC=gone,DC=test", "ann@contoso.test", true),
+            ],
+            &forests()[..1],
+        );
+        assert_eq!(
+            found.successor_of_gone,
+            [(Guid([2; 16]), Guid([1; 16]))].into()
         );
     }
 

@@ -47,6 +47,8 @@ pub struct RunRecorder<'a> {
     store: &'a SqliteStore,
     progress: &'a (dyn Fn(Progress) + Sync),
     pub report: CycleReport,
+    /// The connector of each step in `report.steps` (a forest's name, or none).
+    step_connectors: Vec<Option<String>>,
 }
 
 impl std::fmt::Debug for RunRecorder<'_> {
@@ -81,6 +83,7 @@ impl<'a> RunRecorder<'a> {
             trigger.as_str()
         );
         Ok(RunRecorder {
+            step_connectors: Vec::new(),
             store,
             progress,
             report: CycleReport {
@@ -121,21 +124,37 @@ impl<'a> RunRecorder<'a> {
         self.step_of(step, None)
     }
 
-    /// A step of one connector begins: a forest's directory import when several forests sync.
+    /// A step of one connector begins: a forest's directory import when several forests sync
+    /// (they run at once: each ends with [`RunRecorder::end_step_of`]).
     pub fn step_of(&mut self, step: StepKind, connector: Option<&str>) -> Result<(), StoreError> {
         self.progress(Progress::Step(step));
         self.store
             .start_step(self.run_id(), step, connector, now_ms())?;
         self.report.steps.push((step, StepCounters::default()));
+        self.step_connectors.push(connector.map(str::to_owned));
         Ok(())
     }
 
     /// The step begun last ends with these counters.
     pub fn end_step(&mut self, step: StepKind, counters: StepCounters) -> Result<(), StoreError> {
+        self.end_step_of(step, None, counters)
+    }
+
+    /// The last step of `step` for `connector` ends with these counters.
+    pub fn end_step_of(
+        &mut self,
+        step: StepKind,
+        connector: Option<&str>,
+        counters: StepCounters,
+    ) -> Result<(), StoreError> {
         self.store
-            .finish_step(self.run_id(), step, &counters, now_ms())?;
-        if let Some(last) = self.report.steps.last_mut() {
-            last.1 = counters;
+            .finish_step(self.run_id(), step, connector, &counters, now_ms())?;
+        let index = (0..self.report.steps.len()).rev().find(|index| {
+            self.report.steps[*index].0 == step
+                && self.step_connectors[*index].as_deref() == connector
+        });
+        if let Some(index) = index {
+            self.report.steps[index].1 = counters;
         }
         Ok(())
     }

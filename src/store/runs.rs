@@ -244,10 +244,12 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// The last step of `step` for `connector` (none: a step of the whole run) ends.
     pub fn finish_step(
         &self,
         run: RunId,
         step: StepKind,
+        connector: Option<&str>,
         counters: &StepCounters,
         now: i64,
     ) -> Result<(), StoreError> {
@@ -255,7 +257,8 @@ impl SqliteStore {
             "UPDATE run_steps SET ended_at = ?3, adds = ?4, updates = ?5, renames = ?6,
                  deletes = ?7, no_change = ?8, errors = ?9
              WHERE run_id = ?1 AND position =
-                 (SELECT max(position) FROM run_steps WHERE run_id = ?1 AND step = ?2)",
+                 (SELECT max(position) FROM run_steps
+                  WHERE run_id = ?1 AND step = ?2 AND connector IS ?10)",
             params![
                 run,
                 step.as_str(),
@@ -265,7 +268,8 @@ impl SqliteStore {
                 counters.renames as i64,
                 counters.deletes as i64,
                 counters.no_change as i64,
-                counters.errors as i64
+                counters.errors as i64,
+                connector
             ],
         )?;
         Ok(())
@@ -669,7 +673,7 @@ mod tests {
             ..StepCounters::default()
         };
         store
-            .finish_step(run, StepKind::CloudExport, &counters, 10_003)
+            .finish_step(run, StepKind::CloudExport, None, &counters, 10_003)
             .expect("finish step");
         store
             .record_changes(

@@ -266,7 +266,7 @@ impl SqliteStore {
         let mut select = connection.prepare(
             "SELECT anchor, dn FROM directory_objects WHERE state != 'gone'
              UNION SELECT anchor, dn FROM links
-                 WHERE anchor NOT IN (SELECT anchor FROM directory_objects WHERE state != 'gone')",
+                 WHERE anchor NOT IN (SELECT anchor FROM directory_objects)",
         )?;
         let objects = select
             .query_map([], |row| {
@@ -360,6 +360,17 @@ impl SqliteStore {
             })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(objects)
+    }
+
+    /// The DNs of the objects [`SqliteStore::gone_anchors`] lists.
+    pub fn gone_dns(&self) -> Result<Vec<String>, StoreError> {
+        let connection = self.connection();
+        let mut select =
+            connection.prepare("SELECT dn FROM directory_objects WHERE state = 'gone'")?;
+        let dns = select
+            .query_map([], |row| row.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok(dns)
     }
 
     /// Anchors deleted in AD or moved out of scope whose cloud objects are still to delete.

@@ -13,7 +13,6 @@ use super::*;
 /// One forest's part of the directory import step (README, "Several forests"): what it reads,
 /// with its rules, and where it keeps its cookie, its scope and its rules' answers.
 pub(super) struct ForestRead {
-    pub position: usize,
     /// The forest's name (its domain's DNS name), as its steps and errors say it.
     pub name: String,
     pub naming_context: Dn,
@@ -35,7 +34,6 @@ pub(super) struct ForestRead {
 impl ForestRead {
     pub fn new(forest: &Forest<'_>, forests: usize, by_consistency_guid: bool) -> ForestRead {
         ForestRead {
-            position: forest.position,
             name: forest.name(),
             naming_context: forest.naming_context(),
             scope: forest.scope(),
@@ -83,7 +81,41 @@ impl ForestRead {
     }
 }
 
-impl Cycle<'_> {
+/// What every forest's import shares while they run at once: the store, the run, its progress
+/// and its stop signal.
+pub(super) struct SharedImport<'a> {
+    pub store: &'a SqliteStore,
+    pub run_id: crate::store::runs::RunId,
+    pub progress: &'a (dyn Fn(Progress) + Sync),
+    pub stop: &'a StopSignal,
+    /// A cycle of one object (a trace applied, a push).
+    pub only: Option<Guid>,
+    /// Objects read so far by every forest, for the progress shown.
+    pub done: std::sync::atomic::AtomicU64,
+}
+
+impl SharedImport<'_> {
+    /// Counts `read` more objects read and says so.
+    fn read(&self, read: u64) {
+        let done = self
+            .done
+            .fetch_add(read, std::sync::atomic::Ordering::Relaxed)
+            + read;
+        (self.progress)(Progress::Objects {
+            step: StepKind::DirectoryImport,
+            done,
+            total: None,
+        });
+    }
+}
+
+/// One forest's import: its own reader, beside the other forests' (README, "Several forests").
+pub(super) struct ForestImport<'a> {
+    pub reader: &'a mut crate::directory::reader::DirectoryReader,
+    pub shared: &'a SharedImport<'a>,
+}
+
+impl ForestImport<'_> {
     /// Reads one forest: every object in its scope when `full`, else its changes (every object
     /// when the domain controller no longer accepts the cookie).
     pub(super) async fn import_forest(
@@ -91,13 +123,9 @@ impl Cycle<'_> {
         forest: &mut ForestRead,
         full: bool,
     ) -> Result<StepCounters, CycleError> {
-        let connection = self
-            .connections
-            .forest(forest.position)
-            .connection()
-            .await?;
+        let connection = self.reader.connection().await?;
         forest.rule_sets = read_rule_sets(connection, &forest.scope, &forest.rules).await?;
-        if let Some(anchor) = self.request.only {
+        if let Some(anchor) = self.shared.only {
             self.import_one(forest, anchor).await
         } else if full {
             self.full_import(forest).await
@@ -119,9 +147,9 @@ impl Cycle<'_> {
     /// during the import are read again by the next delta run rather than missed. Objects the
     /// store knows and AD no longer has are gone (deleted while nobody watched).
     async fn full_import(&mut self, forest: &ForestRead) -> Result<StepCounters, CycleError> {
-        let reader = self.connections.forest(forest.position);
-        let cookie = reader.current_cookie().await?;
+        let cookie = self.reader.current_cookie().await?;
         let known: HashSet<Guid> = self
+            .shared
             .store
             .known_objects()?
             .into_iter()
@@ -130,11 +158,7 @@ impl Cycle<'_> {
             .collect();
         let mut counters = StepCounters::default();
         let mut seen: HashSet<Guid> = HashSet::new();
-        let connection = self
-            .connections
-            .forest(forest.position)
-            .connection()
-            .await?;
+        let connection = self.reader.connection().await?;
         let mut import = FullImport::new(connection, &forest.scope);
         while let Some(page) = import.next_page().await? {
             let mut changes = Vec::new();
@@ -145,7 +169,7 @@ impl Cycle<'_> {
                 .map(|object| forest.anchored(object))
                 .collect();
             for object in &page {
-                let stored = self.store.directory_object(object.anchor)?;
+                let stored = self.shared.store.directory_object(object.anchor)?;
                 match import_change(stored.as_ref(), object) {
                     Some(change) => {
                         counters.count(change.change_kind);
@@ -155,17 +179,14 @@ impl Cycle<'_> {
                 }
                 seen.insert(object.anchor);
             }
-            self.store
-                .record_import_changes(self.recorder.run_id(), &changes)?;
+            self.shared
+                .store
+                .record_import_changes(self.shared.run_id, &changes)?;
             // A full run evaluates every object again (a changed tenant domain, say, changes
             // what an unchanged object should look like in the cloud).
-            self.store.save_import(&page, &[], None, now_ms())?;
-            self.recorder.progress(Progress::Objects {
-                step: StepKind::DirectoryImport,
-                done: seen.len() as u64,
-                total: None,
-            });
-            if self.stop.is_stopped() {
+            self.shared.store.save_import(&page, &[], None, now_ms())?;
+            self.shared.read(page.len() as u64);
+            if self.shared.stop.is_stopped() {
                 return Err(CycleError::Stopped);
             }
         }
@@ -173,24 +194,25 @@ impl Cycle<'_> {
         counters.deletes = gone.len() as u64;
         let mut deleted = Vec::new();
         for anchor in &gone {
-            if let Some(stored) = self.store.directory_object(*anchor)? {
+            if let Some(stored) = self.shared.store.directory_object(*anchor)? {
                 deleted.push(import_delete(&stored));
             }
         }
-        self.store
-            .record_import_changes(self.recorder.run_id(), &deleted)?;
-        self.store.save_import(
+        self.shared
+            .store
+            .record_import_changes(self.shared.run_id, &deleted)?;
+        self.shared.store.save_import(
             &[],
             &gone,
             Some((&forest.dirsync_cursor, cookie.as_bytes())),
             now_ms(),
         )?;
-        self.store.set_cursor(
+        self.shared.store.set_cursor(
             &forest.scope_cursor,
             forest.fingerprint.as_bytes(),
             now_ms(),
         )?;
-        self.store.set_cursor(
+        self.shared.store.set_cursor(
             &forest.rule_sets_cursor,
             &forest.rule_sets.to_bytes(),
             now_ms(),
@@ -220,15 +242,12 @@ impl Cycle<'_> {
     ) -> Result<(), CycleError> {
         // An object anchored by its mS-DS-ConsistencyGuid is found by its own objectGUID.
         let object_guid = self
+            .shared
             .store
             .directory_object(anchor)?
             .and_then(|stored| stored.first(OBJECT_GUID_TEXT).and_then(Guid::parse))
             .unwrap_or(anchor);
-        let connection = self
-            .connections
-            .forest(forest.position)
-            .connection()
-            .await?;
+        let connection = self.reader.connection().await?;
         let found = trace::find_object(
             connection,
             &forest.naming_context,
@@ -245,6 +264,7 @@ impl Cycle<'_> {
             .map(|object| forest.anchored(object));
         let anchor = in_scope.as_ref().map_or(anchor, |object| object.anchor);
         let stored = self
+            .shared
             .store
             .directory_object(anchor)?
             .filter(|stored| forest.holds(&stored.dn));
@@ -257,15 +277,21 @@ impl Cycle<'_> {
                     Some(change) => counters.count(change.change_kind),
                     None => counters.no_change += 1,
                 }
-                self.store
-                    .record_import_changes(self.recorder.run_id(), &changes)?;
-                self.store.save_import(&[object], &[], None, now_ms())?;
+                self.shared
+                    .store
+                    .record_import_changes(self.shared.run_id, &changes)?;
+                self.shared
+                    .store
+                    .save_import(&[object], &[], None, now_ms())?;
             }
             (None, Some(stored)) => {
                 counters.deletes += 1;
-                self.store
-                    .record_import_changes(self.recorder.run_id(), &[import_delete(&stored)])?;
-                self.store.save_import(&[], &[anchor], None, now_ms())?;
+                self.shared
+                    .store
+                    .record_import_changes(self.shared.run_id, &[import_delete(&stored)])?;
+                self.shared
+                    .store
+                    .save_import(&[], &[anchor], None, now_ms())?;
             }
             (None, None) => {}
         }
@@ -280,6 +306,7 @@ impl Cycle<'_> {
         anchor: Guid,
     ) -> Result<Option<DirectoryObject>, CycleError> {
         Ok(self
+            .shared
             .store
             .directory_object(anchor)?
             .filter(|stored| forest.holds(&stored.dn)))
@@ -292,10 +319,12 @@ impl Cycle<'_> {
         forest: &ForestRead,
         object_guid: Guid,
     ) -> Result<Guid, CycleError> {
-        if !forest.by_consistency_guid || self.store.directory_object(object_guid)?.is_some() {
+        if !forest.by_consistency_guid || self.shared.store.directory_object(object_guid)?.is_some()
+        {
             return Ok(object_guid);
         }
         Ok(self
+            .shared
             .store
             .anchor_by_text_attribute(OBJECT_GUID_TEXT, &object_guid.to_string())?
             .unwrap_or(object_guid))
@@ -304,7 +333,8 @@ impl Cycle<'_> {
     /// Reads the changes since the saved cookie, keeping each answer with its cookie.
     async fn delta_import(&mut self, forest: &ForestRead) -> Result<StepCounters, CycleError> {
         let mut cookie = DirSyncCookie::from_bytes(
-            self.store
+            self.shared
+                .store
                 .cursor(&forest.dirsync_cursor)?
                 .unwrap_or_default(),
         );
@@ -314,20 +344,11 @@ impl Cycle<'_> {
         // last batch keeps a cookie taken before the read instead, so such a change is read again
         // by the next run (README, "Password sync through Microsoft Graph", on this race). Pages
         // before the last carry the highest USN they returned, which is safe.
-        let before = self
-            .connections
-            .forest(forest.position)
-            .current_cookie()
-            .await?;
+        let before = self.reader.current_cookie().await?;
         let mut counters = StepCounters::default();
-        let mut done = 0u64;
         let mut read: HashSet<Guid> = HashSet::new();
         loop {
-            let batch = self
-                .connections
-                .forest(forest.position)
-                .read_changes(&forest.scope, &cookie)
-                .await?;
+            let batch = self.reader.read_changes(&forest.scope, &cookie).await?;
             let mut objects = Vec::new();
             let mut gone = Vec::new();
             let mut changes = Vec::new();
@@ -338,7 +359,7 @@ impl Cycle<'_> {
                     } if forest.admits(&object) => {
                         read.insert(object.anchor);
                         let object = forest.anchored(object);
-                        let stored = self.store.directory_object(object.anchor)?;
+                        let stored = self.shared.store.directory_object(object.anchor)?;
                         let object = with_members(object, members, stored.as_ref());
                         // DirSync also reports changes to attributes dirsync does not read:
                         // those objects are unchanged here.
@@ -373,25 +394,21 @@ impl Cycle<'_> {
                     }
                 }
             }
-            self.store
-                .record_import_changes(self.recorder.run_id(), &changes)?;
-            done += (objects.len() + gone.len()) as u64;
+            self.shared
+                .store
+                .record_import_changes(self.shared.run_id, &changes)?;
             let kept = if batch.more_results {
                 &batch.cookie
             } else {
                 &before
             };
-            self.store.save_import(
+            self.shared.store.save_import(
                 &objects,
                 &gone,
                 Some((&forest.dirsync_cursor, kept.as_bytes())),
                 now_ms(),
             )?;
-            self.recorder.progress(Progress::Objects {
-                step: StepKind::DirectoryImport,
-                done,
-                total: None,
-            });
+            self.shared.read((objects.len() + gone.len()) as u64);
             cookie = batch.cookie;
             if !batch.more_results {
                 break;
@@ -401,6 +418,7 @@ impl Cycle<'_> {
         // their own (a user added to a group the rules name): read again and sorted.
         let before = RuleSets::from_bytes(
             &self
+                .shared
                 .store
                 .cursor(&forest.rule_sets_cursor)?
                 .unwrap_or_default(),
@@ -414,11 +432,11 @@ impl Cycle<'_> {
         again.sort_unstable();
         for anchor in again {
             self.read_again(forest, anchor, &mut counters).await?;
-            if self.stop.is_stopped() {
+            if self.shared.stop.is_stopped() {
                 return Err(CycleError::Stopped);
             }
         }
-        self.store.set_cursor(
+        self.shared.store.set_cursor(
             &forest.rule_sets_cursor,
             &forest.rule_sets.to_bytes(),
             now_ms(),

@@ -44,7 +44,7 @@ use futures::StreamExt as _;
 mod cloud_import;
 pub use cloud_import::read_tenant_domains;
 mod directory_import;
-use directory_import::ForestRead;
+use directory_import::{ForestImport, ForestRead, SharedImport};
 pub use directory_import::{read_rule_sets, read_rule_sets_of};
 mod integrity;
 mod mailboxes;
@@ -259,31 +259,68 @@ impl Cycle<'_> {
         let run_full = self.recorder.report.mode == RunMode::Full;
         let forests = self.config.forests();
         let several = forests.len() > 1;
-        let mut full = false;
+        let mut reads = Vec::new();
         for forest in &forests {
-            let mut forest = ForestRead::new(
+            let forest = ForestRead::new(
                 forest,
                 forests.len(),
                 self.config.options.anchors_by_consistency_guid(),
             );
             let forest_full = run_full
                 || (self.request.preview && forest.needs_full_import(self.store, self.request)?);
-            full |= forest_full;
             self.recorder.step_of(
                 StepKind::DirectoryImport,
                 several.then_some(forest.name.as_str()),
             )?;
-            match self.import_forest(&mut forest, forest_full).await {
-                Ok(counters) => self.end_step(StepKind::DirectoryImport, counters)?,
+            reads.push((forest, forest_full));
+        }
+        let full = reads.iter().any(|(_, forest_full)| *forest_full);
+        // Every forest at once, each with its own reader (README, "Several forests").
+        let shared = SharedImport {
+            store: self.store,
+            run_id: self.recorder.run_id(),
+            progress: self.recorder.progress_callback(),
+            stop: self.stop,
+            only: self.request.only,
+            done: std::sync::atomic::AtomicU64::new(0),
+        };
+        let readers = self.connections.forest_readers();
+        let imports = reads
+            .iter_mut()
+            .zip(readers)
+            .map(|((forest, forest_full), reader)| {
+                let shared = &shared;
+                async move {
+                    ForestImport { reader, shared }
+                        .import_forest(forest, *forest_full)
+                        .await
+                }
+            });
+        let results: Vec<Result<StepCounters, CycleError>> =
+            futures::future::join_all(imports).await;
+        for ((forest, _), result) in reads.iter().zip(results) {
+            let connector = several.then_some(forest.name.as_str());
+            match result {
+                Ok(counters) => {
+                    self.recorder
+                        .end_step_of(StepKind::DirectoryImport, connector, counters)?;
+                }
                 // With several forests, one that cannot be read is this run's error: the
                 // others still sync, and nothing of it is deleted (README, "Several forests").
                 Err(error @ CycleError::Directory(_)) if several => {
-                    self.forest_failed(&forest, &error)?;
+                    self.forest_failed(forest, &error)?;
                 }
                 Err(error) => return Err(error),
             }
-            self.check_stop()?;
         }
+        self.check_stop()?;
+        let forests_removed = self.request.only.is_none() && {
+            let naming_contexts: Vec<Dn> = forests
+                .iter()
+                .map(crate::config::Forest::naming_context)
+                .collect();
+            self.forget_removed_forests(&naming_contexts)?
+        };
         let mut links = self.store.links()?;
         let mut objects = self.store.pending_objects()?;
         let mut gone = self.store.gone_anchors()?;
@@ -293,7 +330,7 @@ impl Cycle<'_> {
             gone.retain(|gone| *gone == anchor);
         }
         let joined_secondaries = if self.request.only.is_none() {
-            self.join_forests(&mut objects, &mut gone, &mut links)?
+            self.join_forests(&mut objects, &mut gone, &mut links, forests_removed)?
         } else {
             Vec::new()
         };
@@ -433,11 +470,14 @@ impl Cycle<'_> {
     /// first forest's (its primary), with the values of the others filling its gaps. A pending
     /// secondary makes its primary pending in its place; a gone primary hands its cloud user to
     /// the next forest's object. Returns the secondaries of this run, settled with the export.
+    /// `forests_removed`: objects of a forest no longer configured are gone (with one forest
+    /// left, the same person's remaining object must lose what the removed forest gave).
     fn join_forests(
         &mut self,
         objects: &mut Vec<DirectoryObject>,
         gone: &mut Vec<Guid>,
         links: &mut HashMap<Guid, crate::store::sync_state::Link>,
+        forests_removed: bool,
     ) -> Result<Vec<Guid>, CycleError> {
         let forests: Vec<Dn> = self
             .config
@@ -448,7 +488,7 @@ impl Cycle<'_> {
         let Some(attribute) = self.config.options.forest_join.attribute() else {
             return Ok(Vec::new());
         };
-        if forests.len() < 2 {
+        if forests.len() < 2 && !forests_removed {
             return Ok(Vec::new());
         }
         let candidates: Vec<forest_join::Candidate> = self
@@ -536,6 +576,60 @@ impl Cycle<'_> {
             }
         }
         Ok(secondaries)
+    }
+
+    /// Objects of a forest no longer configured (removed in the wizard or `config.toml`) are
+    /// gone, as if they had left the scope: their cloud objects go the way of every removal,
+    /// the deletion thresholds holding (README, "Several forests"). Recorded as a directory
+    /// import step named after those forests. Returns whether any such object is still to
+    /// handle.
+    fn forget_removed_forests(&mut self, naming_contexts: &[Dn]) -> Result<bool, CycleError> {
+        let outside = |dn: &str| {
+            Dn::parse(dn).is_ok_and(|dn| {
+                !naming_contexts
+                    .iter()
+                    .any(|naming_context| dn.is_within(naming_context))
+            })
+        };
+        let removed: Vec<(Guid, String)> = self
+            .store
+            .known_objects()?
+            .into_iter()
+            .filter(|(_, dn)| outside(dn))
+            .collect();
+        if removed.is_empty() {
+            // Gone already (a preview found them) and still to handle.
+            return Ok(self.store.gone_dns()?.iter().any(|dn| outside(dn)));
+        }
+        let names: std::collections::BTreeSet<String> = removed
+            .iter()
+            .map(|(_, dn)| crate::config::dns_name(dn))
+            .collect();
+        let connector = format!(
+            "{} (no longer configured)",
+            names.into_iter().collect::<Vec<_>>().join(", ")
+        );
+        tracing::warn!(forests = %connector, objects = removed.len(), "objects of forests no longer configured are gone");
+        self.recorder
+            .step_of(StepKind::DirectoryImport, Some(&connector))?;
+        let mut deleted = Vec::new();
+        let mut gone = Vec::new();
+        for (anchor, _) in &removed {
+            if let Some(stored) = self.store.directory_object(*anchor)? {
+                deleted.push(import_delete(&stored));
+            }
+            gone.push(*anchor);
+        }
+        self.store
+            .record_import_changes(self.recorder.run_id(), &deleted)?;
+        self.store.save_import(&[], &gone, None, now_ms())?;
+        let counters = StepCounters {
+            deletes: gone.len() as u64,
+            ..StepCounters::default()
+        };
+        self.recorder
+            .end_step_of(StepKind::DirectoryImport, Some(&connector), counters)?;
+        Ok(true)
     }
 
     /// Records a forest whose import failed, as an error of its directory import step.
