@@ -132,6 +132,7 @@ fn run_scenario(scenario: &str, count: usize) {
         held_disabled: &std::collections::HashSet::new(),
         domains: &domains,
         rules: &rules,
+        aliases: &HashMap::new(),
         options: &options,
         now_ms: 0,
     });

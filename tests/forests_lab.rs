@@ -209,6 +209,14 @@ async fn two_forests_sync_into_one_tenant() {
             ("mail", &mail("finn")),
         ],
     );
+    // A fabrikam group whose member is the same person: the cloud group has the one user.
+    let finn_dn = format!("CN=Finn Only,{fabrikam_ou}");
+    ldapmodify(
+        fabrikam,
+        &format!(
+            "dn: CN=Fab Team,{fabrikam_ou}\nchangetype: add\nobjectClass: group\nsAMAccountName: fabteam{tag}\nmember: {fabrikam_tess}\nmember: {finn_dn}\n\n"
+        ),
+    );
     let corp_dup = add_user(
         corp,
         &corp_ou,
@@ -300,6 +308,17 @@ async fn two_forests_sync_into_one_tenant() {
     assert_eq!(tess[0]["jobTitle"], "Director");
     assert_eq!(tess[0]["displayName"], "Tess Join");
     assert_eq!(tess[0]["department"], "Research");
+    let groups = emulator.objects("groups");
+    let team = groups
+        .iter()
+        .find(|group| group["displayName"] == "Fab Team")
+        .unwrap_or_else(|| panic!("{groups:#?}"));
+    let finn_id = &user_by_mail(&users, &mail("finn"))[0]["id"];
+    let mut members: Vec<&Value> = team["members"].as_array().unwrap().iter().collect();
+    members.sort_by_key(|id| id.as_str().map(str::to_owned));
+    let mut wanted = vec![&tess[0]["id"], finn_id];
+    wanted.sort_by_key(|id| id.as_str().map(str::to_owned));
+    assert_eq!(members, wanted, "the group's members are the cloud users");
     // Unrelated users with one UPN: neither is made, and each error names the other AD object.
     assert!(
         users

@@ -84,6 +84,10 @@ pub struct PlanInput<'a> {
     pub domains: &'a TenantDomains,
     /// The sync rules' mappings (README, "Sync rules").
     pub rules: &'a SyncRules,
+    /// DNs that name another object's cloud object: with several forests, a person's object in a
+    /// later forest names the first forest's (README, "Several forests"). Normalized DN →
+    /// anchor.
+    pub aliases: &'a HashMap<String, Guid>,
     pub options: &'a PlanOptions,
     /// Now, in Unix milliseconds (when a disabled user's days are up).
     pub now_ms: i64,
@@ -237,6 +241,9 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         .collect();
     for object in &objects {
         anchor_by_dn.insert(object.dn.normalized(), object.anchor);
+    }
+    for (dn, anchor) in input.aliases {
+        anchor_by_dn.insert(dn.as_str(), *anchor);
     }
     let resolve = |dn: &Dn| anchor_by_dn.get(dn.normalized()).copied();
 
@@ -812,6 +819,7 @@ mod tests {
             held_disabled: &HashSet::new(),
             domains: &domains(),
             rules: &SyncRules::default(),
+            aliases: &HashMap::new(),
             options,
             now_ms: NOW,
         })
@@ -1180,6 +1188,7 @@ mod tests {
                 held_disabled: &HashSet::new(),
                 domains: &domains(),
                 rules: &SyncRules::default(),
+                aliases: &HashMap::new(),
                 options: &days,
                 now_ms: now,
             })

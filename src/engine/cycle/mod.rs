@@ -329,10 +329,10 @@ impl Cycle<'_> {
             objects.retain(|object| object.anchor == anchor);
             gone.retain(|gone| *gone == anchor);
         }
-        let joined_secondaries = if self.request.only.is_none() {
+        let (joined_secondaries, aliases) = if self.request.only.is_none() {
             self.join_forests(&mut objects, &mut gone, &mut links, forests_removed)?
         } else {
-            Vec::new()
+            (Vec::new(), HashMap::new())
         };
         let intents = self.store.create_intents()?;
 
@@ -387,6 +387,7 @@ impl Cycle<'_> {
             held_disabled: &held_disabled,
             domains: &domains,
             rules: &self.rules,
+            aliases: &aliases,
             options: &options,
             now_ms: now_ms(),
         });
@@ -469,7 +470,8 @@ impl Cycle<'_> {
     /// Several forests (README, "Several forests"): the same person's objects become one, the
     /// first forest's (its primary), with the values of the others filling its gaps. A pending
     /// secondary makes its primary pending in its place; a gone primary hands its cloud user to
-    /// the next forest's object. Returns the secondaries of this run, settled with the export.
+    /// the next forest's object. Returns the secondaries of this run, settled with the export,
+    /// and every secondary's DN naming its primary (a group's member there is the one user).
     /// `forests_removed`: objects of a forest no longer configured are gone (with one forest
     /// left, the same person's remaining object must lose what the removed forest gave).
     fn join_forests(
@@ -478,7 +480,7 @@ impl Cycle<'_> {
         gone: &mut Vec<Guid>,
         links: &mut HashMap<Guid, crate::store::sync_state::Link>,
         forests_removed: bool,
-    ) -> Result<Vec<Guid>, CycleError> {
+    ) -> Result<(Vec<Guid>, HashMap<String, Guid>), CycleError> {
         let forests: Vec<Dn> = self
             .config
             .forests()
@@ -486,10 +488,10 @@ impl Cycle<'_> {
             .map(crate::config::Forest::naming_context)
             .collect();
         let Some(attribute) = self.config.options.forest_join.attribute() else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), HashMap::new()));
         };
         if forests.len() < 2 && !forests_removed {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), HashMap::new()));
         }
         let candidates: Vec<forest_join::Candidate> = self
             .store
@@ -513,6 +515,13 @@ impl Cycle<'_> {
         for secondaries in joins.secondaries.values_mut() {
             secondaries.retain(|secondary| !links.contains_key(secondary));
         }
+        let aliases: HashMap<String, Guid> = candidates
+            .iter()
+            .filter_map(|candidate| {
+                let primary = joins.primary_of.get(&candidate.anchor)?;
+                Some((candidate.dn.normalized().to_owned(), *primary))
+            })
+            .collect();
         let exporting = !self.request.preview && !self.config.options.staging_mode;
         let mut primaries: HashSet<Guid> = HashSet::new();
         // A gone object of a group: its primary is planned again; a gone primary's cloud
@@ -575,7 +584,7 @@ impl Cycle<'_> {
                 None => objects.push(merged),
             }
         }
-        Ok(secondaries)
+        Ok((secondaries, aliases))
     }
 
     /// Objects of a forest no longer configured (removed in the wizard or `config.toml`) are

@@ -254,6 +254,7 @@ pub async fn trace(
         held_disabled: &held_disabled,
         domains: &domains,
         rules: &rules,
+        aliases: &HashMap::new(),
         options: &options,
         now_ms: now_ms(),
     });
