@@ -630,6 +630,17 @@ async fn a_user_moved_between_forests_keeps_its_cloud_user() {
         attribute_of(fabrikam, &fabrikam_mo, "objectGUID").unwrap(),
         object_guid
     );
+    // While both accounts exist, the later read wins (README, "The source anchor"): here corp's,
+    // changed after fabrikam's was read. Its deletion then must not delete the user fabrikam has.
+    sync(home.path());
+    ldapmodify(
+        corp,
+        &format!("dn: {corp_mo}\nchangetype: modify\nreplace: title\ntitle: Leaving\n\n"),
+    );
+    sync(home.path());
+    let users = emulator.objects("users");
+    assert_eq!(user_by_mail(&users, &upn)[0]["jobTitle"], "Leaving");
+    show_deletions_to(corp, account);
     ldapmodify(corp, &format!("dn: {corp_mo}\nchangetype: delete\n\n"));
     let report = sync(home.path());
     let users = emulator.objects("users");

@@ -298,6 +298,18 @@ impl ForestImport<'_> {
         Ok(())
     }
 
+    /// A gone object anchored by its mS-DS-ConsistencyGuid that this forest has under another
+    /// objectGUID (a user moved here while its old account still existed): read here, it is
+    /// pending again with this forest's DN instead of deleted (README, "The source anchor").
+    pub(super) async fn claim_moved(
+        &mut self,
+        forest: &ForestRead,
+        anchor: Guid,
+    ) -> Result<(), CycleError> {
+        let mut counters = StepCounters::default();
+        self.read_again(forest, anchor, &mut counters).await
+    }
+
     /// The stored object `anchor` names when it is this forest's: a deletion another forest's
     /// DirSync reports never touches it.
     fn stored_in(

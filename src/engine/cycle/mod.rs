@@ -314,6 +314,12 @@ impl Cycle<'_> {
             }
         }
         self.check_stop()?;
+        if several
+            && self.request.only.is_none()
+            && self.config.options.anchors_by_consistency_guid()
+        {
+            self.claim_moved_objects(&reads).await?;
+        }
         let forests_removed = self.request.only.is_none() && {
             let naming_contexts: Vec<Dn> = forests
                 .iter()
@@ -585,6 +591,51 @@ impl Cycle<'_> {
             }
         }
         Ok((secondaries, aliases))
+    }
+
+    /// Gone objects anchored by their mS-DS-ConsistencyGuid that another forest holds (in its
+    /// scope, under the same anchor) are that forest's now: a user moved between forests is never
+    /// deleted because its old account went, whichever forest was read first (README, "The
+    /// source anchor").
+    async fn claim_moved_objects(
+        &mut self,
+        reads: &[(ForestRead, bool)],
+    ) -> Result<(), CycleError> {
+        let mut gone = Vec::new();
+        for anchor in self.store.gone_anchors()? {
+            if let Some(stored) = self.store.directory_object(anchor)?
+                && stored
+                    .first(crate::directory::objects::CONSISTENCY_GUID)
+                    .and_then(Guid::parse)
+                    == Some(anchor)
+            {
+                gone.push(stored);
+            }
+        }
+        if gone.is_empty() {
+            return Ok(());
+        }
+        let shared = SharedImport {
+            store: self.store,
+            run_id: self.recorder.run_id(),
+            progress: self.recorder.progress_callback(),
+            stop: self.stop,
+            only: None,
+            done: std::sync::atomic::AtomicU64::new(0),
+        };
+        for (reader, (forest, _)) in self.connections.forest_readers().into_iter().zip(reads) {
+            let mut import = ForestImport {
+                reader,
+                shared: &shared,
+            };
+            for stored in &gone {
+                if stored.dn.is_within(&forest.naming_context) {
+                    continue;
+                }
+                import.claim_moved(forest, stored.anchor).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Objects of a forest no longer configured (removed in the wizard or `config.toml`) are

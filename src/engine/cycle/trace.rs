@@ -338,10 +338,14 @@ fn object_search(naming_context: &Dn, query: &str) -> Option<(String, Scope, Str
             .iter()
             .map(|byte| format!("\\{byte:02x}"))
             .collect();
+        // An anchor is an objectGUID or, for an object anchored by it, an
+        // mS-DS-ConsistencyGuid (README, "The source anchor").
         (
             naming_context.to_string(),
             Scope::Subtree,
-            format!("(&{USERS_AND_GROUPS_FILTER}(objectGUID={bytes}))"),
+            format!(
+                "(&{USERS_AND_GROUPS_FILTER}(|(objectGUID={bytes})(mS-DS-ConsistencyGuid={bytes})))"
+            ),
         )
     } else if query.contains('=') {
         match Dn::parse(query) {
