@@ -693,6 +693,19 @@ fn the_wizard_adds_a_second_forest() {
     wizard.wait_for("the preview", |wizard| {
         wizard.wizard().review.preview().is_some()
     });
+    // The review lists the forest and previews both forests' first sync.
+    assert!(wizard.shows("Forest 2"));
+    let preview = wizard.wizard().review.preview().unwrap().clone();
+    for base in [&lab.base_dn, &fabrikam.base_dn] {
+        assert!(
+            preview
+                .adds
+                .iter()
+                .any(|add| add.dn.ends_with(base.as_str())),
+            "{base}: {:?}",
+            preview.adds
+        );
+    }
     wizard.click("Apply now");
     wizard.wait_for("setup to finish", |wizard| {
         wizard.wizard().apply.succeeded()

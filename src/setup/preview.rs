@@ -56,17 +56,27 @@ impl FirstSyncPreview {
     }
 }
 
-/// Runs a preview cycle of the answers' scope. `scratch` is an empty directory for the
-/// throwaway store.
+/// A further forest as the preview reads it: as its enterprise admin (README, "Several forests").
+#[derive(Debug, Clone)]
+pub struct PreviewForest {
+    pub admin_dn: String,
+    pub admin_password: Secret,
+    /// Its domain, as the admin check found it.
+    pub domain: Dn,
+}
+
+/// Runs a preview cycle of the answers' scope, every forest's. `scratch` is an empty directory
+/// for the throwaway store; `further` are the answers' further forests, in their order.
 pub async fn preview_first_sync(
     checked: &CheckedAnswers,
     admin_password: &Secret,
     admin_dn: &str,
     domain: &Dn,
+    further: &[PreviewForest],
     cloud: &CloudSession,
     scratch: &Path,
 ) -> Result<FirstSyncPreview, SetupFailure> {
-    let config = config_for(
+    let mut config = config_for(
         checked,
         cloud.tenant_id(),
         "preview",
@@ -75,6 +85,33 @@ pub async fn preview_first_sync(
         admin_dn,
         None,
     );
+    let mut further_forests = Vec::new();
+    for (forest, checked_forest) in further.iter().zip(&checked.forests) {
+        let directory = &checked_forest.answers.directory;
+        config.forests.push(crate::config::ForestConfig {
+            directory: crate::config::DirectoryConfig {
+                server: directory.server.trim().to_owned(),
+                ca_file: directory.ca_file.clone(),
+                insecure: directory.insecure,
+                naming_context: forest.domain.to_string(),
+                service_account_dn: forest.admin_dn.clone(),
+                service_account_guid: None,
+                timeout_secs: directory.timeout_secs,
+                password_hash_socket: None,
+                password_gpg_home: None,
+                samba_config: None,
+            },
+            scope: checked_forest.answers.scope.clone(),
+            rules: checked_forest.answers.rules.clone(),
+        });
+        further_forests.push(DirectoryReader::new(
+            checked_forest.directory_target.clone(),
+            forest.admin_dn.clone(),
+            forest.admin_password.clone(),
+            forest.domain.clone(),
+            RetryPolicy::default(),
+        ));
+    }
     let store = SqliteStore::open(&scratch.join("preview.db"))
         .map_err(|error| SetupFailure::failed(None, error.to_string()))?;
     let mut connections = Connections {
@@ -85,7 +122,7 @@ pub async fn preview_first_sync(
             domain.clone(),
             RetryPolicy::default(),
         ),
-        further_forests: Vec::new(),
+        further_forests,
         graph: cloud.client().clone(),
     };
     let request = CycleRequest {

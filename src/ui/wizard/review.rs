@@ -9,7 +9,7 @@ use tokio::runtime::Handle;
 use super::WizardState;
 use crate::secret::Secret;
 use crate::setup::preview::{
-    FirstSyncPreview, PreviewObject, ReadinessFinding, preview_first_sync,
+    FirstSyncPreview, PreviewForest, PreviewObject, ReadinessFinding, preview_first_sync,
 };
 use crate::setup::{AdminSession, CloudSession, SetupFailure};
 use crate::ui::alerts_form::{AlertsForm, alerts_form_ui, alerts_problem_ui};
@@ -66,6 +66,21 @@ pub fn review_ui(ui: &mut egui::Ui, state: &mut WizardState, runtime: &Handle) {
         ui.colored_label(theme::error(ui), missing);
         return;
     };
+    let mut further = Vec::new();
+    for (index, forest) in state.forests.forests.iter().enumerate() {
+        let Some(session) = forest.admin.session() else {
+            ui.colored_label(
+                theme::error(ui),
+                format!("Check forest {} again (Other forests).", index + 2),
+            );
+            return;
+        };
+        further.push(PreviewForest {
+            admin_dn: session.check.account_dn.clone(),
+            admin_password: Secret::new(forest.admin.password.clone()),
+            domain: session.domain.clone(),
+        });
+    }
     // What the preview depends on: not the "start synchronization" box or the alerts below it.
     let answers = crate::setup::Answers {
         sync_now: false,
@@ -73,13 +88,19 @@ pub fn review_ui(ui: &mut egui::Ui, state: &mut WizardState, runtime: &Handle) {
         ..state.answers()
     };
     let fingerprint = format!(
-        "{answers:?}{}{}",
-        state.cloud.generation, state.admin.generation
+        "{answers:?}{}{}{:?}",
+        state.cloud.generation,
+        state.admin.generation,
+        further
+            .iter()
+            .map(|forest| forest.domain.to_string())
+            .collect::<Vec<_>>()
     );
     if state.review.previewed != fingerprint && !state.review.preview.is_running() {
         state.review.previewed = fingerprint;
         let password = Secret::new(state.admin.password.clone());
-        state.review.preview = start_preview(runtime, ui.ctx(), answers, cloud, admin, password);
+        state.review.preview =
+            start_preview(runtime, ui.ctx(), answers, cloud, admin, password, further);
     }
 
     ui.strong("The first sync");
@@ -123,6 +144,7 @@ fn start_preview(
     cloud: CloudSession,
     admin: Arc<AdminSession>,
     password: Secret,
+    further: Vec<PreviewForest>,
 ) -> Lookup<FirstSyncPreview> {
     Lookup::start(runtime, repaint, move |_| async move {
         let checked = super::check_wizard_answers(answers)?;
@@ -145,6 +167,7 @@ fn start_preview(
             &password,
             &admin.check.account_dn,
             &admin.domain,
+            &further,
             &cloud,
             &scratch,
         ))
