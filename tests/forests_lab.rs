@@ -344,6 +344,12 @@ async fn two_forests_sync_into_one_tenant() {
         "{shown:#}"
     );
 
+    // `dirsync trace` finds an object in whichever forest holds it.
+    let traced = dirsync(home.path(), &["trace", &mail("finn"), "--json"], &[]);
+    let traced: Value =
+        serde_json::from_str(&traced.stdout).unwrap_or_else(|error| panic!("{error}: {traced:?}"));
+    assert_eq!(traced["found"]["dn"], finn_dn.as_str(), "{traced:#}");
+
     // A change to the secondary's value that corp does not hold flows to the one user.
     ldapmodify(
         fabrikam,

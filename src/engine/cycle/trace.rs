@@ -118,11 +118,21 @@ pub async fn trace(
     store: &SqliteStore,
     query: &str,
 ) -> Result<Trace, CycleError> {
-    let naming_context = config.naming_context();
-    let connection = connections.directory.connection().await?;
-    let Some(object) = find_object(connection, &naming_context, &config.scope(), query).await?
-    else {
-        let closest = closest_matches(connection, &naming_context, query).await?;
+    // Every forest is asked, the first forest first (README, "Several forests").
+    let forests = config.forests();
+    let mut found_in = None;
+    for forest in &forests {
+        let connection = connections.forest(forest.position).connection().await?;
+        if let Some(object) =
+            find_object(connection, &forest.naming_context(), &forest.scope(), query).await?
+        {
+            found_in = Some((*forest, object));
+            break;
+        }
+    }
+    let Some((forest, object)) = found_in else {
+        let connection = connections.directory.connection().await?;
+        let closest = closest_matches(connection, &config.naming_context(), query).await?;
         let verdict = if closest.is_empty() {
             format!("no user or group in AD answers to '{query}'")
         } else {
@@ -139,6 +149,13 @@ pub async fn trace(
             verdict,
         });
     };
+    let object = if config.options.anchors_by_consistency_guid() {
+        object.anchored_by_consistency_guid()
+    } else {
+        object
+    };
+    let naming_context = forest.naming_context();
+    let connection = connections.forest(forest.position).connection().await?;
     let ad_duplicates = ad_duplicates(connection, &naming_context, &object).await?;
     let found = Found::Found {
         dn: object.dn.to_string(),
@@ -150,8 +167,8 @@ pub async fn trace(
             .map(|(name, values)| (name.clone(), json!(values)))
             .collect(),
     };
-    let mut scope = scope_stage(&config.scope(), &object);
-    let rules = config.sync_rules();
+    let mut scope = scope_stage(&forest.scope(), &object);
+    let rules = forest.sync_rules();
     if scope.in_scope && (rules.users.scopes() || rules.groups.scopes()) {
         // The sync rules decide within the OUs (README, "Sync rules").
         let sets = read_rule_sets_of(connection, &object, &rules).await?;
