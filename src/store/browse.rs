@@ -338,7 +338,7 @@ fn read_change_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChangeRow> {
 }
 
 /// `text` for a LIKE pattern with `\` as the escape: its `%` and `_` match only themselves.
-fn escape_like(text: &str) -> String {
+pub(super) fn escape_like(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for c in text.chars() {
         if matches!(c, '%' | '_' | '\\') {

@@ -362,15 +362,37 @@ impl SqliteStore {
         Ok(objects)
     }
 
-    /// The DNs of the objects [`SqliteStore::gone_anchors`] lists.
-    pub fn gone_dns(&self) -> Result<Vec<String>, StoreError> {
+    /// The objects whose DN does not end with any of `naming_contexts` (compared without case,
+    /// as SQL's LIKE compares ASCII): those of a forest no longer configured (README, "Several
+    /// forests"), with their DN and whether they are gone already. The scan stays in SQLite: a
+    /// cycle with nothing changed asks it too.
+    pub fn objects_outside(
+        &self,
+        naming_contexts: &[&str],
+    ) -> Result<Vec<(Guid, String, bool)>, StoreError> {
+        let conditions: String = (1..=naming_contexts.len())
+            .map(|index| format!(" AND dn NOT LIKE ?{index} ESCAPE '\\'"))
+            .collect();
+        let patterns: Vec<String> = naming_contexts
+            .iter()
+            .map(|naming_context| format!("%{}", super::browse::escape_like(naming_context)))
+            .collect();
         let connection = self.connection();
-        let mut select =
-            connection.prepare("SELECT dn FROM directory_objects WHERE state = 'gone'")?;
-        let dns = select
-            .query_map([], |row| row.get(0))?
-            .collect::<Result<Vec<String>, _>>()?;
-        Ok(dns)
+        let mut select = connection.prepare(&format!(
+            "SELECT anchor, dn, state = 'gone' FROM directory_objects WHERE 1{conditions}
+             UNION SELECT anchor, dn, 0 FROM links
+                 WHERE anchor NOT IN (SELECT anchor FROM directory_objects){conditions}"
+        ))?;
+        let objects = select
+            .query_map(rusqlite::params_from_iter(&patterns), |row| {
+                Ok((
+                    parse_guid(&row.get::<_, String>(0)?)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(objects)
     }
 
     /// Anchors deleted in AD or moved out of scope whose cloud objects are still to delete.

@@ -644,6 +644,7 @@ impl Cycle<'_> {
     /// import step named after those forests. Returns whether any such object is still to
     /// handle.
     fn forget_removed_forests(&mut self, naming_contexts: &[Dn]) -> Result<bool, CycleError> {
+        let naming_context_texts: Vec<&str> = naming_contexts.iter().map(Dn::as_str).collect();
         let outside = |dn: &str| {
             Dn::parse(dn).is_ok_and(|dn| {
                 !naming_contexts
@@ -651,15 +652,19 @@ impl Cycle<'_> {
                     .any(|naming_context| dn.is_within(naming_context))
             })
         };
-        let removed: Vec<(Guid, String)> = self
+        let (gone_already, removed): (Vec<_>, Vec<_>) = self
             .store
-            .known_objects()?
+            .objects_outside(&naming_context_texts)?
             .into_iter()
-            .filter(|(_, dn)| outside(dn))
+            .filter(|(_, dn, _)| outside(dn))
+            .partition(|(_, _, gone)| *gone);
+        let removed: Vec<(Guid, String)> = removed
+            .into_iter()
+            .map(|(anchor, dn, _)| (anchor, dn))
             .collect();
         if removed.is_empty() {
             // Gone already (a preview found them) and still to handle.
-            return Ok(self.store.gone_dns()?.iter().any(|dn| outside(dn)));
+            return Ok(!gone_already.is_empty());
         }
         let names: std::collections::BTreeSet<String> = removed
             .iter()

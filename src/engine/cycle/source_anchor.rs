@@ -17,6 +17,15 @@ impl Cycle<'_> {
         &mut self,
         objects: &[DirectoryObject],
     ) -> Result<(), CycleError> {
+        let without: Vec<&DirectoryObject> = objects
+            .iter()
+            .filter(|object| {
+                object.kind == ObjectKind::User && object.first(CONSISTENCY_GUID).is_none()
+            })
+            .collect();
+        if without.is_empty() {
+            return Ok(());
+        }
         let links = self.store.links()?;
         let forests: Vec<(usize, Dn)> = self
             .config
@@ -25,11 +34,8 @@ impl Cycle<'_> {
             .map(|forest| (forest.position, forest.naming_context()))
             .collect();
         let mut errors = Vec::new();
-        for object in objects {
-            if object.kind != ObjectKind::User
-                || object.first(CONSISTENCY_GUID).is_some()
-                || !links.contains_key(&object.anchor)
-            {
+        for object in without {
+            if !links.contains_key(&object.anchor) {
                 continue;
             }
             let Some((position, _)) = forests
