@@ -77,11 +77,6 @@ impl Forest<'_> {
         }
     }
 
-    /// Whether the object at `dn` is this forest's: under its naming context.
-    pub fn holds(&self, dn: &Dn) -> bool {
-        dn.is_within(&self.naming_context())
-    }
-
     pub fn naming_context(&self) -> Dn {
         Dn::parse(&self.directory.naming_context).expect("validated on load")
     }
