@@ -314,12 +314,14 @@ impl Cycle<'_> {
             }
         }
         self.check_stop()?;
-        if several
+        let held_gone = if several
             && self.request.only.is_none()
             && self.config.options.anchors_by_consistency_guid()
         {
-            self.claim_moved_objects(&reads).await?;
-        }
+            self.claim_moved_objects(&reads).await?
+        } else {
+            HashSet::new()
+        };
         let forests_removed = self.request.only.is_none() && {
             let naming_contexts: Vec<Dn> = forests
                 .iter()
@@ -330,6 +332,7 @@ impl Cycle<'_> {
         let mut links = self.store.links()?;
         let mut objects = self.store.pending_objects()?;
         let mut gone = self.store.gone_anchors()?;
+        gone.retain(|anchor| !held_gone.contains(anchor));
         if let Some(anchor) = self.request.only {
             // Other pending objects wait for the next cycle.
             objects.retain(|object| object.anchor == anchor);
@@ -596,11 +599,12 @@ impl Cycle<'_> {
     /// Gone objects anchored by their mS-DS-ConsistencyGuid that another forest holds (in its
     /// scope, under the same anchor) are that forest's now: a user moved between forests is never
     /// deleted because its old account went, whichever forest was read first (README, "The
-    /// source anchor").
+    /// source anchor"). Returns the gone objects this run cannot settle: with a forest that did
+    /// not answer, they wait for a run that can ask it.
     async fn claim_moved_objects(
         &mut self,
         reads: &[(ForestRead, bool)],
-    ) -> Result<(), CycleError> {
+    ) -> Result<HashSet<Guid>, CycleError> {
         let mut gone = Vec::new();
         for anchor in self.store.gone_anchors()? {
             if let Some(stored) = self.store.directory_object(anchor)?
@@ -613,7 +617,11 @@ impl Cycle<'_> {
             }
         }
         if gone.is_empty() {
-            return Ok(());
+            return Ok(HashSet::new());
+        }
+        let failed = self.recorder.report.failed_forests.clone();
+        if !failed.is_empty() {
+            return Ok(gone.iter().map(|stored| stored.anchor).collect());
         }
         let shared = SharedImport {
             store: self.store,
@@ -635,7 +643,7 @@ impl Cycle<'_> {
                 import.claim_moved(forest, stored.anchor).await?;
             }
         }
-        Ok(())
+        Ok(HashSet::new())
     }
 
     /// Objects of a forest no longer configured (removed in the wizard or `config.toml`) are
