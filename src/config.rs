@@ -998,6 +998,78 @@ included = ["OU=Corp,DC=corp,DC=dirsync,DC=test"]
         assert_eq!(Config::load(&path).expect("load"), config);
     }
 
+    const FABRIKAM: &str = r#"
+[[forests]]
+scope = { included = ["OU=Fabrikam,DC=fabrikam,DC=dirsync,DC=test"] }
+
+[forests.directory]
+server = "ldaps://127.0.0.2:636"
+naming_context = "DC=fabrikam,DC=dirsync,DC=test"
+service_account_dn = "CN=MSOL_0123456789ab,CN=Users,DC=fabrikam,DC=dirsync,DC=test"
+"#;
+
+    #[test]
+    fn further_forests_load_save_and_keep_their_own_cursors() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("config.toml");
+        let config: Config = parse_toml(&path, &format!("{LAB}{FABRIKAM}")).expect("parses");
+        config.validate(&path).expect("valid");
+        config.save(&path).expect("save");
+        let loaded = Config::load(&path).expect("load");
+        assert_eq!(loaded, config);
+        let forests = loaded.forests();
+        let names: Vec<String> = forests.iter().map(Forest::name).collect();
+        assert_eq!(names, ["corp.dirsync.test", "fabrikam.dirsync.test"]);
+        // The first forest keeps a one-forest installation's cursor names.
+        assert_eq!(
+            forests[0].cursor("directory-dirsync-cookie"),
+            "directory-dirsync-cookie"
+        );
+        assert_eq!(
+            forests[1].cursor("directory-dirsync-cookie"),
+            "directory-dirsync-cookie@fabrikam.dirsync.test"
+        );
+        assert_ne!(
+            forests[0].service_account_key(),
+            forests[1].service_account_key()
+        );
+    }
+
+    #[test]
+    fn a_further_forest_s_wrong_field_is_named_under_forests() {
+        let path = Path::new("config.toml");
+        let broken = |from: &str, to: &str| -> String {
+            let config: Config =
+                parse_toml(path, &format!("{LAB}{}", FABRIKAM.replace(from, to))).expect("parses");
+            match config.validate(path) {
+                Err(ConfigError::Invalid { field, message, .. }) => format!("{field}: {message}"),
+                other => panic!("{other:?}"),
+            }
+        };
+        assert!(
+            broken("ldaps://127.0.0.2:636", "ftp://127.0.0.2")
+                .starts_with("forests[0].directory.server: "),
+        );
+        assert!(broken("OU=Fabrikam,DC=fabrikam", "").starts_with("forests[0].scope.included: "),);
+        let twice = broken(
+            "DC=fabrikam,DC=dirsync,DC=test\"\nservice",
+            "DC=corp,DC=dirsync,DC=test\"\nservice",
+        );
+        assert!(
+            twice.contains("corp.dirsync.test is already synchronized ([directory])"),
+            "{twice}"
+        );
+        let mapped =
+            format!("{LAB}{FABRIKAM}\n[forests.rules.users.mappings]\ndepartment = '\"Research\"'\n");
+        let config: Config = parse_toml(path, &mapped).expect("parses");
+        match config.validate(path) {
+            Err(ConfigError::Invalid { field, .. }) => {
+                assert_eq!(field, "forests[0].rules.users.mappings");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn alert_mail_names_the_field_that_is_missing_or_wrong() {
         let path = Path::new("config.toml");
