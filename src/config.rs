@@ -1059,8 +1059,9 @@ service_account_dn = "CN=MSOL_0123456789ab,CN=Users,DC=fabrikam,DC=dirsync,DC=te
             twice.contains("corp.dirsync.test is already synchronized ([directory])"),
             "{twice}"
         );
-        let mapped =
-            format!("{LAB}{FABRIKAM}\n[forests.rules.users.mappings]\ndepartment = '\"Research\"'\n");
+        let mapped = format!(
+            "{LAB}{FABRIKAM}\n[forests.rules.users.mappings]\ndepartment = '\"Research\"'\n"
+        );
         let config: Config = parse_toml(path, &mapped).expect("parses");
         match config.validate(path) {
             Err(ConfigError::Invalid { field, .. }) => {

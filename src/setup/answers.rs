@@ -450,6 +450,44 @@ excluded = ["OU=IT,OU=Corp,DC=corp,DC=dirsync,DC=test"]
         check_answers(path(), answers).map_err(|error| error.to_string())
     }
 
+    const FABRIKAM: &str = r#"
+[[forests]]
+scope = { included = ["OU=Fabrikam,DC=fabrikam,DC=dirsync,DC=test"] }
+
+[forests.directory]
+server = "ldaps://127.0.0.2:636"
+insecure = true
+admin_user = "Administrator@fabrikam.dirsync.test"
+admin_password_env = "FABRIKAM_ADMIN_PASSWORD"
+"#;
+
+    #[test]
+    fn a_further_forest_is_checked_as_the_first_and_keeps_to_its_scoping() {
+        let checked = check(&format!("{LAB}{FABRIKAM}")).expect("valid");
+        assert_eq!(checked.forests.len(), 1);
+        let forest = &checked.forests[0];
+        assert_eq!(
+            forest.answers.directory.admin_password_env,
+            "FABRIKAM_ADMIN_PASSWORD"
+        );
+        assert_eq!(
+            forest.included[0].to_string(),
+            "OU=Fabrikam,DC=fabrikam,DC=dirsync,DC=test"
+        );
+        assert!(!forest.answers.options.password_hash_sync);
+        let wrong = check(&format!("{LAB}{}", FABRIKAM.replace("ldaps://", "ftp://")))
+            .expect_err("a wrong server");
+        assert!(wrong.contains("forests[0].directory.server"), "{wrong}");
+        let mapped = check(&format!(
+            "{LAB}{FABRIKAM}\n[forests.rules.users.mappings]\ndepartment = '\"Research\"'\n"
+        ))
+        .expect_err("mappings are the first forest's");
+        assert!(
+            mapped.contains("forests[0].rules.users.mappings"),
+            "{mapped}"
+        );
+    }
+
     #[test]
     fn the_lab_answers_are_accepted_with_defaults_filled_in() {
         let checked = check(LAB).expect("valid");
