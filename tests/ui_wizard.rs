@@ -233,6 +233,14 @@ excluded = ["OU=Paris,OU=Sales,DC=corp,DC=example,DC=com"]
         harness.state_mut().wizard_mut().unwrap().step = step;
         wait_until_idle(&mut harness);
         harness.snapshot(name);
+        if step == WizardStep::OtherForests {
+            // A forest added: its own domain controller and enterprise admin to check.
+            harness.get_by_label("Add another forest").click();
+            wait_until_idle(&mut harness);
+            harness.snapshot("wizard-3c-another-forest");
+            harness.get_by_label("Remove this forest").click();
+            wait_until_idle(&mut harness);
+        }
         if step == WizardStep::PasswordSync {
             // The other mode shows what it needs: smb.conf's key and this host's GnuPG home.
             harness.get_by_label("through Microsoft Graph").click();
