@@ -247,6 +247,40 @@ async fn two_forests_sync_into_one_tenant() {
     .unwrap();
     let answers_file = home.path().join("answers.toml");
     let computer = format!("{COMPUTER_PREFIX}{tag}");
+    let env = [
+        ("HOSTNAME", computer.as_str()),
+        ("DIRSYNC_ADMIN_PASSWORD", corp.admin_password.as_str()),
+        (
+            "FORESTS_TEST_FABRIKAM_PASSWORD",
+            fabrikam.admin_password.as_str(),
+        ),
+        (
+            "FORESTS_TEST_CLIENT_SECRET",
+            emulator.info.client_secret.as_str(),
+        ),
+    ];
+    // The same forest listed twice is refused, naming the entry, before anything is saved.
+    let twice = home.path().join("twice.toml");
+    std::fs::write(
+        &twice,
+        answers(&emulator, corp, &corp_ou, corp, &corp_ou)
+            .replace("FORESTS_TEST_FABRIKAM_PASSWORD", "DIRSYNC_ADMIN_PASSWORD"),
+    )
+    .unwrap();
+    let refused = dirsync(
+        home.path(),
+        &["setup", "--answers", twice.to_str().unwrap()],
+        &env,
+    );
+    assert_eq!(refused.status, 2, "{refused:?}");
+    assert!(
+        refused.stderr.contains("forests[0]:")
+            && refused
+                .stderr
+                .contains("corp.dirsync.test, which is already synchronized"),
+        "{refused:?}"
+    );
+    assert!(!home.path().join("config.toml").exists());
     let setup = dirsync(
         home.path(),
         &[

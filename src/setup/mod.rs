@@ -301,11 +301,13 @@ pub async fn apply_setup(
     let rights = rights_in_words(&domain, checked, &options, &directory.write_back_skipped);
     let mut forests = Vec::new();
     let verified = verified_names(&cloud);
+    let mut taken = vec![crate::config::dns_name(domain.as_str())];
     for (index, forest) in checked.forests.iter().enumerate() {
         let further = FurtherForest {
             index,
             writes_source_anchor,
             verified: &verified,
+            taken: &taken,
         };
         let (forest_config, key) = Box::pin(set_up_further_forest(
             forest,
@@ -316,6 +318,9 @@ pub async fn apply_setup(
             &mut said,
         ))
         .await?;
+        taken.push(crate::config::dns_name(
+            &forest_config.directory.naming_context,
+        ));
         forests.push((forest_config, key));
     }
     let app = sync_app_step(
@@ -564,6 +569,8 @@ struct FurtherForest<'a> {
     writes_source_anchor: bool,
     /// The tenant's verified domains.
     verified: &'a [String],
+    /// The forests set up before it, by name: each forest is synced once.
+    taken: &'a [String],
 }
 
 /// The tenant's verified domain names.
@@ -608,6 +615,7 @@ async fn set_up_further_forest(
         index,
         writes_source_anchor,
         verified,
+        taken,
     } = *further;
     let in_forest = |mut failure: SetupFailure| {
         failure.message = format!("forests[{index}]: {}", failure.message);
@@ -636,6 +644,16 @@ async fn set_up_further_forest(
     .await
     .map_err(in_forest)?;
     let name = crate::config::dns_name(admin.domain.as_str());
+    if taken.contains(&name) {
+        admin.connection.close().await;
+        return Err(SetupFailure::bad_input(
+            None,
+            format!(
+                "forests[{index}]: {} serves {name}, which is already synchronized; list each forest once",
+                answers.directory.server
+            ),
+        ));
+    }
     if let AdminLevel::DomainAdminSingleDomain = admin.check.level {
         said.warn(format!(
             "{name}: {}",
