@@ -281,6 +281,17 @@ async fn two_forests_sync_into_one_tenant() {
         "{refused:?}"
     );
     assert!(!home.path().join("config.toml").exists());
+    let mut accounts = common::ldapsearch(corp);
+    accounts.args([
+        "-b",
+        &format!("CN=Users,{}", corp.base_dn),
+        &format!("(&(sAMAccountName=MSOL_*)(description=*{computer}*))"),
+        "dn",
+    ]);
+    assert!(
+        !common::stdout_of(accounts).contains("dn: "),
+        "nothing changed in AD before the forests were checked"
+    );
     let setup = dirsync(
         home.path(),
         &[

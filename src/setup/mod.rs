@@ -270,6 +270,32 @@ pub async fn apply_setup(
         ),
     };
     let writes_source_anchor = source_anchor == Some(SourceAnchor::ConsistencyGuid);
+    // Every further forest is checked before anything changes in any forest.
+    let verified = verified_names(&cloud);
+    let mut taken = vec![crate::config::dns_name(admin.domain.as_str())];
+    let mut further_admins = Vec::new();
+    for (index, forest) in checked.forests.iter().enumerate() {
+        let further = FurtherForest {
+            index,
+            writes_source_anchor,
+            verified: &verified,
+            taken: &taken,
+        };
+        match Box::pin(check_further_forest(forest, &further, inputs, &mut said)).await {
+            Ok(forest_admin) => {
+                taken.push(crate::config::dns_name(forest_admin.domain.as_str()));
+                further_admins.push(forest_admin);
+            }
+            Err(failure) => {
+                for forest_admin in further_admins {
+                    forest_admin.connection.close().await;
+                }
+                admin.connection.close().await;
+                return Err(failure);
+            }
+        }
+    }
+
     let options = DirectoryOptions {
         replicate_secrets,
         write_back_scope: checked
@@ -300,28 +326,25 @@ pub async fn apply_setup(
     let directory = directory?;
     let rights = rights_in_words(&domain, checked, &options, &directory.write_back_skipped);
     let mut forests = Vec::new();
-    let verified = verified_names(&cloud);
-    let mut taken = vec![crate::config::dns_name(domain.as_str())];
-    for (index, forest) in checked.forests.iter().enumerate() {
+    for (index, (forest, forest_admin)) in checked.forests.iter().zip(further_admins).enumerate() {
         let further = FurtherForest {
             index,
             writes_source_anchor,
             verified: &verified,
             taken: &taken,
         };
-        let (forest_config, key) = Box::pin(set_up_further_forest(
-            forest,
-            &further,
-            inputs,
-            previous.as_ref(),
-            secrets,
-            &mut said,
-        ))
-        .await?;
-        taken.push(crate::config::dns_name(
-            &forest_config.directory.naming_context,
-        ));
-        forests.push((forest_config, key));
+        forests.push(
+            Box::pin(set_up_further_forest(
+                forest,
+                &further,
+                forest_admin,
+                inputs,
+                previous.as_ref(),
+                secrets,
+                &mut said,
+            ))
+            .await?,
+        );
     }
     let app = sync_app_step(
         checked,
@@ -599,23 +622,21 @@ fn unverified_suffixes(admin: &AdminSession, verified: &[String]) -> Vec<String>
         .collect()
 }
 
-/// A further forest (README, "Several forests"): its enterprise admin and scope checked, and its
-/// own service account with the rights to read its changes. Password sync and hybrid
-/// write-back stay the first forest's. Returns the forest's configuration and the secret
-/// store's key of its account's password.
-async fn set_up_further_forest(
+/// A further forest's checks, before anything changes (README, "Several forests"): its
+/// enterprise admin, that it is not a forest already listed, its UPN suffixes against the
+/// tenant's verified domains, and its OUs. Returns the admin's session for
+/// [`set_up_further_forest`].
+async fn check_further_forest(
     forest: &CheckedAnswers,
     further: &FurtherForest<'_>,
     inputs: &SetupInputs,
-    previous: Option<&Config>,
-    secrets: &dyn SecretStore,
     said: &mut Said<'_>,
-) -> Result<(ForestConfig, String), SetupFailure> {
+) -> Result<AdminSession, SetupFailure> {
     let FurtherForest {
         index,
-        writes_source_anchor,
         verified,
         taken,
+        ..
     } = *further;
     let in_forest = |mut failure: SetupFailure| {
         failure.message = format!("forests[{index}]: {}", failure.message);
@@ -631,7 +652,6 @@ async fn set_up_further_forest(
             ),
         )
     })?;
-    let computer = inputs.computer.as_str();
     said.progress.note(&format!(
         "forests[{index}]: checking {} as its enterprise admin",
         answers.directory.admin_user
@@ -663,9 +683,28 @@ async fn set_up_further_forest(
     for warning in unverified_suffixes(&admin, verified) {
         said.warn(warning);
     }
-    check_scope(&admin.connection, &admin.domain, forest)
-        .await
-        .map_err(in_forest)?;
+    if let Err(failure) = check_scope(&admin.connection, &admin.domain, forest).await {
+        admin.connection.close().await;
+        return Err(in_forest(failure));
+    }
+    Ok(admin)
+}
+
+/// A further forest's own service account, with the rights to read its changes (and to write
+/// the source anchor). Password sync and hybrid write-back stay the first forest's. Returns the
+/// forest's configuration and the secret store's key of its account's password.
+async fn set_up_further_forest(
+    forest: &CheckedAnswers,
+    further: &FurtherForest<'_>,
+    admin: AdminSession,
+    inputs: &SetupInputs,
+    previous: Option<&Config>,
+    secrets: &dyn SecretStore,
+    said: &mut Said<'_>,
+) -> Result<(ForestConfig, String), SetupFailure> {
+    let index = further.index;
+    let answers = &forest.answers;
+    let name = crate::config::dns_name(admin.domain.as_str());
     let known_account = previous
         .and_then(|previous| {
             previous
@@ -679,13 +718,14 @@ async fn set_up_further_forest(
         domain: &admin.domain,
         root_domain_naming_context: &admin.forest.root_dse.root_domain_naming_context,
         schema_naming_context: &admin.forest.root_dse.schema_naming_context,
-        computer,
+        computer: &inputs.computer,
         known_account,
     };
     let options = DirectoryOptions {
         replicate_secrets: false,
         write_back_scope: None,
-        source_anchor_scope: writes_source_anchor
+        source_anchor_scope: further
+            .writes_source_anchor
             .then(|| (forest.included.clone(), forest.excluded.clone())),
     };
     let directory = set_up_directory(
@@ -697,7 +737,11 @@ async fn set_up_further_forest(
     )
     .await
     .map_err(|error| match error {
-        SetupError::Directory(error) => in_forest(directory_failure(&error)),
+        SetupError::Directory(error) => {
+            let mut failure = directory_failure(&error);
+            failure.message = format!("forests[{index}]: {}", failure.message);
+            failure
+        }
         SetupError::Keyring(error) => SetupFailure::failed(None, error.to_string()),
     });
     admin.connection.close().await;
