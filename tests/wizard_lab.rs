@@ -756,6 +756,53 @@ fn the_wizard_adds_a_second_forest() {
         "fabrikam's users arrive: {report:#}"
     );
 
+    // "Configure…" lists the forest; removing it, the review says what leaves with it.
+    let app = DirsyncApp::with_dashboard_options(
+        Home::in_dir(wizard.home.path()),
+        wizard.runtime.handle().clone(),
+        None,
+        dirsync::ui::dashboard::DashboardOptions {
+            scheduling: false,
+            read_cloud: false,
+            fixed_now: None,
+        },
+    );
+    wizard.harness = Harness::builder()
+        .with_size(egui::vec2(1040.0, 720.0))
+        .build_ui_state(|ui, app: &mut DirsyncApp| app.contents_ui(ui), app);
+    wizard.click("Settings");
+    wizard.click("Configure…");
+    wizard.harness.state_mut().wizard_mut().unwrap().computer = computer.clone();
+    wizard.wait_for("the keyring check", |wizard| {
+        wizard.shows("OS keyring: secrets can be stored")
+    });
+    wizard.next();
+    wizard.sign_in("approve");
+    wizard.wait_for("the sign-in", |wizard| wizard.wizard().can_advance());
+    wizard.next();
+    wizard.type_into("Enterprise admin", &lab.admin_upn);
+    wizard.check_admin(&lab.admin_password);
+    wizard.wait_for("the admin check", |wizard| {
+        wizard.shows("can set up dirsync")
+    });
+    wizard.next();
+    assert!(wizard.shows(&format!("… {} (not checked yet)", fabrikam.ldaps_url)));
+    wizard.click("Remove this forest");
+    wizard.next();
+    wizard.next();
+    wizard.next();
+    wizard.next();
+    wizard.next();
+    assert_eq!(wizard.wizard().step, WizardStep::Review);
+    wizard.wait_for("the removal's warning", |wizard| {
+        wizard.shows("fabrikam.dirsync.test is no longer synchronized: its ")
+    });
+    let warning = wizard.text_with("is no longer synchronized");
+    assert!(
+        warning.contains("object(s) leave the scope") && !warning.contains("its 0 object"),
+        "{warning}"
+    );
+
     wizard.runtime.block_on(async {
         common::accounts::remove_service_accounts(lab, COMPUTER_PREFIX).await;
         common::accounts::remove_service_accounts(fabrikam, COMPUTER_PREFIX).await;

@@ -28,6 +28,20 @@ pub struct ReviewStep {
     previewed: String,
     /// Where alerts go (optional).
     pub alerts: AlertsForm,
+    /// Forests the saved configuration syncs that these answers leave out, with what dirsync
+    /// manages there (README, "Several forests"), read for the forests named in `removals_for`.
+    removals: Lookup<Vec<RemovedForest>>,
+    removals_for: String,
+}
+
+/// A forest the saved configuration syncs and the answers remove.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemovedForest {
+    pub name: String,
+    /// Its objects dirsync holds (their cloud objects go at the next run).
+    pub objects: u64,
+    /// The deletion threshold that holds for them.
+    pub threshold: usize,
 }
 
 impl ReviewStep {
@@ -103,6 +117,7 @@ pub fn review_ui(ui: &mut egui::Ui, state: &mut WizardState, runtime: &Handle) {
             start_preview(runtime, ui.ctx(), answers, cloud, admin, password, further);
     }
 
+    removals_ui(ui, state, runtime);
     ui.strong("The first sync");
     match &state.review.preview {
         Lookup::Running(_) => {
@@ -175,6 +190,82 @@ fn start_preview(
         let _ = std::fs::remove_dir_all(&scratch);
         preview
     })
+}
+
+/// With "Configure…": the forests the answers remove, and what leaving them out deletes.
+fn removals_ui(ui: &mut egui::Ui, state: &mut WizardState, runtime: &Handle) {
+    let mut kept: Vec<String> = state
+        .admin_session()
+        .map(|admin| crate::config::dns_name(admin.domain.as_str()))
+        .into_iter()
+        .collect();
+    kept.extend(state.forests.forests.iter().filter_map(|forest| {
+        forest
+            .admin
+            .session()
+            .map(|session| crate::config::dns_name(session.domain.as_str()))
+    }));
+    let key = kept.join(",");
+    let home = state.home().clone();
+    let review = &mut state.review;
+    review.removals.poll();
+    if review.removals_for != key {
+        review.removals_for = key;
+        review.removals = Lookup::read(runtime, ui.ctx(), move || {
+            removed_forests(&home, &kept).map_err(|error| error.to_string())
+        });
+    }
+    let Some(removed) = review.removals.done() else {
+        return;
+    };
+    for forest in removed {
+        ui.colored_label(
+            theme::warning(ui),
+            format!(
+                "⚠ {} is no longer synchronized: its {} object(s) leave the scope, and the next run deletes their cloud objects (more than {} and the run holds them for you to confirm).",
+                forest.name, forest.objects, forest.threshold
+            ),
+        );
+    }
+    if !removed.is_empty() {
+        ui.add_space(6.0);
+    }
+}
+
+/// The forests `config.toml` syncs whose names are not in `kept`, with their object counts.
+fn removed_forests(
+    home: &crate::home::Home,
+    kept: &[String],
+) -> Result<Vec<RemovedForest>, crate::store::StoreError> {
+    let Ok(config) = crate::config::Config::load(&home.config_file) else {
+        return Ok(Vec::new());
+    };
+    let removed: Vec<_> = config
+        .forests()
+        .into_iter()
+        .filter(|forest| !kept.contains(&forest.name()))
+        .collect();
+    if removed.is_empty() || !home.state_db.exists() {
+        return Ok(Vec::new());
+    }
+    let store = crate::store::SqliteStore::open(&home.state_db)?;
+    removed
+        .iter()
+        .map(|forest| {
+            let cursor = forest.cursor(crate::store::sync_state::DIRSYNC_CURSOR);
+            let figures = store.forest_figures(crate::store::browse::ForestKey {
+                name: &forest.name(),
+                naming_context: &forest.directory.naming_context,
+                cookie_cursor: &cursor,
+                first: forest.position == 0,
+            })?;
+            Ok(RemovedForest {
+                name: forest.name(),
+                objects: figures.directory_objects,
+                threshold: config.options.deletion_threshold,
+            })
+        })
+        .collect()
 }
 
 fn choices_ui(ui: &mut egui::Ui, state: &WizardState) {
