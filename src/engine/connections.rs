@@ -12,7 +12,7 @@ use super::types::CycleError;
 /// The two sides a cycle talks to, signed in as setup configured them.
 #[derive(Debug)]
 pub struct Connections {
-    /// The first forest's reader (password sync, write-back and trace read there).
+    /// The first forest's reader (password sync and hybrid write-back read there).
     pub directory: DirectoryReader,
     /// The further forests' readers, in `[[forests]]` order (README, "Several forests").
     pub further_forests: Vec<DirectoryReader>,
