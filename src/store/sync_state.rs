@@ -58,6 +58,10 @@ pub const SCOPE_CURSOR: &str = "directory-scope";
 /// the last import (README, "Sync rules"): the objects whose answer changes are read again.
 pub const RULE_SETS_CURSOR: &str = "directory-rule-sets";
 
+/// The forests' naming contexts a run last finished with (README, "Several forests"): when
+/// they change, a run looks for the objects of a forest no longer configured.
+pub const FORESTS_CURSOR: &str = "directory-forests";
+
 fn kind_word(kind: ObjectKind) -> &'static str {
     match kind {
         ObjectKind::User => "user",

@@ -35,7 +35,9 @@ use crate::directory::{DirectoryError, Dn};
 use crate::guid::Guid;
 use crate::rules::SyncRules;
 use crate::store::runs::{ErrorRecord, FOREST_FAILED_ERROR, StepCounters};
-use crate::store::sync_state::{DIRSYNC_CURSOR, ExportUpdate, RULE_SETS_CURSOR, SCOPE_CURSOR};
+use crate::store::sync_state::{
+    DIRSYNC_CURSOR, ExportUpdate, FORESTS_CURSOR, RULE_SETS_CURSOR, SCOPE_CURSOR,
+};
 use crate::store::vocabulary::{RunMode, RunStatus, RunTrigger, StepKind};
 use crate::store::write_back::{WRITE_BACK_CURSOR, WRITE_BACK_SCHEMA_CURSOR};
 use crate::store::{SqliteStore, StoreError};
@@ -322,13 +324,22 @@ impl Cycle<'_> {
         } else {
             HashSet::new()
         };
-        let forests_removed = self.request.only.is_none() && {
-            let naming_contexts: Vec<Dn> = forests
-                .iter()
-                .map(crate::config::Forest::naming_context)
-                .collect();
-            self.forget_removed_forests(&naming_contexts)?
-        };
+        // Only when the forests changed since a run last went through: the search scans every
+        // object, and a cycle with nothing changed should cost nothing.
+        let naming_contexts: Vec<Dn> = forests
+            .iter()
+            .map(crate::config::Forest::naming_context)
+            .collect();
+        let forests_key = naming_contexts
+            .iter()
+            .map(Dn::normalized)
+            .collect::<Vec<_>>()
+            .join(";");
+        let forests_changed =
+            self.store.cursor(FORESTS_CURSOR)?.as_deref() != Some(forests_key.as_bytes());
+        let forests_removed = self.request.only.is_none()
+            && forests_changed
+            && self.forget_removed_forests(&naming_contexts)?;
         let mut links = self.store.links()?;
         let mut objects = self.store.pending_objects()?;
         let mut gone = self.store.gone_anchors()?;
@@ -455,6 +466,15 @@ impl Cycle<'_> {
         match result {
             Ok(report) => {
                 self.recorder.report.export = report;
+                // Held deletes keep the question open: the run that makes them may have to
+                // plan the same person's remaining object again.
+                if forests_changed
+                    && self.request.only.is_none()
+                    && self.recorder.report.deletes_withheld == 0
+                {
+                    self.store
+                        .set_cursor(FORESTS_CURSOR, forests_key.as_bytes(), now_ms())?;
+                }
                 if self.config.options.anchors_by_consistency_guid() {
                     self.write_source_anchors(&objects).await?;
                 }
@@ -499,7 +519,9 @@ impl Cycle<'_> {
         let Some(attribute) = self.config.options.forest_join.attribute() else {
             return Ok((Vec::new(), HashMap::new()));
         };
-        if forests.len() < 2 && !forests_removed {
+        // Nothing read or gone: nothing to join (a cycle with nothing changed scans no user).
+        let idle = objects.is_empty() && gone.is_empty();
+        if (forests.len() < 2 && !forests_removed) || idle {
             return Ok((Vec::new(), HashMap::new()));
         }
         let candidates: Vec<forest_join::Candidate> = self
