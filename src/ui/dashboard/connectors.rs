@@ -1,5 +1,5 @@
-//! Connectors: the directory (server, service account, scope, last import, cookie age, object
-//! count) and the cloud (tenant, app, verified domains, object count, throttling seen), with
+//! Connectors: the directory, one per forest (server, service account, scope, last import,
+//! cookie age, object count, its last import's failure) and the cloud (tenant, app, verified domains, object count, throttling seen), with
 //! password hash sync's state and its last failure.
 
 use tokio::runtime::Handle;
