@@ -8,7 +8,7 @@ use rusqlite::{OptionalExtension as _, params};
 use super::runs::{
     ERROR_COLUMNS, ErrorRecord, FOREST_FAILED_ERROR, ObjectChangeRecord, RunId, read_error, word,
 };
-use super::sync_state::DIRSYNC_CURSOR;
+use super::sync_state::{DIRSYNC_CURSOR, escape_like};
 use super::{SqliteStore, StoreError};
 use crate::store::vocabulary::{ChangeKind, ObjectKind, StepKind};
 
@@ -335,18 +335,6 @@ fn read_change_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChangeRow> {
         anchor: row.get(6)?,
         cloud_id: row.get(7)?,
     })
-}
-
-/// `text` for a LIKE pattern with `\` as the escape: its `%` and `_` match only themselves.
-pub(super) fn escape_like(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
 }
 
 #[cfg(test)]

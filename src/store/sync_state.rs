@@ -379,7 +379,7 @@ impl SqliteStore {
             .collect();
         let patterns: Vec<String> = naming_contexts
             .iter()
-            .map(|naming_context| format!("%{}", super::browse::escape_like(naming_context)))
+            .map(|naming_context| format!("%{}", escape_like(naming_context)))
             .collect();
         let connection = self.connection();
         let mut select = connection.prepare(&format!(
@@ -754,6 +754,18 @@ impl SqliteStore {
             },
         )?)
     }
+}
+
+/// `text` for a LIKE pattern with `\` as the escape: its `%` and `_` match only themselves.
+pub(super) fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }
 
 fn upsert_objects(

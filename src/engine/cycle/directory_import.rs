@@ -94,7 +94,23 @@ pub(super) struct SharedImport<'a> {
     pub done: std::sync::atomic::AtomicU64,
 }
 
-impl SharedImport<'_> {
+impl<'a> SharedImport<'a> {
+    pub fn new(
+        store: &'a SqliteStore,
+        recorder: &RunRecorder<'a>,
+        stop: &'a StopSignal,
+        only: Option<Guid>,
+    ) -> SharedImport<'a> {
+        SharedImport {
+            store,
+            run_id: recorder.run_id(),
+            progress: recorder.progress_callback(),
+            stop,
+            only,
+            done: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
     /// Counts `read` more objects read and says so.
     fn read(&self, read: u64) {
         let done = self

@@ -278,14 +278,7 @@ impl Cycle<'_> {
         }
         let full = reads.iter().any(|(_, forest_full)| *forest_full);
         // Every forest at once, each with its own reader (README, "Several forests").
-        let shared = SharedImport {
-            store: self.store,
-            run_id: self.recorder.run_id(),
-            progress: self.recorder.progress_callback(),
-            stop: self.stop,
-            only: self.request.only,
-            done: std::sync::atomic::AtomicU64::new(0),
-        };
+        let shared = SharedImport::new(self.store, &self.recorder, self.stop, self.request.only);
         let readers = self.connections.forest_readers();
         let imports = reads
             .iter_mut()
@@ -645,14 +638,7 @@ impl Cycle<'_> {
         if !failed.is_empty() {
             return Ok(gone.iter().map(|stored| stored.anchor).collect());
         }
-        let shared = SharedImport {
-            store: self.store,
-            run_id: self.recorder.run_id(),
-            progress: self.recorder.progress_callback(),
-            stop: self.stop,
-            only: None,
-            done: std::sync::atomic::AtomicU64::new(0),
-        };
+        let shared = SharedImport::new(self.store, &self.recorder, self.stop, None);
         for (reader, (forest, _)) in self.connections.forest_readers().into_iter().zip(reads) {
             let mut import = ForestImport {
                 reader,
