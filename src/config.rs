@@ -63,7 +63,7 @@ pub struct Forest<'a> {
 impl Forest<'_> {
     /// The forest's name as administrators say it: its domain's DNS name (`corp.example.com`).
     pub fn name(&self) -> String {
-        dns_name(&self.directory.naming_context)
+        self.naming_context().dns_name()
     }
 
     /// Where this forest keeps a sync cursor named `cursor`: the first forest keeps the names
@@ -138,22 +138,9 @@ impl Forest<'_> {
     }
 }
 
-/// `DC=corp,DC=example,DC=com` → `corp.example.com` (the DN itself when it has no DC part).
-pub fn dns_name(naming_context: &str) -> String {
-    let labels: Vec<&str> = naming_context
-        .split(',')
-        .filter_map(|part| {
-            let (name, value) = part.trim().split_once('=')?;
-            name.trim()
-                .eq_ignore_ascii_case("dc")
-                .then_some(value.trim())
-        })
-        .collect();
-    if labels.is_empty() {
-        naming_context.to_owned()
-    } else {
-        labels.join(".").to_lowercase()
-    }
+/// [`Dn::dns_name`] of a DN kept as text (the text itself when it is no DN).
+pub fn dns_name(dn: &str) -> String {
+    Dn::parse(dn).map_or_else(|_| dn.to_owned(), |dn| dn.dns_name())
 }
 
 /// Checks one forest's directory, scope and rules; the error names the field under `prefix`

@@ -516,15 +516,11 @@ async fn incremental_reads_report_exactly_the_changes_made() {
     // Deletions are invisible until the DC's SYSTEM grants read on CN=Deleted Objects; dirsync
     // says so and gives the command. Run it as the administrator would.
     assert!(!can_see_deleted_objects(&service, &domain()).await.unwrap());
-    let advice =
-        permissions::deleted_objects_advice(&domain(), &account.sid, &account.sam_account_name);
-    let ldif: String = advice
-        .lines()
-        .skip_while(|line| !line.starts_with("dn: "))
-        .take_while(|line| *line != "EOF")
-        .map(|line| format!("{line}\n"))
-        .collect();
-    run_ldbmodify(lab, &ldif);
+    common::installation::follow_deleted_objects_advice(
+        lab,
+        &account.sid,
+        &account.sam_account_name,
+    );
     assert!(can_see_deleted_objects(&service, &domain()).await.unwrap());
 
     let cookie = import::current_cookie(&service, &domain()).await.unwrap();
@@ -675,31 +671,6 @@ fn in_scope_object<'a>(changes: &'a [DirectoryChange], rdn: &str) -> &'a Directo
             _ => None,
         })
         .unwrap_or_else(|| panic!("{rdn} not reported in scope"))
-}
-
-fn run_ldbmodify(lab: &Lab, ldif: &str) {
-    use std::io::Write as _;
-    let mut child = std::process::Command::new("ldbmodify")
-        .arg("-H")
-        .arg(lab.lab_dir.join("private/sam.ldb"))
-        .args(["--controls=show_deleted:1", "--controls=sd_flags:1:4"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(ldif.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "ldbmodify failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 #[tokio::test]

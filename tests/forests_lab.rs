@@ -125,6 +125,32 @@ fn dirsync(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     }
 }
 
+/// `dirsync setup --answers` with `answers` (saved in `home`), this test's computer name and every
+/// secret the lab's answers name in their variables.
+fn setup(
+    home: &Path,
+    name: &str,
+    answers: &str,
+    computer: &str,
+    emulator: &RunningEmulator,
+) -> Run {
+    let file = home.join(name);
+    std::fs::write(&file, answers).unwrap();
+    dirsync(
+        home,
+        &["setup", "--answers", file.to_str().unwrap(), "--json"],
+        &[
+            ("HOSTNAME", computer),
+            ("DIRSYNC_ADMIN_PASSWORD", &lab().admin_password),
+            (
+                "FORESTS_TEST_FABRIKAM_PASSWORD",
+                &second_forest().admin_password,
+            ),
+            ("FORESTS_TEST_CLIENT_SECRET", &emulator.info.client_secret),
+        ],
+    )
+}
+
 fn sync(home: &Path) -> Value {
     let run = dirsync(home, &["sync", "--json"], &[]);
     serde_json::from_str(&run.stdout)
@@ -240,38 +266,11 @@ async fn two_forests_sync_into_one_tenant() {
 
     let emulator = emulator();
     let home = tempfile::tempdir().unwrap();
-    std::fs::write(
-        home.path().join("answers.toml"),
-        answers(&emulator, corp, &corp_ou, fabrikam, &fabrikam_ou),
-    )
-    .unwrap();
-    let answers_file = home.path().join("answers.toml");
     let computer = format!("{COMPUTER_PREFIX}{tag}");
-    let env = [
-        ("HOSTNAME", computer.as_str()),
-        ("DIRSYNC_ADMIN_PASSWORD", corp.admin_password.as_str()),
-        (
-            "FORESTS_TEST_FABRIKAM_PASSWORD",
-            fabrikam.admin_password.as_str(),
-        ),
-        (
-            "FORESTS_TEST_CLIENT_SECRET",
-            emulator.info.client_secret.as_str(),
-        ),
-    ];
     // The same forest listed twice is refused, naming the entry, before anything is saved.
-    let twice = home.path().join("twice.toml");
-    std::fs::write(
-        &twice,
-        answers(&emulator, corp, &corp_ou, corp, &corp_ou)
-            .replace("FORESTS_TEST_FABRIKAM_PASSWORD", "DIRSYNC_ADMIN_PASSWORD"),
-    )
-    .unwrap();
-    let refused = dirsync(
-        home.path(),
-        &["setup", "--answers", twice.to_str().unwrap()],
-        &env,
-    );
+    let twice = answers(&emulator, corp, &corp_ou, corp, &corp_ou)
+        .replace("FORESTS_TEST_FABRIKAM_PASSWORD", "DIRSYNC_ADMIN_PASSWORD");
+    let refused = setup(home.path(), "twice.toml", &twice, &computer, &emulator);
     assert_eq!(refused.status, 2, "{refused:?}");
     assert!(
         refused.stderr.contains("forests[0]:")
@@ -292,20 +291,12 @@ async fn two_forests_sync_into_one_tenant() {
         !common::stdout_of(accounts).contains("dn: "),
         "nothing changed in AD before the forests were checked"
     );
-    let setup = dirsync(
+    let setup = setup(
         home.path(),
-        &[
-            "setup",
-            "--answers",
-            answers_file.to_str().unwrap(),
-            "--json",
-        ],
-        &[
-            ("HOSTNAME", &computer),
-            ("DIRSYNC_ADMIN_PASSWORD", &corp.admin_password),
-            ("FORESTS_TEST_FABRIKAM_PASSWORD", &fabrikam.admin_password),
-            ("FORESTS_TEST_CLIENT_SECRET", &emulator.info.client_secret),
-        ],
+        "answers.toml",
+        &answers(&emulator, corp, &corp_ou, fabrikam, &fabrikam_ou),
+        &computer,
+        &emulator,
     );
     assert_eq!(setup.status, 0, "{setup:?}");
     // Each forest's UPN suffixes are checked against the tenant's verified domains.
@@ -377,14 +368,8 @@ async fn two_forests_sync_into_one_tenant() {
     assert!(errors.stdout.contains(&fabrikam_dup), "{}", errors.stdout);
     // Each forest's import is a step of its own.
     let shown: Value = serde_json::from_str(&errors.stdout).unwrap();
-    let connectors: Vec<&str> = shown["run"]["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|step| step["connector"].as_str())
-        .collect();
     assert_eq!(
-        connectors,
+        common::step_connectors(&shown),
         ["corp.dirsync.test", "fabrikam.dirsync.test"],
         "{shown:#}"
     );
@@ -534,21 +519,7 @@ fn show_deletions_to(lab: &Lab, account_dn: &str) {
         .decode(attribute_of(lab, account_dn, "objectSid").unwrap())
         .unwrap();
     let sid = dirsync::directory::sid::Sid::from_bytes(&sid_bytes).unwrap();
-    let domain = dirsync::directory::Dn::parse(&lab.base_dn).unwrap();
-    let advice = dirsync::directory::permissions::deleted_objects_advice(&domain, &sid, "MSOL");
-    let ldif: String = advice
-        .lines()
-        .skip_while(|line| !line.starts_with("dn: "))
-        .take_while(|line| *line != "EOF")
-        .map(|line| format!("{line}\n"))
-        .collect();
-    common::installation::run_with_input(
-        Command::new("ldbmodify")
-            .arg("-H")
-            .arg(lab.lab_dir.join("private/sam.ldb"))
-            .args(["--controls=show_deleted:1", "--controls=sd_flags:1:4"]),
-        &ldif,
-    );
+    common::installation::follow_deleted_objects_advice(lab, &sid, "MSOL");
 }
 
 /// A user moved from one forest to the other with its mS-DS-ConsistencyGuid (as a migration
@@ -579,27 +550,13 @@ async fn a_user_moved_between_forests_keeps_its_cloud_user() {
 
     let emulator = emulator();
     let home = tempfile::tempdir().unwrap();
-    let answers_file = home.path().join("answers.toml");
-    std::fs::write(
-        &answers_file,
-        answers(&emulator, corp, &corp_ou, fabrikam, &fabrikam_ou),
-    )
-    .unwrap();
     let computer = format!("{COMPUTER_PREFIX}{tag}");
-    let setup = dirsync(
+    let setup = setup(
         home.path(),
-        &[
-            "setup",
-            "--answers",
-            answers_file.to_str().unwrap(),
-            "--json",
-        ],
-        &[
-            ("HOSTNAME", &computer),
-            ("DIRSYNC_ADMIN_PASSWORD", &corp.admin_password),
-            ("FORESTS_TEST_FABRIKAM_PASSWORD", &fabrikam.admin_password),
-            ("FORESTS_TEST_CLIENT_SECRET", &emulator.info.client_secret),
-        ],
+        "answers.toml",
+        &answers(&emulator, corp, &corp_ou, fabrikam, &fabrikam_ou),
+        &computer,
+        &emulator,
     );
     assert_eq!(setup.status, 0, "{setup:?}");
     let config = dirsync::config::Config::load(&home.path().join("config.toml")).unwrap();

@@ -232,6 +232,28 @@ impl Wizard {
         self.type_into("Password", password);
         self.click("Check");
     }
+
+    /// From Welcome to the Other forests page: the keyring checked, signed in with an approved
+    /// device code, the enterprise admin checked (`admin_user` typed first when the field is
+    /// empty, as after "Configure…": the configuration keeps no admin).
+    fn open_other_forests(&mut self, admin_user: Option<&str>, admin_password: &str) {
+        self.wait_for("the keyring check", |wizard| {
+            wizard.shows("OS keyring: secrets can be stored")
+        });
+        self.next();
+        self.sign_in("approve");
+        self.wait_for("the sign-in", |wizard| wizard.wizard().can_advance());
+        self.next();
+        if let Some(user) = admin_user {
+            self.type_into("Enterprise admin", user);
+        }
+        self.check_admin(admin_password);
+        self.wait_for("the admin check", |wizard| {
+            wizard.shows("can set up dirsync")
+        });
+        self.next();
+        assert_eq!(self.wizard().step, WizardStep::OtherForests);
+    }
 }
 
 /// `dirsync setup --answers` with the same answers, signing in with the device code it prints.
@@ -634,21 +656,9 @@ fn the_wizard_adds_a_second_forest() {
     let fabrikam = common::second_forest();
     let computer = unique_computer("forests");
     let mut wizard = Wizard::open(lab, &computer);
-    wizard.wait_for("the keyring check", |wizard| {
-        wizard.shows("OS keyring: secrets can be stored")
-    });
-    wizard.next();
-    wizard.sign_in("approve");
-    wizard.wait_for("the sign-in", |wizard| wizard.wizard().can_advance());
-    wizard.next();
-    wizard.check_admin(&lab.admin_password);
-    wizard.wait_for("the admin check", |wizard| {
-        wizard.shows("can set up dirsync")
-    });
-    wizard.next();
+    wizard.open_other_forests(None, &lab.admin_password);
 
     // Other forests: fabrikam, with its own admin and its own tree.
-    assert_eq!(wizard.wizard().step, WizardStep::OtherForests);
     assert!(wizard.wizard().can_advance(), "no other forest is fine");
     wizard.click("Add another forest");
     assert!(
@@ -737,14 +747,8 @@ fn the_wizard_adds_a_second_forest() {
         .output()
         .unwrap();
     let report: serde_json::Value = serde_json::from_slice(&sync.stdout).unwrap();
-    let connectors: Vec<&str> = report["run"]["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|step| step["connector"].as_str())
-        .collect();
     assert_eq!(
-        connectors,
+        common::step_connectors(&report),
         ["corp.dirsync.test", "fabrikam.dirsync.test"],
         "{report:#}"
     );
@@ -773,19 +777,7 @@ fn the_wizard_adds_a_second_forest() {
     wizard.click("Settings");
     wizard.click("Configure…");
     wizard.harness.state_mut().wizard_mut().unwrap().computer = computer.clone();
-    wizard.wait_for("the keyring check", |wizard| {
-        wizard.shows("OS keyring: secrets can be stored")
-    });
-    wizard.next();
-    wizard.sign_in("approve");
-    wizard.wait_for("the sign-in", |wizard| wizard.wizard().can_advance());
-    wizard.next();
-    wizard.type_into("Enterprise admin", &lab.admin_upn);
-    wizard.check_admin(&lab.admin_password);
-    wizard.wait_for("the admin check", |wizard| {
-        wizard.shows("can set up dirsync")
-    });
-    wizard.next();
+    wizard.open_other_forests(Some(&lab.admin_upn), &lab.admin_password);
     assert!(wizard.shows(&format!("… {} (not checked yet)", fabrikam.ldaps_url)));
     wizard.click("Remove this forest");
     wizard.next();

@@ -121,6 +121,23 @@ impl Dn {
                 })
     }
 
+    /// The domain a naming context names, as DNS says it: its DC parts joined with dots,
+    /// lowercase (`DC=Corp,DC=example,DC=com` → `corp.example.com`); the DN itself when it has
+    /// none.
+    pub fn dns_name(&self) -> String {
+        let labels: Vec<&str> = self
+            .rdns()
+            .iter()
+            .filter(|rdn| rdn.attribute.eq_ignore_ascii_case("DC"))
+            .map(|rdn| rdn.value.as_str())
+            .collect();
+        if labels.is_empty() {
+            self.to_string()
+        } else {
+            labels.join(".").to_lowercase()
+        }
+    }
+
     /// The normalized text used for comparison and as a map key.
     pub fn normalized(&self) -> &str {
         &self.normalized

@@ -416,7 +416,17 @@ pub async fn write_back_schema(
     connection: &DirectoryConnection,
     schema_naming_context: &str,
 ) -> Result<(Vec<SchemaAttribute>, Vec<String>), DirectoryError> {
-    let names: String = WRITE_BACK_ATTRIBUTES
+    schema_attributes(connection, schema_naming_context, WRITE_BACK_ATTRIBUTES).await
+}
+
+/// Looks up attributes in the forest's schema by their lDAPDisplayName; returns those it has
+/// (in `names` order) and the names of those it lacks.
+pub async fn schema_attributes(
+    connection: &DirectoryConnection,
+    schema_naming_context: &str,
+    names: &[&str],
+) -> Result<(Vec<SchemaAttribute>, Vec<String>), DirectoryError> {
+    let filter: String = names
         .iter()
         .map(|name| format!("(lDAPDisplayName={})", escape_filter_value(name)))
         .collect();
@@ -425,13 +435,13 @@ pub async fn write_back_schema(
             "read the schema",
             schema_naming_context,
             Scope::OneLevel,
-            &format!("(&(objectClass=attributeSchema)(|{names}))"),
+            &format!("(&(objectClass=attributeSchema)(|{filter}))"),
             &["lDAPDisplayName", "schemaIDGUID"],
         )
         .await?;
     let mut present = Vec::new();
     let mut missing = Vec::new();
-    for wanted in WRITE_BACK_ATTRIBUTES {
+    for wanted in names {
         let found = entries.iter().find(|entry| {
             forest::first_value(entry, "lDAPDisplayName")
                 .is_some_and(|name| name.eq_ignore_ascii_case(wanted))
@@ -445,33 +455,6 @@ pub async fn write_back_schema(
         }
     }
     Ok((present, missing))
-}
-
-/// One attribute of the forest's schema by its lDAPDisplayName (`None`: the schema lacks it).
-pub async fn schema_attribute(
-    connection: &DirectoryConnection,
-    schema_naming_context: &str,
-    name: &str,
-) -> Result<Option<SchemaAttribute>, DirectoryError> {
-    let entries = connection
-        .search(
-            "read the schema",
-            schema_naming_context,
-            Scope::OneLevel,
-            &format!(
-                "(&(objectClass=attributeSchema)(lDAPDisplayName={}))",
-                escape_filter_value(name)
-            ),
-            &["schemaIDGUID"],
-        )
-        .await?;
-    Ok(entries
-        .first()
-        .and_then(|entry| objects::guid_value(entry, "schemaIDGUID"))
-        .map(|schema_id| SchemaAttribute {
-            name: name.to_owned(),
-            schema_id,
-        }))
 }
 
 /// Whether `connection`'s account can read CN=Deleted Objects, which it needs to see deletions

@@ -108,19 +108,22 @@ pub async fn set_up_directory(
     let source_anchor = match &options.source_anchor_scope {
         None => None,
         Some((included, excluded)) => {
-            let attribute = permissions::schema_attribute(
+            let (attributes, _) = permissions::schema_attributes(
                 admin,
                 schema_naming_context,
-                crate::directory::objects::CONSISTENCY_GUID,
+                &[crate::directory::objects::CONSISTENCY_GUID],
             )
-            .await?
-            .ok_or_else(|| DirectoryError::UnexpectedReply {
-                server: target.server().to_owned(),
-                operation: "read the schema".to_owned(),
-                detail: "the forest's schema has no mS-DS-ConsistencyGuid (Windows Server 2003 and later have it)".to_owned(),
-            })?;
+            .await?;
+            if attributes.is_empty() {
+                return Err(DirectoryError::UnexpectedReply {
+                    server: target.server().to_owned(),
+                    operation: "read the schema".to_owned(),
+                    detail: "the forest's schema has no mS-DS-ConsistencyGuid (Windows Server 2003 and later have it)".to_owned(),
+                }
+                .into());
+            }
             Some(WriteBackGrant {
-                attributes: vec![attribute],
+                attributes,
                 included: included.clone(),
                 excluded: excluded.clone(),
             })

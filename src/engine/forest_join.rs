@@ -4,7 +4,7 @@
 //! property comes from the first forest that has a value for it. Pure: the cycle gives what the
 //! store holds and applies what this decides.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::directory::Dn;
 use crate::directory::objects::DirectoryObject;
@@ -53,7 +53,7 @@ pub fn find_joins(candidates: &[Candidate], forests: &[Dn]) -> Joins {
         }
     }
     let mut joins = Joins::default();
-    for mut group in groups.into_values() {
+    for group in groups.into_values() {
         let mut live: Vec<(usize, &Candidate)> = group
             .iter()
             .copied()
@@ -61,12 +61,8 @@ pub fn find_joins(candidates: &[Candidate], forests: &[Dn]) -> Joins {
             .collect();
         live.sort_by_key(|(forest, candidate)| (*forest, candidate.anchor));
         let ambiguous = live.windows(2).any(|pair| pair[0].0 == pair[1].0);
-        let forests_in_group = {
-            group.sort_by_key(|(forest, _)| *forest);
-            group.dedup_by_key(|(forest, _)| *forest);
-            group.len()
-        };
-        if ambiguous || forests_in_group < 2 || live.is_empty() {
+        let forests_in_group: BTreeSet<usize> = group.iter().map(|(forest, _)| *forest).collect();
+        if ambiguous || forests_in_group.len() < 2 || live.is_empty() {
             continue;
         }
         let primary = live[0].1.anchor;
@@ -77,23 +73,11 @@ pub fn find_joins(candidates: &[Candidate], forests: &[Dn]) -> Joins {
         if !secondaries.is_empty() {
             joins.secondaries.insert(primary, secondaries);
         }
-        for gone in candidates_with_key(candidates, &live[0].1.key) {
-            if gone.gone && gone.anchor != primary {
-                joins.successor_of_gone.insert(gone.anchor, primary);
-            }
+        for (_, gone) in group.iter().filter(|(_, candidate)| candidate.gone) {
+            joins.successor_of_gone.insert(gone.anchor, primary);
         }
     }
     joins
-}
-
-fn candidates_with_key<'a>(
-    candidates: &'a [Candidate],
-    key: &'a str,
-) -> impl Iterator<Item = &'a Candidate> + 'a {
-    let key = key.trim().to_lowercase();
-    candidates
-        .iter()
-        .filter(move |candidate| candidate.key.trim().to_lowercase() == key)
 }
 
 /// One person's object as the cloud gets it: the primary's anchor, DN and values, and each

@@ -272,7 +272,7 @@ pub async fn apply_setup(
     let writes_source_anchor = source_anchor == Some(SourceAnchor::ConsistencyGuid);
     // Every further forest is checked before anything changes in any forest.
     let verified = verified_names(&cloud);
-    let mut taken = vec![crate::config::dns_name(admin.domain.as_str())];
+    let mut taken = vec![admin.domain.dns_name()];
     let mut further_admins = Vec::new();
     for (index, forest) in checked.forests.iter().enumerate() {
         let further = FurtherForest {
@@ -283,7 +283,7 @@ pub async fn apply_setup(
         };
         match Box::pin(check_further_forest(forest, &further, inputs, &mut said)).await {
             Ok(forest_admin) => {
-                taken.push(crate::config::dns_name(forest_admin.domain.as_str()));
+                taken.push(forest_admin.domain.dns_name());
                 further_admins.push(forest_admin);
             }
             Err(failure) => {
@@ -608,7 +608,7 @@ fn verified_names(cloud: &CloudSession) -> Vec<String> {
 /// A warning for each UPN suffix of the admin's forest that is not a verified cloud domain, as
 /// the wizard shows them: its users get the initial domain instead (README, "Several forests").
 fn unverified_suffixes(admin: &AdminSession, verified: &[String]) -> Vec<String> {
-    let forest = crate::config::dns_name(admin.domain.as_str());
+    let forest = admin.domain.dns_name();
     admin
         .forest
         .upn_suffixes()
@@ -663,7 +663,7 @@ async fn check_further_forest(
     )
     .await
     .map_err(in_forest)?;
-    let name = crate::config::dns_name(admin.domain.as_str());
+    let name = admin.domain.dns_name();
     if taken.contains(&name) {
         admin.connection.close().await;
         return Err(SetupFailure::bad_input(
@@ -704,7 +704,7 @@ async fn set_up_further_forest(
 ) -> Result<(ForestConfig, String), SetupFailure> {
     let index = further.index;
     let answers = &forest.answers;
-    let name = crate::config::dns_name(admin.domain.as_str());
+    let name = admin.domain.dns_name();
     let known_account = previous
         .and_then(|previous| {
             previous

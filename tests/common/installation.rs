@@ -12,6 +12,7 @@ use dirsync::cloud::setup::client_secret_key;
 use dirsync::config::{CloudConfig, Config, DirectoryConfig, ScopeConfig, SyncOptions};
 use dirsync::directory::service_account::KnownAccount;
 use dirsync::directory::setup::{DirectoryOptions, DirectorySite, set_up_directory};
+use dirsync::directory::sid::Sid;
 use dirsync::directory::{DirectoryConnection, DirectoryTarget, Dn, forest, permissions};
 use dirsync::secret::Secret;
 use dirsync::secret_store::{OsKeyring, SecretStore};
@@ -24,7 +25,7 @@ pub const INITIAL_DOMAIN: &str = "contoso-lab.onmicrosoft.com";
 /// The service account all tests of this binary sync as: its DN and its password.
 pub struct ServiceAccount {
     pub dn: String,
-    pub sid: dirsync::directory::sid::Sid,
+    pub sid: Sid,
     pub password: Secret,
 }
 
@@ -75,24 +76,7 @@ pub fn service_account() -> &'static ServiceAccount {
             )
             .await
             .unwrap();
-            let advice = permissions::deleted_objects_advice(
-                &domain,
-                &setup.account.sid,
-                &setup.account.sam_account_name,
-            );
-            let ldif: String = advice
-                .lines()
-                .skip_while(|line| !line.starts_with("dn: "))
-                .take_while(|line| *line != "EOF")
-                .map(|line| format!("{line}\n"))
-                .collect();
-            run_with_input(
-                Command::new("ldbmodify")
-                    .arg("-H")
-                    .arg(lab.lab_dir.join("private/sam.ldb"))
-                    .args(["--controls=show_deleted:1", "--controls=sd_flags:1:4"]),
-                &ldif,
-            );
+            follow_deleted_objects_advice(lab, &setup.account.sid, &setup.account.sam_account_name);
             let password = OsKeyring.load(&setup.keyring_key).unwrap().unwrap();
             ServiceAccount {
                 dn: setup.account.dn.to_string(),
@@ -101,6 +85,26 @@ pub fn service_account() -> &'static ServiceAccount {
             }
         })
     })
+}
+
+/// Lets `account` see deletions on the lab DC the way the advice setup prints tells an
+/// administrator to (ldbmodify on CN=Deleted Objects, as root on the DC host).
+pub fn follow_deleted_objects_advice(lab: &Lab, account: &Sid, account_name: &str) {
+    let domain = Dn::parse(&lab.base_dn).unwrap();
+    let advice = permissions::deleted_objects_advice(&domain, account, account_name);
+    let ldif: String = advice
+        .lines()
+        .skip_while(|line| !line.starts_with("dn: "))
+        .take_while(|line| *line != "EOF")
+        .map(|line| format!("{line}\n"))
+        .collect();
+    run_with_input(
+        Command::new("ldbmodify")
+            .arg("-H")
+            .arg(lab.lab_dir.join("private/sam.ldb"))
+            .args(["--controls=show_deleted:1", "--controls=sd_flags:1:4"]),
+        &ldif,
+    );
 }
 
 pub fn run_with_input(command: &mut Command, input: &str) -> String {

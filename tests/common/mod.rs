@@ -99,6 +99,20 @@ pub fn lab_script(args: &[&str]) -> Lab {
     })
 }
 
+/// The forests a run's directory import steps name (`connector`), in order, from `sync --json`
+/// or `runs show --json` (README, "Several forests").
+pub fn step_connectors(document: &serde_json::Value) -> Vec<String> {
+    document["run"]["steps"]
+        .as_array()
+        .map(|steps| {
+            steps
+                .iter()
+                .filter_map(|step| step["connector"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The result of one run of the dirsync binary.
 #[derive(Debug)]
 pub struct Run {

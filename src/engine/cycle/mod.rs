@@ -592,6 +592,11 @@ impl Cycle<'_> {
         );
         let mut primaries: Vec<Guid> = primaries.into_iter().collect();
         primaries.sort_unstable();
+        let positions: HashMap<Guid, usize> = objects
+            .iter()
+            .enumerate()
+            .map(|(position, object)| (object.anchor, position))
+            .collect();
         for primary in primaries {
             let Some(stored) = self.store.directory_object(primary)? else {
                 continue;
@@ -603,8 +608,8 @@ impl Cycle<'_> {
                 }
             }
             let merged = forest_join::merge(&stored, &others);
-            match objects.iter_mut().find(|object| object.anchor == primary) {
-                Some(object) => *object = merged,
+            match positions.get(&primary) {
+                Some(&position) => objects[position] = merged,
                 None => objects.push(merged),
             }
         }

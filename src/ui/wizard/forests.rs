@@ -24,7 +24,7 @@ impl ForestEntry {
     /// What the list says of it: the domain its admin check found, else the server entered.
     fn title(&self) -> String {
         match self.admin.session() {
-            Some(session) => crate::config::dns_name(session.domain.as_str()),
+            Some(session) => session.domain.dns_name(),
             None if self.admin.server.trim().is_empty() => "a new forest".to_owned(),
             None => self.admin.server.trim().to_owned(),
         }
@@ -45,29 +45,39 @@ pub struct ForestsStep {
 
 impl ForestsStep {
     pub fn from_answers(forests: &[ForestAnswers]) -> ForestsStep {
-        ForestsStep {
-            forests: forests
-                .iter()
-                .map(|forest| ForestEntry {
-                    admin: AdminStep::from_answers(&forest.directory),
-                    picker: picker_with(&forest.scope),
-                    rules: forest.rules.clone(),
-                })
-                .collect(),
-            editing: None,
-        }
+        ForestsStep::with(forests.iter().map(|forest| {
+            (
+                AdminStep::from_answers(&forest.directory),
+                &forest.scope,
+                &forest.rules,
+            )
+        }))
     }
 
     /// "Configure…": the forests the configuration has; each admin signs in again.
     pub fn from_config(config: &Config) -> ForestsStep {
+        ForestsStep::with(config.forests.iter().map(|forest| {
+            (
+                AdminStep::from_directory(&forest.directory),
+                &forest.scope,
+                &forest.rules,
+            )
+        }))
+    }
+
+    fn with<'a>(
+        forests: impl Iterator<Item = (AdminStep, &'a ScopeConfig, &'a crate::rules::RulesConfig)>,
+    ) -> ForestsStep {
         ForestsStep {
-            forests: config
-                .forests
-                .iter()
-                .map(|forest| ForestEntry {
-                    admin: AdminStep::from_directory(&forest.directory),
-                    picker: picker_with(&forest.scope),
-                    rules: forest.rules.clone(),
+            forests: forests
+                .map(|(admin, scope, rules)| {
+                    let mut picker = OuPicker::default();
+                    picker.marks = ScopeMarks::from_scope(&scope.included, &scope.excluded);
+                    ForestEntry {
+                        admin,
+                        picker,
+                        rules: rules.clone(),
+                    }
                 })
                 .collect(),
             editing: None,
@@ -105,12 +115,6 @@ impl ForestsStep {
             .map(|forest| Secret::new(forest.admin.password.clone()))
             .collect()
     }
-}
-
-fn picker_with(scope: &ScopeConfig) -> OuPicker {
-    let mut picker = OuPicker::default();
-    picker.marks = ScopeMarks::from_scope(&scope.included, &scope.excluded);
-    picker
 }
 
 pub fn forests_ui(
@@ -173,7 +177,7 @@ pub fn forests_ui(
         ui.add_space(8.0);
         ui.strong(format!(
             "Which OUs of {} to synchronize",
-            crate::config::dns_name(session.domain.as_str())
+            session.domain.dns_name()
         ));
         ou_picker_ui(ui, &mut forest.picker, runtime, Some(&session));
     }

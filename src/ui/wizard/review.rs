@@ -196,14 +196,14 @@ fn start_preview(
 fn removals_ui(ui: &mut egui::Ui, state: &mut WizardState, runtime: &Handle) {
     let mut kept: Vec<String> = state
         .admin_session()
-        .map(|admin| crate::config::dns_name(admin.domain.as_str()))
+        .map(|admin| admin.domain.dns_name())
         .into_iter()
         .collect();
     kept.extend(state.forests.forests.iter().filter_map(|forest| {
         forest
             .admin
             .session()
-            .map(|session| crate::config::dns_name(session.domain.as_str()))
+            .map(|session| session.domain.dns_name())
     }));
     let key = kept.join(",");
     let home = state.home().clone();

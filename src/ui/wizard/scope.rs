@@ -195,7 +195,7 @@ impl OuPicker {
         self.insert(
             OuEntry {
                 dn: domain.to_string(),
-                name: domain_name(domain),
+                name: domain.dns_name(),
                 kind: ContainerKind::Domain,
             },
             domain.clone(),
@@ -335,21 +335,6 @@ impl ReadChildren {
 
 fn normalized(dn: &str) -> String {
     Dn::parse(dn).map_or_else(|_| dn.to_lowercase(), |dn| dn.normalized().to_owned())
-}
-
-/// `corp.dirsync.test` for `DC=corp,DC=dirsync,DC=test`.
-fn domain_name(domain: &Dn) -> String {
-    let labels: Vec<&str> = domain
-        .rdns()
-        .iter()
-        .filter(|rdn| rdn.attribute.eq_ignore_ascii_case("DC"))
-        .map(|rdn| rdn.value.as_str())
-        .collect();
-    if labels.is_empty() {
-        domain.to_string()
-    } else {
-        labels.join(".")
-    }
 }
 
 /// The picker's page.
