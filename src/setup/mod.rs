@@ -622,6 +622,16 @@ fn unverified_suffixes(admin: &AdminSession, verified: &[String]) -> Vec<String>
         .collect()
 }
 
+/// A failure of the further forest at `index`: the field it names is that forest's
+/// (`forests[0].directory.admin_user`), not the first forest's.
+fn in_further_forest(index: usize, mut failure: SetupFailure) -> SetupFailure {
+    failure.message = match failure.field.take() {
+        Some(field) => format!("forests[{index}].{}: {}", field.name(), failure.message),
+        None => format!("forests[{index}]: {}", failure.message),
+    };
+    failure
+}
+
 /// A further forest's checks, before anything changes (README, "Several forests"): its
 /// enterprise admin, that it is not a forest already listed, its UPN suffixes against the
 /// tenant's verified domains, and its OUs. Returns the admin's session for
@@ -638,10 +648,7 @@ async fn check_further_forest(
         taken,
         ..
     } = *further;
-    let in_forest = |mut failure: SetupFailure| {
-        failure.message = format!("forests[{index}]: {}", failure.message);
-        failure
-    };
+    let in_forest = |failure| in_further_forest(index, failure);
     let answers = &forest.answers;
     let admin_password = inputs.forest_admin_passwords.get(index).ok_or_else(|| {
         SetupFailure::bad_input(
@@ -737,11 +744,7 @@ async fn set_up_further_forest(
     )
     .await
     .map_err(|error| match error {
-        SetupError::Directory(error) => {
-            let mut failure = directory_failure(&error);
-            failure.message = format!("forests[{index}]: {}", failure.message);
-            failure
-        }
+        SetupError::Directory(error) => in_further_forest(index, directory_failure(&error)),
         SetupError::Keyring(error) => SetupFailure::failed(None, error.to_string()),
     });
     admin.connection.close().await;
