@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use dirsync::config::{CloudConfig, Config, DirectoryConfig, ScopeConfig, SyncOptions};
 use dirsync::home::Home;
-use dirsync::store::SqliteStore;
+use dirsync::store::StateStore;
 use dirsync::store::runs::{AttributeValues, ErrorRecord, ObjectChangeRecord, RunId, StepCounters};
 use dirsync::store::vocabulary::{
     ChangeKind, ObjectKind, RunMode, RunStatus, RunTrigger, StepKind,
@@ -147,6 +147,7 @@ fn write_config(dir: &Path) {
         monitoring: Default::default(),
         rules: Default::default(),
         forests: Vec::new(),
+        store: Default::default(),
     };
     let path = dir.join("config.toml");
     config.save(&path).unwrap();
@@ -161,12 +162,12 @@ fn write_config(dir: &Path) {
 /// `runs` small runs spread over the last 30 days, then the big run (the newest). Returns the big
 /// run's id.
 fn build_store(dir: &Path, runs: usize, changes: usize) -> RunId {
-    let store = SqliteStore::open(&dir.join("state.db")).unwrap();
+    let store = StateStore::open(&dir.join("state.db")).unwrap();
     // Each small write is its own transaction; without a sync per commit the build takes seconds,
     // not minutes. Only this connection: the window's reads open their own.
     store
         .connection()
-        .pragma_update(None, "synchronous", "NORMAL")
+        .execute_batch("PRAGMA synchronous = NORMAL")
         .unwrap();
     let now = dirsync::clock::now_ms();
     let first = now - 30 * DAY_MS;
@@ -228,7 +229,7 @@ fn build_store(dir: &Path, runs: usize, changes: usize) -> RunId {
 
 /// One scheduled delta run: four steps with small counters, a few updates listed under the
 /// export; one run in 50 with an error.
-fn small_run(store: &SqliteStore, index: usize, started: i64) {
+fn small_run(store: &StateStore, index: usize, started: i64) {
     let (trigger, mode) = if index == 0 {
         (RunTrigger::Wizard, RunMode::Full)
     } else {

@@ -44,7 +44,7 @@ use dirsync::engine::cycle::{
 use dirsync::run_lock::RunLock;
 use dirsync::secret::Secret;
 use dirsync::secret_store::{OsKeyring, SecretStore};
-use dirsync::store::SqliteStore;
+use dirsync::store::StateStore;
 use dirsync::store::sync_state::DIRSYNC_CURSOR;
 use dirsync::store::vocabulary::{RunMode, RunStatus, RunTrigger, StepKind};
 use dirsync::tls::TlsTrust;
@@ -333,6 +333,7 @@ impl Installation {
             monitoring: Default::default(),
             rules: Default::default(),
             forests: Vec::new(),
+            store: Default::default(),
         };
         let home = tempfile::tempdir().unwrap();
         config.save(&home.path().join("config.toml")).unwrap();
@@ -372,7 +373,7 @@ fn cycle_in_process(
     let report = runtime.block_on(async {
         let config = Config::load(&home.join("config.toml")).unwrap();
         let _lock = RunLock::acquire(&home.join("state.db")).unwrap();
-        let store = SqliteStore::open(&home.join("state.db")).unwrap();
+        let store = StateStore::open(&home.join("state.db")).unwrap();
         let mut connections = Connections::open(&config, &OsKeyring, policy).unwrap();
         let request = CycleRequest {
             trigger: RunTrigger::Cli,
@@ -443,7 +444,7 @@ fn cycle_as_binary(home: &Path) -> Duration {
 /// cookie (nothing in scope changed).
 fn dirsync_read(runtime: &tokio::runtime::Runtime, home: &Path) -> Duration {
     let config = Config::load(&home.join("config.toml")).unwrap();
-    let store = SqliteStore::open(&home.join("state.db")).unwrap();
+    let store = StateStore::open(&home.join("state.db")).unwrap();
     let cookie = DirSyncCookie::from_bytes(store.cursor(DIRSYNC_CURSOR).unwrap().unwrap());
     let mut connections = Connections::open(&config, &OsKeyring, FlowPolicy::default()).unwrap();
     let scope = config.scope();

@@ -34,6 +34,82 @@ pub struct Config {
     /// first one that `directory`, `scope` and `rules` describe.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub forests: Vec<ForestConfig>,
+    /// Where the run history and sync state live (README, "Where the state lives"): SQLite in
+    /// the home directory unless this names a PostgreSQL database.
+    #[serde(default, skip_serializing_if = "StoreConfig::is_default")]
+    pub store: StoreConfig,
+}
+
+/// The state database's engine.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreEngine {
+    /// `state.db` in the home directory.
+    #[default]
+    Sqlite,
+    /// A database on a PostgreSQL server; its login's password is a secret
+    /// (`store::POSTGRES_PASSWORD_KEY`).
+    Postgresql,
+}
+
+/// `[store]`: which database keeps the state. The PostgreSQL fields default to
+/// 127.0.0.1:5432, database and login `dirsync`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    pub engine: StoreEngine,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// The schema dirsync's tables go in (made if missing); PostgreSQL's search path
+    /// (`public`) when unset. Several installations can share one database this way.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+}
+
+impl StoreConfig {
+    fn is_default(&self) -> bool {
+        *self == StoreConfig::default()
+    }
+
+    /// The `[store]` of the configuration at `path`: the default when there is no file yet or
+    /// it names none. Only this table is read, so a store can be opened (the dashboard, `runs`)
+    /// while the rest of the file is being set up; `Config::load` checks the whole file.
+    pub fn read(path: &Path) -> StoreConfig {
+        #[derive(Deserialize)]
+        struct OnlyStore {
+            #[serde(default)]
+            store: StoreConfig,
+        }
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| toml::from_str::<OnlyStore>(&text).ok())
+            .map(|only| only.store)
+            .unwrap_or_default()
+    }
+
+    /// The server and database, in words, for messages.
+    pub fn place(&self) -> String {
+        match self.engine {
+            StoreEngine::Sqlite => "state.db".to_owned(),
+            StoreEngine::Postgresql => format!(
+                "postgresql://{}@{}:{}/{}{}",
+                self.user.as_deref().unwrap_or("dirsync"),
+                self.host.as_deref().unwrap_or("127.0.0.1"),
+                self.port.unwrap_or(5432),
+                self.database.as_deref().unwrap_or("dirsync"),
+                self.schema
+                    .as_deref()
+                    .map(|schema| format!(" (schema {schema})"))
+                    .unwrap_or_default()
+            ),
+        }
+    }
 }
 
 /// A further forest: its domain controller and service account, its OUs and its scoping rules.

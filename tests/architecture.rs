@@ -308,7 +308,7 @@ fn only_the_window_knows_egui_the_window_never_blocks_and_the_planning_stage_doe
                     "rusqlite",
                     "std::fs",
                     "std::net",
-                    "SqliteStore",
+                    "StateStore",
                 ]
                 .iter()
                 .any(|name| code.contains(name))

@@ -935,9 +935,9 @@ fn the_window_leaves_the_schedule_to_a_running_service_and_takes_it_back() {
     // (its run begins), a window opens and schedules, as it does when an administrator opens it.
     // (A window opened at the very same moment may take the free lease first and sync once
     // itself: the schedule's rule for a home that never synced.)
-    let state_db = installation.home.path().join("state.db");
+    let home = dirsync::home::Home::in_dir(installation.home.path());
     let started = Instant::now();
-    while dirsync::store::SqliteStore::open(&state_db)
+    while dirsync::store::StateStore::open_home(&home)
         .and_then(|store| store.runs(1))
         .map_or(true, |runs| runs.is_empty())
     {
@@ -975,13 +975,12 @@ fn the_window_leaves_the_schedule_to_a_running_service_and_takes_it_back() {
         "the window started no run"
     );
     // The service kept its run's progress in the store as it went (what a window shows live).
-    let store =
-        dirsync::store::SqliteStore::open(&installation.home.path().join("state.db")).unwrap();
+    let store = installation.store();
     let kept: i64 = store
         .connection()
         .query_row(
             "SELECT count(*) FROM runs WHERE progress_at IS NOT NULL",
-            [],
+            (),
             |row| row.get(0),
         )
         .unwrap();

@@ -278,10 +278,7 @@ fn a_user_whose_password_samba_did_not_keep_waits_for_the_next_change() {
 }
 
 fn waiting(installation: &Installation) -> u64 {
-    dirsync::store::SqliteStore::open(&installation.home.path().join("state.db"))
-        .unwrap()
-        .passwords_waiting()
-        .unwrap()
+    installation.store().passwords_waiting().unwrap()
 }
 
 /// Gives a user an NT hash without its password (Samba's password-hash-values control on the

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use dirsync::store::SqliteStore;
+use dirsync::store::StateStore;
 use dirsync::store::runs::{AttributeValues, ErrorRecord, ObjectChangeRecord, StepCounters};
 use dirsync::store::vocabulary::{
     ChangeKind, ObjectKind, RunMode, RunStatus, RunTrigger, StepKind,
@@ -70,7 +70,7 @@ fn change(
 /// Three runs: 1 a first full run with adds, an update, a delete and an error; 2 a delta run with
 /// nothing to do; 3 a preview that is newest. Returns the ids in that order.
 fn seed(home: &Path) -> [i64; 3] {
-    let store = SqliteStore::open(&home.join("state.db")).unwrap();
+    let store = StateStore::open(&home.join("state.db")).unwrap();
 
     let first = store
         .start_run(RunTrigger::Wizard, RunMode::Full, T0)
@@ -408,7 +408,7 @@ fn an_unknown_run_is_bad_input() {
 #[test]
 fn a_run_that_failed_as_a_whole_shows_its_own_error() {
     let home = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&home.path().join("state.db")).unwrap();
+    let store = StateStore::open(&home.path().join("state.db")).unwrap();
     let failed = store
         .start_run(RunTrigger::Cli, RunMode::Delta, T0)
         .unwrap();

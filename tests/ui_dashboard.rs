@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use dirsync::config::{CloudConfig, Config, DirectoryConfig, ScopeConfig, SyncOptions};
 use dirsync::home::Home;
-use dirsync::store::SqliteStore;
+use dirsync::store::StateStore;
 use dirsync::store::runs::{
     AttributeValues, ErrorRecord, ObjectChangeRecord, RunId, StepCounters, WarningRecord,
 };
@@ -252,7 +252,7 @@ impl RunSpec {
         }
     }
 
-    fn record(self, store: &SqliteStore) -> RunId {
+    fn record(self, store: &StateStore) -> RunId {
         let id = store
             .start_run(self.trigger, self.mode, self.started_at)
             .unwrap();
@@ -324,10 +324,11 @@ fn write_home(dir: &Path) {
         monitoring: Default::default(),
         rules: Default::default(),
         forests: Vec::new(),
+        store: Default::default(),
     };
     config.save(&dir.join("config.toml")).unwrap();
 
-    let store = SqliteStore::open(&dir.join("state.db")).unwrap();
+    let store = StateStore::open(&dir.join("state.db")).unwrap();
     let at = |minutes_before_now: i64, seconds: i64| {
         FIXED_NOW_MS - minutes_before_now * MINUTE_MS + seconds * 1_000
     };
@@ -957,7 +958,7 @@ fn a_group_that_is_not_ours_can_be_taken_over_from_its_error() {
     let group_dn = "CN=Finance,OU=Groups,OU=Corp,DC=corp,DC=dirsync,DC=test";
     let anchor = "6f9619ff-8b86-d011-b42d-00c04fc96499";
     let cloud_id = "0c1e6a52-3b7e-4f39-9c1d-5a4f2b7e0099";
-    let store = SqliteStore::open(&dir.path().join("state.db")).unwrap();
+    let store = StateStore::open(&dir.path().join("state.db")).unwrap();
     store
         .record_errors(
             ERROR_RUN,
@@ -1494,7 +1495,7 @@ fn a_run_of_another_process_shows_live_from_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let mut harness = dashboard(&runtime, dir.path(), false);
     // `dirsync service` (another process) is in the middle of an export, and says how far.
-    let store = SqliteStore::open(&dir.path().join("state.db")).unwrap();
+    let store = StateStore::open(&dir.path().join("state.db")).unwrap();
     let started = FIXED_NOW_MS + MINUTE_MS;
     let run = store
         .start_run(RunTrigger::Schedule, RunMode::Delta, started)
@@ -1611,7 +1612,7 @@ fn the_first_page_says_at_a_glance_whether_it_is_healthy() {
     let dir = tempfile::tempdir().unwrap();
     write_home(dir.path());
     // The tenant's quota as a cycle read it, 91 % used.
-    SqliteStore::open(&dir.path().join("state.db"))
+    StateStore::open(&dir.path().join("state.db"))
         .unwrap()
         .set_directory_quota(&dirsync::store::monitoring::DirectoryQuota {
             used: 45_500,

@@ -6,17 +6,17 @@
 use super::{CliError, EXIT_SUCCESS, MatchGroupArgs};
 use crate::clock::now_ms;
 use crate::home::Home;
-use crate::store::SqliteStore;
+use crate::store::StateStore;
 
 pub fn run(args: &MatchGroupArgs, home: &Home) -> Result<u8, CliError> {
     let failed = |error: crate::store::StoreError| CliError::Failed(error.to_string());
-    if !home.state_db.exists() {
+    if !StateStore::exists(home) {
         return Err(CliError::BadInput(format!(
             "no run has proposed a group match yet ({} does not exist)",
             home.state_db.display()
         )));
     }
-    let store = SqliteStore::open(&home.state_db).map_err(failed)?;
+    let store = StateStore::open_home(home).map_err(failed)?;
     let Some((anchor, proposed)) = store.proposed_group_match(&args.dn).map_err(failed)? else {
         return Err(CliError::BadInput(format!(
             "--dn: no match is proposed for the group '{}': only a group a run reported as `group-not-ours` can be matched (check the DN in `dirsync runs show ID --kind errors`)",

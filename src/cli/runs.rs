@@ -16,7 +16,7 @@ use crate::run_report::{
 };
 use crate::store::runs::{ErrorRecord, ObjectChangeRecord, RunId, RunRecord};
 use crate::store::vocabulary::ChangeKind;
-use crate::store::{SqliteStore, StoreError};
+use crate::store::{StateStore, StoreError};
 
 pub fn run(args: RunsArgs, home: &Home) -> Result<u8, CliError> {
     let json = args.json;
@@ -27,11 +27,11 @@ pub fn run(args: RunsArgs, home: &Home) -> Result<u8, CliError> {
 }
 
 /// Opens the store if there is one: `None` for a home that has never run.
-fn open_store(home: &Home) -> Result<Option<SqliteStore>, CliError> {
-    if !home.state_db.exists() {
+fn open_store(home: &Home) -> Result<Option<StateStore>, CliError> {
+    if !StateStore::exists(home) {
         return Ok(None);
     }
-    SqliteStore::open(&home.state_db)
+    StateStore::open_home(home)
         .map(Some)
         .map_err(|error| store_failed(&error))
 }
@@ -109,7 +109,7 @@ fn show(home: &Home, args: &RunsShowArgs, json: bool) -> Result<u8, CliError> {
 
 /// The run's changes (all, or those of one kind) and its errors; `--kind` fills only one list.
 fn read_changes_and_errors(
-    store: &SqliteStore,
+    store: &StateStore,
     id: RunId,
     filter: Option<ChangeFilter>,
 ) -> Result<(Vec<ObjectChangeRecord>, Vec<ErrorRecord>), CliError> {

@@ -19,7 +19,7 @@ use crate::home::Home;
 use crate::log_events;
 use crate::runner;
 use crate::runner::schedule::{self, Attempts, History, ScheduledRun};
-use crate::store::SqliteStore;
+use crate::store::StateStore;
 use crate::store::scheduler_lease::{RENEW_EVERY_MS, SchedulerHolder};
 use crate::store::vocabulary::RunTrigger;
 
@@ -185,13 +185,13 @@ async fn password_cycle(home: &Home, stop: &StopSignal) {
 /// The service's hold on the scheduler lease. The store being briefly unavailable is not worth
 /// stopping the schedule for: the run lock still keeps runs apart, so a failed renewal is logged.
 struct SchedulerLeaseKeeper {
-    store: SqliteStore,
+    store: StateStore,
 }
 
 impl SchedulerLeaseKeeper {
     fn open(home: &Home) -> Result<SchedulerLeaseKeeper, CliError> {
-        let store = SqliteStore::open(&home.state_db)
-            .map_err(|error| CliError::Failed(error.to_string()))?;
+        let store =
+            StateStore::open_home(&home).map_err(|error| CliError::Failed(error.to_string()))?;
         Ok(SchedulerLeaseKeeper { store })
     }
 

@@ -10,7 +10,7 @@ use crate::runner::audit;
 use crate::secret::Secret;
 use crate::setup::answers::{CheckedAnswers, SignIn, check_answers, parse_answers};
 use crate::setup::{STEPS, SetupInputs, SetupProgress, SetupReport, run_setup};
-use crate::store::SqliteStore;
+use crate::store::StateStore;
 use crate::store::vocabulary::RunTrigger;
 
 pub async fn run(args: SetupArgs, home: &Home) -> Result<u8, CliError> {
@@ -67,7 +67,7 @@ pub async fn run(args: SetupArgs, home: &Home) -> Result<u8, CliError> {
     )
     .await?;
 
-    SqliteStore::open(&home.state_db)
+    StateStore::open_home(&home)
         .and_then(|store| crate::setup::start_options_over(&checked.answers.options, &store))
         .map_err(|error| CliError::Failed(error.to_string()))?;
     if let Ok(saved) = crate::config::Config::load(&home.config_file) {

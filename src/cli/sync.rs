@@ -14,7 +14,7 @@ use crate::engine::types::{Progress, StopSignal};
 use crate::home::Home;
 use crate::run_report::printable;
 use crate::runner::{self, Ran};
-use crate::store::SqliteStore;
+use crate::store::StateStore;
 use crate::store::runs::ObjectChangeRecord;
 use crate::store::vocabulary::{RunMode, RunStatus, RunTrigger, StepKind};
 
@@ -61,7 +61,7 @@ pub async fn run_locked(
     home: &Home,
     request: CycleRequest,
     stop: &StopSignal,
-) -> Result<(SqliteStore, CycleReport), CliError> {
+) -> Result<(StateStore, CycleReport), CliError> {
     let config = load_config(home)?;
     if config.directory.insecure {
         eprintln!(
@@ -80,7 +80,7 @@ pub async fn run_passwords_locked(
     home: &Home,
     request: PasswordCycleRequest,
     stop: &StopSignal,
-) -> Result<(SqliteStore, CycleReport), CliError> {
+) -> Result<(StateStore, CycleReport), CliError> {
     let progress = progress_printer();
     let result = runner::run_passwords(home, request, stop, &progress).await;
     finish_progress_line();
@@ -129,7 +129,7 @@ fn failed(error: impl std::fmt::Display) -> CliError {
 
 /// The run as `--json` prints it (documented in the README).
 pub fn report_document(
-    store: &SqliteStore,
+    store: &StateStore,
     report: &CycleReport,
 ) -> Result<serde_json::Value, CliError> {
     let run = store
@@ -162,7 +162,7 @@ pub fn report_document(
     }))
 }
 
-pub fn print_report(store: &SqliteStore, report: &CycleReport, json: bool) -> Result<(), CliError> {
+pub fn print_report(store: &StateStore, report: &CycleReport, json: bool) -> Result<(), CliError> {
     if json {
         let document = report_document(store, report)?;
         println!(

@@ -42,7 +42,7 @@ use crate::guid::Guid;
 use crate::store::password_sync::{PASSWORD_CURSOR, PasswordTarget};
 use crate::store::runs::{AttributeValues, ErrorRecord, ObjectChangeRecord, StepCounters};
 use crate::store::vocabulary::{ChangeKind, ObjectKind, RunMode, RunStatus, RunTrigger, StepKind};
-use crate::store::{SqliteStore, StoreError};
+use crate::store::{StateStore, StoreError};
 
 /// Entra Connect's batch size for password hashes.
 const MAX_USERS_PER_REQUEST: usize = 50;
@@ -66,7 +66,7 @@ pub async fn run_password_cycle<S: PasswordHashSource + Send>(
     config: &Config,
     source: Result<&mut S, HashSourceUnavailable>,
     graph: &GraphClient,
-    store: &SqliteStore,
+    store: &StateStore,
     request: PasswordCycleRequest,
     progress: &(dyn Fn(Progress) + Sync),
     stop: &StopSignal,
@@ -179,7 +179,7 @@ impl PasswordFailure {
 struct PasswordCycle<'a> {
     config: &'a Config,
     graph: &'a GraphClient,
-    store: &'a SqliteStore,
+    store: &'a StateStore,
     stop: &'a StopSignal,
     recorder: RunRecorder<'a>,
     errors: u64,

@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::log_events;
 use crate::store::runs::{ErrorRecord, RunId, StepCounters};
 use crate::store::vocabulary::{RunMode, RunStatus, RunTrigger, StepKind};
-use crate::store::{SqliteStore, StoreError};
+use crate::store::{StateStore, StoreError};
 
 /// How a cycle ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,7 +44,7 @@ pub struct CycleReport {
 
 /// A run being recorded: its report so far, and where it goes.
 pub struct RunRecorder<'a> {
-    store: &'a SqliteStore,
+    store: &'a StateStore,
     progress: &'a (dyn Fn(Progress) + Sync),
     pub report: CycleReport,
     /// The connector of each step in `report.steps` (a forest's name, or none).
@@ -62,7 +62,7 @@ impl std::fmt::Debug for RunRecorder<'_> {
 impl<'a> RunRecorder<'a> {
     /// Starts a run of `mode` in the history.
     pub fn start(
-        store: &'a SqliteStore,
+        store: &'a StateStore,
         trigger: RunTrigger,
         mode: RunMode,
         config: &Config,

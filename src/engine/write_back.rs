@@ -24,7 +24,7 @@ use crate::directory::write_back::{
     AttributeEdit, is_value_refused, modify_attributes, read_attributes,
 };
 use crate::directory::{DirectoryConnection, DirectoryError};
-use crate::store::SqliteStore;
+use crate::store::StateStore;
 use crate::store::runs::{AttributeValues, ErrorRecord, ObjectChangeRecord, RunId, StepCounters};
 use crate::store::vocabulary::{ChangeKind, ObjectKind, StepKind};
 use crate::store::write_back::WriteBackTarget;
@@ -212,7 +212,7 @@ pub struct WriteBackReport {
 /// Where the write-back export step writes and records.
 pub(super) struct WriteBackContext<'a> {
     pub connection: &'a DirectoryConnection,
-    pub store: &'a SqliteStore,
+    pub store: &'a StateStore,
     pub run_id: RunId,
     pub schema: &'a WriteBackSchema,
     pub progress: &'a (dyn Fn(Progress) + Sync),

@@ -15,7 +15,7 @@ use crate::clock::{iso_time, now_ms};
 use crate::config::Config;
 use crate::home::Home;
 use crate::log_events;
-use crate::store::SqliteStore;
+use crate::store::StateStore;
 use crate::store::monitoring::DirectoryQuota;
 use crate::store::runs::RunRecord;
 use crate::store::vocabulary::{RunMode, RunStatus};
@@ -163,7 +163,7 @@ pub async fn look(home: &Home) -> Result<(), String> {
     if destinations(&config).is_empty() {
         return Ok(());
     }
-    let store = SqliteStore::open(&home.state_db).map_err(|error| failed(&error))?;
+    let store = StateStore::open_home(&home).map_err(|error| failed(&error))?;
     look_with(&store, &config).await
 }
 
@@ -261,7 +261,7 @@ impl Sender {
     }
 }
 
-async fn look_with(store: &SqliteStore, config: &Config) -> Result<(), String> {
+async fn look_with(store: &StateStore, config: &Config) -> Result<(), String> {
     let failed = |error: &dyn std::fmt::Display| error.to_string();
     let runs = store.runs(RUNS_READ).map_err(|error| failed(&error))?;
     let last_failure = match newest_sync_run(&runs) {
@@ -365,7 +365,7 @@ async fn look_with(store: &SqliteStore, config: &Config) -> Result<(), String> {
 /// The newest drift check: the run whose span holds the drift cursor's time, with its drift
 /// warnings counted. `None` before the first check, or once its run left the history.
 fn newest_drift_check(
-    store: &SqliteStore,
+    store: &StateStore,
     runs: &[RunRecord],
 ) -> Result<Option<DriftCheck>, crate::store::StoreError> {
     let Some(bytes) = store.cursor(crate::store::sync_state::DRIFT_CHECK_CURSOR)? else {

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use super::{RunError, load_config};
 use crate::home::Home;
-use crate::store::SqliteStore;
+use crate::store::StateStore;
 use crate::store::monitoring::StateFigures;
 use crate::store::runs::RunRecord;
 use crate::store::vocabulary::{RunMode, RunStatus, StepKind};
@@ -42,7 +42,7 @@ pub struct Health {
 /// Reads what the figures need, in a few queries.
 pub fn read_snapshot(home: &Home) -> Result<Snapshot, RunError> {
     let config = load_config(home)?;
-    let store = SqliteStore::open(&home.state_db)?;
+    let store = StateStore::open_home(&home)?;
     let runs = store.runs(RUNS_READ)?;
     let last_failure = match newest_sync_run(&runs) {
         Some(run) if run.status == RunStatus::Failed => store.run_failure(run.id)?,

@@ -16,7 +16,7 @@
 use crate::config::SyncOptions;
 use crate::store::runs::RunRecord;
 use crate::store::vocabulary::RunMode;
-use crate::store::{SqliteStore, StoreError};
+use crate::store::{StateStore, StoreError};
 
 /// The store's cursor that holds the schedule until the first sync.
 const HELD_CURSOR: &str = "schedule-held-until-first-sync";
@@ -44,7 +44,7 @@ impl History {
     }
 
     /// From the store (the service).
-    pub fn read(store: &SqliteStore) -> Result<History, StoreError> {
+    pub fn read(store: &StateStore) -> Result<History, StoreError> {
         let (last_sync_start, last_password_start) = store.last_run_starts()?;
         Ok(History {
             last_sync_start,
@@ -142,12 +142,12 @@ pub enum ScheduledRun {
 
 /// Holds the schedule until the first sync (the wizard, when "Start synchronization when the
 /// wizard closes" is left off).
-pub fn hold_until_first_sync(store: &SqliteStore, now: i64) -> Result<(), StoreError> {
+pub fn hold_until_first_sync(store: &StateStore, now: i64) -> Result<(), StoreError> {
     store.set_cursor(HELD_CURSOR, b"1", now)
 }
 
 /// Whether the schedule waits for the first sync (it matters only while there is none).
-pub fn is_held(store: &SqliteStore) -> Result<bool, StoreError> {
+pub fn is_held(store: &StateStore) -> Result<bool, StoreError> {
     Ok(store.cursor(HELD_CURSOR)?.is_some())
 }
 

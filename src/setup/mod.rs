@@ -1015,6 +1015,7 @@ pub fn config_for(
         monitoring: answers.monitoring.clone(),
         rules: answers.rules.clone(),
         forests: Vec::new(),
+        store: Default::default(),
     }
 }
 
@@ -1023,7 +1024,7 @@ pub fn config_for(
 /// mailbox and checks it against AD. Shared by the CLI and the wizard.
 pub fn start_options_over(
     options: &crate::config::SyncOptions,
-    store: &crate::store::SqliteStore,
+    store: &crate::store::StateStore,
 ) -> Result<(), crate::store::StoreError> {
     if options.password_hash_sync {
         store.reset_password_sync()?;

@@ -12,7 +12,7 @@ use crate::engine::cycle::{Connections, CycleRequest, StopSignal, read_tenant_do
 use crate::engine::plan::{JoinKind, Operation};
 use crate::engine::validation::Severity;
 use crate::secret::Secret;
-use crate::store::SqliteStore;
+use crate::store::StateStore;
 use crate::store::vocabulary::RunTrigger;
 
 /// One object the first sync would touch.
@@ -112,7 +112,7 @@ pub async fn preview_first_sync(
             RetryPolicy::default(),
         ));
     }
-    let store = SqliteStore::open(&scratch.join("preview.db"))
+    let store = StateStore::open(&scratch.join("preview.db"))
         .map_err(|error| SetupFailure::failed(None, error.to_string()))?;
     let mut connections = Connections {
         directory: DirectoryReader::new(

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{SqliteStore, StoreError};
+use super::{StateStore, StoreError};
 
 /// One field that changed: its dotted name (`options.interval_minutes`) and its values as text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,7 +29,7 @@ pub struct AuditEntry {
     pub changes: Vec<FieldChange>,
 }
 
-impl SqliteStore {
+impl StateStore {
     /// Adds an entry; returns its id.
     pub fn record_audit(
         &self,
@@ -40,11 +40,10 @@ impl SqliteStore {
         detail: &str,
         changes: &[FieldChange],
     ) -> Result<i64, StoreError> {
-        let connection = self.connection();
-        connection.execute(
+        Ok(self.connection().query_row(
             "INSERT INTO audit (at, os_user, source, action, detail, changes)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            rusqlite::params![
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+            super::db::params![
                 at,
                 os_user,
                 source,
@@ -52,8 +51,8 @@ impl SqliteStore {
                 detail,
                 serde_json::to_string(changes).expect("changes serialize"),
             ],
-        )?;
-        Ok(connection.last_insert_rowid())
+            |row| row.get(0),
+        )?)
     }
 
     /// The newest `limit` entries, newest first.

@@ -3,19 +3,19 @@
 //! an object's history across runs, a search by name, DN, UPN, mail or anchor, and the
 //! connectors' figures.
 
-use rusqlite::{OptionalExtension as _, params};
+use super::db::{OptionalExtension as _, params};
 
 use super::runs::{
     ERROR_COLUMNS, ErrorRecord, FOREST_FAILED_ERROR, ObjectChangeRecord, RunId, read_error, word,
 };
 use super::sync_state::{DIRSYNC_CURSOR, escape_like};
-use super::{SqliteStore, StoreError};
+use super::{StateStore, StoreError};
 use crate::store::vocabulary::{ChangeKind, ObjectKind, StepKind};
 
 /// One line of a run's object list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChangeRow {
-    /// For [`SqliteStore::object_change`], with `imported`.
+    /// For [`StateStore::object_change`], with `imported`.
     pub id: i64,
     /// What a directory import read (`import_changes`), not what dirsync changed.
     pub imported: bool,
@@ -84,7 +84,7 @@ pub struct ForestFigures {
     pub failure: Option<(RunId, String)>,
 }
 
-/// Which forest [`SqliteStore::forest_figures`] counts.
+/// Which forest [`StateStore::forest_figures`] counts.
 #[derive(Debug, Clone, Copy)]
 pub struct ForestKey<'a> {
     /// Its name, as its steps name it (`connector`).
@@ -96,7 +96,7 @@ pub struct ForestKey<'a> {
     pub first: bool,
 }
 
-impl SqliteStore {
+impl StateStore {
     /// One forest's figures (README, "Several forests").
     pub fn forest_figures(&self, forest: ForestKey<'_>) -> Result<ForestFigures, StoreError> {
         let db = self.connection();
@@ -209,15 +209,17 @@ impl SqliteStore {
                  FROM directory_objects
                  WHERE anchor = ?1 OR dn LIKE ?2 ESCAPE '\\' OR object LIKE ?2 ESCAPE '\\'
                  UNION ALL
-                 SELECT anchor, dn, object_type, 2, max(id) FROM object_changes
-                 WHERE anchor = ?1 OR dn LIKE ?2 ESCAPE '\\'
-                     OR attribute_changes LIKE ?2 ESCAPE '\\'
-                 GROUP BY anchor
+                 SELECT anchor, dn, object_type, 2, id FROM object_changes
+                 WHERE id IN (SELECT max(id) FROM object_changes
+                     WHERE anchor = ?1 OR dn LIKE ?2 ESCAPE '\\'
+                         OR attribute_changes LIKE ?2 ESCAPE '\\'
+                     GROUP BY anchor)
                  UNION ALL
-                 SELECT anchor, dn, object_type, 3, max(id) FROM run_errors
-                 WHERE anchor IS NOT NULL AND (anchor = ?1 OR dn LIKE ?2 ESCAPE '\\')
-                 GROUP BY anchor
-             ) ORDER BY source, recent DESC",
+                 SELECT anchor, dn, object_type, 3, id FROM run_errors
+                 WHERE id IN (SELECT max(id) FROM run_errors
+                     WHERE anchor IS NOT NULL AND (anchor = ?1 OR dn LIKE ?2 ESCAPE '\\')
+                     GROUP BY anchor)
+             ) AS found ORDER BY source, recent DESC",
         )?;
         let mut found: Vec<FoundObject> = Vec::new();
         let mut rows = select.query(params![text, pattern])?;
@@ -256,7 +258,7 @@ impl SqliteStore {
             entries.push(HistoryEntry {
                 run_id: row.get(8)?,
                 run_started_at: row.get(9)?,
-                event: HistoryEvent::Change(read_change_row(row)?),
+                event: HistoryEvent::Change(read_change_row(&row)?),
             });
         }
         let mut errors = db.prepare(&format!(
@@ -269,7 +271,7 @@ impl SqliteStore {
             entries.push(HistoryEntry {
                 run_id: row.get(10)?,
                 run_started_at: row.get(11)?,
-                event: HistoryEvent::Error(read_error(row)?),
+                event: HistoryEvent::Error(read_error(&row)?),
             });
         }
         // Newest run first; in a run, what was read, then what changed, then the errors.
@@ -280,12 +282,13 @@ impl SqliteStore {
     pub fn connector_figures(&self) -> Result<ConnectorFigures, StoreError> {
         let db = self.connection();
         let count = |sql: &str| -> Result<u64, StoreError> {
-            Ok(db.query_row(sql, [], |row| row.get::<_, i64>(0))?.max(0) as u64)
+            Ok(db.query_row(sql, (), |row| row.get::<_, i64>(0))?.max(0) as u64)
         };
         let (throttled_requests, last_throttled_run) = db.query_row(
-            "SELECT coalesce(sum(throttled), 0), max(CASE WHEN throttled > 0 THEN id END)
+            "SELECT CAST(coalesce(sum(throttled), 0) AS BIGINT),
+                 max(CASE WHEN throttled > 0 THEN id END)
              FROM runs",
-            [],
+            (),
             |row| Ok((row.get::<_, i64>(0)?.max(0) as u64, row.get(1)?)),
         )?;
         Ok(ConnectorFigures {
@@ -297,11 +300,11 @@ impl SqliteStore {
                 "SELECT count(*) FROM links WHERE disabled_at IS NOT NULL",
             )?,
             first_disabled_at: db
-                .query_row("SELECT min(disabled_at) FROM links", [], |row| row.get(0))?,
+                .query_row("SELECT min(disabled_at) FROM links", (), |row| row.get(0))?,
             last_directory_import: db.query_row(
                 "SELECT max(s.ended_at) FROM run_steps s JOIN runs r ON r.id = s.run_id
                  WHERE s.step = 'directory-import' AND r.mode != 'password'",
-                [],
+                (),
                 |row| row.get(0),
             )?,
             cookie_saved_at: db
@@ -321,7 +324,7 @@ impl SqliteStore {
 const IMPORT_ROW: &str = "id, 1, 'directory-import', change_kind, object_type, dn, anchor, NULL";
 const CHANGE_ROW: &str = "id, 0, step, change_kind, object_type, dn, anchor, cloud_id";
 
-fn read_change_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChangeRow> {
+fn read_change_row(row: &super::db::Row<'_>) -> super::db::Result<ChangeRow> {
     let step: String = row.get(2)?;
     let change_kind: String = row.get(3)?;
     let object_type: String = row.get(4)?;
@@ -363,7 +366,7 @@ mod tests {
 
     #[test]
     fn an_object_is_found_by_dn_upn_or_anchor_and_its_history_spans_runs() {
-        let store = SqliteStore::open_in_memory().expect("open");
+        let store = StateStore::open_scratch().expect("open");
         let first = store
             .start_run(RunTrigger::Cli, RunMode::Full, 1_000)
             .expect("run");

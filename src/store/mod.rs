@@ -1,9 +1,12 @@
-//! The state store: run history and sync positions in SQLite (`state.db` in the home directory).
-//! Knows nothing of the GUI. Schema changes are numbered migrations, each applied in its own
-//! transaction together with the `user_version` it brings the database to.
+//! The state store: run history and sync positions, in SQLite (`state.db` in the home directory,
+//! the default) or in a PostgreSQL database `config.toml` names (README, "Where the state
+//! lives"). Knows nothing of the GUI. Schema changes are numbered migrations, each applied in its
+//! own transaction together with the version it brings the database to; PostgreSQL starts from
+//! one baseline that equals SQLite's first fourteen, and every later number comes as a pair.
 
 pub mod audit;
 pub mod browse;
+pub mod db;
 pub mod monitoring;
 pub mod password_sync;
 pub mod runs;
@@ -16,7 +19,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use parking_lot::{ReentrantMutex, ReentrantMutexGuard};
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::TransactionBehavior;
+
+pub use self::db::{Connection, DbError, Dialect};
+use crate::config::{StoreConfig, StoreEngine};
+use crate::home::Home;
+use crate::secret_store::SecretStore;
 
 /// The migrations, in order. Entry `i` brings the schema from version `i` to `i + 1`.
 /// Never edit a released migration; add a new one.
@@ -37,6 +45,14 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0014_forest_steps.sql"),
 ];
 
+/// PostgreSQL's migrations: the version each brings the database to, and its SQL. The baseline
+/// brings an empty database to SQLite's version 14 at once.
+const POSTGRES_MIGRATIONS: &[(u32, &str)] =
+    &[(14, include_str!("migrations/postgres/0014_baseline.sql"))];
+
+/// The secret-store key of the PostgreSQL login's password.
+pub const POSTGRES_PASSWORD_KEY: &str = "state-database-password";
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot open the state database {path}: {source}")]
@@ -56,30 +72,114 @@ pub enum StoreError {
     Migration {
         path: PathBuf,
         version: u32,
-        source: rusqlite::Error,
+        source: DbError,
     },
+    #[error(
+        "cannot connect to the state database {place}: {source}; check [store] in config.toml and that the server accepts this host"
+    )]
+    Connect { place: String, source: DbError },
+    #[error("the state database's password is not stored: {0}")]
+    Password(String),
     #[error("state database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Database(#[from] DbError),
 }
 
-/// The SQLite store. One per process and home directory.
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        StoreError::Database(DbError::Sqlite(error))
+    }
+}
+
+/// The state store, on SQLite or PostgreSQL. One per process and home directory.
 #[derive(Debug)]
-pub struct SqliteStore {
+pub struct StateStore {
     /// Re-entrant: a store method may call another while it holds the connection. The lock
     /// makes the store `Sync`, so a cycle's future can run as a task on main's runtime
     /// (ARCHITECTURE.md, "The window").
     connection: ReentrantMutex<Connection>,
+    /// The SQLite file, or the PostgreSQL server and database in words.
     path: PathBuf,
 }
 
-impl SqliteStore {
+impl StateStore {
+    /// The store `config.toml` names in `home` (SQLite in the home directory when it names none
+    /// or does not exist yet), its password read from the secret store.
+    pub fn open_home(home: &Home) -> Result<Self, StoreError> {
+        let config = StoreConfig::read(&home.config_file);
+        match config.engine {
+            StoreEngine::Sqlite => Self::open(&home.state_db),
+            StoreEngine::Postgresql => {
+                let secrets = crate::secret_store::SystemSecrets::for_home(&home.credentials_dir);
+                let password = secrets
+                    .load(POSTGRES_PASSWORD_KEY)
+                    .map_err(|error| StoreError::Password(error.to_string()))?
+                    .ok_or_else(|| {
+                        StoreError::Password(
+                            secrets.missing("The state database's password", POSTGRES_PASSWORD_KEY),
+                        )
+                    })?;
+                Self::open_postgres(&config, Some(password.expose()))
+            }
+        }
+    }
+
+    /// Whether `home` has a state store yet: its SQLite file, or a PostgreSQL database its
+    /// configuration names (made on first use).
+    pub fn exists(home: &Home) -> bool {
+        StoreConfig::read(&home.config_file).engine == StoreEngine::Postgresql
+            || home.state_db.exists()
+    }
+
+    /// Connects to the PostgreSQL database `config` names and brings its schema up to date.
+    pub fn open_postgres(config: &StoreConfig, password: Option<&str>) -> Result<Self, StoreError> {
+        let place = config.place();
+        let mut settings = postgres::Config::new();
+        settings
+            .host(config.host.as_deref().unwrap_or("127.0.0.1"))
+            .port(config.port.unwrap_or(5432))
+            .dbname(config.database.as_deref().unwrap_or("dirsync"))
+            .user(config.user.as_deref().unwrap_or("dirsync"))
+            .application_name("dirsync")
+            .connect_timeout(Duration::from_secs(10));
+        if let Some(password) = password {
+            settings.password(password);
+        }
+        if let Some(schema) = &config.schema {
+            if !is_plain_identifier(schema) {
+                return Err(StoreError::Connect {
+                    place,
+                    source: DbError::Corrupt(format!(
+                        "[store] schema '{schema}' is not a plain name: use lowercase letters, digits and _, starting with a letter"
+                    )),
+                });
+            }
+            settings.options(&format!("-c search_path={schema}"));
+        }
+        let connection = Connection::postgres(settings).map_err(|source| StoreError::Connect {
+            place: place.clone(),
+            source,
+        })?;
+        if let Some(schema) = &config.schema {
+            connection.execute_batch(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))?;
+        }
+        migrate_postgres(&connection, &place)?;
+        Ok(StateStore {
+            connection: ReentrantMutex::new(connection),
+            path: PathBuf::from(place),
+        })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.connection().dialect()
+    }
+
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(parent) = path.parent() {
             // A missing home directory is created; a failure shows up as the open error below.
             let _ = std::fs::create_dir_all(parent);
         }
-        let connection = Connection::open(path).map_err(|source| StoreError::Open {
+        let connection = rusqlite::Connection::open(path).map_err(|source| StoreError::Open {
             path: path.to_owned(),
             source,
         })?;
@@ -98,12 +198,25 @@ impl SqliteStore {
         Ok(store)
     }
 
-    /// A private in-memory store, for tests and previews.
-    pub fn open_in_memory() -> Result<Self, StoreError> {
-        Self::prepare(Connection::open_in_memory()?, PathBuf::from(":memory:"))
+    /// An empty store for tests: SQLite in memory, or PostgreSQL in a schema of its own when
+    /// `DIRSYNC_TEST_STORE` says so (`test_postgres`).
+    #[cfg(test)]
+    pub fn open_scratch() -> Result<Self, StoreError> {
+        match test_postgres() {
+            Some((config, password)) => Self::open_postgres(&config, Some(&password)),
+            None => Self::open_in_memory(),
+        }
     }
 
-    fn prepare(mut connection: Connection, path: PathBuf) -> Result<Self, StoreError> {
+    /// A private in-memory store, for tests and previews.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        Self::prepare(
+            rusqlite::Connection::open_in_memory()?,
+            PathBuf::from(":memory:"),
+        )
+    }
+
+    fn prepare(mut connection: rusqlite::Connection, path: PathBuf) -> Result<Self, StoreError> {
         // WAL lets the dashboard read while a run writes; the busy timeout covers the scheduler
         // service and the window touching the file at the same moment.
         connection.busy_timeout(Duration::from_secs(10))?;
@@ -114,14 +227,18 @@ impl SqliteStore {
         connection.pragma_update(None, "foreign_keys", "OFF")?;
         migrate(&mut connection, &path, MIGRATIONS)?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
-        Ok(SqliteStore {
-            connection: ReentrantMutex::new(connection),
+        Ok(StateStore {
+            connection: ReentrantMutex::new(Connection::sqlite(connection)),
             path,
         })
     }
 
     pub fn schema_version(&self) -> Result<u32, StoreError> {
-        Ok(user_version(&self.connection())?)
+        let connection = self.connection();
+        Ok(match connection.as_sqlite() {
+            Some(sqlite) => user_version(sqlite)?,
+            None => postgres_version(&connection)?,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -139,7 +256,110 @@ impl SqliteStore {
     }
 }
 
-fn user_version(connection: &Connection) -> rusqlite::Result<u32> {
+fn is_plain_identifier(name: &str) -> bool {
+    name.len() <= 63
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// For tests: when `DIRSYNC_TEST_STORE` is `postgresql`, a `[store]` on the lab's PostgreSQL
+/// server (tests/lab/postgres, started if it is not running) in a schema of its own, and the
+/// login's password. `None`: the tests use SQLite.
+#[doc(hidden)]
+pub fn test_postgres() -> Option<(StoreConfig, String)> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static SCHEMAS: AtomicU32 = AtomicU32::new(0);
+    if std::env::var("DIRSYNC_TEST_STORE").ok()?.as_str() != "postgresql" {
+        return None;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/postgres");
+    let output = std::process::Command::new(&script)
+        .arg("up")
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run {}: {error}", script.display()));
+    assert!(output.status.success(), "tests/lab/postgres up failed");
+    let server: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("tests/lab/postgres prints JSON");
+    let text = |key: &str| server[key].as_str().map(str::to_owned);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.subsec_nanos())
+        .unwrap_or_default();
+    let config = StoreConfig {
+        engine: StoreEngine::Postgresql,
+        host: text("host"),
+        port: server["port"].as_u64().map(|port| port as u16),
+        database: text("database"),
+        user: text("user"),
+        schema: Some(format!(
+            "t_{}_{}_{nanos}",
+            std::process::id(),
+            SCHEMAS.fetch_add(1, Ordering::Relaxed)
+        )),
+    };
+    Some((config, text("password").expect("a password")))
+}
+
+/// The version a PostgreSQL database's schema is at: 0 when it has none yet.
+fn postgres_version(connection: &Connection) -> Result<u32, DbError> {
+    let exists: bool = connection.query_row(
+        "SELECT to_regclass('dirsync_schema') IS NOT NULL",
+        (),
+        |row| row.get(0),
+    )?;
+    if !exists {
+        return Ok(0);
+    }
+    connection.query_row("SELECT version FROM dirsync_schema", (), |row| row.get(0))
+}
+
+/// Applies the PostgreSQL migrations the database has not seen, each in one transaction that
+/// holds an advisory lock first: two hosts starting on a new database apply each once.
+fn migrate_postgres(connection: &Connection, place: &str) -> Result<u32, StoreError> {
+    let known = StateStore::latest_schema_version();
+    let failed = |version: u32| {
+        move |source: DbError| StoreError::Migration {
+            path: PathBuf::from(place),
+            version,
+            source,
+        }
+    };
+    loop {
+        let transaction = connection.unchecked_transaction()?;
+        // The lock's key: "dirsync" in ASCII, any number would do as long as it is fixed.
+        transaction.execute_batch("SELECT pg_advisory_xact_lock(7235441815140721)")?;
+        let version = postgres_version(&transaction)?;
+        if version > known {
+            return Err(StoreError::TooNew {
+                path: PathBuf::from(place),
+                found: version,
+                known,
+            });
+        }
+        let Some((target, sql)) = POSTGRES_MIGRATIONS
+            .iter()
+            .find(|(target, _)| *target > version)
+        else {
+            transaction.commit()?;
+            return Ok(version);
+        };
+        transaction.execute_batch(sql).map_err(failed(*target))?;
+        transaction
+            .execute_batch(&format!(
+                "CREATE TABLE IF NOT EXISTS dirsync_schema (version BIGINT NOT NULL);
+                 DELETE FROM dirsync_schema;
+                 INSERT INTO dirsync_schema (version) VALUES ({target});"
+            ))
+            .map_err(failed(*target))?;
+        transaction.commit().map_err(failed(*target))?;
+        tracing::info!(version = target, "state database migrated");
+    }
+}
+
+fn user_version(connection: &rusqlite::Connection) -> rusqlite::Result<u32> {
     connection.pragma_query_value(None, "user_version", |row| row.get(0))
 }
 
@@ -147,7 +367,7 @@ fn user_version(connection: &Connection) -> rusqlite::Result<u32> {
 /// write lock before it reads the version, so two processes opening a new database at once (the
 /// service and the window, say) apply each migration once: the second finds it done.
 fn migrate(
-    connection: &mut Connection,
+    connection: &mut rusqlite::Connection,
     path: &Path,
     migrations: &[&str],
 ) -> Result<u32, StoreError> {
@@ -167,10 +387,10 @@ fn migrate(
             return Ok(version);
         }
         let target = version + 1;
-        let failed = |source| StoreError::Migration {
+        let failed = |source: rusqlite::Error| StoreError::Migration {
             path: path.to_owned(),
             version: target,
-            source,
+            source: source.into(),
         };
         transaction
             .execute_batch(migrations[version as usize])
@@ -192,16 +412,16 @@ mod tests {
     fn an_empty_database_migrates_to_the_latest_version() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("home").join("state.db");
-        let store = SqliteStore::open(&path).expect("open");
+        let store = StateStore::open(&path).expect("open");
         assert_eq!(
             store.schema_version().expect("version"),
-            SqliteStore::latest_schema_version()
+            StateStore::latest_schema_version()
         );
         let tables: Vec<String> = store
             .connection()
             .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
             .expect("prepare")
-            .query_map([], |row| row.get(0))
+            .query_map((), |row| row.get(0))
             .expect("query")
             .collect::<Result<_, _>>()
             .expect("rows");
@@ -219,16 +439,16 @@ mod tests {
         }
         drop(store);
         // Opening again applies nothing and keeps the version.
-        let again = SqliteStore::open(&path).expect("reopen");
+        let again = StateStore::open(&path).expect("reopen");
         assert_eq!(
             again.schema_version().expect("version"),
-            SqliteStore::latest_schema_version()
+            StateStore::latest_schema_version()
         );
     }
 
     #[test]
     fn the_schema_accepts_every_run_word_and_refuses_others() {
-        let store = SqliteStore::open_in_memory().expect("open");
+        let store = StateStore::open_scratch().expect("open");
         let db = store.connection();
         for trigger in RunTrigger::ALL {
             for mode in RunMode::ALL {
@@ -250,7 +470,7 @@ mod tests {
         }
         let refused = db.execute(
             "INSERT INTO runs (trigger, mode, status, started_at) VALUES ('cli', 'delta', 'done', 0)",
-            [],
+            (),
         );
         assert!(refused.is_err(), "an unknown status must be refused");
     }
@@ -262,7 +482,7 @@ mod tests {
         let openers: Vec<_> = (0..4)
             .map(|_| {
                 let path = path.clone();
-                std::thread::spawn(move || SqliteStore::open(&path).map(|_| ()))
+                std::thread::spawn(move || StateStore::open(&path).map(|_| ()))
             })
             .collect();
         for opener in openers {
@@ -271,16 +491,16 @@ mod tests {
                 .expect("no panic")
                 .expect("every opener gets a migrated database");
         }
-        let store = SqliteStore::open(&path).expect("open");
+        let store = StateStore::open(&path).expect("open");
         assert_eq!(
             store.schema_version().expect("version"),
-            SqliteStore::latest_schema_version()
+            StateStore::latest_schema_version()
         );
     }
 
     #[test]
     fn a_failing_migration_rolls_back_and_names_its_version() {
-        let mut connection = Connection::open_in_memory().expect("open");
+        let mut connection = rusqlite::Connection::open_in_memory().expect("open");
         let path = Path::new("test.db");
         let migrations = [
             "CREATE TABLE a (x INTEGER);",
@@ -295,7 +515,7 @@ mod tests {
         let b_exists: i64 = connection
             .query_row(
                 "SELECT count(*) FROM sqlite_master WHERE name = 'b'",
-                [],
+                (),
                 |row| row.get(0),
             )
             .expect("query");
@@ -311,7 +531,7 @@ mod tests {
         let path = dir.path().join("state.db");
         {
             // A database as the dirsync before the trace and push triggers left it.
-            let mut connection = Connection::open(&path).expect("open");
+            let mut connection = rusqlite::Connection::open(&path).expect("open");
             migrate(&mut connection, &path, &MIGRATIONS[..9]).expect("old migrations");
             connection
                 .execute_batch(
@@ -322,12 +542,12 @@ mod tests {
                 )
                 .expect("rows");
         }
-        let store = SqliteStore::open(&path).expect("migrated");
+        let store = StateStore::open(&path).expect("migrated");
         let connection = store.connection();
         let (trigger, throttled, adds): (String, i64, i64) = connection
             .query_row(
                 "SELECT r.trigger, r.throttled, s.adds FROM runs r JOIN run_steps s ON s.run_id = r.id",
-                [],
+                (),
                 |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
             )
             .expect("the run and its step are still there");
@@ -335,22 +555,22 @@ mod tests {
         connection
             .execute(
                 "INSERT INTO runs (trigger, mode, status, started_at) VALUES ('push', 'delta', 'running', 2)",
-                [],
+                (),
             )
             .expect("the new trigger is allowed");
         // Foreign keys are on again: deleting the run takes its steps along.
         connection
-            .execute("DELETE FROM runs WHERE id = 7", [])
+            .execute("DELETE FROM runs WHERE id = 7", ())
             .expect("delete");
         let steps: i64 = connection
-            .query_row("SELECT count(*) FROM run_steps", [], |row| row.get(0))
+            .query_row("SELECT count(*) FROM run_steps", (), |row| row.get(0))
             .expect("count");
         assert_eq!(steps, 0);
     }
 
     #[test]
     fn a_database_from_a_newer_dirsync_is_refused() {
-        let mut connection = Connection::open_in_memory().expect("open");
+        let mut connection = rusqlite::Connection::open_in_memory().expect("open");
         connection
             .pragma_update(None, "user_version", 99)
             .expect("set");

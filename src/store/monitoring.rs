@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::params;
+use super::db::params;
 
-use super::{SqliteStore, StoreError};
+use super::{StateStore, StoreError};
 
 /// The sync state now.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -43,7 +43,7 @@ impl DirectoryQuota {
 /// The cursor holding the last [`DirectoryQuota`] read, as JSON.
 const DIRECTORY_QUOTA_CURSOR: &str = "cloud-directory-quota";
 
-impl SqliteStore {
+impl StateStore {
     pub fn directory_quota(&self) -> Result<Option<DirectoryQuota>, StoreError> {
         Ok(self
             .cursor(DIRECTORY_QUOTA_CURSOR)?
@@ -61,7 +61,7 @@ impl SqliteStore {
         let mut select = connection
             .prepare("SELECT error_type, COUNT(*) FROM run_errors GROUP BY error_type")?;
         let counts = select
-            .query_map([], |row| Ok((row.get(0)?, row.get::<_, i64>(1)? as u64)))?
+            .query_map((), |row| Ok((row.get(0)?, row.get::<_, i64>(1)? as u64)))?
             .collect::<Result<BTreeMap<_, _>, _>>()?;
         Ok(counts)
     }
@@ -69,7 +69,7 @@ impl SqliteStore {
     pub fn state_figures(&self) -> Result<StateFigures, StoreError> {
         let connection = self.connection();
         let count = |sql: &str| -> Result<u64, StoreError> {
-            Ok(connection.query_row(sql, [], |row| row.get::<_, i64>(0))? as u64)
+            Ok(connection.query_row(sql, (), |row| row.get::<_, i64>(0))? as u64)
         };
         Ok(StateFigures {
             linked: count("SELECT COUNT(*) FROM links")?,
@@ -86,7 +86,7 @@ impl SqliteStore {
         let mut select =
             connection.prepare("SELECT condition, since, summary FROM alerts_firing")?;
         let firing = select
-            .query_map([], |row| Ok((row.get(0)?, (row.get(1)?, row.get(2)?))))?
+            .query_map((), |row| Ok((row.get(0)?, (row.get(1)?, row.get(2)?))))?
             .collect::<Result<BTreeMap<_, _>, _>>()?;
         Ok(firing)
     }

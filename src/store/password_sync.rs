@@ -1,10 +1,10 @@
 //! Password hash sync's state (README, "Password hash sync"): its DirSync cookie (a cursor) and which linked users'
 //! current password the cloud was sent. Never a hash: only that one was sent, where, and when.
 
-use rusqlite::params;
+use super::db::params;
 
 use super::sync_state::{parse_dn, parse_guid};
-use super::{SqliteStore, StoreError};
+use super::{StateStore, StoreError};
 use crate::directory::Dn;
 use crate::guid::Guid;
 
@@ -22,7 +22,7 @@ pub struct PasswordTarget {
     pub needs_full_read: bool,
 }
 
-impl SqliteStore {
+impl StateStore {
     /// Every linked user in scope, and whether each needs a full read.
     pub fn password_targets(&self) -> Result<Vec<PasswordTarget>, StoreError> {
         let connection = self.connection();
@@ -34,7 +34,7 @@ impl SqliteStore {
              WHERE l.kind = 'user'",
         )?;
         let targets = select
-            .query_map([], |row| {
+            .query_map((), |row| {
                 Ok(PasswordTarget {
                     anchor: parse_guid(&row.get::<_, String>(0)?)?,
                     dn: parse_dn(&row.get::<_, String>(1)?)?,
@@ -92,7 +92,7 @@ impl SqliteStore {
             "SELECT count(*) FROM password_sync p
              JOIN links l ON l.anchor = p.anchor AND l.cloud_id = p.cloud_id AND l.kind = 'user'
              WHERE p.waiting = 1",
-            [],
+            (),
             |row| row.get(0),
         )?;
         Ok(u64::try_from(count).unwrap_or(0))
@@ -116,7 +116,7 @@ impl SqliteStore {
     pub fn reset_password_sync(&self) -> Result<(), StoreError> {
         let connection = self.connection();
         let transaction = connection.unchecked_transaction()?;
-        transaction.execute("DELETE FROM password_sync", [])?;
+        transaction.execute("DELETE FROM password_sync", ())?;
         transaction.execute(
             "DELETE FROM sync_cursors WHERE name = ?1",
             [PASSWORD_CURSOR],

@@ -4,11 +4,11 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{OptionalExtension as _, params};
+use super::db::{OptionalExtension as _, params};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{SqliteStore, StoreError};
+use super::{StateStore, StoreError};
 use crate::store::vocabulary::{ChangeKind, ObjectKind, RunMode, RunStatus, RunTrigger, StepKind};
 
 pub type RunId = i64;
@@ -172,7 +172,7 @@ pub struct WarningRecord {
 pub(super) const ERROR_COLUMNS: &str = "step, dn, anchor, object_type, error_type, code, \
      server_message, hint, first_occurred_at, retry_count";
 
-pub(super) fn read_error(row: &rusqlite::Row<'_>) -> rusqlite::Result<ErrorRecord> {
+pub(super) fn read_error(row: &super::db::Row<'_>) -> super::db::Result<ErrorRecord> {
     let step: String = row.get(0)?;
     let object_type: Option<String> = row.get(3)?;
     Ok(ErrorRecord {
@@ -194,17 +194,13 @@ fn attributes_json(change: &ObjectChangeRecord) -> String {
     serde_json::to_string(&change.attributes).expect("JSON values always serialize")
 }
 
-pub(super) fn word<T>(parsed: Option<T>, text: &str) -> rusqlite::Result<T> {
+pub(super) fn word<T>(parsed: Option<T>, text: &str) -> super::db::Result<T> {
     parsed.ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            0,
-            rusqlite::types::Type::Text,
-            format!("unknown word '{text}' in the state database").into(),
-        )
+        super::db::DbError::Corrupt(format!("unknown word '{text}' in the state database"))
     })
 }
 
-impl SqliteStore {
+impl StateStore {
     /// Starts a run. A run left `running` by a process that was killed is marked `cancelled`
     /// first: only one run exists at a time (the caller holds the run lock).
     pub fn start_run(
@@ -218,13 +214,14 @@ impl SqliteStore {
             "UPDATE runs SET status = 'cancelled', ended_at = coalesce(
                  (SELECT max(ended_at) FROM run_steps WHERE run_id = runs.id), started_at)
              WHERE status = 'running'",
-            [],
+            (),
         )?;
-        db.execute(
-            "INSERT INTO runs (trigger, mode, status, started_at) VALUES (?1, ?2, 'running', ?3)",
+        Ok(db.query_row(
+            "INSERT INTO runs (trigger, mode, status, started_at) VALUES (?1, ?2, 'running', ?3)
+             RETURNING id",
             params![trigger.as_str(), mode.as_str(), now],
-        )?;
-        Ok(db.last_insert_rowid())
+            |row| row.get(0),
+        )?)
     }
 
     /// A step begins; `connector` names the forest a directory import reads when several
@@ -258,7 +255,7 @@ impl SqliteStore {
                  deletes = ?7, no_change = ?8, errors = ?9
              WHERE run_id = ?1 AND position =
                  (SELECT max(position) FROM run_steps
-                  WHERE run_id = ?1 AND step = ?2 AND connector IS ?10)",
+                  WHERE run_id = ?1 AND step = ?2 AND connector IS NOT DISTINCT FROM ?10)",
             params![
                 run,
                 step.as_str(),
@@ -409,7 +406,7 @@ impl SqliteStore {
         &self,
         sql: &str,
         items: &[T],
-        insert_one: impl Fn(&mut rusqlite::Statement<'_>, &T) -> rusqlite::Result<usize>,
+        insert_one: impl Fn(&mut super::db::Statement<'_>, &T) -> super::db::Result<usize>,
     ) -> Result<(), StoreError> {
         if items.is_empty() {
             return Ok(());
@@ -452,7 +449,7 @@ impl SqliteStore {
         let last = |modes: &str| -> Result<Option<i64>, StoreError> {
             Ok(self.connection().query_row(
                 &format!("SELECT MAX(started_at) FROM runs WHERE mode IN ({modes})"),
-                [],
+                (),
                 |row| row.get(0),
             )?)
         };
@@ -521,7 +518,7 @@ impl SqliteStore {
         let mut rows = select.query([value])?;
         while let Some(row) = rows.next()? {
             let step: String = row.get(1)?;
-            let count = |index: usize| -> rusqlite::Result<u64> {
+            let count = |index: usize| -> super::db::Result<u64> {
                 Ok(row.get::<_, i64>(index)?.max(0) as u64)
             };
             steps.entry(row.get(0)?).or_default().push(StepRecord {
@@ -551,7 +548,7 @@ impl SqliteStore {
         let connection = self.connection();
         let mut select = connection.prepare(
             "SELECT step, dn, anchor, object_type, cloud_id, change_kind, attribute_changes
-             FROM object_changes WHERE run_id = ?1 AND (?2 IS NULL OR change_kind = ?2)
+             FROM object_changes WHERE run_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR change_kind = ?2)
              ORDER BY id",
         )?;
         let changes = select
@@ -617,7 +614,7 @@ impl SqliteStore {
     }
 }
 
-fn read_run(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
+fn read_run(row: &super::db::Row<'_>) -> super::db::Result<RunRecord> {
     let trigger: String = row.get(1)?;
     let mode: String = row.get(2)?;
     let status: String = row.get(3)?;
@@ -651,7 +648,7 @@ mod tests {
 
     #[test]
     fn a_run_keeps_its_steps_changes_and_errors_and_retention_removes_old_runs() {
-        let store = SqliteStore::open_in_memory().expect("open");
+        let store = StateStore::open_scratch().expect("open");
         let old = store
             .start_run(RunTrigger::Schedule, RunMode::Delta, 1_000)
             .expect("run");
@@ -738,7 +735,7 @@ mod tests {
 
     #[test]
     fn a_running_run_keeps_its_progress_and_a_finished_one_shows_none() {
-        let store = SqliteStore::open_in_memory().expect("open");
+        let store = StateStore::open_scratch().expect("open");
         let run = store
             .start_run(RunTrigger::Schedule, RunMode::Delta, 1_000)
             .expect("run");
@@ -767,7 +764,7 @@ mod tests {
 
     #[test]
     fn a_run_left_running_by_a_killed_process_is_marked_cancelled() {
-        let store = SqliteStore::open_in_memory().expect("open");
+        let store = StateStore::open_scratch().expect("open");
         let killed = store
             .start_run(RunTrigger::Cli, RunMode::Delta, 1_000)
             .expect("run");

@@ -4,9 +4,9 @@
 //! The service always takes the lease; a window takes it only when nobody else holds it. Two runs
 //! never overlap either way: every run also holds the run lock.
 
-use rusqlite::{OptionalExtension as _, TransactionBehavior, params};
+use super::db::{OptionalExtension as _, params};
 
-use super::{SqliteStore, StoreError};
+use super::{StateStore, StoreError};
 
 /// A lease not renewed for this long has expired. Holders renew well within it.
 pub const LEASE_MS: i64 = 90_000;
@@ -45,7 +45,7 @@ pub struct SchedulerLease {
     pub renewed_at: i64,
 }
 
-impl SqliteStore {
+impl StateStore {
     /// Takes or renews the lease for process `pid`. Returns `None` when `pid` holds it now, or
     /// the live lease of another process that keeps it.
     pub fn claim_scheduler(
@@ -57,8 +57,7 @@ impl SqliteStore {
         // IMMEDIATE: two processes claiming at once see each other's write, not the same
         // empty row.
         let connection = self.connection();
-        let transaction =
-            rusqlite::Transaction::new_unchecked(&connection, TransactionBehavior::Immediate)?;
+        let transaction = connection.immediate_transaction()?;
         let current = read_lease(&transaction)?;
         let keeps = current.filter(|lease| {
             lease.pid != pid
@@ -89,11 +88,11 @@ impl SqliteStore {
     }
 }
 
-fn read_lease(connection: &rusqlite::Connection) -> Result<Option<SchedulerLease>, StoreError> {
+fn read_lease(connection: &super::db::Connection) -> Result<Option<SchedulerLease>, StoreError> {
     Ok(connection
         .query_row(
             "SELECT holder, pid, renewed_at FROM scheduler_lease WHERE id = 1",
-            [],
+            (),
             |row| {
                 let holder: String = row.get(0)?;
                 Ok(SchedulerLease {
@@ -112,7 +111,7 @@ mod tests {
 
     #[test]
     fn the_service_takes_the_schedule_from_a_window_and_a_window_waits_for_it() {
-        let store = SqliteStore::open_in_memory().expect("open");
+        let store = StateStore::open_scratch().expect("open");
         // A window alone takes it, and renews it.
         assert_eq!(
             store

@@ -8,11 +8,11 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+use super::db::{OptionalExtension as _, Transaction, params};
 use base64::Engine as _;
-use rusqlite::{OptionalExtension as _, Transaction, params};
 use serde_json::{Map, Value};
 
-use super::{SqliteStore, StoreError};
+use super::{Dialect, StateStore, StoreError};
 use crate::directory::Dn;
 use crate::directory::objects::{DirectoryObject, ObjectKind, ValueProblem};
 use crate::directory::sid::Sid;
@@ -62,6 +62,14 @@ pub const RULE_SETS_CURSOR: &str = "directory-rule-sets";
 /// they change, a run looks for the objects of a forest no longer configured.
 pub const FORESTS_CURSOR: &str = "directory-forests";
 
+/// The first value of the attribute `?1` in an object's JSON, in the engine's own words.
+fn first_value_sql(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => "json_extract(object, '$.attributes.' || ?1 || '[0]')",
+        Dialect::Postgres => "(object::jsonb -> 'attributes' -> ?1 ->> 0)",
+    }
+}
+
 fn kind_word(kind: ObjectKind) -> &'static str {
     match kind {
         ObjectKind::User => "user",
@@ -77,19 +85,17 @@ fn parse_kind(text: &str) -> ObjectKind {
     }
 }
 
-fn corrupt(what: &str, text: &str) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        0,
-        rusqlite::types::Type::Text,
-        format!("the state database holds an unreadable {what}: '{text}'").into(),
-    )
+fn corrupt(what: &str, text: &str) -> super::db::DbError {
+    super::db::DbError::Corrupt(format!(
+        "the state database holds an unreadable {what}: '{text}'"
+    ))
 }
 
-pub(super) fn parse_guid(text: &str) -> rusqlite::Result<Guid> {
+pub(super) fn parse_guid(text: &str) -> super::db::Result<Guid> {
     Guid::parse(text).ok_or_else(|| corrupt("anchor", text))
 }
 
-pub(super) fn parse_dn(text: &str) -> rusqlite::Result<Dn> {
+pub(super) fn parse_dn(text: &str) -> super::db::Result<Dn> {
     Dn::parse(text).map_err(|_| corrupt("DN", text))
 }
 
@@ -122,7 +128,7 @@ fn read_object(
     kind: &str,
     dn: &str,
     json: &str,
-) -> rusqlite::Result<DirectoryObject> {
+) -> super::db::Result<DirectoryObject> {
     let stored: StoredObject = serde_json::from_str(json).map_err(|_| corrupt("object", anchor))?;
     Ok(DirectoryObject {
         anchor: parse_guid(anchor)?,
@@ -179,7 +185,7 @@ pub struct ErrorHistory {
     pub retry_count: i64,
 }
 
-impl SqliteStore {
+impl StateStore {
     pub fn cursor(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
             .connection()
@@ -258,7 +264,7 @@ impl SqliteStore {
              UNION SELECT anchor FROM links",
         )?;
         let anchors = select
-            .query_map([], |row| parse_guid(&row.get::<_, String>(0)?))?
+            .query_map((), |row| parse_guid(&row.get::<_, String>(0)?))?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(anchors)
     }
@@ -273,7 +279,7 @@ impl SqliteStore {
                  WHERE anchor NOT IN (SELECT anchor FROM directory_objects)",
         )?;
         let objects = select
-            .query_map([], |row| {
+            .query_map((), |row| {
                 Ok((parse_guid(&row.get::<_, String>(0)?)?, row.get(1)?))
             })?
             .collect::<Result<Vec<_>, _>>()?;
@@ -288,13 +294,12 @@ impl SqliteStore {
         attribute: &str,
     ) -> Result<Vec<(Guid, String, String, bool)>, StoreError> {
         let connection = self.connection();
-        let mut select = connection.prepare(
-            "SELECT anchor, dn, json_extract(object, '$.attributes.' || ?1 || '[0]'),
-                 state = 'gone'
+        let first_value = first_value_sql(connection.dialect());
+        let mut select = connection.prepare(&format!(
+            "SELECT anchor, dn, {first_value}, state = 'gone'
              FROM directory_objects
-             WHERE kind = 'user'
-                 AND json_extract(object, '$.attributes.' || ?1 || '[0]') IS NOT NULL",
-        )?;
+             WHERE kind = 'user' AND {first_value} IS NOT NULL"
+        ))?;
         let candidates = select
             .query_map([attribute], |row| {
                 Ok((
@@ -315,11 +320,11 @@ impl SqliteStore {
         attribute: &str,
         value: &str,
     ) -> Result<Option<Guid>, StoreError> {
-        let anchor: Option<String> = self
-            .connection()
+        let connection = self.connection();
+        let first_value = first_value_sql(connection.dialect());
+        let anchor: Option<String> = connection
             .query_row(
-                "SELECT anchor FROM directory_objects
-                 WHERE json_extract(object, '$.attributes.' || ?1 || '[0]') = ?2",
+                &format!("SELECT anchor FROM directory_objects WHERE {first_value} = ?2"),
                 params![attribute, value],
                 |row| row.get(0),
             )
@@ -354,7 +359,7 @@ impl SqliteStore {
             "SELECT anchor, kind, dn, object FROM directory_objects WHERE state = 'pending'",
         )?;
         let objects = select
-            .query_map([], |row| {
+            .query_map((), |row| {
                 read_object(
                     &row.get::<_, String>(0)?,
                     &row.get::<_, String>(1)?,
@@ -383,12 +388,13 @@ impl SqliteStore {
             .collect();
         let connection = self.connection();
         let mut select = connection.prepare(&format!(
-            "SELECT anchor, dn, state = 'gone' FROM directory_objects WHERE 1{conditions}
+            "SELECT anchor, dn, CASE WHEN state = 'gone' THEN 1 ELSE 0 END
+                 FROM directory_objects WHERE TRUE{conditions}
              UNION SELECT anchor, dn, 0 FROM links
                  WHERE anchor NOT IN (SELECT anchor FROM directory_objects){conditions}"
         ))?;
         let objects = select
-            .query_map(rusqlite::params_from_iter(&patterns), |row| {
+            .query_map(super::db::params_from_iter(&patterns), |row| {
                 Ok((
                     parse_guid(&row.get::<_, String>(0)?)?,
                     row.get(1)?,
@@ -405,7 +411,7 @@ impl SqliteStore {
         let mut select =
             connection.prepare("SELECT anchor FROM directory_objects WHERE state = 'gone'")?;
         let anchors = select
-            .query_map([], |row| parse_guid(&row.get::<_, String>(0)?))?
+            .query_map((), |row| parse_guid(&row.get::<_, String>(0)?))?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(anchors)
     }
@@ -431,7 +437,7 @@ impl SqliteStore {
             "alerts_firing",
             "scheduler_lease",
         ] {
-            transaction.execute(&format!("DELETE FROM {table}"), [])?;
+            transaction.execute(&format!("DELETE FROM {table}"), ())?;
         }
         transaction.commit()?;
         Ok(())
@@ -443,7 +449,7 @@ impl SqliteStore {
         let mut select =
             connection.prepare("SELECT state, count(*) FROM directory_objects GROUP BY state")?;
         let counts = select
-            .query_map([], |row| Ok((row.get(0)?, row.get::<_, i64>(1)? as u64)))?
+            .query_map((), |row| Ok((row.get(0)?, row.get::<_, i64>(1)? as u64)))?
             .collect::<Result<HashMap<_, _>, _>>()?;
         Ok(counts)
     }
@@ -454,7 +460,7 @@ impl SqliteStore {
             "SELECT anchor, kind, dn, cloud_id, exported, members, manager, disabled_at FROM links",
         )?;
         let links = select
-            .query_map([], |row| {
+            .query_map((), |row| {
                 let anchor = parse_guid(&row.get::<_, String>(0)?)?;
                 let exported: String = row.get(4)?;
                 let members: String = row.get(5)?;
@@ -580,7 +586,7 @@ impl SqliteStore {
         let mut select = connection
             .prepare("SELECT anchor, cloud_id FROM group_matches WHERE confirmed_at IS NOT NULL")?;
         let matches = select
-            .query_map([], |row| {
+            .query_map((), |row| {
                 Ok((parse_guid(&row.get::<_, String>(0)?)?, row.get(1)?))
             })?
             .collect::<Result<HashMap<_, _>, _>>()?;
@@ -593,7 +599,7 @@ impl SqliteStore {
         let connection = self.connection();
         let mut select = connection.prepare("SELECT anchor FROM held_disabled")?;
         let held = select
-            .query_map([], |row| parse_guid(&row.get::<_, String>(0)?))?
+            .query_map((), |row| parse_guid(&row.get::<_, String>(0)?))?
             .collect::<Result<HashSet<_>, _>>()?;
         Ok(held)
     }
@@ -623,7 +629,7 @@ impl SqliteStore {
         let mut select = connection
             .prepare("SELECT anchor, kind, dn, lookup, requested_at FROM create_intents")?;
         let intents = select
-            .query_map([], |row| {
+            .query_map((), |row| {
                 let anchor = parse_guid(&row.get::<_, String>(0)?)?;
                 Ok((
                     anchor,
@@ -739,7 +745,7 @@ impl SqliteStore {
         db.execute(
             "INSERT INTO object_errors (anchor, error_type, first_occurred_at, retry_count)
              VALUES (?1, ?2, ?3, 0)
-             ON CONFLICT (anchor) DO UPDATE SET retry_count = retry_count + 1,
+             ON CONFLICT (anchor) DO UPDATE SET retry_count = object_errors.retry_count + 1,
                  error_type = excluded.error_type",
             params![anchor.to_string(), error_type, now],
         )?;
@@ -771,7 +777,7 @@ pub(super) fn escape_like(text: &str) -> String {
 fn upsert_objects(
     transaction: &Transaction<'_>,
     objects: &[DirectoryObject],
-) -> rusqlite::Result<()> {
+) -> super::db::Result<()> {
     let mut upsert = transaction.prepare(
         "INSERT INTO directory_objects (anchor, kind, dn, object, state)
          VALUES (?1, ?2, ?3, ?4, 'pending')
@@ -781,7 +787,8 @@ fn upsert_objects(
     let mut forget_references =
         transaction.prepare("DELETE FROM directory_references WHERE source = ?1")?;
     let mut add_reference = transaction.prepare(
-        "INSERT OR IGNORE INTO directory_references (source, target_dn) VALUES (?1, ?2)",
+        "INSERT INTO directory_references (source, target_dn) VALUES (?1, ?2)
+         ON CONFLICT DO NOTHING",
     )?;
     for object in objects {
         let anchor = object.anchor.to_string();
@@ -799,13 +806,14 @@ fn upsert_objects(
     Ok(())
 }
 
-fn mark_gone(transaction: &Transaction<'_>, gone: &[Guid]) -> rusqlite::Result<()> {
+fn mark_gone(transaction: &Transaction<'_>, gone: &[Guid]) -> super::db::Result<()> {
     let mut mark =
         transaction.prepare("UPDATE directory_objects SET state = 'gone' WHERE anchor = ?1")?;
     // A linked object the connector space lost track of is still deleted in the cloud.
     let mut from_link = transaction.prepare(
-        "INSERT OR IGNORE INTO directory_objects (anchor, kind, dn, object, state)
-         SELECT anchor, kind, dn, '{\"attributes\":{}}', 'gone' FROM links WHERE anchor = ?1",
+        "INSERT INTO directory_objects (anchor, kind, dn, object, state)
+         SELECT anchor, kind, dn, '{\"attributes\":{}}', 'gone' FROM links WHERE anchor = ?1
+         ON CONFLICT DO NOTHING",
     )?;
     for anchor in gone {
         let anchor = anchor.to_string();
@@ -861,7 +869,7 @@ mod tests {
 
     #[test]
     fn an_import_and_its_cookie_are_kept_together_and_objects_round_trip() {
-        let store = SqliteStore::open_in_memory().expect("open");
+        let store = StateStore::open_scratch().expect("open");
         let objects = [user(1, None), user(2, Some("CN=u1,OU=Corp,DC=x"))];
         store
             .save_import(&objects, &[], Some((DIRSYNC_CURSOR, b"cookie")), 1)
@@ -881,7 +889,7 @@ mod tests {
 
     #[test]
     fn export_moves_objects_out_of_pending_and_a_late_target_wakes_its_referrers() {
-        let store = SqliteStore::open_in_memory().expect("open");
+        let store = StateStore::open_scratch().expect("open");
         let objects = [user(1, None), user(2, Some("CN=u1,OU=Corp,DC=x"))];
         store.save_import(&objects, &[], None, 1).expect("save");
         store
@@ -908,7 +916,7 @@ mod tests {
 
     #[test]
     fn a_gone_object_stays_gone_until_its_cloud_delete_is_recorded() {
-        let store = SqliteStore::open_in_memory().expect("open");
+        let store = StateStore::open_scratch().expect("open");
         store
             .save_import(&[user(1, None)], &[], None, 1)
             .expect("save");
@@ -937,7 +945,7 @@ mod tests {
 
     #[test]
     fn an_error_that_repeats_keeps_its_first_occurrence_and_counts_retries() {
-        let store = SqliteStore::open_in_memory().expect("open");
+        let store = StateStore::open_scratch().expect("open");
         let anchor = Guid([4; 16]);
         let first = store
             .object_error_seen(anchor, "conflict", 100)

@@ -1,11 +1,11 @@
 //! Hybrid write-back's state (README, "Hybrid Exchange write-back"): the mailbox attributes of each cloud user as the tenant
 //! last sent them, which of them AD still has to be brought in line with, and the delta link.
 
-use rusqlite::params;
+use super::db::params;
 use serde_json::Value;
 
 use super::sync_state::{ErrorHistory, parse_dn, parse_guid};
-use super::{SqliteStore, StoreError};
+use super::{StateStore, StoreError};
 use crate::directory::Dn;
 use crate::guid::Guid;
 
@@ -24,7 +24,7 @@ pub struct WriteBackTarget {
     pub mailbox: Value,
 }
 
-impl SqliteStore {
+impl StateStore {
     /// Keeps one page of the mailbox delta, with the link for the next read when it is the last
     /// page, in one transaction: a changed mailbox becomes pending, a removed user's is forgotten.
     pub fn save_mailbox_changes(
@@ -74,18 +74,14 @@ impl SqliteStore {
              ORDER BY l.dn",
         )?;
         let targets = select
-            .query_map([], |row| {
+            .query_map((), |row| {
                 let mailbox: String = row.get(3)?;
                 Ok(WriteBackTarget {
                     anchor: parse_guid(&row.get::<_, String>(0)?)?,
                     dn: parse_dn(&row.get::<_, String>(1)?)?,
                     cloud_id: row.get(2)?,
                     mailbox: serde_json::from_str(&mailbox).map_err(|error| {
-                        rusqlite::Error::FromSqlConversionFailure(
-                            3,
-                            rusqlite::types::Type::Text,
-                            Box::new(error),
-                        )
+                        super::db::DbError::Corrupt(format!("a mailbox: {error}"))
                     })?,
                 })
             })?
@@ -129,7 +125,7 @@ impl SqliteStore {
     /// Every known mailbox is checked against AD again (the schema gained an attribute).
     pub fn mark_all_mailboxes_pending(&self) -> Result<(), StoreError> {
         self.connection()
-            .execute("UPDATE cloud_mailboxes SET pending = 1", [])?;
+            .execute("UPDATE cloud_mailboxes SET pending = 1", ())?;
         Ok(())
     }
 
@@ -137,7 +133,7 @@ impl SqliteStore {
     pub fn reset_write_back(&self) -> Result<(), StoreError> {
         let connection = self.connection();
         let transaction = connection.unchecked_transaction()?;
-        transaction.execute("DELETE FROM cloud_mailboxes", [])?;
+        transaction.execute("DELETE FROM cloud_mailboxes", ())?;
         transaction.execute(
             "DELETE FROM sync_cursors WHERE name IN (?1, ?2)",
             [WRITE_BACK_CURSOR, WRITE_BACK_SCHEMA_CURSOR],
@@ -154,7 +150,7 @@ mod tests {
 
     #[test]
     fn a_mailbox_waits_for_its_link_and_a_failure_keeps_its_first_time() {
-        let store = SqliteStore::open_in_memory().expect("store");
+        let store = StateStore::open_scratch().expect("store");
         let item = json!({"id": "cloud-1", "cloudMSExchArchiveStatus": 1});
         store
             .save_mailbox_changes(&[("cloud-1", &item)], &[], Some("link-1"), 10)

@@ -185,6 +185,7 @@ impl Installation {
             )
             .unwrap();
         let config = Config {
+            store: test_store(),
             cloud: CloudConfig {
                 authority: info.authority.clone(),
                 graph: info.graph.clone(),
@@ -229,6 +230,12 @@ impl Installation {
             tenant,
             client_secret: info.client_secret,
         }
+    }
+
+    /// The installation's state store, SQLite or PostgreSQL as its configuration says.
+    pub fn store(&self) -> dirsync::store::StateStore {
+        dirsync::store::StateStore::open_home(&dirsync::home::Home::in_dir(self.home.path()))
+            .unwrap()
     }
 
     pub fn config_path(&self) -> std::path::PathBuf {
@@ -424,4 +431,22 @@ pub fn corp_user_upns(lab: &Lab) -> BTreeSet<String> {
         .filter_map(|line| line.strip_prefix("userPrincipalName: "))
         .map(str::to_owned)
         .collect()
+}
+
+/// The `[store]` the tests' installations use: SQLite, or with `DIRSYNC_TEST_STORE=postgresql`
+/// the lab's PostgreSQL server in a schema of the installation's own, its password in the
+/// keyring where dirsync looks for it.
+pub fn test_store() -> dirsync::config::StoreConfig {
+    match dirsync::store::test_postgres() {
+        Some((store, password)) => {
+            OsKeyring
+                .save(
+                    dirsync::store::POSTGRES_PASSWORD_KEY,
+                    &Secret::new(password),
+                )
+                .unwrap();
+            store
+        }
+        None => Default::default(),
+    }
 }

@@ -72,7 +72,7 @@ impl ForestRead {
     /// one (a delta read would miss objects that entered or left the scope without changing).
     pub fn needs_full_import(
         &self,
-        store: &SqliteStore,
+        store: &StateStore,
         request: CycleRequest,
     ) -> Result<bool, StoreError> {
         Ok(request.full
@@ -84,7 +84,7 @@ impl ForestRead {
 /// What every forest's import shares while they run at once: the store, the run, its progress
 /// and its stop signal.
 pub(super) struct SharedImport<'a> {
-    pub store: &'a SqliteStore,
+    pub store: &'a StateStore,
     pub run_id: crate::store::runs::RunId,
     pub progress: &'a (dyn Fn(Progress) + Sync),
     pub stop: &'a StopSignal,
@@ -96,7 +96,7 @@ pub(super) struct SharedImport<'a> {
 
 impl<'a> SharedImport<'a> {
     pub fn new(
-        store: &'a SqliteStore,
+        store: &'a StateStore,
         recorder: &RunRecorder<'a>,
         stop: &'a StopSignal,
         only: Option<Guid>,

@@ -40,7 +40,7 @@ use crate::store::sync_state::{
 };
 use crate::store::vocabulary::{RunMode, RunStatus, RunTrigger, StepKind};
 use crate::store::write_back::{WRITE_BACK_CURSOR, WRITE_BACK_SCHEMA_CURSOR};
-use crate::store::{SqliteStore, StoreError};
+use crate::store::{StateStore, StoreError};
 use futures::StreamExt as _;
 
 mod cloud_import;
@@ -88,7 +88,7 @@ impl CycleRequest {
 pub async fn run_cycle(
     config: &Config,
     connections: &mut Connections,
-    store: &SqliteStore,
+    store: &StateStore,
     request: CycleRequest,
     progress: &(dyn Fn(Progress) + Sync),
     stop: &StopSignal,
@@ -160,7 +160,7 @@ pub async fn run_cycle(
 /// The tenant's directory quota, kept for the dashboard, the metrics and the alerts (README,
 /// "Monitoring"): one read per cycle. Only Graph's beta offers it, so a tenant that does not
 /// answer (or an app without Organization.Read.All) is said in the log, never a failed run.
-async fn keep_directory_quota(graph: &crate::cloud::GraphClient, store: &SqliteStore) {
+async fn keep_directory_quota(graph: &crate::cloud::GraphClient, store: &StateStore) {
     match graph.directory_quota().await {
         Ok(Some((used, total))) => {
             let quota = crate::store::monitoring::DirectoryQuota {
@@ -181,7 +181,7 @@ async fn keep_directory_quota(graph: &crate::cloud::GraphClient, store: &SqliteS
 /// last one: any forest that needs one makes the run full.
 fn needs_full_import(
     config: &Config,
-    store: &SqliteStore,
+    store: &StateStore,
     request: CycleRequest,
 ) -> Result<bool, StoreError> {
     let forests = config.forests();
@@ -248,7 +248,7 @@ fn run_failure_hint(error: &CycleError) -> String {
 struct Cycle<'a> {
     config: &'a Config,
     connections: &'a mut Connections,
-    store: &'a SqliteStore,
+    store: &'a StateStore,
     request: CycleRequest,
     stop: &'a StopSignal,
     recorder: RunRecorder<'a>,

@@ -115,7 +115,7 @@ pub struct PlannedRequest {
 pub async fn trace(
     config: &Config,
     connections: &mut Connections,
-    store: &SqliteStore,
+    store: &StateStore,
     query: &str,
 ) -> Result<Trace, CycleError> {
     // Every forest is asked, the first forest first (README, "Several forests").

@@ -25,7 +25,7 @@ use crate::rules::SyncRules;
 use crate::store::runs::{ErrorRecord, ObjectChangeRecord, RunId, StepCounters};
 use crate::store::sync_state::{CreateIntent, ExportUpdate, Link};
 use crate::store::vocabulary::{ChangeKind, StepKind};
-use crate::store::{SqliteStore, StoreError};
+use crate::store::{StateStore, StoreError};
 
 mod requests;
 mod results;
@@ -73,7 +73,7 @@ impl From<StoreError> for ExportError {
 #[derive(Debug)]
 pub struct ExportContext<'a> {
     pub graph: &'a GraphClient,
-    pub store: &'a SqliteStore,
+    pub store: &'a StateStore,
     pub run_id: RunId,
     /// The objects the plan was made from (the pending ones).
     pub objects: &'a [DirectoryObject],
@@ -186,7 +186,7 @@ struct ChunkOutcome {
 
 struct Exporter<'a, 'c> {
     graph: &'a GraphClient,
-    store: &'a SqliteStore,
+    store: &'a StateStore,
     run_id: RunId,
     objects: HashMap<Guid, &'a DirectoryObject>,
     links: HashMap<Guid, Link>,

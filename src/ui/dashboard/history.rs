@@ -57,7 +57,7 @@ impl History {
             }
             Lookup::Failed(problem) => {
                 // A home that has not run yet has no database: no runs, not a problem.
-                if home.state_db.exists() {
+                if crate::store::StateStore::exists(home) {
                     self.problem = Some(problem.to_string());
                 }
             }

@@ -24,7 +24,7 @@ use tokio::runtime::Handle;
 use crate::clock::{human_time, now_ms};
 use crate::config::Config;
 use crate::home::Home;
-use crate::store::SqliteStore;
+use crate::store::StateStore;
 use crate::store::runs::{RunId, RunRecord};
 use crate::store::vocabulary::{RunStatus, RunTrigger};
 use crate::ui::task::Lookup;
@@ -681,7 +681,7 @@ fn operations_ui(ui: &mut egui::Ui, dashboard: &mut Dashboard, repaint: &egui::C
             &dashboard.history.runs,
             dashboard.sync.is_running(),
             dashboard.export_folder_override.as_deref(),
-            &dashboard.home.state_db,
+            &dashboard.home,
             &dashboard.runtime,
         );
         match outcome {
@@ -735,14 +735,14 @@ pub fn status_badge_ui(ui: &mut egui::Ui, status: RunStatus) -> egui::Response {
 }
 
 /// Opens the store for a read off the UI thread.
-fn open_store(home: &Home) -> Result<SqliteStore, String> {
-    if !home.state_db.exists() {
+fn open_store(home: &Home) -> Result<StateStore, String> {
+    if !StateStore::exists(home) {
         return Err(format!(
             "no run yet: {} does not exist",
             home.state_db.display()
         ));
     }
-    SqliteStore::open(&home.state_db).map_err(|error| error.to_string())
+    StateStore::open_home(home).map_err(|error| error.to_string())
 }
 
 /// `Lookup::read` with the store opened.
@@ -750,7 +750,7 @@ fn read_store<T: Send + 'static>(
     home: &Home,
     runtime: &Handle,
     repaint: &egui::Context,
-    read: impl FnOnce(&SqliteStore) -> Result<T, crate::store::StoreError> + Send + 'static,
+    read: impl FnOnce(&StateStore) -> Result<T, crate::store::StoreError> + Send + 'static,
 ) -> Lookup<T> {
     let home = home.clone();
     Lookup::read(runtime, repaint, move || {

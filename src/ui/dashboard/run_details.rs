@@ -2,7 +2,7 @@
 //! it counts, in a list to filter and sort; warnings; the threshold panel; export to CSV or JSON.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use egui_extras::{Column, TableBuilder};
@@ -138,9 +138,9 @@ fn read_contents(
 ) -> Lookup<RunContents> {
     let config_file = home.config_file.clone();
     read_store(home, runtime, repaint, move |store| {
-        let record = store.run(id)?.ok_or_else(|| {
-            crate::store::StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows)
-        })?;
+        let record = store
+            .run(id)?
+            .ok_or_else(|| crate::store::StoreError::Database(crate::store::DbError::NoRows))?;
         let changes = store.change_rows(id)?;
         let mut listed = HashMap::new();
         for change in &changes {
@@ -177,7 +177,7 @@ pub fn run_details_ui(
     runs: &[RunRecord],
     syncing: bool,
     export_path_override: Option<&Path>,
-    state_db: &Path,
+    home: &Home,
     runtime: &Handle,
 ) -> RunAction {
     let mut action = RunAction::None;
@@ -243,7 +243,7 @@ pub fn run_details_ui(
                     run.id,
                     format,
                     export_path_override,
-                    state_db.to_owned(),
+                    home.clone(),
                     runtime,
                     ui.ctx(),
                 );
@@ -741,7 +741,7 @@ fn start_export(
     id: RunId,
     format: ExportFormat,
     folder_override: Option<&Path>,
-    state_db: PathBuf,
+    home: Home,
     runtime: &Handle,
     repaint: &egui::Context,
 ) -> Lookup<String> {
@@ -772,20 +772,20 @@ fn start_export(
                 }
             }
         };
-        write_export(&state_db, id, format, &path).map_err(failed)
+        write_export(&home, id, format, &path).map_err(failed)
     })
 }
 
 /// Writes the run's changes (with their values) and errors to `path`, whole or not at all.
 /// Returns what it did.
 fn write_export(
-    state_db: &Path,
+    home: &Home,
     id: RunId,
     format: ExportFormat,
     path: &Path,
 ) -> Result<String, String> {
     use std::io::Write as _;
-    let store = crate::store::SqliteStore::open(state_db).map_err(|error| error.to_string())?;
+    let store = crate::store::StateStore::open_home(home).map_err(|error| error.to_string())?;
     let read = |error: crate::store::StoreError| format!("Cannot read run {id}: {error}");
     let record = store
         .run(id)

@@ -16,7 +16,7 @@ use crate::engine::cycle::{CycleReport, CycleRequest, Progress, StopSignal};
 use crate::engine::password_cycle::PasswordCycleRequest;
 use crate::home::Home;
 use crate::runner::schedule::{self, Attempts, Due, History, ScheduledRun};
-use crate::store::SqliteStore;
+use crate::store::StateStore;
 use crate::store::runs::RunRecord;
 use crate::store::scheduler_lease::{SchedulerHolder, SchedulerLease};
 use crate::store::vocabulary::{RunTrigger, StepKind};
@@ -493,9 +493,9 @@ impl SyncRunner {
             .is_none_or(|checked| checked.elapsed() >= LOOK_AGAIN);
         if due && !self.lease_check.is_running() {
             self.lease_checked_at = Some(Instant::now());
-            let state_db = home.state_db.clone();
+            let home = home.clone();
             self.lease_check = Lookup::read(runtime, repaint, move || {
-                let store = SqliteStore::open(&state_db).map_err(|error| error.to_string())?;
+                let store = StateStore::open_home(&home).map_err(|error| error.to_string())?;
                 store
                     .claim_scheduler(SchedulerHolder::Window, std::process::id(), now_ms())
                     .map_err(|error| error.to_string())
@@ -506,7 +506,7 @@ impl SyncRunner {
     /// Gives the lease back (the window closes).
     pub fn release_lease(&self, home: &Home) {
         if self.lease == LeaseState::Ours
-            && let Ok(store) = SqliteStore::open(&home.state_db)
+            && let Ok(store) = StateStore::open_home(&home)
         {
             let _ = store.release_scheduler(std::process::id());
         }

@@ -9,7 +9,7 @@ use crate::secret::Secret;
 use crate::setup::{
     Milestone, SetupFailure, SetupInputs, SetupReport, apply_setup, start_options_over,
 };
-use crate::store::SqliteStore;
+use crate::store::StateStore;
 use crate::store::vocabulary::{RunTrigger, StepKind};
 use crate::ui::task::{Lookup, SetupEvent};
 use crate::ui::theme;
@@ -123,7 +123,7 @@ fn start(state: &mut WizardState, runtime: &Handle, repaint: &egui::Context) {
             &mut reporter,
         ))
         .await?;
-        SqliteStore::open(&home.state_db)
+        StateStore::open_home(&home)
             .and_then(|store| {
                 start_options_over(&checked.answers.options, &store)?;
                 // "Start synchronization when the wizard closes" left off: the schedule, the

@@ -245,10 +245,10 @@ fn removed_forests(
         .into_iter()
         .filter(|forest| !kept.contains(&forest.name()))
         .collect();
-    if removed.is_empty() || !home.state_db.exists() {
+    if removed.is_empty() || !crate::store::StateStore::exists(home) {
         return Ok(Vec::new());
     }
-    let store = crate::store::SqliteStore::open(&home.state_db)?;
+    let store = crate::store::StateStore::open_home(home)?;
     removed
         .iter()
         .map(|forest| {
