@@ -886,21 +886,6 @@ fn serve(mut client: postgres::Client, requests: mpsc::Receiver<Request>) {
         Ok(statement)
     };
     for request in requests {
-        if let Some(path) = std::env::var_os("DIRSYNC_SQL_DEBUG") {
-            use std::io::Write as _;
-            let mut f = std::fs::OpenOptions::new()
-                .append(true)
-                .create(true)
-                .open(path)
-                .unwrap();
-            match &request {
-                Request::Execute { sql, .. }
-                | Request::Query { sql, .. }
-                | Request::Batch { sql, .. } => {
-                    let _ = writeln!(f, "SQL: {sql}");
-                }
-            }
-        }
         match request {
             Request::Execute { sql, params, reply } => {
                 let answer = prepare(&mut client, &sql).and_then(|statement| {
