@@ -306,6 +306,7 @@ fn only_the_window_knows_egui_the_window_never_blocks_and_the_planning_stage_doe
                     "reqwest",
                     "ldap3",
                     "rusqlite",
+                    "postgres::",
                     "std::fs",
                     "std::net",
                     "StateStore",

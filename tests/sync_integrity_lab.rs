@@ -580,8 +580,9 @@ fn users_leaving_the_scope_are_disabled_and_come_back_unchanged_or_go_after_thei
         "{waiting:#}"
     );
     let eight_days_ms: i64 = 8 * 24 * 3_600_000;
-    rusqlite::Connection::open(installation.home.path().join("state.db"))
-        .unwrap()
+    installation
+        .store()
+        .connection()
         .execute(
             "UPDATE links SET disabled_at = disabled_at - ?1 WHERE disabled_at IS NOT NULL",
             [eight_days_ms],
@@ -840,8 +841,9 @@ fn a_create_that_conflicts_with_its_own_earlier_copy_links_it() {
     assert_eq!(synced_users(&installation), 1);
     // The store forgets the link (a restore of an old state.db, say): the next run cannot find
     // the user by its immutableId (the index lags), creates it, and Graph answers a conflict.
-    rusqlite::Connection::open(installation.home.path().join("state.db"))
-        .unwrap()
+    installation
+        .store()
+        .connection()
         .execute_batch("DELETE FROM links; UPDATE directory_objects SET state = 'pending';")
         .unwrap();
     let (status, again) = installation.sync(&[]);

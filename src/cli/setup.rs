@@ -50,11 +50,32 @@ pub async fn run(args: SetupArgs, home: &Home) -> Result<u8, CliError> {
             &format!("Password for {}", directory.admin_user),
         )?);
     }
+    // The state database's password: from its variable, else the one an earlier setup kept.
+    let store = &checked.answers.store;
+    let store_password = if store.engine == crate::config::StoreEngine::Postgresql {
+        match std::env::var(store.password_env()) {
+            Ok(value) if !value.is_empty() => Some(Secret::new(value)),
+            _ => match crate::secret_store::SecretStore::load(
+                &home.secrets(),
+                crate::store::POSTGRES_PASSWORD_KEY,
+            ) {
+                Ok(Some(kept)) => Some(kept),
+                _ => Some(read_secret(
+                    store.password_env(),
+                    "store.password_env",
+                    "Password of the PostgreSQL login",
+                )?),
+            },
+        }
+    } else {
+        None
+    };
     let inputs = SetupInputs {
         admin_password,
         client_secret,
         computer: crate::setup::computer_name(),
         forest_admin_passwords,
+        store_password,
     };
 
     let previous = crate::config::Config::load(&home.config_file).ok();

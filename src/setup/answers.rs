@@ -39,6 +39,67 @@ pub struct Answers {
     /// with its own enterprise admin, service account and scope.
     #[serde(default)]
     pub forests: Vec<ForestAnswers>,
+    /// Where the state lives (README, "Where the state lives"): SQLite in the home directory
+    /// unless this names a PostgreSQL database.
+    #[serde(default)]
+    pub store: StoreAnswers,
+}
+
+/// `[store]` in the answers file: `config.toml`'s `[store]`, and the environment variable
+/// holding the PostgreSQL login's password (kept in the secret store, never in a file).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreAnswers {
+    pub engine: crate::config::StoreEngine,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub database: Option<String>,
+    pub user: Option<String>,
+    pub schema: Option<String>,
+    /// Default `DIRSYNC_STORE_PASSWORD`.
+    pub password_env: Option<String>,
+}
+
+/// The environment variable the PostgreSQL login's password is read from by default.
+pub const DEFAULT_STORE_PASSWORD_ENV: &str = "DIRSYNC_STORE_PASSWORD";
+
+impl StoreAnswers {
+    pub fn config(&self) -> crate::config::StoreConfig {
+        let trimmed = |value: &Option<String>| {
+            value
+                .as_deref()
+                .map(str::trim)
+                .filter(|value| !value.is_empty())
+                .map(str::to_owned)
+        };
+        crate::config::StoreConfig {
+            engine: self.engine,
+            host: trimmed(&self.host),
+            port: self.port,
+            database: trimmed(&self.database),
+            user: trimmed(&self.user),
+            schema: trimmed(&self.schema),
+        }
+    }
+
+    pub fn password_env(&self) -> &str {
+        self.password_env
+            .as_deref()
+            .unwrap_or(DEFAULT_STORE_PASSWORD_ENV)
+    }
+
+    /// The answers a configuration's `[store]` comes from (the wizard keeps the store).
+    pub fn from_config(config: &crate::config::StoreConfig) -> StoreAnswers {
+        StoreAnswers {
+            engine: config.engine,
+            host: config.host.clone(),
+            port: config.port,
+            database: config.database.clone(),
+            user: config.user.clone(),
+            schema: config.schema.clone(),
+            password_env: None,
+        }
+    }
 }
 
 /// A further forest in the answers file: its domain controller and enterprise admin, its OUs
@@ -241,6 +302,45 @@ pub fn check_answers(path: &Path, mut answers: Answers) -> Result<CheckedAnswers
                     .map_err(|message| invalid("cloud.client_secret_env", message))?;
             }
         }
+    }
+
+    // The state store.
+    let store = &answers.store;
+    if let Some(variable) = &store.password_env {
+        check_variable_name(variable).map_err(|message| invalid("store.password_env", message))?;
+    }
+    if store.engine == crate::config::StoreEngine::Sqlite {
+        for (field, set) in [
+            ("store.host", store.host.is_some()),
+            ("store.port", store.port.is_some()),
+            ("store.database", store.database.is_some()),
+            ("store.user", store.user.is_some()),
+            ("store.schema", store.schema.is_some()),
+            ("store.password_env", store.password_env.is_some()),
+        ] {
+            if set {
+                return Err(invalid(
+                    field,
+                    "is only used with engine = \"postgresql\"; remove it, or set engine = \"postgresql\"".to_owned(),
+                ));
+            }
+        }
+    }
+    if let Some(schema) = &store.schema
+        && !crate::store::is_plain_identifier(schema.trim())
+    {
+        return Err(invalid(
+            "store.schema",
+            format!(
+                "'{schema}' is not a plain name: use lowercase letters, digits and _, starting with a letter"
+            ),
+        ));
+    }
+    if store.port == Some(0) {
+        return Err(invalid(
+            "store.port",
+            "must be a port number from 1 to 65535".to_owned(),
+        ));
     }
 
     // The directory.

@@ -27,7 +27,7 @@ use crate::cloud::setup::{
 };
 use crate::cloud::{GraphClient, USER_ADMINISTRATOR_ROLE_ID};
 use crate::config::{
-    CloudConfig, Config, DirectoryConfig, ForestConfig, PasswordSyncMode, SourceAnchor,
+    CloudConfig, Config, DirectoryConfig, ForestConfig, PasswordSyncMode, SourceAnchor, StoreEngine,
 };
 use crate::directory::Dn;
 use crate::directory::forest::AdminLevel;
@@ -67,6 +67,9 @@ pub struct SetupInputs {
     /// The further forests' enterprise admins' passwords, in the answers' `[[forests]]` order
     /// (used now, never stored).
     pub forest_admin_passwords: Vec<Secret>,
+    /// The PostgreSQL login's password, when `[store]` names PostgreSQL; `None`: the one the
+    /// secret store keeps from an earlier setup.
+    pub store_password: Option<Secret>,
 }
 
 /// Told what setup is doing while it works.
@@ -357,6 +360,14 @@ pub async fn apply_setup(
     .await?;
 
     let mut keyring_entries = vec![app.credential_key.clone(), directory.keyring_key.clone()];
+    if let Some(password) = &inputs.store_password
+        && checked.answers.store.engine == StoreEngine::Postgresql
+    {
+        secrets
+            .save(crate::store::POSTGRES_PASSWORD_KEY, password)
+            .map_err(|error| SetupFailure::failed(None, error.to_string()))?;
+        keyring_entries.push(crate::store::POSTGRES_PASSWORD_KEY.to_owned());
+    }
     keyring_entries.extend(forests.iter().map(|(_, key)| key.clone()));
     let secrets_kept_in: Vec<String> = keyring_entries
         .iter()
@@ -459,6 +470,8 @@ async fn check_before_changing(
     for warning in unverified_suffixes(&admin, &verified) {
         said.warn(warning);
     }
+
+    check_store(&answers.store, inputs, said).await?;
 
     said.progress.step(3, "Checking the scope");
     check_scope(&admin.connection, &admin.domain, checked).await?;
@@ -1015,7 +1028,49 @@ pub fn config_for(
         monitoring: answers.monitoring.clone(),
         rules: answers.rules.clone(),
         forests: Vec::new(),
-        store: Default::default(),
+        store: answers.store.config(),
+    }
+}
+
+/// Proves the state database `[store]` names answers, with its password, before anything
+/// changes: a connection, and the schema brought to this dirsync's version.
+async fn check_store(
+    store: &answers::StoreAnswers,
+    inputs: &SetupInputs,
+    said: &mut Said<'_>,
+) -> Result<(), SetupFailure> {
+    if store.engine != StoreEngine::Postgresql {
+        return Ok(());
+    }
+    let config = store.config();
+    let password = match &inputs.store_password {
+        Some(password) => password.clone(),
+        None => {
+            return Err(SetupFailure::failed(
+                None,
+                format!(
+                    "store: the PostgreSQL login's password is missing: set {} (store.password_env) to it",
+                    store.password_env()
+                ),
+            ));
+        }
+    };
+    let checked = config.clone();
+    let opened = tokio::task::spawn_blocking(move || {
+        crate::store::StateStore::open_postgres(&checked, Some(password.expose()))
+            .and_then(|store| store.schema_version())
+    })
+    .await
+    .map_err(|error| SetupFailure::failed(None, error.to_string()))?;
+    match opened {
+        Ok(version) => {
+            said.progress.note(&format!(
+                "the state database {} answers (schema version {version})",
+                config.place()
+            ));
+            Ok(())
+        }
+        Err(error) => Err(SetupFailure::failed(None, format!("store: {error}"))),
     }
 }
 

@@ -256,7 +256,8 @@ impl StateStore {
     }
 }
 
-fn is_plain_identifier(name: &str) -> bool {
+/// Whether `name` can be a PostgreSQL schema name as it is, unquoted.
+pub fn is_plain_identifier(name: &str) -> bool {
     name.len() <= 63
         && name.starts_with(|c: char| c.is_ascii_lowercase())
         && name
@@ -264,16 +265,19 @@ fn is_plain_identifier(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-/// For tests: when `DIRSYNC_TEST_STORE` is `postgresql`, a `[store]` on the lab's PostgreSQL
-/// server (tests/lab/postgres, started if it is not running) in a schema of its own, and the
-/// login's password. `None`: the tests use SQLite.
+/// For tests: when `DIRSYNC_TEST_STORE` is `postgresql`, `lab_postgres()`. `None`: the tests
+/// use SQLite.
 #[doc(hidden)]
 pub fn test_postgres() -> Option<(StoreConfig, String)> {
+    (std::env::var("DIRSYNC_TEST_STORE").ok()?.as_str() == "postgresql").then(lab_postgres)
+}
+
+/// For tests: a `[store]` on the lab's PostgreSQL server (tests/lab/postgres, started if it is
+/// not running) in a schema no one used yet, and the login's password.
+#[doc(hidden)]
+pub fn lab_postgres() -> (StoreConfig, String) {
     use std::sync::atomic::{AtomicU32, Ordering};
     static SCHEMAS: AtomicU32 = AtomicU32::new(0);
-    if std::env::var("DIRSYNC_TEST_STORE").ok()?.as_str() != "postgresql" {
-        return None;
-    }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/postgres");
     let output = std::process::Command::new(&script)
         .arg("up")
@@ -300,7 +304,7 @@ pub fn test_postgres() -> Option<(StoreConfig, String)> {
             SCHEMAS.fetch_add(1, Ordering::Relaxed)
         )),
     };
-    Some((config, text("password").expect("a password")))
+    (config, text("password").expect("a password"))
 }
 
 /// The version a PostgreSQL database's schema is at: 0 when it has none yet.

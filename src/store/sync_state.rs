@@ -527,7 +527,7 @@ impl StateStore {
         self.connection().execute(
             "INSERT INTO group_matches (anchor, cloud_id, proposed_at) VALUES (?1, ?2, ?3)
              ON CONFLICT (anchor) DO UPDATE SET proposed_at = excluded.proposed_at,
-                 confirmed_at = CASE WHEN cloud_id = excluded.cloud_id THEN confirmed_at END,
+                 confirmed_at = CASE WHEN group_matches.cloud_id = excluded.cloud_id THEN group_matches.confirmed_at END,
                  cloud_id = excluded.cloud_id",
             params![anchor.to_string(), cloud_id, now],
         )?;

@@ -108,6 +108,20 @@ fn start(state: &mut WizardState, runtime: &Handle, repaint: &egui::Context) {
             .then(|| Secret::new(state.cloud.client_secret.clone())),
         computer: state.computer.clone(),
         forest_admin_passwords: state.forests.passwords(),
+        // The wizard keeps the store the configuration names, and the password an earlier
+        // setup kept for it (README, "Where the state lives").
+        store_password: std::env::var(checked.answers.store.password_env())
+            .ok()
+            .filter(|password| !password.is_empty())
+            .map(Secret::new)
+            .or_else(|| {
+                crate::secret_store::SecretStore::load(
+                    &state.home().secrets(),
+                    crate::store::POSTGRES_PASSWORD_KEY,
+                )
+                .ok()
+                .flatten()
+            }),
     };
     let home = state.home().clone();
     let start_sync = state.review.start_sync;

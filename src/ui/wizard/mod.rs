@@ -134,6 +134,9 @@ pub struct WizardState {
     /// Rules page.
     pub rules: crate::ui::rules_editor::RulesEditor,
     timeout_secs: u64,
+    /// Where the state lives: kept from the saved configuration or the answers file (README,
+    /// "Where the state lives"); the review step names it.
+    store: crate::setup::answers::StoreAnswers,
     /// Cancel was pressed: the confirmation is showing.
     cancel_asked: bool,
     pub outcome: Option<WizardOutcome>,
@@ -168,6 +171,9 @@ impl WizardState {
             monitoring: MonitoringConfig::default(),
             rules: crate::ui::rules_editor::RulesEditor::default(),
             timeout_secs: 15,
+            store: crate::setup::answers::StoreAnswers::from_config(
+                &crate::config::StoreConfig::read(&home.config_file),
+            ),
             cancel_asked: false,
             outcome: None,
             computer: crate::setup::computer_name(),
@@ -191,6 +197,7 @@ impl WizardState {
             scope::ScopeMarks::from_scope(&answers.scope.included, &answers.scope.excluded);
         wizard.review.start_sync = answers.sync_now;
         wizard.timeout_secs = answers.directory.timeout_secs;
+        wizard.store = answers.store.clone();
         wizard
     }
 
@@ -205,6 +212,7 @@ impl WizardState {
         wizard.scope.marks =
             scope::ScopeMarks::from_scope(&config.scope.included, &config.scope.excluded);
         wizard.timeout_secs = config.directory.timeout_secs;
+        wizard.store = crate::setup::answers::StoreAnswers::from_config(&config.store);
         wizard.monitoring = config.monitoring.clone();
         wizard.rules = crate::ui::rules_editor::RulesEditor::from_config(&config.rules);
         wizard.review.alerts = crate::ui::alerts_form::AlertsForm::from_config(&config.monitoring);
@@ -302,6 +310,7 @@ impl WizardState {
             },
             rules: self.rules.to_config(),
             forests: self.forests.answers(self.timeout_secs),
+            store: self.store.clone(),
         }
     }
 

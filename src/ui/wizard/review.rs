@@ -356,7 +356,26 @@ fn choices_ui(ui: &mut egui::Ui, state: &WizardState) {
             ui.label("Configuration file");
             ui.label(state.home().config_file.display().to_string());
             ui.end_row();
+            ui.label("State database");
+            ui.label(state_database_in_words(
+                &answers.store.config(),
+                state.home(),
+            ));
+            ui.end_row();
         });
+}
+
+/// Where run history and sync state will live, as the review step says it.
+fn state_database_in_words(store: &crate::config::StoreConfig, home: &crate::home::Home) -> String {
+    match store.engine {
+        crate::config::StoreEngine::Sqlite => {
+            format!("SQLite, {}", home.state_db.display())
+        }
+        crate::config::StoreEngine::Postgresql => format!(
+            "PostgreSQL, {} (its password is checked, then kept with the other secrets)",
+            store.place()
+        ),
+    }
 }
 
 /// The rules in one line per object type: how many scoping rules and mappings, and the filter.
