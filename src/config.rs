@@ -70,6 +70,10 @@ pub struct StoreConfig {
     /// (`public`) when unset. Several installations can share one database this way.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub schema: Option<String>,
+    /// PostgreSQL: how long the export lease lasts unrenewed before a standby host takes over
+    /// (README, "Two hosts, one database"); default twice the sync interval, at least a minute.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_secs: Option<u64>,
 }
 
 impl StoreConfig {
@@ -91,6 +95,17 @@ impl StoreConfig {
             .and_then(|text| toml::from_str::<OnlyStore>(&text).ok())
             .map(|only| only.store)
             .unwrap_or_default()
+    }
+
+    /// How long the export lease lasts unrenewed, in milliseconds; `None` where there is no
+    /// lease (SQLite: one host).
+    pub fn lease_ms(&self, options: &SyncOptions) -> Option<i64> {
+        (self.engine == StoreEngine::Postgresql).then(|| {
+            let secs = self
+                .lease_secs
+                .unwrap_or_else(|| (options.interval_minutes * 120).max(60));
+            secs.max(1) as i64 * 1000
+        })
     }
 
     /// The server and database, in words, for messages.

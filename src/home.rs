@@ -47,3 +47,17 @@ impl Home {
         self.config_file.is_file()
     }
 }
+
+/// This computer's name: `HOSTNAME`, else /etc/hostname, else "dirsync". Setup marks the
+/// service account and the app with it; runs and the export lease name their host by it
+/// (README, "Two hosts, one database").
+pub fn host_name() -> String {
+    let from_env = std::env::var("HOSTNAME").ok();
+    let from_file = || std::fs::read_to_string("/etc/hostname").ok();
+    from_env
+        .into_iter()
+        .chain(from_file())
+        .map(|name| name.trim().to_owned())
+        .find(|name| !name.is_empty())
+        .unwrap_or_else(|| "dirsync".to_owned())
+}

@@ -3,6 +3,7 @@
 
 mod audit;
 mod check;
+mod lease;
 mod match_group;
 mod monitoring;
 mod ous;
@@ -98,6 +99,15 @@ pub enum Command {
     /// changed set
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Hosts sharing one PostgreSQL state database: which one holds the export lease (and
+    /// exports), until when, and whether one was promoted or stepped down
+    Lease(LeaseArgs),
+    /// Make this host the one that exports: at once if no host holds the export lease, else
+    /// the holder hands it over at its next export batch or cycle
+    Promote(LeaseArgs),
+    /// Stop exporting from this host: it gives the export lease up (another host takes it at
+    /// its next cycle) and stays a standby until promoted
+    StepDown(LeaseArgs),
     /// Turn sync off: show what setup made (the service account and its rights, the sync app,
     /// the secrets, the service, the configuration) and what stays, then remove it
     Uninstall(UninstallArgs),
@@ -191,6 +201,13 @@ pub struct UninstallArgs {
     #[arg(long)]
     pub yes: bool,
 
+    /// Print one JSON document on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LeaseArgs {
     /// Print one JSON document on stdout
     #[arg(long)]
     pub json: bool,
@@ -495,6 +512,9 @@ pub async fn run(command: Command, home: &Home) -> u8 {
             (check::run(&args, home).await, json)
         }
         Command::Audit(args) => (audit::run(&args, home), args.json),
+        Command::Lease(args) => (lease::run(lease::Action::Show, &args, home), args.json),
+        Command::Promote(args) => (lease::run(lease::Action::Promote, &args, home), args.json),
+        Command::StepDown(args) => (lease::run(lease::Action::StepDown, &args, home), args.json),
         Command::Rules(RulesCommand::Test(args)) => {
             let json = args.json;
             (rules::test(&args, home).await, json)

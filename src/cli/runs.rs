@@ -198,8 +198,15 @@ fn write_run_table(out: &mut dyn Write, runs: &[RunRecord], limit: usize) -> io:
 fn write_run_header(out: &mut dyn Write, run: &RunRecord) -> io::Result<()> {
     writeln!(
         out,
-        "Run {}  {}  (trigger {}, mode {})",
-        run.id, run.status, run.trigger, run.mode
+        "Run {}  {}  (trigger {}, mode {}{})",
+        run.id,
+        run.status,
+        run.trigger,
+        run.mode,
+        run.host
+            .as_deref()
+            .map(|host| format!(", host {host}"))
+            .unwrap_or_default()
     )?;
     writeln!(out, "  started  {}", human_time(run.started_at))?;
     match run.ended_at {

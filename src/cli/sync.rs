@@ -141,6 +141,8 @@ pub fn report_document(
         "run": run,
         "preview": preview,
         "staging": report.staging,
+        // Why this host did not export (another host holds the export lease).
+        "standby": report.standby,
         "failure": report.failure,
         "deletion_threshold": report.threshold,
         "deletes_withheld": report.deletes_withheld,
@@ -200,9 +202,14 @@ pub fn print_report(store: &StateStore, report: &CycleReport, json: bool) -> Res
             c.errors
         );
     }
+    if let Some(standby) = &report.standby {
+        println!("\n{standby}.");
+    }
     if preview || report.staging {
         let why = if preview {
             "Preview: nothing was written to the cloud"
+        } else if report.standby.is_some() {
+            "Standby: nothing was written to the cloud"
         } else {
             "Staging mode: nothing was written to the cloud"
         };

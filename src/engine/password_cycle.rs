@@ -278,6 +278,15 @@ impl PasswordCycle<'_> {
             // Staging mode exports nothing, passwords included; nothing is marked sent.
             return Ok(());
         }
+        // A standby host sends no password either (README, "Two hosts, one database").
+        if let Some(terms) = crate::engine::cycle::export_lease_terms(self.config)
+            && !self
+                .store
+                .claim_export_lease(&terms.host, now_ms(), terms.lease_ms)?
+                .is_ours()
+        {
+            return Ok(());
+        }
         self.step(StepKind::CloudExport)?;
         let mut export = StepCounters::default();
         if through_graph {

@@ -37,6 +37,9 @@ pub struct CycleReport {
     /// them); 0 when drift was not checked.
     pub drifted: usize,
     pub staging: bool,
+    /// Why this host did not export: another host holds the export lease, or this one was
+    /// stepped down (README, "Two hosts, one database").
+    pub standby: Option<String>,
     /// The run is in the history. A scheduled password cycle that found nothing to send is
     /// not kept.
     pub recorded: bool,
@@ -100,6 +103,7 @@ impl<'a> RunRecorder<'a> {
                 drifted: 0,
                 threshold: config.options.deletion_threshold,
                 staging: config.options.staging_mode,
+                standby: None,
                 recorded: true,
             },
         })

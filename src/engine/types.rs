@@ -58,4 +58,10 @@ pub enum CycleError {
     GraphClient(#[from] crate::cloud::graph::GraphSetupError),
     #[error("stopped on request")]
     Stopped,
+    /// Another host holds the export lease now (promoted, or this host paused past its lease):
+    /// this one stopped exporting between two batches (README, "Two hosts, one database").
+    #[error(
+        "{0}, so this host stopped exporting between two batches; what it sent is kept, and the host holding the lease goes on from there"
+    )]
+    LeaseLost(String),
 }

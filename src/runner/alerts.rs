@@ -598,6 +598,7 @@ mod tests {
             steps: Vec::new(),
             throttled: 0,
             progress: None,
+            host: None,
         }
     }
 

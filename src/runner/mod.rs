@@ -9,6 +9,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod lease;
 pub mod monitoring;
 pub mod rules;
 pub mod schedule;
@@ -55,6 +56,11 @@ pub enum RunError {
     /// `dirsync push --disable` names something it cannot disable in the cloud.
     #[error("cannot disable '{query}' in the cloud: {reason}")]
     CannotDisable { query: String, reason: String },
+    /// Promote, step down or the lease asked of a store only one host uses.
+    #[error(
+        "the state is in SQLite ({config_file} names no [store] engine = \"postgresql\"), which one host uses alone: there is no export lease to hand over (README, \"Two hosts, one database\")"
+    )]
+    NoLease { config_file: String },
     /// A run held the lock longer than the caller would wait.
     #[error(
         "a sync run still holds the run lock after {waited_secs} s; nothing was sent: run the command again when it has finished"
@@ -75,7 +81,8 @@ impl RunError {
             ),
             RunError::PasswordSyncOff { .. }
             | RunError::NotInDirectory { .. }
-            | RunError::CannotDisable { .. } => true,
+            | RunError::CannotDisable { .. }
+            | RunError::NoLease { .. } => true,
             RunError::Busy(_)
             | RunError::StillBusy { .. }
             | RunError::Store(_)

@@ -367,6 +367,7 @@ mod tests {
             }],
             throttled: 1,
             progress: None,
+            host: None,
         }
     }
 

@@ -169,6 +169,7 @@ mod tests {
             steps: Vec::new(),
             throttled: 0,
             progress: None,
+            host: None,
         }
     }
 

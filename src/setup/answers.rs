@@ -56,6 +56,7 @@ pub struct StoreAnswers {
     pub database: Option<String>,
     pub user: Option<String>,
     pub schema: Option<String>,
+    pub lease_secs: Option<u64>,
     /// Default `DIRSYNC_STORE_PASSWORD`.
     pub password_env: Option<String>,
 }
@@ -79,6 +80,7 @@ impl StoreAnswers {
             database: trimmed(&self.database),
             user: trimmed(&self.user),
             schema: trimmed(&self.schema),
+            lease_secs: self.lease_secs,
         }
     }
 
@@ -97,6 +99,7 @@ impl StoreAnswers {
             database: config.database.clone(),
             user: config.user.clone(),
             schema: config.schema.clone(),
+            lease_secs: config.lease_secs,
             password_env: None,
         }
     }
@@ -316,6 +319,7 @@ pub fn check_answers(path: &Path, mut answers: Answers) -> Result<CheckedAnswers
             ("store.database", store.database.is_some()),
             ("store.user", store.user.is_some()),
             ("store.schema", store.schema.is_some()),
+            ("store.lease_secs", store.lease_secs.is_some()),
             ("store.password_env", store.password_env.is_some()),
         ] {
             if set {

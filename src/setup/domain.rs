@@ -228,17 +228,9 @@ pub async fn open_password_hash_source(
 }
 
 /// The name setup gives this computer when the system has none.
-const FALLBACK_COMPUTER_NAME: &str = "dirsync";
 
 /// This computer's name: `HOSTNAME`, else /etc/hostname, else a fixed name. It tells this
 /// installation's service account and app apart from another computer's.
 pub fn computer_name() -> String {
-    let from_env = std::env::var("HOSTNAME").ok();
-    let from_file = || std::fs::read_to_string("/etc/hostname").ok();
-    from_env
-        .into_iter()
-        .chain(from_file())
-        .map(|name| name.trim().to_owned())
-        .find(|name| !name.is_empty())
-        .unwrap_or_else(|| FALLBACK_COMPUTER_NAME.to_owned())
+    crate::home::host_name()
 }

@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod browse;
 pub mod db;
+pub mod export_lease;
 pub mod monitoring;
 pub mod password_sync;
 pub mod runs;
@@ -43,12 +44,18 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0012_audit.sql"),
     include_str!("migrations/0013_alerts.sql"),
     include_str!("migrations/0014_forest_steps.sql"),
+    include_str!("migrations/0015_export_lease.sql"),
 ];
 
 /// PostgreSQL's migrations: the version each brings the database to, and its SQL. The baseline
 /// brings an empty database to SQLite's version 14 at once.
-const POSTGRES_MIGRATIONS: &[(u32, &str)] =
-    &[(14, include_str!("migrations/postgres/0014_baseline.sql"))];
+const POSTGRES_MIGRATIONS: &[(u32, &str)] = &[
+    (14, include_str!("migrations/postgres/0014_baseline.sql")),
+    (
+        15,
+        include_str!("migrations/postgres/0015_export_lease.sql"),
+    ),
+];
 
 /// The secret-store key of the PostgreSQL login's password.
 pub const POSTGRES_PASSWORD_KEY: &str = "state-database-password";
@@ -298,6 +305,7 @@ pub fn lab_postgres() -> (StoreConfig, String) {
         port: server["port"].as_u64().map(|port| port as u16),
         database: text("database"),
         user: text("user"),
+        lease_secs: None,
         schema: Some(format!(
             "t_{}_{}_{nanos}",
             std::process::id(),

@@ -75,6 +75,9 @@ pub struct RunRecord {
     /// How far the current step of a running run is, as the running process last said.
     #[serde(skip)]
     pub progress: Option<RunProgress>,
+    /// The host that ran it (README, "Two hosts, one database"); `None` for runs from before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// Objects done in a running run's current step, of how many when known, said at `at`.
@@ -462,7 +465,7 @@ impl StateStore {
         let db = self.connection();
         let mut select = db.prepare(
             "SELECT id, trigger, mode, status, started_at, ended_at, throttled, progress_done,
-                 progress_total, progress_at
+                 progress_total, progress_at, host
              FROM runs ORDER BY started_at DESC, id DESC LIMIT ?1",
         )?;
         let mut runs = select
@@ -483,7 +486,7 @@ impl StateStore {
             .connection()
             .query_row(
                 "SELECT id, trigger, mode, status, started_at, ended_at, throttled, progress_done,
-                     progress_total, progress_at
+                     progress_total, progress_at, host
                  FROM runs WHERE id = ?1",
                 [id],
                 read_run,
@@ -637,6 +640,7 @@ fn read_run(row: &super::db::Row<'_>) -> super::db::Result<RunRecord> {
             }),
             _ => None,
         },
+        host: row.get(10)?,
     })
 }
 

@@ -34,6 +34,7 @@ use crate::directory::objects::DirectoryObject;
 use crate::directory::{DirectoryError, Dn};
 use crate::guid::Guid;
 use crate::rules::SyncRules;
+use crate::store::export_lease::LeaseTerms;
 use crate::store::runs::{ErrorRecord, FOREST_FAILED_ERROR, StepCounters};
 use crate::store::sync_state::{
     DIRSYNC_CURSOR, ExportUpdate, FORESTS_CURSOR, RULE_SETS_CURSOR, SCOPE_CURSOR,
@@ -102,7 +103,35 @@ pub async fn run_cycle(
     } else {
         RunMode::Delta
     };
-    let recorder = RunRecorder::start(store, request.trigger, mode, config, progress)?;
+    // Hosts sharing one database (README, "Two hosts, one database"): only the holder of the
+    // export lease exports; this host runs in staging otherwise.
+    let lease = export_lease_terms(config);
+    let standby = match &lease {
+        Some(terms) if !request.preview => store
+            .claim_export_lease(&terms.host, now_ms(), terms.lease_ms)?
+            .why_not_exporting(),
+        _ => None,
+    };
+    let standby_config;
+    let config = match &standby {
+        Some(_) => {
+            standby_config = Config {
+                options: crate::config::SyncOptions {
+                    staging_mode: true,
+                    ..config.options.clone()
+                },
+                ..config.clone()
+            };
+            &standby_config
+        }
+        None => config,
+    };
+    let mut recorder = RunRecorder::start(store, request.trigger, mode, config, progress)?;
+    store.set_run_host(recorder.run_id(), &crate::home::host_name())?;
+    if let Some(why) = &standby {
+        tracing::info!(run_id = recorder.run_id(), "{why}");
+    }
+    recorder.report.standby = standby;
     let retention = Duration::from_secs(u64::from(config.options.retention_days) * 86_400);
     let pruned = store.prune_runs(now_ms() - retention.as_millis() as i64)?;
     if pruned > 0 {
@@ -119,6 +148,7 @@ pub async fn run_cycle(
         stop,
         recorder,
         rules: config.sync_rules(),
+        lease,
     };
     let outcome = cycle.run().await;
     // Only after a cycle that went through: one that failed may have failed on Graph, and the
@@ -241,6 +271,9 @@ fn run_failure_hint(error: &CycleError) -> String {
         | CycleError::GraphClient(_) => {
             "run setup again (the wizard or `dirsync setup`)".to_owned()
         }
+        CycleError::LeaseLost(_) => {
+            "nothing to do: this host is a standby now (`dirsync lease` says which host exports)".to_owned()
+        }
         CycleError::Store(_) | CycleError::Stopped => String::new(),
     }
 }
@@ -254,6 +287,20 @@ struct Cycle<'a> {
     recorder: RunRecorder<'a>,
     /// The sync rules (README, "Sync rules"): their mappings apply to every forest's objects.
     rules: SyncRules,
+    /// The export lease this host renews as it exports, when hosts share the database.
+    lease: Option<LeaseTerms>,
+}
+
+/// The export lease's terms for this host, when the store is one several hosts can share
+/// (README, "Two hosts, one database").
+pub fn export_lease_terms(config: &Config) -> Option<LeaseTerms> {
+    config
+        .store
+        .lease_ms(&config.options)
+        .map(|lease_ms| LeaseTerms {
+            host: crate::home::host_name(),
+            lease_ms,
+        })
 }
 
 impl Cycle<'_> {
@@ -446,6 +493,7 @@ impl Cycle<'_> {
             domains: &domains,
             rules: &self.rules,
             sync_app: self.config.cloud.service_principal_id.as_deref(),
+            lease: self.lease.as_ref(),
         };
         let result = export::export(
             context,
@@ -486,6 +534,10 @@ impl Cycle<'_> {
                 Err(CycleError::Graph(error))
             }
             Err(export::ExportError::Store(error)) => Err(CycleError::Store(error)),
+            Err(export::ExportError::LeaseLost(holder, report)) => {
+                self.recorder.report.export = report;
+                Err(CycleError::LeaseLost(holder))
+            }
         }
     }
 

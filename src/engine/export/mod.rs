@@ -22,6 +22,7 @@ use crate::directory::Dn;
 use crate::directory::objects::DirectoryObject;
 use crate::guid::Guid;
 use crate::rules::SyncRules;
+use crate::store::export_lease::{Claim, LeaseTerms};
 use crate::store::runs::{ErrorRecord, ObjectChangeRecord, RunId, StepCounters};
 use crate::store::sync_state::{CreateIntent, ExportUpdate, Link};
 use crate::store::vocabulary::{ChangeKind, StepKind};
@@ -61,6 +62,8 @@ pub enum ExportError {
     /// An error every later request would share.
     Graph(GraphError, ExportReport),
     Store(StoreError),
+    /// This host no longer holds the export lease (why, in words); what was done is kept.
+    LeaseLost(String, ExportReport),
 }
 
 impl From<StoreError> for ExportError {
@@ -83,6 +86,9 @@ pub struct ExportContext<'a> {
     /// The sync app's service principal id: the owner of the groups dirsync creates, which is
     /// how a group whose create answer was lost is proven dirsync's (`engine::lost_creates`).
     pub sync_app: Option<&'a str>,
+    /// Renewed before every batch when hosts share the database: a batch is sent only while
+    /// this host holds the export lease.
+    pub lease: Option<&'a LeaseTerms>,
 }
 
 /// Sends the plan's writes. `counters` are the export step's, kept current as chunks finish.
@@ -115,6 +121,7 @@ pub async fn export(
         disabled: Vec::new(),
         progress,
         stop,
+        lease: context.lease,
         done: 0,
         total: plan.operations.len() as u64,
     };
@@ -144,11 +151,13 @@ pub async fn export(
         Err(Halt::Stopped) => Err(ExportError::Stopped(report)),
         Err(Halt::Graph(error)) => Err(ExportError::Graph(error, report)),
         Err(Halt::Store(error)) => Err(ExportError::Store(error)),
+        Err(Halt::LeaseLost(holder)) => Err(ExportError::LeaseLost(holder, report)),
     }
 }
 
 enum Halt {
     Stopped,
+    LeaseLost(String),
     Graph(GraphError),
     Store(StoreError),
 }
@@ -205,6 +214,7 @@ struct Exporter<'a, 'c> {
     disabled: Vec<(Guid, Dn, String)>,
     progress: &'a (dyn Fn(Progress) + Sync),
     stop: &'a StopSignal,
+    lease: Option<&'a LeaseTerms>,
     done: u64,
     total: u64,
 }
@@ -297,6 +307,22 @@ impl Exporter<'_, '_> {
     async fn send(&mut self, writes: Vec<Write<'_>>) -> Result<(), Halt> {
         if self.stop.is_stopped() {
             return Err(Halt::Stopped);
+        }
+        if let Some(lease) = self.lease {
+            match self
+                .store
+                .claim_export_lease(&lease.host, now_ms(), lease.lease_ms)?
+            {
+                Claim::Ours { .. } => {}
+                Claim::Theirs { holder, .. } => {
+                    return Err(Halt::LeaseLost(format!(
+                        "the export lease passed to host {holder}"
+                    )));
+                }
+                Claim::StoodDown => {
+                    return Err(Halt::LeaseLost("this host was stepped down".to_owned()));
+                }
+            }
         }
         let requests: Vec<GraphRequest> = writes
             .iter()

@@ -118,6 +118,13 @@ pub fn history_ui(
     let row_height = ui.text_style_height(&egui::TextStyle::Body) + 6.0;
     let selected = history.selected;
     let mut clicked_row = None;
+    // Runs from more than one host (README, "Two hosts, one database"): a column says whose.
+    let hosts: std::collections::BTreeSet<&str> = history
+        .runs
+        .iter()
+        .filter_map(|run| run.host.as_deref())
+        .collect();
+    let show_host = hosts.len() > 1;
     // Every column stays reachable in a narrow window: the table scrolls sideways.
     egui::ScrollArea::horizontal()
         .id_salt("run_history_sideways")
@@ -134,6 +141,7 @@ pub fn history_ui(
                 .column(Column::exact(138.0))
                 .column(Column::exact(62.0))
                 .columns(Column::exact(52.0), 4)
+                .columns(Column::exact(138.0), usize::from(show_host))
                 .column(Column::remainder().at_least(60.0).clip(true))
                 .header(row_height, |mut header| {
                     for title in [
@@ -147,8 +155,12 @@ pub fn history_ui(
                         "Updates",
                         "Deletes",
                         "Errors",
+                        "Host",
                         "End (UTC)",
                     ] {
+                        if title == "Host" && !show_host {
+                            continue;
+                        }
                         header.col(|ui| {
                             ui.strong(title);
                         });
@@ -202,6 +214,11 @@ pub fn history_ui(
                                 ui.label("0");
                             }
                         });
+                        if show_host {
+                            row.col(|ui| {
+                                ui.label(run.host.as_deref().unwrap_or("–"));
+                            });
+                        }
                         row.col(|ui| {
                             ui.label(
                                 run.ended_at.map_or("–".to_owned(), |ended| {

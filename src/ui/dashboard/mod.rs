@@ -6,6 +6,7 @@
 
 mod audit;
 mod connectors;
+mod export_lease;
 mod glance;
 mod history;
 mod object;
@@ -113,6 +114,8 @@ pub struct Dashboard {
     /// The object open beside Operations or Search.
     object: Option<object::OpenObject>,
     sync: SyncRunner,
+    /// Which host exports, when the state is in PostgreSQL (README, "Two hosts, one database").
+    export_lease: export_lease::ExportLeaseStrip,
     connectors: connectors::Connectors,
     search: search::Search,
     workbench: workbench::Workbench,
@@ -137,6 +140,7 @@ impl Dashboard {
             run: None,
             object: None,
             sync: SyncRunner::new(options.scheduling),
+            export_lease: Default::default(),
             connectors: connectors::Connectors::new(options.read_cloud),
             search: search::Search::default(),
             workbench: workbench::Workbench::default(),
@@ -299,6 +303,20 @@ pub fn dashboard_ui(ui: &mut egui::Ui, dashboard: &mut Dashboard) -> DashboardAc
     egui::Panel::top("dashboard_top").show(ui, |ui| {
         top_bar_ui(ui, dashboard);
     });
+    let shared_store = dashboard
+        .config
+        .as_ref()
+        .is_ok_and(|config| config.store.engine == crate::config::StoreEngine::Postgresql);
+    if shared_store {
+        egui::Panel::top("dashboard_export_lease").show(ui, |ui| {
+            export_lease::export_lease_ui(
+                ui,
+                &mut dashboard.export_lease,
+                &dashboard.home,
+                &dashboard.runtime,
+            );
+        });
+    }
     egui::Panel::bottom("dashboard_status").show(ui, |ui| {
         status_bar_ui(ui, dashboard);
     });

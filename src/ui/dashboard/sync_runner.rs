@@ -541,6 +541,7 @@ mod tests {
             steps: Vec::new(),
             throttled: 0,
             progress: None,
+            host: None,
         }
     }
 
