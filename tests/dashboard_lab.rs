@@ -869,8 +869,14 @@ fn connectors_show_the_directory_and_what_the_tenant_says() {
     );
     assert!(shows(&window, &ou.dn), "the scope");
     assert!(shows(&window, "MSOL_"), "the service account");
-    // Two users and the OU's group are in scope and managed in the cloud.
+    // Two users and the OU's group are in scope and managed in the cloud (the store's figures
+    // are read beside the tenant's, and may arrive after them).
     let objects = step(&first, "cloud-export")["adds"].as_u64().unwrap();
+    wait_until(&mut window, READ, "the store's figures", |window| {
+        texts(window)
+            .iter()
+            .any(|text| *text == objects.to_string())
+    });
     let figures: Vec<String> = texts(&window);
     assert_eq!(
         figures

@@ -71,7 +71,8 @@ impl<'a> RunRecorder<'a> {
         config: &Config,
         progress: &'a (dyn Fn(Progress) + Sync),
     ) -> Result<RunRecorder<'a>, StoreError> {
-        let run_id = store.start_run(trigger, mode, now_ms())?;
+        let host = crate::home::host_name();
+        let run_id = store.start_run_on_host(trigger, mode, now_ms(), Some(&host))?;
         // Every line logged inside the run carries its id (the caller's `run` span, README,
         // "Logs").
         tracing::Span::current().record("run_id", run_id);

@@ -348,6 +348,22 @@ mod tests {
     use crate::store::runs::AttributeValues;
     use crate::store::vocabulary::{RunMode, RunStatus, RunTrigger};
 
+    #[test]
+    fn the_connectors_figures_read_on_an_empty_store() {
+        let store = StateStore::open_scratch().expect("open");
+        let figures = store.connector_figures().expect("figures");
+        assert_eq!(figures.directory_objects, 0);
+        let forest = store
+            .forest_figures(ForestKey {
+                name: "corp.example.com",
+                naming_context: "DC=corp,DC=example,DC=com",
+                cookie_cursor: "cookie",
+                first: true,
+            })
+            .expect("forest figures");
+        assert_eq!(forest.directory_objects, 0);
+    }
+
     fn change(dn: &str, anchor: &str, kind: ChangeKind, upn: &str) -> ObjectChangeRecord {
         ObjectChangeRecord {
             step: StepKind::CloudExport,

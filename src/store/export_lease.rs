@@ -133,6 +133,19 @@ impl StateStore {
             }
         };
         transaction.commit()?;
+        if let Claim::Ours {
+            took_over_from: Some(previous),
+            ..
+        } = &claim
+        {
+            // The host whose lease lapsed was killed or cut off: its run is not running.
+            let cancelled = self.cancel_runs_of_host(previous)?;
+            tracing::warn!(
+                previous = previous.as_str(),
+                cancelled,
+                "took the export lease over from a host that stopped renewing it"
+            );
+        }
         Ok(claim)
     }
 
@@ -185,15 +198,6 @@ impl StateStore {
             None => write(&transaction, None, 0, wanted, Some(host))?,
         }
         transaction.commit()?;
-        Ok(())
-    }
-
-    /// Records which host runs `run`.
-    pub fn set_run_host(&self, run: super::runs::RunId, host: &str) -> Result<(), StoreError> {
-        self.connection().execute(
-            "UPDATE runs SET host = ?2 WHERE id = ?1",
-            params![run, host],
-        )?;
         Ok(())
     }
 }

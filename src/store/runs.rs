@@ -212,18 +212,44 @@ impl StateStore {
         mode: RunMode,
         now: i64,
     ) -> Result<RunId, StoreError> {
+        self.start_run_on_host(trigger, mode, now, None)
+    }
+
+    /// Starts a run on `host` (README, "Two hosts, one database"): only runs this host left
+    /// `running` (or runs that name no host) are marked `cancelled`; another host's run may be
+    /// running now. The run lock is each host's own.
+    pub fn start_run_on_host(
+        &self,
+        trigger: RunTrigger,
+        mode: RunMode,
+        now: i64,
+        host: Option<&str>,
+    ) -> Result<RunId, StoreError> {
         let db = self.connection();
         db.execute(
             "UPDATE runs SET status = 'cancelled', ended_at = coalesce(
                  (SELECT max(ended_at) FROM run_steps WHERE run_id = runs.id), started_at)
-             WHERE status = 'running'",
-            (),
+             WHERE status = 'running'
+                 AND (CAST(?1 AS TEXT) IS NULL OR host IS NULL OR host = ?1)",
+            [host],
         )?;
         Ok(db.query_row(
-            "INSERT INTO runs (trigger, mode, status, started_at) VALUES (?1, ?2, 'running', ?3)
+            "INSERT INTO runs (trigger, mode, status, started_at, host)
+             VALUES (?1, ?2, 'running', ?3, ?4)
              RETURNING id",
-            params![trigger.as_str(), mode.as_str(), now],
+            params![trigger.as_str(), mode.as_str(), now, host],
             |row| row.get(0),
+        )?)
+    }
+
+    /// Marks the runs `host` left `running` as `cancelled`: another host took the export lease
+    /// over from it, so it was killed or cut off.
+    pub fn cancel_runs_of_host(&self, host: &str) -> Result<usize, StoreError> {
+        Ok(self.connection().execute(
+            "UPDATE runs SET status = 'cancelled', ended_at = coalesce(
+                 (SELECT max(ended_at) FROM run_steps WHERE run_id = runs.id), started_at)
+             WHERE status = 'running' AND host = ?1",
+            [host],
         )?)
     }
 

@@ -127,7 +127,6 @@ pub async fn run_cycle(
         None => config,
     };
     let mut recorder = RunRecorder::start(store, request.trigger, mode, config, progress)?;
-    store.set_run_host(recorder.run_id(), &crate::home::host_name())?;
     if let Some(why) = &standby {
         tracing::info!(run_id = recorder.run_id(), "{why}");
     }
