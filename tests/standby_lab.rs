@@ -3,6 +3,7 @@
 //! itself when the lease lapses. Both hosts here are processes on this machine with their own
 //! home (their own run lock) and host name, sharing the lab's PostgreSQL server, the lab DC and
 //! one tenant emulator.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

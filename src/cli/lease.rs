@@ -7,6 +7,7 @@ use crate::runner::audit::Source;
 use crate::runner::lease::{lease_view, promote, step_down};
 use crate::store::export_lease::Promotion;
 
+#[derive(Debug, Clone, Copy)]
 pub enum Action {
     Show,
     Promote,

@@ -191,7 +191,7 @@ struct SchedulerLeaseKeeper {
 impl SchedulerLeaseKeeper {
     fn open(home: &Home) -> Result<SchedulerLeaseKeeper, CliError> {
         let store =
-            StateStore::open_home(&home).map_err(|error| CliError::Failed(error.to_string()))?;
+            StateStore::open_home(home).map_err(|error| CliError::Failed(error.to_string()))?;
         Ok(SchedulerLeaseKeeper { store })
     }
 

@@ -88,7 +88,7 @@ pub async fn run(args: SetupArgs, home: &Home) -> Result<u8, CliError> {
     )
     .await?;
 
-    StateStore::open_home(&home)
+    StateStore::open_home(home)
         .and_then(|store| crate::setup::start_options_over(&checked.answers.options, &store))
         .map_err(|error| CliError::Failed(error.to_string()))?;
     if let Ok(saved) = crate::config::Config::load(&home.config_file) {

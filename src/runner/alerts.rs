@@ -163,7 +163,7 @@ pub async fn look(home: &Home) -> Result<(), String> {
     if destinations(&config).is_empty() {
         return Ok(());
     }
-    let store = StateStore::open_home(&home).map_err(|error| failed(&error))?;
+    let store = StateStore::open_home(home).map_err(|error| failed(&error))?;
     look_with(&store, &config).await
 }
 

@@ -36,7 +36,7 @@ pub fn record(
     detail: &str,
     changes: &[FieldChange],
 ) -> Result<(), RunError> {
-    let store = StateStore::open_home(&home)?;
+    let store = StateStore::open_home(home)?;
     store.record_audit(
         now_ms(),
         &os_user(),
@@ -100,7 +100,7 @@ pub fn record_push(
 
 /// The newest `limit` entries, newest first.
 pub fn entries(home: &Home, limit: usize) -> Result<Vec<AuditEntry>, RunError> {
-    Ok(StateStore::open_home(&home)?.audit_entries(limit)?)
+    Ok(StateStore::open_home(home)?.audit_entries(limit)?)
 }
 
 /// This process's user, by name from /etc/passwd where it is there, with its uid; under sudo,

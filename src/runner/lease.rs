@@ -62,7 +62,7 @@ fn lease_ms(home: &Home) -> Result<i64, RunError> {
     let config = load_config(home)?;
     config
         .store
-        .lease_ms(&config.options)
+        .lease_ms(config.options.interval_minutes)
         .ok_or_else(|| RunError::NoLease {
             config_file: home.config_file.display().to_string(),
         })

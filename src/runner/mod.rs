@@ -112,7 +112,7 @@ pub async fn run_sync(
 ) -> Result<Ran, RunError> {
     let config = load_config(home)?;
     let _lock = RunLock::acquire(&home.state_db)?;
-    let store = StateStore::open_home(&home)?;
+    let store = StateStore::open_home(home)?;
     let mut connections = Connections::open(&config, &home.secrets(), FlowPolicy::default())?;
     let progress = kept_progress(home, progress);
     let confirmed = request
@@ -154,7 +154,7 @@ pub async fn run_sync(
 /// it does not wait for the run lock.
 pub async fn trace_object(home: &Home, query: &str) -> Result<Trace, RunError> {
     let config = load_config(home)?;
-    let store = StateStore::open_home(&home)?;
+    let store = StateStore::open_home(home)?;
     let mut connections = Connections::open(&config, &home.secrets(), FlowPolicy::default())?;
     Ok(trace(&config, &mut connections, &store, query).await?)
 }
@@ -169,7 +169,7 @@ pub async fn conflict_holders(
     value: &str,
 ) -> Result<Vec<crate::engine::holders::Holder>, RunError> {
     let config = load_config(home)?;
-    let store = StateStore::open_home(&home)?;
+    let store = StateStore::open_home(home)?;
     let connections = Connections::open(&config, &home.secrets(), FlowPolicy::default())?;
     let anchor = anchor.and_then(crate::guid::Guid::parse);
     let links = store.links()?;
@@ -246,7 +246,7 @@ pub async fn check_directory(home: &Home, ou: Option<&str>) -> Result<CheckRepor
 /// changes is one cycle. Reads only; dropping the future at any point is safe.
 pub async fn watch_for_changes(home: &Home, every: Duration) -> Result<usize, RunError> {
     let config = load_config(home)?;
-    let store = StateStore::open_home(&home)?;
+    let store = StateStore::open_home(home)?;
     let mut connections = Connections::open(&config, &home.secrets(), FlowPolicy::default())?;
     // What the sync rules read counts as a change too (README, "Sync rules").
     let scope = config.scope();
@@ -381,7 +381,7 @@ pub async fn run_one_object(
         ) {
             return Err(cannot("it is a group; only users sign in"));
         }
-        let store = StateStore::open_home(&home)?;
+        let store = StateStore::open_home(home)?;
         if !store.links()?.contains_key(&anchor) {
             return Err(cannot(
                 "dirsync has not synced this user to the cloud, so there is nothing to disable there",
@@ -389,7 +389,7 @@ pub async fn run_one_object(
         }
     }
     let lock = acquire_waiting(home, wait).await?;
-    let store = StateStore::open_home(&home)?;
+    let store = StateStore::open_home(home)?;
     let released = match hold {
         AccountHold::FollowAd => false,
         AccountHold::Disable => {
@@ -478,7 +478,7 @@ pub async fn run_passwords(
         });
     }
     let _lock = RunLock::acquire(&home.state_db)?;
-    let store = StateStore::open_home(&home)?;
+    let store = StateStore::open_home(home)?;
     let graph = sync_app_client(&config, &home.secrets(), FlowPolicy::default())?;
     let mut source = SambaPrivilegedSocket::open(
         config.password_hash_socket(),
@@ -539,7 +539,7 @@ fn kept_progress<'a>(
     home: &Home,
     progress: &'a (dyn Fn(Progress) + Sync),
 ) -> impl Fn(Progress) + Sync + 'a {
-    let store = StateStore::open_home(&home).ok().map(Mutex::new);
+    let store = StateStore::open_home(home).ok().map(Mutex::new);
     let kept_at: Mutex<Option<Instant>> = Mutex::new(None);
     move |event| {
         progress(event);

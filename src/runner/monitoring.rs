@@ -42,7 +42,7 @@ pub struct Health {
 /// Reads what the figures need, in a few queries.
 pub fn read_snapshot(home: &Home) -> Result<Snapshot, RunError> {
     let config = load_config(home)?;
-    let store = StateStore::open_home(&home)?;
+    let store = StateStore::open_home(home)?;
     let runs = store.runs(RUNS_READ)?;
     let last_failure = match newest_sync_run(&runs) {
         Some(run) if run.status == RunStatus::Failed => store.run_failure(run.id)?,

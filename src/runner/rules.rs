@@ -261,7 +261,7 @@ pub async fn preview_rules(
     })?;
     after_rules.extension_app_id = config.cloud.client_id.replace('-', "");
     let now_rules = config.sync_rules();
-    let store = crate::store::StateStore::open_home(&home)?;
+    let store = crate::store::StateStore::open_home(home)?;
     let exported: std::collections::HashSet<crate::guid::Guid> =
         store.links()?.into_keys().collect();
     let mut connections = Connections::open(&config, &home.secrets(), FlowPolicy::default())?;

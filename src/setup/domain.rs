@@ -227,8 +227,6 @@ pub async fn open_password_hash_source(
         })
 }
 
-/// The name setup gives this computer when the system has none.
-
 /// This computer's name: `HOSTNAME`, else /etc/hostname, else a fixed name. It tells this
 /// installation's service account and app apart from another computer's.
 pub fn computer_name() -> String {

@@ -318,7 +318,7 @@ pub async fn uninstall(
             }
         },
     };
-    StateStore::open_home(&home)
+    StateStore::open_home(home)
         .and_then(|store| store.forget_sync_state())
         .map_err(|error| SetupFailure::failed(None, error.to_string()))?;
     std::fs::remove_file(&home.config_file).map_err(|error| {
@@ -364,7 +364,7 @@ impl UninstallReport {
 
 /// The synced users and groups: the store's links.
 fn synced_counts(home: &Home) -> Result<(usize, usize), SetupFailure> {
-    let links = StateStore::open_home(&home)
+    let links = StateStore::open_home(home)
         .and_then(|store| store.links())
         .map_err(|error| SetupFailure::failed(None, error.to_string()))?;
     let users = links
@@ -425,7 +425,7 @@ async fn clear_immutable_ids(
     secrets: &dyn SecretStore,
     progress: &mut dyn SetupProgress,
 ) -> Result<usize, SetupFailure> {
-    let links = StateStore::open_home(&home)
+    let links = StateStore::open_home(home)
         .and_then(|store| store.links())
         .map_err(|error| SetupFailure::failed(None, error.to_string()))?;
     let users: Vec<String> = links

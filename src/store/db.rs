@@ -399,6 +399,10 @@ impl ColumnIndex for usize {
 }
 
 impl Row<'_> {
+    #[allow(
+        clippy::needless_pass_by_value,
+        reason = "rusqlite's shape: callers pass params![…], tuples and column numbers by value"
+    )]
     pub fn get<I: ColumnIndex, T: FromValue>(&self, index: I) -> Result<T> {
         let index = index.position();
         match &self.inner {
@@ -572,12 +576,10 @@ impl Connection {
     /// row (the scheduler lease) see each other's write: SQLite's `BEGIN IMMEDIATE`, and on
     /// PostgreSQL an advisory lock every such transaction takes.
     pub fn immediate_transaction(&self) -> Result<Transaction<'_>> {
-        match self.dialect() {
-            Dialect::Sqlite => self.execute_batch("BEGIN IMMEDIATE")?,
-            Dialect::Postgres => {
-                self.execute_batch("BEGIN; SELECT pg_advisory_xact_lock(7235441815140722);")?
-            }
-        }
+        self.execute_batch(match self.dialect() {
+            Dialect::Sqlite => "BEGIN IMMEDIATE",
+            Dialect::Postgres => "BEGIN; SELECT pg_advisory_xact_lock(7235441815140722);",
+        })?;
         Ok(Transaction {
             connection: self,
             finished: false,
@@ -655,6 +657,10 @@ fn sqlite_params<'a>(values: &'a [ValueRef<'a>]) -> Vec<rusqlite::types::ToSqlOu
 
 impl Statement<'_> {
     /// Runs the statement; the number of rows it changed.
+    #[allow(
+        clippy::needless_pass_by_value,
+        reason = "rusqlite's shape: callers pass params![…], tuples and column numbers by value"
+    )]
     pub fn execute<P: Params>(&mut self, params: P) -> Result<usize> {
         let values = params.values();
         match &mut self.inner {
@@ -712,6 +718,10 @@ impl Statement<'_> {
         })
     }
 
+    #[allow(
+        clippy::needless_pass_by_value,
+        reason = "rusqlite's shape: callers pass params![…], tuples and column numbers by value"
+    )]
     fn for_each_row<P: Params>(
         &mut self,
         params: P,

@@ -12,6 +12,7 @@ pub mod monitoring;
 pub mod password_sync;
 pub mod runs;
 pub mod scheduler_lease;
+pub mod settings;
 pub mod sync_state;
 pub mod vocabulary;
 pub mod write_back;
@@ -23,7 +24,7 @@ use parking_lot::{ReentrantMutex, ReentrantMutexGuard};
 use rusqlite::TransactionBehavior;
 
 pub use self::db::{Connection, DbError, Dialect};
-use crate::config::{StoreConfig, StoreEngine};
+pub use self::settings::{StoreConfig, StoreEngine};
 use crate::home::Home;
 use crate::secret_store::SecretStore;
 

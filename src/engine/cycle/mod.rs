@@ -295,7 +295,7 @@ struct Cycle<'a> {
 pub fn export_lease_terms(config: &Config) -> Option<LeaseTerms> {
     config
         .store
-        .lease_ms(&config.options)
+        .lease_ms(config.options.interval_minutes)
         .map(|lease_ms| LeaseTerms {
             host: crate::home::host_name(),
             lease_ms,

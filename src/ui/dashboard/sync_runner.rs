@@ -506,7 +506,7 @@ impl SyncRunner {
     /// Gives the lease back (the window closes).
     pub fn release_lease(&self, home: &Home) {
         if self.lease == LeaseState::Ours
-            && let Ok(store) = StateStore::open_home(&home)
+            && let Ok(store) = StateStore::open_home(home)
         {
             let _ = store.release_scheduler(std::process::id());
         }
