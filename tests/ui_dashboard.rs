@@ -288,6 +288,11 @@ impl RunSpec {
 
 /// The synthetic home: a configuration and eight runs, all at fixed times.
 fn write_home(dir: &Path) {
+    write_home_on(dir, Default::default());
+}
+
+/// The synthetic home with its state in the store `store` names.
+fn write_home_on(dir: &Path, store: dirsync::config::StoreConfig) {
     let config = Config {
         cloud: CloudConfig {
             authority: "https://login.microsoftonline.com".to_owned(),
@@ -324,11 +329,11 @@ fn write_home(dir: &Path) {
         monitoring: Default::default(),
         rules: Default::default(),
         forests: Vec::new(),
-        store: Default::default(),
+        store,
     };
     config.save(&dir.join("config.toml")).unwrap();
 
-    let store = StateStore::open(&dir.join("state.db")).unwrap();
+    let store = StateStore::open_home(&Home::in_dir(dir)).unwrap();
     let at = |minutes_before_now: i64, seconds: i64| {
         FIXED_NOW_MS - minutes_before_now * MINUTE_MS + seconds * 1_000
     };
@@ -1670,4 +1675,57 @@ fn settings_send_a_test_alert_to_the_webhook() {
     let alert = &alerts[0];
     assert_eq!(alert["condition"], "test");
     assert_eq!(alert["state"], "firing");
+}
+
+#[test]
+fn the_export_lease_strip_promotes_and_steps_down_this_host_on_a_shared_store() {
+    use dirsync::secret_store::{OsKeyring, SecretStore};
+    let (store, password) = dirsync::store::lab_postgres();
+    OsKeyring
+        .save(
+            dirsync::store::POSTGRES_PASSWORD_KEY,
+            &dirsync::secret::Secret::new(password),
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write_home_on(dir.path(), store);
+    let runtime = runtime();
+    let mut harness = dashboard_on(&runtime, dir.path(), false);
+    wait_until(&mut harness, "the export lease", |harness| {
+        shows_containing(harness, "No host holds the export lease")
+    });
+    click(&mut harness, "Promote this host");
+    wait_until(&mut harness, "the promotion", |harness| {
+        shows(harness, "Promoted: this host exports from its next cycle")
+    });
+    wait_until(&mut harness, "the lease read again", |harness| {
+        shows_containing(harness, "holds the export lease (renewed until")
+            && !is_enabled(harness, "Promote this host")
+    });
+    click(&mut harness, "Step down");
+    wait_until(&mut harness, "the step down", |harness| {
+        shows(
+            harness,
+            "Stepped down: this host exports nothing until promoted",
+        )
+    });
+    wait_until(&mut harness, "the lease read again", |harness| {
+        shows_containing(
+            harness,
+            "was stepped down and takes no lease until promoted",
+        )
+    });
+    // Both are in the audit trail, from the dashboard.
+    let entries = StateStore::open_home(&Home::in_dir(dir.path()))
+        .unwrap()
+        .audit_entries(10)
+        .unwrap();
+    let actions: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|entry| (entry.action.as_str(), entry.source.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        [("stepped-down", "dashboard"), ("promoted", "dashboard")]
+    );
 }
