@@ -40,7 +40,7 @@ pub struct Config {
     pub store: StoreConfig,
 }
 
-pub use crate::store::settings::{StoreConfig, StoreEngine};
+pub use crate::store::settings::{StoreConfig, StoreEngine, StoreTls};
 
 /// A further forest: its domain controller and service account, its OUs and its scoping rules.
 /// The attribute mappings are the first forest's (`[rules]`), shared by every forest.

@@ -1111,11 +1111,12 @@ async fn a_postgresql_state_database_is_proved_before_anything_changes_then_hold
     let (store, password) = dirsync::store::lab_postgres();
     let schema = store.schema.clone().unwrap();
     let store_table = format!(
-        "\n[store]\nengine = \"postgresql\"\nhost = \"{}\"\nport = {}\ndatabase = \"{}\"\nuser = \"{}\"\nschema = \"{schema}\"\npassword_env = \"SETUP_TEST_STORE_PASSWORD\"\n",
+        "\n[store]\nengine = \"postgresql\"\nhost = \"{}\"\nport = {}\ndatabase = \"{}\"\nuser = \"{}\"\nschema = \"{schema}\"\nca_file = \"{}\"\npassword_env = \"SETUP_TEST_STORE_PASSWORD\"\n",
         store.host.as_deref().unwrap(),
         store.port.unwrap(),
         store.database.as_deref().unwrap(),
         store.user.as_deref().unwrap(),
+        store.ca_file.as_deref().unwrap().display(),
     );
     let text = answers(
         lab,

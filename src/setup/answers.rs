@@ -57,6 +57,9 @@ pub struct StoreAnswers {
     pub user: Option<String>,
     pub schema: Option<String>,
     pub lease_secs: Option<u64>,
+    pub tls: crate::config::StoreTls,
+    /// Relative to the answers file.
+    pub ca_file: Option<PathBuf>,
     /// Default `DIRSYNC_STORE_PASSWORD`.
     pub password_env: Option<String>,
 }
@@ -81,6 +84,8 @@ impl StoreAnswers {
             user: trimmed(&self.user),
             schema: trimmed(&self.schema),
             lease_secs: self.lease_secs,
+            tls: self.tls,
+            ca_file: self.ca_file.clone(),
         }
     }
 
@@ -100,6 +105,8 @@ impl StoreAnswers {
             user: config.user.clone(),
             schema: config.schema.clone(),
             lease_secs: config.lease_secs,
+            tls: config.tls,
+            ca_file: config.ca_file.clone(),
             password_env: None,
         }
     }
@@ -320,6 +327,8 @@ pub fn check_answers(path: &Path, mut answers: Answers) -> Result<CheckedAnswers
             ("store.user", store.user.is_some()),
             ("store.schema", store.schema.is_some()),
             ("store.lease_secs", store.lease_secs.is_some()),
+            ("store.tls", store.tls != crate::config::StoreTls::Verify),
+            ("store.ca_file", store.ca_file.is_some()),
             ("store.password_env", store.password_env.is_some()),
         ] {
             if set {
@@ -345,6 +354,18 @@ pub fn check_answers(path: &Path, mut answers: Answers) -> Result<CheckedAnswers
             "store.port",
             "must be a port number from 1 to 65535".to_owned(),
         ));
+    }
+    if let Some(refusal) = store.config().plaintext_refusal() {
+        return Err(invalid("store.tls", refusal));
+    }
+    if let Some(ca_file) = &answers.store.ca_file {
+        let ca_file = match path.parent() {
+            Some(dir) if ca_file.is_relative() => dir.join(ca_file),
+            _ => ca_file.clone(),
+        };
+        crate::tls::client_config(&TlsTrust::CaFile(ca_file.clone()))
+            .map_err(|error| invalid("store.ca_file", error.to_string()))?;
+        answers.store.ca_file = Some(ca_file);
     }
 
     // The directory.

@@ -495,9 +495,13 @@ impl Connection {
         }
     }
 
-    pub fn postgres(config: postgres::Config) -> Result<Self> {
+    /// A PostgreSQL connection, through `tls` when given (TLS required), else in clear text.
+    pub fn postgres(
+        config: postgres::Config,
+        tls: Option<super::postgres_tls::RustlsConnector>,
+    ) -> Result<Self> {
         Ok(Connection {
-            backend: Backend::Postgres(PostgresSession::connect(config)?),
+            backend: Backend::Postgres(PostgresSession::connect(config, tls)?),
         })
     }
 
@@ -832,18 +836,31 @@ enum Request {
 }
 
 impl PostgresSession {
-    fn connect(config: postgres::Config) -> Result<Self> {
+    fn connect(
+        mut config: postgres::Config,
+        tls: Option<super::postgres_tls::RustlsConnector>,
+    ) -> Result<Self> {
         let (connected_tx, connected_rx) = mpsc::channel();
         let (requests, receiver) = mpsc::channel::<Request>();
         std::thread::Builder::new()
             .name("dirsync-postgres".into())
-            .spawn(move || match config.connect(postgres::NoTls) {
-                Ok(client) => {
-                    let _ = connected_tx.send(Ok(()));
-                    serve(client, receiver);
-                }
-                Err(error) => {
-                    let _ = connected_tx.send(Err(DbError::Postgres(error)));
+            .spawn(move || {
+                let connected = match tls {
+                    Some(tls) => config
+                        .ssl_mode(postgres::config::SslMode::Require)
+                        .connect(tls),
+                    None => config
+                        .ssl_mode(postgres::config::SslMode::Disable)
+                        .connect(postgres::NoTls),
+                };
+                match connected {
+                    Ok(client) => {
+                        let _ = connected_tx.send(Ok(()));
+                        serve(client, receiver);
+                    }
+                    Err(error) => {
+                        let _ = connected_tx.send(Err(DbError::Postgres(error)));
+                    }
                 }
             })
             .map_err(|_| DbError::Closed)?;

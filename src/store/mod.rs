@@ -10,6 +10,7 @@ pub mod db;
 pub mod export_lease;
 pub mod monitoring;
 pub mod password_sync;
+mod postgres_tls;
 pub mod runs;
 pub mod scheduler_lease;
 pub mod settings;
@@ -24,7 +25,7 @@ use parking_lot::{ReentrantMutex, ReentrantMutexGuard};
 use rusqlite::TransactionBehavior;
 
 pub use self::db::{Connection, DbError, Dialect};
-pub use self::settings::{StoreConfig, StoreEngine};
+pub use self::settings::{StoreConfig, StoreEngine, StoreTls};
 use crate::home::Home;
 use crate::secret_store::SecretStore;
 
@@ -163,9 +164,39 @@ impl StateStore {
             }
             settings.options(&format!("-c search_path={schema}"));
         }
-        let connection = Connection::postgres(settings).map_err(|source| StoreError::Connect {
-            place: place.clone(),
-            source,
+        if let Some(refusal) = config.plaintext_refusal() {
+            return Err(StoreError::Connect {
+                place,
+                source: DbError::Corrupt(refusal),
+            });
+        }
+        let tls = match config.tls {
+            StoreTls::Verify => {
+                let trust = match &config.ca_file {
+                    Some(path) => crate::tls::TlsTrust::CaFile(path.clone()),
+                    None => crate::tls::TlsTrust::SystemRoots,
+                };
+                let client =
+                    crate::tls::client_config(&trust).map_err(|error| StoreError::Connect {
+                        place: place.clone(),
+                        source: DbError::Corrupt(format!("[store] ca_file: {error}")),
+                    })?;
+                Some(postgres_tls::RustlsConnector::new(client))
+            }
+            StoreTls::Off => None,
+        };
+        let connection = Connection::postgres(settings, tls).map_err(|source| {
+            let certificate = source.to_string().contains("certificate");
+            StoreError::Connect {
+                place: if certificate {
+                    format!(
+                        "{place} (its TLS certificate is not trusted: give the CA that issued it in [store] ca_file)"
+                    )
+                } else {
+                    place.clone()
+                },
+                source,
+            }
         })?;
         if let Some(schema) = &config.schema {
             connection.execute_batch(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))?;
@@ -307,6 +338,8 @@ pub fn lab_postgres() -> (StoreConfig, String) {
         database: text("database"),
         user: text("user"),
         lease_secs: None,
+        tls: StoreTls::Verify,
+        ca_file: text("ca_file").map(PathBuf::from),
         schema: Some(format!(
             "t_{}_{}_{nanos}",
             std::process::id(),

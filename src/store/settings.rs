@@ -17,6 +17,23 @@ pub enum StoreEngine {
     Postgresql,
 }
 
+/// `[store] tls`: how dirsync talks to the PostgreSQL server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreTls {
+    /// TLS required, the server's certificate verified.
+    #[default]
+    Verify,
+    /// No TLS: only to a loopback address or a Unix socket's directory.
+    Off,
+}
+
+impl StoreTls {
+    fn is_default(&self) -> bool {
+        *self == StoreTls::Verify
+    }
+}
+
 /// `[store]`: which database keeps the state. The PostgreSQL fields default to
 /// 127.0.0.1:5432, database and login `dirsync`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +52,14 @@ pub struct StoreConfig {
     /// (`public`) when unset. Several installations can share one database this way.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub schema: Option<String>,
+    /// PostgreSQL: TLS to the server, its certificate verified (the default), or off, which only
+    /// a loopback host or a Unix socket's directory may use.
+    #[serde(skip_serializing_if = "StoreTls::is_default")]
+    pub tls: StoreTls,
+    /// PostgreSQL: the CA file the server's certificate is checked against; the system's
+    /// trusted roots when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<std::path::PathBuf>,
     /// PostgreSQL: how long the export lease lasts unrenewed before a standby host takes over
     /// (README, "Two hosts, one database"); default twice the sync interval, at least a minute.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -70,6 +95,22 @@ impl StoreConfig {
                 .lease_secs
                 .unwrap_or_else(|| (interval_minutes * 120).max(60));
             secs.max(1) as i64 * 1000
+        })
+    }
+
+    /// Why `tls = "off"` may not be used with this host, if it may not: it would send the state
+    /// (every object's values) across a network in clear text.
+    pub fn plaintext_refusal(&self) -> Option<String> {
+        let host = self.host.as_deref().unwrap_or("127.0.0.1");
+        let local = host.starts_with('/')
+            || host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|address| address.is_loopback());
+        (self.tls == StoreTls::Off && !local).then(|| {
+            format!(
+                "[store] tls = \"off\" is only for a server on this host (a loopback address or a Unix socket's directory), not {host}: remove it to use TLS, and give the server's CA in [store] ca_file if the system does not trust it"
+            )
         })
     }
 
