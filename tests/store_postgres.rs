@@ -5,19 +5,23 @@
 
 use dirsync::store::{StateStore, StoreConfig, StoreTls};
 
-#[test]
-fn the_session_is_encrypted_and_an_untrusted_certificate_is_refused() {
-    let (config, password) = dirsync::store::lab_postgres();
-    let store = StateStore::open_postgres(&config, Some(&password)).unwrap();
-    let encrypted: bool = store
+/// Whether the store's session with the server is encrypted, as the server sees it.
+fn encrypted(store: &StateStore) -> bool {
+    store
         .connection()
         .query_row(
             "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
             (),
             |row| row.get(0),
         )
-        .unwrap();
-    assert!(encrypted, "the session is not encrypted");
+        .unwrap()
+}
+
+#[test]
+fn the_session_is_encrypted_and_an_untrusted_certificate_is_refused() {
+    let (config, password) = dirsync::store::lab_postgres();
+    let store = StateStore::open_postgres(&config, Some(&password)).unwrap();
+    assert!(encrypted(&store), "the session is not encrypted");
     assert_eq!(
         store.schema_version().unwrap(),
         StateStore::latest_schema_version()
@@ -51,15 +55,7 @@ fn clear_text_is_only_for_a_server_on_this_host() {
         ..config.clone()
     };
     let store = StateStore::open_postgres(&local, Some(&password)).unwrap();
-    let encrypted: bool = store
-        .connection()
-        .query_row(
-            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
-            (),
-            |row| row.get(0),
-        )
-        .unwrap();
-    assert!(!encrypted);
+    assert!(!encrypted(&store));
 
     let remote = StoreConfig {
         host: Some("db.corp.example".to_owned()),

@@ -774,36 +774,93 @@ pub(super) fn escape_like(text: &str) -> String {
     escaped
 }
 
+/// Rows per multi-row statement: a page of objects is a few statements, not a few per object
+/// (one round trip each to a PostgreSQL server), within both engines' parameter limits.
+const ROWS_PER_STATEMENT: usize = 250;
+
 fn upsert_objects(
     transaction: &Transaction<'_>,
     objects: &[DirectoryObject],
 ) -> super::db::Result<()> {
-    let mut upsert = transaction.prepare(
-        "INSERT INTO directory_objects (anchor, kind, dn, object, state)
-         VALUES (?1, ?2, ?3, ?4, 'pending')
-         ON CONFLICT (anchor) DO UPDATE SET kind = excluded.kind, dn = excluded.dn,
-             object = excluded.object, state = 'pending'",
-    )?;
-    let mut forget_references =
-        transaction.prepare("DELETE FROM directory_references WHERE source = ?1")?;
-    let mut add_reference = transaction.prepare(
-        "INSERT INTO directory_references (source, target_dn) VALUES (?1, ?2)
-         ON CONFLICT DO NOTHING",
-    )?;
+    // The last reading of an object wins; one statement may not name a row twice.
+    let mut latest: HashMap<Guid, &DirectoryObject> = HashMap::new();
+    let mut order = Vec::new();
     for object in objects {
-        let anchor = object.anchor.to_string();
-        upsert.execute(params![
-            anchor,
-            kind_word(object.kind),
-            object.dn.as_str(),
-            object_json(object)
-        ])?;
-        forget_references.execute([&anchor])?;
-        for target in references(object) {
-            add_reference.execute(params![anchor, target])?;
+        if latest.insert(object.anchor, object).is_none() {
+            order.push(object.anchor);
+        }
+    }
+    let objects: Vec<&DirectoryObject> = order.iter().map(|anchor| latest[anchor]).collect();
+    for chunk in objects.chunks(ROWS_PER_STATEMENT) {
+        let anchors: Vec<String> = chunk
+            .iter()
+            .map(|object| object.anchor.to_string())
+            .collect();
+        let mut values: Vec<super::db::Value> = Vec::with_capacity(chunk.len() * 4);
+        for (object, anchor) in chunk.iter().zip(&anchors) {
+            values.push(super::db::Value::Text(anchor.clone()));
+            values.push(super::db::Value::Text(kind_word(object.kind).to_owned()));
+            values.push(super::db::Value::Text(object.dn.as_str().to_owned()));
+            values.push(super::db::Value::Text(object_json(object)));
+        }
+        transaction.execute(
+            &format!(
+                "INSERT INTO directory_objects (anchor, kind, dn, object, state) VALUES {}
+                 ON CONFLICT (anchor) DO UPDATE SET kind = excluded.kind, dn = excluded.dn,
+                     object = excluded.object, state = 'pending'",
+                row_placeholders(chunk.len(), 4, "'pending'")
+            ),
+            super::db::params_from_iter(values),
+        )?;
+        transaction.execute(
+            &format!(
+                "DELETE FROM directory_references WHERE source IN ({})",
+                row_placeholders(anchors.len(), 1, "")
+            ),
+            super::db::params_from_iter(&anchors),
+        )?;
+        let pairs: Vec<(&String, String)> = chunk
+            .iter()
+            .zip(&anchors)
+            .flat_map(|(object, anchor)| {
+                references(object)
+                    .into_iter()
+                    .map(move |target| (anchor, target))
+            })
+            .collect();
+        for pairs in pairs.chunks(ROWS_PER_STATEMENT * 2) {
+            let values: Vec<&str> = pairs
+                .iter()
+                .flat_map(|(anchor, target)| [anchor.as_str(), target.as_str()])
+                .collect();
+            transaction.execute(
+                &format!(
+                    "INSERT INTO directory_references (source, target_dn) VALUES {}
+                     ON CONFLICT DO NOTHING",
+                    row_placeholders(pairs.len(), 2, "")
+                ),
+                super::db::params_from_iter(values),
+            )?;
         }
     }
     Ok(())
+}
+
+/// `(?1, ?2), (?3, ?4)…`: `rows` rows of `columns` placeholders, each row ending in `constant`
+/// when one is given.
+fn row_placeholders(rows: usize, columns: usize, constant: &str) -> String {
+    (0..rows)
+        .map(|row| {
+            let mut cells: Vec<String> = (1..=columns)
+                .map(|column| format!("?{}", row * columns + column))
+                .collect();
+            if !constant.is_empty() {
+                cells.push(constant.to_owned());
+            }
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn mark_gone(transaction: &Transaction<'_>, gone: &[Guid]) -> super::db::Result<()> {
@@ -831,6 +888,40 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn a_page_written_in_few_statements_keeps_every_object_the_last_reading_of_each_and_its_references()
+     {
+        let store = StateStore::open_scratch().expect("open");
+        // More objects than one statement holds, one of them read twice in the page.
+        let mut page: Vec<DirectoryObject> = (1..=255)
+            .map(|n| user(n, Some("CN=u1,OU=Corp,DC=x")))
+            .collect();
+        let mut again = user(7, None);
+        again
+            .attributes
+            .insert("title".to_owned(), vec!["Read again".to_owned()]);
+        page.push(again);
+        store.save_import(&page, &[], None, 1).expect("save");
+        assert_eq!(store.known_anchors().expect("anchors").len(), 255);
+        let seven = store
+            .directory_object(Guid([7; 16]))
+            .expect("read")
+            .expect("there");
+        assert_eq!(seven.values("title"), ["Read again".to_owned()]);
+        let references: i64 = store
+            .connection()
+            .query_row(
+                "SELECT count(*) FROM directory_references WHERE target_dn = ?1",
+                [Dn::parse("CN=u1,OU=Corp,DC=x").expect("dn").normalized()],
+                |row| row.get(0),
+            )
+            .expect("count");
+        assert_eq!(
+            references, 254,
+            "every manager reference but the re-read one's"
+        );
+    }
 
     fn user(n: u8, manager: Option<&str>) -> DirectoryObject {
         let mut attributes = BTreeMap::new();
