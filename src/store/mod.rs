@@ -47,6 +47,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0013_alerts.sql"),
     include_str!("migrations/0014_forest_steps.sql"),
     include_str!("migrations/0015_export_lease.sql"),
+    include_str!("migrations/0016_scheduler_lease_per_host.sql"),
 ];
 
 /// PostgreSQL's migrations: the version each brings the database to, and its SQL. The baseline
@@ -56,6 +57,10 @@ const POSTGRES_MIGRATIONS: &[(u32, &str)] = &[
     (
         15,
         include_str!("migrations/postgres/0015_export_lease.sql"),
+    ),
+    (
+        16,
+        include_str!("migrations/postgres/0016_scheduler_lease_per_host.sql"),
     ),
 ];
 

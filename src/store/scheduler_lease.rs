@@ -2,7 +2,8 @@
 //! service runs, the window leaves the schedule to it (README, "The schedule"). They agree through one lease row
 //! in the store that its holder renews: a holder that dies stops renewing, and its lease expires.
 //! The service always takes the lease; a window takes it only when nobody else holds it. Two runs
-//! never overlap either way: every run also holds the run lock.
+//! never overlap either way: every run also holds the run lock. The lease is this host's: hosts
+//! sharing a PostgreSQL database each run their own schedule (README, "Two hosts, one database").
 
 use super::db::{OptionalExtension as _, params};
 
@@ -54,11 +55,22 @@ impl StateStore {
         pid: u32,
         now: i64,
     ) -> Result<Option<SchedulerLease>, StoreError> {
+        self.claim_scheduler_on(&crate::home::host_name(), holder, pid, now)
+    }
+
+    /// `claim_scheduler` on `host`.
+    fn claim_scheduler_on(
+        &self,
+        host: &str,
+        holder: SchedulerHolder,
+        pid: u32,
+        now: i64,
+    ) -> Result<Option<SchedulerLease>, StoreError> {
         // IMMEDIATE: two processes claiming at once see each other's write, not the same
         // empty row.
         let connection = self.connection();
         let transaction = connection.immediate_transaction()?;
-        let current = read_lease(&transaction)?;
+        let current = read_lease(&transaction, host)?;
         let keeps = current.filter(|lease| {
             lease.pid != pid
                 && now - lease.renewed_at < LEASE_MS
@@ -66,9 +78,9 @@ impl StateStore {
         });
         if keeps.is_none() {
             transaction.execute(
-                "INSERT INTO scheduler_lease (id, holder, pid, renewed_at) VALUES (1, ?1, ?2, ?3)
-                 ON CONFLICT (id) DO UPDATE SET holder = ?1, pid = ?2, renewed_at = ?3",
-                params![holder.as_str(), pid, now],
+                "INSERT INTO scheduler_lease (host, holder, pid, renewed_at) VALUES (?4, ?1, ?2, ?3)
+                 ON CONFLICT (host) DO UPDATE SET holder = ?1, pid = ?2, renewed_at = ?3",
+                params![holder.as_str(), pid, now, host],
             )?;
         }
         transaction.commit()?;
@@ -77,22 +89,28 @@ impl StateStore {
 
     /// Gives the lease up, if `pid` holds it (a window closing, the service stopping).
     pub fn release_scheduler(&self, pid: u32) -> Result<(), StoreError> {
-        self.connection()
-            .execute("DELETE FROM scheduler_lease WHERE pid = ?1", [pid])?;
+        self.connection().execute(
+            "DELETE FROM scheduler_lease WHERE pid = ?1 AND host = ?2",
+            params![pid, crate::home::host_name()],
+        )?;
         Ok(())
     }
 
     /// The lease, if one is held and alive at `now`.
     pub fn scheduler_lease(&self, now: i64) -> Result<Option<SchedulerLease>, StoreError> {
-        Ok(read_lease(&self.connection())?.filter(|lease| now - lease.renewed_at < LEASE_MS))
+        Ok(read_lease(&self.connection(), &crate::home::host_name())?
+            .filter(|lease| now - lease.renewed_at < LEASE_MS))
     }
 }
 
-fn read_lease(connection: &super::db::Connection) -> Result<Option<SchedulerLease>, StoreError> {
+fn read_lease(
+    connection: &super::db::Connection,
+    host: &str,
+) -> Result<Option<SchedulerLease>, StoreError> {
     Ok(connection
         .query_row(
-            "SELECT holder, pid, renewed_at FROM scheduler_lease WHERE id = 1",
-            (),
+            "SELECT holder, pid, renewed_at FROM scheduler_lease WHERE host = ?1",
+            [host],
             |row| {
                 let holder: String = row.get(0)?;
                 Ok(SchedulerLease {
@@ -108,6 +126,31 @@ fn read_lease(connection: &super::db::Connection) -> Result<Option<SchedulerLeas
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_host_sharing_a_database_runs_its_own_schedule() {
+        let store = StateStore::open_scratch().expect("open");
+        assert_eq!(
+            store
+                .claim_scheduler_on("a", SchedulerHolder::Service, 10, 1_000)
+                .expect("a"),
+            None
+        );
+        // Host b's service takes its own schedule while a's runs; a's is still a's.
+        assert_eq!(
+            store
+                .claim_scheduler_on("b", SchedulerHolder::Service, 10, 2_000)
+                .expect("b"),
+            None
+        );
+        assert_eq!(
+            store
+                .claim_scheduler_on("a", SchedulerHolder::Window, 11, 3_000)
+                .expect("a's window")
+                .map(|lease| lease.holder),
+            Some(SchedulerHolder::Service)
+        );
+    }
 
     #[test]
     fn the_service_takes_the_schedule_from_a_window_and_a_window_waits_for_it() {

@@ -436,6 +436,7 @@ impl StateStore {
             "cloud_mailboxes",
             "alerts_firing",
             "scheduler_lease",
+            "export_lease",
         ] {
             transaction.execute(&format!("DELETE FROM {table}"), ())?;
         }
