@@ -533,9 +533,9 @@ impl Cycle<'_> {
                 Err(CycleError::Graph(error))
             }
             Err(export::ExportError::Store(error)) => Err(CycleError::Store(error)),
-            Err(export::ExportError::LeaseLost(holder, report)) => {
+            Err(export::ExportError::LeaseLost(reason, report)) => {
                 self.recorder.report.export = report;
-                Err(CycleError::LeaseLost(holder))
+                Err(CycleError::LeaseLost(reason))
             }
         }
     }

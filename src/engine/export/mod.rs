@@ -151,7 +151,7 @@ pub async fn export(
         Err(Halt::Stopped) => Err(ExportError::Stopped(report)),
         Err(Halt::Graph(error)) => Err(ExportError::Graph(error, report)),
         Err(Halt::Store(error)) => Err(ExportError::Store(error)),
-        Err(Halt::LeaseLost(holder)) => Err(ExportError::LeaseLost(holder, report)),
+        Err(Halt::LeaseLost(reason)) => Err(ExportError::LeaseLost(reason, report)),
     }
 }
 
