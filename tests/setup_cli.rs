@@ -1203,5 +1203,31 @@ async fn a_postgresql_state_database_is_proved_before_anything_changes_then_hold
     let on_server = dirsync::store::StateStore::open_postgres(&store, Some(&password)).unwrap();
     assert_eq!(on_server.runs(10).unwrap().len(), 1);
 
+    // Turning sync off names the database, forgets the sync state there, removes the password
+    // with the other secrets, and leaves the run history in the database.
+    let mut uninstall = Command::new(env!("CARGO_BIN_EXE_dirsync"));
+    let uninstalled = uninstall
+        .args(["uninstall", "--yes", "--admin-user", &lab.admin_upn])
+        .env("DIRSYNC_HOME", home.path())
+        .env("HOSTNAME", &computer)
+        .env("DIRSYNC_ADMIN_PASSWORD", &lab.admin_password)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&uninstalled.stdout).into_owned()
+        + &String::from_utf8_lossy(&uninstalled.stderr);
+    assert!(uninstalled.status.success(), "{said}");
+    assert!(said.contains(&format!("(schema {schema})")), "{said}");
+    assert!(!said.contains("state.db"), "{said}");
+    assert_eq!(
+        OsKeyring
+            .load(dirsync::store::POSTGRES_PASSWORD_KEY)
+            .unwrap()
+            .map(|kept| kept.expose().to_owned()),
+        None
+    );
+    assert_eq!(on_server.links().unwrap().len(), 0);
+    assert_eq!(on_server.runs(10).unwrap().len(), 1);
+
     remove_test_accounts(lab).await;
 }

@@ -174,7 +174,7 @@ pub async fn preview(
     removes.push(format!(
         "the configuration {} and the sync state in {} (links, change cookies)",
         home.config_file.display(),
-        home.state_db.display()
+        StateStore::location_in_words(home)
     ));
 
     let mut stays = vec![format!(
@@ -192,7 +192,7 @@ pub async fn preview(
     }
     stays.push(format!(
         "the run history and the audit trail in {}",
-        home.state_db.display()
+        StateStore::location_in_words(home)
     ));
     stays.push(
         "the tenant's directory synchronization setting (turn it off in the Entra admin center if no other sync uses it)".to_owned(),
@@ -321,6 +321,19 @@ pub async fn uninstall(
     StateStore::open_home(home)
         .and_then(|store| store.forget_sync_state())
         .map_err(|error| SetupFailure::failed(None, error.to_string()))?;
+    // The state database's password last: the store was needed until now. Its history stays
+    // in the database; a later setup asks for the password again.
+    if config.store.engine == crate::config::StoreEngine::Postgresql {
+        let key = crate::store::POSTGRES_PASSWORD_KEY;
+        let places = secrets.places(key);
+        secrets
+            .remove(key)
+            .map_err(|error| SetupFailure::failed(None, error.to_string()))?;
+        for place in &places {
+            progress.note(&format!("removed the secret kept in {place}"));
+        }
+        secrets_removed.extend(places);
+    }
     std::fs::remove_file(&home.config_file).map_err(|error| {
         SetupFailure::failed(
             None,

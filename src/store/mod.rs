@@ -144,6 +144,16 @@ impl StateStore {
             || home.state_db.exists()
     }
 
+    /// Where `home`'s state lives, in words: its SQLite file, or the PostgreSQL database its
+    /// configuration names.
+    pub fn location_in_words(home: &Home) -> String {
+        let config = StoreConfig::read(&home.config_file);
+        match config.engine {
+            StoreEngine::Sqlite => home.state_db.display().to_string(),
+            StoreEngine::Postgresql => config.place(),
+        }
+    }
+
     /// Connects to the PostgreSQL database `config` names and brings its schema up to date.
     pub fn open_postgres(config: &StoreConfig, password: Option<&str>) -> Result<Self, StoreError> {
         let place = config.place();
