@@ -71,6 +71,9 @@ pub enum DbError {
     },
     #[error("a stored value is damaged: {0}")]
     Corrupt(String),
+    /// `[store]` names something dirsync cannot use (the words say which field and why).
+    #[error("{0}")]
+    Settings(String),
     #[error("the connection to the state database ended")]
     Closed,
 }

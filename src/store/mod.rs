@@ -172,7 +172,7 @@ impl StateStore {
             if !is_plain_identifier(schema) {
                 return Err(StoreError::Connect {
                     place,
-                    source: DbError::Corrupt(format!(
+                    source: DbError::Settings(format!(
                         "[store] schema '{schema}' is not a plain name: use lowercase letters, digits and _, starting with a letter"
                     )),
                 });
@@ -182,7 +182,7 @@ impl StateStore {
         if let Some(refusal) = config.plaintext_refusal() {
             return Err(StoreError::Connect {
                 place,
-                source: DbError::Corrupt(refusal),
+                source: DbError::Settings(refusal),
             });
         }
         let tls = match config.tls {
@@ -194,7 +194,7 @@ impl StateStore {
                 let client =
                     crate::tls::client_config(&trust).map_err(|error| StoreError::Connect {
                         place: place.clone(),
-                        source: DbError::Corrupt(format!("[store] ca_file: {error}")),
+                        source: DbError::Settings(format!("[store] ca_file: {error}")),
                     })?;
                 Some(postgres_tls::RustlsConnector::new(client))
             }
