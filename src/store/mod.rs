@@ -388,6 +388,11 @@ fn migrate_postgres(connection: &Connection, place: &str) -> Result<u32, StoreEr
             source,
         }
     };
+    // Every open of the store comes here (the dashboard's reads among them): a database already
+    // at this version needs no transaction and no lock.
+    if postgres_version(connection)? == known {
+        return Ok(known);
+    }
     loop {
         let transaction = connection.unchecked_transaction()?;
         // The lock's key: "dirsync" in ASCII, any number would do as long as it is fixed.
